@@ -1,0 +1,24 @@
+//! quantlab core: read LLM checkpoints, quantize them in every common format, measure the
+//! damage, and run the kernels on the GPU through wgpu (Vulkan natively, WebGPU in the browser).
+//!
+//! Where things live:
+//! - [`gguf`]: the GGUF container (reader; tensor types and their block layouts).
+//! - [`formats`]: one module per format family, each with a plain reference quantizer /
+//!   dequantizer (`quantize_ref` / `dequantize_ref`).
+//! - [`stats`]: histograms and weight statistics the lab draws.
+//! - [`gpu`]: the wgpu device (acquired once, injected) and the WGSL kernels from `shaders/`.
+//! - `bindings` (wasm32 only): the `#[wasm_bindgen]` surface used by the web lab.
+//! - [`cli`] (native only): the `quantlab` command.
+
+pub mod formats;
+pub mod gguf;
+pub mod stats;
+
+#[cfg(feature = "gpu")]
+pub mod gpu;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cli;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;

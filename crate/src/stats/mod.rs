@@ -1,0 +1,1 @@
+//! Weight statistics the lab draws.

@@ -1,0 +1,1 @@
+//! Integration tests of the quantlab crate (one binary; each area is a module).
