@@ -1,3 +1,26 @@
-//! The GGUF container. PLACEHOLDER (being filled in).
+//! The GGUF container: tensor types, the header reader, metadata values and a model summary.
+//!
+//! The reader parses only the header (metadata + tensor infos) from a byte prefix so that the
+//! browser can hand it the first few megabytes of a multi-gigabyte file; tensor bytes are then
+//! sliced out of the whole file (an mmap natively, a `Blob` slice in the browser) on demand.
+//!
+//! Layout of a GGUF v2/v3 file (all little-endian):
+//! `"GGUF" u32:version u64:n_tensors u64:n_kv  kv*  tensor_info*  padding  data`
+//! where the data section starts at the header end rounded up to `general.alignment` (32).
+
+pub mod error;
+pub mod metadata;
+pub mod reader;
+pub mod summary;
 pub mod tensor_type;
+
+#[cfg(test)]
+pub(crate) mod test_builder;
+#[cfg(test)]
+mod tests;
+
+pub use error::GgufError;
+pub use metadata::{Abbreviated, MetadataArray, MetadataJson, MetadataValue, ValueType};
+pub use reader::{DataStart, GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
+pub use summary::{ftype_name, ModelSummary, TypeStats};
 pub use tensor_type::{GgmlType, TypeIdError, ALL_TYPES};
