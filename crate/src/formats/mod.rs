@@ -1,35 +1,191 @@
-//! Weight formats: one module per family, each with a readable reference implementation.
-//! PLACEHOLDER (being filled in): only the dispatch signature is fixed here.
+//! Weight formats: one module per family, each with a plain, readable reference implementation.
+//!
+//! - [`float`]: F32, F16, BF16 (decode and encode) and F64 (decode).
+//! - [`ggml`]: ggml's block-quantized formats, one file per type (`ggml/q4_1.rs` is Q4_1's CPU
+//!   reference, `ggml/q4_k.rs` is Q4_K's, ...).
+//!
+//! The byte-level entry points are [`dequantize_row`] and [`quantize_row`]; they check sizes and
+//! dispatch on [`GgmlType`]. Every reference is meant to be bit-identical to ggml's
+//! `dequantize_row_*` / `quantize_row_*_ref` (ggml-quants.c); `tests/rust/formats.rs` checks that
+//! against golden files made with gguf-py (`scripts/dev/make_ggml_goldens.py`).
+//!
+//! Blocks are read from byte slices with `bytemuck::pod_read_unaligned`, so `src` needs no
+//! particular alignment. The block structs assume a little-endian host (x86, ARM, wasm32).
+
+pub mod float;
+pub mod ggml;
 
 use crate::gguf::GgmlType;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
-    #[error("dequantizing {0} is not supported yet")]
+    #[error(
+        "{0} is not supported yet by this operation (see formats::can_dequantize / can_quantize)"
+    )]
     Unsupported(GgmlType),
     #[error("{ty}: {n_values} values are not a whole number of {block}-value blocks")]
-    NotWholeBlocks { ty: GgmlType, n_values: usize, block: usize },
+    NotWholeBlocks {
+        ty: GgmlType,
+        n_values: usize,
+        block: usize,
+    },
     #[error("{ty}: expected {expected} bytes for {n_values} values, got {got}")]
-    WrongByteCount { ty: GgmlType, n_values: usize, expected: usize, got: usize },
+    WrongByteCount {
+        ty: GgmlType,
+        n_values: usize,
+        expected: usize,
+        got: usize,
+    },
+    /// Quantizer input holds a NaN or an infinity at `index` (the first such position).
+    #[error("input value {index} is NaN or infinite; quantizers accept finite values only")]
+    NonFinite { index: usize },
+}
+
+/// True if [`dequantize_row`] can decode `ty`.
+pub fn can_dequantize(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(
+        ty,
+        F32 | F16
+            | BF16
+            | F64
+            | Q4_0
+            | Q4_1
+            | Q5_0
+            | Q5_1
+            | Q8_0
+            | Q2_K
+            | Q3_K
+            | Q4_K
+            | Q5_K
+            | Q6_K
+            | Q8_K
+            | IQ4_NL
+            | IQ4_XS
+            | MXFP4
+            | TQ1_0
+            | TQ2_0
+    )
+}
+
+/// True if [`quantize_row`] can encode `ty`.
+pub fn can_quantize(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0)
+}
+
+/// Checks that `n_values` is a whole number of blocks and `n_bytes` is their exact size.
+fn check_sizes(ty: GgmlType, n_values: usize, n_bytes: usize) -> Result<(), FormatError> {
+    let (block, bytes) = ty.block_layout();
+    if !n_values.is_multiple_of(block) {
+        return Err(FormatError::NotWholeBlocks {
+            ty,
+            n_values,
+            block,
+        });
+    }
+    let expected = n_values / block * bytes;
+    if n_bytes != expected {
+        return Err(FormatError::WrongByteCount {
+            ty,
+            n_values,
+            expected,
+            got: n_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// Decodes `dst.len()` values of type `ty` from `src` (which must hold exactly that many).
+///
+/// Output is bit-identical to ggml's `dequantize_row_*` for the same bytes (NaN payloads
+/// aside). Returns [`FormatError::Unsupported`] for types [`can_dequantize`] rejects.
 pub fn dequantize_row(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), FormatError> {
-    let (block, bytes) = ty.block_layout();
-    if dst.len() % block != 0 {
-        return Err(FormatError::NotWholeBlocks { ty, n_values: dst.len(), block });
+    use ggml::*;
+    use GgmlType::*;
+    if !can_dequantize(ty) {
+        return Err(FormatError::Unsupported(ty));
     }
-    let expected = dst.len() / block * bytes;
-    if src.len() != expected {
-        return Err(FormatError::WrongByteCount { ty, n_values: dst.len(), expected, got: src.len() });
+    check_sizes(ty, dst.len(), src.len())?;
+    match ty {
+        F32 => float::decode_f32(src, dst),
+        F16 => float::decode_f16(src, dst),
+        BF16 => float::decode_bf16(src, dst),
+        F64 => float::decode_f64(src, dst),
+        Q4_0 => decode_blocks(src, dst, q4_0::dequantize_block),
+        Q4_1 => decode_blocks(src, dst, q4_1::dequantize_block),
+        Q5_0 => decode_blocks(src, dst, q5_0::dequantize_block),
+        Q5_1 => decode_blocks(src, dst, q5_1::dequantize_block),
+        Q8_0 => decode_blocks(src, dst, q8_0::dequantize_block),
+        Q2_K => decode_blocks(src, dst, q2_k::dequantize_block),
+        Q3_K => decode_blocks(src, dst, q3_k::dequantize_block),
+        Q4_K => decode_blocks(src, dst, q4_k::dequantize_block),
+        Q5_K => decode_blocks(src, dst, q5_k::dequantize_block),
+        Q6_K => decode_blocks(src, dst, q6_k::dequantize_block),
+        Q8_K => decode_blocks(src, dst, q8_k::dequantize_block),
+        IQ4_NL => decode_blocks(src, dst, iq4_nl::dequantize_block),
+        IQ4_XS => decode_blocks(src, dst, iq4_xs::dequantize_block),
+        MXFP4 => decode_blocks(src, dst, mxfp4::dequantize_block),
+        TQ1_0 => decode_blocks(src, dst, tq1_0::dequantize_block),
+        TQ2_0 => decode_blocks(src, dst, tq2_0::dequantize_block),
+        _ => return Err(FormatError::Unsupported(ty)),
+    }
+    Ok(())
+}
+
+/// Encodes `src` as type `ty` into `dst` (which must be exactly `ty.bytes_for(src.len())` long).
+///
+/// Output is byte-identical to ggml's `quantize_row_*_ref` (and, for F16/BF16, to
+/// `GGML_FP32_TO_FP16` / `GGML_FP32_TO_BF16`). Inputs must be finite: the first NaN or infinity
+/// is reported as [`FormatError::NonFinite`] and nothing is written. Finite inputs can still
+/// give infinite f16 scales when they exceed the f16 range (e.g. a Q4_1 block minimum below
+/// -65504): that is what ggml stores too.
+pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), FormatError> {
+    use ggml::*;
+    use GgmlType::*;
+    if !can_quantize(ty) {
+        return Err(FormatError::Unsupported(ty));
+    }
+    check_sizes(ty, src.len(), dst.len())?;
+    if let Some(index) = src.iter().position(|v| !v.is_finite()) {
+        return Err(FormatError::NonFinite { index });
     }
     match ty {
-        GgmlType::F32 => {
-            for (d, s) in dst.iter_mut().zip(src.chunks_exact(4)) {
-                *d = f32::from_le_bytes([s[0], s[1], s[2], s[3]]);
-            }
-            Ok(())
-        }
-        _ => Err(FormatError::Unsupported(ty)),
+        F32 => float::encode_f32(src, dst),
+        F16 => float::encode_f16(src, dst),
+        BF16 => float::encode_bf16(src, dst),
+        Q4_0 => encode_blocks(src, dst, q4_0::quantize_block),
+        Q4_1 => encode_blocks(src, dst, q4_1::quantize_block),
+        Q5_0 => encode_blocks(src, dst, q5_0::quantize_block),
+        Q5_1 => encode_blocks(src, dst, q5_1::quantize_block),
+        Q8_0 => encode_blocks(src, dst, q8_0::quantize_block),
+        _ => return Err(FormatError::Unsupported(ty)),
+    }
+    Ok(())
+}
+
+/// Decodes whole blocks of `B` (each `N` values) from unaligned bytes. Sizes are pre-checked.
+fn decode_blocks<B: bytemuck::Pod, const N: usize>(
+    src: &[u8],
+    dst: &mut [f32],
+    dequantize_block: fn(&B, &mut [f32; N]),
+) {
+    let size = std::mem::size_of::<B>();
+    for (bytes, out) in src.chunks_exact(size).zip(dst.chunks_exact_mut(N)) {
+        let block: B = bytemuck::pod_read_unaligned(bytes);
+        dequantize_block(&block, out.try_into().expect("chunk of N values"));
+    }
+}
+
+/// Encodes whole blocks of `N` values as `B` into unaligned bytes. Sizes are pre-checked.
+fn encode_blocks<B: bytemuck::Pod, const N: usize>(
+    src: &[f32],
+    dst: &mut [u8],
+    quantize_block: fn(&[f32; N]) -> B,
+) {
+    let size = std::mem::size_of::<B>();
+    for (x, bytes) in src.chunks_exact(N).zip(dst.chunks_exact_mut(size)) {
+        let block = quantize_block(x.try_into().expect("chunk of N values"));
+        bytes.copy_from_slice(bytemuck::bytes_of(&block));
     }
 }

@@ -1,0 +1,92 @@
+//! Q3_K: super-blocks of 256 weights in 16 sub-blocks of 16, 3-bit quants (2 low bits in `qs`,
+//! the high bit in `hmask`) and 6-bit signed sub-block scales scaled by the f16 `d`.
+//! 110 bytes per 256 weights = 3.4375 bits per weight.
+//!
+//! ```text
+//! byte 0             32                      96            108    110
+//!      +-------------+-----------------------+-------------+------+
+//!      | hmask[32]   | qs[64]: low 2 bits    | scales[12]  |  d   |
+//!      | high bits   | (like Q2_K)           | 16 x 6 bits | f16  |
+//!      +-------------+-----------------------+-------------+------+
+//! Value v = 128h + 32k + l (h in 0..2, k in 0..4, l in 0..32):
+//!   lo2  = (qs[32h + l] >> 2k) & 3
+//!   high = hmask[l] bit (4h + k)
+//!   q    = lo2 - (high ? 0 : 4)                 in -4..=3
+//! Sub-block scale i (v / 16), 6 bits, stored with an offset of 32:
+//!   low 4 bits  = i < 8 ? scales[i] & 15 : scales[i - 8] >> 4
+//!   high 2 bits = (scales[8 + i % 4] >> (2 * (i / 4))) & 3
+//!   x = (d * (scale_i - 32)) * q
+//! ```
+
+use bytemuck::{Pod, Zeroable};
+use half::f16;
+
+use super::{assert_block_count, QK_K};
+use crate::gguf::GgmlType;
+
+/// ggml's `block_q3_K`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ3K {
+    /// High bit of each quant.
+    pub hmask: [u8; QK_K / 8],
+    /// Low 2 bits of each quant.
+    pub qs: [u8; QK_K / 4],
+    /// Sixteen 6-bit scales, packed.
+    pub scales: [u8; 12],
+    /// Super-block scale.
+    pub d: f16,
+}
+
+const _: () = assert!(size_of::<BlockQ3K>() == 110);
+const _: () = assert!(size_of::<BlockQ3K>() == GgmlType::Q3_K.block_layout().1);
+const _: () = assert!(QK_K == GgmlType::Q3_K.block_layout().0);
+
+/// The sixteen 6-bit scales of a Q3_K block, each minus 32 (ggml's `kmask` shuffle).
+pub fn unpack_scales(scales: &[u8; 12]) -> [i8; 16] {
+    let mut out = [0i8; 16];
+    for (i, s) in out.iter_mut().enumerate() {
+        let low = if i < 8 {
+            scales[i] & 0xF
+        } else {
+            scales[i - 8] >> 4
+        };
+        let high = (scales[8 + i % 4] >> (2 * (i / 4))) & 3;
+        *s = (low | (high << 4)) as i8 - 32;
+    }
+    out
+}
+
+/// One super-block, as ggml's `dequantize_row_q3_K`: `y = dl * q` with
+/// `dl = d * (scale - 32)`.
+pub fn dequantize_block(b: &BlockQ3K, y: &mut [f32; QK_K]) {
+    let d_all = b.d.to_f32();
+    let scales = unpack_scales(&b.scales);
+    let mut out = 0;
+    let mut is = 0;
+    let mut m = 1u8;
+    for q in b.qs.chunks_exact(32) {
+        for shift in [0, 2, 4, 6] {
+            for offset in [0, 16] {
+                let dl = d_all * scales[is] as i32 as f32;
+                is += 1;
+                let hmask = &b.hmask[offset..offset + 16];
+                for (&ql, &hm) in q[offset..offset + 16].iter().zip(hmask) {
+                    let lo = ((ql >> shift) & 3) as i32;
+                    let hi = if hm & m != 0 { 0 } else { 4 };
+                    y[out] = dl * (lo - hi) as f32;
+                    out += 1;
+                }
+            }
+            m <<= 1;
+        }
+    }
+}
+
+/// Dequantizes `blocks` into `y` (`y.len()` must be `256 * blocks.len()`).
+pub fn dequantize_ref(blocks: &[BlockQ3K], y: &mut [f32]) {
+    assert_block_count(y.len(), blocks.len(), QK_K);
+    for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK_K)) {
+        dequantize_block(b, out.try_into().unwrap());
+    }
+}

@@ -1,0 +1,95 @@
+//! Q4_1: blocks of 32 weights, an f16 scale `d` and an f16 minimum `m`, 4-bit unsigned quants.
+//! 20 bytes per 32 weights = 5 bits per weight.
+//!
+//! ```text
+//! byte 0      2      4                                   20
+//!      +------+------+-----------------------------------+
+//!      |  d   |  m   | qs[16]                            |
+//!      | f16  | f16  | qs[j] = q[j] | q[j + 16] << 4     |
+//!      +------+------+-----------------------------------+
+//! x[j] = q[j] * d + m              q in 0..=15
+//! ```
+
+use bytemuck::{Pod, Zeroable};
+use half::f16;
+
+use super::{assert_block_count, c_f32_to_i8};
+use crate::gguf::GgmlType;
+
+/// Values per block (`QK4_1`).
+pub const QK: usize = 32;
+
+/// ggml's `block_q4_1`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ4_1 {
+    /// Scale (delta).
+    pub d: f16,
+    /// Block minimum (added after scaling).
+    pub m: f16,
+    /// Nibbles: low nibble of byte `j` is value `j`, high nibble is value `j + 16`.
+    pub qs: [u8; QK / 2],
+}
+
+const _: () = assert!(size_of::<BlockQ4_1>() == 20);
+const _: () = assert!(size_of::<BlockQ4_1>() == GgmlType::Q4_1.block_layout().1);
+const _: () = assert!(QK == GgmlType::Q4_1.block_layout().0);
+
+/// One block, as ggml's `dequantize_row_q4_1`: `y = q * d + m` (multiply, then add).
+pub fn dequantize_block(b: &BlockQ4_1, y: &mut [f32; QK]) {
+    let d = b.d.to_f32();
+    let m = b.m.to_f32();
+    for (j, &q) in b.qs.iter().enumerate() {
+        let x0 = (q & 0x0F) as i32;
+        let x1 = (q >> 4) as i32;
+        y[j] = x0 as f32 * d + m;
+        y[j + QK / 2] = x1 as f32 * d + m;
+    }
+}
+
+/// Dequantizes `blocks` into `y` (`y.len()` must be `32 * blocks.len()`).
+pub fn dequantize_ref(blocks: &[BlockQ4_1], y: &mut [f32]) {
+    assert_block_count(y.len(), blocks.len(), QK);
+    for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK)) {
+        dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// One block, as ggml's `quantize_row_q4_1_ref`: `d = (max - min) / 15`, `m = min`,
+/// `q = min(15, (int8)((x - min) / d + 0.5))`.
+pub fn quantize_block(x: &[f32; QK]) -> BlockQ4_1 {
+    let mut min = f32::MAX;
+    let mut max = -f32::MAX;
+    for &v in x {
+        if v < min {
+            min = v;
+        }
+        if v > max {
+            max = v;
+        }
+    }
+    let d = (max - min) / 15.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut qs = [0u8; QK / 2];
+    for (j, q) in qs.iter_mut().enumerate() {
+        let x0 = (x[j] - min) * id;
+        let x1 = (x[j + QK / 2] - min) * id;
+        let xi0 = c_f32_to_i8(x0 + 0.5).min(15) as u8;
+        let xi1 = c_f32_to_i8(x1 + 0.5).min(15) as u8;
+        *q = xi0 | (xi1 << 4);
+    }
+    BlockQ4_1 {
+        d: f16::from_f32(d),
+        m: f16::from_f32(min),
+        qs,
+    }
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ4_1]) {
+    assert_block_count(x.len(), blocks.len(), QK);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK)) {
+        *b = quantize_block(chunk.try_into().unwrap());
+    }
+}

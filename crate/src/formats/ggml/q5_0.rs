@@ -1,0 +1,101 @@
+//! Q5_0: blocks of 32 weights, one f16 scale `d`, 5-bit quants with an implicit offset of 16.
+//! The low 4 bits are packed like Q4_0, the fifth bits sit in a 32-bit mask.
+//! 22 bytes per 32 weights = 5.5 bits per weight.
+//!
+//! ```text
+//! byte 0      2            6                                      22
+//!      +------+------------+--------------------------------------+
+//!      |  d   | qh[4]      | qs[16]                               |
+//!      | f16  | bit j of   | qs[j] = lo4(q[j]) | lo4(q[j+16]) << 4 |
+//!      |      | LE u32 =   |                                      |
+//!      |      | bit 4 of q[j]                                     |
+//!      +------+------------+--------------------------------------+
+//! x[j] = (q[j] - 16) * d           q in 0..=31
+//! ```
+
+use bytemuck::{Pod, Zeroable};
+use half::f16;
+
+use super::{assert_block_count, c_f32_to_i8};
+use crate::gguf::GgmlType;
+
+/// Values per block (`QK5_0`).
+pub const QK: usize = 32;
+
+/// ggml's `block_q5_0`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+pub struct BlockQ5_0 {
+    /// Scale (delta).
+    pub d: f16,
+    /// Fifth bits, as a little-endian u32: bit `j` belongs to value `j`.
+    pub qh: [u8; 4],
+    /// Low nibbles: byte `j` holds value `j` (low) and value `j + 16` (high).
+    pub qs: [u8; QK / 2],
+}
+
+const _: () = assert!(size_of::<BlockQ5_0>() == 22);
+const _: () = assert!(size_of::<BlockQ5_0>() == GgmlType::Q5_0.block_layout().1);
+const _: () = assert!(QK == GgmlType::Q5_0.block_layout().0);
+
+/// One block, as ggml's `dequantize_row_q5_0`: `y = (q - 16) * d`.
+pub fn dequantize_block(b: &BlockQ5_0, y: &mut [f32; QK]) {
+    let d = b.d.to_f32();
+    let qh = u32::from_le_bytes(b.qh);
+    for (j, &q) in b.qs.iter().enumerate() {
+        let xh_0 = (((qh >> j) << 4) & 0x10) as u8;
+        let xh_1 = ((qh >> (j + 12)) & 0x10) as u8;
+        let x0 = ((q & 0x0F) | xh_0) as i32 - 16;
+        let x1 = ((q >> 4) | xh_1) as i32 - 16;
+        y[j] = x0 as f32 * d;
+        y[j + QK / 2] = x1 as f32 * d;
+    }
+}
+
+/// Dequantizes `blocks` into `y` (`y.len()` must be `32 * blocks.len()`).
+pub fn dequantize_ref(blocks: &[BlockQ5_0], y: &mut [f32]) {
+    assert_block_count(y.len(), blocks.len(), QK);
+    for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK)) {
+        dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// One block, as ggml's `quantize_row_q5_0_ref`: `d = max / -16` where `max` is the first value
+/// of largest magnitude (sign kept), `q = min(31, (int8)(x / d + 16.5))`.
+pub fn quantize_block(x: &[f32; QK]) -> BlockQ5_0 {
+    let mut amax = 0.0f32;
+    let mut max = 0.0f32;
+    for &v in x {
+        if amax < v.abs() {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let d = max / -16.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let mut qs = [0u8; QK / 2];
+    let mut qh = 0u32;
+    for (j, q) in qs.iter_mut().enumerate() {
+        let x0 = x[j] * id;
+        let x1 = x[j + QK / 2] * id;
+        let xi0 = c_f32_to_i8(x0 + 16.5).min(31) as u8;
+        let xi1 = c_f32_to_i8(x1 + 16.5).min(31) as u8;
+        *q = (xi0 & 0x0F) | ((xi1 & 0x0F) << 4);
+        qh |= (((xi0 & 0x10) >> 4) as u32) << j;
+        qh |= (((xi1 & 0x10) >> 4) as u32) << (j + QK / 2);
+    }
+    BlockQ5_0 {
+        d: f16::from_f32(d),
+        qh: qh.to_le_bytes(),
+        qs,
+    }
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ5_0]) {
+    assert_block_count(x.len(), blocks.len(), QK);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK)) {
+        *b = quantize_block(chunk.try_into().unwrap());
+    }
+}
