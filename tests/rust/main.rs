@@ -1,1 +1,2 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
+mod formats;
