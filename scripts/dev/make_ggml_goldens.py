@@ -90,7 +90,58 @@ def edge_blocks():
     b.append(("ties_q8_0", x))
     for s in (0.001, 0.1, 3.0, 250.0):
         b.append((f"normal_x{s}", s * rng.standard_normal(n)))
+    for kind in ("q4_0", "q4_1", "q5_0", "q5_1", "q8_0"):
+        b.append((f"op_order_sensitive_{kind}", op_order_sensitive_block(kind)))
     return [(label, f32(v)) for label, v in b]
+
+
+# (symmetric?, levels, added constant) of each 32-value quantizer: q = trunc(v + add) with
+# v = x * id (symmetric, d = max / -levels) or v = (x - min) * id (d = (max - min) / levels);
+# Q8_0 (add None) uses roundf(x * id) with d = amax / 127.
+QUANT_RULES = {"q4_0": (True, 8, 8.5), "q5_0": (True, 16, 16.5), "q4_1": (False, 15, 0.5),
+               "q5_1": (False, 31, 0.5), "q8_0": (True, 127, None)}
+
+
+def op_order_sensitive_block(kind):
+    """Values a few ulps from a rounding boundary, chosen so that C's separate multiply and add
+    (`x*id + 8.5f`) gives a different code than a fused multiply-add and than `x / d` (repeated
+    to fill the block): the goldens then catch an implementation that fuses or divides."""
+    sym, levels, add = QUANT_RULES[kind]
+    for _ in range(2000):
+        D = np.float32(10.0 ** rng.uniform(-2, 2))
+        head = [np.float32(-levels * D if add is not None else levels * D)] if sym \
+            else [np.float32(0.0), np.float32(levels * D)]
+        if sym:
+            d = head[0] / np.float32(-levels if add is not None else levels)
+        else:
+            d = (head[1] - head[0]) / np.float32(levels)
+        d = np.float32(d)
+        inv = np.float32(1.0) / d
+        lo = -levels if sym else 0
+        hs = np.arange(lo, levels) + 0.5
+        base = (hs / np.float64(inv)).astype(np.float32)
+        cand = np.concatenate([np.nextafter(base, np.float32(s * np.inf)) if s else base
+                               for s in (-1, 0, 1)] +
+                              [np.nextafter(np.nextafter(base, np.float32(s * np.inf)),
+                                            np.float32(s * np.inf)) for s in (-1, 1)])
+        cand = cand[np.abs(cand) <= np.abs(head[-1] if sym else head[1])]
+        if not sym:
+            cand = cand[cand >= 0]
+        v_sep = cand * inv  # float32 multiply
+        v_fma = (cand.astype(np.float64) * np.float64(inv))
+        v_div = cand / d
+        if add is None:
+            def code(v): return np.floor(np.abs(v) + 0.5) * np.sign(v)
+            c_sep, c_fma, c_div = code(v_sep), code(v_fma.astype(np.float32)), code(v_div)
+        else:
+            c_sep = np.trunc(v_sep + np.float32(add))
+            c_fma = np.trunc((v_fma + add).astype(np.float32))
+            c_div = np.trunc(v_div + np.float32(add))
+        fma_hits, div_hits = cand[c_sep != c_fma], cand[c_sep != c_div]
+        if (add is None or len(fma_hits)) and len(div_hits):
+            hits = np.concatenate([fma_hits, div_hits])
+            return f32(head + list(np.resize(hits, 32 - len(head))))
+    raise RuntimeError(f"no op-order-sensitive values found for {kind}")
 
 
 def f16_inputs():

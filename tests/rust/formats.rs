@@ -464,3 +464,15 @@ fn round_trip_error_is_within_half_a_step() {
         }
     }
 }
+
+#[test]
+fn fixtures_stay_small() {
+    let total: u64 = std::fs::read_dir(fixture_dir())
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(
+        total < 300_000,
+        "tests/fixtures/ggml is {total} bytes (budget 300 KB)"
+    );
+}
