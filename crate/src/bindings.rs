@@ -1,0 +1,201 @@
+//! The wasm surface of the core, used by the web lab's worker. Thin on purpose: each function
+//! converts JS arguments, calls the Rust core, and returns plain JSON-compatible objects or a
+//! `JsError` whose message is meant for users. No logic lives here.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
+use crate::gpu::axpy::{axpy_cpu, axpy_gpu};
+use crate::gpu::{AdapterSummary, GpuContext};
+use crate::stats::tensor_histogram;
+
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// The crate version, so the page can show which core it runs.
+#[wasm_bindgen(js_name = coreVersion)]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    // json_compatible: u64 become numbers, maps become plain objects.
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&format!("internal error converting a result for JS: {e}")))
+}
+
+/// JS numbers are f64; sizes above 2^53 cannot be represented exactly and are refused.
+fn js_size(value: f64, what: &str) -> Result<u64, JsError> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_992.0
+    {
+        Ok(value as u64)
+    } else {
+        Err(JsError::new(&format!(
+            "{what} must be a whole number of bytes, got {value}"
+        )))
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TensorRow<'a> {
+    name: &'a str,
+    /// ggml order: dims[0] is the row length.
+    dims: &'a [u64],
+    #[serde(rename = "type")]
+    ty: &'static str,
+    type_id: u32,
+    n_elements: u64,
+    n_bytes: u64,
+    /// Absolute byte offset of the tensor's data in the file.
+    offset: u64,
+    bits_per_weight: f64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeaderReport<'a> {
+    status: &'static str,
+    version: u32,
+    alignment: u64,
+    data_offset: u64,
+    file_len: u64,
+    summary: ModelSummary,
+    metadata: MetadataJson<'a>,
+    tensors: Vec<TensorRow<'a>>,
+}
+
+/// Parses a GGUF header from the first bytes of a file of `file_len` bytes.
+///
+/// Returns `{status: "ok", ...header}` or, when the header runs past `prefix` but the file is
+/// longer, `{status: "need-more-bytes", needed}` so the caller can read a longer prefix.
+#[wasm_bindgen(js_name = parseGgufHeader)]
+pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsError> {
+    let file_len = js_size(file_len, "file length")?;
+    let file = match GgufFile::parse(prefix, file_len) {
+        Ok(file) => file,
+        Err(e) if e.is_truncated() && (prefix.len() as u64) < file_len => {
+            let needed = e
+                .needed_bytes()
+                .unwrap_or(prefix.len() as u64 * 2)
+                .min(file_len);
+            #[derive(Serialize)]
+            struct NeedMore {
+                status: &'static str,
+                needed: u64,
+            }
+            return to_js(&NeedMore {
+                status: "need-more-bytes",
+                needed,
+            });
+        }
+        Err(e) => return Err(JsError::new(&e.to_string())),
+    };
+    let tensors = file
+        .tensors
+        .iter()
+        .map(|t| TensorRow {
+            name: &t.name,
+            dims: &t.dims,
+            ty: t.ty.name(),
+            type_id: t.ty.id(),
+            n_elements: t.n_elements(),
+            n_bytes: t.n_bytes(),
+            offset: t.absolute_offset(&file),
+            bits_per_weight: t.bits_per_weight(),
+        })
+        .collect();
+    to_js(&HeaderReport {
+        status: "ok",
+        version: file.version,
+        alignment: file.alignment,
+        data_offset: file.data_offset,
+        file_len,
+        summary: ModelSummary::from_gguf(&file),
+        metadata: MetadataJson {
+            entries: &file.metadata,
+            max: 16,
+        },
+        tensors,
+    })
+}
+
+/// Histogram of one tensor's values, decoded from its stored type.
+///
+/// `data` holds exactly the tensor's bytes; `row_len` is dims[0]. Range is the data's min..max.
+#[wasm_bindgen(js_name = tensorHistogram)]
+pub fn tensor_histogram_js(
+    type_id: u32,
+    n_values: f64,
+    row_len: u32,
+    data: &[u8],
+    bins: u32,
+) -> Result<JsValue, JsError> {
+    let ty = GgmlType::from_id(type_id).map_err(|e| JsError::new(&e.to_string()))?;
+    let n = usize::try_from(js_size(n_values, "value count")?)
+        .map_err(|_| JsError::new("tensor too large for this build"))?;
+    let h = tensor_histogram(ty, data, n, row_len as usize, bins as usize, None)
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    to_js(&h)
+}
+
+thread_local! {
+    /// The page's one GPU device, acquired on first use and shared by every later call.
+    static GPU: RefCell<Option<Rc<GpuContext>>> = const { RefCell::new(None) };
+}
+
+async fn gpu_context() -> Result<Rc<GpuContext>, JsError> {
+    if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
+        if gpu.check_alive().is_ok() {
+            return Ok(gpu);
+        }
+    }
+    let gpu = Rc::new(
+        GpuContext::acquire()
+            .await
+            .map_err(|e| JsError::new(&e.to_string()))?,
+    );
+    GPU.with(|g| *g.borrow_mut() = Some(Rc::clone(&gpu)));
+    Ok(gpu)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GpuSelfTest {
+    adapter: AdapterSummary,
+    /// Largest |GPU − CPU| over the self-test vector (axpy, 4097 values).
+    max_abs_error: f64,
+    passed: bool,
+}
+
+/// Acquires the WebGPU device through wgpu and runs `shaders/axpy.wgsl` against its CPU twin:
+/// proof that compute works on this adapter, not just that an adapter exists.
+#[wasm_bindgen(js_name = gpuSelfTest)]
+pub async fn gpu_self_test() -> Result<JsValue, JsError> {
+    let gpu = gpu_context().await?;
+    let n = 4097;
+    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+    let y: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+    let got = axpy_gpu(&gpu, 1.5, &x, &y)
+        .await
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    let mut want = y.clone();
+    axpy_cpu(1.5, &x, &mut want);
+    let max_abs_error = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| f64::from((g - w).abs()))
+        .fold(0.0, f64::max);
+    to_js(&GpuSelfTest {
+        adapter: gpu.adapter.clone(),
+        max_abs_error,
+        passed: got.len() == n && max_abs_error <= 1e-5,
+    })
+}
