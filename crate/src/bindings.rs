@@ -81,11 +81,10 @@ pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsErro
     let file_len = js_size(file_len, "file length")?;
     let file = match GgufFile::parse(prefix, file_len) {
         Ok(file) => file,
-        Err(e) if e.is_truncated() && (prefix.len() as u64) < file_len => {
-            let needed = e
-                .needed_bytes()
-                .unwrap_or(prefix.len() as u64 * 2)
-                .min(file_len);
+        // Only a header that ran past the prefix is retried; a file shorter than its tensors
+        // claim is an error that no longer prefix can fix.
+        Err(e) if e.needed_bytes().is_some() => {
+            let needed = e.needed_bytes().unwrap_or(file_len);
             #[derive(Serialize)]
             struct NeedMore {
                 status: &'static str,
