@@ -328,7 +328,14 @@ fn push_quoted(out: &mut String, s: &str, max_chars: usize) {
     out.push('"');
     let mut chars = s.chars();
     for c in chars.by_ref().take(max_chars) {
-        out.extend(c.escape_debug());
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
     }
     out.push('"');
     let rest = chars.count();

@@ -8,6 +8,7 @@
 //! `"GGUF" u32:version u64:n_tensors u64:n_kv  kv*  tensor_info*  padding  data`
 //! where the data section starts at the header end rounded up to `general.alignment` (32).
 
+mod cursor;
 pub mod error;
 pub mod metadata;
 pub mod reader;
