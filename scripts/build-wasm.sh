@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 out=web/src/pkg
-raw=target/wasm32-unknown-unknown/release/quantlab.wasm
+raw=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/quantlab.wasm
 stamp=.setup/wasm.sha256
 
 cargo_wasm build -p quantlab --lib --release --target wasm32-unknown-unknown

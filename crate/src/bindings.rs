@@ -2,15 +2,10 @@
 //! converts JS arguments, calls the Rust core, and returns plain JSON-compatible objects or a
 //! `JsError` whose message is meant for users. No logic lives here.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
-use crate::gpu::axpy::{axpy_cpu, axpy_gpu};
-use crate::gpu::{AdapterSummary, GpuContext};
 use crate::stats::tensor_histogram;
 
 #[wasm_bindgen(start)]
@@ -33,13 +28,10 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
 
 /// JS numbers are f64; sizes above 2^53 cannot be represented exactly and are refused.
 fn js_size(value: f64, what: &str) -> Result<u64, JsError> {
-    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_992.0
-    {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_992.0 {
         Ok(value as u64)
     } else {
-        Err(JsError::new(&format!(
-            "{what} must be a whole number of bytes, got {value}"
-        )))
+        Err(JsError::new(&format!("{what} must be a whole number of bytes, got {value}")))
     }
 }
 
@@ -90,10 +82,7 @@ pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsErro
                 status: &'static str,
                 needed: u64,
             }
-            return to_js(&NeedMore {
-                status: "need-more-bytes",
-                needed,
-            });
+            return to_js(&NeedMore { status: "need-more-bytes", needed });
         }
         Err(e) => return Err(JsError::new(&e.to_string())),
     };
@@ -118,10 +107,7 @@ pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsErro
         data_offset: file.data_offset,
         file_len,
         summary: ModelSummary::from_gguf(&file),
-        metadata: MetadataJson {
-            entries: &file.metadata,
-            max: 16,
-        },
+        metadata: MetadataJson { entries: &file.metadata, max: 16 },
         tensors,
     })
 }
@@ -145,56 +131,55 @@ pub fn tensor_histogram_js(
     to_js(&h)
 }
 
-thread_local! {
-    /// The page's one GPU device, acquired on first use and shared by every later call.
-    static GPU: RefCell<Option<Rc<GpuContext>>> = const { RefCell::new(None) };
-}
+#[cfg(feature = "gpu")]
+mod gpu_bindings {
+    use super::*;
+    use crate::gpu::axpy::{axpy_cpu, axpy_gpu};
+    use crate::gpu::{AdapterSummary, GpuContext};
+    use std::cell::RefCell;
+    use std::rc::Rc;
 
-async fn gpu_context() -> Result<Rc<GpuContext>, JsError> {
-    if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
-        if gpu.check_alive().is_ok() {
-            return Ok(gpu);
-        }
+    thread_local! {
+        /// The page's one GPU device, acquired on first use and shared by every later call.
+        static GPU: RefCell<Option<Rc<GpuContext>>> = const { RefCell::new(None) };
     }
-    let gpu = Rc::new(
-        GpuContext::acquire()
-            .await
-            .map_err(|e| JsError::new(&e.to_string()))?,
-    );
-    GPU.with(|g| *g.borrow_mut() = Some(Rc::clone(&gpu)));
-    Ok(gpu)
-}
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GpuSelfTest {
-    adapter: AdapterSummary,
-    /// Largest |GPU − CPU| over the self-test vector (axpy, 4097 values).
-    max_abs_error: f64,
-    passed: bool,
-}
+    async fn gpu_context() -> Result<Rc<GpuContext>, JsError> {
+        if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
+            if gpu.check_alive().is_ok() {
+                return Ok(gpu);
+            }
+        }
+        let gpu = Rc::new(GpuContext::acquire().await.map_err(|e| JsError::new(&e.to_string()))?);
+        GPU.with(|g| *g.borrow_mut() = Some(Rc::clone(&gpu)));
+        Ok(gpu)
+    }
 
-/// Acquires the WebGPU device through wgpu and runs `shaders/axpy.wgsl` against its CPU twin:
-/// proof that compute works on this adapter, not just that an adapter exists.
-#[wasm_bindgen(js_name = gpuSelfTest)]
-pub async fn gpu_self_test() -> Result<JsValue, JsError> {
-    let gpu = gpu_context().await?;
-    let n = 4097;
-    let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-    let y: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-    let got = axpy_gpu(&gpu, 1.5, &x, &y)
-        .await
-        .map_err(|e| JsError::new(&e.to_string()))?;
-    let mut want = y.clone();
-    axpy_cpu(1.5, &x, &mut want);
-    let max_abs_error = got
-        .iter()
-        .zip(&want)
-        .map(|(g, w)| f64::from((g - w).abs()))
-        .fold(0.0, f64::max);
-    to_js(&GpuSelfTest {
-        adapter: gpu.adapter.clone(),
-        max_abs_error,
-        passed: got.len() == n && max_abs_error <= 1e-5,
-    })
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct GpuSelfTest {
+        adapter: AdapterSummary,
+        /// Largest |GPU − CPU| over the self-test vector (axpy, 4097 values).
+        max_abs_error: f64,
+        passed: bool,
+    }
+
+    /// Acquires the WebGPU device through wgpu and runs `shaders/axpy.wgsl` against its CPU twin:
+    /// proof that compute works on this adapter, not just that an adapter exists.
+    #[wasm_bindgen(js_name = gpuSelfTest)]
+    pub async fn gpu_self_test() -> Result<JsValue, JsError> {
+        let gpu = gpu_context().await?;
+        let n = 4097;
+        let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let y: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let got = axpy_gpu(&gpu, 1.5, &x, &y).await.map_err(|e| JsError::new(&e.to_string()))?;
+        let mut want = y.clone();
+        axpy_cpu(1.5, &x, &mut want);
+        let max_abs_error = got.iter().zip(&want).map(|(g, w)| f64::from((g - w).abs())).fold(0.0, f64::max);
+        to_js(&GpuSelfTest {
+            adapter: gpu.adapter.clone(),
+            max_abs_error,
+            passed: got.len() == n && max_abs_error <= 1e-5,
+        })
+    }
 }

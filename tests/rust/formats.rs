@@ -17,10 +17,7 @@ fn read(name: &str) -> Vec<u8> {
 }
 
 fn read_f32(name: &str) -> Vec<f32> {
-    read(name)
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
+    read(name).chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 struct Case {
@@ -46,8 +43,7 @@ impl Case {
 }
 
 fn cases() -> Vec<Case> {
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&read("manifest.json")).expect("manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")).expect("manifest.json");
     let s = |v: &serde_json::Value| v.as_str().unwrap().to_string();
     manifest["cases"]
         .as_array()
@@ -74,9 +70,7 @@ fn same_f32(a: f32, b: f32) -> bool {
 
 fn assert_same_f32(case: &Case, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{}: length", case.name);
-    let bad: Vec<usize> = (0..got.len())
-        .filter(|&i| !same_f32(got[i], want[i]))
-        .collect();
+    let bad: Vec<usize> = (0..got.len()).filter(|&i| !same_f32(got[i], want[i])).collect();
     if let Some(&i) = bad.first() {
         panic!(
             "{}: {} of {} values differ; first at {i} in {}: got {:e} ({:#010x}), gguf-py {:e} ({:#010x})",
@@ -128,29 +122,17 @@ fn golden_quantize_matches_gguf_py() {
         }
         n += 1;
     }
-    assert_eq!(
-        n, 7,
-        "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, F16, BF16 have quantizer goldens"
-    );
+    assert_eq!(n, 7, "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, F16, BF16 have quantizer goldens");
 }
 
 #[test]
 fn every_dequantizable_type_has_a_golden_or_a_hand_test() {
     let cases = cases();
     let hand_tested = [GgmlType::F32, GgmlType::F64, GgmlType::Q8_K];
-    for ty in quantlab::gguf::ALL_TYPES
-        .into_iter()
-        .filter(|&t| can_dequantize(t))
-    {
-        assert!(
-            hand_tested.contains(&ty) || cases.iter().any(|c| c.ty == ty),
-            "{ty} has no golden case"
-        );
+    for ty in quantlab::gguf::ALL_TYPES.into_iter().filter(|&t| can_dequantize(t)) {
+        assert!(hand_tested.contains(&ty) || cases.iter().any(|c| c.ty == ty), "{ty} has no golden case");
     }
-    for ty in quantlab::gguf::ALL_TYPES
-        .into_iter()
-        .filter(|&t| can_quantize(t))
-    {
+    for ty in quantlab::gguf::ALL_TYPES.into_iter().filter(|&t| can_quantize(t)) {
         assert!(
             ty == GgmlType::F32 || cases.iter().any(|c| c.ty == ty && c.input.is_some()),
             "{ty} has no quantizer golden"
@@ -167,27 +149,18 @@ fn unaligned_source_bytes_decode_the_same() {
         let (mut a, mut b) = (vec![0.0f32; case.n_values], vec![0.0f32; case.n_values]);
         dequantize_row(case.ty, &packed, &mut a).unwrap();
         dequantize_row(case.ty, &shifted[1..], &mut b).unwrap();
-        assert!(
-            a.iter().zip(&b).all(|(x, y)| same_f32(*x, *y)),
-            "{}",
-            case.name
-        );
+        assert!(a.iter().zip(&b).all(|(x, y)| same_f32(*x, *y)), "{}", case.name);
     }
 }
 
 #[test]
 fn block_struct_api_matches_byte_api() {
-    let input: Vec<f32> = (0..128)
-        .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013)
-        .collect();
+    let input: Vec<f32> = (0..128).map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.013).collect();
     let mut blocks = vec![bytemuck::Zeroable::zeroed(); 4];
     q4_1::quantize_ref(&input, &mut blocks);
     let mut bytes = vec![0u8; 80];
     quantize_row(GgmlType::Q4_1, &input, &mut bytes).unwrap();
-    assert_eq!(
-        bytemuck::cast_slice::<q4_1::BlockQ4_1, u8>(&blocks),
-        &bytes[..]
-    );
+    assert_eq!(bytemuck::cast_slice::<q4_1::BlockQ4_1, u8>(&blocks), &bytes[..]);
     let (mut a, mut b) = (vec![0.0; 128], vec![0.0; 128]);
     q4_1::dequantize_ref(&blocks, &mut a);
     dequantize_row(GgmlType::Q4_1, &bytes, &mut b).unwrap();
@@ -205,11 +178,7 @@ fn q8_k_by_hand() {
     let mut y = vec![0.0f32; 256];
     dequantize_row(GgmlType::Q8_K, bytemuck::bytes_of(&b), &mut y).unwrap();
     for (j, &v) in y.iter().enumerate() {
-        assert_eq!(
-            v.to_bits(),
-            (0.37f32 * b.qs[j] as f32).to_bits(),
-            "value {j}"
-        );
+        assert_eq!(v.to_bits(), (0.37f32 * b.qs[j] as f32).to_bits(), "value {j}");
     }
 }
 
@@ -225,32 +194,13 @@ fn f32_and_f64_by_hand() {
     assert_eq!(back, bytes[..20]);
 
     // C's (float) cast: round to nearest-even, overflow to inf, NaN stays NaN.
-    let ds = [
-        1.0f64 + 2f64.powi(-24),
-        1.0 + 3.0 * 2f64.powi(-24),
-        -1e300,
-        1e-50,
-        0.1,
-        f64::NAN,
-    ];
-    let want = [
-        1.0f32,
-        1.0 + 2f32.powi(-22),
-        f32::NEG_INFINITY,
-        0.0,
-        0.1f32,
-        f32::NAN,
-    ];
+    let ds = [1.0f64 + 2f64.powi(-24), 1.0 + 3.0 * 2f64.powi(-24), -1e300, 1e-50, 0.1, f64::NAN];
+    let want = [1.0f32, 1.0 + 2f32.powi(-22), f32::NEG_INFINITY, 0.0, 0.1f32, f32::NAN];
     let bytes: Vec<u8> = ds.iter().flat_map(|x| x.to_le_bytes()).collect();
     let mut y = [0.0f32; 6];
     dequantize_row(GgmlType::F64, &bytes, &mut y).unwrap();
     for i in 0..6 {
-        assert!(
-            same_f32(y[i], want[i]),
-            "F64 value {i}: {} vs {}",
-            y[i],
-            want[i]
-        );
+        assert!(same_f32(y[i], want[i]), "F64 value {i}: {} vs {}", y[i], want[i]);
     }
 }
 
@@ -259,41 +209,21 @@ fn size_and_support_errors() {
     let mut out = vec![0.0f32; 33];
     assert_eq!(
         dequantize_row(GgmlType::Q4_0, &[0; 18], &mut out),
-        Err(FormatError::NotWholeBlocks {
-            ty: GgmlType::Q4_0,
-            n_values: 33,
-            block: 32
-        })
+        Err(FormatError::NotWholeBlocks { ty: GgmlType::Q4_0, n_values: 33, block: 32 })
     );
     let mut out = vec![0.0f32; 64];
     assert_eq!(
         dequantize_row(GgmlType::Q4_1, &[0; 39], &mut out),
-        Err(FormatError::WrongByteCount {
-            ty: GgmlType::Q4_1,
-            n_values: 64,
-            expected: 40,
-            got: 39
-        })
+        Err(FormatError::WrongByteCount { ty: GgmlType::Q4_1, n_values: 64, expected: 40, got: 39 })
     );
     let mut out = vec![0.0f32; 256];
-    assert_eq!(
-        dequantize_row(GgmlType::IQ2_XXS, &[0; 66], &mut out),
-        Err(FormatError::Unsupported(GgmlType::IQ2_XXS))
-    );
+    assert_eq!(dequantize_row(GgmlType::IQ2_XXS, &[0; 66], &mut out), Err(FormatError::Unsupported(GgmlType::IQ2_XXS)));
     let mut bytes = vec![0u8; 84];
-    assert_eq!(
-        quantize_row(GgmlType::Q2_K, &[0.0; 256], &mut bytes),
-        Err(FormatError::Unsupported(GgmlType::Q2_K))
-    );
+    assert_eq!(quantize_row(GgmlType::Q2_K, &[0.0; 256], &mut bytes), Err(FormatError::Unsupported(GgmlType::Q2_K)));
     let mut bytes = vec![0u8; 33];
     assert_eq!(
         quantize_row(GgmlType::Q8_0, &[0.0; 32], &mut bytes),
-        Err(FormatError::WrongByteCount {
-            ty: GgmlType::Q8_0,
-            n_values: 32,
-            expected: 34,
-            got: 33
-        })
+        Err(FormatError::WrongByteCount { ty: GgmlType::Q8_0, n_values: 32, expected: 34, got: 33 })
     );
     for ty in quantlab::gguf::ALL_TYPES {
         let (block, bytes) = ty.block_layout();
@@ -308,20 +238,13 @@ fn size_and_support_errors() {
 
 #[test]
 fn non_finite_input_is_rejected_with_its_position() {
-    for ty in quantlab::gguf::ALL_TYPES
-        .into_iter()
-        .filter(|&t| can_quantize(t))
-    {
+    for ty in quantlab::gguf::ALL_TYPES.into_iter().filter(|&t| can_quantize(t)) {
         for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
             let mut x = vec![0.5f32; 64];
             x[37] = bad;
             x[50] = f32::NAN;
             let mut out = vec![0xAAu8; ty.bytes_for(64).unwrap() as usize];
-            assert_eq!(
-                quantize_row(ty, &x, &mut out),
-                Err(FormatError::NonFinite { index: 37 }),
-                "{ty}"
-            );
+            assert_eq!(quantize_row(ty, &x, &mut out), Err(FormatError::NonFinite { index: 37 }), "{ty}");
             assert!(out.iter().all(|&b| b == 0xAA), "{ty}: nothing written");
         }
     }
@@ -334,28 +257,12 @@ fn signed_zero_minimum_follows_c_scan_order() {
     for (first, m_bits) in [(0.0f32, 0x0000u16), (-0.0, 0x8000)] {
         let x: [f32; 32] = std::array::from_fn(|j| if j % 2 == 0 { first } else { -first });
         let b = q4_1::quantize_block(&x);
-        assert_eq!(
-            (b.d.to_bits(), b.m.to_bits()),
-            (0, m_bits),
-            "Q4_1, first zero {first:?}"
-        );
+        assert_eq!((b.d.to_bits(), b.m.to_bits()), (0, m_bits), "Q4_1, first zero {first:?}");
         let b = q5_1::quantize_block(&x);
-        assert_eq!(
-            (b.d.to_bits(), b.m.to_bits()),
-            (0, m_bits),
-            "Q5_1, first zero {first:?}"
-        );
+        assert_eq!((b.d.to_bits(), b.m.to_bits()), (0, m_bits), "Q5_1, first zero {first:?}");
         // Q4_0 / Q5_0 start from max = +0 and only replace it on a strictly larger |v|.
-        assert_eq!(
-            q4_0::quantize_block(&x).d.to_bits(),
-            0x8000,
-            "Q4_0: d = +0 / -8"
-        );
-        assert_eq!(
-            q5_0::quantize_block(&x).d.to_bits(),
-            0x8000,
-            "Q5_0: d = +0 / -16"
-        );
+        assert_eq!(q4_0::quantize_block(&x).d.to_bits(), 0x8000, "Q4_0: d = +0 / -8");
+        assert_eq!(q5_0::quantize_block(&x).d.to_bits(), 0x8000, "Q5_0: d = +0 / -16");
     }
 }
 
@@ -377,18 +284,10 @@ impl Rng {
     /// A block of 32 values: uniform or roughly normal, with a random scale and offset.
     fn block(&mut self) -> [f32; 32] {
         let scale = 10f32.powf(self.unit() * 5.0 - 2.0); // 0.01 .. 1000
-        let offset = if self.next_u64().is_multiple_of(3) {
-            (self.unit() - 0.5) * scale
-        } else {
-            0.0
-        };
+        let offset = if self.next_u64().is_multiple_of(3) { (self.unit() - 0.5) * scale } else { 0.0 };
         let normalish = self.next_u64().is_multiple_of(2);
         std::array::from_fn(|_| {
-            let u = if normalish {
-                (0..4).map(|_| self.unit()).sum::<f32>() - 2.0
-            } else {
-                self.unit() * 2.0 - 1.0
-            };
+            let u = if normalish { (0..4).map(|_| self.unit()).sum::<f32>() - 2.0 } else { self.unit() * 2.0 - 1.0 };
             u * scale + offset
         })
     }
@@ -401,13 +300,8 @@ impl Rng {
 fn round_trip_error_is_within_half_a_step() {
     let mut rng = Rng(0x5EED_1234);
     let tol = |x: f32, y: f32, d: f32, m: f32, q: i32, half: f32| {
-        let bound =
-            d.abs() * (half + (q.abs() + 1) as f32 / 1024.0) + m.abs() / 1024.0 + 1e-6 * x.abs();
-        assert!(
-            (x - y).abs() <= bound,
-            "x {x} deq {y} d {d} m {m} q {q}: error {} > {bound}",
-            (x - y).abs()
-        );
+        let bound = d.abs() * (half + (q.abs() + 1) as f32 / 1024.0) + m.abs() / 1024.0 + 1e-6 * x.abs();
+        assert!((x - y).abs() <= bound, "x {x} deq {y} d {d} m {m} q {q}: error {} > {bound}", (x - y).abs());
     };
     for _ in 0..2000 {
         let x = rng.block();
@@ -416,33 +310,15 @@ fn round_trip_error_is_within_half_a_step() {
         let b = q4_0::quantize_block(&x);
         q4_0::dequantize_block(&b, &mut y);
         for j in 0..32 {
-            let code = if j < 16 {
-                b.qs[j] & 15
-            } else {
-                b.qs[j - 16] >> 4
-            } as i32;
-            tol(
-                x[j],
-                y[j],
-                b.d.to_f32(),
-                0.0,
-                code - 8,
-                if code == 15 { 1.0 } else { 0.5 },
-            );
+            let code = if j < 16 { b.qs[j] & 15 } else { b.qs[j - 16] >> 4 } as i32;
+            tol(x[j], y[j], b.d.to_f32(), 0.0, code - 8, if code == 15 { 1.0 } else { 0.5 });
         }
 
         let b = q5_0::quantize_block(&x);
         q5_0::dequantize_block(&b, &mut y);
         for j in 0..32 {
             let code = (y[j] / b.d.to_f32()).round() as i32 + 16;
-            tol(
-                x[j],
-                y[j],
-                b.d.to_f32(),
-                0.0,
-                code - 16,
-                if code == 31 { 1.0 } else { 0.5 },
-            );
+            tol(x[j], y[j], b.d.to_f32(), 0.0, code - 16, if code == 31 { 1.0 } else { 0.5 });
         }
 
         let b = q8_0::quantize_block(&x);
@@ -467,12 +343,6 @@ fn round_trip_error_is_within_half_a_step() {
 
 #[test]
 fn fixtures_stay_small() {
-    let total: u64 = std::fs::read_dir(fixture_dir())
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
-        .sum();
-    assert!(
-        total < 300_000,
-        "tests/fixtures/ggml is {total} bytes (budget 300 KB)"
-    );
+    let total: u64 = std::fs::read_dir(fixture_dir()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(total < 300_000, "tests/fixtures/ggml is {total} bytes (budget 300 KB)");
 }

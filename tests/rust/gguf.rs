@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 pub fn model_path() -> Option<PathBuf> {
     let path = std::env::var_os("QUANTLAB_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     if path.is_file() {
         return Some(path);
     }
@@ -56,36 +54,15 @@ fn default_model_header() {
     assert_eq!(f.get_f64("llama.rope.freq_base"), Some(100000.0));
     assert_eq!(f.get_str("tokenizer.ggml.model"), Some("gpt2"));
     assert_eq!(f.get_str("tokenizer.ggml.pre"), Some("smollm"));
-    let tokens = f
-        .get_array("tokenizer.ggml.tokens")
-        .and_then(|a| a.as_strings())
-        .unwrap();
+    let tokens = f.get_array("tokenizer.ggml.tokens").and_then(|a| a.as_strings()).unwrap();
     assert_eq!(tokens.len(), 49152);
     assert_eq!(tokens[0], "<|endoftext|>");
-    assert_eq!(
-        f.get_array("tokenizer.ggml.merges").map(|a| a.len()),
-        Some(48900)
-    );
-    assert_eq!(
-        f.get_array("tokenizer.ggml.token_type")
-            .and_then(|a| a.as_i32s())
-            .map(<[i32]>::len),
-        Some(49152)
-    );
-    assert!(matches!(
-        f.get("tokenizer.ggml.add_bos_token"),
-        Some(MetadataValue::Bool(false))
-    ));
+    assert_eq!(f.get_array("tokenizer.ggml.merges").map(|a| a.len()), Some(48900));
+    assert_eq!(f.get_array("tokenizer.ggml.token_type").and_then(|a| a.as_i32s()).map(<[i32]>::len), Some(49152));
+    assert!(matches!(f.get("tokenizer.ggml.add_bos_token"), Some(MetadataValue::Bool(false))));
 
     let count = |ty| f.tensors.iter().filter(|t| t.ty == ty).count();
-    assert_eq!(
-        (
-            count(GgmlType::Q4_1),
-            count(GgmlType::F32),
-            count(GgmlType::Q8_0)
-        ),
-        (210, 61, 1)
-    );
+    assert_eq!((count(GgmlType::Q4_1), count(GgmlType::F32), count(GgmlType::Q8_0)), (210, 61, 1));
 
     let emb = f.tensor("token_embd.weight").unwrap();
     assert_eq!(
@@ -95,10 +72,7 @@ fn default_model_header() {
     assert_eq!(emb.absolute_offset(&f), 1_785_664);
     assert_eq!((emb.row_len(), emb.n_rows()), (576, 49152));
     let q = f.tensor("blk.0.attn_q.weight").unwrap();
-    assert_eq!(
-        (q.dims.as_slice(), q.ty, q.n_bytes()),
-        (&[576, 576][..], GgmlType::Q4_1, 207_360)
-    );
+    assert_eq!((q.dims.as_slice(), q.ty, q.n_bytes()), (&[576, 576][..], GgmlType::Q4_1, 207_360));
     assert_eq!(q.bits_per_weight(), 5.0);
     // From gguf-py: the last tensor ends exactly at the end of the file.
     let last = f.tensor("output_norm.weight").unwrap();
@@ -112,29 +86,14 @@ fn default_model_summary() {
     let s = ModelSummary::from_gguf(&f);
     assert_eq!(s.architecture.as_deref(), Some("llama"));
     assert_eq!(s.file_type.as_deref(), Some("MOSTLY_Q4_1"));
-    assert_eq!(
-        (s.context_length, s.embedding_length, s.block_count),
-        (Some(8192), Some(576), Some(30))
-    );
-    assert_eq!(
-        (s.feed_forward_length, s.head_count, s.head_count_kv),
-        (Some(1536), Some(9), Some(3))
-    );
-    assert_eq!(
-        (s.rope_freq_base, s.rms_norm_eps),
-        (Some(100000.0), Some(1e-5))
-    );
+    assert_eq!((s.context_length, s.embedding_length, s.block_count), (Some(8192), Some(576), Some(30)));
+    assert_eq!((s.feed_forward_length, s.head_count, s.head_count_kv), (Some(1536), Some(9), Some(3)));
+    assert_eq!((s.rope_freq_base, s.rms_norm_eps), (Some(100000.0), Some(1e-5)));
     assert_eq!(s.vocab_size, Some(49152));
-    assert_eq!(
-        (s.tokenizer_model.as_deref(), s.tokenizer_pre.as_deref()),
-        (Some("gpt2"), Some("smollm"))
-    );
+    assert_eq!((s.tokenizer_model.as_deref(), s.tokenizer_pre.as_deref()), (Some("gpt2"), Some("smollm")));
     assert_eq!(s.merges, Some(48900));
     // Sums from gguf-py: n_elements and n_bytes over all tensors.
-    assert_eq!(
-        (s.parameter_count, s.tensor_bytes),
-        (134_515_008, 96_576_768)
-    );
+    assert_eq!((s.parameter_count, s.tensor_bytes), (134_515_008, 96_576_768));
     let json = serde_json::to_value(&s).unwrap();
     assert_eq!(json["types"][1]["type"], "Q4_1");
     assert_eq!(json["types"][1]["tensors"], 210);
@@ -164,10 +123,7 @@ fn default_model_tensor_data() {
     assert_eq!(w.len(), 576);
     assert!(w.iter().all(|x| x.is_finite()));
     // Given a prefix that stops inside the tensor, the request fails instead of panicking.
-    assert!(f
-        .tensor_data(&bytes[..1_000_000], emb)
-        .unwrap_err()
-        .is_truncated());
+    assert!(f.tensor_data(&bytes[..1_000_000], emb).unwrap_err().is_truncated());
 }
 
 #[test]
@@ -183,19 +139,14 @@ fn default_model_from_growing_prefix() {
         match GgufFile::parse(&bytes[..len], file_len) {
             Ok(f) => break f,
             Err(e) => {
-                let needed = e
-                    .needed_bytes()
-                    .unwrap_or_else(|| panic!("no retry hint: {e}"));
+                let needed = e.needed_bytes().unwrap_or_else(|| panic!("no retry hint: {e}"));
                 // What the browser does: at least double, at least the hint.
                 len = (needed as usize).max(len * 2).min(bytes.len());
             }
         }
     };
     assert_eq!(f, full);
-    assert!(
-        tries > 1 && len < 4 * 1024 * 1024,
-        "{tries} tries, {len} bytes"
-    );
+    assert!(tries > 1 && len < 4 * 1024 * 1024, "{tries} tries, {len} bytes");
     // The header alone is enough; the tensor bounds are checked against file_len.
     let header = GgufFile::parse(&bytes[..full.data_offset as usize], file_len).unwrap();
     assert_eq!(header, full);
@@ -209,10 +160,7 @@ fn default_model_truncated_copy() {
     let cut = &bytes[..50_000_000];
     let e = GgufFile::parse(cut, cut.len() as u64).unwrap_err();
     assert!(matches!(e, GgufError::TensorOutOfBounds { .. }), "{e}");
-    assert!(
-        e.to_string().starts_with("file is truncated: tensor '"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("file is truncated: tensor '"), "{e}");
     let e = GgufFile::parse(&bytes[..1_000_000], 1_000_000).unwrap_err();
     assert!(e.is_truncated() && e.needed_bytes().is_none(), "{e}");
 }
@@ -235,25 +183,13 @@ fn built_files_round_trip_through_disk() {
 
 #[test]
 fn errors_read_well() {
-    let bytes = GgufBuilder::new()
-        .tensor_raw(b"x", &[33, 2], tt::Q4_1, None, 40)
-        .build();
+    let bytes = GgufBuilder::new().tensor_raw(b"x", &[33, 2], tt::Q4_1, None, 40).build();
     let e = GgufFile::parse(&bytes, bytes.len() as u64).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "tensor 'x' has type Q4_1 but its row length 33 is not a multiple of the 32-value block"
-    );
+    assert_eq!(e.to_string(), "tensor 'x' has type Q4_1 but its row length 33 is not a multiple of the 32-value block");
     let mut b = sample();
     b.version = 0x0300_0000;
     let e = GgufFile::parse(&b.build(), 10_000).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("big-endian GGUF files are not supported"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("big-endian GGUF files are not supported"), "{e}");
     let e = GgufFile::parse(b"PK\x03\x04rest", 8).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        r"not a GGUF file (magic is 'PK\x03\x04', expected 'GGUF')"
-    );
+    assert_eq!(e.to_string(), r"not a GGUF file (magic is 'PK\x03\x04', expected 'GGUF')");
 }

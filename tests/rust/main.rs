@@ -1,5 +1,6 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
-mod formats;
-mod gpu;
 mod cli;
+mod formats;
 mod gguf;
+#[cfg(feature = "gpu")]
+mod gpu;

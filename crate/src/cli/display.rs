@@ -32,10 +32,7 @@ pub fn shape(dims: &[u64]) -> String {
     if dims.is_empty() {
         return "scalar".to_string();
     }
-    dims.iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(" x ")
+    dims.iter().map(u64::to_string).collect::<Vec<_>>().join(" x ")
 }
 
 /// An optional value, `-` when the file does not record it.

@@ -22,10 +22,8 @@ pub struct InfoArgs {
 
 pub fn run(args: &InfoArgs) -> Result<String, CliError> {
     let map = map_file(&args.model)?;
-    let gguf = GgufFile::parse(&map, map.len() as u64).map_err(|source| CliError::Gguf {
-        path: args.model.clone(),
-        source,
-    })?;
+    let gguf = GgufFile::parse(&map, map.len() as u64)
+        .map_err(|source| CliError::Gguf { path: args.model.clone(), source })?;
     if args.json {
         json(&args.model, &gguf)
     } else {
@@ -38,12 +36,7 @@ pub fn text(path: &Path, f: &GgufFile) -> String {
     let s = ModelSummary::from_gguf(f);
     let mut o = String::new();
     let _ = writeln!(o, "file          {}", path.display());
-    let _ = writeln!(
-        o,
-        "size          {} bytes ({})",
-        f.file_len,
-        bytes(f.file_len)
-    );
+    let _ = writeln!(o, "size          {} bytes ({})", f.file_len, bytes(f.file_len));
     let _ = writeln!(
         o,
         "GGUF version  {} ({} metadata keys, {} tensors, alignment {}, data at byte {})",
@@ -90,12 +83,7 @@ pub fn text(path: &Path, f: &GgufFile) -> String {
         let _ = write!(tok, ", {n} merges");
     }
     let _ = writeln!(o, "\ntokenizer     {tok}");
-    let _ = writeln!(
-        o,
-        "parameters    {} ({})",
-        count(s.parameter_count),
-        s.parameter_count
-    );
+    let _ = writeln!(o, "parameters    {} ({})", count(s.parameter_count), s.parameter_count);
     let _ = writeln!(
         o,
         "tensor data   {} bytes ({}), {:.3} bits per weight",
@@ -103,27 +91,12 @@ pub fn text(path: &Path, f: &GgufFile) -> String {
         bytes(s.tensor_bytes),
         s.bits_per_weight
     );
-    let types: Vec<String> = s
-        .types
-        .iter()
-        .map(|t| format!("{} x {}", t.tensors, t.ty))
-        .collect();
+    let types: Vec<String> = s.types.iter().map(|t| format!("{} x {}", t.tensors, t.ty)).collect();
     let _ = writeln!(o, "tensor types  {}", types.join(", "));
 
-    let _ = writeln!(
-        o,
-        "\nmetadata ({} keys; long arrays abbreviated)",
-        f.metadata.len()
-    );
+    let _ = writeln!(o, "\nmetadata ({} keys; long arrays abbreviated)", f.metadata.len());
     for (k, v) in &f.metadata {
-        let _ = writeln!(
-            o,
-            "  {k} = {}",
-            Abbreviated {
-                value: v,
-                max: MAX_ARRAY_ITEMS_TEXT
-            }
-        );
+        let _ = writeln!(o, "  {k} = {}", Abbreviated { value: v, max: MAX_ARRAY_ITEMS_TEXT });
     }
 
     let _ = writeln!(
@@ -191,10 +164,7 @@ pub fn json(path: &Path, f: &GgufFile) -> Result<String, CliError> {
         alignment: f.alignment,
         data_offset: f.data_offset,
         summary: ModelSummary::from_gguf(f),
-        metadata: MetadataJson {
-            entries: &f.metadata,
-            max: MAX_ARRAY_ITEMS_JSON,
-        },
+        metadata: MetadataJson { entries: &f.metadata, max: MAX_ARRAY_ITEMS_JSON },
         tensors: f
             .tensors
             .iter()

@@ -35,10 +35,7 @@ pub enum CliError {
     #[error("{0}")]
     Message(String),
     #[error("{path}: {source}")]
-    Gguf {
-        path: PathBuf,
-        source: crate::gguf::GgufError,
-    },
+    Gguf { path: PathBuf, source: crate::gguf::GgufError },
     #[error("cannot write output: {0}")]
     Output(String),
 }
@@ -78,13 +75,8 @@ fn report(e: &CliError) -> ExitCode {
 /// Writes `out`; a reader that went away (`| head`) is not an error.
 fn write_stdout(out: &str) -> Result<(), CliError> {
     let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(out.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(CliError::Output(e.to_string()))
-        }
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e.to_string())),
         _ => Ok(()),
     }
 }
@@ -98,10 +90,7 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("quantlab: internal error (this is a bug, please report it): {msg}{at}");
     }));
 }
@@ -111,23 +100,16 @@ fn install_panic_hook() {
 pub fn map_file(path: &Path) -> Result<memmap2::Mmap, CliError> {
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            CliError::Message(format!("cannot open '{shown}': no such file"))
-        }
+        std::io::ErrorKind::NotFound => CliError::Message(format!("cannot open '{shown}': no such file")),
         _ => CliError::Message(format!("cannot open '{shown}': {e}")),
     })?;
     if meta.is_dir() {
-        return Err(CliError::Message(format!(
-            "'{shown}' is a directory, not a model file"
-        )));
+        return Err(CliError::Message(format!("'{shown}' is a directory, not a model file")));
     }
     if meta.len() == 0 {
-        return Err(CliError::Message(format!(
-            "'{shown}' is empty (0 bytes), not a model file"
-        )));
+        return Err(CliError::Message(format!("'{shown}' is empty (0 bytes), not a model file")));
     }
-    let file = std::fs::File::open(path)
-        .map_err(|e| CliError::Message(format!("cannot open '{shown}': {e}")))?;
+    let file = std::fs::File::open(path).map_err(|e| CliError::Message(format!("cannot open '{shown}': {e}")))?;
     // SAFETY: the map is read-only. If another process truncates the file while we run, reads
     // of the vanished pages fault (SIGBUS); every mmap-based model loader (llama.cpp included)
     // accepts this, and it is the price of not reading gigabytes up front.

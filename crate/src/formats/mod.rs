@@ -19,23 +19,12 @@ use crate::gguf::GgmlType;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {
-    #[error(
-        "{0} is not supported yet by this operation (see formats::can_dequantize / can_quantize)"
-    )]
+    #[error("{0} is not supported yet by this operation (see formats::can_dequantize / can_quantize)")]
     Unsupported(GgmlType),
     #[error("{ty}: {n_values} values are not a whole number of {block}-value blocks")]
-    NotWholeBlocks {
-        ty: GgmlType,
-        n_values: usize,
-        block: usize,
-    },
+    NotWholeBlocks { ty: GgmlType, n_values: usize, block: usize },
     #[error("{ty}: expected {expected} bytes for {n_values} values, got {got}")]
-    WrongByteCount {
-        ty: GgmlType,
-        n_values: usize,
-        expected: usize,
-        got: usize,
-    },
+    WrongByteCount { ty: GgmlType, n_values: usize, expected: usize, got: usize },
     /// Quantizer input holds a NaN or an infinity at `index` (the first such position).
     #[error("input value {index} is NaN or infinite; quantizers accept finite values only")]
     NonFinite { index: usize },
@@ -78,20 +67,11 @@ pub fn can_quantize(ty: GgmlType) -> bool {
 fn check_sizes(ty: GgmlType, n_values: usize, n_bytes: usize) -> Result<(), FormatError> {
     let (block, bytes) = ty.block_layout();
     if !n_values.is_multiple_of(block) {
-        return Err(FormatError::NotWholeBlocks {
-            ty,
-            n_values,
-            block,
-        });
+        return Err(FormatError::NotWholeBlocks { ty, n_values, block });
     }
     let expected = n_values / block * bytes;
     if n_bytes != expected {
-        return Err(FormatError::WrongByteCount {
-            ty,
-            n_values,
-            expected,
-            got: n_bytes,
-        });
+        return Err(FormatError::WrongByteCount { ty, n_values, expected, got: n_bytes });
     }
     Ok(())
 }
@@ -178,11 +158,7 @@ fn decode_blocks<B: bytemuck::Pod, const N: usize>(
 }
 
 /// Encodes whole blocks of `N` values as `B` into unaligned bytes. Sizes are pre-checked.
-fn encode_blocks<B: bytemuck::Pod, const N: usize>(
-    src: &[f32],
-    dst: &mut [u8],
-    quantize_block: fn(&[f32; N]) -> B,
-) {
+fn encode_blocks<B: bytemuck::Pod, const N: usize>(src: &[f32], dst: &mut [u8], quantize_block: fn(&[f32; N]) -> B) {
     let size = std::mem::size_of::<B>();
     for (x, bytes) in src.chunks_exact(N).zip(dst.chunks_exact_mut(size)) {
         let block = quantize_block(x.try_into().expect("chunk of N values"));

@@ -23,39 +23,23 @@ pub(super) struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn truncated(&self, ctx: Ctx, needed: u64) -> GgufError {
-        GgufError::Truncated {
-            context: ctx(),
-            needed,
-            available: self.buf.len() as u64,
-            file_len: self.file_len,
-        }
+        GgufError::Truncated { context: ctx(), needed, available: self.buf.len() as u64, file_len: self.file_len }
     }
 
     /// Errors unless `count` items of at least `min_each` bytes fit in the rest of the prefix;
     /// called before allocating for a count read from the file.
-    pub(super) fn ensure_count(
-        &self,
-        count: u64,
-        min_each: u64,
-        ctx: Ctx,
-    ) -> Result<(), GgufError> {
-        let needed = count
-            .checked_mul(min_each)
-            .and_then(|n| n.checked_add(self.pos as u64));
+    pub(super) fn ensure_count(&self, count: u64, min_each: u64, ctx: Ctx) -> Result<(), GgufError> {
+        let needed = count.checked_mul(min_each).and_then(|n| n.checked_add(self.pos as u64));
         match needed {
             Some(n) if n <= self.buf.len() as u64 => Ok(()),
             Some(n) => Err(self.truncated(ctx, n)),
-            None => Err(GgufError::Inconsistent(format!(
-                "{} is impossibly large ({count})",
-                ctx()
-            ))),
+            None => Err(GgufError::Inconsistent(format!("{} is impossibly large ({count})", ctx()))),
         }
     }
 
     /// A count already checked by `ensure_count` (so it fits the prefix, hence a usize).
     pub(super) fn as_usize(&self, n: u64) -> Result<usize, GgufError> {
-        usize::try_from(n)
-            .map_err(|_| GgufError::Inconsistent(format!("count {n} does not fit in memory")))
+        usize::try_from(n).map_err(|_| GgufError::Inconsistent(format!("count {n} does not fit in memory")))
     }
 
     pub(super) fn take(&mut self, n: usize, ctx: Ctx) -> Result<&'a [u8], GgufError> {
@@ -95,10 +79,7 @@ impl<'a> Cursor<'a> {
         match self.array::<1>(ctx)?[0] {
             0 => Ok(false),
             1 => Ok(true),
-            b => Err(GgufError::Inconsistent(format!(
-                "{} is a bool stored as {b} (must be 0 or 1)",
-                ctx()
-            ))),
+            b => Err(GgufError::Inconsistent(format!("{} is a bool stored as {b} (must be 0 or 1)", ctx()))),
         }
     }
 
@@ -126,20 +107,13 @@ impl<'a> Cursor<'a> {
     fn metadata_array(&mut self, key: &str, depth: u32) -> Result<MetadataArray, GgufError> {
         let ctx = &|| format!("the array in metadata key '{key}'");
         if depth >= MAX_ARRAY_DEPTH {
-            return Err(GgufError::Inconsistent(format!(
-                "{} nests arrays more than {MAX_ARRAY_DEPTH} deep",
-                ctx()
-            )));
+            return Err(GgufError::Inconsistent(format!("{} nests arrays more than {MAX_ARRAY_DEPTH} deep", ctx())));
         }
         let type_id = self.u32(ctx)?;
-        let ty = ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
-            key: key.to_string(),
-            id: type_id,
-        })?;
+        let ty = ValueType::from_id(type_id)
+            .ok_or_else(|| GgufError::UnknownValueType { key: key.to_string(), id: type_id })?;
         let n = self.u64(ctx)?;
-        self.ensure_count(n, ty.min_size(), &|| {
-            format!("{} ({n} x {})", ctx(), ty.name())
-        })?;
+        self.ensure_count(n, ty.min_size(), &|| format!("{} ({n} x {})", ctx(), ty.name()))?;
         let n = self.as_usize(n)?;
         // Fixed-size elements: one bounds check, then decode the chunk.
         macro_rules! fixed {
@@ -200,10 +174,7 @@ impl<'a> Cursor<'a> {
         let ctx = &|| format!("the info of tensor '{name}'");
         let n_dims = self.u32(ctx)?;
         if n_dims > MAX_DIMS {
-            return Err(GgufError::TooManyDims {
-                tensor: name,
-                n_dims,
-            });
+            return Err(GgufError::TooManyDims { tensor: name, n_dims });
         }
         let mut dims = Vec::with_capacity(n_dims as usize);
         for _ in 0..n_dims {
@@ -211,15 +182,8 @@ impl<'a> Cursor<'a> {
         }
         let type_id = self.u32(ctx)?;
         let offset = self.u64(ctx)?;
-        let ty = GgmlType::from_id(type_id).map_err(|source| GgufError::TensorType {
-            tensor: name.clone(),
-            source,
-        })?;
-        let bad = |reason: &str| GgufError::BadDims {
-            tensor: name.clone(),
-            dims: dims.clone(),
-            reason: reason.into(),
-        };
+        let ty = GgmlType::from_id(type_id).map_err(|source| GgufError::TensorType { tensor: name.clone(), source })?;
+        let bad = |reason: &str| GgufError::BadDims { tensor: name.clone(), dims: dims.clone(), reason: reason.into() };
         if dims.contains(&0) {
             return Err(bad("a dimension is zero"));
         }
@@ -231,28 +195,14 @@ impl<'a> Cursor<'a> {
         let block = ty.block_size() as u64;
         let row_len = dims.first().copied().unwrap_or(1);
         if row_len % block != 0 {
-            return Err(GgufError::RowNotBlockMultiple {
-                tensor: name,
-                ty,
-                row_len,
-                block,
-            });
+            return Err(GgufError::RowNotBlockMultiple { tensor: name, ty, row_len, block });
         }
         if ty.bytes_for(n_elements).is_none() {
             return Err(bad("the byte size overflows"));
         }
         if offset % alignment != 0 {
-            return Err(GgufError::Misaligned {
-                tensor: name,
-                offset,
-                alignment,
-            });
+            return Err(GgufError::Misaligned { tensor: name, offset, alignment });
         }
-        Ok(TensorInfo {
-            name,
-            dims,
-            ty,
-            offset,
-        })
+        Ok(TensorInfo { name, dims, ty, offset })
     }
 }

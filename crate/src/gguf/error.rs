@@ -33,12 +33,7 @@ pub enum GgufError {
     },
 
     #[error("file is truncated: tensor '{tensor}' needs bytes {start}..{end} but the file has {file_len} bytes")]
-    TensorOutOfBounds {
-        tensor: String,
-        start: u64,
-        end: u64,
-        file_len: u64,
-    },
+    TensorOutOfBounds { tensor: String, start: u64, end: u64, file_len: u64 },
 
     #[error("inconsistent GGUF header: {0}")]
     Inconsistent(String),
@@ -59,42 +54,24 @@ pub enum GgufError {
     TooManyDims { tensor: String, n_dims: u32 },
 
     #[error("tensor '{tensor}' has an invalid shape {dims:?}: {reason}")]
-    BadDims {
-        tensor: String,
-        dims: Vec<u64>,
-        reason: String,
-    },
+    BadDims { tensor: String, dims: Vec<u64>, reason: String },
 
     #[error("tensor '{tensor}': {source}")]
     TensorType { tensor: String, source: TypeIdError },
 
-    #[error("tensor '{tensor}' has type {ty} but its row length {row_len} is not a multiple of the {block}-value block")]
-    RowNotBlockMultiple {
-        tensor: String,
-        ty: GgmlType,
-        row_len: u64,
-        block: u64,
-    },
+    #[error(
+        "tensor '{tensor}' has type {ty} but its row length {row_len} is not a multiple of the {block}-value block"
+    )]
+    RowNotBlockMultiple { tensor: String, ty: GgmlType, row_len: u64, block: u64 },
 
     #[error("bad general.alignment: {0}")]
     BadAlignment(String),
 
     #[error("tensor '{tensor}' has offset {offset}, which is not a multiple of the alignment {alignment}")]
-    Misaligned {
-        tensor: String,
-        offset: u64,
-        alignment: u64,
-    },
+    Misaligned { tensor: String, offset: u64, alignment: u64 },
 
     #[error("tensors '{first}' (bytes {first_start}..{first_end}) and '{second}' (bytes {second_start}..{second_end}) overlap")]
-    Overlap {
-        first: String,
-        first_start: u64,
-        first_end: u64,
-        second: String,
-        second_start: u64,
-        second_end: u64,
-    },
+    Overlap { first: String, first_start: u64, first_end: u64, second: String, second_start: u64, second_end: u64 },
 
     #[error("tensor '{tensor}' does not belong to this file or the buffer is not the whole file: {reason}")]
     BadTensorRequest { tensor: String, reason: String },
@@ -116,10 +93,7 @@ impl GgufError {
     /// True when the data ran out: the header did not fit in the prefix, or the file itself
     /// is shorter than its header or tensors claim.
     pub fn is_truncated(&self) -> bool {
-        matches!(
-            self,
-            GgufError::Truncated { .. } | GgufError::TensorOutOfBounds { .. }
-        )
+        matches!(self, GgufError::Truncated { .. } | GgufError::TensorOutOfBounds { .. })
     }
 
     /// The retry hint for callers that read a growing prefix: `Some(n)` if reading the first
@@ -127,12 +101,9 @@ impl GgufError {
     /// (any other error, or the file itself is too short).
     pub fn needed_bytes(&self) -> Option<u64> {
         match self {
-            GgufError::Truncated {
-                needed,
-                available,
-                file_len,
-                ..
-            } if available < file_len && needed <= file_len => Some(*needed),
+            GgufError::Truncated { needed, available, file_len, .. } if available < file_len && needed <= file_len => {
+                Some(*needed)
+            }
             _ => None,
         }
     }

@@ -213,10 +213,7 @@ impl MetadataValue {
         match *self {
             MetadataValue::F32(v) => Some(v.into()),
             MetadataValue::F64(v) => Some(v),
-            _ => self
-                .as_i64()
-                .map(|v| v as f64)
-                .or_else(|| self.as_u64().map(|v| v as f64)),
+            _ => self.as_i64().map(|v| v as f64).or_else(|| self.as_u64().map(|v| v as f64)),
         }
     }
 
@@ -384,11 +381,7 @@ impl Serialize for AbbreviatedArray<'_> {
 impl Serialize for Abbreviated<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.value {
-            MetadataValue::Array(a) => AbbreviatedArray {
-                array: a,
-                max: self.max,
-            }
-            .serialize(s),
+            MetadataValue::Array(a) => AbbreviatedArray { array: a, max: self.max }.serialize(s),
             v => v.serialize(s),
         }
     }
@@ -426,13 +419,7 @@ impl Serialize for MetadataJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.entries.len()))?;
         for (k, v) in self.entries {
-            m.serialize_entry(
-                k,
-                &Abbreviated {
-                    value: v,
-                    max: self.max,
-                },
-            )?;
+            m.serialize_entry(k, &Abbreviated { value: v, max: self.max })?;
         }
         m.end()
     }

@@ -67,9 +67,7 @@ impl TensorInfo {
     /// Stored size in bytes. Exact for parsed tensors (whole blocks, no overflow).
     pub fn n_bytes(&self) -> u64 {
         let (block, size) = self.ty.block_layout();
-        self.n_elements()
-            .div_ceil(block as u64)
-            .saturating_mul(size as u64)
+        self.n_elements().div_ceil(block as u64).saturating_mul(size as u64)
     }
 
     /// Absolute file offset of the first byte (saturating).
@@ -108,31 +106,20 @@ impl GgufFile {
         if file_len == 0 {
             return Err(GgufError::Empty);
         }
-        let mut c = Cursor {
-            buf: prefix,
-            pos: 0,
-            file_len,
-        };
+        let mut c = Cursor { buf: prefix, pos: 0, file_len };
         if file_len < 4 {
-            return Err(GgufError::BadMagic {
-                found: escape_bytes(prefix),
-            });
+            return Err(GgufError::BadMagic { found: escape_bytes(prefix) });
         }
         let magic = c.take(4, &|| "the 4-byte magic".into())?;
         if magic != b"GGUF" {
-            return Err(GgufError::BadMagic {
-                found: escape_bytes(magic),
-            });
+            return Err(GgufError::BadMagic { found: escape_bytes(magic) });
         }
         let version = c.u32(&|| "the version field".into())?;
         match version {
             2 | 3 => {}
             1 => return Err(GgufError::Version1),
             v if matches!(v.swap_bytes(), 1..=3) => {
-                return Err(GgufError::BigEndian {
-                    raw: v,
-                    swapped: v.swap_bytes(),
-                })
+                return Err(GgufError::BigEndian { raw: v, swapped: v.swap_bytes() })
             }
             v => return Err(GgufError::UnsupportedVersion(v)),
         }
@@ -140,18 +127,14 @@ impl GgufFile {
         let n_kv = c.u64(&|| "the metadata count".into())?;
 
         // Each key/value needs at least 8 (key length) + 4 (type) + 1 bytes.
-        c.ensure_count(n_kv, 13, &|| {
-            format!("the header's {n_kv} metadata entries")
-        })?;
+        c.ensure_count(n_kv, 13, &|| format!("the header's {n_kv} metadata entries"))?;
         let mut metadata = Vec::with_capacity(c.as_usize(n_kv)?);
         let mut keys = HashSet::new();
         for i in 0..n_kv {
             let key = c.string(&|| format!("metadata key #{i}"))?;
             let type_id = c.u32(&|| format!("the type of metadata key '{key}'"))?;
-            let ty = ValueType::from_id(type_id).ok_or_else(|| GgufError::UnknownValueType {
-                key: key.clone(),
-                id: type_id,
-            })?;
+            let ty = ValueType::from_id(type_id)
+                .ok_or_else(|| GgufError::UnknownValueType { key: key.clone(), id: type_id })?;
             let value = c.value(ty, &key)?;
             if !keys.insert(key.clone()) {
                 return Err(GgufError::DuplicateKey(key));
@@ -161,9 +144,7 @@ impl GgufFile {
         let alignment = alignment_of(&metadata)?;
 
         // Each tensor info needs at least 8 (name length) + 4 (n_dims) + 4 (type) + 8 (offset).
-        c.ensure_count(n_tensors, 24, &|| {
-            format!("the header's {n_tensors} tensor infos")
-        })?;
+        c.ensure_count(n_tensors, 24, &|| format!("the header's {n_tensors} tensor infos"))?;
         let mut tensors = Vec::with_capacity(c.as_usize(n_tensors)?);
         for i in 0..n_tensors {
             tensors.push(c.tensor_info(i, alignment)?);
@@ -180,14 +161,7 @@ impl GgufFile {
             .checked_next_multiple_of(alignment)
             .ok_or_else(|| GgufError::Inconsistent("data offset overflows".into()))?;
         check_tensor_layout(&tensors, data_offset, file_len)?;
-        Ok(GgufFile {
-            version,
-            metadata,
-            tensors,
-            alignment,
-            data_offset,
-            file_len,
-        })
+        Ok(GgufFile { version, metadata, tensors, alignment, data_offset, file_len })
     }
 
     pub fn get(&self, key: &str) -> Option<&MetadataValue> {
@@ -232,26 +206,14 @@ impl GgufFile {
 
     /// The bytes of tensor `t` within `file`, the whole file (or any prefix covering the tensor).
     pub fn tensor_data<'a>(&self, file: &'a [u8], t: &TensorInfo) -> Result<&'a [u8], GgufError> {
-        let bad = |reason: String| GgufError::BadTensorRequest {
-            tensor: t.name.clone(),
-            reason,
-        };
+        let bad = |reason: String| GgufError::BadTensorRequest { tensor: t.name.clone(), reason };
         let n_bytes =
             t.ty.bytes_for(t.n_elements())
                 .ok_or_else(|| bad(format!("{:?} is not a whole number of blocks", t.dims)))?;
-        let start = self
-            .data_offset
-            .checked_add(t.offset)
-            .ok_or_else(|| bad("offset overflows".into()))?;
-        let end = start
-            .checked_add(n_bytes)
-            .ok_or_else(|| bad("size overflows".into()))?;
-        let out_of_bounds = || GgufError::TensorOutOfBounds {
-            tensor: t.name.clone(),
-            start,
-            end,
-            file_len: file.len() as u64,
-        };
+        let start = self.data_offset.checked_add(t.offset).ok_or_else(|| bad("offset overflows".into()))?;
+        let end = start.checked_add(n_bytes).ok_or_else(|| bad("size overflows".into()))?;
+        let out_of_bounds =
+            || GgufError::TensorOutOfBounds { tensor: t.name.clone(), start, end, file_len: file.len() as u64 };
         let (s, e) = (usize::try_from(start), usize::try_from(end));
         match (s, e) {
             (Ok(s), Ok(e)) => file.get(s..e).ok_or_else(out_of_bounds),
@@ -265,22 +227,13 @@ fn alignment_of(metadata: &[(String, MetadataValue)]) -> Result<u64, GgufError> 
     match metadata.iter().find(|(k, _)| k == "general.alignment") {
         None => Ok(DEFAULT_ALIGNMENT),
         Some((_, MetadataValue::U32(a))) if a.is_power_of_two() => Ok(u64::from(*a)),
-        Some((_, MetadataValue::U32(a))) => Err(GgufError::BadAlignment(format!(
-            "{a} is not a nonzero power of two"
-        ))),
-        Some((_, v)) => Err(GgufError::BadAlignment(format!(
-            "it must be a u32, found {}",
-            v.type_name()
-        ))),
+        Some((_, MetadataValue::U32(a))) => Err(GgufError::BadAlignment(format!("{a} is not a nonzero power of two"))),
+        Some((_, v)) => Err(GgufError::BadAlignment(format!("it must be a u32, found {}", v.type_name()))),
     }
 }
 
 /// Bounds (against `file_len`) and overlap of the tensors' byte ranges.
-fn check_tensor_layout(
-    tensors: &[TensorInfo],
-    data_offset: u64,
-    file_len: u64,
-) -> Result<(), GgufError> {
+fn check_tensor_layout(tensors: &[TensorInfo], data_offset: u64, file_len: u64) -> Result<(), GgufError> {
     let mut ranges = Vec::with_capacity(tensors.len());
     for t in tensors {
         // Sizes were checked in `tensor_info`; the arithmetic is checked again for the offsets.
@@ -317,8 +270,5 @@ fn check_tensor_layout(
 
 /// Shows 4 bytes the way a person would recognise them: `PK\x03\x04`.
 fn escape_bytes(b: &[u8]) -> String {
-    b.iter()
-        .flat_map(|&c| std::ascii::escape_default(c))
-        .map(char::from)
-        .collect()
+    b.iter().flat_map(|&c| std::ascii::escape_default(c)).map(char::from).collect()
 }

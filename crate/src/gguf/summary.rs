@@ -64,12 +64,7 @@ impl ModelSummary {
             let i = match types.iter().position(|s| s.ty == t.ty) {
                 Some(i) => i,
                 None => {
-                    types.push(TypeStats {
-                        ty: t.ty,
-                        tensors: 0,
-                        elements: 0,
-                        bytes: 0,
-                    });
+                    types.push(TypeStats { ty: t.ty, tensors: 0, elements: 0, bytes: 0 });
                     types.len() - 1
                 }
             };
@@ -81,8 +76,8 @@ impl ModelSummary {
         types.sort_by_key(|s| s.ty.id());
         let parameter_count = types.iter().fold(0u64, |a, s| a.saturating_add(s.elements));
         let tensor_bytes = types.iter().fold(0u64, |a, s| a.saturating_add(s.bytes));
-        let vocab_size = arch_u64("vocab_size")
-            .or_else(|| f.get_array("tokenizer.ggml.tokens").map(|a| a.len() as u64));
+        let vocab_size =
+            arch_u64("vocab_size").or_else(|| f.get_array("tokenizer.ggml.tokens").map(|a| a.len() as u64));
         ModelSummary {
             architecture: f.architecture().map(str::to_string),
             name: f.get_str("general.name").map(str::to_string),

@@ -116,20 +116,12 @@ impl GgufBuilder {
 
     pub fn kv_str_array(self, key: &str, items: &[&str]) -> Self {
         let elems: Vec<u8> = items.iter().flat_map(|s| gguf_str(s.as_bytes())).collect();
-        self.kv_raw(
-            key.as_bytes(),
-            vt::ARRAY,
-            &array_body(vt::STRING, items.len() as u64, &elems),
-        )
+        self.kv_raw(key.as_bytes(), vt::ARRAY, &array_body(vt::STRING, items.len() as u64, &elems))
     }
 
     pub fn kv_i32_array(self, key: &str, items: &[i32]) -> Self {
         let elems: Vec<u8> = items.iter().flat_map(|v| v.to_le_bytes()).collect();
-        self.kv_raw(
-            key.as_bytes(),
-            vt::ARRAY,
-            &array_body(vt::I32, items.len() as u64, &elems),
-        )
+        self.kv_raw(key.as_bytes(), vt::ARRAY, &array_body(vt::I32, items.len() as u64, &elems))
     }
 
     /// Sets the layout alignment and writes `general.alignment` as a u32.
@@ -149,31 +141,12 @@ impl GgufBuilder {
             _ => panic!("test builder: give the size of type {type_id} with tensor_raw"),
         };
         let n: u64 = dims.iter().product();
-        self.tensor_raw(
-            name.as_bytes(),
-            dims,
-            type_id,
-            None,
-            n.div_ceil(block) * size,
-        )
+        self.tensor_raw(name.as_bytes(), dims, type_id, None, n.div_ceil(block) * size)
     }
 
     /// Full control: `offset` None means "after the previous tensor, aligned".
-    pub fn tensor_raw(
-        mut self,
-        name: &[u8],
-        dims: &[u64],
-        type_id: u32,
-        offset: Option<u64>,
-        n_bytes: u64,
-    ) -> Self {
-        self.tensors.push(Tensor {
-            name: name.to_vec(),
-            dims: dims.to_vec(),
-            type_id,
-            offset,
-            n_bytes,
-        });
+    pub fn tensor_raw(mut self, name: &[u8], dims: &[u64], type_id: u32, offset: Option<u64>, n_bytes: u64) -> Self {
+        self.tensors.push(Tensor { name: name.to_vec(), dims: dims.to_vec(), type_id, offset, n_bytes });
         self
     }
 
@@ -194,12 +167,7 @@ impl GgufBuilder {
     pub fn header(&self) -> Vec<u8> {
         let mut out = self.magic.to_vec();
         out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(
-            &self
-                .n_tensors_override
-                .unwrap_or(self.tensors.len() as u64)
-                .to_le_bytes(),
-        );
+        out.extend_from_slice(&self.n_tensors_override.unwrap_or(self.tensors.len() as u64).to_le_bytes());
         out.extend_from_slice(&self.n_kv_override.unwrap_or(self.n_kv).to_le_bytes());
         out.extend_from_slice(&self.kv);
         for (t, off) in self.tensors.iter().zip(self.offsets()) {
@@ -218,13 +186,7 @@ impl GgufBuilder {
     pub fn build(&self) -> Vec<u8> {
         let mut out = self.header();
         let data_offset = (out.len() as u64).next_multiple_of(self.align);
-        let end = self
-            .tensors
-            .iter()
-            .zip(self.offsets())
-            .map(|(t, o)| o + t.n_bytes)
-            .max()
-            .unwrap_or(0);
+        let end = self.tensors.iter().zip(self.offsets()).map(|(t, o)| o + t.n_bytes).max().unwrap_or(0);
         out.resize((data_offset + end) as usize, 0);
         for (i, (t, off)) in self.tensors.iter().zip(self.offsets()).enumerate() {
             for j in 0..t.n_bytes {

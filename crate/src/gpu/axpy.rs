@@ -79,7 +79,8 @@ pub async fn axpy_gpu(gpu: &GpuContext, a: f32, x: &[f32], y: &[f32]) -> Result<
             });
             let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("axpy") });
             {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("axpy"), timestamp_writes: None });
+                let mut pass = encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("axpy"), timestamp_writes: None });
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bind_group, &[]);
                 pass.dispatch_workgroups(gx, gy, 1);

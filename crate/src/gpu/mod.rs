@@ -168,16 +168,11 @@ impl GpuContext {
             let _ = sender.send(result);
         });
         #[cfg(not(target_arch = "wasm32"))]
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| GpuError::Readback(e.to_string()))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::Readback(e.to_string()))?;
         let mapped = receiver.await.map_err(|_| GpuError::Readback("the map request was dropped".into()))?;
         self.check_alive()?;
         mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
-        let bytes = buffer
-            .get_mapped_range(..)
-            .map_err(|e| GpuError::Readback(e.to_string()))?
-            .to_vec();
+        let bytes = buffer.get_mapped_range(..).map_err(|e| GpuError::Readback(e.to_string()))?.to_vec();
         buffer.unmap();
         Ok(bytes)
     }

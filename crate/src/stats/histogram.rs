@@ -126,16 +126,7 @@ pub fn tensor_histogram(
             counts[index] += 1;
         }
     })?;
-    Ok(Histogram {
-        lo,
-        hi,
-        counts,
-        total,
-        outside,
-        non_finite,
-        min: seen.then_some(min),
-        max: seen.then_some(max),
-    })
+    Ok(Histogram { lo, hi, counts, total, outside, non_finite, min: seen.then_some(min), max: seen.then_some(max) })
 }
 
 #[cfg(test)]
@@ -185,7 +176,10 @@ mod tests {
     fn bad_inputs_are_errors() {
         let data = f32_bytes(&[1.0; 8]);
         assert!(matches!(tensor_histogram(GgmlType::F32, &data, 8, 8, 0, None), Err(HistogramError::BadBins { .. })));
-        assert!(matches!(tensor_histogram(GgmlType::F32, &data, 8, 3, 4, None), Err(HistogramError::BadRowLength { .. })));
+        assert!(matches!(
+            tensor_histogram(GgmlType::F32, &data, 8, 3, 4, None),
+            Err(HistogramError::BadRowLength { .. })
+        ));
         assert!(matches!(tensor_histogram(GgmlType::F32, &data[..28], 8, 8, 4, None), Err(HistogramError::Format(_))));
         assert!(matches!(
             tensor_histogram(GgmlType::F32, &data, 8, 8, 4, Some((1.0, 1.0))),

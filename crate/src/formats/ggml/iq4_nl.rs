@@ -20,9 +20,7 @@ use crate::gguf::GgmlType;
 pub const QK: usize = 32;
 
 /// ggml's `kvalues_iq4nl`: the 16 levels (also used by IQ4_XS).
-pub const KVALUES_IQ4NL: [i8; 16] = [
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-];
+pub const KVALUES_IQ4NL: [i8; 16] = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113];
 
 /// ggml's `block_iq4_nl`.
 #[repr(C)]

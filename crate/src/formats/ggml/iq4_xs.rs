@@ -43,13 +43,8 @@ const _: () = assert!(QK_K == GgmlType::IQ4_XS.block_layout().0);
 /// `dl = d * (ls - 32)`.
 pub fn dequantize_block(b: &BlockIq4Xs, y: &mut [f32; QK_K]) {
     let d = b.d.to_f32();
-    for (ib, (qs, out)) in
-        b.qs.chunks_exact(16)
-            .zip(y.chunks_exact_mut(32))
-            .enumerate()
-    {
-        let ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) as i32
-            | ((((b.scales_h >> (2 * ib)) & 3) as i32) << 4);
+    for (ib, (qs, out)) in b.qs.chunks_exact(16).zip(y.chunks_exact_mut(32)).enumerate() {
+        let ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) as i32 | ((((b.scales_h >> (2 * ib)) & 3) as i32) << 4);
         let dl = d * (ls - 32) as f32;
         for (j, &q) in qs.iter().enumerate() {
             out[j] = dl * KVALUES_IQ4NL[(q & 0xF) as usize] as f32;

@@ -66,9 +66,5 @@ pub(crate) fn c_f32_to_i8(x: f32) -> i8 {
 
 /// Panics unless `n_values` fills `n_blocks` blocks of `block` values exactly.
 pub(crate) fn assert_block_count(n_values: usize, n_blocks: usize, block: usize) {
-    assert_eq!(
-        n_values,
-        n_blocks * block,
-        "expected {n_blocks} blocks of {block} values"
-    );
+    assert_eq!(n_values, n_blocks * block, "expected {n_blocks} blocks of {block} values");
 }

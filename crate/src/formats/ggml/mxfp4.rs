@@ -38,11 +38,7 @@ const _: () = assert!(QK == GgmlType::MXFP4.block_layout().0);
 
 /// ggml's `ggml_e8m0_to_fp32_half`: `2^(e - 127) / 2`, built from bits (subnormal for e < 2).
 pub fn e8m0_to_fp32_half(e: u8) -> f32 {
-    let bits = if e < 2 {
-        0x0020_0000u32 << e
-    } else {
-        ((e - 1) as u32) << 23
-    };
+    let bits = if e < 2 { 0x0020_0000u32 << e } else { ((e - 1) as u32) << 23 };
     f32::from_bits(bits)
 }
 

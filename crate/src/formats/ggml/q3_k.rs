@@ -46,11 +46,7 @@ const _: () = assert!(QK_K == GgmlType::Q3_K.block_layout().0);
 pub fn unpack_scales(scales: &[u8; 12]) -> [i8; 16] {
     let mut out = [0i8; 16];
     for (i, s) in out.iter_mut().enumerate() {
-        let low = if i < 8 {
-            scales[i] & 0xF
-        } else {
-            scales[i - 8] >> 4
-        };
+        let low = if i < 8 { scales[i] & 0xF } else { scales[i - 8] >> 4 };
         let high = (scales[8 + i % 4] >> (2 * (i / 4))) & 3;
         *s = (low | (high << 4)) as i8 - 32;
     }

@@ -73,10 +73,7 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ4_0 {
         let xi1 = c_f32_to_i8(x1 + 8.5).min(15) as u8;
         *q = xi0 | (xi1 << 4);
     }
-    BlockQ4_0 {
-        d: f16::from_f32(d),
-        qs,
-    }
+    BlockQ4_0 { d: f16::from_f32(d), qs }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be

@@ -78,11 +78,7 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ4_1 {
         let xi1 = c_f32_to_i8(x1 + 0.5).min(15) as u8;
         *q = xi0 | (xi1 << 4);
     }
-    BlockQ4_1 {
-        d: f16::from_f32(d),
-        m: f16::from_f32(min),
-        qs,
-    }
+    BlockQ4_1 { d: f16::from_f32(d), m: f16::from_f32(min), qs }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be

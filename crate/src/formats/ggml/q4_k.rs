@@ -60,11 +60,7 @@ pub fn get_scale_min_k4(j: usize, q: &[u8; K_SCALE_SIZE]) -> (u8, u8) {
 pub fn dequantize_block(b: &BlockQ4K, y: &mut [f32; QK_K]) {
     let d = b.d.to_f32();
     let min = b.dmin.to_f32();
-    for (c, (q, out)) in
-        b.qs.chunks_exact(32)
-            .zip(y.chunks_exact_mut(64))
-            .enumerate()
-    {
+    for (c, (q, out)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
         let (sc1, m1) = get_scale_min_k4(2 * c, &b.scales);
         let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
         let (sc2, m2) = get_scale_min_k4(2 * c + 1, &b.scales);

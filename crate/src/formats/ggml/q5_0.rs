@@ -84,11 +84,7 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ5_0 {
         qh |= (((xi0 & 0x10) >> 4) as u32) << j;
         qh |= (((xi1 & 0x10) >> 4) as u32) << (j + QK / 2);
     }
-    BlockQ5_0 {
-        d: f16::from_f32(d),
-        qh: qh.to_le_bytes(),
-        qs,
-    }
+    BlockQ5_0 { d: f16::from_f32(d), qh: qh.to_le_bytes(), qs }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be

@@ -89,12 +89,7 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ5_1 {
         qh |= (((xi0 & 0x10) >> 4) as u32) << j;
         qh |= (((xi1 & 0x10) >> 4) as u32) << (j + QK / 2);
     }
-    BlockQ5_1 {
-        d: f16::from_f32(d),
-        m: f16::from_f32(min),
-        qh: qh.to_le_bytes(),
-        qs,
-    }
+    BlockQ5_1 { d: f16::from_f32(d), m: f16::from_f32(min), qh: qh.to_le_bytes(), qs }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be

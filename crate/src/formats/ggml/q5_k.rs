@@ -47,11 +47,7 @@ pub fn dequantize_block(b: &BlockQ5K, y: &mut [f32; QK_K]) {
     let min = b.dmin.to_f32();
     let mut u1 = 1u8;
     let mut u2 = 2u8;
-    for (c, (ql, out)) in
-        b.qs.chunks_exact(32)
-            .zip(y.chunks_exact_mut(64))
-            .enumerate()
-    {
+    for (c, (ql, out)) in b.qs.chunks_exact(32).zip(y.chunks_exact_mut(64)).enumerate() {
         let (sc1, m1) = get_scale_min_k4(2 * c, &b.scales);
         let (d1, m1) = (d * sc1 as f32, min * m1 as f32);
         let (sc2, m2) = get_scale_min_k4(2 * c + 1, &b.scales);

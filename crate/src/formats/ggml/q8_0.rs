@@ -62,10 +62,7 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ8_0 {
     for (q, &v) in qs.iter_mut().zip(x) {
         *q = c_f32_to_i8((v * id).round());
     }
-    BlockQ8_0 {
-        d: f16::from_f32(d),
-        qs,
-    }
+    BlockQ8_0 { d: f16::from_f32(d), qs }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be
