@@ -12,8 +12,16 @@
 //! Blocks are read from byte slices with `bytemuck::pod_read_unaligned`, so `src` needs no
 //! particular alignment. The block structs assume a little-endian host (x86, ARM, wasm32).
 
+pub mod bnb;
 pub mod float;
+pub mod fp8;
 pub mod ggml;
+pub mod int;
+pub mod quantized;
+pub mod scheme;
+
+pub use quantized::{quantize, QuantError, QuantizedTensor, TensorShape};
+pub use scheme::{Granularity, Mapping, QuantScheme, RangeRule, SchemeError, ValueType};
 
 use crate::gguf::GgmlType;
 

@@ -4,10 +4,10 @@
 //! ggml has retired (4, 5, 31–33, 36–38) are rejected with a message saying so rather than
 //! guessed at.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A tensor storage type. `id()` is the value written in a GGUF tensor info.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[allow(non_camel_case_types)]
 pub enum GgmlType {
     F32,

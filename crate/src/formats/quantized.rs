@@ -1,0 +1,182 @@
+//! A quantized tensor of any scheme, and the one entry point that makes it: [`quantize`].
+//!
+//! Each format family owns its payload type (`int::IntTensor`, `bnb::Bnb4Tensor`,
+//! `fp8::Fp8Tensor`, [`GgmlTensor`]); this enum only dispatches, so adding a family means one
+//! variant and one arm per method — never a lookup by name.
+
+use serde::Serialize;
+
+use super::scheme::{QuantScheme, ValueType};
+use super::{bnb, dequantize_row, fp8, int, quantize_row, FormatError};
+use crate::gguf::GgmlType;
+
+/// A weight matrix `[rows, cols]`, row-major: `cols` is the row length (ggml's dims[0], the
+/// input dimension of a linear layer), `rows` the number of output channels. 1-D tensors are
+/// one row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct TensorShape {
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl TensorShape {
+    pub fn new(rows: usize, cols: usize) -> Self {
+        Self { rows, cols }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QuantError {
+    #[error("value at row {row}, column {col} is {value}; quantizers accept finite values only")]
+    NonFinite { row: usize, col: usize, value: f32 },
+    #[error("{scheme}: {reason}")]
+    Shape { scheme: String, reason: String },
+    #[error("tensor has {got} values but its shape {rows}×{cols} needs {expected}")]
+    LengthMismatch { rows: usize, cols: usize, expected: usize, got: usize },
+    #[error("invalid scheme {scheme}: {reason}")]
+    Scheme { scheme: String, reason: String },
+    #[error("{0} is not implemented yet")]
+    NotImplemented(String),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+}
+
+impl QuantError {
+    pub(crate) fn shape(scheme: &QuantScheme, reason: impl Into<String>) -> Self {
+        QuantError::Shape { scheme: scheme.name(), reason: reason.into() }
+    }
+}
+
+/// Refuses NaN/Inf before any quantizer runs, naming the first bad position.
+pub fn check_finite(values: &[f32], shape: TensorShape) -> Result<(), QuantError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => {
+            Err(QuantError::NonFinite { row: i / shape.cols.max(1), col: i % shape.cols.max(1), value: values[i] })
+        }
+    }
+}
+
+/// A tensor stored in a ggml block type: exactly the bytes a GGUF file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GgmlTensor {
+    pub ty: GgmlType,
+    pub shape: TensorShape,
+    pub data: Vec<u8>,
+}
+
+impl GgmlTensor {
+    pub fn quantize(ty: GgmlType, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
+        let scheme = QuantScheme::ggml(ty);
+        let block = ty.block_size();
+        if shape.cols % block != 0 {
+            return Err(QuantError::shape(
+                &scheme,
+                format!("row length {} is not a multiple of the {block}-value block", shape.cols),
+            ));
+        }
+        let row_bytes = shape.cols / block * ty.type_size();
+        let mut data = vec![0u8; row_bytes * shape.rows];
+        for (src, dst) in values.chunks_exact(shape.cols.max(1)).zip(data.chunks_exact_mut(row_bytes.max(1))) {
+            quantize_row(ty, src, dst)?;
+        }
+        Ok(Self { ty, shape, data })
+    }
+
+    pub fn dequantize(&self) -> Result<Vec<f32>, QuantError> {
+        let mut out = vec![0f32; self.shape.len()];
+        dequantize_row(self.ty, &self.data, &mut out)?;
+        Ok(out)
+    }
+}
+
+/// A quantized tensor of any family.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuantizedTensor {
+    Int(int::IntTensor),
+    Bnb4(bnb::Bnb4Tensor),
+    Fp8(fp8::Fp8Tensor),
+    Ggml(GgmlTensor),
+}
+
+/// Quantizes a row-major `[rows, cols]` tensor with `scheme`. NaN/Inf inputs are an error
+/// naming the position; a row length the scheme cannot split is an error, never truncated.
+pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<QuantizedTensor, QuantError> {
+    scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
+    if values.len() != shape.len() {
+        return Err(QuantError::LengthMismatch {
+            rows: shape.rows,
+            cols: shape.cols,
+            expected: shape.len(),
+            got: values.len(),
+        });
+    }
+    check_finite(values, shape)?;
+    Ok(match scheme.value {
+        ValueType::Int { .. } => QuantizedTensor::Int(int::IntTensor::quantize(scheme, values, shape)?),
+        ValueType::Nf4 | ValueType::Fp4 => QuantizedTensor::Bnb4(bnb::Bnb4Tensor::quantize(scheme, values, shape)?),
+        ValueType::Fp8E4M3 | ValueType::Fp8E5M2 => {
+            QuantizedTensor::Fp8(fp8::Fp8Tensor::quantize(scheme, values, shape)?)
+        }
+        ValueType::Ggml { ty } => QuantizedTensor::Ggml(GgmlTensor::quantize(ty, values, shape)?),
+    })
+}
+
+impl QuantizedTensor {
+    pub fn scheme(&self) -> QuantScheme {
+        match self {
+            QuantizedTensor::Int(t) => t.scheme,
+            QuantizedTensor::Bnb4(t) => t.scheme,
+            QuantizedTensor::Fp8(t) => t.scheme,
+            QuantizedTensor::Ggml(t) => QuantScheme::ggml(t.ty),
+        }
+    }
+
+    pub fn shape(&self) -> TensorShape {
+        match self {
+            QuantizedTensor::Int(t) => t.shape,
+            QuantizedTensor::Bnb4(t) => t.shape,
+            QuantizedTensor::Fp8(t) => t.shape,
+            QuantizedTensor::Ggml(t) => t.shape,
+        }
+    }
+
+    /// The reconstructed values, row-major like the input.
+    pub fn dequantize(&self) -> Result<Vec<f32>, QuantError> {
+        match self {
+            QuantizedTensor::Int(t) => Ok(t.dequantize()),
+            QuantizedTensor::Bnb4(t) => Ok(t.dequantize()),
+            QuantizedTensor::Fp8(t) => Ok(t.dequantize()),
+            QuantizedTensor::Ggml(t) => t.dequantize(),
+        }
+    }
+
+    /// Every byte the format stores: codes, scales, zero points, absmax, nested
+    /// double-quantization state, codebooks.
+    pub fn storage_bytes(&self) -> u64 {
+        match self {
+            QuantizedTensor::Int(t) => t.storage_bytes(),
+            QuantizedTensor::Bnb4(t) => t.storage_bytes(),
+            QuantizedTensor::Fp8(t) => t.storage_bytes(),
+            QuantizedTensor::Ggml(t) => t.data.len() as u64,
+        }
+    }
+
+    /// Stored bits per weight, counting everything in [`Self::storage_bytes`].
+    pub fn bits_per_weight(&self) -> f64 {
+        let n = self.shape().len();
+        if n == 0 {
+            0.0
+        } else {
+            self.storage_bytes() as f64 * 8.0 / n as f64
+        }
+    }
+}
