@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { artifacts, launchBrowser, openPage, repoRoot, startServer } from './harness.mjs';
+import { tinyGguf } from './tiny-gguf.mjs';
 
 const MODEL = join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
 let server;
@@ -80,5 +81,36 @@ test('a truncated GGUF shows a clear error and the page keeps working', { timeou
   assert.equal(await page.locator('#tensor-table tbody tr').count(), 272);
   assert.equal(await error.isHidden(), true);
   await page.screenshot({ path: join(artifacts, 'lab-after-bad-files.png'), fullPage: true });
+  await page.close();
+});
+
+/** Drops `bytes` as a file named `name` onto the page's drop zone, as a user dragging a file would. */
+async function dropFile(page, name, bytes) {
+  await page.evaluate(
+    ({ name, data }) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(data)], name));
+      document.querySelector('#drop-zone').dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    },
+    { name, data: [...bytes] },
+  );
+}
+
+test('drag and drop opens a GGUF; a bad drop shows an error and keeps the open model', { timeout: 120_000 }, async () => {
+  const { page, problems } = await openPage(browser, `${server.url}?model=none`);
+  await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
+  await dropFile(page, 'tiny.gguf', tinyGguf({ name: 'dropped model' }));
+  await page.waitForSelector('tr[data-tensor="weights"]', { timeout: 30_000 });
+  assert.match(await page.locator('#model-card').innerText(), /dropped model/);
+  await page.locator('tr[data-tensor="weights"]').click();
+  await page.waitForSelector('#histogram svg');
+  assert.equal(await page.locator('#histogram').getAttribute('data-total'), '8');
+  assert.match(await page.locator('#histogram-caption').innerText(), /^8 values · min -1\.0000 · max 3\.0000 · 128 bins · decoded from F32$/);
+
+  await dropFile(page, 'broken.gguf', tinyGguf().subarray(0, 50));
+  await page.waitForFunction(() => /truncated/i.test(document.querySelector('#error')?.textContent ?? ''));
+  // The previously opened model is still there and usable.
+  assert.equal(await page.locator('tr[data-tensor="weights"]').count(), 1);
+  assert.deepEqual(problems, []);
   await page.close();
 });
