@@ -12,6 +12,7 @@
 
 pub mod formats;
 pub mod gguf;
+pub mod io;
 pub mod stats;
 
 #[cfg(feature = "gpu")]

@@ -1,0 +1,12 @@
+//! Reading and writing checkpoint files.
+//!
+//! - [`gguf_writer`]: a GGUF v3 writer following llama.cpp's loader rules exactly (the reader
+//!   lives in [`crate::gguf`]).
+//! - [`safetensors`]: safetensors checkpoints (single file or sharded with an index), read as
+//!   F32/F16/BF16 values, and written from plain or quantized tensors.
+
+pub mod gguf_writer;
+pub mod safetensors;
+
+pub use gguf_writer::{llama_ftype, GgufWriteError, GgufWriter};
+pub use safetensors::{Checkpoint, CheckpointTensor, Entry, SafetensorsError};

@@ -1,0 +1,445 @@
+//! safetensors checkpoints: read (single file or sharded with `model.safetensors.index.json`)
+//! and write.
+//!
+//! Reading keeps the shard bytes (an mmap natively) and a list of tensors in file order; values
+//! are decoded on demand ([`Checkpoint::tensor_f32`]) from F32, F16 or BF16. Other dtypes are an
+//! error naming the tensor and the dtype. `config.json` next to the checkpoint is kept as JSON.
+//!
+//! Writing ([`write_safetensors`] / [`serialize`]) takes plain entries
+//! `(name, dtype, shape, bytes)`; [`quantized_entries`] turns a quantized tensor into them. The
+//! file's `__metadata__` records the scheme (`quantlab.format`) and the quantlab version.
+//!
+//! Layout of quantized tensors in safetensors (one tensor `W` of PyTorch shape `[rows, cols]`):
+//! - f32 / f16 / bf16: `W` itself with that dtype and shape.
+//! - bitsandbytes nf4/fp4: the entries of `formats::bnb::safetensors_entries` (bitsandbytes'
+//!   own naming, when that module provides it).
+//! - int / fp8: see [`quantized_entries`] (not available until those families land).
+//! - ggml block types (q8_0, q4_k, ...) are not written to safetensors: use GGUF.
+
+use crate::formats::{float, QuantizedTensor};
+use ::safetensors::Dtype;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One safetensors entry: name, dtype, shape (PyTorch order), raw little-endian bytes.
+pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
+
+/// The `__metadata__` key naming the scheme a file was quantized with.
+pub const FORMAT_KEY: &str = "quantlab.format";
+/// The `__metadata__` key with the quantlab version that wrote the file.
+pub const VERSION_KEY: &str = "quantlab.version";
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SafetensorsError {
+    #[error("cannot open '{path}': {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("'{path}' is not a valid safetensors file: {reason}")]
+    Header { path: PathBuf, reason: String },
+    #[error("'{path}' is not a valid safetensors index: {reason}")]
+    Index { path: PathBuf, reason: String },
+    #[error("shard '{shard}' listed in '{index}' (for {n_tensors} tensors, e.g. '{example}') does not exist")]
+    MissingShard { index: PathBuf, shard: PathBuf, n_tensors: usize, example: String },
+    #[error("tensor '{tensor}' is listed in the index for shard '{shard}' but that shard does not contain it")]
+    MissingTensor { tensor: String, shard: PathBuf },
+    #[error("tensor '{tensor}' appears in both '{first}' and '{second}'")]
+    DuplicateTensor { tensor: String, first: PathBuf, second: PathBuf },
+    #[error("tensor '{tensor}' has dtype {dtype}; only F32, F16 and BF16 tensors can be read as values")]
+    UnsupportedDtype { tensor: String, dtype: String },
+    #[error("no tensor named '{0}' in the checkpoint")]
+    NotFound(String),
+    #[error("'{path}' is not valid JSON: {reason}")]
+    Config { path: PathBuf, reason: String },
+    #[error("cannot write safetensors: {0}")]
+    Write(String),
+    #[error("export of {0} to safetensors not implemented yet")]
+    ExportNotImplemented(String),
+}
+
+/// A tensor of a checkpoint: where its bytes are and what they hold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointTensor {
+    pub name: String,
+    pub dtype: Dtype,
+    /// PyTorch order: the last dimension is the contiguous row.
+    pub shape: Vec<usize>,
+    /// Index into [`Checkpoint::shards`].
+    pub shard: usize,
+    /// Byte range within the shard file.
+    pub start: usize,
+    pub end: usize,
+}
+
+impl CheckpointTensor {
+    pub fn n_elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    pub fn n_bytes(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+enum ShardData {
+    Owned(Vec<u8>),
+    #[cfg(not(target_arch = "wasm32"))]
+    Mapped(memmap2::Mmap),
+}
+
+impl ShardData {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ShardData::Owned(v) => v,
+            #[cfg(not(target_arch = "wasm32"))]
+            ShardData::Mapped(m) => m,
+        }
+    }
+}
+
+/// A safetensors checkpoint (one file or several shards).
+pub struct Checkpoint {
+    /// The shard files, in the order their tensors are listed.
+    pub shards: Vec<PathBuf>,
+    /// Every tensor, shard by shard, each shard in file order.
+    pub tensors: Vec<CheckpointTensor>,
+    /// `config.json` from the checkpoint's directory, if there is one.
+    pub config: Option<serde_json::Value>,
+    /// The first shard's `__metadata__`.
+    pub metadata: HashMap<String, String>,
+    data: Vec<ShardData>,
+}
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpoint")
+            .field("shards", &self.shards)
+            .field("tensors", &self.tensors.len())
+            .field("config", &self.config.is_some())
+            .finish()
+    }
+}
+
+impl Checkpoint {
+    /// Builds a checkpoint from shard contents already in memory (path, bytes), e.g. in the
+    /// browser. `config` is passed through.
+    pub fn from_shard_bytes(
+        shards: Vec<(PathBuf, Vec<u8>)>,
+        config: Option<serde_json::Value>,
+    ) -> Result<Self, SafetensorsError> {
+        let (paths, data): (Vec<_>, Vec<_>) = shards.into_iter().map(|(p, b)| (p, ShardData::Owned(b))).unzip();
+        Self::build(paths, data, None, config)
+    }
+
+    /// Opens `path`: a `.safetensors` file, a `*.index.json`, or a directory holding
+    /// `model.safetensors.index.json`, `model.safetensors` or exactly one `*.safetensors` file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open(path: &Path) -> Result<Self, SafetensorsError> {
+        let open_err = |reason: String| SafetensorsError::Open { path: path.to_path_buf(), reason };
+        let meta = std::fs::metadata(path).map_err(|e| open_err(io_reason(&e)))?;
+        let file = if meta.is_dir() {
+            let index = path.join("model.safetensors.index.json");
+            let single = path.join("model.safetensors");
+            if index.is_file() {
+                index
+            } else if single.is_file() {
+                single
+            } else {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|e| open_err(io_reason(&e)))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                    .collect();
+                found.sort();
+                match found.len() {
+                    1 => found.remove(0),
+                    0 => return Err(open_err("the directory holds no .safetensors file".into())),
+                    n => {
+                        return Err(open_err(format!(
+                            "the directory holds {n} .safetensors files but no model.safetensors.index.json"
+                        )))
+                    }
+                }
+            }
+        } else {
+            path.to_path_buf()
+        };
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let config = read_config(&dir)?;
+        if file.extension().is_some_and(|x| x == "json") {
+            let (shards, weight_map) = read_index(&file)?;
+            let mut data = Vec::with_capacity(shards.len());
+            for shard in &shards {
+                if !shard.is_file() {
+                    let names: Vec<&String> =
+                        weight_map.iter().filter(|(_, s)| dir.join(s) == *shard).map(|(n, _)| n).collect();
+                    return Err(SafetensorsError::MissingShard {
+                        index: file.clone(),
+                        shard: shard.clone(),
+                        n_tensors: names.len(),
+                        example: names.first().map(|s| s.to_string()).unwrap_or_default(),
+                    });
+                }
+                data.push(map_shard(shard)?);
+            }
+            let expected: Vec<(String, PathBuf)> = weight_map.into_iter().map(|(n, s)| (n, dir.join(s))).collect();
+            Self::build(shards, data, Some(expected), config)
+        } else {
+            let data = vec![map_shard(&file)?];
+            Self::build(vec![file], data, None, config)
+        }
+    }
+
+    fn build(
+        shards: Vec<PathBuf>,
+        data: Vec<ShardData>,
+        expected: Option<Vec<(String, PathBuf)>>,
+        config: Option<serde_json::Value>,
+    ) -> Result<Self, SafetensorsError> {
+        let mut tensors = Vec::new();
+        let mut where_: HashMap<String, usize> = HashMap::new();
+        let mut metadata = HashMap::new();
+        for (i, (path, d)) in shards.iter().zip(&data).enumerate() {
+            let bytes = d.bytes();
+            let (n, meta) = ::safetensors::SafeTensors::read_metadata(bytes)
+                .map_err(|e| SafetensorsError::Header { path: path.clone(), reason: header_reason(&e, bytes.len()) })?;
+            if i == 0 {
+                metadata = meta.metadata().clone().unwrap_or_default();
+            }
+            let base = 8 + n;
+            for name in meta.offset_keys() {
+                let info = meta.info(&name).expect("key from the same metadata");
+                if let Some(&j) = where_.get(&name) {
+                    return Err(SafetensorsError::DuplicateTensor {
+                        tensor: name,
+                        first: shards[j].clone(),
+                        second: path.clone(),
+                    });
+                }
+                where_.insert(name.clone(), i);
+                tensors.push(CheckpointTensor {
+                    name,
+                    dtype: info.dtype,
+                    shape: info.shape.clone(),
+                    shard: i,
+                    start: base + info.data_offsets.0,
+                    end: base + info.data_offsets.1,
+                });
+            }
+        }
+        if let Some(expected) = expected {
+            for (name, shard) in expected {
+                match where_.get(&name) {
+                    Some(&i) if shards[i] == shard => {}
+                    _ => return Err(SafetensorsError::MissingTensor { tensor: name, shard }),
+                }
+            }
+        }
+        Ok(Checkpoint { shards, tensors, config, metadata, data })
+    }
+
+    pub fn tensor(&self, name: &str) -> Option<&CheckpointTensor> {
+        self.tensors.iter().find(|t| t.name == name)
+    }
+
+    /// The raw bytes of `t` (little-endian, its dtype).
+    pub fn raw(&self, t: &CheckpointTensor) -> &[u8] {
+        &self.data[t.shard].bytes()[t.start..t.end]
+    }
+
+    /// The values of `t` as f32 (F32, F16 and BF16 tensors only).
+    pub fn tensor_f32(&self, t: &CheckpointTensor) -> Result<Vec<f32>, SafetensorsError> {
+        let raw = self.raw(t);
+        let mut out = vec![0f32; t.n_elements()];
+        match t.dtype {
+            Dtype::F32 => float::decode_f32(raw, &mut out),
+            Dtype::F16 => float::decode_f16(raw, &mut out),
+            Dtype::BF16 => float::decode_bf16(raw, &mut out),
+            other => {
+                return Err(SafetensorsError::UnsupportedDtype { tensor: t.name.clone(), dtype: other.to_string() })
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn map_shard(path: &Path) -> Result<ShardData, SafetensorsError> {
+    let open_err = |reason: String| SafetensorsError::Open { path: path.to_path_buf(), reason };
+    let file = std::fs::File::open(path).map_err(|e| open_err(io_reason(&e)))?;
+    let len = file.metadata().map_err(|e| open_err(e.to_string()))?.len();
+    if len == 0 {
+        return Err(SafetensorsError::Header { path: path.to_path_buf(), reason: "the file is empty".into() });
+    }
+    // SAFETY: read-only map; see `cli::map_file` for the truncation caveat shared by all
+    // mmap-based loaders.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| open_err(e.to_string()))?;
+    Ok(ShardData::Mapped(map))
+}
+
+/// `config.json` in `dir`, if present.
+#[cfg(not(target_arch = "wasm32"))]
+fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SafetensorsError> {
+    let path = dir.join("config.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text =
+        std::fs::read(&path).map_err(|e| SafetensorsError::Open { path: path.clone(), reason: e.to_string() })?;
+    serde_json::from_slice(&text).map(Some).map_err(|e| SafetensorsError::Config { path, reason: e.to_string() })
+}
+
+/// Parses an index: the distinct shard paths (sorted) and the weight map (name, shard file name).
+#[cfg(not(target_arch = "wasm32"))]
+fn read_index(path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
+    let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
+    let text =
+        std::fs::read(path).map_err(|e| SafetensorsError::Open { path: path.to_path_buf(), reason: io_reason(&e) })?;
+    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("bad JSON: {e}")))?;
+    let map = v
+        .get("weight_map")
+        .ok_or_else(|| bad("no \"weight_map\" object".into()))?
+        .as_object()
+        .ok_or_else(|| bad("\"weight_map\" is not an object".into()))?;
+    if map.is_empty() {
+        return Err(bad("\"weight_map\" is empty".into()));
+    }
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut weight_map = Vec::with_capacity(map.len());
+    let mut shards: Vec<PathBuf> = Vec::new();
+    for (name, file) in map {
+        let file = file.as_str().ok_or_else(|| bad(format!("the shard of '{name}' is not a string")))?;
+        if file.is_empty() || Path::new(file).is_absolute() || file.contains("..") {
+            return Err(bad(format!("the shard '{file}' of '{name}' is not a file name next to the index")));
+        }
+        let shard = dir.join(file);
+        if !shards.contains(&shard) {
+            shards.push(shard);
+        }
+        weight_map.push((name.clone(), file.to_string()));
+    }
+    shards.sort();
+    Ok((shards, weight_map))
+}
+
+/// A safetensors header error in words, with a hint for the common case of a cut-off file.
+fn header_reason(e: &::safetensors::SafeTensorError, file_len: usize) -> String {
+    use ::safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => format!("only {file_len} bytes, shorter than the 8-byte header length"),
+        E::InvalidHeaderLength => {
+            format!("the header length runs past the end of the {file_len}-byte file (truncated?)")
+        }
+        E::MetadataIncompleteBuffer => {
+            "the tensor data does not end where the file ends (truncated, or trailing bytes)".into()
+        }
+        E::HeaderTooLarge => "the header length is impossibly large (corrupt header)".into(),
+        other => format!("corrupt header: {other}"),
+    }
+}
+
+/// Standard `__metadata__` for a file quantized with `format`.
+pub fn quantlab_metadata(format: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (FORMAT_KEY.to_string(), format.to_string()),
+        (VERSION_KEY.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+    ])
+}
+
+/// Bytes one element of `dtype` takes, for the byte-size check.
+fn bits(dtype: Dtype) -> usize {
+    dtype.bitsize()
+}
+
+struct EntryView<'a>(&'a Entry);
+
+impl ::safetensors::View for EntryView<'_> {
+    fn dtype(&self) -> Dtype {
+        self.0 .1
+    }
+    fn shape(&self) -> &[usize] {
+        &self.0 .2
+    }
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        std::borrow::Cow::Borrowed(&self.0 .3)
+    }
+    fn data_len(&self) -> usize {
+        self.0 .3.len()
+    }
+}
+
+/// Checks names and sizes, naming the offending entry.
+fn check_entries(entries: &[Entry]) -> Result<(), SafetensorsError> {
+    let mut seen = std::collections::HashSet::new();
+    for (name, dtype, shape, data) in entries {
+        if name.is_empty() || name == "__metadata__" {
+            return Err(SafetensorsError::Write(format!("invalid tensor name '{name}'")));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(SafetensorsError::Write(format!("duplicate tensor name '{name}'")));
+        }
+        let n: Option<usize> = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let expected = n.and_then(|n| n.checked_mul(bits(*dtype))).map(|b| b.div_ceil(8));
+        if expected != Some(data.len()) {
+            return Err(SafetensorsError::Write(format!(
+                "tensor '{name}' ({dtype} {shape:?}) needs {} bytes but has {}",
+                expected.map_or("too many".into(), |e| e.to_string()),
+                data.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The safetensors file for `entries` with `metadata` as `__metadata__`.
+pub fn serialize(entries: &[Entry], metadata: HashMap<String, String>) -> Result<Vec<u8>, SafetensorsError> {
+    check_entries(entries)?;
+    let views = entries.iter().map(|e| (e.0.as_str(), EntryView(e)));
+    let meta = if metadata.is_empty() { None } else { Some(metadata) };
+    ::safetensors::serialize(views, meta).map_err(|e| SafetensorsError::Write(e.to_string()))
+}
+
+/// Writes `entries` to `path` (streaming each tensor's bytes to the file).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn write_safetensors(
+    path: &Path,
+    entries: &[Entry],
+    metadata: HashMap<String, String>,
+) -> Result<(), SafetensorsError> {
+    check_entries(entries)?;
+    let views = entries.iter().map(|e| (e.0.as_str(), EntryView(e)));
+    let meta = if metadata.is_empty() { None } else { Some(metadata) };
+    ::safetensors::serialize_to_file(views, meta, path)
+        .map_err(|e| SafetensorsError::Write(format!("{}: {e}", path.display())))
+}
+
+/// The safetensors dtype of a float ggml type.
+pub fn float_dtype(ty: crate::gguf::GgmlType) -> Option<Dtype> {
+    match ty {
+        crate::gguf::GgmlType::F32 => Some(Dtype::F32),
+        crate::gguf::GgmlType::F16 => Some(Dtype::F16),
+        crate::gguf::GgmlType::BF16 => Some(Dtype::BF16),
+        _ => None,
+    }
+}
+
+/// The entries storing quantized tensor `q` under `name`; `shape` is the PyTorch shape of the
+/// original tensor (its product must equal `q.shape().len()`).
+pub fn quantized_entries(name: &str, q: &QuantizedTensor, shape: &[usize]) -> Result<Vec<Entry>, SafetensorsError> {
+    match q {
+        QuantizedTensor::Ggml(t) => match float_dtype(t.ty) {
+            Some(dtype) => Ok(vec![(name.to_string(), dtype, shape.to_vec(), t.data.clone())]),
+            None => Err(SafetensorsError::Write(format!(
+                "{} is a ggml block type; write it to a .gguf file",
+                t.ty.name().to_lowercase()
+            ))),
+        },
+        other => Err(SafetensorsError::ExportNotImplemented(other.scheme().name())),
+    }
+}
