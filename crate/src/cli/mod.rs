@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 pub mod display;
 pub mod info;
+pub mod quantize;
 
 /// quantlab: inspect, quantize and evaluate LLM checkpoints.
 #[derive(Debug, Parser)]
@@ -27,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Show a GGUF file's header: architecture, hyper-parameters, tokenizer, tensor table.
     Info(info::InfoArgs),
+    /// Quantize a GGUF or safetensors checkpoint to another format (see --help for the tensor policy).
+    Quantize(quantize::QuantizeArgs),
 }
 
 /// A failure worth telling the user about; the message is printed after `quantlab: error: `.
@@ -44,6 +47,7 @@ pub enum CliError {
 pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
         Command::Info(args) => info::run(args),
+        Command::Quantize(args) => quantize::run(args),
     }
 }
 

@@ -1,0 +1,486 @@
+//! `quantlab quantize IN -f FORMAT -o OUT [--all-tensors]`: re-quantize a checkpoint.
+//!
+//! Inputs: a GGUF file (any tensor type the dequantizer reads), or a safetensors checkpoint (a
+//! `.safetensors` file, a sharded checkpoint's `*.index.json`, or a directory holding either).
+//! Outputs: `.gguf` for the ggml types (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k..q6_k, and f16 bf16 f32),
+//! `.safetensors` for the other formats (int*, nf4/fp4, fp8; f16 bf16 f32 too). A GGUF input
+//! keeps all its metadata (tokenizer, hyper-parameters), so llama.cpp loads the result. A
+//! safetensors input is written to safetensors only: turning a Hugging Face checkpoint into a
+//! GGUF model needs llama.cpp's per-architecture tensor mapping (`convert_hf_to_gguf.py`).
+//!
+//! See [`POLICY`] for which tensors are quantized.
+
+use super::display::{bytes, Table};
+use super::{map_file, CliError};
+use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::{GgmlType, GgufFile, MetadataValue, TensorInfo};
+use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
+use crate::io::safetensors::{self as st, Checkpoint, Entry};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The tensor policy, shown by `quantlab quantize --help`.
+pub const POLICY: &str = "\
+Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
+  - a tensor is quantized when it has 2 or more dimensions, its name ends in 'weight', and
+    the name does not contain 'norm', 'ffn_gate_inp', 'pos_embd', 'position_embd' or
+    'token_types' (norms, MoE routers and position tables stay as they are);
+  - token_embd.weight and output.weight (embed_tokens / lm_head) are quantized to the target
+    type like every other weight (llama.cpp's presets would use Q6_K/Q8_0 for output.weight;
+    this tool does not mix types);
+  - 1-D tensors (norms, biases) are never quantized: they are copied (F32 in llama.cpp files);
+  - a weight whose row length (last PyTorch dimension, ggml's ne[0]) is not a multiple of the
+    format's block or group size is not truncated or padded: it is reported (name, row length,
+    block) and kept as it is when it is F32/F16/BF16, otherwise stored as F16;
+  - a tensor already in the target ggml type is copied unchanged;
+  - NaN or infinite values are an error naming the tensor, row and column.
+  --all-tensors quantizes every tensor with 2 or more dimensions whose row length fits the
+  block, whatever its name; 1-D tensors are still copied.
+Output metadata (GGUF): every key of the input, in order, with general.file_type set to
+llama.cpp's ftype for the target (Q4_K -> MOSTLY_Q4_K_S, ...) and general.quantization_version = 2.";
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = POLICY)]
+pub struct QuantizeArgs {
+    /// Input: a .gguf file, a .safetensors file, a sharded checkpoint's index.json, or a
+    /// directory holding a safetensors checkpoint.
+    pub input: PathBuf,
+    /// Target format, e.g. q8_0, q4_k, f16, int4-asym-g128, nf4, fp8-e4m3.
+    #[arg(short = 'f', long = "format")]
+    pub format: String,
+    /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Quantize every tensor with 2+ dimensions whose row length fits the block, whatever its name.
+    #[arg(long)]
+    pub all_tensors: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OutKind {
+    Gguf,
+    Safetensors,
+}
+
+/// What happens to one tensor.
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    /// Quantize with the target scheme.
+    Quantize,
+    /// Copy the stored bytes unchanged.
+    Copy,
+    /// Convert to F16 (a weight whose row does not fit the block, stored in a non-float type).
+    ToF16,
+}
+
+/// A tensor as the policy sees it.
+struct Candidate<'a> {
+    name: &'a str,
+    n_dims: usize,
+    row_len: u64,
+    /// The stored type can be decoded to f32.
+    decodable: bool,
+    /// The stored type is F32, F16 or BF16 (kept as it is when the row does not fit).
+    plain_float: bool,
+    /// The stored type equals the target ggml type.
+    same_type: bool,
+}
+
+/// Whether the default policy quantizes a tensor with this name (see [`POLICY`]).
+pub fn name_is_quantizable(name: &str) -> bool {
+    name.ends_with("weight")
+        && !["norm", "ffn_gate_inp", "pos_embd", "position_embd", "token_types"].iter().any(|s| name.contains(s))
+}
+
+/// The block (or group) size rows must be a multiple of for `scheme`.
+fn block_of(scheme: &QuantScheme) -> u64 {
+    match scheme.ggml_type() {
+        Some(ty) => ty.block_size() as u64,
+        None => scheme.group_size().unwrap_or(1) as u64,
+    }
+}
+
+/// Decides the action; returns a note for rows that do not fit.
+fn decide(c: &Candidate, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
+    let selected = c.n_dims >= 2 && c.decodable && (all_tensors || name_is_quantizable(c.name));
+    if !selected {
+        return (Action::Copy, None);
+    }
+    let block = block_of(scheme);
+    if c.row_len % block != 0 {
+        let kept = if c.plain_float { "kept as it is" } else { "stored as F16" };
+        let note = format!(
+            "{}: row length {} is not a multiple of the {block}-value block of {}; {kept}",
+            c.name,
+            c.row_len,
+            scheme.name()
+        );
+        return (if c.plain_float { Action::Copy } else { Action::ToF16 }, Some(note));
+    }
+    if c.same_type {
+        return (Action::Copy, None);
+    }
+    (Action::Quantize, None)
+}
+
+fn msg(s: impl Into<String>) -> CliError {
+    CliError::Message(s.into())
+}
+
+fn out_kind(path: &Path) -> Result<OutKind, CliError> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("gguf") => Ok(OutKind::Gguf),
+        Some("safetensors") => Ok(OutKind::Safetensors),
+        _ => Err(msg(format!("output '{}' must end in .gguf or .safetensors", path.display()))),
+    }
+}
+
+fn with_ext(path: &Path, ext: &str) -> String {
+    path.with_extension(ext).display().to_string()
+}
+
+/// Checks that the format can be stored in the output's container.
+fn check_container(scheme: &QuantScheme, out: OutKind, path: &Path) -> Result<(), CliError> {
+    let float = matches!(scheme.ggml_type(), Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16));
+    match (scheme.ggml_type(), out) {
+        _ if float => Ok(()),
+        (Some(_), OutKind::Safetensors) => Err(msg(format!(
+            "{} is a GGUF (ggml block) format: use a .gguf output, e.g. '{}'",
+            scheme.name(),
+            with_ext(path, "gguf")
+        ))),
+        (None, OutKind::Gguf) => Err(msg(format!(
+            "{} cannot be stored in GGUF (llama.cpp has no such type): use a .safetensors output, e.g. '{}'",
+            scheme.name(),
+            with_ext(path, "safetensors")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+fn is_gguf_input(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
+        return true;
+    }
+    let mut magic = [0u8; 4];
+    path.is_file()
+        && std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
+        && &magic == b"GGUF"
+}
+
+/// Per-type totals for the summary.
+#[derive(Default)]
+struct Totals {
+    rows: Vec<(String, usize, u64, u64)>,
+}
+
+impl Totals {
+    fn add(&mut self, ty: String, elements: u64, bytes: u64) {
+        match self.rows.iter_mut().find(|r| r.0 == ty) {
+            Some(r) => {
+                r.1 += 1;
+                r.2 += elements;
+                r.3 += bytes;
+            }
+            None => self.rows.push((ty, 1, elements, bytes)),
+        }
+    }
+
+    fn elements(&self) -> u64 {
+        self.rows.iter().map(|r| r.2).sum()
+    }
+
+    fn bytes(&self) -> u64 {
+        self.rows.iter().map(|r| r.3).sum()
+    }
+
+    fn brief(&self) -> String {
+        self.rows.iter().map(|r| format!("{} x {}", r.1, r.0)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn bpw(bytes: u64, elements: u64) -> f64 {
+    if elements == 0 {
+        0.0
+    } else {
+        bytes as f64 * 8.0 / elements as f64
+    }
+}
+
+/// The report printed after a successful run.
+fn summary(
+    args: &QuantizeArgs,
+    scheme: &QuantScheme,
+    before: &Totals,
+    after: &Totals,
+    notes: &[String],
+    secs: f64,
+) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "quantized {} -> {} ({})", args.input.display(), args.output.display(), scheme.name());
+    for n in notes {
+        let _ = writeln!(o, "note: {n}");
+    }
+    let mut t = Table::new(&[("type", false), ("tensors", true), ("parameters", true), ("bytes", true), ("bpw", true)]);
+    for r in &after.rows {
+        t.row(vec![r.0.clone(), r.1.to_string(), r.2.to_string(), r.3.to_string(), format!("{:.3}", bpw(r.3, r.2))]);
+    }
+    let _ = writeln!(o, "\noutput tensors by type");
+    o.push_str(&t.render("  "));
+    let _ = writeln!(o, "\ninput tensors   {}", before.brief());
+    let _ = writeln!(o, "output tensors  {}", after.brief());
+    let _ = writeln!(
+        o,
+        "tensor data     {} -> {} ({:.3} -> {:.3} bits per weight)",
+        bytes(before.bytes()),
+        bytes(after.bytes()),
+        bpw(before.bytes(), before.elements()),
+        bpw(after.bytes(), after.elements())
+    );
+    let _ = writeln!(o, "time            {secs:.2} s");
+    o
+}
+
+/// Writes to `OUT.partial` and renames it over `OUT` only when everything succeeded.
+struct PartialFile {
+    tmp: PathBuf,
+    done: bool,
+}
+
+impl PartialFile {
+    fn new(out: &Path) -> Self {
+        let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        name.push(".partial");
+        PartialFile { tmp: out.with_file_name(name), done: false }
+    }
+
+    fn finish(mut self, out: &Path) -> Result<(), CliError> {
+        std::fs::rename(&self.tmp, out).map_err(|e| CliError::Output(format!("{}: {e}", out.display())))?;
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
+    let scheme = QuantScheme::parse(&args.format).map_err(|e| msg(e.to_string()))?;
+    let out = out_kind(&args.output)?;
+    check_container(&scheme, out, &args.output)?;
+    if !args.input.exists() {
+        return Err(msg(format!("cannot open '{}': no such file or directory", args.input.display())));
+    }
+    if let (Ok(a), Ok(b)) = (args.input.canonicalize(), args.output.canonicalize()) {
+        if a == b {
+            return Err(msg("the output would overwrite the input; choose another output path"));
+        }
+    }
+    let start = Instant::now();
+    let (before, after, notes) = if is_gguf_input(&args.input) {
+        from_gguf(args, &scheme, out)?
+    } else {
+        if out == OutKind::Gguf {
+            return Err(msg(format!(
+                "a safetensors input can only be written to .safetensors (e.g. '{}'): building a GGUF model from a \
+                 Hugging Face checkpoint needs llama.cpp's architecture mapping (convert_hf_to_gguf.py)",
+                with_ext(&args.output, "safetensors")
+            )));
+        }
+        from_safetensors(args, &scheme)?
+    };
+    Ok(summary(args, &scheme, &before, &after, &notes, start.elapsed().as_secs_f64()))
+}
+
+/// Quantizes `values` (a `[rows, cols]` tensor called `name`), naming the tensor in errors.
+fn quantize_named(
+    name: &str,
+    scheme: &QuantScheme,
+    values: &[f32],
+    shape: TensorShape,
+) -> Result<QuantizedTensor, String> {
+    quantize(scheme, values, shape).map_err(|e| format!("tensor '{name}': {e}"))
+}
+
+fn from_gguf(
+    args: &QuantizeArgs,
+    scheme: &QuantScheme,
+    out: OutKind,
+) -> Result<(Totals, Totals, Vec<String>), CliError> {
+    let map = map_file(&args.input)?;
+    let f = GgufFile::parse(&map, map.len() as u64)
+        .map_err(|source| CliError::Gguf { path: args.input.clone(), source })?;
+    if f.get_u64("split.count").is_some_and(|n| n > 1) {
+        return Err(msg(format!(
+            "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
+            args.input.display()
+        )));
+    }
+    let target = scheme.ggml_type();
+    let mut notes = Vec::new();
+    let mut plan = Vec::with_capacity(f.tensors.len());
+    let mut before = Totals::default();
+    for t in &f.tensors {
+        let c = Candidate {
+            name: &t.name,
+            n_dims: t.dims.len(),
+            row_len: t.row_len(),
+            decodable: formats::can_dequantize(t.ty),
+            plain_float: matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16),
+            same_type: Some(t.ty) == target,
+        };
+        let (action, note) = decide(&c, scheme, args.all_tensors);
+        notes.extend(note);
+        before.add(t.ty.to_string(), t.n_elements(), t.n_bytes());
+        plan.push(action);
+    }
+    let decode = |t: &TensorInfo| -> Result<Vec<f32>, String> {
+        let raw = f.tensor_data(&map, t).map_err(|e| e.to_string())?;
+        let mut v = vec![0f32; t.n_elements() as usize];
+        formats::dequantize_row(t.ty, raw, &mut v).map_err(|e| format!("tensor '{}': {e}", t.name))?;
+        Ok(v)
+    };
+    let shape_of = |t: &TensorInfo| TensorShape::new(t.n_rows() as usize, t.row_len() as usize);
+    let mut after = Totals::default();
+    let partial = PartialFile::new(&args.output);
+    let file = std::fs::File::create(&partial.tmp)
+        .map_err(|e| CliError::Output(format!("cannot create '{}': {e}", partial.tmp.display())))?;
+    let mut w = std::io::BufWriter::new(file);
+
+    match out {
+        OutKind::Gguf => {
+            let target = target.expect("checked: GGUF output has a ggml type");
+            let mut gw = GgufWriter::with_metadata(f.metadata.clone()).map_err(|e| msg(e.to_string()))?;
+            let ftype = llama_ftype(target).expect("every producible ggml type has an ftype");
+            gw.set("general.file_type", MetadataValue::U32(ftype)).map_err(|e| msg(e.to_string()))?;
+            gw.set("general.quantization_version", MetadataValue::U32(GGML_QNT_VERSION))
+                .map_err(|e| msg(e.to_string()))?;
+            for (t, action) in f.tensors.iter().zip(&plan) {
+                let ty = match action {
+                    Action::Copy => t.ty,
+                    Action::Quantize => target,
+                    Action::ToF16 => GgmlType::F16,
+                };
+                let info = gw.add_tensor(&t.name, &t.dims, ty).map_err(|e| msg(e.to_string()))?;
+                after.add(ty.to_string(), info.n_elements(), info.n_bytes());
+            }
+            let tensor_bytes = |i: usize| -> Result<Vec<u8>, String> {
+                let t = &f.tensors[i];
+                Ok(match plan[i] {
+                    Action::Copy => f.tensor_data(&map, t).map_err(|e| e.to_string())?.to_vec(),
+                    Action::Quantize | Action::ToF16 => {
+                        let s = if plan[i] == Action::ToF16 { QuantScheme::ggml(GgmlType::F16) } else { *scheme };
+                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t))? {
+                            QuantizedTensor::Ggml(g) => g.data,
+                            _ => unreachable!("ggml schemes give ggml tensors"),
+                        }
+                    }
+                })
+            };
+            gw.write(&mut w, |i, _| tensor_bytes(i).map_err(GgufWriteError::Source)).map_err(|e| match e {
+                GgufWriteError::Source(s) => msg(s),
+                GgufWriteError::Io(s) => CliError::Output(s),
+                e => msg(e.to_string()),
+            })?;
+        }
+        OutKind::Safetensors => {
+            let mut entries: Vec<Entry> = Vec::with_capacity(f.tensors.len());
+            for (t, action) in f.tensors.iter().zip(&plan) {
+                let torch: Vec<usize> = t.torch_shape().iter().map(|&d| d as usize).collect();
+                let produced: Vec<Entry> = match (action, st::float_dtype(t.ty)) {
+                    (Action::Copy, Some(dtype)) => {
+                        vec![(
+                            t.name.clone(),
+                            dtype,
+                            torch,
+                            f.tensor_data(&map, t).map_err(|e| msg(e.to_string()))?.to_vec(),
+                        )]
+                    }
+                    (Action::Quantize, _) => {
+                        let q = quantize_named(&t.name, scheme, &decode(t).map_err(msg)?, shape_of(t)).map_err(msg)?;
+                        st::quantized_entries(&t.name, &q, &torch).map_err(|e| msg(e.to_string()))?
+                    }
+                    // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.
+                    _ => {
+                        let q = quantize_named(
+                            &t.name,
+                            &QuantScheme::ggml(GgmlType::F16),
+                            &decode(t).map_err(msg)?,
+                            shape_of(t),
+                        )
+                        .map_err(msg)?;
+                        st::quantized_entries(&t.name, &q, &torch).map_err(|e| msg(e.to_string()))?
+                    }
+                };
+                let label = entry_label(action, &produced, scheme);
+                after.add(label, t.n_elements(), produced.iter().map(|e| e.3.len() as u64).sum());
+                entries.extend(produced);
+            }
+            drop(w);
+            st::write_safetensors(&partial.tmp, &entries, st::quantlab_metadata(&scheme.name()))
+                .map_err(|e| msg(e.to_string()))?;
+            partial.finish(&args.output)?;
+            return Ok((before, after, notes));
+        }
+    }
+    drop(w);
+    partial.finish(&args.output)?;
+    Ok((before, after, notes))
+}
+
+/// The type column of the summary for one safetensors output tensor.
+fn entry_label(action: &Action, produced: &[Entry], scheme: &QuantScheme) -> String {
+    match action {
+        Action::Quantize => scheme.name(),
+        _ => produced.first().map(|e| e.1.to_string()).unwrap_or_default(),
+    }
+}
+
+fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals, Totals, Vec<String>), CliError> {
+    let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
+    let target = scheme.ggml_type();
+    let mut notes = Vec::new();
+    let mut before = Totals::default();
+    let mut after = Totals::default();
+    let mut entries: Vec<Entry> = Vec::with_capacity(ck.tensors.len());
+    for t in &ck.tensors {
+        let n = t.n_elements() as u64;
+        let row_len = t.shape.last().copied().unwrap_or(1) as u64;
+        let float = matches!(t.dtype, safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16);
+        let c = Candidate {
+            name: &t.name,
+            n_dims: t.shape.len(),
+            row_len,
+            decodable: float,
+            plain_float: float,
+            same_type: target.and_then(st::float_dtype) == Some(t.dtype),
+        };
+        let (action, note) = decide(&c, scheme, args.all_tensors);
+        notes.extend(note);
+        before.add(t.dtype.to_string(), n, t.n_bytes() as u64);
+        let produced = match action {
+            Action::Quantize => {
+                let values = ck.tensor_f32(t).map_err(|e| msg(e.to_string()))?;
+                let shape = TensorShape::new((n / row_len.max(1)) as usize, row_len as usize);
+                let q = quantize_named(&t.name, scheme, &values, shape).map_err(msg)?;
+                st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?
+            }
+            // Plain floats are never converted (the row-does-not-fit case keeps them as they are).
+            Action::Copy | Action::ToF16 => vec![(t.name.clone(), t.dtype, t.shape.clone(), ck.raw(t).to_vec())],
+        };
+        after.add(entry_label(&action, &produced, scheme), n, produced.iter().map(|e| e.3.len() as u64).sum());
+        entries.extend(produced);
+    }
+    let mut meta = ck.metadata.clone();
+    meta.extend(st::quantlab_metadata(&scheme.name()));
+    let partial = PartialFile::new(&args.output);
+    st::write_safetensors(&partial.tmp, &entries, meta).map_err(|e| msg(e.to_string()))?;
+    partial.finish(&args.output)?;
+    Ok((before, after, notes))
+}
