@@ -4,3 +4,4 @@ mod formats;
 mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
+mod int_fp8;

@@ -170,6 +170,64 @@ impl QuantizedTensor {
         }
     }
 
+    /// Number of groups: sets of weights sharing every decoding parameter (scale, zero point,
+    /// block absmax, ggml block or K-quant sub-block). Groups are contiguous runs of
+    /// [`Self::group_len`] weights in row-major order. 0 when not supported (see [`Self::codes`]).
+    pub fn n_groups(&self) -> usize {
+        match self {
+            QuantizedTensor::Int(t) => t.n_groups(),
+            // TODO(bnb owner): Bnb4Tensor::n_blocks() once bnb.rs implements it.
+            QuantizedTensor::Bnb4(_) => 0,
+            QuantizedTensor::Fp8(t) => t.n_groups(),
+            QuantizedTensor::Ggml(t) => super::ggml::levels::n_groups(t.ty, t.shape.len()).unwrap_or(0),
+        }
+    }
+
+    /// Weights per group (the last group of a per-tensor scheme is the whole tensor); 0 when
+    /// not supported.
+    pub fn group_len(&self) -> usize {
+        match self {
+            QuantizedTensor::Int(t) => t.group_len,
+            // TODO(bnb owner): the bnb block size once Bnb4Tensor implements levels/codes.
+            QuantizedTensor::Bnb4(_) => 0,
+            QuantizedTensor::Fp8(t) => t.group_len,
+            QuantizedTensor::Ggml(t) => super::ggml::levels::group_len(t.ty).unwrap_or(0),
+        }
+    }
+
+    /// The group of flattened weight `index`.
+    pub fn group_of(&self, index: usize) -> usize {
+        match self.group_len() {
+            0 => 0,
+            n => index / n,
+        }
+    }
+
+    /// The values group `group`'s codes can decode to, ascending, without duplicates: the
+    /// levels to overlay on a histogram. Empty when the family/type does not support it yet
+    /// (F16/BF16/F32, IQ types, bnb until its owner lands `Bnb4Tensor::levels`).
+    pub fn levels(&self, group: usize) -> Vec<f32> {
+        match self {
+            QuantizedTensor::Int(t) => t.levels(group),
+            // TODO(bnb owner): Bnb4Tensor::levels(block).
+            QuantizedTensor::Bnb4(_) => Vec::new(),
+            QuantizedTensor::Fp8(t) => t.levels(group),
+            QuantizedTensor::Ggml(t) => super::ggml::levels::levels(t.ty, &t.data, group).unwrap_or_default(),
+        }
+    }
+
+    /// One code per weight, row-major (the stored integer, FP8 byte or ggml quant; see each
+    /// family's docs for its meaning). Empty when not supported (as [`Self::levels`]).
+    pub fn codes(&self) -> Vec<u8> {
+        match self {
+            QuantizedTensor::Int(t) => t.codes(),
+            // TODO(bnb owner): Bnb4Tensor::codes().
+            QuantizedTensor::Bnb4(_) => Vec::new(),
+            QuantizedTensor::Fp8(t) => t.codes(),
+            QuantizedTensor::Ggml(t) => super::ggml::levels::codes(t.ty, &t.data).unwrap_or_default(),
+        }
+    }
+
     /// Stored bits per weight, counting everything in [`Self::storage_bytes`].
     pub fn bits_per_weight(&self) -> f64 {
         let n = self.shape().len();

@@ -34,6 +34,7 @@ compile_error!("the GGML block structs assume a little-endian host");
 
 pub mod iq4_nl;
 pub mod iq4_xs;
+pub mod levels;
 pub mod mxfp4;
 pub mod q2_k;
 pub mod q3_k;
