@@ -5,3 +5,5 @@ mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod int_fp8;
+mod io;
+mod cli_quantize;
