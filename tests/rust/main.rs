@@ -7,3 +7,4 @@ mod gpu;
 mod int_fp8;
 mod io;
 mod cli_quantize;
+mod kquants;

@@ -68,7 +68,7 @@ pub fn can_dequantize(ty: GgmlType) -> bool {
 /// True if [`quantize_row`] can encode `ty`.
 pub fn can_quantize(ty: GgmlType) -> bool {
     use GgmlType::*;
-    matches!(ty, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0)
+    matches!(ty, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K)
 }
 
 /// Checks that `n_values` is a whole number of blocks and `n_bytes` is their exact size.
@@ -147,6 +147,11 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
         Q5_0 => encode_blocks(src, dst, q5_0::quantize_block),
         Q5_1 => encode_blocks(src, dst, q5_1::quantize_block),
         Q8_0 => encode_blocks(src, dst, q8_0::quantize_block),
+        Q2_K => encode_blocks(src, dst, q2_k::quantize_block),
+        Q3_K => encode_blocks(src, dst, q3_k::quantize_block),
+        Q4_K => encode_blocks(src, dst, q4_k::quantize_block),
+        Q5_K => encode_blocks(src, dst, q5_k::quantize_block),
+        Q6_K => encode_blocks(src, dst, q6_k::quantize_block),
         _ => return Err(FormatError::Unsupported(ty)),
     }
     Ok(())

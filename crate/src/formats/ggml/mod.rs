@@ -8,12 +8,13 @@
 //! | `q5_0.rs`     | Q5_0             | 32 / 22                | yes        | yes      |
 //! | `q5_1.rs`     | Q5_1             | 32 / 24                | yes        | yes      |
 //! | `q8_0.rs`     | Q8_0             | 32 / 34                | yes        | yes      |
-//! | `q2_k.rs`     | Q2_K             | 256 / 84               | yes        | later    |
-//! | `q3_k.rs`     | Q3_K             | 256 / 110              | yes        | later    |
-//! | `q4_k.rs`     | Q4_K (+ the 6-bit scale packing shared with Q5_K) | 256 / 144 | yes | later |
-//! | `q5_k.rs`     | Q5_K             | 256 / 176              | yes        | later    |
-//! | `q6_k.rs`     | Q6_K             | 256 / 210              | yes        | later    |
+//! | `q2_k.rs`     | Q2_K             | 256 / 84               | yes        | yes      |
+//! | `q3_k.rs`     | Q3_K             | 256 / 110              | yes        | yes      |
+//! | `q4_k.rs`     | Q4_K (+ the 6-bit scale packing shared with Q5_K) | 256 / 144 | yes | yes |
+//! | `q5_k.rs`     | Q5_K             | 256 / 176              | yes        | yes      |
+//! | `q6_k.rs`     | Q6_K             | 256 / 210              | yes        | yes      |
 //! | `q8_k.rs`     | Q8_K             | 256 / 292              | yes        | later    |
+//! | `k_quant_search.rs` | (helpers)   | scale searches, `nearest_int`, f16 rounding shared by the K-quant quantizers | | |
 //! | `iq4_nl.rs`   | IQ4_NL           | 32 / 18                | yes        | no       |
 //! | `iq4_xs.rs`   | IQ4_XS           | 256 / 136              | yes        | no       |
 //! | `mxfp4.rs`    | MXFP4            | 32 / 17                | yes        | no       |
@@ -34,6 +35,7 @@ compile_error!("the GGML block structs assume a little-endian host");
 
 pub mod iq4_nl;
 pub mod iq4_xs;
+pub mod k_quant_search;
 pub mod levels;
 pub mod mxfp4;
 pub mod q2_k;

@@ -18,6 +18,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::k_quant_search::{fp32_to_fp16, make_qkx2_quants, nearest_int};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -67,5 +68,92 @@ pub fn dequantize_ref(blocks: &[BlockQ2K], y: &mut [f32]) {
     assert_block_count(y.len(), blocks.len(), QK_K);
     for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK_K)) {
         dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// One super-block, as ggml's `quantize_row_q2_K_ref`.
+///
+/// Each sub-block of 16 gets a scale and a minimum from [`make_qkx2_quants`] (nmax 3, weights
+/// |x|, mean absolute error, 16 candidate scales). Scales and minimums are then quantized to
+/// 4 bits against the largest of each (`d = max_scale / 15`, `dmin = max_min / 15`, f16), and
+/// the quants re-rounded as `nearest_int((x + dm) / dl)`, clamped to 0..=3, against the stored
+/// values. A sub-block whose stored scale is 0 keeps the quants of the search.
+pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
+    const Q4SCALE: f32 = 15.0;
+    let mut l = [0u8; QK_K];
+    let mut l_aux = [0u8; 16];
+    let mut weights = [0.0f32; 16];
+    let mut mins = [0.0f32; QK_K / 16];
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut b = BlockQ2K { scales: [0; QK_K / 16], qs: [0; QK_K / 4], d: f16::ZERO, dmin: f16::ZERO };
+
+    let mut max_scale = 0.0f32;
+    let mut max_min = 0.0f32;
+    for j in 0..QK_K / 16 {
+        let xs = &x[16 * j..16 * j + 16];
+        for (w, &v) in weights.iter_mut().zip(xs) {
+            *w = v.abs();
+        }
+        let (scale, min) =
+            make_qkx2_quants(xs, 3, &weights, &mut l[16 * j..16 * j + 16], &mut l_aux, -0.5, 0.1, 15, true);
+        scales[j] = scale;
+        mins[j] = min;
+        if scale > max_scale {
+            max_scale = scale;
+        }
+        if min > max_min {
+            max_min = min;
+        }
+    }
+
+    if max_scale > 0.0 {
+        let iscale = Q4SCALE / max_scale;
+        for j in 0..QK_K / 16 {
+            b.scales[j] = nearest_int(iscale * scales[j]) as u8;
+        }
+        b.d = fp32_to_fp16(max_scale / Q4SCALE);
+    } else {
+        b.d = fp32_to_fp16(0.0);
+    }
+    if max_min > 0.0 {
+        let iscale = Q4SCALE / max_min;
+        for j in 0..QK_K / 16 {
+            let lm = nearest_int(iscale * mins[j]);
+            b.scales[j] |= (lm << 4) as u8;
+        }
+        b.dmin = fp32_to_fp16(max_min / Q4SCALE);
+    } else {
+        b.dmin = fp32_to_fp16(0.0);
+    }
+
+    let d_all = b.d.to_f32();
+    let dmin_all = b.dmin.to_f32();
+    for j in 0..QK_K / 16 {
+        let d = d_all * (b.scales[j] & 0xF) as f32;
+        if d == 0.0 {
+            continue;
+        }
+        let dm = dmin_all * (b.scales[j] >> 4) as f32;
+        for ii in 0..16 {
+            let q = nearest_int((x[16 * j + ii] + dm) / d);
+            l[16 * j + ii] = q.clamp(0, 3) as u8;
+        }
+    }
+
+    for (h, qs) in b.qs.chunks_exact_mut(32).enumerate() {
+        let l = &l[128 * h..128 * h + 128];
+        for (i, q) in qs.iter_mut().enumerate() {
+            *q = l[i] | (l[i + 32] << 2) | (l[i + 64] << 4) | (l[i + 96] << 6);
+        }
+    }
+    b
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ2K]) {
+    assert_block_count(x.len(), blocks.len(), QK_K);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
+        *b = quantize_block(chunk.try_into().unwrap());
     }
 }

@@ -21,6 +21,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::k_quant_search::{fp32_to_fp16, make_q3_quants, nearest_int};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -84,5 +85,85 @@ pub fn dequantize_ref(blocks: &[BlockQ3K], y: &mut [f32]) {
     assert_block_count(y.len(), blocks.len(), QK_K);
     for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK_K)) {
         dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// One super-block, as ggml's `quantize_row_q3_K_ref`.
+///
+/// Each sub-block of 16 gets a signed scale from [`make_q3_quants`] (nmax 4, with the
+/// coordinate-descent refinement). The scales are quantized to 6 bits against the one of
+/// largest magnitude (`iscale = -32 / max_scale`, `d = 1 / iscale` as f16), and the quants
+/// re-rounded as `nearest_int(x / dl)`, clamped to -4..=3, against the stored scales. A
+/// sub-block whose stored scale is 0 keeps the quants of the search.
+pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
+    let mut l = [0i8; QK_K];
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut b = BlockQ3K { hmask: [0; QK_K / 8], qs: [0; QK_K / 4], scales: [0; 12], d: f16::ZERO };
+
+    let mut max_scale = 0.0f32;
+    let mut amax = 0.0f32;
+    for j in 0..QK_K / 16 {
+        scales[j] = make_q3_quants(&x[16 * j..16 * j + 16], 4, &mut l[16 * j..16 * j + 16], true);
+        let scale = scales[j].abs();
+        if scale > amax {
+            amax = scale;
+            max_scale = scales[j];
+        }
+    }
+
+    if max_scale != 0.0 {
+        let iscale = -32.0 / max_scale;
+        for j in 0..QK_K / 16 {
+            // C: `int8_t l = nearest_int(...)` (wraps), then clamped in int and stored back.
+            let q = nearest_int(iscale * scales[j]) as i8 as i32;
+            let q = (q.clamp(-32, 31) + 32) as u8;
+            if j < 8 {
+                b.scales[j] = q & 0xF;
+            } else {
+                b.scales[j - 8] |= (q & 0xF) << 4;
+            }
+            b.scales[j % 4 + 8] |= (q >> 4) << (2 * (j / 4));
+        }
+        b.d = fp32_to_fp16(1.0 / iscale);
+    } else {
+        b.d = fp32_to_fp16(0.0);
+    }
+
+    let d_all = b.d.to_f32();
+    for j in 0..QK_K / 16 {
+        let low = if j < 8 { b.scales[j] & 0xF } else { b.scales[j - 8] >> 4 };
+        let sc = (low | (((b.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) as i32 - 32;
+        let d = d_all * sc as f32;
+        if d == 0.0 {
+            continue;
+        }
+        for ii in 0..16 {
+            let q = nearest_int(x[16 * j + ii] / d);
+            l[16 * j + ii] = (q.clamp(-4, 3) + 4) as i8;
+        }
+    }
+
+    // The high bit of value j goes to bit j / 32 of hmask[j % 32].
+    for (j, lj) in l.iter_mut().enumerate() {
+        if *lj > 3 {
+            b.hmask[j % 32] |= 1 << (j / 32);
+            *lj -= 4;
+        }
+    }
+    for (h, qs) in b.qs.chunks_exact_mut(32).enumerate() {
+        let l = &l[128 * h..128 * h + 128];
+        for (i, q) in qs.iter_mut().enumerate() {
+            *q = (l[i] | (l[i + 32] << 2) | (l[i + 64] << 4) | (l[i + 96] << 6)) as u8;
+        }
+    }
+    b
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ3K]) {
+    assert_block_count(x.len(), blocks.len(), QK_K);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
+        *b = quantize_block(chunk.try_into().unwrap());
     }
 }

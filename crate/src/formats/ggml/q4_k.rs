@@ -20,6 +20,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::k_quant_search::{fp32_to_fp16, make_qkx2_quants, nearest_int};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -77,5 +78,108 @@ pub fn dequantize_ref(blocks: &[BlockQ4K], y: &mut [f32]) {
     assert_block_count(y.len(), blocks.len(), QK_K);
     for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK_K)) {
         dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// Scales, minimums and quants of one Q4_K / Q5_K super-block, as the shared part of ggml's
+/// `quantize_row_q4_K_ref` / `quantize_row_q5_K_ref`; `nmax` is 15 (Q4_K) or 31 (Q5_K) and
+/// `(rmin, nstep)` the search parameters (-1, 20) or (-0.5, 15).
+///
+/// Each sub-block of 32 gets a scale and a minimum from [`make_qkx2_quants`] with weights
+/// `sqrt(mean(x²)) + |x|`; both are quantized to 6 bits against the largest of each
+/// (`d = max_scale / 63`, `dmin = max_min / 63`, f16) and packed as [`get_scale_min_k4`]
+/// reads them; then the quants are re-rounded as `nearest_int((x + dm) / dl)`, clamped to
+/// `0..=nmax`, against the stored values (a sub-block whose stored scale is 0 keeps the quants
+/// of the search). Returns `(d, dmin, scales, L)`.
+pub(crate) fn quantize_scales_mins(
+    x: &[f32; QK_K],
+    nmax: i32,
+    rmin: f32,
+    nstep: i32,
+) -> (f16, f16, [u8; K_SCALE_SIZE], [u8; QK_K]) {
+    let mut l = [0u8; QK_K];
+    let mut l_aux = [0u8; 32];
+    let mut weights = [0.0f32; 32];
+    let mut mins = [0.0f32; QK_K / 32];
+    let mut scales = [0.0f32; QK_K / 32];
+
+    let mut max_scale = 0.0f32;
+    let mut max_min = 0.0f32;
+    for j in 0..QK_K / 32 {
+        let xs = &x[32 * j..32 * j + 32];
+        let mut sum_x2 = 0.0f32;
+        for &v in xs {
+            sum_x2 += v * v;
+        }
+        let av_x = (sum_x2 / 32.0).sqrt();
+        for (w, &v) in weights.iter_mut().zip(xs) {
+            *w = av_x + v.abs();
+        }
+        let (scale, min) =
+            make_qkx2_quants(xs, nmax, &weights, &mut l[32 * j..32 * j + 32], &mut l_aux, rmin, 0.1, nstep, false);
+        scales[j] = scale;
+        mins[j] = min;
+        if scale > max_scale {
+            max_scale = scale;
+        }
+        if min > max_min {
+            max_min = min;
+        }
+    }
+
+    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    let mut packed = [0u8; K_SCALE_SIZE];
+    for j in 0..QK_K / 32 {
+        // C: `uint8_t ls = nearest_int(...)` (wraps to 8 bits), then MIN(63, ls).
+        let ls = (nearest_int(inv_scale * scales[j]) as u8).min(63);
+        let lm = (nearest_int(inv_min * mins[j]) as u8).min(63);
+        if j < 4 {
+            packed[j] = ls;
+            packed[j + 4] = lm;
+        } else {
+            packed[j + 4] = (ls & 0xF) | ((lm & 0xF) << 4);
+            packed[j - 4] |= (ls >> 4) << 6;
+            packed[j] |= (lm >> 4) << 6;
+        }
+    }
+    let d = fp32_to_fp16(max_scale / 63.0);
+    let dmin = fp32_to_fp16(max_min / 63.0);
+
+    let (d_all, dmin_all) = (d.to_f32(), dmin.to_f32());
+    for j in 0..QK_K / 32 {
+        let (sc, m) = get_scale_min_k4(j, &packed);
+        let dl = d_all * sc as f32;
+        if dl == 0.0 {
+            continue;
+        }
+        let dm = dmin_all * m as f32;
+        for ii in 0..32 {
+            let q = nearest_int((x[32 * j + ii] + dm) / dl);
+            l[32 * j + ii] = q.clamp(0, nmax) as u8;
+        }
+    }
+    (d, dmin, packed, l)
+}
+
+/// One super-block, as ggml's `quantize_row_q4_K_ref` (see [`quantize_scales_mins`]).
+pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ4K {
+    let (d, dmin, scales, l) = quantize_scales_mins(x, 15, -1.0, 20);
+    let mut qs = [0u8; QK_K / 2];
+    for (c, q) in qs.chunks_exact_mut(32).enumerate() {
+        let l = &l[64 * c..64 * c + 64];
+        for (i, q) in q.iter_mut().enumerate() {
+            *q = l[i] | (l[i + 32] << 4);
+        }
+    }
+    BlockQ4K { d, dmin, scales, qs }
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ4K]) {
+    assert_block_count(x.len(), blocks.len(), QK_K);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
+        *b = quantize_block(chunk.try_into().unwrap());
     }
 }

@@ -16,7 +16,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::q4_k::{get_scale_min_k4, K_SCALE_SIZE};
+use super::q4_k::{get_scale_min_k4, quantize_scales_mins, K_SCALE_SIZE};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -68,5 +68,43 @@ pub fn dequantize_ref(blocks: &[BlockQ5K], y: &mut [f32]) {
     assert_block_count(y.len(), blocks.len(), QK_K);
     for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK_K)) {
         dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// One super-block, as ggml's `quantize_row_q5_K_ref`: scales, minimums and quants as Q4_K's
+/// (see [`quantize_scales_mins`]) with nmax 31 and search parameters (-0.5, 15 steps); the
+/// fifth bit of each quant goes to `qh`.
+pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ5K {
+    let (d, dmin, scales, l) = quantize_scales_mins(x, 31, -0.5, 15);
+    let mut qh = [0u8; QK_K / 8];
+    let mut qs = [0u8; QK_K / 2];
+    let (mut m1, mut m2) = (1u8, 2u8);
+    for (c, ql) in qs.chunks_exact_mut(32).enumerate() {
+        let l = &l[64 * c..64 * c + 64];
+        for j in 0..32 {
+            let mut l1 = l[j];
+            if l1 > 15 {
+                l1 -= 16;
+                qh[j] |= m1;
+            }
+            let mut l2 = l[j + 32];
+            if l2 > 15 {
+                l2 -= 16;
+                qh[j] |= m2;
+            }
+            ql[j] = l1 | (l2 << 4);
+        }
+        m1 <<= 2;
+        m2 <<= 2;
+    }
+    BlockQ5K { d, dmin, scales, qh, qs }
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ5K]) {
+    assert_block_count(x.len(), blocks.len(), QK_K);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
+        *b = quantize_block(chunk.try_into().unwrap());
     }
 }

@@ -19,6 +19,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::k_quant_search::{fp32_to_fp16, make_qx_quants, nearest_int, GROUP_MAX_EPS};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -68,5 +69,83 @@ pub fn dequantize_ref(blocks: &[BlockQ6K], y: &mut [f32]) {
     assert_block_count(y.len(), blocks.len(), QK_K);
     for (b, out) in blocks.iter().zip(y.chunks_exact_mut(QK_K)) {
         dequantize_block(b, out.try_into().unwrap());
+    }
+}
+
+/// One super-block, as ggml's `quantize_row_q6_K_ref`.
+///
+/// Each sub-block of 16 gets a signed scale from [`make_qx_quants`] (nmax 32, weights x², 19
+/// candidate scales). The scales are quantized to i8 against the one of largest magnitude
+/// (`iscale = -128 / max_scale`, `d = 1 / iscale` as f16, scales capped at 127) and the quants
+/// re-rounded as `nearest_int(x / dl)`, clamped to -32..=31, against the stored scales (a
+/// sub-block whose stored scale is 0 keeps the quants of the search). A block whose largest
+/// scale is below [`GROUP_MAX_EPS`] is all zeros.
+pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ6K {
+    let mut l = [0i8; QK_K];
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut b = BlockQ6K { ql: [0; QK_K / 2], qh: [0; QK_K / 4], scales: [0; QK_K / 16], d: f16::ZERO };
+
+    let mut max_scale = 0.0f32;
+    let mut max_abs_scale = 0.0f32;
+    for ib in 0..QK_K / 16 {
+        let scale = make_qx_quants(&x[16 * ib..16 * ib + 16], 32, &mut l[16 * ib..16 * ib + 16], 1);
+        scales[ib] = scale;
+        let abs_scale = scale.abs();
+        if abs_scale > max_abs_scale {
+            max_abs_scale = abs_scale;
+            max_scale = scale;
+        }
+    }
+
+    if max_abs_scale < GROUP_MAX_EPS {
+        b.d = fp32_to_fp16(0.0);
+        return b;
+    }
+
+    let iscale = -128.0 / max_scale;
+    b.d = fp32_to_fp16(1.0 / iscale);
+    for ib in 0..QK_K / 16 {
+        // C: `int8_t = MIN(127, nearest_int(...))` (wraps to 8 bits).
+        b.scales[ib] = nearest_int(iscale * scales[ib]).min(127) as i8;
+    }
+
+    let d_all = b.d.to_f32();
+    for j in 0..QK_K / 16 {
+        let d = d_all * b.scales[j] as f32;
+        if d == 0.0 {
+            continue;
+        }
+        for ii in 0..16 {
+            let q = nearest_int(x[16 * j + ii] / d);
+            l[16 * j + ii] = (q.clamp(-32, 31) + 32) as i8;
+        }
+    }
+
+    for h in 0..2 {
+        let l = &l[128 * h..128 * h + 128];
+        let ql = &mut b.ql[64 * h..64 * h + 64];
+        for i in 0..32 {
+            let q1 = l[i] as u8 & 0xF;
+            let q2 = l[i + 32] as u8 & 0xF;
+            let q3 = l[i + 64] as u8 & 0xF;
+            let q4 = l[i + 96] as u8 & 0xF;
+            ql[i] = q1 | (q3 << 4);
+            ql[i + 32] = q2 | (q4 << 4);
+        }
+        let qh = &mut b.qh[32 * h..32 * h + 32];
+        for i in 0..32 {
+            let hi = |v: i8| (v >> 4) as u8;
+            qh[i] = hi(l[i]) | (hi(l[i + 32]) << 2) | (hi(l[i + 64]) << 4) | (hi(l[i + 96]) << 6);
+        }
+    }
+    b
+}
+
+/// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be
+/// finite (see [`crate::formats::quantize_row`], which checks).
+pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ6K]) {
+    assert_block_count(x.len(), blocks.len(), QK_K);
+    for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK_K)) {
+        *b = quantize_block(chunk.try_into().unwrap());
     }
 }

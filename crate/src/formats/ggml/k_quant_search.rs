@@ -1,0 +1,289 @@
+//! The scale searches and rounding helpers shared by the K-quant quantizers, transcribed from
+//! ggml-quants.c (`nearest_int`, `make_qx_quants`, `make_q3_quants`, `make_qkx2_quants`,
+//! `GGML_FP32_TO_FP16`).
+//!
+//! These are the reference (`quantize_row_q*_K_ref`) versions: f32 arithmetic, operation by
+//! operation in the C order (`a += w * x * l` is `a + ((w * x) * l)`; no fused multiply-add),
+//! and C's integer conversions spelled out (`as u8` / `as i8` wrap like C's implicit
+//! conversions to `uint8_t` / `int8_t`). Outputs are bit-identical to ggml built without FMA
+//! contraction (the default for x86-64 ggml-base, which holds ggml-quants.c).
+
+/// ggml's `GROUP_MAX_EPS`: a group whose largest |x| is below this quantizes to all zeros.
+pub const GROUP_MAX_EPS: f32 = 1e-15;
+
+/// ggml's `nearest_int`: round to nearest, ties to even, by adding 1.5 * 2^23 and reading the
+/// low mantissa bits. Exact for |x| <= 4194303 (the C code asserts that in debug builds only);
+/// outside that range, and for inf / NaN, this returns what the C bit trick returns (e.g.
+/// NaN gives 0 for the default x86 NaN and for wasm's canonical NaN).
+#[inline(always)]
+pub fn nearest_int(fval: f32) -> i32 {
+    let val = fval + 12_582_912.0;
+    let i = val.to_bits() as i32;
+    (i & 0x007f_ffff) - 0x0040_0000
+}
+
+/// ggml's `ggml_compute_fp32_to_fp16` (`GGML_FP32_TO_FP16` without F16C): round to nearest
+/// even, overflow to infinity, NaN to a quiet NaN (0x7e00 with the input's sign).
+#[inline]
+pub fn fp32_to_fp16(f: f32) -> half::f16 {
+    let scale_to_inf = f32::from_bits(0x7780_0000); // 0x1.0p+112
+    let scale_to_zero = f32::from_bits(0x0880_0000); // 0x1.0p-110
+    let mut base = (f.abs() * scale_to_inf) * scale_to_zero;
+    let w = f.to_bits();
+    let shl1_w = w.wrapping_add(w);
+    let sign = w & 0x8000_0000;
+    let mut bias = shl1_w & 0xff00_0000;
+    if bias < 0x7100_0000 {
+        bias = 0x7100_0000;
+    }
+    base = f32::from_bits((bias >> 1) + 0x0780_0000) + base;
+    let bits = base.to_bits();
+    let exp_bits = (bits >> 13) & 0x0000_7c00;
+    let mantissa_bits = bits & 0x0000_0fff;
+    let nonsign = exp_bits + mantissa_bits;
+    let h = (sign >> 16) | if shl1_w > 0xff00_0000 { 0x7e00 } else { nonsign };
+    half::f16::from_bits(h as u16)
+}
+
+/// Index of the first element with the largest |x| and that element (`max`), as the scans in
+/// `make_qx_quants` / `make_q3_quants` (`if (ax > amax)`: the first of equal magnitudes wins).
+#[inline]
+fn signed_absmax(x: &[f32]) -> (f32, f32) {
+    let mut max = 0.0f32;
+    let mut amax = 0.0f32;
+    for &v in x {
+        let ax = v.abs();
+        if ax > amax {
+            amax = ax;
+            max = v;
+        }
+    }
+    (amax, max)
+}
+
+/// ggml's `make_qx_quants` with `qw == NULL`: symmetric quants `L[i]` in `0..2*nmax` (stored
+/// with an offset of `nmax`) and the returned scale `d` so that `x ~ d * (L - nmax)`.
+///
+/// `rmse_type` 0 just rounds with `-nmax / max`; otherwise the weights are
+/// 1: x², 2: 1, 3: |x|, else sqrt(|x|), and 18 further candidate scales
+/// `-(nmax + 0.1 * is) / max`, `is` in -9..=9 (not 0), are tried, keeping the one maximising
+/// `sumlx² / suml2` (the weighted least-squares fit). A negative `rmse_type` returns early with
+/// the average of the fitted and the initial scale. Q6_K uses `(n, nmax, rmse_type) =
+/// (16, 32, 1)`.
+pub fn make_qx_quants(x: &[f32], nmax: i32, l_out: &mut [i8], rmse_type: i32) -> f32 {
+    let n = x.len();
+    let (amax, max) = signed_absmax(x);
+    if amax < GROUP_MAX_EPS {
+        l_out[..n].fill(0);
+        return 0.0;
+    }
+    let mut iscale = (-nmax) as f32 / max;
+    if rmse_type == 0 {
+        for (l_i, &xi) in l_out.iter_mut().zip(x) {
+            let l = nearest_int(iscale * xi);
+            *l_i = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
+        }
+        return 1.0 / iscale;
+    }
+    let (rmse_type, return_early) = if rmse_type < 0 { (-rmse_type, true) } else { (rmse_type, false) };
+    let weight = |xi: f32| match rmse_type {
+        1 => xi * xi,
+        2 => 1.0,
+        3 => xi.abs(),
+        _ => xi.abs().sqrt(),
+    };
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for (l_i, &xi) in l_out.iter_mut().zip(x) {
+        let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1);
+        *l_i = (l + nmax) as i8;
+        let w = weight(xi);
+        let lf = l as f32;
+        sumlx += w * xi * lf;
+        suml2 += w * lf * lf;
+    }
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    if return_early {
+        return if suml2 > 0.0 { 0.5 * (scale + 1.0 / iscale) } else { 1.0 / iscale };
+    }
+    let mut best = scale * sumlx;
+    for is in -9..=9 {
+        if is == 0 {
+            continue;
+        }
+        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
+        sumlx = 0.0;
+        suml2 = 0.0;
+        for &xi in x {
+            let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1) as f32;
+            let w = weight(xi);
+            sumlx += w * xi * l;
+            suml2 += w * l * l;
+        }
+        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
+            for (l_i, &xi) in l_out.iter_mut().zip(x) {
+                let l = nearest_int(iscale * xi);
+                *l_i = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    scale
+}
+
+/// ggml's `make_q3_quants`: symmetric quants in `0..2*nmax` (offset `nmax`) and their scale.
+/// With `do_rmse` (Q3_K: n = 16, nmax = 4), after rounding with `-nmax / max` it runs up to
+/// five passes of coordinate descent: each `L[i]` is re-rounded against the fit of all the
+/// others (weights x²) and kept if it raises `sumlx² / suml2`. Returns `sumlx / suml2`.
+pub fn make_q3_quants(x: &[f32], nmax: i32, l_out: &mut [i8], do_rmse: bool) -> f32 {
+    let n = x.len();
+    let (amax, max) = signed_absmax(x);
+    if amax < GROUP_MAX_EPS {
+        l_out[..n].fill(0);
+        return 0.0;
+    }
+    let iscale = (-nmax) as f32 / max;
+    if do_rmse {
+        let mut sumlx = 0.0f32;
+        let mut suml2 = 0.0f32;
+        for (l_i, &xi) in l_out.iter_mut().zip(x) {
+            let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1);
+            *l_i = l as i8;
+            let w = xi * xi;
+            let lf = l as f32;
+            sumlx += w * xi * lf;
+            suml2 += w * lf * lf;
+        }
+        for _ in 0..5 {
+            let mut n_changed = 0;
+            for (l_i, &xi) in l_out.iter_mut().zip(x) {
+                let w = xi * xi;
+                let li = *l_i as f32;
+                let mut slx = sumlx - w * xi * li;
+                if slx > 0.0 {
+                    let mut sl2 = suml2 - w * li * li;
+                    let new_l = nearest_int(xi * sl2 / slx).clamp(-nmax, nmax - 1);
+                    if new_l != *l_i as i32 {
+                        let nl = new_l as f32;
+                        slx += w * xi * nl;
+                        sl2 += w * nl * nl;
+                        if sl2 > 0.0 && slx * slx * suml2 > sumlx * sumlx * sl2 {
+                            *l_i = new_l as i8;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            n_changed += 1;
+                        }
+                    }
+                }
+            }
+            if n_changed == 0 {
+                break;
+            }
+        }
+        for l_i in &mut l_out[..n] {
+            *l_i += nmax as i8;
+        }
+        return if suml2 > 0.0 { sumlx / suml2 } else { 0.0 };
+    }
+    for (l_i, &xi) in l_out.iter_mut().zip(x) {
+        let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1);
+        *l_i = (l + nmax) as i8;
+    }
+    1.0 / iscale
+}
+
+/// ggml's `make_qkx2_quants`: asymmetric quants `L[i]` in `0..=nmax` with a scale and a
+/// minimum, `x ~ scale * L - the_min` (returns `(scale, the_min)`).
+///
+/// The minimum starts at `min(0, min x)` and the scale at `(max - min) / nmax`; then for
+/// `is` in `0..=nstep` the quants are re-rounded with `iscale = (rmin + rdelta * is + nmax) /
+/// (max - min)` and scale and minimum refitted by weighted least squares (minimum clamped to
+/// <= 0), keeping the candidate with the smallest weighted error (|diff| if `use_mad`, else
+/// diff²). `l_aux` is scratch of `x.len()` entries. Q2_K: (16, 3, |x|, -0.5, 0.1, 15, mad);
+/// Q4_K: (32, 15, av + |x|, -1, 0.1, 20, sq); Q5_K: (32, 31, av + |x|, -0.5, 0.1, 15, sq).
+#[allow(clippy::too_many_arguments)]
+pub fn make_qkx2_quants(
+    x: &[f32],
+    nmax: i32,
+    weights: &[f32],
+    l_out: &mut [u8],
+    l_aux: &mut [u8],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    let n = x.len();
+    let mut min = x[0];
+    let mut max = x[0];
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..n {
+        if x[i] < min {
+            min = x[i];
+        }
+        if x[i] > max {
+            max = x[i];
+        }
+        let w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        l_out[..n].fill(0);
+        return (0.0, -min);
+    }
+    let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
+    let mut iscale = nmax as f32 / (max - min);
+    let mut scale = 1.0 / iscale;
+    let mut best_error = 0.0f32;
+    for i in 0..n {
+        let l = nearest_int(iscale * (x[i] - min));
+        l_out[i] = l.clamp(0, nmax) as u8;
+        let diff = scale * l_out[i] as f32 + min - x[i];
+        best_error += weights[i] * err(diff);
+    }
+    if nstep < 1 {
+        return (scale, -min);
+    }
+    for is in 0..=nstep {
+        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
+        let mut sum_l = 0.0f32;
+        let mut sum_l2 = 0.0f32;
+        let mut sum_xl = 0.0f32;
+        for i in 0..n {
+            let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
+            l_aux[i] = l as u8;
+            let w = weights[i];
+            let lf = l as f32;
+            sum_l += w * lf;
+            sum_l2 += w * lf * lf;
+            sum_xl += w * lf * x[i];
+        }
+        let d = sum_w * sum_l2 - sum_l * sum_l;
+        if d > 0.0 {
+            let mut this_scale = (sum_w * sum_xl - sum_x * sum_l) / d;
+            let mut this_min = (sum_l2 * sum_x - sum_l * sum_xl) / d;
+            if this_min > 0.0 {
+                this_min = 0.0;
+                this_scale = sum_xl / sum_l2;
+            }
+            let mut cur_error = 0.0f32;
+            for i in 0..n {
+                let diff = this_scale * l_aux[i] as f32 + this_min - x[i];
+                cur_error += weights[i] * err(diff);
+            }
+            if cur_error < best_error {
+                l_out[..n].copy_from_slice(&l_aux[..n]);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    (scale, -min)
+}
