@@ -4,7 +4,7 @@
 use crate::gguf::model_path;
 use crate::io::write_sharded;
 use quantlab::cli::quantize::{self, QuantizeArgs};
-use quantlab::formats::{self, dequantize_row, quantize_row};
+use quantlab::formats::{self, dequantize_row, quantize_row, QuantScheme, TensorShape};
 use quantlab::gguf::{GgmlType, GgufFile, MetadataValue, TensorInfo};
 use quantlab::io::gguf_writer::GgufWriter;
 use quantlab::io::safetensors::{self as st, Checkpoint};
@@ -312,15 +312,58 @@ fn safetensors_input_errors() {
 }
 
 #[test]
-fn int_formats_to_safetensors_work_or_say_not_implemented() {
+fn int_and_fp8_to_safetensors() {
     let dir = tempfile::tempdir().unwrap();
-    write_sharded(dir.path());
-    let out = dir.path().join("i8.safetensors");
-    match run(dir.path(), "int8-sym-channel", &out) {
-        Ok(report) => {
-            let ck = Checkpoint::open(&out).unwrap();
-            assert_eq!(ck.metadata[st::FORMAT_KEY], "int8-sym-channel", "{report}");
+    let expected = write_sharded(dir.path());
+    let check = |format: &str, parts: &[&str]| {
+        let out = dir.path().join(format!("{format}.safetensors"));
+        let report = run(dir.path(), format, &out).unwrap();
+        let ck = Checkpoint::open(&out).unwrap();
+        assert_eq!(ck.metadata[st::FORMAT_KEY], QuantScheme::parse(format).unwrap().name(), "{report}");
+        // Every quantized weight's entries equal `quantized_entries` of `quantize` on its values.
+        for (name, values) in &expected[..3] {
+            let src = Checkpoint::open(dir.path()).unwrap();
+            let shape = src.tensor(name).unwrap().shape.clone();
+            let ts = TensorShape::new(shape[0], shape[1]);
+            let q = formats::quantize(&QuantScheme::parse(format).unwrap(), values, ts).unwrap();
+            for (ename, dtype, eshape, bytes) in st::quantized_entries(name, &q, &shape).unwrap() {
+                let t = ck.tensor(&ename).unwrap_or_else(|| panic!("{format}: {ename} missing"));
+                assert_eq!((t.dtype, &t.shape, ck.raw(t)), (dtype, &eshape, bytes.as_slice()), "{ename}");
+            }
+            for p in parts {
+                assert!(ck.tensor(&format!("{name}{p}")).is_some(), "{format}: {name}{p}");
+            }
         }
-        Err(e) => assert!(e.contains("not implemented yet") && e.contains("int8-sym-channel"), "{e}"),
-    }
+        assert_eq!(ck.tensor("model.norm.weight").unwrap().dtype, Dtype::F32);
+        ck
+    };
+    let ck = check("int8-sym-channel", &["", ".scale", ".shape"]);
+    let w = ck.tensor("model.layers.0.self_attn.q_proj.weight").unwrap();
+    assert_eq!((w.dtype, w.shape.as_slice()), (Dtype::U8, &[8usize, 64][..]));
+    assert_eq!(ck.tensor("model.layers.0.self_attn.q_proj.weight.scale").unwrap().shape, [8]);
+    let ck = check("int4-asym-g32", &["", ".scale", ".zero_point", ".shape"]);
+    let s = ck.tensor("model.layers.0.mlp.up_proj.weight.scale").unwrap();
+    assert_eq!((s.dtype, s.shape.as_slice()), (Dtype::F16, &[8usize, 4][..]));
+    assert_eq!(ck.tensor("model.layers.0.mlp.up_proj.weight").unwrap().shape, [8 * 128 / 2]);
+    let ck = check("fp8-e4m3", &["", ".scale"]);
+    let w = ck.tensor("model.embed_tokens.weight").unwrap();
+    assert_eq!((w.dtype, w.shape.as_slice()), (Dtype::F8_E4M3, &[4usize, 64][..]));
+    // Dequantizing from the file alone: decode(code) * scale equals the quantizer's output.
+    let scale = f32::from_le_bytes(ck.raw(ck.tensor("model.embed_tokens.weight.scale").unwrap()).try_into().unwrap());
+    let q =
+        formats::quantize(&QuantScheme::parse("fp8-e4m3").unwrap(), &expected[0].1, TensorShape::new(4, 64)).unwrap();
+    let from_file: Vec<f32> = ck.raw(w).iter().map(|&c| formats::fp8::decode_e4m3(c) * scale).collect();
+    assert_eq!(from_file, q.dequantize().unwrap());
+    check("fp8-e5m2-channel", &["", ".scale"]);
+
+    // A group that does not divide a row: reported, the tensor kept as it is.
+    let out = dir.path().join("g128.safetensors");
+    let report = run(dir.path(), "int4-sym-g128", &out).unwrap();
+    assert!(
+        report.contains("model.embed_tokens.weight: row length 64 is not a multiple of the 128-value block"),
+        "{report}"
+    );
+    let ck = Checkpoint::open(&out).unwrap();
+    assert_eq!(ck.tensor("model.embed_tokens.weight").unwrap().dtype, Dtype::F32);
+    assert!(ck.tensor("model.layers.0.mlp.up_proj.weight.scale").is_some());
 }

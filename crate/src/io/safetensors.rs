@@ -13,7 +13,16 @@
 //! - f32 / f16 / bf16: `W` itself with that dtype and shape.
 //! - bitsandbytes nf4/fp4: the entries of `formats::bnb::safetensors_entries` (bitsandbytes'
 //!   own naming, when that module provides it).
-//! - int / fp8: see [`quantized_entries`] (not available until those families land).
+//! - int (`IntTensor`): `W` = the packed codes as U8 (shape `[rows, cols]` for 8 bits; for 2–7
+//!   bits the bit stream of `int.rs` — LSB first, rows not byte-aligned — as a 1-D
+//!   `[n_bytes]`); `W.scale` = one scale per group, F32 for tensor/channel schemes and F16 for
+//!   group-wise ones (they are f16-rounded already, so this is lossless), shape `[1]` (tensor),
+//!   `[rows]` (channel) or `[rows, cols / n]` (groups); `W.zero_point` (asymmetric only) = one
+//!   U8 per group, unpacked, same shape as the scale; `W.shape` = the original PyTorch shape as
+//!   I64.
+//! - fp8 (`Fp8Tensor`): `W` = the codes with dtype F8_E4M3 (OCP e4m3fn, PyTorch's
+//!   `float8_e4m3fn`) or F8_E5M2 and the original shape; `W.scale` = F32, `[1]` or `[rows]`.
+//!   Dequantize as `decode(code) * scale`.
 //! - ggml block types (q8_0, q4_k, ...) are not written to safetensors: use GGUF.
 
 use crate::formats::{float, QuantizedTensor};
@@ -440,6 +449,54 @@ pub fn quantized_entries(name: &str, q: &QuantizedTensor, shape: &[usize]) -> Re
                 t.ty.name().to_lowercase()
             ))),
         },
+        QuantizedTensor::Int(t) => {
+            let (rows, cols) = (t.shape.rows, t.shape.cols);
+            let codes_shape = if t.bits == 8 { vec![rows, cols] } else { vec![t.packed.len()] };
+            let scale_shape = group_shape(&t.scheme, rows, cols, t.scales.len());
+            let group_wise = matches!(t.scheme.granularity, crate::formats::Granularity::Group(_));
+            let (dtype, scale_bytes) = if group_wise {
+                (Dtype::F16, t.scales.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect())
+            } else {
+                (Dtype::F32, t.scales.iter().flat_map(|x| x.to_le_bytes()).collect())
+            };
+            let mut out = vec![
+                (name.to_string(), Dtype::U8, codes_shape, t.packed.clone()),
+                (format!("{name}.scale"), dtype, scale_shape.clone(), scale_bytes),
+            ];
+            if !t.zero_points.is_empty() {
+                out.push((format!("{name}.zero_point"), Dtype::U8, scale_shape, t.zero_points.clone()));
+            }
+            let dims: Vec<u8> = shape.iter().flat_map(|&d| (d as i64).to_le_bytes()).collect();
+            out.push((format!("{name}.shape"), Dtype::I64, vec![shape.len()], dims));
+            Ok(out)
+        }
+        QuantizedTensor::Fp8(t) => {
+            let dtype = match t.scheme.value {
+                crate::formats::ValueType::Fp8E4M3 => Dtype::F8_E4M3,
+                _ => Dtype::F8_E5M2,
+            };
+            let scale_shape = group_shape(&t.scheme, t.shape.rows, t.shape.cols, t.scales.len());
+            Ok(vec![
+                (name.to_string(), dtype, shape.to_vec(), t.data.clone()),
+                (
+                    format!("{name}.scale"),
+                    Dtype::F32,
+                    scale_shape,
+                    t.scales.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ),
+            ])
+        }
         other => Err(SafetensorsError::ExportNotImplemented(other.scheme().name())),
+    }
+}
+
+/// The shape of a per-group parameter tensor: `[1]`, `[rows]` or `[rows, groups per row]`.
+fn group_shape(scheme: &crate::formats::QuantScheme, rows: usize, cols: usize, n: usize) -> Vec<usize> {
+    use crate::formats::Granularity;
+    match scheme.granularity {
+        Granularity::Tensor => vec![n],
+        Granularity::Channel => vec![rows],
+        Granularity::Group(g) if rows * (cols / g as usize) == n => vec![rows, cols / g as usize],
+        Granularity::Group(_) => vec![n],
     }
 }
