@@ -14,6 +14,7 @@ pub mod formats;
 pub mod gguf;
 pub mod io;
 pub mod stats;
+pub mod tokenizer;
 
 #[cfg(feature = "gpu")]
 pub mod gpu;
