@@ -8,3 +8,4 @@ mod int_fp8;
 mod io;
 mod cli_quantize;
 mod kquants;
+mod stats;

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 pub mod display;
 pub mod info;
 pub mod quantize;
+pub mod stats;
 
 /// quantlab: inspect, quantize and evaluate LLM checkpoints.
 #[derive(Debug, Parser)]
@@ -30,6 +31,9 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Quantize a GGUF or safetensors checkpoint to another format (see --help for the tensor policy).
     Quantize(quantize::QuantizeArgs),
+    /// Weight statistics per tensor (absmax, RMS, kurtosis, outlier channels) and, with --formats,
+    /// each format's error (bpw, MSE, max |err|, SQNR, cosine).
+    Stats(stats::StatsArgs),
 }
 
 /// A failure worth telling the user about; the message is printed after `quantlab: error: `.
@@ -48,6 +52,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
     match &cli.command {
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Stats(args) => stats::run(args),
     }
 }
 

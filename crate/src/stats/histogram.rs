@@ -129,6 +129,16 @@ pub fn tensor_histogram(
     Ok(Histogram { lo, hi, counts, total, outside, non_finite, min: seen.then_some(min), max: seen.then_some(max) })
 }
 
+/// Histogram of values already in memory (e.g. a dequantized tensor), with the same binning,
+/// range and counting rules as [`tensor_histogram`] (which does the work: the slice is read as
+/// an F32 tensor, in chunks of at most 4096 values).
+pub fn values_histogram(values: &[f32], bins: usize, range: Option<(f64, f64)>) -> Result<Histogram, HistogramError> {
+    let n = values.len();
+    // A chunk length that divides n (1 always does), as large as possible up to 4096.
+    let row_len = (1..=n.clamp(1, 4096)).rev().find(|d| n % d == 0).unwrap_or(1);
+    tensor_histogram(GgmlType::F32, bytemuck::cast_slice(values), n, row_len, bins, range)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +180,18 @@ mod tests {
         let h = tensor_histogram(GgmlType::F32, &f32_bytes(&[2.0; 8]), 8, 8, 3, None).unwrap();
         assert_eq!((h.lo, h.hi), (1.5, 2.5));
         assert_eq!(h.counts, vec![0, 8, 0]);
+    }
+
+    #[test]
+    fn values_histogram_matches_tensor_histogram() {
+        let values: Vec<f32> = (0..5000).map(|i| ((i * 37) % 101) as f32 - 50.0).collect();
+        let a = values_histogram(&values, 17, None).unwrap();
+        let b = tensor_histogram(GgmlType::F32, &f32_bytes(&values), 5000, 5000, 17, None).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.total, 5000);
+        let empty = values_histogram(&[], 4, None).unwrap();
+        assert_eq!((empty.total, empty.counts.len()), (0, 4));
+        assert_eq!(values_histogram(&[1.0, 2.0, 7.0], 2, Some((0.0, 4.0))).unwrap().outside, 1);
     }
 
     #[test]

@@ -43,6 +43,20 @@ pub fn group_len(ty: GgmlType) -> Option<usize> {
     }
 }
 
+/// How many distinct codes [`codes`] can return for `ty` (the level-occupancy length).
+pub fn n_codes(ty: GgmlType) -> Option<usize> {
+    use GgmlType::*;
+    match ty {
+        Q8_0 | Q8_K => Some(256),
+        Q4_0 | Q4_1 | Q4_K => Some(16),
+        Q5_0 | Q5_1 | Q5_K => Some(32),
+        Q2_K => Some(4),
+        Q3_K => Some(8),
+        Q6_K => Some(64),
+        _ => None,
+    }
+}
+
 /// True if [`levels`] and [`codes`] handle `ty`.
 pub fn supports(ty: GgmlType) -> bool {
     group_len(ty).is_some()
