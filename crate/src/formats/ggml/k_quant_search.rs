@@ -22,6 +22,15 @@ pub fn nearest_int(fval: f32) -> i32 {
     (i & 0x007f_ffff) - 0x0040_0000
 }
 
+/// C's `MAX(lo, MIN(hi, l))` for `lo <= hi`, written with `select_unpredictable` so it compiles
+/// to conditional moves: on random data the clamps of the searches are taken unpredictably and
+/// branches would mispredict (same result as `l.clamp(lo, hi)`).
+#[inline(always)]
+pub fn clamp_int(l: i32, lo: i32, hi: i32) -> i32 {
+    let l = std::hint::select_unpredictable(l > hi, hi, l);
+    std::hint::select_unpredictable(l < lo, lo, l)
+}
+
 /// ggml's `ggml_compute_fp32_to_fp16` (`GGML_FP32_TO_FP16` without F16C): round to nearest
 /// even, overflow to infinity, NaN to a quiet NaN (0x7e00 with the input's sign).
 #[inline]
@@ -43,6 +52,12 @@ pub fn fp32_to_fp16(f: f32) -> half::f16 {
     let nonsign = exp_bits + mantissa_bits;
     let h = (sign >> 16) | if shl1_w > 0xff00_0000 { 0x7e00 } else { nonsign };
     half::f16::from_bits(h as u16)
+}
+
+/// Sub-block `j` of `N` values of a super-block's quants, as an array (`&mut l[N*j..N*j+N]`).
+#[inline(always)]
+pub fn sub_mut<T, const N: usize>(l: &mut [T], j: usize) -> &mut [T; N] {
+    (&mut l[N * j..N * j + N]).try_into().unwrap()
 }
 
 /// Index of the first element with the largest |x| and that element (`max`), as the scans in
@@ -70,18 +85,18 @@ fn signed_absmax(x: &[f32]) -> (f32, f32) {
 /// `sumlx² / suml2` (the weighted least-squares fit). A negative `rmse_type` returns early with
 /// the average of the fitted and the initial scale. Q6_K uses `(n, nmax, rmse_type) =
 /// (16, 32, 1)`.
-pub fn make_qx_quants(x: &[f32], nmax: i32, l_out: &mut [i8], rmse_type: i32) -> f32 {
-    let n = x.len();
+#[inline]
+pub fn make_qx_quants<const N: usize>(x: &[f32; N], nmax: i32, l_out: &mut [i8; N], rmse_type: i32) -> f32 {
     let (amax, max) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
-        l_out[..n].fill(0);
+        l_out.fill(0);
         return 0.0;
     }
     let mut iscale = (-nmax) as f32 / max;
     if rmse_type == 0 {
         for (l_i, &xi) in l_out.iter_mut().zip(x) {
             let l = nearest_int(iscale * xi);
-            *l_i = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
+            *l_i = (nmax + clamp_int(l, -nmax, nmax - 1)) as i8;
         }
         return 1.0 / iscale;
     }
@@ -95,10 +110,11 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, l_out: &mut [i8], rmse_type: i32) ->
     let mut sumlx = 0.0f32;
     let mut suml2 = 0.0f32;
     for (l_i, &xi) in l_out.iter_mut().zip(x) {
-        let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1);
-        *l_i = (l + nmax) as i8;
+        *l_i = (clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1) + nmax) as i8;
+    }
+    for (&l_i, &xi) in l_out.iter().zip(x) {
         let w = weight(xi);
-        let lf = l as f32;
+        let lf = (l_i as i32 - nmax) as f32;
         sumlx += w * xi * lf;
         suml2 += w * lf * lf;
     }
@@ -114,8 +130,13 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, l_out: &mut [i8], rmse_type: i32) ->
         iscale = -(nmax as f32 + 0.1 * is as f32) / max;
         sumlx = 0.0;
         suml2 = 0.0;
-        for &xi in x {
-            let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1) as f32;
+        // Rounding, then the sums in C's order (split so the rounding loop vectorizes).
+        let mut ls = [0i32; N];
+        for (l, &xi) in ls.iter_mut().zip(x) {
+            *l = clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1);
+        }
+        for (&l, &xi) in ls.iter().zip(x) {
+            let l = l as f32;
             let w = weight(xi);
             sumlx += w * xi * l;
             suml2 += w * l * l;
@@ -123,7 +144,7 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, l_out: &mut [i8], rmse_type: i32) ->
         if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
             for (l_i, &xi) in l_out.iter_mut().zip(x) {
                 let l = nearest_int(iscale * xi);
-                *l_i = (nmax + l.clamp(-nmax, nmax - 1)) as i8;
+                *l_i = (nmax + clamp_int(l, -nmax, nmax - 1)) as i8;
             }
             scale = sumlx / suml2;
             best = scale * sumlx;
@@ -136,11 +157,11 @@ pub fn make_qx_quants(x: &[f32], nmax: i32, l_out: &mut [i8], rmse_type: i32) ->
 /// With `do_rmse` (Q3_K: n = 16, nmax = 4), after rounding with `-nmax / max` it runs up to
 /// five passes of coordinate descent: each `L[i]` is re-rounded against the fit of all the
 /// others (weights x²) and kept if it raises `sumlx² / suml2`. Returns `sumlx / suml2`.
-pub fn make_q3_quants(x: &[f32], nmax: i32, l_out: &mut [i8], do_rmse: bool) -> f32 {
-    let n = x.len();
+#[inline]
+pub fn make_q3_quants<const N: usize>(x: &[f32; N], nmax: i32, l_out: &mut [i8; N], do_rmse: bool) -> f32 {
     let (amax, max) = signed_absmax(x);
     if amax < GROUP_MAX_EPS {
-        l_out[..n].fill(0);
+        l_out.fill(0);
         return 0.0;
     }
     let iscale = (-nmax) as f32 / max;
@@ -148,10 +169,11 @@ pub fn make_q3_quants(x: &[f32], nmax: i32, l_out: &mut [i8], do_rmse: bool) -> 
         let mut sumlx = 0.0f32;
         let mut suml2 = 0.0f32;
         for (l_i, &xi) in l_out.iter_mut().zip(x) {
-            let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1);
-            *l_i = l as i8;
+            *l_i = clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1) as i8;
+        }
+        for (&l_i, &xi) in l_out.iter().zip(x) {
             let w = xi * xi;
-            let lf = l as f32;
+            let lf = l_i as f32;
             sumlx += w * xi * lf;
             suml2 += w * lf * lf;
         }
@@ -163,7 +185,7 @@ pub fn make_q3_quants(x: &[f32], nmax: i32, l_out: &mut [i8], do_rmse: bool) -> 
                 let mut slx = sumlx - w * xi * li;
                 if slx > 0.0 {
                     let mut sl2 = suml2 - w * li * li;
-                    let new_l = nearest_int(xi * sl2 / slx).clamp(-nmax, nmax - 1);
+                    let new_l = clamp_int(nearest_int(xi * sl2 / slx), -nmax, nmax - 1);
                     if new_l != *l_i as i32 {
                         let nl = new_l as f32;
                         slx += w * xi * nl;
@@ -181,13 +203,13 @@ pub fn make_q3_quants(x: &[f32], nmax: i32, l_out: &mut [i8], do_rmse: bool) -> 
                 break;
             }
         }
-        for l_i in &mut l_out[..n] {
+        for l_i in l_out.iter_mut() {
             *l_i += nmax as i8;
         }
         return if suml2 > 0.0 { sumlx / suml2 } else { 0.0 };
     }
     for (l_i, &xi) in l_out.iter_mut().zip(x) {
-        let l = nearest_int(iscale * xi).clamp(-nmax, nmax - 1);
+        let l = clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1);
         *l_i = (l + nmax) as i8;
     }
     1.0 / iscale
@@ -200,26 +222,26 @@ pub fn make_q3_quants(x: &[f32], nmax: i32, l_out: &mut [i8], do_rmse: bool) -> 
 /// `is` in `0..=nstep` the quants are re-rounded with `iscale = (rmin + rdelta * is + nmax) /
 /// (max - min)` and scale and minimum refitted by weighted least squares (minimum clamped to
 /// <= 0), keeping the candidate with the smallest weighted error (|diff| if `use_mad`, else
-/// diff²). `l_aux` is scratch of `x.len()` entries. Q2_K: (16, 3, |x|, -0.5, 0.1, 15, mad);
+/// diff²). `l_aux` is scratch. Q2_K: (16, 3, |x|, -0.5, 0.1, 15, mad);
 /// Q4_K: (32, 15, av + |x|, -1, 0.1, 20, sq); Q5_K: (32, 31, av + |x|, -0.5, 0.1, 15, sq).
 #[allow(clippy::too_many_arguments)]
-pub fn make_qkx2_quants(
-    x: &[f32],
+#[inline]
+pub fn make_qkx2_quants<const N: usize>(
+    x: &[f32; N],
     nmax: i32,
-    weights: &[f32],
-    l_out: &mut [u8],
-    l_aux: &mut [u8],
+    weights: &[f32; N],
+    l_out: &mut [u8; N],
+    l_aux: &mut [u8; N],
     rmin: f32,
     rdelta: f32,
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    let n = x.len();
     let mut min = x[0];
     let mut max = x[0];
     let mut sum_w = weights[0];
     let mut sum_x = sum_w * x[0];
-    for i in 1..n {
+    for i in 1..N {
         if x[i] < min {
             min = x[i];
         }
@@ -234,16 +256,20 @@ pub fn make_qkx2_quants(
         min = 0.0;
     }
     if max == min {
-        l_out[..n].fill(0);
+        l_out.fill(0);
         return (0.0, -min);
     }
     let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
     let mut iscale = nmax as f32 / (max - min);
     let mut scale = 1.0 / iscale;
     let mut best_error = 0.0f32;
-    for i in 0..n {
+    // Rounding and sums in separate loops (same values, same order): the rounding loop
+    // vectorizes, the sums stay sequential as in C.
+    for i in 0..N {
         let l = nearest_int(iscale * (x[i] - min));
-        l_out[i] = l.clamp(0, nmax) as u8;
+        l_out[i] = clamp_int(l, 0, nmax) as u8;
+    }
+    for i in 0..N {
         let diff = scale * l_out[i] as f32 + min - x[i];
         best_error += weights[i] * err(diff);
     }
@@ -255,11 +281,12 @@ pub fn make_qkx2_quants(
         let mut sum_l = 0.0f32;
         let mut sum_l2 = 0.0f32;
         let mut sum_xl = 0.0f32;
-        for i in 0..n {
-            let l = nearest_int(iscale * (x[i] - min)).clamp(0, nmax);
-            l_aux[i] = l as u8;
+        for i in 0..N {
+            l_aux[i] = clamp_int(nearest_int(iscale * (x[i] - min)), 0, nmax) as u8;
+        }
+        for i in 0..N {
             let w = weights[i];
-            let lf = l as f32;
+            let lf = l_aux[i] as f32;
             sum_l += w * lf;
             sum_l2 += w * lf * lf;
             sum_xl += w * lf * x[i];
@@ -273,12 +300,12 @@ pub fn make_qkx2_quants(
                 this_scale = sum_xl / sum_l2;
             }
             let mut cur_error = 0.0f32;
-            for i in 0..n {
+            for i in 0..N {
                 let diff = this_scale * l_aux[i] as f32 + this_min - x[i];
                 cur_error += weights[i] * err(diff);
             }
             if cur_error < best_error {
-                l_out[..n].copy_from_slice(&l_aux[..n]);
+                *l_out = *l_aux;
                 best_error = cur_error;
                 scale = this_scale;
                 min = this_min;

@@ -18,7 +18,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{fp32_to_fp16, make_qkx2_quants, nearest_int};
+use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -90,12 +90,12 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..QK_K / 16 {
-        let xs = &x[16 * j..16 * j + 16];
+        let xs: &[f32; 16] = x[16 * j..16 * j + 16].try_into().unwrap();
         for (w, &v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
         let (scale, min) =
-            make_qkx2_quants(xs, 3, &weights, &mut l[16 * j..16 * j + 16], &mut l_aux, -0.5, 0.1, 15, true);
+            make_qkx2_quants(xs, 3, &weights, sub_mut::<_, 16>(&mut l, j), &mut l_aux, -0.5, 0.1, 15, true);
         scales[j] = scale;
         mins[j] = min;
         if scale > max_scale {
@@ -136,7 +136,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
         let dm = dmin_all * (b.scales[j] >> 4) as f32;
         for ii in 0..16 {
             let q = nearest_int((x[16 * j + ii] + dm) / d);
-            l[16 * j + ii] = q.clamp(0, 3) as u8;
+            l[16 * j + ii] = clamp_int(q, 0, 3) as u8;
         }
     }
 

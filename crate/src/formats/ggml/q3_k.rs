@@ -21,7 +21,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{fp32_to_fp16, make_q3_quants, nearest_int};
+use super::k_quant_search::{clamp_int, fp32_to_fp16, make_q3_quants, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -103,7 +103,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
     let mut max_scale = 0.0f32;
     let mut amax = 0.0f32;
     for j in 0..QK_K / 16 {
-        scales[j] = make_q3_quants(&x[16 * j..16 * j + 16], 4, &mut l[16 * j..16 * j + 16], true);
+        scales[j] = make_q3_quants(x[16 * j..16 * j + 16].try_into().unwrap(), 4, sub_mut::<_, 16>(&mut l, j), true);
         let scale = scales[j].abs();
         if scale > amax {
             amax = scale;
@@ -116,7 +116,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
         for j in 0..QK_K / 16 {
             // C: `int8_t l = nearest_int(...)` (wraps), then clamped in int and stored back.
             let q = nearest_int(iscale * scales[j]) as i8 as i32;
-            let q = (q.clamp(-32, 31) + 32) as u8;
+            let q = (clamp_int(q, -32, 31) + 32) as u8;
             if j < 8 {
                 b.scales[j] = q & 0xF;
             } else {
@@ -139,7 +139,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
         }
         for ii in 0..16 {
             let q = nearest_int(x[16 * j + ii] / d);
-            l[16 * j + ii] = (q.clamp(-4, 3) + 4) as i8;
+            l[16 * j + ii] = (clamp_int(q, -4, 3) + 4) as i8;
         }
     }
 

@@ -20,7 +20,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{fp32_to_fp16, make_qkx2_quants, nearest_int};
+use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -106,7 +106,7 @@ pub(crate) fn quantize_scales_mins(
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
     for j in 0..QK_K / 32 {
-        let xs = &x[32 * j..32 * j + 32];
+        let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
         let mut sum_x2 = 0.0f32;
         for &v in xs {
             sum_x2 += v * v;
@@ -116,7 +116,7 @@ pub(crate) fn quantize_scales_mins(
             *w = av_x + v.abs();
         }
         let (scale, min) =
-            make_qkx2_quants(xs, nmax, &weights, &mut l[32 * j..32 * j + 32], &mut l_aux, rmin, 0.1, nstep, false);
+            make_qkx2_quants(xs, nmax, &weights, sub_mut::<_, 32>(&mut l, j), &mut l_aux, rmin, 0.1, nstep, false);
         scales[j] = scale;
         mins[j] = min;
         if scale > max_scale {
@@ -156,7 +156,7 @@ pub(crate) fn quantize_scales_mins(
         let dm = dmin_all * m as f32;
         for ii in 0..32 {
             let q = nearest_int((x[32 * j + ii] + dm) / dl);
-            l[32 * j + ii] = q.clamp(0, nmax) as u8;
+            l[32 * j + ii] = clamp_int(q, 0, nmax) as u8;
         }
     }
     (d, dmin, packed, l)

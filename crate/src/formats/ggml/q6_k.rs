@@ -19,7 +19,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{fp32_to_fp16, make_qx_quants, nearest_int, GROUP_MAX_EPS};
+use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qx_quants, nearest_int, sub_mut, GROUP_MAX_EPS};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -88,7 +88,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ6K {
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
     for ib in 0..QK_K / 16 {
-        let scale = make_qx_quants(&x[16 * ib..16 * ib + 16], 32, &mut l[16 * ib..16 * ib + 16], 1);
+        let scale = make_qx_quants(x[16 * ib..16 * ib + 16].try_into().unwrap(), 32, sub_mut::<_, 16>(&mut l, ib), 1);
         scales[ib] = scale;
         let abs_scale = scale.abs();
         if abs_scale > max_abs_scale {
@@ -117,7 +117,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ6K {
         }
         for ii in 0..16 {
             let q = nearest_int(x[16 * j + ii] / d);
-            l[16 * j + ii] = (q.clamp(-32, 31) + 32) as i8;
+            l[16 * j + ii] = (clamp_int(q, -32, 31) + 32) as i8;
         }
     }
 
