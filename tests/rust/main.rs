@@ -9,3 +9,4 @@ mod io;
 mod cli_quantize;
 mod kquants;
 mod stats;
+mod bnb;
