@@ -13,6 +13,7 @@
 pub mod formats;
 pub mod gguf;
 pub mod io;
+pub mod model;
 pub mod stats;
 pub mod tokenizer;
 

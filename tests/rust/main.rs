@@ -10,3 +10,4 @@ mod cli_quantize;
 mod kquants;
 mod stats;
 mod bnb;
+mod forward;

@@ -1,0 +1,271 @@
+//! One token through a LLaMA model: [`forward`], written like llama2.c's `run.c`.
+//!
+//! # RoPE convention
+//!
+//! GGUF llama files made by llama.cpp's `convert_hf_to_gguf.py` have the rows of `attn_q` and
+//! `attn_k` permuted (per head, output row `2i` is HF row `i` and row `2i + 1` is HF row
+//! `i + head_dim/2`), so that rotary embeddings rotate ADJACENT pairs: for each head and each
+//! `i < rope_dim / 2`,
+//!
+//! ```text
+//! (x[2i], x[2i+1]) ← (x[2i]·cos θ − x[2i+1]·sin θ,  x[2i]·sin θ + x[2i+1]·cos θ),
+//! θ = pos · rope_theta^(−2i / rope_dim)
+//! ```
+//!
+//! exactly like llama2.c (and ggml's "normal" rope mode). Hugging Face checkpoints instead
+//! pair `x[i]` with `x[i + head_dim/2]` (`rotate_half`); a safetensors loader feeding this
+//! forward must permute the q/k rows the same way the converter does (LLaMA `permute`:
+//! `w.reshape(n_head, 2, head_dim/2, dim).swapaxes(1, 2).reshape(n_head*head_dim, dim)`).
+
+use super::weights::{default_threads, dot, Weights};
+use super::{Config, ModelError};
+
+/// Activations and KV cache for one sequence (llama2.c's `RunState`).
+///
+/// Shapes use `q_dim = n_heads·head_dim` (= `dim` for every common model) and
+/// `kv_dim = n_kv_heads·head_dim`; `capacity` is the number of positions the cache holds.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// (dim,) the residual stream at the current position.
+    pub x: Vec<f32>,
+    /// (max(dim, q_dim),) RMS-normed `x` (first `dim` values), then the attention output
+    /// of all heads (first `q_dim` values).
+    pub xb: Vec<f32>,
+    /// (dim,) a projection's output before it is added to the residual.
+    pub xb2: Vec<f32>,
+    /// (hidden_dim,) FFN gate branch, then `silu(gate) · up`.
+    pub hb: Vec<f32>,
+    /// (hidden_dim,) FFN up branch.
+    pub hb2: Vec<f32>,
+    /// (q_dim,) queries of all heads.
+    pub q: Vec<f32>,
+    /// (kv_dim,) keys of all kv heads at the current position.
+    pub k: Vec<f32>,
+    /// (kv_dim,) values of all kv heads at the current position.
+    pub v: Vec<f32>,
+    /// (n_heads, capacity) attention scores, then weights, for positions 0..=pos.
+    pub att: Vec<f32>,
+    /// (vocab_size,) output logits.
+    pub logits: Vec<f32>,
+    /// (n_layers, capacity, kv_dim) keys of every layer and position so far.
+    pub key_cache: Vec<f32>,
+    /// (n_layers, capacity, kv_dim) values of every layer and position so far.
+    pub value_cache: Vec<f32>,
+    /// Positions the cache holds: `min(config.seq_len, max_seq_len)` from [`State::new`].
+    pub capacity: usize,
+    /// Threads the matrix products may use (natively; wasm32 always uses one). Any value
+    /// gives bit-identical results.
+    pub threads: usize,
+}
+
+impl State {
+    /// Buffers for sequences of up to `min(config.seq_len, max_seq_len)` tokens. The KV cache
+    /// takes `2 · n_layers · capacity · kv_dim · 4` bytes (SmolLM2-135M: 46 KB per position,
+    /// so its full 8192-token context would be 377 MB — ask for what you need).
+    pub fn new(config: &Config, max_seq_len: usize) -> State {
+        let c = config;
+        let capacity = c.seq_len.min(max_seq_len);
+        let cache = c.n_layers * capacity * c.kv_dim();
+        State {
+            x: vec![0.0; c.dim],
+            xb: vec![0.0; c.dim.max(c.q_dim())],
+            xb2: vec![0.0; c.dim],
+            hb: vec![0.0; c.hidden_dim],
+            hb2: vec![0.0; c.hidden_dim],
+            q: vec![0.0; c.q_dim()],
+            k: vec![0.0; c.kv_dim()],
+            v: vec![0.0; c.kv_dim()],
+            att: vec![0.0; c.n_heads * capacity],
+            logits: vec![0.0; c.vocab_size],
+            key_cache: vec![0.0; cache],
+            value_cache: vec![0.0; cache],
+            capacity,
+            threads: default_threads(),
+        }
+    }
+}
+
+/// Like [`forward`], but a token id or position out of range is an error instead of a panic.
+pub fn try_forward<'s>(
+    config: &Config,
+    weights: &Weights,
+    state: &'s mut State,
+    token: u32,
+    pos: usize,
+) -> Result<&'s [f32], ModelError> {
+    if token as usize >= config.vocab_size {
+        return Err(ModelError::TokenOutOfRange { token, vocab_size: config.vocab_size });
+    }
+    if pos >= state.capacity {
+        return Err(ModelError::PositionOutOfRange { pos, capacity: state.capacity });
+    }
+    Ok(forward(config, weights, state, token, pos))
+}
+
+/// Runs `token` at position `pos` through the model and returns the logits of the next token
+/// (`vocab_size` values). Positions `0..pos` must have been run before with the same `state`
+/// (their keys and values are read from its cache).
+///
+/// Panics if `token >= vocab_size` or `pos >= state.capacity` (see [`try_forward`]), or if
+/// `state` was made for another config.
+pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: usize) -> &'s [f32] {
+    assert!((token as usize) < c.vocab_size, "token {token} out of range (vocabulary {})", c.vocab_size);
+    assert!(pos < s.capacity, "position {pos} beyond the state's capacity {}", s.capacity);
+    let (dim, hd, q_dim, kv_dim, cap) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), s.capacity);
+    let kv_mul = c.n_heads / c.n_kv_heads; // query heads per key/value head
+    let threads = s.threads;
+
+    // The token's embedding starts the residual stream.
+    w.embed(token, &mut s.x);
+
+    for (l, lw) in w.layers.iter().enumerate() {
+        // ---- attention ----
+        rmsnorm(&mut s.xb[..dim], &s.x, &lw.attn_norm, c.rms_eps);
+
+        lw.wq.matvec_threads(&s.xb[..dim], &mut s.q, threads);
+        lw.wk.matvec_threads(&s.xb[..dim], &mut s.k, threads);
+        lw.wv.matvec_threads(&s.xb[..dim], &mut s.v, threads);
+
+        // Rotary position embedding of every query and key head (adjacent pairs).
+        rope(&mut s.q, hd, c.rope_dim, pos, c.rope_theta);
+        rope(&mut s.k, hd, c.rope_dim, pos, c.rope_theta);
+
+        // Cache this position's keys and values.
+        let layer_off = l * cap * kv_dim;
+        let at = layer_off + pos * kv_dim;
+        s.key_cache[at..at + kv_dim].copy_from_slice(&s.k);
+        s.value_cache[at..at + kv_dim].copy_from_slice(&s.v);
+
+        // Multi-head attention over positions 0..=pos; query head h reads kv head h / kv_mul.
+        let scale = 1.0 / (hd as f32).sqrt();
+        for h in 0..c.n_heads {
+            let q = &s.q[h * hd..(h + 1) * hd];
+            let att = &mut s.att[h * cap..h * cap + pos + 1];
+            let kv_off = (h / kv_mul) * hd;
+            for (t, a) in att.iter_mut().enumerate() {
+                let k = &s.key_cache[layer_off + t * kv_dim + kv_off..][..hd];
+                *a = dot(q, k) * scale;
+            }
+            softmax(att);
+            // Weighted sum of the values into this head's slice of xb.
+            let out = &mut s.xb[h * hd..(h + 1) * hd];
+            out.fill(0.0);
+            for (t, &a) in att.iter().enumerate() {
+                let v = &s.value_cache[layer_off + t * kv_dim + kv_off..][..hd];
+                for (o, &vi) in out.iter_mut().zip(v) {
+                    *o += a * vi;
+                }
+            }
+        }
+
+        // Output projection, then the residual connection.
+        lw.wo.matvec_threads(&s.xb[..q_dim], &mut s.xb2, threads);
+        for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
+            *x += d;
+        }
+
+        // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
+        rmsnorm(&mut s.xb[..dim], &s.x, &lw.ffn_norm, c.rms_eps);
+        lw.w_gate.matvec_threads(&s.xb[..dim], &mut s.hb, threads);
+        lw.w_up.matvec_threads(&s.xb[..dim], &mut s.hb2, threads);
+        for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
+            *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g)
+        }
+        lw.w_down.matvec_threads(&s.hb, &mut s.xb2, threads);
+        for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
+            *x += d;
+        }
+    }
+
+    // Final norm and the classifier.
+    rmsnorm(&mut s.xb[..dim], &s.x, &w.output_norm, c.rms_eps);
+    w.classifier().matvec_threads(&s.xb[..dim], &mut s.logits, threads);
+    &s.logits
+}
+
+/// `out = x / sqrt(mean(x²) + eps) · weight` (the sum of squares in f64).
+pub fn rmsnorm(out: &mut [f32], x: &[f32], weight: &[f32], eps: f32) {
+    let ss: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let inv = (1.0 / (ss / x.len() as f64 + f64::from(eps)).sqrt()) as f32;
+    for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(weight) {
+        *o = xi * inv * wi;
+    }
+}
+
+/// In-place softmax (max subtracted first, so large scores do not overflow).
+pub fn softmax(x: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for v in x.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    for v in x.iter_mut() {
+        *v /= sum;
+    }
+}
+
+/// Rotary embedding of `vec` (heads of `head_dim` values back to back) at position `pos`:
+/// in each head the pairs `(x[2i], x[2i+1])`, `2i < rope_dim`, turn by the angle
+/// `pos · theta^(−2i/rope_dim)` (angles and their sines in f64). See the module doc for why
+/// the pairs are adjacent.
+pub fn rope(vec: &mut [f32], head_dim: usize, rope_dim: usize, pos: usize, theta: f32) {
+    for i in (0..rope_dim).step_by(2) {
+        let freq = f64::from(theta).powf(-(i as f64) / rope_dim as f64);
+        let (sin, cos) = (pos as f64 * freq).sin_cos();
+        let (sin, cos) = (sin as f32, cos as f32);
+        for head in vec.chunks_exact_mut(head_dim) {
+            let (a, b) = (head[i], head[i + 1]);
+            head[i] = a * cos - b * sin;
+            head[i + 1] = a * sin + b * cos;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: &[f32], b: &[f32], tol: f32) {
+        assert_eq!(a.len(), b.len());
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= tol, "index {i}: {x} vs {y}\n{a:?}\n{b:?}");
+        }
+    }
+
+    #[test]
+    fn rmsnorm_by_hand() {
+        // x = [1, 2, 3, 4]: mean(x²) = 30/4 = 7.5; eps 0.5 → 1/sqrt(8) = 0.35355339.
+        let mut out = [0f32; 4];
+        rmsnorm(&mut out, &[1.0, 2.0, 3.0, 4.0], &[1.0, 1.0, 2.0, -1.0], 0.5);
+        let r = 0.353_553_39f32;
+        close(&out, &[r, 2.0 * r, 6.0 * r, -4.0 * r], 1e-6);
+    }
+
+    #[test]
+    fn softmax_by_hand() {
+        // softmax([0, ln 2, ln 3 + 1000 - 1000]) = [1, 2, 3] / 6; a shift of 1000 must not overflow.
+        let mut x = [1000.0f32, 1000.0 + 2f32.ln(), 1000.0 + 3f32.ln()];
+        softmax(&mut x);
+        close(&x, &[1.0 / 6.0, 2.0 / 6.0, 3.0 / 6.0], 1e-6);
+        let mut one = [-5.0f32];
+        softmax(&mut one);
+        assert_eq!(one, [1.0]);
+    }
+
+    #[test]
+    fn rope_by_hand() {
+        // Two heads of 4, theta 100: pair 0 turns by pos·1, pair 1 by pos·100^(-1/2) = pos/10.
+        let mut v = [1.0f32, 0.0, 1.0, 0.0, 0.0, 2.0, 3.0, 4.0];
+        rope(&mut v, 4, 4, 2, 100.0);
+        let (c2, s2) = (2f32.cos(), 2f32.sin());
+        let (c02, s02) = (0.2f32.cos(), 0.2f32.sin());
+        close(&v, &[c2, s2, c02, s02, -2.0 * s2, 2.0 * c2, 3.0 * c02 - 4.0 * s02, 3.0 * s02 + 4.0 * c02], 1e-6);
+        // Position 0 is the identity; rope_dim 2 leaves the rest of the head alone.
+        let mut w = [1.0f32, 2.0, 3.0, 4.0];
+        rope(&mut w, 4, 4, 0, 10000.0);
+        assert_eq!(w, [1.0, 2.0, 3.0, 4.0]);
+        rope(&mut w, 4, 2, 1, 10000.0);
+        close(&w, &[1f32.cos() - 2.0 * 1f32.sin(), 1f32.sin() + 2.0 * 1f32.cos(), 3.0, 4.0], 1e-6);
+    }
+}

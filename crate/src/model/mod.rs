@@ -1,0 +1,104 @@
+//! The CPU reference forward pass of a LLaMA-architecture model, in the spirit of llama2.c's
+//! `run.c`: one plain function, readable top to bottom, whose numbers the lab quotes
+//! (perplexity, KL divergence between a model and its quantized copy).
+//!
+//! - [`config`]: [`Config`], the hyper-parameters read from GGUF metadata.
+//! - [`weights`]: [`Weights`], every matrix kept in its stored format ([`Matrix`]) with a
+//!   matrix-vector product computed on the packed blocks, so a 4-bit model takes about 4-bit
+//!   memory ([`Weights::resident_bytes`] ≈ the file's tensor bytes).
+//! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), quantlab::model::ModelError> {
+//! use quantlab::model::{forward, Model, State};
+//! let bytes = std::fs::read("models/SmolLM2-135M-Instruct.Q4_1.gguf").unwrap();
+//! let model = Model::from_gguf_bytes(&bytes)?;
+//! let mut state = State::new(&model.config, 256);
+//! for (pos, &token) in [1u32, 504, 3458].iter().enumerate() {
+//!     let logits = forward(&model.config, &model.weights, &mut state, token, pos);
+//!     println!("{pos}: {} logits", logits.len());
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Only `general.architecture = "llama"` is supported (LLaMA 1/2, TinyLlama, SmolLM, Mistral
+//! without sliding window, ... — anything llama.cpp converts as `llama` without extra tensors);
+//! anything else, or a llama file with tensors this forward would ignore (biases, rope
+//! frequency factors, experts), is refused with a [`ModelError`] rather than computed wrongly.
+
+pub mod config;
+pub mod forward;
+pub mod weights;
+
+pub use config::Config;
+pub use forward::{forward, rmsnorm, rope, softmax, try_forward, State};
+pub use weights::{Matrix, Weights};
+
+use crate::formats::QuantError;
+use crate::gguf::{GgmlType, GgufError, GgufFile};
+
+/// Architectures [`Config::from_gguf`] accepts (`general.architecture`).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
+
+/// Why a model cannot be loaded or run, worded for the person who picked the file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("{0}")]
+    Gguf(#[from] GgufError),
+
+    #[error("unsupported model architecture {}: the CPU forward supports {}", found.as_deref().map_or("(general.architecture is missing)".to_string(), |a| format!("'{a}'")), SUPPORTED_ARCHITECTURES.join(", "))]
+    UnsupportedArchitecture { found: Option<String> },
+
+    #[error("metadata key '{key}' is missing (needed by the forward pass)")]
+    MissingMetadata { key: String },
+
+    #[error("metadata key '{key}' is invalid: {reason}")]
+    BadMetadata { key: String, reason: String },
+
+    #[error("tensor '{name}' is missing")]
+    MissingTensor { name: String },
+
+    #[error("tensor '{name}' has shape {got:?} (ggml order), expected {expected:?}")]
+    BadShape { name: String, expected: Vec<u64>, got: Vec<u64> },
+
+    #[error("tensor '{name}' has type {ty}, which the forward pass cannot read")]
+    UnsupportedTensorType { name: String, ty: GgmlType },
+
+    #[error("tensor '{name}' is not used by the llama forward pass ({reason}); refusing to compute a different model")]
+    UnexpectedTensor { name: String, reason: String },
+
+    #[error("token id {token} is out of range (vocabulary size {vocab_size})")]
+    TokenOutOfRange { token: u32, vocab_size: usize },
+
+    #[error("position {pos} is beyond the state's capacity of {capacity} positions")]
+    PositionOutOfRange { pos: usize, capacity: usize },
+
+    #[error("{0} is not implemented yet")]
+    NotImplemented(String),
+
+    #[error(transparent)]
+    Quant(#[from] QuantError),
+}
+
+/// A loaded model: hyper-parameters and weights.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub config: Config,
+    pub weights: Weights,
+}
+
+impl Model {
+    /// Parses a whole GGUF file held in memory (or memory-mapped) and loads it. The tensor
+    /// bytes are copied once, in their stored format.
+    pub fn from_gguf_bytes(file: &[u8]) -> Result<Model, ModelError> {
+        let gguf = GgufFile::parse(file, file.len() as u64)?;
+        Model::from_gguf(&gguf, file)
+    }
+
+    /// Loads from a parsed header and the whole file's bytes.
+    pub fn from_gguf(gguf: &GgufFile, file: &[u8]) -> Result<Model, ModelError> {
+        let config = Config::from_gguf(gguf)?;
+        let weights = Weights::from_gguf(&config, gguf, file)?;
+        Ok(Model { config, weights })
+    }
+}

@@ -1,0 +1,421 @@
+//! The model's weights, each matrix kept in the format it is stored in.
+//!
+//! A [`Matrix`] is never expanded to f32 as a whole: [`Matrix::matvec`] computes each output
+//! value as a dot product on the packed blocks of one row (fused kernels for Q4_0, Q4_1 and
+//! Q8_0; every other ggml type dequantizes one row into a small scratch buffer first). So the
+//! memory the weights take, [`Weights::resident_bytes`], is the file's tensor bytes: about
+//! 98 MB for the 5-bit-per-weight SmolLM2-135M Q4_1 file, not the 538 MB of an f32 copy.
+//!
+//! Natively, large products are split over threads by rows (`std::thread::scope`). Each output
+//! row is computed by exactly one thread with the same kernel and summation order as the
+//! single-threaded path, so results are bit-identical whatever the thread count.
+
+use half::f16;
+
+use super::{Config, ModelError};
+use crate::formats::quantized::GgmlTensor;
+use crate::formats::{can_dequantize, dequantize_row, QuantizedTensor, TensorShape};
+use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+
+/// Below this many weights a product runs on the calling thread (spawning costs more).
+#[cfg(not(target_arch = "wasm32"))]
+const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
+
+/// A weight matrix `[rows, cols]` (`cols` = input width, `rows` = output width), row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Matrix {
+    /// Plain f32 values.
+    F32 { shape: TensorShape, data: Vec<f32> },
+    /// The exact bytes of a ggml tensor (any type [`can_dequantize`] accepts).
+    Ggml(GgmlTensor),
+    // Room for the other quantized families (int / bnb / fp8 from `formats`): add an arm here
+    // with a per-row decoder; until then `Matrix::from_quantized` refuses them.
+}
+
+impl Matrix {
+    /// An f32 matrix from row-major values.
+    pub fn from_f32(values: Vec<f32>, shape: TensorShape) -> Result<Matrix, ModelError> {
+        if values.len() != shape.len() {
+            return Err(ModelError::Quant(crate::formats::QuantError::LengthMismatch {
+                rows: shape.rows,
+                cols: shape.cols,
+                expected: shape.len(),
+                got: values.len(),
+            }));
+        }
+        Ok(Matrix::F32 { shape, data: values })
+    }
+
+    /// A matrix from any quantized tensor the forward can multiply by.
+    ///
+    /// ggml tensors are kept as they are; the int / bnb / fp8 families need a per-row
+    /// decoder that `formats` does not offer yet, and are refused with
+    /// [`ModelError::NotImplemented`] (rather than expanded to f32 behind the caller's back).
+    pub fn from_quantized(t: QuantizedTensor) -> Result<Matrix, ModelError> {
+        match t {
+            QuantizedTensor::Ggml(g) if g.ty == GgmlType::F32 => {
+                let mut data = vec![0f32; g.shape.len()];
+                dequantize_row(GgmlType::F32, &g.data, &mut data).map_err(crate::formats::QuantError::from)?;
+                Ok(Matrix::F32 { shape: g.shape, data })
+            }
+            QuantizedTensor::Ggml(g) if can_dequantize(g.ty) => Ok(Matrix::Ggml(g)),
+            other => Err(ModelError::NotImplemented(format!(
+                "matrix-vector products on {} tensors (they need a per-row decoder in the CPU forward)",
+                other.scheme().name()
+            ))),
+        }
+    }
+
+    pub fn shape(&self) -> TensorShape {
+        match self {
+            Matrix::F32 { shape, .. } => *shape,
+            Matrix::Ggml(t) => t.shape,
+        }
+    }
+
+    /// Bytes held in memory for the values.
+    pub fn resident_bytes(&self) -> usize {
+        match self {
+            Matrix::F32 { data, .. } => std::mem::size_of_val(data.as_slice()),
+            Matrix::Ggml(t) => t.data.len(),
+        }
+    }
+
+    /// Decodes row `r` into `out` (`out.len() == cols`). Used for the embedding lookup.
+    ///
+    /// Panics if `r` is out of range or `out` has the wrong length.
+    pub fn row(&self, r: usize, out: &mut [f32]) {
+        let TensorShape { rows, cols } = self.shape();
+        assert!(r < rows && out.len() == cols, "row {r} of a {rows}×{cols} matrix into {} values", out.len());
+        match self {
+            Matrix::F32 { data, .. } => out.copy_from_slice(&data[r * cols..(r + 1) * cols]),
+            Matrix::Ggml(t) => {
+                let rb = row_bytes(t);
+                // Sizes were checked when the matrix was built; the type is decodable.
+                dequantize_row(t.ty, &t.data[r * rb..(r + 1) * rb], out).expect("checked ggml row");
+            }
+        }
+    }
+
+    /// `out = W · x`, using every core natively (bit-identical to one thread).
+    pub fn matvec(&self, x: &[f32], out: &mut [f32]) {
+        self.matvec_threads(x, out, default_threads());
+    }
+
+    /// `out = W · x` on at most `threads` threads (ignored on wasm32, which has one).
+    ///
+    /// Panics if `x.len() != cols` or `out.len() != rows`.
+    pub fn matvec_threads(&self, x: &[f32], out: &mut [f32], threads: usize) {
+        let TensorShape { rows, cols } = self.shape();
+        assert!(
+            x.len() == cols && out.len() == rows,
+            "{rows}×{cols} matrix times {} values into {}",
+            x.len(),
+            out.len()
+        );
+        // Per-32-value block sums of x, shared by all rows (Q4_0 / Q4_1 kernels use them).
+        let xsum: Vec<f32> = match self {
+            Matrix::Ggml(t) if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1) => {
+                x.chunks_exact(32).map(|c| c.iter().sum()).collect()
+            }
+            _ => Vec::new(),
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if threads > 1 && rows * cols >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
+            let chunk = rows.div_ceil(threads);
+            let xsum = &xsum;
+            std::thread::scope(|s| {
+                let mut chunks = out.chunks_mut(chunk).enumerate();
+                let first = chunks.next();
+                for (i, part) in chunks {
+                    s.spawn(move || self.rows_into(i * chunk, part, x, xsum));
+                }
+                if let Some((_, part)) = first {
+                    self.rows_into(0, part, x, xsum);
+                }
+            });
+            return;
+        }
+        let _ = threads;
+        self.rows_into(0, out, x, &xsum);
+    }
+
+    /// `out[i] = row(r0 + i) · x` for every `i`: the one kernel all thread counts share.
+    fn rows_into(&self, r0: usize, out: &mut [f32], x: &[f32], xsum: &[f32]) {
+        let cols = x.len();
+        match self {
+            Matrix::F32 { data, .. } => {
+                for (i, o) in out.iter_mut().enumerate() {
+                    *o = dot(&data[(r0 + i) * cols..(r0 + i + 1) * cols], x);
+                }
+            }
+            Matrix::Ggml(t) => {
+                let rb = row_bytes(t);
+                let rows = t.data[r0 * rb..(r0 + out.len()) * rb].chunks_exact(rb.max(1));
+                match t.ty {
+                    GgmlType::Q4_0 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q4_0(r, x, xsum)),
+                    GgmlType::Q4_1 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q4_1(r, x, xsum)),
+                    GgmlType::Q8_0 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q8_0(r, x)),
+                    ty => {
+                        let mut scratch = vec![0f32; cols];
+                        for (o, r) in out.iter_mut().zip(rows) {
+                            dequantize_row(ty, r, &mut scratch).expect("checked ggml row");
+                            *o = dot(&scratch, x);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Bytes of one row of a ggml tensor.
+fn row_bytes(t: &GgmlTensor) -> usize {
+    t.shape.cols / t.ty.block_size() * t.ty.type_size()
+}
+
+/// Threads a product may use by default: all cores natively, one on wasm32.
+pub fn default_threads() -> usize {
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+    #[cfg(target_arch = "wasm32")]
+    {
+        1
+    }
+}
+
+/// `Σ a[i]·b[i]` with 8 interleaved f32 partial sums (fixed order; vectorizes).
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// Q4_1 row · x: per block `Σ (q·d + m)·x = d·Σ q·x + m·Σ x` (`xsum` holds the `Σ x`).
+fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+    let mut sum = 0f32;
+    for ((b, xb), &xs) in row.chunks_exact(20).zip(x.chunks_exact(32)).zip(xsum) {
+        let qs: &[u8; 16] = b[4..20].try_into().unwrap();
+        let xb: &[f32; 32] = xb.try_into().unwrap();
+        let mut acc = [0f32; 16];
+        for j in 0..16 {
+            acc[j] = f32::from(qs[j] & 15) * xb[j] + f32::from(qs[j] >> 4) * xb[j + 16];
+        }
+        sum += f16_at(b, 0) * acc.iter().sum::<f32>() + f16_at(b, 2) * xs;
+    }
+    sum
+}
+
+/// Q4_0 row · x: per block `Σ (q - 8)·d·x = d·(Σ q·x - 8·Σ x)`.
+fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+    let mut sum = 0f32;
+    for ((b, xb), &xs) in row.chunks_exact(18).zip(x.chunks_exact(32)).zip(xsum) {
+        let qs: &[u8; 16] = b[2..18].try_into().unwrap();
+        let xb: &[f32; 32] = xb.try_into().unwrap();
+        let mut acc = [0f32; 16];
+        for j in 0..16 {
+            acc[j] = f32::from(qs[j] & 15) * xb[j] + f32::from(qs[j] >> 4) * xb[j + 16];
+        }
+        sum += f16_at(b, 0) * (acc.iter().sum::<f32>() - 8.0 * xs);
+    }
+    sum
+}
+
+/// Q8_0 row · x: per block `d·Σ q·x`.
+fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+    let mut sum = 0f32;
+    for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
+        let qs: &[u8; 32] = b[2..34].try_into().unwrap();
+        let xb: &[f32; 32] = xb.try_into().unwrap();
+        let mut acc = [0f32; 8];
+        for j in 0..32 {
+            acc[j % 8] += f32::from(qs[j] as i8) * xb[j];
+        }
+        sum += f16_at(b, 0) * acc.iter().sum::<f32>();
+    }
+    sum
+}
+
+/// One transformer block's weights (llama.cpp tensor names in brackets).
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// (dim,) `[blk.N.attn_norm]`
+    pub attn_norm: Vec<f32>,
+    /// (q_dim, dim) `[blk.N.attn_q]`, rows permuted for adjacent-pair RoPE (see `forward`).
+    pub wq: Matrix,
+    /// (kv_dim, dim) `[blk.N.attn_k]`, permuted like `wq`.
+    pub wk: Matrix,
+    /// (kv_dim, dim) `[blk.N.attn_v]`
+    pub wv: Matrix,
+    /// (dim, q_dim) `[blk.N.attn_output]`
+    pub wo: Matrix,
+    /// (dim,) `[blk.N.ffn_norm]`
+    pub ffn_norm: Vec<f32>,
+    /// (hidden_dim, dim) `[blk.N.ffn_gate]` (llama2.c's w1)
+    pub w_gate: Matrix,
+    /// (dim, hidden_dim) `[blk.N.ffn_down]` (w2)
+    pub w_down: Matrix,
+    /// (hidden_dim, dim) `[blk.N.ffn_up]` (w3)
+    pub w_up: Matrix,
+}
+
+/// All weights of a LLaMA model.
+#[derive(Debug, Clone)]
+pub struct Weights {
+    /// (vocab_size, dim) `[token_embd]`
+    pub token_embd: Matrix,
+    pub layers: Vec<Layer>,
+    /// (dim,) `[output_norm]`
+    pub output_norm: Vec<f32>,
+    /// (vocab_size, dim) `[output]`; `None` when tied to `token_embd`.
+    pub output: Option<Matrix>,
+}
+
+impl Weights {
+    /// Copies every tensor the forward needs out of `file` (the whole GGUF file), keeping
+    /// its stored format, after checking names, shapes and types against `config`. A tensor
+    /// the forward would silently ignore (a bias, rope frequency factors, ...) is an error.
+    pub fn from_gguf(config: &Config, f: &GgufFile, file: &[u8]) -> Result<Weights, ModelError> {
+        let c = config;
+        let (dim, hidden, vocab) = (c.dim as u64, c.hidden_dim as u64, c.vocab_size as u64);
+        let (q_dim, kv_dim) = (c.q_dim() as u64, c.kv_dim() as u64);
+
+        let mut expected: Vec<String> = vec!["token_embd.weight".into(), "output_norm.weight".into()];
+        if !c.tied_embeddings {
+            expected.push("output.weight".into());
+        }
+        for l in 0..c.n_layers {
+            for n in LAYER_TENSORS {
+                expected.push(format!("blk.{l}.{n}.weight"));
+            }
+        }
+        for t in &f.tensors {
+            if !expected.contains(&t.name) {
+                return Err(ModelError::UnexpectedTensor { name: t.name.clone(), reason: unexpected_reason(&t.name) });
+            }
+        }
+
+        let matrix = |name: &str, rows: u64, cols: u64| load_matrix(f, file, name, rows, cols);
+        let vector = |name: &str, n: u64| load_vector(f, file, name, n);
+        let mut layers = Vec::with_capacity(c.n_layers);
+        for l in 0..c.n_layers {
+            let p = |n: &str| format!("blk.{l}.{n}.weight");
+            layers.push(Layer {
+                attn_norm: vector(&p("attn_norm"), dim)?,
+                wq: matrix(&p("attn_q"), q_dim, dim)?,
+                wk: matrix(&p("attn_k"), kv_dim, dim)?,
+                wv: matrix(&p("attn_v"), kv_dim, dim)?,
+                wo: matrix(&p("attn_output"), dim, q_dim)?,
+                ffn_norm: vector(&p("ffn_norm"), dim)?,
+                w_gate: matrix(&p("ffn_gate"), hidden, dim)?,
+                w_down: matrix(&p("ffn_down"), dim, hidden)?,
+                w_up: matrix(&p("ffn_up"), hidden, dim)?,
+            });
+        }
+        Ok(Weights {
+            token_embd: matrix("token_embd.weight", vocab, dim)?,
+            layers,
+            output_norm: vector("output_norm.weight", dim)?,
+            output: if c.tied_embeddings { None } else { Some(matrix("output.weight", vocab, dim)?) },
+        })
+    }
+
+    /// The classifier: `output.weight`, or `token_embd.weight` when the embeddings are tied.
+    pub fn classifier(&self) -> &Matrix {
+        self.output.as_ref().unwrap_or(&self.token_embd)
+    }
+
+    /// Decodes the embedding of `token` into `out` (dim values).
+    pub fn embed(&self, token: u32, out: &mut [f32]) {
+        self.token_embd.row(token as usize, out);
+    }
+
+    /// Bytes the weights occupy in memory (matrix payloads plus norm vectors; a tied classifier
+    /// is counted once). For a GGUF model this is the file's tensor bytes, except that
+    /// non-f32 norm vectors are widened to f32.
+    pub fn resident_bytes(&self) -> usize {
+        let vec_bytes = |v: &Vec<f32>| std::mem::size_of_val(v.as_slice());
+        let layers: usize = self
+            .layers
+            .iter()
+            .map(|l| {
+                vec_bytes(&l.attn_norm)
+                    + vec_bytes(&l.ffn_norm)
+                    + [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up]
+                        .iter()
+                        .map(|m| m.resident_bytes())
+                        .sum::<usize>()
+            })
+            .sum();
+        layers
+            + self.token_embd.resident_bytes()
+            + vec_bytes(&self.output_norm)
+            + self.output.as_ref().map_or(0, Matrix::resident_bytes)
+    }
+}
+
+/// Per-block tensors, without the `blk.N.` prefix and `.weight` suffix.
+const LAYER_TENSORS: [&str; 9] =
+    ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm", "ffn_gate", "ffn_down", "ffn_up"];
+
+fn unexpected_reason(name: &str) -> String {
+    if name.ends_with(".bias") {
+        "biases are not part of the llama architecture this forward implements".into()
+    } else if name.starts_with("rope_freqs") {
+        "RoPE frequency factors (Llama 3.1-style rope scaling) are not implemented".into()
+    } else if name.contains("_exps") || name.contains("ffn_gate_inp") {
+        "mixture-of-experts layers are not implemented".into()
+    } else {
+        "unknown tensor name, or a block beyond block_count".into()
+    }
+}
+
+fn find<'a>(f: &'a GgufFile, name: &str) -> Result<&'a TensorInfo, ModelError> {
+    f.tensor(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
+}
+
+fn check_dims(t: &TensorInfo, expected: &[u64]) -> Result<(), ModelError> {
+    if t.dims != expected {
+        return Err(ModelError::BadShape { name: t.name.clone(), expected: expected.to_vec(), got: t.dims.clone() });
+    }
+    if !can_dequantize(t.ty) {
+        return Err(ModelError::UnsupportedTensorType { name: t.name.clone(), ty: t.ty });
+    }
+    Ok(())
+}
+
+/// A `[rows, cols]` matrix (ggml dims `[cols, rows]`), kept in its stored type.
+fn load_matrix(f: &GgufFile, file: &[u8], name: &str, rows: u64, cols: u64) -> Result<Matrix, ModelError> {
+    let t = find(f, name)?;
+    check_dims(t, &[cols, rows])?;
+    let bytes = f.tensor_data(file, t)?;
+    let shape = TensorShape::new(rows as usize, cols as usize);
+    if t.ty == GgmlType::F32 {
+        let mut data = vec![0f32; shape.len()];
+        dequantize_row(t.ty, bytes, &mut data).map_err(crate::formats::QuantError::from)?;
+        return Ok(Matrix::F32 { shape, data });
+    }
+    Ok(Matrix::Ggml(GgmlTensor { ty: t.ty, shape, data: bytes.to_vec() }))
+}
+
+/// A 1-D vector (norm weights), decoded to f32.
+fn load_vector(f: &GgufFile, file: &[u8], name: &str, n: u64) -> Result<Vec<f32>, ModelError> {
+    let t = find(f, name)?;
+    check_dims(t, &[n])?;
+    let mut out = vec![0f32; n as usize];
+    dequantize_row(t.ty, f.tensor_data(file, t)?, &mut out).map_err(crate::formats::QuantError::from)?;
+    Ok(out)
+}
