@@ -28,7 +28,9 @@
 use crate::formats::{float, QuantizedTensor};
 use ::safetensors::Dtype;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+#[cfg(not(target_arch = "wasm32"))]
+use std::path::Path;
+use std::path::PathBuf;
 
 /// One safetensors entry: name, dtype, shape (PyTorch order), raw little-endian bytes.
 pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
