@@ -151,7 +151,7 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
         Q3_K => encode_blocks(src, dst, q3_k::quantize_block),
         Q4_K => encode_blocks(src, dst, q4_k::quantize_block),
         Q5_K => encode_blocks(src, dst, q5_k::quantize_block),
-        Q6_K => encode_blocks(src, dst, q6_k::quantize_block),
+        Q6_K => encode_blocks(src, dst, q6_k::quantize_block_fast),
         _ => return Err(FormatError::Unsupported(ty)),
     }
     Ok(())

@@ -153,6 +153,77 @@ pub fn make_qx_quants<const N: usize>(x: &[f32; N], nmax: i32, l_out: &mut [i8; 
     scale
 }
 
+/// Same result as [`make_qx_quants`] (bit for bit), faster: the 18 candidate scales do not
+/// depend on each other (only the comparison with the best so far does), so their sums are
+/// computed side by side, one lane per candidate, each lane adding in C's order; the candidates
+/// are then compared in C's order and the winner's quants recomputed. Used by Q6_K's
+/// `quantize_block_fast`; `tests/rust/kquants.rs` checks it against the plain version.
+#[inline]
+pub fn make_qx_quants_fast<const N: usize>(x: &[f32; N], nmax: i32, l_out: &mut [i8; N], rmse_type: i32) -> f32 {
+    if rmse_type <= 0 {
+        return make_qx_quants(x, nmax, l_out, rmse_type);
+    }
+    let (amax, max) = signed_absmax(x);
+    if amax < GROUP_MAX_EPS {
+        l_out.fill(0);
+        return 0.0;
+    }
+    let weight = |xi: f32| match rmse_type {
+        1 => xi * xi,
+        2 => 1.0,
+        3 => xi.abs(),
+        _ => xi.abs().sqrt(),
+    };
+    let iscale = (-nmax) as f32 / max;
+    for (l_i, &xi) in l_out.iter_mut().zip(x) {
+        *l_i = (clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1) + nmax) as i8;
+    }
+    let mut sumlx = 0.0f32;
+    let mut suml2 = 0.0f32;
+    for (&l_i, &xi) in l_out.iter().zip(x) {
+        let w = weight(xi);
+        let lf = (l_i as i32 - nmax) as f32;
+        sumlx += w * xi * lf;
+        suml2 += w * lf * lf;
+    }
+    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
+    let mut best = scale * sumlx;
+
+    // Lanes 0..18 are is = -9..=-1, 1..=9; lanes 18, 19 repeat the last one and are ignored.
+    const LANES: usize = 20;
+    let mut isc = [0.0f32; LANES];
+    for (k, is) in (-9..=9).filter(|&is| is != 0).enumerate() {
+        isc[k] = -(nmax as f32 + 0.1 * is as f32) / max;
+    }
+    isc[18] = isc[17];
+    isc[19] = isc[17];
+    let mut slx = [0.0f32; LANES];
+    let mut sl2 = [0.0f32; LANES];
+    for &xi in x {
+        let w = weight(xi);
+        let wx = w * xi; // C's `w*x[i]*l` is `(w*x[i])*l`
+        for k in 0..LANES {
+            let l = clamp_int(nearest_int(isc[k] * xi), -nmax, nmax - 1) as f32;
+            slx[k] += wx * l;
+            sl2[k] += w * l * l;
+        }
+    }
+    let mut winner = None;
+    for k in 0..18 {
+        if sl2[k] > 0.0 && slx[k] * slx[k] > best * sl2[k] {
+            winner = Some(k);
+            scale = slx[k] / sl2[k];
+            best = scale * slx[k];
+        }
+    }
+    if let Some(k) = winner {
+        for (l_i, &xi) in l_out.iter_mut().zip(x) {
+            *l_i = (nmax + clamp_int(nearest_int(isc[k] * xi), -nmax, nmax - 1)) as i8;
+        }
+    }
+    scale
+}
+
 /// ggml's `make_q3_quants`: symmetric quants in `0..2*nmax` (offset `nmax`) and their scale.
 /// With `do_rmse` (Q3_K: n = 16, nmax = 4), after rounding with `-nmax / max` it runs up to
 /// five passes of coordinate descent: each `L[i]` is re-rounded against the fit of all the

@@ -19,7 +19,9 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qx_quants, nearest_int, sub_mut, GROUP_MAX_EPS};
+use super::k_quant_search::{
+    clamp_int, fp32_to_fp16, make_qx_quants, make_qx_quants_fast, nearest_int, sub_mut, GROUP_MAX_EPS,
+};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -81,6 +83,17 @@ pub fn dequantize_ref(blocks: &[BlockQ6K], y: &mut [f32]) {
 /// sub-block whose stored scale is 0 keeps the quants of the search). A block whose largest
 /// scale is below [`GROUP_MAX_EPS`] is all zeros.
 pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ6K {
+    quantize_block_with(x, make_qx_quants)
+}
+
+/// Same bytes as [`quantize_block`], with the candidate-parallel search
+/// ([`make_qx_quants_fast`]); this is what [`crate::formats::quantize_row`] uses.
+pub fn quantize_block_fast(x: &[f32; QK_K]) -> BlockQ6K {
+    quantize_block_with(x, make_qx_quants_fast)
+}
+
+#[inline(always)]
+fn quantize_block_with(x: &[f32; QK_K], search: impl Fn(&[f32; 16], i32, &mut [i8; 16], i32) -> f32) -> BlockQ6K {
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; QK_K / 16];
     let mut b = BlockQ6K { ql: [0; QK_K / 2], qh: [0; QK_K / 4], scales: [0; QK_K / 16], d: f16::ZERO };
@@ -88,7 +101,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ6K {
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
     for ib in 0..QK_K / 16 {
-        let scale = make_qx_quants(x[16 * ib..16 * ib + 16].try_into().unwrap(), 32, sub_mut::<_, 16>(&mut l, ib), 1);
+        let scale = search(x[16 * ib..16 * ib + 16].try_into().unwrap(), 32, sub_mut::<_, 16>(&mut l, ib), 1);
         scales[ib] = scale;
         let abs_scale = scale.abs();
         if abs_scale > max_abs_scale {
