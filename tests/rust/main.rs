@@ -11,3 +11,4 @@ mod kquants;
 mod stats;
 mod bnb;
 mod forward;
+mod tokenizer;
