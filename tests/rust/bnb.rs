@@ -328,6 +328,8 @@ fn python_float_repr_matches_python() {
         (1.2345e20, "1.2345e+20"),
         (0.0, "0.0"),
         (0.1f32 as f64, "0.10000000149011612"),
+        (84.17666625976563, "84.17666625976562"), // exactly halfway: ties to even, as Python
+        (2.5e-5, "2.5e-05"),
     ] {
         assert_eq!(python_float_repr(x), want);
     }
@@ -345,4 +347,38 @@ fn errors_are_reported_before_quantizing() {
     // length not a multiple of the block, odd length: accepted (bitsandbytes' partial last block)
     let t = quantize(&QuantScheme::fp4(64, true), &[0.25; 65], TensorShape::new(5, 13)).unwrap();
     assert_eq!(t.dequantize().unwrap().len(), 65);
+}
+
+/// For scripts/dev/check_bnb_export.py: with QUANTLAB_BNB_EXPORT=<path> set, writes a
+/// safetensors file of quantlab-made bnb weights (every golden case's input, as `<case>` with
+/// its entries, plus `<case>.input` and `<case>.rust_dequant`) for bitsandbytes to load.
+#[test]
+fn write_export_for_bitsandbytes_check() {
+    let Ok(path) = std::env::var("QUANTLAB_BNB_EXPORT") else {
+        return;
+    };
+    let mut all: Vec<bnb::export::Entry> = Vec::new();
+    let f32_entry = |k: String, v: &[f32]| -> bnb::export::Entry {
+        (k, Dtype::F32, vec![v.len()], v.iter().flat_map(|x| x.to_le_bytes()).collect())
+    };
+    for case in CASES {
+        let g = Golden::load(&format!("{case}.safetensors"));
+        let input = g.f32s("input");
+        // an even row length, so the 2-D shape is a real matrix where possible
+        let shape =
+            if input.len() % 2 == 0 { TensorShape::new(2, input.len() / 2) } else { TensorShape::new(1, input.len()) };
+        let t = match quantize(&QuantScheme::parse(case).unwrap(), &input, shape).unwrap() {
+            QuantizedTensor::Bnb4(t) => t,
+            _ => unreachable!(),
+        };
+        let name = case.replace('-', "_");
+        all.extend(safetensors_entries(&name, &t));
+        all.push(f32_entry(format!("{name}.input"), &input));
+        all.push(f32_entry(format!("{name}.rust_dequant"), &t.dequantize()));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = all
+        .iter()
+        .map(|(k, d, s, b)| (k.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
 }

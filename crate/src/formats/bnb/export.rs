@@ -49,7 +49,13 @@ pub fn python_float_repr(x: f64) -> String {
         return if x.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     let sign = if x < 0.0 { "-" } else { "" };
-    let e = format!("{:e}", x.abs()); // shortest round-trip digits: "5.3410910069942474e-2"
+    // Shortest round-trip digit count from Rust ("5.3410910069942474e-2"), then the closest
+    // decimal with that many digits, ties to even, as Python (David Gay's dtoa) picks it: the
+    // two can differ when the value is exactly halfway (84.176666259765625 → Python
+    // "84.17666625976562", Rust's shortest "84.17666625976563").
+    let shortest = format!("{:e}", x.abs());
+    let n_digits = shortest.split_once('e').unwrap().0.chars().filter(char::is_ascii_digit).count();
+    let e = format!("{:.*e}", n_digits - 1, x.abs());
     let (mantissa, exp) = e.split_once('e').unwrap();
     let exp: i32 = exp.parse().unwrap();
     let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
