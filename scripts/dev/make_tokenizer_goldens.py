@@ -29,6 +29,11 @@ decoded = decode(ids, skip_special_tokens=False). A full tokenizer.json of this 
 ~2 MB, so the tokenizer.json loader is tested on a small synthetic one (`tiny_tokenizer_json`),
 whose expected encodings also come from the `tokenizers` package.
 
+Two broader checks: `random` holds 300 seeded random strings drawn from a pool of awkward
+characters (many scripts, digits of several kinds, every kind of space, combining marks, emoji
+pieces, apostrophes, punctuation), and `book` the token count and FNV-1a-64 hash of the ids of
+every Moby-Dick chapter in data/moby-dick (copied there by scripts/setup.sh), tokenized whole.
+
 Chat prompts (`chat` in the fixture) are the model's tokenizer.chat_template rendered with jinja2,
 as transformers' apply_chat_template does.
 
@@ -38,6 +43,7 @@ pre-tokenizer uses, from Python's unicodedata (record its Unicode version in the
 
 import json
 import os
+import random
 import sys
 import unicodedata
 
@@ -212,6 +218,41 @@ def render_chats(template):
     ]
 
 
+POOL = (
+    "aZéßøŁğİıÆœſǅ" "ΩαβΣς" "дЖЯё" "中文日本語のカタ한국" "عربيةעברית" "हिन्दीক" "ไทย"
+    "0123456789" "٣٤۵߀०১๓" "½²Ⅻ⅓" "      "
+    "\t\n\r\u000b\u000c\u0085\u00a0\u1680\u2000\u2009\u200a\u2028\u202f\u3000"
+    "\u200b\u200d\ufeff" "\u0301\u0308\u0323\u093e\u20dd" "''''" "'sltdmrvLSTDM"
+    ".,;:!?-_()[]{}<>/\\|@#$%^&*+=~`\"" "👍🏽👨‍👩‍👧🇫🇷❤️™©" "\x00\x01\x7f\ue000\U0010fffd"
+)
+
+
+def random_strings(n=300, seed=20240611):
+    rng = random.Random(seed)
+    return ["".join(rng.choice(POOL) for _ in range(rng.randint(1, 24))) for _ in range(n)]
+
+
+def fnv1a64(ids):
+    h = 0xCBF29CE484222325
+    for i in ids:
+        for b in int(i).to_bytes(4, "little"):
+            h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"{h:016x}"
+
+
+def book_hashes(tok):
+    d = os.path.join(ROOT, "data", "moby-dick")
+    if not os.path.isdir(d):
+        d = os.path.join(ROOT, "node_modules", "@stdlib", "datasets-moby-dick", "data")
+    out = []
+    for i in range(1, 136):
+        with open(os.path.join(d, f"chapter_{i}.json"), encoding="utf-8") as f:
+            text = json.load(f)["text"]
+        ids = tok.encode(text, add_special_tokens=False).ids
+        out.append({"file": f"chapter_{i}.json", "n_tokens": len(ids), "fnv1a64": fnv1a64(ids)})
+    return out
+
+
 def main():
     write_letter_table()
     reader = gguf.GGUFReader(MODEL)
@@ -222,6 +263,8 @@ def main():
         ids = tok.encode(text, add_special_tokens=False).ids
         decoded = tok.decode(ids, skip_special_tokens=False)
         cases.append({"text": text, "ids": ids, "decoded": decoded})
+    rand = [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in random_strings()]
+    book = book_hashes(tok)
     # Invalid UTF-8 from a partial byte-level token: "👍" is 4 bytes; decode its first 2 tokens alone.
     thumbs = tok.encode("👍", add_special_tokens=False).ids
     partial = [{"ids": thumbs[:k], "decoded": tok.decode(thumbs[:k])} for k in range(len(thumbs))]
@@ -234,6 +277,8 @@ def main():
         "cases": cases,
         "partial_decodes": partial,
         "chat": chats,
+        "random": rand,
+        "book": book,
         "tiny_tokenizer_json": tiny_json,
         "tiny_cases": tiny_cases,
     }

