@@ -144,11 +144,11 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
     }
 
     // The high bit of value j goes to bit j / 32 of hmask[j % 32].
+    // (Written without a branch: whether L > 3 is unpredictable on real data.)
     for (j, lj) in l.iter_mut().enumerate() {
-        if *lj > 3 {
-            b.hmask[j % 32] |= 1 << (j / 32);
-            *lj -= 4;
-        }
+        let high = (*lj > 3) as u8;
+        b.hmask[j % 32] |= high << (j / 32);
+        *lj -= 4 * high as i8;
     }
     for (h, qs) in b.qs.chunks_exact_mut(32).enumerate() {
         let l = &l[128 * h..128 * h + 128];
