@@ -4,9 +4,9 @@
 //! Two algorithms, as llama.cpp names them in `tokenizer.ggml.model`:
 //! - `"gpt2"`: byte-level BPE (GPT-2, SmolLM2, Llama 3, Qwen…). Text is cut into pre-tokens by
 //!   the model's pre-tokenizer ([`PreTokenizer`], chosen by `tokenizer.ggml.pre`), each pre-token's
-//!   bytes are spelled with GPT-2's byte→unicode table and merged by rank ([`bpe`]).
+//!   bytes are spelled with GPT-2's byte→unicode table and merged by rank (`bpe.rs`).
 //! - `"llama"`: SentencePiece-style BPE (Llama 1/2, Mistral, TinyLlama): spaces become '▁', an
-//!   optional space prefix, score-ordered merges of characters and `<0xXX>` byte fallback ([`spm`]).
+//!   optional space prefix, score-ordered merges of characters and `<0xXX>` byte fallback (`spm.rs`).
 //!
 //! Tokens of type CONTROL (and UNKNOWN) are matched whole in the input only when the caller asks
 //! (`parse_special`); USER_DEFINED tokens always are (llama.cpp's `tokenizer_st_partition`; the
