@@ -27,7 +27,7 @@ pub(super) fn byte_to_char_table() -> [char; 256] {
 #[derive(Debug, Clone)]
 pub(super) struct BpeModel {
     /// Token id of each byte's one-character symbol (`None` if the vocabulary lacks it).
-    pub byte_token: [Option<u32>; 256],
+    pub byte_token: Vec<Option<u32>>,
     /// `(left, right)` → `(rank, merged id)`.
     pub merges: HashMap<(u32, u32), (u32, u32)>,
     /// Character → byte, the inverse of [`byte_to_char_table`] (indexed by code point < 0x144).
@@ -52,7 +52,7 @@ impl BpeModel {
         merges: impl IntoIterator<Item = (String, String)>,
     ) -> Result<BpeModel, String> {
         let chars = byte_to_char_table();
-        let mut byte_token = [None; 256];
+        let mut byte_token = vec![None; 256];
         let mut char_byte = vec![None; 0x144];
         for (b, &c) in chars.iter().enumerate() {
             byte_token[b] = token_to_id.get(c.encode_utf8(&mut [0; 4]) as &str).copied();
