@@ -204,49 +204,57 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
-/// Q4_1 row · x: per block `Σ (q·d + m)·x = d·Σ q·x + m·Σ x` (`xsum` holds the `Σ x`).
+// The block kernels keep one partial sum per lane across all blocks of the row (scaled by
+// each block's `d` as they go) and reduce the lanes once at the end: no per-block horizontal
+// sum, so the compiler vectorizes them. The order is fixed, so results are deterministic.
+
+/// Q4_1 row · x: `Σ_blocks Σ_j (q_j·d + m)·x_j = Σ d·(q_j·x_j) + Σ m·Σ_block x`
+/// (`xsum` holds the per-block `Σ x`).
 fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
-    let mut sum = 0f32;
+    let mut acc = [0f32; 16];
+    let mut mins = 0f32;
     for ((b, xb), &xs) in row.chunks_exact(20).zip(x.chunks_exact(32)).zip(xsum) {
+        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
         let qs: &[u8; 16] = b[4..20].try_into().unwrap();
         let xb: &[f32; 32] = xb.try_into().unwrap();
-        let mut acc = [0f32; 16];
         for j in 0..16 {
-            acc[j] = f32::from(qs[j] & 15) * xb[j] + f32::from(qs[j] >> 4) * xb[j + 16];
+            let (lo, hi) = (f32::from(qs[j] & 15), f32::from(qs[j] >> 4));
+            acc[j] += d * (lo * xb[j] + hi * xb[j + 16]);
         }
-        sum += f16_at(b, 0) * acc.iter().sum::<f32>() + f16_at(b, 2) * xs;
+        mins += m * xs;
     }
-    sum
+    acc.iter().sum::<f32>() + mins
 }
 
-/// Q4_0 row · x: per block `Σ (q - 8)·d·x = d·(Σ q·x - 8·Σ x)`.
+/// Q4_0 row · x: `Σ (q_j - 8)·d·x_j = Σ d·(q_j·x_j) - Σ 8·d·Σ_block x`.
 fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
-    let mut sum = 0f32;
+    let mut acc = [0f32; 16];
+    let mut offsets = 0f32;
     for ((b, xb), &xs) in row.chunks_exact(18).zip(x.chunks_exact(32)).zip(xsum) {
+        let d = f16_at(b, 0);
         let qs: &[u8; 16] = b[2..18].try_into().unwrap();
         let xb: &[f32; 32] = xb.try_into().unwrap();
-        let mut acc = [0f32; 16];
         for j in 0..16 {
-            acc[j] = f32::from(qs[j] & 15) * xb[j] + f32::from(qs[j] >> 4) * xb[j + 16];
+            let (lo, hi) = (f32::from(qs[j] & 15), f32::from(qs[j] >> 4));
+            acc[j] += d * (lo * xb[j] + hi * xb[j + 16]);
         }
-        sum += f16_at(b, 0) * (acc.iter().sum::<f32>() - 8.0 * xs);
+        offsets += 8.0 * d * xs;
     }
-    sum
+    acc.iter().sum::<f32>() - offsets
 }
 
-/// Q8_0 row · x: per block `d·Σ q·x`.
+/// Q8_0 row · x: `Σ d·(q_j·x_j)`.
 fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
-    let mut sum = 0f32;
+    let mut acc = [0f32; 32];
     for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
+        let d = f16_at(b, 0);
         let qs: &[u8; 32] = b[2..34].try_into().unwrap();
         let xb: &[f32; 32] = xb.try_into().unwrap();
-        let mut acc = [0f32; 8];
         for j in 0..32 {
-            acc[j % 8] += f32::from(qs[j] as i8) * xb[j];
+            acc[j] += d * (f32::from(qs[j] as i8) * xb[j]);
         }
-        sum += f16_at(b, 0) * acc.iter().sum::<f32>();
     }
-    sum
+    acc.iter().sum()
 }
 
 /// One transformer block's weights (llama.cpp tensor names in brackets).
