@@ -33,7 +33,7 @@ else
     C_NOTE="llama.cpp column empty: sources not found in $KQ_DIR (run scripts/dev/make_kquant_goldens.sh)"
 fi
 
-echo "$N Gaussian f32 values, best of $RUNS runs, single thread; MB/s of f32 input"
+echo "$N Gaussian f32 values, best of $RUNS runs, single thread (thread CPU time); MB/s of f32 input"
 echo "$C_NOTE"
 echo
 echo "| type | quantlab MB/s | llama.cpp ref MB/s | quantlab / llama.cpp |"

@@ -78,6 +78,7 @@ pub fn dequantize_ref(blocks: &[BlockQ2K], y: &mut [f32]) {
 /// 4 bits against the largest of each (`d = max_scale / 15`, `dmin = max_min / 15`, f16), and
 /// the quants re-rounded as `nearest_int((x + dm) / dl)`, clamped to 0..=3, against the stored
 /// values. A sub-block whose stored scale is 0 keeps the quants of the search.
+#[allow(clippy::needless_range_loop)] // index loops mirror the C code
 pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
     const Q4SCALE: f32 = 15.0;
     let mut l = [0u8; QK_K];

@@ -95,6 +95,7 @@ pub fn dequantize_ref(blocks: &[BlockQ3K], y: &mut [f32]) {
 /// largest magnitude (`iscale = -32 / max_scale`, `d = 1 / iscale` as f16), and the quants
 /// re-rounded as `nearest_int(x / dl)`, clamped to -4..=3, against the stored scales. A
 /// sub-block whose stored scale is 0 keeps the quants of the search.
+#[allow(clippy::needless_range_loop)] // index loops mirror the C code
 pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; QK_K / 16];

@@ -93,6 +93,7 @@ pub fn quantize_block_fast(x: &[f32; QK_K]) -> BlockQ6K {
 }
 
 #[inline(always)]
+#[allow(clippy::needless_range_loop)] // index loops mirror the C code
 fn quantize_block_with(x: &[f32; QK_K], search: impl Fn(&[f32; 16], i32, &mut [i8; 16], i32) -> f32) -> BlockQ6K {
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; QK_K / 16];
