@@ -1,14 +1,14 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
+mod bnb;
 mod cli;
+mod cli_quantize;
 mod formats;
+mod forward;
 mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod int_fp8;
 mod io;
-mod cli_quantize;
 mod kquants;
 mod stats;
-mod bnb;
-mod forward;
 mod tokenizer;

@@ -176,8 +176,7 @@ impl QuantizedTensor {
     pub fn n_groups(&self) -> usize {
         match self {
             QuantizedTensor::Int(t) => t.n_groups(),
-            // TODO(bnb owner): Bnb4Tensor::n_blocks() once bnb.rs implements it.
-            QuantizedTensor::Bnb4(_) => 0,
+            QuantizedTensor::Bnb4(t) => t.n_blocks(),
             QuantizedTensor::Fp8(t) => t.n_groups(),
             QuantizedTensor::Ggml(t) => super::ggml::levels::n_groups(t.ty, t.shape.len()).unwrap_or(0),
         }
@@ -188,8 +187,7 @@ impl QuantizedTensor {
     pub fn group_len(&self) -> usize {
         match self {
             QuantizedTensor::Int(t) => t.group_len,
-            // TODO(bnb owner): the bnb block size once Bnb4Tensor implements levels/codes.
-            QuantizedTensor::Bnb4(_) => 0,
+            QuantizedTensor::Bnb4(t) => t.block(),
             QuantizedTensor::Fp8(t) => t.group_len,
             QuantizedTensor::Ggml(t) => super::ggml::levels::group_len(t.ty).unwrap_or(0),
         }
@@ -205,12 +203,11 @@ impl QuantizedTensor {
 
     /// The values group `group`'s codes can decode to, ascending, without duplicates: the
     /// levels to overlay on a histogram. Empty when the family/type does not support it yet
-    /// (F16/BF16/F32, IQ types, bnb until its owner lands `Bnb4Tensor::levels`).
+    /// (F16/BF16/F32, IQ types).
     pub fn levels(&self, group: usize) -> Vec<f32> {
         match self {
             QuantizedTensor::Int(t) => t.levels(group),
-            // TODO(bnb owner): Bnb4Tensor::levels(block).
-            QuantizedTensor::Bnb4(_) => Vec::new(),
+            QuantizedTensor::Bnb4(t) => t.levels(group),
             QuantizedTensor::Fp8(t) => t.levels(group),
             QuantizedTensor::Ggml(t) => super::ggml::levels::levels(t.ty, &t.data, group).unwrap_or_default(),
         }
@@ -221,8 +218,7 @@ impl QuantizedTensor {
     pub fn codes(&self) -> Vec<u8> {
         match self {
             QuantizedTensor::Int(t) => t.codes(),
-            // TODO(bnb owner): Bnb4Tensor::codes().
-            QuantizedTensor::Bnb4(_) => Vec::new(),
+            QuantizedTensor::Bnb4(t) => t.codes(),
             QuantizedTensor::Fp8(t) => t.codes(),
             QuantizedTensor::Ggml(t) => super::ggml::levels::codes(t.ty, &t.data).unwrap_or_default(),
         }

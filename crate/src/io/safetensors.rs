@@ -488,7 +488,8 @@ pub fn quantized_entries(name: &str, q: &QuantizedTensor, shape: &[usize]) -> Re
                 ),
             ])
         }
-        other => Err(SafetensorsError::ExportNotImplemented(other.scheme().name())),
+        // The exact layout transformers writes for bitsandbytes 4-bit weights.
+        QuantizedTensor::Bnb4(t) => Ok(crate::formats::bnb::safetensors_entries(name, t)),
     }
 }
 
