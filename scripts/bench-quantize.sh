@@ -22,6 +22,13 @@ trap 'rm -rf "$TMP"' EXIT
 (cd "$ROOT/crate" && nice cargo build -q --release --example bench_quantize --no-default-features &&
     cargo run -q --release --example bench_quantize --no-default-features -- --n "$N" --runs "$RUNS" --tsv) > "$TMP/rust.tsv"
 
+# The wasm core the lab ships (web/src/pkg, built by scripts/build-wasm.sh), run in Node.
+if [ -f "$ROOT/web/src/pkg/quantlab_bg.wasm" ]; then
+    node "$ROOT/scripts/bench-quantize-wasm.mjs" "$N" "$RUNS" > "$TMP/wasm.tsv"
+else
+    : > "$TMP/wasm.tsv"
+fi
+
 if [ -f "$GGML/src/ggml-quants.c" ]; then
     nice gcc -std=gnu11 -O3 -DNDEBUG -DLLAMA_CPP_VERSION="\"llama-cpp-python $VERSION\"" \
         -I"$GGML/include" -I"$GGML/src" -I"$GGML/src/ggml-cpu" \
@@ -36,8 +43,11 @@ fi
 echo "$N Gaussian f32 values, best of $RUNS runs, single thread (thread CPU time); MB/s of f32 input"
 echo "$C_NOTE"
 echo
-echo "| type | quantlab MB/s | llama.cpp ref MB/s | quantlab / llama.cpp |"
-echo "|------|--------------:|-------------------:|---------------------:|"
-awk -F'\t' 'NR == FNR { c[$1] = $2; next }
+echo "| type | quantlab native MB/s | quantlab wasm MB/s | llama.cpp ref MB/s | native / llama.cpp | native / wasm |"
+echo "|------|---------------------:|-------------------:|-------------------:|-------------------:|--------------:|"
+awk -F'\t' 'FILENAME == ARGV[1] { c[$1] = $2; next }
+    FILENAME == ARGV[2] { w[$1] = $2; next }
     { r = ($1 in c) && c[$1] > 0 ? sprintf("%.2f", $2 / c[$1]) : "-";
-      printf "| %s | %s | %s | %s |\n", $1, $2, ($1 in c) ? c[$1] : "-", r }' "$TMP/c.tsv" "$TMP/rust.tsv"
+      q = ($1 in w) && w[$1] > 0 ? sprintf("%.2f", $2 / w[$1]) : "-";
+      printf "| %s | %s | %s | %s | %s | %s |\n", $1, $2, ($1 in w) ? w[$1] : "-", ($1 in c) ? c[$1] : "-", r, q }' \
+    "$TMP/c.tsv" "$TMP/wasm.tsv" "$TMP/rust.tsv"

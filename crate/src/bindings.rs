@@ -5,8 +5,12 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+use crate::formats::scheme::VALID_FORMATS;
+use crate::formats::{dequantize_row, quantize, quantize_row, QuantScheme, TensorShape};
 use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
-use crate::stats::tensor_histogram;
+use crate::stats::{
+    format_report, level_occupancy, tensor_histogram, values_histogram, weight_stats, FormatReport, Histogram,
+};
 
 #[wasm_bindgen(start)]
 pub fn start() {
@@ -129,6 +133,133 @@ pub fn tensor_histogram_js(
     let h = tensor_histogram(ty, data, n, row_len as usize, bins as usize, None)
         .map_err(|e| JsError::new(&e.to_string()))?;
     to_js(&h)
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+/// Decodes a stored tensor (`data` = exactly its bytes) to f32 values.
+fn decode(type_id: u32, n_values: f64, data: &[u8]) -> Result<Vec<f32>, JsError> {
+    let ty = GgmlType::from_id(type_id).map_err(js_err)?;
+    let n = usize::try_from(js_size(n_values, "value count")?).map_err(|_| JsError::new("tensor too large"))?;
+    let mut values = vec![0f32; n];
+    dequantize_row(ty, data, &mut values).map_err(js_err)?;
+    Ok(values)
+}
+
+fn shape_of(n: usize, row_len: u32) -> Result<TensorShape, JsError> {
+    let cols = row_len as usize;
+    if cols == 0 || n % cols != 0 {
+        return Err(JsError::new(&format!("row length {cols} does not divide {n} values")));
+    }
+    Ok(TensorShape::new(n / cols, cols))
+}
+
+/// The format names `quantizeTensor` accepts, as one human-readable line.
+#[wasm_bindgen(js_name = validFormats)]
+pub fn valid_formats() -> String {
+    VALID_FORMATS.to_string()
+}
+
+/// Parses a format name into its typed scheme (value type, mapping, granularity, range rule),
+/// or fails with the list of valid names.
+#[wasm_bindgen(js_name = parseScheme)]
+pub fn parse_scheme(name: &str) -> Result<JsValue, JsError> {
+    let scheme = QuantScheme::parse(name).map_err(js_err)?;
+    #[derive(Serialize)]
+    struct Parsed {
+        name: String,
+        scheme: QuantScheme,
+    }
+    to_js(&Parsed { name: scheme.name(), scheme })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuantizeReport {
+    #[serde(flatten)]
+    report: FormatReport,
+    n_groups: usize,
+    group_len: usize,
+    /// The representable values of group `group` (for the histogram overlay).
+    group: usize,
+    levels: Vec<f32>,
+    /// How many weights of the whole tensor landed on each code.
+    occupancy: Vec<u64>,
+    /// Histogram of the reconstructed values over the same bins as the original's.
+    histogram: Histogram,
+}
+
+/// Quantizes a stored tensor with `scheme` (a format name) and reports what it cost: bits per
+/// weight, error metrics against the decoded original, the levels of group `group`, level
+/// occupancy and a histogram of the reconstruction over [lo, hi] in `bins` bins.
+#[wasm_bindgen(js_name = quantizeTensor)]
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_tensor(
+    scheme: &str,
+    type_id: u32,
+    n_values: f64,
+    row_len: u32,
+    data: &[u8],
+    group: u32,
+    bins: u32,
+) -> Result<JsValue, JsError> {
+    let scheme = QuantScheme::parse(scheme).map_err(js_err)?;
+    let values = decode(type_id, n_values, data)?;
+    let shape = shape_of(values.len(), row_len)?;
+    let q = quantize(&scheme, &values, shape).map_err(js_err)?;
+    let report = format_report(&values, &q).map_err(js_err)?;
+    let reconstructed = q.dequantize().map_err(js_err)?;
+    let original = values_histogram(&values, bins as usize, None).map_err(js_err)?;
+    let histogram =
+        values_histogram(&reconstructed, bins as usize, Some((original.lo, original.hi))).map_err(js_err)?;
+    let group = (group as usize).min(q.n_groups().saturating_sub(1));
+    to_js(&QuantizeReport {
+        report,
+        n_groups: q.n_groups(),
+        group_len: q.group_len(),
+        group,
+        levels: q.levels(group),
+        occupancy: level_occupancy(&q),
+        histogram,
+    })
+}
+
+/// Per-channel absmax/RMS, outlier channels (absmax > k × median) and kurtosis of a stored tensor.
+#[wasm_bindgen(js_name = weightStats)]
+pub fn weight_stats_js(
+    type_id: u32,
+    n_values: f64,
+    row_len: u32,
+    data: &[u8],
+    outlier_k: f64,
+) -> Result<JsValue, JsError> {
+    let values = decode(type_id, n_values, data)?;
+    let shape = shape_of(values.len(), row_len)?;
+    to_js(&weight_stats(&values, shape, outlier_k))
+}
+
+/// ggml's block quantizer for one run of values (a whole number of blocks): the exact bytes a
+/// GGUF file would hold. Used by the wasm golden tests and the wasm throughput benchmark.
+#[wasm_bindgen(js_name = quantizeGgml)]
+pub fn quantize_ggml(type_name: &str, values: &[f32]) -> Result<Vec<u8>, JsError> {
+    let ty = GgmlType::from_name(type_name).ok_or_else(|| JsError::new(&format!("unknown ggml type '{type_name}'")))?;
+    let bytes = ty
+        .bytes_for(values.len() as u64)
+        .ok_or_else(|| JsError::new(&format!("{} values are not whole {ty} blocks", values.len())))?;
+    let mut out = vec![0u8; bytes as usize];
+    quantize_row(ty, values, &mut out).map_err(js_err)?;
+    Ok(out)
+}
+
+/// ggml's block dequantizer: the f32 values of `data` (whole blocks of `type_name`).
+#[wasm_bindgen(js_name = dequantizeGgml)]
+pub fn dequantize_ggml(type_name: &str, data: &[u8], n_values: u32) -> Result<Vec<f32>, JsError> {
+    let ty = GgmlType::from_name(type_name).ok_or_else(|| JsError::new(&format!("unknown ggml type '{type_name}'")))?;
+    let mut out = vec![0f32; n_values as usize];
+    dequantize_row(ty, data, &mut out).map_err(js_err)?;
+    Ok(out)
 }
 
 #[cfg(feature = "gpu")]
