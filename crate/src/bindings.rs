@@ -262,6 +262,44 @@ pub fn dequantize_ggml(type_name: &str, data: &[u8], n_values: u32) -> Result<Ve
     Ok(out)
 }
 
+#[derive(Serialize)]
+struct ExportEntry {
+    name: String,
+    dtype: String,
+    shape: Vec<usize>,
+    data: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct QuantizedValues {
+    scheme: String,
+    bits_per_weight: f64,
+    dequantized: Vec<f32>,
+    /// The tensors a `.safetensors` export would hold for it (`name` = "w").
+    entries: Vec<ExportEntry>,
+}
+
+/// Quantizes raw f32 values (`rows × cols`, row-major) with `scheme`; returns the reconstruction
+/// and the exact stored tensors (packed codes, scales, absmax, nested state…). Used by the wasm
+/// golden tests against bitsandbytes, ml_dtypes and the integer reference.
+#[wasm_bindgen(js_name = quantizeValues)]
+pub fn quantize_values(scheme: &str, values: &[f32], rows: u32, cols: u32) -> Result<JsValue, JsError> {
+    let scheme = QuantScheme::parse(scheme).map_err(js_err)?;
+    let shape = TensorShape::new(rows as usize, cols as usize);
+    let q = quantize(&scheme, values, shape).map_err(js_err)?;
+    let entries = crate::io::safetensors::quantized_entries("w", &q, &[shape.rows, shape.cols])
+        .map_err(js_err)?
+        .into_iter()
+        .map(|(name, dtype, shape, data)| ExportEntry { name, dtype: format!("{dtype:?}"), shape, data })
+        .collect();
+    to_js(&QuantizedValues {
+        scheme: scheme.name(),
+        bits_per_weight: q.bits_per_weight(),
+        dequantized: q.dequantize().map_err(js_err)?,
+        entries,
+    })
+}
+
 #[cfg(feature = "gpu")]
 mod gpu_bindings {
     use super::*;
