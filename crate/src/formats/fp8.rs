@@ -269,6 +269,19 @@ impl Fp8Tensor {
         self.data.iter().enumerate().map(|(i, &c)| self.format.decode(c) * self.scales[self.group_of(i)]).collect()
     }
 
+    /// Decodes row `row` into `out` (`out.len() == cols`), bit-identical to the same slice of
+    /// [`Fp8Tensor::dequantize`] (a per-tensor scale spans every row).
+    ///
+    /// Panics if `row >= rows` or `out` has the wrong length.
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        let cols = self.shape.cols;
+        assert!(row < self.shape.rows && out.len() == cols, "row {row} of {:?} into {} values", self.shape, out.len());
+        let start = row * cols;
+        for (j, (o, &c)) in out.iter_mut().zip(&self.data[start..start + cols]).enumerate() {
+            *o = self.format.decode(c) * self.scales[self.group_of(start + j)];
+        }
+    }
+
     /// One stored FP8 byte per weight.
     pub fn codes(&self) -> Vec<u8> {
         self.data.clone()

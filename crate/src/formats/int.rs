@@ -383,6 +383,35 @@ impl IntTensor {
             .collect()
     }
 
+    /// Decodes row `row` into `out` (`out.len() == cols`), bit-identical to the same slice of
+    /// [`IntTensor::dequantize`]. Groups run over the flattened tensor (a per-tensor group spans
+    /// every row), so each value reads the parameters of its flattened group.
+    ///
+    /// Panics if `row >= rows` or `out` has the wrong length.
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        let cols = self.shape.cols;
+        assert!(row < self.shape.rows && out.len() == cols, "row {row} of {:?} into {} values", self.shape, out.len());
+        let symmetric = self.symmetric();
+        let start = row * cols;
+        let mut i = 0;
+        while i < cols {
+            let g = self.group_of(start + i);
+            let end = if self.group_len == 0 { cols } else { ((g + 1) * self.group_len - start).min(cols) };
+            let p = self.params(g);
+            for (j, o) in out[i..end].iter_mut().enumerate() {
+                let k = start + i + j;
+                let code = match self.bits {
+                    8 => self.packed[k],
+                    4 => (self.packed[k / 2] >> ((k % 2) * 4)) & 0x0f,
+                    2 => (self.packed[k / 4] >> ((k % 4) * 2)) & 0x03,
+                    b => get_bits(&self.packed, k, b),
+                };
+                *o = decode(code, p, self.bits, symmetric);
+            }
+            i = end;
+        }
+    }
+
     /// One code per weight, unpacked (symmetric: `q + 2^(b−1)`; asymmetric: `q`).
     pub fn codes(&self) -> Vec<u8> {
         unpack_codes(&self.packed, self.bits, self.shape.len())

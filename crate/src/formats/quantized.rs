@@ -159,6 +159,29 @@ impl QuantizedTensor {
         }
     }
 
+    /// Decodes row `row` of the `[rows, cols]` tensor into `out` (`out.len() == cols`), equal
+    /// bit for bit to `dequantize()[row*cols..(row+1)*cols]`, without expanding the tensor.
+    ///
+    /// Panics if `row >= rows` or `out` has the wrong length.
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) -> Result<(), QuantError> {
+        match self {
+            QuantizedTensor::Int(t) => t.dequantize_row(row, out),
+            QuantizedTensor::Bnb4(t) => t.dequantize_row(row, out),
+            QuantizedTensor::Fp8(t) => t.dequantize_row(row, out),
+            QuantizedTensor::Ggml(t) => {
+                let TensorShape { rows, cols } = t.shape;
+                assert!(
+                    row < rows && out.len() == cols,
+                    "row {row} of a {rows}×{cols} tensor into {} values",
+                    out.len()
+                );
+                let rb = cols / t.ty.block_size() * t.ty.type_size();
+                dequantize_row(t.ty, &t.data[row * rb..(row + 1) * rb], out)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Every byte the format stores: codes, scales, zero points, absmax, nested
     /// double-quantization state, codebooks.
     pub fn storage_bytes(&self) -> u64 {

@@ -27,11 +27,18 @@
 //! frequency factors, experts), is refused with a [`ModelError`] rather than computed wrongly.
 
 pub mod config;
+pub mod eval;
 pub mod forward;
+pub mod policy;
+pub mod quantize;
+pub mod sampler;
 pub mod weights;
 
 pub use config::Config;
 pub use forward::{forward, rmsnorm, rope, softmax, try_forward, State};
+pub use policy::TensorPolicy;
+pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
+pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};
 
 use crate::formats::QuantError;
@@ -78,6 +85,9 @@ pub enum ModelError {
 
     #[error(transparent)]
     Quant(#[from] QuantError),
+
+    #[error("tensor '{name}': {source}")]
+    QuantizeTensor { name: String, source: QuantError },
 }
 
 /// A loaded model: hyper-parameters and weights.

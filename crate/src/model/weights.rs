@@ -30,8 +30,9 @@ pub enum Matrix {
     F32 { shape: TensorShape, data: Vec<f32> },
     /// The exact bytes of a ggml tensor (any type [`can_dequantize`] accepts).
     Ggml(GgmlTensor),
-    // Room for the other quantized families (int / bnb / fp8 from `formats`): add an arm here
-    // with a per-row decoder; until then `Matrix::from_quantized` refuses them.
+    /// A tensor of the other quantized families (int, bnb NF4/FP4, FP8), kept packed: each row
+    /// is decoded on its own ([`QuantizedTensor::dequantize_row`]) into a scratch buffer.
+    Quantized(QuantizedTensor),
 }
 
 impl Matrix {
@@ -50,9 +51,8 @@ impl Matrix {
 
     /// A matrix from any quantized tensor the forward can multiply by.
     ///
-    /// ggml tensors are kept as they are; the int / bnb / fp8 families need a per-row
-    /// decoder that `formats` does not offer yet, and are refused with
-    /// [`ModelError::NotImplemented`] (rather than expanded to f32 behind the caller's back).
+    /// ggml tensors are kept as they are (F32 ones become [`Matrix::F32`]); the int / bnb / fp8
+    /// families are kept packed as [`Matrix::Quantized`]. Nothing is expanded to f32 as a whole.
     pub fn from_quantized(t: QuantizedTensor) -> Result<Matrix, ModelError> {
         match t {
             QuantizedTensor::Ggml(g) if g.ty == GgmlType::F32 => {
@@ -61,10 +61,11 @@ impl Matrix {
                 Ok(Matrix::F32 { shape: g.shape, data })
             }
             QuantizedTensor::Ggml(g) if can_dequantize(g.ty) => Ok(Matrix::Ggml(g)),
-            other => Err(ModelError::NotImplemented(format!(
-                "matrix-vector products on {} tensors (they need a per-row decoder in the CPU forward)",
-                other.scheme().name()
+            QuantizedTensor::Ggml(g) => Err(ModelError::NotImplemented(format!(
+                "matrix-vector products on {} tensors (no decoder for this ggml type)",
+                g.ty
             ))),
+            other => Ok(Matrix::Quantized(other)),
         }
     }
 
@@ -72,15 +73,49 @@ impl Matrix {
         match self {
             Matrix::F32 { shape, .. } => *shape,
             Matrix::Ggml(t) => t.shape,
+            Matrix::Quantized(t) => t.shape(),
         }
     }
 
-    /// Bytes held in memory for the values.
+    /// Bytes held in memory for the values (for [`Matrix::Quantized`], the format's
+    /// [`QuantizedTensor::storage_bytes`]).
     pub fn resident_bytes(&self) -> usize {
         match self {
             Matrix::F32 { data, .. } => std::mem::size_of_val(data.as_slice()),
             Matrix::Ggml(t) => t.data.len(),
+            Matrix::Quantized(t) => t.storage_bytes() as usize,
         }
+    }
+
+    /// The stored format's name: `F32`, a ggml type (`Q4_1`), or a scheme name (`nf4-b64`).
+    pub fn type_name(&self) -> String {
+        match self {
+            Matrix::F32 { .. } => "F32".into(),
+            Matrix::Ggml(t) => t.ty.name().to_string(),
+            Matrix::Quantized(t) => t.scheme().name(),
+        }
+    }
+
+    /// The stored ggml type (`F32` for [`Matrix::F32`]); `None` for the other families.
+    pub fn ggml_type(&self) -> Option<GgmlType> {
+        match self {
+            Matrix::F32 { .. } => Some(GgmlType::F32),
+            Matrix::Ggml(t) => Some(t.ty),
+            Matrix::Quantized(_) => None,
+        }
+    }
+
+    /// Every value, row-major (decoded row by row). For re-quantization; the forward never
+    /// calls it.
+    pub fn to_f32(&self) -> Vec<f32> {
+        let TensorShape { rows, cols } = self.shape();
+        let mut out = vec![0f32; rows * cols];
+        if cols > 0 {
+            for (r, chunk) in out.chunks_exact_mut(cols).enumerate() {
+                self.row(r, chunk);
+            }
+        }
+        out
     }
 
     /// Decodes row `r` into `out` (`out.len() == cols`). Used for the embedding lookup.
@@ -96,6 +131,7 @@ impl Matrix {
                 // Sizes were checked when the matrix was built; the type is decodable.
                 dequantize_row(t.ty, &t.data[r * rb..(r + 1) * rb], out).expect("checked ggml row");
             }
+            Matrix::Quantized(t) => t.dequantize_row(r, out).expect("checked quantized row"),
         }
     }
 
@@ -165,6 +201,13 @@ impl Matrix {
                             *o = dot(&scratch, x);
                         }
                     }
+                }
+            }
+            Matrix::Quantized(t) => {
+                let mut scratch = vec![0f32; cols];
+                for (i, o) in out.iter_mut().enumerate() {
+                    t.dequantize_row(r0 + i, &mut scratch).expect("checked quantized row");
+                    *o = dot(&scratch, x);
                 }
             }
         }

@@ -91,6 +91,42 @@ impl Bnb4Tensor {
         dequantize_ref(self.ty(), &self.packed, &self.absmax_f32(), self.block(), self.shape.len())
     }
 
+    /// The f32 absmax of one block (under double quantization, decoded from the nested state
+    /// exactly as [`double_dequantize`] does).
+    pub fn absmax_of(&self, block: usize) -> f32 {
+        match &self.absmax {
+            BnbAbsmax::Plain(a) => a[block],
+            BnbAbsmax::Nested(n) => {
+                let code = n.codes[block] as usize;
+                f32::from_bits(tables::DYNAMIC_MAP_BITS[code]) * n.absmax[block / n.blocksize] + n.offset
+            }
+        }
+    }
+
+    /// Decodes row `row` into `out` (`out.len() == cols`), bit-identical to the same slice of
+    /// [`Bnb4Tensor::dequantize`]. Blocks run over the flattened tensor: when `cols` is a
+    /// multiple of the block each row is whole blocks; otherwise the blocks spanning the row
+    /// (partial at either end) are decoded.
+    ///
+    /// Panics if `row >= rows` or `out` has the wrong length.
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        let cols = self.shape.cols;
+        assert!(row < self.shape.rows && out.len() == cols, "row {row} of {:?} into {} values", self.shape, out.len());
+        let (table, block, start) = (self.ty().table(), self.block(), row * cols);
+        let mut i = 0;
+        while i < cols {
+            let b = (start + i) / block;
+            let end = ((b + 1) * block - start).min(cols);
+            let absmax = self.absmax_of(b);
+            for (j, o) in out[i..end].iter_mut().enumerate() {
+                let k = start + i + j;
+                let code = if k % 2 == 0 { self.packed[k / 2] >> 4 } else { self.packed[k / 2] & 0x0f };
+                *o = table[code as usize] * absmax;
+            }
+            i = end;
+        }
+    }
+
     /// The 16 values block `block` can represent (absmax × code table), index = code.
     pub fn levels(&self, block: usize) -> Vec<f32> {
         let absmax = self.absmax_f32()[block];

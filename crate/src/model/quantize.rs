@@ -1,0 +1,227 @@
+//! In-memory model quantization: [`quantize_model`] turns a loaded [`Model`] into a copy whose
+//! weight matrices are re-quantized with a [`QuantScheme`], under the same tensor policy as
+//! `quantlab quantize` ([`super::policy`]), and reports what each tensor became.
+//!
+//! Each matrix is decoded from its stored type (for a GGUF checkpoint, e.g. the Q4_1 blocks of
+//! the default model: the "base" is then the Q4_1 checkpoint dequantized, not the original
+//! bf16 weights) and quantized again; the result stays packed in memory ([`Matrix::Ggml`] or
+//! [`Matrix::Quantized`]), decoded one row at a time by the forward. Norm vectors stay f32.
+
+use std::fmt::Write as _;
+
+use super::policy::{Action, TensorFacts, TensorPolicy};
+use super::weights::{Layer, Matrix, Weights};
+use super::{Model, ModelError};
+use crate::formats::{quantize, QuantError, QuantScheme};
+use crate::gguf::GgmlType;
+
+/// What happened to one weight matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TensorQuantReport {
+    /// llama.cpp tensor name (`blk.0.attn_q.weight`).
+    pub name: String,
+    pub rows: usize,
+    pub cols: usize,
+    /// The stored format before (`Q4_1`, `F32`, ...).
+    pub source: String,
+    /// The scheme the run asked for.
+    pub requested: String,
+    /// What the tensor is stored as now (the requested scheme, a fallback, `F16`, or the
+    /// source format when copied).
+    pub actual: String,
+    /// Why `actual` differs from `requested`, when it does (from the policy).
+    pub reason: Option<String>,
+    /// Bytes before and after.
+    pub bytes_before: u64,
+    pub bytes: u64,
+}
+
+impl TensorQuantReport {
+    pub fn n_elements(&self) -> u64 {
+        (self.rows * self.cols) as u64
+    }
+
+    pub fn is_fallback(&self) -> bool {
+        self.reason.is_some()
+    }
+}
+
+/// The per-tensor report of a [`quantize_model`] run, with totals over the weight matrices
+/// (norm vectors, f32 in both models, are not counted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QuantReport {
+    pub scheme: String,
+    pub tensors: Vec<TensorQuantReport>,
+}
+
+fn bpw(bytes: u64, n: u64) -> f64 {
+    if n == 0 {
+        0.0
+    } else {
+        bytes as f64 * 8.0 / n as f64
+    }
+}
+
+impl QuantReport {
+    pub fn n_elements(&self) -> u64 {
+        self.tensors.iter().map(TensorQuantReport::n_elements).sum()
+    }
+
+    /// Bytes of the matrices after quantization.
+    pub fn total_bytes(&self) -> u64 {
+        self.tensors.iter().map(|t| t.bytes).sum()
+    }
+
+    /// Bytes of the matrices before.
+    pub fn total_bytes_before(&self) -> u64 {
+        self.tensors.iter().map(|t| t.bytes_before).sum()
+    }
+
+    /// Bits per weight of the matrices after quantization.
+    pub fn bpw(&self) -> f64 {
+        bpw(self.total_bytes(), self.n_elements())
+    }
+
+    pub fn bpw_before(&self) -> f64 {
+        bpw(self.total_bytes_before(), self.n_elements())
+    }
+
+    /// The tensors that did not get the requested scheme.
+    pub fn fallbacks(&self) -> impl Iterator<Item = &TensorQuantReport> {
+        self.tensors.iter().filter(|t| t.is_fallback())
+    }
+
+    /// `(actual format, tensors, elements, bytes)`, in order of first appearance.
+    pub fn by_type(&self) -> Vec<(String, usize, u64, u64)> {
+        let mut rows: Vec<(String, usize, u64, u64)> = Vec::new();
+        for t in &self.tensors {
+            match rows.iter_mut().find(|r| r.0 == t.actual) {
+                Some(r) => {
+                    r.1 += 1;
+                    r.2 += t.n_elements();
+                    r.3 += t.bytes;
+                }
+                None => rows.push((t.actual.clone(), 1, t.n_elements(), t.bytes)),
+            }
+        }
+        rows
+    }
+
+    /// A few lines for people: totals, tensors by format, and one line per distinct fallback.
+    pub fn summary(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "{} weight matrices: {:.1} MB -> {:.1} MB ({:.3} -> {:.3} bits per weight)",
+            self.tensors.len(),
+            self.total_bytes_before() as f64 / 1e6,
+            self.total_bytes() as f64 / 1e6,
+            self.bpw_before(),
+            self.bpw()
+        );
+        let types: Vec<String> = self.by_type().iter().map(|r| format!("{} x {}", r.1, r.0)).collect();
+        let _ = writeln!(o, "as: {}", types.join(", "));
+        let mut seen: Vec<(String, String, usize)> = Vec::new();
+        for t in self.fallbacks() {
+            let why = t.reason.clone().unwrap_or_default();
+            // Group by (actual, reason without the tensor name).
+            let key = why.split_once(": ").map_or(why.clone(), |(_, r)| r.to_string());
+            match seen.iter_mut().find(|s| s.0 == t.actual && s.1 == key) {
+                Some(s) => s.2 += 1,
+                None => seen.push((t.actual.clone(), key, 1)),
+            }
+        }
+        for (actual, why, n) in seen {
+            let _ = writeln!(o, "fallback: {n} tensor(s) -> {actual}: {why}");
+        }
+        o
+    }
+}
+
+/// Quantizes every weight matrix of `model` with `scheme` under `policy` (see
+/// [`super::policy`]): each matrix is decoded from its stored type and quantized again; the
+/// returned model keeps them packed. Tensors the policy copies (already in the target type,
+/// norms) are cloned; fallbacks are listed in the report.
+pub fn quantize_model(
+    model: &Model,
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+) -> Result<(Model, QuantReport), ModelError> {
+    scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
+    let mut report = QuantReport { scheme: scheme.name(), tensors: Vec::new() };
+    let mut one = |name: String, m: &Matrix| -> Result<Matrix, ModelError> {
+        let (m2, entry) = quantize_matrix(&name, m, scheme, policy)?;
+        report.tensors.push(entry);
+        Ok(m2)
+    };
+    let w = &model.weights;
+    let token_embd = one("token_embd.weight".into(), &w.token_embd)?;
+    let mut layers = Vec::with_capacity(w.layers.len());
+    for (l, lw) in w.layers.iter().enumerate() {
+        let p = |n: &str| format!("blk.{l}.{n}.weight");
+        layers.push(Layer {
+            attn_norm: lw.attn_norm.clone(),
+            wq: one(p("attn_q"), &lw.wq)?,
+            wk: one(p("attn_k"), &lw.wk)?,
+            wv: one(p("attn_v"), &lw.wv)?,
+            wo: one(p("attn_output"), &lw.wo)?,
+            ffn_norm: lw.ffn_norm.clone(),
+            w_gate: one(p("ffn_gate"), &lw.w_gate)?,
+            w_down: one(p("ffn_down"), &lw.w_down)?,
+            w_up: one(p("ffn_up"), &lw.w_up)?,
+        });
+    }
+    let output = match &w.output {
+        Some(m) => Some(one("output.weight".into(), m)?),
+        None => None,
+    };
+    let weights = Weights { token_embd, layers, output_norm: w.output_norm.clone(), output };
+    Ok((Model { config: model.config.clone(), weights }, report))
+}
+
+/// One matrix through the policy.
+fn quantize_matrix(
+    name: &str,
+    m: &Matrix,
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+) -> Result<(Matrix, TensorQuantReport), ModelError> {
+    let shape = m.shape();
+    let stored = m.ggml_type();
+    let facts = TensorFacts {
+        name,
+        n_dims: 2,
+        row_len: shape.cols as u64,
+        decodable: true,
+        plain_float: matches!(stored, Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)),
+        stored,
+    };
+    let decision = policy.decide(&facts, scheme);
+    let requant = |s: &QuantScheme| -> Result<Matrix, ModelError> {
+        let q = quantize(s, &m.to_f32(), shape)
+            .map_err(|source| ModelError::QuantizeTensor { name: name.to_string(), source })?;
+        Matrix::from_quantized(q)
+    };
+    let out = match &decision.action {
+        Action::Copy => m.clone(),
+        Action::Quantize(s) => requant(s)?,
+        Action::ToF16 => requant(&QuantScheme::ggml(GgmlType::F16))?,
+    };
+    let entry = TensorQuantReport {
+        name: name.to_string(),
+        rows: shape.rows,
+        cols: shape.cols,
+        source: m.type_name(),
+        requested: scheme.name(),
+        actual: match &decision.action {
+            Action::Quantize(s) => s.name(),
+            Action::ToF16 => "f16".into(),
+            // Copied: the stored format (the target's name when it is already the target type).
+            Action::Copy => stored.map(|t| t.name().to_lowercase()).unwrap_or_else(|| m.type_name()),
+        },
+        reason: decision.note.clone(),
+        bytes_before: m.resident_bytes() as u64,
+        bytes: out.resident_bytes() as u64,
+    };
+    Ok((out, entry))
+}
