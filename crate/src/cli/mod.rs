@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub mod display;
+pub mod eval;
 pub mod info;
 pub mod quantize;
 pub mod stats;
@@ -34,6 +35,9 @@ pub enum Command {
     /// Weight statistics per tensor (absmax, RMS, kurtosis, outlier channels) and, with --formats,
     /// each format's error (bpw, MSE, max |err|, SQNR, cosine).
     Stats(stats::StatsArgs),
+    /// Perplexity of the model and of in-memory quantized copies (--format), with KL divergence
+    /// and top-1 agreement against the base on the same windows.
+    Eval(eval::EvalArgs),
 }
 
 /// A failure worth telling the user about; the message is printed after `quantlab: error: `.
@@ -53,6 +57,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

@@ -1,0 +1,347 @@
+//! `quantlab eval MODEL.gguf [--format F ...] [--text FILE] [--ctx N] [--max-windows K]
+//! [--protocol default|llama.cpp] [--threads N] [--json]`: perplexity of the model and, per
+//! `--format`, of an in-memory quantized copy, compared with the base on the same windows
+//! (KL divergence, top-1 agreement, Δppl).
+//!
+//! The protocol (tokenization, windows, scored positions, formulas) is documented in
+//! [`crate::model::eval`]; the report's header states it. The base is the checkpoint as
+//! stored, named by its source format: the default SmolLM2 file ships as Q4_1, so its rows read
+//! "base (Q4_1 checkpoint)" and each `--format` re-quantizes the Q4_1 values (dequantized) — not
+//! the original bf16 weights.
+//!
+//! Without `--text`, the text is Moby-Dick chapters [`EVAL_CHAPTERS`] from
+//! `data/moby-dick/chapter_N.json` (made by `scripts/setup.sh`), looked up in the current
+//! directory, then next to the crate.
+
+use super::display::{bytes, Table};
+use super::stats::parse_formats;
+use super::{map_file, CliError};
+use crate::formats::QuantScheme;
+use crate::gguf::GgufFile;
+use crate::model::eval::{
+    bits_per_weight, evaluate, join_chapters, plan, EvalHooks, LogitSource, Metrics, ModelSource, Protocol,
+    DEFAULT_CTX, EVAL_CHAPTERS,
+};
+use crate::model::{quantize_model, Model, TensorPolicy};
+use crate::tokenizer::Tokenizer;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProtocolArg {
+    /// No BOS, non-overlapping windows of --ctx, every position but the first scored.
+    #[value(name = "default")]
+    Default,
+    /// llama-perplexity's: BOS per the model's metadata, second half of each chunk scored.
+    #[value(name = "llama.cpp")]
+    LlamaCpp,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The GGUF model file (the base).
+    pub model: PathBuf,
+    /// Also evaluate the model quantized in memory to this format (repeatable, or a
+    /// comma-separated list; names as in `quantlab quantize`).
+    #[arg(long = "format", value_name = "F")]
+    pub formats: Vec<String>,
+    /// Evaluate on this UTF-8 text file instead of the held-out Moby-Dick chapters.
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<PathBuf>,
+    /// Window length in tokens.
+    #[arg(long, default_value_t = DEFAULT_CTX, value_name = "N")]
+    pub ctx: usize,
+    /// Use only the first K windows (for speed).
+    #[arg(long, value_name = "K")]
+    pub max_windows: Option<usize>,
+    /// Scoring protocol.
+    #[arg(long, value_enum, default_value = "default")]
+    pub protocol: ProtocolArg,
+    /// Threads for the matrix products (default: all cores). Results do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One row of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalRow {
+    pub format: String,
+    pub bits_per_weight: f64,
+    pub bytes: u64,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    pub delta_ppl: f64,
+    pub delta_ppl_rel: f64,
+    pub tokens_per_sec: Option<f64>,
+    /// Tensors that got another format than asked (policy fallbacks), with the reason.
+    pub fallbacks: Vec<String>,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub model: String,
+    pub source_format: String,
+    pub protocol: &'static str,
+    pub ctx: usize,
+    pub windows: usize,
+    pub windows_available: usize,
+    pub tokens_scored: usize,
+    pub scored_per_window: usize,
+    pub text_tokens: usize,
+    pub tokens_dropped: usize,
+    pub text_source: String,
+    pub bos: Option<u32>,
+    pub threads: usize,
+    pub rows: Vec<EvalRow>,
+}
+
+fn msg(s: impl Into<String>) -> CliError {
+    CliError::Message(s.into())
+}
+
+/// The stored type that holds most of the model's weights, and a per-type census.
+fn source_format(model: &Model) -> (String, String) {
+    let w = &model.weights;
+    let mut by_type: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut add = |m: &crate::model::Matrix| {
+        let e = by_type.entry(m.type_name()).or_default();
+        e.0 += 1;
+        e.1 += m.shape().len();
+    };
+    add(&w.token_embd);
+    if let Some(o) = &w.output {
+        add(o);
+    }
+    for l in &w.layers {
+        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up] {
+            add(m);
+        }
+    }
+    let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
+    let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
+    (main, census)
+}
+
+/// Where the default eval text lives: `data/moby-dick` here, else next to the crate.
+fn data_dir() -> Option<PathBuf> {
+    let here = PathBuf::from("data/moby-dick");
+    if here.is_dir() {
+        return Some(here);
+    }
+    let crate_rel = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/moby-dick");
+    crate_rel.is_dir().then_some(crate_rel)
+}
+
+/// The held-out chapters joined with "\n\n", and a description of the source.
+pub fn default_text() -> Result<(String, String), CliError> {
+    let dir = data_dir()
+        .ok_or_else(|| msg("the eval text data/moby-dick/ is missing (run scripts/setup.sh, or pass --text FILE)"))?;
+    let mut texts = Vec::new();
+    for n in EVAL_CHAPTERS {
+        let p = dir.join(format!("chapter_{n}.json"));
+        let raw = std::fs::read_to_string(&p).map_err(|e| msg(format!("cannot read '{}': {e}", p.display())))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&raw).map_err(|e| msg(format!("'{}' is not JSON: {e}", p.display())))?;
+        let t = v["text"].as_str().ok_or_else(|| msg(format!("'{}' has no \"text\" string", p.display())))?;
+        texts.push(t.to_string());
+    }
+    let source = format!(
+        "Moby-Dick chapters {}-{} (data/moby-dick/chapter_N.json \"text\", joined with \"\\n\\n\")",
+        EVAL_CHAPTERS.start(),
+        EVAL_CHAPTERS.end()
+    );
+    Ok((join_chapters(&texts), source))
+}
+
+pub fn run(args: &EvalArgs) -> Result<String, CliError> {
+    let report = report(args)?;
+    if args.json {
+        let mut s = serde_json::to_string_pretty(&report).map_err(|e| CliError::Output(e.to_string()))?;
+        s.push('\n');
+        Ok(s)
+    } else {
+        Ok(text(&report))
+    }
+}
+
+/// Runs the evaluation and returns the report (what `run` prints).
+pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
+    let schemes: Vec<QuantScheme> =
+        args.formats.iter().map(|f| parse_formats(f)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    let map = map_file(&args.model)?;
+    let gguf = GgufFile::parse(&map, map.len() as u64)
+        .map_err(|source| CliError::Gguf { path: args.model.clone(), source })?;
+    let model = Model::from_gguf(&gguf, &map).map_err(|e| msg(format!("{}: {e}", args.model.display())))?;
+    let tok = Tokenizer::from_gguf(&gguf).map_err(|e| msg(format!("{}: {e}", args.model.display())))?;
+    drop(gguf);
+    drop(map);
+
+    let (text, text_source) = match &args.text {
+        Some(p) => {
+            let t = std::fs::read_to_string(p).map_err(|e| msg(format!("cannot read '{}': {e}", p.display())))?;
+            (t, p.display().to_string())
+        }
+        None => default_text()?,
+    };
+    let protocol = match args.protocol {
+        ProtocolArg::Default => Protocol::Default,
+        ProtocolArg::LlamaCpp => Protocol::LlamaCpp,
+    };
+    let add_bos = protocol.tokenize_with_bos(tok.add_bos_default());
+    let tokens = tok.encode(&text, add_bos, false);
+    let plan =
+        plan(&tokens, args.ctx, protocol, add_bos, tok.bos_id(), args.max_windows).map_err(|e| msg(e.to_string()))?;
+
+    let (main_type, _census) = source_format(&model);
+    let mut models = vec![(format!("base ({main_type} checkpoint)"), Vec::new(), model.clone())];
+    for s in &schemes {
+        let (q, rep) = quantize_model(&model, s, &TensorPolicy::default())
+            .map_err(|e| msg(format!("cannot quantize to {}: {e}", s.name())))?;
+        let fallbacks = rep
+            .fallbacks()
+            .map(|t| {
+                format!(
+                    "{}: {} -> {}{}",
+                    t.name,
+                    t.requested,
+                    t.actual,
+                    t.reason.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+                )
+            })
+            .collect();
+        models.push((s.name(), fallbacks, q));
+    }
+    drop(model);
+
+    let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
+    let mut sources: Vec<ModelSource> = models.iter().map(|(_, _, m)| ModelSource::new(m, args.ctx, threads)).collect();
+    let mut dyn_sources: Vec<&mut dyn LogitSource> = sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
+    let t0 = std::time::Instant::now();
+    let clock = move || t0.elapsed().as_secs_f64();
+    let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut progress = |done: usize, total: usize| {
+        if show {
+            eprint!("\rquantlab eval: window {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let metrics = evaluate(&plan, &mut dyn_sources, EvalHooks { clock: Some(&clock), progress: Some(&mut progress) })
+        .map_err(|e| msg(e.to_string()))?;
+    drop(dyn_sources);
+    drop(sources);
+
+    let base = metrics[0].clone();
+    let rows = models
+        .iter()
+        .zip(metrics)
+        .map(|((name, fallbacks, m), met)| {
+            let (d, rel) = met.delta_ppl(&base);
+            EvalRow {
+                format: name.clone(),
+                bits_per_weight: bits_per_weight(m),
+                bytes: m.weights.resident_bytes() as u64,
+                tokens_per_sec: met.tokens_per_sec(),
+                metrics: met,
+                delta_ppl: d,
+                delta_ppl_rel: rel,
+                fallbacks: fallbacks.clone(),
+            }
+        })
+        .collect();
+    Ok(EvalReport {
+        model: args.model.display().to_string(),
+        source_format: main_type,
+        protocol: protocol.name(),
+        ctx: plan.ctx,
+        windows: plan.windows.len(),
+        windows_available: plan.windows_available,
+        tokens_scored: plan.tokens_scored(),
+        scored_per_window: plan.scored_per_window(),
+        text_tokens: plan.text_tokens,
+        tokens_dropped: plan.tokens_dropped,
+        text_source,
+        bos: plan.bos,
+        threads,
+        rows,
+    })
+}
+
+/// The human-readable report.
+pub fn text(r: &EvalReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "model {}: base = the {} checkpoint as stored", r.model, r.source_format);
+    let scoring = match r.protocol {
+        "llama.cpp" => format!(
+            "positions {}..{} of each window scored (llama-perplexity: first = ctx/2){}",
+            r.ctx / 2,
+            r.ctx - 2,
+            match r.bos {
+                Some(b) => format!(", BOS {b} written over each window's first token"),
+                None => ", no BOS (the model's add_bos_token is false)".to_string(),
+            }
+        ),
+        _ => "no BOS, every position but the first scored".to_string(),
+    };
+    let _ = writeln!(
+        o,
+        "protocol {}: ctx {}, {} window(s) of {} available, {} tokens scored ({} per window); {}",
+        r.protocol, r.ctx, r.windows, r.windows_available, r.tokens_scored, r.scored_per_window, scoring
+    );
+    let _ = writeln!(
+        o,
+        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s)",
+        r.text_source, r.text_tokens, r.tokens_dropped, r.threads
+    );
+    let _ = writeln!(
+        o,
+        "KL = mean KL(base || format) in nats; top-1 = argmax agreement with the base; ppl = exp(mean NLL)"
+    );
+    let mut t = Table::new(&[
+        ("format", false),
+        ("bpw", true),
+        ("size", true),
+        ("ppl", true),
+        ("Δppl", true),
+        ("Δppl %", true),
+        ("KL", true),
+        ("top-1", true),
+        ("tok/s", true),
+    ]);
+    for (i, row) in r.rows.iter().enumerate() {
+        let m = &row.metrics;
+        let base = i == 0;
+        t.row(vec![
+            row.format.clone(),
+            format!("{:.3}", row.bits_per_weight),
+            bytes(row.bytes),
+            format!("{:.4} ± {:.4}", m.ppl, m.ppl_stderr),
+            if base { "-".into() } else { format!("{:+.4}", row.delta_ppl) },
+            if base { "-".into() } else { format!("{:+.2}%", 100.0 * row.delta_ppl_rel) },
+            m.kl_mean.map_or("-".into(), |k| format!("{k:.6}")),
+            m.top1_agreement.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+            row.tokens_per_sec.map_or("-".into(), |s| format!("{s:.1}")),
+        ]);
+    }
+    o.push('\n');
+    o.push_str(&t.render(""));
+    for row in &r.rows {
+        if !row.fallbacks.is_empty() {
+            let _ = writeln!(o, "\n{}: {} tensor(s) fell back:", row.format, row.fallbacks.len());
+            for f in row.fallbacks.iter().take(3) {
+                let _ = writeln!(o, "  {f}");
+            }
+            if row.fallbacks.len() > 3 {
+                let _ = writeln!(o, "  ... and {} more", row.fallbacks.len() - 3);
+            }
+        }
+    }
+    o
+}

@@ -1,0 +1,495 @@
+//! Perplexity and quantized-vs-base comparison: the evaluation protocol whose numbers the lab
+//! quotes (`quantlab eval`).
+//!
+//! Everything here is pure computation (it compiles for wasm32: no threads of its own, no
+//! files, no clock unless the caller passes one); reading the text and timing are the
+//! caller's business.
+//!
+//! # Eval text
+//!
+//! The held-out text is Moby-Dick chapters [`EVAL_CHAPTERS`] (1–3: "Loomings", "The
+//! Carpet-Bag", "The Spouter-Inn"; `data/moby-dick/chapter_N.json`, field `text`), joined with
+//! [`CHAPTER_SEPARATOR`] (`"\n\n"`) in chapter order ([`join_chapters`]). Calibration data
+//! must come from [`CALIBRATION_CHAPTERS`] (4–135), which does not overlap.
+//!
+//! # Default protocol ([`Protocol::Default`])
+//!
+//! 1. The text is tokenized WITHOUT a BOS token (and without parsing special tokens).
+//! 2. The tokens are split into non-overlapping windows of `ctx` tokens (default
+//!    [`DEFAULT_CTX`] = 512) from the start; a final partial window (`len % ctx` tokens) is
+//!    DROPPED. `max_windows` keeps only the first K windows.
+//! 3. Each window is run from a fresh KV cache (positions `0..ctx`).
+//! 4. Every position but the first is scored: the logits at position `p` (having seen
+//!    window tokens `0..=p`) predict token `p + 1`, for `p = 0..ctx-2`: `ctx − 1` scored tokens
+//!    per window.
+//! 5. `NLL = −log softmax(logits)[target]`, the log-softmax computed in f64 from the f32
+//!    logits; perplexity = `exp(mean NLL over all scored tokens)`.
+//!
+//! # `llama.cpp` protocol ([`Protocol::LlamaCpp`])
+//!
+//! Reproduces `perplexity()` in llama.cpp's `tools/perplexity/perplexity.cpp` (read at
+//! ggml-org/llama.cpp 050fc7f and in the copy vendored by llama-cpp-python 0.3.36, which has the
+//! same function), without `--ppl-stride` (that switches to `perplexity_v2`):
+//!
+//! - `const bool add_bos = llama_vocab_get_add_bos(vocab);` — the model's
+//!   `tokenizer.ggml.add_bos_token` ([`crate::tokenizer::Tokenizer::add_bos_default`]).
+//! - `tokens = common_tokenize(ctx, params.prompt, true)` — `add_special = true`,
+//!   `parse_special = false`: ONE BOS in front of the whole text iff `add_bos`, special-token
+//!   text is not parsed. SmolLM2 has `add_bos_token = false`, so no BOS at all.
+//! - `if (tokens.size() < 2*n_ctx)` → error "you need at least 2*n_ctx tokens"
+//!   ([`EvalError::TooFewTokens`]).
+//! - `n_chunk_max = tokens.size() / n_ctx`; `n_chunk = min(--chunks, n_chunk_max)` (our
+//!   `max_windows`): chunk `i` is `tokens[i*n_ctx .. (i+1)*n_ctx]`, the remainder is dropped.
+//! - `llama_memory_clear(...)` before each chunk: fresh KV cache.
+//! - `if (add_bos && j == 0) tokens[seq_start] = llama_vocab_bos(vocab);` — the FIRST token
+//!   of every chunk is replaced by BOS (the original token is restored afterwards, so it is
+//!   still the target nowhere: position 0's token is never a target). Nothing is replaced
+//!   when `add_bos` is false.
+//! - `const int first = n_ctx/2;` and `process_logits(..., tokens_data = start + first,
+//!   n_token = n_ctx - 1 - first)` with `log_softmax(n_vocab, logits + i*n_vocab, tokens[i+1])`:
+//!   the logits at positions `first ..= n_ctx-2` predict tokens `first+1 ..= n_ctx-1` —
+//!   `n_ctx − 1 − n_ctx/2` scored tokens per chunk (255 for 512); `count += n_ctx - first - 1`.
+//! - `nll += -log_softmax`, `nll2 += v*v`; final `ppl = exp(nll/count)` printed as
+//!   `Final estimate: PPL = %.4lf +/- %.5lf`, the ± being
+//!   `sqrt((nll2/count − (nll/count)²)/(count−1)) · ppl` ([`Metrics::ppl_stderr`]).
+//!
+//! llama.cpp's `log_softmax` takes the max in f32 and sums `expf` terms in a double; ours is
+//! all f64 — the two differ by ~1e-7 in NLL, far below the forward's own differences (ggml
+//! multiplies quantized weights by activations quantized to 8 bits; this forward keeps
+//! activations in f32), so numbers agree with llama-perplexity closely but not to every digit.
+//!
+//! # Comparing a quantized model with its base
+//!
+//! [`evaluate`] runs the base (source 0) and every other source in LOCKSTEP over the same
+//! windows, position by position: the base's log-probabilities at a position are computed once
+//! (one `vocab`-sized f64 buffer) and compared with each format's before moving on, so no
+//! logits are stored. Over the protocol's scored positions:
+//!
+//! - `KL(base ‖ quant) = Σ_v p_base(v) · (log p_base(v) − log p_quant(v))` in f64, averaged over
+//!   scored positions (the direction of llama-perplexity's `--kl-divergence`);
+//! - top-1 agreement: share of scored positions where the argmax of the logits is the same
+//!   token (ties: lowest id);
+//! - `Δppl = ppl_quant − ppl_base` (and relative, `Δppl / ppl_base`) — [`Metrics::delta_ppl`].
+//!
+//! For a GGUF that ships quantized (the default SmolLM2 file is Q4_1), the "base" is that
+//! checkpoint as stored: every report must name its source format.
+
+use super::{forward::State, Config, Model, ModelError};
+
+/// Default window length in tokens (both protocols).
+pub const DEFAULT_CTX: usize = 512;
+
+/// Moby-Dick chapters held out for evaluation (inclusive).
+pub const EVAL_CHAPTERS: std::ops::RangeInclusive<u32> = 1..=3;
+
+/// Moby-Dick chapters for calibration (inclusive); disjoint from [`EVAL_CHAPTERS`].
+pub const CALIBRATION_CHAPTERS: std::ops::RangeInclusive<u32> = 4..=135;
+
+/// Separator between chapters in the eval text.
+pub const CHAPTER_SEPARATOR: &str = "\n\n";
+
+/// Joins chapter texts (already in chapter order) with [`CHAPTER_SEPARATOR`].
+pub fn join_chapters<S: AsRef<str>>(texts: &[S]) -> String {
+    texts.iter().map(AsRef::as_ref).collect::<Vec<&str>>().join(CHAPTER_SEPARATOR)
+}
+
+/// Which scoring rules to follow (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// No BOS, windows of `ctx`, every position but the first scored.
+    Default,
+    /// llama-perplexity: BOS per the model's metadata, second half of each chunk scored.
+    LlamaCpp,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Default => "default",
+            Protocol::LlamaCpp => "llama.cpp",
+        }
+    }
+
+    /// Whether the text is tokenized with a BOS in front, given the model's
+    /// `tokenizer.ggml.add_bos_token` (`add_bos_default`).
+    pub fn tokenize_with_bos(self, add_bos_default: bool) -> bool {
+        match self {
+            Protocol::Default => false,
+            Protocol::LlamaCpp => add_bos_default,
+        }
+    }
+}
+
+/// Why an evaluation cannot run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EvalError {
+    #[error("ctx = {0} leaves no token to score (at least 2, or 3 with the llama.cpp protocol)")]
+    CtxTooSmall(usize),
+    #[error("the text has {tokens} tokens: fewer than one window of ctx = {ctx}")]
+    NoWindow { tokens: usize, ctx: usize },
+    #[error(
+        "the text has {tokens} tokens; llama-perplexity needs at least 2*n_ctx = {} to evaluate with a context of {ctx}",
+        2 * ctx
+    )]
+    TooFewTokens { tokens: usize, ctx: usize },
+    #[error("--max-windows must be at least 1")]
+    ZeroWindows,
+    #[error("the protocol adds BOS but the model has no BOS token")]
+    NoBos,
+    #[error("source {index} has a vocabulary of {got}, the base {expected}")]
+    VocabMismatch { index: usize, expected: usize, got: usize },
+    #[error("no model to evaluate")]
+    NoSource,
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// The windows to run and which positions are scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalPlan {
+    pub protocol: Protocol,
+    pub ctx: usize,
+    /// Each window's tokens as fed to the model (BOS substitution already applied).
+    pub windows: Vec<Vec<u32>>,
+    /// The logits at positions `first_logit ..= ctx-2` are scored (they predict tokens
+    /// `first_logit+1 ..= ctx-1`): 0 for the default protocol (every token but the window's
+    /// first is a target), `ctx/2` for llama.cpp's (`first = n_ctx/2`).
+    pub first_logit: usize,
+    /// Tokens of the text (including a BOS the protocol put in front).
+    pub text_tokens: usize,
+    /// Windows the text holds before `max_windows`.
+    pub windows_available: usize,
+    /// Tokens after the last full window (never run).
+    pub tokens_dropped: usize,
+    /// The BOS written over each window's first token (llama.cpp protocol with `add_bos`).
+    pub bos: Option<u32>,
+}
+
+impl EvalPlan {
+    /// Scored tokens per window: `ctx − 1 − first_logit` (`ctx − 1` by default,
+    /// `n_ctx − 1 − n_ctx/2` for llama.cpp's).
+    pub fn scored_per_window(&self) -> usize {
+        self.ctx - 1 - self.first_logit
+    }
+
+    /// Scored tokens in total.
+    pub fn tokens_scored(&self) -> usize {
+        self.windows.len() * self.scored_per_window()
+    }
+
+    /// `(position, target)` pairs scored in `window`: logits at `p` predict `window[p + 1]`.
+    /// Targets are the ORIGINAL text tokens (for llama.cpp's BOS substitution, only position
+    /// 0 changes, and it is never a target).
+    pub fn scored_positions(&self, window: usize) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let w = &self.windows[window];
+        (self.first_logit..self.ctx - 1).map(move |p| (p, w[p + 1]))
+    }
+}
+
+/// Splits `tokens` (already tokenized per [`Protocol::tokenize_with_bos`]) into the
+/// protocol's windows. `bos` is the model's BOS id, used only by [`Protocol::LlamaCpp`] when
+/// `add_bos` is true (the first token of each chunk is replaced by it).
+pub fn plan(
+    tokens: &[u32],
+    ctx: usize,
+    protocol: Protocol,
+    add_bos: bool,
+    bos: Option<u32>,
+    max_windows: Option<usize>,
+) -> Result<EvalPlan, EvalError> {
+    if ctx < 2 {
+        return Err(EvalError::CtxTooSmall(ctx));
+    }
+    if max_windows == Some(0) {
+        return Err(EvalError::ZeroWindows);
+    }
+    let n = tokens.len();
+    let windows_available = n / ctx;
+    match protocol {
+        Protocol::Default if windows_available == 0 => return Err(EvalError::NoWindow { tokens: n, ctx }),
+        Protocol::LlamaCpp if n < 2 * ctx => return Err(EvalError::TooFewTokens { tokens: n, ctx }),
+        _ => {}
+    }
+    if ctx - 1 - if protocol == Protocol::LlamaCpp { ctx / 2 } else { 0 } == 0 {
+        return Err(EvalError::CtxTooSmall(ctx));
+    }
+    let bos = match (protocol, add_bos) {
+        (Protocol::LlamaCpp, true) => Some(bos.ok_or(EvalError::NoBos)?),
+        _ => None,
+    };
+    let count = max_windows.map_or(windows_available, |k| k.min(windows_available));
+    let windows = tokens
+        .chunks_exact(ctx)
+        .take(count)
+        .map(|w| {
+            let mut w = w.to_vec();
+            if let Some(b) = bos {
+                w[0] = b;
+            }
+            w
+        })
+        .collect();
+    Ok(EvalPlan {
+        protocol,
+        ctx,
+        windows,
+        first_logit: match protocol {
+            Protocol::Default => 0,
+            Protocol::LlamaCpp => ctx / 2,
+        },
+        text_tokens: n,
+        windows_available,
+        tokens_dropped: n % ctx,
+        bos,
+    })
+}
+
+/// `out[v] = logits[v] − logsumexp(logits)` in f64 (max subtracted first).
+pub fn log_softmax(logits: &[f32], out: &mut Vec<f64>) {
+    let max = logits.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(f64::from(x)));
+    let sum: f64 = logits.iter().map(|&x| (f64::from(x) - max).exp()).sum();
+    let lse = max + sum.ln();
+    out.clear();
+    out.extend(logits.iter().map(|&x| f64::from(x) - lse));
+}
+
+/// `KL(p ‖ q) = Σ p·(log p − log q)` from log-probabilities (f64). Terms with `p = 0`
+/// contribute 0.
+pub fn kl_divergence(log_p: &[f64], log_q: &[f64]) -> f64 {
+    log_p
+        .iter()
+        .zip(log_q)
+        .map(|(&lp, &lq)| {
+            let p = lp.exp();
+            if p == 0.0 {
+                0.0
+            } else {
+                p * (lp - lq)
+            }
+        })
+        .sum()
+}
+
+/// Index of the largest logit (the lowest index on ties; NaN never wins).
+pub fn argmax(logits: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in logits.iter().enumerate() {
+        if x > logits[best] || logits[best].is_nan() && !x.is_nan() {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Something that gives next-token logits position by position: a model with its KV cache
+/// ([`ModelSource`]) or, in tests, injected logits.
+pub trait LogitSource {
+    /// Starts a new window (a fresh KV cache).
+    fn begin_window(&mut self);
+    /// The logits after `token` at `pos` (positions `0..pos` of this window already run).
+    fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError>;
+}
+
+/// A [`Model`] and its [`State`] as a [`LogitSource`].
+pub struct ModelSource<'m> {
+    pub model: &'m Model,
+    pub state: State,
+}
+
+impl<'m> ModelSource<'m> {
+    /// A state holding `ctx` positions; `threads` as [`State::threads`] (1 on wasm32).
+    pub fn new(model: &'m Model, ctx: usize, threads: usize) -> ModelSource<'m> {
+        let mut state = State::new(&model.config, ctx);
+        state.threads = threads.max(1);
+        ModelSource { model, state }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.model.config
+    }
+}
+
+impl LogitSource for ModelSource<'_> {
+    fn begin_window(&mut self) {
+        // Attention at `pos` only reads cache rows 0..=pos, all written in this window, so
+        // this is belt and braces: the window sees exactly a fresh cache.
+        self.state.key_cache.fill(0.0);
+        self.state.value_cache.fill(0.0);
+    }
+
+    fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError> {
+        super::try_forward(&self.model.config, &self.model.weights, &mut self.state, token, pos)
+    }
+}
+
+/// One source's results over the plan's scored tokens.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Metrics {
+    pub tokens_scored: usize,
+    /// Mean NLL (nats per token).
+    pub mean_nll: f64,
+    /// `exp(mean_nll)`.
+    pub ppl: f64,
+    /// llama-perplexity's "±": `sqrt((mean(nll²) − mean(nll)²)/(n−1)) · ppl`.
+    pub ppl_stderr: f64,
+    /// Mean `KL(base ‖ this)` in nats; `None` for the base itself.
+    pub kl_mean: Option<f64>,
+    /// Largest single-position KL.
+    pub kl_max: Option<f64>,
+    /// Share of scored positions whose argmax equals the base's; `None` for the base.
+    pub top1_agreement: Option<f64>,
+    /// Tokens run through the forward (all positions whose logits are needed).
+    pub tokens_run: usize,
+    /// Seconds spent in this source's forward, when a clock was given.
+    pub forward_secs: Option<f64>,
+}
+
+impl Metrics {
+    /// `(ppl − base.ppl, (ppl − base.ppl)/base.ppl)`.
+    pub fn delta_ppl(&self, base: &Metrics) -> (f64, f64) {
+        let d = self.ppl - base.ppl;
+        (d, d / base.ppl)
+    }
+
+    /// Forward throughput (tokens run per second), when timed.
+    pub fn tokens_per_sec(&self) -> Option<f64> {
+        self.forward_secs.filter(|&s| s > 0.0).map(|s| self.tokens_run as f64 / s)
+    }
+}
+
+#[derive(Default, Clone)]
+struct Acc {
+    nll: f64,
+    nll2: f64,
+    count: usize,
+    kl: f64,
+    kl_max: f64,
+    agree: usize,
+    run: usize,
+    secs: f64,
+}
+
+impl Acc {
+    fn finish(&self, is_base: bool, timed: bool) -> Metrics {
+        let n = self.count as f64;
+        let mean = self.nll / n;
+        let ppl = mean.exp();
+        let var = self.nll2 / n - mean * mean;
+        let stderr = if self.count > 1 && var > 0.0 { (var / (n - 1.0)).sqrt() * ppl } else { 0.0 };
+        Metrics {
+            tokens_scored: self.count,
+            mean_nll: mean,
+            ppl,
+            ppl_stderr: stderr,
+            kl_mean: (!is_base).then(|| self.kl / n),
+            kl_max: (!is_base).then_some(self.kl_max),
+            top1_agreement: (!is_base).then(|| self.agree as f64 / n),
+            tokens_run: self.run,
+            forward_secs: timed.then_some(self.secs),
+        }
+    }
+}
+
+/// Options of [`evaluate`] that do not change the numbers.
+#[derive(Default)]
+pub struct EvalHooks<'a> {
+    /// Seconds since any fixed origin (e.g. `Instant`-based natively); `None`: no timing.
+    pub clock: Option<&'a dyn Fn() -> f64>,
+    /// Called after each window with `(windows done, windows total)`.
+    pub progress: Option<&'a mut dyn FnMut(usize, usize)>,
+}
+
+/// Runs every source over `plan` in lockstep; `sources[0]` is the base. Returns one
+/// [`Metrics`] per source, in order.
+pub fn evaluate(
+    plan: &EvalPlan,
+    sources: &mut [&mut dyn LogitSource],
+    mut hooks: EvalHooks<'_>,
+) -> Result<Vec<Metrics>, EvalError> {
+    let n_src = sources.len();
+    if n_src == 0 {
+        return Err(EvalError::NoSource);
+    }
+    let mut acc = vec![Acc::default(); n_src];
+    let mut base_lp: Vec<f64> = Vec::new();
+    let mut lp: Vec<f64> = Vec::new();
+    let now = |h: &EvalHooks| h.clock.map_or(0.0, |c| c());
+    // Last position whose logits are used: ctx-2 (position ctx-1 predicts nothing).
+    let last = plan.ctx - 2;
+    let first_logit = plan.first_logit;
+    for (wi, window) in plan.windows.iter().enumerate() {
+        for s in sources.iter_mut() {
+            s.begin_window();
+        }
+        for pos in 0..=last {
+            let token = window[pos];
+            let scored = pos >= first_logit;
+            let target = window[pos + 1] as usize;
+            let (base, rest) = sources.split_first_mut().expect("non-empty");
+            let t0 = now(&hooks);
+            let base_logits = base.logits(token, pos)?;
+            acc[0].secs += now(&hooks) - t0;
+            acc[0].run += 1;
+            let vocab = base_logits.len();
+            let mut base_top = 0;
+            if scored {
+                log_softmax(base_logits, &mut base_lp);
+                base_top = argmax(base_logits);
+                let v = -base_lp[target];
+                let a = &mut acc[0];
+                a.nll += v;
+                a.nll2 += v * v;
+                a.count += 1;
+            }
+            for (i, src) in rest.iter_mut().enumerate() {
+                let t0 = now(&hooks);
+                let logits = src.logits(token, pos)?;
+                let a = &mut acc[i + 1];
+                a.secs += now(&hooks) - t0;
+                a.run += 1;
+                if logits.len() != vocab {
+                    return Err(EvalError::VocabMismatch { index: i + 1, expected: vocab, got: logits.len() });
+                }
+                if !scored {
+                    continue;
+                }
+                log_softmax(logits, &mut lp);
+                let v = -lp[target];
+                a.nll += v;
+                a.nll2 += v * v;
+                a.count += 1;
+                let kl = kl_divergence(&base_lp, &lp);
+                a.kl += kl;
+                a.kl_max = a.kl_max.max(kl);
+                a.agree += usize::from(argmax(logits) == base_top);
+            }
+        }
+        if let Some(p) = hooks.progress.as_mut() {
+            p(wi + 1, plan.windows.len());
+        }
+    }
+    let timed = hooks.clock.is_some();
+    Ok(acc.iter().enumerate().map(|(i, a)| a.finish(i == 0, timed)).collect())
+}
+
+/// Bits per weight of `model`: `8 × resident bytes / number of weights` (every tensor,
+/// norm vectors included as the f32 they are held in).
+pub fn bits_per_weight(model: &Model) -> f64 {
+    8.0 * model.weights.resident_bytes() as f64 / weight_count(model) as f64
+}
+
+/// Number of weights (every tensor's elements; a tied classifier counted once).
+pub fn weight_count(model: &Model) -> usize {
+    let w = &model.weights;
+    let m = |x: &super::Matrix| x.shape().len();
+    let layers: usize = w
+        .layers
+        .iter()
+        .map(|l| {
+            l.attn_norm.len()
+                + l.ffn_norm.len()
+                + [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up].iter().map(|x| m(x)).sum::<usize>()
+        })
+        .sum();
+    m(&w.token_embd) + w.output.as_ref().map_or(0, m) + w.output_norm.len() + layers
+}
