@@ -165,18 +165,19 @@ fn policy_on_built_gguf() {
     assert_eq!(f.tensor("blk.0.attn_norm.weight").unwrap().ty, GgmlType::F32);
     assert_eq!(f.tensor("blk.0.ffn_down.weight").unwrap().ty, GgmlType::F32);
 
-    // A Q4_1 weight whose row does not fit the 256-block becomes F16; F32/F16 ones stay.
+    // A Q4_1 weight whose row does not fit the 256-block falls back to Q5_0 (llama.cpp's
+    // fallback for Q4_K, 96 being a multiple of 32); an F32 one whose row fits neither stays.
     if formats::can_quantize(GgmlType::Q4_K) {
         let k = dir.path().join("q4k.gguf");
         let report = run(&input, "q4_k", &k).unwrap();
         let (_, f) = read(&k);
         assert_eq!(f.tensor("token_embd.weight").unwrap().ty, GgmlType::Q4_K);
         assert_eq!(f.tensor("blk.0.attn_q.weight").unwrap().ty, GgmlType::Q4_K);
-        assert_eq!(f.tensor("blk.0.ffn_up.weight").unwrap().ty, GgmlType::F16);
+        assert_eq!(f.tensor("blk.0.ffn_up.weight").unwrap().ty, GgmlType::Q5_0);
         assert_eq!(f.tensor("blk.0.ffn_down.weight").unwrap().ty, GgmlType::F32);
         assert!(
             report.contains(
-                "blk.0.ffn_up.weight: row length 96 is not a multiple of the 256-value block of q4_k; stored as F16"
+                "blk.0.ffn_up.weight: row length 96 is not a multiple of the 256-value block of q4_k; using q5_0"
             ),
             "{report}"
         );
@@ -356,7 +357,7 @@ fn int_and_fp8_to_safetensors() {
     assert_eq!(from_file, q.dequantize().unwrap());
     check("fp8-e5m2-channel", &["", ".scale"]);
 
-    // A group that does not divide a row: reported, the tensor kept as it is.
+    // A group that does not divide a row: reported, the largest dividing power-of-two group used.
     let out = dir.path().join("g128.safetensors");
     let report = run(dir.path(), "int4-sym-g128", &out).unwrap();
     assert!(
@@ -364,6 +365,7 @@ fn int_and_fp8_to_safetensors() {
         "{report}"
     );
     let ck = Checkpoint::open(&out).unwrap();
-    assert_eq!(ck.tensor("model.embed_tokens.weight").unwrap().dtype, Dtype::F32);
+    assert!(report.contains("using int4-sym-g64"), "{report}");
+    assert!(ck.tensor("model.embed_tokens.weight.scale").is_some());
     assert!(ck.tensor("model.layers.0.mlp.up_proj.weight.scale").is_some());
 }

@@ -16,6 +16,7 @@ use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::{GgmlType, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
+use crate::model::policy::{Action, TensorFacts, TensorPolicy};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -31,8 +32,12 @@ Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
     this tool does not mix types);
   - 1-D tensors (norms, biases) are never quantized: they are copied (F32 in llama.cpp files);
   - a weight whose row length (last PyTorch dimension, ggml's ne[0]) is not a multiple of the
-    format's block or group size is not truncated or padded: it is reported (name, row length,
-    block) and kept as it is when it is F32/F16/BF16, otherwise stored as F16;
+    format's block or group size is never truncated or padded. K-quants fall back like llama.cpp
+    (llama-quant.cpp): q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, q2_k/q3_k -> q4_0 (llama.cpp
+    uses IQ4_NL, which quantlab cannot produce); int gN / nf4 / fp4 bN fall back to the largest
+    power-of-two group >= 32 dividing the row. Otherwise (or if the fallback does not fit
+    either) the tensor is kept as it is when F32/F16/BF16, else stored as F16. Every fallback
+    is reported (name, row length, requested and actual format);
   - a tensor already in the target ggml type is copied unchanged;
   - NaN or infinite values are an error naming the tensor, row and column.
   --all-tensors quantizes every tensor with 2 or more dimensions whose row length fits the
@@ -63,65 +68,12 @@ enum OutKind {
     Safetensors,
 }
 
-/// What happens to one tensor.
-#[derive(Debug, Clone, PartialEq)]
-enum Action {
-    /// Quantize with the target scheme.
-    Quantize,
-    /// Copy the stored bytes unchanged.
-    Copy,
-    /// Convert to F16 (a weight whose row does not fit the block, stored in a non-float type).
-    ToF16,
-}
+pub use crate::model::policy::name_is_quantizable;
 
-/// A tensor as the policy sees it.
-struct Candidate<'a> {
-    name: &'a str,
-    n_dims: usize,
-    row_len: u64,
-    /// The stored type can be decoded to f32.
-    decodable: bool,
-    /// The stored type is F32, F16 or BF16 (kept as it is when the row does not fit).
-    plain_float: bool,
-    /// The stored type equals the target ggml type.
-    same_type: bool,
-}
-
-/// Whether the default policy quantizes a tensor with this name (see [`POLICY`]).
-pub fn name_is_quantizable(name: &str) -> bool {
-    name.ends_with("weight")
-        && !["norm", "ffn_gate_inp", "pos_embd", "position_embd", "token_types"].iter().any(|s| name.contains(s))
-}
-
-/// The block (or group) size rows must be a multiple of for `scheme`.
-fn block_of(scheme: &QuantScheme) -> u64 {
-    match scheme.ggml_type() {
-        Some(ty) => ty.block_size() as u64,
-        None => scheme.group_size().unwrap_or(1) as u64,
-    }
-}
-
-/// Decides the action; returns a note for rows that do not fit.
-fn decide(c: &Candidate, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
-    let selected = c.n_dims >= 2 && c.decodable && (all_tensors || name_is_quantizable(c.name));
-    if !selected {
-        return (Action::Copy, None);
-    }
-    let block = block_of(scheme);
-    if c.row_len % block != 0 {
-        let kept = if c.plain_float { "kept as it is" } else { "stored as F16" };
-        let note = format!(
-            "{}: row length {} is not a multiple of the {block}-value block of {}; {kept}",
-            c.name,
-            c.row_len,
-            scheme.name()
-        );
-        return (if c.plain_float { Action::Copy } else { Action::ToF16 }, Some(note));
-    }
-    if c.same_type {
-        return (Action::Copy, None);
-    }
-    (Action::Quantize, None)
+/// The shared policy's decision for one tensor (see [`crate::model::policy`]).
+fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
+    let d = TensorPolicy { all_tensors }.decide(c, scheme);
+    (d.action, d.note)
 }
 
 fn msg(s: impl Into<String>) -> CliError {
@@ -327,13 +279,13 @@ fn from_gguf(
     let mut plan = Vec::with_capacity(f.tensors.len());
     let mut before = Totals::default();
     for t in &f.tensors {
-        let c = Candidate {
+        let c = TensorFacts {
             name: &t.name,
             n_dims: t.dims.len(),
             row_len: t.row_len(),
             decodable: formats::can_dequantize(t.ty),
             plain_float: matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16),
-            same_type: Some(t.ty) == target,
+            stored: Some(t.ty),
         };
         let (action, note) = decide(&c, scheme, args.all_tensors);
         notes.extend(note);
@@ -364,7 +316,7 @@ fn from_gguf(
             for (t, action) in f.tensors.iter().zip(&plan) {
                 let ty = match action {
                     Action::Copy => t.ty,
-                    Action::Quantize => target,
+                    Action::Quantize(s) => s.ggml_type().expect("a ggml target falls back to ggml types"),
                     Action::ToF16 => GgmlType::F16,
                 };
                 let info = gw.add_tensor(&t.name, &t.dims, ty).map_err(|e| msg(e.to_string()))?;
@@ -372,10 +324,13 @@ fn from_gguf(
             }
             let tensor_bytes = |i: usize| -> Result<Vec<u8>, String> {
                 let t = &f.tensors[i];
-                Ok(match plan[i] {
+                Ok(match &plan[i] {
                     Action::Copy => f.tensor_data(&map, t).map_err(|e| e.to_string())?.to_vec(),
-                    Action::Quantize | Action::ToF16 => {
-                        let s = if plan[i] == Action::ToF16 { QuantScheme::ggml(GgmlType::F16) } else { *scheme };
+                    action @ (Action::Quantize(_) | Action::ToF16) => {
+                        let s = match action {
+                            Action::Quantize(s) => *s,
+                            _ => QuantScheme::ggml(GgmlType::F16),
+                        };
                         match quantize_named(&t.name, &s, &decode(t)?, shape_of(t))? {
                             QuantizedTensor::Ggml(g) => g.data,
                             _ => unreachable!("ggml schemes give ggml tensors"),
@@ -402,8 +357,8 @@ fn from_gguf(
                             f.tensor_data(&map, t).map_err(|e| msg(e.to_string()))?.to_vec(),
                         )]
                     }
-                    (Action::Quantize, _) => {
-                        let q = quantize_named(&t.name, scheme, &decode(t).map_err(msg)?, shape_of(t)).map_err(msg)?;
+                    (Action::Quantize(s), _) => {
+                        let q = quantize_named(&t.name, s, &decode(t).map_err(msg)?, shape_of(t)).map_err(msg)?;
                         st::quantized_entries(&t.name, &q, &torch).map_err(|e| msg(e.to_string()))?
                     }
                     // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.
@@ -418,7 +373,7 @@ fn from_gguf(
                         st::quantized_entries(&t.name, &q, &torch).map_err(|e| msg(e.to_string()))?
                     }
                 };
-                let label = entry_label(action, &produced, scheme);
+                let label = entry_label(action, &produced);
                 after.add(label, t.n_elements(), produced.iter().map(|e| e.3.len() as u64).sum());
                 entries.extend(produced);
             }
@@ -435,16 +390,15 @@ fn from_gguf(
 }
 
 /// The type column of the summary for one safetensors output tensor.
-fn entry_label(action: &Action, produced: &[Entry], scheme: &QuantScheme) -> String {
+fn entry_label(action: &Action, produced: &[Entry]) -> String {
     match action {
-        Action::Quantize => scheme.name(),
+        Action::Quantize(s) => s.name(),
         _ => produced.first().map(|e| e.1.to_string()).unwrap_or_default(),
     }
 }
 
 fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
-    let target = scheme.ggml_type();
     let mut notes = Vec::new();
     let mut before = Totals::default();
     let mut after = Totals::default();
@@ -453,28 +407,25 @@ fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals
         let n = t.n_elements() as u64;
         let row_len = t.shape.last().copied().unwrap_or(1) as u64;
         let float = matches!(t.dtype, safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16);
-        let c = Candidate {
-            name: &t.name,
-            n_dims: t.shape.len(),
-            row_len,
-            decodable: float,
-            plain_float: float,
-            same_type: target.and_then(st::float_dtype) == Some(t.dtype),
-        };
+        // The stored ggml type, for a plain-float dtype (so an f16 target copies f16 tensors).
+        let stored =
+            [GgmlType::F32, GgmlType::F16, GgmlType::BF16].into_iter().find(|&ty| st::float_dtype(ty) == Some(t.dtype));
+        let c =
+            TensorFacts { name: &t.name, n_dims: t.shape.len(), row_len, decodable: float, plain_float: float, stored };
         let (action, note) = decide(&c, scheme, args.all_tensors);
         notes.extend(note);
         before.add(t.dtype.to_string(), n, t.n_bytes() as u64);
-        let produced = match action {
-            Action::Quantize => {
+        let produced = match &action {
+            Action::Quantize(s) => {
                 let values = ck.tensor_f32(t).map_err(|e| msg(e.to_string()))?;
                 let shape = TensorShape::new((n / row_len.max(1)) as usize, row_len as usize);
-                let q = quantize_named(&t.name, scheme, &values, shape).map_err(msg)?;
+                let q = quantize_named(&t.name, s, &values, shape).map_err(msg)?;
                 st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?
             }
             // Plain floats are never converted (the row-does-not-fit case keeps them as they are).
             Action::Copy | Action::ToF16 => vec![(t.name.clone(), t.dtype, t.shape.clone(), ck.raw(t).to_vec())],
         };
-        after.add(entry_label(&action, &produced, scheme), n, produced.iter().map(|e| e.3.len() as u64).sum());
+        after.add(entry_label(&action, &produced), n, produced.iter().map(|e| e.3.len() as u64).sum());
         entries.extend(produced);
     }
     let mut meta = ck.metadata.clone();
