@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 pub mod display;
 pub mod eval;
+pub mod generate;
 pub mod info;
 pub mod quantize;
 pub mod stats;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Perplexity of the model and of in-memory quantized copies (--format), with KL divergence
     /// and top-1 agreement against the base on the same windows.
     Eval(eval::EvalArgs),
+    /// Generate text with the CPU forward (greedy or seeded sampling), optionally after
+    /// re-quantizing the weights in memory (--format); timings on stderr.
+    Generate(generate::GenerateArgs),
 }
 
 /// A failure worth telling the user about; the message is printed after `quantlab: error: `.
@@ -57,6 +61,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Info(args) => info::run(args),
         Command::Quantize(args) => quantize::run(args),
         Command::Stats(args) => stats::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
     }
 }

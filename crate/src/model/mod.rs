@@ -29,6 +29,7 @@
 pub mod config;
 pub mod eval;
 pub mod forward;
+pub mod generate;
 pub mod policy;
 pub mod quantize;
 pub mod sampler;

@@ -1,0 +1,114 @@
+//! The token generation loop: prefill the prompt one position at a time, then sample, stream and
+//! feed back tokens until an end-of-generation token or the budget. Pure (the caller supplies
+//! the clock), so it runs on wasm32 too.
+
+use super::sampler::Sampler;
+use super::{try_forward, Model, ModelError, State};
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The sampler picked this end-of-generation token (not included in the output).
+    Eog(u32),
+    /// `max_new` tokens were produced.
+    MaxTokens,
+    /// The callback asked to stop.
+    Callback,
+}
+
+/// Counts and timings of one [`generate`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateStats {
+    pub prompt_tokens: usize,
+    /// Seconds spent running the prompt through the model (positions `0..prompt_tokens`).
+    pub prefill_secs: f64,
+    /// Tokens produced (EOG excluded).
+    pub generated: usize,
+    /// Forward passes after the prefill (each generated token except the last is fed back).
+    pub decode_forwards: usize,
+    /// Seconds from the end of the prefill to the end (sampling + decode forwards + callbacks).
+    pub decode_secs: f64,
+    pub stop: StopReason,
+}
+
+impl GenerateStats {
+    pub fn prefill_tokens_per_sec(&self) -> f64 {
+        if self.prefill_secs > 0.0 {
+            self.prompt_tokens as f64 / self.prefill_secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Generated tokens per second of decode time.
+    pub fn decode_tokens_per_sec(&self) -> f64 {
+        if self.decode_secs > 0.0 {
+            self.generated as f64 / self.decode_secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Runs `prompt` (at least one token) through `model` from position 0 of `state`, then
+/// generates up to `max_new` tokens with `sampler`, calling `on_token(id)` for each as soon as
+/// it is chosen (return `false` to stop). Stops before emitting a token `is_eog` accepts.
+/// `now()` returns seconds on any monotonic clock (for the timings only).
+///
+/// Errors: an empty prompt, or a prompt plus budget beyond the state's capacity
+/// ([`ModelError::PositionOutOfRange`]), a token out of the vocabulary.
+pub fn generate(
+    model: &Model,
+    state: &mut State,
+    prompt: &[u32],
+    max_new: usize,
+    sampler: &mut Sampler,
+    is_eog: impl Fn(u32) -> bool,
+    now: impl Fn() -> f64,
+    mut on_token: impl FnMut(u32) -> bool,
+) -> Result<(Vec<u32>, GenerateStats), ModelError> {
+    if prompt.is_empty() {
+        return Err(ModelError::BadMetadata { key: "prompt".into(), reason: "the prompt has no tokens".into() });
+    }
+    let needed = prompt.len() + max_new.saturating_sub(1);
+    if needed > state.capacity {
+        return Err(ModelError::PositionOutOfRange { pos: needed - 1, capacity: state.capacity });
+    }
+    let (c, w) = (&model.config, &model.weights);
+    let t0 = now();
+    for (pos, &tok) in prompt[..prompt.len() - 1].iter().enumerate() {
+        try_forward(c, w, state, tok, pos)?;
+    }
+    let mut logits = try_forward(c, w, state, prompt[prompt.len() - 1], prompt.len() - 1)?.to_vec();
+    let t1 = now();
+    let mut out = Vec::with_capacity(max_new);
+    let mut stop = StopReason::MaxTokens;
+    let mut forwards = 0;
+    while out.len() < max_new {
+        let next = sampler.sample(&logits);
+        if is_eog(next) {
+            stop = StopReason::Eog(next);
+            break;
+        }
+        out.push(next);
+        if !on_token(next) {
+            stop = StopReason::Callback;
+            break;
+        }
+        if out.len() == max_new {
+            break;
+        }
+        logits.copy_from_slice(try_forward(c, w, state, next, prompt.len() + out.len() - 1)?);
+        forwards += 1;
+    }
+    let t2 = now();
+    let stats = GenerateStats {
+        prompt_tokens: prompt.len(),
+        prefill_secs: t1 - t0,
+        generated: out.len(),
+        decode_forwards: forwards,
+        decode_secs: t2 - t1,
+        stop,
+    };
+    Ok((out, stats))
+}
