@@ -5,7 +5,8 @@
 //!   re-quantized in memory ([`crate::model::quantize_model`], the tensor policy of
 //!   `quantlab quantize`, fallbacks reported) before generating. The source is whatever the file
 //!   stores: for the default SmolLM2 Q4_1 file the "base" is the Q4_1 checkpoint dequantized.
-//! - The prompt is tokenized as plain text (BOS as the tokenizer's `add_bos_token` says), or
+//! - The prompt is tokenized as text (BOS as the tokenizer's `add_bos_token` says; special
+//!   tokens such as `<|im_start|>` written in it are recognised, as in llama.cpp), or
 //!   with `--chat` wrapped as one user message in the model's chat template (ChatML) with the
 //!   assistant turn opened. Chat is opt-in (default off even for instruct models) so that the
 //!   default is a plain, reproducible continuation of exactly the text given.
@@ -134,7 +135,8 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     } else {
         args.prompt.clone()
     };
-    let prompt = tokenizer.encode(&text, tokenizer.add_bos_default(), args.chat);
+    // Special tokens written in the prompt (`<|im_start|>`) are recognised, as llama.cpp does.
+    let prompt = tokenizer.encode(&text, tokenizer.add_bos_default(), true);
     if prompt.is_empty() {
         return Err(msg("the prompt is empty (no tokens): give some text with -p"));
     }
