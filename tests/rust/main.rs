@@ -12,3 +12,4 @@ mod io;
 mod kquants;
 mod stats;
 mod tokenizer;
+mod eval;
