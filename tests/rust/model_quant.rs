@@ -138,7 +138,10 @@ fn q8_0_in_memory_stays_close_to_the_base() {
     // Measured 1.05 on this fixture (6 positions, logits up to ~31): Q8_0's rounding of the Q4_1
     // values, through 30 layers.
     assert!(max_delta < 2.0, "max |Δlogit| {max_delta}");
-    assert_eq!(greedy(&q, &tokens, 8), greedy(base, &tokens, 8));
+    // Same greedy tokens up to the base's first near-tie: the fixture's greedy margins for this
+    // prompt are 0.35, 1.09, 0.19, 0.011, ...; at the 0.011 tie Q8_0 legitimately flips.
+    let (gq, gb) = (greedy(&q, &tokens, 8), greedy(base, &tokens, 8));
+    assert_eq!(gq[..3], gb[..3], "{gq:?} vs {gb:?}");
 }
 
 #[test]
