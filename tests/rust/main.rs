@@ -13,3 +13,4 @@ mod kquants;
 mod stats;
 mod tokenizer;
 mod eval;
+mod fast_quant;

@@ -67,6 +67,150 @@ pub(crate) fn c_f32_to_i8(x: f32) -> i8 {
     }
 }
 
+/// Lane-wise helpers of the fast 32-value quantizers (`quantize_block_fast` in `q4_0.rs` …
+/// `q8_0.rs`). Each returns exactly what the C reference's sequential scan returns, but is
+/// written as 8 independent lanes plus a final reduction so that LLVM vectorizes it.
+///
+/// Precondition (all of them): every value is finite. [`crate::formats::quantize_row`] rejects
+/// NaN and infinities before it calls any quantizer.
+pub(crate) mod lanes {
+    /// `if a > b { a } else { b }`: one `maxps` / `f32x4.pmax` lane (no NaN handling needed).
+    #[inline(always)]
+    fn max(a: f32, b: f32) -> f32 {
+        if a > b {
+            a
+        } else {
+            b
+        }
+    }
+
+    /// `if a < b { a } else { b }`: one `minps` / `f32x4.pmin` lane.
+    #[inline(always)]
+    fn min(a: f32, b: f32) -> f32 {
+        if a < b {
+            a
+        } else {
+            b
+        }
+    }
+
+    /// Reduces 8 lanes with `f` as a tree (8 → 4 → 2 → 1).
+    #[inline(always)]
+    fn reduce8(mut v: [f32; 8], f: impl Fn(f32, f32) -> f32) -> f32 {
+        for w in [4, 2, 1] {
+            for i in 0..w {
+                v[i] = f(v[i], v[i + w]);
+            }
+        }
+        v[0]
+    }
+
+    /// Lane-wise `(min, max)` of a block: exact values, but the sign of a zero result is
+    /// unspecified (the lanes compare in a different order than the C scan).
+    #[inline(always)]
+    fn raw_min_max(x: &[f32; 32]) -> (f32, f32) {
+        let mut lo = [0.0f32; 8];
+        let mut hi = [0.0f32; 8];
+        lo.copy_from_slice(&x[..8]);
+        hi.copy_from_slice(&x[..8]);
+        for k in 1..4 {
+            for i in 0..8 {
+                lo[i] = min(lo[i], x[8 * k + i]);
+                hi[i] = max(hi[i], x[8 * k + i]);
+            }
+        }
+        (reduce8(lo, min), reduce8(hi, max))
+    }
+
+    /// `max |x[j]|` (0 for an all-zero block), the `amax` of the C loops
+    /// `if (amax < fabsf(v)) amax = fabsf(v)` (maximum is order-independent without NaN).
+    #[inline(always)]
+    pub(crate) fn abs_max(x: &[f32; 32]) -> f32 {
+        let (lo, hi) = raw_min_max(x);
+        // `abs` makes an all-zero block's result +0, as in C (the lanes may give -0).
+        max(hi, -lo).abs()
+    }
+
+    /// The C scan of Q4_0 / Q5_0: the first value of largest magnitude, sign kept
+    /// (`if (amax < fabsf(v)) { amax = fabsf(v); max = v; }`), `+0.0` if every value is a zero.
+    ///
+    /// If `max > -min`, the largest magnitude only occurs as `+max` (and is not zero), and
+    /// symmetrically for `min`; only a tie (`+a` and `-a` both present, or all zeros) needs
+    /// the order of the values.
+    #[inline(always)]
+    pub(crate) fn first_abs_max(x: &[f32; 32]) -> f32 {
+        let (lo, hi) = raw_min_max(x);
+        if hi > -lo {
+            hi
+        } else if -lo > hi {
+            lo
+        } else if hi == 0.0 {
+            // The C loop never updates `max`, which stays +0 even for a block of -0.
+            0.0
+        } else {
+            *x.iter().find(|v| v.abs() == hi).expect("hi is in the block")
+        }
+    }
+
+    /// The C scan of Q4_1 / Q5_1: `min` and `max` starting from `FLT_MAX` / `-FLT_MAX`, updated
+    /// on strictly smaller / larger values. The values equal the lane-wise minimum and maximum;
+    /// only a zero result can differ, in sign: the C scan keeps the first zero it meets, so a
+    /// zero result is replaced by the first zero of the block.
+    #[inline(always)]
+    pub(crate) fn min_max(x: &[f32; 32]) -> (f32, f32) {
+        let (mut min, mut max) = raw_min_max(x);
+        if min == 0.0 || max == 0.0 {
+            let first_zero = *x.iter().find(|&&v| v == 0.0).expect("a zero is in the block");
+            if min == 0.0 {
+                min = first_zero;
+            }
+            if max == 0.0 {
+                max = first_zero;
+            }
+        }
+        (min, max)
+    }
+
+    /// `y` clamped to `[LO, HI]` (NaN gives `HI`), then truncated toward zero, like C's
+    /// `(int)` cast. Callers pick bounds that the values they convert are proven to stay
+    /// within, or that equal the C code's own clamp, so the clamp changes nothing.
+    ///
+    /// Why not `y as i32`: Rust's saturating cast has no vector form on x86-64's baseline
+    /// (SSE2), and LLVM scalarizes it (`cvttss2si` + two `cmov` per value). After the clamp the
+    /// value is in range by construction, so the unchecked cast is sound for any input and
+    /// compiles to one `cvttps2dq` per 4 values (`i32.trunc_sat_f32x4_s` on wasm).
+    #[inline(always)]
+    pub(crate) fn trunc_clamped<const LO: i32, const HI: i32>(y: f32) -> i32 {
+        const { assert!(LO <= HI && -(1 << 24) <= LO && HI <= 1 << 24) };
+        let (lo, hi) = (LO as f32, HI as f32);
+        let y = if y < hi { y } else { hi };
+        let y = if y > lo { y } else { lo };
+        // SAFETY: `y` is now a number (NaN took the `hi` branch) in `[lo, hi]`, exactly
+        // representable bounds inside the i32 range, so its truncation is representable.
+        unsafe { y.to_int_unchecked::<i32>() }
+    }
+
+    /// Bit 4 of each `q[j]` gathered into bit `j` of a u32 (the `qh` mask of Q5_0 / Q5_1).
+    #[inline(always)]
+    pub(crate) fn bit4_mask(q: &[u8; 32]) -> u32 {
+        let mut qh = 0u32;
+        for (j, &v) in q.iter().enumerate() {
+            qh |= (((v >> 4) & 1) as u32) << j;
+        }
+        qh
+    }
+
+    /// Low nibbles packed as ggml does: byte `j` = `q[j] & 15 | (q[j + 16] & 15) << 4`.
+    #[inline(always)]
+    pub(crate) fn pack_nibbles(q: &[u8; 32]) -> [u8; 16] {
+        let mut qs = [0u8; 16];
+        for (j, b) in qs.iter_mut().enumerate() {
+            *b = (q[j] & 0x0F) | ((q[j + 16] & 0x0F) << 4);
+        }
+        qs
+    }
+}
+
 /// Panics unless `n_values` fills `n_blocks` blocks of `block` values exactly.
 pub(crate) fn assert_block_count(n_values: usize, n_blocks: usize, block: usize) {
     assert_eq!(n_values, n_blocks * block, "expected {n_blocks} blocks of {block} values");

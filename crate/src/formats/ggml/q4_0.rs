@@ -13,7 +13,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_block_count, c_f32_to_i8};
+use super::{assert_block_count, c_f32_to_i8, lanes};
 use crate::gguf::GgmlType;
 
 /// Values per block (`QK4_0`).
@@ -74,6 +74,32 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ4_0 {
         *q = xi0 | (xi1 << 4);
     }
     BlockQ4_0 { d: f16::from_f32(d), qs }
+}
+
+/// Same bytes as [`quantize_block`] for every finite input; this is what
+/// [`crate::formats::quantize_row`] uses (it rejects NaN and infinities first, the
+/// precondition here). Written to vectorize: lane-wise scans (`ggml::lanes`) and a
+/// branch-free conversion.
+///
+/// The conversion, `ggml::lanes::trunc_clamped`, truncates toward zero like C's `(int8_t)y`
+/// after a clamp to the quant range. With a finite `id`, `|x * id| <= 8 * (1 + 2^-20)` (`|x| <= |max|`,
+/// `d = max / -8` and `1 / d` each round by at most 2^-22 relative, 2^-21 if `d` is subnormal),
+/// so `x * id + 8.5` lies in `(0.49, 16.51)`: truncation gives 0..=16, clamped to 15 as in C.
+/// Blocks whose reciprocal scale `id` overflows (a scale below about 2^-128) go to
+/// [`quantize_block`], whose conversion handles the infinities and NaNs (`0 * inf`) that then
+/// occur.
+pub fn quantize_block_fast(x: &[f32; QK]) -> BlockQ4_0 {
+    let max = lanes::first_abs_max(x);
+    let d = max / -8.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    if !id.is_finite() {
+        return quantize_block(x);
+    }
+    let mut q = [0u8; QK];
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = lanes::trunc_clamped::<0, 15>(v * id + 8.5) as u8;
+    }
+    BlockQ4_0 { d: f16::from_f32(d), qs: lanes::pack_nibbles(&q) }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be

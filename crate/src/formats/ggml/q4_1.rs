@@ -13,7 +13,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::{assert_block_count, c_f32_to_i8};
+use super::{assert_block_count, c_f32_to_i8, lanes};
 use crate::gguf::GgmlType;
 
 /// Values per block (`QK4_1`).
@@ -79,6 +79,32 @@ pub fn quantize_block(x: &[f32; QK]) -> BlockQ4_1 {
         *q = xi0 | (xi1 << 4);
     }
     BlockQ4_1 { d: f16::from_f32(d), m: f16::from_f32(min), qs }
+}
+
+/// Same bytes as [`quantize_block`] for every finite input; this is what
+/// [`crate::formats::quantize_row`] uses (it rejects NaN and infinities first, the
+/// precondition here). Written to vectorize: lane-wise scans (`ggml::lanes`) and a
+/// branch-free conversion.
+///
+/// The conversion, `ggml::lanes::trunc_clamped`, truncates toward zero like C's `(int8_t)y`
+/// after a clamp to the quant range. With a finite `id` and a finite range `max - min`, `0 <= x - min <= max - min`
+/// (rounding is monotone), so `(x - min) * id <= 15 * (1 + 2^-20)` and `+ 0.5` lies in
+/// `[0.5, 15.51)`: truncation gives 0..=15 (the C clamp to 15 is kept anyway).
+/// Blocks whose reciprocal scale `id` overflows (a scale below about 2^-128) go to
+/// [`quantize_block`], whose conversion handles the infinities and NaNs (`0 * inf`) that then
+/// occur.
+pub fn quantize_block_fast(x: &[f32; QK]) -> BlockQ4_1 {
+    let (min, max) = lanes::min_max(x);
+    let d = (max - min) / 15.0;
+    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    if !id.is_finite() || !(max - min).is_finite() {
+        return quantize_block(x);
+    }
+    let mut q = [0u8; QK];
+    for (q, &v) in q.iter_mut().zip(x) {
+        *q = lanes::trunc_clamped::<0, 15>((v - min) * id + 0.5) as u8;
+    }
+    BlockQ4_1 { d: f16::from_f32(d), m: f16::from_f32(min), qs: lanes::pack_nibbles(&q) }
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `32 * blocks.len()`). Inputs should be
