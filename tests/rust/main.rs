@@ -12,5 +12,7 @@ mod io;
 mod kquants;
 mod stats;
 mod tokenizer;
-mod eval;
 mod fast_quant;
+mod model_quant;
+mod generate;
+mod eval;
