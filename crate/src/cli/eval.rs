@@ -211,7 +211,9 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
                     t.name,
                     t.requested,
                     t.actual,
-                    t.reason.as_ref().map_or(String::new(), |r| format!(" ({r})"))
+                    t.reason.as_ref().map_or(String::new(), |r| {
+                        format!(" ({})", r.strip_prefix(&format!("{}: ", t.name)).unwrap_or(r))
+                    })
                 )
             })
             .collect();
