@@ -32,7 +32,7 @@ run_suite e2e node --test --test-reporter=spec tests/e2e/
 passed=0; failed=0
 while read -r p f; do passed=$((passed + p)); failed=$((failed + f)); done < <(
   grep -hoE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$logs/cargo.log" | awk '{print $4, $6}'
-  grep -hE '^ +Tests +' "$logs/vitest.log" | sed -E 's/\x1b\[[0-9;]*m//g' | awk '{p=0;f=0; for(i=1;i<=NF;i++){if($i=="passed")p=$(i-1); if($i=="failed")f=$(i-1)} print p, f}'
+  sed -E 's/\x1b\[[0-9;]*m//g' "$logs/vitest.log" | grep -hE '^ +Tests +' | awk '{p=0;f=0; for(i=1;i<=NF;i++){if($i=="passed")p=$(i-1); if($i=="failed")f=$(i-1)} print p, f}'
   grep -hE '^ℹ (pass|fail) [0-9]+' "$logs/e2e.log" | awk '{a[$2]=$3} END {print a["pass"]+0, a["fail"]+0}'
 )
 echo
