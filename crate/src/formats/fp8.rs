@@ -31,7 +31,7 @@
 //! codes for ±0 and reconstructs exactly. Storage: one byte per weight + 4 bytes (f32) per scale.
 
 use super::int::sort_unique;
-use super::quantized::{check_finite, QuantError, TensorShape};
+use super::quantized::{check_input, QuantError, TensorShape};
 use super::scheme::{Granularity, QuantScheme, ValueType};
 
 /// The two FP8 variants.
@@ -228,18 +228,9 @@ pub struct Fp8Tensor {
 
 impl Fp8Tensor {
     pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
-        scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
+        check_input(scheme, values, shape)?;
         let format = Fp8Format::of(scheme.value)
             .ok_or_else(|| QuantError::Scheme { scheme: scheme.name(), reason: "not an fp8 scheme".into() })?;
-        if values.len() != shape.len() {
-            return Err(QuantError::LengthMismatch {
-                rows: shape.rows,
-                cols: shape.cols,
-                expected: shape.len(),
-                got: values.len(),
-            });
-        }
-        check_finite(values, shape)?;
         let group_len = match scheme.granularity {
             Granularity::Channel => shape.cols,
             _ => shape.len(),

@@ -330,19 +330,10 @@ impl IntTensor {
     /// Quantizes a row-major `[rows, cols]` tensor. The scheme must be an integer scheme;
     /// values must be finite (checked).
     pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
-        scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
+        super::quantized::check_input(scheme, values, shape)?;
         let ValueType::Int { bits } = scheme.value else {
             return Err(QuantError::Scheme { scheme: scheme.name(), reason: "not an integer scheme".into() });
         };
-        if values.len() != shape.len() {
-            return Err(QuantError::LengthMismatch {
-                rows: shape.rows,
-                cols: shape.cols,
-                expected: shape.len(),
-                got: values.len(),
-            });
-        }
-        super::quantized::check_finite(values, shape)?;
         let group_len = group_len_for(scheme, shape)?;
         let symmetric = scheme.mapping == Mapping::Symmetric;
         let f16_scale = matches!(scheme.granularity, Granularity::Group(_));

@@ -65,6 +65,22 @@ pub fn check_finite(values: &[f32], shape: TensorShape) -> Result<(), QuantError
     }
 }
 
+/// The checks every quantizer makes before it runs: a valid scheme, exactly as many values as
+/// the shape holds, and all of them finite. Each family's `quantize` calls it, so calling a
+/// family directly is as safe as going through [`quantize`].
+pub fn check_input(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<(), QuantError> {
+    scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
+    if values.len() != shape.len() {
+        return Err(QuantError::LengthMismatch {
+            rows: shape.rows,
+            cols: shape.cols,
+            expected: shape.len(),
+            got: values.len(),
+        });
+    }
+    check_finite(values, shape)
+}
+
 /// A tensor stored in a ggml block type: exactly the bytes a GGUF file holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GgmlTensor {
@@ -110,16 +126,7 @@ pub enum QuantizedTensor {
 /// Quantizes a row-major `[rows, cols]` tensor with `scheme`. NaN/Inf inputs are an error
 /// naming the position; a row length the scheme cannot split is an error, never truncated.
 pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<QuantizedTensor, QuantError> {
-    scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
-    if values.len() != shape.len() {
-        return Err(QuantError::LengthMismatch {
-            rows: shape.rows,
-            cols: shape.cols,
-            expected: shape.len(),
-            got: values.len(),
-        });
-    }
-    check_finite(values, shape)?;
+    check_input(scheme, values, shape)?;
     Ok(match scheme.value {
         ValueType::Int { .. } => QuantizedTensor::Int(int::IntTensor::quantize(scheme, values, shape)?),
         ValueType::Nf4 | ValueType::Fp4 => QuantizedTensor::Bnb4(bnb::Bnb4Tensor::quantize(scheme, values, shape)?),

@@ -43,14 +43,7 @@ impl Bnb4Tensor {
     pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
         let ty = bnb_type(scheme)?;
         let block = block_size(scheme)?;
-        if values.len() != shape.len() {
-            return Err(QuantError::LengthMismatch {
-                rows: shape.rows,
-                cols: shape.cols,
-                expected: shape.len(),
-                got: values.len(),
-            });
-        }
+        super::quantized::check_input(scheme, values, shape)?;
         let (packed, absmax) = quantize_ref(ty, values, block);
         let absmax = match scheme.double_quant {
             None => BnbAbsmax::Plain(absmax),
