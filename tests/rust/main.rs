@@ -16,3 +16,4 @@ mod fast_quant;
 mod model_quant;
 mod generate;
 mod eval;
+mod runtime;
