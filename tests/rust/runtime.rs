@@ -161,7 +161,8 @@ fn long_calls_cancel() {
 #[test]
 fn positions_hook_keeps_numbers() {
     let Some((_, model, tok)) = load() else { return };
-    let tokens = tok.encode("It is a way I have of driving off the spleen, and regulating the circulation.", false, false);
+    let tokens =
+        tok.encode("It is a way I have of driving off the spleen, and regulating the circulation.", false, false);
     let p = plan(&tokens, 8, Protocol::Default, false, None, None).unwrap();
     let run = |with_hook: bool| {
         let mut src = ModelSource::new(&model, 8, 1);

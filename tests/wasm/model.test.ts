@@ -118,7 +118,8 @@ describe('LabModel', () => {
     expect(() => ev.run(text(), { protocol: 'ollama' })).toThrow(/unknown protocol 'ollama'/);
     expect(() => ev.run(text(), { ctx: 1 })).toThrow(/ctx = 1 leaves no token to score/);
     expect(() => ev.run('too short', { ctx: 64 })).toThrow(/fewer than one window of ctx = 64/);
-    expect(() => ev.run(text(), { ctx: 64, bogus: 1 })).toThrow(/invalid evaluation options.*bogus/);
+    expect(() => ev.run(text(), { ctx: 64, bogus: 1 })).toThrow(/invalid evaluation options: unknown option 'bogus'/);
+    expect(() => base.generate('x', { maxToken: 3 })).toThrow(/unknown option 'maxToken'/);
   });
 
   test('16 greedy tokens equal the native ones, streamed piece by piece', () => {
@@ -128,7 +129,7 @@ describe('LabModel', () => {
       pieces.push(piece);
       ids.push(id);
     });
-    expect(base.tokenize(NATIVE.greedy.prompt)).toEqual(NATIVE.greedy.prompt_ids);
+    expect(Array.from(base.tokenize(NATIVE.greedy.prompt))).toEqual(NATIVE.greedy.prompt_ids);
     expect(g.promptTokens).toBe(NATIVE.greedy.prompt_ids.length);
     expect(g.tokenIds).toEqual(NATIVE.greedy.tokens);
     expect(ids).toEqual(g.tokenIds);
