@@ -27,12 +27,19 @@ test('default model: tensor table, histogram of blk.0.attn_q.weight, GPU status'
   assert.equal(await page.locator('#error').isHidden(), true, await page.locator('#error').innerText());
   assert.equal(await page.locator('#tensor-table tbody tr').count(), 272);
   const row = page.locator('tr[data-tensor="blk.0.attn_q.weight"]');
-  assert.match(await row.innerText(), /576 × 576\s+Q4_1\s+203 KiB\s+5$/);
+  assert.match(await row.innerText(), /576 × 576\s+Q4_1\s+203 KiB\s+5\s/);
   assert.equal(await row.locator('td[data-bytes]').getAttribute('data-bytes'), '207360');
   assert.match(await page.locator('#base-note').innerText(), /already quantized \(Q4_1\)/);
 
   await row.click();
   await page.waitForSelector('#histogram svg', { timeout: 60_000 });
+  assert.equal(await page.locator('#selected-tensor').innerText(), 'blk.0.attn_q.weight');
+  // Model panel facts, and the plain statement that any base is the Q4_1 checkpoint dequantized.
+  assert.equal(await page.locator('#model-arch').innerText(), 'llama');
+  assert.match(await page.locator('#model-params').innerText(), /^134\.5M \(134,515,008\)$/);
+  assert.match(await page.locator('#model-format').innerText(), /^Q4_1 · 61 F32, 210 Q4_1, 1 Q8_0$/);
+  assert.match(await page.locator('#model-size').innerText(), /^93\.8 MiB/);
+  assert.match(await page.locator('#base-note').innerText(), /this Q4_1 model dequantized/);
   // The chart's bins must account for every weight of the 576×576 matrix.
   assert.equal(Number(await page.locator('#histogram').getAttribute('data-total')), 576 * 576);
   assert.equal(Number(await page.locator('#histogram-caption').getAttribute('data-total')), 576 * 576);
@@ -105,7 +112,7 @@ test('drag and drop opens a GGUF; a bad drop shows an error and keeps the open m
   await page.locator('tr[data-tensor="weights"]').click();
   await page.waitForSelector('#histogram svg');
   assert.equal(await page.locator('#histogram').getAttribute('data-total'), '8');
-  assert.match(await page.locator('#histogram-caption').innerText(), /^8 values · min -1\.0000 · max 3\.0000 · 128 bins · decoded from F32$/);
+  assert.match(await page.locator('#histogram-caption').innerText(), /^8 values \(whole tensor\) · min -1\.0000 · max 3\.0000 · 128 bins · decoded from F32 · nf4-b64: 16 levels in group 0 of 1 /);
 
   await dropFile(page, 'broken.gguf', tinyGguf().subarray(0, 50));
   await page.waitForFunction(() => /truncated/i.test(document.querySelector('#error')?.textContent ?? ''));

@@ -143,7 +143,9 @@ export interface TensorView {
   /** Weights of the whole tensor stored with each code. */
   occupancy: number[];
   bitsPerWeight: number;
-  metrics: ErrorMetrics;
+  metrics: ErrorMetrics | null;
+  /** Why the format could not be applied to this tensor (the histogram is still shown). */
+  formatError?: string;
 }
 
 export interface ChannelStats {

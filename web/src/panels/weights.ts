@@ -95,15 +95,21 @@ export class WeightPanels {
     if (v.occupancy.length) renderOccupancy(occupancy, v.occupancy, { width: occupancy.clientWidth, format: v.format });
     else occupancy.replaceChildren(el('p', `${v.format} does not report its codes, so there is no occupancy to show.`, { class: 'caption' }));
     const h = v.histogram;
+    const caption = $('#histogram-caption');
     const t = this.app.model?.header.tensors.find((x) => x.name === v.tensor);
     const where = v.scope === 'tensor' ? 'whole tensor' : v.scope === 'row' ? `row ${v.row}` : `group ${v.group}`;
     const parts = [`${formatCount(h.total)} values (${where})`, `min ${h.min?.toPrecision(5)}`, `max ${h.max?.toPrecision(5)}`, `${h.counts.length} bins`];
     if (t) parts.push(`decoded from ${t.type}`);
     if (h.non_finite > 0) parts.push(`${formatCount(h.non_finite)} NaN/Inf values not shown`);
+    if (v.formatError || !v.metrics) {
+      parts.push(`${v.format} cannot be applied here: ${v.formatError ?? 'no metrics'}`);
+      caption.textContent = parts.join(' · ');
+      caption.dataset.total = String(h.total);
+      return;
+    }
     parts.push(`${v.format}: ${v.levels.length} levels in group ${v.group} of ${formatCount(v.nGroups)} (${formatCount(v.groupLen)} weights each)`);
     if (v.levels.length) parts.push(`clipping range ${v.levels[0]!.toPrecision(4)} … ${v.levels[v.levels.length - 1]!.toPrecision(4)}, ${formatCount(v.clipped)} of the group's weights clipped`);
     parts.push(`${v.bitsPerWeight.toFixed(3)} bits/weight, SQNR ${formatDb(v.metrics.sqnr_db)} dB on the tensor`);
-    const caption = $('#histogram-caption');
     caption.textContent = parts.join(' · ');
     caption.dataset.total = String(h.total);
   }

@@ -11,7 +11,7 @@ type Args<M extends keyof Methods> = Methods[M]['args'];
 interface QuantizeReport {
   format: string;
   bits_per_weight: number;
-  metrics: TensorView['metrics'];
+  metrics: TensorView['metrics'] | null;
   nGroups: number;
   groupLen: number;
   group: number;
@@ -49,7 +49,7 @@ export async function analyzeTensors({ format, outlierK }: Args<'analyzeTensors'
     try {
       const q = quantize(format, row, bytes, 0);
       result.bitsPerWeight = q.bits_per_weight;
-      result.metrics = q.metrics;
+      result.metrics = q.metrics ?? undefined;
     } catch (error) {
       result.error = (error as Error).message;
     }
@@ -66,7 +66,15 @@ export async function tensorView(args: Args<'tensorView'>, ctx: Ctx): Promise<Te
   ctx.progress('read', 0, row.nBytes);
   const bytes = await tensorBytes(model, row);
   ctx.progress('quantize', 0, row.nElements);
-  const q = quantize(args.format, row, bytes, Math.max(0, args.group));
+  // The histogram is shown even when the format cannot take this tensor; the reason is reported.
+  let q: QuantizeReport;
+  let formatError: string | undefined;
+  try {
+    q = quantize(args.format, row, bytes, Math.max(0, args.group));
+  } catch (error) {
+    formatError = (error as Error).message;
+    q = { format: args.format, bits_per_weight: NaN, metrics: null, nGroups: 1, groupLen: row.nElements, group: 0, levels: [], occupancy: [] };
+  }
   const cols = row.dims[0] ?? 1;
   const groupLen = q.groupLen || row.nElements;
   const group = q.group;
@@ -107,6 +115,7 @@ export async function tensorView(args: Args<'tensorView'>, ctx: Ctx): Promise<Te
     occupancy: q.occupancy,
     bitsPerWeight: q.bits_per_weight,
     metrics: q.metrics,
+    formatError,
   };
 }
 
@@ -151,7 +160,7 @@ export async function nf4Placement({ tensor, block }: Args<'nf4Placement'>, ctx:
     nf4Levels: normalise(nf4.levels),
     int4Levels: normalise(int4.levels),
     normalLevels,
-    mse: { nf4: nf4.metrics.mse, int4: int4.metrics.mse, normal: codebookMse(values, NF4_BLOCK, normalLevels) },
-    signalPower: nf4.metrics.signal_power,
+    mse: { nf4: nf4.metrics!.mse, int4: int4.metrics!.mse, normal: codebookMse(values, NF4_BLOCK, normalLevels) },
+    signalPower: nf4.metrics!.signal_power,
   };
 }
