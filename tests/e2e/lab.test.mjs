@@ -3,25 +3,16 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { artifacts, launchBrowser, openPage, repoRoot, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { artifacts, openPage, repoRoot, useLab } from './harness.mjs';
 import { tinyGguf } from './tiny-gguf.mjs';
 
 const MODEL = join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
-let server;
-let browser;
+const lab = useLab();
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
 
 test('default model: tensor table, histogram of blk.0.attn_q.weight, GPU status', { timeout: 180_000 }, async () => {
-  const { page, problems } = await openPage(browser, server.url);
+  const { page, problems } = await openPage(lab.browser, lab.server.url);
   // 272 tensors, read independently by gguf-py from the same file.
   await page.waitForSelector('#tensor-table tbody tr, #error:not([hidden])', { timeout: 120_000 });
   assert.equal(await page.locator('#error').isHidden(), true, await page.locator('#error').innerText());
@@ -63,7 +54,7 @@ test('default model: tensor table, histogram of blk.0.attn_q.weight, GPU status'
 });
 
 test('a truncated GGUF shows a clear error and the page keeps working', { timeout: 180_000 }, async () => {
-  const { page } = await openPage(browser, `${server.url}?model=none`);
+  const { page } = await openPage(lab.browser, `${lab.server.url}?model=none`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   const truncated = join(artifacts, 'truncated.gguf');
   // Header intact, tensor data cut: the reader must name the tensor that runs past the end.
@@ -104,7 +95,7 @@ async function dropFile(page, name, bytes) {
 }
 
 test('drag and drop opens a GGUF; a bad drop shows an error and keeps the open model', { timeout: 120_000 }, async () => {
-  const { page, problems } = await openPage(browser, `${server.url}?model=none`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?model=none`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   await dropFile(page, 'tiny.gguf', tinyGguf({ name: 'dropped model' }));
   await page.waitForSelector('tr[data-tensor="weights"]', { timeout: 30_000 });

@@ -4,20 +4,11 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { artifacts, launchBrowser, openPage, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { artifacts, openPage, useLab } from './harness.mjs';
 import { buildGguf } from './tiny-gguf.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+const lab = useLab();
 
 /** Deterministic pseudo-random values (LCG), f32-rounded like the file stores them. */
 function series(n, seed, shape) {
@@ -64,7 +55,7 @@ const order = (page) => page.locator('#tensor-table tbody tr').evaluateAll((trs)
 test('layer browser: kurtosis, outliers and int8 error match JS references; sorting; keyboard select', { timeout: 120_000 }, async () => {
   const file = join(artifacts, 'three-tensors.gguf');
   writeFileSync(file, buildGguf({ metadata: { 'general.name': 'three tensors' }, tensors }));
-  const { page, problems } = await openPage(browser, `${server.url}?model=none&format=int8-sym-channel`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?model=none&format=int8-sym-channel`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   await page.setInputFiles('#file-input', file);
   await page.waitForSelector('tr[data-tensor="c.flat"]');
@@ -109,7 +100,7 @@ test('layer browser: kurtosis, outliers and int8 error match JS references; sort
 });
 
 test('analysing the default model reports progress per tensor and can be cancelled', { timeout: 180_000 }, async () => {
-  const { page, problems } = await openPage(browser, `${server.url}?format=q4_0`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?format=q4_0`);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
   await page.click('#analyze');
   // Rows fill in as the worker reports each tensor.

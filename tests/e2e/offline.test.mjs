@@ -3,27 +3,18 @@
 // is text: a GGUF whose metadata holds HTML shows it literally and runs none of it.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { artifacts, launchBrowser, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { artifacts, useLab } from './harness.mjs';
 import { buildGguf } from './tiny-gguf.mjs';
 
-let server;
-let browser;
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
+const lab = useLab();
 
 test('after one visit the lab loads and runs offline', { timeout: 240_000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const context = await lab.browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-  await page.goto(server.url);
+  await page.goto(lab.server.url);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
   // The notice names what is being cached, then the status says the lab and model are offline-ready.
   await page.waitForFunction(() => document.querySelector('#offline-status')?.dataset.state === 'ready', null, { timeout: 120_000 });
@@ -39,7 +30,7 @@ test('after one visit the lab loads and runs offline', { timeout: 240_000 }, asy
   await context.setOffline(true);
   // The server is really unreachable for this context now.
   assert.equal(await page.evaluate(() => fetch('/index.html?probe').then(() => 'online', () => 'offline')), 'offline');
-  await page.goto(`${server.url}?tensor=blk.3.ffn_up.weight&format=q4_0`);
+  await page.goto(`${lab.server.url}?tensor=blk.3.ffn_up.weight&format=q4_0`);
   await page.waitForSelector('#histogram svg', { timeout: 120_000 });
   assert.equal(await page.locator('#tensor-table tbody tr').count(), 272);
   assert.equal(Number(await page.locator('#histogram').getAttribute('data-total')), 576 * 1536);
@@ -51,9 +42,9 @@ test('after one visit the lab loads and runs offline', { timeout: 240_000 }, asy
 
 test('HTML in model metadata is shown as text and never runs', { timeout: 60_000 }, async () => {
   const evil = '<img src=x onerror="window.__pwned=1">';
-  const context = await browser.newContext();
+  const context = await lab.browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${server.url}?model=none`);
+  await page.goto(`${lab.server.url}?model=none`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   const bytes = buildGguf({
     metadata: { 'general.name': evil, 'general.description': `<script>window.__pwned=2</script>` },

@@ -4,9 +4,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { q4_1Tensor } from './gguf-read.mjs';
-import { artifacts, launchBrowser, openPage, repoRoot, startServer } from './harness.mjs';
+import { artifacts, openPage, repoRoot, useLab } from './harness.mjs';
 
 const MODEL = readFileSync(join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf'));
 // bitsandbytes' NF4 code table (bitsandbytes/functional.py, create_normal_map / the CUDA kernel's constants).
@@ -15,8 +15,7 @@ const NF4_TABLE = [
   -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
   0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
 ];
-let server;
-let browser;
+const lab = useLab();
 
 /** Rounds to the nearest f16 value (normal range): group-wise integer scales are stored as f16. */
 function f16Round(x) {
@@ -25,14 +24,6 @@ function f16Round(x) {
   return Math.round(x / step) * step;
 }
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
 
 async function setFormat(page, format) {
   await page.fill('#format', format);
@@ -43,7 +34,7 @@ async function setFormat(page, format) {
 const levelsOf = async (page) => JSON.parse(await page.locator('#histogram').getAttribute('data-levels'));
 
 test('histogram: totals, NF4/INT4/Q8_0 levels of the selected group, clipping and occupancy', { timeout: 240_000 }, async () => {
-  const { page, problems } = await openPage(browser, `${server.url}?tensor=blk.0.attn_q.weight&format=nf4&panel=histogram`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?tensor=blk.0.attn_q.weight&format=nf4&panel=histogram`);
   await page.waitForSelector('#histogram svg', { timeout: 120_000 });
   // Every weight of the 576×576 matrix is in a bin, and every one has exactly one code.
   assert.equal(Number(await page.locator('#histogram').getAttribute('data-total')), 576 * 576);
@@ -113,7 +104,7 @@ function outliers(values, rows, cols, k) {
 test('outlier channels match the k × median rule on independently decoded weights', { timeout: 180_000 }, async () => {
   const name = 'blk.0.attn_output.weight';
   const { values, rows, cols } = q4_1Tensor(MODEL, name);
-  const { page, problems } = await openPage(browser, `${server.url}?tensor=${name}&panel=outliers`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?tensor=${name}&panel=outliers`);
   await page.waitForSelector('#cols-chart svg', { timeout: 120_000 });
   const want6 = outliers(values, rows, cols, 6);
   assert.ok(want6.cols.length > 0, 'this tensor has outlier input channels');
@@ -133,7 +124,7 @@ test('outlier channels match the k × median rule on independently decoded weigh
 
 test('NF4 level placement: the published table, and INT4 error equal to a JS absmax-round reference', { timeout: 180_000 }, async () => {
   const name = 'blk.0.attn_q.weight';
-  const { page, problems } = await openPage(browser, `${server.url}?tensor=${name}&panel=nf4&block=3`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?tensor=${name}&panel=nf4&block=3`);
   await page.waitForSelector('#nf4-levels tbody tr', { timeout: 120_000 });
   const shown = await page.locator('#nf4-levels td[data-nf4]').evaluateAll((tds) => tds.map((td) => Number(td.dataset.nf4)));
   assert.equal(shown.length, 16);
