@@ -3,6 +3,9 @@ import './styles.css';
 import { LabClient } from './client';
 import type { AdapterReport, TensorAnalysis } from './messages';
 import { type App, clearError, showError } from './panels/app';
+import { ComparePanel } from './panels/compare';
+import { ExportPanel } from './panels/export';
+import { GeneratePanel } from './panels/generate';
 import { WeightPanels } from './panels/weights';
 import { registerOffline, showModelOfflineState } from './pwa';
 import { getParam, setParam } from './state';
@@ -18,6 +21,9 @@ export const SUGGESTED_FORMATS = ['q8_0', 'q6_k', 'q5_k', 'q5_1', 'q5_0', 'q4_k'
 const client = new LabClient(() => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
 const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
 const weights = new WeightPanels(app);
+const compare = new ComparePanel(app);
+new GeneratePanel(app);
+new ExportPanel(app);
 const layers = new LayerBrowser($('#tensor-table') as HTMLTableElement, (name) => void selectTensor(name));
 const modelProgress = new ProgressView($('#model-progress-host'), 'model-progress');
 const analyzeProgress = new ProgressView($('#analyze-progress-host'), 'analyze-progress');
@@ -50,6 +56,7 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
     renderModelCard($('#model-card'), loaded);
     showModelOfflineState(loaded.offline);
     layers.setTensors(loaded.header.tensors);
+    void compare.refresh();
     $('#analyze-summary').textContent = '';
     for (const id of ['#layers-panel', '#compare-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
     document.body.dataset.model = 'loaded';

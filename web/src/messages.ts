@@ -181,6 +181,82 @@ export interface Nf4Placement {
   signalPower: number;
 }
 
+/** The evaluation protocol of a comparison (what the manifest records). */
+export interface EvalProtocol {
+  protocol: string;
+  ctx: number;
+  windows: number;
+  windowsAvailable: number;
+  tokensScored: number;
+  textTokens: number;
+  text: string;
+}
+
+/** One format's measured result (the base is a row too, with format "base"). */
+export interface FormatResult {
+  format: string;
+  /** The scheme's canonical name and typed description (from parseScheme). */
+  scheme: unknown;
+  bitsPerWeight: number;
+  bytes: number;
+  ppl: number;
+  pplStderr: number;
+  meanNll: number;
+  klMean?: number;
+  klMax?: number;
+  top1Agreement?: number;
+  tokensPerSec?: number;
+  basePpl: number;
+  /** Matrices the tensor policy stored in another type (e.g. K-quants on 576-wide rows). */
+  fallbacks: number;
+  quantizeSummary: string;
+}
+
+/** Everything needed to reproduce one comparison row: the quant manifest. */
+export interface QuantManifest {
+  tool: string;
+  coreVersion: string;
+  createdAt: string;
+  source: { name: string; sha256: string; format: string; bytes: number; bitsPerWeight: number; note: string };
+  protocol: EvalProtocol;
+  result: FormatResult;
+}
+
+export interface GenerateOptions {
+  prompt: string;
+  seed: number;
+  maxTokens: number;
+  temperature: number;
+  chat: boolean;
+}
+
+export interface GenerationSide {
+  label: string;
+  text: string;
+  pieces: string[];
+  tokenIds: number[];
+  stopReason: string;
+  promptTokens: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+}
+
+/** A streamed token (progress detail of `generate`). */
+export interface TokenEvent {
+  side: 'base' | 'quantized';
+  piece: string;
+  tokenId: number;
+}
+
+/** A step of a comparison run (progress detail of `compareFormats`). */
+export interface StepEvent {
+  step: number;
+  steps: number;
+  label: string;
+  /** Set when a format finished: its manifest (the page saves it). */
+  manifest?: QuantManifest;
+}
+
 /** Requests the page sends, keyed by method; `R` is the result type. */
 export interface Methods {
   init: { args: Record<string, never>; result: { coreVersion: string; formats: string } };
@@ -192,6 +268,9 @@ export interface Methods {
   tensorView: { args: { tensor: string; format: string; bins: number; scope: Scope; group: number }; result: TensorView };
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement };
+  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[] };
+  generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide } };
+  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string } };
 }
 export type Method = keyof Methods;
 

@@ -9,6 +9,7 @@ import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
+import { compareFormats, exportModel, generate } from './worker/runtime';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -92,6 +93,9 @@ const handlers: { [M in Method]: Handler<M> } = {
   tensorView,
   channelStats,
   nf4Placement,
+  compareFormats,
+  generate,
+  exportModel,
 };
 
 const cancelledIds = new Set<number>();
