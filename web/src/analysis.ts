@@ -117,3 +117,10 @@ export function paretoFrontier<T extends FrontierPoint>(points: T[]): T[] {
   }
   return frontier;
 }
+
+/** Index of the first differing token id; -1 when identical; the shorter length when one is a prefix. */
+export function firstDivergence(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : n;
+}

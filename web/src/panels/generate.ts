@@ -1,18 +1,12 @@
 // Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
 // tokens/s and the first token where the two differ highlighted.
+import { firstDivergence } from '../analysis';
 import type { GenerationSide, TokenEvent } from '../messages';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
 import { baseName } from '../ui/modelPanel';
-
-/** Index of the first differing token id, or -1 when one sequence is a prefix of the other. */
-export function firstDivergence(a: number[], b: number[]): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
-  return a.length === b.length ? -1 : n;
-}
 
 export class GeneratePanel {
   private root = $('#generate-body');

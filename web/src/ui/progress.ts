@@ -22,7 +22,8 @@ const byteDrivenPhases: Phase[] = ['download', 'read', 'parse', 'cache'];
 
 export function describeProgress(phase: Phase, loaded: number, total: number): string {
   if (byteDrivenPhases.includes(phase)) return `${phaseLabel[phase]} ${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`;
-  if (phase === 'decode' || (phase === 'quantize' && loaded === 0)) return `${phaseLabel[phase]} ${formatCount(total)} values`;
+  if (total === 0) return `${phaseLabel[phase]}…`;
+  if (phase === 'decode') return `${phaseLabel[phase]} ${formatCount(total)} values`;
   return `${phaseLabel[phase]} ${formatCount(loaded)} of ${formatCount(total)}`;
 }
 

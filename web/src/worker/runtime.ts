@@ -105,11 +105,11 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
   for (const [i, format] of formats.entries()) {
     const scheme = wasmCall(`format ${format}`, () => parseScheme(format)) as { name: string; scheme: unknown };
     const quantizeStep = { step: 2 * i, steps, label: `Quantize ${scheme.name}` };
-    ctx.progress('quantize', 0, 1, quantizeStep);
+    ctx.progress('quantize', 0, 0, quantizeStep);
     const model = quantizeFor(rt, format, ctx, quantizeStep);
     const report = model.quantReport() as QuantReport;
     const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${scheme.name} against the base` };
-    ctx.progress('evaluate', 0, 1, evalStep);
+    ctx.progress('evaluate', 0, 0, evalStep);
     const evaluation = new LabEval(rt.base);
     let run: EvalProtocol & { results: Omit<FormatResult, 'format' | 'scheme' | 'bitsPerWeight' | 'bytes' | 'basePpl' | 'fallbacks' | 'quantizeSummary'>[] };
     try {

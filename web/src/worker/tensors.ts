@@ -65,7 +65,7 @@ export async function tensorView(args: Args<'tensorView'>, ctx: Ctx): Promise<Te
   const row = findTensor(model, args.tensor);
   ctx.progress('read', 0, row.nBytes);
   const bytes = await tensorBytes(model, row);
-  ctx.progress('quantize', 0, row.nElements);
+  ctx.progress('quantize', 0, 0);
   // The histogram is shown even when the format cannot take this tensor; the reason is reported.
   let q: QuantizeReport;
   let formatError: string | undefined;
@@ -135,7 +135,7 @@ export async function nf4Placement({ tensor, block }: Args<'nf4Placement'>, ctx:
   const model = requireModel();
   const row = findTensor(model, tensor);
   const bytes = await tensorBytes(model, row);
-  ctx.progress('quantize', 0, row.nElements);
+  ctx.progress('quantize', 0, 0);
   const nf4 = quantize(`nf4-b${NF4_BLOCK}`, row, bytes, Math.max(0, block));
   const int4 = quantize(`int4-sym-g${NF4_BLOCK}`, row, bytes, nf4.group);
   const values = await decodedValues(model, row, ctx);
@@ -149,7 +149,7 @@ export async function nf4Placement({ tensor, block }: Args<'nf4Placement'>, ctx:
     return m > 0 ? s.map((v) => v / m) : s;
   };
   const normalLevels = normalQuantileLevels(16);
-  ctx.progress('analyze', 0, row.nElements);
+  ctx.progress('analyze', 0, 0);
   return {
     tensor,
     block: b,
