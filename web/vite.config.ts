@@ -1,6 +1,8 @@
 import { defineConfig } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 
 // The lab app. `npm start` builds it and serves web/dist plus /models and /data with
 // scripts/serve.mjs; `npm run dev` gives Vite's dev server (models served by the plugin below).
@@ -10,6 +12,11 @@ import { fileURLToPath } from 'node:url';
 // (MODEL_CACHE in src/source.ts). Pages are cross-origin isolated (COOP/COEP, also sent by
 // scripts/static.mjs) so cancel flags can be SharedArrayBuffers.
 const repo = fileURLToPath(new URL('..', import.meta.url));
+/** The eval text (chapters 1–3, served from the repo's data/), precached so comparisons work offline. */
+const evalText = [1, 2, 3]
+  .map((n) => `data/moby-dick/chapter_${n}.json`)
+  .filter((path) => existsSync(`${repo}/${path}`))
+  .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
 const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export default defineConfig({
@@ -54,6 +61,7 @@ export default defineConfig({
       },
       workbox: {
         globPatterns: ['**/*.{js,css,html,wasm,svg,png,webmanifest}'],
+        additionalManifestEntries: evalText,
         // The wasm core is ~0.5 MB; leave room for it to grow.
         maximumFileSizeToCacheInBytes: 32 * 1024 * 1024,
         navigateFallback: 'index.html',

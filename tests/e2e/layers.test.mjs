@@ -71,6 +71,8 @@ test('layer browser: kurtosis, outliers and int8 error match JS references; sort
     const want = int8ChannelSqnr(t.values, t.dims[0]);
     assert.ok(Math.abs(sqnr - want) < 1e-3, `${t.name} SQNR ${sqnr} vs ${want}`);
   }
+  // The per-layer error chart has one bar per tensor.
+  assert.equal(await page.locator('#layer-errors').getAttribute('data-matrices'), '3');
   // Input channel 5 of b.spiky is the one outlier column (rows 0..2 hold its spikes → 3 outlier rows).
   assert.equal(await page.locator('tr[data-tensor="b.spiky"] td[data-outliers]').innerText(), '1 / 3');
 

@@ -35,6 +35,12 @@ test('after one visit the lab loads and runs offline', { timeout: 240_000 }, asy
   assert.equal(await page.locator('#tensor-table tbody tr').count(), 272);
   assert.equal(Number(await page.locator('#histogram').getAttribute('data-total')), 576 * 1536);
   assert.equal(await page.locator('#error').isHidden(), true);
+  // The runtime works offline too (the whole model from Cache Storage), and the eval text is precached.
+  assert.equal(await page.evaluate(() => fetch('data/moby-dick/chapter_1.json').then((r) => r.json()).then((j) => typeof j.text)), 'string');
+  await page.fill('#gen-max', '4');
+  await page.click('#gen-run');
+  await page.waitForFunction(() => document.querySelector('#generate-body')?.dataset.divergence || document.querySelector('#generate-panel > .error:not([hidden])'), null, { timeout: 180_000 });
+  assert.equal(await page.locator('#gen-base span').count(), 4);
   await page.screenshot({ path: join(artifacts, 'offline-reload.png'), fullPage: false });
   assert.deepEqual(problems, []);
   await context.close();

@@ -76,7 +76,10 @@ test('histogram: totals, NF4/INT4/Q8_0 levels of the selected group, clipping an
   await setFormat(page, 'q8_0');
   const q8 = await levelsOf(page);
   assert.ok(q8.length >= 255 && q8.length <= 256, `q8_0 levels: ${q8.length}`);
+  // Phone width: the charts redraw to fit and nothing scrolls sideways.
   await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(500);
+  assert.deepEqual(await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]), [390, 390]);
   await page.screenshot({ path: join(artifacts, 'histogram-phone.png'), fullPage: false });
   assert.deepEqual(problems, []);
   await page.close();

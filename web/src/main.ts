@@ -11,6 +11,7 @@ import { registerOffline, showModelOfflineState } from './pwa';
 import { getParam, setParam } from './state';
 import { $, el } from './ui/dom';
 import { LayerBrowser } from './ui/layerBrowser';
+import { renderLayerErrors } from './ui/layerErrors';
 import { renderModelCard } from './ui/modelPanel';
 import { isCancel, ProgressView } from './ui/progress';
 
@@ -58,6 +59,7 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
     layers.setTensors(loaded.header.tensors);
     void compare.refresh();
     $('#analyze-summary').textContent = '';
+    $('#layer-errors').replaceChildren();
     for (const id of ['#layers-panel', '#compare-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
     document.body.dataset.model = 'loaded';
     document.dispatchEvent(new CustomEvent('lab:model', { detail: loaded }));
@@ -78,6 +80,7 @@ async function analyzeAll(): Promise<void> {
   const format = app.format;
   const generation = app.generation;
   layers.clearAnalysis();
+  $('#layer-errors').replaceChildren();
   const title = `Analysing ${app.model.header.tensors.length} tensors under ${format}`;
   const button = $('#analyze') as HTMLButtonElement;
   button.disabled = true;
@@ -94,6 +97,7 @@ async function analyzeAll(): Promise<void> {
     summary.dataset.analysed = String(all.length);
     summary.dataset.format = format;
     layers.render();
+    renderLayerErrors($('#layer-errors'), all, $('#layer-errors').clientWidth);
   } catch (error) {
     $('#analyze-summary').textContent = isCancel(error) ? 'Analysis cancelled; the rows done so far are kept.' : `Analysis failed: ${(error as Error).message}`;
     layers.render();
