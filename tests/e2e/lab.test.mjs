@@ -73,6 +73,12 @@ test('a truncated GGUF shows a clear error and the page keeps working', { timeou
   await page.setInputFiles('#file-input', junk);
   await page.waitForFunction(() => /not a GGUF/i.test(document.querySelector('#error')?.textContent ?? ''), null, { timeout: 30_000 });
 
+  // A URL that does not exist: the HTTP status is named.
+  await page.fill('#url-input', `${lab.server.url}models/no-such-model.gguf`);
+  await page.click('#url-form button[type=submit]');
+  await page.waitForFunction(() => /HTTP 404/.test(document.querySelector('#error')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.equal(await page.locator('#error').getAttribute('data-kind'), 'DownloadError');
+
   // A good file opened afterwards still loads.
   await page.setInputFiles('#file-input', MODEL);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 60_000 });

@@ -71,3 +71,21 @@ test('HTML in model metadata is shown as text and never runs', { timeout: 60_000
   await page.screenshot({ path: join(artifacts, 'metadata-as-text.png'), fullPage: false });
   await context.close();
 });
+
+test('too little storage quota: a clear notice, and the lab keeps working online', { timeout: 120_000 }, async () => {
+  const context = await lab.browser.newContext();
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  // 20 MB: enough for the app shell, not for the 98 MB model.
+  await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(lab.server.url).origin, quotaSize: 20 * 1024 * 1024 });
+  await page.goto(lab.server.url);
+  await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
+  await page.waitForFunction(() => document.querySelector('#offline-status')?.dataset.state === 'no-quota', null, { timeout: 60_000 });
+  const notice = page.locator('#offline-note');
+  assert.equal(await notice.isVisible(), true);
+  // Either the estimate shows the shortfall up front, or the browser refuses the write.
+  assert.match(await notice.innerText(), /(Not enough browser storage to keep the model offline: it needs 94 MiB|refused to store the model \(storage quota exceeded\)).*still works online/);
+  assert.equal(await page.locator('#error').isHidden(), true);
+  await page.screenshot({ path: join(artifacts, 'offline-quota-notice.png'), fullPage: false });
+  await context.close();
+});
