@@ -5,7 +5,7 @@ import { registerSW } from 'virtual:pwa-register';
 import type { OfflineState } from './messages';
 import { $ } from './ui/dom';
 
-const status = { shell: 'pending' as 'pending' | 'caching' | 'ready' | 'unavailable', model: null as OfflineState | null };
+const status = { shell: 'pending' as 'pending' | 'caching' | 'ready' | 'unavailable' | 'dev', model: null as OfflineState | null };
 
 function render(): void {
   const line = $('#offline-status');
@@ -13,7 +13,8 @@ function render(): void {
   const modelReady = model?.state === 'cached' || model?.state === 'stored';
   let text: string;
   let state: string;
-  if (status.shell === 'unavailable') [text, state] = ['not available in this browser (no service worker); the lab works online only', 'unavailable'];
+  if (status.shell === 'dev') [text, state] = ['off in the dev server (npm start serves the offline-capable build)', 'unavailable'];
+  else if (status.shell === 'unavailable') [text, state] = ['not available in this browser (no service worker); the lab works online only', 'unavailable'];
   else if (status.shell !== 'ready') [text, state] = ['caching the lab for offline use…', 'caching'];
   else if (model && !modelReady) [text, state] = [`the lab is cached, the model is not: ${model.message}`, model.state];
   else if (!model) [text, state] = ['the lab is cached; the model will be stored when it loads', 'caching'];
@@ -26,6 +27,12 @@ function render(): void {
 }
 
 export async function registerOffline(): Promise<void> {
+  if (import.meta.env.DEV) {
+    // vite-plugin-pwa builds no service worker for `npm run dev`.
+    status.shell = 'dev';
+    render();
+    return;
+  }
   if (!('serviceWorker' in navigator)) {
     status.shell = 'unavailable';
     render();
