@@ -62,7 +62,6 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
     $('#layer-errors').replaceChildren();
     for (const id of ['#layers-panel', '#compare-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
     document.body.dataset.model = 'loaded';
-    document.dispatchEvent(new CustomEvent('lab:model', { detail: loaded }));
     const wanted = options.keepSelection ? app.tensor : getParam('tensor');
     app.tensor = null;
     weights.hide();
