@@ -58,7 +58,7 @@ export class ComparePanel {
       el('legend', 'Evaluation protocol'),
       ctxLabel,
       winLabel,
-      el('p', 'The default is a short protocol — windows of 128 tokens, 1 window (127 tokens scored). The lab runs single-threaded wasm at roughly 10–30 tokens/s for this model, so each format takes tens of seconds. Short runs are noisy: trust differences bigger than the ± shown, and pick more windows for a real measurement.', { class: 'hint', id: 'protocol-note' }),
+      el('p', 'The default is a short protocol — windows of 128 tokens, 1 window (127 tokens scored). The lab runs single-threaded wasm at a few to a few tens of tokens/s for this model (the table shows the measured rate), so each format takes tens of seconds to minutes. Short runs are noisy: trust differences bigger than the ± shown, and pick more windows for a real measurement.', { class: 'hint', id: 'protocol-note' }),
     );
     for (const [v, t] of [['ppl', 'perplexity'], ['klMean', 'KL divergence from the base']]) this.metric.append(el('option', t, { value: v! }));
     const metricLabel = el('label', 'Quality axis ');
