@@ -237,7 +237,12 @@ impl QuantizedTensor {
     pub fn levels(&self, group: usize) -> Vec<f32> {
         match self {
             QuantizedTensor::Int(t) => t.levels(group),
-            QuantizedTensor::Bnb4(t) => t.levels(group),
+            QuantizedTensor::Bnb4(t) => {
+                // Bnb4Tensor::levels is in code order; FP4 decodes codes 0 and 8 to +0 and -0.
+                let mut levels = t.levels(group);
+                super::int::sort_unique(&mut levels);
+                levels
+            }
             QuantizedTensor::Fp8(t) => t.levels(group),
             QuantizedTensor::Ggml(t) => super::ggml::levels::levels(t.ty, &t.data, group).unwrap_or_default(),
         }
