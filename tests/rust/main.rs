@@ -16,3 +16,5 @@ mod fast_quant;
 mod model_quant;
 mod generate;
 mod eval;
+mod activations;
+mod quant_report;

@@ -26,6 +26,7 @@
 //! anything else, or a llama file with tensors this forward would ignore (biases, rope
 //! frequency factors, experts), is refused with a [`ModelError`] rather than computed wrongly.
 
+pub mod activations;
 pub mod config;
 pub mod eval;
 pub mod forward;
@@ -36,7 +37,7 @@ pub mod sampler;
 pub mod weights;
 
 pub use config::Config;
-pub use forward::{forward, rmsnorm, rope, softmax, try_forward, State};
+pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
 pub use policy::TensorPolicy;
 pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
