@@ -15,4 +15,5 @@ mod tokenizer;
 mod fast_quant;
 mod model_quant;
 mod generate;
+mod hf_load;
 mod eval;

@@ -16,6 +16,7 @@ pub mod display;
 pub mod eval;
 pub mod generate;
 pub mod info;
+pub mod load;
 pub mod quantize;
 pub mod stats;
 
