@@ -33,7 +33,10 @@ pub mod eval;
 pub mod forward;
 pub mod generate;
 pub mod hf;
+mod kernels;
 pub mod policy;
+#[cfg(not(target_arch = "wasm32"))]
+mod pool;
 pub mod quantize;
 pub mod sampler;
 pub mod weights;
