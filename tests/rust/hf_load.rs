@@ -310,3 +310,30 @@ fn cli_eval_perplexity_matches_transformers() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.code() == Some(1) && err.contains("tokenizer.json"), "{err}");
 }
+
+#[test]
+fn cli_info_describes_a_checkpoint_without_loading_it() {
+    let dir = fixture("bf16-tied-sharded");
+    let o = quantlab(&["info".as_ref(), dir.as_os_str()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8(o.stdout).unwrap();
+    for needle in ["LlamaForCausalLM", "num_key_value_heads", "model.layers.1.mlp.down_proj.weight", "20 x BF16"] {
+        assert!(text.contains(needle), "{needle} missing from:\n{text}");
+    }
+    let o = quantlab(&["info".as_ref(), dir.as_os_str(), "--json".as_ref()]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["shards"].as_array().unwrap().len(), 2);
+    assert_eq!(v["tensors"].as_array().unwrap().len(), 20);
+    assert_eq!(v["config_error"], Value::Null);
+    let total: u64 = v["tensors"].as_array().unwrap().iter().map(|t| t["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(v["tensor_bytes"].as_u64(), Some(total));
+
+    // A config the forward refuses is described, with the reason, rather than an error.
+    let e = Edited::new("f32-untied");
+    e.config(|c| {
+        c.insert("attention_bias".into(), Value::Bool(true));
+    });
+    let o = quantlab(&["info".as_ref(), e.dir.path().as_os_str()]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success() && text.contains("not loadable") && text.contains("attention_bias"), "{text}");
+}

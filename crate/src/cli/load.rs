@@ -20,10 +20,19 @@ fn msg(s: impl Into<String>) -> CliError {
     CliError::Message(s.into())
 }
 
-/// Whether `path` names a Hugging Face checkpoint rather than a GGUF file.
+/// Whether `path` names a Hugging Face checkpoint rather than a GGUF file: a `.safetensors` or
+/// `.index.json` file, or a directory holding `config.json` or a `.safetensors` file.
 pub fn is_hf_checkpoint(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    path.is_dir() || name.ends_with(".safetensors") || name.ends_with(".index.json")
+    let hf_name = |p: &Path| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        name.ends_with(".safetensors") || name.ends_with(".index.json")
+    };
+    if path.is_dir() {
+        let entries = std::fs::read_dir(path).into_iter().flatten().filter_map(Result::ok);
+        path.join("config.json").is_file() || entries.map(|e| e.path()).any(|p| hf_name(&p))
+    } else {
+        hf_name(path)
+    }
 }
 
 /// Loads the model and its tokenizer; the string says what was loaded ("m.gguf (GGUF)",
@@ -40,6 +49,12 @@ pub fn load_model(path: &Path) -> Result<(Model, Tokenizer, String), CliError> {
             n => format!(", {n} shards"),
         };
         return Ok((model, tokenizer, format!("{shown} (Hugging Face safetensors{shards})")));
+    }
+    if path.is_dir() {
+        return Err(msg(format!(
+            "'{shown}' is a directory without config.json or .safetensors files: give a GGUF file or a \
+             Hugging Face model directory"
+        )));
     }
     let map = map_file(path)?;
     let gguf =
