@@ -15,6 +15,7 @@ mod tokenizer;
 mod fast_quant;
 mod model_quant;
 mod generate;
+mod hf_load;
 mod eval;
 mod activations;
 mod quant_report;
