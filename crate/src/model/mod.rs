@@ -8,7 +8,9 @@
 //!   memory ([`Weights::resident_bytes`] ≈ the file's tensor bytes).
 //! - [`hf`]: the same from a Hugging Face `config.json` + safetensors checkpoint
 //!   ([`Model::from_hf_checkpoint`]), q/k rows permuted to the GGUF RoPE layout.
-//! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits).
+//! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits);
+//!   [`forward_observed`] also shows every linear layer's input.
+//! - [`activations`]: per-input-channel activation absmax/RMS over a calibration text.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), quantlab::model::ModelError> {
