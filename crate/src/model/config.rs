@@ -155,12 +155,12 @@ pub(super) fn head_dim(
     n_kv_heads: usize,
     explicit: Option<usize>,
 ) -> Result<usize, HeadsProblem> {
-    if n_heads % n_kv_heads != 0 {
+    if !n_heads.is_multiple_of(n_kv_heads) {
         return Err(HeadsProblem::KvHeads(format!("{n_kv_heads} does not divide the {n_heads} query heads")));
     }
     let head_dim = match explicit {
         Some(h) => h,
-        None if dim % n_heads == 0 => dim / n_heads,
+        None if dim.is_multiple_of(n_heads) => dim / n_heads,
         None => return Err(HeadsProblem::Heads(format!("{n_heads} does not divide dim {dim}"))),
     };
     for (what, heads) in [("n_heads * head_dim", n_heads), ("n_kv_heads * head_dim", n_kv_heads)] {

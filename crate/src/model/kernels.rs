@@ -20,6 +20,7 @@ use crate::formats::int::IntTensor;
 use crate::formats::Mapping;
 
 /// `Σ a[i]·b[i]` with 8 interleaved f32 partial sums (fixed order; vectorizes).
+#[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; 8];
@@ -39,6 +40,7 @@ fn f16_at(b: &[u8], i: usize) -> f32 {
 
 /// Q4_1 row · x: `Σ_blocks Σ_j (q_j·d + m)·x_j = Σ d·(q_j·x_j) + Σ m·Σ_block x`
 /// (`xsum` holds the per-block `Σ x`).
+#[inline]
 pub(super) fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let mut mins = 0f32;
@@ -56,6 +58,7 @@ pub(super) fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 }
 
 /// Q4_0 row · x: `Σ (q_j - 8)·d·x_j = Σ d·(q_j·x_j) - Σ 8·d·Σ_block x`.
+#[inline]
 pub(super) fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let mut offsets = 0f32;
@@ -73,6 +76,7 @@ pub(super) fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 }
 
 /// Q8_0 row · x: `Σ d·(q_j·x_j)`.
+#[inline]
 pub(super) fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 32];
     for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
@@ -124,7 +128,7 @@ pub(super) fn dot_int4(t: &IntTensor, r: usize, x: &[f32]) -> f32 {
             (g_end, (s, z)) = (group_end(g), params(g));
         }
         let xb: &[f32; 8] = xb.try_into().unwrap();
-        if f % 2 == 0 && f + 8 <= g_end {
+        if f.is_multiple_of(2) && f + 8 <= g_end {
             let b: &[u8; 4] = t.packed[f / 2..f / 2 + 4].try_into().unwrap();
             let mut w = [0f32; 8];
             for j in 0..4 {
@@ -171,7 +175,7 @@ pub(super) fn dot_bnb4(t: &Bnb4Tensor, r: usize, x: &[f32]) -> f32 {
             (levels, b_end) = (levels_of(b), (b + 1) * block);
         }
         let xb: &[f32; 8] = xb.try_into().unwrap();
-        if f % 2 == 0 && f + 8 <= b_end {
+        if f.is_multiple_of(2) && f + 8 <= b_end {
             let p: &[u8; 4] = t.packed[f / 2..f / 2 + 4].try_into().unwrap();
             for j in 0..4 {
                 acc[2 * j] += levels[usize::from(p[j] >> 4)] * xb[2 * j];

@@ -2,7 +2,13 @@
 //!
 //! A token of SmolLM2-135M runs ~150 products big enough to split; spawning threads for each
 //! (`std::thread::scope`) costs tens of microseconds a product. The pool's workers live for the
-//! whole process and sleep on a condition variable between jobs.
+//! whole process. Between jobs a worker first waits actively for [`SPIN`] (yielding its core
+//! between looks at a job counter, so on a busy machine other programs get the core), then
+//! sleeps on a condition variable; the caller waits for the last task the same way. Waiting
+//! awake matters: a worker woken from sleep is often queued on the waker's own core when none
+//! is idle, and runs only once the caller blocks, which serializes the two halves of a product.
+//! The split products of one token come within ~100 µs of each other, so during generation the
+//! workers stay awake, and they sleep [`SPIN`] after the last one.
 //!
 //! [`run`] hands out task indices `0..n_tasks`; the calling thread takes tasks too and returns
 //! only when every task has finished, so the task closure may borrow from the caller's stack.
@@ -11,7 +17,12 @@
 //! thread's product, e.g. parallel tests) runs its tasks itself instead of waiting.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::time::{Duration, Instant};
+
+/// How long an idle worker (or a caller waiting for the last task) spins before sleeping.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// The task closure of the running job, its lifetime erased (see the SAFETY note in [`run`]).
 #[derive(Clone, Copy)]
@@ -48,6 +59,10 @@ struct Pool {
     busy: Mutex<()>,
     /// Workers started so far.
     workers: Mutex<usize>,
+    /// Jobs installed so far (changed under the `job` lock; read without it while spinning).
+    epoch: AtomicU64,
+    /// Tasks of the current job not finished yet (read without the lock while spinning).
+    unfinished: AtomicUsize,
 }
 
 fn pool() -> &'static Pool {
@@ -58,6 +73,8 @@ fn pool() -> &'static Pool {
         done: Condvar::new(),
         busy: Mutex::new(()),
         workers: Mutex::new(0),
+        epoch: AtomicU64::new(0),
+        unfinished: AtomicUsize::new(0),
     })
 }
 
@@ -91,10 +108,18 @@ pub fn run(n_tasks: usize, task: &(dyn Fn(usize) + Sync)) {
     // outlive the borrow of `task`.
     let erased: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(task) };
     let job = Job { task: TaskPtr(erased), n_tasks, next: 0, running: 0, panic: None };
-    *lock(&p.job) = Some(job);
+    {
+        let mut guard = lock(&p.job);
+        *guard = Some(job);
+        p.unfinished.store(n_tasks, Ordering::Release);
+        p.epoch.fetch_add(1, Ordering::Release);
+    }
     p.work.notify_all();
 
-    let mut guard = work_on_job(p, lock(&p.job));
+    let guard = work_on_job(p, lock(&p.job));
+    drop(guard);
+    spin_while(|| p.unfinished.load(Ordering::Acquire) > 0);
+    let mut guard = lock(&p.job);
     while !guard.as_ref().is_some_and(Job::finished) {
         guard = p.done.wait(guard).unwrap_or_else(|e| e.into_inner());
     }
@@ -118,6 +143,7 @@ fn work_on_job<'a>(p: &'a Pool, mut guard: MutexGuard<'a, Option<Job>>) -> Mutex
         guard = lock(&p.job);
         let job = guard.as_mut().expect("a job with a running task is not removed");
         job.running -= 1;
+        p.unfinished.fetch_sub(1, Ordering::Release);
         if let Err(payload) = result {
             job.panic.get_or_insert(payload);
         }
@@ -143,7 +169,27 @@ fn worker(p: &'static Pool) {
     let mut guard = lock(&p.job);
     loop {
         guard = work_on_job(p, guard);
-        guard = p.work.wait(guard).unwrap_or_else(|e| e.into_inner());
+        // Nothing to claim: wait for the next job, spinning first, then asleep.
+        let seen = p.epoch.load(Ordering::Acquire);
+        drop(guard);
+        spin_while(|| p.epoch.load(Ordering::Acquire) == seen);
+        guard = lock(&p.job);
+        while p.epoch.load(Ordering::Acquire) == seen {
+            guard = p.work.wait(guard).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Spins while `busy()` holds, for at most [`SPIN`].
+fn spin_while(busy: impl Fn() -> bool) {
+    let start = Instant::now();
+    while busy() {
+        // Yielding rather than pausing: on an idle machine it returns at once (a spin), on a
+        // busy one it hands the core to other work instead of burning the time slice.
+        std::thread::yield_now();
+        if start.elapsed() > SPIN {
+            return;
+        }
     }
 }
 
