@@ -11,6 +11,8 @@ import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
 
 const num = (sel: string) => Number(($(sel) as HTMLInputElement).value);
+/** Channel indices for a caption: all of them, or the first 20 and the count. */
+const listChannels = (xs: number[]) => (xs.length === 0 ? 'none' : xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length})` : xs.join(', '));
 
 export class WeightPanels {
   private view: TensorView | null = null;
@@ -154,9 +156,8 @@ export class WeightPanels {
     const rows = $('#rows-chart');
     renderChannels(cols, { absmax: s.col_absmax, rms: s.col_rms, outliers: s.outlier_cols, k: s.outlier_k, metric, what: 'input' }, cols.clientWidth);
     renderChannels(rows, { absmax: s.row_absmax, rms: s.row_rms, outliers: s.outlier_rows, k: s.outlier_k, metric, what: 'output' }, rows.clientWidth);
-    const list = (xs: number[]) => (xs.length === 0 ? 'none' : xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length})` : xs.join(', '));
     $('#outliers-caption').textContent =
-      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${list(s.outlier_cols)} · outlier output channels: ${list(s.outlier_rows)} · ` +
+      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${listChannels(s.outlier_cols)} · outlier output channels: ${listChannels(s.outlier_rows)} · ` +
       `rule: absmax > ${s.outlier_k} × median channel absmax · excess kurtosis ${s.excess_kurtosis?.toFixed(2) ?? '—'}`;
   }
 
@@ -165,6 +166,7 @@ export class WeightPanels {
     if (!tensor) return;
     const maxTokens = Number(($('#act-tokens') as HTMLSelectElement).value) || 64;
     const outlierK = num('#outlier-k') > 0 ? num('#outlier-k') : 6;
+    if (this.activations?.tensor !== tensor) this.clearActivations();
     const title = `activations of ${tensor}'s inputs`;
     const progress = this.actProgress;
     const button = $('#act-run') as HTMLButtonElement;
@@ -191,11 +193,10 @@ export class WeightPanels {
     renderChannels(host, { absmax: a.colAbsmax, rms: a.colRms, outliers: a.outliers, k: a.outlierK, metric, what: 'input (activation)' }, host.clientWidth);
     const weightOutliers = new Set(this.stats?.tensor === a.tensor ? this.stats.outlier_cols : []);
     const both = a.outliers.filter((c) => weightOutliers.has(c));
-    const list = (xs: number[]) => (xs.length === 0 ? 'none' : xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length})` : xs.join(', '));
     const caption = $('#act-caption');
     caption.textContent =
-      `${a.tensor}: activations over the first ${a.tokens} tokens of ${a.text} · outlier activation channels: ${list(a.outliers)} · ` +
-      `also outliers in the weights: ${list(both)} · rule: absmax > ${a.outlierK} × median channel absmax`;
+      `${a.tensor}: activations over the first ${a.tokens} tokens of ${a.text} · outlier activation channels: ${listChannels(a.outliers)} · ` +
+      `also outliers in the weights: ${listChannels(both)} · rule: absmax > ${a.outlierK} × median channel absmax`;
     caption.dataset.tokens = String(a.tokens);
     caption.dataset.channels = String(a.colAbsmax.length);
   }
