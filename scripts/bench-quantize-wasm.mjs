@@ -1,6 +1,6 @@
 // Single-thread quantize throughput of the wasm core (the module the lab ships, run in Node)
 // for every GGUF block type: prints `TYPE<TAB>MB/s` lines (MB/s of f32 input, best of RUNS),
-// timed with the process's CPU time like the native bench. Used by scripts/bench-quantize.sh.
+// timed with the process's CPU time like the native bench, after one untimed warm-up call. Used by scripts/bench-quantize.sh.
 //     node scripts/bench-quantize-wasm.mjs [N] [RUNS]
 import { readFileSync } from 'node:fs';
 import init, { quantizeGgml } from '../web/src/pkg/quantlab.js';
@@ -39,6 +39,11 @@ const cpuSeconds = () => {
   return (user + system) / 1e6;
 };
 for (const type of TYPES) {
+  // One untimed call first: V8 runs a wasm function in its baseline compiler (Liftoff) until the
+  // optimizing tier (TurboFan) has compiled it in the background, and a long call never switches
+  // tiers midway, so the first timed run of each type could otherwise be a baseline-code run.
+  quantizeGgml(type, values.subarray(0, Math.min(N, 1 << 20)));
+  await new Promise((resolve) => setTimeout(resolve, 200));
   let best = Infinity;
   for (let r = 0; r < RUNS; r++) {
     const start = cpuSeconds();
