@@ -135,7 +135,7 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
         return Err(FormatError::Unsupported(ty));
     }
     check_sizes(ty, src.len(), dst.len())?;
-    if let Some(index) = src.iter().position(|v| !v.is_finite()) {
+    if let Some(index) = ggml::first_non_finite(src) {
         return Err(FormatError::NonFinite { index });
     }
     match ty {
