@@ -57,7 +57,7 @@ fn fast_quantizers_match_reference_on_golden_inputs() {
     let mut blocks = 0;
     for name in names {
         let x = read_f32(name);
-        assert!(x.len() % 32 == 0 && !x.is_empty(), "{name}");
+        assert!(x.len().is_multiple_of(32) && !x.is_empty(), "{name}");
         for (b, chunk) in x.chunks_exact(32).enumerate() {
             if let Err(e) = check_block(chunk.try_into().unwrap()) {
                 panic!("{name} block {b}: {e}");

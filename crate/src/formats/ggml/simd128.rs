@@ -4,8 +4,8 @@
 //! finite inputs, under the value bounds each function states.
 //!
 //! Why a separate version: LLVM's auto-vectorized form of the portable lanes ran ~2.5× slower
-//! in wasm than the plain scalar references (the clamp-then-truncate and the compare-selects
-//! did not map to `f32x4` ops). Here each step is one SIMD128 instruction on 4 values:
+//! in wasm than the plain scalar references (measured with scripts/bench-quantize.sh, not
+//! analysed further). Here each step is a short explicit SIMD128 sequence:
 //!
 //! - min / max scans: `f32x4.pmin` / `f32x4.pmax` (`b < a ? b : a`; no NaN can occur);
 //! - `x * id + add`: `f32x4.mul` then `f32x4.add`, two roundings as in the C (SIMD128 has no
