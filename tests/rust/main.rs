@@ -13,6 +13,7 @@ mod kquants;
 mod stats;
 mod tokenizer;
 mod fast_quant;
+mod fixtures;
 mod model_quant;
 mod generate;
 mod hf_load;
