@@ -7,13 +7,19 @@ mod forward;
 mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
+#[cfg(feature = "gpu")]
+mod gpu_matmul;
 mod int_fp8;
 mod io;
 mod kquants;
 mod stats;
 mod tokenizer;
 mod fast_quant;
+mod fixtures;
 mod model_quant;
 mod generate;
+mod hf_load;
 mod eval;
 mod runtime;
+mod activations;
+mod quant_report;

@@ -6,6 +6,8 @@
 
 pub mod axpy;
 pub mod kernel;
+pub mod matmul;
+pub mod repack;
 
 use std::sync::{Arc, Mutex};
 
