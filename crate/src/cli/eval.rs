@@ -22,7 +22,7 @@ use crate::model::eval::{
     bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, LogitSource, Metrics, ModelSource,
     Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, Model, TensorPolicy};
+use crate::model::{quantize_model, TensorPolicy};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
