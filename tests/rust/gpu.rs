@@ -8,7 +8,7 @@ use quantlab::gpu::{GpuContext, GpuError};
 use std::sync::OnceLock;
 
 /// The device is acquired once for the whole test binary, as the application does.
-fn gpu() -> Option<&'static GpuContext> {
+pub(crate) fn gpu() -> Option<&'static GpuContext> {
     static GPU: OnceLock<Result<GpuContext, GpuError>> = OnceLock::new();
     match GPU.get_or_init(GpuContext::acquire_blocking) {
         Ok(gpu) => Some(gpu),

@@ -7,6 +7,8 @@ mod forward;
 mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
+#[cfg(feature = "gpu")]
+mod gpu_forward;
 mod int_fp8;
 mod io;
 mod kquants;
