@@ -18,16 +18,23 @@
 //! - whole model: 30 layers of f32 products in another order: max |Δlogit| ≤ 2e-3 (logits up
 //!   to ~30; a real bug moves them by 0.1–10), and identical greedy tokens.
 
+use crate::gguf::model_path;
 use crate::gpu::gpu;
 use quantlab::formats::TensorShape;
+use quantlab::gguf::GgufFile;
+use quantlab::gpu::forward::generate::generate_blocking;
 use quantlab::gpu::forward::kernels::{
     attention_cpu, groups, kv_load_cpu, kv_store_cpu, residual_add_cpu, run_once, swiglu_cpu, KvFormat, Pipelines,
     Shapes, Step,
 };
 use quantlab::gpu::forward::{GpuModel, Pick};
+use quantlab::model::eval::{evaluate, plan, EvalHooks, LogitSource, ModelSource, Protocol};
+use quantlab::model::generate::generate;
 use quantlab::model::sampler::argmax;
 use quantlab::model::weights::Layer;
 use quantlab::model::{forward, rmsnorm, rope, Config, Matrix, Model, Rng, Sampler, SamplerConfig, State, Weights};
+use quantlab::tokenizer::Tokenizer;
+use std::sync::OnceLock;
 
 /// Deterministic values in [-scale, scale) from the seeded PCG32.
 fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
@@ -339,4 +346,123 @@ fn synthetic_model_prefill_and_decode_match_cpu_logits() {
     // Bad input is an error, not a panic.
     assert!(pollster::block_on(g.forward(&[301], 0)).unwrap_err().to_string().contains("out of range"));
     assert!(pollster::block_on(g.forward(&[1], 64)).unwrap_err().to_string().contains("capacity"));
+}
+
+/// Generation on the GPU (GPU sampling) gives the CPU loop's tokens: greedy, and seeded top-k /
+/// top-p (same PCG32 draws); `top_k = 0` takes the logits-readback path with the CPU sampler.
+#[test]
+fn synthetic_model_generation_matches_cpu_generate() {
+    let Some(gpu) = gpu() else { return };
+    let model = synthetic_model();
+    let prompt = [3u32, 200, 41, 7];
+    let mut g = GpuModel::new_blocking(gpu, &model, 40, KvFormat::F32).expect("upload");
+    for cfg in [
+        SamplerConfig::default(),
+        SamplerConfig { temperature: 1.5, top_k: 20, top_p: 0.95, seed: 5 },
+        SamplerConfig { temperature: 2.0, top_k: 0, top_p: 1.0, seed: 6 },
+    ] {
+        let mut state = State::new(&model.config, 40);
+        let (want, _) =
+            generate(&model, &mut state, &prompt, 30, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
+        let mut streamed = Vec::new();
+        let (got, stats) = generate_blocking(
+            &mut g,
+            &prompt,
+            30,
+            cfg,
+            |_| false,
+            || 0.0,
+            |t| {
+                streamed.push(t);
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(got, want, "{cfg:?}");
+        assert_eq!(streamed, got);
+        assert_eq!((stats.prompt_tokens, stats.generated, stats.decode_forwards), (4, 30, 29));
+    }
+    // The callback stops generation; an end-of-generation token is not emitted.
+    let (got, _) =
+        generate_blocking(&mut g, &prompt, 30, SamplerConfig::default(), |_| false, || 0.0, |_| false).unwrap();
+    assert_eq!(got.len(), 1);
+    let first = got[0];
+    let (got, stats) =
+        generate_blocking(&mut g, &prompt, 30, SamplerConfig::default(), |t| t == first, || 0.0, |_| true).unwrap();
+    assert!(got.is_empty() && format!("{:?}", stats.stop).contains("Eog"));
+    assert!(generate_blocking(&mut g, &prompt, 40, SamplerConfig::default(), |_| false, || 0.0, |_| true).is_err());
+}
+
+/// `model::eval::evaluate` with the GPU model as a source: the same metrics as the CPU source.
+#[test]
+fn synthetic_model_evaluates_on_the_gpu_like_on_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let model = synthetic_model();
+    let tokens: Vec<u32> = (0..50).map(|i| (i * 131 + 17) % 301).collect();
+    let plan = plan(&tokens, 16, Protocol::Default, false, None, None).unwrap();
+    let mut cpu = ModelSource::new(&model, 16, 1);
+    let mut g = GpuModel::new_blocking(gpu, &model, 16, KvFormat::F32).expect("upload");
+    let mut sources: Vec<&mut dyn LogitSource> = vec![&mut cpu, &mut g];
+    let m = evaluate(&plan, &mut sources, EvalHooks::default()).unwrap();
+    assert_eq!(m[1].tokens_scored, 45);
+    assert!((m[0].ppl - m[1].ppl).abs() <= 1e-4 * m[0].ppl, "{} vs {}", m[0].ppl, m[1].ppl);
+    assert!(m[1].kl_mean.unwrap() < 1e-8 && m[1].top1_agreement == Some(1.0), "{:?}", m[1]);
+}
+
+struct Default {
+    model: Model,
+    prompt: Vec<u32>,
+}
+
+/// The default model and a short prompt, loaded once.
+fn default_model() -> Option<&'static Default> {
+    static MODEL: OnceLock<Option<Default>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let bytes = std::fs::read(model_path()?).expect("read the model");
+            let gguf = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
+            let tok = Tokenizer::from_gguf(&gguf).unwrap();
+            let prompt = tok.encode("The old sailor looked at the sea and said", tok.add_bos_default(), false);
+            Some(Default { model: Model::from_gguf(&gguf, &bytes).expect("the default model loads"), prompt })
+        })
+        .as_ref()
+}
+
+const GREEDY_STEPS: usize = 32;
+
+/// Logits after the prompt (max |Δ|) and 32 greedy tokens, GPU vs CPU, for `model`.
+fn check_against_cpu(model: &Model, prompt: &[u32], label: &str) {
+    let gpu = gpu().unwrap();
+    let t = std::time::Instant::now();
+    let cap = prompt.len() + GREEDY_STEPS;
+    let mut state = State::new(&model.config, cap);
+    let mut cpu_logits = Vec::new();
+    for (pos, &tok) in prompt.iter().enumerate() {
+        cpu_logits = forward(&model.config, &model.weights, &mut state, tok, pos).to_vec();
+    }
+    let mut state = State::new(&model.config, cap);
+    let cfg = SamplerConfig::default();
+    let (want, _) =
+        generate(model, &mut state, prompt, GREEDY_STEPS, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
+
+    let mut g = GpuModel::new_blocking(gpu, model, cap, KvFormat::F32).expect("upload");
+    pollster::block_on(g.forward(prompt, 0)).unwrap();
+    let got = pollster::block_on(g.read_logits()).unwrap().to_vec();
+    let d = max_abs_diff(&got, &cpu_logits);
+    let (got_tokens, _) = generate_blocking(&mut g, prompt, GREEDY_STEPS, cfg, |_| false, || 0.0, |_| true).unwrap();
+    eprintln!(
+        "{label}: kernels {}; logits max |Δ| {d:.2e}; {} greedy tokens; {:.1} s",
+        g.kernel_summary(),
+        got_tokens.len(),
+        t.elapsed().as_secs_f64()
+    );
+    assert!(d <= 2e-3, "{label}: logits max |Δ| {d}");
+    assert_eq!(got_tokens, want, "{label}: greedy tokens");
+}
+
+#[test]
+fn default_model_matches_cpu_logits_and_greedy_tokens() {
+    let Some(_) = gpu() else { return };
+    let Some(d) = default_model() else { return };
+    check_against_cpu(&d.model, &d.prompt, "Q4_1 checkpoint as stored");
 }
