@@ -23,7 +23,7 @@ pub(crate) fn gpu() -> Option<&'static GpuContext> {
 }
 
 /// Deterministic values with varied magnitudes and signs (no RNG dependency).
-fn values(n: usize, seed: u32) -> Vec<f32> {
+pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     (0..n)
         .map(|_| {

@@ -20,6 +20,7 @@
 
 use crate::gguf::model_path;
 use crate::gpu::gpu;
+use quantlab::formats::QuantScheme;
 use quantlab::formats::TensorShape;
 use quantlab::gguf::GgufFile;
 use quantlab::gpu::forward::generate::generate_blocking;
@@ -33,6 +34,7 @@ use quantlab::model::generate::generate;
 use quantlab::model::sampler::argmax;
 use quantlab::model::weights::Layer;
 use quantlab::model::{forward, rmsnorm, rope, Config, Matrix, Model, Rng, Sampler, SamplerConfig, State, Weights};
+use quantlab::model::{quantize_model, TensorPolicy};
 use quantlab::tokenizer::Tokenizer;
 use std::sync::OnceLock;
 
@@ -409,21 +411,21 @@ fn synthetic_model_evaluates_on_the_gpu_like_on_the_cpu() {
     assert!(m[1].kl_mean.unwrap() < 1e-8 && m[1].top1_agreement == Some(1.0), "{:?}", m[1]);
 }
 
-struct Default {
+struct DefaultModel {
     model: Model,
     prompt: Vec<u32>,
 }
 
 /// The default model and a short prompt, loaded once.
-fn default_model() -> Option<&'static Default> {
-    static MODEL: OnceLock<Option<Default>> = OnceLock::new();
+fn default_model() -> Option<&'static DefaultModel> {
+    static MODEL: OnceLock<Option<DefaultModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
             let bytes = std::fs::read(model_path()?).expect("read the model");
             let gguf = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
             let tok = Tokenizer::from_gguf(&gguf).unwrap();
             let prompt = tok.encode("The old sailor looked at the sea and said", tok.add_bos_default(), false);
-            Some(Default { model: Model::from_gguf(&gguf, &bytes).expect("the default model loads"), prompt })
+            Some(DefaultModel { model: Model::from_gguf(&gguf, &bytes).expect("the default model loads"), prompt })
         })
         .as_ref()
 }
@@ -456,6 +458,7 @@ fn check_against_cpu(model: &Model, prompt: &[u32], label: &str) {
         got_tokens.len(),
         t.elapsed().as_secs_f64()
     );
+    assert!(!g.kernel_summary().contains("generic"), "{label}: a dedicated kernel for every matrix");
     assert!(d <= 2e-3, "{label}: logits max |Δ| {d}");
     assert_eq!(got_tokens, want, "{label}: greedy tokens");
 }
@@ -465,4 +468,38 @@ fn default_model_matches_cpu_logits_and_greedy_tokens() {
     let Some(_) = gpu() else { return };
     let Some(d) = default_model() else { return };
     check_against_cpu(&d.model, &d.prompt, "Q4_1 checkpoint as stored");
+}
+
+/// The default model re-quantized in memory to `format` (from the Q4_1 checkpoint dequantized):
+/// GPU (the format's dedicated kernel) vs CPU on the same quantized weights. A 3-token prompt
+/// keeps the lavapipe time to one prefill and 32 decode steps per format.
+fn check_format(format: &str) {
+    let Some(_) = gpu() else { return };
+    let Some(d) = default_model() else { return };
+    let scheme = QuantScheme::parse(format).unwrap();
+    let (q, _) = quantize_model(&d.model, &scheme, &TensorPolicy::default()).unwrap();
+    check_against_cpu(&q, &d.prompt[..3], &format!("{format} (re-quantized from the Q4_1 checkpoint)"));
+}
+
+macro_rules! format_tests {
+    ($($name:ident => $format:literal),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_format($format);
+            }
+        )*
+    };
+}
+
+format_tests! {
+    default_model_as_f32_matches_cpu => "f32",
+    default_model_as_f16_matches_cpu => "f16",
+    default_model_as_q8_0_matches_cpu => "q8_0",
+    default_model_as_q4_0_matches_cpu => "q4_0",
+    default_model_as_q4_k_matches_cpu => "q4_k",
+    default_model_as_q6_k_matches_cpu => "q6_k",
+    default_model_as_int8_channel_matches_cpu => "int8-sym-channel",
+    default_model_as_int4_asym_g64_matches_cpu => "int4-asym-g64",
+    default_model_as_nf4_matches_cpu => "nf4",
 }

@@ -9,6 +9,8 @@ mod gguf;
 mod gpu;
 #[cfg(feature = "gpu")]
 mod gpu_forward;
+#[cfg(feature = "gpu")]
+mod gpu_matmul;
 mod int_fp8;
 mod io;
 mod kquants;

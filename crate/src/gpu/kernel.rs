@@ -1,10 +1,15 @@
 //! The catalogue of WGSL kernels. Each variant names one file in `shaders/`; pipelines are
 //! specialised with WGSL `override` constants, never by editing shader text.
+//!
+//! The only composition is whole-file concatenation, fixed at compile time: each matmul variant
+//! is its format file (`shaders/matmul_<format>.wgsl`: weight bindings and `decode8`) followed by
+//! `shaders/matmul_common.wgsl` (the `gemv`, `gemm` and `gather_rows` entry points). WGSL lets
+//! module-scope declarations appear in any order, so nothing is edited or templated.
 
 use super::{GpuContext, GpuError};
 
 /// Every compute kernel quantlab ships.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// `shaders/axpy.wgsl`: y = a·x + y (device smoke test; CPU twin `axpy::axpy_cpu`).
     Axpy,
@@ -23,8 +28,32 @@ pub enum Kernel {
     ResidualAdd,
     /// `shaders/sample.wgsl`: greedy argmax or top-k/top-p sampling of one logits row.
     Sample,
-    /// `shaders/scratch_linear_f32.wgsl`: temporary f32 matmul until GpuMatrix lands.
-    ScratchLinearF32,
+    // --- Weight matmuls (gpu/matmul.rs; layouts in gpu/repack.rs; CPU twin Matrix::matvec/row).
+    /// `matmul_f32.wgsl` + `matmul_common.wgsl`.
+    MatmulF32,
+    /// `matmul_f16.wgsl` + `matmul_common.wgsl` (also the generic dequantize path).
+    MatmulF16,
+    /// `matmul_q8_0.wgsl` + `matmul_common.wgsl`.
+    MatmulQ8_0,
+    /// `matmul_q4_0.wgsl` + `matmul_common.wgsl`.
+    MatmulQ4_0,
+    /// `matmul_q4_1.wgsl` + `matmul_common.wgsl`.
+    MatmulQ4_1,
+    /// `matmul_q4_k.wgsl` + `matmul_common.wgsl`.
+    MatmulQ4K,
+    /// `matmul_q6_k.wgsl` + `matmul_common.wgsl`.
+    MatmulQ6K,
+    /// `matmul_int.wgsl` + `matmul_common.wgsl` (INT4/INT8, overrides BITS, GROUP_SIZE, ASYM).
+    MatmulInt,
+    /// `matmul_codebook.wgsl` + `matmul_common.wgsl` (NF4/FP4, override BLOCK).
+    MatmulCodebook,
+}
+
+/// A matmul format file followed by the shared entry points (see the module docs).
+macro_rules! matmul_source {
+    ($file:literal) => {
+        concat!(include_str!(concat!("../../../shaders/", $file)), include_str!("../../../shaders/matmul_common.wgsl"))
+    };
 }
 
 impl Kernel {
@@ -38,7 +67,15 @@ impl Kernel {
             Kernel::SwiGlu => include_str!("../../../shaders/swiglu.wgsl"),
             Kernel::ResidualAdd => include_str!("../../../shaders/residual_add.wgsl"),
             Kernel::Sample => include_str!("../../../shaders/sample.wgsl"),
-            Kernel::ScratchLinearF32 => include_str!("../../../shaders/scratch_linear_f32.wgsl"),
+            Kernel::MatmulF32 => matmul_source!("matmul_f32.wgsl"),
+            Kernel::MatmulF16 => matmul_source!("matmul_f16.wgsl"),
+            Kernel::MatmulQ8_0 => matmul_source!("matmul_q8_0.wgsl"),
+            Kernel::MatmulQ4_0 => matmul_source!("matmul_q4_0.wgsl"),
+            Kernel::MatmulQ4_1 => matmul_source!("matmul_q4_1.wgsl"),
+            Kernel::MatmulQ4K => matmul_source!("matmul_q4_k.wgsl"),
+            Kernel::MatmulQ6K => matmul_source!("matmul_q6_k.wgsl"),
+            Kernel::MatmulInt => matmul_source!("matmul_int.wgsl"),
+            Kernel::MatmulCodebook => matmul_source!("matmul_codebook.wgsl"),
         }
     }
 
@@ -52,7 +89,15 @@ impl Kernel {
             Kernel::SwiGlu => "shaders/swiglu.wgsl",
             Kernel::ResidualAdd => "shaders/residual_add.wgsl",
             Kernel::Sample => "shaders/sample.wgsl",
-            Kernel::ScratchLinearF32 => "shaders/scratch_linear_f32.wgsl",
+            Kernel::MatmulF32 => "shaders/matmul_f32.wgsl",
+            Kernel::MatmulF16 => "shaders/matmul_f16.wgsl",
+            Kernel::MatmulQ8_0 => "shaders/matmul_q8_0.wgsl",
+            Kernel::MatmulQ4_0 => "shaders/matmul_q4_0.wgsl",
+            Kernel::MatmulQ4_1 => "shaders/matmul_q4_1.wgsl",
+            Kernel::MatmulQ4K => "shaders/matmul_q4_k.wgsl",
+            Kernel::MatmulQ6K => "shaders/matmul_q6_k.wgsl",
+            Kernel::MatmulInt => "shaders/matmul_int.wgsl",
+            Kernel::MatmulCodebook => "shaders/matmul_codebook.wgsl",
         }
     }
 
@@ -67,6 +112,17 @@ impl Kernel {
         gpu: &GpuContext,
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
+        self.pipeline_at(gpu, self.entry_point(), constants).await
+    }
+
+    /// [`Self::pipeline`] for a named entry point (the matmul files have `gemv`, `gemm` and
+    /// `gather_rows`).
+    pub async fn pipeline_at(
+        self,
+        gpu: &GpuContext,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
         gpu.scoped(self.file_name(), || {
             let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(self.file_name()),
@@ -76,7 +132,7 @@ impl Kernel {
                 label: Some(self.file_name()),
                 layout: None,
                 module: &module,
-                entry_point: Some(self.entry_point()),
+                entry_point: Some(entry_point),
                 compilation_options: wgpu::PipelineCompilationOptions {
                     constants,
                     zero_initialize_workgroup_memory: true,

@@ -7,6 +7,8 @@
 pub mod axpy;
 pub mod forward;
 pub mod kernel;
+pub mod matmul;
+pub mod repack;
 
 use std::sync::{Arc, Mutex};
 

@@ -22,7 +22,6 @@
 
 pub mod generate;
 pub mod kernels;
-mod linear;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
 
@@ -30,7 +29,7 @@ use wgpu::util::DeviceExt;
 
 use self::kernels::{bind, dispatch, groups, rope_table, Pipelines, Shapes, Step};
 pub use self::kernels::{KvFormat, MAX_TOP_K};
-use self::linear::GpuMatrix;
+use crate::gpu::matmul::GpuMatrix;
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::eval::LogitSource;
 use crate::model::{Config, Model, ModelError};
@@ -83,6 +82,8 @@ struct LayerBindGroups {
 struct Activations {
     /// uniform [`Step`]: pos0, n and the sampling parameters.
     step: wgpu::Buffer,
+    /// (B,) u32 token ids of the batch.
+    ids: wgpu::Buffer,
     /// (B, dim) the residual stream.
     x: wgpu::Buffer,
     /// (B, dim) RMS-normed x, the matmuls' input.
@@ -348,6 +349,7 @@ impl<'g> GpuModel<'g> {
         let result = gpu
             .scoped("the GPU forward", || -> Result<(), GpuError> {
                 gpu.queue.write_buffer(&self.act.step, 0, bytemuck::bytes_of(&step));
+                gpu.queue.write_buffer(&self.act.ids, 0, bytemuck::cast_slice(tokens));
                 let mut enc =
                     gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
                 self.record(&mut enc, tokens)?;
@@ -369,7 +371,7 @@ impl<'g> GpuModel<'g> {
         let nu = n as u32;
 
         // The tokens' embeddings start the residual stream.
-        self.embed.encode_gather_rows_host(enc, tokens, &a.x);
+        self.embed.encode_gather_rows(gpu, enc, &a.ids, &a.x, nu)?;
 
         for layer in &self.layers {
             // ---- attention ----
@@ -536,6 +538,7 @@ impl Activations {
                 usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),
+            ids: buf("token ids", b),
             x: buf("x", b * c.dim),
             xb: buf("xb", b * c.dim),
             q: buf("q", b * c.q_dim()),
