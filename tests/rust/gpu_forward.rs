@@ -503,3 +503,44 @@ format_tests! {
     default_model_as_int4_asym_g64_matches_cpu => "int4-asym-g64",
     default_model_as_nf4_matches_cpu => "nf4",
 }
+
+fn quantlab(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("run quantlab");
+    assert!(out.status.success(), "quantlab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// `--device cpu|gpu|auto`: the same greedy text everywhere, the adapter and the choice on stderr.
+#[test]
+fn cli_generate_and_eval_on_each_device() {
+    let Some(gpu) = gpu() else { return };
+    let Some(path) = model_path() else { return };
+    let path = path.to_str().unwrap();
+    let generate = |device| quantlab(&["generate", path, "-p", "The sea", "-n", "4", "--device", device]);
+    let (cpu, on_gpu, auto) = (generate("cpu"), generate("gpu"), generate("auto"));
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(stderr(&cpu).contains("device: cpu (--device cpu)"), "{}", stderr(&cpu));
+    assert!(
+        stderr(&on_gpu).contains(&gpu.adapter.name) && stderr(&on_gpu).contains("device: gpu"),
+        "{}",
+        stderr(&on_gpu)
+    );
+    assert!(
+        stderr(&auto).contains(&gpu.adapter.name) && stderr(&auto).contains("tok/s → using the"),
+        "{}",
+        stderr(&auto)
+    );
+    assert!(!cpu.stdout.is_empty());
+    assert_eq!(on_gpu.stdout, cpu.stdout, "greedy text on the GPU");
+    assert_eq!(auto.stdout, cpu.stdout, "greedy text with --device auto");
+
+    let eval = |device| {
+        let out = quantlab(&["eval", path, "--ctx", "8", "--max-windows", "1", "--json", "--device", device]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (c, g) = (eval("cpu"), eval("gpu"));
+    assert_eq!(c["device"], "cpu");
+    assert_eq!(g["device"].as_str().unwrap(), format!("gpu ({})", gpu.adapter.name));
+    let (pc, pg) = (c["rows"][0]["ppl"].as_f64().unwrap(), g["rows"][0]["ppl"].as_f64().unwrap());
+    assert!((pc - pg).abs() <= 1e-4 * pc, "ppl cpu {pc} vs gpu {pg}");
+}

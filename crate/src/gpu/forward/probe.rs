@@ -20,7 +20,8 @@ pub struct ProbeResult {
 }
 
 /// Decodes `steps` tokens (after one untimed warm-up step) on both backends from position 0 and
-/// compares tokens per second. `gpu_model`'s cache positions `0..=steps` are overwritten (any
+/// compares tokens per second. The GPU stops early once it has taken longer than the CPU's
+/// whole run (on a software adapter one step is enough to know). `gpu_model`'s cache positions `0..=steps` are overwritten (any
 /// later sequence starts at 0 and rewrites them).
 pub fn probe_decode(
     model: &Model,
@@ -38,15 +39,32 @@ pub fn probe_decode(
     for (pos, &tok) in tokens.iter().enumerate().skip(1) {
         forward(&model.config, &model.weights, &mut state, tok, pos);
     }
-    let cpu = steps as f64 / t.elapsed().as_secs_f64();
+    let cpu_secs = t.elapsed().as_secs_f64();
+    let cpu = steps as f64 / cpu_secs;
 
+    let warm = Instant::now();
     pollster::block_on(gpu_model.decode_sample(tokens[0], 0, Pick::GREEDY))?;
+    let warm_secs = warm.elapsed().as_secs_f64();
     let t = Instant::now();
+    let mut done = 0;
+    // A warm-up (first use: pipelines, caches) ten times slower than the CPU's whole timed run
+    // is a software or starved adapter: decide without timing it further.
+    if warm_secs > 10.0 * cpu_secs {
+        return Ok(decide(gpu_model, cpu, 1.0 / warm_secs, 1, steps, " warm-up"));
+    }
     for (pos, &tok) in tokens.iter().enumerate().skip(1) {
         pollster::block_on(gpu_model.decode_sample(tok, pos, Pick::GREEDY))?;
+        done += 1;
+        // Already slower than the CPU's whole run: the GPU cannot win, stop paying for it.
+        if t.elapsed().as_secs_f64() > cpu_secs {
+            break;
+        }
     }
-    let gpu = steps as f64 / t.elapsed().as_secs_f64();
+    let gpu = done as f64 / t.elapsed().as_secs_f64();
+    Ok(decide(gpu_model, cpu, gpu, done, steps, ""))
+}
 
+fn decide(gpu_model: &GpuModel<'_>, cpu: f64, gpu: f64, done: usize, steps: usize, note: &str) -> ProbeResult {
     let a = &gpu_model.gpu().adapter;
     let mut notes = vec![a.backend.clone()];
     if a.is_fallback {
@@ -55,10 +73,11 @@ pub fn probe_decode(
     notes.push(if a.shader_f16 { "shader-f16".into() } else { "no shader-f16: f32 activations".into() });
     let use_gpu = gpu > cpu;
     let reason = format!(
-        "GPU adapter '{}' ({}) decodes {gpu:.1} tok/s vs CPU {cpu:.1} tok/s ({steps} steps) → using the {}",
+        "GPU adapter '{}' ({}) decodes {gpu:.2} tok/s vs CPU {cpu:.1} tok/s ({done}{note} and {steps} timed steps) → \
+         using the {}",
         a.name,
         notes.join(", "),
         if use_gpu { "GPU" } else { "CPU" }
     );
-    Ok(ProbeResult { cpu_tokens_per_sec: cpu, gpu_tokens_per_sec: gpu, use_gpu, reason })
+    ProbeResult { cpu_tokens_per_sec: cpu, gpu_tokens_per_sec: gpu, use_gpu, reason }
 }
