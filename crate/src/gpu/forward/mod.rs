@@ -167,7 +167,7 @@ impl<'g> GpuModel<'g> {
         let c = model.config.clone();
         let capacity = c.seq_len.min(capacity).max(1);
         let vpw = kv_format.values_per_word();
-        if c.head_dim % vpw != 0 || c.rope_dim % 2 != 0 {
+        if !c.head_dim.is_multiple_of(vpw) || !c.rope_dim.is_multiple_of(2) {
             return Err(GpuModelError::Unsupported(format!(
                 "head_dim {} must be a multiple of {vpw} for a {} KV cache (rope_dim {} even)",
                 c.head_dim,
