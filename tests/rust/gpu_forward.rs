@@ -526,7 +526,9 @@ fn cli_generate_and_eval_on_each_device() {
         stderr(&on_gpu)
     );
     assert!(
-        stderr(&auto).contains(&gpu.adapter.name) && stderr(&auto).contains("tok/s → using the"),
+        stderr(&auto).contains(&gpu.adapter.name)
+            && stderr(&auto).contains("tok/s")
+            && stderr(&auto).contains("→ using the"),
         "{}",
         stderr(&auto)
     );
