@@ -8,7 +8,7 @@
 //!   causal attention over the batch), decode runs one token (GEMV);
 //! - only the last row reaches the classifier; decode samples on the GPU (`sample.wgsl`) and
 //!   reads back one token id ([`GpuModel::decode_sample`]); evaluation reads back the logits
-//!   ([`GpuModel::logits`], and the [`LogitSource`] implementation, so `model::eval::evaluate`
+//!   ([`GpuModel::logits`], and the [`LogitSource`](crate::model::eval::LogitSource) implementation, so `model::eval::evaluate`
 //!   runs on the GPU unchanged);
 //! - the KV cache is f32 (bit-compatible with the CPU cache), f16 or int8 ([`KvFormat`]).
 //!
@@ -31,7 +31,6 @@ use self::kernels::{bind, dispatch, groups, rope_table, Pipelines, Shapes, Step}
 pub use self::kernels::{KvFormat, MAX_TOP_K};
 use crate::gpu::matmul::GpuMatrix;
 use crate::gpu::{GpuContext, GpuError};
-use crate::model::eval::LogitSource;
 use crate::model::{Config, Model, ModelError};
 
 /// Prompt tokens per prefill submission: bounds the activation buffers (and the attention
@@ -143,9 +142,9 @@ pub struct GpuModel<'g> {
     output: Option<GpuMatrix>,
     act: Activations,
     binds: ModelBindGroups,
-    /// Host copy of the last logits read back (for [`LogitSource`]).
+    /// Host copy of the last logits read back (for `LogitSource`).
     host_logits: Vec<f32>,
-    /// The GPU error behind the last failed [`LogitSource::logits`] call (its `ModelError`
+    /// The GPU error behind the last failed `LogitSource::logits` call (its `ModelError`
     /// cannot carry it).
     last_error: Option<GpuModelError>,
     gpu_bytes: u64,
@@ -470,7 +469,7 @@ impl<'g> GpuModel<'g> {
         Ok(())
     }
 
-    /// The GPU error behind the last failed [`LogitSource::logits`] call, taken.
+    /// The GPU error behind the last failed `LogitSource::logits` call, taken.
     pub fn take_error(&mut self) -> Option<GpuModelError> {
         self.last_error.take()
     }
@@ -566,7 +565,7 @@ impl Activations {
 /// Evaluation on the GPU: `model::eval::evaluate` runs unchanged. A GPU failure becomes a
 /// `ModelError` (its text names the GPU error); [`GpuModel::take_error`] returns the original.
 #[cfg(not(target_arch = "wasm32"))]
-impl LogitSource for GpuModel<'_> {
+impl crate::model::eval::LogitSource for GpuModel<'_> {
     fn begin_window(&mut self) {
         // Belt and braces, like the CPU source; an error here shows up at the next `logits`.
         if let Err(e) = pollster::block_on(self.reset()) {
