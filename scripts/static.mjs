@@ -46,6 +46,9 @@ export function sendFile(res, path) {
     'Content-Type': types[extname(path)] ?? 'application/octet-stream',
     'Content-Length': stat.size,
     'Cache-Control': 'no-cache',
+    // Cross-origin isolation: lets the lab share a cancel flag (SharedArrayBuffer) with its worker.
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
   });
   createReadStream(path).pipe(res);
   return true;

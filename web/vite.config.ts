@@ -1,9 +1,23 @@
 import { defineConfig } from 'vite';
+import { VitePWA } from 'vite-plugin-pwa';
 import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 
 // The lab app. `npm start` builds it and serves web/dist plus /models and /data with
 // scripts/serve.mjs; `npm run dev` gives Vite's dev server (models served by the plugin below).
+//
+// Offline: vite-plugin-pwa generates a Workbox service worker that precaches the app shell and
+// the wasm core, and serves /models/ and /data/ CacheFirst from the cache the lab worker fills
+// (MODEL_CACHE in src/source.ts). Pages are cross-origin isolated (COOP/COEP, also sent by
+// scripts/static.mjs) so cancel flags can be SharedArrayBuffers.
 const repo = fileURLToPath(new URL('..', import.meta.url));
+/** The eval text (chapters 1–3, served from the repo's data/), precached so comparisons work offline. */
+const evalText = [1, 2, 3]
+  .map((n) => `data/moby-dick/chapter_${n}.json`)
+  .filter((path) => existsSync(`${repo}/${path}`))
+  .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
+const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -13,6 +27,8 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
   },
+  server: { headers: isolation },
+  preview: { headers: isolation },
   worker: { format: 'es' },
   plugins: [
     {
@@ -24,5 +40,43 @@ export default defineConfig({
         });
       },
     },
+    VitePWA({
+      injectRegister: false,
+      registerType: 'autoUpdate',
+      includeAssets: ['icon.svg', 'icon-192.png', 'icon-512.png'],
+      manifest: {
+        name: 'quantlab — LLM quantization lab',
+        short_name: 'quantlab',
+        description: 'Load a real LLM in the browser, look at its weights, quantize it and measure the damage.',
+        start_url: './',
+        scope: './',
+        display: 'standalone',
+        background_color: '#f7f8fa',
+        theme_color: '#1d2330',
+        icons: [
+          { src: 'icon-192.png', sizes: '192x192', type: 'image/png' },
+          { src: 'icon-512.png', sizes: '512x512', type: 'image/png' },
+          { src: 'icon.svg', sizes: 'any', type: 'image/svg+xml' },
+        ],
+      },
+      workbox: {
+        globPatterns: ['**/*.{js,css,html,wasm,svg,png,webmanifest}'],
+        additionalManifestEntries: evalText,
+        // The wasm core is ~0.5 MB; leave room for it to grow.
+        maximumFileSizeToCacheInBytes: 32 * 1024 * 1024,
+        navigateFallback: 'index.html',
+        navigateFallbackDenylist: [/^\/(models|data)\//],
+        cleanupOutdatedCaches: true,
+        clientsClaim: true,
+        skipWaiting: true,
+        runtimeCaching: [
+          {
+            urlPattern: ({ url }) => /\/(models|data)\//.test(url.pathname),
+            handler: 'CacheFirst',
+            options: { cacheName: 'quantlab-models', cacheableResponse: { statuses: [200] } },
+          },
+        ],
+      },
+    }),
   ],
 });

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -58,4 +59,18 @@ export async function openPage(browser, url) {
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
   await page.goto(url);
   return { page, problems };
+}
+
+/** One lab server and browser per test file: `const lab = useLab();` then `lab.server.url`, `lab.browser`. */
+export function useLab() {
+  const lab = { server: null, browser: null };
+  before(async () => {
+    lab.server = await startServer();
+    lab.browser = await launchBrowser();
+  });
+  after(async () => {
+    await lab.browser?.close();
+    lab.server?.stop();
+  });
+  return lab;
 }

@@ -3,36 +3,34 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { artifacts, launchBrowser, openPage, repoRoot, startServer } from './harness.mjs';
+import { test } from 'node:test';
+import { artifacts, openPage, repoRoot, useLab } from './harness.mjs';
 import { tinyGguf } from './tiny-gguf.mjs';
 
 const MODEL = join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
-let server;
-let browser;
+const lab = useLab();
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-after(async () => {
-  await browser?.close();
-  server?.stop();
-});
 
 test('default model: tensor table, histogram of blk.0.attn_q.weight, GPU status', { timeout: 180_000 }, async () => {
-  const { page, problems } = await openPage(browser, server.url);
+  const { page, problems } = await openPage(lab.browser, lab.server.url);
   // 272 tensors, read independently by gguf-py from the same file.
   await page.waitForSelector('#tensor-table tbody tr, #error:not([hidden])', { timeout: 120_000 });
   assert.equal(await page.locator('#error').isHidden(), true, await page.locator('#error').innerText());
   assert.equal(await page.locator('#tensor-table tbody tr').count(), 272);
   const row = page.locator('tr[data-tensor="blk.0.attn_q.weight"]');
-  assert.match(await row.innerText(), /576 × 576\s+Q4_1\s+203 KiB\s+5$/);
+  assert.match(await row.innerText(), /576 × 576\s+Q4_1\s+203 KiB\s+5\s/);
   assert.equal(await row.locator('td[data-bytes]').getAttribute('data-bytes'), '207360');
   assert.match(await page.locator('#base-note').innerText(), /already quantized \(Q4_1\)/);
 
   await row.click();
   await page.waitForSelector('#histogram svg', { timeout: 60_000 });
+  assert.equal(await page.locator('#selected-tensor').innerText(), 'blk.0.attn_q.weight');
+  // Model panel facts, and the plain statement that any base is the Q4_1 checkpoint dequantized.
+  assert.equal(await page.locator('#model-arch').innerText(), 'llama');
+  assert.match(await page.locator('#model-params').innerText(), /^134\.5M \(134,515,008\)$/);
+  assert.match(await page.locator('#model-format').innerText(), /^Q4_1 · 61 F32, 210 Q4_1, 1 Q8_0$/);
+  assert.match(await page.locator('#model-size').innerText(), /^93\.8 MiB/);
+  assert.match(await page.locator('#base-note').innerText(), /this Q4_1 model dequantized/);
   // The chart's bins must account for every weight of the 576×576 matrix.
   assert.equal(Number(await page.locator('#histogram').getAttribute('data-total')), 576 * 576);
   assert.equal(Number(await page.locator('#histogram-caption').getAttribute('data-total')), 576 * 576);
@@ -56,7 +54,7 @@ test('default model: tensor table, histogram of blk.0.attn_q.weight, GPU status'
 });
 
 test('a truncated GGUF shows a clear error and the page keeps working', { timeout: 180_000 }, async () => {
-  const { page } = await openPage(browser, `${server.url}?model=none`);
+  const { page } = await openPage(lab.browser, `${lab.server.url}?model=none`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   const truncated = join(artifacts, 'truncated.gguf');
   // Header intact, tensor data cut: the reader must name the tensor that runs past the end.
@@ -74,6 +72,12 @@ test('a truncated GGUF shows a clear error and the page keeps working', { timeou
   writeFileSync(junk, 'PK\u0003\u0004 this is a zip, not a model');
   await page.setInputFiles('#file-input', junk);
   await page.waitForFunction(() => /not a GGUF/i.test(document.querySelector('#error')?.textContent ?? ''), null, { timeout: 30_000 });
+
+  // A URL that does not exist: the HTTP status is named.
+  await page.fill('#url-input', `${lab.server.url}models/no-such-model.gguf`);
+  await page.click('#url-form button[type=submit]');
+  await page.waitForFunction(() => /HTTP 404/.test(document.querySelector('#error')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.equal(await page.locator('#error').getAttribute('data-kind'), 'DownloadError');
 
   // A good file opened afterwards still loads.
   await page.setInputFiles('#file-input', MODEL);
@@ -97,7 +101,7 @@ async function dropFile(page, name, bytes) {
 }
 
 test('drag and drop opens a GGUF; a bad drop shows an error and keeps the open model', { timeout: 120_000 }, async () => {
-  const { page, problems } = await openPage(browser, `${server.url}?model=none`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?model=none`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   await dropFile(page, 'tiny.gguf', tinyGguf({ name: 'dropped model' }));
   await page.waitForSelector('tr[data-tensor="weights"]', { timeout: 30_000 });
@@ -105,7 +109,7 @@ test('drag and drop opens a GGUF; a bad drop shows an error and keeps the open m
   await page.locator('tr[data-tensor="weights"]').click();
   await page.waitForSelector('#histogram svg');
   assert.equal(await page.locator('#histogram').getAttribute('data-total'), '8');
-  assert.match(await page.locator('#histogram-caption').innerText(), /^8 values · min -1\.0000 · max 3\.0000 · 128 bins · decoded from F32$/);
+  assert.match(await page.locator('#histogram-caption').innerText(), /^8 values \(whole tensor\) · min -1\.0000 · max 3\.0000 · 128 bins · decoded from F32 · nf4-b64: 16 levels in group 0 of 1 /);
 
   await dropFile(page, 'broken.gguf', tinyGguf().subarray(0, 50));
   await page.waitForFunction(() => /truncated/i.test(document.querySelector('#error')?.textContent ?? ''));

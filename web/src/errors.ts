@@ -25,7 +25,37 @@ export class WorkerCrashError extends LabError {
   override name = 'WorkerCrashError';
 }
 
-const classes = { LabError, ModelFormatError, DownloadError, GpuUnavailableError, WorkerCrashError };
+/** The user pressed Cancel; the step stopped and nothing was kept from it. */
+export class CancelledError extends LabError {
+  override name = 'CancelledError';
+}
+
+/** The chosen format cannot be applied (unknown name, or a tensor shape it cannot split). */
+export class FormatChoiceError extends LabError {
+  override name = 'FormatChoiceError';
+}
+
+/** Quantizing, evaluating or generating with the runtime failed. */
+export class RuntimeError extends LabError {
+  override name = 'RuntimeError';
+}
+
+/** The browser would not give the lab enough storage to keep the model for offline use. */
+export class StorageQuotaError extends LabError {
+  override name = 'StorageQuotaError';
+}
+
+const classes = {
+  LabError,
+  ModelFormatError,
+  DownloadError,
+  GpuUnavailableError,
+  WorkerCrashError,
+  CancelledError,
+  FormatChoiceError,
+  RuntimeError,
+  StorageQuotaError,
+};
 
 export function toWire(error: unknown): { name: string; message: string } {
   if (error instanceof LabError) return { name: error.name, message: error.message };

@@ -1,143 +1,123 @@
 // The lab page: wires the panels to the worker. All heavy work happens in worker.ts.
 import './styles.css';
 import { LabClient } from './client';
-import { type LabError } from './errors';
-import { formatBytes, formatCount, formatParams } from './format';
-import type { AdapterReport, HistogramResult, LoadedModel, Phase } from './messages';
+import type { AdapterReport, TensorAnalysis } from './messages';
+import { type App, clearError, showError } from './panels/app';
+import { ComparePanel } from './panels/compare';
+import { ExportPanel } from './panels/export';
+import { GeneratePanel } from './panels/generate';
+import { WeightPanels } from './panels/weights';
+import { registerOffline, showModelOfflineState } from './pwa';
+import { getParam, setParam } from './state';
 import { $, el } from './ui/dom';
-import { renderHistogram } from './ui/histogram';
-import { markSelected, renderTensorTable } from './ui/tensorTable';
+import { LayerBrowser } from './ui/layerBrowser';
+import { renderLayerErrors } from './ui/layerErrors';
+import { renderModelCard } from './ui/modelPanel';
+import { isCancel, ProgressView } from './ui/progress';
 
 const DEFAULT_MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
+/** Formats offered in the format box; any other valid name can be typed. */
+export const SUGGESTED_FORMATS = ['q8_0', 'q6_k', 'q5_k', 'q5_1', 'q5_0', 'q4_k', 'q4_1', 'q4_0', 'q3_k', 'q2_k', 'nf4', 'nf4-b64-dq', 'fp4', 'fp8-e4m3', 'fp8-e5m2', 'int8-sym-channel', 'int4-sym-g64', 'int4-asym-g128', 'int4-sym-channel', 'int3-asym-g64'];
 
-const client = new LabClient(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
-const params = new URLSearchParams(location.search);
-let model: LoadedModel | null = null;
-let lastHistogram: HistogramResult | null = null;
-let loadGeneration = 0;
+const client = new LabClient(() => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
+const weights = new WeightPanels(app);
+const compare = new ComparePanel(app);
+new GeneratePanel(app);
+new ExportPanel(app);
+const layers = new LayerBrowser($('#tensor-table') as HTMLTableElement, (name) => void selectTensor(name));
+const modelProgress = new ProgressView($('#model-progress-host'), 'model-progress');
+const analyzeProgress = new ProgressView($('#analyze-progress-host'), 'analyze-progress');
+/** Where the current model came from, to re-open it if the worker had to be restarted. */
+let lastSource: { url: string } | { file: File } | null = null;
 
-function showError(error: unknown): void {
-  const box = $('#error');
-  const e = error as LabError;
-  box.textContent = e?.message ?? String(error);
-  box.dataset.kind = e?.name ?? 'Error';
-  box.hidden = false;
+client.onRestart = () => {
+  if (lastSource) void load(lastSource, { keepSelection: true });
+};
+
+async function selectTensor(name: string): Promise<void> {
+  if (!app.model?.header.tensors.some((t) => t.name === name)) return;
+  app.tensor = name;
+  layers.markSelected(name);
+  setParam('tensor', name);
+  $('#selected-tensor').textContent = name;
+  await weights.showTensor();
 }
 
-function clearError(): void {
-  $('#error').hidden = true;
-}
-
-const phaseLabel: Record<Phase, string> = { download: 'Downloading', read: 'Reading', parse: 'Parsing header', decode: 'Decoding' };
-
-function progress(label: string) {
-  const wrap = $('#progress');
-  const bar = $('#progress-bar') as HTMLProgressElement;
-  wrap.hidden = false;
-  return {
-    update(phase: Phase, loaded: number, total: number) {
-      const amount = phase === 'decode' ? `${formatCount(total)} values` : `${formatBytes(loaded)}${total ? ` of ${formatBytes(total)}` : ''}`;
-      $('#progress-label').textContent = `${label}: ${phaseLabel[phase]} ${amount}`;
-      if (total > 0) bar.value = Math.min(1, loaded / total);
-      else bar.removeAttribute('value');
-    },
-    done() {
-      wrap.hidden = true;
-    },
-  };
-}
-
-/** The format the checkpoint's weights are stored in, e.g. "Q4_1": what any "base" really is. */
-function sourceFormat(m: LoadedModel): string {
-  const ft = m.header.summary.file_type;
-  if (ft) return ft.replace(/^MOSTLY_/, '');
-  const biggest = [...m.header.summary.types].sort((a, b) => b.elements - a.elements)[0];
-  return biggest?.type ?? 'unknown';
-}
-
-function renderModelCard(m: LoadedModel): void {
-  const s = m.header.summary;
-  const card = $('#model-card');
-  const dl = el('dl', undefined, { class: 'facts' });
-  const fact = (k: string, v: string) => dl.append(el('dt', k), el('dd', v));
-  fact('Name', s.name ?? '(unnamed)');
-  fact('File', m.source);
-  fact('Architecture', s.architecture ?? 'unknown');
-  fact('Parameters', `${formatParams(s.parameter_count)} (${formatCount(s.parameter_count)})`);
-  fact('Size', `${formatBytes(m.header.fileLen)} · ${s.bits_per_weight.toFixed(2)} bits/weight`);
-  fact('Stored as', `${sourceFormat(m)} · ${s.types.map((t) => `${t.tensors} ${t.type}`).join(', ')}`);
-  fact('Layers', `${s.block_count ?? '?'} × (d_model ${s.embedding_length ?? '?'}, ffn ${s.feed_forward_length ?? '?'}, heads ${s.head_count ?? '?'}/${s.head_count_kv ?? '?'} kv)`);
-  fact('Vocabulary', `${formatCount(s.vocab_size ?? 0)} tokens (${s.tokenizer_model ?? '?'})`);
-  fact('GGUF', `v${m.header.version}, ${s.tensor_count} tensors, ${Object.keys(m.header.metadata).length} metadata keys`);
-  const children: HTMLElement[] = [dl];
-  const fmt = sourceFormat(m);
-  if (!/^(ALL_)?F(32|16)$|^BF16$/.test(fmt)) {
-    children.push(
-      el('p', `Note: this checkpoint is already quantized (${fmt}). Its weights sit on a ${fmt} grid, so the "base" the lab compares other formats against is this ${fmt} model dequantized, not the original 16-bit weights.`, { class: 'notice', id: 'base-note' }),
-    );
-  }
-  card.replaceChildren(...children);
-}
-
-async function drawHistogram(name: string): Promise<void> {
-  if (!model) return;
-  const generation = loadGeneration;
-  markSelected($('#tensor-table tbody'), name);
-  params.set('tensor', name);
-  history.replaceState(null, '', `?${params}`);
-  $('#histogram-panel').hidden = false;
-  $('#histogram-title').textContent = `Weight histogram — ${name}`;
-  const bins = Number(($('#bins') as HTMLSelectElement).value);
-  const p = progress(name);
-  try {
-    const h = await client.call('histogram', { tensor: name, bins }, p.update);
-    if (generation !== loadGeneration) return;
-    lastHistogram = h;
-    redrawHistogram();
-  } catch (error) {
-    showError(error);
-  } finally {
-    p.done();
-  }
-}
-
-function redrawHistogram(): void {
-  const h = lastHistogram;
-  if (!h) return;
-  const container = $('#histogram');
-  renderHistogram(container, h, { log: ($('#log-counts') as HTMLInputElement).checked, width: container.clientWidth });
-  const t = model?.header.tensors.find((x) => x.name === h.tensor);
-  const parts = [`${formatCount(h.total)} values`, `min ${h.min?.toPrecision(5)}`, `max ${h.max?.toPrecision(5)}`, `${h.counts.length} bins`];
-  if (t) parts.push(`decoded from ${t.type}`);
-  if (h.non_finite > 0) parts.push(`${formatCount(h.non_finite)} NaN/Inf values not shown`);
-  const caption = $('#histogram-caption');
-  caption.textContent = parts.join(' · ');
-  caption.dataset.total = String(h.total);
-}
-
-async function load(what: { url: string } | { file: File }): Promise<void> {
+async function load(what: { url: string } | { file: File }, options: { keepSelection?: boolean } = {}): Promise<void> {
   clearError();
-  const generation = ++loadGeneration;
+  const generation = ++app.generation;
   const label = 'url' in what ? what.url.split('/').pop()! : what.file.name;
-  const p = progress(label);
   try {
-    const loaded = 'url' in what ? await client.call('openUrl', what, p.update) : await client.call('openFile', what, p.update);
-    if (generation !== loadGeneration) return;
-    model = loaded;
-    lastHistogram = null;
-    renderModelCard(loaded);
-    renderTensorTable($('#tensor-table tbody'), loaded.header.tensors, (name) => void drawHistogram(name));
-    $('#tensor-panel').hidden = false;
-    $('#histogram-panel').hidden = true;
+    const handle = 'url' in what ? client.startCall('openUrl', what, modelProgress.listener(label)) : client.startCall('openFile', what, modelProgress.listener(label));
+    const loaded = await modelProgress.track(`Opening ${label}`, handle);
+    if (generation !== app.generation) return;
+    lastSource = what;
+    app.model = loaded;
+    renderModelCard($('#model-card'), loaded);
+    showModelOfflineState(loaded.offline);
+    layers.setTensors(loaded.header.tensors);
+    void compare.refresh();
+    $('#analyze-summary').textContent = '';
+    $('#layer-errors').replaceChildren();
+    for (const id of ['#layers-panel', '#compare-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
     document.body.dataset.model = 'loaded';
-    const wanted = params.get('tensor');
-    if (wanted && loaded.header.tensors.some((t) => t.name === wanted)) await drawHistogram(wanted);
+    const wanted = options.keepSelection ? app.tensor : getParam('tensor');
+    app.tensor = null;
+    weights.hide();
+    $('#selected-tensor').textContent = 'none — pick one in Layers';
+    if (wanted && loaded.header.tensors.some((t) => t.name === wanted)) await selectTensor(wanted);
+    scrollToPanel();
   } catch (error) {
     // The previous model (if any) stays open and usable.
-    showError(error);
-  } finally {
-    p.done();
+    showError(isCancel(error) ? 'Opening the model was cancelled.' : error);
   }
+}
+
+async function analyzeAll(): Promise<void> {
+  if (!app.model) return;
+  const format = app.format;
+  const generation = app.generation;
+  layers.clearAnalysis();
+  $('#layer-errors').replaceChildren();
+  const title = `Analysing ${app.model.header.tensors.length} tensors under ${format}`;
+  const button = $('#analyze') as HTMLButtonElement;
+  button.disabled = true;
+  const handle = client.startCall('analyzeTensors', { format, outlierK: 6 }, (phase, loaded, total, detail) => {
+    analyzeProgress.listener(title)(phase, loaded, total);
+    if (detail && generation === app.generation) layers.addAnalysis(detail as TensorAnalysis);
+  });
+  try {
+    const all = await analyzeProgress.track(title, handle);
+    if (generation !== app.generation) return;
+    const failed = all.filter((a) => a.error).length;
+    const summary = $('#analyze-summary');
+    summary.textContent = `${all.length} tensors analysed under ${format}${failed ? `; ${failed} could not use it (hover "n/a" for why)` : ''}.`;
+    summary.dataset.analysed = String(all.length);
+    summary.dataset.format = format;
+    layers.render();
+    renderLayerErrors($('#layer-errors'), all, $('#layer-errors').clientWidth);
+  } catch (error) {
+    $('#analyze-summary').textContent = isCancel(error) ? 'Analysis cancelled; the rows done so far are kept.' : `Analysis failed: ${(error as Error).message}`;
+    layers.render();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+function setFormat(format: string): void {
+  const f = format.trim().toLowerCase();
+  if (!f || f === app.format) return;
+  app.format = f;
+  setParam('format', f);
+  document.dispatchEvent(new CustomEvent('lab:format', { detail: f }));
+  $('#analyze-summary').textContent = 'Format changed: press "Analyse all tensors" to measure it.';
+  if (app.tensor) void weights.drawHistogram();
+}
+
+function scrollToPanel(): void {
+  const panel = getParam('panel');
+  if (panel) document.querySelector(`#${CSS.escape(panel)}-panel`)?.scrollIntoView();
 }
 
 function describeGpu(r: AdapterReport): string {
@@ -185,17 +165,25 @@ function wireInputs(): void {
     const file = e.dataTransfer?.files[0];
     if (file) void load({ file });
   });
-  $('#bins').addEventListener('change', () => lastHistogram && void drawHistogram(lastHistogram.tensor));
-  $('#log-counts').addEventListener('change', redrawHistogram);
-  let resizeTimer = 0;
-  window.addEventListener('resize', () => {
-    clearTimeout(resizeTimer);
-    resizeTimer = window.setTimeout(redrawHistogram, 150);
+  $('#url-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const url = ($('#url-input') as HTMLInputElement).value.trim();
+    if (url) void load({ url: new URL(url, location.href).href });
   });
+  $('#analyze').addEventListener('click', () => void analyzeAll());
+  const format = $('#format') as HTMLInputElement;
+  format.value = app.format;
+  $('#format-list').replaceChildren(...SUGGESTED_FORMATS.map((f) => el('option', undefined, { value: f })));
+  format.addEventListener('change', () => setFormat(format.value));
+  format.addEventListener('keydown', (e) => e.key === 'Enter' && setFormat(format.value));
+  for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a[data-panel]')) {
+    a.addEventListener('click', () => setParam('panel', a.dataset.panel!));
+  }
 }
 
 async function main(): Promise<void> {
   wireInputs();
+  void registerOffline();
   try {
     const { coreVersion } = await client.call('init', {});
     $('#core-status').textContent = `quantlab core ${coreVersion} (wasm)`;
@@ -205,7 +193,7 @@ async function main(): Promise<void> {
     return;
   }
   void probeGpu();
-  const url = params.get('model') ?? DEFAULT_MODEL;
+  const url = getParam('model') ?? DEFAULT_MODEL;
   // Resolved here: the worker would resolve a relative URL against its own script's folder.
   if (url !== 'none') await load({ url: new URL(url, location.href).href });
 }

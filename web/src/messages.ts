@@ -53,9 +53,17 @@ export interface GgufHeader {
   tensors: TensorRow[];
 }
 
+/** Whether the model is kept in Cache Storage for offline use. */
+export interface OfflineState {
+  state: 'cached' | 'stored' | 'no-quota' | 'unavailable' | 'not-kept';
+  message: string;
+}
+
 export interface LoadedModel {
   source: string;
   header: GgufHeader;
+  /** Set for models opened from a URL. */
+  offline?: OfflineState;
 }
 
 export interface HistogramResult {
@@ -85,13 +93,184 @@ export interface AdapterReport {
   computeCheck?: { passed: boolean; maxAbsError: number } | { passed: false; error: string };
 }
 
+/** The error of one format on one tensor (wasm `quantizeTensor` metrics). */
+export interface ErrorMetrics {
+  n: number;
+  mse: number;
+  rmse: number;
+  max_abs_error: number;
+  /** dB, or "inf"/"-inf" (JSON has no infinity). */
+  sqnr_db: number | 'inf' | '-inf' | null;
+  cosine: number;
+  signal_power: number;
+}
+
+/** One row of the layer browser: statistics of a tensor and its error under the chosen format. */
+export interface TensorAnalysis {
+  name: string;
+  elements: number;
+  bytes: number;
+  kurtosis: number | null;
+  outlierRows: number;
+  outlierCols: number;
+  format: string;
+  bitsPerWeight?: number;
+  metrics?: ErrorMetrics;
+  /** Why the format could not be applied to this tensor (e.g. row length not a block multiple). */
+  error?: string;
+}
+
+export type Scope = 'tensor' | 'row' | 'group';
+
+/** What the histogram panel shows: the values of one scope and the chosen format's levels. */
+export interface TensorView {
+  tensor: string;
+  format: string;
+  scope: Scope;
+  /** Values in the shown scope: a whole tensor, one row, or one group of the format. */
+  histogram: HistogramResult;
+  /** First flattened index and length of the shown scope. */
+  start: number;
+  length: number;
+  row: number;
+  group: number;
+  nGroups: number;
+  groupLen: number;
+  /** Representable values of `group` under the format (ascending, distinct). */
+  levels: number[];
+  /** Values of the selected group outside [min level, max level]: clipped by the format. */
+  clipped: number;
+  /** Weights of the whole tensor stored with each code. */
+  occupancy: number[];
+  bitsPerWeight: number;
+  metrics: ErrorMetrics | null;
+  /** Why the format could not be applied to this tensor (the histogram is still shown). */
+  formatError?: string;
+}
+
+export interface ChannelStats {
+  tensor: string;
+  rows: number;
+  cols: number;
+  absmax: number;
+  rms: number;
+  excess_kurtosis: number | null;
+  row_absmax: number[];
+  row_rms: number[];
+  col_absmax: number[];
+  col_rms: number[];
+  outlier_k: number;
+  outlier_rows: number[];
+  outlier_cols: number[];
+}
+
+/** NF4 vs normal quantiles vs INT4 for one block of 64 weights and the whole tensor. */
+export interface Nf4Placement {
+  tensor: string;
+  block: number;
+  nBlocks: number;
+  blockSize: number;
+  /** The block's weights divided by the block's absmax (so they lie in [-1, 1]). */
+  normalised: number[];
+  absmax: number;
+  nf4Levels: number[];
+  int4Levels: number[];
+  normalLevels: number[];
+  /** Mean squared error over the whole tensor, per codebook (same blocks, same absmax scaling). */
+  mse: { nf4: number; int4: number; normal: number };
+  signalPower: number;
+}
+
+/** The evaluation protocol of a comparison (what the manifest records). */
+export interface EvalProtocol {
+  protocol: string;
+  ctx: number;
+  windows: number;
+  windowsAvailable: number;
+  tokensScored: number;
+  textTokens: number;
+  text: string;
+}
+
+/** One format's measured result (the base is a row too, with format "base"). */
+export interface FormatResult {
+  format: string;
+  /** The scheme's canonical name and typed description (from parseScheme). */
+  scheme: unknown;
+  bitsPerWeight: number;
+  bytes: number;
+  ppl: number;
+  pplStderr: number;
+  meanNll: number;
+  klMean?: number;
+  klMax?: number;
+  top1Agreement?: number;
+  tokensPerSec?: number;
+  basePpl: number;
+  /** Matrices the tensor policy stored in another type (e.g. K-quants on 576-wide rows). */
+  fallbacks: number;
+  quantizeSummary: string;
+}
+
+/** Everything needed to reproduce one comparison row: the quant manifest. */
+export interface QuantManifest {
+  tool: string;
+  coreVersion: string;
+  createdAt: string;
+  source: { name: string; sha256: string; format: string; bytes: number; bitsPerWeight: number; note: string };
+  protocol: EvalProtocol;
+  result: FormatResult;
+}
+
+export interface GenerateOptions {
+  prompt: string;
+  seed: number;
+  maxTokens: number;
+  temperature: number;
+  chat: boolean;
+}
+
+export interface GenerationSide {
+  label: string;
+  text: string;
+  pieces: string[];
+  tokenIds: number[];
+  stopReason: string;
+  promptTokens: number;
+  prefillTokensPerSec: number;
+  decodeTokensPerSec: number;
+}
+
+/** A streamed token (progress detail of `generate`). */
+export interface TokenEvent {
+  side: 'base' | 'quantized';
+  piece: string;
+  tokenId: number;
+}
+
+/** A step of a comparison run (progress detail of `compareFormats`). */
+export interface StepEvent {
+  step: number;
+  steps: number;
+  label: string;
+  /** Set when a format finished: its manifest (the page saves it). */
+  manifest?: QuantManifest;
+}
+
 /** Requests the page sends, keyed by method; `R` is the result type. */
 export interface Methods {
-  init: { args: Record<string, never>; result: { coreVersion: string } };
+  init: { args: Record<string, never>; result: { coreVersion: string; formats: string } };
   probeGpu: { args: Record<string, never>; result: AdapterReport };
   openUrl: { args: { url: string }; result: LoadedModel };
   openFile: { args: { file: File }; result: LoadedModel };
   histogram: { args: { tensor: string; bins: number }; result: HistogramResult };
+  analyzeTensors: { args: { format: string; outlierK: number }; result: TensorAnalysis[] };
+  tensorView: { args: { tensor: string; format: string; bins: number; scope: Scope; group: number }; result: TensorView };
+  channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats };
+  nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement };
+  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[] };
+  generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide } };
+  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string } };
 }
 export type Method = keyof Methods;
 
@@ -99,11 +278,28 @@ export interface Request<M extends Method = Method> {
   id: number;
   method: M;
   args: Methods[M]['args'];
+  /** Int32Array view target: the page sets element 0 to 1 to cancel (when SharedArrayBuffer exists). */
+  cancelFlag?: SharedArrayBuffer;
 }
 
-export type Phase = 'download' | 'read' | 'parse' | 'decode';
+/** A page → worker control message: stop request `id` at its next progress check. */
+export interface CancelMessage {
+  cancel: number;
+}
+
+export type Phase =
+  | 'download'
+  | 'read'
+  | 'parse'
+  | 'decode'
+  | 'cache'
+  | 'analyze'
+  | 'quantize'
+  | 'evaluate'
+  | 'generate'
+  | 'export';
 
 export type WorkerMessage =
-  | { kind: 'progress'; id: number; phase: Phase; loaded: number; total: number }
+  | { kind: 'progress'; id: number; phase: Phase; loaded: number; total: number; detail?: unknown }
   | { kind: 'result'; id: number; value: unknown }
   | { kind: 'error'; id: number; error: { name: string; message: string } };

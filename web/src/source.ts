@@ -8,8 +8,15 @@ export interface ByteSource {
   read(offset: number, length: number): Promise<Uint8Array>;
 }
 
+/** The Cache Storage name for models and eval text (the service worker uses the same one). */
+export const MODEL_CACHE = 'quantlab-models';
+
 export class BufferSource implements ByteSource {
-  constructor(readonly name: string, private bytes: Uint8Array) {}
+  constructor(readonly name: string, private bytes: Uint8Array, readonly fromCache = false) {}
+  /** The whole file (for the runtime, which parses the model itself). */
+  get all(): Uint8Array {
+    return this.bytes;
+  }
   get size(): number {
     return this.bytes.byteLength;
   }
@@ -31,11 +38,24 @@ export class FileSource implements ByteSource {
   }
 }
 
-/** Downloads `url` into memory, reporting bytes received (total is 0 when the server gives no length). */
+/** The copy kept for offline use, if any (Cache Storage may be missing, e.g. on http:// hosts). */
+async function cached(url: string): Promise<Response | undefined> {
+  try {
+    return typeof caches === 'undefined' ? undefined : await (await caches.open(MODEL_CACHE)).match(url);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Downloads `url` into memory, reporting bytes received (total is 0 when the server gives no
+ * length). A copy in the offline cache is used first.
+ */
 export async function download(url: string, onProgress: (loaded: number, total: number) => void): Promise<BufferSource> {
+  const hit = await cached(url);
   let response: Response;
   try {
-    response = await fetch(url);
+    response = hit ?? (await fetch(url));
   } catch (error) {
     throw new DownloadError(`Could not download ${url}: ${(error as Error).message}`);
   }
@@ -46,7 +66,7 @@ export async function download(url: string, onProgress: (loaded: number, total: 
   if (!response.body) {
     const bytes = new Uint8Array(await response.arrayBuffer());
     onProgress(bytes.byteLength, bytes.byteLength);
-    return new BufferSource(url, bytes);
+    return new BufferSource(url, bytes, hit !== undefined);
   }
   const reader = response.body.getReader();
   // Preallocate when the length is known so a 100 MB model is not copied chunk by chunk.
@@ -67,5 +87,5 @@ export async function download(url: string, onProgress: (loaded: number, total: 
   if (total > 0 && loaded !== total) {
     throw new DownloadError(`Download of ${url} stopped at ${loaded} of ${total} bytes`);
   }
-  return new BufferSource(url, buffer.subarray(0, loaded));
+  return new BufferSource(url, buffer.subarray(0, loaded), hit !== undefined);
 }

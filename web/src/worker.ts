@@ -1,23 +1,27 @@
 /// <reference lib="webworker" />
 // The lab worker: owns the wasm core and the open model; the page talks to it only through the
-// typed messages in messages.ts. Heavy work here keeps the page responsive.
-import init, { coreVersion, gpuSelfTest, parseGgufHeader, tensorHistogram } from './pkg/quantlab.js';
-import { LabError, ModelFormatError, toWire } from './errors';
-import type { AdapterReport, GgufHeader, LoadedModel, Method, Methods, Phase, Request, WorkerMessage } from './messages';
+// typed messages in messages.ts. Heavy work here keeps the page responsive. Handlers live in
+// worker/*.ts; this file dispatches requests and cancel messages.
+import init, { coreVersion, gpuSelfTest, parseGgufHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
+import { ModelFormatError, toWire } from './errors';
+import type { AdapterReport, CancelMessage, GgufHeader, LoadedModel, Method, Methods, Request, WorkerMessage } from './messages';
 import { type ByteSource, download, FileSource } from './source';
+import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
+import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
+import { storeForOffline } from './worker/offline';
+import { compareFormats, exportModel, generate } from './worker/runtime';
 
 declare const self: DedicatedWorkerGlobalScope;
 
 const ready = init();
-let open: { source: ByteSource; header: GgufHeader } | null = null;
 
-type Handler<M extends Method> = (args: Methods[M]['args'], progress: (phase: Phase, loaded: number, total: number) => void) => Promise<Methods[M]['result']>;
+type Handler<M extends Method> = (args: Methods[M]['args'], ctx: Ctx) => Promise<Methods[M]['result']>;
 
 /** Reads a growing prefix until the header fits (the default model's header is ~1.8 MB). */
-async function parseHeader(source: ByteSource, progress: (phase: Phase, loaded: number, total: number) => void): Promise<GgufHeader> {
+async function parseHeader(source: ByteSource, ctx: Ctx): Promise<GgufHeader> {
   let length = Math.min(source.size, 4 << 20);
   for (;;) {
-    progress('parse', length, source.size);
+    ctx.progress('parse', length, source.size);
     const prefix = await source.read(0, length);
     let parsed: GgufHeader | { status: 'need-more-bytes'; needed: number };
     try {
@@ -33,9 +37,9 @@ async function parseHeader(source: ByteSource, progress: (phase: Phase, loaded: 
   }
 }
 
-async function openSource(source: ByteSource, progress: (phase: Phase, loaded: number, total: number) => void): Promise<LoadedModel> {
-  const header = await parseHeader(source, progress);
-  open = { source, header };
+async function openSource(source: ByteSource, ctx: Ctx): Promise<LoadedModel> {
+  const header = await parseHeader(source, ctx);
+  state.open = { source, header };
   return { source: source.name, header };
 }
 
@@ -69,34 +73,53 @@ async function probeGpu(): Promise<AdapterReport> {
 }
 
 const handlers: { [M in Method]: Handler<M> } = {
-  init: async () => ({ coreVersion: coreVersion() }),
+  init: async () => ({ coreVersion: coreVersion(), formats: validFormats() }),
   probeGpu: async () => probeGpu(),
-  openUrl: async ({ url }, progress) => openSource(await download(url, (l, t) => progress('download', l, t)), progress),
-  openFile: async ({ file }, progress) => openSource(new FileSource(file), progress),
-  histogram: async ({ tensor, bins }, progress) => {
-    if (!open) throw new LabError('No model is open');
-    const row = open.header.tensors.find((t) => t.name === tensor);
-    if (!row) throw new LabError(`No tensor named ${JSON.stringify(tensor)} in ${open.source.name}`);
-    progress('read', 0, row.nBytes);
-    const bytes = await open.source.read(row.offset, row.nBytes);
-    if (bytes.byteLength !== row.nBytes) {
-      throw new ModelFormatError(`${open.source.name} is truncated: ${tensor} needs ${row.nBytes} bytes, got ${bytes.byteLength}`);
-    }
-    progress('decode', 0, row.nElements);
-    const h = tensorHistogram(row.typeId, row.nElements, row.dims[0] ?? 1, bytes, bins);
-    return { tensor, ...h };
+  openUrl: async ({ url }, ctx) => {
+    const source = await download(url, (l, t) => ctx.progress('download', l, t));
+    const loaded = await openSource(source, ctx);
+    return { ...loaded, offline: await storeForOffline(url, source, ctx) };
   },
+  openFile: async ({ file }, ctx) => openSource(new FileSource(file), ctx),
+  histogram: async ({ tensor, bins }, ctx) => {
+    const model = requireModel();
+    const row = findTensor(model, tensor);
+    ctx.progress('read', 0, row.nBytes);
+    const bytes = await tensorBytes(model, row);
+    ctx.progress('decode', 0, row.nElements);
+    return { tensor, ...tensorHistogram(row.typeId, row.nElements, row.dims[0] ?? 1, bytes, bins) };
+  },
+  analyzeTensors,
+  tensorView,
+  channelStats,
+  nf4Placement,
+  compareFormats,
+  generate,
+  exportModel,
 };
 
-self.addEventListener('message', async (event: MessageEvent<Request>) => {
-  const { id, method, args } = event.data;
+const cancelledIds = new Set<number>();
+
+self.addEventListener('message', async (event: MessageEvent<Request | CancelMessage>) => {
+  if ('cancel' in event.data) {
+    cancelledIds.add(event.data.cancel);
+    return;
+  }
+  const { id, method, args, cancelFlag } = event.data;
+  const flag = cancelFlag ? new Int32Array(cancelFlag) : null;
   const post = (message: WorkerMessage) => self.postMessage(message);
+  const ctx: Ctx = {
+    progress: (phase, loaded, total, detail) => post({ kind: 'progress', id, phase, loaded, total, detail }),
+    cancelled: () => cancelledIds.has(id) || (flag !== null && Atomics.load(flag, 0) === 1),
+  };
   try {
     await ready;
     const handler = handlers[method] as Handler<typeof method>;
-    const value = await handler(args as never, (phase, loaded, total) => post({ kind: 'progress', id, phase, loaded, total }));
+    const value = await handler(args as never, ctx);
     post({ kind: 'result', id, value });
   } catch (error) {
     post({ kind: 'error', id, error: toWire(error) });
+  } finally {
+    cancelledIds.delete(id);
   }
 });

@@ -21,13 +21,12 @@ use super::{map_file, CliError};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
 use crate::model::eval::{
-    bits_per_weight, evaluate, join_chapters, plan, EvalHooks, LogitSource, Metrics, ModelSource, Protocol,
-    DEFAULT_CTX, EVAL_CHAPTERS,
+    bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, LogitSource, Metrics, ModelSource,
+    Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
 };
 use crate::model::{quantize_model, Model, TensorPolicy};
 use crate::tokenizer::Tokenizer;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -111,29 +110,6 @@ pub struct EvalReport {
 
 fn msg(s: impl Into<String>) -> CliError {
     CliError::Message(s.into())
-}
-
-/// The stored type that holds most of the model's weights, and a per-type census.
-fn source_format(model: &Model) -> (String, String) {
-    let w = &model.weights;
-    let mut by_type: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    let mut add = |m: &crate::model::Matrix| {
-        let e = by_type.entry(m.type_name()).or_default();
-        e.0 += 1;
-        e.1 += m.shape().len();
-    };
-    add(&w.token_embd);
-    if let Some(o) = &w.output {
-        add(o);
-    }
-    for l in &w.layers {
-        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up] {
-            add(m);
-        }
-    }
-    let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
-    let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
-    (main, census)
 }
 
 /// Where the default eval text lives: `data/moby-dick` here, else next to the crate.
@@ -238,7 +214,10 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         match device::load(args.device, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
             Some(g) => gpu_sources.push(g),
             None if i == 0 => break,
-            None => return Err(msg(format!("{}: the GPU cannot run this format (see above); use --device cpu", models[i].0))),
+            None => {
+                let why = format!("{}: the GPU cannot run this format (see above); use --device cpu", models[i].0);
+                return Err(msg(why));
+            }
         }
     }
     #[cfg(feature = "gpu")]
@@ -268,7 +247,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             }
         }
     };
-    let metrics = evaluate(&plan, &mut dyn_sources, EvalHooks { clock: Some(&clock), progress: Some(&mut progress) });
+    let metrics = evaluate(
+        &plan,
+        &mut dyn_sources,
+        EvalHooks { clock: Some(&clock), progress: Some(&mut progress), positions: None },
+    );
     drop(dyn_sources);
     drop(sources);
     #[cfg(feature = "gpu")]

@@ -200,7 +200,8 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         #[cfg(feature = "gpu")]
         Some(g) => crate::gpu::forward::generate::generate_blocking(g, &prompt, n, cfg, is_eog, now, on_token)
             .map_err(|e| msg(format!("GPU: {e} (--device cpu runs on the CPU)")))?,
-        _ => generate(&model, &mut state, &prompt, n, &mut sampler, is_eog, now, on_token).map_err(|e| msg(e.to_string()))?,
+        _ => generate(&model, &mut state, &prompt, n, &mut sampler, is_eog, now, on_token)
+            .map_err(|e| msg(e.to_string()))?,
     };
     let rest = decoder.finish();
     if let Some(e) = write_err {

@@ -12,9 +12,9 @@
 
 use super::display::{bytes, Table};
 use super::{map_file, CliError};
-use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
-use crate::gguf::{GgmlType, GgufFile, MetadataValue, TensorInfo};
-use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
+use crate::formats::{QuantScheme, TensorShape};
+use crate::gguf::GgmlType;
+use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, Totals};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
 use crate::model::policy::{Action, TensorFacts, TensorPolicy};
 use std::fmt::Write as _;
@@ -62,11 +62,8 @@ pub struct QuantizeArgs {
     pub all_tensors: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutKind {
-    Gguf,
-    Safetensors,
-}
+/// The output container, from the output's extension.
+type OutKind = ExportKind;
 
 pub use crate::model::policy::name_is_quantizable;
 
@@ -92,23 +89,17 @@ fn with_ext(path: &Path, ext: &str) -> String {
     path.with_extension(ext).display().to_string()
 }
 
-/// Checks that the format can be stored in the output's container.
+/// Checks that the format can be stored in the output's container (suggesting a path that fits).
 fn check_container(scheme: &QuantScheme, out: OutKind, path: &Path) -> Result<(), CliError> {
-    let float = matches!(scheme.ggml_type(), Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16));
-    match (scheme.ggml_type(), out) {
-        _ if float => Ok(()),
-        (Some(_), OutKind::Safetensors) => Err(msg(format!(
-            "{} is a GGUF (ggml block) format: use a .gguf output, e.g. '{}'",
-            scheme.name(),
-            with_ext(path, "gguf")
-        ))),
-        (None, OutKind::Gguf) => Err(msg(format!(
-            "{} cannot be stored in GGUF (llama.cpp has no such type): use a .safetensors output, e.g. '{}'",
-            scheme.name(),
-            with_ext(path, "safetensors")
-        ))),
-        _ => Ok(()),
-    }
+    export::check_container(scheme, out).map_err(|e| {
+        let ext = match e {
+            ExportError::NeedsGguf { .. } => "gguf",
+            _ => "safetensors",
+        };
+        let what = e.to_string();
+        let what = what.split(": write it to").next().unwrap_or(&what).to_string();
+        msg(format!("{what}: use a .{ext} output, e.g. '{}'", with_ext(path, ext)))
+    })
 }
 
 fn is_gguf_input(path: &Path) -> bool {
@@ -119,45 +110,6 @@ fn is_gguf_input(path: &Path) -> bool {
     path.is_file()
         && std::fs::File::open(path).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok()
         && &magic == b"GGUF"
-}
-
-/// Per-type totals for the summary.
-#[derive(Default)]
-struct Totals {
-    rows: Vec<(String, usize, u64, u64)>,
-}
-
-impl Totals {
-    fn add(&mut self, ty: String, elements: u64, bytes: u64) {
-        match self.rows.iter_mut().find(|r| r.0 == ty) {
-            Some(r) => {
-                r.1 += 1;
-                r.2 += elements;
-                r.3 += bytes;
-            }
-            None => self.rows.push((ty, 1, elements, bytes)),
-        }
-    }
-
-    fn elements(&self) -> u64 {
-        self.rows.iter().map(|r| r.2).sum()
-    }
-
-    fn bytes(&self) -> u64 {
-        self.rows.iter().map(|r| r.3).sum()
-    }
-
-    fn brief(&self) -> String {
-        self.rows.iter().map(|r| format!("{} x {}", r.1, r.0)).collect::<Vec<_>>().join(", ")
-    }
-}
-
-fn bpw(bytes: u64, elements: u64) -> f64 {
-    if elements == 0 {
-        0.0
-    } else {
-        bytes as f64 * 8.0 / elements as f64
-    }
 }
 
 /// The report printed after a successful run.
@@ -176,7 +128,13 @@ fn summary(
     }
     let mut t = Table::new(&[("type", false), ("tensors", true), ("parameters", true), ("bytes", true), ("bpw", true)]);
     for r in &after.rows {
-        t.row(vec![r.0.clone(), r.1.to_string(), r.2.to_string(), r.3.to_string(), format!("{:.3}", bpw(r.3, r.2))]);
+        t.row(vec![
+            r.0.clone(),
+            r.1.to_string(),
+            r.2.to_string(),
+            r.3.to_string(),
+            format!("{:.3}", export::bpw(r.3, r.2)),
+        ]);
     }
     let _ = writeln!(o, "\noutput tensors by type");
     o.push_str(&t.render("  "));
@@ -187,8 +145,8 @@ fn summary(
         "tensor data     {} -> {} ({:.3} -> {:.3} bits per weight)",
         bytes(before.bytes()),
         bytes(after.bytes()),
-        bpw(before.bytes(), before.elements()),
-        bpw(after.bytes(), after.elements())
+        before.bpw(),
+        after.bpw()
     );
     let _ = writeln!(o, "time            {secs:.2} s");
     o
@@ -250,151 +208,30 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     Ok(summary(args, &scheme, &before, &after, &notes, start.elapsed().as_secs_f64()))
 }
 
-/// Quantizes `values` (a `[rows, cols]` tensor called `name`), naming the tensor in errors.
-fn quantize_named(
-    name: &str,
-    scheme: &QuantScheme,
-    values: &[f32],
-    shape: TensorShape,
-) -> Result<QuantizedTensor, String> {
-    quantize(scheme, values, shape).map_err(|e| format!("tensor '{name}': {e}"))
-}
-
 fn from_gguf(
     args: &QuantizeArgs,
     scheme: &QuantScheme,
     out: OutKind,
 ) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let map = map_file(&args.input)?;
-    let f = GgufFile::parse(&map, map.len() as u64)
-        .map_err(|source| CliError::Gguf { path: args.input.clone(), source })?;
-    if f.get_u64("split.count").is_some_and(|n| n > 1) {
-        return Err(msg(format!(
-            "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
-            args.input.display()
-        )));
-    }
-    let target = scheme.ggml_type();
-    let mut notes = Vec::new();
-    let mut plan = Vec::with_capacity(f.tensors.len());
-    let mut before = Totals::default();
-    for t in &f.tensors {
-        let c = TensorFacts {
-            name: &t.name,
-            n_dims: t.dims.len(),
-            row_len: t.row_len(),
-            decodable: formats::can_dequantize(t.ty),
-            plain_float: matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16),
-            stored: Some(t.ty),
-        };
-        let (action, note) = decide(&c, scheme, args.all_tensors);
-        notes.extend(note);
-        before.add(t.ty.to_string(), t.n_elements(), t.n_bytes());
-        plan.push(action);
-    }
-    let decode = |t: &TensorInfo| -> Result<Vec<f32>, String> {
-        let raw = f.tensor_data(&map, t).map_err(|e| e.to_string())?;
-        let mut v = vec![0f32; t.n_elements() as usize];
-        formats::dequantize_row(t.ty, raw, &mut v).map_err(|e| format!("tensor '{}': {e}", t.name))?;
-        Ok(v)
-    };
-    let shape_of = |t: &TensorInfo| TensorShape::new(t.n_rows() as usize, t.row_len() as usize);
-    let mut after = Totals::default();
     let partial = PartialFile::new(&args.output);
     let file = std::fs::File::create(&partial.tmp)
         .map_err(|e| CliError::Output(format!("cannot create '{}': {e}", partial.tmp.display())))?;
     let mut w = std::io::BufWriter::new(file);
-
-    match out {
-        OutKind::Gguf => {
-            let target = target.expect("checked: GGUF output has a ggml type");
-            let mut gw = GgufWriter::with_metadata(f.metadata.clone()).map_err(|e| msg(e.to_string()))?;
-            let ftype = llama_ftype(target).expect("every producible ggml type has an ftype");
-            gw.set("general.file_type", MetadataValue::U32(ftype)).map_err(|e| msg(e.to_string()))?;
-            gw.set("general.quantization_version", MetadataValue::U32(GGML_QNT_VERSION))
-                .map_err(|e| msg(e.to_string()))?;
-            for (t, action) in f.tensors.iter().zip(&plan) {
-                let ty = match action {
-                    Action::Copy => t.ty,
-                    Action::Quantize(s) => s.ggml_type().expect("a ggml target falls back to ggml types"),
-                    Action::ToF16 => GgmlType::F16,
-                };
-                let info = gw.add_tensor(&t.name, &t.dims, ty).map_err(|e| msg(e.to_string()))?;
-                after.add(ty.to_string(), info.n_elements(), info.n_bytes());
-            }
-            let tensor_bytes = |i: usize| -> Result<Vec<u8>, String> {
-                let t = &f.tensors[i];
-                Ok(match &plan[i] {
-                    Action::Copy => f.tensor_data(&map, t).map_err(|e| e.to_string())?.to_vec(),
-                    action @ (Action::Quantize(_) | Action::ToF16) => {
-                        let s = match action {
-                            Action::Quantize(s) => *s,
-                            _ => QuantScheme::ggml(GgmlType::F16),
-                        };
-                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t))? {
-                            QuantizedTensor::Ggml(g) => g.data,
-                            _ => unreachable!("ggml schemes give ggml tensors"),
-                        }
-                    }
-                })
-            };
-            gw.write(&mut w, |i, _| tensor_bytes(i).map_err(GgufWriteError::Source)).map_err(|e| match e {
-                GgufWriteError::Source(s) => msg(s),
-                GgufWriteError::Io(s) => CliError::Output(s),
-                e => msg(e.to_string()),
-            })?;
-        }
-        OutKind::Safetensors => {
-            let mut entries: Vec<Entry> = Vec::with_capacity(f.tensors.len());
-            for (t, action) in f.tensors.iter().zip(&plan) {
-                let torch: Vec<usize> = t.torch_shape().iter().map(|&d| d as usize).collect();
-                let produced: Vec<Entry> = match (action, st::float_dtype(t.ty)) {
-                    (Action::Copy, Some(dtype)) => {
-                        vec![(
-                            t.name.clone(),
-                            dtype,
-                            torch,
-                            f.tensor_data(&map, t).map_err(|e| msg(e.to_string()))?.to_vec(),
-                        )]
-                    }
-                    (Action::Quantize(s), _) => {
-                        let q = quantize_named(&t.name, s, &decode(t).map_err(msg)?, shape_of(t)).map_err(msg)?;
-                        st::quantized_entries(&t.name, &q, &torch).map_err(|e| msg(e.to_string()))?
-                    }
-                    // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.
-                    _ => {
-                        let q = quantize_named(
-                            &t.name,
-                            &QuantScheme::ggml(GgmlType::F16),
-                            &decode(t).map_err(msg)?,
-                            shape_of(t),
-                        )
-                        .map_err(msg)?;
-                        st::quantized_entries(&t.name, &q, &torch).map_err(|e| msg(e.to_string()))?
-                    }
-                };
-                let label = entry_label(action, &produced);
-                after.add(label, t.n_elements(), produced.iter().map(|e| e.3.len() as u64).sum());
-                entries.extend(produced);
-            }
-            drop(w);
-            st::write_safetensors(&partial.tmp, &entries, st::quantlab_metadata(&scheme.name()))
-                .map_err(|e| msg(e.to_string()))?;
-            partial.finish(&args.output)?;
-            return Ok((before, after, notes));
-        }
-    }
+    let policy = TensorPolicy { all_tensors: args.all_tensors };
+    let summary =
+        export::quantize_gguf(&map, scheme, out, &policy, &mut w, &mut |_, _, _| true).map_err(|e| match e {
+            ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
+            ExportError::SplitGguf => msg(format!(
+                "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
+                args.input.display()
+            )),
+            ExportError::Write(s) => CliError::Output(s),
+            e => msg(e.to_string()),
+        })?;
     drop(w);
     partial.finish(&args.output)?;
-    Ok((before, after, notes))
-}
-
-/// The type column of the summary for one safetensors output tensor.
-fn entry_label(action: &Action, produced: &[Entry]) -> String {
-    match action {
-        Action::Quantize(s) => s.name(),
-        _ => produced.first().map(|e| e.1.to_string()).unwrap_or_default(),
-    }
+    Ok((summary.before, summary.after, summary.notes))
 }
 
 fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals, Totals, Vec<String>), CliError> {
@@ -419,7 +256,7 @@ fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals
             Action::Quantize(s) => {
                 let values = ck.tensor_f32(t).map_err(|e| msg(e.to_string()))?;
                 let shape = TensorShape::new((n / row_len.max(1)) as usize, row_len as usize);
-                let q = quantize_named(&t.name, s, &values, shape).map_err(msg)?;
+                let q = quantize_named(&t.name, s, &values, shape).map_err(|e| msg(e.to_string()))?;
                 st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?
             }
             // Plain floats are never converted (the row-does-not-fit case keeps them as they are).

@@ -4,7 +4,10 @@
 //!   lives in [`crate::gguf`]).
 //! - [`safetensors`]: safetensors checkpoints (single file or sharded with an index), read as
 //!   F32/F16/BF16 values, and written from plain or quantized tensors.
+//! - [`export`]: a whole GGUF checkpoint re-quantized into a new GGUF/safetensors file written to
+//!   any `Write` (`quantlab quantize` and the web lab's export share it).
 
+pub mod export;
 pub mod gguf_writer;
 pub mod safetensors;
 

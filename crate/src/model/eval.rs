@@ -152,6 +152,8 @@ pub enum EvalError {
     VocabMismatch { index: usize, expected: usize, got: usize },
     #[error("no model to evaluate")]
     NoSource,
+    #[error("cancelled after {positions_done} of {positions_total} positions")]
+    Cancelled { positions_done: usize, positions_total: usize },
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -409,6 +411,11 @@ pub struct EvalHooks<'a> {
     pub clock: Option<&'a dyn Fn() -> f64>,
     /// Called after each window with `(windows done, windows total)`.
     pub progress: Option<&'a mut dyn FnMut(usize, usize)>,
+    /// Called after every position (all sources run on it) with `(positions done, positions
+    /// total)` over the whole plan (`windows × (ctx − 1)`); returning `false` stops the
+    /// evaluation with [`EvalError::Cancelled`]. Finer than `progress` so a UI can cancel
+    /// within a window.
+    pub positions: Option<&'a mut dyn FnMut(usize, usize) -> bool>,
 }
 
 /// Runs every source over `plan` in lockstep; `sources[0]` is the base. Returns one
@@ -429,6 +436,7 @@ pub fn evaluate(
     // Last position whose logits are used: ctx-2 (position ctx-1 predicts nothing).
     let last = plan.ctx - 2;
     let first_logit = plan.first_logit;
+    let positions_total = plan.windows.len() * (last + 1);
     for (wi, window) in plan.windows.iter().enumerate() {
         for s in sources.iter_mut() {
             s.begin_window();
@@ -475,6 +483,12 @@ pub fn evaluate(
                 a.kl_max = a.kl_max.max(kl);
                 a.agree += usize::from(argmax(logits) == base_top);
             }
+            if let Some(cb) = hooks.positions.as_mut() {
+                let positions_done = wi * (last + 1) + pos + 1;
+                if !cb(positions_done, positions_total) {
+                    return Err(EvalError::Cancelled { positions_done, positions_total });
+                }
+            }
         }
         if let Some(p) = hooks.progress.as_mut() {
             p(wi + 1, plan.windows.len());
@@ -504,4 +518,28 @@ pub fn weight_count(model: &Model) -> usize {
         })
         .sum();
     m(&w.token_embd) + w.output.as_ref().map_or(0, m) + w.output_norm.len() + layers
+}
+
+/// The stored type holding most of the model's weights (e.g. `Q4_1` for the default model: the
+/// "source format" every report names), and a census `"F32 x2, Q4_1 x200, Q8_0 x1"`.
+pub fn source_format(model: &Model) -> (String, String) {
+    let w = &model.weights;
+    let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let mut add = |m: &super::Matrix| {
+        let e = by_type.entry(m.type_name()).or_default();
+        e.0 += 1;
+        e.1 += m.shape().len();
+    };
+    add(&w.token_embd);
+    if let Some(o) = &w.output {
+        add(o);
+    }
+    for l in &w.layers {
+        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up] {
+            add(m);
+        }
+    }
+    let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
+    let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
+    (main, census)
 }

@@ -147,14 +147,42 @@ pub fn quantize_model(
     scheme: &QuantScheme,
     policy: &TensorPolicy,
 ) -> Result<(Model, QuantReport), ModelError> {
-    scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
+    quantize_model_with_progress(model, scheme, policy, &mut |_, _, _| true).map_err(|e| match e {
+        QuantizeModelError::Model(e) => e,
+        QuantizeModelError::Cancelled { .. } => unreachable!("the callback never cancels"),
+    })
+}
+
+/// Why [`quantize_model_with_progress`] stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QuantizeModelError {
+    #[error("cancelled after {done} of {total} weight matrices")]
+    Cancelled { done: usize, total: usize },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// [`quantize_model`] reporting `(matrices done, total, name)` after each weight matrix;
+/// `progress` returning `false` stops with [`QuantizeModelError::Cancelled`].
+pub fn quantize_model_with_progress(
+    model: &Model,
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+    progress: &mut dyn FnMut(usize, usize, &str) -> bool,
+) -> Result<(Model, QuantReport), QuantizeModelError> {
+    scheme.validate().map_err(|reason| ModelError::from(QuantError::Scheme { scheme: scheme.name(), reason }))?;
+    let w = &model.weights;
+    let total = 1 + 7 * w.layers.len() + usize::from(w.output.is_some());
     let mut report = QuantReport { scheme: scheme.name(), tensors: Vec::new() };
-    let mut one = |name: String, m: &Matrix| -> Result<Matrix, ModelError> {
+    let mut one = |name: String, m: &Matrix| -> Result<Matrix, QuantizeModelError> {
         let (m2, entry) = quantize_matrix(&name, m, scheme, policy)?;
         report.tensors.push(entry);
+        let done = report.tensors.len();
+        if !progress(done, total, &name) {
+            return Err(QuantizeModelError::Cancelled { done, total });
+        }
         Ok(m2)
     };
-    let w = &model.weights;
     let token_embd = one("token_embd.weight".into(), &w.token_embd)?;
     let mut layers = Vec::with_capacity(w.layers.len());
     for (l, lw) in w.layers.iter().enumerate() {

@@ -1,6 +1,10 @@
 //! The wasm surface of the core, used by the web lab's worker. Thin on purpose: each function
 //! converts JS arguments, calls the Rust core, and returns plain JSON-compatible objects or a
 //! `JsError` whose message is meant for users. No logic lives here.
+//!
+//! - this file: the GGUF header, tensor histograms and single-tensor quantization;
+//! - [`model`]: `LabModel` (load, info, quantize, generate);
+//! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`.
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -11,6 +15,9 @@ use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
 use crate::stats::{
     format_report, level_occupancy, tensor_histogram, values_histogram, weight_stats, FormatReport, Histogram,
 };
+
+mod eval;
+mod model;
 
 #[wasm_bindgen(start)]
 pub fn start() {

@@ -1,0 +1,176 @@
+//! Evaluation and export for the web lab: `LabEval` (a base and other models run in lockstep by
+//! [`crate::model::eval::evaluate`], exactly the numbers of `quantlab eval`), `evalText` and
+//! `exportQuantized` (the code path of `quantlab quantize`, [`crate::io::export`]).
+//!
+//! ```text
+//! const ev = new LabEval(base); ev.add(q8); ev.add(q4k);   // models stay usable in JS
+//! ev.run(text, {ctx?: 512, maxWindows?, protocol?: "default"|"llama.cpp"},
+//!        onProgress?(positionsDone, positionsTotal) -> bool|void)
+//!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens,
+//!       results: [{ppl, pplStderr, meanNll, klMean?, klMax?, top1Agreement?, tokensPerSec?,
+//!                  tokensScored}]}        // results[0] is the base (no KL / top-1)
+//! evalText(chapters: string[]) -> string      // chapters 1..=3 joined as the CLI does
+//! exportQuantized(sourceGguf, format, onProgress?(done, total, tensor) -> bool|void)
+//!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
+//! ```
+//! `onProgress` of `run` is called after every window position (all models run on it);
+//! returning `false` throws an Error starting with "cancelled".
+
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::model::{js_count, now_secs, options, JsCallback, LabModel, Loaded};
+use super::{js_err, to_js};
+use crate::formats::QuantScheme;
+use crate::io::export::{quantize_gguf, ExportError, ExportKind};
+use crate::model::eval::{
+    evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Protocol, DEFAULT_CTX,
+};
+use crate::model::TensorPolicy;
+
+/// Models to evaluate together; the first is the base.
+#[wasm_bindgen]
+pub struct LabEval {
+    models: Vec<Rc<Loaded>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EvalOpts {
+    ctx: Option<f64>,
+    max_windows: Option<f64>,
+    protocol: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SourceResult {
+    ppl: f64,
+    ppl_stderr: f64,
+    mean_nll: f64,
+    tokens_scored: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kl_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kl_max: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top1_agreement: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens_per_sec: Option<f64>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EvalResult {
+    protocol: &'static str,
+    ctx: usize,
+    windows: usize,
+    windows_available: usize,
+    tokens_scored: usize,
+    text_tokens: usize,
+    results: Vec<SourceResult>,
+}
+
+#[wasm_bindgen]
+impl LabEval {
+    /// An evaluation whose base is `base` (the model stays usable in JS).
+    #[wasm_bindgen(constructor)]
+    pub fn new(base: &LabModel) -> LabEval {
+        LabEval { models: vec![Rc::clone(&base.inner)] }
+    }
+
+    /// Adds a model compared with the base (KL, top-1, Δppl); the model stays usable in JS.
+    pub fn add(&mut self, model: &LabModel) {
+        self.models.push(Rc::clone(&model.inner));
+    }
+
+    /// Runs every model over `text` (see the module docs).
+    pub fn run(&self, text: &str, opts: JsValue, on_progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+        let o: EvalOpts = options(opts, "evaluation")?;
+        let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
+        let max_windows = o.max_windows.map(|k| js_count(k, "maxWindows")).transpose()?.map(|k| k as usize);
+        let protocol = match o.protocol.as_deref().unwrap_or("default") {
+            "default" => Protocol::Default,
+            "llama.cpp" => Protocol::LlamaCpp,
+            other => {
+                return Err(
+                    JsError::new(&format!("unknown protocol '{other}': use \"default\" or \"llama.cpp\"")).into()
+                )
+            }
+        };
+        let tok = &self.models[0].tokenizer;
+        let add_bos = protocol.tokenize_with_bos(tok.add_bos_default());
+        let tokens = tok.encode(text, add_bos, false);
+        let plan = plan(&tokens, ctx, protocol, add_bos, tok.bos_id(), max_windows).map_err(js_err)?;
+
+        let mut sources: Vec<ModelSource> = self.models.iter().map(|m| ModelSource::new(&m.model, ctx, 1)).collect();
+        let mut dyn_sources: Vec<&mut dyn LogitSource> =
+            sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
+        let mut callback = JsCallback::new(on_progress);
+        let mut positions = |done: usize, total: usize| callback.call(&[done.into(), total.into()]);
+        let clock = now_secs;
+        let hooks = EvalHooks { clock: Some(&clock), progress: None, positions: Some(&mut positions) };
+        let result = evaluate(&plan, &mut dyn_sources, hooks);
+        callback.finish()?;
+        let metrics = result.map_err(|e| match e {
+            EvalError::Cancelled { .. } => JsError::new(&format!("cancelled evaluation: {e}")),
+            e => js_err(e),
+        })?;
+        Ok(to_js(&EvalResult {
+            protocol: protocol.name(),
+            ctx: plan.ctx,
+            windows: plan.windows.len(),
+            windows_available: plan.windows_available,
+            tokens_scored: plan.tokens_scored(),
+            text_tokens: plan.text_tokens,
+            results: metrics
+                .iter()
+                .map(|m| SourceResult {
+                    ppl: m.ppl,
+                    ppl_stderr: m.ppl_stderr,
+                    mean_nll: m.mean_nll,
+                    tokens_scored: m.tokens_scored,
+                    kl_mean: m.kl_mean,
+                    kl_max: m.kl_max,
+                    top1_agreement: m.top1_agreement,
+                    tokens_per_sec: m.tokens_per_sec(),
+                })
+                .collect(),
+        })?)
+    }
+}
+
+/// Joins the eval chapters' texts (in chapter order) exactly as `quantlab eval` does.
+#[wasm_bindgen(js_name = evalText)]
+pub fn eval_text(chapters: Vec<String>) -> String {
+    join_chapters(&chapters)
+}
+
+/// Re-quantizes a whole GGUF file to `format`, as `quantlab quantize` does: GGUF for the ggml
+/// types, safetensors for the others. `onProgress(done, total, tensor)`; `false` cancels.
+#[wasm_bindgen(js_name = exportQuantized)]
+pub fn export_quantized(
+    source_gguf: &[u8],
+    format: &str,
+    on_progress: Option<js_sys::Function>,
+) -> Result<JsValue, JsValue> {
+    let scheme = QuantScheme::parse(format).map_err(js_err)?;
+    let kind = ExportKind::for_scheme(&scheme);
+    let mut bytes = Vec::new();
+    let mut callback = JsCallback::new(on_progress);
+    let mut progress = |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
+    let result = quantize_gguf(source_gguf, &scheme, kind, &TensorPolicy::default(), &mut bytes, &mut progress);
+    callback.finish()?;
+    let summary = result.map_err(|e| match e {
+        ExportError::Cancelled { .. } => JsError::new(&format!("cancelled export to {}: {e}", scheme.name())),
+        e => js_err(e),
+    })?;
+    let obj = js_sys::Object::new();
+    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &JsValue::from_str(k), &v);
+    set("bytes", js_sys::Uint8Array::from(bytes.as_slice()).into())?;
+    set("extension", kind.extension().into())?;
+    set("summary", summary.describe(&scheme.name()).into())?;
+    Ok(obj.into())
+}

@@ -1,0 +1,411 @@
+//! `LabModel`: a whole model in the page (the worker), for generation and evaluation.
+//!
+//! Thin wrapper over the core: [`Model::from_gguf_bytes`] + the GGUF tokenizer to load,
+//! [`quantize_model_with_progress`] (the shared tensor policy of `quantlab eval --format`) to
+//! derive quantized copies, [`generate`] to stream tokens. A quantized copy shares the
+//! tokenizer with its source. Every failure is thrown as a JS `Error` with the core's message;
+//! a progress callback returning `false` cancels and throws an `Error` whose message starts
+//! with "cancelled". An exception thrown by a callback propagates unchanged.
+//!
+//! JS shape (contract A in the project's helper notes; all heavy calls are synchronous):
+//! ```text
+//! LabModel.fromGguf(bytes) -> LabModel
+//! model.info() -> {architecture, sourceFormat, parameterCount, residentBytes, bitsPerWeight,
+//!                  config: {dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen},
+//!                  tensors: [{name, type, rows, cols, bytes}]}
+//! model.quantize(format, onProgress?(done, total, tensor) -> bool|void) -> LabModel
+//! model.quantReport() -> {scheme, tensors: [{name, from, to, fallbackReason?, bytesBefore,
+//!                         bytesAfter}], bytesBefore, bytesAfter, bitsPerWeightBefore,
+//!                         bitsPerWeight, summary} | undefined
+//! model.generate(prompt, {maxTokens?, seed?, temperature?, topK?, topP?, chat?},
+//!                onToken?(piece, tokenId) -> bool|void)
+//!   -> {text, tokenIds, stopReason: "eog"|"maxTokens"|"callback", promptTokens,
+//!       prefillTokensPerSec, decodeTokensPerSec}
+//! ```
+
+use std::rc::Rc;
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use super::{js_err, to_js};
+use crate::formats::QuantScheme;
+use crate::gguf::GgufFile;
+use crate::model::eval::{bits_per_weight, source_format, weight_count};
+use crate::model::generate::{generate, StopReason};
+use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
+use crate::model::{Matrix, Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
+use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
+
+/// Default `maxTokens` of `generate`.
+const DEFAULT_MAX_TOKENS: usize = 64;
+
+/// A loaded or derived model; shared (`Rc`) by the JS objects and evaluations that use it.
+pub(super) struct Loaded {
+    pub model: Model,
+    pub tokenizer: Rc<Tokenizer>,
+    pub architecture: String,
+    /// What `quantize` did, for a derived model.
+    pub report: Option<QuantReport>,
+}
+
+/// A model held by the wasm core (see the module docs).
+#[wasm_bindgen]
+pub struct LabModel {
+    pub(super) inner: Rc<Loaded>,
+}
+
+/// Seconds on the page's monotonic clock (`performance.now()`, else `Date.now()`).
+pub(super) fn now_secs() -> f64 {
+    let perf = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("performance")).ok();
+    let now = perf.as_ref().and_then(|p| {
+        let f = js_sys::Reflect::get(p, &JsValue::from_str("now")).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        f.call0(p).ok()?.as_f64()
+    });
+    now.unwrap_or_else(js_sys::Date::now) / 1000.0
+}
+
+/// An optional JS callback (progress, streamed tokens) called from inside the core. It returns
+/// `false` (exactly) to stop; an exception it throws also stops the call and is kept, so the
+/// binding can rethrow it unchanged ([`JsCallback::finish`]).
+pub(super) struct JsCallback {
+    f: Option<js_sys::Function>,
+    thrown: Option<JsValue>,
+}
+
+impl JsCallback {
+    pub fn new(f: Option<js_sys::Function>) -> JsCallback {
+        JsCallback { f, thrown: None }
+    }
+
+    /// Calls the function (if any) with `args`; `false` means stop.
+    pub fn call(&mut self, args: &[JsValue]) -> bool {
+        let Some(f) = &self.f else { return true };
+        let arr = args.iter().collect::<js_sys::Array>();
+        match f.apply(&JsValue::NULL, &arr) {
+            Ok(r) => r.as_bool() != Some(false),
+            Err(e) => {
+                self.thrown = Some(e);
+                false
+            }
+        }
+    }
+
+    /// The exception the callback threw, if it did.
+    pub fn finish(self) -> Result<(), JsValue> {
+        self.thrown.map_or(Ok(()), Err)
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfigInfo {
+    dim: usize,
+    hidden_dim: usize,
+    n_layers: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    vocab_size: usize,
+    seq_len: usize,
+}
+
+#[derive(Serialize)]
+struct TensorInfoRow {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+    rows: usize,
+    cols: usize,
+    bytes: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelInfo {
+    architecture: String,
+    source_format: String,
+    parameter_count: usize,
+    resident_bytes: usize,
+    bits_per_weight: f64,
+    config: ConfigInfo,
+    tensors: Vec<TensorInfoRow>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TensorReportRow<'a> {
+    name: &'a str,
+    from: &'a str,
+    to: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_reason: Option<&'a str>,
+    bytes_before: u64,
+    bytes_after: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuantReportJs<'a> {
+    scheme: &'a str,
+    tensors: Vec<TensorReportRow<'a>>,
+    bytes_before: u64,
+    bytes_after: u64,
+    bits_per_weight_before: f64,
+    bits_per_weight: f64,
+    fallbacks: usize,
+    summary: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GenerateOpts {
+    max_tokens: Option<f64>,
+    seed: Option<f64>,
+    temperature: Option<f32>,
+    top_k: Option<f64>,
+    top_p: Option<f32>,
+    chat: Option<bool>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GenerateResult {
+    text: String,
+    token_ids: Vec<u32>,
+    stop_reason: &'static str,
+    prompt_tokens: usize,
+    prefill_tokens_per_sec: f64,
+    decode_tokens_per_sec: f64,
+}
+
+/// A whole, non-negative number from JS (counts, seeds).
+pub(super) fn js_count(v: f64, what: &str) -> Result<u64, JsError> {
+    if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_992.0 {
+        Ok(v as u64)
+    } else {
+        Err(JsError::new(&format!("{what} must be a whole number ≥ 0, got {v}")))
+    }
+}
+
+/// Deserializes an optional options object (`undefined`/`null` → defaults).
+pub(super) fn options<T: for<'de> Deserialize<'de> + Default>(opts: JsValue, what: &str) -> Result<T, JsError> {
+    if opts.is_undefined() || opts.is_null() {
+        return Ok(T::default());
+    }
+    serde_wasm_bindgen::from_value(opts).map_err(|e| JsError::new(&format!("invalid {what} options: {e}")))
+}
+
+impl LabModel {
+    fn tensors(&self) -> Vec<TensorInfoRow> {
+        let w = &self.inner.model.weights;
+        let mut rows = Vec::new();
+        let mut matrix = |name: String, m: &Matrix| {
+            let s = m.shape();
+            rows.push(TensorInfoRow { name, ty: m.type_name(), rows: s.rows, cols: s.cols, bytes: m.resident_bytes() });
+        };
+        matrix("token_embd.weight".into(), &w.token_embd);
+        let mut norms = Vec::new();
+        for (l, lw) in w.layers.iter().enumerate() {
+            let p = |n: &str| format!("blk.{l}.{n}.weight");
+            for (n, m) in [
+                ("attn_q", &lw.wq),
+                ("attn_k", &lw.wk),
+                ("attn_v", &lw.wv),
+                ("attn_output", &lw.wo),
+                ("ffn_gate", &lw.w_gate),
+                ("ffn_down", &lw.w_down),
+                ("ffn_up", &lw.w_up),
+            ] {
+                matrix(p(n), m);
+            }
+            norms.push((p("attn_norm"), lw.attn_norm.len()));
+            norms.push((p("ffn_norm"), lw.ffn_norm.len()));
+        }
+        if let Some(o) = &w.output {
+            matrix("output.weight".into(), o);
+        }
+        norms.push(("output_norm.weight".into(), w.output_norm.len()));
+        rows.extend(norms.into_iter().map(|(name, n)| TensorInfoRow {
+            name,
+            ty: "F32".into(),
+            rows: 1,
+            cols: n,
+            bytes: 4 * n,
+        }));
+        rows
+    }
+}
+
+#[wasm_bindgen]
+impl LabModel {
+    /// Loads a llama-architecture GGUF file (its whole bytes) and its tokenizer.
+    #[wasm_bindgen(js_name = fromGguf)]
+    pub fn from_gguf(bytes: &[u8]) -> Result<LabModel, JsError> {
+        let gguf = GgufFile::parse(bytes, bytes.len() as u64).map_err(js_err)?;
+        let model = Model::from_gguf(&gguf, bytes).map_err(js_err)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| JsError::new(&format!("tokenizer: {e}")))?;
+        let architecture = gguf.get_str("general.architecture").unwrap_or("llama").to_string();
+        Ok(LabModel { inner: Rc::new(Loaded { model, tokenizer: Rc::new(tokenizer), architecture, report: None }) })
+    }
+
+    /// Architecture, source format, sizes, hyper-parameters and the tensor table.
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        let m = &self.inner.model;
+        let c = &m.config;
+        to_js(&ModelInfo {
+            architecture: self.inner.architecture.clone(),
+            source_format: source_format(m).0,
+            parameter_count: weight_count(m),
+            resident_bytes: m.weights.resident_bytes(),
+            bits_per_weight: bits_per_weight(m),
+            config: ConfigInfo {
+                dim: c.dim,
+                hidden_dim: c.hidden_dim,
+                n_layers: c.n_layers,
+                n_heads: c.n_heads,
+                n_kv_heads: c.n_kv_heads,
+                vocab_size: c.vocab_size,
+                seq_len: c.seq_len,
+            },
+            tensors: self.tensors(),
+        })
+    }
+
+    /// A new model whose weight matrices are re-quantized to `format` (shared tensor policy).
+    /// `onProgress(done, total, tensor)` after each matrix; returning `false` cancels.
+    pub fn quantize(&self, format: &str, on_progress: Option<js_sys::Function>) -> Result<LabModel, JsValue> {
+        let scheme = QuantScheme::parse(format).map_err(js_err)?;
+        let mut callback = JsCallback::new(on_progress);
+        let mut progress =
+            |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
+        let result = quantize_model_with_progress(&self.inner.model, &scheme, &TensorPolicy::default(), &mut progress);
+        callback.finish()?;
+        let (model, report) = result.map_err(|e| match e {
+            QuantizeModelError::Cancelled { .. } => {
+                JsError::new(&format!("cancelled quantizing to {}: {e}", scheme.name()))
+            }
+            QuantizeModelError::Model(e) => JsError::new(&format!("cannot quantize to {}: {e}", scheme.name())),
+        })?;
+        Ok(LabModel {
+            inner: Rc::new(Loaded {
+                model,
+                tokenizer: Rc::clone(&self.inner.tokenizer),
+                architecture: self.inner.architecture.clone(),
+                report: Some(report),
+            }),
+        })
+    }
+
+    /// What `quantize` did to each weight matrix, or `undefined` for a loaded model.
+    #[wasm_bindgen(js_name = quantReport)]
+    pub fn quant_report(&self) -> Result<JsValue, JsError> {
+        let Some(r) = &self.inner.report else { return Ok(JsValue::UNDEFINED) };
+        to_js(&QuantReportJs {
+            scheme: &r.scheme,
+            tensors: r
+                .tensors
+                .iter()
+                .map(|t| TensorReportRow {
+                    name: &t.name,
+                    from: &t.source,
+                    to: &t.actual,
+                    fallback_reason: t.reason.as_deref(),
+                    bytes_before: t.bytes_before,
+                    bytes_after: t.bytes,
+                })
+                .collect(),
+            bytes_before: r.total_bytes_before(),
+            bytes_after: r.total_bytes(),
+            bits_per_weight_before: r.bpw_before(),
+            bits_per_weight: r.bpw(),
+            fallbacks: r.fallbacks().count(),
+            summary: r.summary(),
+        })
+    }
+
+    /// Generates from `prompt` (see the module docs for the options), streaming each token to
+    /// `onToken(piece, tokenId)`; returning `false` stops. Greedy unless `temperature > 0`.
+    pub fn generate(
+        &self,
+        prompt: &str,
+        opts: JsValue,
+        on_token: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsValue> {
+        let o: GenerateOpts = options(opts, "generate")?;
+        let temperature = o.temperature.unwrap_or(0.0);
+        if !(temperature >= 0.0 && temperature.is_finite()) {
+            return Err(JsError::new(&format!("temperature must be a finite number ≥ 0, got {temperature}")).into());
+        }
+        let top_p = o.top_p.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&top_p) {
+            return Err(JsError::new(&format!("topP must be in [0, 1], got {top_p}")).into());
+        }
+        let cfg = SamplerConfig {
+            temperature,
+            top_k: js_count(o.top_k.unwrap_or(0.0), "topK")? as usize,
+            top_p,
+            seed: js_count(o.seed.unwrap_or(0.0), "seed")?,
+        };
+        let max_tokens = js_count(o.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS as f64), "maxTokens")? as usize;
+        let (model, tok) = (&self.inner.model, &*self.inner.tokenizer);
+        let text = if o.chat.unwrap_or(false) {
+            tok.apply_chat_template(&[ChatMessage::new("user", prompt)], true)
+                .map_err(|e| JsError::new(&format!("chat: {e}")))?
+        } else {
+            prompt.to_string()
+        };
+        let ids = tok.encode(&text, tok.add_bos_default(), true);
+        if ids.is_empty() {
+            return Err(JsError::new("the prompt is empty (no tokens)").into());
+        }
+        let ctx = model.config.seq_len;
+        if ids.len() >= ctx {
+            return Err(JsError::new(&format!(
+                "the prompt is {} tokens, longer than the model's context of {ctx} tokens",
+                ids.len()
+            ))
+            .into());
+        }
+        let n = max_tokens.min(ctx - ids.len());
+        let mut state = State::new(&model.config, ids.len() + n.max(1));
+        let mut sampler = Sampler::new(cfg);
+        let mut decoder = StreamDecoder::new();
+        let mut out = String::new();
+        let mut callback = JsCallback::new(on_token);
+        let result = generate(
+            model,
+            &mut state,
+            &ids,
+            n,
+            &mut sampler,
+            |id| tok.is_eog(id),
+            now_secs,
+            |id| {
+                let piece = decoder.push(tok, id);
+                out.push_str(&piece);
+                callback.call(&[piece.into(), id.into()])
+            },
+        );
+        callback.finish()?;
+        let (token_ids, stats) = result.map_err(js_err)?;
+        out.push_str(&decoder.finish());
+        Ok(to_js(&GenerateResult {
+            text: out,
+            token_ids,
+            stop_reason: match stats.stop {
+                StopReason::Eog(_) => "eog",
+                StopReason::MaxTokens => "maxTokens",
+                StopReason::Callback => "callback",
+            },
+            prompt_tokens: stats.prompt_tokens,
+            prefill_tokens_per_sec: stats.prefill_tokens_per_sec(),
+            decode_tokens_per_sec: stats.decode_tokens_per_sec(),
+        })?)
+    }
+
+    /// The prompt's token ids as `generate` feeds them (BOS per the model, special tokens parsed).
+    pub fn tokenize(&self, text: &str) -> Vec<u32> {
+        let tok = &self.inner.tokenizer;
+        tok.encode(text, tok.add_bos_default(), true)
+    }
+}

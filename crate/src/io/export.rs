@@ -1,0 +1,303 @@
+//! Re-quantizing a whole GGUF checkpoint into a new file: the one code path behind
+//! `quantlab quantize IN.gguf` and the web lab's `exportQuantized` (which writes to memory).
+//!
+//! [`quantize_gguf`] reads a GGUF file held in memory, decides per tensor with the shared
+//! [`TensorPolicy`] (see `quantlab quantize --help`), and streams the result to any
+//! [`Write`]: a `.gguf` for the ggml block types (every metadata key kept, `general.file_type`
+//! and `general.quantization_version` set as llama.cpp's own quantizer does), a `.safetensors`
+//! for the other formats (int*, nf4/fp4, fp8). f16/bf16/f32 may go to either
+//! ([`ExportKind::for_scheme`] picks GGUF for them). Files and paths are the caller's business.
+
+use std::io::Write;
+
+use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::{GgmlType, GgufError, GgufFile, MetadataValue, TensorInfo};
+use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
+use crate::io::safetensors::{self as st, Entry};
+use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+
+/// The container a quantized checkpoint is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Gguf,
+    Safetensors,
+}
+
+impl ExportKind {
+    /// GGUF for the ggml types (block formats and f32/f16/bf16), safetensors for the others.
+    pub fn for_scheme(scheme: &QuantScheme) -> ExportKind {
+        if scheme.ggml_type().is_some() {
+            ExportKind::Gguf
+        } else {
+            ExportKind::Safetensors
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportKind::Gguf => "gguf",
+            ExportKind::Safetensors => "safetensors",
+        }
+    }
+}
+
+/// Why a checkpoint cannot be exported; worded for the person who asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ExportError {
+    /// The format cannot be stored in the requested container.
+    #[error("{scheme} is a GGUF (ggml block) format: write it to a .gguf file")]
+    NeedsGguf { scheme: String },
+    #[error("{scheme} cannot be stored in GGUF (llama.cpp has no such type): write it to a .safetensors file")]
+    NeedsSafetensors { scheme: String },
+    #[error("{0}")]
+    Gguf(#[from] GgufError),
+    #[error("the input is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)")]
+    SplitGguf,
+    /// A tensor could not be decoded or quantized (the message names it).
+    #[error("{0}")]
+    Tensor(String),
+    #[error("{0}")]
+    Write(String),
+    #[error("cancelled after {done} of {total} tensors")]
+    Cancelled { done: usize, total: usize },
+}
+
+/// Per-type totals: `(type, tensors, elements, bytes)` in order of first appearance.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub rows: Vec<(String, usize, u64, u64)>,
+}
+
+impl Totals {
+    pub fn add(&mut self, ty: String, elements: u64, bytes: u64) {
+        match self.rows.iter_mut().find(|r| r.0 == ty) {
+            Some(r) => {
+                r.1 += 1;
+                r.2 += elements;
+                r.3 += bytes;
+            }
+            None => self.rows.push((ty, 1, elements, bytes)),
+        }
+    }
+
+    pub fn elements(&self) -> u64 {
+        self.rows.iter().map(|r| r.2).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.rows.iter().map(|r| r.3).sum()
+    }
+
+    /// Bits per weight over every tensor counted.
+    pub fn bpw(&self) -> f64 {
+        bpw(self.bytes(), self.elements())
+    }
+
+    /// `"211 x Q8_0, 61 x F32"`.
+    pub fn brief(&self) -> String {
+        self.rows.iter().map(|r| format!("{} x {}", r.1, r.0)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+pub fn bpw(bytes: u64, elements: u64) -> f64 {
+    if elements == 0 {
+        0.0
+    } else {
+        bytes as f64 * 8.0 / elements as f64
+    }
+}
+
+/// What an export did: tensors by type before and after, and the policy's notes (fallbacks).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExportSummary {
+    pub before: Totals,
+    pub after: Totals,
+    pub notes: Vec<String>,
+    /// Bytes written.
+    pub bytes_written: u64,
+}
+
+impl ExportSummary {
+    /// A few lines for people: the policy's notes, tensors by type before and after, sizes.
+    pub fn describe(&self, scheme: &str) -> String {
+        let mut o = format!("quantized to {scheme}\n");
+        for n in &self.notes {
+            o += &format!("note: {n}\n");
+        }
+        o += &format!("input tensors   {}\n", self.before.brief());
+        o += &format!("output tensors  {}\n", self.after.brief());
+        o += &format!(
+            "tensor data     {:.1} MB -> {:.1} MB ({:.3} -> {:.3} bits per weight); file {} bytes\n",
+            self.before.bytes() as f64 / 1e6,
+            self.after.bytes() as f64 / 1e6,
+            self.before.bpw(),
+            self.after.bpw(),
+            self.bytes_written
+        );
+        o
+    }
+}
+
+/// Checks that `scheme` can be stored in `kind` (plain floats go anywhere).
+pub fn check_container(scheme: &QuantScheme, kind: ExportKind) -> Result<(), ExportError> {
+    let float = matches!(scheme.ggml_type(), Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16));
+    match (scheme.ggml_type(), kind) {
+        _ if float => Ok(()),
+        (Some(_), ExportKind::Safetensors) => Err(ExportError::NeedsGguf { scheme: scheme.name() }),
+        (None, ExportKind::Gguf) => Err(ExportError::NeedsSafetensors { scheme: scheme.name() }),
+        _ => Ok(()),
+    }
+}
+
+/// Quantizes `values` (a `[rows, cols]` tensor called `name`), naming the tensor in errors.
+pub fn quantize_named(
+    name: &str,
+    scheme: &QuantScheme,
+    values: &[f32],
+    shape: TensorShape,
+) -> Result<QuantizedTensor, ExportError> {
+    quantize(scheme, values, shape).map_err(|e| ExportError::Tensor(format!("tensor '{name}': {e}")))
+}
+
+/// The type column of a summary for one safetensors output tensor.
+pub fn entry_label(action: &Action, produced: &[Entry]) -> String {
+    match action {
+        Action::Quantize(s) => s.name(),
+        _ => produced.first().map(|e| e.1.to_string()).unwrap_or_default(),
+    }
+}
+
+/// Progress callback: `(tensors done, total, name of the tensor just finished)`; `false` cancels.
+pub type ExportProgress<'a> = &'a mut dyn FnMut(usize, usize, &str) -> bool;
+
+/// Re-quantizes the GGUF file `file` (its whole bytes) with `scheme` and writes a `kind` file to
+/// `out`. `progress` is called after each tensor.
+pub fn quantize_gguf(
+    file: &[u8],
+    scheme: &QuantScheme,
+    kind: ExportKind,
+    policy: &TensorPolicy,
+    out: &mut dyn Write,
+    progress: ExportProgress<'_>,
+) -> Result<ExportSummary, ExportError> {
+    check_container(scheme, kind)?;
+    let f = GgufFile::parse(file, file.len() as u64)?;
+    if f.get_u64("split.count").is_some_and(|n| n > 1) {
+        return Err(ExportError::SplitGguf);
+    }
+    let mut summary = ExportSummary::default();
+    let mut plan = Vec::with_capacity(f.tensors.len());
+    for t in &f.tensors {
+        let facts = TensorFacts {
+            name: &t.name,
+            n_dims: t.dims.len(),
+            row_len: t.row_len(),
+            decodable: formats::can_dequantize(t.ty),
+            plain_float: matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16),
+            stored: Some(t.ty),
+        };
+        let d = policy.decide(&facts, scheme);
+        summary.notes.extend(d.note);
+        summary.before.add(t.ty.to_string(), t.n_elements(), t.n_bytes());
+        plan.push(d.action);
+    }
+    let decode = |t: &TensorInfo| -> Result<Vec<f32>, ExportError> {
+        let raw = f.tensor_data(file, t)?;
+        let mut v = vec![0f32; t.n_elements() as usize];
+        formats::dequantize_row(t.ty, raw, &mut v)
+            .map_err(|e| ExportError::Tensor(format!("tensor '{}': {e}", t.name)))?;
+        Ok(v)
+    };
+    let shape_of = |t: &TensorInfo| TensorShape::new(t.n_rows() as usize, t.row_len() as usize);
+    let total = f.tensors.len();
+    let mut tick = |i: usize, name: &str| -> Result<(), ExportError> {
+        if progress(i + 1, total, name) {
+            Ok(())
+        } else {
+            Err(ExportError::Cancelled { done: i + 1, total })
+        }
+    };
+    match kind {
+        ExportKind::Gguf => {
+            let target = scheme.ggml_type().expect("checked: GGUF output has a ggml type");
+            let werr = |e: GgufWriteError| ExportError::Write(e.to_string());
+            let mut gw = GgufWriter::with_metadata(f.metadata.clone()).map_err(werr)?;
+            let ftype = llama_ftype(target).expect("every producible ggml type has an ftype");
+            gw.set("general.file_type", MetadataValue::U32(ftype)).map_err(werr)?;
+            gw.set("general.quantization_version", MetadataValue::U32(GGML_QNT_VERSION)).map_err(werr)?;
+            for (t, action) in f.tensors.iter().zip(&plan) {
+                let ty = match action {
+                    Action::Copy => t.ty,
+                    Action::Quantize(s) => s.ggml_type().expect("a ggml target falls back to ggml types"),
+                    Action::ToF16 => GgmlType::F16,
+                };
+                let info = gw.add_tensor(&t.name, &t.dims, ty).map_err(werr)?;
+                summary.after.add(ty.to_string(), info.n_elements(), info.n_bytes());
+            }
+            // The writer's callback error carries only a string: keep the typed error aside.
+            let mut failure: Option<ExportError> = None;
+            let mut tensor_bytes = |i: usize| -> Result<Vec<u8>, ExportError> {
+                let t = &f.tensors[i];
+                let bytes = match &plan[i] {
+                    Action::Copy => f.tensor_data(file, t)?.to_vec(),
+                    action @ (Action::Quantize(_) | Action::ToF16) => {
+                        let s = match action {
+                            Action::Quantize(s) => *s,
+                            _ => QuantScheme::ggml(GgmlType::F16),
+                        };
+                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t))? {
+                            QuantizedTensor::Ggml(g) => g.data,
+                            _ => unreachable!("ggml schemes give ggml tensors"),
+                        }
+                    }
+                };
+                tick(i, &t.name)?;
+                Ok(bytes)
+            };
+            let written = gw.write(&mut &mut *out, |i, _| {
+                tensor_bytes(i).map_err(|e| {
+                    let text = e.to_string();
+                    failure = Some(e);
+                    GgufWriteError::Source(text)
+                })
+            });
+            summary.bytes_written = match (written, failure) {
+                (_, Some(e)) => return Err(e),
+                (Err(e), None) => return Err(werr(e)),
+                (Ok(n), None) => n,
+            };
+        }
+        ExportKind::Safetensors => {
+            let mut entries: Vec<Entry> = Vec::with_capacity(f.tensors.len());
+            for (i, (t, action)) in f.tensors.iter().zip(&plan).enumerate() {
+                let torch: Vec<usize> = t.torch_shape().iter().map(|&d| d as usize).collect();
+                let st_err = |e: st::SafetensorsError| ExportError::Write(e.to_string());
+                let produced: Vec<Entry> = match (action, st::float_dtype(t.ty)) {
+                    (Action::Copy, Some(dtype)) => {
+                        vec![(t.name.clone(), dtype, torch, f.tensor_data(file, t)?.to_vec())]
+                    }
+                    (Action::Quantize(s), _) => {
+                        let q = quantize_named(&t.name, s, &decode(t)?, shape_of(t))?;
+                        st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
+                    }
+                    // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.
+                    _ => {
+                        let f16 = QuantScheme::ggml(GgmlType::F16);
+                        let q = quantize_named(&t.name, &f16, &decode(t)?, shape_of(t))?;
+                        st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
+                    }
+                };
+                let label = entry_label(action, &produced);
+                summary.after.add(label, t.n_elements(), produced.iter().map(|e| e.3.len() as u64).sum());
+                entries.extend(produced);
+                tick(i, &t.name)?;
+            }
+            let bytes = st::serialize(&entries, st::quantlab_metadata(&scheme.name()))
+                .map_err(|e| ExportError::Write(e.to_string()))?;
+            drop(entries);
+            out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| ExportError::Write(e.to_string()))?;
+            summary.bytes_written = bytes.len() as u64;
+        }
+    }
+    Ok(summary)
+}

@@ -1,0 +1,144 @@
+// Panels 6–8 on the default model (contract A runtime): a two-format comparison run to
+// completion (Q8_0 closer to the base than Q4_0), saved results and the quant manifest,
+// side-by-side generation with the first divergence highlighted, export to GGUF and
+// safetensors checked with an independent reader, and cancelling a running comparison.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { readGgufHeader } from './gguf-read.mjs';
+import { artifacts, openPage, repoRoot, useLab } from './harness.mjs';
+
+const lab = useLab();
+const MODEL_SHA256 = createHash('sha256').update(readFileSync(join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf'))).digest('hex');
+
+async function downloadOf(page, click) {
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), click()]);
+  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
+}
+
+const rowNumber = (page, format, attr) => page.locator(`#compare-table tr[data-format="${format}"]`).getAttribute(attr).then(Number);
+
+test('compare q8_0 and q4_0 to completion; manifest; generate side by side; export', { timeout: 900_000 }, async () => {
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?compare=q8_0,q4_0&format=q8_0&panel=compare`);
+  await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
+  // The short protocol is the default and says so.
+  assert.equal(await page.locator('#compare-ctx').inputValue(), '128');
+  assert.equal(await page.locator('#compare-windows').inputValue(), '1');
+  assert.match(await page.locator('#protocol-note').innerText(), /short protocol/);
+
+  await page.click('#compare-run');
+  await page.waitForSelector('#compare-steps li progress');
+  assert.equal(await page.locator('#compare-steps li').count(), 4);
+  await page.waitForFunction(() => document.querySelector('#compare-body')?.dataset.done || document.querySelector('#compare-panel > .error:not([hidden])'), null, { timeout: 600_000 });
+  assert.equal(await page.locator('#compare-panel > .error:not([hidden])').count(), 0);
+  const values = await page.locator('#compare-steps progress').evaluateAll((bars) => bars.map((b) => b.value));
+  assert.deepEqual(values, [1, 1, 1, 1]);
+
+  const base = await rowNumber(page, 'base', 'data-ppl');
+  const q8 = await rowNumber(page, 'q8_0', 'data-ppl');
+  const q4 = await rowNumber(page, 'q4_0', 'data-ppl');
+  assert.ok(Number.isFinite(base) && base > 1, `base ppl ${base}`);
+  assert.equal(await rowNumber(page, 'q8_0', 'data-base-ppl'), base);
+  assert.ok(Math.abs(q8 - base) < Math.abs(q4 - base), `q8_0 ${q8} should be closer to the base ${base} than q4_0 ${q4}`);
+  assert.ok((await rowNumber(page, 'q8_0', 'data-kl')) < (await rowNumber(page, 'q4_0', 'data-kl')));
+  assert.equal(await rowNumber(page, 'q8_0', 'data-bpw'), 8.5);
+  assert.match(await page.locator('#compare-table').innerText(), /base \(Q4_1 checkpoint dequantized\)/);
+  // Frontier: q4_0 is smallest; q8_0 is on it only if it beats the base's perplexity.
+  const frontier = JSON.parse(await page.locator('#compare-chart').getAttribute('data-frontier'));
+  assert.equal(frontier[0], 'q4_0');
+  assert.equal(frontier.includes('q8_0'), q8 < base);
+  await page.locator('#compare-panel').screenshot({ path: join(artifacts, 'compare.png') });
+
+  // The quant manifest: source hash, format, scheme, protocol, numbers.
+  const json = await downloadOf(page, async () => {
+    await page.click('#export-json');
+    await page.click('#export-links a');
+  });
+  const manifests = JSON.parse(json.bytes.toString('utf8'));
+  assert.equal(manifests.length, 2);
+  for (const m of manifests) {
+    assert.equal(m.source.sha256, MODEL_SHA256);
+    assert.equal(m.source.format, 'Q4_1');
+    assert.deepEqual([m.protocol.ctx, m.protocol.windows, m.protocol.tokensScored], [128, 1, 127]);
+    assert.match(m.protocol.text, /Moby-Dick chapters 1–3/);
+    assert.ok(m.result.scheme && typeof m.result.scheme === 'object');
+  }
+  assert.equal(manifests.find((m) => m.result.format === 'q8_0').result.ppl, q8);
+  const csv = await downloadOf(page, async () => {
+    await page.click('#export-csv');
+    await page.click('#export-links a');
+  });
+  const lines = csv.bytes.toString('utf8').trim().split('\n');
+  assert.equal(lines.length, 3);
+  assert.match(lines[0], /^source,source_sha256,source_format,format,bits_per_weight/);
+  assert.ok(lines.slice(1).every((l) => l.includes(MODEL_SHA256)));
+
+  // Saved in IndexedDB: a reload shows the same rows.
+  await page.reload();
+  await page.waitForSelector('#compare-table tr[data-format="q4_0"]', { timeout: 120_000 });
+  assert.equal(await rowNumber(page, 'q4_0', 'data-ppl'), q4);
+
+  // Side by side: same prompt and seed; the highlighted token is the first whose ids differ.
+  await page.fill('#format', 'q4_0');
+  await page.press('#format', 'Enter');
+  await page.fill('#gen-max', '24');
+  await page.click('#gen-run');
+  await page.waitForFunction(() => document.querySelector('#generate-body')?.dataset.divergence || document.querySelector('#generate-panel > .error:not([hidden])'), null, { timeout: 300_000 });
+  const ids = (sel) => page.locator(`${sel} span`).evaluateAll((spans) => spans.map((s) => s.dataset.token));
+  const [a, b] = [await ids('#gen-base'), await ids('#gen-quantized')];
+  assert.equal(a.length, 24);
+  let first = a.findIndex((id, i) => id !== b[i]);
+  if (first < 0 && a.length === b.length) first = -1;
+  assert.equal(Number(await page.locator('#generate-body').getAttribute('data-divergence')), first);
+  if (first >= 0) {
+    assert.equal(await page.locator('#gen-base span').nth(first).getAttribute('class'), 'diverge');
+    assert.equal(await page.locator('.diverge').count(), b.length > first ? 2 : 1);
+  }
+  assert.ok(Number(await page.locator('#gen-base-stats').getAttribute('data-tokens-per-sec')) > 0);
+  assert.match(await page.locator('#gen-quantized-stats').innerText(), /generation [\d.]+ tok\/s/);
+  await page.locator('#generate-panel').screenshot({ path: join(artifacts, 'generate.png') });
+
+  // Export: q4_0 is GGUF-native → a GGUF whose block weights are Q4_0.
+  const gguf = await downloadOf(page, async () => {
+    await page.click('#export-run');
+    await page.click('#export-link');
+  });
+  assert.equal(gguf.name, 'SmolLM2-135M-Instruct.Q4_1.q4_0.gguf');
+  assert.equal(gguf.bytes.toString('latin1', 0, 4), 'GGUF');
+  const header = readGgufHeader(gguf.bytes);
+  assert.equal(header.tensors.find((t) => t.name === 'blk.0.attn_q.weight').typeName, 'Q4_0');
+  assert.equal(header.tensors.length, 272);
+
+  // NF4 is not a ggml type → safetensors: an 8-byte little-endian header length, then JSON.
+  await page.fill('#format', 'nf4');
+  await page.press('#format', 'Enter');
+  const st = await downloadOf(page, async () => {
+    await page.click('#export-run');
+    await page.click('#export-link');
+  });
+  assert.match(st.name, /\.nf4\.safetensors$/);
+  const headerLen = Number(st.bytes.readBigUInt64LE(0));
+  const stHeader = JSON.parse(st.bytes.toString('utf8', 8, 8 + headerLen));
+  assert.ok(Object.keys(stHeader).some((k) => k.startsWith('blk.0.attn_q.weight')), Object.keys(stHeader).slice(0, 5).join(', '));
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a running comparison stops on Cancel and the lab stays usable', { timeout: 300_000 }, async () => {
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?compare=q8_0&panel=compare`);
+  await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
+  await page.click('#compare-run');
+  await page.waitForFunction(() => /Evaluating \d+ of/.test(document.querySelector('#compare-progress-label')?.textContent ?? ''), null, { timeout: 300_000 });
+  const t0 = Date.now();
+  await page.click('#compare-progress-cancel');
+  await page.waitForFunction(() => /cancelled/i.test(document.querySelector('#compare-panel > .error')?.textContent ?? ''), null, { timeout: 60_000 });
+  console.log(`# cancel took ${Date.now() - t0} ms`);
+  assert.equal(await page.locator('#compare-run').isEnabled(), true);
+  // The worker still answers.
+  await page.locator('tr[data-tensor="blk.0.attn_k.weight"]').click();
+  await page.waitForFunction(() => document.querySelector('#histogram')?.dataset.total === String(576 * 192), null, { timeout: 60_000 });
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -1,0 +1,213 @@
+// Panel 6: quantize + evaluate several formats, a progress bar per step, results saved in
+// IndexedDB, a table and a quality-vs-bits-per-weight scatter with the Pareto frontier.
+import * as Plot from '@observablehq/plot';
+import { paretoFrontier } from '../analysis';
+import { formatBytes } from '../format';
+import type { QuantManifest, StepEvent } from '../messages';
+import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
+import { getParam, setParam } from '../state';
+import { $, el } from '../ui/dom';
+import { isCancel, ProgressView } from '../ui/progress';
+import { type App, panelError } from './app';
+
+const FORMATS = ['q8_0', 'q6_k', 'q5_k', 'q5_0', 'q4_k', 'q4_1', 'q4_0', 'q3_k', 'q2_k', 'nf4', 'fp4', 'int8-sym-channel', 'int4-asym-g128', 'fp8-e4m3'];
+const DEFAULT_PICK = ['q8_0', 'q6_k', 'q4_k', 'q4_0', 'nf4'];
+
+type Metric = 'ppl' | 'klMean';
+
+/** Latest manifest per (source, format, protocol). */
+function latest(ms: QuantManifest[]): QuantManifest[] {
+  const byKey = new Map<string, QuantManifest>();
+  for (const m of ms) byKey.set(`${m.source.sha256}|${m.result.format}|${m.protocol.protocol}|${m.protocol.ctx}|${m.protocol.windows}`, m);
+  return [...byKey.values()];
+}
+
+export class ComparePanel {
+  private root = $('#compare-body');
+  private progress: ProgressView;
+  private steps = el('ol', undefined, { id: 'compare-steps', class: 'steps' });
+  private table = el('table', undefined, { id: 'compare-table' });
+  private chart = el('div', undefined, { id: 'compare-chart', class: 'chart' });
+  private metric = el('select', undefined, { id: 'compare-metric' });
+  private ctxSelect = el('select', undefined, { id: 'compare-ctx' });
+  private windowsSelect = el('select', undefined, { id: 'compare-windows' });
+  private runButton = el('button', 'Quantize and evaluate', { type: 'button', id: 'compare-run' });
+  private saved: QuantManifest[] = [];
+  private sha: string | null = null;
+
+  constructor(private app: App) {
+    const picked = new Set((getParam('compare') ?? DEFAULT_PICK.join(',')).split(',').filter(Boolean));
+    const formats = el('fieldset', undefined, { class: 'formats' });
+    formats.append(el('legend', 'Formats to compare'));
+    for (const f of FORMATS) {
+      const label = el('label');
+      const box = el('input', undefined, { type: 'checkbox', value: f, name: 'compare-format' });
+      box.checked = picked.has(f);
+      box.addEventListener('change', () => setParam('compare', this.pickedFormats().join(',')));
+      label.append(box, ` ${f}`);
+      formats.append(label);
+    }
+    for (const c of [64, 128, 256, 512]) this.ctxSelect.append(el('option', String(c), c === 128 ? { selected: '' } : {}));
+    for (const [v, t] of [['1', '1 window'], ['2', '2 windows'], ['4', '4 windows'], ['', 'all windows of the text (slow)']]) this.windowsSelect.append(el('option', t, { value: v! }));
+    const protocol = el('fieldset', undefined, { class: 'protocol' });
+    const ctxLabel = el('label', 'Context ');
+    ctxLabel.append(this.ctxSelect);
+    const winLabel = el('label', 'Windows ');
+    winLabel.append(this.windowsSelect);
+    protocol.append(
+      el('legend', 'Evaluation protocol'),
+      ctxLabel,
+      winLabel,
+      el('p', 'The default is a short protocol — windows of 128 tokens, 1 window (127 tokens scored). The lab runs single-threaded wasm at a few to a few tens of tokens/s for this model (the table shows the measured rate), so each format takes tens of seconds to minutes. Short runs are noisy: trust differences bigger than the ± shown, and pick more windows for a real measurement.', { class: 'hint', id: 'protocol-note' }),
+    );
+    for (const [v, t] of [['ppl', 'perplexity'], ['klMean', 'KL divergence from the base']]) this.metric.append(el('option', t, { value: v! }));
+    const metricLabel = el('label', 'Quality axis ');
+    metricLabel.append(this.metric);
+    this.metric.addEventListener('change', () => this.renderResults());
+    this.runButton.addEventListener('click', () => void this.run());
+    const exports = el('div', undefined, { class: 'controls' });
+    const json = el('button', 'Export JSON', { type: 'button', id: 'export-json', class: 'secondary' });
+    const csv = el('button', 'Export CSV', { type: 'button', id: 'export-csv', class: 'secondary' });
+    const clear = el('button', 'Clear saved results', { type: 'button', id: 'clear-results', class: 'secondary' });
+    const links = el('span', undefined, { id: 'export-links' });
+    json.addEventListener('click', () => links.replaceChildren(offerDownload(new Blob([JSON.stringify(this.rows(), null, 2)], { type: 'application/json' }), 'quantlab-comparison.json')));
+    csv.addEventListener('click', () => links.replaceChildren(offerDownload(new Blob([manifestsToCsv(this.rows())], { type: 'text/csv' }), 'quantlab-comparison.csv')));
+    clear.addEventListener('click', () => void clearManifests().then(() => this.refresh()));
+    exports.append(json, csv, clear, links);
+    const host = el('div', undefined, { id: 'compare-progress-host' });
+    const runRow = el('div', undefined, { class: 'controls' });
+    runRow.append(this.runButton);
+    const tableWrap = el('div', undefined, { class: 'table-wrap short' });
+    tableWrap.append(this.table);
+    this.root.append(formats, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports);
+    this.progress = new ProgressView(host, 'compare-progress');
+    void this.refresh();
+  }
+
+  private pickedFormats(): string[] {
+    return [...this.root.querySelectorAll<HTMLInputElement>('input[name=compare-format]:checked')].map((b) => b.value);
+  }
+
+  /** The rows shown: the latest result per format for the open model (all models before a run). */
+  private rows(): QuantManifest[] {
+    const all = latest(this.saved);
+    return this.sha ? all.filter((m) => m.source.sha256 === this.sha) : all;
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      this.saved = await loadManifests();
+    } catch (error) {
+      panelError($('#compare-panel'), `Saved results are unavailable: ${(error as Error).message}`);
+    }
+    this.renderResults();
+  }
+
+  async run(): Promise<void> {
+    const formats = this.pickedFormats();
+    if (formats.length === 0) return panelError($('#compare-panel'), 'Pick at least one format.');
+    panelError($('#compare-panel'), null);
+    const bars = new Map<number, HTMLProgressElement>();
+    this.steps.replaceChildren(
+      ...formats.flatMap((f, i) =>
+        [`Quantize ${f}`, `Evaluate ${f} against the base`].map((label, j) => {
+          const li = el('li', undefined, { 'data-step': String(2 * i + j) });
+          const bar = el('progress', undefined, { max: '1', value: '0', 'aria-label': label });
+          bars.set(2 * i + j, bar);
+          li.append(el('span', label), bar);
+          return li;
+        }),
+      ),
+    );
+    const windows = this.windowsSelect.value;
+    const args = { formats, ctx: Number(this.ctxSelect.value), maxWindows: windows ? Number(windows) : null, dataUrl: new URL('data/moby-dick/', location.href).href };
+    const title = `Comparing ${formats.length} formats`;
+    const listener = this.progress.listener(title);
+    this.runButton.disabled = true;
+    const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
+      listener(phase, loaded, total);
+      const step = detail as StepEvent | undefined;
+      if (!step || typeof step.step !== 'number') return;
+      for (const [i, bar] of bars) if (i < step.step) bar.value = 1;
+      const bar = bars.get(step.step);
+      if (bar && total > 0) bar.value = loaded / total;
+      bar?.parentElement?.setAttribute('aria-current', 'step');
+      if (step.manifest) {
+        this.sha = step.manifest.source.sha256;
+        void saveManifest(step.manifest).then(() => this.refresh());
+      }
+    });
+    try {
+      await this.progress.track(title, handle);
+      for (const bar of bars.values()) bar.value = 1;
+      this.root.dataset.done = String(Date.now());
+    } catch (error) {
+      panelError($('#compare-panel'), isCancel(error) ? 'Comparison cancelled; finished formats are kept.' : error);
+    } finally {
+      this.runButton.disabled = false;
+      await this.refresh();
+    }
+  }
+
+  renderResults(): void {
+    const rows = this.rows().sort((a, b) => a.result.bitsPerWeight - b.result.bitsPerWeight);
+    const head = el('tr');
+    for (const h of ['Format', 'Bits/weight', 'Size', 'Perplexity', 'Δ vs base', 'KL (mean)', 'Top-1 agreement', 'Tokens/s', 'Protocol']) head.append(el('th', h, { scope: 'col' }));
+    const thead = el('thead');
+    thead.append(head);
+    const tbody = el('tbody');
+    const base = rows[0];
+    if (base) {
+      const tr = el('tr', undefined, { 'data-format': 'base', 'data-ppl': String(base.result.basePpl) });
+      tr.append(el('td', `base (${base.source.format} checkpoint dequantized)`), el('td', base.source.bitsPerWeight.toFixed(3)), el('td', formatBytes(base.source.bytes)), el('td', base.result.basePpl.toFixed(3)), el('td', '—'), el('td', '0'), el('td', '100%'), el('td', '—'), el('td', `ctx ${base.protocol.ctx}, ${base.protocol.windows} window(s)`));
+      tbody.append(tr);
+    }
+    for (const m of rows) {
+      const r = m.result;
+      const tr = el('tr', undefined, { 'data-format': r.format, 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
+      tr.append(
+        el('td', r.format + (r.fallbacks ? ` (${r.fallbacks} fallbacks)` : ''), { title: r.quantizeSummary }),
+        el('td', r.bitsPerWeight.toFixed(3)),
+        el('td', formatBytes(r.bytes)),
+        el('td', `${r.ppl.toFixed(3)} ± ${r.pplStderr.toFixed(2)}`),
+        el('td', `${r.ppl - r.basePpl >= 0 ? '+' : ''}${(r.ppl - r.basePpl).toFixed(3)}`),
+        el('td', r.klMean?.toExponential(3) ?? '—'),
+        el('td', r.top1Agreement === undefined ? '—' : `${(100 * r.top1Agreement).toFixed(1)}%`),
+        el('td', r.tokensPerSec?.toFixed(1) ?? '—'),
+        el('td', `ctx ${m.protocol.ctx}, ${m.protocol.windows} window(s), ${m.protocol.tokensScored} tokens scored`),
+      );
+      tbody.append(tr);
+    }
+    this.table.replaceChildren(el('caption', 'Measured formats (latest run per format and protocol)', { class: 'sr-only' }), thead, tbody);
+    this.renderChart(rows);
+  }
+
+  private renderChart(rows: QuantManifest[]): void {
+    if (rows.length === 0) {
+      this.chart.replaceChildren(el('p', 'No results yet: pick formats and press "Quantize and evaluate".', { class: 'caption' }));
+      return;
+    }
+    const metric = this.metric.value as Metric;
+    const points = rows.map((m) => ({ label: m.result.format, bitsPerWeight: m.result.bitsPerWeight, loss: metric === 'ppl' ? m.result.ppl : m.result.klMean ?? NaN }));
+    if (metric === 'ppl') points.push({ label: `base (${rows[0]!.source.format} dequantized)`, bitsPerWeight: rows[0]!.source.bitsPerWeight, loss: rows[0]!.result.basePpl });
+    const frontier = paretoFrontier(points);
+    const yLabel = metric === 'ppl' ? 'perplexity (lower is better)' : 'KL from base (lower is better)';
+    const chart = Plot.plot({
+      width: Math.max(300, this.chart.clientWidth),
+      height: 320,
+      marginLeft: 70,
+      marginRight: 40,
+      x: { label: 'bits per weight', grid: true },
+      y: { label: yLabel, grid: true, type: metric === 'ppl' ? 'linear' : 'log' },
+      marks: [
+        Plot.line(frontier, { x: 'bitsPerWeight', y: 'loss', stroke: 'darkorange', strokeWidth: 2 }),
+        Plot.dot(points, { x: 'bitsPerWeight', y: 'loss', r: 5, fill: (d) => (frontier.includes(d) ? 'darkorange' : 'steelblue'), title: (d) => `${d.label}: ${d.bitsPerWeight.toFixed(3)} bits/weight, ${d.loss.toPrecision(5)}` }),
+        Plot.text(points, { x: 'bitsPerWeight', y: 'loss', text: 'label', dy: -10, fontSize: 11 }),
+      ],
+    });
+    chart.setAttribute('role', 'img');
+    chart.setAttribute('aria-label', `${yLabel} against bits per weight for ${points.length} points; Pareto frontier: ${frontier.map((p) => p.label).join(', ')}`);
+    this.chart.replaceChildren(chart);
+    this.chart.dataset.frontier = JSON.stringify(frontier.map((p) => p.label));
+  }
+}

@@ -1,0 +1,92 @@
+// Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
+// tokens/s and the first token where the two differ highlighted.
+import { firstDivergence } from '../analysis';
+import type { GenerationSide, TokenEvent } from '../messages';
+import { getParam, setParam } from '../state';
+import { $, el } from '../ui/dom';
+import { isCancel, ProgressView } from '../ui/progress';
+import { type App, panelError } from './app';
+import { baseName } from '../ui/modelPanel';
+
+export class GeneratePanel {
+  private root = $('#generate-body');
+  private prompt = el('textarea', undefined, { id: 'gen-prompt', rows: '3' });
+  private seed = el('input', undefined, { id: 'gen-seed', type: 'number', min: '0', value: '42' });
+  private maxTokens = el('input', undefined, { id: 'gen-max', type: 'number', min: '1', max: '512', value: '32' });
+  private temperature = el('input', undefined, { id: 'gen-temp', type: 'number', min: '0', step: '0.1', value: '0' });
+  private chat = el('input', undefined, { id: 'gen-chat', type: 'checkbox' });
+  private button = el('button', 'Generate side by side', { type: 'button', id: 'gen-run' });
+  private outputs = { base: el('div', undefined, { class: 'gen-text', id: 'gen-base', 'aria-live': 'polite' }), quantized: el('div', undefined, { class: 'gen-text', id: 'gen-quantized', 'aria-live': 'polite' }) };
+  private headings = { base: el('h3', 'base'), quantized: el('h3', 'quantized') };
+  private stats = { base: el('p', '', { class: 'caption', id: 'gen-base-stats' }), quantized: el('p', '', { class: 'caption', id: 'gen-quantized-stats' }) };
+  private note = el('p', '', { id: 'gen-divergence', class: 'caption' });
+  private progress: ProgressView;
+
+  constructor(private app: App) {
+    this.prompt.value = getParam('prompt') ?? 'The whale swam toward the ship and';
+    const label = (text: string, input: HTMLElement) => {
+      const l = el('label', text);
+      l.append(input);
+      return l;
+    };
+    const controls = el('div', undefined, { class: 'controls' });
+    controls.append(label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
+    const host = el('div');
+    const columns = el('div', undefined, { class: 'gen-columns' });
+    for (const k of ['base', 'quantized'] as const) {
+      const col = el('div');
+      col.append(this.headings[k], this.outputs[k], this.stats[k]);
+      columns.append(col);
+    }
+    this.root.append(label('Prompt ', this.prompt), controls, host, this.note, columns);
+    this.progress = new ProgressView(host, 'gen-progress');
+    this.button.addEventListener('click', () => void this.run());
+  }
+
+  async run(): Promise<void> {
+    const format = this.app.format;
+    const prompt = this.prompt.value;
+    setParam('prompt', prompt);
+    panelError($('#generate-panel'), null);
+    this.headings.base.textContent = baseName(this.app.model);
+    this.headings.quantized.textContent = format;
+    for (const k of ['base', 'quantized'] as const) {
+      this.outputs[k].replaceChildren();
+      this.stats[k].textContent = '';
+    }
+    this.note.textContent = '';
+    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked };
+    const title = `Generating with the base and ${format}`;
+    const listener = this.progress.listener(title);
+    this.button.disabled = true;
+    const handle = this.app.client.startCall('generate', args, (phase, loaded, total, detail) => {
+      listener(phase, loaded, total);
+      const t = detail as TokenEvent | undefined;
+      if (t && (t.side === 'base' || t.side === 'quantized')) this.outputs[t.side].append(el('span', t.piece, { 'data-token': String(t.tokenId) }));
+    });
+    try {
+      const r = await this.progress.track(title, handle);
+      this.show('base', r.base);
+      this.show('quantized', r.quantized);
+      const at = firstDivergence(r.base.tokenIds, r.quantized.tokenIds);
+      this.root.dataset.divergence = String(at);
+      if (at < 0) this.note.textContent = `Identical: both produced the same ${r.base.tokenIds.length} tokens.`;
+      else {
+        for (const k of ['base', 'quantized'] as const) this.outputs[k].children[at]?.classList.add('diverge');
+        const piece = (s: GenerationSide) => (s.pieces[at] === undefined ? '(end)' : JSON.stringify(s.pieces[at]));
+        this.note.textContent = `First difference at generated token ${at + 1}: base ${piece(r.base)} vs ${format} ${piece(r.quantized)} (highlighted).`;
+      }
+    } catch (error) {
+      panelError($('#generate-panel'), isCancel(error) ? 'Generation cancelled.' : error);
+    } finally {
+      this.button.disabled = false;
+    }
+  }
+
+  private show(k: 'base' | 'quantized', s: GenerationSide): void {
+    // Replace the streamed spans with the final pieces (same tokens; the stream may lag a message).
+    this.outputs[k].replaceChildren(...s.pieces.map((p, i) => el('span', p, { 'data-token': String(s.tokenIds[i]) })));
+    this.stats[k].textContent = `${s.tokenIds.length} tokens · prompt ${s.promptTokens} tokens at ${s.prefillTokensPerSec.toFixed(1)} tok/s · generation ${s.decodeTokensPerSec.toFixed(1)} tok/s · stopped: ${s.stopReason}`;
+    this.stats[k].dataset.tokensPerSec = String(s.decodeTokensPerSec);
+  }
+}

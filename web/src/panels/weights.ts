@@ -1,0 +1,180 @@
+// Panels 3–5 (histogram with levels, outlier channels, NF4 placement) for the selected tensor.
+import { codebookNames, renderNf4 } from '../ui/nf4';
+import { formatCount } from '../format';
+import type { ChannelStats, Nf4Placement, Scope, TensorView } from '../messages';
+import { getInt, getParam, setParam } from '../state';
+import { renderChannels } from '../ui/channels';
+import { $, el } from '../ui/dom';
+import { renderHistogram, renderOccupancy } from '../ui/histogram';
+import { formatDb } from '../ui/layerBrowser';
+import { isCancel, ProgressView } from '../ui/progress';
+import { type App, panelError } from './app';
+
+const num = (sel: string) => Number(($(sel) as HTMLInputElement).value);
+
+export class WeightPanels {
+  private view: TensorView | null = null;
+  private stats: ChannelStats | null = null;
+  private nf4: Nf4Placement | null = null;
+  private histProgress = new ProgressView($('#histogram-progress-host'), 'histogram-progress');
+  private outProgress = new ProgressView($('#outliers-progress-host'), 'outliers-progress');
+  private nf4Progress = new ProgressView($('#nf4-progress-host'), 'nf4-progress');
+
+  constructor(private app: App) {
+    const scope = getParam('scope');
+    if (scope === 'row' || scope === 'group') ($('#scope') as HTMLSelectElement).value = scope;
+    ($('#group') as HTMLInputElement).value = String(getInt('group', 0));
+    ($('#nf4-block') as HTMLInputElement).value = String(getInt('block', 0));
+    for (const id of ['#scope', '#group', '#bins']) $(id).addEventListener('change', () => void this.drawHistogram());
+    $('#log-counts').addEventListener('change', () => this.redrawHistogram());
+    $('#channel-metric').addEventListener('change', () => this.redrawChannels());
+    $('#outlier-k').addEventListener('change', () => void this.drawChannels());
+    $('#nf4-block').addEventListener('change', () => void this.drawNf4());
+    let timer = 0;
+    window.addEventListener('resize', () => {
+      clearTimeout(timer);
+      timer = window.setTimeout(() => {
+        this.redrawHistogram();
+        this.redrawChannels();
+        this.redrawNf4();
+      }, 150);
+    });
+  }
+
+  hide(): void {
+    for (const id of ['#histogram-panel', '#outliers-panel', '#nf4-panel']) $(id).hidden = true;
+    this.view = this.stats = this.nf4 = null;
+  }
+
+  async showTensor(): Promise<void> {
+    for (const id of ['#histogram-panel', '#outliers-panel', '#nf4-panel']) $(id).hidden = false;
+    await this.drawHistogram();
+    await this.drawChannels();
+    await this.drawNf4();
+  }
+
+  /** Runs one worker call for the current tensor; drops the answer if the model changed meanwhile. */
+  private async run<T>(progress: ProgressView, host: HTMLElement, title: string, start: () => import('../client').CallHandle<T>): Promise<T | null> {
+    const generation = this.app.generation;
+    panelError(host, null);
+    try {
+      const value = await progress.track(title, start());
+      return generation === this.app.generation ? value : null;
+    } catch (error) {
+      panelError(host, isCancel(error) ? 'Cancelled.' : error);
+      return null;
+    }
+  }
+
+  async drawHistogram(): Promise<void> {
+    const tensor = this.app.tensor;
+    if (!tensor) return;
+    const scope = ($('#scope') as HTMLSelectElement).value as Scope;
+    const group = Math.max(0, Math.floor(num('#group')) || 0);
+    setParam('scope', scope === 'tensor' ? null : scope);
+    setParam('group', group || null);
+    $('#histogram-title').textContent = `3. Weight histogram — ${tensor}`;
+    const title = `${tensor} under ${this.app.format}`;
+    const progress = this.histProgress;
+    const v = await this.run(progress, $('#histogram-panel'), title, () =>
+      this.app.client.startCall('tensorView', { tensor, format: this.app.format, bins: num('#bins'), scope, group }, progress.listener(title)),
+    );
+    if (!v) return;
+    this.view = v;
+    ($('#group') as HTMLInputElement).max = String(v.nGroups - 1);
+    ($('#group') as HTMLInputElement).value = String(v.group);
+    this.redrawHistogram();
+  }
+
+  redrawHistogram(): void {
+    const v = this.view;
+    if (!v) return;
+    const host = $('#histogram');
+    const occupancy = $('#occupancy');
+    renderHistogram(host, v.histogram, { log: ($('#log-counts') as HTMLInputElement).checked, width: host.clientWidth, overlay: { levels: v.levels, label: v.format } });
+    if (v.occupancy.length) renderOccupancy(occupancy, v.occupancy, { width: occupancy.clientWidth, format: v.format });
+    else occupancy.replaceChildren(el('p', `${v.format} does not report its codes, so there is no occupancy to show.`, { class: 'caption' }));
+    const h = v.histogram;
+    const caption = $('#histogram-caption');
+    const t = this.app.model?.header.tensors.find((x) => x.name === v.tensor);
+    const where = v.scope === 'tensor' ? 'whole tensor' : v.scope === 'row' ? `row ${v.row}` : `group ${v.group}`;
+    const parts = [`${formatCount(h.total)} values (${where})`, `min ${h.min?.toPrecision(5)}`, `max ${h.max?.toPrecision(5)}`, `${h.counts.length} bins`];
+    if (t) parts.push(`decoded from ${t.type}`);
+    if (h.non_finite > 0) parts.push(`${formatCount(h.non_finite)} NaN/Inf values not shown`);
+    if (v.formatError || !v.metrics) {
+      parts.push(`${v.format} cannot be applied here: ${v.formatError ?? 'no metrics'}`);
+      caption.textContent = parts.join(' · ');
+      caption.dataset.total = String(h.total);
+      return;
+    }
+    parts.push(`${v.format}: ${v.levels.length} levels in group ${v.group} of ${formatCount(v.nGroups)} (${formatCount(v.groupLen)} weights each)`);
+    if (v.levels.length) parts.push(`clipping range ${v.levels[0]!.toPrecision(4)} … ${v.levels[v.levels.length - 1]!.toPrecision(4)}, ${formatCount(v.clipped)} of the group's weights clipped`);
+    parts.push(`${v.bitsPerWeight.toFixed(3)} bits/weight, SQNR ${formatDb(v.metrics.sqnr_db)} dB on the tensor`);
+    caption.textContent = parts.join(' · ');
+    caption.dataset.total = String(h.total);
+  }
+
+  async drawChannels(): Promise<void> {
+    const tensor = this.app.tensor;
+    if (!tensor) return;
+    const outlierK = num('#outlier-k') > 0 ? num('#outlier-k') : 6;
+    const title = `channel statistics of ${tensor}`;
+    const progress = this.outProgress;
+    const s = await this.run(progress, $('#outliers-panel'), title, () => this.app.client.startCall('channelStats', { tensor, outlierK }, progress.listener(title)));
+    if (!s) return;
+    this.stats = s;
+    this.redrawChannels();
+  }
+
+  redrawChannels(): void {
+    const s = this.stats;
+    if (!s) return;
+    const metric = ($('#channel-metric') as HTMLSelectElement).value as 'absmax' | 'rms';
+    const cols = $('#cols-chart');
+    const rows = $('#rows-chart');
+    renderChannels(cols, { absmax: s.col_absmax, rms: s.col_rms, outliers: s.outlier_cols, k: s.outlier_k, metric, what: 'input' }, cols.clientWidth);
+    renderChannels(rows, { absmax: s.row_absmax, rms: s.row_rms, outliers: s.outlier_rows, k: s.outlier_k, metric, what: 'output' }, rows.clientWidth);
+    const list = (xs: number[]) => (xs.length === 0 ? 'none' : xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length})` : xs.join(', '));
+    $('#outliers-caption').textContent =
+      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${list(s.outlier_cols)} · outlier output channels: ${list(s.outlier_rows)} · ` +
+      `rule: absmax > ${s.outlier_k} × median channel absmax · excess kurtosis ${s.excess_kurtosis?.toFixed(2) ?? '—'}`;
+  }
+
+  async drawNf4(): Promise<void> {
+    const tensor = this.app.tensor;
+    if (!tensor) return;
+    const block = Math.max(0, Math.floor(num('#nf4-block')) || 0);
+    setParam('block', block || null);
+    const title = `NF4 placement on ${tensor}`;
+    const progress = this.nf4Progress;
+    const p = await this.run(progress, $('#nf4-panel'), title, () => this.app.client.startCall('nf4Placement', { tensor, block }, progress.listener(title)));
+    if (!p) return;
+    this.nf4 = p;
+    ($('#nf4-block') as HTMLInputElement).max = String(p.nBlocks - 1);
+    ($('#nf4-block') as HTMLInputElement).value = String(p.block);
+    this.redrawNf4();
+    const levels = $('#nf4-levels').querySelector('tbody')!;
+    levels.replaceChildren(
+      ...p.nf4Levels.map((v, i) => {
+        const tr = el('tr');
+        tr.append(el('td', String(i)), el('td', v.toFixed(7), { 'data-nf4': String(v) }), el('td', p.normalLevels[i]!.toFixed(4)), el('td', p.int4Levels[i]?.toFixed(4) ?? '—'));
+        return tr;
+      }),
+    );
+    const errors = $('#nf4-errors').querySelector('tbody')!;
+    const sqnr = (mse: number) => (mse > 0 ? (10 * Math.log10(p.signalPower / mse)).toFixed(2) : '∞');
+    const best = Object.entries(p.mse).sort((a, b) => a[1] - b[1])[0]![0];
+    errors.replaceChildren(
+      ...(Object.keys(codebookNames) as (keyof typeof codebookNames)[]).map((k) => {
+        const tr = el('tr', undefined, { 'data-codebook': k, class: k === best ? 'best' : '' });
+        tr.append(el('th', codebookNames[k] + (k === best ? ' (best)' : ''), { scope: 'row' }), el('td', p.mse[k].toExponential(4), { 'data-mse': String(p.mse[k]) }), el('td', sqnr(p.mse[k])));
+        return tr;
+      }),
+    );
+  }
+
+  redrawNf4(): void {
+    const host = $('#nf4-chart');
+    if (this.nf4) renderNf4(host, this.nf4, host.clientWidth);
+  }
+}

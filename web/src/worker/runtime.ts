@@ -1,0 +1,198 @@
+// Worker handlers that need the whole model (contract A: LabModel, LabEval, evalText,
+// exportQuantized): format comparison, side-by-side generation and export. The base is the
+// open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
+import { CancelledError, LabError, RuntimeError } from '../errors';
+import type { EvalProtocol, FormatResult, GenerationSide, Methods, QuantManifest } from '../messages';
+import { coreVersion, evalText, exportQuantized, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
+import { download } from '../source';
+import { type Ctx, requireModel } from './context';
+import { storeForOffline } from './offline';
+
+type Args<M extends keyof Methods> = Methods[M]['args'];
+
+/** The eval text: Moby-Dick chapters 1–3, as `quantlab eval` uses them. */
+const EVAL_CHAPTERS = [1, 2, 3];
+const EVAL_TEXT_LABEL = 'Moby-Dick chapters 1–3 (data/moby-dick, joined as quantlab eval does)';
+
+interface Runtime {
+  /** state.open this runtime belongs to (a new model invalidates it). */
+  owner: object;
+  bytes: Uint8Array;
+  sha256: string;
+  base: LabModel;
+  /** The last quantized model, reused by generate after compare/generate with the same format. */
+  last?: { format: string; model: LabModel };
+}
+let runtime: Runtime | null = null;
+let evalTextCache: string | null = null;
+
+function wasmCall<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (error) {
+    const message = (error as Error)?.message ?? String(error);
+    if (/^cancelled/i.test(message)) throw new CancelledError(message);
+    throw new RuntimeError(`${what}: ${message}`);
+  }
+}
+
+/** A progress callback for a synchronous wasm call: reports, and returns false once cancelled. */
+function reporter(ctx: Ctx, phase: 'quantize' | 'evaluate' | 'export', detail?: unknown) {
+  return (done: number, total: number) => {
+    ctx.progress(phase, done, total, detail);
+    return !ctx.cancelled();
+  };
+}
+
+async function getRuntime(ctx: Ctx): Promise<Runtime> {
+  const open = requireModel();
+  if (runtime?.owner === open) return runtime;
+  runtime?.last?.model.free();
+  runtime?.base.free();
+  runtime = null;
+  ctx.progress('read', 0, open.source.size);
+  const bytes = await open.source.read(0, open.source.size);
+  const sha256 = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice().buffer as ArrayBuffer)), (b) => b.toString(16).padStart(2, '0')).join('');
+  ctx.progress('parse', open.source.size, open.source.size);
+  const base = wasmCall(`loading ${open.source.name} for the runtime`, () => LabModel.fromGguf(bytes));
+  runtime = { owner: open, bytes, sha256, base };
+  return runtime;
+}
+
+/** `dataUrl`: the page's data/moby-dick/ folder, resolved by the page (the worker's own URL is under assets/). */
+async function loadEvalText(dataUrl: string, ctx: Ctx): Promise<string> {
+  if (evalTextCache) return evalTextCache;
+  const chapters: string[] = [];
+  for (const n of EVAL_CHAPTERS) {
+    const url = new URL(`chapter_${n}.json`, dataUrl).href;
+    const source = await download(url, (l, t) => ctx.progress('download', l, t));
+    await storeForOffline(url, source, ctx);
+    const json = JSON.parse(new TextDecoder().decode(await source.read(0, source.size))) as { text?: string };
+    if (typeof json.text !== 'string') throw new LabError(`${url} has no "text" field`);
+    chapters.push(json.text);
+  }
+  const text = evalText(chapters);
+  evalTextCache = text;
+  return text;
+}
+
+interface QuantReport {
+  bitsPerWeight: number;
+  bitsPerWeightBefore: number;
+  bytesAfter: number;
+  bytesBefore: number;
+  fallbacks: number;
+  summary: string;
+}
+
+function quantizeFor(rt: Runtime, format: string, ctx: Ctx, detail?: unknown): LabModel {
+  if (rt.last?.format === format) return rt.last.model;
+  rt.last?.model.free();
+  rt.last = undefined;
+  const model = wasmCall(`quantizing to ${format}`, () => rt.base.quantize(format, reporter(ctx, 'quantize', detail)));
+  rt.last = { format, model };
+  return model;
+}
+
+/** Quantize + evaluate each format against the base, one format at a time (bounded memory). */
+export async function compareFormats({ formats, ctx: windowCtx, maxWindows, dataUrl }: Args<'compareFormats'>, ctx: Ctx): Promise<QuantManifest[]> {
+  const rt = await getRuntime(ctx);
+  const text = await loadEvalText(dataUrl, ctx);
+  const open = requireModel();
+  const info = rt.base.info() as { sourceFormat: string; bitsPerWeight: number; residentBytes: number };
+  const steps = formats.length * 2;
+  const manifests: QuantManifest[] = [];
+  for (const [i, format] of formats.entries()) {
+    const scheme = wasmCall(`format ${format}`, () => parseScheme(format)) as { name: string; scheme: unknown };
+    const quantizeStep = { step: 2 * i, steps, label: `Quantize ${scheme.name}` };
+    ctx.progress('quantize', 0, 0, quantizeStep);
+    const model = quantizeFor(rt, format, ctx, quantizeStep);
+    const report = model.quantReport() as QuantReport;
+    const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${scheme.name} against the base` };
+    ctx.progress('evaluate', 0, 0, evalStep);
+    const evaluation = new LabEval(rt.base);
+    let run: EvalProtocol & { results: Omit<FormatResult, 'format' | 'scheme' | 'bitsPerWeight' | 'bytes' | 'basePpl' | 'fallbacks' | 'quantizeSummary'>[] };
+    try {
+      evaluation.add(model);
+      const opts = maxWindows ? { ctx: windowCtx, maxWindows } : { ctx: windowCtx };
+      run = wasmCall(`evaluating ${scheme.name}`, () => evaluation.run(text, opts, reporter(ctx, 'evaluate', evalStep)));
+    } finally {
+      evaluation.free();
+    }
+    const [base, quantized] = run.results as [FormatResult, FormatResult];
+    const protocol: EvalProtocol = {
+      protocol: run.protocol,
+      ctx: run.ctx,
+      windows: run.windows,
+      windowsAvailable: run.windowsAvailable,
+      tokensScored: run.tokensScored,
+      textTokens: run.textTokens,
+      text: EVAL_TEXT_LABEL,
+    };
+    const manifest: QuantManifest = {
+      tool: 'quantlab web lab',
+      coreVersion: coreVersion(),
+      createdAt: new Date().toISOString(),
+      source: {
+        name: open.source.name.split('/').pop() ?? open.source.name,
+        sha256: rt.sha256,
+        format: info.sourceFormat,
+        bytes: rt.bytes.byteLength,
+        bitsPerWeight: report.bitsPerWeightBefore,
+        note: `base = the ${info.sourceFormat} checkpoint dequantized (${report.bitsPerWeightBefore.toFixed(3)} bits/weight)`,
+      },
+      protocol,
+      result: {
+        ...quantized,
+        format: scheme.name,
+        scheme: scheme.scheme,
+        bitsPerWeight: report.bitsPerWeight,
+        bytes: report.bytesAfter,
+        basePpl: base.ppl,
+        fallbacks: report.fallbacks,
+        quantizeSummary: report.summary,
+      },
+    };
+    manifests.push(manifest);
+    ctx.progress('evaluate', 1, 1, { ...evalStep, manifest });
+  }
+  return manifests;
+}
+
+function side(label: string, r: { text: string; tokenIds: number[]; stopReason: string; promptTokens: number; prefillTokensPerSec: number; decodeTokensPerSec: number }, pieces: string[]): GenerationSide {
+  return { label, pieces, ...r };
+}
+
+/** The same prompt and seed through the base and the quantized model, streamed token by token. */
+export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base: GenerationSide; quantized: GenerationSide }> {
+  const rt = await getRuntime(ctx);
+  const opts = { maxTokens: args.maxTokens, seed: args.seed, temperature: args.temperature, chat: args.chat };
+  const run = (model: LabModel, which: 'base' | 'quantized') => {
+    const pieces: string[] = [];
+    const result = wasmCall(`generating with the ${which} model`, () =>
+      model.generate(args.prompt, opts, (piece: string, tokenId: number) => {
+        pieces.push(piece);
+        ctx.progress('generate', pieces.length, args.maxTokens, { side: which, piece, tokenId });
+        return !ctx.cancelled();
+      }),
+    );
+    if (ctx.cancelled()) throw new CancelledError('cancelled generation');
+    return { result, pieces };
+  };
+  const base = run(rt.base, 'base');
+  const model = quantizeFor(rt, args.format, ctx);
+  const quantized = run(model, 'quantized');
+  const info = rt.base.info() as { sourceFormat: string };
+  return {
+    base: side(`base (${info.sourceFormat} checkpoint dequantized)`, base.result, base.pieces),
+    quantized: side(args.format, quantized.result, quantized.pieces),
+  };
+}
+
+/** The model quantized to `format` as a file: GGUF for ggml types, safetensors otherwise. */
+export async function exportModel({ format }: Args<'exportModel'>, ctx: Ctx): Promise<Methods['exportModel']['result']> {
+  const rt = await getRuntime(ctx);
+  const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export'))) as { bytes: Uint8Array; extension: string; summary: string };
+  const stem = (requireModel().source.name.split('/').pop() ?? 'model').replace(/\.gguf$/i, '');
+  return { blob: new Blob([out.bytes.slice().buffer as ArrayBuffer]), extension: out.extension, summary: out.summary, fileName: `${stem}.${format}.${out.extension}` };
+}
