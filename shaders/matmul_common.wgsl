@@ -13,11 +13,15 @@
 //   @binding(6) ids      : storage, read        array<u32>  n row ids                 (gather_rows)
 //   @binding(7) gathered : storage, read_write  array<f32>  gathered[i·cols + k]      (gather_rows)
 // Override constants:
-//   WG_SIZE (u32, default 64, power of two ≤ 256) — threads per GEMV workgroup (one row each).
+//   WG_SIZE (u32, default 64, power of two ≤ 256) — threads per GEMV workgroup.
+//   ROW_THREADS (u32, default 64, power of two dividing WG_SIZE) — GEMV threads sharing one row.
+//     GPUs want many (coalesced loads, a workgroup-memory reduction); CPU adapters (lavapipe,
+//     SwiftShader) want 1: each invocation streams its own row and no barrier is needed.
 // Entry points:
-//   gemv        — n = 1: one workgroup per output row (grid split over y past 65535 rows: the row
-//                 is wid.y·num_workgroups.x + wid.x); threads stride over the row's 8-weight
-//                 chunks, partial sums reduced in workgroup memory (a fixed-order tree).
+//   gemv        — n = 1: WG_SIZE / ROW_THREADS output rows per workgroup (grid split over y past
+//                 65535 workgroups: workgroup wid.y·num_workgroups.x + wid.x); the ROW_THREADS
+//                 threads of a row stride over its 8-weight chunks and their partial sums are
+//                 reduced in workgroup memory (a fixed-order tree).
 //   gemm        — n > 1: 64 threads compute a 32-row × 32-token tile, 4×4 outputs per thread,
 //                 stepping K by 32 through workgroup tiles of decoded weights and activations.
 //                 Dispatch (ceil(rows/32), ceil(n/32)).
@@ -52,6 +56,7 @@ struct Chunk8 {
 @group(0) @binding(7) var<storage, read_write> gathered: array<f32>;
 
 override WG_SIZE: u32 = 64u;
+override ROW_THREADS: u32 = 64u;
 
 // Helpers the format files share (codes packed least significant bits first).
 fn nibbles(w: u32) -> Chunk8 {
@@ -96,25 +101,32 @@ fn gemv(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
-    let row = wid.y * nwg.x + wid.x;
+    let lane = lid % ROW_THREADS;
+    let row = (wid.y * nwg.x + wid.x) * (WG_SIZE / ROW_THREADS) + lid / ROW_THREADS;
     var acc = 0.0;
     if (row < params.rows) {
-        for (var c = lid; c < params.chunks; c += WG_SIZE) {
+        for (var c = lane; c < params.chunks; c += ROW_THREADS) {
             let w = decode8(row, c);
             let v = load_x8(0u, c);
             acc += dot(w.lo, v.lo) + dot(w.hi, v.hi);
         }
     }
+    if (ROW_THREADS == 1u) {
+        if (row < params.rows) {
+            y[params.row0 + row] = acc;
+        }
+        return;
+    }
     partial[lid] = acc;
     workgroupBarrier();
-    for (var s = WG_SIZE / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
+    for (var s = ROW_THREADS / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
             partial[lid] += partial[lid + s];
         }
         workgroupBarrier();
     }
-    if (lid == 0u && row < params.rows) {
-        y[params.row0 + row] = partial[0];
+    if (lane == 0u && row < params.rows) {
+        y[params.row0 + row] = partial[lid];
     }
 }
 

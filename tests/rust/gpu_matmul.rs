@@ -216,6 +216,22 @@ fn other_formats_take_the_generic_f16_path() {
 }
 
 #[test]
+fn both_gemv_strategies_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    // 1 thread per row (CPU adapters' default), a few, and a whole workgroup per row (GPUs').
+    for (format, cols) in [("f32", 577), ("q4_1", 576), ("q6_k", 512), ("nf4", 576), ("int4-asym-g32", 96)] {
+        let m = matrix(format, 70, cols, 5);
+        for threads in [1, 4, 64] {
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, threads)).unwrap();
+            check_products(gpu, &format!("{format} gemv/{threads}"), &m, &g, 1, 0.0);
+        }
+    }
+    let m = matrix("f32", 2, 8, 1);
+    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, 3)).err().expect("refused").to_string();
+    assert!(err.contains("power of two") && err.contains('3'), "{err}");
+}
+
+#[test]
 fn matrices_of_one_format_share_pipelines() {
     let Some(gpu) = gpu() else { return };
     let a = matrix("q4_0", 3, 64, 1);

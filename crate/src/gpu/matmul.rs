@@ -31,6 +31,17 @@ use crate::model::Matrix;
 
 /// Threads per GEMV workgroup (override `WG_SIZE`; a power of two ≤ 256).
 pub const GEMV_WG_SIZE: u32 = 64;
+
+/// GEMV threads per output row (override `ROW_THREADS`) [`GpuMatrix::upload`] picks: 1 on a
+/// software adapter (each CPU thread streams whole rows, no barriers: measured faster on lavapipe,
+/// see BENCHMARKS.md), [`GEMV_WG_SIZE`] on a real GPU (coalesced loads, tree reduction).
+pub fn default_gemv_row_threads(gpu: &GpuContext) -> u32 {
+    if gpu.adapter.is_fallback {
+        1
+    } else {
+        GEMV_WG_SIZE
+    }
+}
 /// Output rows and tokens per GEMM workgroup (`TILE_ROWS`, `TILE_TOKENS` in matmul_common.wgsl).
 const GEMM_TILE: u32 = 32;
 /// Threads per gather_rows workgroup (each decodes 8 values).
@@ -75,6 +86,7 @@ pub struct GpuMatrix {
     bytes: u64,
     parts: Vec<Part>,
     pipelines: Pipelines,
+    rows_per_gemv_group: u32,
 }
 
 type PipelineKey = (wgpu::Device, Kernel, &'static str, Vec<(&'static str, u64)>);
@@ -104,12 +116,13 @@ async fn cached_pipeline(
     Ok(pipeline)
 }
 
-async fn pipelines_for(gpu: &GpuContext, layout: Layout) -> Result<Pipelines, GpuError> {
+async fn pipelines_for(gpu: &GpuContext, layout: Layout, row_threads: u32) -> Result<Pipelines, GpuError> {
     let kernel = layout.kernel();
     let mut constants = layout.constants();
     let gather = cached_pipeline(gpu, kernel, "gather_rows", &constants).await?;
     let gemm = cached_pipeline(gpu, kernel, "gemm", &constants).await?;
     constants.push(("WG_SIZE", f64::from(GEMV_WG_SIZE)));
+    constants.push(("ROW_THREADS", f64::from(row_threads)));
     let gemv = cached_pipeline(gpu, kernel, "gemv", &constants).await?;
     Ok(Pipelines { gemv, gemm, gather })
 }
@@ -141,20 +154,34 @@ impl GpuMatrix {
     /// compiling (or reusing cached) pipelines. Formats without a dedicated kernel are
     /// dequantized to f16 at upload (the generic path); [`Self::kernel_label`] says so.
     pub async fn upload(gpu: &GpuContext, name: &str, m: &Matrix) -> Result<GpuMatrix, GpuError> {
-        let repacked = repack(name, m)?;
-        Self::upload_repacked(gpu, name, &repacked).await
+        Self::upload_with(gpu, name, m, default_gemv_row_threads(gpu)).await
     }
 
-    /// Uploads an already repacked matrix (see [`repack`]).
-    pub async fn upload_repacked(gpu: &GpuContext, name: &str, r: &Repacked) -> Result<GpuMatrix, GpuError> {
+    /// [`Self::upload`] with an explicit number of GEMV threads per row (a power of two dividing
+    /// [`GEMV_WG_SIZE`]), to test and benchmark both GEMV strategies on one adapter.
+    pub async fn upload_with(
+        gpu: &GpuContext,
+        name: &str,
+        m: &Matrix,
+        gemv_row_threads: u32,
+    ) -> Result<GpuMatrix, GpuError> {
+        if !gemv_row_threads.is_power_of_two() || gemv_row_threads > GEMV_WG_SIZE {
+            return Err(GpuError::Validation {
+                what: name.to_string(),
+                message: format!(
+                    "GEMV threads per row must be a power of two ≤ {GEMV_WG_SIZE}, got {gemv_row_threads}"
+                ),
+            });
+        }
+        let r = repack(name, m)?;
         to_u32(name, r.rows)?;
         to_u32(name, r.cols)?;
-        let ranges = split_rows(gpu, name, r)?;
-        let pipelines = pipelines_for(gpu, r.layout).await?;
+        let ranges = split_rows(gpu, name, &r)?;
+        let pipelines = pipelines_for(gpu, r.layout, gemv_row_threads).await?;
         let mut parts = Vec::with_capacity(ranges.len());
         for &(r0, r1) in &ranges {
             let slice = if ranges.len() == 1 { None } else { Some(r.slice_rows(r0, r1)) };
-            let arrays = slice.as_ref().unwrap_or(r);
+            let arrays = slice.as_ref().unwrap_or(&r);
             let buffers = gpu
                 .scoped(&format!("uploading {name}"), || {
                     arrays
@@ -187,7 +214,16 @@ impl GpuMatrix {
         } else {
             format!("{}, split into {} row ranges (binding size limit)", r.label, parts.len())
         };
-        Ok(GpuMatrix { name: name.to_string(), rows: r.rows, cols: r.cols, label, bytes: r.bytes(), parts, pipelines })
+        Ok(GpuMatrix {
+            name: name.to_string(),
+            rows: r.rows,
+            cols: r.cols,
+            label,
+            bytes: r.bytes(),
+            parts,
+            pipelines,
+            rows_per_gemv_group: GEMV_WG_SIZE / gemv_row_threads,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -260,8 +296,9 @@ impl GpuMatrix {
             let bind_group = self.bind_group(gpu, pipeline, part, n, [(4, x), (5, y)]);
             pass.set_bind_group(0, &bind_group, &[]);
             if n == 1 {
-                let gx = part.rows.min(max_groups);
-                pass.dispatch_workgroups(gx, part.rows.div_ceil(gx), 1);
+                let groups = part.rows.div_ceil(self.rows_per_gemv_group);
+                let gx = groups.min(max_groups);
+                pass.dispatch_workgroups(gx, groups.div_ceil(gx), 1);
             } else {
                 let gy = n.div_ceil(GEMM_TILE);
                 if gy > max_groups {
