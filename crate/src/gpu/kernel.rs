@@ -22,10 +22,8 @@ pub enum Kernel {
     KvWrite,
     /// `shaders/attention.wgsl`: causal GQA attention (decode and prefill) with softmax.
     Attention,
-    /// `shaders/swiglu.wgsl`: gate = silu(gate) · up.
-    SwiGlu,
-    /// `shaders/residual_add.wgsl`: x += delta.
-    ResidualAdd,
+    /// `shaders/elementwise.wgsl`: residual add (x += delta) or SwiGLU (gate = silu(gate) · up).
+    Elementwise,
     /// `shaders/sample.wgsl`: greedy argmax or top-k/top-p sampling of one logits row.
     Sample,
     // --- Weight matmuls (gpu/matmul.rs; layouts in gpu/repack.rs; CPU twin Matrix::matvec/row).
@@ -64,8 +62,7 @@ impl Kernel {
             Kernel::Rope => include_str!("../../../shaders/rope.wgsl"),
             Kernel::KvWrite => include_str!("../../../shaders/kv_write.wgsl"),
             Kernel::Attention => include_str!("../../../shaders/attention.wgsl"),
-            Kernel::SwiGlu => include_str!("../../../shaders/swiglu.wgsl"),
-            Kernel::ResidualAdd => include_str!("../../../shaders/residual_add.wgsl"),
+            Kernel::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
             Kernel::Sample => include_str!("../../../shaders/sample.wgsl"),
             Kernel::MatmulF32 => matmul_source!("matmul_f32.wgsl"),
             Kernel::MatmulF16 => matmul_source!("matmul_f16.wgsl"),
@@ -86,8 +83,7 @@ impl Kernel {
             Kernel::Rope => "shaders/rope.wgsl",
             Kernel::KvWrite => "shaders/kv_write.wgsl",
             Kernel::Attention => "shaders/attention.wgsl",
-            Kernel::SwiGlu => "shaders/swiglu.wgsl",
-            Kernel::ResidualAdd => "shaders/residual_add.wgsl",
+            Kernel::Elementwise => "shaders/elementwise.wgsl",
             Kernel::Sample => "shaders/sample.wgsl",
             Kernel::MatmulF32 => "shaders/matmul_f32.wgsl",
             Kernel::MatmulF16 => "shaders/matmul_f16.wgsl",

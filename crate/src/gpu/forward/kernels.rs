@@ -9,8 +9,8 @@
 //! | RoPE | `rope.wgsl` | [`crate::model::rope`] |
 //! | KV-cache store | `kv_write.wgsl` | [`kv_store_cpu`] / [`kv_load_cpu`] |
 //! | attention + softmax | `attention.wgsl` | [`attention_cpu`] (the loop of `model::forward`) |
-//! | SwiGLU | `swiglu.wgsl` | [`swiglu_cpu`] |
-//! | residual add | `residual_add.wgsl` | [`residual_add_cpu`] |
+//! | SwiGLU | `elementwise.wgsl` (OP 1) | [`swiglu_cpu`] |
+//! | residual add | `elementwise.wgsl` (OP 0) | [`residual_add_cpu`] |
 //! | sampling | `sample.wgsl` | [`crate::model::Sampler::sample`] |
 
 use half::f16;
@@ -272,8 +272,8 @@ impl Pipelines {
             attention: Kernel::Attention
                 .pipeline(gpu, &[heads[0], heads[1], heads[2], ("CAPACITY", f(s.capacity)), ("KV_FORMAT", kv)])
                 .await?,
-            swiglu: Kernel::SwiGlu.pipeline(gpu, &[("WIDTH", f(s.hidden_dim))]).await?,
-            residual_add: Kernel::ResidualAdd.pipeline(gpu, &[("WIDTH", f(s.dim))]).await?,
+            swiglu: Kernel::Elementwise.pipeline(gpu, &[("WIDTH", f(s.hidden_dim)), ("OP", 1.0)]).await?,
+            residual_add: Kernel::Elementwise.pipeline(gpu, &[("WIDTH", f(s.dim)), ("OP", 0.0)]).await?,
             sample: Kernel::Sample.pipeline(gpu, &[("VOCAB", f(s.vocab))]).await?,
         })
     }
