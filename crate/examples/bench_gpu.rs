@@ -44,7 +44,7 @@ fn matrix(format: &str, rows: usize, cols: usize) -> Matrix {
     // Like the model's tensor policy: a group that doesn't divide the row shrinks (g128 → g64
     // for K = 576); the kernel column names the scheme that ran.
     while let Granularity::Group(g) = scheme.granularity {
-        if cols % g as usize == 0 || scheme.ggml_type().is_some() {
+        if cols.is_multiple_of(g as usize) || scheme.ggml_type().is_some() {
             break;
         }
         scheme.granularity = Granularity::Group(g / 2);
@@ -104,7 +104,7 @@ fn main() {
     for format in formats.split(',') {
         for &(cols, rows) in &[(576usize, 1536usize), (4096, 4096)] {
             let k_quant = format.ends_with("_k") || format.ends_with("_K");
-            if k_quant && cols % 256 != 0 {
+            if k_quant && !cols.is_multiple_of(256) {
                 println!("| {format} | K-quants need K a multiple of 256 | 1×{cols}×{rows} | - | - | - | - | - |");
                 continue;
             }

@@ -66,6 +66,24 @@ test('compare q8_0 and q4_0 to completion; manifest; generate side by side; expo
     assert.ok(m.result.scheme && typeof m.result.scheme === 'object');
   }
   assert.equal(manifests.find((m) => m.result.format === 'q8_0').result.ppl, q8);
+
+  // Per-layer error bars for a chosen format: one bar per quantized matrix (finite SQNR in the
+  // saved quantize report; a matrix copied unchanged has none), and q8_0 far above q4_0 on every
+  // matrix both quantized (about 6 dB per bit).
+  const errorsOf = (f) => manifests.find((m) => m.result.format === f).result.tensorErrors;
+  const quantizedOf = (f) => errorsOf(f).filter((e) => typeof e.sqnrDb === 'number');
+  assert.equal(errorsOf('q8_0').length, 1 + 30 * 7);
+  for (const f of ['q4_0', 'q8_0']) {
+    await page.selectOption('#compare-layer-format', f);
+    const bars = await page.locator('#compare-layer-errors svg g[aria-label="bar"] rect').count();
+    assert.equal(bars, quantizedOf(f).length, `${f}: bars`);
+    assert.ok(bars >= 200, `${f}: only ${bars} quantized matrices`);
+    assert.equal(await page.locator('#compare-layer-errors').getAttribute('data-matrices'), String(bars));
+    assert.equal(await page.locator('#compare-layer-caption').getAttribute('data-quantized'), String(bars));
+  }
+  const q4Sqnr = new Map(quantizedOf('q4_0').map((e) => [e.name, e.sqnrDb]));
+  for (const e of quantizedOf('q8_0')) if (q4Sqnr.has(e.name)) assert.ok(e.sqnrDb > q4Sqnr.get(e.name) + 15, `${e.name}: q8_0 ${e.sqnrDb} vs q4_0 ${q4Sqnr.get(e.name)}`);
+  await page.locator('#compare-panel').screenshot({ path: join(artifacts, 'compare-layers.png') });
   const csv = await downloadOf(page, async () => {
     await page.click('#export-csv');
     await page.click('#export-links a');
@@ -139,6 +157,32 @@ test('a running comparison stops on Cancel and the lab stays usable', { timeout:
   // The worker still answers.
   await page.locator('tr[data-tensor="blk.0.attn_k.weight"]').click();
   await page.waitForFunction(() => document.querySelector('#histogram')?.dataset.total === String(576 * 192), null, { timeout: 60_000 });
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('activation magnitudes per input channel on the calibration text: progress, cancel, reuse across tensors', { timeout: 600_000 }, async () => {
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?tensor=blk.0.ffn_down.weight&panel=outliers`);
+  await page.waitForFunction(() => document.querySelector('#outliers-caption')?.textContent?.includes('1536 input channels'), null, { timeout: 120_000 });
+  // A long run can be cancelled.
+  await page.selectOption('#act-tokens', '256');
+  await page.click('#act-run');
+  await page.waitForFunction(() => /Analysing \d+ of 256/.test(document.querySelector('#act-progress-label')?.textContent ?? ''), null, { timeout: 300_000 });
+  await page.click('#act-progress-cancel');
+  await page.waitForFunction(() => /Cancelled/.test(document.querySelector('#outliers-panel > .error')?.textContent ?? ''), null, { timeout: 60_000 });
+  // A short run to completion: silu(gate)·up has 1536 channels.
+  await page.selectOption('#act-tokens', '16');
+  await page.click('#act-run');
+  await page.waitForFunction(() => document.querySelector('#act-caption')?.dataset.tokens === '16', null, { timeout: 300_000 });
+  assert.equal(await page.locator('#act-caption').getAttribute('data-channels'), '1536');
+  assert.match(await page.locator('#act-caption').innerText(), /first 16 tokens of Moby-Dick chapter 4 \(from the calibration chapters 4–135; the eval text is chapters 1–3\)/);
+  assert.equal(await page.locator('#act-chart svg g[aria-label="rect"] rect').count(), 1536);
+  const outliers = JSON.parse(await page.locator('#act-chart').getAttribute('data-outliers'));
+  assert.ok(Array.isArray(outliers) && outliers.every((c) => Number.isInteger(c) && c >= 0 && c < 1536));
+  await page.locator('#outliers-panel').screenshot({ path: join(artifacts, 'activations.png') });
+  // Another matrix of the model reuses the measurement: attn_q reads the normed residual (576 channels).
+  await page.locator('tr[data-tensor="blk.5.attn_q.weight"]').click();
+  await page.waitForFunction(() => document.querySelector('#act-caption')?.textContent?.includes('blk.5.attn_q.weight') && document.querySelector('#act-caption')?.dataset.channels === '576', null, { timeout: 60_000 });
   assert.deepEqual(problems, []);
   await page.close();
 });

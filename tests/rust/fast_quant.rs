@@ -5,17 +5,11 @@
 //! constant blocks, `+a`/`-a` ties, subnormals that make the scale's reciprocal overflow, and
 //! ranges that overflow f32).
 
-use std::path::PathBuf;
-
 use quantlab::formats::ggml::{q4_0, q4_1, q5_0, q5_1, q8_0};
 use quantlab::formats::quantize_row;
 use quantlab::gguf::GgmlType;
 
-fn read_f32(name: &str) -> Vec<f32> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ggml").join(name);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-}
+use crate::fixtures::read_ggml_f32 as read_f32;
 
 /// Checks one block with every type; returns a description of the first mismatch.
 fn check_block(x: &[f32; 32]) -> Result<(), String> {
@@ -63,7 +57,7 @@ fn fast_quantizers_match_reference_on_golden_inputs() {
     let mut blocks = 0;
     for name in names {
         let x = read_f32(name);
-        assert!(x.len() % 32 == 0 && !x.is_empty(), "{name}");
+        assert!(x.len().is_multiple_of(32) && !x.is_empty(), "{name}");
         for (b, chunk) in x.chunks_exact(32).enumerate() {
             if let Err(e) = check_block(chunk.try_into().unwrap()) {
                 panic!("{name} block {b}: {e}");

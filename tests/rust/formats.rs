@@ -1,24 +1,11 @@
 //! GGML block formats: golden tests against gguf-py (tests/fixtures/ggml, made by
 //! scripts/dev/make_ggml_goldens.py), hand-checked blocks, error cases and round-trip bounds.
 
-use std::path::PathBuf;
-
 use quantlab::formats::ggml::{q4_0, q4_1, q5_0, q5_1, q8_0, q8_k};
 use quantlab::formats::{can_dequantize, can_quantize, dequantize_row, quantize_row, FormatError};
 use quantlab::gguf::GgmlType;
 
-fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ggml")
-}
-
-fn read(name: &str) -> Vec<u8> {
-    let path = fixture_dir().join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn read_f32(name: &str) -> Vec<f32> {
-    read(name).chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
-}
+use crate::fixtures::{ggml_dir as fixture_dir, read_ggml as read, read_ggml_f32 as read_f32};
 
 struct Case {
     name: String,

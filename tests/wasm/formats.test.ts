@@ -12,6 +12,7 @@ import init, {
   validFormats,
   weightStats,
 } from '../../web/src/pkg/quantlab.js';
+import { LEGACY_REFERENCES, randomBlocks } from './ggml_legacy_ref';
 
 const fixtures = new URL('../fixtures/ggml/', import.meta.url);
 const read = (name: string) => new Uint8Array(readFileSync(new URL(name, fixtures)));
@@ -39,6 +40,36 @@ describe('ggml quantizers in wasm are byte-identical to the references', () => {
     test(`${t.type} vs llama.cpp's quantize_row_*_ref`, () => {
       const packed = quantizeGgml(t.type, input);
       expect(Buffer.compare(Buffer.from(packed), Buffer.from(read(t.packed)))).toBe(0);
+    });
+  }
+});
+
+// The legacy types' fast paths (explicit SIMD128 in wasm) against an independent TypeScript
+// port of llama.cpp's reference quantizers, on 3001 random blocks of 12 shapes (one row whose
+// length is a multiple of 32 but not of 128).
+describe('legacy quantizers in wasm match a port of the C references on random blocks', () => {
+  const blocks = 3001;
+  const row = randomBlocks(blocks, 0x5eedfa57);
+  for (const [type, reference] of Object.entries(LEGACY_REFERENCES)) {
+    test(type, () => {
+      const refs = Array.from({ length: blocks }, (_, b) => reference(row.subarray(32 * b, 32 * b + 32)));
+      // The f16 fields through the core's F16 encoder (checked against gguf-py above), which
+      // accepts finite values only: a range that overflows f32 gives d = ±inf, stored as such.
+      const scales = refs.flatMap((r) => r.scales);
+      const f16 = quantizeGgml('F16', Float32Array.from(scales, (v) => (Number.isFinite(v) ? v : 0)));
+      scales.forEach((v, i) => !Number.isFinite(v) && f16.set(v > 0 ? [0x00, 0x7c] : [0x00, 0xfc], 2 * i));
+      const want: number[] = [];
+      let h = 0;
+      for (const r of refs) {
+        want.push(...f16.subarray(h, h + 2 * r.scales.length), ...r.quants);
+        h += 2 * r.scales.length;
+      }
+      const got = quantizeGgml(type, row);
+      const size = want.length / blocks;
+      expect(got.length).toBe(want.length);
+      const bad = refs.findIndex((_, b) => got.subarray(size * b, size * (b + 1)).some((v, i) => v !== want[size * b + i]));
+      const where = bad < 0 ? '' : `block ${bad} (${row.subarray(32 * bad, 32 * bad + 32).join(', ')})`;
+      expect(where).toBe('');
     });
   }
 });

@@ -96,7 +96,7 @@ async function analyzeAll(): Promise<void> {
     summary.dataset.analysed = String(all.length);
     summary.dataset.format = format;
     layers.render();
-    renderLayerErrors($('#layer-errors'), all, $('#layer-errors').clientWidth);
+    renderLayerErrors($('#layer-errors'), all.map((r) => ({ name: r.name, sqnr: r.metrics?.sqnr_db })), format, $('#layer-errors').clientWidth);
   } catch (error) {
     $('#analyze-summary').textContent = isCancel(error) ? 'Analysis cancelled; the rows done so far are kept.' : `Analysis failed: ${(error as Error).message}`;
     layers.render();

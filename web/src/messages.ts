@@ -8,6 +8,7 @@ export interface TensorRow {
   /** ggml order: dims[0] is the row length (contiguous values). */
   dims: number[];
   type: string;
+  /** ggml type id; -1 for a safetensors dtype the lab cannot decode as weights (U8 codes, I64, F8…). */
   typeId: number;
   nElements: number;
   nBytes: number;
@@ -42,8 +43,11 @@ export interface ModelSummary {
   types: TypeStats[];
 }
 
+/** The header of an opened model file: a GGUF, or a safetensors file in the same shape. */
 export interface GgufHeader {
   status: 'ok';
+  /** Absent for GGUF (the parser predates safetensors support). */
+  container?: 'gguf' | 'safetensors';
   version: number;
   alignment: number;
   dataOffset: number;
@@ -210,6 +214,30 @@ export interface FormatResult {
   /** Matrices the tensor policy stored in another type (e.g. K-quants on 576-wide rows). */
   fallbacks: number;
   quantizeSummary: string;
+  /** Per weight matrix: what it became and its error (from the core's quantize report). */
+  tensorErrors?: TensorError[];
+}
+
+/** One weight matrix's error after quantization (model quantReport). */
+export interface TensorError {
+  name: string;
+  to: string;
+  mse: number;
+  /** dB, or "inf" for a tensor copied unchanged. */
+  sqnrDb: number | 'inf' | '-inf' | null;
+}
+
+/** Activation magnitudes per input channel of one weight matrix over a calibration text. */
+export interface ActivationChannels {
+  tensor: string;
+  /** Positions run through the model. */
+  tokens: number;
+  /** What text it was (chapters, disjoint from the eval chapters). */
+  text: string;
+  outlierK: number;
+  colAbsmax: number[];
+  colRms: number[];
+  outliers: number[];
 }
 
 /** Everything needed to reproduce one comparison row: the quant manifest. */
@@ -268,6 +296,7 @@ export interface Methods {
   tensorView: { args: { tensor: string; format: string; bins: number; scope: Scope; group: number }; result: TensorView };
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement };
+  activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels };
   compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[] };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide } };
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string } };

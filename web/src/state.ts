@@ -1,7 +1,7 @@
 // The shareable view: everything a teacher needs to send a link to "this tensor, this format,
 // this panel" lives in the URL's query string (replaceState, so Back still leaves the lab).
 
-export type StateKey = 'model' | 'tensor' | 'format' | 'panel' | 'scope' | 'group' | 'block' | 'compare' | 'prompt';
+export type StateKey = 'model' | 'tensor' | 'format' | 'panel' | 'scope' | 'group' | 'block' | 'compare' | 'layers' | 'prompt';
 
 const params = new URLSearchParams(location.search);
 

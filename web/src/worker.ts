@@ -2,14 +2,14 @@
 // The lab worker: owns the wasm core and the open model; the page talks to it only through the
 // typed messages in messages.ts. Heavy work here keeps the page responsive. Handlers live in
 // worker/*.ts; this file dispatches requests and cancel messages.
-import init, { coreVersion, gpuSelfTest, parseGgufHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
+import init, { coreVersion, gpuSelfTest, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
 import { ModelFormatError, toWire } from './errors';
 import type { AdapterReport, CancelMessage, GgufHeader, LoadedModel, Method, Methods, Request, WorkerMessage } from './messages';
 import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
-import { compareFormats, exportModel, generate } from './worker/runtime';
+import { activationStats, compareFormats, exportModel, generate } from './worker/runtime';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -17,17 +17,21 @@ const ready = init();
 
 type Handler<M extends Method> = (args: Methods[M]['args'], ctx: Ctx) => Promise<Methods[M]['result']>;
 
-/** Reads a growing prefix until the header fits (the default model's header is ~1.8 MB). */
+/** Reads a growing prefix until the header fits (the default model's header is ~1.8 MB). GGUF by its magic, else safetensors. */
 async function parseHeader(source: ByteSource, ctx: Ctx): Promise<GgufHeader> {
   let length = Math.min(source.size, 4 << 20);
+  // safetensors: an 8-byte header length, then the JSON header ("{").
+  const start = await source.read(0, Math.min(9, source.size));
+  const magic = new TextDecoder().decode(start.subarray(0, 4));
+  const safetensors = magic !== 'GGUF' && (/\.safetensors$/i.test(source.name) || start[8] === 0x7b);
   for (;;) {
     ctx.progress('parse', length, source.size);
     const prefix = await source.read(0, length);
     let parsed: GgufHeader | { status: 'need-more-bytes'; needed: number };
     try {
-      parsed = parseGgufHeader(prefix, source.size);
+      parsed = safetensors ? parseSafetensorsHeader(prefix, source.size) : parseGgufHeader(prefix, source.size);
     } catch (error) {
-      throw new ModelFormatError(`${source.name} is not a usable GGUF file: ${(error as Error).message}`);
+      throw new ModelFormatError(`${source.name} is not a usable ${safetensors ? 'safetensors' : 'GGUF'} file: ${(error as Error).message}`);
     }
     if (parsed.status === 'ok') return parsed;
     // Grow at least geometrically so a pathological header cannot cause many small reads.
@@ -93,6 +97,7 @@ const handlers: { [M in Method]: Handler<M> } = {
   tensorView,
   channelStats,
   nf4Placement,
+  activationStats,
   compareFormats,
   generate,
   exportModel,

@@ -16,7 +16,9 @@ use crate::stats::{
     format_report, level_occupancy, tensor_histogram, values_histogram, weight_stats, FormatReport, Histogram,
 };
 
+mod activations;
 mod eval;
+mod safetensors;
 mod model;
 
 #[wasm_bindgen(start)]

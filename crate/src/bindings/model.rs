@@ -15,7 +15,8 @@
 //!                  tensors: [{name, type, rows, cols, bytes}]}
 //! model.quantize(format, onProgress?(done, total, tensor) -> bool|void) -> LabModel
 //! model.quantReport() -> {scheme, tensors: [{name, from, to, fallbackReason?, bytesBefore,
-//!                         bytesAfter}], bytesBefore, bytesAfter, bitsPerWeightBefore,
+//!                         bytesAfter, error: {n, mse, rmse, max_abs_error, sqnr_db, cosine,
+//!                         signal_power}}], bytesBefore, bytesAfter, bitsPerWeightBefore,
 //!                         bitsPerWeight, summary} | undefined
 //! model.generate(prompt, {maxTokens?, seed?, temperature?, topK?, topP?, chat?},
 //!                onToken?(piece, tokenId) -> bool|void)
@@ -35,6 +36,7 @@ use crate::model::eval::{bits_per_weight, source_format, weight_count};
 use crate::model::generate::{generate, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
 use crate::model::{Matrix, Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
+use crate::stats::ErrorMetrics;
 use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 
 /// Default `maxTokens` of `generate`.
@@ -141,6 +143,8 @@ struct TensorReportRow<'a> {
     fallback_reason: Option<&'a str>,
     bytes_before: u64,
     bytes_after: u64,
+    /// The decoded result against the decoded source (`stats::metrics` field names).
+    error: &'a ErrorMetrics,
 }
 
 #[derive(Serialize)]
@@ -312,6 +316,7 @@ impl LabModel {
                     fallback_reason: t.reason.as_deref(),
                     bytes_before: t.bytes_before,
                     bytes_after: t.bytes,
+                    error: &t.error,
                 })
                 .collect(),
             bytes_before: r.total_bytes_before(),

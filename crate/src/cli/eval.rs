@@ -17,15 +17,14 @@
 use super::display::{bytes, Table};
 use super::stats::parse_formats;
 use super::device::{self, DeviceArg};
-use super::{map_file, CliError};
+use super::load::load_model;
+use super::CliError;
 use crate::formats::QuantScheme;
-use crate::gguf::GgufFile;
 use crate::model::eval::{
     bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, LogitSource, Metrics, ModelSource,
     Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
 };
 use crate::model::{quantize_model, Model, TensorPolicy};
-use crate::tokenizer::Tokenizer;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,7 +41,7 @@ pub enum ProtocolArg {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct EvalArgs {
-    /// The GGUF model file (the base).
+    /// The model (the base): a GGUF file or a Hugging Face LLaMA directory.
     pub model: PathBuf,
     /// Also evaluate the model quantized in memory to this format (repeatable, or a
     /// comma-separated list; names as in `quantlab quantize`).
@@ -158,13 +157,7 @@ pub fn run(args: &EvalArgs) -> Result<String, CliError> {
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let schemes: Vec<QuantScheme> =
         args.formats.iter().map(|f| parse_formats(f)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-    let map = map_file(&args.model)?;
-    let gguf = GgufFile::parse(&map, map.len() as u64)
-        .map_err(|source| CliError::Gguf { path: args.model.clone(), source })?;
-    let model = Model::from_gguf(&gguf, &map).map_err(|e| msg(format!("{}: {e}", args.model.display())))?;
-    let tok = Tokenizer::from_gguf(&gguf).map_err(|e| msg(format!("{}: {e}", args.model.display())))?;
-    drop(gguf);
-    drop(map);
+    let (model, tok, _source) = load_model(&args.model)?;
 
     let (text, text_source) = match &args.text {
         Some(p) => {

@@ -23,16 +23,17 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::device::{self, DeviceArg};
-use super::{map_file, CliError};
+use super::load::load_model;
+use super::CliError;
 use crate::formats::QuantScheme;
-use crate::gguf::GgufFile;
 use crate::model::generate::{generate, StopReason};
 use crate::model::{quantize_model, Model, Sampler, SamplerConfig, State, TensorPolicy};
-use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
+use crate::tokenizer::{ChatMessage, StreamDecoder};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct GenerateArgs {
-    /// A GGUF model file (llama architecture).
+    /// A GGUF model file (llama architecture), or a Hugging Face LLaMA directory (config.json,
+    /// safetensors, tokenizer.json).
     pub model: PathBuf,
     /// The prompt text.
     #[arg(short = 'p', long = "prompt")]
@@ -96,17 +97,13 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         Some(f) => Some(QuantScheme::parse(f).map_err(|e| msg(e.to_string()))?),
         None => None,
     };
-    let map = map_file(&args.model)?;
-    let gguf = GgufFile::parse(&map, map.len() as u64)
-        .map_err(|source| CliError::Gguf { path: args.model.clone(), source })?;
-    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| msg(format!("{}: {e}", args.model.display())))?;
     let t_load = Instant::now();
-    let model = Model::from_gguf(&gguf, &map).map_err(|e| msg(format!("{}: {e}", args.model.display())))?;
+    let (model, tokenizer, source) = load_model(&args.model)?;
     let source_types = stored_types(&model);
     let _ = writeln!(
         err,
         "model: {} ({} layers, dim {}, {} weights: {}) loaded in {:.2} s",
-        args.model.display(),
+        source,
         model.config.n_layers,
         model.config.dim,
         human_mb(model.weights.resident_bytes()),

@@ -13,7 +13,7 @@ const MAX_ARRAY_ITEMS_TEXT: usize = 8;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct InfoArgs {
-    /// The GGUF model file.
+    /// The GGUF model file, or a Hugging Face checkpoint directory.
     pub model: PathBuf,
     /// Print one JSON object {file, version, summary, metadata, tensors} instead of text.
     #[arg(long)]
@@ -21,6 +21,9 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: &InfoArgs) -> Result<String, CliError> {
+    if super::load::is_hf_checkpoint(&args.model) {
+        return super::info_hf::run(&args.model, args.json);
+    }
     let map = map_file(&args.model)?;
     let gguf = GgufFile::parse(&map, map.len() as u64)
         .map_err(|source| CliError::Gguf { path: args.model.clone(), source })?;

@@ -17,6 +17,8 @@ pub mod display;
 pub mod eval;
 pub mod generate;
 pub mod info;
+pub mod info_hf;
+pub mod load;
 pub mod quantize;
 pub mod stats;
 

@@ -282,12 +282,9 @@ impl Fp8Tensor {
         self.scales.len()
     }
 
+    /// The group of flattened weight `index`.
     pub fn group_of(&self, index: usize) -> usize {
-        if self.group_len == 0 {
-            0
-        } else {
-            index / self.group_len
-        }
+        super::quantized::group_index(index, self.group_len)
     }
 
     /// Every finite code's value times the group's scale, ascending, without duplicates

@@ -415,11 +415,7 @@ impl IntTensor {
 
     /// The group of flattened weight `index`.
     pub fn group_of(&self, index: usize) -> usize {
-        if self.group_len == 0 {
-            0
-        } else {
-            index / self.group_len
-        }
+        super::quantized::group_index(index, self.group_len)
     }
 
     /// The values group `group`'s codes can take, ascending and without duplicates:

@@ -135,21 +135,15 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
         return Err(FormatError::Unsupported(ty));
     }
     check_sizes(ty, src.len(), dst.len())?;
-    if let Some(index) = src.iter().position(|v| !v.is_finite()) {
+    if let Some(index) = ggml::first_non_finite(src) {
         return Err(FormatError::NonFinite { index });
     }
     match ty {
         F32 => float::encode_f32(src, dst),
         F16 => float::encode_f16(src, dst),
         BF16 => float::encode_bf16(src, dst),
-        // The lane-wise fast paths vectorise on x86 but run ~3x slower than the plain
-        // references in wasm (measured with scripts/bench-quantize.sh): wasm keeps the references.
-        // Both produce identical bytes (tests/rust/fast_quant.rs, tests/wasm/formats.test.ts).
-        Q4_0 if cfg!(target_arch = "wasm32") => encode_blocks(src, dst, q4_0::quantize_block),
-        Q4_1 if cfg!(target_arch = "wasm32") => encode_blocks(src, dst, q4_1::quantize_block),
-        Q5_0 if cfg!(target_arch = "wasm32") => encode_blocks(src, dst, q5_0::quantize_block),
-        Q5_1 if cfg!(target_arch = "wasm32") => encode_blocks(src, dst, q5_1::quantize_block),
-        Q8_0 if cfg!(target_arch = "wasm32") => encode_blocks(src, dst, q8_0::quantize_block),
+        // The fast paths give the same bytes as the plain references (tests/rust/fast_quant.rs,
+        // tests/wasm/formats.test.ts); in wasm their per-value work is explicit SIMD128.
         Q4_0 => encode_blocks(src, dst, q4_0::quantize_block_fast),
         Q4_1 => encode_blocks(src, dst, q4_1::quantize_block_fast),
         Q5_0 => encode_blocks(src, dst, q5_0::quantize_block_fast),

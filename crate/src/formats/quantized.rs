@@ -55,6 +55,12 @@ impl QuantError {
     }
 }
 
+/// The group of flattened weight `index` when groups are contiguous runs of `group_len`
+/// weights; a `group_len` of 0 means one group (a per-tensor scale, or not supported).
+pub(crate) fn group_index(index: usize, group_len: usize) -> usize {
+    index.checked_div(group_len).unwrap_or(0)
+}
+
 /// Refuses NaN/Inf before any quantizer runs, naming the first bad position.
 pub fn check_finite(values: &[f32], shape: TensorShape) -> Result<(), QuantError> {
     match values.iter().position(|v| !v.is_finite()) {
@@ -225,10 +231,7 @@ impl QuantizedTensor {
 
     /// The group of flattened weight `index`.
     pub fn group_of(&self, index: usize) -> usize {
-        match self.group_len() {
-            0 => 0,
-            n => index / n,
-        }
+        group_index(index, self.group_len())
     }
 
     /// The values group `group`'s codes can decode to, ascending, without duplicates: the
@@ -237,7 +240,12 @@ impl QuantizedTensor {
     pub fn levels(&self, group: usize) -> Vec<f32> {
         match self {
             QuantizedTensor::Int(t) => t.levels(group),
-            QuantizedTensor::Bnb4(t) => t.levels(group),
+            QuantizedTensor::Bnb4(t) => {
+                // Bnb4Tensor::levels is in code order; FP4 decodes codes 0 and 8 to +0 and -0.
+                let mut levels = t.levels(group);
+                super::int::sort_unique(&mut levels);
+                levels
+            }
             QuantizedTensor::Fp8(t) => t.levels(group),
             QuantizedTensor::Ggml(t) => super::ggml::levels::levels(t.ty, &t.data, group).unwrap_or_default(),
         }

@@ -5,7 +5,7 @@ use crate::gguf::GgufFile;
 
 /// Largest dimension accepted from metadata: far above any real model, low enough that
 /// products of a few of them cannot overflow and hostile files cannot ask for absurd buffers.
-const MAX_DIM: u64 = 1 << 20;
+pub(super) const MAX_DIM: u64 = 1 << 20;
 
 /// The model's shape, like llama2.c's `Config`.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,29 +73,17 @@ impl Config {
         let n_layers = req_u("block_count")?;
         let n_heads = req_u("attention.head_count")?;
         let n_kv_heads = opt_u("attention.head_count_kv")?.unwrap_or(n_heads);
-        if n_heads % n_kv_heads != 0 {
-            return Err(bad(
-                "attention.head_count_kv",
-                format!("{n_kv_heads} does not divide the {n_heads} query heads"),
-            ));
-        }
-        let head_dim = match opt_u("attention.key_length")? {
-            Some(k) => k,
-            None if dim % n_heads == 0 => dim / n_heads,
-            None => return Err(bad("attention.head_count", format!("{n_heads} does not divide dim {dim}"))),
-        };
+        let head_dim = head_dim(dim, n_heads, n_kv_heads, opt_u("attention.key_length")?).map_err(|p| match p {
+            HeadsProblem::KvHeads(r) => bad("attention.head_count_kv", r),
+            HeadsProblem::Heads(r) => bad("attention.head_count", r),
+            HeadsProblem::HeadDim(r) => bad("attention.key_length", r),
+        })?;
         if let Some(v) = opt_u("attention.value_length")? {
             if v != head_dim {
                 return Err(bad(
                     "attention.value_length",
                     format!("{v} differs from the key length {head_dim} (not supported)"),
                 ));
-            }
-        }
-        for (what, heads) in [("n_heads * head_dim", n_heads), ("n_kv_heads * head_dim", n_kv_heads)] {
-            let n = heads as u64 * head_dim as u64;
-            if n > MAX_DIM {
-                return Err(bad("attention.key_length", format!("{what} = {n} exceeds {MAX_DIM}")));
             }
         }
         let rope_dim = opt_u("rope.dimension_count")?.unwrap_or(head_dim);
@@ -149,4 +137,37 @@ impl Config {
     pub fn kv_dim(&self) -> usize {
         self.n_kv_heads * self.head_dim
     }
+}
+
+/// Which attention hyper-parameter [`head_dim`] found inconsistent, and why.
+pub(super) enum HeadsProblem {
+    KvHeads(String),
+    Heads(String),
+    HeadDim(String),
+}
+
+/// The per-head width (`explicit`, else `dim / n_heads`) after checking that the kv heads
+/// divide the query heads and that the head widths stay within [`MAX_DIM`]. Shared by the GGUF
+/// and Hugging Face readers, which name the keys differently.
+pub(super) fn head_dim(
+    dim: usize,
+    n_heads: usize,
+    n_kv_heads: usize,
+    explicit: Option<usize>,
+) -> Result<usize, HeadsProblem> {
+    if !n_heads.is_multiple_of(n_kv_heads) {
+        return Err(HeadsProblem::KvHeads(format!("{n_kv_heads} does not divide the {n_heads} query heads")));
+    }
+    let head_dim = match explicit {
+        Some(h) => h,
+        None if dim.is_multiple_of(n_heads) => dim / n_heads,
+        None => return Err(HeadsProblem::Heads(format!("{n_heads} does not divide dim {dim}"))),
+    };
+    for (what, heads) in [("n_heads * head_dim", n_heads), ("n_kv_heads * head_dim", n_kv_heads)] {
+        let n = heads as u64 * head_dim as u64;
+        if n > MAX_DIM {
+            return Err(HeadsProblem::HeadDim(format!("{what} = {n} exceeds {MAX_DIM}")));
+        }
+    }
+    Ok(head_dim)
 }

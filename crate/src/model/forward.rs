@@ -1,4 +1,6 @@
 //! One token through a LLaMA model: [`forward`], written like llama2.c's `run.c`.
+//! [`forward_observed`] is the same pass showing a caller every linear layer's input
+//! (activation statistics for the lab, [`super::activations`]).
 //!
 //! # RoPE convention
 //!
@@ -115,6 +117,50 @@ pub fn try_forward<'s>(
 /// Panics if `token >= vocab_size` or `pos >= state.capacity` (see [`try_forward`]), or if
 /// `state` was made for another config.
 pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: usize) -> &'s [f32] {
+    forward_observed(c, w, s, token, pos, |_, _| {})
+}
+
+/// The input vector of one family of linear layers, as [`forward_observed`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinearInput {
+    /// The RMS-normed residual (`dim` values) that `attn_q`, `attn_k` and `attn_v` read.
+    Attention { layer: usize },
+    /// The attention output of all heads (`q_dim` values) that `attn_output` reads.
+    AttentionOutput { layer: usize },
+    /// The RMS-normed residual (`dim` values) that `ffn_gate` and `ffn_up` read.
+    Ffn { layer: usize },
+    /// `silu(gate) · up` (`hidden_dim` values), what `ffn_down` reads.
+    FfnDown { layer: usize },
+    /// The final RMS-normed residual (`dim` values) the classifier reads.
+    Classifier,
+}
+
+impl LinearInput {
+    /// The llama.cpp names of the weight matrices that read this input (`tied`: the classifier
+    /// is `token_embd.weight`).
+    pub fn tensor_names(self, tied: bool) -> Vec<String> {
+        let blk = |layer: usize, names: &[&str]| names.iter().map(|n| format!("blk.{layer}.{n}.weight")).collect();
+        match self {
+            LinearInput::Attention { layer } => blk(layer, &["attn_q", "attn_k", "attn_v"]),
+            LinearInput::AttentionOutput { layer } => blk(layer, &["attn_output"]),
+            LinearInput::Ffn { layer } => blk(layer, &["ffn_gate", "ffn_up"]),
+            LinearInput::FfnDown { layer } => blk(layer, &["ffn_down"]),
+            LinearInput::Classifier => vec![if tied { "token_embd.weight" } else { "output.weight" }.to_string()],
+        }
+    }
+}
+
+/// [`forward`], also handing `observe` the input vector of every linear layer just before the
+/// layer reads it (see [`LinearInput`]); the numbers are exactly those of [`forward`]. Generic
+/// over the observer so `forward`'s no-op observer compiles away.
+pub fn forward_observed<'s>(
+    c: &Config,
+    w: &Weights,
+    s: &'s mut State,
+    token: u32,
+    pos: usize,
+    mut observe: impl FnMut(LinearInput, &[f32]),
+) -> &'s [f32] {
     assert!((token as usize) < c.vocab_size, "token {token} out of range (vocabulary {})", c.vocab_size);
     assert!(pos < s.capacity, "position {pos} beyond the state's capacity {}", s.capacity);
     let (dim, hd, q_dim, kv_dim, cap) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), s.capacity);
@@ -127,6 +173,7 @@ pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: u
     for (l, lw) in w.layers.iter().enumerate() {
         // ---- attention ----
         rmsnorm(&mut s.xb[..dim], &s.x, &lw.attn_norm, c.rms_eps);
+        observe(LinearInput::Attention { layer: l }, &s.xb[..dim]);
 
         lw.wq.matvec_threads(&s.xb[..dim], &mut s.q, threads);
         lw.wk.matvec_threads(&s.xb[..dim], &mut s.k, threads);
@@ -165,6 +212,7 @@ pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: u
         }
 
         // Output projection, then the residual connection.
+        observe(LinearInput::AttentionOutput { layer: l }, &s.xb[..q_dim]);
         lw.wo.matvec_threads(&s.xb[..q_dim], &mut s.xb2, threads);
         for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
             *x += d;
@@ -172,11 +220,13 @@ pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: u
 
         // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
         rmsnorm(&mut s.xb[..dim], &s.x, &lw.ffn_norm, c.rms_eps);
+        observe(LinearInput::Ffn { layer: l }, &s.xb[..dim]);
         lw.w_gate.matvec_threads(&s.xb[..dim], &mut s.hb, threads);
         lw.w_up.matvec_threads(&s.xb[..dim], &mut s.hb2, threads);
         for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
             *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g)
         }
+        observe(LinearInput::FfnDown { layer: l }, &s.hb);
         lw.w_down.matvec_threads(&s.hb, &mut s.xb2, threads);
         for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
             *x += d;
@@ -185,6 +235,7 @@ pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: u
 
     // Final norm and the classifier.
     rmsnorm(&mut s.xb[..dim], &s.x, &w.output_norm, c.rms_eps);
+    observe(LinearInput::Classifier, &s.xb[..dim]);
     w.classifier().matvec_threads(&s.xb[..dim], &mut s.logits, threads);
     &s.logits
 }

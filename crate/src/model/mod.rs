@@ -6,7 +6,11 @@
 //! - [`weights`]: [`Weights`], every matrix kept in its stored format ([`Matrix`]) with a
 //!   matrix-vector product computed on the packed blocks, so a 4-bit model takes about 4-bit
 //!   memory ([`Weights::resident_bytes`] ≈ the file's tensor bytes).
-//! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits).
+//! - [`hf`]: the same from a Hugging Face `config.json` + safetensors checkpoint
+//!   ([`Model::from_hf_checkpoint`]), q/k rows permuted to the GGUF RoPE layout.
+//! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits);
+//!   [`forward_observed`] also shows every linear layer's input.
+//! - [`activations`]: per-input-channel activation absmax/RMS over a calibration text.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), quantlab::model::ModelError> {
@@ -26,17 +30,22 @@
 //! anything else, or a llama file with tensors this forward would ignore (biases, rope
 //! frequency factors, experts), is refused with a [`ModelError`] rather than computed wrongly.
 
+pub mod activations;
 pub mod config;
 pub mod eval;
 pub mod forward;
 pub mod generate;
+pub mod hf;
+mod kernels;
 pub mod policy;
+#[cfg(not(target_arch = "wasm32"))]
+mod pool;
 pub mod quantize;
 pub mod sampler;
 pub mod weights;
 
 pub use config::Config;
-pub use forward::{forward, rmsnorm, rope, softmax, try_forward, State};
+pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
 pub use policy::TensorPolicy;
 pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
@@ -68,6 +77,21 @@ pub enum ModelError {
 
     #[error("tensor '{name}' has shape {got:?} (ggml order), expected {expected:?}")]
     BadShape { name: String, expected: Vec<u64>, got: Vec<u64> },
+
+    #[error("tensor '{name}' has shape {got:?}, expected {expected:?} (PyTorch order: [rows, cols])")]
+    BadTensorShape { name: String, expected: Vec<usize>, got: Vec<usize> },
+
+    #[error("unsupported Hugging Face model ({found}): the CPU forward supports {} (model_type \"llama\")", hf::SUPPORTED_HF_ARCHITECTURES.join(", "))]
+    UnsupportedHfArchitecture { found: String },
+
+    #[error("config.json: '{key}' {reason}")]
+    HfConfig { key: String, reason: String },
+
+    #[error("no config.json next to the safetensors checkpoint (a Hugging Face model directory needs it for the hyper-parameters)")]
+    NoHfConfig,
+
+    #[error(transparent)]
+    Safetensors(#[from] crate::io::SafetensorsError),
 
     #[error("tensor '{name}' has type {ty}, which the forward pass cannot read")]
     UnsupportedTensorType { name: String, ty: GgmlType },

@@ -6,6 +6,10 @@
 //! the default model: the "base" is then the Q4_1 checkpoint dequantized, not the original
 //! bf16 weights) and quantized again; the result stays packed in memory ([`Matrix::Ggml`] or
 //! [`Matrix::Quantized`]), decoded one row at a time by the forward. Norm vectors stay f32.
+//!
+//! Each report row also carries the tensor's error ([`crate::stats::metrics::error_metrics`] of
+//! the decoded source against the decoded result: MSE, SQNR, ...), measured while the source is
+//! decoded anyway; a copied tensor has error 0 (SQNR +∞).
 
 use std::fmt::Write as _;
 
@@ -14,6 +18,7 @@ use super::weights::{Layer, Matrix, Weights};
 use super::{Model, ModelError};
 use crate::formats::{quantize, QuantError, QuantScheme};
 use crate::gguf::GgmlType;
+use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
 /// What happened to one weight matrix.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +39,8 @@ pub struct TensorQuantReport {
     /// Bytes before and after.
     pub bytes_before: u64,
     pub bytes: u64,
+    /// The stored tensor after quantization, decoded, against the source decoded (MSE, SQNR, ...).
+    pub error: ErrorMetrics,
 }
 
 impl TensorQuantReport {
@@ -225,8 +232,9 @@ fn quantize_matrix(
         stored,
     };
     let decision = policy.decide(&facts, scheme);
+    let source_values = m.to_f32();
     let requant = |s: &QuantScheme| -> Result<Matrix, ModelError> {
-        let q = quantize(s, &m.to_f32(), shape)
+        let q = quantize(s, &source_values, shape)
             .map_err(|source| ModelError::QuantizeTensor { name: name.to_string(), source })?;
         Matrix::from_quantized(q)
     };
@@ -234,6 +242,11 @@ fn quantize_matrix(
         Action::Copy => m.clone(),
         Action::Quantize(s) => requant(s)?,
         Action::ToF16 => requant(&QuantScheme::ggml(GgmlType::F16))?,
+    };
+    let error = match &decision.action {
+        // A copy is bit-identical to its source: no need to decode it twice.
+        Action::Copy => error_metrics(&source_values, &source_values),
+        _ => error_metrics(&source_values, &out.to_f32()),
     };
     let entry = TensorQuantReport {
         name: name.to_string(),
@@ -250,6 +263,7 @@ fn quantize_matrix(
         reason: decision.note.clone(),
         bytes_before: m.resident_bytes() as u64,
         bytes: out.resident_bytes() as u64,
+        error,
     };
     Ok((out, entry))
 }

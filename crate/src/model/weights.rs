@@ -1,23 +1,25 @@
 //! The model's weights, each matrix kept in the format it is stored in.
 //!
 //! A [`Matrix`] is never expanded to f32 as a whole: [`Matrix::matvec`] computes each output
-//! value as a dot product on the packed blocks of one row (fused kernels for Q4_0, Q4_1 and
-//! Q8_0; every other ggml type dequantizes one row into a small scratch buffer first). So the
+//! value as a dot product on the packed blocks of one row (fused kernels in `kernels` for
+//! Q4_0, Q4_1, Q8_0, INT4 and NF4/FP4; every other type dequantizes one row into a small
+//! scratch buffer first). So the
 //! memory the weights take, [`Weights::resident_bytes`], is the file's tensor bytes:
 //! 96.6 MB for SmolLM2-135M Q4_1 (a 98.4 MB file; Q4_1 blocks at 5 bits per weight, the
 //! Q8_0 embedding at 8.5, f32 norms), not the 538 MB of an f32 copy. Loading copies the
 //! tensor bytes once, so while the caller still holds the file the peak is about twice that.
 //!
-//! Natively, large products are split over threads by rows (`std::thread::scope`). Each output
-//! row is computed by exactly one thread with the same kernel and summation order as the
-//! single-threaded path, so results are bit-identical whatever the thread count.
+//! Natively, large products are split over threads by rows, run by a persistent pool (`pool`).
+//! Each output row is computed by exactly one thread with the same kernel and summation order
+//! as the single-threaded path, so results are bit-identical whatever the thread count.
 
-use half::f16;
-
+use super::kernels::{dot_bnb4, dot_int4, dot_q4_0, dot_q4_1, dot_q8_0, is_int4};
 use super::{Config, ModelError};
 use crate::formats::quantized::GgmlTensor;
 use crate::formats::{can_dequantize, dequantize_row, QuantizedTensor, TensorShape};
 use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+
+pub use super::kernels::dot;
 
 /// Below this many weights a product runs on the calling thread (spawning costs more).
 #[cfg(not(target_arch = "wasm32"))]
@@ -160,17 +162,13 @@ impl Matrix {
         };
         #[cfg(not(target_arch = "wasm32"))]
         if threads > 1 && rows * cols >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
+            // Task i computes rows i·chunk.. on whichever thread takes it: the same rows with
+            // the same kernel whatever the thread count.
             let chunk = rows.div_ceil(threads);
-            let xsum = &xsum;
-            std::thread::scope(|s| {
-                let mut chunks = out.chunks_mut(chunk).enumerate();
-                let first = chunks.next();
-                for (i, part) in chunks {
-                    s.spawn(move || self.rows_into(i * chunk, part, x, xsum));
-                }
-                if let Some((_, part)) = first {
-                    self.rows_into(0, part, x, xsum);
-                }
+            let parts: Vec<std::sync::Mutex<&mut [f32]>> = out.chunks_mut(chunk).map(std::sync::Mutex::new).collect();
+            super::pool::run(parts.len(), &|i| {
+                let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
+                self.rows_into(i * chunk, &mut part, x, &xsum);
             });
             return;
         }
@@ -203,6 +201,12 @@ impl Matrix {
                     }
                 }
             }
+            Matrix::Quantized(QuantizedTensor::Int(t)) if is_int4(t) => {
+                out.iter_mut().enumerate().for_each(|(i, o)| *o = dot_int4(t, r0 + i, x));
+            }
+            Matrix::Quantized(QuantizedTensor::Bnb4(t)) => {
+                out.iter_mut().enumerate().for_each(|(i, o)| *o = dot_bnb4(t, r0 + i, x));
+            }
             Matrix::Quantized(t) => {
                 let mut scratch = vec![0f32; cols];
                 for (i, o) in out.iter_mut().enumerate() {
@@ -229,77 +233,6 @@ pub fn default_threads() -> usize {
     {
         1
     }
-}
-
-/// `Σ a[i]·b[i]` with 8 interleaved f32 partial sums (fixed order; vectorizes).
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-fn f16_at(b: &[u8], i: usize) -> f32 {
-    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
-}
-
-// The block kernels keep one partial sum per lane across all blocks of the row (scaled by
-// each block's `d` as they go) and reduce the lanes once at the end: no per-block horizontal
-// sum, so the compiler vectorizes them. The order is fixed, so results are deterministic.
-
-/// Q4_1 row · x: `Σ_blocks Σ_j (q_j·d + m)·x_j = Σ d·(q_j·x_j) + Σ m·Σ_block x`
-/// (`xsum` holds the per-block `Σ x`).
-fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let mut mins = 0f32;
-    for ((b, xb), &xs) in row.chunks_exact(20).zip(x.chunks_exact(32)).zip(xsum) {
-        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
-        let qs: &[u8; 16] = b[4..20].try_into().unwrap();
-        let xb: &[f32; 32] = xb.try_into().unwrap();
-        for j in 0..16 {
-            let (lo, hi) = (f32::from(qs[j] & 15), f32::from(qs[j] >> 4));
-            acc[j] += d * (lo * xb[j] + hi * xb[j + 16]);
-        }
-        mins += m * xs;
-    }
-    acc.iter().sum::<f32>() + mins
-}
-
-/// Q4_0 row · x: `Σ (q_j - 8)·d·x_j = Σ d·(q_j·x_j) - Σ 8·d·Σ_block x`.
-fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let mut offsets = 0f32;
-    for ((b, xb), &xs) in row.chunks_exact(18).zip(x.chunks_exact(32)).zip(xsum) {
-        let d = f16_at(b, 0);
-        let qs: &[u8; 16] = b[2..18].try_into().unwrap();
-        let xb: &[f32; 32] = xb.try_into().unwrap();
-        for j in 0..16 {
-            let (lo, hi) = (f32::from(qs[j] & 15), f32::from(qs[j] >> 4));
-            acc[j] += d * (lo * xb[j] + hi * xb[j + 16]);
-        }
-        offsets += 8.0 * d * xs;
-    }
-    acc.iter().sum::<f32>() - offsets
-}
-
-/// Q8_0 row · x: `Σ d·(q_j·x_j)`.
-fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 32];
-    for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
-        let d = f16_at(b, 0);
-        let qs: &[u8; 32] = b[2..34].try_into().unwrap();
-        let xb: &[f32; 32] = xb.try_into().unwrap();
-        for j in 0..32 {
-            acc[j] += d * (f32::from(qs[j] as i8) * xb[j]);
-        }
-    }
-    acc.iter().sum()
 }
 
 /// One transformer block's weights (llama.cpp tensor names in brackets).

@@ -7,6 +7,7 @@ import type { QuantManifest, StepEvent } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
+import { renderLayerErrors } from '../ui/layerErrors';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
 
@@ -31,6 +32,9 @@ export class ComparePanel {
   private metric = el('select', undefined, { id: 'compare-metric' });
   private ctxSelect = el('select', undefined, { id: 'compare-ctx' });
   private windowsSelect = el('select', undefined, { id: 'compare-windows' });
+  private layerFormat = el('select', undefined, { id: 'compare-layer-format' });
+  private layerChart = el('div', undefined, { id: 'compare-layer-errors', class: 'chart' });
+  private layerCaption = el('p', '', { id: 'compare-layer-caption', class: 'caption' });
   private runButton = el('button', 'Quantize and evaluate', { type: 'button', id: 'compare-run' });
   private saved: QuantManifest[] = [];
   private sha: string | null = null;
@@ -79,7 +83,18 @@ export class ComparePanel {
     runRow.append(this.runButton);
     const tableWrap = el('div', undefined, { class: 'table-wrap short' });
     tableWrap.append(this.table);
-    this.root.append(formats, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports);
+    const layerLabel = el('label', 'Per-layer error for ');
+    layerLabel.append(this.layerFormat);
+    this.layerFormat.addEventListener('change', () => {
+      setParam('layers', this.layerFormat.value || null);
+      this.renderLayerErrors();
+    });
+    const layerExplain = el(
+      'p',
+      'Where does a format lose its quality? One bar per weight matrix the format quantized (file order, coloured by kind): its SQNR — signal power over quantization-noise power, in dB — measured while quantizing. Each 6 dB is about one bit of precision; the shortest bars are the layers to keep in a wider format. Matrices copied unchanged have no error and no bar.',
+      { class: 'explain' },
+    );
+    this.root.append(formats, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
     this.progress = new ProgressView(host, 'compare-progress');
     void this.refresh();
   }
@@ -180,6 +195,33 @@ export class ComparePanel {
     }
     this.table.replaceChildren(el('caption', 'Measured formats (latest run per format and protocol)', { class: 'sr-only' }), thead, tbody);
     this.renderChart(rows);
+    const withErrors = rows.filter((m) => m.result.tensorErrors?.length).map((m) => m.result.format);
+    const wanted = this.layerFormat.value || getParam('layers') || this.app.format;
+    this.layerFormat.replaceChildren(...withErrors.map((f) => el('option', f, { value: f })));
+    if (withErrors.length) this.layerFormat.value = withErrors.includes(wanted) ? wanted : withErrors[0]!;
+    this.renderLayerErrors();
+  }
+
+  private renderLayerErrors(): void {
+    const m = this.rows().find((r) => r.result.format === this.layerFormat.value);
+    const errors = m?.result.tensorErrors;
+    if (!m || !errors) {
+      this.layerChart.replaceChildren();
+      delete this.layerChart.dataset.matrices;
+      this.layerCaption.textContent = 'Run a comparison to see each weight matrix\'s error under a format.';
+      return;
+    }
+    const format = m.result.format;
+    renderLayerErrors(this.layerChart, errors.map((e) => ({ name: e.name, sqnr: e.sqnrDb })), format, this.layerChart.clientWidth, 260);
+    const bars = errors.filter((e) => typeof e.sqnrDb === 'number' && Number.isFinite(e.sqnrDb));
+    const worst = [...bars].sort((a, b) => (a.sqnrDb as number) - (b.sqnrDb as number))[0];
+    const stored = new Map<string, number>();
+    for (const e of errors) stored.set(e.to, (stored.get(e.to) ?? 0) + 1);
+    this.layerCaption.textContent =
+      `${format}: ${bars.length} of ${errors.length} weight matrices quantized (stored as ${[...stored].map(([t, n]) => `${n} × ${t}`).join(', ')})` +
+      (worst ? ` · lowest SQNR ${(worst.sqnrDb as number).toFixed(2)} dB in ${worst.name}` : '');
+    this.layerCaption.dataset.quantized = String(bars.length);
+    this.layerCaption.dataset.tensors = String(errors.length);
   }
 
   private renderChart(rows: QuantManifest[]): void {

@@ -1,7 +1,7 @@
 // Panels 3–5 (histogram with levels, outlier channels, NF4 placement) for the selected tensor.
 import { codebookNames, renderNf4 } from '../ui/nf4';
 import { formatCount } from '../format';
-import type { ChannelStats, Nf4Placement, Scope, TensorView } from '../messages';
+import type { ActivationChannels, ChannelStats, Nf4Placement, Scope, TensorView } from '../messages';
 import { getInt, getParam, setParam } from '../state';
 import { renderChannels } from '../ui/channels';
 import { $, el } from '../ui/dom';
@@ -11,11 +11,17 @@ import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
 
 const num = (sel: string) => Number(($(sel) as HTMLInputElement).value);
+/** Channel indices for a caption: all of them, or the first 20 and the count. */
+const listChannels = (xs: number[]) => (xs.length === 0 ? 'none' : xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length})` : xs.join(', '));
 
 export class WeightPanels {
   private view: TensorView | null = null;
   private stats: ChannelStats | null = null;
   private nf4: Nf4Placement | null = null;
+  private activations: ActivationChannels | null = null;
+  /** Settings of the last completed activation run (the worker keeps its results for every matrix). */
+  private measured: string | null = null;
+  private actProgress = new ProgressView($('#act-progress-host'), 'act-progress');
   private histProgress = new ProgressView($('#histogram-progress-host'), 'histogram-progress');
   private outProgress = new ProgressView($('#outliers-progress-host'), 'outliers-progress');
   private nf4Progress = new ProgressView($('#nf4-progress-host'), 'nf4-progress');
@@ -27,15 +33,20 @@ export class WeightPanels {
     ($('#nf4-block') as HTMLInputElement).value = String(getInt('block', 0));
     for (const id of ['#scope', '#group', '#bins']) $(id).addEventListener('change', () => void this.drawHistogram());
     $('#log-counts').addEventListener('change', () => this.redrawHistogram());
-    $('#channel-metric').addEventListener('change', () => this.redrawChannels());
+    $('#channel-metric').addEventListener('change', () => {
+      this.redrawChannels();
+      this.redrawActivations();
+    });
     $('#outlier-k').addEventListener('change', () => void this.drawChannels());
     $('#nf4-block').addEventListener('change', () => void this.drawNf4());
+    $('#act-run').addEventListener('click', () => void this.drawActivations());
     let timer = 0;
     window.addEventListener('resize', () => {
       clearTimeout(timer);
       timer = window.setTimeout(() => {
         this.redrawHistogram();
         this.redrawChannels();
+        this.redrawActivations();
         this.redrawNf4();
       }, 150);
     });
@@ -43,14 +54,25 @@ export class WeightPanels {
 
   hide(): void {
     for (const id of ['#histogram-panel', '#outliers-panel', '#nf4-panel']) $(id).hidden = true;
-    this.view = this.stats = this.nf4 = null;
+    this.view = this.stats = this.nf4 = this.activations = null;
+    this.measured = null;
+    $('#act-chart').replaceChildren();
+    $('#act-caption').textContent = '';
   }
 
   async showTensor(): Promise<void> {
     for (const id of ['#histogram-panel', '#outliers-panel', '#nf4-panel']) $(id).hidden = false;
     await this.drawHistogram();
     await this.drawChannels();
+    if (this.measured) await this.drawActivations();
+    else this.clearActivations();
     await this.drawNf4();
+  }
+
+  private clearActivations(): void {
+    this.activations = null;
+    $('#act-chart').replaceChildren();
+    $('#act-caption').textContent = 'Press "Measure activations" to run the calibration text through the model (a few seconds to a minute in the browser).';
   }
 
   /** Runs one worker call for the current tensor; drops the answer if the model changed meanwhile. */
@@ -134,10 +156,49 @@ export class WeightPanels {
     const rows = $('#rows-chart');
     renderChannels(cols, { absmax: s.col_absmax, rms: s.col_rms, outliers: s.outlier_cols, k: s.outlier_k, metric, what: 'input' }, cols.clientWidth);
     renderChannels(rows, { absmax: s.row_absmax, rms: s.row_rms, outliers: s.outlier_rows, k: s.outlier_k, metric, what: 'output' }, rows.clientWidth);
-    const list = (xs: number[]) => (xs.length === 0 ? 'none' : xs.length > 20 ? `${xs.slice(0, 20).join(', ')} … (${xs.length})` : xs.join(', '));
     $('#outliers-caption').textContent =
-      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${list(s.outlier_cols)} · outlier output channels: ${list(s.outlier_rows)} · ` +
+      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${listChannels(s.outlier_cols)} · outlier output channels: ${listChannels(s.outlier_rows)} · ` +
       `rule: absmax > ${s.outlier_k} × median channel absmax · excess kurtosis ${s.excess_kurtosis?.toFixed(2) ?? '—'}`;
+  }
+
+  async drawActivations(): Promise<void> {
+    const tensor = this.app.tensor;
+    if (!tensor) return;
+    const maxTokens = Number(($('#act-tokens') as HTMLSelectElement).value) || 64;
+    const outlierK = num('#outlier-k') > 0 ? num('#outlier-k') : 6;
+    if (this.activations?.tensor !== tensor) this.clearActivations();
+    const title = `activations of ${tensor}'s inputs`;
+    const progress = this.actProgress;
+    const button = $('#act-run') as HTMLButtonElement;
+    button.disabled = true;
+    const dataUrl = new URL('data/moby-dick/', location.href).href;
+    try {
+      const a = await this.run(progress, $('#outliers-panel'), title, () =>
+        this.app.client.startCall('activationStats', { tensor, maxTokens, outlierK, dataUrl }, progress.listener(title)),
+      );
+      if (!a || a.tensor !== this.app.tensor) return;
+      this.activations = a;
+      this.measured = `${maxTokens}|${outlierK}`;
+      this.redrawActivations();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  redrawActivations(): void {
+    const a = this.activations;
+    if (!a) return;
+    const metric = ($('#channel-metric') as HTMLSelectElement).value as 'absmax' | 'rms';
+    const host = $('#act-chart');
+    renderChannels(host, { absmax: a.colAbsmax, rms: a.colRms, outliers: a.outliers, k: a.outlierK, metric, what: 'input (activation)' }, host.clientWidth);
+    const weightOutliers = new Set(this.stats?.tensor === a.tensor ? this.stats.outlier_cols : []);
+    const both = a.outliers.filter((c) => weightOutliers.has(c));
+    const caption = $('#act-caption');
+    caption.textContent =
+      `${a.tensor}: activations over the first ${a.tokens} tokens of ${a.text} · outlier activation channels: ${listChannels(a.outliers)} · ` +
+      `also outliers in the weights: ${listChannels(both)} · rule: absmax > ${a.outlierK} × median channel absmax`;
+    caption.dataset.tokens = String(a.tokens);
+    caption.dataset.channels = String(a.colAbsmax.length);
   }
 
   async drawNf4(): Promise<void> {

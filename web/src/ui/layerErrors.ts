@@ -1,7 +1,7 @@
-// The layer browser's per-layer error chart: SQNR of every analysed weight matrix under the
-// chosen format, in file order, so the layers a format hurts most stand out.
+// Per-layer error chart (layer browser and comparison panel): SQNR of every weight matrix under
+// one format, in file order, so the layers a format hurts most stand out. Matrices with an
+// infinite SQNR (copied unchanged) or no measurement get no bar.
 import * as Plot from '@observablehq/plot';
-import type { TensorAnalysis } from '../messages';
 
 /** "blk.12.ffn_down.weight" → {block: 12, kind: "ffn_down"}; non-block tensors keep their name. */
 export function tensorKind(name: string): { block: number | null; kind: string } {
@@ -9,18 +9,24 @@ export function tensorKind(name: string): { block: number | null; kind: string }
   return m ? { block: Number(m[1]), kind: m[2]! } : { block: null, kind: name.replace(/\.weight$/, '') };
 }
 
-export function renderLayerErrors(container: HTMLElement, rows: TensorAnalysis[], width: number): void {
+/** One matrix's SQNR in dB ("inf"/null/undefined when copied unchanged or not measured). */
+export interface LayerError {
+  name: string;
+  sqnr: number | string | null | undefined;
+}
+
+export function renderLayerErrors(container: HTMLElement, rows: LayerError[], format: string, width: number, height = 240): void {
   const data = rows
-    .filter((r) => typeof r.metrics?.sqnr_db === 'number')
-    .map((r, i) => ({ i, name: r.name, sqnr: r.metrics!.sqnr_db as number, ...tensorKind(r.name) }));
+    .filter((r): r is { name: string; sqnr: number } => typeof r.sqnr === 'number' && Number.isFinite(r.sqnr))
+    .map((r, i) => ({ i, name: r.name, sqnr: r.sqnr, ...tensorKind(r.name) }));
   if (data.length === 0) {
     container.replaceChildren();
+    delete container.dataset.matrices;
     return;
   }
-  const format = rows[0]!.format;
   const chart = Plot.plot({
     width: Math.max(300, width),
-    height: 240,
+    height,
     marginLeft: 60,
     x: { label: 'weight matrix (file order)', ticks: [] },
     y: { label: `SQNR under ${format} (dB, higher is better)`, grid: true },

@@ -39,8 +39,16 @@ export function renderModelCard(card: HTMLElement, m: LoadedModel): void {
   fact('Stored as', `${fmt} · ${s.types.map((t) => `${t.tensors} ${t.type}`).join(', ')}`, 'model-format');
   fact('Layers', `${s.block_count ?? '?'} × (d_model ${s.embedding_length ?? '?'}, ffn ${s.feed_forward_length ?? '?'}, heads ${s.head_count ?? '?'}/${s.head_count_kv ?? '?'} kv)`);
   fact('Vocabulary', `${formatCount(s.vocab_size ?? 0)} tokens (${s.tokenizer_model ?? '?'})`);
-  fact('GGUF', `v${m.header.version}, ${s.tensor_count} tensors, ${Object.keys(m.header.metadata).length} metadata keys`);
+  const keys = Object.keys(m.header.metadata).length;
   const children: HTMLElement[] = [dl];
+  if (m.header.container === 'safetensors') {
+    fact('Container', `safetensors, ${s.tensor_count} tensors, ${keys} metadata keys`, 'model-container');
+    children.push(
+      el('p', 'This is a safetensors file: the layer browser, histogram, outlier and NF4 panels work on its F32/F16/BF16 tensors. A safetensors file carries no tokenizer or hyper-parameters, so running the model — activations, format comparison, generation and export — needs a GGUF: open one for those panels.', { class: 'notice', id: 'safetensors-note' }),
+    );
+  } else {
+    fact('GGUF', `v${m.header.version}, ${s.tensor_count} tensors, ${keys} metadata keys`);
+  }
   if (isQuantizedSource(m)) {
     children.push(
       el('p', `Note: this checkpoint is already quantized (${fmt}). Its weights sit on a ${fmt} grid, so the "base" the lab compares other formats against is this ${fmt} model dequantized, not the original 16-bit weights.`, { class: 'notice', id: 'base-note' }),

@@ -40,8 +40,18 @@ export function findTensor(model: OpenModel, name: string): TensorRow {
   return row;
 }
 
-/** The stored bytes of one tensor, checked for truncation. */
+/** Whether the panels can decode the tensor's values (ggml types; F32/F16/BF16 in safetensors). */
+export function decodable(row: TensorRow): boolean {
+  return row.typeId >= 0;
+}
+
+/** The stored bytes of one tensor, checked for truncation and for a type the panels can decode. */
 export async function tensorBytes(model: OpenModel, row: TensorRow): Promise<Uint8Array> {
+  if (!decodable(row)) {
+    throw new ModelFormatError(
+      `${row.name} is stored as ${row.type} (raw codes, scales or shapes of a quantized safetensors tensor, not weight values); the lab decodes F32, F16 and BF16 safetensors tensors`,
+    );
+  }
   const bytes = await model.source.read(row.offset, row.nBytes);
   if (bytes.byteLength !== row.nBytes) {
     throw new ModelFormatError(`${model.source.name} is truncated: ${row.name} needs ${row.nBytes} bytes, got ${bytes.byteLength}`);

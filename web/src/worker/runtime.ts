@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, LabError, RuntimeError } from '../errors';
-import type { EvalProtocol, FormatResult, GenerationSide, Methods, QuantManifest } from '../messages';
+import type { ActivationChannels, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, Methods, QuantManifest, TensorError } from '../messages';
 import { coreVersion, evalText, exportQuantized, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -22,6 +22,8 @@ interface Runtime {
   base: LabModel;
   /** The last quantized model, reused by generate after compare/generate with the same format. */
   last?: { format: string; model: LabModel };
+  /** The last activation statistics (all matrices), keyed by their settings. */
+  activations?: { key: string; tokens: number; tensors: { tensor: string; colAbsmax: Float32Array; colRms: Float32Array; outliers: number[] }[] };
 }
 let runtime: Runtime | null = null;
 let evalTextCache: string | null = null;
@@ -47,6 +49,11 @@ function reporter(ctx: Ctx, phase: 'quantize' | 'evaluate' | 'export', detail?: 
 async function getRuntime(ctx: Ctx): Promise<Runtime> {
   const open = requireModel();
   if (runtime?.owner === open) return runtime;
+  if (open.header.container === 'safetensors') {
+    throw new LabError(
+      `${open.source.name} is a safetensors file: the weight panels work on it, but running the model (activations, comparison, generation, export) needs a GGUF with its tokenizer and hyper-parameters — open a GGUF for these.`,
+    );
+  }
   runtime?.last?.model.free();
   runtime?.base.free();
   runtime = null;
@@ -83,6 +90,7 @@ interface QuantReport {
   bytesBefore: number;
   fallbacks: number;
   summary: string;
+  tensors: { name: string; to: string; error: ErrorMetrics }[];
 }
 
 function quantizeFor(rt: Runtime, format: string, ctx: Ctx, detail?: unknown): LabModel {
@@ -151,6 +159,7 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
         basePpl: base.ppl,
         fallbacks: report.fallbacks,
         quantizeSummary: report.summary,
+        tensorErrors: report.tensors.map((t): TensorError => ({ name: t.name, to: t.to, mse: t.error.mse, sqnrDb: t.error.sqnr_db })),
       },
     };
     manifests.push(manifest);
@@ -195,4 +204,47 @@ export async function exportModel({ format }: Args<'exportModel'>, ctx: Ctx): Pr
   const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export'))) as { bytes: Uint8Array; extension: string; summary: string };
   const stem = (requireModel().source.name.split('/').pop() ?? 'model').replace(/\.gguf$/i, '');
   return { blob: new Blob([out.bytes.slice().buffer as ArrayBuffer]), extension: out.extension, summary: out.summary, fileName: `${stem}.${format}.${out.extension}` };
+}
+
+/** Calibration text: Moby-Dick chapter 4, inside the calibration chapters 4–135 (never the eval chapters 1–3). */
+const CALIBRATION_CHAPTER = 4;
+const CALIBRATION_LABEL = `Moby-Dick chapter ${CALIBRATION_CHAPTER} (from the calibration chapters 4–135; the eval text is chapters 1–3)`;
+let calibrationTextCache: string | null = null;
+
+async function loadCalibrationText(dataUrl: string, ctx: Ctx): Promise<string> {
+  if (calibrationTextCache) return calibrationTextCache;
+  const url = new URL(`chapter_${CALIBRATION_CHAPTER}.json`, dataUrl).href;
+  const source = await download(url, (l, t) => ctx.progress('download', l, t));
+  const json = JSON.parse(new TextDecoder().decode(await source.read(0, source.size))) as { text?: string };
+  if (typeof json.text !== 'string') throw new LabError(`${url} has no "text" field`);
+  calibrationTextCache = evalText([json.text]);
+  return calibrationTextCache;
+}
+
+/** Activation absmax/RMS per input channel of `tensor` over the calibration text (all matrices are measured once and kept). */
+export async function activationStats({ tensor, maxTokens, outlierK, dataUrl }: Args<'activationStats'>, ctx: Ctx): Promise<ActivationChannels> {
+  const rt = await getRuntime(ctx);
+  const key = `${maxTokens}|${outlierK}`;
+  if (rt.activations?.key !== key) {
+    const text = await loadCalibrationText(dataUrl, ctx);
+    ctx.progress('analyze', 0, maxTokens);
+    const result = wasmCall('measuring activations', () =>
+      rt.base.activationStats(text, { maxTokens, outlierK }, (done: number, total: number) => {
+        ctx.progress('analyze', done, total);
+        return !ctx.cancelled();
+      }),
+    ) as { tokens: number; tensors: NonNullable<Runtime['activations']>['tensors'] };
+    rt.activations = { key, tokens: result.tokens, tensors: result.tensors };
+  }
+  const found = rt.activations.tensors.find((t) => t.tensor === tensor);
+  if (!found) throw new LabError(`${tensor} is not a weight matrix the forward pass multiplies activations with (norm vectors have no input channels)`);
+  return {
+    tensor,
+    tokens: rt.activations.tokens,
+    text: CALIBRATION_LABEL,
+    outlierK,
+    colAbsmax: Array.from(found.colAbsmax),
+    colRms: Array.from(found.colRms),
+    outliers: found.outliers,
+  };
 }

@@ -4,7 +4,7 @@ import { codebookMse, histogramOf, normalQuantileLevels, sortedLevels } from '..
 import { FormatChoiceError } from '../errors';
 import type { ChannelStats, Methods, Nf4Placement, TensorAnalysis, TensorRow, TensorView } from '../messages';
 import { quantizeTensor, tensorHistogram, weightStats } from '../pkg/quantlab.js';
-import { checkCancelled, type Ctx, decodedValues, findTensor, requireModel, tensorBytes, yieldToEvents } from './context';
+import { checkCancelled, type Ctx, decodable, decodedValues, findTensor, requireModel, tensorBytes, yieldToEvents } from './context';
 
 type Args<M extends keyof Methods> = Methods[M]['args'];
 
@@ -30,7 +30,7 @@ function quantize(format: string, row: TensorRow, bytes: Uint8Array, group: numb
 /** Every tensor's kurtosis, outlier channel counts and error under `format`, one tensor at a time. */
 export async function analyzeTensors({ format, outlierK }: Args<'analyzeTensors'>, ctx: Ctx): Promise<TensorAnalysis[]> {
   const model = requireModel();
-  const tensors = model.header.tensors;
+  const tensors = model.header.tensors.filter(decodable);
   const out: TensorAnalysis[] = [];
   for (const [i, row] of tensors.entries()) {
     await yieldToEvents();
