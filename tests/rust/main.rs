@@ -8,6 +8,8 @@ mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
 #[cfg(feature = "gpu")]
+mod gpu_forward;
+#[cfg(feature = "gpu")]
 mod gpu_matmul;
 mod int_fp8;
 mod io;

@@ -13,6 +13,19 @@ use super::{GpuContext, GpuError};
 pub enum Kernel {
     /// `shaders/axpy.wgsl`: y = a·x + y (device smoke test; CPU twin `axpy::axpy_cpu`).
     Axpy,
+    // ---- the forward pass (gpu::forward; CPU twins in model::forward and gpu::forward::kernels) ----
+    /// `shaders/rmsnorm.wgsl`: RMSNorm of n rows.
+    RmsNorm,
+    /// `shaders/rope.wgsl`: rotary embedding of queries and keys (adjacent pairs, host cos/sin table).
+    Rope,
+    /// `shaders/kv_write.wgsl`: store keys/values into the KV cache (f32, f16 or int8).
+    KvWrite,
+    /// `shaders/attention.wgsl`: causal GQA attention (decode and prefill) with softmax.
+    Attention,
+    /// `shaders/elementwise.wgsl`: residual add (x += delta) or SwiGLU (gate = silu(gate) · up).
+    Elementwise,
+    /// `shaders/sample.wgsl`: greedy argmax or top-k/top-p sampling of one logits row.
+    Sample,
     // --- Weight matmuls (gpu/matmul.rs; layouts in gpu/repack.rs; CPU twin Matrix::matvec/row).
     /// `matmul_f32.wgsl` + `matmul_common.wgsl`.
     MatmulF32,
@@ -45,6 +58,12 @@ impl Kernel {
     pub const fn source(self) -> &'static str {
         match self {
             Kernel::Axpy => include_str!("../../../shaders/axpy.wgsl"),
+            Kernel::RmsNorm => include_str!("../../../shaders/rmsnorm.wgsl"),
+            Kernel::Rope => include_str!("../../../shaders/rope.wgsl"),
+            Kernel::KvWrite => include_str!("../../../shaders/kv_write.wgsl"),
+            Kernel::Attention => include_str!("../../../shaders/attention.wgsl"),
+            Kernel::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
+            Kernel::Sample => include_str!("../../../shaders/sample.wgsl"),
             Kernel::MatmulF32 => matmul_source!("matmul_f32.wgsl"),
             Kernel::MatmulF16 => matmul_source!("matmul_f16.wgsl"),
             Kernel::MatmulQ8_0 => matmul_source!("matmul_q8_0.wgsl"),
@@ -60,6 +79,12 @@ impl Kernel {
     pub const fn file_name(self) -> &'static str {
         match self {
             Kernel::Axpy => "shaders/axpy.wgsl",
+            Kernel::RmsNorm => "shaders/rmsnorm.wgsl",
+            Kernel::Rope => "shaders/rope.wgsl",
+            Kernel::KvWrite => "shaders/kv_write.wgsl",
+            Kernel::Attention => "shaders/attention.wgsl",
+            Kernel::Elementwise => "shaders/elementwise.wgsl",
+            Kernel::Sample => "shaders/sample.wgsl",
             Kernel::MatmulF32 => "shaders/matmul_f32.wgsl",
             Kernel::MatmulF16 => "shaders/matmul_f16.wgsl",
             Kernel::MatmulQ8_0 => "shaders/matmul_q8_0.wgsl",
