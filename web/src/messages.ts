@@ -256,6 +256,22 @@ export interface GenerateOptions {
   maxTokens: number;
   temperature: number;
   chat: boolean;
+  /** Where to decode: `auto` probes CPU vs WebGPU once per model and uses the faster. */
+  device?: Device;
+}
+
+export type Device = 'auto' | 'cpu' | 'webgpu';
+
+/** Which backend a generation ran on, and why. */
+export interface DeviceChoice {
+  requested: Device;
+  used: 'cpu' | 'webgpu';
+  /** The WebGPU adapter's name, when one was acquired. */
+  adapter?: string;
+  /** One line for the user: the probe's measurement, the forced choice, or the fallback's cause. */
+  reason: string;
+  /** Set when WebGPU was wanted but failed (no WebGPU, device lost, limits): the error, and that the CPU was used. */
+  fallback?: string;
 }
 
 export interface GenerationSide {
@@ -298,7 +314,7 @@ export interface Methods {
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels };
   compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[] };
-  generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide } };
+  generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice } };
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string } };
 }
 export type Method = keyof Methods;

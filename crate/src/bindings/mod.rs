@@ -18,6 +18,8 @@ use crate::stats::{
 
 mod activations;
 mod eval;
+#[cfg(feature = "gpu")]
+mod gpu_model;
 mod safetensors;
 mod model;
 
@@ -322,7 +324,7 @@ mod gpu_bindings {
         static GPU: RefCell<Option<Rc<GpuContext>>> = const { RefCell::new(None) };
     }
 
-    async fn gpu_context() -> Result<Rc<GpuContext>, JsError> {
+    pub(super) async fn gpu_context() -> Result<Rc<GpuContext>, JsError> {
         if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
             if gpu.check_alive().is_ok() {
                 return Ok(gpu);

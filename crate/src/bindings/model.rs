@@ -33,7 +33,7 @@ use super::{js_err, to_js};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
 use crate::model::eval::{bits_per_weight, source_format, weight_count};
-use crate::model::generate::{generate, StopReason};
+use crate::model::generate::{generate, GenerateStats, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
 use crate::model::{Matrix, Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
 use crate::stats::ErrorMetrics;
@@ -217,6 +217,98 @@ pub(super) fn options<T: for<'de> Deserialize<'de> + Default>(
     serde_wasm_bindgen::from_value(opts).map_err(|e| JsError::new(&format!("invalid {what} options: {e}")))
 }
 
+/// A checked `generate` call: sampler settings, prompt token ids and how many tokens to generate.
+pub(super) struct GenerateRequest {
+    pub config: SamplerConfig,
+    pub ids: Vec<u32>,
+    pub max_new: usize,
+}
+
+impl Loaded {
+    /// Parses `generate`'s options and tokenizes the prompt (shared by the CPU and GPU bindings).
+    pub(super) fn generate_request(&self, prompt: &str, opts: JsValue) -> Result<GenerateRequest, JsError> {
+        let o: GenerateOpts = options(opts, "generate", &["maxTokens", "seed", "temperature", "topK", "topP", "chat"])?;
+        let temperature = o.temperature.unwrap_or(0.0);
+        if !(temperature >= 0.0 && temperature.is_finite()) {
+            return Err(JsError::new(&format!("temperature must be a finite number ≥ 0, got {temperature}")));
+        }
+        let top_p = o.top_p.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&top_p) {
+            return Err(JsError::new(&format!("topP must be in [0, 1], got {top_p}")));
+        }
+        let config = SamplerConfig {
+            temperature,
+            top_k: js_count(o.top_k.unwrap_or(0.0), "topK")? as usize,
+            top_p,
+            seed: js_count(o.seed.unwrap_or(0.0), "seed")?,
+        };
+        let max_tokens = js_count(o.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS as f64), "maxTokens")? as usize;
+        let tok = &*self.tokenizer;
+        let text = if o.chat.unwrap_or(false) {
+            tok.apply_chat_template(&[ChatMessage::new("user", prompt)], true)
+                .map_err(|e| JsError::new(&format!("chat: {e}")))?
+        } else {
+            prompt.to_string()
+        };
+        let ids = tok.encode(&text, tok.add_bos_default(), true);
+        if ids.is_empty() {
+            return Err(JsError::new("the prompt is empty (no tokens)"));
+        }
+        let ctx = self.model.config.seq_len;
+        if ids.len() >= ctx {
+            return Err(JsError::new(&format!(
+                "the prompt is {} tokens, longer than the model's context of {ctx} tokens",
+                ids.len()
+            )));
+        }
+        let max_new = max_tokens.min(ctx - ids.len());
+        Ok(GenerateRequest { config, ids, max_new })
+    }
+}
+
+/// Streams generated tokens to an optional `onToken(piece, tokenId)` as decoded text pieces.
+pub(super) struct TokenStream {
+    decoder: StreamDecoder,
+    text: String,
+    callback: JsCallback,
+}
+
+impl TokenStream {
+    pub fn new(on_token: Option<js_sys::Function>) -> TokenStream {
+        TokenStream { decoder: StreamDecoder::new(), text: String::new(), callback: JsCallback::new(on_token) }
+    }
+
+    /// Decodes `id`, reports it; `false` once the callback asked to stop (or threw).
+    pub fn push(&mut self, tok: &Tokenizer, id: u32) -> bool {
+        let piece = self.decoder.push(tok, id);
+        self.text.push_str(&piece);
+        self.callback.call(&[piece.into(), id.into()])
+    }
+
+    /// The whole text, or the exception the callback threw.
+    pub fn finish(mut self) -> Result<String, JsValue> {
+        self.callback.finish()?;
+        self.text.push_str(&self.decoder.finish());
+        Ok(self.text)
+    }
+}
+
+/// `generate`'s JS result.
+pub(super) fn generate_result(text: String, token_ids: Vec<u32>, stats: &GenerateStats) -> Result<JsValue, JsError> {
+    to_js(&GenerateResult {
+        text,
+        token_ids,
+        stop_reason: match stats.stop {
+            StopReason::Eog(_) => "eog",
+            StopReason::MaxTokens => "maxTokens",
+            StopReason::Callback => "callback",
+        },
+        prompt_tokens: stats.prompt_tokens,
+        prefill_tokens_per_sec: stats.prefill_tokens_per_sec(),
+        decode_tokens_per_sec: stats.decode_tokens_per_sec(),
+    })
+}
+
 impl LabModel {
     fn tensors(&self) -> Vec<TensorInfoRow> {
         let w = &self.inner.model.weights;
@@ -354,76 +446,24 @@ impl LabModel {
         opts: JsValue,
         on_token: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
-        let o: GenerateOpts = options(opts, "generate", &["maxTokens", "seed", "temperature", "topK", "topP", "chat"])?;
-        let temperature = o.temperature.unwrap_or(0.0);
-        if !(temperature >= 0.0 && temperature.is_finite()) {
-            return Err(JsError::new(&format!("temperature must be a finite number ≥ 0, got {temperature}")).into());
-        }
-        let top_p = o.top_p.unwrap_or(1.0);
-        if !(0.0..=1.0).contains(&top_p) {
-            return Err(JsError::new(&format!("topP must be in [0, 1], got {top_p}")).into());
-        }
-        let cfg = SamplerConfig {
-            temperature,
-            top_k: js_count(o.top_k.unwrap_or(0.0), "topK")? as usize,
-            top_p,
-            seed: js_count(o.seed.unwrap_or(0.0), "seed")?,
-        };
-        let max_tokens = js_count(o.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS as f64), "maxTokens")? as usize;
+        let req = self.inner.generate_request(prompt, opts)?;
         let (model, tok) = (&self.inner.model, &*self.inner.tokenizer);
-        let text = if o.chat.unwrap_or(false) {
-            tok.apply_chat_template(&[ChatMessage::new("user", prompt)], true)
-                .map_err(|e| JsError::new(&format!("chat: {e}")))?
-        } else {
-            prompt.to_string()
-        };
-        let ids = tok.encode(&text, tok.add_bos_default(), true);
-        if ids.is_empty() {
-            return Err(JsError::new("the prompt is empty (no tokens)").into());
-        }
-        let ctx = model.config.seq_len;
-        if ids.len() >= ctx {
-            return Err(JsError::new(&format!(
-                "the prompt is {} tokens, longer than the model's context of {ctx} tokens",
-                ids.len()
-            ))
-            .into());
-        }
-        let n = max_tokens.min(ctx - ids.len());
-        let mut state = State::new(&model.config, ids.len() + n.max(1));
-        let mut sampler = Sampler::new(cfg);
-        let mut decoder = StreamDecoder::new();
-        let mut out = String::new();
-        let mut callback = JsCallback::new(on_token);
+        let mut state = State::new(&model.config, req.ids.len() + req.max_new.max(1));
+        let mut sampler = Sampler::new(req.config);
+        let mut stream = TokenStream::new(on_token);
         let result = generate(
             model,
             &mut state,
-            &ids,
-            n,
+            &req.ids,
+            req.max_new,
             &mut sampler,
             |id| tok.is_eog(id),
             now_secs,
-            |id| {
-                let piece = decoder.push(tok, id);
-                out.push_str(&piece);
-                callback.call(&[piece.into(), id.into()])
-            },
+            |id| stream.push(tok, id),
         );
-        callback.finish()?;
+        let text = stream.finish()?;
         let (token_ids, stats) = result.map_err(js_err)?;
-        out.push_str(&decoder.finish());
-        Ok(to_js(&GenerateResult {
-            text: out,
-            token_ids,
-            stop_reason: match stats.stop {
-                StopReason::Eog(_) => "eog",
-                StopReason::MaxTokens => "maxTokens",
-                StopReason::Callback => "callback",
-            },
-            prompt_tokens: stats.prompt_tokens,
-            prefill_tokens_per_sec: stats.prefill_tokens_per_sec(),
-            decode_tokens_per_sec: stats.decode_tokens_per_sec(),
-        })?)
+        Ok(generate_result(text, token_ids, &stats)?)
     }
 
     /// The prompt's token ids as `generate` feeds them (BOS per the model, special tokens parsed).

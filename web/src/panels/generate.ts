@@ -1,7 +1,7 @@
 // Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
 // tokens/s and the first token where the two differ highlighted.
 import { firstDivergence } from '../analysis';
-import type { GenerationSide, TokenEvent } from '../messages';
+import type { Device, DeviceChoice, GenerationSide, TokenEvent } from '../messages';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -15,6 +15,9 @@ export class GeneratePanel {
   private maxTokens = el('input', undefined, { id: 'gen-max', type: 'number', min: '1', max: '512', value: '32' });
   private temperature = el('input', undefined, { id: 'gen-temp', type: 'number', min: '0', step: '0.1', value: '0' });
   private chat = el('input', undefined, { id: 'gen-chat', type: 'checkbox' });
+  private device = el('select', undefined, { id: 'gen-device' });
+  /** Which backend ran the last generation and why (the probe's measurement, or a fallback notice). */
+  private deviceNote = el('p', '', { id: 'gen-device-note', class: 'caption', 'aria-live': 'polite' });
   private button = el('button', 'Generate side by side', { type: 'button', id: 'gen-run' });
   private outputs = { base: el('div', undefined, { class: 'gen-text', id: 'gen-base', 'aria-live': 'polite' }), quantized: el('div', undefined, { class: 'gen-text', id: 'gen-quantized', 'aria-live': 'polite' }) };
   private headings = { base: el('h3', 'base'), quantized: el('h3', 'quantized') };
@@ -29,8 +32,10 @@ export class GeneratePanel {
       l.append(input);
       return l;
     };
+    for (const [value, text] of [['auto', 'auto (probe CPU vs WebGPU)'], ['cpu', 'CPU'], ['webgpu', 'WebGPU']]) this.device.append(el('option', text, { value }));
+    this.device.value = 'auto';
     const controls = el('div', undefined, { class: 'controls' });
-    controls.append(label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
+    controls.append(label('Device ', this.device), label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
     const host = el('div');
     const columns = el('div', undefined, { class: 'gen-columns' });
     for (const k of ['base', 'quantized'] as const) {
@@ -38,7 +43,7 @@ export class GeneratePanel {
       col.append(this.headings[k], this.outputs[k], this.stats[k]);
       columns.append(col);
     }
-    this.root.append(label('Prompt ', this.prompt), controls, host, this.note, columns);
+    this.root.append(label('Prompt ', this.prompt), controls, host, this.deviceNote, this.note, columns);
     this.progress = new ProgressView(host, 'gen-progress');
     this.button.addEventListener('click', () => void this.run());
   }
@@ -47,6 +52,9 @@ export class GeneratePanel {
     const format = this.app.format;
     const prompt = this.prompt.value;
     setParam('prompt', prompt);
+    const device = this.device.value as Device;
+    this.deviceNote.textContent = device === 'cpu' ? '' : 'Choosing the device…';
+    this.deviceNote.classList.remove('warning');
     panelError($('#generate-panel'), null);
     this.headings.base.textContent = baseName(this.app.model);
     this.headings.quantized.textContent = format;
@@ -55,17 +63,20 @@ export class GeneratePanel {
       this.stats[k].textContent = '';
     }
     this.note.textContent = '';
-    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked };
+    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device };
     const title = `Generating with the base and ${format}`;
     const listener = this.progress.listener(title);
     this.button.disabled = true;
     const handle = this.app.client.startCall('generate', args, (phase, loaded, total, detail) => {
       listener(phase, loaded, total);
+      const status = (detail as { status?: string } | undefined)?.status;
+      if (status) this.deviceNote.textContent = `WebGPU: ${status}…`;
       const t = detail as TokenEvent | undefined;
       if (t && (t.side === 'base' || t.side === 'quantized')) this.outputs[t.side].append(el('span', t.piece, { 'data-token': String(t.tokenId) }));
     });
     try {
       const r = await this.progress.track(title, handle);
+      this.showDevice(r.device, r.base.decodeTokensPerSec);
       this.show('base', r.base);
       this.show('quantized', r.quantized);
       const at = firstDivergence(r.base.tokenIds, r.quantized.tokenIds);
@@ -81,6 +92,14 @@ export class GeneratePanel {
     } finally {
       this.button.disabled = false;
     }
+  }
+
+  private showDevice(d: DeviceChoice, tokensPerSec: number): void {
+    const ran = d.used === 'webgpu' ? `Ran on WebGPU (adapter '${d.adapter}') at ${tokensPerSec.toFixed(2)} tok/s` : `Ran on the CPU at ${tokensPerSec.toFixed(1)} tok/s`;
+    this.deviceNote.textContent = `${d.fallback ?? ''}${ran}. ${d.requested === 'auto' ? 'auto: ' : ''}${d.reason}`;
+    this.deviceNote.classList.toggle('warning', d.fallback !== undefined);
+    this.deviceNote.dataset.used = d.used;
+    if (d.adapter) this.deviceNote.dataset.adapter = d.adapter;
   }
 
   private show(k: 'base' | 'quantized', s: GenerationSide): void {

@@ -2,8 +2,8 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, LabError, RuntimeError } from '../errors';
-import type { ActivationChannels, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, Methods, QuantManifest, TensorError } from '../messages';
-import { coreVersion, evalText, exportQuantized, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
+import type { ActivationChannels, DeviceChoice, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, Methods, QuantManifest, TensorError } from '../messages';
+import { coreVersion, evalText, exportQuantized, GpuLabModel, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { storeForOffline } from './offline';
@@ -24,6 +24,15 @@ interface Runtime {
   last?: { format: string; model: LabModel };
   /** The last activation statistics (all matrices), keyed by their settings. */
   activations?: { key: string; tokens: number; tensors: { tensor: string; colAbsmax: Float32Array; colRms: Float32Array; outliers: number[] }[] };
+  /** Copies on the WebGPU device (uploaded on first GPU use), and the auto probe's verdict. */
+  gpu?: { base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: GpuProbe };
+}
+
+interface GpuProbe {
+  cpuTokensPerSec: number;
+  gpuTokensPerSec: number;
+  useGpu: boolean;
+  reason: string;
 }
 let runtime: Runtime | null = null;
 let evalTextCache: string | null = null;
@@ -54,6 +63,7 @@ async function getRuntime(ctx: Ctx): Promise<Runtime> {
       `${open.source.name} is a safetensors file: the weight panels work on it, but running the model (activations, comparison, generation, export) needs a GGUF with its tokenizer and hyper-parameters — open a GGUF for these.`,
     );
   }
+  freeGpu(runtime);
   runtime?.last?.model.free();
   runtime?.base.free();
   runtime = null;
@@ -95,6 +105,8 @@ interface QuantReport {
 
 function quantizeFor(rt: Runtime, format: string, ctx: Ctx, detail?: unknown): LabModel {
   if (rt.last?.format === format) return rt.last.model;
+  rt.gpu?.last?.model.free();
+  if (rt.gpu) rt.gpu.last = undefined;
   rt.last?.model.free();
   rt.last = undefined;
   const model = wasmCall(`quantizing to ${format}`, () => rt.base.quantize(format, reporter(ctx, 'quantize', detail)));
@@ -172,29 +184,87 @@ function side(label: string, r: { text: string; tokenIds: number[]; stopReason: 
   return { label, pieces, ...r };
 }
 
+type GenerateResult = Parameters<typeof side>[1];
+
+function freeGpu(rt: Runtime | null): void {
+  rt?.gpu?.base?.free();
+  rt?.gpu?.last?.model.free();
+  if (rt) rt.gpu = undefined;
+}
+
+const errorText = (error: unknown) => (error as Error)?.message ?? String(error);
+
+/** `model` on the GPU, uploaded once per model (the base, or the last quantized format). */
+async function gpuCopy(rt: Runtime, model: LabModel, format: string | null): Promise<GpuLabModel> {
+  const gpu = (rt.gpu ??= {});
+  if (format === null) return (gpu.base ??= (await GpuLabModel.upload(model)) as GpuLabModel);
+  if (gpu.last?.format !== format) {
+    gpu.last?.model.free();
+    gpu.last = undefined;
+    gpu.last = { format, model: (await GpuLabModel.upload(model)) as GpuLabModel };
+  }
+  return gpu.last.model;
+}
+
+/**
+ * Which backend to decode on: `cpu` as asked; `webgpu` uploads the base; `auto` also runs the
+ * probe once per model (CPU vs GPU decode tokens/s, with the adapter and why). Any WebGPU failure
+ * (no WebGPU, device lost, a buffer over the limits) falls back to the CPU and says so.
+ */
+async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], ctx: Ctx): Promise<DeviceChoice> {
+  if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected' };
+  let adapter: string | undefined;
+  try {
+    ctx.progress('generate', 0, 0, { status: 'uploading the model to WebGPU' });
+    const gpu = await gpuCopy(rt, rt.base, null);
+    const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean };
+    adapter = info.adapter;
+    const kind = `${info.isFallback ? 'a software fallback' : 'a hardware adapter'}, ${info.shaderF16 ? 'shader-f16' : 'no shader-f16'}`;
+    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected` };
+    ctx.progress('generate', 0, 0, { status: 'probing CPU vs WebGPU decode speed' });
+    const probe = (rt.gpu!.probe ??= (await gpu.probe()) as GpuProbe);
+    const fallbackNote = info.isFallback ? `WebGPU adapter '${adapter}' is a software fallback: ` : '';
+    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason: `${fallbackNote}${probe.reason}` };
+  } catch (error) {
+    const message = errorText(error);
+    return { requested, used: 'cpu', adapter, reason: 'CPU (WebAssembly): WebGPU is unavailable', fallback: `WebGPU failed (${message}); generating on the CPU instead.` };
+  }
+}
+
 /** The same prompt and seed through the base and the quantized model, streamed token by token. */
-export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base: GenerationSide; quantized: GenerationSide }> {
+export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }> {
   const rt = await getRuntime(ctx);
   const opts = { maxTokens: args.maxTokens, seed: args.seed, temperature: args.temperature, chat: args.chat };
-  const run = (model: LabModel, which: 'base' | 'quantized') => {
+  const device = await chooseDevice(rt, args.device ?? 'cpu', ctx);
+  const run = async (model: LabModel, which: 'base' | 'quantized') => {
     const pieces: string[] = [];
-    const result = wasmCall(`generating with the ${which} model`, () =>
-      model.generate(args.prompt, opts, (piece: string, tokenId: number) => {
-        pieces.push(piece);
-        ctx.progress('generate', pieces.length, args.maxTokens, { side: which, piece, tokenId });
-        return !ctx.cancelled();
-      }),
-    );
+    const onToken = (piece: string, tokenId: number) => {
+      pieces.push(piece);
+      ctx.progress('generate', pieces.length, args.maxTokens, { side: which, piece, tokenId });
+      return !ctx.cancelled();
+    };
+    let result: GenerateResult | undefined;
+    if (device.used === 'webgpu') {
+      try {
+        const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format);
+        result = (await gpu.generate(args.prompt, opts, onToken)) as GenerateResult;
+      } catch (error) {
+        if (pieces.length > 0 || ctx.cancelled()) throw new RuntimeError(`generating with the ${which} model on WebGPU: ${errorText(error)}`);
+        device.fallback = `${device.fallback ?? ''}WebGPU failed for the ${which} model (${errorText(error)}); it was generated on the CPU instead. `;
+      }
+    }
+    result ??= wasmCall(`generating with the ${which} model`, () => model.generate(args.prompt, opts, onToken)) as GenerateResult;
     if (ctx.cancelled()) throw new CancelledError('cancelled generation');
     return { result, pieces };
   };
-  const base = run(rt.base, 'base');
+  const base = await run(rt.base, 'base');
   const model = quantizeFor(rt, args.format, ctx);
-  const quantized = run(model, 'quantized');
+  const quantized = await run(model, 'quantized');
   const info = rt.base.info() as { sourceFormat: string };
   return {
     base: side(`base (${info.sourceFormat} checkpoint dequantized)`, base.result, base.pieces),
     quantized: side(args.format, quantized.result, quantized.pieces),
+    device,
   };
 }
 

@@ -1,0 +1,69 @@
+// The whole model on WebGPU in headless Chromium (SwiftShader: a software fallback adapter, no
+// shader-f16): the generation panel's Device select. Greedy generation on WebGPU must give the
+// CPU's tokens for the same prompt (the GPU forward + GPU sampling against the CPU forward), and
+// `auto` must name the adapter and give its measured reason. SwiftShader runs a 135M model
+// slowly, so the prompt is short and the tokens few.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { artifacts, openPage, useLab } from './harness.mjs';
+
+const lab = useLab();
+const TOKENS = 8;
+
+/** Runs the panel with `device` and returns the token ids of both sides and the device note. */
+async function generateOn(page, device) {
+  await page.selectOption('#gen-device', device);
+  await page.evaluate(() => delete document.querySelector('#generate-body').dataset.divergence);
+  await page.click('#gen-run');
+  await page.waitForFunction(
+    () => document.querySelector('#generate-body')?.dataset.divergence || document.querySelector('#generate-panel > .error:not([hidden])'),
+    null,
+    { timeout: 1_200_000 },
+  );
+  const error = page.locator('#generate-panel > .error:not([hidden])');
+  assert.equal(await error.count(), 0, (await error.count()) ? await error.innerText() : '');
+  const ids = (sel) => page.locator(`${sel} span`).evaluateAll((spans) => spans.map((s) => Number(s.dataset.token)));
+  const note = page.locator('#gen-device-note');
+  return {
+    base: await ids('#gen-base'),
+    quantized: await ids('#gen-quantized'),
+    text: await page.locator('#gen-base').innerText(),
+    note: await note.innerText(),
+    used: await note.getAttribute('data-used'),
+    adapter: await note.getAttribute('data-adapter'),
+  };
+}
+
+test('generation panel: WebGPU greedy tokens equal the CPU tokens; auto names the adapter and why', { timeout: 2_400_000 }, async () => {
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?format=q8_0&panel=generate`);
+  await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
+  await page.fill('#gen-prompt', 'The whale');
+  await page.fill('#gen-max', String(TOKENS));
+  await page.fill('#gen-temp', '0');
+  assert.deepEqual(await page.locator('#gen-device option').evaluateAll((o) => o.map((x) => x.value)), ['auto', 'cpu', 'webgpu']);
+
+  const cpu = await generateOn(page, 'cpu');
+  assert.equal(cpu.used, 'cpu');
+  assert.equal(cpu.base.length, TOKENS);
+
+  const gpu = await generateOn(page, 'webgpu');
+  console.log(`# WebGPU: ${gpu.note}`);
+  assert.equal(gpu.used, 'webgpu', `WebGPU was selected but not used: ${gpu.note}`);
+  assert.ok(gpu.adapter, 'the adapter is named');
+  assert.match(gpu.note, new RegExp(`Ran on WebGPU \\(adapter '${gpu.adapter.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}'\\) at [\\d.]+ tok/s`));
+  // The whole-model forward and sampling on the GPU reproduce the CPU's greedy tokens.
+  assert.deepEqual(gpu.base, cpu.base);
+  assert.equal(gpu.text, cpu.text);
+  assert.deepEqual(gpu.quantized, cpu.quantized);
+  await page.locator('#generate-panel').screenshot({ path: join(artifacts, 'generate-webgpu.png') });
+
+  const auto = await generateOn(page, 'auto');
+  console.log(`# auto: ${auto.note}`);
+  assert.ok(auto.used === 'cpu' || auto.used === 'webgpu');
+  assert.match(auto.note, new RegExp(`WebGPU adapter '[^']+' \\(.+\\) decodes [\\d.]+ tok/s vs CPU [\\d.]+ tok/s .*→ using the ${auto.used === 'cpu' ? 'CPU' : 'GPU'}`));
+  assert.ok(auto.note.includes(`'${gpu.adapter}'`));
+  // Whichever backend auto chose, greedy output is the same tokens.
+  assert.deepEqual(auto.base, cpu.base);
+  assert.deepEqual(problems, []);
+});
