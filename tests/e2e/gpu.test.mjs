@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { chromium } from 'playwright-core';
 import { artifacts, openPage, useLab } from './harness.mjs';
 
 const lab = useLab();
@@ -69,4 +70,28 @@ test('generation panel: WebGPU greedy tokens equal the CPU tokens; auto names th
   // Whichever backend auto chose, greedy output is the same tokens.
   assert.deepEqual(auto.base, cpu.base);
   assert.deepEqual(problems, []);
+});
+
+test('generation panel: WebGPU selected in a browser without WebGPU falls back to the CPU and says why', { timeout: 600_000 }, async () => {
+  // The same headless Chromium without --enable-unsafe-webgpu: on Linux it offers no WebGPU adapter.
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const { page, problems } = await openPage(browser, `${lab.server.url}?format=q8_0&panel=generate`);
+    await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
+    await page.fill('#gen-prompt', 'The whale');
+    await page.fill('#gen-max', '2');
+    const run = await generateOn(page, 'webgpu');
+    console.log(`# no WebGPU: ${run.note}`);
+    assert.equal(run.used, 'cpu');
+    assert.equal(run.base.length, 2);
+    assert.match(run.note, /^WebGPU failed \((this browser exposes no WebGPU|WebGPU is present but the browser offered no adapter).*\); generating on the CPU instead\. Ran on the CPU at [\d.]+ tok\/s\./);
+    assert.equal(await page.locator('#gen-device-note').getAttribute('class'), 'caption notice');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
 });

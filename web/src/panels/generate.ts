@@ -54,7 +54,7 @@ export class GeneratePanel {
     setParam('prompt', prompt);
     const device = this.device.value as Device;
     this.deviceNote.textContent = device === 'cpu' ? '' : 'Choosing the device…';
-    this.deviceNote.classList.remove('warning');
+    this.deviceNote.classList.remove('notice');
     panelError($('#generate-panel'), null);
     this.headings.base.textContent = baseName(this.app.model);
     this.headings.quantized.textContent = format;
@@ -97,7 +97,7 @@ export class GeneratePanel {
   private showDevice(d: DeviceChoice, tokensPerSec: number): void {
     const ran = d.used === 'webgpu' ? `Ran on WebGPU (adapter '${d.adapter}') at ${tokensPerSec.toFixed(2)} tok/s` : `Ran on the CPU at ${tokensPerSec.toFixed(1)} tok/s`;
     this.deviceNote.textContent = `${d.fallback ?? ''}${ran}. ${d.requested === 'auto' ? 'auto: ' : ''}${d.reason}`;
-    this.deviceNote.classList.toggle('warning', d.fallback !== undefined);
+    this.deviceNote.classList.toggle('notice', d.fallback !== undefined);
     this.deviceNote.dataset.used = d.used;
     if (d.adapter) this.deviceNote.dataset.adapter = d.adapter;
   }

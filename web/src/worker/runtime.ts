@@ -215,10 +215,11 @@ async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], c
   if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected' };
   let adapter: string | undefined;
   try {
+    const browserName = await browserAdapterName();
     ctx.progress('generate', 0, 0, { status: 'uploading the model to WebGPU' });
     const gpu = await gpuCopy(rt, rt.base, null);
     const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean };
-    adapter = (await browserAdapterName()) ?? info.adapter;
+    adapter = browserName ?? info.adapter;
     const kind = `${info.isFallback ? 'a software fallback' : 'a hardware adapter'}, ${info.shaderF16 ? 'shader-f16' : 'no shader-f16: f32 activations'}`;
     if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected` };
     ctx.progress('generate', 0, 0, { status: 'probing CPU vs WebGPU decode speed' });
@@ -228,15 +229,22 @@ async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], c
     return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason };
   } catch (error) {
     const message = errorText(error);
+    freeGpu(rt);
     return { requested, used: 'cpu', adapter, reason: 'CPU (WebAssembly): WebGPU is unavailable', fallback: `WebGPU failed (${message}); generating on the CPU instead. ` };
   }
 }
 
-/** The adapter as the browser names it (wgpu's name is often empty in browsers): "vendor / architecture". */
+/**
+ * The adapter as the browser names it (wgpu's name is often empty in browsers): "vendor / architecture".
+ * Throws a readable error when the browser offers no WebGPU or no adapter.
+ */
 async function browserAdapterName(): Promise<string | undefined> {
-  const adapter = await (self.navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter({ powerPreference: 'high-performance' });
-  const info = adapter?.info;
-  return [info?.vendor, info?.architecture].filter(Boolean).join(' / ') || info?.description || undefined;
+  const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) throw new LabError('this browser exposes no WebGPU (navigator.gpu is missing)');
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new LabError('WebGPU is present but the browser offered no adapter (WebGPU disabled or the GPU blocklisted)');
+  const info = adapter.info;
+  return [info.vendor, info.architecture].filter(Boolean).join(' / ') || info.description || undefined;
 }
 
 /** The same prompt and seed through the base and the quantized model, streamed token by token. */
@@ -257,8 +265,11 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
         const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format);
         result = (await gpu.generate(args.prompt, opts, onToken)) as GenerateResult;
       } catch (error) {
+        // A failed device or upload is dropped, so the next run acquires and uploads afresh.
+        freeGpu(rt);
         if (pieces.length > 0 || ctx.cancelled()) throw new RuntimeError(`generating with the ${which} model on WebGPU: ${errorText(error)}`);
         device.fallback = `${device.fallback ?? ''}WebGPU failed for the ${which} model (${errorText(error)}); it was generated on the CPU instead. `;
+        if (which === 'base') device.used = 'cpu';
       }
     }
     result ??= wasmCall(`generating with the ${which} model`, () => model.generate(args.prompt, opts, onToken)) as GenerateResult;
