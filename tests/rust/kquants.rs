@@ -280,11 +280,12 @@ fn q6_k_fast_path_equals_reference() {
     }
 }
 
-/// Q2_K's fast path (speculative candidate-parallel make_qkx2_quants, used by quantize_row)
-/// gives the same bytes as the plain transcription, on the same blocks plus constant,
-/// all-negative and two-valued sub-blocks (the search's early exits and degenerate fits).
+/// Q2_K's, Q4_K's and Q5_K's fast path (speculative candidate-parallel make_qkx2_quants, used
+/// by quantize_row) gives the same bytes as the plain transcription, on the same blocks plus
+/// constant, all-negative, two-valued and single-spike sub-blocks (the search's early exits and
+/// degenerate fits).
 #[test]
-fn q2_k_fast_path_equals_reference() {
+fn qkx2_fast_paths_equal_reference() {
     let mut blocks = varied_blocks();
     let mut edge = [0.0f32; 256];
     for (i, v) in edge.iter_mut().enumerate() {
@@ -311,8 +312,11 @@ fn q2_k_fast_path_equals_reference() {
     }
     blocks.push(edge);
     for (b, x) in blocks.iter().enumerate() {
-        let want = q2_k::quantize_block_plain(x);
-        let got = q2_k::quantize_block(x);
-        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "block {b}");
+        let (got, want) = (q2_k::quantize_block(x), q2_k::quantize_block_plain(x));
+        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "Q2_K block {b}");
+        let (got, want) = (q4_k::quantize_block(x), q4_k::quantize_block_plain(x));
+        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "Q4_K block {b}");
+        let (got, want) = (q5_k::quantize_block(x), q5_k::quantize_block_plain(x));
+        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "Q5_K block {b}");
     }
 }

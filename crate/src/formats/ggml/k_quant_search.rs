@@ -426,7 +426,7 @@ fn qkx2_start<const N: usize>(
 /// compared in C's order. Candidates are not independent: a winner replaces `min`, which the
 /// following candidates round against. So the lanes are a speculation on `min` staying put:
 /// when a winner changes `min`, the candidates after it are evaluated again from the new `min`.
-/// Used by Q2_K's [`super::q2_k::quantize_block`]; `tests/rust/kquants.rs` checks it against
+/// Used by the Q2_K, Q4_K and Q5_K `quantize_block`s; `tests/rust/kquants.rs` checks it against
 /// the plain version.
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
 #[inline]
