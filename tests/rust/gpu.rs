@@ -8,7 +8,7 @@ use quantlab::gpu::{GpuContext, GpuError};
 use std::sync::OnceLock;
 
 /// The device is acquired once for the whole test binary, as the application does.
-fn gpu() -> Option<&'static GpuContext> {
+pub(crate) fn gpu() -> Option<&'static GpuContext> {
     static GPU: OnceLock<Result<GpuContext, GpuError>> = OnceLock::new();
     match GPU.get_or_init(GpuContext::acquire_blocking) {
         Ok(gpu) => Some(gpu),
@@ -23,7 +23,7 @@ fn gpu() -> Option<&'static GpuContext> {
 }
 
 /// Deterministic values with varied magnitudes and signs (no RNG dependency).
-fn values(n: usize, seed: u32) -> Vec<f32> {
+pub(crate) fn values(n: usize, seed: u32) -> Vec<f32> {
     let mut state = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
     (0..n)
         .map(|_| {

@@ -7,6 +7,10 @@ mod forward;
 mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
+#[cfg(feature = "gpu")]
+mod gpu_forward;
+#[cfg(feature = "gpu")]
+mod gpu_matmul;
 mod int_fp8;
 mod io;
 mod kquants;
@@ -18,5 +22,6 @@ mod model_quant;
 mod generate;
 mod hf_load;
 mod eval;
+mod runtime;
 mod activations;
 mod quant_report;

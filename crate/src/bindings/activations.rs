@@ -23,7 +23,7 @@ use crate::stats::weights::DEFAULT_OUTLIER_K;
 const DEFAULT_MAX_TOKENS: f64 = 128.0;
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct ActivationOpts {
     max_tokens: Option<f64>,
     outlier_k: Option<f64>,
@@ -40,7 +40,7 @@ impl LabModel {
         opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
-        let o: ActivationOpts = options(opts, "activationStats")?;
+        let o: ActivationOpts = options(opts, "activationStats", &["maxTokens", "outlierK"])?;
         let max_tokens = js_count(o.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), "maxTokens")? as usize;
         let outlier_k = o.outlier_k.unwrap_or(DEFAULT_OUTLIER_K);
         if !(outlier_k.is_finite() && outlier_k > 0.0) {

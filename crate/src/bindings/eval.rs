@@ -37,7 +37,7 @@ pub struct LabEval {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct EvalOpts {
     ctx: Option<f64>,
     max_windows: Option<f64>,
@@ -88,7 +88,7 @@ impl LabEval {
 
     /// Runs every model over `text` (see the module docs).
     pub fn run(&self, text: &str, opts: JsValue, on_progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
-        let o: EvalOpts = options(opts, "evaluation")?;
+        let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol"])?;
         let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
         let max_windows = o.max_windows.map(|k| js_count(k, "maxWindows")).transpose()?.map(|k| k as usize);
         let protocol = match o.protocol.as_deref().unwrap_or("default") {

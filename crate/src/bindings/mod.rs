@@ -160,7 +160,7 @@ fn decode(type_id: u32, n_values: f64, data: &[u8]) -> Result<Vec<f32>, JsError>
 
 fn shape_of(n: usize, row_len: u32) -> Result<TensorShape, JsError> {
     let cols = row_len as usize;
-    if cols == 0 || n % cols != 0 {
+    if cols == 0 || !n.is_multiple_of(cols) {
         return Err(JsError::new(&format!("row length {cols} does not divide {n} values")));
     }
     Ok(TensorShape::new(n / cols, cols))

@@ -161,7 +161,7 @@ struct QuantReportJs<'a> {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 struct GenerateOpts {
     max_tokens: Option<f64>,
     seed: Option<f64>,
@@ -191,10 +191,28 @@ pub(super) fn js_count(v: f64, what: &str) -> Result<u64, JsError> {
     }
 }
 
-/// Deserializes an optional options object (`undefined`/`null` → defaults).
-pub(super) fn options<T: for<'de> Deserialize<'de> + Default>(opts: JsValue, what: &str) -> Result<T, JsError> {
+/// Deserializes an optional options object (`undefined`/`null` → defaults), refusing keys not in
+/// `known` (a misspelt option must not be silently ignored). The check is done here rather than
+/// with serde's `deny_unknown_fields`, which never returned under serde-wasm-bindgen 0.6.
+pub(super) fn options<T: for<'de> Deserialize<'de> + Default>(
+    opts: JsValue,
+    what: &str,
+    known: &[&str],
+) -> Result<T, JsError> {
     if opts.is_undefined() || opts.is_null() {
         return Ok(T::default());
+    }
+    let Some(obj) = opts.dyn_ref::<js_sys::Object>() else {
+        return Err(JsError::new(&format!("{what} options must be an object")));
+    };
+    for key in js_sys::Object::keys(obj).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if !known.contains(&key.as_str()) {
+            return Err(JsError::new(&format!(
+                "invalid {what} options: unknown option '{key}' (known: {})",
+                known.join(", ")
+            )));
+        }
     }
     serde_wasm_bindgen::from_value(opts).map_err(|e| JsError::new(&format!("invalid {what} options: {e}")))
 }
@@ -336,7 +354,7 @@ impl LabModel {
         opts: JsValue,
         on_token: Option<js_sys::Function>,
     ) -> Result<JsValue, JsValue> {
-        let o: GenerateOpts = options(opts, "generate")?;
+        let o: GenerateOpts = options(opts, "generate", &["maxTokens", "seed", "temperature", "topK", "topP", "chat"])?;
         let temperature = o.temperature.unwrap_or(0.0);
         if !(temperature >= 0.0 && temperature.is_finite()) {
             return Err(JsError::new(&format!("temperature must be a finite number ≥ 0, got {temperature}")).into());

@@ -1,5 +1,6 @@
 //! `quantlab eval MODEL.gguf [--format F ...] [--text FILE] [--ctx N] [--max-windows K]
-//! [--protocol default|llama.cpp] [--threads N] [--json]`: perplexity of the model and, per
+//! [--protocol default|llama.cpp] [--threads N] [--device cpu|gpu|auto] [--json]`: perplexity of
+//! the model (on the CPU or the GPU forward, see [`super::device`]) and, per
 //! `--format`, of an in-memory quantized copy, compared with the base on the same windows
 //! (KL divergence, top-1 agreement, Δppl).
 //!
@@ -15,6 +16,7 @@
 
 use super::display::{bytes, Table};
 use super::stats::parse_formats;
+use super::device::{self, DeviceArg};
 use super::load::load_model;
 use super::CliError;
 use crate::formats::QuantScheme;
@@ -22,7 +24,7 @@ use crate::model::eval::{
     bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, LogitSource, Metrics, ModelSource,
     Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, Model, TensorPolicy};
+use crate::model::{quantize_model, TensorPolicy};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,6 +65,10 @@ pub struct EvalArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Where the forward runs: cpu, gpu, or auto (the GPU if an adapter exists and a short decode
+    /// probe finds it faster; the choice and the reason go to stderr).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
 }
 
 /// One row of the report.
@@ -96,6 +102,8 @@ pub struct EvalReport {
     pub text_source: String,
     pub bos: Option<u32>,
     pub threads: usize,
+    /// "cpu", or "gpu (<adapter name>)".
+    pub device: String,
     pub rows: Vec<EvalRow>,
 }
 
@@ -191,8 +199,36 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     drop(model);
 
     let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
-    let mut sources: Vec<ModelSource> = models.iter().map(|(_, _, m)| ModelSource::new(m, args.ctx, threads)).collect();
+    let mut err = std::io::stderr();
+    let gpu = device::acquire(args.device, &mut err)?;
+    let mut gpu_sources = Vec::new();
+    for (i, (_, _, m)) in models.iter().enumerate() {
+        // The probe (auto) runs on the base; the other formats follow its choice.
+        match device::load(args.device, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
+            Some(g) => gpu_sources.push(g),
+            None if i == 0 => break,
+            None => {
+                let why = format!("{}: the GPU cannot run this format (see above); use --device cpu", models[i].0);
+                return Err(msg(why));
+            }
+        }
+    }
+    #[cfg(feature = "gpu")]
+    let device_name = match (&gpu, gpu_sources.is_empty()) {
+        (Some(g), false) => format!("gpu ({})", g.adapter.name),
+        _ => "cpu".to_string(),
+    };
+    #[cfg(not(feature = "gpu"))]
+    let device_name = "cpu".to_string();
+    let mut sources: Vec<ModelSource> = if gpu_sources.is_empty() {
+        models.iter().map(|(_, _, m)| ModelSource::new(m, args.ctx, threads)).collect()
+    } else {
+        Vec::new()
+    };
+    #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
     let mut dyn_sources: Vec<&mut dyn LogitSource> = sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
+    #[cfg(feature = "gpu")]
+    dyn_sources.extend(gpu_sources.iter_mut().map(|s| s as &mut dyn LogitSource));
     let t0 = std::time::Instant::now();
     let clock = move || t0.elapsed().as_secs_f64();
     let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -208,10 +244,17 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         &plan,
         &mut dyn_sources,
         EvalHooks { clock: Some(&clock), progress: Some(&mut progress), positions: None },
-    )
-    .map_err(|e| msg(e.to_string()))?;
+    );
     drop(dyn_sources);
     drop(sources);
+    #[cfg(feature = "gpu")]
+    if metrics.is_err() {
+        if let Some(e) = gpu_sources.iter_mut().find_map(|g| g.take_error()) {
+            return Err(msg(format!("GPU: {e} (--device cpu runs on the CPU)")));
+        }
+    }
+    let metrics = metrics.map_err(|e| msg(e.to_string()))?;
+    drop(gpu_sources);
 
     let base = metrics[0].clone();
     let rows = models
@@ -245,6 +288,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         text_source,
         bos: plan.bos,
         threads,
+        device: device_name,
         rows,
     })
 }
@@ -272,8 +316,8 @@ pub fn text(r: &EvalReport) -> String {
     );
     let _ = writeln!(
         o,
-        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s)",
-        r.text_source, r.text_tokens, r.tokens_dropped, r.threads
+        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}",
+        r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device
     );
     let _ = writeln!(
         o,

@@ -1,5 +1,7 @@
 //! `quantlab generate MODEL -p PROMPT [-n N] [--format F] [--seed S] [--temperature T]
-//! [--top-k K] [--top-p P] [--chat] [--threads N]`: text generation with the CPU forward.
+//! [--top-k K] [--top-p P] [--chat] [--threads N] [--device cpu|gpu|auto]`: text generation with
+//! the CPU or the GPU forward (`--device`, see [`super::device`]; GPU sampling reads back one
+//! token id per step).
 //!
 //! - The model is a GGUF file (llama architecture). With `--format F` its weight matrices are
 //!   re-quantized in memory ([`crate::model::quantize_model`], the tensor policy of
@@ -20,6 +22,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use super::device::{self, DeviceArg};
 use super::load::load_model;
 use super::CliError;
 use crate::formats::QuantScheme;
@@ -59,6 +62,10 @@ pub struct GenerateArgs {
     /// Threads for the matrix products (default: all cores; results are identical).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the forward runs: cpu, gpu, or auto (the GPU if an adapter exists and a short decode
+    /// probe finds it faster; the choice and the reason go to stderr).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceArg,
 }
 
 fn msg(s: impl Into<String>) -> CliError {
@@ -166,30 +173,33 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     if let Some(t) = args.threads {
         state.threads = t;
     }
+    let gpu = device::acquire(args.device, err)?;
+    #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
+    let mut gpu_model = device::load(args.device, gpu.as_ref(), &model, state.capacity, state.threads, true, err)?;
+    let _ = err.flush();
     let mut sampler = Sampler::new(cfg);
     let mut decoder = StreamDecoder::new();
     let clock = Instant::now();
     let mut write_err = None;
-    let (_, stats) = generate(
-        &model,
-        &mut state,
-        &prompt,
-        n,
-        &mut sampler,
-        |id| tokenizer.is_eog(id),
-        || clock.elapsed().as_secs_f64(),
-        |id| {
-            let piece = decoder.push(&tokenizer, id);
-            match out.write_all(piece.as_bytes()).and_then(|()| out.flush()) {
-                Ok(()) => true,
-                Err(e) => {
-                    write_err = Some(e);
-                    false
-                }
+    let is_eog = |id| tokenizer.is_eog(id);
+    let now = || clock.elapsed().as_secs_f64();
+    let on_token = |id| {
+        let piece = decoder.push(&tokenizer, id);
+        match out.write_all(piece.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => true,
+            Err(e) => {
+                write_err = Some(e);
+                false
             }
-        },
-    )
-    .map_err(|e| msg(e.to_string()))?;
+        }
+    };
+    let (_, stats) = match gpu_model.as_mut() {
+        #[cfg(feature = "gpu")]
+        Some(g) => crate::gpu::forward::generate::generate_blocking(g, &prompt, n, cfg, is_eog, now, on_token)
+            .map_err(|e| msg(format!("GPU: {e} (--device cpu runs on the CPU)")))?,
+        _ => generate(&model, &mut state, &prompt, n, &mut sampler, is_eog, now, on_token)
+            .map_err(|e| msg(e.to_string()))?,
+    };
     let rest = decoder.finish();
     if let Some(e) = write_err {
         if e.kind() != std::io::ErrorKind::BrokenPipe {

@@ -5,7 +5,10 @@
 //! the repository's `shaders/` folder, chosen through [`kernel::Kernel`], each with a CPU twin.
 
 pub mod axpy;
+pub mod forward;
 pub mod kernel;
+pub mod matmul;
+pub mod repack;
 
 use std::sync::{Arc, Mutex};
 

@@ -57,6 +57,7 @@ impl GenerateStats {
 ///
 /// Errors: an empty prompt, or a prompt plus budget beyond the state's capacity
 /// ([`ModelError::PositionOutOfRange`]), a token out of the vocabulary.
+#[allow(clippy::too_many_arguments)] // the loop's inputs; a struct would only rename them
 pub fn generate(
     model: &Model,
     state: &mut State,

@@ -1,0 +1,152 @@
+//! GPU weight-matmul throughput per format (quantlab::gpu::matmul::GpuMatrix) on whatever adapter
+//! wgpu finds (lavapipe here): GEMV (one token) and tiled GEMM (many tokens) time, effective
+//! GB/s (repacked weight bytes + activations read and written, per second) and GFLOP/s
+//! (2·n·K·rows per second), at the shapes n×K×rows of issue #5: 1×576×1536, 1×4096×4096 and
+//! 512×4096×4096.
+//!
+//!     scripts/bench-gpu.sh [--quick] [--formats f32,q4_1,...]
+//!     cargo run --release --example bench_gpu -- [--quick] [--formats ...]
+//!
+//! `--quick` runs the big GEMM with 64 tokens instead of 512 (lavapipe manages well under
+//! 1 GFLOP/s, so 512 tokens take tens of seconds per format). Times are wall-clock medians of a
+//! few runs, each one submit of `reps` dispatches followed by a wait, after one warm-up run
+//! (pipeline compilation excluded). Weights are deterministic pseudo-random values.
+
+use std::time::Instant;
+
+use quantlab::formats::{quantize, Granularity, QuantScheme, TensorShape};
+use quantlab::gpu::matmul::GpuMatrix;
+use quantlab::gpu::GpuContext;
+use quantlab::model::Matrix;
+use wgpu::util::DeviceExt;
+
+const DEFAULT_FORMATS: &str = "f32,f16,q8_0,q4_0,q4_1,q4_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,q5_k";
+
+fn weights(n: usize) -> Vec<f32> {
+    let mut s = 0x9E37_79B9u32;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32 - 0.5) * 0.1
+        })
+        .collect()
+}
+
+fn matrix(format: &str, rows: usize, cols: usize) -> Matrix {
+    let shape = TensorShape::new(rows, cols);
+    let w = weights(rows * cols);
+    if format == "f32" {
+        return Matrix::from_f32(w, shape).unwrap();
+    }
+    let mut scheme = QuantScheme::parse(format).unwrap_or_else(|e| panic!("{e}"));
+    // Like the model's tensor policy: a group that doesn't divide the row shrinks (g128 → g64
+    // for K = 576); the kernel column names the scheme that ran.
+    while let Granularity::Group(g) = scheme.granularity {
+        if cols.is_multiple_of(g as usize) || scheme.ggml_type().is_some() {
+            break;
+        }
+        scheme.granularity = Granularity::Group(g / 2);
+    }
+    Matrix::from_quantized(quantize(&scheme, &w, shape).unwrap()).unwrap()
+}
+
+/// Median seconds per product of `n` tokens.
+fn time_products(gpu: &GpuContext, m: &GpuMatrix, n: usize, reps: usize, runs: usize) -> f64 {
+    let x = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("x"),
+        contents: bytemuck::cast_slice(&weights(n * m.cols())),
+        usage: wgpu::BufferUsages::STORAGE,
+    });
+    let y = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("y"),
+        size: (4 * n * m.rows()) as u64,
+        usage: wgpu::BufferUsages::STORAGE,
+        mapped_at_creation: false,
+    });
+    let run = |reps: usize| {
+        let start = Instant::now();
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        for _ in 0..reps {
+            m.encode(gpu, &mut enc, &x, &y, n as u32).expect("encode");
+        }
+        gpu.queue.submit([enc.finish()]);
+        gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
+        start.elapsed().as_secs_f64() / reps as f64
+    };
+    run(1);
+    let mut times: Vec<f64> = (0..runs).map(|_| run(reps)).collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let formats = args
+        .iter()
+        .position(|a| a == "--formats")
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| DEFAULT_FORMATS.to_string());
+    let gpu = GpuContext::acquire_blocking().unwrap_or_else(|e| panic!("no GPU: {e}"));
+    let a = &gpu.adapter;
+    let big_n = if quick { 64 } else { 512 };
+    println!(
+        "adapter: {} ({}, {}, driver {}), shader-f16 {}, subgroups {} (unused by these kernels)",
+        a.name, a.backend, a.device_type, a.driver, a.shader_f16, a.subgroups
+    );
+    println!("shapes n×K×rows; GB/s counts repacked weight bytes + x + y; medians of wall time");
+    println!();
+    println!("| format | kernel | n×K×rows | GEMV threads/row | GPU bytes | time ms | GB/s | GFLOP/s |");
+    println!("|--------|--------|----------|-----------------:|----------:|--------:|-----:|--------:|");
+    let mut gemv_4096 = Vec::new();
+    for format in formats.split(',') {
+        for &(cols, rows) in &[(576usize, 1536usize), (4096, 4096)] {
+            let k_quant = format.ends_with("_k") || format.ends_with("_K");
+            if k_quant && !cols.is_multiple_of(256) {
+                println!("| {format} | K-quants need K a multiple of 256 | 1×{cols}×{rows} | - | - | - | - | - |");
+                continue;
+            }
+            let m = matrix(format, rows, cols);
+            // Both GEMV strategies (1 thread per row: the CPU adapters' default; 64: GPUs').
+            for threads in [1, 64] {
+                let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, threads))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let shapes: &[(usize, usize, usize)] = match (cols, threads) {
+                    (4096, 1) => &[(1, 5, 3), (big_n, 1, 1)],
+                    (4096, _) => &[(1, 5, 3)],
+                    _ => &[(1, 20, 5)],
+                };
+                for &(n, reps, runs) in shapes {
+                    let t = time_products(&gpu, &g, n, reps, runs);
+                    let bytes = g.gpu_bytes() as f64 + 4.0 * (n * (cols + rows)) as f64;
+                    let flops = 2.0 * (n * cols * rows) as f64;
+                    if n == 1 && cols == 4096 {
+                        gemv_4096.push((format!("{format} ({threads} thread/row)"), t));
+                    }
+                    let strategy = if n == 1 { threads.to_string() } else { "GEMM".to_string() };
+                    println!(
+                        "| {format} | {} | {n}×{cols}×{rows} | {strategy} | {:.1} MB | {:.2} | {:.2} | {:.2} |",
+                        g.kernel_label(),
+                        g.gpu_bytes() as f64 / 1e6,
+                        t * 1e3,
+                        bytes / t / 1e9,
+                        flops / t / 1e9
+                    );
+                }
+            }
+        }
+    }
+    for threads in [1, 64] {
+        let tag = format!("({threads} thread/row)");
+        let Some((_, f32_time)) = gemv_4096.iter().find(|(f, _)| f.starts_with("f32 ") && f.ends_with(&tag)) else {
+            continue;
+        };
+        println!();
+        println!("GEMV 1×4096×4096 speed-up over f32, {threads} thread(s) per row (target for INT4: ≥ 3×):");
+        for (format, t) in gemv_4096.iter().filter(|(f, _)| f.ends_with(&tag)) {
+            println!("- {format}: {:.2}×", f32_time / t);
+        }
+    }
+}

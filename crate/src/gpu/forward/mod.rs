@@ -1,0 +1,590 @@
+//! The whole LLaMA forward pass on the GPU: [`GpuModel`] holds a model's weights on the device
+//! (one `GpuMatrix` per weight matrix, in its own repacked format), the activations and the KV
+//! cache of one sequence, and the kernels specialised for its shapes. [`GpuModel::forward`] is
+//! `model::forward` (llama2.c's `run.c`) with every step a GPU dispatch, recorded into one
+//! command buffer per batch of tokens:
+//!
+//! - prefill runs up to [`GpuModel::max_batch`] prompt tokens per submission (GEMM matmuls,
+//!   causal attention over the batch), decode runs one token (GEMV);
+//! - only the last row reaches the classifier; decode samples on the GPU (`sample.wgsl`) and
+//!   reads back one token id ([`GpuModel::decode_sample`]); evaluation reads back the logits
+//!   ([`GpuModel::logits`], and the [`LogitSource`](crate::model::eval::LogitSource) implementation, so `model::eval::evaluate`
+//!   runs on the GPU unchanged);
+//! - the KV cache is f32 (bit-compatible with the CPU cache), f16 or int8 ([`KvFormat`]).
+//!
+//! Limits: every buffer is checked against the adapter's `maxStorageBufferBindingSize` and
+//! `maxBufferSize` before it is created, so a model that does not fit fails with
+//! [`GpuError::BufferTooLarge`] naming the tensor and the sizes. A lost device surfaces as
+//! [`GpuError::DeviceLost`] at the next call (the CPU path still works).
+//!
+//! Sub-modules: [`kernels`] (pipelines, dispatch, CPU twins), [`generate`] (generation loop with
+//! GPU sampling), `probe` (the CPU-vs-GPU decode probe, native only).
+
+pub mod generate;
+pub mod kernels;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod probe;
+
+use wgpu::util::DeviceExt;
+
+use self::kernels::{bind, dispatch, groups, rope_table, Pipelines, Shapes, Step};
+pub use self::kernels::{KvFormat, MAX_TOP_K};
+use crate::gpu::matmul::GpuMatrix;
+use crate::gpu::{GpuContext, GpuError};
+use crate::model::{Config, Model, ModelError};
+
+/// Prompt tokens per prefill submission: bounds the activation buffers (and the attention
+/// scratch, `max_batch · n_heads · capacity` floats).
+pub const DEFAULT_MAX_BATCH: usize = 64;
+
+/// Why a GPU forward cannot run.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GpuModelError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("the GPU forward cannot run this model: {0}")]
+    Unsupported(String),
+}
+
+/// One transformer block on the GPU.
+struct GpuLayer {
+    /// (dim,) (read through `bind`; kept here so the layer owns what its bind groups use)
+    #[allow(dead_code)]
+    attn_norm: wgpu::Buffer,
+    wq: GpuMatrix,
+    wk: GpuMatrix,
+    wv: GpuMatrix,
+    wo: GpuMatrix,
+    /// (dim,) (read through `bind`)
+    #[allow(dead_code)]
+    ffn_norm: wgpu::Buffer,
+    w_gate: GpuMatrix,
+    w_up: GpuMatrix,
+    w_down: GpuMatrix,
+    /// u32 words: keys (capacity, kv_dim / values per word), values (same), and for int8 the
+    /// (capacity, n_kv_heads) f32 scales of keys then values (layout in `kv_write.wgsl`).
+    kv_cache: wgpu::Buffer,
+    /// Bind groups of this layer's dispatches (buffers never change, the step uniform does).
+    bind: LayerBindGroups,
+}
+
+struct LayerBindGroups {
+    attn_norm: wgpu::BindGroup,
+    kv_write: wgpu::BindGroup,
+    attention: wgpu::BindGroup,
+    ffn_norm: wgpu::BindGroup,
+}
+
+/// Activations for up to B = `max_batch` rows (row-major, row r = position pos0 + r).
+struct Activations {
+    /// uniform [`Step`]: pos0, n and the sampling parameters.
+    step: wgpu::Buffer,
+    /// (B,) u32 token ids of the batch.
+    ids: wgpu::Buffer,
+    /// (B, dim) the residual stream.
+    x: wgpu::Buffer,
+    /// (B, dim) RMS-normed x, the matmuls' input.
+    xb: wgpu::Buffer,
+    /// (B, q_dim) queries; (B, kv_dim) keys and values of this batch.
+    q: wgpu::Buffer,
+    k: wgpu::Buffer,
+    v: wgpu::Buffer,
+    /// (B, q_dim) attention output of all heads.
+    att: wgpu::Buffer,
+    /// (B, n_heads, capacity) attention scores / weights (scratch).
+    scores: wgpu::Buffer,
+    /// (B, dim) a projection's output before the residual add.
+    xb2: wgpu::Buffer,
+    /// (B, hidden_dim) FFN gate branch, then silu(gate)·up; (B, hidden_dim) up branch.
+    hb: wgpu::Buffer,
+    hb2: wgpu::Buffer,
+    /// (1, dim) the normed last row, the classifier's input.
+    last: wgpu::Buffer,
+    /// (1, vocab) logits of the last row.
+    logits: wgpu::Buffer,
+    /// (1,) u32 the sampled token id.
+    token: wgpu::Buffer,
+    /// (capacity, rope_dim/2, 2) cos/sin table.
+    rope: wgpu::Buffer,
+    /// MAP_READ copies of logits and token.
+    logits_read: wgpu::Buffer,
+    token_read: wgpu::Buffer,
+}
+
+/// Bind groups not tied to a layer.
+struct ModelBindGroups {
+    rope: wgpu::BindGroup,
+    add_att: wgpu::BindGroup,
+    swiglu: wgpu::BindGroup,
+    output_norm: wgpu::BindGroup,
+    sample: wgpu::BindGroup,
+}
+
+/// A model resident on the GPU with the state of one sequence.
+pub struct GpuModel<'g> {
+    gpu: &'g GpuContext,
+    pub config: Config,
+    pub kv_format: KvFormat,
+    /// Positions the KV cache holds.
+    pub capacity: usize,
+    /// Rows per prefill submission.
+    pub max_batch: usize,
+    shapes: Shapes,
+    pipes: Pipelines,
+    embed: GpuMatrix,
+    layers: Vec<GpuLayer>,
+    /// (dim,) (read through `binds.output_norm`)
+    #[allow(dead_code)]
+    output_norm: wgpu::Buffer,
+    /// `None`: tied to `embed`.
+    output: Option<GpuMatrix>,
+    act: Activations,
+    binds: ModelBindGroups,
+    /// Host copy of the last logits read back (for `LogitSource`).
+    host_logits: Vec<f32>,
+    /// The GPU error behind the last failed `LogitSource::logits` call (its `ModelError`
+    /// cannot carry it).
+    last_error: Option<GpuModelError>,
+    gpu_bytes: u64,
+}
+
+fn bytes_f32(n: usize) -> u64 {
+    (n * 4) as u64
+}
+
+impl<'g> GpuModel<'g> {
+    /// Uploads `model` (each matrix in its own format) with a KV cache of
+    /// `min(seq_len, capacity)` positions in `kv_format`.
+    pub async fn new(
+        gpu: &'g GpuContext,
+        model: &Model,
+        capacity: usize,
+        kv_format: KvFormat,
+    ) -> Result<GpuModel<'g>, GpuModelError> {
+        let c = model.config.clone();
+        let capacity = c.seq_len.min(capacity).max(1);
+        let vpw = kv_format.values_per_word();
+        if !c.head_dim.is_multiple_of(vpw) || !c.rope_dim.is_multiple_of(2) {
+            return Err(GpuModelError::Unsupported(format!(
+                "head_dim {} must be a multiple of {vpw} for a {} KV cache (rope_dim {} even)",
+                c.head_dim,
+                kv_format.name(),
+                c.rope_dim
+            )));
+        }
+        let max_batch = DEFAULT_MAX_BATCH.min(capacity);
+        let shapes = Shapes {
+            dim: c.dim,
+            hidden_dim: c.hidden_dim,
+            n_heads: c.n_heads,
+            n_kv_heads: c.n_kv_heads,
+            head_dim: c.head_dim,
+            rope_dim: c.rope_dim,
+            vocab: c.vocab_size,
+            capacity,
+            eps: c.rms_eps,
+            kv: kv_format,
+        };
+        // Check every state buffer against the limits before allocating anything.
+        let b = max_batch;
+        let cache_bytes = kv_format.layer_cache_bytes(capacity, c.n_kv_heads, c.head_dim);
+        for (what, bytes) in [
+            ("the activations (hidden)", bytes_f32(b * c.hidden_dim)),
+            ("the attention scratch (batch x heads x capacity)", bytes_f32(b * c.n_heads * capacity)),
+            ("the logits", bytes_f32(c.vocab_size)),
+            ("one layer's KV cache", cache_bytes),
+        ] {
+            gpu.check_binding_size(what, bytes)?;
+        }
+        let pipes = Pipelines::new(gpu, &shapes).await?;
+
+        let w = &model.weights;
+        let mut gpu_bytes = 0u64;
+        let embed = GpuMatrix::upload(gpu, "token_embd", &w.token_embd).await?;
+        gpu_bytes += embed.gpu_bytes();
+        let output = match &w.output {
+            Some(m) => Some(GpuMatrix::upload(gpu, "output", m).await?),
+            None => None,
+        };
+        gpu_bytes += output.as_ref().map_or(0, GpuMatrix::gpu_bytes);
+
+        let act =
+            gpu.scoped("allocating the GPU forward state", || Activations::new(gpu, &c, capacity, max_batch)).await?;
+        let output_norm = norm_buffer(gpu, "output_norm", &w.output_norm);
+        let mut layers = Vec::with_capacity(w.layers.len());
+        for (l, lw) in w.layers.iter().enumerate() {
+            let m = |s: &str| format!("blk.{l}.{s}");
+            let (wq, wk, wv, wo) = (
+                GpuMatrix::upload(gpu, &m("attn_q"), &lw.wq).await?,
+                GpuMatrix::upload(gpu, &m("attn_k"), &lw.wk).await?,
+                GpuMatrix::upload(gpu, &m("attn_v"), &lw.wv).await?,
+                GpuMatrix::upload(gpu, &m("attn_output"), &lw.wo).await?,
+            );
+            let (w_gate, w_up, w_down) = (
+                GpuMatrix::upload(gpu, &m("ffn_gate"), &lw.w_gate).await?,
+                GpuMatrix::upload(gpu, &m("ffn_up"), &lw.w_up).await?,
+                GpuMatrix::upload(gpu, &m("ffn_down"), &lw.w_down).await?,
+            );
+            for x in [&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down] {
+                gpu_bytes += x.gpu_bytes();
+            }
+            let layer = gpu
+                .scoped("allocating a layer's KV cache", || {
+                    let attn_norm = norm_buffer(gpu, &m("attn_norm"), &lw.attn_norm);
+                    let ffn_norm = norm_buffer(gpu, &m("ffn_norm"), &lw.ffn_norm);
+                    let kv_cache = zeroed(gpu, &m("kv_cache"), cache_bytes);
+                    let a = &act;
+                    let bind = LayerBindGroups {
+                        attn_norm: bind(gpu, &pipes.rmsnorm, "attn_norm", &[&a.step, &a.x, &attn_norm, &a.xb]),
+                        kv_write: bind(gpu, &pipes.kv_write, "kv_write", &[&a.step, &a.k, &a.v, &kv_cache]),
+                        attention: bind(
+                            gpu,
+                            &pipes.attention,
+                            "attention",
+                            &[&a.step, &a.q, &kv_cache, &a.scores, &a.att],
+                        ),
+                        ffn_norm: bind(gpu, &pipes.rmsnorm, "ffn_norm", &[&a.step, &a.x, &ffn_norm, &a.xb]),
+                    };
+                    GpuLayer { attn_norm, wq, wk, wv, wo, ffn_norm, w_gate, w_up, w_down, kv_cache, bind }
+                })
+                .await?;
+            gpu_bytes += cache_bytes;
+            layers.push(layer);
+        }
+        let a = &act;
+        let binds = ModelBindGroups {
+            rope: bind(gpu, &pipes.rope, "rope", &[&a.step, &a.q, &a.k, &a.rope]),
+            add_att: bind(gpu, &pipes.residual_add, "residual", &[&a.step, &a.x, &a.xb2]),
+            swiglu: bind(gpu, &pipes.swiglu, "swiglu", &[&a.step, &a.hb, &a.hb2]),
+            output_norm: bind(gpu, &pipes.rmsnorm, "output_norm", &[&a.step, &a.x, &output_norm, &a.xb]),
+            sample: bind(gpu, &pipes.sample, "sample", &[&a.step, &a.logits, &a.token]),
+        };
+        Ok(GpuModel {
+            gpu,
+            host_logits: vec![0.0; c.vocab_size],
+            config: c,
+            kv_format,
+            capacity,
+            max_batch,
+            shapes,
+            pipes,
+            embed,
+            layers,
+            output_norm,
+            output,
+            act,
+            binds,
+            last_error: None,
+            gpu_bytes,
+        })
+    }
+
+    /// Native convenience for [`Self::new`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_blocking(
+        gpu: &'g GpuContext,
+        model: &Model,
+        capacity: usize,
+        kv_format: KvFormat,
+    ) -> Result<GpuModel<'g>, GpuModelError> {
+        pollster::block_on(Self::new(gpu, model, capacity, kv_format))
+    }
+
+    pub fn gpu(&self) -> &'g GpuContext {
+        self.gpu
+    }
+
+    /// Bytes of weights and KV cache on the device.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.gpu_bytes
+    }
+
+    /// Which kernel multiplies each distinct matrix format, e.g. "Q4_1 (dedicated) x210".
+    pub fn kernel_summary(&self) -> String {
+        let mut labels: Vec<(String, usize)> = Vec::new();
+        let all = std::iter::once(&self.embed)
+            .chain(self.output.iter())
+            .chain(self.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]));
+        for m in all {
+            let label = m.kernel_label();
+            match labels.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, n)) => *n += 1,
+                None => labels.push((label, 1)),
+            }
+        }
+        labels.iter().map(|(l, n)| format!("{l} x{n}")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn check_tokens(&self, tokens: &[u32], pos0: usize) -> Result<(), GpuModelError> {
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= self.config.vocab_size) {
+            return Err(ModelError::TokenOutOfRange { token, vocab_size: self.config.vocab_size }.into());
+        }
+        let end = pos0 + tokens.len();
+        if end > self.capacity {
+            return Err(ModelError::PositionOutOfRange { pos: end - 1, capacity: self.capacity }.into());
+        }
+        Ok(())
+    }
+
+    /// Runs `tokens` at positions `pos0..pos0 + tokens.len()` (positions before `pos0` must
+    /// have been run in this sequence), in batches of [`Self::max_batch`]; the logits of the
+    /// last token stay on the GPU (read them with [`Self::read_logits`], or sample with
+    /// [`Self::sample`]).
+    pub async fn forward(&mut self, tokens: &[u32], pos0: usize) -> Result<(), GpuModelError> {
+        self.check_tokens(tokens, pos0)?;
+        for (i, chunk) in tokens.chunks(self.max_batch).enumerate() {
+            let step = Step { pos0: (pos0 + i * self.max_batch) as u32, n: chunk.len() as u32, ..Step::default() };
+            self.submit(step, chunk, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Records and submits one batch: the forward of `tokens` (≤ max_batch), then optionally
+    /// the sampling kernel and the copy of its result.
+    async fn submit(&self, step: Step, tokens: &[u32], sample: bool) -> Result<(), GpuModelError> {
+        let gpu = self.gpu;
+        let result = gpu
+            .scoped("the GPU forward", || -> Result<(), GpuError> {
+                gpu.queue.write_buffer(&self.act.step, 0, bytemuck::bytes_of(&step));
+                gpu.queue.write_buffer(&self.act.ids, 0, bytemuck::cast_slice(tokens));
+                let mut enc =
+                    gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forward") });
+                self.record(&mut enc, tokens)?;
+                if sample {
+                    dispatch(&mut enc, &self.pipes.sample, &self.binds.sample, (1, 1, 1));
+                    enc.copy_buffer_to_buffer(&self.act.token, 0, &self.act.token_read, 0, 4);
+                }
+                gpu.queue.submit([enc.finish()]);
+                Ok(())
+            })
+            .await?;
+        Ok(result?)
+    }
+
+    /// The forward of one batch, like `model::forward` line by line.
+    fn record(&self, enc: &mut wgpu::CommandEncoder, tokens: &[u32]) -> Result<(), GpuError> {
+        let (gpu, a, p, s) = (self.gpu, &self.act, &self.pipes, &self.shapes);
+        let n = tokens.len();
+        let nu = n as u32;
+
+        // The tokens' embeddings start the residual stream.
+        self.embed.encode_gather_rows(gpu, enc, &a.ids, &a.x, nu)?;
+
+        for layer in &self.layers {
+            // ---- attention ----
+            dispatch(enc, &p.rmsnorm, &layer.bind.attn_norm, groups::rmsnorm(n));
+            layer.wq.encode(gpu, enc, &a.xb, &a.q, nu)?;
+            layer.wk.encode(gpu, enc, &a.xb, &a.k, nu)?;
+            layer.wv.encode(gpu, enc, &a.xb, &a.v, nu)?;
+            // Rotary position embedding of every query and key head (adjacent pairs).
+            dispatch(enc, &p.rope, &self.binds.rope, groups::rope(s, n));
+            // Cache this batch's keys and values, then attend over positions 0..=pos.
+            dispatch(enc, &p.kv_write, &layer.bind.kv_write, groups::kv_write(s, n));
+            dispatch(enc, &p.attention, &layer.bind.attention, groups::attention(s, n));
+            // Output projection, then the residual connection.
+            layer.wo.encode(gpu, enc, &a.att, &a.xb2, nu)?;
+            dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
+
+            // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
+            dispatch(enc, &p.rmsnorm, &layer.bind.ffn_norm, groups::rmsnorm(n));
+            layer.w_gate.encode(gpu, enc, &a.xb, &a.hb, nu)?;
+            layer.w_up.encode(gpu, enc, &a.xb, &a.hb2, nu)?;
+            dispatch(enc, &p.swiglu, &self.binds.swiglu, groups::elementwise(s.hidden_dim, n));
+            layer.w_down.encode(gpu, enc, &a.hb, &a.xb2, nu)?;
+            dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
+        }
+
+        // Final norm and the classifier, on the last row only.
+        dispatch(enc, &p.rmsnorm, &self.binds.output_norm, groups::rmsnorm(n));
+        let row = bytes_f32(s.dim);
+        enc.copy_buffer_to_buffer(&a.xb, (n as u64 - 1) * row, &a.last, 0, row);
+        self.output.as_ref().unwrap_or(&self.embed).encode(gpu, enc, &a.last, &a.logits, 1)?;
+        Ok(())
+    }
+
+    /// Copies the logits of the last token run back to the host.
+    pub async fn read_logits(&mut self) -> Result<&[f32], GpuModelError> {
+        let gpu = self.gpu;
+        gpu.scoped("logits readback", || {
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(&self.act.logits, 0, &self.act.logits_read, 0, self.act.logits.size());
+            gpu.queue.submit([enc.finish()]);
+        })
+        .await?;
+        let bytes = gpu.read_buffer(&self.act.logits_read).await?;
+        self.host_logits.copy_from_slice(bytemuck::cast_slice(&bytes));
+        Ok(&self.host_logits)
+    }
+
+    /// [`Self::forward`] of one token, then its logits read back (what evaluation needs).
+    pub async fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], GpuModelError> {
+        self.forward(&[token], pos).await?;
+        self.read_logits().await
+    }
+
+    /// Runs `token` at `pos` and picks the next token on the GPU (one submission, 4 bytes read
+    /// back). `top_k` 1 = greedy; 2..=[`MAX_TOP_K`] = top-k/top-p sampling with draw `u`.
+    pub async fn decode_sample(&mut self, token: u32, pos: usize, pick: Pick) -> Result<u32, GpuModelError> {
+        self.check_tokens(&[token], pos)?;
+        let step = pick.step(pos as u32, 1);
+        self.submit(step, &[token], true).await?;
+        self.read_token().await
+    }
+
+    /// Samples the next token from the logits already on the GPU (after [`Self::forward`]).
+    pub async fn sample(&mut self, pick: Pick) -> Result<u32, GpuModelError> {
+        let gpu = self.gpu;
+        let step = pick.step(0, 1);
+        gpu.scoped("GPU sampling", || {
+            gpu.queue.write_buffer(&self.act.step, 0, bytemuck::bytes_of(&step));
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            dispatch(&mut enc, &self.pipes.sample, &self.binds.sample, (1, 1, 1));
+            enc.copy_buffer_to_buffer(&self.act.token, 0, &self.act.token_read, 0, 4);
+            gpu.queue.submit([enc.finish()]);
+        })
+        .await?;
+        self.read_token().await
+    }
+
+    async fn read_token(&self) -> Result<u32, GpuModelError> {
+        let bytes = self.gpu.read_buffer(&self.act.token_read).await?;
+        Ok(u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")))
+    }
+
+    /// Zeroes the KV cache of every layer (a fresh sequence). Not needed for correctness —
+    /// attention at `pos` reads only positions `0..=pos`, which the sequence wrote — but it
+    /// keeps a new window from seeing stale values even through a bug.
+    pub async fn reset(&mut self) -> Result<(), GpuModelError> {
+        let gpu = self.gpu;
+        gpu.scoped("clearing the KV cache", || {
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            for l in &self.layers {
+                enc.clear_buffer(&l.kv_cache, 0, None);
+            }
+            gpu.queue.submit([enc.finish()]);
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The GPU error behind the last failed `LogitSource::logits` call, taken.
+    pub fn take_error(&mut self) -> Option<GpuModelError> {
+        self.last_error.take()
+    }
+}
+
+/// How [`GpuModel::decode_sample`] picks a token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pick {
+    /// 1 = greedy; 2..=MAX_TOP_K sampled.
+    pub top_k: u32,
+    pub temperature: f32,
+    pub top_p: f32,
+    /// Uniform draw in [0, 1) (ignored when greedy).
+    pub u: f32,
+}
+
+impl Pick {
+    pub const GREEDY: Pick = Pick { top_k: 1, temperature: 0.0, top_p: 1.0, u: 0.0 };
+
+    fn step(self, pos0: u32, n: u32) -> Step {
+        Step {
+            pos0,
+            n,
+            top_k: self.top_k,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            u: self.u,
+            ..Step::default()
+        }
+    }
+}
+
+fn norm_buffer(gpu: &GpuContext, name: &str, values: &[f32]) -> wgpu::Buffer {
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some(name),
+        contents: bytemuck::cast_slice(values),
+        usage: wgpu::BufferUsages::STORAGE,
+    })
+}
+
+fn zeroed(gpu: &GpuContext, name: &str, bytes: u64) -> wgpu::Buffer {
+    gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(name),
+        size: bytes.max(4),
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    })
+}
+
+impl Activations {
+    fn new(gpu: &GpuContext, c: &Config, capacity: usize, b: usize) -> Activations {
+        let buf = |name: &str, floats: usize| zeroed(gpu, name, bytes_f32(floats));
+        let read = |name: &str, bytes: u64| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(name),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        };
+        Activations {
+            step: gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("step"),
+                size: std::mem::size_of::<Step>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+            ids: buf("token ids", b),
+            x: buf("x", b * c.dim),
+            xb: buf("xb", b * c.dim),
+            q: buf("q", b * c.q_dim()),
+            k: buf("k", b * c.kv_dim()),
+            v: buf("v", b * c.kv_dim()),
+            att: buf("att", b * c.q_dim()),
+            scores: buf("scores", b * c.n_heads * capacity),
+            xb2: buf("xb2", b * c.dim),
+            hb: buf("hb", b * c.hidden_dim),
+            hb2: buf("hb2", b * c.hidden_dim),
+            last: buf("last", c.dim),
+            logits: buf("logits", c.vocab_size),
+            token: buf("token", 1),
+            rope: gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("rope table"),
+                contents: bytemuck::cast_slice(&rope_table(capacity, c.rope_dim, c.rope_theta)),
+                usage: wgpu::BufferUsages::STORAGE,
+            }),
+            logits_read: read("logits readback", bytes_f32(c.vocab_size)),
+            token_read: read("token readback", 4),
+        }
+    }
+}
+
+/// Evaluation on the GPU: `model::eval::evaluate` runs unchanged. A GPU failure becomes a
+/// `ModelError` (its text names the GPU error); [`GpuModel::take_error`] returns the original.
+#[cfg(not(target_arch = "wasm32"))]
+impl crate::model::eval::LogitSource for GpuModel<'_> {
+    fn begin_window(&mut self) {
+        // Belt and braces, like the CPU source; an error here shows up at the next `logits`.
+        if let Err(e) = pollster::block_on(self.reset()) {
+            self.last_error = Some(e);
+        }
+    }
+
+    fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError> {
+        if let Err(e) = pollster::block_on(async {
+            self.forward(&[token], pos).await?;
+            self.read_logits().await.map(|_| ())
+        }) {
+            let as_model = match &e {
+                GpuModelError::Model(m) => m.clone(),
+                other => ModelError::BadMetadata { key: "(GPU forward)".into(), reason: other.to_string() },
+            };
+            self.last_error = Some(e);
+            return Err(as_model);
+        }
+        Ok(&self.host_logits)
+    }
+}

@@ -1,0 +1,374 @@
+//! Weight matrices resident on the GPU and the products the forward needs from them
+//! (contract B in the project's API notes): `y[n, rows] = x[n, cols] · Wᵀ` and the embedding
+//! lookup `out[i, :] = W[ids[i], :]`.
+//!
+//! [`GpuMatrix::upload`] repacks a [`Matrix`] once ([`super::repack`] documents every layout),
+//! uploads the arrays and takes the three pipelines of its format (`gemv`, `gemm`, `gather_rows`
+//! in `shaders/matmul_<format>.wgsl` + `shaders/matmul_common.wgsl`) from a per-thread cache keyed
+//! by device, kernel, entry point and override constants, so all matrices of one format share
+//! them. The cache holds a clone of each device it has seen (so a device lives as long as the
+//! thread that used it); on wasm32 there is one thread.
+//!
+//! Binding limits: a matrix whose arrays exceed `maxStorageBufferBindingSize` (or
+//! `maxBufferSize`) is split into row ranges that each fit, every range dispatched on its own
+//! and writing its own columns of `y`; a matrix one of whose *rows* does not fit is refused with
+//! [`GpuError::BufferTooLarge`]. `kernel_label()` says when a matrix was split.
+//!
+//! Subgroups are not used yet: every adapter runs the workgroup-memory reduction.
+//!
+//! CPU twins: [`Matrix::matvec`] (products) and [`Matrix::row`] (gather); `tests/rust/gpu_matmul.rs`
+//! compares them over awkward shapes.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use wgpu::util::DeviceExt;
+
+use super::kernel::Kernel;
+use super::repack::{repack, Layout, Repacked};
+use super::{GpuContext, GpuError};
+use crate::model::Matrix;
+
+/// Threads per GEMV workgroup (override `WG_SIZE`; a power of two ≤ 256).
+pub const GEMV_WG_SIZE: u32 = 64;
+
+/// GEMV threads per output row (override `ROW_THREADS`) [`GpuMatrix::upload`] picks: 1 on a
+/// software adapter (each CPU thread streams whole rows, no barriers: measured faster on lavapipe,
+/// see BENCHMARKS.md), [`GEMV_WG_SIZE`] on a real GPU (coalesced loads, tree reduction).
+pub fn default_gemv_row_threads(gpu: &GpuContext) -> u32 {
+    if gpu.adapter.is_fallback {
+        1
+    } else {
+        GEMV_WG_SIZE
+    }
+}
+/// Output rows and tokens per GEMM workgroup (`TILE_ROWS`, `TILE_TOKENS` in matmul_common.wgsl).
+const GEMM_TILE: u32 = 32;
+/// Threads per gather_rows workgroup (each decodes 8 values).
+const GATHER_WG_SIZE: u32 = 64;
+
+/// `MatmulParams` in shaders/matmul_common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    rows: u32,
+    cols: u32,
+    n: u32,
+    chunks: u32,
+    row0: u32,
+    y_stride: u32,
+    strides: [u32; 3],
+    _pad: [u32; 3],
+}
+
+/// One row range of the matrix with its own buffers (one range unless the matrix was split).
+struct Part {
+    row0: u32,
+    rows: u32,
+    /// Bound at bindings 1, 2, 3.
+    buffers: Vec<wgpu::Buffer>,
+    strides: [u32; 3],
+}
+
+#[derive(Clone)]
+struct Pipelines {
+    gemv: wgpu::ComputePipeline,
+    gemm: wgpu::ComputePipeline,
+    gather: wgpu::ComputePipeline,
+}
+
+/// One weight matrix `[rows, cols]` resident on the GPU in a repacked layout.
+pub struct GpuMatrix {
+    name: String,
+    rows: usize,
+    cols: usize,
+    label: String,
+    bytes: u64,
+    parts: Vec<Part>,
+    pipelines: Pipelines,
+    rows_per_gemv_group: u32,
+}
+
+type PipelineKey = (wgpu::Device, Kernel, &'static str, Vec<(&'static str, u64)>);
+
+thread_local! {
+    static PIPELINES: RefCell<HashMap<PipelineKey, wgpu::ComputePipeline>> = RefCell::new(HashMap::new());
+}
+
+/// Pipelines compiled so far on this thread (all devices): lets tests check that matrices of
+/// one format share them.
+pub fn cached_pipeline_count() -> usize {
+    PIPELINES.with(|cache| cache.borrow().len())
+}
+
+async fn cached_pipeline(
+    gpu: &GpuContext,
+    kernel: Kernel,
+    entry: &'static str,
+    constants: &[(&'static str, f64)],
+) -> Result<wgpu::ComputePipeline, GpuError> {
+    let key = (gpu.device.clone(), kernel, entry, constants.iter().map(|&(k, v)| (k, v.to_bits())).collect());
+    if let Some(p) = PIPELINES.with(|cache| cache.borrow().get(&key).cloned()) {
+        return Ok(p);
+    }
+    let pipeline = kernel.pipeline_at(gpu, entry, constants).await?;
+    PIPELINES.with(|cache| cache.borrow_mut().insert(key, pipeline.clone()));
+    Ok(pipeline)
+}
+
+async fn pipelines_for(gpu: &GpuContext, layout: Layout, row_threads: u32) -> Result<Pipelines, GpuError> {
+    let kernel = layout.kernel();
+    let mut constants = layout.constants();
+    let gather = cached_pipeline(gpu, kernel, "gather_rows", &constants).await?;
+    let gemm = cached_pipeline(gpu, kernel, "gemm", &constants).await?;
+    constants.push(("WG_SIZE", f64::from(GEMV_WG_SIZE)));
+    constants.push(("ROW_THREADS", f64::from(row_threads)));
+    let gemv = cached_pipeline(gpu, kernel, "gemv", &constants).await?;
+    Ok(Pipelines { gemv, gemm, gather })
+}
+
+fn to_u32(what: &str, v: usize) -> Result<u32, GpuError> {
+    u32::try_from(v).map_err(|_| GpuError::Validation {
+        what: what.to_string(),
+        message: format!("{v} does not fit the kernels' 32-bit indices"),
+    })
+}
+
+/// Row ranges `[r0, r1)` whose arrays each fit `limit` bytes, or the error for a row that can't.
+fn split_rows(gpu: &GpuContext, name: &str, r: &Repacked) -> Result<Vec<(usize, usize)>, GpuError> {
+    let limit = gpu.adapter.max_storage_buffer_binding_size.min(gpu.adapter.max_buffer_size);
+    let mut row_bytes = 0u64;
+    for a in &r.arrays {
+        if a.row_words == 0 {
+            gpu.check_binding_size(&format!("{name} (shared table)"), 4 * a.words.len() as u64)?;
+        }
+        row_bytes = row_bytes.max(4 * a.row_words as u64);
+    }
+    gpu.check_binding_size(&format!("one row of {name}"), row_bytes)?;
+    let rows_per_part = (limit / row_bytes.max(1)).max(1) as usize;
+    Ok((0..r.rows).step_by(rows_per_part).map(|r0| (r0, (r0 + rows_per_part).min(r.rows))).collect())
+}
+
+impl GpuMatrix {
+    /// Repacks `m` (F32 / Ggml of any decodable type / Quantized int, bnb, fp8) and uploads it,
+    /// compiling (or reusing cached) pipelines. Formats without a dedicated kernel are
+    /// dequantized to f16 at upload (the generic path); [`Self::kernel_label`] says so.
+    pub async fn upload(gpu: &GpuContext, name: &str, m: &Matrix) -> Result<GpuMatrix, GpuError> {
+        Self::upload_with(gpu, name, m, default_gemv_row_threads(gpu)).await
+    }
+
+    /// [`Self::upload`] with an explicit number of GEMV threads per row (a power of two dividing
+    /// [`GEMV_WG_SIZE`]), to test and benchmark both GEMV strategies on one adapter.
+    pub async fn upload_with(
+        gpu: &GpuContext,
+        name: &str,
+        m: &Matrix,
+        gemv_row_threads: u32,
+    ) -> Result<GpuMatrix, GpuError> {
+        if !gemv_row_threads.is_power_of_two() || gemv_row_threads > GEMV_WG_SIZE {
+            return Err(GpuError::Validation {
+                what: name.to_string(),
+                message: format!(
+                    "GEMV threads per row must be a power of two ≤ {GEMV_WG_SIZE}, got {gemv_row_threads}"
+                ),
+            });
+        }
+        let r = repack(name, m)?;
+        to_u32(name, r.rows)?;
+        to_u32(name, r.cols)?;
+        let ranges = split_rows(gpu, name, &r)?;
+        let pipelines = pipelines_for(gpu, r.layout, gemv_row_threads).await?;
+        let mut parts = Vec::with_capacity(ranges.len());
+        for &(r0, r1) in &ranges {
+            let slice = if ranges.len() == 1 { None } else { Some(r.slice_rows(r0, r1)) };
+            let arrays = slice.as_ref().unwrap_or(&r);
+            let buffers = gpu
+                .scoped(&format!("uploading {name}"), || {
+                    arrays
+                        .arrays
+                        .iter()
+                        .enumerate()
+                        .map(|(i, a)| {
+                            gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                                label: Some(&format!("{name} w{}", i + 1)),
+                                contents: bytemuck::cast_slice(&a.words),
+                                // Shared tables (row_words 0) are uniforms, see repack.rs.
+                                usage: if a.row_words == 0 {
+                                    wgpu::BufferUsages::UNIFORM
+                                } else {
+                                    wgpu::BufferUsages::STORAGE
+                                },
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .await?;
+            let mut strides = [0u32; 3];
+            for (s, a) in strides.iter_mut().zip(&r.arrays) {
+                *s = to_u32(name, a.row_words)?;
+            }
+            parts.push(Part { row0: r0 as u32, rows: (r1 - r0) as u32, buffers, strides });
+        }
+        let label = if parts.len() == 1 {
+            r.label.clone()
+        } else {
+            format!("{}, split into {} row ranges (binding size limit)", r.label, parts.len())
+        };
+        Ok(GpuMatrix {
+            name: name.to_string(),
+            rows: r.rows,
+            cols: r.cols,
+            label,
+            bytes: r.bytes(),
+            parts,
+            pipelines,
+            rows_per_gemv_group: GEMV_WG_SIZE / gemv_row_threads,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes of the repacked weight buffers on the GPU.
+    pub fn gpu_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// What runs, e.g. `"Q4_1 (dedicated)"`, `"Q5_K → f16 (generic dequantize path)"`.
+    pub fn kernel_label(&self) -> String {
+        self.label.clone()
+    }
+
+    fn params(&self, part: &Part, n: u32) -> Params {
+        Params {
+            rows: part.rows,
+            cols: self.cols as u32,
+            n,
+            chunks: self.cols.div_ceil(8) as u32,
+            row0: part.row0,
+            y_stride: self.rows as u32,
+            strides: part.strides,
+            _pad: [0; 3],
+        }
+    }
+
+    fn check_size(&self, what: &str, buffer: &wgpu::Buffer, values: u64) -> Result<(), GpuError> {
+        if buffer.size() < 4 * values {
+            return Err(GpuError::Validation {
+                what: format!("{} ({})", self.name, what),
+                message: format!("needs {} bytes ({values} values) but the buffer has {}", 4 * values, buffer.size()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records `y[n, rows] = x[n, cols] · Wᵀ` (x, y: f32 STORAGE buffers, row-major, from offset 0).
+    /// `n == 1` uses the GEMV kernel, `n > 1` the tiled GEMM; `n == 0` records nothing.
+    pub fn encode(
+        &self,
+        gpu: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        n: u32,
+    ) -> Result<(), GpuError> {
+        gpu.check_alive()?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.check_size("x", x, u64::from(n) * self.cols as u64)?;
+        self.check_size("y", y, u64::from(n) * self.rows as u64)?;
+        let max_groups = gpu.device.limits().max_compute_workgroups_per_dimension;
+        let (pipeline, entry) = if n == 1 { (&self.pipelines.gemv, "gemv") } else { (&self.pipelines.gemm, "gemm") };
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
+        pass.set_pipeline(pipeline);
+        for part in &self.parts {
+            let bind_group = self.bind_group(gpu, pipeline, part, n, [(4, x), (5, y)]);
+            pass.set_bind_group(0, &bind_group, &[]);
+            if n == 1 {
+                let groups = part.rows.div_ceil(self.rows_per_gemv_group);
+                let gx = groups.min(max_groups);
+                pass.dispatch_workgroups(gx, groups.div_ceil(gx), 1);
+            } else {
+                let gy = n.div_ceil(GEMM_TILE);
+                if gy > max_groups {
+                    return Err(too_many_groups(&self.name, n));
+                }
+                pass.dispatch_workgroups(part.rows.div_ceil(GEMM_TILE), gy, 1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records `out[i, :] = W[ids[i], :]` decoded to f32, for `i < n` (`ids`: u32 storage buffer;
+    /// an id past the last row gives a row of zeros).
+    pub fn encode_gather_rows(
+        &self,
+        gpu: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        ids: &wgpu::Buffer,
+        out: &wgpu::Buffer,
+        n: u32,
+    ) -> Result<(), GpuError> {
+        gpu.check_alive()?;
+        if n == 0 {
+            return Ok(());
+        }
+        self.check_size("ids", ids, u64::from(n))?;
+        self.check_size("gather output", out, u64::from(n) * self.cols as u64)?;
+        if n > gpu.device.limits().max_compute_workgroups_per_dimension {
+            return Err(too_many_groups(&self.name, n));
+        }
+        let pipeline = &self.pipelines.gather;
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gather_rows"), timestamp_writes: None });
+        pass.set_pipeline(pipeline);
+        for part in &self.parts {
+            let bind_group = self.bind_group(gpu, pipeline, part, n, [(6, ids), (7, out)]);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups((self.cols.div_ceil(8) as u32).div_ceil(GATHER_WG_SIZE), n, 1);
+        }
+        Ok(())
+    }
+
+    fn bind_group(
+        &self,
+        gpu: &GpuContext,
+        pipeline: &wgpu::ComputePipeline,
+        part: &Part,
+        n: u32,
+        io: [(u32, &wgpu::Buffer); 2],
+    ) -> wgpu::BindGroup {
+        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("matmul params"),
+            contents: bytemuck::bytes_of(&self.params(part, n)),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+        for (i, b) in part.buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
+        }
+        for (binding, b) in io {
+            entries.push(wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() });
+        }
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        })
+    }
+}
+
+fn too_many_groups(name: &str, n: u32) -> GpuError {
+    GpuError::Validation { what: name.to_string(), message: format!("{n} tokens exceed one dispatch; split the batch") }
+}

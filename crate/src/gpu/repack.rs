@@ -1,0 +1,392 @@
+//! Every CPU → GPU weight repacking, in one place: each [`Matrix`] format is turned once, at
+//! upload, into u32 words a WGSL kernel (`shaders/matmul_<format>.wgsl`) reads directly.
+//!
+//! Common rules: all arrays are `array<u32>` (or f32 bit patterns), row-major, with a fixed
+//! number of words per row (`row_words`, passed to the shader as `stride_q/s/e`), so a matrix too
+//! large for one storage binding splits cleanly into row ranges ([`Repacked::slice_rows`]).
+//! Codes are stored **in row order**: weight `k` of a row sits at bits `b·k ..` of the row's
+//! words (least significant first), whatever interleave the source format used, so one u32
+//! holds one 8-weight chunk of a 4-bit format and the shader decodes 8 weights per load.
+//! Scales live in a separate array. Binding 1 is always the codes (`w_q`), 2 the scales (`w_s`,
+//! with any other per-row data), 3 a shared uniform table (the NF4/FP4 codebook): WebGPU's
+//! downlevel limit is 4 storage buffers per shader stage, and x and y take two of them.
+//!
+//! ```text
+//! F32   w_q: | v0 | v1 | ... | v(cols-1) | 0 .. pad to 8 |          (f32 bits, 1 word each)
+//! F16   w_q: | v1:v0 | v3:v2 | ... |                                 (f16 pairs, low half first,
+//!                                                                     rows padded to 8 values)
+//! Q8_0  w_q: | q3 q2 q1 q0 | q7 q6 q5 q4 | ...                       (i8 bytes, cols/4 words)
+//!       w_s: | d1:d0 | d3:d2 | ...                                   (f16 block scales, ceil(blocks/2))
+//! Q4_0  w_q: | q7 q6 .. q1 q0 | q15 .. q8 | ...                      (nibbles in row order,
+//!                                                                     ggml's j / j+16 split undone)
+//!       w_s: as Q8_0
+//! Q4_1  w_q: as Q4_0     w_s: | m:d | per block                      (f16 d low, f16 m high)
+//! Q4_K  w_q: nibbles in row order (ggml's 64-value lo/hi interleave undone)
+//!       w_s: per 256-value super-block 5 words:
+//!            | dmin:d | S3 S2 S1 S0 | S7..S4 | M3..M0 | M7..M4 |    (6-bit scales unpacked to bytes)
+//! Q6_K  w_q: low 4 bits in row order (8 per word)
+//!       w_s: per super-block 21 words:
+//!            | d (f32 bits) | sc3..sc0 | sc7..sc4 | sc11..8 | sc15..12 | h0 | ... | h15 |
+//!              i8 scales of the 16-value sub-blocks;  h: high 2 bits in row order, 16 per word
+//! INT4/INT8 (formats/int.rs, sym or asym, per channel or per group of 8k values)
+//!       w_q: the stored bit stream, unchanged (already row order, LSB first)
+//!       w_s: per row | s0 | s1 | ... | s(groups-1) | z3 z2 z1 z0 | ... |
+//!              f32 scale bits per group (f16-rounded values for group schemes), then (asym
+//!              only) the zero-point bytes, 4 per word
+//! NF4/FP4 (bitsandbytes) w_q: nibbles in row order (bnb's high-nibble-first bytes swapped)
+//!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
+//!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
+//!       binding 3 (uniform): the 16 codebook values, shared by all rows
+//! generic (every other format: Q5_*, Q2_K, Q3_K, Q5_K, IQ*, TQ*, MXFP4, BF16, INT2/3, per-tensor
+//!       INT, FP8, groups the kernels can't index ...): each row is dequantized on the CPU with the
+//!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
+//! ```
+//!
+//! Size overhead against the source format: Q8_0/Q4_0 none (scales are still f16), Q4_1 none,
+//! Q4_K 4.625 vs 4.5 bits per weight, Q6_K 6.625 vs 6.5625, INT group scales f32 instead of f16.
+
+use half::f16;
+
+use super::kernel::Kernel;
+use super::GpuError;
+use crate::formats::bnb::Bnb4Tensor;
+use crate::formats::ggml::q4_k::get_scale_min_k4;
+use crate::formats::int::IntTensor;
+use crate::formats::{Granularity, Mapping, QuantizedTensor, TensorShape};
+use crate::gguf::GgmlType;
+use crate::model::Matrix;
+
+/// Which kernel reads a [`Repacked`] matrix, with its override constants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    F32,
+    F16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
+    Q4K,
+    Q6K,
+    Int { bits: u8, group: u32, asym: bool },
+    Codebook { block: u32 },
+}
+
+impl Layout {
+    pub fn kernel(self) -> Kernel {
+        match self {
+            Layout::F32 => Kernel::MatmulF32,
+            Layout::F16 => Kernel::MatmulF16,
+            Layout::Q8_0 => Kernel::MatmulQ8_0,
+            Layout::Q4_0 => Kernel::MatmulQ4_0,
+            Layout::Q4_1 => Kernel::MatmulQ4_1,
+            Layout::Q4K => Kernel::MatmulQ4K,
+            Layout::Q6K => Kernel::MatmulQ6K,
+            Layout::Int { .. } => Kernel::MatmulInt,
+            Layout::Codebook { .. } => Kernel::MatmulCodebook,
+        }
+    }
+
+    /// The format file's own override constants (the shared WG_SIZE is added by the caller).
+    pub fn constants(self) -> Vec<(&'static str, f64)> {
+        match self {
+            Layout::Int { bits, group, asym } => {
+                vec![("BITS", f64::from(bits)), ("GROUP_SIZE", f64::from(group)), ("ASYM", f64::from(u8::from(asym)))]
+            }
+            Layout::Codebook { block } => vec![("BLOCK", f64::from(block))],
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// One weight array bound to the kernel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackedArray {
+    /// Words per row; 0 for a small table every row shares (the codebook), which is bound as a
+    /// uniform buffer (WebGPU's downlevel limit is 4 storage buffers per stage, x and y included).
+    pub row_words: usize,
+    pub words: Vec<u32>,
+}
+
+/// A matrix in its GPU layout: `arrays[i]` is bound at `@binding(i + 1)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repacked {
+    pub layout: Layout,
+    pub rows: usize,
+    pub cols: usize,
+    pub arrays: Vec<PackedArray>,
+    /// What runs, for users: `"Q4_1 (dedicated)"`, `"Q5_K → f16 (generic dequantize path)"`.
+    pub label: String,
+}
+
+impl Repacked {
+    /// Bytes of all arrays.
+    pub fn bytes(&self) -> u64 {
+        self.arrays.iter().map(|a| 4 * a.words.len() as u64).sum()
+    }
+
+    /// Rows `r0..r1` as their own matrix (shared arrays are copied whole).
+    pub fn slice_rows(&self, r0: usize, r1: usize) -> Repacked {
+        let arrays = self
+            .arrays
+            .iter()
+            .map(|a| match a.row_words {
+                0 => a.clone(),
+                w => PackedArray { row_words: w, words: a.words[r0 * w..r1 * w].to_vec() },
+            })
+            .collect();
+        Repacked { layout: self.layout, rows: r1 - r0, cols: self.cols, arrays, label: self.label.clone() }
+    }
+}
+
+fn per_row(row_words: usize, words: Vec<u32>) -> PackedArray {
+    PackedArray { row_words, words }
+}
+
+fn shared(words: Vec<u32>) -> PackedArray {
+    PackedArray { row_words: 0, words }
+}
+
+/// Little-endian words from bytes (zero-padded to a whole word).
+fn words_le(bytes: &[u8]) -> Vec<u32> {
+    bytes.chunks(4).map(|c| c.iter().enumerate().fold(0u32, |w, (i, &b)| w | u32::from(b) << (8 * i))).collect()
+}
+
+/// Packs values `< 2^bits` in order, least significant first (`bits` divides 32).
+fn pack_bits(values: &[u8], bits: u32) -> Vec<u32> {
+    let per = (32 / bits) as usize;
+    values
+        .chunks(per)
+        .map(|c| c.iter().enumerate().fold(0u32, |w, (i, &v)| w | u32::from(v) << (bits as usize * i)))
+        .collect()
+}
+
+fn f16_bits_at(b: &[u8], i: usize) -> u16 {
+    u16::from_le_bytes([b[i], b[i + 1]])
+}
+
+fn bad(what: &str, message: String) -> GpuError {
+    GpuError::Validation { what: what.to_string(), message }
+}
+
+/// Repacks `m` for the GPU. `name` only labels errors.
+pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
+    let TensorShape { rows, cols } = m.shape();
+    if rows == 0 || cols == 0 {
+        return Err(bad(name, format!("cannot upload an empty {rows}×{cols} matrix")));
+    }
+    let dedicated = |layout: Layout, arrays: Vec<PackedArray>| Repacked {
+        layout,
+        rows,
+        cols,
+        arrays,
+        label: format!("{} (dedicated)", m.type_name()),
+    };
+    let repacked = match m {
+        Matrix::F32 { data, .. } => dedicated(Layout::F32, vec![f32_rows(data, rows, cols)]),
+        Matrix::Ggml(t) => {
+            let rb = t.data.len() / rows;
+            let rows_of = || t.data.chunks_exact(rb);
+            match t.ty {
+                GgmlType::F16 => {
+                    let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                    dedicated(Layout::F16, vec![f16_rows(&halves, rows, cols)])
+                }
+                GgmlType::Q8_0 => dedicated(Layout::Q8_0, q8_0(rows_of(), cols)),
+                GgmlType::Q4_0 => dedicated(Layout::Q4_0, q4_0(rows_of(), cols)),
+                GgmlType::Q4_1 => dedicated(Layout::Q4_1, q4_1(rows_of(), cols)),
+                GgmlType::Q4_K => dedicated(Layout::Q4K, q4_k(rows_of(), cols)),
+                GgmlType::Q6_K => dedicated(Layout::Q6K, q6_k(rows_of(), cols)),
+                _ => generic(name, m)?,
+            }
+        }
+        Matrix::Quantized(QuantizedTensor::Int(t)) => match int_layout(t) {
+            Some(layout) => dedicated(layout, int(t, layout)),
+            None => generic(name, m)?,
+        },
+        Matrix::Quantized(QuantizedTensor::Bnb4(t)) if cols.is_multiple_of(t.block()) => {
+            dedicated(Layout::Codebook { block: t.block() as u32 }, codebook(t))
+        }
+        Matrix::Quantized(_) => generic(name, m)?,
+    };
+    Ok(repacked)
+}
+
+fn f32_rows(data: &[f32], rows: usize, cols: usize) -> PackedArray {
+    let stride = cols.next_multiple_of(8);
+    let mut words = vec![0u32; rows * stride];
+    for (dst, src) in words.chunks_exact_mut(stride).zip(data.chunks_exact(cols)) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.to_bits();
+        }
+    }
+    per_row(stride, words)
+}
+
+fn f16_rows(halves: &[u16], rows: usize, cols: usize) -> PackedArray {
+    let stride = cols.next_multiple_of(8) / 2;
+    let mut words = vec![0u32; rows * stride];
+    for (dst, src) in words.chunks_exact_mut(stride).zip(halves.chunks_exact(cols)) {
+        for (i, &h) in src.iter().enumerate() {
+            dst[i / 2] |= u32::from(h) << (16 * (i % 2));
+        }
+    }
+    per_row(stride, words)
+}
+
+/// Every row decoded with the CPU reference, stored as f16 (f32 if a value overflows f16).
+fn generic(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
+    let TensorShape { rows, cols } = m.shape();
+    if let Matrix::Ggml(t) = m {
+        if !crate::formats::can_dequantize(t.ty) {
+            return Err(bad(name, format!("no decoder for {} tensors, so no GPU path either", t.ty)));
+        }
+    }
+    let values = m.to_f32();
+    let halves: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
+    let overflow = values.iter().zip(&halves).any(|(v, &h)| v.is_finite() && f16::from_bits(h).is_infinite());
+    let (layout, array, target) = if overflow {
+        (Layout::F32, f32_rows(&values, rows, cols), "f32 (values beyond the f16 range)")
+    } else {
+        (Layout::F16, f16_rows(&halves, rows, cols), "f16")
+    };
+    Ok(Repacked {
+        layout,
+        rows,
+        cols,
+        arrays: vec![array],
+        label: format!("{} → {target} (generic dequantize path)", m.type_name()),
+    })
+}
+
+/// f16 block scales of each row, two per word (`offset` = byte of `d` in a block).
+fn block_scales<'a>(rows: impl Iterator<Item = &'a [u8]>, block_bytes: usize, cols: usize) -> PackedArray {
+    let blocks = cols / 32;
+    let stride = blocks.div_ceil(2);
+    let mut words = Vec::new();
+    for row in rows {
+        let mut scales: Vec<u16> = row.chunks_exact(block_bytes).map(|b| f16_bits_at(b, 0)).collect();
+        scales.resize(2 * stride, 0);
+        words.extend(scales.chunks_exact(2).map(|p| u32::from(p[0]) | u32::from(p[1]) << 16));
+    }
+    per_row(stride, words)
+}
+
+/// ggml's nibble split in value order: byte j of `qs` holds value j (low nibble) and value
+/// j + len (high nibble). Q4_0/Q4_1 blocks (16 bytes) and each 32-byte Q4_K chunk use it.
+fn block_nibbles(qs: &[u8], out: &mut Vec<u8>) {
+    out.extend(qs.iter().map(|q| q & 15));
+    out.extend(qs.iter().map(|q| q >> 4));
+}
+
+fn q8_0<'a>(rows: impl Iterator<Item = &'a [u8]> + Clone, cols: usize) -> Vec<PackedArray> {
+    let mut q = Vec::new();
+    for row in rows.clone() {
+        for b in row.chunks_exact(34) {
+            q.extend_from_slice(&b[2..34]);
+        }
+    }
+    vec![per_row(cols / 4, words_le(&q)), block_scales(rows, 34, cols)]
+}
+
+fn q4_0<'a>(rows: impl Iterator<Item = &'a [u8]> + Clone, cols: usize) -> Vec<PackedArray> {
+    let mut codes = Vec::new();
+    for row in rows.clone() {
+        for b in row.chunks_exact(18) {
+            block_nibbles(&b[2..18], &mut codes);
+        }
+    }
+    vec![per_row(cols / 8, pack_bits(&codes, 4)), block_scales(rows, 18, cols)]
+}
+
+fn q4_1<'a>(rows: impl Iterator<Item = &'a [u8]> + Clone, cols: usize) -> Vec<PackedArray> {
+    let (mut codes, mut dm) = (Vec::new(), Vec::new());
+    for row in rows {
+        for b in row.chunks_exact(20) {
+            block_nibbles(&b[4..20], &mut codes);
+            dm.extend_from_slice(&b[0..4]); // d, m as f16: one word, d in the low half
+        }
+    }
+    vec![per_row(cols / 8, pack_bits(&codes, 4)), per_row(cols / 32, words_le(&dm))]
+}
+
+fn q4_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
+    let (mut codes, mut s) = (Vec::new(), Vec::new());
+    for row in rows {
+        for b in row.chunks_exact(144) {
+            let scales: &[u8; 12] = b[4..16].try_into().expect("12 scale bytes");
+            let (sc, mn): (Vec<u8>, Vec<u8>) = (0..8).map(|j| get_scale_min_k4(j, scales)).unzip();
+            s.extend_from_slice(&b[0..4]); // d, dmin
+            s.extend(sc);
+            s.extend(mn);
+            for chunk in b[16..144].chunks_exact(32) {
+                block_nibbles(chunk, &mut codes);
+            }
+        }
+    }
+    vec![per_row(cols / 8, pack_bits(&codes, 4)), per_row(5 * cols / 256, words_le(&s))]
+}
+
+fn q6_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
+    let (mut lo, mut s) = (Vec::new(), Vec::new());
+    for row in rows {
+        for b in row.chunks_exact(210) {
+            let (ql, qh) = (&b[0..128], &b[128..192]);
+            let mut q = [0u8; 256];
+            for h in 0..2 {
+                for l in 0..32 {
+                    let (a, c, hb) = (ql[64 * h + l], ql[64 * h + 32 + l], qh[32 * h + l]);
+                    q[128 * h + l] = (a & 15) | (hb & 3) << 4;
+                    q[128 * h + 32 + l] = (c & 15) | (hb >> 2 & 3) << 4;
+                    q[128 * h + 64 + l] = (a >> 4) | (hb >> 4 & 3) << 4;
+                    q[128 * h + 96 + l] = (c >> 4) | (hb >> 6 & 3) << 4;
+                }
+            }
+            lo.extend(q.iter().map(|v| v & 15));
+            let d = f16::from_bits(f16_bits_at(b, 208)).to_f32();
+            s.extend(words_le(&d.to_le_bytes()));
+            s.extend(words_le(&b[192..208]));
+            s.extend(pack_bits(&q.map(|v| v >> 4), 2));
+        }
+    }
+    vec![per_row(cols / 8, pack_bits(&lo, 4)), per_row(21 * cols / 256, s)]
+}
+
+/// The dedicated INT layout, when the kernel can index the tensor's groups.
+fn int_layout(t: &IntTensor) -> Option<Layout> {
+    let cols = t.shape.cols;
+    let group = match t.scheme.granularity {
+        Granularity::Channel => cols,
+        Granularity::Group(g) => g as usize,
+        Granularity::Tensor => return None,
+    };
+    let fits =
+        matches!(t.bits, 4 | 8) && cols.is_multiple_of(8) && group.is_multiple_of(8) && cols.is_multiple_of(group);
+    fits.then_some(Layout::Int { bits: t.bits, group: group as u32, asym: t.scheme.mapping == Mapping::Asymmetric })
+}
+
+fn int(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
+    let Layout::Int { group, asym, .. } = layout else { unreachable!("int layout") };
+    let TensorShape { cols, .. } = t.shape;
+    let groups = cols / group as usize;
+    let codes = per_row(cols * t.bits as usize / 32, words_le(&t.packed));
+    let zero_words = if asym { groups.div_ceil(4) } else { 0 };
+    let mut words = Vec::with_capacity(t.scales.len() / groups * (groups + zero_words));
+    for (r, scales) in t.scales.chunks_exact(groups).enumerate() {
+        words.extend(scales.iter().map(|s| s.to_bits()));
+        if asym {
+            let mut zeros = t.zero_points[r * groups..(r + 1) * groups].to_vec();
+            zeros.resize(4 * zero_words, 0);
+            words.extend(words_le(&zeros));
+        }
+    }
+    vec![codes, per_row(groups + zero_words, words)]
+}
+
+fn codebook(t: &Bnb4Tensor) -> Vec<PackedArray> {
+    let cols = t.shape.cols;
+    let swapped: Vec<u8> = t.packed.iter().map(|b| b.rotate_left(4)).collect();
+    let mut codes = words_le(&swapped);
+    codes.truncate(t.shape.len() / 8);
+    let absmax: Vec<u32> = t.absmax_f32().iter().map(|a| a.to_bits()).collect();
+    let table: Vec<u32> = t.ty().table().iter().map(|v| v.to_bits()).collect();
+    vec![per_row(cols / 8, codes), per_row(cols / t.block(), absmax), shared(table)]
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# GPU weight-matmul benchmark (crate/examples/bench_gpu.rs) on the native adapter (lavapipe on a
+# machine without a GPU): per format, GEMV and GEMM time, GB/s and GFLOP/s at 1×576×1536,
+# 1×4096×4096 and 512×4096×4096 (64×4096×4096 with --quick), then the GEMV 4096×4096 speed-up
+# of every format over f32. Prints markdown.
+#
+#     scripts/bench-gpu.sh [--quick] [--formats f32,q4_1,int4-sym-g128]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-$(id -un)}
+mkdir -p "$XDG_RUNTIME_DIR"
+cd "$ROOT/crate"
+nice cargo build -q --release --example bench_gpu
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+nice cargo run -q --release --example bench_gpu -- "$@"

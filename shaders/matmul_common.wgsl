@@ -1,0 +1,235 @@
+// matmul_common.wgsl — the three entry points every weight format shares. It is never compiled
+// alone: `Kernel::source()` appends it to one format file (shaders/matmul_<format>.wgsl), which
+// declares the weight bindings 1..3 and `fn decode8(row, chunk) -> Chunk8` (the 8 weights
+// row[8·chunk .. 8·chunk + 8] decoded to f32; zeros past the end of a padded row). WGSL
+// module-scope declarations may appear in any order, so plain concatenation is enough.
+//
+// Bindings (group 0; each entry point's automatic layout keeps only what it uses):
+//   @binding(0) params   : uniform MatmulParams (below)
+//   @binding(1..3)       : the repacked weights (declared by the format file: 1 and 2 storage,
+//                          3 a uniform table; WebGPU's downlevel limit is 4 storage buffers)
+//   @binding(4) x        : storage, read        array<f32>  x[t·cols + k], t < n      (gemv, gemm)
+//   @binding(5) y        : storage, read_write  array<f32>  y[t·y_stride + row0 + r]  (gemv, gemm)
+//   @binding(6) ids      : storage, read        array<u32>  n row ids                 (gather_rows)
+//   @binding(7) gathered : storage, read_write  array<f32>  gathered[i·cols + k]      (gather_rows)
+// Override constants:
+//   WG_SIZE (u32, default 64, power of two ≤ 256) — threads per GEMV workgroup.
+//   ROW_THREADS (u32, default 64, power of two dividing WG_SIZE) — GEMV threads sharing one row.
+//     GPUs want many (coalesced loads, a workgroup-memory reduction); CPU adapters (lavapipe,
+//     SwiftShader) want 1: each invocation streams its own row and no barrier is needed.
+// Entry points:
+//   gemv        — n = 1: WG_SIZE / ROW_THREADS output rows per workgroup (grid split over y past
+//                 65535 workgroups: workgroup wid.y·num_workgroups.x + wid.x); the ROW_THREADS
+//                 threads of a row stride over its 8-weight chunks and their partial sums are
+//                 reduced in workgroup memory (a fixed-order tree).
+//   gemm        — n > 1: 64 threads compute a 32-row × 32-token tile, 4×4 outputs per thread,
+//                 stepping K by 32 through workgroup tiles of decoded weights and activations.
+//                 Dispatch (ceil(rows/32), ceil(n/32)).
+//   gather_rows — gathered[i, :] = W[ids[i], :] decoded to f32 (the embedding lookup). Dispatch
+//                 (ceil(chunks/64), n). A matrix split into row parts runs it once per part; each
+//                 part writes the ids it owns, and part 0 writes zeros for ids past the last row.
+
+struct MatmulParams {
+    rows: u32,       // rows in this part of the matrix
+    cols: u32,       // row length K
+    n: u32,          // tokens (gemv, gemm) or ids (gather_rows)
+    chunks: u32,     // ceil(cols / 8): 8-weight chunks per row
+    row0: u32,       // first row of this part in the whole matrix
+    y_stride: u32,   // rows of the whole matrix: the row pitch of y
+    stride_q: u32,   // u32 words per row in binding 1
+    stride_s: u32,   // u32 words per row in binding 2
+    stride_e: u32,   // u32 words per row in binding 3 (0: binding 3 is a shared table)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+struct Chunk8 {
+    lo: vec4<f32>,
+    hi: vec4<f32>,
+}
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(4) var<storage, read> x: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read> ids: array<u32>;
+@group(0) @binding(7) var<storage, read_write> gathered: array<f32>;
+
+override WG_SIZE: u32 = 64u;
+override ROW_THREADS: u32 = 64u;
+
+// Helpers the format files share (codes packed least significant bits first).
+fn nibbles(w: u32) -> Chunk8 {
+    return Chunk8(
+        vec4<f32>(vec4<u32>(w, w >> 4u, w >> 8u, w >> 12u) & vec4<u32>(15u)),
+        vec4<f32>(vec4<u32>(w >> 16u, w >> 20u, w >> 24u, w >> 28u) & vec4<u32>(15u)),
+    );
+}
+
+fn bytes_u8(w: u32) -> vec4<f32> {
+    return vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(255u));
+}
+
+fn bytes_i8(w: u32) -> vec4<f32> {
+    let s = bitcast<i32>(w);
+    return vec4<f32>(vec4<i32>(extractBits(s, 0u, 8u), extractBits(s, 8u, 8u), extractBits(s, 16u, 8u), extractBits(s, 24u, 8u)));
+}
+
+fn load_x8(t: u32, c: u32) -> Chunk8 {
+    let k = 8u * c;
+    let base = t * params.cols + k;
+    if (k + 8u <= params.cols) {
+        return Chunk8(
+            vec4<f32>(x[base], x[base + 1u], x[base + 2u], x[base + 3u]),
+            vec4<f32>(x[base + 4u], x[base + 5u], x[base + 6u], x[base + 7u]),
+        );
+    }
+    var v = array<f32, 8>(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    for (var j = 0u; j < 8u; j++) {
+        if (k + j < params.cols) {
+            v[j] = x[base + j];
+        }
+    }
+    return Chunk8(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(WG_SIZE)
+fn gemv(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let lane = lid % ROW_THREADS;
+    let row = (wid.y * nwg.x + wid.x) * (WG_SIZE / ROW_THREADS) + lid / ROW_THREADS;
+    var acc = 0.0;
+    if (row < params.rows) {
+        for (var c = lane; c < params.chunks; c += ROW_THREADS) {
+            let w = decode8(row, c);
+            let v = load_x8(0u, c);
+            acc += dot(w.lo, v.lo) + dot(w.hi, v.hi);
+        }
+    }
+    if (ROW_THREADS == 1u) {
+        if (row < params.rows) {
+            y[params.row0 + row] = acc;
+        }
+        return;
+    }
+    partial[lid] = acc;
+    workgroupBarrier();
+    for (var s = ROW_THREADS / 2u; s > 0u; s >>= 1u) {
+        if (lane < s) {
+            partial[lid] += partial[lid + s];
+        }
+        workgroupBarrier();
+    }
+    if (lane == 0u && row < params.rows) {
+        y[params.row0 + row] = partial[lid];
+    }
+}
+
+const TILE_ROWS: u32 = 32u;
+const TILE_TOKENS: u32 = 32u;
+const TILE_K: u32 = 32u;
+var<workgroup> w_tile: array<f32, 1024>; // [TILE_ROWS][TILE_K]
+var<workgroup> x_tile: array<f32, 1024>; // [TILE_TOKENS][TILE_K]
+
+// (Workgroup pointers can't be function arguments in WebGPU, hence two writers.)
+fn store_w8(o: u32, v: Chunk8) {
+    w_tile[o] = v.lo.x;
+    w_tile[o + 1u] = v.lo.y;
+    w_tile[o + 2u] = v.lo.z;
+    w_tile[o + 3u] = v.lo.w;
+    w_tile[o + 4u] = v.hi.x;
+    w_tile[o + 5u] = v.hi.y;
+    w_tile[o + 6u] = v.hi.z;
+    w_tile[o + 7u] = v.hi.w;
+}
+
+fn store_x8(o: u32, v: Chunk8) {
+    x_tile[o] = v.lo.x;
+    x_tile[o + 1u] = v.lo.y;
+    x_tile[o + 2u] = v.lo.z;
+    x_tile[o + 3u] = v.lo.w;
+    x_tile[o + 4u] = v.hi.x;
+    x_tile[o + 5u] = v.hi.y;
+    x_tile[o + 6u] = v.hi.z;
+    x_tile[o + 7u] = v.hi.w;
+}
+
+@compute @workgroup_size(64)
+fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let row_base = wid.x * TILE_ROWS;
+    let tok_base = wid.y * TILE_TOKENS;
+    let tr = (lid / 8u) * 4u; // this thread's first row within the tile
+    let tt = (lid % 8u) * 4u; // and first token
+    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    let steps = (params.chunks + 3u) / 4u;
+    let zero = Chunk8(vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var s = 0u; s < steps; s++) {
+        // 32 rows (or tokens) × 4 chunks = 128 chunk loads per tile, two per thread.
+        for (var l = lid; l < 128u; l += 64u) {
+            let r = l / 4u;
+            let c = s * 4u + l % 4u;
+            var w = zero;
+            if (row_base + r < params.rows && c < params.chunks) {
+                w = decode8(row_base + r, c);
+            }
+            store_w8(r * TILE_K + (l % 4u) * 8u, w);
+            var v = zero;
+            if (tok_base + r < params.n && c < params.chunks) {
+                v = load_x8(tok_base + r, c);
+            }
+            store_x8(r * TILE_K + (l % 4u) * 8u, v);
+        }
+        workgroupBarrier();
+        for (var k = 0u; k < TILE_K; k++) {
+            let xv = vec4<f32>(
+                x_tile[tt * TILE_K + k],
+                x_tile[(tt + 1u) * TILE_K + k],
+                x_tile[(tt + 2u) * TILE_K + k],
+                x_tile[(tt + 3u) * TILE_K + k],
+            );
+            acc[0] += w_tile[tr * TILE_K + k] * xv;
+            acc[1] += w_tile[(tr + 1u) * TILE_K + k] * xv;
+            acc[2] += w_tile[(tr + 2u) * TILE_K + k] * xv;
+            acc[3] += w_tile[(tr + 3u) * TILE_K + k] * xv;
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let row = row_base + tr + i;
+        for (var j = 0u; j < 4u; j++) {
+            let tok = tok_base + tt + j;
+            if (row < params.rows && tok < params.n) {
+                y[tok * params.y_stride + params.row0 + row] = acc[i][j];
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let c = gid.x;
+    let i = gid.y;
+    if (c >= params.chunks || i >= params.n) {
+        return;
+    }
+    let id = ids[i];
+    var w = Chunk8(vec4<f32>(0.0), vec4<f32>(0.0));
+    if (id >= params.row0 && id < params.row0 + params.rows) {
+        w = decode8(id - params.row0, c);
+    } else if (!(params.row0 == 0u && id >= params.y_stride)) {
+        return; // another part's row
+    }
+    let k = 8u * c;
+    let base = i * params.cols + k;
+    let v = array<f32, 8>(w.lo.x, w.lo.y, w.lo.z, w.lo.w, w.hi.x, w.hi.y, w.hi.z, w.hi.w);
+    for (var j = 0u; j < 8u; j++) {
+        if (k + j < params.cols) {
+            gathered[base + j] = v[j];
+        }
+    }
+}

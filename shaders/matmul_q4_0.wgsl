@@ -1,0 +1,22 @@
+// matmul_q4_0.wgsl — ggml Q4_0 (blocks of 32: f16 scale d, 4-bit q; x = (q − 8)·d), repacked.
+// Concatenated with matmul_common.wgsl (entry points gemv, gemm, gather_rows; bindings 0 and 4..7
+// and the override WG_SIZE are documented there).
+//
+// Bindings (group 0):
+//   @binding(1) w_q : storage, read array<u32> — the 4-bit quants in row order, 8 per word, weight
+//                     k of a row in bits 4(k % 8).. of word k / 8 (ggml's lo/hi nibble split undone).
+//                     stride_q = cols / 8.
+//   @binding(2) w_s : storage, read array<u32> — f16 scales, two per word (block b in half b % 2 of
+//                     word b / 2). stride_s = ceil(cols / 64).
+// Override constants: none of its own.
+// Decoding is (f32(q) − 8) · d, exact like the CPU reference: gather_rows is bit-exact.
+
+@group(0) @binding(1) var<storage, read> w_q: array<u32>;
+@group(0) @binding(2) var<storage, read> w_s: array<u32>;
+
+fn decode8(row: u32, c: u32) -> Chunk8 {
+    let b = c / 4u;
+    let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
+    let q = nibbles(w_q[row * params.stride_q + c]);
+    return Chunk8((q.lo - 8.0) * d, (q.hi - 8.0) * d);
+}

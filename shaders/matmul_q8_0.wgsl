@@ -1,0 +1,21 @@
+// matmul_q8_0.wgsl — ggml Q8_0 (blocks of 32: f16 scale d, 32 × i8 q; x = q·d), repacked.
+// Concatenated with matmul_common.wgsl (entry points gemv, gemm, gather_rows; bindings 0 and 4..7
+// and the override WG_SIZE are documented there).
+//
+// Bindings (group 0):
+//   @binding(1) w_q : storage, read array<u32> — the i8 quants, 4 per word, weight k of a row in
+//                     byte k % 4 of word k / 4 (chunk c = words 2c, 2c + 1). stride_q = cols / 4.
+//   @binding(2) w_s : storage, read array<u32> — the f16 scales, two per word (block b of a row in
+//                     half b % 2 of word b / 2). stride_s = ceil(cols / 64).
+// Override constants: none of its own.
+// Decoding is f32(q) · d, the CPU reference's one rounding: gather_rows is bit-exact.
+
+@group(0) @binding(1) var<storage, read> w_q: array<u32>;
+@group(0) @binding(2) var<storage, read> w_s: array<u32>;
+
+fn decode8(row: u32, c: u32) -> Chunk8 {
+    let b = c / 4u;
+    let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
+    let i = row * params.stride_q + 2u * c;
+    return Chunk8(bytes_i8(w_q[i]) * d, bytes_i8(w_q[i + 1u]) * d);
+}

@@ -1,0 +1,554 @@
+//! The GPU forward (`quantlab::gpu::forward`): each kernel against its CPU twin over awkward
+//! shapes, then whole models (a small synthetic one, and the default SmolLM2 Q4_1) against the
+//! CPU reference forward: logits and greedy tokens.
+//!
+//! The device is `gpu::gpu()` (one for the test binary): with `QUANTLAB_REQUIRE_GPU=1` a missing
+//! adapter fails the tests instead of skipping them.
+//!
+//! Tolerances and why:
+//! - element-wise kernels (residual add, SwiGLU) and the f32 KV store: exact or within 2 ulp
+//!   (`exp` in WGSL is not correctly rounded);
+//! - RMSNorm: the GPU sums squares in f32 in another order (the CPU in f64): relative 1e-5;
+//! - RoPE: cos/sin come from the same f64 table, only a fused multiply-add may differ: 1e-6
+//!   relative to the pair's magnitude;
+//! - attention: dot products and sums in another order, `exp` not correctly rounded: 1e-5
+//!   relative to the largest |value| in the output (plus 1e-6);
+//! - f16 / int8 KV: the codes are compared (f16 exact; int8 exact except where x/scale lies
+//!   within 1e-4 of a rounding boundary, where one step of difference is allowed);
+//! - whole model: 30 layers of f32 products in another order: max |Δlogit| ≤ 2e-3 (logits up
+//!   to ~30; a real bug moves them by 0.1–10), and identical greedy tokens.
+
+use crate::gguf::model_path;
+use crate::gpu::gpu;
+use quantlab::formats::QuantScheme;
+use quantlab::formats::TensorShape;
+use quantlab::gguf::GgufFile;
+use quantlab::gpu::forward::generate::generate_blocking;
+use quantlab::gpu::forward::kernels::{
+    attention_cpu, groups, kv_load_cpu, kv_store_cpu, residual_add_cpu, run_once, swiglu_cpu, KvFormat, Pipelines,
+    Shapes, Step,
+};
+use quantlab::gpu::forward::{GpuModel, Pick};
+use quantlab::model::eval::{evaluate, plan, EvalHooks, LogitSource, ModelSource, Protocol};
+use quantlab::model::generate::generate;
+use quantlab::model::sampler::argmax;
+use quantlab::model::weights::Layer;
+use quantlab::model::{forward, rmsnorm, rope, Config, Matrix, Model, Rng, Sampler, SamplerConfig, State, Weights};
+use quantlab::model::{quantize_model, TensorPolicy};
+use quantlab::tokenizer::Tokenizer;
+use std::sync::OnceLock;
+
+/// Deterministic values in [-scale, scale) from the seeded PCG32.
+fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut r = Rng::new(seed);
+    (0..n).map(|_| (r.next_f32() * 2.0 - 1.0) * scale).collect()
+}
+
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+fn words(bytes: &[u8]) -> Vec<u32> {
+    bytemuck::pod_collect_to_vec(bytes)
+}
+
+/// Awkward shapes: widths that are not multiples of the workgroup size, 3 query heads on 1 kv
+/// head, RoPE on only part of each head, a capacity that is not a power of two.
+fn shapes(kv: KvFormat) -> Shapes {
+    Shapes {
+        dim: 100,
+        hidden_dim: 70,
+        n_heads: 3,
+        n_kv_heads: 1,
+        head_dim: 12,
+        rope_dim: 8,
+        vocab: 301,
+        capacity: 37,
+        eps: 1e-5,
+        kv,
+    }
+}
+
+fn pipelines(s: &Shapes) -> Pipelines {
+    pollster::block_on(Pipelines::new(gpu().unwrap(), s)).expect("pipelines compile")
+}
+
+fn run(p: &wgpu::ComputePipeline, step: Step, bufs: &[&[u8]], g: (u32, u32, u32)) -> Vec<Vec<u8>> {
+    pollster::block_on(run_once(gpu().unwrap(), p, step, bufs, g)).expect("kernel runs")
+}
+
+fn assert_close(got: &[f32], want: &[f32], tol: impl Fn(usize, f32) -> f32, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!((g - w).abs() <= tol(i, *w), "{what}[{i}]: gpu {g} vs cpu {w}");
+    }
+}
+
+#[test]
+fn rmsnorm_matches_cpu() {
+    let Some(_) = gpu() else { return };
+    let s = shapes(KvFormat::F32);
+    let p = pipelines(&s);
+    for n in [1usize, 5] {
+        let x = values(n * s.dim, 1, 3.0);
+        let w = values(s.dim, 2, 1.5);
+        let out = run(
+            &p.rmsnorm,
+            Step { n: n as u32, ..Step::default() },
+            &[bytemuck::cast_slice(&x), bytemuck::cast_slice(&w), &vec![0u8; n * s.dim * 4]],
+            groups::rmsnorm(n),
+        );
+        let mut want = vec![0f32; n * s.dim];
+        for r in 0..n {
+            rmsnorm(&mut want[r * s.dim..][..s.dim], &x[r * s.dim..][..s.dim], &w, s.eps);
+        }
+        assert_close(&floats(&out[2]), &want, |_, w| 1e-5 * w.abs() + 1e-7, "rmsnorm");
+    }
+}
+
+#[test]
+fn rope_matches_cpu_at_each_rows_position() {
+    let Some(_) = gpu() else { return };
+    let s = shapes(KvFormat::F32);
+    let p = pipelines(&s);
+    let theta = 10000.0;
+    let table = quantlab::gpu::forward::kernels::rope_table(s.capacity, s.rope_dim, theta);
+    let (n, pos0) = (4usize, 31usize);
+    let (q_dim, kv_dim) = (s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim);
+    let q = values(n * q_dim, 3, 2.0);
+    let k = values(n * kv_dim, 4, 2.0);
+    let step = Step { pos0: pos0 as u32, n: n as u32, ..Step::default() };
+    let out = run(
+        &p.rope,
+        step,
+        &[bytemuck::cast_slice(&q), bytemuck::cast_slice(&k), bytemuck::cast_slice(&table)],
+        groups::rope(&s, n),
+    );
+    let (mut wq, mut wk) = (q.clone(), k.clone());
+    for r in 0..n {
+        rope(&mut wq[r * q_dim..][..q_dim], s.head_dim, s.rope_dim, pos0 + r, theta);
+        rope(&mut wk[r * kv_dim..][..kv_dim], s.head_dim, s.rope_dim, pos0 + r, theta);
+    }
+    assert_close(&floats(&out[0]), &wq, |_, _| 4e-6, "rope q");
+    assert_close(&floats(&out[1]), &wk, |_, _| 4e-6, "rope k");
+    // Dimensions past rope_dim are untouched.
+    assert_eq!(floats(&out[0])[s.rope_dim..s.head_dim], q[s.rope_dim..s.head_dim]);
+}
+
+#[test]
+fn swiglu_and_residual_add_match_cpu() {
+    let Some(_) = gpu() else { return };
+    let s = shapes(KvFormat::F32);
+    let p = pipelines(&s);
+    let n = 3;
+    let gate = values(n * s.hidden_dim, 5, 6.0);
+    let up = values(n * s.hidden_dim, 6, 2.0);
+    let step = Step { n: n as u32, ..Step::default() };
+    let out = run(
+        &p.swiglu,
+        step,
+        &[bytemuck::cast_slice(&gate), bytemuck::cast_slice(&up)],
+        groups::elementwise(s.hidden_dim, n),
+    );
+    let mut want = gate.clone();
+    swiglu_cpu(&mut want, &up);
+    assert_close(&floats(&out[0]), &want, |_, w| 4.0 * f32::EPSILON * w.abs() + 1e-7, "swiglu");
+
+    let x = values(n * s.dim, 7, 5.0);
+    let d = values(n * s.dim, 8, 5.0);
+    let out = run(
+        &p.residual_add,
+        step,
+        &[bytemuck::cast_slice(&x), bytemuck::cast_slice(&d)],
+        groups::elementwise(s.dim, n),
+    );
+    let mut want = x.clone();
+    residual_add_cpu(&mut want, &d);
+    assert_eq!(floats(&out[0]), want, "one correctly rounded add per element");
+}
+
+/// KV store on the GPU vs `kv_store_cpu`, then attention over that cache vs `attention_cpu` on
+/// the decoded values: decode (1 row at the last position) and prefill (5 causal rows).
+#[test]
+fn kv_cache_and_attention_match_cpu_for_every_kv_format() {
+    let Some(_) = gpu() else { return };
+    for kv in [KvFormat::F32, KvFormat::F16, KvFormat::Int8] {
+        let s = shapes(kv);
+        let p = pipelines(&s);
+        let kv_dim = s.n_kv_heads * s.head_dim;
+        let q_dim = s.n_heads * s.head_dim;
+        let vpw = kv.values_per_word();
+        // Fill the whole cache through kv_write in batches of up to 9 rows (as prefill would).
+        let keys = values(s.capacity * kv_dim, 10, 3.0);
+        let vals = values(s.capacity * kv_dim, 11, 3.0);
+        let mut cache = vec![0u8; kv.layer_cache_bytes(s.capacity, s.n_kv_heads, s.head_dim) as usize];
+        let mut pos = 0;
+        while pos < s.capacity {
+            let n = 9.min(s.capacity - pos);
+            let step = Step { pos0: pos as u32, n: n as u32, ..Step::default() };
+            let k = bytemuck::cast_slice(&keys[pos * kv_dim..(pos + n) * kv_dim]);
+            let v = bytemuck::cast_slice(&vals[pos * kv_dim..(pos + n) * kv_dim]);
+            cache = run(&p.kv_write, step, &[k, v, &cache], groups::kv_write(&s, n)).swap_remove(2);
+            pos += n;
+        }
+        // Codes vs the CPU twin, head by head; decoded values for the attention reference.
+        let all = words(&cache);
+        let region = kv.region_words(s.capacity, kv_dim);
+        let heads = s.capacity * s.n_kv_heads;
+        let mut decoded = [Vec::new(), Vec::new()];
+        for (which, src) in [&keys, &vals].into_iter().enumerate() {
+            let gw = &all[which * region..][..region];
+            for h in 0..heads {
+                let vals = &src[h * s.head_dim..][..s.head_dim];
+                let (want, want_scale) = kv_store_cpu(kv, vals);
+                let got = &gw[h * s.head_dim / vpw..][..s.head_dim / vpw];
+                let scale =
+                    if kv == KvFormat::Int8 { f32::from_bits(all[2 * region + which * heads + h]) } else { 1.0 };
+                match kv {
+                    KvFormat::Int8 => {
+                        assert!((scale - want_scale).abs() <= 1e-6 * want_scale, "{kv:?} scale {h}");
+                        let (g, w) = (kv_load_cpu(kv, got, 1.0), kv_load_cpu(kv, &want, 1.0));
+                        for (i, (a, b)) in g.iter().zip(&w).enumerate() {
+                            let frac = (vals[i] / want_scale).abs().fract();
+                            let near_tie = (frac - 0.5).abs() < 1e-4;
+                            assert!(
+                                a == b || (near_tie && (a - b).abs() == 1.0),
+                                "{kv:?} head {h} code {i}: {a} vs {b}"
+                            );
+                        }
+                    }
+                    _ => assert_eq!(got, &want[..], "{kv:?} head {h}"),
+                }
+                decoded[which].extend(kv_load_cpu(kv, got, scale));
+            }
+        }
+        for (n, pos0) in [(1usize, s.capacity - 1), (5, 7)] {
+            let q = values(n * q_dim, 12 + n as u64, 2.0);
+            let scores = vec![0u8; n * s.n_heads * s.capacity * 4];
+            let step = Step { pos0: pos0 as u32, n: n as u32, ..Step::default() };
+            let out = run(
+                &p.attention,
+                step,
+                &[bytemuck::cast_slice(&q), &cache, &scores, &vec![0u8; n * q_dim * 4]],
+                groups::attention(&s, n),
+            );
+            let want = attention_cpu(&q, &decoded[0], &decoded[1], n, pos0, s.n_heads, s.n_kv_heads, s.head_dim);
+            let amax = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert_close(&floats(&out[3]), &want, |_, _| 1e-5 * amax + 1e-6, &format!("attention {kv:?} n={n}"));
+        }
+    }
+}
+
+#[test]
+fn gpu_sampling_matches_the_cpu_sampler() {
+    let Some(_) = gpu() else { return };
+    let s = shapes(KvFormat::F32);
+    let p = pipelines(&s);
+    let sample = |logits: &[f32], pick: Pick| {
+        let step =
+            Step { top_k: pick.top_k, temperature: pick.temperature, top_p: pick.top_p, u: pick.u, ..Step::default() };
+        words(&run(&p.sample, step, &[bytemuck::cast_slice(logits), &[0u8; 4]], (1, 1, 1))[1])[0]
+    };
+    // Greedy: ties go to the lowest id, NaN never wins, all-NaN gives 0.
+    let mut l = values(s.vocab, 20, 4.0);
+    assert_eq!(sample(&l, Pick::GREEDY), argmax(&l));
+    l[17] = 9.0;
+    l[250] = 9.0;
+    l[3] = f32::NAN;
+    assert_eq!(sample(&l, Pick::GREEDY), 17);
+    assert_eq!(sample(&vec![f32::NAN; s.vocab], Pick::GREEDY), 0);
+    // Top-k / top-p: the same token as the CPU sampler for the same draws.
+    let logits = values(s.vocab, 21, 3.0);
+    for (top_k, temperature, top_p) in [(2usize, 1.0f32, 1.0f32), (5, 0.7, 1.0), (40, 1.3, 0.9), (64, 2.0, 0.5)] {
+        let cfg = SamplerConfig { temperature, top_k, top_p, seed: 99 };
+        let mut cpu = Sampler::new(cfg);
+        let mut rng = Rng::new(99);
+        let mut distinct = std::collections::BTreeSet::new();
+        for draw in 0..40 {
+            let want = cpu.sample(&logits);
+            let pick = Pick { top_k: top_k as u32, temperature, top_p, u: rng.next_f32() };
+            assert_eq!(sample(&logits, pick), want, "top-k {top_k} T {temperature} top-p {top_p} draw {draw}");
+            distinct.insert(want);
+        }
+        assert!(distinct.len() > 1, "the draws exercise more than one candidate");
+    }
+}
+
+/// A small random model with awkward shapes (as in `shapes`), f32 weights.
+fn synthetic_model() -> Model {
+    let s = shapes(KvFormat::F32);
+    let config = Config {
+        dim: s.dim,
+        hidden_dim: s.hidden_dim,
+        n_layers: 2,
+        n_heads: s.n_heads,
+        n_kv_heads: s.n_kv_heads,
+        head_dim: s.head_dim,
+        rope_dim: s.rope_dim,
+        vocab_size: s.vocab,
+        seq_len: 64,
+        rope_theta: 10000.0,
+        rms_eps: 1e-5,
+        tied_embeddings: true,
+    };
+    let mut seed = 100;
+    let mut m = |rows: usize, cols: usize| {
+        seed += 1;
+        Matrix::from_f32(values(rows * cols, seed, 1.0 / (cols as f32).sqrt() * 1.7), TensorShape::new(rows, cols))
+            .unwrap()
+    };
+    let (d, h, q, kv) = (s.dim, s.hidden_dim, s.n_heads * s.head_dim, s.n_kv_heads * s.head_dim);
+    let layers = (0..2)
+        .map(|l| Layer {
+            attn_norm: values(d, 200 + l, 1.0).iter().map(|v| 1.0 + 0.3 * v).collect(),
+            wq: m(q, d),
+            wk: m(kv, d),
+            wv: m(kv, d),
+            wo: m(d, q),
+            ffn_norm: values(d, 210 + l, 1.0).iter().map(|v| 1.0 + 0.3 * v).collect(),
+            w_gate: m(h, d),
+            w_down: m(d, h),
+            w_up: m(h, d),
+        })
+        .collect();
+    let token_embd = m(s.vocab, d);
+    Model { config, weights: Weights { token_embd, layers, output_norm: vec![1.0; d], output: None } }
+}
+
+fn cpu_logits(model: &Model, tokens: &[u32]) -> Vec<Vec<f32>> {
+    let mut state = State::new(&model.config, tokens.len());
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(pos, &t)| forward(&model.config, &model.weights, &mut state, t, pos).to_vec())
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}
+
+#[test]
+fn synthetic_model_prefill_and_decode_match_cpu_logits() {
+    let Some(gpu) = gpu() else { return };
+    let model = synthetic_model();
+    let tokens: Vec<u32> = (0..20).map(|i| (i * 37 + 5) % 301).collect();
+    let want = cpu_logits(&model, &tokens);
+    let mut g = GpuModel::new_blocking(gpu, &model, 64, KvFormat::F32).expect("upload");
+    // Prefill 13 tokens in one batch (> 1 row: GEMM and causal attention), then decode one at a time.
+    pollster::block_on(g.forward(&tokens[..13], 0)).unwrap();
+    let got = pollster::block_on(g.read_logits()).unwrap().to_vec();
+    let d = max_abs_diff(&got, &want[12]);
+    assert!(d <= 1e-4, "prefill logits: max |Δ| {d}");
+    for pos in 13..tokens.len() {
+        let got = pollster::block_on(g.logits(tokens[pos], pos)).unwrap().to_vec();
+        let d = max_abs_diff(&got, &want[pos]);
+        assert!(d <= 1e-4, "decode at {pos}: max |Δ| {d}");
+    }
+    // Bad input is an error, not a panic.
+    assert!(pollster::block_on(g.forward(&[301], 0)).unwrap_err().to_string().contains("out of range"));
+    assert!(pollster::block_on(g.forward(&[1], 64)).unwrap_err().to_string().contains("capacity"));
+}
+
+/// Generation on the GPU (GPU sampling) gives the CPU loop's tokens: greedy, and seeded top-k /
+/// top-p (same PCG32 draws); `top_k = 0` takes the logits-readback path with the CPU sampler.
+#[test]
+fn synthetic_model_generation_matches_cpu_generate() {
+    let Some(gpu) = gpu() else { return };
+    let model = synthetic_model();
+    let prompt = [3u32, 200, 41, 7];
+    let mut g = GpuModel::new_blocking(gpu, &model, 40, KvFormat::F32).expect("upload");
+    for cfg in [
+        SamplerConfig::default(),
+        SamplerConfig { temperature: 1.5, top_k: 20, top_p: 0.95, seed: 5 },
+        SamplerConfig { temperature: 2.0, top_k: 0, top_p: 1.0, seed: 6 },
+    ] {
+        let mut state = State::new(&model.config, 40);
+        let (want, _) =
+            generate(&model, &mut state, &prompt, 30, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
+        let mut streamed = Vec::new();
+        let (got, stats) = generate_blocking(
+            &mut g,
+            &prompt,
+            30,
+            cfg,
+            |_| false,
+            || 0.0,
+            |t| {
+                streamed.push(t);
+                true
+            },
+        )
+        .unwrap();
+        assert_eq!(got, want, "{cfg:?}");
+        assert_eq!(streamed, got);
+        assert_eq!((stats.prompt_tokens, stats.generated, stats.decode_forwards), (4, 30, 29));
+    }
+    // The callback stops generation; an end-of-generation token is not emitted.
+    let (got, _) =
+        generate_blocking(&mut g, &prompt, 30, SamplerConfig::default(), |_| false, || 0.0, |_| false).unwrap();
+    assert_eq!(got.len(), 1);
+    let first = got[0];
+    let (got, stats) =
+        generate_blocking(&mut g, &prompt, 30, SamplerConfig::default(), |t| t == first, || 0.0, |_| true).unwrap();
+    assert!(got.is_empty() && format!("{:?}", stats.stop).contains("Eog"));
+    assert!(generate_blocking(&mut g, &prompt, 40, SamplerConfig::default(), |_| false, || 0.0, |_| true).is_err());
+}
+
+/// `model::eval::evaluate` with the GPU model as a source: the same metrics as the CPU source.
+#[test]
+fn synthetic_model_evaluates_on_the_gpu_like_on_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let model = synthetic_model();
+    let tokens: Vec<u32> = (0..50).map(|i| (i * 131 + 17) % 301).collect();
+    let plan = plan(&tokens, 16, Protocol::Default, false, None, None).unwrap();
+    let mut cpu = ModelSource::new(&model, 16, 1);
+    let mut g = GpuModel::new_blocking(gpu, &model, 16, KvFormat::F32).expect("upload");
+    let mut sources: Vec<&mut dyn LogitSource> = vec![&mut cpu, &mut g];
+    let m = evaluate(&plan, &mut sources, EvalHooks::default()).unwrap();
+    assert_eq!(m[1].tokens_scored, 45);
+    assert!((m[0].ppl - m[1].ppl).abs() <= 1e-4 * m[0].ppl, "{} vs {}", m[0].ppl, m[1].ppl);
+    assert!(m[1].kl_mean.unwrap() < 1e-8 && m[1].top1_agreement == Some(1.0), "{:?}", m[1]);
+}
+
+struct DefaultModel {
+    model: Model,
+    prompt: Vec<u32>,
+}
+
+/// The default model and a short prompt, loaded once.
+fn default_model() -> Option<&'static DefaultModel> {
+    static MODEL: OnceLock<Option<DefaultModel>> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let bytes = std::fs::read(model_path()?).expect("read the model");
+            let gguf = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
+            let tok = Tokenizer::from_gguf(&gguf).unwrap();
+            let prompt = tok.encode("The old sailor looked at the sea and said", tok.add_bos_default(), false);
+            Some(DefaultModel { model: Model::from_gguf(&gguf, &bytes).expect("the default model loads"), prompt })
+        })
+        .as_ref()
+}
+
+const GREEDY_STEPS: usize = 32;
+
+/// Logits after the prompt (max |Δ|) and 32 greedy tokens, GPU vs CPU, for `model`; `kernel`
+/// must be among the GPU kernels used (e.g. "Q4_K (dedicated)").
+fn check_against_cpu(model: &Model, prompt: &[u32], label: &str, kernel: &str) {
+    let gpu = gpu().unwrap();
+    let t = std::time::Instant::now();
+    let cap = prompt.len() + GREEDY_STEPS;
+    let mut state = State::new(&model.config, cap);
+    let mut cpu_logits = Vec::new();
+    for (pos, &tok) in prompt.iter().enumerate() {
+        cpu_logits = forward(&model.config, &model.weights, &mut state, tok, pos).to_vec();
+    }
+    let mut state = State::new(&model.config, cap);
+    let cfg = SamplerConfig::default();
+    let (want, _) =
+        generate(model, &mut state, prompt, GREEDY_STEPS, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
+
+    let mut g = GpuModel::new_blocking(gpu, model, cap, KvFormat::F32).expect("upload");
+    pollster::block_on(g.forward(prompt, 0)).unwrap();
+    let got = pollster::block_on(g.read_logits()).unwrap().to_vec();
+    let d = max_abs_diff(&got, &cpu_logits);
+    let (got_tokens, _) = generate_blocking(&mut g, prompt, GREEDY_STEPS, cfg, |_| false, || 0.0, |_| true).unwrap();
+    eprintln!(
+        "{label}: kernels {}; logits max |Δ| {d:.2e}; {} greedy tokens; {:.1} s",
+        g.kernel_summary(),
+        got_tokens.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let summary = g.kernel_summary();
+    assert!(summary.contains(kernel), "{label}: expected {kernel} in {summary}");
+    // Matrices the tensor policy sent to a format without a dedicated kernel (q4_k's 576-wide
+    // rows fall back to Q5_0) run on f16 weights: each weight rounded by up to 2^-11 relative,
+    // which moves logits of ~30 by up to ~1e-2 after 30 layers (measured: 9.2e-3).
+    let tol = if summary.contains("generic") { 2e-2 } else { 2e-3 };
+    assert!(d <= tol, "{label}: logits max |Δ| {d} > {tol}");
+    assert_eq!(got_tokens, want, "{label}: greedy tokens");
+}
+
+#[test]
+fn default_model_matches_cpu_logits_and_greedy_tokens() {
+    let Some(_) = gpu() else { return };
+    let Some(d) = default_model() else { return };
+    check_against_cpu(&d.model, &d.prompt, "Q4_1 checkpoint as stored", "Q4_1 (dedicated)");
+}
+
+/// The default model re-quantized in memory to `format` (from the Q4_1 checkpoint dequantized):
+/// GPU (the format's dedicated kernel) vs CPU on the same quantized weights. A 3-token prompt
+/// keeps the lavapipe time to one prefill and 32 decode steps per format.
+fn check_format(format: &str, kernel: &str) {
+    let Some(_) = gpu() else { return };
+    let Some(d) = default_model() else { return };
+    let scheme = QuantScheme::parse(format).unwrap();
+    let (q, _) = quantize_model(&d.model, &scheme, &TensorPolicy::default()).unwrap();
+    check_against_cpu(&q, &d.prompt[..3], &format!("{format} (re-quantized from the Q4_1 checkpoint)"), kernel);
+}
+
+macro_rules! format_tests {
+    ($($name:ident => $format:literal, $kernel:literal);* $(;)?) => {
+        $(
+            #[test]
+            fn $name() {
+                check_format($format, $kernel);
+            }
+        )*
+    };
+}
+
+format_tests! {
+    default_model_as_f32_matches_cpu => "f32", "F32 (dedicated)";
+    default_model_as_f16_matches_cpu => "f16", "F16 (dedicated)";
+    default_model_as_q8_0_matches_cpu => "q8_0", "Q8_0 (dedicated)";
+    default_model_as_q4_0_matches_cpu => "q4_0", "Q4_0 (dedicated)";
+    default_model_as_q4_k_matches_cpu => "q4_k", "Q4_K (dedicated)";
+    default_model_as_q6_k_matches_cpu => "q6_k", "Q6_K (dedicated)";
+    default_model_as_int8_channel_matches_cpu => "int8-sym-channel", "int8-sym-channel (dedicated)";
+    default_model_as_int4_asym_g64_matches_cpu => "int4-asym-g64", "int4-asym-g64 (dedicated)";
+    default_model_as_nf4_matches_cpu => "nf4", "nf4-b64 (dedicated)";
+}
+
+fn quantlab(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("run quantlab");
+    assert!(out.status.success(), "quantlab {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// `--device cpu|gpu|auto`: the same greedy text everywhere, the adapter and the choice on stderr.
+#[test]
+fn cli_generate_and_eval_on_each_device() {
+    let Some(gpu) = gpu() else { return };
+    let Some(path) = model_path() else { return };
+    let path = path.to_str().unwrap();
+    let generate = |device| quantlab(&["generate", path, "-p", "The sea", "-n", "4", "--device", device]);
+    let (cpu, on_gpu, auto) = (generate("cpu"), generate("gpu"), generate("auto"));
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(stderr(&cpu).contains("device: cpu (--device cpu)"), "{}", stderr(&cpu));
+    assert!(
+        stderr(&on_gpu).contains(&gpu.adapter.name) && stderr(&on_gpu).contains("device: gpu"),
+        "{}",
+        stderr(&on_gpu)
+    );
+    assert!(
+        stderr(&auto).contains(&gpu.adapter.name)
+            && stderr(&auto).contains("tok/s")
+            && stderr(&auto).contains("→ using the"),
+        "{}",
+        stderr(&auto)
+    );
+    assert!(!cpu.stdout.is_empty());
+    assert_eq!(on_gpu.stdout, cpu.stdout, "greedy text on the GPU");
+    assert_eq!(auto.stdout, cpu.stdout, "greedy text with --device auto");
+
+    let eval = |device| {
+        let out = quantlab(&["eval", path, "--ctx", "8", "--max-windows", "1", "--json", "--device", device]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (c, g) = (eval("cpu"), eval("gpu"));
+    assert_eq!(c["device"], "cpu");
+    assert_eq!(g["device"].as_str().unwrap(), format!("gpu ({})", gpu.adapter.name));
+    let (pc, pg) = (c["rows"][0]["ppl"].as_f64().unwrap(), g["rows"][0]["ppl"].as_f64().unwrap());
+    assert!((pc - pg).abs() <= 1e-4 * pc, "ppl cpu {pc} vs gpu {pg}");
+}

@@ -1,0 +1,295 @@
+//! GPU weight matmuls (quantlab::gpu::matmul) against their CPU twins: `Matrix::matvec` for the
+//! products and `Matrix::row` for the embedding gather, for every format with a dedicated
+//! kernel and a few that take the generic path, over awkward shapes (1 row, rows not a multiple
+//! of the 32-row tile, K = 576 and other K not a multiple of 128, n = 1, 3, 7, 33 tokens).
+//!
+//! Tolerances, and why:
+//! - gather_rows decodes with the CPU reference's own f32 operations, so it must be bit-exact,
+//!   except where decoding is a multiply followed by an add (Q4_1, Q4_K): Vulkan/WebGPU let the
+//!   compiler fuse those into one fma, so one rounding (1 ulp of the larger term) may differ.
+//!   The generic path stores f16, so its gather equals the CPU value rounded to f16.
+//! - Products sum in a different order than the CPU (8 lanes there, a thread/tile tree here).
+//!   Any summation order of K products is within γ_K·Σ|w·x| of the exact sum (γ_K ≈ K·ε), so
+//!   two of them differ by at most 2·K·ε·Σ|w·x|; the generic path adds the f16 rounding of each
+//!   weight, 2⁻¹¹·Σ|w·x|. A wrong layout or scale errs by O(|w·x|) per term, far above this.
+//!
+//! Sizes are small on purpose: lavapipe runs about 0.7 GFLOP/s.
+
+use quantlab::formats::{quantize, QuantScheme, TensorShape};
+use quantlab::gpu::matmul::{cached_pipeline_count, GpuMatrix};
+use quantlab::gpu::{GpuContext, GpuError};
+use quantlab::model::Matrix;
+use wgpu::util::DeviceExt;
+
+use crate::gpu::{gpu, values};
+
+/// A weight matrix in `format` ("f32", a ggml type name, or a quantlab scheme name).
+fn matrix(format: &str, rows: usize, cols: usize, seed: u32) -> Matrix {
+    let shape = TensorShape::new(rows, cols);
+    let w: Vec<f32> = values(rows * cols, seed).iter().map(|v| v * 0.05).collect();
+    if format == "f32" {
+        return Matrix::from_f32(w, shape).unwrap();
+    }
+    let scheme = QuantScheme::parse(format).unwrap();
+    Matrix::from_quantized(quantize(&scheme, &w, shape).unwrap()).unwrap()
+}
+
+fn storage(gpu: &GpuContext, data: &[u8]) -> wgpu::Buffer {
+    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: Some("test input"),
+        contents: data,
+        usage: wgpu::BufferUsages::STORAGE,
+    })
+}
+
+/// Runs `record` into a fresh output buffer of `len` f32 and reads it back.
+fn run(
+    gpu: &GpuContext,
+    len: usize,
+    record: impl FnOnce(&mut wgpu::CommandEncoder, &wgpu::Buffer) -> Result<(), GpuError>,
+) -> Vec<f32> {
+    let bytes = 4 * len as u64;
+    let out = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test output"),
+        size: bytes,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        mapped_at_creation: false,
+    });
+    let readback = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("test readback"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    record(&mut enc, &out).expect("encode");
+    enc.copy_buffer_to_buffer(&out, 0, &readback, 0, bytes);
+    gpu.queue.submit([enc.finish()]);
+    bytemuck::pod_collect_to_vec(&pollster::block_on(gpu.read_buffer(&readback)).unwrap())
+}
+
+fn gpu_products(gpu: &GpuContext, m: &GpuMatrix, x: &[f32], n: usize) -> Vec<f32> {
+    let xb = storage(gpu, bytemuck::cast_slice(x));
+    run(gpu, n * m.rows(), |enc, y| m.encode(gpu, enc, &xb, y, n as u32))
+}
+
+fn gpu_gather(gpu: &GpuContext, m: &GpuMatrix, ids: &[u32]) -> Vec<f32> {
+    let ib = storage(gpu, bytemuck::cast_slice(ids));
+    run(gpu, ids.len() * m.cols(), |enc, out| m.encode_gather_rows(gpu, enc, &ib, out, ids.len() as u32))
+}
+
+/// Checks `n` tokens of products against `Matrix::matvec`, with the tolerance of the module docs.
+fn check_products(gpu: &GpuContext, label: &str, m: &Matrix, g: &GpuMatrix, n: usize, extra_rel: f64) {
+    let TensorShape { rows, cols } = m.shape();
+    let x = values(n * cols, 7 + n as u32);
+    let got = gpu_products(gpu, g, &x, n);
+    let w = m.to_f32();
+    let mut want = vec![0f32; rows];
+    for t in 0..n {
+        let xt = &x[t * cols..(t + 1) * cols];
+        m.matvec(xt, &mut want);
+        for r in 0..rows {
+            let abs_sum: f64 = (0..cols).map(|k| f64::from((w[r * cols + k] * xt[k]).abs())).sum();
+            let tol = (2.0 * cols as f64 * f64::from(f32::EPSILON) + extra_rel) * abs_sum + 1e-30;
+            let (gv, cv) = (got[t * rows + r], want[r]);
+            assert!(
+                f64::from((gv - cv).abs()) <= tol,
+                "{label} {rows}x{cols} n={n} token {t} row {r}: gpu {gv} vs cpu {cv} (tol {tol:e})"
+            );
+        }
+    }
+}
+
+/// Checks gather_rows against `Matrix::row` (bit-exact unless `fma_ulps`, see module docs).
+fn check_gather(gpu: &GpuContext, label: &str, m: &Matrix, g: &GpuMatrix, generic: bool, fma: bool) {
+    let TensorShape { rows, cols } = m.shape();
+    let ids: Vec<u32> = [rows - 1, 0, rows / 2, rows + 5].iter().map(|&r| r as u32).collect();
+    let got = gpu_gather(gpu, g, &ids);
+    let mut want = vec![0f32; cols];
+    for (i, &id) in ids.iter().enumerate() {
+        let got_row = &got[i * cols..(i + 1) * cols];
+        if id as usize >= rows {
+            assert!(got_row.iter().all(|&v| v == 0.0), "{label}: id past the end must give zeros");
+            continue;
+        }
+        m.row(id as usize, &mut want);
+        for (k, (&gv, &cv)) in got_row.iter().zip(&want).enumerate() {
+            let expect = if generic { half::f16::from_f32(cv).to_f32() } else { cv };
+            let ok = if fma {
+                (gv - expect).abs() <= expect.abs().max(1e-3) * f32::EPSILON * 2.0
+            } else {
+                gv.to_bits() == expect.to_bits()
+            };
+            assert!(ok, "{label} gather row {id} col {k}: gpu {gv} vs cpu {expect}");
+        }
+    }
+}
+
+/// Products for n in {1, 3, 7, 33} and the gather, over each shape.
+fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
+    let Some(gpu) = gpu() else { return };
+    let generic = expect_label.contains("generic");
+    let fma = matches!(format, "q4_1" | "q4_k");
+    for (i, &(rows, cols)) in shapes.iter().enumerate() {
+        let m = matrix(format, rows, cols, 100 + i as u32);
+        let g = pollster::block_on(GpuMatrix::upload(gpu, format, &m)).expect("upload");
+        assert_eq!((g.rows(), g.cols()), (rows, cols));
+        assert!(g.kernel_label().contains(expect_label), "{format}: label {}", g.kernel_label());
+        let extra = if generic { 1.0 / 2048.0 } else { 0.0 };
+        for n in [1, 3, 7, 33] {
+            check_products(gpu, format, &m, &g, n, extra);
+        }
+        check_gather(gpu, format, &m, &g, generic, fma);
+    }
+}
+
+/// Shapes for 32-value block formats: 1 row, rows past a 32-row tile, K = 576 (SmolLM2) and 96.
+const BLOCK32_SHAPES: &[(usize, usize)] = &[(1, 576), (37, 576), (70, 96)];
+/// K-quants need K a multiple of 256.
+const K_SHAPES: &[(usize, usize)] = &[(1, 256), (37, 512)];
+
+#[test]
+fn f32_matches_cpu_including_k_not_a_multiple_of_8() {
+    check_format("f32", &[(1, 5), (33, 577), (37, 576)], "F32 (dedicated)");
+}
+
+#[test]
+fn q8_0_matches_cpu() {
+    check_format("q8_0", BLOCK32_SHAPES, "Q8_0 (dedicated)");
+}
+
+#[test]
+fn q4_1_matches_cpu() {
+    check_format("q4_1", BLOCK32_SHAPES, "Q4_1 (dedicated)");
+}
+
+#[test]
+fn q4_0_matches_cpu() {
+    check_format("q4_0", BLOCK32_SHAPES, "Q4_0 (dedicated)");
+}
+
+#[test]
+fn f16_matches_cpu() {
+    check_format("f16", &[(1, 5), (37, 576)], "F16 (dedicated)");
+}
+
+#[test]
+fn q4_k_matches_cpu() {
+    check_format("q4_k", K_SHAPES, "Q4_K (dedicated)");
+}
+
+#[test]
+fn q6_k_matches_cpu() {
+    check_format("q6_k", K_SHAPES, "Q6_K (dedicated)");
+}
+
+#[test]
+fn int8_per_channel_matches_cpu() {
+    check_format("int8-sym-channel", BLOCK32_SHAPES, "(dedicated)");
+    check_format("int8-asym-channel", &[(37, 96)], "(dedicated)");
+}
+
+#[test]
+fn int4_groups_match_cpu() {
+    check_format("int4-sym-g32", BLOCK32_SHAPES, "(dedicated)");
+    check_format("int4-asym-g64", &[(37, 576)], "(dedicated)");
+    check_format("int4-asym-g128", &[(37, 640)], "(dedicated)");
+    check_format("int4-sym-g128", &[(1, 384)], "(dedicated)");
+}
+
+#[test]
+fn nf4_matches_cpu_with_and_without_double_quant() {
+    check_format("nf4", &[(1, 576), (37, 576), (70, 128)], "(dedicated)");
+    check_format("nf4-b64-dq", &[(37, 576)], "(dedicated)");
+    check_format("fp4-b32", &[(37, 96)], "(dedicated)");
+}
+
+#[test]
+fn other_formats_take_the_generic_f16_path() {
+    check_format("q5_k", &[(37, 512)], "Q5_K → f16 (generic dequantize path)");
+    check_format("q5_1", &[(37, 96)], "generic");
+    check_format("int3-asym-g32", &[(37, 96)], "generic");
+    check_format("int4-sym-tensor", &[(37, 96)], "generic");
+    check_format("fp8-e4m3-channel", &[(37, 96)], "generic");
+    // Blocks of 64 straddle rows of 96: the per-row kernel can't index them.
+    check_format("nf4-b64", &[(37, 96)], "generic");
+}
+
+#[test]
+fn both_gemv_strategies_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    // 1 thread per row (CPU adapters' default), a few, and a whole workgroup per row (GPUs').
+    for (format, cols) in [("f32", 577), ("q4_1", 576), ("q6_k", 512), ("nf4", 576), ("int4-asym-g32", 96)] {
+        let m = matrix(format, 70, cols, 5);
+        for threads in [1, 4, 64] {
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, threads)).unwrap();
+            check_products(gpu, &format!("{format} gemv/{threads}"), &m, &g, 1, 0.0);
+        }
+    }
+    let m = matrix("f32", 2, 8, 1);
+    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, 3)).err().expect("refused").to_string();
+    assert!(err.contains("power of two") && err.contains('3'), "{err}");
+}
+
+#[test]
+fn matrices_of_one_format_share_pipelines() {
+    let Some(gpu) = gpu() else { return };
+    let a = matrix("q4_0", 3, 64, 1);
+    let b = matrix("q4_0", 40, 128, 2);
+    pollster::block_on(GpuMatrix::upload(gpu, "a", &a)).unwrap();
+    let before = cached_pipeline_count();
+    pollster::block_on(GpuMatrix::upload(gpu, "b", &b)).unwrap();
+    assert_eq!(cached_pipeline_count(), before, "a second Q4_0 matrix compiled new pipelines");
+}
+
+/// A second device whose binding limit is lowered to `limit` bytes.
+fn device_with_limit(limit: u64) -> GpuContext {
+    let mut small = GpuContext::acquire_blocking().expect("second device");
+    small.adapter.max_storage_buffer_binding_size = limit;
+    small
+}
+
+#[test]
+fn a_matrix_over_the_binding_limit_is_split_into_row_ranges() {
+    let Some(_) = gpu() else { return };
+    // 70 rows of 576 Q8_0 values: 144 code words per row; 4 KiB fits 7 rows → 10 ranges.
+    let small = device_with_limit(4096);
+    let m = matrix("q8_0", 70, 576, 9);
+    let g = pollster::block_on(GpuMatrix::upload(&small, "split", &m)).expect("split upload");
+    assert!(g.kernel_label().contains("split into 10 row ranges"), "{}", g.kernel_label());
+    for n in [1, 7] {
+        check_products(&small, "split q8_0", &m, &g, n, 0.0);
+    }
+    check_gather(&small, "split q8_0", &m, &g, false, false);
+}
+
+#[test]
+fn a_row_over_the_binding_limit_is_refused_with_sizes() {
+    let Some(_) = gpu() else { return };
+    let small = device_with_limit(1024);
+    let m = matrix("f32", 2, 576, 3);
+    let err = pollster::block_on(GpuMatrix::upload(&small, "wide", &m)).err().expect("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, GpuError::BufferTooLarge { .. }), "{msg}");
+    assert!(msg.contains("one row of wide") && msg.contains("2304") && msg.contains("1024"), "{msg}");
+}
+
+#[test]
+fn too_small_io_buffers_are_an_error_not_a_gpu_fault() {
+    let Some(gpu) = gpu() else { return };
+    let m = matrix("q4_1", 8, 64, 4);
+    let g = pollster::block_on(GpuMatrix::upload(gpu, "q", &m)).unwrap();
+    let x = storage(gpu, bytemuck::cast_slice(&values(64, 1)));
+    let y = storage(gpu, &[0u8; 32]);
+    let mut enc = gpu.device.create_command_encoder(&Default::default());
+    let err = g.encode(gpu, &mut enc, &x, &y, 2).unwrap_err().to_string();
+    assert!(err.contains("x") && err.contains("512"), "{err}");
+}
+
+#[test]
+fn empty_matrices_are_refused() {
+    let Some(gpu) = gpu() else { return };
+    let empty = Matrix::from_f32(Vec::new(), TensorShape::new(0, 8)).unwrap();
+    let err = pollster::block_on(GpuMatrix::upload(gpu, "empty", &empty)).err().expect("refused");
+    assert!(err.to_string().contains("empty 0×8"), "{err}");
+}
