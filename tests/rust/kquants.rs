@@ -241,10 +241,9 @@ fn round_trip_rmse_is_bounded_and_ordered() {
     }
 }
 
-/// Q6_K's fast path (candidate-parallel search, used by quantize_row) gives the same bytes as
-/// the plain transcription, on the golden blocks and on 3000 random blocks of varied shape.
-#[test]
-fn q6_k_fast_path_equals_reference() {
+/// The golden blocks plus 3000 random blocks of varied shape (scales 1e-5..1e3; Gaussian,
+/// heavy-tailed, one-sided, sparse sub-blocks), for the fast paths' equivalence tests.
+fn varied_blocks() -> Vec<[f32; 256]> {
     let g = golden();
     let mut blocks: Vec<[f32; 256]> = g.input.chunks_exact(256).map(|c| c.try_into().unwrap()).collect();
     let normal = normal_data(256 * 3000, 99);
@@ -267,9 +266,57 @@ fn q6_k_fast_path_equals_reference() {
         }
         blocks.push(x);
     }
-    for (b, x) in blocks.iter().enumerate() {
+    blocks
+}
+
+/// Q6_K's fast path (candidate-parallel search, used by quantize_row) gives the same bytes as
+/// the plain transcription, on the golden blocks and on 3000 random blocks of varied shape.
+#[test]
+fn q6_k_fast_path_equals_reference() {
+    for (b, x) in varied_blocks().iter().enumerate() {
         let want = q6_k::quantize_block(x);
         let got = q6_k::quantize_block_fast(x);
         assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "block {b}");
+    }
+}
+
+/// Q2_K's, Q4_K's and Q5_K's fast path (speculative candidate-parallel make_qkx2_quants, used
+/// by quantize_row) gives the same bytes as the plain transcription, on the same blocks plus
+/// constant, all-negative, two-valued and single-spike sub-blocks (the search's early exits and
+/// degenerate fits).
+#[test]
+fn qkx2_fast_paths_equal_reference() {
+    let mut blocks = varied_blocks();
+    let mut edge = [0.0f32; 256];
+    for (i, v) in edge.iter_mut().enumerate() {
+        *v = match i / 16 {
+            0 => 0.0,
+            1 => 2.5,
+            2 => -1.0 - (i % 16) as f32,
+            3 => {
+                if i % 2 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+            4 => {
+                if i % 16 == 3 {
+                    7.0
+                } else {
+                    0.0
+                }
+            }
+            _ => ((i * 37 % 101) as f32 - 50.0) * 0.01,
+        };
+    }
+    blocks.push(edge);
+    for (b, x) in blocks.iter().enumerate() {
+        let (got, want) = (q2_k::quantize_block(x), q2_k::quantize_block_plain(x));
+        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "Q2_K block {b}");
+        let (got, want) = (q4_k::quantize_block(x), q4_k::quantize_block_plain(x));
+        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "Q4_K block {b}");
+        let (got, want) = (q5_k::quantize_block(x), q5_k::quantize_block_plain(x));
+        assert_eq!(bytemuck::bytes_of(&got), bytemuck::bytes_of(&want), "Q5_K block {b}");
     }
 }

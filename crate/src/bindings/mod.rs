@@ -17,6 +17,7 @@ use crate::stats::{
 };
 
 mod activations;
+mod bench;
 mod eval;
 #[cfg(feature = "gpu")]
 mod gpu_model;

@@ -311,47 +311,14 @@ pub fn make_qkx2_quants<const N: usize>(
     nstep: i32,
     use_mad: bool,
 ) -> (f32, f32) {
-    let mut min = x[0];
-    let mut max = x[0];
-    let mut sum_w = weights[0];
-    let mut sum_x = sum_w * x[0];
-    for i in 1..N {
-        if x[i] < min {
-            min = x[i];
-        }
-        if x[i] > max {
-            max = x[i];
-        }
-        let w = weights[i];
-        sum_w += w;
-        sum_x += w * x[i];
-    }
-    if min > 0.0 {
-        min = 0.0;
-    }
-    if max == min {
-        l_out.fill(0);
-        return (0.0, -min);
-    }
+    let start = match qkx2_start(x, nmax, weights, l_out, nstep, use_mad) {
+        Ok(start) => start,
+        Err(result) => return result,
+    };
+    let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
     let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
-    let mut iscale = nmax as f32 / (max - min);
-    let mut scale = 1.0 / iscale;
-    let mut best_error = 0.0f32;
-    // Rounding and sums in separate loops (same values, same order): the rounding loop
-    // vectorizes, the sums stay sequential as in C.
-    for i in 0..N {
-        let l = nearest_int(iscale * (x[i] - min));
-        l_out[i] = clamp_int(l, 0, nmax) as u8;
-    }
-    for i in 0..N {
-        let diff = scale * l_out[i] as f32 + min - x[i];
-        best_error += weights[i] * err(diff);
-    }
-    if nstep < 1 {
-        return (scale, -min);
-    }
     for is in 0..=nstep {
-        iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
+        let iscale = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
         let mut sum_l = 0.0f32;
         let mut sum_l2 = 0.0f32;
         let mut sum_xl = 0.0f32;
@@ -385,6 +352,160 @@ pub fn make_qkx2_quants<const N: usize>(
                 min = this_min;
             }
         }
+    }
+    (scale, -min)
+}
+
+/// The state of `make_qkx2_quants` when the candidate search begins: the range, the weighted
+/// sums that do not depend on the quants, and the first fit (`l_out` holds its quants).
+struct Qkx2Start {
+    min: f32,
+    max: f32,
+    sum_w: f32,
+    sum_x: f32,
+    scale: f32,
+    best_error: f32,
+}
+
+/// `make_qkx2_quants` up to the candidate search; `Err` is the result when it returns before
+/// (constant input, or `nstep < 1`).
+#[inline(always)]
+fn qkx2_start<const N: usize>(
+    x: &[f32; N],
+    nmax: i32,
+    weights: &[f32; N],
+    l_out: &mut [u8; N],
+    nstep: i32,
+    use_mad: bool,
+) -> Result<Qkx2Start, (f32, f32)> {
+    let mut min = x[0];
+    let mut max = x[0];
+    let mut sum_w = weights[0];
+    let mut sum_x = sum_w * x[0];
+    for i in 1..N {
+        if x[i] < min {
+            min = x[i];
+        }
+        if x[i] > max {
+            max = x[i];
+        }
+        let w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if min > 0.0 {
+        min = 0.0;
+    }
+    if max == min {
+        l_out.fill(0);
+        return Err((0.0, -min));
+    }
+    let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
+    let iscale = nmax as f32 / (max - min);
+    let scale = 1.0 / iscale;
+    let mut best_error = 0.0f32;
+    // Rounding and sums in separate loops (same values, same order): the rounding loop
+    // vectorizes, the sums stay sequential as in C.
+    for i in 0..N {
+        let l = nearest_int(iscale * (x[i] - min));
+        l_out[i] = clamp_int(l, 0, nmax) as u8;
+    }
+    for i in 0..N {
+        let diff = scale * l_out[i] as f32 + min - x[i];
+        best_error += weights[i] * err(diff);
+    }
+    if nstep < 1 {
+        return Err((scale, -min));
+    }
+    Ok(Qkx2Start { min, max, sum_w, sum_x, scale, best_error })
+}
+
+/// Same result as [`make_qkx2_quants`] (bit for bit), faster. In C each candidate's sums are
+/// one dependent chain of adds, so the loop waits on add latency. Here 16 candidates are
+/// evaluated side by side, one lane each, every lane adding in C's order; they are then
+/// compared in C's order. Candidates are not independent: a winner replaces `min`, which the
+/// following candidates round against. So the lanes are a speculation on `min` staying put:
+/// when a winner changes `min`, the candidates after it are evaluated again from the new `min`.
+/// Used by the Q2_K, Q4_K and Q5_K `quantize_block`s; `tests/rust/kquants.rs` checks it against
+/// the plain version.
+#[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+#[inline]
+pub fn make_qkx2_quants_fast<const N: usize>(
+    x: &[f32; N],
+    nmax: i32,
+    weights: &[f32; N],
+    l_out: &mut [u8; N],
+    rmin: f32,
+    rdelta: f32,
+    nstep: i32,
+    use_mad: bool,
+) -> (f32, f32) {
+    const LANES: usize = 16;
+    let start = match qkx2_start(x, nmax, weights, l_out, nstep, use_mad) {
+        Ok(start) => start,
+        Err(result) => return result,
+    };
+    let Qkx2Start { mut min, max, sum_w, sum_x, mut scale, mut best_error } = start;
+    let err = |diff: f32| if use_mad { diff.abs() } else { diff * diff };
+    let mut first = 0;
+    while first <= nstep {
+        // Lane k is candidate first + k; lanes past nstep repeat nstep and are not compared.
+        let mut iscale = [0.0f32; LANES];
+        for (k, isc) in iscale.iter_mut().enumerate() {
+            let is = (first + k as i32).min(nstep);
+            *isc = (rmin + rdelta * is as f32 + nmax as f32) / (max - min);
+        }
+        let mut quants = [[0.0f32; LANES]; N];
+        let mut sum_l = [0.0f32; LANES];
+        let mut sum_l2 = [0.0f32; LANES];
+        let mut sum_xl = [0.0f32; LANES];
+        for i in 0..N {
+            let x_min = x[i] - min;
+            let w = weights[i];
+            for k in 0..LANES {
+                let l = clamp_int(nearest_int(iscale[k] * x_min), 0, nmax) as f32;
+                quants[i][k] = l;
+                let wl = w * l; // C's `w*l*l` and `w*l*x[i]` are `(w*l)*l` and `(w*l)*x[i]`
+                sum_l[k] += wl;
+                sum_l2[k] += wl * l;
+                sum_xl[k] += wl * x[i];
+            }
+        }
+        let mut det = [0.0f32; LANES];
+        let mut this_scale = [0.0f32; LANES];
+        let mut this_min = [0.0f32; LANES];
+        for k in 0..LANES {
+            det[k] = sum_w * sum_l2[k] - sum_l[k] * sum_l[k];
+            let fitted_min = (sum_l2[k] * sum_x - sum_l[k] * sum_xl[k]) / det[k];
+            let clamped = fitted_min > 0.0;
+            this_min[k] = if clamped { 0.0 } else { fitted_min };
+            this_scale[k] =
+                if clamped { sum_xl[k] / sum_l2[k] } else { (sum_w * sum_xl[k] - sum_x * sum_l[k]) / det[k] };
+        }
+        let mut cur_error = [0.0f32; LANES];
+        for i in 0..N {
+            for k in 0..LANES {
+                let diff = this_scale[k] * quants[i][k] + this_min[k] - x[i];
+                cur_error[k] += weights[i] * err(diff);
+            }
+        }
+        let mut next = first + LANES as i32;
+        for k in 0..LANES.min((nstep - first + 1) as usize) {
+            if det[k] > 0.0 && cur_error[k] < best_error {
+                for i in 0..N {
+                    l_out[i] = quants[i][k] as u8;
+                }
+                best_error = cur_error[k];
+                scale = this_scale[k];
+                let min_changed = this_min[k].to_bits() != min.to_bits();
+                min = this_min[k];
+                if min_changed {
+                    next = first + k as i32 + 1;
+                    break;
+                }
+            }
+        }
+        first = next;
     }
     (scale, -min)
 }

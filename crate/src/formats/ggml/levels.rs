@@ -171,7 +171,7 @@ pub fn codes(ty: GgmlType, data: &[u8]) -> Result<Vec<u8>, FormatError> {
         return Err(FormatError::Unsupported(ty));
     }
     let (block_values, block_bytes) = ty.block_layout();
-    if data.len() % block_bytes != 0 {
+    if !data.len().is_multiple_of(block_bytes) {
         return Err(FormatError::WrongByteCount {
             ty,
             n_values: data.len() / block_bytes * block_values,

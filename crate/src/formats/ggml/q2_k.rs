@@ -18,7 +18,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, nearest_int, sub_mut};
+use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, make_qkx2_quants_fast, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -71,18 +71,34 @@ pub fn dequantize_ref(blocks: &[BlockQ2K], y: &mut [f32]) {
     }
 }
 
-/// One super-block, as ggml's `quantize_row_q2_K_ref`.
+/// One super-block, as ggml's `quantize_row_q2_K_ref` (same bytes as
+/// [`quantize_block_plain`], with the candidate-parallel [`make_qkx2_quants_fast`]).
+pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
+    quantize_block_with(x, |xs, weights, l| make_qkx2_quants_fast(xs, 3, weights, l, -0.5, 0.1, 15, true))
+}
+
+/// One super-block, as ggml's `quantize_row_q2_K_ref`, with the plain transcription of
+/// [`make_qkx2_quants`] (the reference `tests/rust/kquants.rs` holds the fast path to).
+pub fn quantize_block_plain(x: &[f32; QK_K]) -> BlockQ2K {
+    let mut l_aux = [0u8; 16];
+    quantize_block_with(x, |xs, weights, l| make_qkx2_quants(xs, 3, weights, l, &mut l_aux, -0.5, 0.1, 15, true))
+}
+
+/// The super-block quantizer with `search(x, weights, quants) -> (scale, min)` per sub-block.
 ///
 /// Each sub-block of 16 gets a scale and a minimum from [`make_qkx2_quants`] (nmax 3, weights
 /// |x|, mean absolute error, 16 candidate scales). Scales and minimums are then quantized to
 /// 4 bits against the largest of each (`d = max_scale / 15`, `dmin = max_min / 15`, f16), and
 /// the quants re-rounded as `nearest_int((x + dm) / dl)`, clamped to 0..=3, against the stored
 /// values. A sub-block whose stored scale is 0 keeps the quants of the search.
+#[inline(always)]
 #[allow(clippy::needless_range_loop)] // index loops mirror the C code
-pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
+fn quantize_block_with(
+    x: &[f32; QK_K],
+    mut search: impl FnMut(&[f32; 16], &[f32; 16], &mut [u8; 16]) -> (f32, f32),
+) -> BlockQ2K {
     const Q4SCALE: f32 = 15.0;
     let mut l = [0u8; QK_K];
-    let mut l_aux = [0u8; 16];
     let mut weights = [0.0f32; 16];
     let mut mins = [0.0f32; QK_K / 16];
     let mut scales = [0.0f32; QK_K / 16];
@@ -95,8 +111,7 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ2K {
         for (w, &v) in weights.iter_mut().zip(xs) {
             *w = v.abs();
         }
-        let (scale, min) =
-            make_qkx2_quants(xs, 3, &weights, sub_mut::<_, 16>(&mut l, j), &mut l_aux, -0.5, 0.1, 15, true);
+        let (scale, min) = search(xs, &weights, sub_mut::<_, 16>(&mut l, j));
         scales[j] = scale;
         mins[j] = min;
         if scale > max_scale {

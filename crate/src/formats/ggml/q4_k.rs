@@ -20,7 +20,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, nearest_int, sub_mut};
+use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, make_qkx2_quants_fast, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
 use crate::gguf::GgmlType;
 
@@ -90,12 +90,14 @@ pub fn dequantize_ref(blocks: &[BlockQ4K], y: &mut [f32]) {
 /// (`d = max_scale / 63`, `dmin = max_min / 63`, f16) and packed as [`get_scale_min_k4`]
 /// reads them; then the quants are re-rounded as `nearest_int((x + dm) / dl)`, clamped to
 /// `0..=nmax`, against the stored values (a sub-block whose stored scale is 0 keeps the quants
-/// of the search). Returns `(d, dmin, scales, L)`.
+/// of the search). Returns `(d, dmin, scales, L)`. `plain` selects the plain transcription of
+/// the search instead of the (byte-identical) [`make_qkx2_quants_fast`].
 pub(crate) fn quantize_scales_mins(
     x: &[f32; QK_K],
     nmax: i32,
     rmin: f32,
     nstep: i32,
+    plain: bool,
 ) -> (f16, f16, [u8; K_SCALE_SIZE], [u8; QK_K]) {
     let mut l = [0u8; QK_K];
     let mut l_aux = [0u8; 32];
@@ -115,8 +117,12 @@ pub(crate) fn quantize_scales_mins(
         for (w, &v) in weights.iter_mut().zip(xs) {
             *w = av_x + v.abs();
         }
-        let (scale, min) =
-            make_qkx2_quants(xs, nmax, &weights, sub_mut::<_, 32>(&mut l, j), &mut l_aux, rmin, 0.1, nstep, false);
+        let l = sub_mut::<_, 32>(&mut l, j);
+        let (scale, min) = if plain {
+            make_qkx2_quants(xs, nmax, &weights, l, &mut l_aux, rmin, 0.1, nstep, false)
+        } else {
+            make_qkx2_quants_fast(xs, nmax, &weights, l, rmin, 0.1, nstep, false)
+        };
         scales[j] = scale;
         mins[j] = min;
         if scale > max_scale {
@@ -162,9 +168,21 @@ pub(crate) fn quantize_scales_mins(
     (d, dmin, packed, l)
 }
 
-/// One super-block, as ggml's `quantize_row_q4_K_ref` (see [`quantize_scales_mins`]).
+/// One super-block, as ggml's `quantize_row_q4_K_ref` (see [`quantize_scales_mins`]), with the
+/// candidate-parallel search [`make_qkx2_quants_fast`].
 pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ4K {
-    let (d, dmin, scales, l) = quantize_scales_mins(x, 15, -1.0, 20);
+    quantize_block_using(x, false)
+}
+
+/// [`quantize_block`] with the plain transcription of [`make_qkx2_quants`] (the reference
+/// `tests/rust/kquants.rs` holds the fast path to).
+pub fn quantize_block_plain(x: &[f32; QK_K]) -> BlockQ4K {
+    quantize_block_using(x, true)
+}
+
+#[inline(always)]
+fn quantize_block_using(x: &[f32; QK_K], plain: bool) -> BlockQ4K {
+    let (d, dmin, scales, l) = quantize_scales_mins(x, 15, -1.0, 20, plain);
     let mut qs = [0u8; QK_K / 2];
     for (c, q) in qs.chunks_exact_mut(32).enumerate() {
         let l = &l[64 * c..64 * c + 64];

@@ -73,9 +73,21 @@ pub fn dequantize_ref(blocks: &[BlockQ5K], y: &mut [f32]) {
 
 /// One super-block, as ggml's `quantize_row_q5_K_ref`: scales, minimums and quants as Q4_K's
 /// (see [`quantize_scales_mins`]) with nmax 31 and search parameters (-0.5, 15 steps); the
-/// fifth bit of each quant goes to `qh`.
+/// fifth bit of each quant goes to `qh`. Uses the candidate-parallel search
+/// ([`super::k_quant_search::make_qkx2_quants_fast`]).
 pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ5K {
-    let (d, dmin, scales, l) = quantize_scales_mins(x, 31, -0.5, 15);
+    quantize_block_using(x, false)
+}
+
+/// [`quantize_block`] with the plain transcription of the search (the reference
+/// `tests/rust/kquants.rs` holds the fast path to).
+pub fn quantize_block_plain(x: &[f32; QK_K]) -> BlockQ5K {
+    quantize_block_using(x, true)
+}
+
+#[inline(always)]
+fn quantize_block_using(x: &[f32; QK_K], plain: bool) -> BlockQ5K {
+    let (d, dmin, scales, l) = quantize_scales_mins(x, 31, -0.5, 15, plain);
     let mut qh = [0u8; QK_K / 8];
     let mut qs = [0u8; QK_K / 2];
     let (mut m1, mut m2) = (1u8, 2u8);
