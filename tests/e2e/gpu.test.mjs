@@ -7,34 +7,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { artifacts, openPage, useLab } from './harness.mjs';
+import { artifacts, generateOn, openPage, useLab } from './harness.mjs';
 
 const lab = useLab();
 const TOKENS = 8;
-
-/** Runs the panel with `device` and returns the token ids of both sides and the device note. */
-async function generateOn(page, device) {
-  await page.selectOption('#gen-device', device);
-  await page.evaluate(() => delete document.querySelector('#generate-body').dataset.divergence);
-  await page.click('#gen-run');
-  await page.waitForFunction(
-    () => document.querySelector('#generate-body')?.dataset.divergence || document.querySelector('#generate-panel > .error:not([hidden])'),
-    null,
-    { timeout: 1_200_000 },
-  );
-  const error = page.locator('#generate-panel > .error:not([hidden])');
-  assert.equal(await error.count(), 0, (await error.count()) ? await error.innerText() : '');
-  const ids = (sel) => page.locator(`${sel} span`).evaluateAll((spans) => spans.map((s) => Number(s.dataset.token)));
-  const note = page.locator('#gen-device-note');
-  return {
-    base: await ids('#gen-base'),
-    quantized: await ids('#gen-quantized'),
-    text: await page.locator('#gen-base').innerText(),
-    note: await note.innerText(),
-    used: await note.getAttribute('data-used'),
-    adapter: await note.getAttribute('data-adapter'),
-  };
-}
 
 test('generation panel: WebGPU greedy tokens equal the CPU tokens; auto names the adapter and why', { timeout: 2_400_000 }, async () => {
   const { page, problems } = await openPage(lab.browser, `${lab.server.url}?format=q8_0&panel=generate`);
@@ -57,6 +33,7 @@ test('generation panel: WebGPU greedy tokens equal the CPU tokens; auto names th
   assert.deepEqual(gpu.base, cpu.base);
   assert.equal(gpu.text, cpu.text);
   assert.deepEqual(gpu.quantized, cpu.quantized);
+  assert.ok(gpu.kernels?.includes('Q8_0 (dedicated)'), `q8_0 kernels: ${gpu.kernels}`);
   await page.locator('#generate-panel').screenshot({ path: join(artifacts, 'generate-webgpu.png') });
 
   const auto = await generateOn(page, 'auto');

@@ -1,6 +1,7 @@
 // Shared pieces of the browser end-to-end tests: the lab server, headless Chromium with
 // software WebGPU (SwiftShader), and a folder for screenshots.
 import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,4 +74,34 @@ export function useLab() {
     lab.server?.stop();
   });
   return lab;
+}
+
+/**
+ * Runs the generation panel with `device` (auto | cpu | webgpu) and waits for it to finish; asserts
+ * no panel error. Returns the token ids and text of both sides, the device note (which backend ran
+ * and why) and the WebGPU kernels of the quantized side (null when it ran on the CPU).
+ */
+export async function generateOn(page, device) {
+  await page.selectOption('#gen-device', device);
+  await page.evaluate(() => delete document.querySelector('#generate-body').dataset.divergence);
+  await page.click('#gen-run');
+  await page.waitForFunction(
+    () => document.querySelector('#generate-body')?.dataset.divergence || document.querySelector('#generate-panel > .error:not([hidden])'),
+    null,
+    { timeout: 1_200_000 },
+  );
+  const error = page.locator('#generate-panel > .error:not([hidden])');
+  assert.equal(await error.count(), 0, (await error.count()) ? await error.innerText() : '');
+  const ids = (sel) => page.locator(`${sel} span`).evaluateAll((spans) => spans.map((s) => Number(s.dataset.token)));
+  const note = page.locator('#gen-device-note');
+  return {
+    base: await ids('#gen-base'),
+    quantized: await ids('#gen-quantized'),
+    text: await page.locator('#gen-base').innerText(),
+    quantizedText: await page.locator('#gen-quantized').innerText(),
+    note: await note.innerText(),
+    used: await note.getAttribute('data-used'),
+    adapter: await note.getAttribute('data-adapter'),
+    kernels: await page.locator('#gen-quantized-stats').getAttribute('data-kernels'),
+  };
 }

@@ -283,6 +283,8 @@ export interface GenerationSide {
   promptTokens: number;
   prefillTokensPerSec: number;
   decodeTokensPerSec: number;
+  /** When this side ran on WebGPU: the kernels its matrices used (e.g. "Q4_K (dedicated) ×180, Q5_0 → f16 (generic) ×30"). */
+  gpuKernels?: string;
 }
 
 /** A streamed token (progress detail of `generate`). */

@@ -107,5 +107,10 @@ export class GeneratePanel {
     this.outputs[k].replaceChildren(...s.pieces.map((p, i) => el('span', p, { 'data-token': String(s.tokenIds[i]) })));
     this.stats[k].textContent = `${s.tokenIds.length} tokens · prompt ${s.promptTokens} tokens at ${s.prefillTokensPerSec.toFixed(1)} tok/s · generation ${s.decodeTokensPerSec.toFixed(1)} tok/s · stopped: ${s.stopReason}`;
     this.stats[k].dataset.tokensPerSec = String(s.decodeTokensPerSec);
+    // Which WGSL kernel each matrix used: a format without a dedicated kernel says "generic".
+    if (s.gpuKernels) {
+      this.stats[k].textContent += ` · WebGPU kernels: ${s.gpuKernels}`;
+      this.stats[k].dataset.kernels = s.gpuKernels;
+    } else delete this.stats[k].dataset.kernels;
   }
 }

@@ -180,7 +180,7 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
   return manifests;
 }
 
-function side(label: string, r: { text: string; tokenIds: number[]; stopReason: string; promptTokens: number; prefillTokensPerSec: number; decodeTokensPerSec: number }, pieces: string[]): GenerationSide {
+function side(label: string, r: { text: string; tokenIds: number[]; stopReason: string; promptTokens: number; prefillTokensPerSec: number; decodeTokensPerSec: number; gpuKernels?: string }, pieces: string[]): GenerationSide {
   return { label, pieces, ...r };
 }
 
@@ -260,11 +260,14 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
       return !ctx.cancelled();
     };
     let result: GenerateResult | undefined;
+    let gpuKernels: string | undefined;
     if (device.used === 'webgpu') {
       try {
         const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format);
+        gpuKernels = (gpu.info() as { kernels: string }).kernels;
         result = (await gpu.generate(args.prompt, opts, onToken)) as GenerateResult;
       } catch (error) {
+        gpuKernels = undefined;
         // A failed device or upload is dropped, so the next run acquires and uploads afresh.
         freeGpu(rt);
         if (pieces.length > 0 || ctx.cancelled()) throw new RuntimeError(`generating with the ${which} model on WebGPU: ${errorText(error)}`);
@@ -274,7 +277,7 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
     }
     result ??= wasmCall(`generating with the ${which} model`, () => model.generate(args.prompt, opts, onToken)) as GenerateResult;
     if (ctx.cancelled()) throw new CancelledError('cancelled generation');
-    return { result, pieces };
+    return { result: { ...result, gpuKernels }, pieces };
   };
   const base = await run(rt.base, 'base');
   const model = quantizeFor(rt, args.format, ctx);
