@@ -122,7 +122,8 @@ fn gpu_run(gpu: &GpuContext, model: &Model, tok: &Tokenizer, prompt: &[u32], n: 
     let t = Instant::now();
     generate_blocking(&mut g, prompt, 3, greedy, is_eog, now, |_| true).map_err(|e| e.to_string())?;
     let warmup_secs = t.elapsed().as_secs_f64();
-    let (tokens, stats) = generate_blocking(&mut g, prompt, n, greedy, is_eog, now, |_| true).map_err(|e| e.to_string())?;
+    let (tokens, stats) =
+        generate_blocking(&mut g, prompt, n, greedy, is_eog, now, |_| true).map_err(|e| e.to_string())?;
     Ok(GpuResult { upload_secs, warmup_secs, run: Run { tokens, stats }, kernels: g.kernel_summary() })
 }
 
@@ -201,7 +202,8 @@ fn run(args: &Args) -> Result<(), String> {
         };
         let bpw = eval::bits_per_weight(&model);
         let cpu1 = if args.cpu { Some(cpu_run(&model, &tok, &prompt, args.n, 1)?) } else { None };
-        let cpun = if args.cpu && all_threads > 1 { Some(cpu_run(&model, &tok, &prompt, args.n, all_threads)?) } else { None };
+        let cpun =
+            if args.cpu && all_threads > 1 { Some(cpu_run(&model, &tok, &prompt, args.n, all_threads)?) } else { None };
         let g = match &gpu {
             Some(gpu) => match gpu_run(gpu, &model, &tok, &prompt, args.n) {
                 Ok(r) => Some(r),
