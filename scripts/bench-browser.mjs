@@ -199,12 +199,13 @@ function print({ setup, runs }) {
     webgpu: 'quantlab, WebGPU (GPU sampling)',
     'wllama-1t': 'wllama, CPU, 1 thread',
     'wllama-2t': 'wllama, CPU, 2 threads',
-    'wllama-webgpu': "wllama, default device (all layers to WebGPU if llama.cpp's backend takes the adapter), 1 thread",
+    'wllama-webgpu': 'wllama, default device (all layers to WebGPU), 1 thread',
   };
-  for (const key of ONLY.filter((k) => k.startsWith('wllama-'))) {
-    const buffers = runs[key]?.find((r) => r.modelBuffers)?.modelBuffers;
-    if (buffers?.length) labels[key] += `: weights in ${buffers.join(' + ')} buffers`;
-  }
+  // Where llama.cpp put the weights, from its log (its WebGPU backend may decline the adapter).
+  const buffers = ONLY.filter((k) => k.startsWith('wllama-'))
+    .map((k) => [k, runs[k]?.find((r) => r.modelBuffers)?.modelBuffers])
+    .filter(([, b]) => b?.length)
+    .map(([k, b]) => `${labels[k]}: ${b.join(' + ')}`);
   const ref = runs.cpu?.find((r) => r.text)?.text;
   const gpuDesc = env.webgpu ? [env.webgpu.vendor, env.webgpu.architecture, env.webgpu.description].filter(Boolean).join(' / ') : 'none';
   console.log(`Browser: ${env.userAgent.match(/(HeadlessChrome|Chrome)\/[\d.]+/)?.[0] ?? env.userAgent}, headless; WebGPU adapter: ${gpuDesc}` +
@@ -230,6 +231,7 @@ function print({ setup, runs }) {
     const same = ref === undefined ? '-' : ok.every((r) => r.text === ref) ? 'yes' : `no: "${ok[0].text.slice(0, 40).replace(/\s+/g, ' ')}…"`;
     console.log(`| ${labels[key]} | ${ok[0].promptTokens} | ${ok[0].generated} | ${fmt(median(ok.map((r) => r.prefillTps)))} | ${fmt(median(ok.map((r) => r.decodeTps)))} | ${ok.map((r) => fmt(r.decodeTps)).join(', ')} | ${fmt(median(warm) / 1000, 2)} | ${same} |`);
   }
+  if (buffers.length) console.log(`\nwllama's weight buffers (llama.cpp log): ${buffers.join('; ')}.`);
   console.log('');
   const dec = (k) => median((runs[k] ?? []).filter((r) => !r.error).map((r) => r.decodeTps));
   const auto = dec('auto');
