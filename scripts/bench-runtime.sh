@@ -32,9 +32,9 @@ trap 'rm -rf "$TMP"' EXIT
 [ -f "$MODEL" ] || { echo "model $MODEL not found (scripts/setup.sh downloads it)" >&2; exit 1; }
 [ -f "$ROOT/web/src/pkg/quantlab_bg.wasm" ] || { echo "build the wasm core first: scripts/build-wasm.sh" >&2; exit 1; }
 
+source "$ROOT/scripts/bench-runtime-common.sh"
 # The prompt: the first 300 characters of Moby-Dick chapter 1 (the token count is printed).
-node -e 'const t = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).text;
-  process.stdout.write(t.slice(0, 300))' "$ROOT/data/moby-dick/chapter_1.json" > "$TMP/prompt.txt"
+bench_prompt "$TMP/prompt.txt"
 
 (cd "$ROOT/crate" && nice cargo build -q --release --no-default-features --bin quantlab)
 QL=${CARGO_TARGET_DIR:-$ROOT/target}/release/quantlab
@@ -63,7 +63,7 @@ HAVE_LCPP=0
 [ -x "$LLAMA_BENCH" ] && HAVE_LCPP=1
 
 echo "Greedy generation: prompt $PROMPT_TOKENS tokens (Moby-Dick ch. 1 opening), $N_DECODE decoded tokens; tokens/s."
-echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), load average $(cut -d' ' -f1-3 /proc/loadavg) at start."
+echo "Machine: $(bench_machine) at start."
 echo
 echo "| format | bpw | native 1T prefill | native 1T decode | native 2T prefill | native 2T decode | native peak RSS MiB | wasm prefill | wasm decode | wasm peak RSS MiB | llama.cpp 1T pp / tg | llama.cpp 2T pp / tg |"
 echo "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
