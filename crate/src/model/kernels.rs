@@ -12,6 +12,9 @@
 //!   little here because decoding, not the sum, was the slow part.
 //!
 //! Every order is fixed, so results are deterministic.
+//!
+//! In the wasm build (`simd128`), [`dot`], `dot_q4_0`, `dot_q4_1` and `dot_q8_0` are the explicit
+//! SIMD128 versions of `kernels_simd128.rs`, bit-identical to the portable loops here.
 
 use half::f16;
 
@@ -19,7 +22,13 @@ use crate::formats::bnb::Bnb4Tensor;
 use crate::formats::int::IntTensor;
 use crate::formats::Mapping;
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub use super::kernels_simd128::dot;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+pub(super) use super::kernels_simd128::{dot_q4_0, dot_q4_1, dot_q8_0};
+
 /// `Σ a[i]·b[i]` with 8 interleaved f32 partial sums (fixed order; vectorizes).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
@@ -34,12 +43,13 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-fn f16_at(b: &[u8], i: usize) -> f32 {
+pub(super) fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
 /// Q4_1 row · x: `Σ_blocks Σ_j (q_j·d + m)·x_j = Σ d·(q_j·x_j) + Σ m·Σ_block x`
 /// (`xsum` holds the per-block `Σ x`).
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline]
 pub(super) fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -58,6 +68,7 @@ pub(super) fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 }
 
 /// Q4_0 row · x: `Σ (q_j - 8)·d·x_j = Σ d·(q_j·x_j) - Σ 8·d·Σ_block x`.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline]
 pub(super) fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
@@ -76,6 +87,7 @@ pub(super) fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 }
 
 /// Q8_0 row · x: `Σ d·(q_j·x_j)`.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline]
 pub(super) fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 32];

@@ -37,6 +37,8 @@ pub mod forward;
 pub mod generate;
 pub mod hf;
 mod kernels;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod kernels_simd128;
 pub mod policy;
 #[cfg(not(target_arch = "wasm32"))]
 mod pool;
