@@ -1,6 +1,7 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
 mod bnb;
 mod cli;
+mod cli_kv_cache;
 mod cli_quantize;
 mod formats;
 mod forward;
