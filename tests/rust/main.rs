@@ -11,6 +11,8 @@ mod gpu;
 #[cfg(feature = "gpu")]
 mod gpu_forward;
 #[cfg(feature = "gpu")]
+mod gpu_kv_cache;
+#[cfg(feature = "gpu")]
 mod gpu_matmul;
 mod int_fp8;
 mod io;
