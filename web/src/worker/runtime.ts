@@ -223,15 +223,15 @@ async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], k
     const browserName = await browserAdapterName();
     ctx.progress('generate', 0, 0, { status: 'uploading the model to WebGPU' });
     const gpu = await gpuCopy(rt, rt.base, null, kvCache);
-    const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean };
+    const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean; kvCache: KvCache };
     adapter = browserName ?? info.adapter;
     const kind = `${info.isFallback ? 'a software fallback' : 'a hardware adapter'}, ${info.shaderF16 ? 'shader-f16' : 'no shader-f16: f32 activations'}`;
-    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected`, kvCache };
+    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected`, kvCache: info.kvCache };
     ctx.progress('generate', 0, 0, { status: 'probing CPU vs WebGPU decode speed' });
     const probe = (rt.gpu!.probe ??= (await gpu.probe()) as GpuProbe);
     const what = info.isFallback ? `is a software fallback (${info.shaderF16 ? 'shader-f16' : 'no shader-f16'})` : `(${kind})`;
     const reason = `WebGPU adapter '${adapter}' ${what}: CPU decodes ${probe.cpuTokensPerSec.toFixed(1)} tok/s vs GPU ${probe.gpuTokensPerSec.toFixed(2)} tok/s → using ${probe.useGpu ? 'WebGPU' : 'the CPU'}`;
-    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason, kvCache: probe.useGpu ? kvCache : 'f32' };
+    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason, kvCache: probe.useGpu ? info.kvCache : 'f32' };
   } catch (error) {
     const message = errorText(error);
     freeGpu(rt);
