@@ -79,7 +79,8 @@ export function useLab() {
 /**
  * Runs the generation panel with `device` (auto | cpu | webgpu) and waits for it to finish; asserts
  * no panel error. Returns the token ids and text of both sides, the device note (which backend ran
- * and why) and the WebGPU kernels of the quantized side (null when it ran on the CPU).
+ * and why), the WebGPU kernels of the quantized side (null when it ran on the CPU) and the KV
+ * cache note (which format the run used).
  */
 export async function generateOn(page, device) {
   await page.selectOption('#gen-device', device);
@@ -103,5 +104,7 @@ export async function generateOn(page, device) {
     used: await note.getAttribute('data-used'),
     adapter: await note.getAttribute('data-adapter'),
     kernels: await page.locator('#gen-quantized-stats').getAttribute('data-kernels'),
+    kvNote: await page.locator('#gen-kv-note').innerText(),
+    kvUsed: await page.locator('#gen-kv-note').getAttribute('data-kv-cache'),
   };
 }

@@ -324,7 +324,7 @@ fn cpu_logits(model: &Model, tokens: &[u32]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
 
@@ -411,13 +411,14 @@ fn synthetic_model_evaluates_on_the_gpu_like_on_the_cpu() {
     assert!(m[1].kl_mean.unwrap() < 1e-8 && m[1].top1_agreement == Some(1.0), "{:?}", m[1]);
 }
 
-struct DefaultModel {
-    model: Model,
-    prompt: Vec<u32>,
+pub(crate) struct DefaultModel {
+    pub(crate) model: Model,
+    pub(crate) prompt: Vec<u32>,
+    pub(crate) tokenizer: Tokenizer,
 }
 
-/// The default model and a short prompt, loaded once.
-fn default_model() -> Option<&'static DefaultModel> {
+/// The default model, its tokenizer and a short prompt, loaded once (shared with `gpu_kv_cache`).
+pub(crate) fn default_model() -> Option<&'static DefaultModel> {
     static MODEL: OnceLock<Option<DefaultModel>> = OnceLock::new();
     MODEL
         .get_or_init(|| {
@@ -425,7 +426,8 @@ fn default_model() -> Option<&'static DefaultModel> {
             let gguf = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
             let tok = Tokenizer::from_gguf(&gguf).unwrap();
             let prompt = tok.encode("The old sailor looked at the sea and said", tok.add_bos_default(), false);
-            Some(DefaultModel { model: Model::from_gguf(&gguf, &bytes).expect("the default model loads"), prompt })
+            let model = Model::from_gguf(&gguf, &bytes).expect("the default model loads");
+            Some(DefaultModel { model, prompt, tokenizer: tok })
         })
         .as_ref()
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
 mod bnb;
 mod cli;
+mod cli_kv_cache;
 mod cli_quantize;
 mod formats;
 mod forward;
@@ -9,6 +10,8 @@ mod gguf;
 mod gpu;
 #[cfg(feature = "gpu")]
 mod gpu_forward;
+#[cfg(feature = "gpu")]
+mod gpu_kv_cache;
 #[cfg(feature = "gpu")]
 mod gpu_matmul;
 mod int_fp8;

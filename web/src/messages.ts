@@ -258,9 +258,15 @@ export interface GenerateOptions {
   chat: boolean;
   /** Where to decode: `auto` probes CPU vs WebGPU once per model and uses the faster. */
   device?: Device;
+  /** How the WebGPU forward stores keys and values (the CPU path always keeps f32). */
+  kvCache?: KvCache;
 }
 
 export type Device = 'auto' | 'cpu' | 'webgpu';
+
+/** KV cache formats of the WebGPU forward (`GpuLabModel.upload`'s kvCache). */
+export const KV_CACHE_FORMATS = ['f32', 'f16', 'int8'] as const;
+export type KvCache = (typeof KV_CACHE_FORMATS)[number];
 
 /** Which backend a generation ran on, and why. */
 export interface DeviceChoice {
@@ -272,6 +278,8 @@ export interface DeviceChoice {
   reason: string;
   /** Set when WebGPU was wanted but failed (no WebGPU, device lost, limits): the error, and that the CPU was used. */
   fallback?: string;
+  /** The KV cache format the generation used: the requested one on WebGPU, always f32 on the CPU. */
+  kvCache: KvCache;
 }
 
 export interface GenerationSide {

@@ -6,8 +6,9 @@
 //! JS shape (every GPU call returns a Promise; errors are `Error`s with the core's message —
 //! no WebGPU, device lost, a buffer over the adapter's limits):
 //! ```text
-//! GpuLabModel.upload(model: LabModel, capacity?: number) -> Promise<GpuLabModel>
-//! gpuModel.info() -> {adapter, backend, isFallback, shaderF16, kernels, gpuBytes, capacity}
+//! GpuLabModel.upload(model: LabModel, capacity?: number, kvCache?: 'f32' | 'f16' | 'int8')
+//!     -> Promise<GpuLabModel>   (an unknown kvCache throws at once, naming the valid ones)
+//! gpuModel.info() -> {adapter, backend, isFallback, shaderF16, kernels, gpuBytes, capacity, kvCache}
 //! gpuModel.generate(prompt, opts, onToken?) -> Promise<same result as LabModel.generate>
 //! gpuModel.probe() -> Promise<{cpuTokensPerSec, gpuTokensPerSec, useGpu, reason}>
 //! ```
@@ -56,6 +57,8 @@ struct GpuModelInfo {
     kernels: String,
     gpu_bytes: u64,
     capacity: usize,
+    /// The KV cache format: "f32", "f16" or "int8".
+    kv_cache: &'static str,
 }
 
 #[derive(Serialize)]
@@ -85,6 +88,12 @@ fn adapter_label(a: &AdapterSummary) -> String {
         .unwrap_or_else(|| format!("unnamed {}", a.backend))
 }
 
+/// The binding's KV cache option: absent (or undefined) is f32; anything but f32/f16/int8 is an
+/// error listing the valid names.
+fn parse_kv_cache(kv_cache: Option<&str>) -> Result<KvFormat, JsError> {
+    kv_cache.map_or(Ok(KvFormat::F32), |s| KvFormat::parse(s).map_err(|e| JsError::new(&format!("kvCache: {e}"))))
+}
+
 impl Inner {
     fn take(&self) -> Result<GpuModel<'static>, JsError> {
         self.gpu_model.borrow_mut().take().ok_or_else(|| {
@@ -102,18 +111,25 @@ impl Inner {
 #[wasm_bindgen]
 impl GpuLabModel {
     /// Uploads `model` to the page's WebGPU device with a KV cache of `capacity` positions
-    /// (default 512, at most the model's context). Resolves to a `GpuLabModel`.
-    pub fn upload(model: &LabModel, capacity: Option<u32>) -> js_sys::Promise {
+    /// (default 512, at most the model's context) stored as `kv_cache`: "f32" (default), "f16"
+    /// or "int8" (one f32 scale per position and KV head, absmax / 127). Resolves to a
+    /// `GpuLabModel`; an unknown `kv_cache` throws before anything is uploaded.
+    pub fn upload(
+        model: &LabModel,
+        capacity: Option<u32>,
+        kv_cache: Option<String>,
+    ) -> Result<js_sys::Promise, JsError> {
+        let kv = parse_kv_cache(kv_cache.as_deref())?;
         let loaded = Rc::clone(&model.inner);
         let capacity = capacity.map_or(DEFAULT_CAPACITY, |c| c as usize);
-        future_to_promise(async move {
+        Ok(future_to_promise(async move {
             let gpu = static_gpu().await?;
-            let gpu_model = GpuModel::new(gpu, &loaded.model, capacity, KvFormat::F32)
+            let gpu_model = GpuModel::new(gpu, &loaded.model, capacity, kv)
                 .await
                 .map_err(|e| JsError::new(&format!("uploading the model to the GPU: {e}")))?;
             let inner = Rc::new(Inner { loaded, gpu_model: RefCell::new(Some(gpu_model)) });
             Ok(GpuLabModel { inner }.into())
-        })
+        }))
     }
 
     /// The adapter, its features, the kernels each matrix uses and the bytes on the device.
@@ -129,6 +145,7 @@ impl GpuLabModel {
             kernels: m.kernel_summary(),
             gpu_bytes: m.gpu_bytes(),
             capacity: m.capacity,
+            kv_cache: m.kv_format.name(),
         })
     }
 

@@ -10,6 +10,12 @@
 //!   0.3 tok/s vs CPU 20.1 tok/s → using the CPU"). The adapter's name is always printed.
 //!
 //! Built without the `gpu` feature, `auto` is the CPU and `gpu` an error.
+//!
+//! `--kv-cache f32|f16|int8` ([`KvCacheArg`]) picks how the GPU forward stores keys and values.
+//! The CPU runtime keeps an f32 cache only (no twin of the rounding), so f16/int8 need the GPU:
+//! with `--device cpu` they are an error before anything loads; with `auto` they make the GPU
+//! required (no adapter, or a model that does not fit, is an error naming the flag) and skip the
+//! probe, which compares against a CPU that could not honour the choice.
 
 use std::io::Write;
 
@@ -24,6 +30,70 @@ pub enum DeviceArg {
     Gpu,
     /// The GPU if an adapter exists and a short decode probe finds it faster than the CPU.
     Auto,
+}
+
+/// `--kv-cache`: how the GPU forward's KV cache stores keys and values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum KvCacheArg {
+    /// 4 bytes per value, bit-identical to the CPU's cache.
+    #[default]
+    F32,
+    /// 2 bytes per value (IEEE half, round to nearest even).
+    F16,
+    /// 1 byte per value plus one f32 scale per (position, KV head): absmax / 127.
+    Int8,
+}
+
+impl KvCacheArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            KvCacheArg::F32 => "f32",
+            KvCacheArg::F16 => "f16",
+            KvCacheArg::Int8 => "int8",
+        }
+    }
+
+    #[cfg(feature = "gpu")]
+    pub fn format(self) -> crate::gpu::forward::KvFormat {
+        use crate::gpu::forward::KvFormat;
+        match self {
+            KvCacheArg::F32 => KvFormat::F32,
+            KvCacheArg::F16 => KvFormat::F16,
+            KvCacheArg::Int8 => KvFormat::Int8,
+        }
+    }
+
+    /// Whether only the GPU forward can honour it.
+    pub fn needs_gpu(self) -> bool {
+        self != KvCacheArg::F32
+    }
+}
+
+/// The `--kv-cache` help text (shared by `generate` and `eval`).
+pub const KV_CACHE_HELP: &str = "KV cache format of the GPU forward: f32 (4 bytes/value, identical to the CPU \
+cache), f16 (2 bytes/value, round to nearest even) or int8 (1 byte/value + one f32 scale per position and KV head: \
+code = round(x / scale) clamped to ±127, scale = max|x| / 127 over the head's head_dim values). f16 and int8 need \
+the GPU forward (the CPU runtime keeps an f32 cache): an error with --device cpu, and --device auto then requires \
+an adapter and skips the probe";
+
+/// Rejects a KV format the chosen device cannot honour, before anything is loaded.
+pub fn check_kv(device: DeviceArg, kv: KvCacheArg) -> Result<(), CliError> {
+    if kv.needs_gpu() && device == DeviceArg::Cpu {
+        return Err(msg(format!(
+            "--kv-cache {} needs the GPU forward, but --device cpu runs the CPU forward, which keeps an f32 KV \
+             cache (use --device gpu, or --kv-cache f32)",
+            kv.name()
+        )));
+    }
+    #[cfg(not(feature = "gpu"))]
+    if kv.needs_gpu() {
+        return Err(msg(format!(
+            "--kv-cache {}: this quantlab was built without GPU support (feature 'gpu'), and the CPU forward keeps \
+             an f32 KV cache",
+            kv.name()
+        )));
+    }
+    Ok(())
 }
 
 /// Decode steps the `auto` probe times on each backend (after one warm-up step).
@@ -43,9 +113,12 @@ fn msg(s: impl Into<String>) -> CliError {
 }
 
 /// Acquires the GPU for `gpu`/`auto` (naming the adapter on `err`); `None` means the CPU.
-pub fn acquire(device: DeviceArg, err: &mut dyn Write) -> Result<Option<Gpu>, CliError> {
+/// A `kv` only the GPU can honour makes the GPU required under `auto` too.
+#[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+pub fn acquire(device: DeviceArg, kv: KvCacheArg, err: &mut dyn Write) -> Result<Option<Gpu>, CliError> {
+    check_kv(device, kv)?;
     if device == DeviceArg::Cpu {
-        let _ = writeln!(err, "device: cpu (--device cpu)");
+        let _ = writeln!(err, "device: cpu (--device cpu); {}", kv_note(kv, false));
         return Ok(None);
     }
     #[cfg(feature = "gpu")]
@@ -64,8 +137,12 @@ pub fn acquire(device: DeviceArg, err: &mut dyn Write) -> Result<Option<Gpu>, Cl
             Ok(Some(gpu))
         }
         Err(e) if device == DeviceArg::Gpu => Err(msg(format!("--device gpu: {e}"))),
+        Err(e) if kv.needs_gpu() => Err(msg(format!(
+            "--kv-cache {} needs the GPU forward, and there is no usable GPU ({e}); use --kv-cache f32 to run on the CPU",
+            kv.name()
+        ))),
         Err(e) => {
-            let _ = writeln!(err, "device: cpu ({e})");
+            let _ = writeln!(err, "device: cpu ({e}); {}", kv_note(kv, false));
             Ok(None)
         }
     }
@@ -73,17 +150,20 @@ pub fn acquire(device: DeviceArg, err: &mut dyn Write) -> Result<Option<Gpu>, Cl
     match device {
         DeviceArg::Gpu => Err(msg("--device gpu: this quantlab was built without GPU support (feature 'gpu')")),
         _ => {
-            let _ = writeln!(err, "device: cpu (built without GPU support)");
+            let _ = writeln!(err, "device: cpu (built without GPU support); {}", kv_note(kv, false));
             Ok(None)
         }
     }
 }
 
-/// Uploads `model` with a KV cache of `capacity` positions; for `auto`, probes decode speed and
-/// returns `None` (the CPU) when the CPU is faster or the model does not fit the GPU.
+/// Uploads `model` with a KV cache of `capacity` positions in `kv`; for `auto` (with an f32
+/// cache), probes decode speed and returns `None` (the CPU) when the CPU is faster or the model
+/// does not fit the GPU. The line naming the device also names the KV cache format.
 #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
+#[allow(clippy::too_many_arguments)]
 pub fn load<'g>(
     device: DeviceArg,
+    kv: KvCacheArg,
     gpu: Option<&'g Gpu>,
     model: &Model,
     capacity: usize,
@@ -94,25 +174,42 @@ pub fn load<'g>(
     let Some(gpu) = gpu else { return Ok(None) };
     #[cfg(feature = "gpu")]
     {
-        use crate::gpu::forward::{probe::probe_decode, KvFormat};
-        let mut g = match GpuModel::new_blocking(gpu, model, capacity, KvFormat::F32) {
+        use crate::gpu::forward::probe::probe_decode;
+        let mut g = match GpuModel::new_blocking(gpu, model, capacity, kv.format()) {
             Ok(g) => g,
+            Err(e) if kv.needs_gpu() => return Err(msg(format!("--kv-cache {}: {e}", kv.name()))),
             Err(e) if device == DeviceArg::Auto => {
-                let _ = writeln!(err, "device: cpu (the model cannot run on the GPU: {e})");
+                let _ = writeln!(err, "device: cpu (the model cannot run on the GPU: {e}); {}", kv_note(kv, false));
                 return Ok(None);
             }
             Err(e) => return Err(msg(format!("--device gpu: {e}"))),
         };
         let _ =
             writeln!(err, "GPU kernels: {} ({:.1} MB on the device)", g.kernel_summary(), g.gpu_bytes() as f64 / 1e6);
-        if device == DeviceArg::Gpu || !probe {
-            let _ = writeln!(err, "device: gpu ({})", if probe { "--device gpu" } else { "as for the base model" });
+        if device == DeviceArg::Gpu || !probe || kv.needs_gpu() {
+            let why = match (device, probe) {
+                (_, false) => "as for the base model".to_string(),
+                (DeviceArg::Gpu, true) => "--device gpu".to_string(),
+                _ => format!("--device auto: --kv-cache {} needs the GPU forward, so no CPU probe", kv.name()),
+            };
+            let _ = writeln!(err, "device: gpu ({why}); {}", kv_note(kv, true));
             return Ok(Some(g));
         }
         let result = probe_decode(model, threads, &mut g, PROBE_STEPS).map_err(|e| msg(format!("GPU probe: {e}")))?;
-        let _ = writeln!(err, "device: {} — {}", if result.use_gpu { "gpu" } else { "cpu" }, result.reason);
+        let _ = writeln!(
+            err,
+            "device: {} — {}; {}",
+            if result.use_gpu { "gpu" } else { "cpu" },
+            result.reason,
+            kv_note(kv, result.use_gpu)
+        );
         Ok(result.use_gpu.then_some(g))
     }
     #[cfg(not(feature = "gpu"))]
     match *gpu {}
+}
+
+/// "KV cache f16 (GPU)" / "KV cache f32 (CPU)": the KV format a run uses, for its device line.
+pub fn kv_note(kv: KvCacheArg, on_gpu: bool) -> String {
+    format!("KV cache {} ({})", kv.name(), if on_gpu { "GPU" } else { "CPU" })
 }

@@ -1,6 +1,7 @@
 //! `quantlab eval MODEL.gguf [--format F ...] [--text FILE] [--ctx N] [--max-windows K]
-//! [--protocol default|llama.cpp] [--threads N] [--device cpu|gpu|auto] [--json]`: perplexity of
-//! the model (on the CPU or the GPU forward, see [`super::device`]) and, per
+//! [--protocol default|llama.cpp] [--threads N] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
+//! [--json]`: perplexity of the model (on the CPU or the GPU forward with the chosen KV cache
+//! format, see [`super::device`]) and, per
 //! `--format`, of an in-memory quantized copy, compared with the base on the same windows
 //! (KL divergence, top-1 agreement, Δppl).
 //!
@@ -14,10 +15,10 @@
 //! `data/moby-dick/chapter_N.json` (made by `scripts/setup.sh`), looked up in the current
 //! directory, then next to the crate.
 
+use super::device::{self, DeviceArg, KvCacheArg};
 use super::display::{bytes, Table};
-use super::stats::parse_formats;
-use super::device::{self, DeviceArg};
 use super::load::load_model;
+use super::stats::parse_formats;
 use super::CliError;
 use crate::formats::QuantScheme;
 use crate::model::eval::{
@@ -69,6 +70,9 @@ pub struct EvalArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
+    /// KV cache format of the GPU forward: f32, f16 or int8 (f16/int8 need the GPU; --help for the layout).
+    #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = device::KV_CACHE_HELP)]
+    pub kv_cache: KvCacheArg,
 }
 
 /// One row of the report.
@@ -104,6 +108,8 @@ pub struct EvalReport {
     pub threads: usize,
     /// "cpu", or "gpu (<adapter name>)".
     pub device: String,
+    /// The KV cache format every row ran with: "f32", "f16" or "int8" (always "f32" on the CPU).
+    pub kv_cache: &'static str,
     pub rows: Vec<EvalRow>,
 }
 
@@ -157,6 +163,7 @@ pub fn run(args: &EvalArgs) -> Result<String, CliError> {
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let schemes: Vec<QuantScheme> =
         args.formats.iter().map(|f| parse_formats(f)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    device::check_kv(args.device, args.kv_cache)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
     let (text, text_source) = match &args.text {
@@ -200,11 +207,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
 
     let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
     let mut err = std::io::stderr();
-    let gpu = device::acquire(args.device, &mut err)?;
+    let gpu = device::acquire(args.device, args.kv_cache, &mut err)?;
     let mut gpu_sources = Vec::new();
     for (i, (_, _, m)) in models.iter().enumerate() {
         // The probe (auto) runs on the base; the other formats follow its choice.
-        match device::load(args.device, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
+        match device::load(args.device, args.kv_cache, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
             Some(g) => gpu_sources.push(g),
             None if i == 0 => break,
             None => {
@@ -213,6 +220,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             }
         }
     }
+    let gpu_sources_used = !gpu_sources.is_empty();
     #[cfg(feature = "gpu")]
     let device_name = match (&gpu, gpu_sources.is_empty()) {
         (Some(g), false) => format!("gpu ({})", g.adapter.name),
@@ -288,6 +296,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         text_source,
         bos: plan.bos,
         threads,
+        kv_cache: if gpu_sources_used { args.kv_cache.name() } else { "f32" },
         device: device_name,
         rows,
     })
@@ -316,8 +325,8 @@ pub fn text(r: &EvalReport) -> String {
     );
     let _ = writeln!(
         o,
-        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}",
-        r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device
+        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}; KV cache {}",
+        r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device, r.kv_cache
     );
     let _ = writeln!(
         o,

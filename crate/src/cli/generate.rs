@@ -1,7 +1,7 @@
 //! `quantlab generate MODEL -p PROMPT [-n N] [--format F] [--seed S] [--temperature T]
-//! [--top-k K] [--top-p P] [--chat] [--threads N] [--device cpu|gpu|auto]`: text generation with
-//! the CPU or the GPU forward (`--device`, see [`super::device`]; GPU sampling reads back one
-//! token id per step).
+//! [--top-k K] [--top-p P] [--chat] [--threads N] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]`:
+//! text generation with the CPU or the GPU forward (`--device` and `--kv-cache`, see
+//! [`super::device`]; GPU sampling reads back one token id per step).
 //!
 //! - The model is a GGUF file (llama architecture). With `--format F` its weight matrices are
 //!   re-quantized in memory ([`crate::model::quantize_model`], the tensor policy of
@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::device::{self, DeviceArg};
+use super::device::{self, DeviceArg, KvCacheArg};
 use super::load::load_model;
 use super::CliError;
 use crate::formats::QuantScheme;
@@ -66,6 +66,9 @@ pub struct GenerateArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
+    /// KV cache format of the GPU forward: f32, f16 or int8 (f16/int8 need the GPU; --help for the layout).
+    #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = device::KV_CACHE_HELP)]
+    pub kv_cache: KvCacheArg,
 }
 
 fn msg(s: impl Into<String>) -> CliError {
@@ -84,7 +87,7 @@ pub fn run(args: &GenerateArgs) -> Result<String, CliError> {
 
 /// [`run`] with explicit streams (for tests).
 pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), CliError> {
-    if !(args.temperature >= 0.0) || !args.temperature.is_finite() {
+    if !args.temperature.is_finite() || args.temperature < 0.0 {
         return Err(msg(format!("--temperature must be a finite number ≥ 0, got {}", args.temperature)));
     }
     if !(args.top_p >= 0.0 && args.top_p <= 1.0) {
@@ -93,6 +96,7 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     if args.threads == Some(0) {
         return Err(msg("--threads must be at least 1"));
     }
+    device::check_kv(args.device, args.kv_cache)?;
     let scheme = match &args.format {
         Some(f) => Some(QuantScheme::parse(f).map_err(|e| msg(e.to_string()))?),
         None => None,
@@ -173,9 +177,10 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     if let Some(t) = args.threads {
         state.threads = t;
     }
-    let gpu = device::acquire(args.device, err)?;
+    let gpu = device::acquire(args.device, args.kv_cache, err)?;
     #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
-    let mut gpu_model = device::load(args.device, gpu.as_ref(), &model, state.capacity, state.threads, true, err)?;
+    let mut gpu_model =
+        device::load(args.device, args.kv_cache, gpu.as_ref(), &model, state.capacity, state.threads, true, err)?;
     let _ = err.flush();
     let mut sampler = Sampler::new(cfg);
     let mut decoder = StreamDecoder::new();

@@ -1,8 +1,8 @@
 // Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
 // tokens/s and the first token where the two differ highlighted.
 import { firstDivergence } from '../analysis';
-import type { Device, DeviceChoice, GenerationSide, TokenEvent } from '../messages';
-import { getParam, setParam } from '../state';
+import { type Device, type DeviceChoice, type GenerationSide, KV_CACHE_FORMATS, type KvCache, type TokenEvent } from '../messages';
+import { getParam, pageState, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
@@ -16,6 +16,10 @@ export class GeneratePanel {
   private temperature = el('input', undefined, { id: 'gen-temp', type: 'number', min: '0', step: '0.1', value: '0' });
   private chat = el('input', undefined, { id: 'gen-chat', type: 'checkbox' });
   private device = el('select', undefined, { id: 'gen-device' });
+  /** The WebGPU forward's KV cache format (the CPU path always keeps f32); kept in the URL as `kv`. */
+  private kvCache = el('select', undefined, { id: 'gen-kv' });
+  /** Says when the KV choice does not apply (the CPU path), and which format the last run used. */
+  private kvNote = el('span', '', { id: 'gen-kv-note', class: 'caption' });
   /** Which backend ran the last generation and why (the probe's measurement, or a fallback notice). */
   private deviceNote = el('p', '', { id: 'gen-device-note', class: 'caption', 'aria-live': 'polite' });
   private button = el('button', 'Generate side by side', { type: 'button', id: 'gen-run' });
@@ -34,8 +38,14 @@ export class GeneratePanel {
     };
     for (const [value, text] of [['auto', 'auto (probe CPU vs WebGPU)'], ['cpu', 'CPU'], ['webgpu', 'WebGPU']]) this.device.append(el('option', text, { value }));
     this.device.value = 'auto';
+    const kvLabels: Record<KvCache, string> = { f32: 'f32', f16: 'f16 (half the memory)', int8: 'int8 (absmax scale per position and head)' };
+    for (const kv of KV_CACHE_FORMATS) this.kvCache.append(el('option', kvLabels[kv], { value: kv }));
+    this.kvCache.value = pageState().getKvCache();
+    this.kvCache.addEventListener('change', () => pageState().setKvCache(this.kvCache.value as KvCache));
+    this.device.addEventListener('change', () => this.syncKv());
+    this.syncKv();
     const controls = el('div', undefined, { class: 'controls' });
-    controls.append(label('Device ', this.device), label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
+    controls.append(label('Device ', this.device), label('KV cache ', this.kvCache), this.kvNote, label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
     const host = el('div');
     const columns = el('div', undefined, { class: 'gen-columns' });
     for (const k of ['base', 'quantized'] as const) {
@@ -53,6 +63,7 @@ export class GeneratePanel {
     const prompt = this.prompt.value;
     setParam('prompt', prompt);
     const device = this.device.value as Device;
+    const kvCache = this.kvCache.value as KvCache;
     this.deviceNote.textContent = device === 'cpu' ? '' : 'Choosing the device…';
     this.deviceNote.classList.remove('notice');
     panelError($('#generate-panel'), null);
@@ -63,7 +74,7 @@ export class GeneratePanel {
       this.stats[k].textContent = '';
     }
     this.note.textContent = '';
-    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device };
+    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache };
     const title = `Generating with the base and ${format}`;
     const listener = this.progress.listener(title);
     this.button.disabled = true;
@@ -76,7 +87,7 @@ export class GeneratePanel {
     });
     try {
       const r = await this.progress.track(title, handle);
-      this.showDevice(r.device, r.base.decodeTokensPerSec);
+      this.showDevice(r.device, r.base.decodeTokensPerSec, kvCache);
       this.show('base', r.base);
       this.show('quantized', r.quantized);
       const at = firstDivergence(r.base.tokenIds, r.quantized.tokenIds);
@@ -94,12 +105,23 @@ export class GeneratePanel {
     }
   }
 
-  private showDevice(d: DeviceChoice, tokensPerSec: number): void {
+  /** The KV select only matters on WebGPU: disabled for the CPU, and the note says why. */
+  private syncKv(): void {
+    const cpu = this.device.value === 'cpu';
+    this.kvCache.disabled = cpu;
+    this.kvNote.textContent = cpu ? 'The CPU path keeps an f32 KV cache: the KV choice applies to WebGPU only.' : this.device.value === 'auto' ? 'Used if auto picks WebGPU (the CPU keeps f32).' : '';
+  }
+
+  private showDevice(d: DeviceChoice, tokensPerSec: number, requestedKv: KvCache): void {
     const ran = d.used === 'webgpu' ? `Ran on WebGPU (adapter '${d.adapter}') at ${tokensPerSec.toFixed(2)} tok/s` : `Ran on the CPU at ${tokensPerSec.toFixed(1)} tok/s`;
     this.deviceNote.textContent = `${d.fallback ?? ''}${ran}. ${d.requested === 'auto' ? 'auto: ' : ''}${d.reason}`;
     this.deviceNote.classList.toggle('notice', d.fallback !== undefined);
     this.deviceNote.dataset.used = d.used;
     if (d.adapter) this.deviceNote.dataset.adapter = d.adapter;
+    // The KV format the run used, next to the select (the CPU path ignores a non-f32 choice).
+    const ignored = d.used === 'cpu' && requestedKv !== 'f32' ? ` (${requestedKv} ignored: the CPU path keeps f32)` : '';
+    this.kvNote.textContent = `Last run: KV cache ${d.kvCache} on ${d.used === 'webgpu' ? 'WebGPU' : 'the CPU'}${ignored}.`;
+    this.kvNote.dataset.kvCache = d.kvCache;
   }
 
   private show(k: 'base' | 'quantized', s: GenerationSide): void {

@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, LabError, RuntimeError } from '../errors';
-import type { ActivationChannels, DeviceChoice, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, Methods, QuantManifest, TensorError } from '../messages';
+import type { ActivationChannels, DeviceChoice, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, KvCache, Methods, QuantManifest, TensorError } from '../messages';
 import { coreVersion, evalText, exportQuantized, GpuLabModel, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -24,8 +24,8 @@ interface Runtime {
   last?: { format: string; model: LabModel };
   /** The last activation statistics (all matrices), keyed by their settings. */
   activations?: { key: string; tokens: number; tensors: { tensor: string; colAbsmax: Float32Array; colRms: Float32Array; outliers: number[] }[] };
-  /** Copies on the WebGPU device (uploaded on first GPU use), and the auto probe's verdict. */
-  gpu?: { base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: GpuProbe };
+  /** Copies on the WebGPU device (uploaded on first GPU use) with their KV cache format, and the auto probe's verdict. */
+  gpu?: { kvCache: KvCache; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: GpuProbe };
 }
 
 interface GpuProbe {
@@ -194,14 +194,19 @@ function freeGpu(rt: Runtime | null): void {
 
 const errorText = (error: unknown) => (error as Error)?.message ?? String(error);
 
-/** `model` on the GPU, uploaded once per model (the base, or the last quantized format). */
-async function gpuCopy(rt: Runtime, model: LabModel, format: string | null): Promise<GpuLabModel> {
-  const gpu = (rt.gpu ??= {});
-  if (format === null) return (gpu.base ??= (await GpuLabModel.upload(model)) as GpuLabModel);
+/**
+ * `model` on the GPU, uploaded once per model (the base, or the last quantized format) and KV
+ * cache format: another KV format drops every copy and the probe's verdict (it timed the old cache).
+ */
+async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCache: KvCache): Promise<GpuLabModel> {
+  if (rt.gpu && rt.gpu.kvCache !== kvCache) freeGpu(rt);
+  const gpu = (rt.gpu ??= { kvCache });
+  const upload = async () => (await GpuLabModel.upload(model, undefined, kvCache)) as GpuLabModel;
+  if (format === null) return (gpu.base ??= await upload());
   if (gpu.last?.format !== format) {
     gpu.last?.model.free();
     gpu.last = undefined;
-    gpu.last = { format, model: (await GpuLabModel.upload(model)) as GpuLabModel };
+    gpu.last = { format, model: await upload() };
   }
   return gpu.last.model;
 }
@@ -211,26 +216,26 @@ async function gpuCopy(rt: Runtime, model: LabModel, format: string | null): Pro
  * probe once per model (CPU vs GPU decode tokens/s, with the adapter and why). Any WebGPU failure
  * (no WebGPU, device lost, a buffer over the limits) falls back to the CPU and says so.
  */
-async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], ctx: Ctx): Promise<DeviceChoice> {
-  if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected' };
+async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], kvCache: KvCache, ctx: Ctx): Promise<DeviceChoice> {
+  if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected', kvCache: 'f32' };
   let adapter: string | undefined;
   try {
     const browserName = await browserAdapterName();
     ctx.progress('generate', 0, 0, { status: 'uploading the model to WebGPU' });
-    const gpu = await gpuCopy(rt, rt.base, null);
-    const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean };
+    const gpu = await gpuCopy(rt, rt.base, null, kvCache);
+    const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean; kvCache: KvCache };
     adapter = browserName ?? info.adapter;
     const kind = `${info.isFallback ? 'a software fallback' : 'a hardware adapter'}, ${info.shaderF16 ? 'shader-f16' : 'no shader-f16: f32 activations'}`;
-    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected` };
+    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected`, kvCache: info.kvCache };
     ctx.progress('generate', 0, 0, { status: 'probing CPU vs WebGPU decode speed' });
     const probe = (rt.gpu!.probe ??= (await gpu.probe()) as GpuProbe);
     const what = info.isFallback ? `is a software fallback (${info.shaderF16 ? 'shader-f16' : 'no shader-f16'})` : `(${kind})`;
     const reason = `WebGPU adapter '${adapter}' ${what}: CPU decodes ${probe.cpuTokensPerSec.toFixed(1)} tok/s vs GPU ${probe.gpuTokensPerSec.toFixed(2)} tok/s → using ${probe.useGpu ? 'WebGPU' : 'the CPU'}`;
-    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason };
+    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason, kvCache: probe.useGpu ? info.kvCache : 'f32' };
   } catch (error) {
     const message = errorText(error);
     freeGpu(rt);
-    return { requested, used: 'cpu', adapter, reason: 'CPU (WebAssembly): WebGPU is unavailable', fallback: `WebGPU failed (${message}); generating on the CPU instead. ` };
+    return { requested, used: 'cpu', adapter, reason: 'CPU (WebAssembly): WebGPU is unavailable', fallback: `WebGPU failed (${message}); generating on the CPU instead. `, kvCache: 'f32' };
   }
 }
 
@@ -251,7 +256,7 @@ async function browserAdapterName(): Promise<string | undefined> {
 export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }> {
   const rt = await getRuntime(ctx);
   const opts = { maxTokens: args.maxTokens, seed: args.seed, temperature: args.temperature, chat: args.chat };
-  const device = await chooseDevice(rt, args.device ?? 'cpu', ctx);
+  const device = await chooseDevice(rt, args.device ?? 'cpu', args.kvCache ?? 'f32', ctx);
   const run = async (model: LabModel, which: 'base' | 'quantized') => {
     const pieces: string[] = [];
     const onToken = (piece: string, tokenId: number) => {
@@ -263,7 +268,7 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
     let gpuKernels: string | undefined;
     if (device.used === 'webgpu') {
       try {
-        const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format);
+        const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format, device.kvCache);
         gpuKernels = (gpu.info() as { kernels: string }).kernels;
         result = (await gpu.generate(args.prompt, opts, onToken)) as GenerateResult;
       } catch (error) {
@@ -272,7 +277,10 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
         freeGpu(rt);
         if (pieces.length > 0 || ctx.cancelled()) throw new RuntimeError(`generating with the ${which} model on WebGPU: ${errorText(error)}`);
         device.fallback = `${device.fallback ?? ''}WebGPU failed for the ${which} model (${errorText(error)}); it was generated on the CPU instead. `;
-        if (which === 'base') device.used = 'cpu';
+        if (which === 'base') {
+          device.used = 'cpu';
+          device.kvCache = 'f32';
+        }
       }
     }
     result ??= wasmCall(`generating with the ${which} model`, () => model.generate(args.prompt, opts, onToken)) as GenerateResult;
