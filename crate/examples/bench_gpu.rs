@@ -8,7 +8,7 @@
 //!     cargo run --release --example bench_gpu -- [--quick] [--gemv-only] [--formats ...]
 //!
 //! GEMV runs with every strategy the adapter supports (`GemvStrategy::supported`: 1, 4 and 64
-//! threads per row; with subgroups also 1..4 rows per subgroup), the default one marked `*`;
+//! threads per row; with subgroups also 1, 4, 8 and 16 rows per subgroup), the default one marked `*`;
 //! GEMM runs once per shape. `--quick` runs the big GEMM with 64 tokens instead of 512
 //! (lavapipe manages well under 1 GFLOP/s, so 512 tokens take tens of seconds per format);
 //! `--gemv-only` skips it. The summary gives every format's 4096² GEMV speed-up over f32 per
