@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # GPU weight-matmul benchmark (crate/examples/bench_gpu.rs) on the native adapter (lavapipe on a
-# machine without a GPU): per format, GEMV and GEMM time, GB/s and GFLOP/s at 1×576×1536,
-# 1×4096×4096 and 512×4096×4096 (64×4096×4096 with --quick), then the GEMV 4096×4096 speed-up
-# of every format over f32. Prints markdown.
+# machine without a GPU): per format, GEMV (every strategy the adapter supports) and GEMM time,
+# GB/s and GFLOP/s at 1×576×1536, 1×4096×4096 and 512×4096×4096 (64×4096×4096 with --quick, none
+# with --gemv-only), then the GEMV 4096×4096 speed-up of every format over f32, per strategy and
+# best against best. Prints markdown.
 #
-#     scripts/bench-gpu.sh [--quick] [--formats f32,q4_1,int4-sym-g128]
+#     scripts/bench-gpu.sh [--quick] [--gemv-only] [--formats f32,q4_1,int4-sym-g128]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-$(id -un)}

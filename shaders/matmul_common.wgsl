@@ -1,8 +1,13 @@
 // matmul_common.wgsl — the three entry points every weight format shares. It is never compiled
 // alone: `Kernel::source()` appends it to one format file (shaders/matmul_<format>.wgsl), which
 // declares the weight bindings 1..3 and `fn decode8(row, chunk) -> Chunk8` (the 8 weights
-// row[8·chunk .. 8·chunk + 8] decoded to f32; zeros past the end of a padded row). WGSL
-// module-scope declarations may appear in any order, so plain concatenation is enough.
+// row[8·chunk .. 8·chunk + 8] decoded to f32; zeros past the end of a padded row) and
+// `fn dot8_row(row, chunk, a: Act8) -> f32` (those 8 weights · the activation chunk a, below;
+// formats with an offset or a block scale factor them out) and `fn dot16_row(row, chunk, a0, a1)`
+// (chunks chunk and chunk + 1, chunk even: one scale load where they share a block), which only
+// the subgroup GEMV calls
+// (shaders/matmul_gemv_subgroup.wgsl, appended in a separate module on adapters with subgroups).
+// WGSL module-scope declarations may appear in any order, so plain concatenation is enough.
 //
 // Bindings (group 0; each entry point's automatic layout keeps only what it uses):
 //   @binding(0) params   : uniform MatmulParams (below)
@@ -73,6 +78,39 @@ fn bytes_u8(w: u32) -> vec4<f32> {
 fn bytes_i8(w: u32) -> vec4<f32> {
     let s = bitcast<i32>(w);
     return vec4<f32>(vec4<i32>(extractBits(s, 0u, 8u), extractBits(s, 8u, 8u), extractBits(s, 16u, 8u), extractBits(s, 24u, 8u)));
+}
+
+fn dot8(w: Chunk8, v: Chunk8) -> f32 {
+    return dot(w.lo, v.lo) + dot(w.hi, v.hi);
+}
+
+// One activation chunk as the subgroup GEMV hands it to `dot8_row`/`dot16_row`, prepared once
+// for all the rows that share it: the values, their sum (for formats with an offset), and the
+// values scaled by 16^−j for nibble j < 7 (exact: powers of two), so `nibble_dot` can multiply
+// masked, unshifted nibbles (q_j·16^j) by them and skip the shifts.
+struct Act8 {
+    v: Chunk8,
+    sum: f32,
+    nib: Chunk8,
+}
+
+fn act8(c: u32) -> Act8 {
+    let v = load_x8(0u, c);
+    let nib = Chunk8(
+        v.lo * vec4<f32>(1.0, 0.0625, 0.00390625, 0.000244140625),
+        v.hi * vec4<f32>(1.52587890625e-5, 9.5367431640625e-7, 5.9604644775390625e-8, 1.0),
+    );
+    return Act8(v, dot(v.lo + v.hi, vec4<f32>(1.0)), nib);
+}
+
+// Σ_j nibble_j(w)·v_j for 8 nibbles in row order (bits 4j..): q_j·16^j = w & (15 << 4j) is an
+// exact f32 (4 significant bits, < 2^31 for j < 7, so a signed conversion), times v_j·16^−j;
+// nibble 7 is shifted down instead. Bit-identical products to f32(q_j)·v_j unless v_j·16^−j
+// underflows (|v_j| < 2^−102, a term below 2^−98·|scale|).
+fn nibble_dot(w: u32, a: Act8) -> f32 {
+    let lo = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w) & vec4<u32>(0xFu, 0xF0u, 0xF00u, 0xF000u)));
+    let hi = vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(w & 0xF0000u, w & 0xF00000u, w & 0xF000000u, w >> 28u)));
+    return dot(lo, a.nib.lo) + dot(hi, a.nib.hi);
 }
 
 fn load_x8(t: u32, c: u32) -> Chunk8 {

@@ -18,3 +18,12 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
         vec4<f32>(unpack2x16float(w_q[i + 2u]), unpack2x16float(w_q[i + 3u])),
     );
 }
+
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v, and chunks c, c + 1.
+fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
+    return dot8(decode8(row, c), a.v);
+}
+
+fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
+    return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
+}

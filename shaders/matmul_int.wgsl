@@ -23,7 +23,8 @@ override ASYM: bool = false;
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
 
-fn decode8(row: u32, c: u32) -> Chunk8 {
+// (scale, zero point) of the group holding chunk c of a row.
+fn scale_zero(row: u32, c: u32) -> vec2<f32> {
     let g = (8u * c) / GROUP_SIZE;
     let s = bitcast<f32>(w_s[row * params.stride_s + g]);
     var z = f32(1u << (BITS - 1u));
@@ -31,10 +32,46 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
         let zeros = row * params.stride_s + params.cols / GROUP_SIZE;
         z = f32(extractBits(w_s[zeros + g / 4u], (g % 4u) * 8u, 8u));
     }
+    return vec2<f32>(s, z);
+}
+
+fn decode8(row: u32, c: u32) -> Chunk8 {
+    let sz = scale_zero(row, c);
+    let s = sz.x;
+    let z = sz.y;
     let i = row * params.stride_q + c * BITS / 4u;
     if (BITS == 4u) {
         let q = nibbles(w_q[i]);
         return Chunk8(s * (q.lo - z), s * (q.hi - z));
     }
     return Chunk8(s * (bytes_u8(w_q[i]) - z), s * (bytes_u8(w_q[i + 1u]) - z));
+}
+
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as
+// s·(Σ q·v − z·Σ v) (Σ v shared by the subgroup's rows); dot16_row: chunks c, c + 1 (c even)
+// with one scale (and zero) load when they share a group (GROUP_SIZE a multiple of 16).
+fn int_dot(row: u32, c: u32, q: f32, vsum: f32) -> f32 {
+    let sz = scale_zero(row, c);
+    return sz.x * (q - sz.y * vsum);
+}
+
+// Σ q·v over chunk c's 8 codes.
+fn int_codes_dot(row: u32, c: u32, a: Act8) -> f32 {
+    let i = row * params.stride_q + c * BITS / 4u;
+    if (BITS == 4u) {
+        return nibble_dot(w_q[i], a);
+    }
+    return dot(bytes_u8(w_q[i]), a.v.lo) + dot(bytes_u8(w_q[i + 1u]), a.v.hi);
+}
+
+fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
+    return int_dot(row, c, int_codes_dot(row, c, a), a.sum);
+}
+
+fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
+    if (GROUP_SIZE % 16u != 0u) {
+        return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
+    }
+    let q = int_codes_dot(row, c, a0) + int_codes_dot(row, c + 1u, a1);
+    return int_dot(row, c, q, a0.sum + a1.sum);
 }

@@ -20,3 +20,19 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     let q = nibbles(w_q[row * params.stride_q + c]);
     return Chunk8((q.lo - 8.0) * d, (q.hi - 8.0) * d);
 }
+
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as
+// d·(Σ q·v − 8·Σ v) (llama.cpp's form; Σ v shared by the subgroup's rows); dot16_row: chunks
+// c, c + 1 (c even: one block), the scale loaded once.
+fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
+    let b = c / 4u;
+    let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
+    return d * (nibble_dot(w_q[row * params.stride_q + c], a) - 8.0 * a.sum);
+}
+
+fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
+    let b = c / 4u;
+    let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
+    let i = row * params.stride_q + c;
+    return d * (nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1) - 8.0 * (a0.sum + a1.sum));
+}

@@ -20,3 +20,17 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     let q = nibbles(w_q[row * params.stride_q + c]);
     return Chunk8(q.lo * dm.x + dm.y, q.hi * dm.x + dm.y);
 }
+
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as d·Σ q·v + m·Σ v
+// (llama.cpp's form; Σ v shared by the subgroup's rows); dot16_row: chunks c, c + 1 (c even: one
+// block), d and m loaded once.
+fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
+    let dm = unpack2x16float(w_s[row * params.stride_s + c / 4u]);
+    return dm.x * nibble_dot(w_q[row * params.stride_q + c], a) + dm.y * a.sum;
+}
+
+fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
+    let dm = unpack2x16float(w_s[row * params.stride_s + c / 4u]);
+    let i = row * params.stride_q + c;
+    return dm.x * (nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1)) + dm.y * (a0.sum + a1.sum);
+}

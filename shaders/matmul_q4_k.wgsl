@@ -27,3 +27,24 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     let q = nibbles(w_q[row * params.stride_q + c]);
     return Chunk8(d1 * q.lo - m1, d1 * q.hi - m1);
 }
+
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as
+// (d·S_j)·Σ q·v − (dmin·M_j)·Σ v (Σ v shared by the subgroup's rows); dot16_row: chunks c, c + 1
+// (c even: one sub-block), its scale and min loaded once.
+fn q4k_dot(row: u32, c: u32, q: f32, vsum: f32) -> f32 {
+    let base = row * params.stride_s + 5u * (c / 32u);
+    let j = (c % 32u) / 4u;
+    let dm = unpack2x16float(w_s[base]);
+    let sc = f32(extractBits(w_s[base + 1u + j / 4u], (j % 4u) * 8u, 8u));
+    let mn = f32(extractBits(w_s[base + 3u + j / 4u], (j % 4u) * 8u, 8u));
+    return dm.x * sc * q - dm.y * mn * vsum;
+}
+
+fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
+    return q4k_dot(row, c, nibble_dot(w_q[row * params.stride_q + c], a), a.sum);
+}
+
+fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
+    let i = row * params.stride_q + c;
+    return q4k_dot(row, c, nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1), a0.sum + a1.sum);
+}

@@ -19,3 +19,21 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     let i = row * params.stride_q + 2u * c;
     return Chunk8(bytes_i8(w_q[i]) * d, bytes_i8(w_q[i + 1u]) * d);
 }
+
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v with the block scale applied
+// once to the integer-valued dot product, d·Σ q·v; dot16_row: chunks c, c + 1 (c even: one
+// block), the scale loaded once.
+fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
+    let b = c / 4u;
+    let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
+    let i = row * params.stride_q + 2u * c;
+    return d * (dot(bytes_i8(w_q[i]), a.v.lo) + dot(bytes_i8(w_q[i + 1u]), a.v.hi));
+}
+
+fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
+    let b = c / 4u;
+    let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
+    let i = row * params.stride_q + 2u * c;
+    let q = dot(bytes_i8(w_q[i]), a0.v.lo) + dot(bytes_i8(w_q[i + 1u]), a0.v.hi);
+    return d * (q + dot(bytes_i8(w_q[i + 2u]), a1.v.lo) + dot(bytes_i8(w_q[i + 3u]), a1.v.hi));
+}

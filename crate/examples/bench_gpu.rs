@@ -4,18 +4,23 @@
 //! (2·n·K·rows per second), at the shapes n×K×rows of issue #5: 1×576×1536, 1×4096×4096 and
 //! 512×4096×4096.
 //!
-//!     scripts/bench-gpu.sh [--quick] [--formats f32,q4_1,...]
-//!     cargo run --release --example bench_gpu -- [--quick] [--formats ...]
+//!     scripts/bench-gpu.sh [--quick] [--gemv-only] [--formats f32,q4_1,...]
+//!     cargo run --release --example bench_gpu -- [--quick] [--gemv-only] [--formats ...]
 //!
-//! `--quick` runs the big GEMM with 64 tokens instead of 512 (lavapipe manages well under
-//! 1 GFLOP/s, so 512 tokens take tens of seconds per format). Times are wall-clock medians of a
-//! few runs, each one submit of `reps` dispatches followed by a wait, after one warm-up run
-//! (pipeline compilation excluded). Weights are deterministic pseudo-random values.
+//! GEMV runs with every strategy the adapter supports (`GemvStrategy::supported`: 1, 4 and 64
+//! threads per row; with subgroups also 1, 4, 8 and 16 rows per subgroup), the default one marked `*`;
+//! GEMM runs once per shape. `--quick` runs the big GEMM with 64 tokens instead of 512
+//! (lavapipe manages well under 1 GFLOP/s, so 512 tokens take tens of seconds per format);
+//! `--gemv-only` skips it. The summary gives every format's 4096² GEMV speed-up over f32 per
+//! strategy and best against best. Times are the fastest of a few
+//! wall-clock runs (this machine is shared: the minimum is the least disturbed run), each one
+//! submit of `reps` dispatches followed by a wait, after one warm-up run (pipeline compilation
+//! excluded). Weights are deterministic pseudo-random values.
 
 use std::time::Instant;
 
 use quantlab::formats::{quantize, Granularity, QuantScheme, TensorShape};
-use quantlab::gpu::matmul::GpuMatrix;
+use quantlab::gpu::matmul::{GemvStrategy, GpuMatrix};
 use quantlab::gpu::GpuContext;
 use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
@@ -52,7 +57,8 @@ fn matrix(format: &str, rows: usize, cols: usize) -> Matrix {
     Matrix::from_quantized(quantize(&scheme, &w, shape).unwrap()).unwrap()
 }
 
-/// Median seconds per product of `n` tokens.
+/// Seconds per product of `n` tokens: the fastest of `runs` runs (the least disturbed on a
+/// shared machine; every run is one submit of `reps` products and a wait).
 fn time_products(gpu: &GpuContext, m: &GpuMatrix, n: usize, reps: usize, runs: usize) -> f64 {
     let x = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: Some("x"),
@@ -76,14 +82,13 @@ fn time_products(gpu: &GpuContext, m: &GpuMatrix, n: usize, reps: usize, runs: u
         start.elapsed().as_secs_f64() / reps as f64
     };
     run(1);
-    let mut times: Vec<f64> = (0..runs).map(|_| run(reps)).collect();
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    (0..runs).map(|_| run(reps)).fold(f64::INFINITY, f64::min)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
+    let gemv_only = args.iter().any(|a| a == "--gemv-only");
     let formats = args
         .iter()
         .position(|a| a == "--formats")
@@ -92,15 +97,24 @@ fn main() {
     let gpu = GpuContext::acquire_blocking().unwrap_or_else(|e| panic!("no GPU: {e}"));
     let a = &gpu.adapter;
     let big_n = if quick { 64 } else { 512 };
+    let strategies = GemvStrategy::supported(&gpu);
+    let default = GemvStrategy::default_for(&gpu);
     println!(
-        "adapter: {} ({}, {}, driver {}), shader-f16 {}, subgroups {} (unused by these kernels)",
-        a.name, a.backend, a.device_type, a.driver, a.shader_f16, a.subgroups
+        "adapter: {} ({}, {}, driver {}), shader-f16 {}, subgroups {}; default GEMV strategy: {}",
+        a.name,
+        a.backend,
+        a.device_type,
+        a.driver,
+        a.shader_f16,
+        a.subgroups,
+        default.label()
     );
-    println!("shapes n×K×rows; GB/s counts repacked weight bytes + x + y; medians of wall time");
+    println!("shapes n×K×rows; GB/s counts repacked weight bytes + x + y; fastest of several wall-clock runs");
     println!();
-    println!("| format | kernel | n×K×rows | GEMV threads/row | GPU bytes | time ms | GB/s | GFLOP/s |");
-    println!("|--------|--------|----------|-----------------:|----------:|--------:|-----:|--------:|");
-    let mut gemv_4096 = Vec::new();
+    println!("| format | kernel | n×K×rows | GEMV strategy | GPU bytes | time ms | GB/s | GFLOP/s |");
+    println!("|--------|--------|----------|---------------|----------:|--------:|-----:|--------:|");
+    // (format, strategy, seconds) of the 1×4096×4096 GEMVs.
+    let mut gemv_4096: Vec<(String, GemvStrategy, f64)> = Vec::new();
     for format in formats.split(',') {
         for &(cols, rows) in &[(576usize, 1536usize), (4096, 4096)] {
             let k_quant = format.ends_with("_k") || format.ends_with("_K");
@@ -109,25 +123,25 @@ fn main() {
                 continue;
             }
             let m = matrix(format, rows, cols);
-            // Both GEMV strategies (1 thread per row: the CPU adapters' default; 64: GPUs').
-            for threads in [1, 64] {
-                let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, threads))
+            for &strategy in &strategies {
+                let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, strategy))
                     .unwrap_or_else(|e| panic!("{e}"));
-                let shapes: &[(usize, usize, usize)] = match (cols, threads) {
-                    (4096, 1) => &[(1, 5, 3), (big_n, 1, 1)],
-                    (4096, _) => &[(1, 5, 3)],
-                    _ => &[(1, 20, 5)],
-                };
-                for &(n, reps, runs) in shapes {
+                let mut shapes = vec![if cols == 4096 { (1, 5, 5) } else { (1, 20, 5) }];
+                // GEMM does not depend on the GEMV strategy: once, with the default one.
+                if cols == 4096 && strategy == default && !gemv_only {
+                    shapes.push((big_n, 1, 1));
+                }
+                for (n, reps, runs) in shapes {
                     let t = time_products(&gpu, &g, n, reps, runs);
                     let bytes = g.gpu_bytes() as f64 + 4.0 * (n * (cols + rows)) as f64;
                     let flops = 2.0 * (n * cols * rows) as f64;
                     if n == 1 && cols == 4096 {
-                        gemv_4096.push((format!("{format} ({threads} thread/row)"), t));
+                        gemv_4096.push((format.to_string(), strategy, t));
                     }
-                    let strategy = if n == 1 { threads.to_string() } else { "GEMM".to_string() };
+                    let mark = if strategy == default { " *" } else { "" };
+                    let what = if n == 1 { format!("{}{mark}", strategy.label()) } else { "GEMM".to_string() };
                     println!(
-                        "| {format} | {} | {n}×{cols}×{rows} | {strategy} | {:.1} MB | {:.2} | {:.2} | {:.2} |",
+                        "| {format} | {} | {n}×{cols}×{rows} | {what} | {:.1} MB | {:.2} | {:.2} | {:.2} |",
                         g.kernel_label(),
                         g.gpu_bytes() as f64 / 1e6,
                         t * 1e3,
@@ -138,15 +152,39 @@ fn main() {
             }
         }
     }
-    for threads in [1, 64] {
-        let tag = format!("({threads} thread/row)");
-        let Some((_, f32_time)) = gemv_4096.iter().find(|(f, _)| f.starts_with("f32 ") && f.ends_with(&tag)) else {
-            continue;
-        };
-        println!();
-        println!("GEMV 1×4096×4096 speed-up over f32, {threads} thread(s) per row (target for INT4: ≥ 3×):");
-        for (format, t) in gemv_4096.iter().filter(|(f, _)| f.ends_with(&tag)) {
-            println!("- {format}: {:.2}×", f32_time / t);
+    summary(&strategies, &gemv_4096);
+}
+
+/// GEMV 4096² speed-ups over f32: per strategy (same kernel shape), then best against best.
+fn summary(strategies: &[GemvStrategy], gemv: &[(String, GemvStrategy, f64)]) {
+    let time = |f: &str, s: GemvStrategy| gemv.iter().find(|(g, t, _)| g == f && *t == s).map(|r| r.2);
+    let best =
+        |f: &str| gemv.iter().filter(|(g, _, _)| g == f).min_by(|a, b| a.2.total_cmp(&b.2)).map(|(_, s, t)| (*s, *t));
+    let mut formats: Vec<&str> = Vec::new();
+    for (f, _, _) in gemv {
+        if !formats.contains(&f.as_str()) {
+            formats.push(f);
         }
+    }
+    let Some((f32_best, f32_time)) = best("f32") else { return };
+    println!();
+    println!("GEMV 1×4096×4096 speed-up over f32 (target for INT4: ≥ 3×), same strategy for both:");
+    println!();
+    print!("| format |");
+    for s in strategies {
+        print!(" {} |", s.label());
+    }
+    println!(" best vs best f32 ({}, {:.1} ms) |", f32_best.label(), f32_time * 1e3);
+    println!("|--------|{}---|", "---|".repeat(strategies.len()));
+    for f in formats {
+        print!("| {f} |");
+        for &s in strategies {
+            match (time("f32", s), time(f, s)) {
+                (Some(base), Some(t)) => print!(" {:.2}× |", base / t),
+                _ => print!(" - |"),
+            }
+        }
+        let (s, t) = best(f).expect("measured");
+        println!(" {:.2}× ({}, {:.1} ms) |", f32_time / t, s.label(), t * 1e3);
     }
 }

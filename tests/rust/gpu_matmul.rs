@@ -1,7 +1,10 @@
 //! GPU weight matmuls (quantlab::gpu::matmul) against their CPU twins: `Matrix::matvec` for the
 //! products and `Matrix::row` for the embedding gather, for every format with a dedicated
 //! kernel and a few that take the generic path, over awkward shapes (1 row, rows not a multiple
-//! of the 32-row tile, K = 576 and other K not a multiple of 128, n = 1, 3, 7, 33 tokens).
+//! of the 32-row tile, K = 576 and other K not a multiple of 128, n = 1, 3, 7, 33 tokens), with
+//! one-token products (GEMV) checked for every strategy the adapter supports
+//! (`GemvStrategy::supported`: the portable ones always, the subgroup ones where the adapter has
+//! subgroups, as lavapipe does).
 //!
 //! Tolerances, and why:
 //! - gather_rows decodes with the CPU reference's own f32 operations, so it must be bit-exact,
@@ -12,11 +15,16 @@
 //!   Any summation order of K products is within γ_K·Σ|w·x| of the exact sum (γ_K ≈ K·ε), so
 //!   two of them differ by at most 2·K·ε·Σ|w·x|; the generic path adds the f16 rounding of each
 //!   weight, 2⁻¹¹·Σ|w·x|. A wrong layout or scale errs by O(|w·x|) per term, far above this.
+//!   The subgroup GEMV factors block scales and offsets out (e.g. Q4_1 as d·Σq·x + m·Σx, INT as
+//!   s·(Σq·x − z·Σx)) and multiplies unshifted nibbles q·16^j by x·16^−j (exact powers of two):
+//!   its terms are then at most (|q|+|z|)/|q−z| times larger than |w·x|, but rounding errors of
+//!   many terms add like a random walk (≈ √K·ε), so the 2·K·ε bound still holds with margin, and
+//!   the tests check exactly that.
 //!
 //! Sizes are small on purpose: lavapipe runs about 0.7 GFLOP/s.
 
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
-use quantlab::gpu::matmul::{cached_pipeline_count, GpuMatrix};
+use quantlab::gpu::matmul::{cached_pipeline_count, GemvStrategy, GpuMatrix};
 use quantlab::gpu::{GpuContext, GpuError};
 use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
@@ -125,21 +133,27 @@ fn check_gather(gpu: &GpuContext, label: &str, m: &Matrix, g: &GpuMatrix, generi
     }
 }
 
-/// Products for n in {1, 3, 7, 33} and the gather, over each shape.
+/// Products for n in {1, 3, 7, 33} and the gather with the default strategy, and the one-token
+/// product with every other GEMV strategy the adapter supports, over each shape.
 fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
     let Some(gpu) = gpu() else { return };
     let generic = expect_label.contains("generic");
     let fma = matches!(format, "q4_1" | "q4_k");
+    let extra = if generic { 1.0 / 2048.0 } else { 0.0 };
     for (i, &(rows, cols)) in shapes.iter().enumerate() {
         let m = matrix(format, rows, cols, 100 + i as u32);
         let g = pollster::block_on(GpuMatrix::upload(gpu, format, &m)).expect("upload");
         assert_eq!((g.rows(), g.cols()), (rows, cols));
+        assert_eq!(g.gemv_strategy(), GemvStrategy::default_for(gpu));
         assert!(g.kernel_label().contains(expect_label), "{format}: label {}", g.kernel_label());
-        let extra = if generic { 1.0 / 2048.0 } else { 0.0 };
         for n in [1, 3, 7, 33] {
             check_products(gpu, format, &m, &g, n, extra);
         }
         check_gather(gpu, format, &m, &g, generic, fma);
+        for strategy in GemvStrategy::supported(gpu).into_iter().filter(|&s| s != g.gemv_strategy()) {
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, strategy)).expect("upload");
+            check_products(gpu, &format!("{format} gemv {}", strategy.label()), &m, &g, 1, extra);
+        }
     }
 }
 
@@ -216,19 +230,71 @@ fn other_formats_take_the_generic_f16_path() {
 }
 
 #[test]
-fn both_gemv_strategies_match_cpu() {
+fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     let Some(gpu) = gpu() else { return };
-    // 1 thread per row (CPU adapters' default), a few, and a whole workgroup per row (GPUs').
-    for (format, cols) in [("f32", 577), ("q4_1", 576), ("q6_k", 512), ("nf4", 576), ("int4-asym-g32", 96)] {
-        let m = matrix(format, 70, cols, 5);
-        for threads in [1, 4, 64] {
-            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, threads)).unwrap();
-            check_products(gpu, &format!("{format} gemv/{threads}"), &m, &g, 1, 0.0);
+    // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS), a single
+    // row, and K shorter than one subgroup's stride (8 lanes × 8 values) or not a multiple of 8.
+    for (format, rows, cols) in [("f32", 1, 5), ("q4_0", 33, 32), ("int4-sym-g32", 65, 96), ("f32", 97, 577)] {
+        let m = matrix(format, rows, cols, 5);
+        for strategy in GemvStrategy::supported(gpu) {
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, strategy)).unwrap();
+            check_products(gpu, &format!("{format} gemv {}", strategy.label()), &m, &g, 1, 0.0);
         }
     }
     let m = matrix("f32", 2, 8, 1);
-    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, 3)).err().expect("refused").to_string();
+    let odd = GemvStrategy::Workgroup { row_threads: 3 };
+    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, odd)).err().expect("refused").to_string();
     assert!(err.contains("power of two") && err.contains('3'), "{err}");
+    let too_many = GemvStrategy::Subgroup { rows: 17 };
+    let err =
+        pollster::block_on(GpuMatrix::upload_with(gpu, "too many", &m, too_many)).err().expect("refused").to_string();
+    assert!(err.contains("1 to 16") && err.contains("17"), "{err}");
+}
+
+#[test]
+fn the_gemv_strategy_follows_the_adapter_features() {
+    let Some(gpu) = gpu() else { return };
+    let subgroup_strategies = |g: &GpuContext| {
+        GemvStrategy::supported(g).into_iter().filter(|s| matches!(s, GemvStrategy::Subgroup { .. })).count()
+    };
+    // This adapter as it is: subgroups (lavapipe has them) → the subgroup GEMV by default.
+    let has = gpu.adapter.subgroups;
+    let default = GemvStrategy::default_for(gpu);
+    assert_eq!(matches!(default, GemvStrategy::Subgroup { .. }), has, "{:?}: {default:?}", gpu.adapter);
+    assert_eq!(subgroup_strategies(gpu) > 0, has);
+    if gpu.adapter.name.contains("llvmpipe") {
+        assert!(has, "lavapipe exposes subgroups, but the device was created without them");
+    }
+    if has {
+        // With subgroups the row count depends on the adapter type (see default_for).
+        let mut gpu_like = GpuContext::acquire_blocking().expect("second device");
+        for (fallback, rows) in [(true, 16), (false, 1)] {
+            gpu_like.adapter.is_fallback = fallback;
+            assert_eq!(GemvStrategy::default_for(&gpu_like), GemvStrategy::Subgroup { rows });
+        }
+        let m = matrix("q4_1", 37, 96, 2);
+        let g = pollster::block_on(GpuMatrix::upload(&gpu_like, "gpu-like", &m)).expect("upload");
+        assert_eq!(g.gemv_strategy(), GemvStrategy::Subgroup { rows: 1 });
+        check_products(&gpu_like, "q4_1 subgroup/row", &m, &g, 1, 0.0);
+    }
+    // A device that reports no subgroups (a second device with the flag cleared, as on adapters
+    // without the feature): portable strategies only, the subgroup one refused before any
+    // subgroup module is created, and the per-adapter-type default.
+    let mut without = GpuContext::acquire_blocking().expect("second device");
+    without.adapter.subgroups = false;
+    assert_eq!(subgroup_strategies(&without), 0);
+    let m = matrix("q4_0", 37, 64, 3);
+    let sub = GemvStrategy::Subgroup { rows: 1 };
+    let err = pollster::block_on(GpuMatrix::upload_with(&without, "w", &m, sub)).err().expect("refused").to_string();
+    assert!(err.contains("needs subgroups") && err.contains(&without.adapter.name), "{err}");
+    for fallback in [true, false] {
+        without.adapter.is_fallback = fallback;
+        let threads = if fallback { 1 } else { 64 };
+        assert_eq!(GemvStrategy::default_for(&without), GemvStrategy::Workgroup { row_threads: threads });
+        let g = pollster::block_on(GpuMatrix::upload(&without, "w", &m)).expect("upload");
+        assert_eq!(g.gemv_strategy(), GemvStrategy::Workgroup { row_threads: threads });
+        check_products(&without, "q4_0 without subgroups", &m, &g, 1, 0.0);
+    }
 }
 
 #[test]

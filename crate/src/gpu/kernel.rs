@@ -4,7 +4,10 @@
 //! The only composition is whole-file concatenation, fixed at compile time: each matmul variant
 //! is its format file (`shaders/matmul_<format>.wgsl`: weight bindings and `decode8`) followed by
 //! `shaders/matmul_common.wgsl` (the `gemv`, `gemm` and `gather_rows` entry points). WGSL lets
-//! module-scope declarations appear in any order, so nothing is edited or templated.
+//! module-scope declarations appear in any order, so nothing is edited or templated. A second
+//! module per matmul variant, [`Kernel::subgroup_source`], appends
+//! `shaders/matmul_gemv_subgroup.wgsl` (the `gemv_subgroup` entry point): it is only created on
+//! devices with the SUBGROUP feature, so the base module never mentions subgroups.
 
 use super::{GpuContext, GpuError};
 
@@ -54,7 +57,36 @@ macro_rules! matmul_source {
     };
 }
 
+/// [`matmul_source!`] followed by the subgroup GEMV.
+macro_rules! matmul_subgroup_source {
+    ($file:literal) => {
+        concat!(
+            include_str!(concat!("../../../shaders/", $file)),
+            include_str!("../../../shaders/matmul_common.wgsl"),
+            include_str!("../../../shaders/matmul_gemv_subgroup.wgsl")
+        )
+    };
+}
+
 impl Kernel {
+    /// The matmul module with the `gemv_subgroup` entry point added, for devices with the
+    /// SUBGROUP feature only (naga refuses subgroup builtins without it); `None` for the
+    /// kernels that have no subgroup variant.
+    pub const fn subgroup_source(self) -> Option<&'static str> {
+        Some(match self {
+            Kernel::MatmulF32 => matmul_subgroup_source!("matmul_f32.wgsl"),
+            Kernel::MatmulF16 => matmul_subgroup_source!("matmul_f16.wgsl"),
+            Kernel::MatmulQ8_0 => matmul_subgroup_source!("matmul_q8_0.wgsl"),
+            Kernel::MatmulQ4_0 => matmul_subgroup_source!("matmul_q4_0.wgsl"),
+            Kernel::MatmulQ4_1 => matmul_subgroup_source!("matmul_q4_1.wgsl"),
+            Kernel::MatmulQ4K => matmul_subgroup_source!("matmul_q4_k.wgsl"),
+            Kernel::MatmulQ6K => matmul_subgroup_source!("matmul_q6_k.wgsl"),
+            Kernel::MatmulInt => matmul_subgroup_source!("matmul_int.wgsl"),
+            Kernel::MatmulCodebook => matmul_subgroup_source!("matmul_codebook.wgsl"),
+            _ => return None,
+        })
+    }
+
     pub const fn source(self) -> &'static str {
         match self {
             Kernel::Axpy => include_str!("../../../shaders/axpy.wgsl"),
@@ -119,10 +151,36 @@ impl Kernel {
         entry_point: &str,
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
+        self.compile(gpu, self.source(), entry_point, constants).await
+    }
+
+    /// The `gemv_subgroup` pipeline of a matmul kernel ([`Self::subgroup_source`]); a clear error
+    /// on a device without the SUBGROUP feature or for a kernel without that variant, before any
+    /// module is created.
+    pub async fn subgroup_pipeline(
+        self,
+        gpu: &GpuContext,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let refuse = |why: &str| GpuError::Validation { what: self.file_name().to_string(), message: why.to_string() };
+        let source = self.subgroup_source().ok_or_else(|| refuse("this kernel has no subgroup variant"))?;
+        if !gpu.adapter.subgroups {
+            return Err(refuse("the subgroup GEMV needs the adapter's SUBGROUP feature, which this device lacks"));
+        }
+        self.compile(gpu, source, "gemv_subgroup", constants).await
+    }
+
+    async fn compile(
+        self,
+        gpu: &GpuContext,
+        source: &'static str,
+        entry_point: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
         gpu.scoped(self.file_name(), || {
             let module = gpu.device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(self.file_name()),
-                source: wgpu::ShaderSource::Wgsl(self.source().into()),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
             });
             gpu.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(self.file_name()),

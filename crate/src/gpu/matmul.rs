@@ -14,7 +14,10 @@
 //! and writing its own columns of `y`; a matrix one of whose *rows* does not fit is refused with
 //! [`GpuError::BufferTooLarge`]. `kernel_label()` says when a matrix was split.
 //!
-//! Subgroups are not used yet: every adapter runs the workgroup-memory reduction.
+//! GEMV strategies ([`GemvStrategy`]): the portable `gemv` (threads per row + workgroup-memory
+//! reduction) runs everywhere; on adapters with the SUBGROUP feature the default is
+//! `gemv_subgroup` (subgroupAdd), whose WGSL is a separate module (`Kernel::subgroup_source`)
+//! created only on such devices. [`GemvStrategy::default_for`] explains the choice.
 //!
 //! CPU twins: [`Matrix::matvec`] (products) and [`Matrix::row`] (gather); `tests/rust/gpu_matmul.rs`
 //! compares them over awkward shapes.
@@ -29,19 +32,97 @@ use super::repack::{repack, Layout, Repacked};
 use super::{GpuContext, GpuError};
 use crate::model::Matrix;
 
-/// Threads per GEMV workgroup (override `WG_SIZE`; a power of two ≤ 256).
+/// Threads per GEMV workgroup (override `WG_SIZE`; a power of two ≤ 256), both strategies.
 pub const GEMV_WG_SIZE: u32 = 64;
+/// Row sets (of `SG_ROWS` rows) per subgroup-GEMV workgroup: override `GROUP_ROWS` =
+/// 8·`SG_ROWS`, one set per subgroup when subgroups have 8 lanes (lavapipe on AVX2); wider
+/// subgroups loop over the sets, so any subgroup size gives the same result.
+const SUBGROUP_ROW_SETS: u32 = 8;
 
-/// GEMV threads per output row (override `ROW_THREADS`) [`GpuMatrix::upload`] picks: 1 on a
-/// software adapter (each CPU thread streams whole rows, no barriers: measured faster on lavapipe,
-/// see BENCHMARKS.md), [`GEMV_WG_SIZE`] on a real GPU (coalesced loads, tree reduction).
-pub fn default_gemv_row_threads(gpu: &GpuContext) -> u32 {
-    if gpu.adapter.is_fallback {
-        1
-    } else {
-        GEMV_WG_SIZE
+/// How [`GpuMatrix::encode`] runs a one-token product (GEMV). GEMM and gather_rows don't change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GemvStrategy {
+    /// `gemv` (matmul_common.wgsl, any adapter): `row_threads` threads per output row (override
+    /// `ROW_THREADS`, a power of two ≤ [`GEMV_WG_SIZE`]), their partial sums reduced in workgroup
+    /// memory with barriers when > 1; 1 = every invocation streams a whole row, no barrier.
+    Workgroup { row_threads: u32 },
+    /// `gemv_subgroup` (matmul_gemv_subgroup.wgsl, adapters with SUBGROUP only): one subgroup
+    /// computes `rows` consecutive rows (override `SG_ROWS`, 1..=16) sharing each activation load;
+    /// lanes read consecutive chunks and reduce with `subgroupAdd`.
+    Subgroup { rows: u32 },
+}
+
+impl GemvStrategy {
+    /// What [`GpuMatrix::upload`] uses on `gpu`, from the measurements in BENCHMARKS.md
+    /// ("GPU kernels"):
+    /// - subgroups on a software adapter (lavapipe) → `Subgroup { rows: 16 }`, the fastest GEMV
+    ///   there for f32 and the quantized formats alike. A CPU adapter is bound by instructions
+    ///   per lane, and its storage loads are per-lane scalar loads: 16 rows sharing each
+    ///   activation load (and its Σ v and nibble scaling) removes most of them, and the chunk
+    ///   pairs halve the scale loads. 1 thread/row was 2–5× slower.
+    /// - subgroups on a real GPU → `Subgroup { rows: 1 }`, the usual subgroup-per-row GEMV
+    ///   (contiguous loads, no barrier, the most workgroups for small matrices). Not measured
+    ///   here: this machine has no GPU.
+    /// - no subgroups, software adapter (SwiftShader in Chromium: wgpu's WebGPU backend never
+    ///   reports subgroups, see gpu/mod.rs) → 1 thread per row, faster than 64 on lavapipe
+    ///   (no barriers on a CPU).
+    /// - no subgroups, real GPU → 64 threads per row: coalesced loads, a tree reduction.
+    pub fn default_for(gpu: &GpuContext) -> GemvStrategy {
+        match (gpu.adapter.subgroups, gpu.adapter.is_fallback) {
+            (true, true) => GemvStrategy::Subgroup { rows: 16 },
+            (true, false) => GemvStrategy::Subgroup { rows: 1 },
+            (false, true) => GemvStrategy::Workgroup { row_threads: 1 },
+            (false, false) => GemvStrategy::Workgroup { row_threads: GEMV_WG_SIZE },
+        }
+    }
+
+    /// Every strategy worth testing or benchmarking on `gpu`: the portable ones always, the
+    /// subgroup ones only when the adapter has subgroups.
+    pub fn supported(gpu: &GpuContext) -> Vec<GemvStrategy> {
+        let mut all: Vec<GemvStrategy> =
+            [1, 4, GEMV_WG_SIZE].into_iter().map(|row_threads| GemvStrategy::Workgroup { row_threads }).collect();
+        if gpu.adapter.subgroups {
+            all.extend([1, 4, 8, 16].map(|rows| GemvStrategy::Subgroup { rows }));
+        }
+        all
+    }
+
+    /// Short name for tables and test messages, e.g. `"1 thread/row"`, `"subgroup×4 rows"`.
+    pub fn label(self) -> String {
+        match self {
+            GemvStrategy::Workgroup { row_threads: 1 } => "1 thread/row".to_string(),
+            GemvStrategy::Workgroup { row_threads } => format!("{row_threads} threads/row"),
+            GemvStrategy::Subgroup { rows: 1 } => "subgroup/row".to_string(),
+            GemvStrategy::Subgroup { rows } => format!("subgroup/{rows} rows"),
+        }
+    }
+
+    fn check(self, gpu: &GpuContext, name: &str) -> Result<(), GpuError> {
+        let refuse = |message: String| Err(GpuError::Validation { what: name.to_string(), message });
+        match self {
+            GemvStrategy::Workgroup { row_threads: t } if !t.is_power_of_two() || t > GEMV_WG_SIZE => {
+                refuse(format!("GEMV threads per row must be a power of two ≤ {GEMV_WG_SIZE}, got {t}"))
+            }
+            GemvStrategy::Subgroup { rows } if !(1..=16).contains(&rows) => {
+                refuse(format!("subgroup GEMV rows per subgroup must be 1 to 16, got {rows}"))
+            }
+            GemvStrategy::Subgroup { .. } if !gpu.adapter.subgroups => refuse(format!(
+                "the subgroup GEMV needs subgroups, which adapter '{}' does not offer",
+                gpu.adapter.name
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Output rows one GEMV workgroup covers.
+    fn rows_per_group(self) -> u32 {
+        match self {
+            GemvStrategy::Workgroup { row_threads } => GEMV_WG_SIZE / row_threads,
+            GemvStrategy::Subgroup { rows } => SUBGROUP_ROW_SETS * rows,
+        }
     }
 }
+
 /// Output rows and tokens per GEMM workgroup (`TILE_ROWS`, `TILE_TOKENS` in matmul_common.wgsl).
 const GEMM_TILE: u32 = 32;
 /// Threads per gather_rows workgroup (each decodes 8 values).
@@ -86,10 +167,11 @@ pub struct GpuMatrix {
     bytes: u64,
     parts: Vec<Part>,
     pipelines: Pipelines,
-    rows_per_gemv_group: u32,
+    gemv: GemvStrategy,
 }
 
 type PipelineKey = (wgpu::Device, Kernel, &'static str, Vec<(&'static str, u64)>);
+const SUBGROUP_ENTRY: &str = "gemv_subgroup";
 
 thread_local! {
     static PIPELINES: RefCell<HashMap<PipelineKey, wgpu::ComputePipeline>> = RefCell::new(HashMap::new());
@@ -111,19 +193,34 @@ async fn cached_pipeline(
     if let Some(p) = PIPELINES.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(p);
     }
-    let pipeline = kernel.pipeline_at(gpu, entry, constants).await?;
+    // The subgroup entry point lives in its own module, created only on devices with subgroups.
+    let pipeline = if entry == SUBGROUP_ENTRY {
+        kernel.subgroup_pipeline(gpu, constants).await?
+    } else {
+        kernel.pipeline_at(gpu, entry, constants).await?
+    };
     PIPELINES.with(|cache| cache.borrow_mut().insert(key, pipeline.clone()));
     Ok(pipeline)
 }
 
-async fn pipelines_for(gpu: &GpuContext, layout: Layout, row_threads: u32) -> Result<Pipelines, GpuError> {
+async fn pipelines_for(gpu: &GpuContext, layout: Layout, gemv: GemvStrategy) -> Result<Pipelines, GpuError> {
     let kernel = layout.kernel();
     let mut constants = layout.constants();
     let gather = cached_pipeline(gpu, kernel, "gather_rows", &constants).await?;
     let gemm = cached_pipeline(gpu, kernel, "gemm", &constants).await?;
     constants.push(("WG_SIZE", f64::from(GEMV_WG_SIZE)));
-    constants.push(("ROW_THREADS", f64::from(row_threads)));
-    let gemv = cached_pipeline(gpu, kernel, "gemv", &constants).await?;
+    let entry = match gemv {
+        GemvStrategy::Workgroup { row_threads } => {
+            constants.push(("ROW_THREADS", f64::from(row_threads)));
+            "gemv"
+        }
+        GemvStrategy::Subgroup { rows } => {
+            constants.push(("SG_ROWS", f64::from(rows)));
+            constants.push(("GROUP_ROWS", f64::from(SUBGROUP_ROW_SETS * rows)));
+            SUBGROUP_ENTRY
+        }
+    };
+    let gemv = cached_pipeline(gpu, kernel, entry, &constants).await?;
     Ok(Pipelines { gemv, gemm, gather })
 }
 
@@ -154,30 +251,24 @@ impl GpuMatrix {
     /// compiling (or reusing cached) pipelines. Formats without a dedicated kernel are
     /// dequantized to f16 at upload (the generic path); [`Self::kernel_label`] says so.
     pub async fn upload(gpu: &GpuContext, name: &str, m: &Matrix) -> Result<GpuMatrix, GpuError> {
-        Self::upload_with(gpu, name, m, default_gemv_row_threads(gpu)).await
+        Self::upload_with(gpu, name, m, GemvStrategy::default_for(gpu)).await
     }
 
-    /// [`Self::upload`] with an explicit number of GEMV threads per row (a power of two dividing
-    /// [`GEMV_WG_SIZE`]), to test and benchmark both GEMV strategies on one adapter.
+    /// [`Self::upload`] with an explicit GEMV strategy, to test and benchmark every strategy on
+    /// one adapter. A subgroup strategy on an adapter without subgroups is an error (no module
+    /// using subgroups is ever created there).
     pub async fn upload_with(
         gpu: &GpuContext,
         name: &str,
         m: &Matrix,
-        gemv_row_threads: u32,
+        gemv: GemvStrategy,
     ) -> Result<GpuMatrix, GpuError> {
-        if !gemv_row_threads.is_power_of_two() || gemv_row_threads > GEMV_WG_SIZE {
-            return Err(GpuError::Validation {
-                what: name.to_string(),
-                message: format!(
-                    "GEMV threads per row must be a power of two ≤ {GEMV_WG_SIZE}, got {gemv_row_threads}"
-                ),
-            });
-        }
+        gemv.check(gpu, name)?;
         let r = repack(name, m)?;
         to_u32(name, r.rows)?;
         to_u32(name, r.cols)?;
         let ranges = split_rows(gpu, name, &r)?;
-        let pipelines = pipelines_for(gpu, r.layout, gemv_row_threads).await?;
+        let pipelines = pipelines_for(gpu, r.layout, gemv).await?;
         let mut parts = Vec::with_capacity(ranges.len());
         for &(r0, r1) in &ranges {
             let slice = if ranges.len() == 1 { None } else { Some(r.slice_rows(r0, r1)) };
@@ -222,8 +313,13 @@ impl GpuMatrix {
             bytes: r.bytes(),
             parts,
             pipelines,
-            rows_per_gemv_group: GEMV_WG_SIZE / gemv_row_threads,
+            gemv,
         })
+    }
+
+    /// How one-token products run.
+    pub fn gemv_strategy(&self) -> GemvStrategy {
+        self.gemv
     }
 
     pub fn name(&self) -> &str {
@@ -296,7 +392,7 @@ impl GpuMatrix {
             let bind_group = self.bind_group(gpu, pipeline, part, n, [(4, x), (5, y)]);
             pass.set_bind_group(0, &bind_group, &[]);
             if n == 1 {
-                let groups = part.rows.div_ceil(self.rows_per_gemv_group);
+                let groups = part.rows.div_ceil(self.gemv.rows_per_group());
                 let gx = groups.min(max_groups);
                 pass.dispatch_workgroups(gx, groups.div_ceil(gx), 1);
             } else {

@@ -72,7 +72,14 @@ impl GpuContext {
             .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
         let features = adapter.features();
-        let wanted = wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP;
+        // Subgroups natively only: the subgroup GEMV's WGSL has no `enable subgroups;` (naga 30
+        // refuses the directive, gating the builtins on this feature instead), which a browser's
+        // compiler would require; wgpu 30's WebGPU backend does not report the feature anyway.
+        let wanted = if cfg!(target_arch = "wasm32") {
+            wgpu::Features::SHADER_F16
+        } else {
+            wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP
+        };
         let required_features = features & wanted;
         let adapter_limits = adapter.limits();
         // Ask for the adapter's real storage limits: the WebGPU defaults (128 MiB binding)
