@@ -8,7 +8,7 @@
 #
 # Needs cmake, ninja (pip install cmake ninja works) and a C++ compiler. GGML_NATIVE=OFF on
 # purpose: with GGML_NATIVE=ON this llama.cpp picks its AMX path on this kind of machine and
-# segfaults. Takes ~15 minutes on one core (-j 1: the machine is shared).
+# segfaults. Takes ~15 minutes on one core (-j 1 by default: the machine is shared; JOBS=2 for two).
 set -euo pipefail
 
 VERSION=0.3.36
@@ -31,5 +31,5 @@ if [ ! -f build/build.ninja ]; then
         -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF \
         -DBUILD_SHARED_LIBS=OFF
 fi
-nice -n 10 cmake --build build --target llama-bench -j 1
+nice -n 10 cmake --build build --target llama-bench -j "${JOBS:-1}"
 echo "built $SRC/build/bin/llama-bench"
