@@ -142,13 +142,18 @@ pub(super) fn dot_int4(t: &IntTensor, r: usize, x: &[f32]) -> f32 {
         let xb: &[f32; 8] = xb.try_into().unwrap();
         if f.is_multiple_of(2) && f + 8 <= g_end {
             let b: &[u8; 4] = t.packed[f / 2..f / 2 + 4].try_into().unwrap();
-            let mut w = [0f32; 8];
-            for j in 0..4 {
-                w[2 * j] = s * (i32::from(b[j] & 0x0f) - z) as f32;
-                w[2 * j + 1] = s * (i32::from(b[j] >> 4) - z) as f32;
-            }
-            for j in 0..8 {
-                acc[j] += w[j] * xb[j];
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            super::kernels_simd128::int4_step(&mut acc, b, s, z, xb);
+            #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+            {
+                let mut w = [0f32; 8];
+                for j in 0..4 {
+                    w[2 * j] = s * (i32::from(b[j] & 0x0f) - z) as f32;
+                    w[2 * j + 1] = s * (i32::from(b[j] >> 4) - z) as f32;
+                }
+                for j in 0..8 {
+                    acc[j] += w[j] * xb[j];
+                }
             }
         } else {
             for j in 0..8 {

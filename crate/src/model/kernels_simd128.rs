@@ -1,5 +1,6 @@
-//! [`dot`](super::kernels::dot), and the ggml Q4_0 / Q4_1 / Q8_0 row dot products of
-//! [`super::kernels`], in explicit wasm SIMD128 instructions (wasm32 with `simd128` only).
+//! [`dot`](super::kernels::dot), the ggml Q4_0 / Q4_1 / Q8_0 row dot products of
+//! [`super::kernels`] and the 8-weight step of its INT4 one, in explicit wasm SIMD128
+//! instructions (wasm32 with `simd128` only).
 //!
 //! Why: LLVM's auto-vectorized form of the portable lane loops is slow in wasm (the u8 → f32
 //! widening in particular; the same was measured for the quantizers, see
@@ -143,4 +144,25 @@ pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
         }
     }
     sum_lanes(acc)
+}
+
+/// The fast step of `dot_int4`: 8 weights from 4 packed bytes (low nibble first), each
+/// `s · ((code − z) as f32)`, then `acc[j] += w_j · x_j` — the portable step's operations per lane.
+#[inline(always)]
+pub fn int4_step(acc: &mut [f32; 8], bytes: &[u8; 4], s: f32, z: i32, xb: &[f32; 8]) {
+    let q = u32x4_splat(u32::from_le_bytes(*bytes));
+    let (lo8, hi8) = (v128_and(q, u8x16_splat(15)), u8x16_shr(q, 4));
+    // Bytes (b0 lo, b0 hi, b1 lo, b1 hi, b2 lo, b2 hi, b3 lo, b3 hi), widened to two u32x4.
+    let inter =
+        u16x8_extend_low_u8x16(i8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 0, 16, 1, 17, 2, 18, 3, 19>(lo8, hi8));
+    let (lo, hi) = (u32x4_extend_low_u16x8(inter), u32x4_extend_high_u16x8(inter));
+    let (zv, sv) = (i32x4_splat(z), f32x4_splat(s));
+    // SAFETY: acc and xb hold 8 f32 each; wasm loads and stores have no alignment requirement.
+    unsafe {
+        for (k, codes) in [lo, hi].into_iter().enumerate() {
+            let w = f32x4_mul(sv, f32x4_convert_i32x4(i32x4_sub(codes, zv)));
+            let a = acc.as_mut_ptr().add(4 * k) as *mut v128;
+            v128_store(a, f32x4_add(v128_load(a), f32x4_mul(w, load4(xb.as_ptr().add(4 * k)))));
+        }
+    }
 }
