@@ -60,11 +60,7 @@ macro_rules! matmul_source {
 /// [`matmul_source!`] followed by the subgroup GEMV.
 macro_rules! matmul_subgroup_source {
     ($file:literal) => {
-        concat!(
-            include_str!(concat!("../../../shaders/", $file)),
-            include_str!("../../../shaders/matmul_common.wgsl"),
-            include_str!("../../../shaders/matmul_gemv_subgroup.wgsl")
-        )
+        concat!(matmul_source!($file), include_str!("../../../shaders/matmul_gemv_subgroup.wgsl"))
     };
 }
 
