@@ -3,7 +3,7 @@
 //!
 //! `tests/fixtures/forward/runtime_native.json` holds what THIS native code computes for the
 //! settings of tests/wasm/model.test.ts (default protocol, ctx 64, 2 windows, base + q8_0;
-//! 16 greedy tokens). [`native_golden_is_current`] recomputes it on every run and fails if it
+//! 16 greedy tokens of the base, and of q4_0 and int4-asym-g128 copies). [`native_golden_is_current`] recomputes it on every run and fails if it
 //! differs, so the golden cannot go stale; regenerate it after an intended change with
 //! `QUANTLAB_BLESS=1 cargo test --test integration runtime::native_golden_is_current`.
 
@@ -25,6 +25,8 @@ const CTX: usize = 64;
 const WINDOWS: usize = 2;
 const GREEDY_PROMPT: &str = "The capital of France is";
 const GREEDY_TOKENS: usize = 16;
+/// Re-quantized copies whose greedy tokens the wasm test also compares.
+const GREEDY_FORMATS: [&str; 2] = ["q4_0", "int4-asym-g128"];
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/forward").join(name)
@@ -74,11 +76,23 @@ fn native_numbers(bytes: &[u8], model: &Model, tok: &Tokenizer) -> Value {
     let mut quant = ModelSource::new(&q8, CTX, 2);
     let m = evaluate(&p, &mut [&mut base as &mut dyn LogitSource, &mut quant], EvalHooks::default()).unwrap();
     let prompt = tok.encode(GREEDY_PROMPT, tok.add_bos_default(), true);
-    let mut state = State::new(&model.config, prompt.len() + GREEDY_TOKENS);
-    let mut sampler = Sampler::new(SamplerConfig::default());
-    let (greedy, _) =
+    let greedy_of = |model: &Model| {
+        let mut state = State::new(&model.config, prompt.len() + GREEDY_TOKENS);
+        let mut sampler = Sampler::new(SamplerConfig::default());
         generate(model, &mut state, &prompt, GREEDY_TOKENS, &mut sampler, |id| tok.is_eog(id), || 0.0, |_| true)
-            .unwrap();
+            .unwrap()
+            .0
+    };
+    let greedy = greedy_of(model);
+    // Formats whose wasm dot products have their own SIMD128 code (model/kernels_simd128.rs)
+    // beyond what base (Q4_1, Q8_0 output) and q8_0 exercise.
+    let greedy_formats: serde_json::Map<String, Value> = GREEDY_FORMATS
+        .iter()
+        .map(|&f| {
+            let (q, _) = quantize_model(model, &QuantScheme::parse(f).unwrap(), &TensorPolicy::default()).unwrap();
+            (f.to_string(), json!(greedy_of(&q)))
+        })
+        .collect();
     let metrics = |i: usize| {
         json!({
             "ppl": m[i].ppl, "ppl_stderr": m[i].ppl_stderr, "mean_nll": m[i].mean_nll,
@@ -92,6 +106,7 @@ fn native_numbers(bytes: &[u8], model: &Model, tok: &Tokenizer) -> Value {
         "ctx": CTX, "windows": WINDOWS, "tokens_scored": p.tokens_scored(),
         "base": metrics(0), "q8_0": metrics(1),
         "greedy": { "prompt": GREEDY_PROMPT, "prompt_ids": prompt, "tokens": greedy },
+        "greedy_formats": greedy_formats,
         "export_q8_0": export_fingerprint(bytes, "q8_0"),
     })
 }

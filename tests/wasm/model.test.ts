@@ -141,6 +141,15 @@ describe('LabModel', () => {
     const stopped = base.generate(NATIVE.greedy.prompt, { maxTokens: 16 }, (_: string, __: number) => ids.length > 100);
     expect(stopped.stopReason).toBe('callback');
     expect(stopped.tokenIds).toEqual(NATIVE.greedy.tokens.slice(0, 1));
+    // The re-quantized copies whose wasm dot products have their own SIMD128 code.
+    for (const [format, tokens] of Object.entries(NATIVE.greedy_formats as Record<string, number[]>)) {
+      const q = base.quantize(format);
+      try {
+        expect(q.generate(NATIVE.greedy.prompt, { maxTokens: 16 }).tokenIds, format).toEqual(tokens);
+      } finally {
+        q.free();
+      }
+    }
     expect(() => base.generate('x', { temperature: -1 })).toThrow(/temperature must be a finite number/);
     expect(() => base.generate('', {})).toThrow(/prompt is empty/);
   }, SLOW);

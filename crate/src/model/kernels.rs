@@ -13,8 +13,9 @@
 //!
 //! Every order is fixed, so results are deterministic.
 //!
-//! In the wasm build (`simd128`), [`dot`], `dot_q4_0`, `dot_q4_1` and `dot_q8_0` are the explicit
-//! SIMD128 versions of `kernels_simd128.rs`, bit-identical to the portable loops here.
+//! In the wasm build (`simd128`), [`dot`], `dot_q4_0`, `dot_q4_1`, `dot_q8_0` and the fast
+//! 8-weight step of `dot_int4` are the explicit SIMD128 versions of `kernels_simd128.rs`,
+//! bit-identical to the portable loops here.
 
 use half::f16;
 

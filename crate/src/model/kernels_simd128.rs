@@ -9,9 +9,11 @@
 //! Each function performs **the same f32 operations in the same order per lane** as its portable
 //! twin in `kernels.rs` (lane `j` of the accumulator vectors is the portable `acc[j]`; SIMD128
 //! has no fused multiply-add, so every product and sum is rounded as in the scalar code), and
-//! reduces the lanes in the same order, so results are bit-identical. The unit tests in
-//! `kernels.rs` run against these functions in the wasm build (tests/wasm), and the model tests
-//! compare the wasm forward with the native one.
+//! reduces the lanes in the same order, so results are bit-identical. The Rust unit tests in
+//! `kernels.rs` run natively only, so they check the portable twins; these functions are checked
+//! through the wasm module: tests/wasm/model.test.ts holds the wasm forward's perplexity and KL
+//! (base Q4_1 + Q8_0, and q8_0) and greedy tokens (base, q4_0, int4-asym-g128) to the native
+//! golden (tests/fixtures/forward/runtime_native.json).
 
 use core::arch::wasm32::*;
 
