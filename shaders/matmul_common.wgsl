@@ -8,6 +8,8 @@
 // the subgroup GEMV calls
 // (shaders/matmul_gemv_subgroup.wgsl, appended in a separate module on adapters with subgroups).
 // WGSL module-scope declarations may appear in any order, so plain concatenation is enough.
+// shaders/matmul_f16_activations.wgsl (f16 activations, devices with shader-f16) reuses this
+// file's helpers: load_x8, gemv_reduce_store, tile_chunks, store_gemm_outputs.
 //
 // Bindings (group 0; each entry point's automatic layout keeps only what it uses):
 //   @binding(0) params   : uniform MatmulParams (below)
@@ -149,6 +151,13 @@ fn gemv(
             acc += dot(w.lo, v.lo) + dot(w.hi, v.hi);
         }
     }
+    gemv_reduce_store(lid, lane, row, acc);
+}
+
+// The end of a GEMV (also gemv_f16): sums the ROW_THREADS partial sums of each row in a
+// fixed-order tree in workgroup memory (nothing to sum when ROW_THREADS = 1) and writes y.
+// Called from uniform control flow: every invocation reaches its barriers.
+fn gemv_reduce_store(lid: u32, lane: u32, row: u32, acc: f32) {
     if (ROW_THREADS == 1u) {
         if (row < params.rows) {
             y[params.row0 + row] = acc;
@@ -205,22 +214,12 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let tt = (lid % 8u) * 4u; // and first token
     var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     let steps = (params.chunks + 3u) / 4u;
-    let zero = Chunk8(vec4<f32>(0.0), vec4<f32>(0.0));
     for (var s = 0u; s < steps; s++) {
         // 32 rows (or tokens) × 4 chunks = 128 chunk loads per tile, two per thread.
         for (var l = lid; l < 128u; l += 64u) {
-            let r = l / 4u;
-            let c = s * 4u + l % 4u;
-            var w = zero;
-            if (row_base + r < params.rows && c < params.chunks) {
-                w = decode8(row_base + r, c);
-            }
-            store_w8(r * TILE_K + (l % 4u) * 8u, w);
-            var v = zero;
-            if (tok_base + r < params.n && c < params.chunks) {
-                v = load_x8(tok_base + r, c);
-            }
-            store_x8(r * TILE_K + (l % 4u) * 8u, v);
+            let t = tile_chunks(l, s, row_base, tok_base);
+            store_w8(t.offset, t.w);
+            store_x8(t.offset, t.x);
         }
         workgroupBarrier();
         for (var k = 0u; k < TILE_K; k++) {
@@ -237,12 +236,37 @@ fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
         workgroupBarrier();
     }
+    store_gemm_outputs(row_base + tr, tok_base + tt, acc);
+}
+
+// Chunk l (< 128) of GEMM step s: row (or token) l / 4 of the tile, chunk s·4 + l % 4 of K,
+// decoded weights and activations (zeros past the matrix, the batch or K) and their offset in
+// the [32][TILE_K] workgroup tiles. Shared by gemm and gemm_f16.
+struct TileChunks {
+    w: Chunk8,
+    x: Chunk8,
+    offset: u32,
+}
+
+fn tile_chunks(l: u32, s: u32, row_base: u32, tok_base: u32) -> TileChunks {
+    let r = l / 4u;
+    let c = s * 4u + l % 4u;
+    var t = TileChunks(Chunk8(vec4<f32>(0.0), vec4<f32>(0.0)), Chunk8(vec4<f32>(0.0), vec4<f32>(0.0)), r * TILE_K + (l % 4u) * 8u);
+    if (row_base + r < params.rows && c < params.chunks) {
+        t.w = decode8(row_base + r, c);
+    }
+    if (tok_base + r < params.n && c < params.chunks) {
+        t.x = load_x8(tok_base + r, c);
+    }
+    return t;
+}
+
+// Writes one GEMM thread's 4 rows × 4 tokens from (row, tok) on (skipping those past the end).
+fn store_gemm_outputs(row: u32, tok: u32, acc: array<vec4<f32>, 4>) {
     for (var i = 0u; i < 4u; i++) {
-        let row = row_base + tr + i;
         for (var j = 0u; j < 4u; j++) {
-            let tok = tok_base + tt + j;
-            if (row < params.rows && tok < params.n) {
-                y[tok * params.y_stride + params.row0 + row] = acc[i][j];
+            if (row + i < params.rows && tok + j < params.n) {
+                y[(tok + j) * params.y_stride + params.row0 + row + i] = acc[i][j];
             }
         }
     }

@@ -26,6 +26,7 @@ use quantlab::formats::QuantScheme;
 use quantlab::gguf::GgufFile;
 use quantlab::gpu::forward::generate::generate_blocking;
 use quantlab::gpu::forward::{GpuModel, KvFormat};
+use quantlab::gpu::matmul::ActivationPrecision;
 use quantlab::gpu::GpuContext;
 use quantlab::model::generate::{generate, GenerateStats};
 use quantlab::model::{eval, forward, quantize_model, Model, Sampler, SamplerConfig, State, TensorPolicy};
@@ -110,7 +111,8 @@ struct GpuResult {
 
 fn gpu_run(gpu: &GpuContext, model: &Model, tok: &Tokenizer, prompt: &[u32], n: usize) -> Result<GpuResult, String> {
     let t = Instant::now();
-    let mut g = GpuModel::new_blocking(gpu, model, prompt.len() + n, KvFormat::F32).map_err(|e| e.to_string())?;
+    let mut g = GpuModel::new_blocking(gpu, model, prompt.len() + n, KvFormat::F32, ActivationPrecision::F32)
+        .map_err(|e| e.to_string())?;
     // `new` queues the uploads; wait for them so the upload column holds them.
     gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
     let upload_secs = t.elapsed().as_secs_f64();

@@ -20,7 +20,7 @@
 use std::time::Instant;
 
 use quantlab::formats::{quantize, Granularity, QuantScheme, TensorShape};
-use quantlab::gpu::matmul::{GemvStrategy, GpuMatrix};
+use quantlab::gpu::matmul::{GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::GpuContext;
 use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
@@ -124,7 +124,7 @@ fn main() {
             }
             let m = matrix(format, rows, cols);
             for &strategy in &strategies {
-                let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, strategy))
+                let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, MatmulSetup::f32(strategy)))
                     .unwrap_or_else(|e| panic!("{e}"));
                 let mut shapes = vec![if cols == 4096 { (1, 5, 5) } else { (1, 20, 5) }];
                 // GEMM does not depend on the GEMV strategy: once, with the default one.

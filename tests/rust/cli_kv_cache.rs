@@ -18,8 +18,8 @@ fn stderr(o: &Output) -> String {
 
 fn kv_of(args: &[&str]) -> KvCacheArg {
     match Cli::try_parse_from(args).unwrap().command {
-        Command::Generate(g) => g.kv_cache,
-        Command::Eval(e) => e.kv_cache,
+        Command::Generate(g) => g.gpu.kv_cache,
+        Command::Eval(e) => e.gpu.kv_cache,
         other => panic!("{other:?}"),
     }
 }

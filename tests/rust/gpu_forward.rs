@@ -29,6 +29,7 @@ use quantlab::gpu::forward::kernels::{
     Shapes, Step,
 };
 use quantlab::gpu::forward::{GpuModel, Pick};
+use quantlab::gpu::matmul::ActivationPrecision;
 use quantlab::model::eval::{evaluate, plan, EvalHooks, LogitSource, ModelSource, Protocol};
 use quantlab::model::generate::generate;
 use quantlab::model::sampler::argmax;
@@ -334,7 +335,7 @@ fn synthetic_model_prefill_and_decode_match_cpu_logits() {
     let model = synthetic_model();
     let tokens: Vec<u32> = (0..20).map(|i| (i * 37 + 5) % 301).collect();
     let want = cpu_logits(&model, &tokens);
-    let mut g = GpuModel::new_blocking(gpu, &model, 64, KvFormat::F32).expect("upload");
+    let mut g = GpuModel::new_blocking(gpu, &model, 64, KvFormat::F32, ActivationPrecision::F32).expect("upload");
     // Prefill 13 tokens in one batch (> 1 row: GEMM and causal attention), then decode one at a time.
     pollster::block_on(g.forward(&tokens[..13], 0)).unwrap();
     let got = pollster::block_on(g.read_logits()).unwrap().to_vec();
@@ -357,7 +358,7 @@ fn synthetic_model_generation_matches_cpu_generate() {
     let Some(gpu) = gpu() else { return };
     let model = synthetic_model();
     let prompt = [3u32, 200, 41, 7];
-    let mut g = GpuModel::new_blocking(gpu, &model, 40, KvFormat::F32).expect("upload");
+    let mut g = GpuModel::new_blocking(gpu, &model, 40, KvFormat::F32, ActivationPrecision::F32).expect("upload");
     for cfg in [
         SamplerConfig::default(),
         SamplerConfig { temperature: 1.5, top_k: 20, top_p: 0.95, seed: 5 },
@@ -403,7 +404,7 @@ fn synthetic_model_evaluates_on_the_gpu_like_on_the_cpu() {
     let tokens: Vec<u32> = (0..50).map(|i| (i * 131 + 17) % 301).collect();
     let plan = plan(&tokens, 16, Protocol::Default, false, None, None).unwrap();
     let mut cpu = ModelSource::new(&model, 16, 1);
-    let mut g = GpuModel::new_blocking(gpu, &model, 16, KvFormat::F32).expect("upload");
+    let mut g = GpuModel::new_blocking(gpu, &model, 16, KvFormat::F32, ActivationPrecision::F32).expect("upload");
     let mut sources: Vec<&mut dyn LogitSource> = vec![&mut cpu, &mut g];
     let m = evaluate(&plan, &mut sources, EvalHooks::default()).unwrap();
     assert_eq!(m[1].tokens_scored, 45);
@@ -450,7 +451,7 @@ fn check_against_cpu(model: &Model, prompt: &[u32], label: &str, kernel: &str) {
     let (want, _) =
         generate(model, &mut state, prompt, GREEDY_STEPS, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
 
-    let mut g = GpuModel::new_blocking(gpu, model, cap, KvFormat::F32).expect("upload");
+    let mut g = GpuModel::new_blocking(gpu, model, cap, KvFormat::F32, ActivationPrecision::F32).expect("upload");
     pollster::block_on(g.forward(prompt, 0)).unwrap();
     let got = pollster::block_on(g.read_logits()).unwrap().to_vec();
     let d = max_abs_diff(&got, &cpu_logits);

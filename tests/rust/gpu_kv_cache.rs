@@ -22,24 +22,25 @@ use crate::gpu_forward::{default_model, max_abs_diff};
 use quantlab::cli::eval::default_text;
 use quantlab::gpu::forward::generate::generate_blocking;
 use quantlab::gpu::forward::{GpuModel, KvFormat};
+use quantlab::gpu::matmul::ActivationPrecision;
 use quantlab::model::eval::{evaluate, plan, EvalHooks, LogitSource, ModelSource, Protocol};
 use quantlab::model::generate::generate;
 use quantlab::model::sampler::argmax;
 use quantlab::model::{forward, Model, Sampler, SamplerConfig, State};
 
 /// Positions compared logit by logit (prompt then the CPU's greedy continuation), and greedy steps.
-const POSITIONS: usize = 32;
-const GREEDY_STEPS: usize = 32;
+pub(crate) const POSITIONS: usize = 32;
+pub(crate) const GREEDY_STEPS: usize = 32;
 
 /// The CPU reference: the prompt's greedy continuation and the logits at each of the first
 /// [`POSITIONS`] positions of prompt + continuation.
-struct Reference {
-    greedy: Vec<u32>,
+pub(crate) struct Reference {
+    pub greedy: Vec<u32>,
     sequence: Vec<u32>,
     logits: Vec<Vec<f32>>,
 }
 
-fn reference(model: &Model, prompt: &[u32]) -> Reference {
+pub(crate) fn reference(model: &Model, prompt: &[u32]) -> Reference {
     let cap = prompt.len() + GREEDY_STEPS;
     let mut state = State::new(&model.config, cap);
     let cfg = SamplerConfig::default();
@@ -55,28 +56,35 @@ fn reference(model: &Model, prompt: &[u32]) -> Reference {
 }
 
 /// What the GPU forward with `kv` gives against the reference.
-struct Outcome {
+pub(crate) struct Outcome {
     /// Largest |Δlogit| over all positions and the vocabulary.
-    max_abs: f32,
+    pub max_abs: f32,
     /// Positions whose argmax differs from the CPU's.
-    argmax_flips: usize,
+    pub argmax_flips: usize,
     /// Greedy tokens generated on the GPU (GPU sampling) from the prompt.
-    greedy: Vec<u32>,
+    pub greedy: Vec<u32>,
 }
 
 /// The CPU reference and the GPU outcome with `kv` on the default model (`None`: skipped).
 fn compare(kv: KvFormat) -> Option<(Reference, Outcome)> {
     let (_, d) = (gpu()?, default_model()?);
     let r = reference(&d.model, &d.prompt);
-    let o = run_gpu(&d.model, &d.prompt, &r, kv);
+    let o = run_gpu(&d.model, &d.prompt, &r, kv, ActivationPrecision::F32);
     Some((r, o))
 }
 
-fn run_gpu(model: &Model, prompt: &[u32], r: &Reference, kv: KvFormat) -> Outcome {
+/// The GPU forward with `kv` and `activations` against the reference `r`.
+pub(crate) fn run_gpu(
+    model: &Model,
+    prompt: &[u32],
+    r: &Reference,
+    kv: KvFormat,
+    activations: ActivationPrecision,
+) -> Outcome {
     let gpu = gpu().unwrap();
     let t = std::time::Instant::now();
-    let mut g = GpuModel::new_blocking(gpu, model, prompt.len() + GREEDY_STEPS, kv).expect("upload");
-    assert_eq!(g.kv_format, kv);
+    let mut g = GpuModel::new_blocking(gpu, model, prompt.len() + GREEDY_STEPS, kv, activations).expect("upload");
+    assert_eq!((g.kv_format, g.activations), (kv, activations));
     // One token at a time: every position's logits, each attending over the cache as stored.
     let (mut max_abs, mut argmax_flips) = (0f32, 0);
     for pos in 0..POSITIONS {
@@ -88,9 +96,10 @@ fn run_gpu(model: &Model, prompt: &[u32], r: &Reference, kv: KvFormat) -> Outcom
         generate_blocking(&mut g, prompt, GREEDY_STEPS, SamplerConfig::default(), |_| false, || 0.0, |_| true).unwrap();
     let first_diff = greedy.iter().zip(&r.greedy).position(|(a, b)| a != b);
     eprintln!(
-        "KV {}: logits max |Δ| {max_abs:.3e} over {POSITIONS} positions, {argmax_flips} argmax flip(s); greedy first \
-         difference {first_diff:?}; {:.1} s",
+        "KV {}, activations {}: logits max |Δ| {max_abs:.3e} over {POSITIONS} positions, {argmax_flips} argmax \
+         flip(s); greedy first difference {first_diff:?}; {:.1} s",
         kv.name(),
+        activations.name(),
         t.elapsed().as_secs_f64()
     );
     Outcome { max_abs, argmax_flips, greedy }
@@ -135,28 +144,54 @@ fn default_model_int8_kv_logits_close_to_cpu() {
 #[test]
 fn default_model_int8_kv_perplexity_close_to_f32() {
     let Some(_) = gpu() else { return };
-    let Some(d) = default_model() else { return };
+    let Some(e) = eval_window(KvFormat::Int8, ActivationPrecision::F32) else { return };
+    let (rel, kl, top1) = (e.rel, e.kl, e.top1);
+    assert!(rel.abs() <= 0.04 && rel.abs() > 1e-5, "int8 KV: ppl {} vs {} ({:+.3}%)", e.ppl, e.cpu_ppl, 100.0 * rel);
+    assert!(kl <= 4e-3 && top1 >= 0.90, "int8 KV: KL {kl}, top-1 {top1}");
+}
+
+/// Perplexity, KL and top-1 agreement of the GPU forward (`kv`, `activations`) against the
+/// CPU reference forward (f32) over one window of 64 tokens of the held-out eval text.
+pub(crate) struct EvalWindow {
+    pub ppl: f64,
+    pub cpu_ppl: f64,
+    /// (ppl − cpu_ppl) / cpu_ppl.
+    pub rel: f64,
+    pub kl: f64,
+    pub top1: f64,
+}
+
+pub(crate) fn eval_window(kv: KvFormat, activations: ActivationPrecision) -> Option<EvalWindow> {
+    let gpu = gpu()?;
+    let d = default_model()?;
     let (text, _) = default_text().expect("the eval text (scripts/setup.sh writes data/moby-dick)");
     let tokens = d.tokenizer.encode(&text, false, false);
     let ctx = 64;
     let plan = plan(&tokens, ctx, Protocol::Default, false, None, Some(1)).unwrap();
     let mut cpu = ModelSource::new(&d.model, ctx, 1);
-    let mut g = GpuModel::new_blocking(gpu().unwrap(), &d.model, ctx, KvFormat::Int8).expect("upload");
+    let mut g = GpuModel::new_blocking(gpu, &d.model, ctx, kv, activations).expect("upload");
     let mut sources: Vec<&mut dyn LogitSource> = vec![&mut cpu, &mut g];
     let m = evaluate(&plan, &mut sources, EvalHooks::default()).unwrap();
-    let rel = (m[1].ppl - m[0].ppl) / m[0].ppl;
-    let (kl, top1) = (m[1].kl_mean.unwrap(), m[1].top1_agreement.unwrap());
-    eprintln!(
-        "int8 KV perplexity over {} tokens: {:.4} vs f32 (CPU) {:.4}: {:+.3}%; KL {kl:.2e}; top-1 {:.2}%",
-        m[1].tokens_scored,
-        m[1].ppl,
-        m[0].ppl,
-        100.0 * rel,
-        100.0 * top1
-    );
     assert_eq!(m[1].tokens_scored, ctx - 1);
-    assert!(rel.abs() <= 0.04 && rel.abs() > 1e-5, "int8 KV: ppl {} vs {} ({:+.3}%)", m[1].ppl, m[0].ppl, 100.0 * rel);
-    assert!(kl <= 4e-3 && top1 >= 0.90, "int8 KV: KL {kl}, top-1 {top1}");
+    let e = EvalWindow {
+        ppl: m[1].ppl,
+        cpu_ppl: m[0].ppl,
+        rel: (m[1].ppl - m[0].ppl) / m[0].ppl,
+        kl: m[1].kl_mean.unwrap(),
+        top1: m[1].top1_agreement.unwrap(),
+    };
+    eprintln!(
+        "KV {}, activations {}: perplexity over {} tokens {:.4} vs f32 (CPU) {:.4}: {:+.4}%; KL {:.2e}; top-1 {:.2}%",
+        kv.name(),
+        activations.name(),
+        m[1].tokens_scored,
+        e.ppl,
+        e.cpu_ppl,
+        100.0 * e.rel,
+        e.kl,
+        100.0 * e.top1
+    );
+    Some(e)
 }
 
 fn quantlab(args: &[&str]) -> (String, String) {

@@ -24,7 +24,7 @@
 //! Sizes are small on purpose: lavapipe runs about 0.7 GFLOP/s.
 
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
-use quantlab::gpu::matmul::{cached_pipeline_count, GemvStrategy, GpuMatrix};
+use quantlab::gpu::matmul::{cached_pipeline_count, GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::{GpuContext, GpuError};
 use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
@@ -32,7 +32,7 @@ use wgpu::util::DeviceExt;
 use crate::gpu::{gpu, values};
 
 /// A weight matrix in `format` ("f32", a ggml type name, or a quantlab scheme name).
-fn matrix(format: &str, rows: usize, cols: usize, seed: u32) -> Matrix {
+pub(crate) fn matrix(format: &str, rows: usize, cols: usize, seed: u32) -> Matrix {
     let shape = TensorShape::new(rows, cols);
     let w: Vec<f32> = values(rows * cols, seed).iter().map(|v| v * 0.05).collect();
     if format == "f32" {
@@ -76,7 +76,7 @@ fn run(
     bytemuck::pod_collect_to_vec(&pollster::block_on(gpu.read_buffer(&readback)).unwrap())
 }
 
-fn gpu_products(gpu: &GpuContext, m: &GpuMatrix, x: &[f32], n: usize) -> Vec<f32> {
+pub(crate) fn gpu_products(gpu: &GpuContext, m: &GpuMatrix, x: &[f32], n: usize) -> Vec<f32> {
     let xb = storage(gpu, bytemuck::cast_slice(x));
     run(gpu, n * m.rows(), |enc, y| m.encode(gpu, enc, &xb, y, n as u32))
 }
@@ -151,7 +151,8 @@ fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
         }
         check_gather(gpu, format, &m, &g, generic, fma);
         for strategy in GemvStrategy::supported(gpu).into_iter().filter(|&s| s != g.gemv_strategy()) {
-            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, strategy)).expect("upload");
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, MatmulSetup::f32(strategy)))
+                .expect("upload");
             check_products(gpu, &format!("{format} gemv {}", strategy.label()), &m, &g, 1, extra);
         }
     }
@@ -237,17 +238,22 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     for (format, rows, cols) in [("f32", 1, 5), ("q4_0", 33, 32), ("int4-sym-g32", 65, 96), ("f32", 97, 577)] {
         let m = matrix(format, rows, cols, 5);
         for strategy in GemvStrategy::supported(gpu) {
-            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, strategy)).unwrap();
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, MatmulSetup::f32(strategy))).unwrap();
             check_products(gpu, &format!("{format} gemv {}", strategy.label()), &m, &g, 1, 0.0);
         }
     }
     let m = matrix("f32", 2, 8, 1);
     let odd = GemvStrategy::Workgroup { row_threads: 3 };
-    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, odd)).err().expect("refused").to_string();
+    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, MatmulSetup::f32(odd)))
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("power of two") && err.contains('3'), "{err}");
     let too_many = GemvStrategy::Subgroup { rows: 17 };
-    let err =
-        pollster::block_on(GpuMatrix::upload_with(gpu, "too many", &m, too_many)).err().expect("refused").to_string();
+    let err = pollster::block_on(GpuMatrix::upload_with(gpu, "too many", &m, MatmulSetup::f32(too_many)))
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("1 to 16") && err.contains("17"), "{err}");
 }
 
@@ -285,7 +291,10 @@ fn the_gemv_strategy_follows_the_adapter_features() {
     assert_eq!(subgroup_strategies(&without), 0);
     let m = matrix("q4_0", 37, 64, 3);
     let sub = GemvStrategy::Subgroup { rows: 1 };
-    let err = pollster::block_on(GpuMatrix::upload_with(&without, "w", &m, sub)).err().expect("refused").to_string();
+    let err = pollster::block_on(GpuMatrix::upload_with(&without, "w", &m, MatmulSetup::f32(sub)))
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(err.contains("needs subgroups") && err.contains(&without.adapter.name), "{err}");
     for fallback in [true, false] {
         without.adapter.is_fallback = fallback;

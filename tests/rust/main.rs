@@ -1,30 +1,34 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
+mod activations;
 mod bnb;
 mod cli;
 mod cli_kv_cache;
 mod cli_quantize;
+mod eval;
+mod fast_quant;
+mod fixtures;
 mod formats;
 mod forward;
+mod generate;
 mod gguf;
 #[cfg(feature = "gpu")]
 mod gpu;
+#[cfg(feature = "gpu")]
+mod gpu_activations_f16;
 #[cfg(feature = "gpu")]
 mod gpu_forward;
 #[cfg(feature = "gpu")]
 mod gpu_kv_cache;
 #[cfg(feature = "gpu")]
 mod gpu_matmul;
+#[cfg(feature = "gpu")]
+mod gpu_matmul_f16;
+mod hf_load;
 mod int_fp8;
 mod io;
 mod kquants;
+mod model_quant;
+mod quant_report;
+mod runtime;
 mod stats;
 mod tokenizer;
-mod fast_quant;
-mod fixtures;
-mod model_quant;
-mod generate;
-mod hf_load;
-mod eval;
-mod runtime;
-mod activations;
-mod quant_report;

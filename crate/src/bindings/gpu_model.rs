@@ -6,9 +6,12 @@
 //! JS shape (every GPU call returns a Promise; errors are `Error`s with the core's message —
 //! no WebGPU, device lost, a buffer over the adapter's limits):
 //! ```text
-//! GpuLabModel.upload(model: LabModel, capacity?: number, kvCache?: 'f32' | 'f16' | 'int8')
-//!     -> Promise<GpuLabModel>   (an unknown kvCache throws at once, naming the valid ones)
-//! gpuModel.info() -> {adapter, backend, isFallback, shaderF16, kernels, gpuBytes, capacity, kvCache}
+//! GpuLabModel.upload(model: LabModel, capacity?: number, kvCache?: 'f32' | 'f16' | 'int8',
+//!                    activations?: 'f32' | 'f16')
+//!     -> Promise<GpuLabModel>   (an unknown kvCache/activations throws at once, naming the valid
+//!                                ones; f16 activations on an adapter without shader-f16 reject)
+//! gpuModel.info() -> {adapter, backend, isFallback, shaderF16, kernels, gpuBytes, capacity, kvCache,
+//!                     activations}
 //! gpuModel.generate(prompt, opts, onToken?) -> Promise<same result as LabModel.generate>
 //! gpuModel.probe() -> Promise<{cpuTokensPerSec, gpuTokensPerSec, useGpu, reason}>
 //! ```
@@ -26,6 +29,7 @@ use super::model::{generate_result, now_secs, LabModel, Loaded, TokenStream};
 use super::{js_err, to_js};
 use crate::gpu::forward::generate::generate;
 use crate::gpu::forward::{GpuModel, KvFormat, Pick};
+use crate::gpu::matmul::ActivationPrecision;
 use crate::gpu::{AdapterSummary, GpuContext};
 use crate::model::{forward, State};
 
@@ -59,6 +63,7 @@ struct GpuModelInfo {
     capacity: usize,
     /// The KV cache format: "f32", "f16" or "int8".
     kv_cache: &'static str,
+    activations: &'static str,
 }
 
 #[derive(Serialize)]
@@ -94,6 +99,12 @@ fn parse_kv_cache(kv_cache: Option<&str>) -> Result<KvFormat, JsError> {
     kv_cache.map_or(Ok(KvFormat::F32), |s| KvFormat::parse(s).map_err(|e| JsError::new(&format!("kvCache: {e}"))))
 }
 
+fn parse_activations(activations: Option<&str>) -> Result<ActivationPrecision, JsError> {
+    activations.map_or(Ok(ActivationPrecision::F32), |s| {
+        ActivationPrecision::parse(s).map_err(|e| JsError::new(&format!("activations: {e}")))
+    })
+}
+
 impl Inner {
     fn take(&self) -> Result<GpuModel<'static>, JsError> {
         self.gpu_model.borrow_mut().take().ok_or_else(|| {
@@ -112,19 +123,23 @@ impl Inner {
 impl GpuLabModel {
     /// Uploads `model` to the page's WebGPU device with a KV cache of `capacity` positions
     /// (default 512, at most the model's context) stored as `kv_cache`: "f32" (default), "f16"
-    /// or "int8" (one f32 scale per position and KV head, absmax / 127). Resolves to a
-    /// `GpuLabModel`; an unknown `kv_cache` throws before anything is uploaded.
+    /// or "int8" (one f32 scale per position and KV head, absmax / 127), its matmuls computing
+    /// in `activations`: "f32" (default) or "f16" (needs the adapter's shader-f16; the promise
+    /// rejects naming the adapter otherwise). Resolves to a `GpuLabModel`; an unknown
+    /// `kv_cache` or `activations` throws before anything is uploaded.
     pub fn upload(
         model: &LabModel,
         capacity: Option<u32>,
         kv_cache: Option<String>,
+        activations: Option<String>,
     ) -> Result<js_sys::Promise, JsError> {
         let kv = parse_kv_cache(kv_cache.as_deref())?;
+        let activations = parse_activations(activations.as_deref())?;
         let loaded = Rc::clone(&model.inner);
         let capacity = capacity.map_or(DEFAULT_CAPACITY, |c| c as usize);
         Ok(future_to_promise(async move {
             let gpu = static_gpu().await?;
-            let gpu_model = GpuModel::new(gpu, &loaded.model, capacity, kv)
+            let gpu_model = GpuModel::new(gpu, &loaded.model, capacity, kv, activations)
                 .await
                 .map_err(|e| JsError::new(&format!("uploading the model to the GPU: {e}")))?;
             let inner = Rc::new(Inner { loaded, gpu_model: RefCell::new(Some(gpu_model)) });
@@ -146,6 +161,7 @@ impl GpuLabModel {
             gpu_bytes: m.gpu_bytes(),
             capacity: m.capacity,
             kv_cache: m.kv_format.name(),
+            activations: m.activations.name(),
         })
     }
 

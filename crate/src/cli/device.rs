@@ -16,6 +16,12 @@
 //! with `--device cpu` they are an error before anything loads; with `auto` they make the GPU
 //! required (no adapter, or a model that does not fit, is an error naming the flag) and skip the
 //! probe, which compares against a CPU that could not honour the choice.
+//!
+//! `--activations f32|f16` ([`ActivationsArg`]) picks what the GPU forward's weight matmuls
+//! compute in (f16: weights and activations rounded to f16, f16 products summed in f32; needs the
+//! adapter's shader-f16). Like a non-f32 KV cache, f16 needs the GPU: an error with
+//! `--device cpu`, the GPU required under `auto`, and an adapter without shader-f16 an error
+//! naming it. [`GpuArgs`] bundles both flags.
 
 use std::io::Write;
 
@@ -69,6 +75,82 @@ impl KvCacheArg {
     }
 }
 
+/// `--activations`: what the GPU forward's weight matmuls compute in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActivationsArg {
+    /// f32 activations and products, as the CPU reference.
+    #[default]
+    F32,
+    /// Weights and activations rounded to f16, f16 products summed in f32 (needs shader-f16).
+    F16,
+}
+
+impl ActivationsArg {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationsArg::F32 => "f32",
+            ActivationsArg::F16 => "f16",
+        }
+    }
+
+    #[cfg(feature = "gpu")]
+    pub fn precision(self) -> crate::gpu::matmul::ActivationPrecision {
+        use crate::gpu::matmul::ActivationPrecision;
+        match self {
+            ActivationsArg::F32 => ActivationPrecision::F32,
+            ActivationsArg::F16 => ActivationPrecision::F16,
+        }
+    }
+}
+
+/// The `--activations` help text (shared by `generate` and `eval`).
+pub const ACTIVATIONS_HELP: &str = "What the GPU forward's weight matmuls compute in: f32 (as the CPU reference) or f16 (each weight and activation rounded to f16, each product an f16 multiply, products summed in f32; values past 65504 become inf). f16 needs the GPU forward and an adapter with the shader-f16 feature: an error with --device cpu or without shader-f16, and --device auto then requires an adapter and skips the probe";
+
+/// The GPU forward's options, shared by `generate` and `eval`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+pub struct GpuArgs {
+    /// KV cache format of the GPU forward: f32, f16 or int8 (f16/int8 need the GPU; --help for the layout).
+    #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = KV_CACHE_HELP)]
+    pub kv_cache: KvCacheArg,
+    /// Activations of the GPU forward's matmuls: f32 or f16 (f16 needs the GPU and shader-f16; --help for details).
+    #[arg(long, value_enum, default_value = "f32", value_name = "PRECISION", long_help = ACTIVATIONS_HELP)]
+    pub activations: ActivationsArg,
+}
+
+impl GpuArgs {
+    /// Whether only the GPU forward can honour these options.
+    pub fn needs_gpu(self) -> bool {
+        self.kv_cache.needs_gpu() || self.activations != ActivationsArg::F32
+    }
+
+    /// The flags that need the GPU, as typed, e.g. `"--kv-cache int8 --activations f16"`.
+    fn gpu_flags(self) -> String {
+        let mut flags = Vec::new();
+        if self.kv_cache.needs_gpu() {
+            flags.push(format!("--kv-cache {}", self.kv_cache.name()));
+        }
+        if self.activations != ActivationsArg::F32 {
+            flags.push(format!("--activations {}", self.activations.name()));
+        }
+        flags.join(" ")
+    }
+
+    /// What the CPU forward does instead, for the errors.
+    fn cpu_instead(self) -> String {
+        let mut what = Vec::new();
+        let mut fixes = Vec::new();
+        if self.kv_cache.needs_gpu() {
+            what.push("keeps an f32 KV cache");
+            fixes.push("--kv-cache f32");
+        }
+        if self.activations != ActivationsArg::F32 {
+            what.push("computes f32 activations");
+            fixes.push("--activations f32");
+        }
+        format!("{} (use --device gpu, or {})", what.join(" and "), fixes.join(" "))
+    }
+}
+
 /// The `--kv-cache` help text (shared by `generate` and `eval`).
 pub const KV_CACHE_HELP: &str = "KV cache format of the GPU forward: f32 (4 bytes/value, identical to the CPU \
 cache), f16 (2 bytes/value, round to nearest even) or int8 (1 byte/value + one f32 scale per position and KV head: \
@@ -76,21 +158,22 @@ code = round(x / scale) clamped to ±127, scale = max|x| / 127 over the head's h
 the GPU forward (the CPU runtime keeps an f32 cache): an error with --device cpu, and --device auto then requires \
 an adapter and skips the probe";
 
-/// Rejects a KV format the chosen device cannot honour, before anything is loaded.
-pub fn check_kv(device: DeviceArg, kv: KvCacheArg) -> Result<(), CliError> {
-    if kv.needs_gpu() && device == DeviceArg::Cpu {
+/// Rejects GPU options (KV format, activations) the chosen device cannot honour, before
+/// anything is loaded.
+pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
+    if opts.needs_gpu() && device == DeviceArg::Cpu {
         return Err(msg(format!(
-            "--kv-cache {} needs the GPU forward, but --device cpu runs the CPU forward, which keeps an f32 KV \
-             cache (use --device gpu, or --kv-cache f32)",
-            kv.name()
+            "{} needs the GPU forward, but --device cpu runs the CPU forward, which {}",
+            opts.gpu_flags(),
+            opts.cpu_instead()
         )));
     }
     #[cfg(not(feature = "gpu"))]
-    if kv.needs_gpu() {
+    if opts.needs_gpu() {
         return Err(msg(format!(
-            "--kv-cache {}: this quantlab was built without GPU support (feature 'gpu'), and the CPU forward keeps \
-             an f32 KV cache",
-            kv.name()
+            "{}: this quantlab was built without GPU support (feature 'gpu'), and the CPU forward {}",
+            opts.gpu_flags(),
+            opts.cpu_instead()
         )));
     }
     Ok(())
@@ -113,12 +196,12 @@ fn msg(s: impl Into<String>) -> CliError {
 }
 
 /// Acquires the GPU for `gpu`/`auto` (naming the adapter on `err`); `None` means the CPU.
-/// A `kv` only the GPU can honour makes the GPU required under `auto` too.
+/// Options only the GPU can honour (`opts.needs_gpu()`) make the GPU required under `auto` too.
 #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
-pub fn acquire(device: DeviceArg, kv: KvCacheArg, err: &mut dyn Write) -> Result<Option<Gpu>, CliError> {
-    check_kv(device, kv)?;
+pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<Option<Gpu>, CliError> {
+    check_kv(device, opts)?;
     if device == DeviceArg::Cpu {
-        let _ = writeln!(err, "device: cpu (--device cpu); {}", kv_note(kv, false));
+        let _ = writeln!(err, "device: cpu (--device cpu); {}", kv_note(opts, false));
         return Ok(None);
     }
     #[cfg(feature = "gpu")]
@@ -137,12 +220,13 @@ pub fn acquire(device: DeviceArg, kv: KvCacheArg, err: &mut dyn Write) -> Result
             Ok(Some(gpu))
         }
         Err(e) if device == DeviceArg::Gpu => Err(msg(format!("--device gpu: {e}"))),
-        Err(e) if kv.needs_gpu() => Err(msg(format!(
-            "--kv-cache {} needs the GPU forward, and there is no usable GPU ({e}); use --kv-cache f32 to run on the CPU",
-            kv.name()
+        Err(e) if opts.needs_gpu() => Err(msg(format!(
+            "{} needs the GPU forward, and there is no usable GPU ({e}); the CPU forward {}",
+            opts.gpu_flags(),
+            opts.cpu_instead()
         ))),
         Err(e) => {
-            let _ = writeln!(err, "device: cpu ({e}); {}", kv_note(kv, false));
+            let _ = writeln!(err, "device: cpu ({e}); {}", kv_note(opts, false));
             Ok(None)
         }
     }
@@ -150,20 +234,21 @@ pub fn acquire(device: DeviceArg, kv: KvCacheArg, err: &mut dyn Write) -> Result
     match device {
         DeviceArg::Gpu => Err(msg("--device gpu: this quantlab was built without GPU support (feature 'gpu')")),
         _ => {
-            let _ = writeln!(err, "device: cpu (built without GPU support); {}", kv_note(kv, false));
+            let _ = writeln!(err, "device: cpu (built without GPU support); {}", kv_note(opts, false));
             Ok(None)
         }
     }
 }
 
-/// Uploads `model` with a KV cache of `capacity` positions in `kv`; for `auto` (with an f32
-/// cache), probes decode speed and returns `None` (the CPU) when the CPU is faster or the model
-/// does not fit the GPU. The line naming the device also names the KV cache format.
+/// Uploads `model` with a KV cache of `capacity` positions and the activations of `opts`; for
+/// `auto` (with options the CPU can honour too), probes decode speed and returns `None` (the
+/// CPU) when the CPU is faster or the model does not fit the GPU. The line naming the device
+/// also names the KV cache format (and f16 activations).
 #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
 pub fn load<'g>(
     device: DeviceArg,
-    kv: KvCacheArg,
+    opts: GpuArgs,
     gpu: Option<&'g Gpu>,
     model: &Model,
     capacity: usize,
@@ -175,24 +260,26 @@ pub fn load<'g>(
     #[cfg(feature = "gpu")]
     {
         use crate::gpu::forward::probe::probe_decode;
-        let mut g = match GpuModel::new_blocking(gpu, model, capacity, kv.format()) {
-            Ok(g) => g,
-            Err(e) if kv.needs_gpu() => return Err(msg(format!("--kv-cache {}: {e}", kv.name()))),
-            Err(e) if device == DeviceArg::Auto => {
-                let _ = writeln!(err, "device: cpu (the model cannot run on the GPU: {e}); {}", kv_note(kv, false));
-                return Ok(None);
-            }
-            Err(e) => return Err(msg(format!("--device gpu: {e}"))),
-        };
+        let mut g =
+            match GpuModel::new_blocking(gpu, model, capacity, opts.kv_cache.format(), opts.activations.precision()) {
+                Ok(g) => g,
+                Err(e) if opts.needs_gpu() => return Err(msg(format!("{}: {e}", opts.gpu_flags()))),
+                Err(e) if device == DeviceArg::Auto => {
+                    let _ =
+                        writeln!(err, "device: cpu (the model cannot run on the GPU: {e}); {}", kv_note(opts, false));
+                    return Ok(None);
+                }
+                Err(e) => return Err(msg(format!("--device gpu: {e}"))),
+            };
         let _ =
             writeln!(err, "GPU kernels: {} ({:.1} MB on the device)", g.kernel_summary(), g.gpu_bytes() as f64 / 1e6);
-        if device == DeviceArg::Gpu || !probe || kv.needs_gpu() {
+        if device == DeviceArg::Gpu || !probe || opts.needs_gpu() {
             let why = match (device, probe) {
                 (_, false) => "as for the base model".to_string(),
                 (DeviceArg::Gpu, true) => "--device gpu".to_string(),
-                _ => format!("--device auto: --kv-cache {} needs the GPU forward, so no CPU probe", kv.name()),
+                _ => format!("--device auto: {} needs the GPU forward, so no CPU probe", opts.gpu_flags()),
             };
-            let _ = writeln!(err, "device: gpu ({why}); {}", kv_note(kv, true));
+            let _ = writeln!(err, "device: gpu ({why}); {}", kv_note(opts, true));
             return Ok(Some(g));
         }
         let result = probe_decode(model, threads, &mut g, PROBE_STEPS).map_err(|e| msg(format!("GPU probe: {e}")))?;
@@ -201,7 +288,7 @@ pub fn load<'g>(
             "device: {} — {}; {}",
             if result.use_gpu { "gpu" } else { "cpu" },
             result.reason,
-            kv_note(kv, result.use_gpu)
+            kv_note(opts, result.use_gpu)
         );
         Ok(result.use_gpu.then_some(g))
     }
@@ -209,7 +296,12 @@ pub fn load<'g>(
     match *gpu {}
 }
 
-/// "KV cache f16 (GPU)" / "KV cache f32 (CPU)": the KV format a run uses, for its device line.
-pub fn kv_note(kv: KvCacheArg, on_gpu: bool) -> String {
-    format!("KV cache {} ({})", kv.name(), if on_gpu { "GPU" } else { "CPU" })
+/// "KV cache f16 (GPU)" / "KV cache f32 (CPU)" (+ ", activations f16" when so): the options a
+/// run uses, for its device line.
+pub fn kv_note(opts: GpuArgs, on_gpu: bool) -> String {
+    let activations = match opts.activations {
+        ActivationsArg::F32 => String::new(),
+        a => format!(", activations {}", a.name()),
+    };
+    format!("KV cache {} ({}){activations}", opts.kv_cache.name(), if on_gpu { "GPU" } else { "CPU" })
 }

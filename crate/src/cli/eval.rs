@@ -15,7 +15,7 @@
 //! `data/moby-dick/chapter_N.json` (made by `scripts/setup.sh`), looked up in the current
 //! directory, then next to the crate.
 
-use super::device::{self, DeviceArg, KvCacheArg};
+use super::device::{self, DeviceArg, GpuArgs};
 use super::display::{bytes, Table};
 use super::load::load_model;
 use super::stats::parse_formats;
@@ -70,9 +70,8 @@ pub struct EvalArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
-    /// KV cache format of the GPU forward: f32, f16 or int8 (f16/int8 need the GPU; --help for the layout).
-    #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = device::KV_CACHE_HELP)]
-    pub kv_cache: KvCacheArg,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
 }
 
 /// One row of the report.
@@ -110,6 +109,8 @@ pub struct EvalReport {
     pub device: String,
     /// The KV cache format every row ran with: "f32", "f16" or "int8" (always "f32" on the CPU).
     pub kv_cache: &'static str,
+    /// The matmul activations every row ran with: "f32" or "f16" (always "f32" on the CPU).
+    pub activations: &'static str,
     pub rows: Vec<EvalRow>,
 }
 
@@ -163,7 +164,7 @@ pub fn run(args: &EvalArgs) -> Result<String, CliError> {
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let schemes: Vec<QuantScheme> =
         args.formats.iter().map(|f| parse_formats(f)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-    device::check_kv(args.device, args.kv_cache)?;
+    device::check_kv(args.device, args.gpu)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
     let (text, text_source) = match &args.text {
@@ -207,11 +208,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
 
     let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
     let mut err = std::io::stderr();
-    let gpu = device::acquire(args.device, args.kv_cache, &mut err)?;
+    let gpu = device::acquire(args.device, args.gpu, &mut err)?;
     let mut gpu_sources = Vec::new();
     for (i, (_, _, m)) in models.iter().enumerate() {
         // The probe (auto) runs on the base; the other formats follow its choice.
-        match device::load(args.device, args.kv_cache, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
+        match device::load(args.device, args.gpu, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
             Some(g) => gpu_sources.push(g),
             None if i == 0 => break,
             None => {
@@ -296,7 +297,8 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         text_source,
         bos: plan.bos,
         threads,
-        kv_cache: if gpu_sources_used { args.kv_cache.name() } else { "f32" },
+        kv_cache: if gpu_sources_used { args.gpu.kv_cache.name() } else { "f32" },
+        activations: if gpu_sources_used { args.gpu.activations.name() } else { "f32" },
         device: device_name,
         rows,
     })
@@ -325,8 +327,8 @@ pub fn text(r: &EvalReport) -> String {
     );
     let _ = writeln!(
         o,
-        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}; KV cache {}",
-        r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device, r.kv_cache
+        "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}; KV cache {}; activations {}",
+        r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device, r.kv_cache, r.activations
     );
     let _ = writeln!(
         o,

@@ -22,7 +22,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::device::{self, DeviceArg, KvCacheArg};
+use super::device::{self, DeviceArg, GpuArgs};
 use super::load::load_model;
 use super::CliError;
 use crate::formats::QuantScheme;
@@ -66,9 +66,8 @@ pub struct GenerateArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
-    /// KV cache format of the GPU forward: f32, f16 or int8 (f16/int8 need the GPU; --help for the layout).
-    #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = device::KV_CACHE_HELP)]
-    pub kv_cache: KvCacheArg,
+    #[command(flatten)]
+    pub gpu: GpuArgs,
 }
 
 fn msg(s: impl Into<String>) -> CliError {
@@ -96,7 +95,7 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     if args.threads == Some(0) {
         return Err(msg("--threads must be at least 1"));
     }
-    device::check_kv(args.device, args.kv_cache)?;
+    device::check_kv(args.device, args.gpu)?;
     let scheme = match &args.format {
         Some(f) => Some(QuantScheme::parse(f).map_err(|e| msg(e.to_string()))?),
         None => None,
@@ -177,10 +176,10 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     if let Some(t) = args.threads {
         state.threads = t;
     }
-    let gpu = device::acquire(args.device, args.kv_cache, err)?;
+    let gpu = device::acquire(args.device, args.gpu, err)?;
     #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
     let mut gpu_model =
-        device::load(args.device, args.kv_cache, gpu.as_ref(), &model, state.capacity, state.threads, true, err)?;
+        device::load(args.device, args.gpu, gpu.as_ref(), &model, state.capacity, state.threads, true, err)?;
     let _ = err.flush();
     let mut sampler = Sampler::new(cfg);
     let mut decoder = StreamDecoder::new();

@@ -1,13 +1,18 @@
 //! The catalogue of WGSL kernels. Each variant names one file in `shaders/`; pipelines are
 //! specialised with WGSL `override` constants, never by editing shader text.
 //!
-//! The only composition is whole-file concatenation, fixed at compile time: each matmul variant
-//! is its format file (`shaders/matmul_<format>.wgsl`: weight bindings and `decode8`) followed by
-//! `shaders/matmul_common.wgsl` (the `gemv`, `gemm` and `gather_rows` entry points). WGSL lets
-//! module-scope declarations appear in any order, so nothing is edited or templated. A second
-//! module per matmul variant, [`Kernel::subgroup_source`], appends
-//! `shaders/matmul_gemv_subgroup.wgsl` (the `gemv_subgroup` entry point): it is only created on
-//! devices with the SUBGROUP feature, so the base module never mentions subgroups.
+//! The only composition is whole-file concatenation, fixed at compile time. A matmul kernel has
+//! up to three modules ([`MatmulModule`]), all built from its format file
+//! (`shaders/matmul_<format>.wgsl`: weight bindings and `decode8`) and
+//! `shaders/matmul_common.wgsl` (the `gemv`, `gemm` and `gather_rows` entry points):
+//! - [`MatmulModule::Base`]: format file + common, on every device;
+//! - [`MatmulModule::Subgroup`]: + `shaders/matmul_gemv_subgroup.wgsl` (`gemv_subgroup`), created
+//!   only on devices with the SUBGROUP feature;
+//! - [`MatmulModule::F16Activations`]: `shaders/matmul_f16_activations.wgsl` (`enable f16;`,
+//!   `gemv_f16`, `gemm_f16`) + format file + common, created only on devices with SHADER_F16.
+//!
+//! WGSL lets module-scope declarations appear in any order, so nothing is edited or templated,
+//! and the base module never mentions subgroups or f16 arithmetic.
 
 use super::{GpuContext, GpuError};
 
@@ -50,40 +55,74 @@ pub enum Kernel {
     MatmulCodebook,
 }
 
-/// A matmul format file followed by the shared entry points (see the module docs).
-macro_rules! matmul_source {
-    ($file:literal) => {
-        concat!(include_str!(concat!("../../../shaders/", $file)), include_str!("../../../shaders/matmul_common.wgsl"))
+/// The three modules of a matmul kernel (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatmulModule {
+    /// `gemv`, `gemm`, `gather_rows`: every device.
+    Base,
+    /// `gemv_subgroup`: devices with the SUBGROUP feature.
+    Subgroup,
+    /// `gemv_f16`, `gemm_f16`: devices with the SHADER_F16 feature.
+    F16Activations,
+}
+
+/// The WGSL of one matmul kernel's modules and the name of its format file.
+struct MatmulSources {
+    file: &'static str,
+    base: &'static str,
+    subgroup: &'static str,
+    f16_activations: &'static str,
+}
+
+/// One list of the matmul kernels and their format files; every module is built from it.
+macro_rules! matmul_kernels {
+    ($($kernel:ident => $file:literal),* $(,)?) => {
+        impl Kernel {
+            /// `None` for the kernels that are not weight matmuls.
+            const fn matmul_sources(self) -> Option<MatmulSources> {
+                macro_rules! base {
+                    ($f:literal) => {
+                        concat!(
+                            include_str!(concat!("../../../shaders/", $f)),
+                            include_str!("../../../shaders/matmul_common.wgsl")
+                        )
+                    };
+                }
+                Some(match self {
+                    $(Kernel::$kernel => MatmulSources {
+                        file: concat!("shaders/", $file),
+                        base: base!($file),
+                        subgroup: concat!(base!($file), include_str!("../../../shaders/matmul_gemv_subgroup.wgsl")),
+                        f16_activations: concat!(
+                            include_str!("../../../shaders/matmul_f16_activations.wgsl"),
+                            base!($file)
+                        ),
+                    },)*
+                    _ => return None,
+                })
+            }
+        }
     };
 }
 
-/// [`matmul_source!`] followed by the subgroup GEMV.
-macro_rules! matmul_subgroup_source {
-    ($file:literal) => {
-        concat!(matmul_source!($file), include_str!("../../../shaders/matmul_gemv_subgroup.wgsl"))
-    };
+matmul_kernels! {
+    MatmulF32 => "matmul_f32.wgsl",
+    MatmulF16 => "matmul_f16.wgsl",
+    MatmulQ8_0 => "matmul_q8_0.wgsl",
+    MatmulQ4_0 => "matmul_q4_0.wgsl",
+    MatmulQ4_1 => "matmul_q4_1.wgsl",
+    MatmulQ4K => "matmul_q4_k.wgsl",
+    MatmulQ6K => "matmul_q6_k.wgsl",
+    MatmulInt => "matmul_int.wgsl",
+    MatmulCodebook => "matmul_codebook.wgsl",
 }
 
 impl Kernel {
-    /// The matmul module with the `gemv_subgroup` entry point added, for devices with the
-    /// SUBGROUP feature only (naga refuses subgroup builtins without it); `None` for the
-    /// kernels that have no subgroup variant.
-    pub const fn subgroup_source(self) -> Option<&'static str> {
-        Some(match self {
-            Kernel::MatmulF32 => matmul_subgroup_source!("matmul_f32.wgsl"),
-            Kernel::MatmulF16 => matmul_subgroup_source!("matmul_f16.wgsl"),
-            Kernel::MatmulQ8_0 => matmul_subgroup_source!("matmul_q8_0.wgsl"),
-            Kernel::MatmulQ4_0 => matmul_subgroup_source!("matmul_q4_0.wgsl"),
-            Kernel::MatmulQ4_1 => matmul_subgroup_source!("matmul_q4_1.wgsl"),
-            Kernel::MatmulQ4K => matmul_subgroup_source!("matmul_q4_k.wgsl"),
-            Kernel::MatmulQ6K => matmul_subgroup_source!("matmul_q6_k.wgsl"),
-            Kernel::MatmulInt => matmul_subgroup_source!("matmul_int.wgsl"),
-            Kernel::MatmulCodebook => matmul_subgroup_source!("matmul_codebook.wgsl"),
-            _ => return None,
-        })
-    }
-
+    /// The WGSL of the kernel (for a matmul, its [`MatmulModule::Base`] module).
     pub const fn source(self) -> &'static str {
+        if let Some(m) = self.matmul_sources() {
+            return m.base;
+        }
         match self {
             Kernel::Axpy => include_str!("../../../shaders/axpy.wgsl"),
             Kernel::RmsNorm => include_str!("../../../shaders/rmsnorm.wgsl"),
@@ -92,19 +131,26 @@ impl Kernel {
             Kernel::Attention => include_str!("../../../shaders/attention.wgsl"),
             Kernel::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
             Kernel::Sample => include_str!("../../../shaders/sample.wgsl"),
-            Kernel::MatmulF32 => matmul_source!("matmul_f32.wgsl"),
-            Kernel::MatmulF16 => matmul_source!("matmul_f16.wgsl"),
-            Kernel::MatmulQ8_0 => matmul_source!("matmul_q8_0.wgsl"),
-            Kernel::MatmulQ4_0 => matmul_source!("matmul_q4_0.wgsl"),
-            Kernel::MatmulQ4_1 => matmul_source!("matmul_q4_1.wgsl"),
-            Kernel::MatmulQ4K => matmul_source!("matmul_q4_k.wgsl"),
-            Kernel::MatmulQ6K => matmul_source!("matmul_q6_k.wgsl"),
-            Kernel::MatmulInt => matmul_source!("matmul_int.wgsl"),
-            Kernel::MatmulCodebook => matmul_source!("matmul_codebook.wgsl"),
+            _ => panic!("matmul kernels returned above"),
+        }
+    }
+
+    /// The WGSL of one module of a matmul kernel; `None` for the other kernels.
+    pub const fn matmul_source(self, module: MatmulModule) -> Option<&'static str> {
+        match self.matmul_sources() {
+            None => None,
+            Some(m) => Some(match module {
+                MatmulModule::Base => m.base,
+                MatmulModule::Subgroup => m.subgroup,
+                MatmulModule::F16Activations => m.f16_activations,
+            }),
         }
     }
 
     pub const fn file_name(self) -> &'static str {
+        if let Some(m) = self.matmul_sources() {
+            return m.file;
+        }
         match self {
             Kernel::Axpy => "shaders/axpy.wgsl",
             Kernel::RmsNorm => "shaders/rmsnorm.wgsl",
@@ -113,15 +159,7 @@ impl Kernel {
             Kernel::Attention => "shaders/attention.wgsl",
             Kernel::Elementwise => "shaders/elementwise.wgsl",
             Kernel::Sample => "shaders/sample.wgsl",
-            Kernel::MatmulF32 => "shaders/matmul_f32.wgsl",
-            Kernel::MatmulF16 => "shaders/matmul_f16.wgsl",
-            Kernel::MatmulQ8_0 => "shaders/matmul_q8_0.wgsl",
-            Kernel::MatmulQ4_0 => "shaders/matmul_q4_0.wgsl",
-            Kernel::MatmulQ4_1 => "shaders/matmul_q4_1.wgsl",
-            Kernel::MatmulQ4K => "shaders/matmul_q4_k.wgsl",
-            Kernel::MatmulQ6K => "shaders/matmul_q6_k.wgsl",
-            Kernel::MatmulInt => "shaders/matmul_int.wgsl",
-            Kernel::MatmulCodebook => "shaders/matmul_codebook.wgsl",
+            _ => panic!("matmul kernels returned above"),
         }
     }
 
@@ -150,20 +188,36 @@ impl Kernel {
         self.compile(gpu, self.source(), entry_point, constants).await
     }
 
-    /// The `gemv_subgroup` pipeline of a matmul kernel ([`Self::subgroup_source`]); a clear error
-    /// on a device without the SUBGROUP feature or for a kernel without that variant, before any
-    /// module is created.
-    pub async fn subgroup_pipeline(
+    /// A pipeline from one module of a matmul kernel; a clear error, before any module is
+    /// created, for a module the device can't compile (subgroups or f16 missing) or a kernel
+    /// that is not a matmul.
+    pub async fn matmul_pipeline(
         self,
         gpu: &GpuContext,
+        module: MatmulModule,
+        entry_point: &str,
         constants: &[(&str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
-        let refuse = |why: &str| GpuError::Validation { what: self.file_name().to_string(), message: why.to_string() };
-        let source = self.subgroup_source().ok_or_else(|| refuse("this kernel has no subgroup variant"))?;
-        if !gpu.adapter.subgroups {
-            return Err(refuse("the subgroup GEMV needs the adapter's SUBGROUP feature, which this device lacks"));
+        let refuse = |why: String| GpuError::Validation { what: self.file_name().to_string(), message: why };
+        let source =
+            self.matmul_source(module).ok_or_else(|| refuse("this kernel is not a weight matmul".to_string()))?;
+        let a = &gpu.adapter;
+        match module {
+            MatmulModule::Subgroup if !a.subgroups => {
+                return Err(refuse(format!(
+                    "the subgroup GEMV needs the SUBGROUP feature, which adapter '{}' lacks",
+                    a.name
+                )))
+            }
+            MatmulModule::F16Activations if !a.shader_f16 => {
+                return Err(refuse(format!(
+                    "f16 activations need the shader-f16 feature, which adapter '{}' lacks",
+                    a.name
+                )))
+            }
+            _ => {}
         }
-        self.compile(gpu, source, "gemv_subgroup", constants).await
+        self.compile(gpu, source, entry_point, constants).await
     }
 
     async fn compile(

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 
 use wgpu::util::DeviceExt;
 
-use super::kernel::Kernel;
+use super::kernel::{Kernel, MatmulModule};
 use super::repack::{repack, Layout, Repacked};
 use super::{GpuContext, GpuError};
 use crate::model::Matrix;
@@ -123,6 +123,106 @@ impl GemvStrategy {
     }
 }
 
+/// What a matmul's activations (its x input) and products are computed in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationPrecision {
+    /// f32 activations and products: the CPU reference's arithmetic, every adapter.
+    #[default]
+    F32,
+    /// Weights and activations rounded to f16, f16 products summed in f32
+    /// (`shaders/matmul_f16_activations.wgsl`; CPU twin [`matvec_f16_activations`]); adapters
+    /// with shader-f16 only. The portable GEMV runs it (there is no subgroup f16 variant).
+    F16,
+}
+
+impl ActivationPrecision {
+    pub fn name(self) -> &'static str {
+        match self {
+            ActivationPrecision::F32 => "f32",
+            ActivationPrecision::F16 => "f16",
+        }
+    }
+
+    /// `"f32"` or `"f16"`, with the accepted names in the error.
+    pub fn parse(s: &str) -> Result<ActivationPrecision, String> {
+        match s {
+            "f32" => Ok(ActivationPrecision::F32),
+            "f16" => Ok(ActivationPrecision::F16),
+            _ => Err(format!("unknown activation precision '{s}' (expected f32 or f16)")),
+        }
+    }
+
+    /// A clear error when `gpu` can't run this precision.
+    pub fn check(self, gpu: &GpuContext) -> Result<(), GpuError> {
+        if self == ActivationPrecision::F16 && !gpu.adapter.shader_f16 {
+            return Err(GpuError::Validation {
+                what: "f16 activations".to_string(),
+                message: format!("adapter '{}' has no shader-f16 feature; use f32 activations", gpu.adapter.name),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// How a [`GpuMatrix`] runs: its GEMV strategy and its activation precision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MatmulSetup {
+    pub gemv: GemvStrategy,
+    pub activations: ActivationPrecision,
+}
+
+impl MatmulSetup {
+    /// `gemv` with f32 activations.
+    pub fn f32(gemv: GemvStrategy) -> MatmulSetup {
+        MatmulSetup { gemv, activations: ActivationPrecision::F32 }
+    }
+
+    /// The default GEMV strategy of `gpu` for f32 activations ([`GemvStrategy::default_for`]);
+    /// for f16 activations the portable GEMV with the row threads that strategy's reasoning
+    /// picks without subgroups (1 on a software adapter, 64 on a GPU).
+    pub fn default_for(gpu: &GpuContext, activations: ActivationPrecision) -> MatmulSetup {
+        let gemv = match activations {
+            ActivationPrecision::F32 => GemvStrategy::default_for(gpu),
+            ActivationPrecision::F16 if gpu.adapter.is_fallback => GemvStrategy::Workgroup { row_threads: 1 },
+            ActivationPrecision::F16 => GemvStrategy::Workgroup { row_threads: GEMV_WG_SIZE },
+        };
+        MatmulSetup { gemv, activations }
+    }
+
+    fn check(self, gpu: &GpuContext, name: &str) -> Result<(), GpuError> {
+        self.gemv.check(gpu, name)?;
+        self.activations.check(gpu)?;
+        if let (GemvStrategy::Subgroup { .. }, ActivationPrecision::F16) = (self.gemv, self.activations) {
+            return Err(GpuError::Validation {
+                what: name.to_string(),
+                message: "the subgroup GEMV has no f16-activation variant; use a Workgroup strategy".to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// CPU twin of the f16-activation products (`gemv_f16`, `gemm_f16`): `y[r] = Σ_k
+/// f16(f16(w[r,k])·f16(x[k]))`, summed in f64 (the GPU sums in f32 in its own order). `w` is the
+/// decoded matrix (`Matrix::to_f32`), row-major `[rows, x.len()]`.
+pub fn matvec_f16_activations(w: &[f32], x: &[f32], y: &mut [f32]) {
+    use half::f16;
+    let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+    for (r, out) in y.iter_mut().enumerate() {
+        let row = &w[r * x.len()..(r + 1) * x.len()];
+        let sum: f64 = row
+            .iter()
+            .zip(&xh)
+            .map(|(&wv, &xv)| {
+                // f16 × f16 is exact in f32; rounding it to f16 is the f16 multiply's one rounding.
+                f64::from(f16::from_f32(f16::from_f32(wv).to_f32() * xv.to_f32()).to_f32())
+            })
+            .sum();
+        *out = sum as f32;
+    }
+}
+
 /// Output rows and tokens per GEMM workgroup (`TILE_ROWS`, `TILE_TOKENS` in matmul_common.wgsl).
 const GEMM_TILE: u32 = 32;
 /// Threads per gather_rows workgroup (each decodes 8 values).
@@ -167,11 +267,10 @@ pub struct GpuMatrix {
     bytes: u64,
     parts: Vec<Part>,
     pipelines: Pipelines,
-    gemv: GemvStrategy,
+    setup: MatmulSetup,
 }
 
 type PipelineKey = (wgpu::Device, Kernel, &'static str, Vec<(&'static str, u64)>);
-const SUBGROUP_ENTRY: &str = "gemv_subgroup";
 
 thread_local! {
     static PIPELINES: RefCell<HashMap<PipelineKey, wgpu::ComputePipeline>> = RefCell::new(HashMap::new());
@@ -183,9 +282,11 @@ pub fn cached_pipeline_count() -> usize {
     PIPELINES.with(|cache| cache.borrow().len())
 }
 
+/// (Entry point names are unique across a kernel's modules, so they key the cache.)
 async fn cached_pipeline(
     gpu: &GpuContext,
     kernel: Kernel,
+    module: MatmulModule,
     entry: &'static str,
     constants: &[(&'static str, f64)],
 ) -> Result<wgpu::ComputePipeline, GpuError> {
@@ -193,34 +294,37 @@ async fn cached_pipeline(
     if let Some(p) = PIPELINES.with(|cache| cache.borrow().get(&key).cloned()) {
         return Ok(p);
     }
-    // The subgroup entry point lives in its own module, created only on devices with subgroups.
-    let pipeline = if entry == SUBGROUP_ENTRY {
-        kernel.subgroup_pipeline(gpu, constants).await?
-    } else {
-        kernel.pipeline_at(gpu, entry, constants).await?
-    };
+    let pipeline = kernel.matmul_pipeline(gpu, module, entry, constants).await?;
     PIPELINES.with(|cache| cache.borrow_mut().insert(key, pipeline.clone()));
     Ok(pipeline)
 }
 
-async fn pipelines_for(gpu: &GpuContext, layout: Layout, gemv: GemvStrategy) -> Result<Pipelines, GpuError> {
+async fn pipelines_for(gpu: &GpuContext, layout: Layout, setup: MatmulSetup) -> Result<Pipelines, GpuError> {
     let kernel = layout.kernel();
     let mut constants = layout.constants();
-    let gather = cached_pipeline(gpu, kernel, "gather_rows", &constants).await?;
-    let gemm = cached_pipeline(gpu, kernel, "gemm", &constants).await?;
-    constants.push(("WG_SIZE", f64::from(GEMV_WG_SIZE)));
-    let entry = match gemv {
-        GemvStrategy::Workgroup { row_threads } => {
-            constants.push(("ROW_THREADS", f64::from(row_threads)));
-            "gemv"
-        }
-        GemvStrategy::Subgroup { rows } => {
-            constants.push(("SG_ROWS", f64::from(rows)));
-            constants.push(("GROUP_ROWS", f64::from(SUBGROUP_ROW_SETS * rows)));
-            SUBGROUP_ENTRY
+    let gather = cached_pipeline(gpu, kernel, MatmulModule::Base, "gather_rows", &constants).await?;
+    let gemm = match setup.activations {
+        ActivationPrecision::F32 => cached_pipeline(gpu, kernel, MatmulModule::Base, "gemm", &constants).await?,
+        ActivationPrecision::F16 => {
+            cached_pipeline(gpu, kernel, MatmulModule::F16Activations, "gemm_f16", &constants).await?
         }
     };
-    let gemv = cached_pipeline(gpu, kernel, entry, &constants).await?;
+    constants.push(("WG_SIZE", f64::from(GEMV_WG_SIZE)));
+    let (module, entry) = match (setup.gemv, setup.activations) {
+        (GemvStrategy::Workgroup { row_threads }, activations) => {
+            constants.push(("ROW_THREADS", f64::from(row_threads)));
+            match activations {
+                ActivationPrecision::F32 => (MatmulModule::Base, "gemv"),
+                ActivationPrecision::F16 => (MatmulModule::F16Activations, "gemv_f16"),
+            }
+        }
+        (GemvStrategy::Subgroup { rows }, _) => {
+            constants.push(("SG_ROWS", f64::from(rows)));
+            constants.push(("GROUP_ROWS", f64::from(SUBGROUP_ROW_SETS * rows)));
+            (MatmulModule::Subgroup, "gemv_subgroup")
+        }
+    };
+    let gemv = cached_pipeline(gpu, kernel, module, entry, &constants).await?;
     Ok(Pipelines { gemv, gemm, gather })
 }
 
@@ -251,24 +355,25 @@ impl GpuMatrix {
     /// compiling (or reusing cached) pipelines. Formats without a dedicated kernel are
     /// dequantized to f16 at upload (the generic path); [`Self::kernel_label`] says so.
     pub async fn upload(gpu: &GpuContext, name: &str, m: &Matrix) -> Result<GpuMatrix, GpuError> {
-        Self::upload_with(gpu, name, m, GemvStrategy::default_for(gpu)).await
+        Self::upload_with(gpu, name, m, MatmulSetup::default_for(gpu, ActivationPrecision::F32)).await
     }
 
-    /// [`Self::upload`] with an explicit GEMV strategy, to test and benchmark every strategy on
-    /// one adapter. A subgroup strategy on an adapter without subgroups is an error (no module
-    /// using subgroups is ever created there).
+    /// [`Self::upload`] with an explicit GEMV strategy and activation precision, to test and
+    /// benchmark every combination on one adapter. A subgroup strategy (or f16 activations) on
+    /// an adapter without subgroups (or shader-f16) is an error: no module using them is ever
+    /// created there.
     pub async fn upload_with(
         gpu: &GpuContext,
         name: &str,
         m: &Matrix,
-        gemv: GemvStrategy,
+        setup: MatmulSetup,
     ) -> Result<GpuMatrix, GpuError> {
-        gemv.check(gpu, name)?;
+        setup.check(gpu, name)?;
         let r = repack(name, m)?;
         to_u32(name, r.rows)?;
         to_u32(name, r.cols)?;
         let ranges = split_rows(gpu, name, &r)?;
-        let pipelines = pipelines_for(gpu, r.layout, gemv).await?;
+        let pipelines = pipelines_for(gpu, r.layout, setup).await?;
         let mut parts = Vec::with_capacity(ranges.len());
         for &(r0, r1) in &ranges {
             let slice = if ranges.len() == 1 { None } else { Some(r.slice_rows(r0, r1)) };
@@ -313,13 +418,18 @@ impl GpuMatrix {
             bytes: r.bytes(),
             parts,
             pipelines,
-            gemv,
+            setup,
         })
     }
 
     /// How one-token products run.
     pub fn gemv_strategy(&self) -> GemvStrategy {
-        self.gemv
+        self.setup.gemv
+    }
+
+    /// What the products' activations are computed in.
+    pub fn activations(&self) -> ActivationPrecision {
+        self.setup.activations
     }
 
     pub fn name(&self) -> &str {
@@ -392,7 +502,7 @@ impl GpuMatrix {
             let bind_group = self.bind_group(gpu, pipeline, part, n, [(4, x), (5, y)]);
             pass.set_bind_group(0, &bind_group, &[]);
             if n == 1 {
-                let groups = part.rows.div_ceil(self.gemv.rows_per_group());
+                let groups = part.rows.div_ceil(self.setup.gemv.rows_per_group());
                 let gx = groups.min(max_groups);
                 pass.dispatch_workgroups(gx, groups.div_ceil(gx), 1);
             } else {

@@ -29,7 +29,7 @@ use wgpu::util::DeviceExt;
 
 use self::kernels::{bind, dispatch, groups, rope_table, Pipelines, Shapes, Step};
 pub use self::kernels::{KvFormat, MAX_TOP_K};
-use crate::gpu::matmul::GpuMatrix;
+use crate::gpu::matmul::{ActivationPrecision, GpuMatrix, MatmulSetup};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{Config, Model, ModelError};
 
@@ -127,6 +127,8 @@ pub struct GpuModel<'g> {
     gpu: &'g GpuContext,
     pub config: Config,
     pub kv_format: KvFormat,
+    /// What the weight matmuls compute their activations and products in.
+    pub activations: ActivationPrecision,
     /// Positions the KV cache holds.
     pub capacity: usize,
     /// Rows per prefill submission.
@@ -156,13 +158,17 @@ fn bytes_f32(n: usize) -> u64 {
 
 impl<'g> GpuModel<'g> {
     /// Uploads `model` (each matrix in its own format) with a KV cache of
-    /// `min(seq_len, capacity)` positions in `kv_format`.
+    /// `min(seq_len, capacity)` positions in `kv_format`, its matmuls running with `activations`
+    /// (f16 needs the adapter's shader-f16: a clear error otherwise).
     pub async fn new(
         gpu: &'g GpuContext,
         model: &Model,
         capacity: usize,
         kv_format: KvFormat,
+        activations: ActivationPrecision,
     ) -> Result<GpuModel<'g>, GpuModelError> {
+        activations.check(gpu)?;
+        let setup = MatmulSetup::default_for(gpu, activations);
         let c = model.config.clone();
         let capacity = c.seq_len.min(capacity).max(1);
         let vpw = kv_format.values_per_word();
@@ -202,10 +208,10 @@ impl<'g> GpuModel<'g> {
 
         let w = &model.weights;
         let mut gpu_bytes = 0u64;
-        let embed = GpuMatrix::upload(gpu, "token_embd", &w.token_embd).await?;
+        let embed = GpuMatrix::upload_with(gpu, "token_embd", &w.token_embd, setup).await?;
         gpu_bytes += embed.gpu_bytes();
         let output = match &w.output {
-            Some(m) => Some(GpuMatrix::upload(gpu, "output", m).await?),
+            Some(m) => Some(GpuMatrix::upload_with(gpu, "output", m, setup).await?),
             None => None,
         };
         gpu_bytes += output.as_ref().map_or(0, GpuMatrix::gpu_bytes);
@@ -217,15 +223,15 @@ impl<'g> GpuModel<'g> {
         for (l, lw) in w.layers.iter().enumerate() {
             let m = |s: &str| format!("blk.{l}.{s}");
             let (wq, wk, wv, wo) = (
-                GpuMatrix::upload(gpu, &m("attn_q"), &lw.wq).await?,
-                GpuMatrix::upload(gpu, &m("attn_k"), &lw.wk).await?,
-                GpuMatrix::upload(gpu, &m("attn_v"), &lw.wv).await?,
-                GpuMatrix::upload(gpu, &m("attn_output"), &lw.wo).await?,
+                GpuMatrix::upload_with(gpu, &m("attn_q"), &lw.wq, setup).await?,
+                GpuMatrix::upload_with(gpu, &m("attn_k"), &lw.wk, setup).await?,
+                GpuMatrix::upload_with(gpu, &m("attn_v"), &lw.wv, setup).await?,
+                GpuMatrix::upload_with(gpu, &m("attn_output"), &lw.wo, setup).await?,
             );
             let (w_gate, w_up, w_down) = (
-                GpuMatrix::upload(gpu, &m("ffn_gate"), &lw.w_gate).await?,
-                GpuMatrix::upload(gpu, &m("ffn_up"), &lw.w_up).await?,
-                GpuMatrix::upload(gpu, &m("ffn_down"), &lw.w_down).await?,
+                GpuMatrix::upload_with(gpu, &m("ffn_gate"), &lw.w_gate, setup).await?,
+                GpuMatrix::upload_with(gpu, &m("ffn_up"), &lw.w_up, setup).await?,
+                GpuMatrix::upload_with(gpu, &m("ffn_down"), &lw.w_down, setup).await?,
             );
             for x in [&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down] {
                 gpu_bytes += x.gpu_bytes();
@@ -266,6 +272,7 @@ impl<'g> GpuModel<'g> {
             host_logits: vec![0.0; c.vocab_size],
             config: c,
             kv_format,
+            activations,
             capacity,
             max_batch,
             shapes,
@@ -288,8 +295,9 @@ impl<'g> GpuModel<'g> {
         model: &Model,
         capacity: usize,
         kv_format: KvFormat,
+        activations: ActivationPrecision,
     ) -> Result<GpuModel<'g>, GpuModelError> {
-        pollster::block_on(Self::new(gpu, model, capacity, kv_format))
+        pollster::block_on(Self::new(gpu, model, capacity, kv_format, activations))
     }
 
     pub fn gpu(&self) -> &'g GpuContext {
