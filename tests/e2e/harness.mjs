@@ -106,5 +106,7 @@ export async function generateOn(page, device) {
     kernels: await page.locator('#gen-quantized-stats').getAttribute('data-kernels'),
     kvNote: await page.locator('#gen-kv-note').innerText(),
     kvUsed: await page.locator('#gen-kv-note').getAttribute('data-kv-cache'),
+    actNote: await page.locator('#gen-act-note').innerText(),
+    actUsed: await page.locator('#gen-act-note').getAttribute('data-activations'),
   };
 }

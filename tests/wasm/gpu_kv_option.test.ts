@@ -1,7 +1,7 @@
-// GpuLabModel.upload's kvCache option (crate/src/bindings/gpu_model.rs) in Node: an unknown
-// format is refused synchronously, naming the valid ones, before any WebGPU work (Node has no
-// WebGPU, so the accepted formats are exercised natively in tests/rust/gpu_kv_cache.rs and in
-// the browser by the lab).
+// GpuLabModel.upload's kvCache and activations options (crate/src/bindings/gpu_model.rs) in
+// Node: an unknown value is refused synchronously, naming the valid ones, before any WebGPU work
+// (Node has no WebGPU, so the accepted values are exercised natively in
+// tests/rust/gpu_kv_cache.rs and gpu_activations_f16.rs, and in the browser by the lab).
 import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, expect, test } from 'vitest';
 import init, { GpuLabModel, LabModel } from '../../web/src/pkg/quantlab.js';
@@ -20,5 +20,11 @@ beforeAll(async () => {
 test('an unknown kvCache throws at once with the valid formats', () => {
   for (const bad of ['q4', 'fp16', '']) {
     expect(() => GpuLabModel.upload(base, undefined, bad)).toThrow(`kvCache: unknown KV cache format '${bad}' (expected f32, f16 or int8)`);
+  }
+});
+
+test('an unknown activations value throws at once with the valid ones', () => {
+  for (const bad of ['bf16', 'F16', '']) {
+    expect(() => GpuLabModel.upload(base, undefined, 'f32', bad)).toThrow(`activations: unknown activation precision '${bad}' (expected f32 or f16)`);
   }
 });

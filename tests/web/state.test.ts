@@ -1,7 +1,7 @@
 // The URL state (web/src/state.ts) without a DOM: what the page writes into the query string is
 // what a reloaded or shared link reads back, for the generate panel's KV cache select in particular.
 import { describe, expect, test } from 'vitest';
-import { KV_CACHE_FORMATS } from '../../web/src/messages';
+import { ACTIVATION_PRECISIONS, KV_CACHE_FORMATS } from '../../web/src/messages';
 import { UrlState } from '../../web/src/state';
 
 /** A page's state over `search`, recording each query string it writes (what replaceState gets). */
@@ -35,6 +35,20 @@ describe('KV cache in the URL', () => {
 
   test('a missing or unknown value reads as f32 (a hand-edited or stale link)', () => {
     for (const search of ['', '?kv=', '?kv=q4', '?kv=F16', '?kv=int8%20']) expect(page(search).state.getKvCache()).toBe('f32');
+  });
+});
+
+describe('activations in the URL', () => {
+  test('each precision round-trips next to the KV cache; f32 is left out of the link; junk reads as f32', () => {
+    for (const act of ACTIVATION_PRECISIONS) {
+      const a = page('?kv=int8&panel=generate');
+      a.state.setActivations(act);
+      const b = page(`?${a.url()}`);
+      expect(b.state.getActivations()).toBe(act);
+      expect(b.state.getKvCache()).toBe('int8');
+      expect(a.url()).toBe(act === 'f32' ? 'kv=int8&panel=generate' : `kv=int8&panel=generate&act=${act}`);
+    }
+    for (const search of ['', '?act=', '?act=bf16', '?act=F16']) expect(page(search).state.getActivations()).toBe('f32');
   });
 });
 

@@ -260,6 +260,8 @@ export interface GenerateOptions {
   device?: Device;
   /** How the WebGPU forward stores keys and values (the CPU path always keeps f32). */
   kvCache?: KvCache;
+  /** What the WebGPU forward's matmuls compute in (f16 needs the adapter's shader-f16; the CPU path is f32). */
+  activations?: Activations;
 }
 
 export type Device = 'auto' | 'cpu' | 'webgpu';
@@ -267,6 +269,10 @@ export type Device = 'auto' | 'cpu' | 'webgpu';
 /** KV cache formats of the WebGPU forward (`GpuLabModel.upload`'s kvCache). */
 export const KV_CACHE_FORMATS = ['f32', 'f16', 'int8'] as const;
 export type KvCache = (typeof KV_CACHE_FORMATS)[number];
+
+/** Activation precisions of the WebGPU forward's matmuls (`GpuLabModel.upload`'s activations). */
+export const ACTIVATION_PRECISIONS = ['f32', 'f16'] as const;
+export type Activations = (typeof ACTIVATION_PRECISIONS)[number];
 
 /** Which backend a generation ran on, and why. */
 export interface DeviceChoice {
@@ -280,6 +286,10 @@ export interface DeviceChoice {
   fallback?: string;
   /** The KV cache format the generation used: the requested one on WebGPU, always f32 on the CPU. */
   kvCache: KvCache;
+  /** The matmul activations the generation used: f16 only on WebGPU with shader-f16, else f32. */
+  activations: Activations;
+  /** Why requested f16 activations ran as f32 (the adapter has no shader-f16), when they did. */
+  activationsNote?: string;
 }
 
 export interface GenerationSide {

@@ -1,8 +1,8 @@
 // The shareable view: everything a teacher needs to send a link to "this tensor, this format,
 // this panel" lives in the URL's query string (replaceState, so Back still leaves the lab).
-import { KV_CACHE_FORMATS, type KvCache } from './messages';
+import { ACTIVATION_PRECISIONS, type Activations, KV_CACHE_FORMATS, type KvCache } from './messages';
 
-export type StateKey = 'model' | 'tensor' | 'format' | 'panel' | 'scope' | 'group' | 'block' | 'compare' | 'layers' | 'prompt' | 'kv';
+export type StateKey = 'model' | 'tensor' | 'format' | 'panel' | 'scope' | 'group' | 'block' | 'compare' | 'layers' | 'prompt' | 'kv' | 'act';
 
 /**
  * One page's query-string state: parsed once from `search`, each change written back through
@@ -44,6 +44,16 @@ export class UrlState {
   /** Stores the KV cache choice; the default f32 is left out of the link. */
   setKvCache(kv: KvCache): void {
     this.set('kv', kv === 'f32' ? null : kv);
+  }
+
+  /** The generate panel's activations select: f32 (the default) unless the link names f16. */
+  getActivations(): Activations {
+    return this.getChoice('act', ACTIVATION_PRECISIONS, 'f32');
+  }
+
+  /** Stores the activations choice; the default f32 is left out of the link. */
+  setActivations(a: Activations): void {
+    this.set('act', a === 'f32' ? null : a);
   }
 }
 

@@ -1,7 +1,7 @@
 // Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
 // tokens/s and the first token where the two differ highlighted.
 import { firstDivergence } from '../analysis';
-import { type Device, type DeviceChoice, type GenerationSide, KV_CACHE_FORMATS, type KvCache, type TokenEvent } from '../messages';
+import { ACTIVATION_PRECISIONS, type Activations, type Device, type DeviceChoice, type GenerationSide, KV_CACHE_FORMATS, type KvCache, type TokenEvent } from '../messages';
 import { getParam, pageState, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -20,6 +20,10 @@ export class GeneratePanel {
   private kvCache = el('select', undefined, { id: 'gen-kv' });
   /** Says when the KV choice does not apply (the CPU path), and which format the last run used. */
   private kvNote = el('span', '', { id: 'gen-kv-note', class: 'caption' });
+  /** What the WebGPU forward's matmuls compute in (f16 needs shader-f16); kept in the URL as `act`. */
+  private activations = el('select', undefined, { id: 'gen-act' });
+  /** Which precision the last run used, and why f16 fell back to f32 when it did. */
+  private actNote = el('span', '', { id: 'gen-act-note', class: 'caption' });
   /** Which backend ran the last generation and why (the probe's measurement, or a fallback notice). */
   private deviceNote = el('p', '', { id: 'gen-device-note', class: 'caption', 'aria-live': 'polite' });
   private button = el('button', 'Generate side by side', { type: 'button', id: 'gen-run' });
@@ -42,10 +46,14 @@ export class GeneratePanel {
     for (const kv of KV_CACHE_FORMATS) this.kvCache.append(el('option', kvLabels[kv], { value: kv }));
     this.kvCache.value = pageState().getKvCache();
     this.kvCache.addEventListener('change', () => pageState().setKvCache(this.kvCache.value as KvCache));
+    const actLabels: Record<Activations, string> = { f32: 'f32', f16: 'f16 (needs shader-f16)' };
+    for (const a of ACTIVATION_PRECISIONS) this.activations.append(el('option', actLabels[a], { value: a }));
+    this.activations.value = pageState().getActivations();
+    this.activations.addEventListener('change', () => pageState().setActivations(this.activations.value as Activations));
     this.device.addEventListener('change', () => this.syncKv());
     this.syncKv();
     const controls = el('div', undefined, { class: 'controls' });
-    controls.append(label('Device ', this.device), label('KV cache ', this.kvCache), this.kvNote, label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
+    controls.append(label('Device ', this.device), label('KV cache ', this.kvCache), this.kvNote, label('Activations ', this.activations), this.actNote, label('Seed ', this.seed), label('Max tokens ', this.maxTokens), label('Temperature (0 = greedy) ', this.temperature), label(' chat template', this.chat), this.button);
     const host = el('div');
     const columns = el('div', undefined, { class: 'gen-columns' });
     for (const k of ['base', 'quantized'] as const) {
@@ -64,6 +72,7 @@ export class GeneratePanel {
     setParam('prompt', prompt);
     const device = this.device.value as Device;
     const kvCache = this.kvCache.value as KvCache;
+    const activations = this.activations.value as Activations;
     this.deviceNote.textContent = device === 'cpu' ? '' : 'Choosing the device…';
     this.deviceNote.classList.remove('notice');
     panelError($('#generate-panel'), null);
@@ -74,7 +83,7 @@ export class GeneratePanel {
       this.stats[k].textContent = '';
     }
     this.note.textContent = '';
-    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache };
+    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache, activations };
     const title = `Generating with the base and ${format}`;
     const listener = this.progress.listener(title);
     this.button.disabled = true;
@@ -87,7 +96,7 @@ export class GeneratePanel {
     });
     try {
       const r = await this.progress.track(title, handle);
-      this.showDevice(r.device, r.base.decodeTokensPerSec, kvCache);
+      this.showDevice(r.device, r.base.decodeTokensPerSec, kvCache, activations);
       this.show('base', r.base);
       this.show('quantized', r.quantized);
       const at = firstDivergence(r.base.tokenIds, r.quantized.tokenIds);
@@ -105,14 +114,16 @@ export class GeneratePanel {
     }
   }
 
-  /** The KV select only matters on WebGPU: disabled for the CPU, and the note says why. */
+  /** The KV and activations selects only matter on WebGPU: disabled for the CPU, and the note says why. */
   private syncKv(): void {
     const cpu = this.device.value === 'cpu';
     this.kvCache.disabled = cpu;
+    this.activations.disabled = cpu;
+    this.actNote.textContent = cpu ? 'The CPU path computes f32 activations.' : '';
     this.kvNote.textContent = cpu ? 'The CPU path keeps an f32 KV cache: the KV choice applies to WebGPU only.' : this.device.value === 'auto' ? 'Used if auto picks WebGPU (the CPU keeps f32).' : '';
   }
 
-  private showDevice(d: DeviceChoice, tokensPerSec: number, requestedKv: KvCache): void {
+  private showDevice(d: DeviceChoice, tokensPerSec: number, requestedKv: KvCache, requestedAct: Activations): void {
     const ran = d.used === 'webgpu' ? `Ran on WebGPU (adapter '${d.adapter}') at ${tokensPerSec.toFixed(2)} tok/s` : `Ran on the CPU at ${tokensPerSec.toFixed(1)} tok/s`;
     this.deviceNote.textContent = `${d.fallback ?? ''}${ran}. ${d.requested === 'auto' ? 'auto: ' : ''}${d.reason}`;
     this.deviceNote.classList.toggle('notice', d.fallback !== undefined);
@@ -122,6 +133,9 @@ export class GeneratePanel {
     const ignored = d.used === 'cpu' && requestedKv !== 'f32' ? ` (${requestedKv} ignored: the CPU path keeps f32)` : '';
     this.kvNote.textContent = `Last run: KV cache ${d.kvCache} on ${d.used === 'webgpu' ? 'WebGPU' : 'the CPU'}${ignored}.`;
     this.kvNote.dataset.kvCache = d.kvCache;
+    const actIgnored = d.used === 'cpu' && requestedAct !== 'f32' ? ` (${requestedAct} ignored: the CPU path computes f32)` : '';
+    this.actNote.textContent = `Last run: activations ${d.activations}${actIgnored}.${d.activationsNote ? ` ${d.activationsNote}` : ''}`;
+    this.actNote.dataset.activations = d.activations;
   }
 
   private show(k: 'base' | 'quantized', s: GenerationSide): void {

@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, LabError, RuntimeError } from '../errors';
-import type { ActivationChannels, DeviceChoice, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, KvCache, Methods, QuantManifest, TensorError } from '../messages';
+import type { ActivationChannels, Activations, DeviceChoice, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, KvCache, Methods, QuantManifest, TensorError } from '../messages';
 import { coreVersion, evalText, exportQuantized, GpuLabModel, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -25,7 +25,7 @@ interface Runtime {
   /** The last activation statistics (all matrices), keyed by their settings. */
   activations?: { key: string; tokens: number; tensors: { tensor: string; colAbsmax: Float32Array; colRms: Float32Array; outliers: number[] }[] };
   /** Copies on the WebGPU device (uploaded on first GPU use) with their KV cache format, and the auto probe's verdict. */
-  gpu?: { kvCache: KvCache; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: GpuProbe };
+  gpu?: { kvCache: KvCache; activations: Activations; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: GpuProbe };
 }
 
 interface GpuProbe {
@@ -195,13 +195,14 @@ function freeGpu(rt: Runtime | null): void {
 const errorText = (error: unknown) => (error as Error)?.message ?? String(error);
 
 /**
- * `model` on the GPU, uploaded once per model (the base, or the last quantized format) and KV
- * cache format: another KV format drops every copy and the probe's verdict (it timed the old cache).
+ * `model` on the GPU, uploaded once per model (the base, or the last quantized format), KV cache
+ * format and activation precision: another choice drops every copy and the probe's verdict (it
+ * timed the old ones).
  */
-async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCache: KvCache): Promise<GpuLabModel> {
-  if (rt.gpu && rt.gpu.kvCache !== kvCache) freeGpu(rt);
-  const gpu = (rt.gpu ??= { kvCache });
-  const upload = async () => (await GpuLabModel.upload(model, undefined, kvCache)) as GpuLabModel;
+async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCache: KvCache, activations: Activations): Promise<GpuLabModel> {
+  if (rt.gpu && (rt.gpu.kvCache !== kvCache || rt.gpu.activations !== activations)) freeGpu(rt);
+  const gpu = (rt.gpu ??= { kvCache, activations });
+  const upload = async () => (await GpuLabModel.upload(model, undefined, kvCache, activations)) as GpuLabModel;
   if (format === null) return (gpu.base ??= await upload());
   if (gpu.last?.format !== format) {
     gpu.last?.model.free();
@@ -216,26 +217,41 @@ async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCa
  * probe once per model (CPU vs GPU decode tokens/s, with the adapter and why). Any WebGPU failure
  * (no WebGPU, device lost, a buffer over the limits) falls back to the CPU and says so.
  */
-async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], kvCache: KvCache, ctx: Ctx): Promise<DeviceChoice> {
-  if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected', kvCache: 'f32' };
+async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], kvCache: KvCache, wanted: Activations, ctx: Ctx): Promise<DeviceChoice> {
+  if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected', kvCache: 'f32', activations: 'f32' };
   let adapter: string | undefined;
   try {
     const browserName = await browserAdapterName();
     ctx.progress('generate', 0, 0, { status: 'uploading the model to WebGPU' });
-    const gpu = await gpuCopy(rt, rt.base, null, kvCache);
+    const { gpu, activations, activationsNote } = await uploadBase(rt, kvCache, wanted);
     const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean; kvCache: KvCache };
     adapter = browserName ?? info.adapter;
     const kind = `${info.isFallback ? 'a software fallback' : 'a hardware adapter'}, ${info.shaderF16 ? 'shader-f16' : 'no shader-f16: f32 activations'}`;
-    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected`, kvCache: info.kvCache };
+    if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected`, kvCache: info.kvCache, activations, activationsNote };
     ctx.progress('generate', 0, 0, { status: 'probing CPU vs WebGPU decode speed' });
     const probe = (rt.gpu!.probe ??= (await gpu.probe()) as GpuProbe);
     const what = info.isFallback ? `is a software fallback (${info.shaderF16 ? 'shader-f16' : 'no shader-f16'})` : `(${kind})`;
     const reason = `WebGPU adapter '${adapter}' ${what}: CPU decodes ${probe.cpuTokensPerSec.toFixed(1)} tok/s vs GPU ${probe.gpuTokensPerSec.toFixed(2)} tok/s → using ${probe.useGpu ? 'WebGPU' : 'the CPU'}`;
-    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason, kvCache: probe.useGpu ? info.kvCache : 'f32' };
+    return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason, kvCache: probe.useGpu ? info.kvCache : 'f32', activations: probe.useGpu ? activations : 'f32', activationsNote };
   } catch (error) {
     const message = errorText(error);
     freeGpu(rt);
-    return { requested, used: 'cpu', adapter, reason: 'CPU (WebAssembly): WebGPU is unavailable', fallback: `WebGPU failed (${message}); generating on the CPU instead. `, kvCache: 'f32' };
+    return { requested, used: 'cpu', adapter, reason: 'CPU (WebAssembly): WebGPU is unavailable', fallback: `WebGPU failed (${message}); generating on the CPU instead. `, kvCache: 'f32', activations: 'f32' };
+  }
+}
+
+/**
+ * The base model on WebGPU with the `wanted` activations; f16 on an adapter without shader-f16
+ * (SwiftShader, many browsers) is uploaded with f32 activations instead, and the note says so.
+ */
+async function uploadBase(rt: Runtime, kvCache: KvCache, wanted: Activations): Promise<{ gpu: GpuLabModel; activations: Activations; activationsNote?: string }> {
+  try {
+    return { gpu: await gpuCopy(rt, rt.base, null, kvCache, wanted), activations: wanted };
+  } catch (error) {
+    if (wanted !== 'f16' || !errorText(error).includes('shader-f16')) throw error;
+    freeGpu(rt);
+    const activationsNote = `f16 activations need the adapter's shader-f16 feature (${errorText(error)}): WebGPU ran f32 activations.`;
+    return { gpu: await gpuCopy(rt, rt.base, null, kvCache, 'f32'), activations: 'f32', activationsNote };
   }
 }
 
@@ -256,7 +272,7 @@ async function browserAdapterName(): Promise<string | undefined> {
 export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }> {
   const rt = await getRuntime(ctx);
   const opts = { maxTokens: args.maxTokens, seed: args.seed, temperature: args.temperature, chat: args.chat };
-  const device = await chooseDevice(rt, args.device ?? 'cpu', args.kvCache ?? 'f32', ctx);
+  const device = await chooseDevice(rt, args.device ?? 'cpu', args.kvCache ?? 'f32', args.activations ?? 'f32', ctx);
   const run = async (model: LabModel, which: 'base' | 'quantized') => {
     const pieces: string[] = [];
     const onToken = (piece: string, tokenId: number) => {
@@ -268,7 +284,7 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
     let gpuKernels: string | undefined;
     if (device.used === 'webgpu') {
       try {
-        const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format, device.kvCache);
+        const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format, device.kvCache, device.activations);
         gpuKernels = (gpu.info() as { kernels: string }).kernels;
         result = (await gpu.generate(args.prompt, opts, onToken)) as GenerateResult;
       } catch (error) {
@@ -280,6 +296,7 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
         if (which === 'base') {
           device.used = 'cpu';
           device.kvCache = 'f32';
+          device.activations = 'f32';
         }
       }
     }
