@@ -6,7 +6,7 @@
 //!
 //!     cargo run --release --example bench_decode -- --prompt-file P.txt \
 //!         [--model models/SmolLM2-135M-Instruct.Q4_1.gguf] [--n 32] [--formats base,f32,q8_0] \
-//!         [--no-gpu] [--no-cpu]
+//!         [--no-gpu] [--no-cpu] [--activations f32|f16]
 //!
 //! What is timed, and what is not:
 //! - "base" is the file as stored (the default model's Q4_1 matrices); every other format is the
@@ -19,6 +19,8 @@
 //!   tokens/s. The timed generation is `gpu::forward::generate`: each decode step records one
 //!   command buffer and reads back the sampled token id (4 bytes).
 //! - Each cell is one run (wall clock). The "GPU = CPU" column compares the greedy token ids.
+//! - `--activations f16` runs the GPU matmuls with f16 activations (`gemv_f16`/`gemm_f16`, the
+//!   portable GEMV: f16 has no subgroup variant), on adapters with shader-f16.
 
 use std::time::Instant;
 
@@ -41,6 +43,7 @@ struct Args {
     formats: Vec<String>,
     gpu: bool,
     cpu: bool,
+    activations: ActivationPrecision,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +54,7 @@ fn parse_args() -> Result<Args, String> {
         formats: DEFAULT_FORMATS.split(',').map(String::from).collect(),
         gpu: true,
         cpu: true,
+        activations: ActivationPrecision::F32,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--formats" => a.formats = value()?.split(',').map(|s| s.trim().to_string()).collect(),
             "--no-gpu" => a.gpu = false,
             "--no-cpu" => a.cpu = false,
+            "--activations" => a.activations = ActivationPrecision::parse(&value()?)?,
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -109,10 +114,17 @@ struct GpuResult {
     kernels: String,
 }
 
-fn gpu_run(gpu: &GpuContext, model: &Model, tok: &Tokenizer, prompt: &[u32], n: usize) -> Result<GpuResult, String> {
+fn gpu_run(
+    gpu: &GpuContext,
+    model: &Model,
+    tok: &Tokenizer,
+    prompt: &[u32],
+    n: usize,
+    activations: ActivationPrecision,
+) -> Result<GpuResult, String> {
     let t = Instant::now();
-    let mut g = GpuModel::new_blocking(gpu, model, prompt.len() + n, KvFormat::F32, ActivationPrecision::F32)
-        .map_err(|e| e.to_string())?;
+    let mut g =
+        GpuModel::new_blocking(gpu, model, prompt.len() + n, KvFormat::F32, activations).map_err(|e| e.to_string())?;
     // `new` queues the uploads; wait for them so the upload column holds them.
     gpu.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| e.to_string())?;
     let upload_secs = t.elapsed().as_secs_f64();
@@ -181,6 +193,9 @@ fn run(args: &Args) -> Result<(), String> {
             if a.subgroups { "subgroups" } else { "no subgroups" },
         );
     }
+    if gpu.is_some() {
+        println!("GPU matmuls: {} activations.", args.activations.name());
+    }
     println!("CPU: the runtime's forward with 1 and {all_threads} threads (prompt one position at a time).");
     println!(
         "base = the file's own {stored} weights as stored; other rows re-quantize them in memory (source: the \
@@ -207,7 +222,7 @@ fn run(args: &Args) -> Result<(), String> {
         let cpun =
             if args.cpu && all_threads > 1 { Some(cpu_run(&model, &tok, &prompt, args.n, all_threads)?) } else { None };
         let g = match &gpu {
-            Some(gpu) => match gpu_run(gpu, &model, &tok, &prompt, args.n) {
+            Some(gpu) => match gpu_run(gpu, &model, &tok, &prompt, args.n, args.activations) {
                 Ok(r) => Some(r),
                 Err(e) => {
                     eprintln!("bench_decode: {label} on the GPU: {e}");
