@@ -234,7 +234,18 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     let Some(gpu) = gpu() else { return };
     // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS), a single
     // row, and K shorter than one subgroup's stride (8 lanes × 8 values) or not a multiple of 8.
-    for (format, rows, cols) in [("f32", 1, 5), ("q4_0", 33, 32), ("int4-sym-g32", 65, 96), ("f32", 97, 577)] {
+    // The subgroup GEMV takes 4 chunks per lane and step: K = 80, 88 and 577 end on 2, 3 and 1
+    // chunks; int4-asym-g8 (11 code words per row, padded to 12) and int4-sym-g16 take the
+    // per-chunk and per-pair scale paths.
+    for (format, rows, cols) in [
+        ("f32", 1, 5),
+        ("q4_0", 33, 32),
+        ("int4-sym-g32", 65, 96),
+        ("f32", 97, 577),
+        ("f32", 3, 80),
+        ("int4-asym-g8", 9, 88),
+        ("int4-sym-g16", 9, 80),
+    ] {
         let m = matrix(format, rows, cols, 5);
         for strategy in GemvStrategy::supported(gpu) {
             let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, strategy)).unwrap();
@@ -245,10 +256,10 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     let odd = GemvStrategy::Workgroup { row_threads: 3 };
     let err = pollster::block_on(GpuMatrix::upload_with(gpu, "odd", &m, odd)).err().expect("refused").to_string();
     assert!(err.contains("power of two") && err.contains('3'), "{err}");
-    let too_many = GemvStrategy::Subgroup { rows: 17 };
+    let too_many = GemvStrategy::Subgroup { rows: 65 };
     let err =
         pollster::block_on(GpuMatrix::upload_with(gpu, "too many", &m, too_many)).err().expect("refused").to_string();
-    assert!(err.contains("1 to 16") && err.contains("17"), "{err}");
+    assert!(err.contains("1 to 64") && err.contains("65"), "{err}");
 }
 
 #[test]
@@ -268,7 +279,7 @@ fn the_gemv_strategy_follows_the_adapter_features() {
     if has {
         // With subgroups the row count depends on the adapter type (see default_for).
         let mut gpu_like = GpuContext::acquire_blocking().expect("second device");
-        for (fallback, rows) in [(true, 16), (false, 1)] {
+        for (fallback, rows) in [(true, 64), (false, 1)] {
             gpu_like.adapter.is_fallback = fallback;
             assert_eq!(GemvStrategy::default_for(&gpu_like), GemvStrategy::Subgroup { rows });
         }
