@@ -83,7 +83,16 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     if (GROUP_SIZE % 16u != 0u) {
         return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
     }
-    let q = int_codes_dot(row, c, a0) + int_codes_dot(row, c + 1u, a1);
+    // Both chunks' codes from one vec4 load (c even: 2 of its words for 4-bit, all 4 for 8-bit).
+    let i = row * params.stride_q + c * BITS / 4u;
+    let w = w_q4[i / 4u];
+    var q: f32;
+    if (BITS == 4u) {
+        let pair = select(w.xy, w.zw, i % 4u != 0u);
+        q = nibble_dot(pair.x, a0) + nibble_dot(pair.y, a1);
+    } else {
+        q = bytes_dot16(w, a0, a1);
+    }
     return int_dot(row, c, q, a0.sum + a1.sum);
 }
 

@@ -234,9 +234,9 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     let Some(gpu) = gpu() else { return };
     // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS), a single
     // row, and K shorter than one subgroup's stride (8 lanes × 8 values) or not a multiple of 8.
-    // The subgroup GEMV takes 4 chunks per lane and step: K = 80, 88 and 577 end on 2, 3 and 1
-    // chunks; int4-asym-g8 (11 code words per row, padded to 12) and int4-sym-g16 take the
-    // per-chunk and per-pair scale paths.
+    // The subgroup GEMV takes 4 chunks per lane and step for INT (2 for the others): K = 88 and
+    // 80 end on 3 and 2 chunks, through the per-chunk and per-pair scale paths of int4-asym-g8
+    // (11 code words per row, padded to 12) and int4-sym-g16; f32 at K = 577 ends on 1.
     for (format, rows, cols) in [
         ("f32", 1, 5),
         ("q4_0", 33, 32),
