@@ -56,13 +56,14 @@ impl GemvStrategy {
     /// What [`GpuMatrix::upload`] uses on `gpu`, from the measurements in BENCHMARKS.md
     /// ("GPU kernels"):
     /// - subgroups on a software adapter (lavapipe) → `Subgroup { rows: 64 }`, the fastest GEMV
-    ///   there for f32 and the quantized formats alike, at 1×576×1536 and 1×4096×4096, and the
-    ///   fastest GPU decode of the default model (run of 2026-12-02, second section). A CPU
-    ///   adapter is bound by instructions per lane, and lavapipe executes each storage load lane
-    ///   by lane and value by value: 64 rows sharing each activation load (and its Σ v and nibble
-    ///   scaling) leave the weights' own loads, and the runs of 4 chunks load a block scale once
-    ///   per 32 weights. 16 rows were 1.2–1.6× slower, 1 thread/row 2–5×. The cost: a workgroup
-    ///   covers 512 rows, so a matrix of fewer rows runs on one core.
+    ///   there for the quantized formats at 1×576×1536 and 1×4096×4096 (f32: ~10% behind its
+    ///   best, 32 rows), and a faster GPU decode of the default model than 16 rows (BENCHMARKS.md,
+    ///   second run of 2026-12-02). A CPU adapter is bound by instructions per lane, and lavapipe
+    ///   executes each storage load lane by lane and value by value: 64 rows sharing each
+    ///   activation load (and its Σ v and nibble scaling) leave mostly the weights' own loads,
+    ///   and INT's runs of 4 chunks load a block scale once per 32 weights. 16 rows were up to
+    ///   1.6× slower, 1 thread/row 2–6×. The cost: a workgroup covers 512 rows, so a matrix of
+    ///   fewer rows runs on one core.
     /// - subgroups on a real GPU → `Subgroup { rows: 1 }`, the usual subgroup-per-row GEMV
     ///   (contiguous loads, no barrier, the most workgroups for small matrices). Not measured
     ///   here: this machine has no GPU.
