@@ -41,3 +41,7 @@ fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
 fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
 }
+
+fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
+    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
+}

@@ -3,9 +3,10 @@
 // declares the weight bindings 1..3 and `fn decode8(row, chunk) -> Chunk8` (the 8 weights
 // row[8·chunk .. 8·chunk + 8] decoded to f32; zeros past the end of a padded row) and
 // `fn dot8_row(row, chunk, a: Act8) -> f32` (those 8 weights · the activation chunk a, below;
-// formats with an offset or a block scale factor them out) and `fn dot16_row(row, chunk, a0, a1)`
-// (chunks chunk and chunk + 1, chunk even: one scale load where they share a block), which only
-// the subgroup GEMV calls
+// formats with an offset or a block scale factor them out), `fn dot16_row(row, chunk, a0, a1)`
+// (chunks chunk and chunk + 1, chunk even: one scale load where they share a block) and
+// `fn dot32_row(row, chunk, a0, a1, a2, a3)` (chunks chunk..chunk + 3, chunk a multiple of 4;
+// most formats: two dot16_row), which only the subgroup GEMV calls
 // (shaders/matmul_gemv_subgroup.wgsl, appended in a separate module on adapters with subgroups).
 // WGSL module-scope declarations may appear in any order, so plain concatenation is enough.
 // shaders/matmul_f16_activations.wgsl (f16 activations, devices with shader-f16) reuses this

@@ -6,7 +6,9 @@
 // Bindings (group 0):
 //   @binding(1) w_q : storage, read array<u32> — the codes as stored (a little-endian bit stream,
 //                     BITS bits each, weight k of a row at bits BITS·k of the row's words).
-//                     stride_q = cols · BITS / 32.
+//                     stride_q = cols · BITS / 32 rounded up to a multiple of 4 (zero words
+//                     pad each row to whole 16-byte vec4s: the subgroup GEMV reads the same
+//                     buffer as w_q4: array<vec4<u32>>, aligned loads of 4 words).
 //   @binding(2) w_s : storage, read array<u32> — per row: one f32 scale per group (bits; already
 //                     f16-rounded for group schemes), then, asymmetric only, the zero points,
 //                     4 bytes per word (group g in byte g % 4 of word groups + g / 4).
@@ -22,6 +24,9 @@ override ASYM: bool = false;
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
+// The same codes seen as vec4 words, for the subgroup GEMV only (an entry point may use only one
+// of w_q, w_q4): one 4-word load costs lavapipe far less than four 1-word loads.
+@group(0) @binding(1) var<storage, read> w_q4: array<vec4<u32>>;
 
 // (scale, zero point) of the group holding chunk c of a row.
 fn scale_zero(row: u32, c: u32) -> vec2<f32> {
@@ -47,21 +52,27 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     return Chunk8(s * (bytes_u8(w_q[i]) - z), s * (bytes_u8(w_q[i + 1u]) - z));
 }
 
-// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as
-// s·(Σ q·v − z·Σ v) (Σ v shared by the subgroup's rows); dot16_row: chunks c, c + 1 (c even)
-// with one scale (and zero) load when they share a group (GROUP_SIZE a multiple of 16).
+// Subgroup GEMV only (matmul_gemv_subgroup.wgsl), which reads the codes through w_q4 only:
+// row[8c..8c+8] · a.v factored as s·(Σ q·v − z·Σ v) (Σ v shared by the subgroup's rows);
+// dot16_row: chunks c, c + 1 (c even) with one scale (and zero) load when they share a group
+// (GROUP_SIZE a multiple of 16); dot32_row: 4 chunks, below.
 fn int_dot(row: u32, c: u32, q: f32, vsum: f32) -> f32 {
     let sz = scale_zero(row, c);
     return sz.x * (q - sz.y * vsum);
+}
+
+// Word i of the codes through w_q4 (rows are padded to whole vec4s, see the layout).
+fn code_word(i: u32) -> u32 {
+    return w_q4[i / 4u][i % 4u];
 }
 
 // Σ q·v over chunk c's 8 codes.
 fn int_codes_dot(row: u32, c: u32, a: Act8) -> f32 {
     let i = row * params.stride_q + c * BITS / 4u;
     if (BITS == 4u) {
-        return nibble_dot(w_q[i], a);
+        return nibble_dot(code_word(i), a);
     }
-    return dot(bytes_u8(w_q[i]), a.v.lo) + dot(bytes_u8(w_q[i + 1u]), a.v.hi);
+    return dot(bytes_u8(code_word(i)), a.v.lo) + dot(bytes_u8(code_word(i + 1u)), a.v.hi);
 }
 
 fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
@@ -72,6 +83,37 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     if (GROUP_SIZE % 16u != 0u) {
         return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
     }
-    let q = int_codes_dot(row, c, a0) + int_codes_dot(row, c + 1u, a1);
+    // Both chunks' codes from one vec4 load (c even: 2 of its words for 4-bit, all 4 for 8-bit).
+    let i = row * params.stride_q + c * BITS / 4u;
+    let w = w_q4[i / 4u];
+    var q: f32;
+    if (BITS == 4u) {
+        let pair = select(w.xy, w.zw, i % 4u != 0u);
+        q = nibble_dot(pair.x, a0) + nibble_dot(pair.y, a1);
+    } else {
+        q = bytes_dot16(w, a0, a1);
+    }
     return int_dot(row, c, q, a0.sum + a1.sum);
+}
+
+// Σ q·v over two chunks of 8-bit codes (4 words).
+fn bytes_dot16(w: vec4<u32>, a0: Act8, a1: Act8) -> f32 {
+    return (dot(bytes_u8(w.x), a0.v.lo) + dot(bytes_u8(w.y), a0.v.hi)) + (dot(bytes_u8(w.z), a1.v.lo) + dot(bytes_u8(w.w), a1.v.hi));
+}
+
+// Chunks c..c + 3 (c a multiple of 4): the 4-bit codes are one aligned vec4 load, the 8-bit ones
+// two; one scale (and zero) load when the chunks share a group (GROUP_SIZE a multiple of 32).
+fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
+    if (GROUP_SIZE % 32u != 0u) {
+        return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
+    }
+    let i = (row * params.stride_q + c * BITS / 4u) / 4u;
+    var q: f32;
+    if (BITS == 4u) {
+        let w = w_q4[i];
+        q = (nibble_dot(w.x, a0) + nibble_dot(w.y, a1)) + (nibble_dot(w.z, a2) + nibble_dot(w.w, a3));
+    } else {
+        q = bytes_dot16(w_q4[i], a0, a1) + bytes_dot16(w_q4[i + 1u], a2, a3);
+    }
+    return int_dot(row, c, q, (a0.sum + a1.sum) + (a2.sum + a3.sum));
 }

@@ -34,3 +34,7 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     let i = row * params.stride_q + c;
     return dm.x * (nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1)) + dm.y * (a0.sum + a1.sum);
 }
+
+fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
+    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
+}

@@ -37,3 +37,7 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     let q = dot(bytes_i8(w_q[i]), a0.v.lo) + dot(bytes_i8(w_q[i + 1u]), a0.v.hi);
     return d * (q + dot(bytes_i8(w_q[i + 2u]), a1.v.lo) + dot(bytes_i8(w_q[i + 3u]), a1.v.hi));
 }
+
+fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
+    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
+}

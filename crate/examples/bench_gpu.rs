@@ -8,14 +8,15 @@
 //!     cargo run --release --example bench_gpu -- [--quick] [--gemv-only] [--formats ...]
 //!
 //! GEMV runs with every strategy the adapter supports (`GemvStrategy::supported`: 1, 4 and 64
-//! threads per row; with subgroups also 1, 4, 8 and 16 rows per subgroup), the default one marked `*`;
+//! threads per row; with subgroups also 1, 4, 8, 16, 32 and 64 rows per subgroup), the default one marked `*`;
 //! GEMM runs once per shape. `--quick` runs the big GEMM with 64 tokens instead of 512
 //! (lavapipe manages well under 1 GFLOP/s, so 512 tokens take tens of seconds per format);
 //! `--gemv-only` skips it. The summary gives every format's 4096² GEMV speed-up over f32 per
 //! strategy and best against best. Times are the fastest of a few
 //! wall-clock runs (this machine is shared: the minimum is the least disturbed run), each one
 //! submit of `reps` dispatches followed by a wait, after one warm-up run (pipeline compilation
-//! excluded). Weights are deterministic pseudo-random values.
+//! excluded); all matrices are uploaded first and the runs interleaved in rounds (see
+//! `time_all`). Weights are deterministic pseudo-random values.
 
 use std::time::Instant;
 
@@ -57,32 +58,74 @@ fn matrix(format: &str, rows: usize, cols: usize) -> Matrix {
     Matrix::from_quantized(quantize(&scheme, &w, shape).unwrap()).unwrap()
 }
 
-/// Seconds per product of `n` tokens: the fastest of `runs` runs (the least disturbed on a
-/// shared machine; every run is one submit of `reps` products and a wait).
-fn time_products(gpu: &GpuContext, m: &GpuMatrix, n: usize, reps: usize, runs: usize) -> f64 {
-    let x = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some("x"),
-        contents: bytemuck::cast_slice(&weights(n * m.cols())),
-        usage: wgpu::BufferUsages::STORAGE,
-    });
-    let y = gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("y"),
-        size: (4 * n * m.rows()) as u64,
-        usage: wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
-    let run = |reps: usize| {
+const MIN_RUN_SECONDS: f64 = 0.15;
+
+/// One timed product: a resident matrix, its x and y buffers, and the fastest time so far.
+struct Product {
+    format: String,
+    strategy: GemvStrategy,
+    g: std::rc::Rc<GpuMatrix>,
+    n: usize,
+    reps: usize,
+    runs: usize,
+    x: wgpu::Buffer,
+    y: wgpu::Buffer,
+    best: f64,
+}
+
+impl Product {
+    fn new(
+        gpu: &GpuContext,
+        format: &str,
+        strategy: GemvStrategy,
+        g: std::rc::Rc<GpuMatrix>,
+        shape: (usize, usize, usize),
+    ) -> Self {
+        let (n, reps, runs) = shape;
+        let x = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("x"),
+            contents: bytemuck::cast_slice(&weights(n * g.cols())),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+        let y = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("y"),
+            size: (4 * n * g.rows()) as u64,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Product { format: format.to_string(), strategy, g, n, reps, runs, x, y, best: f64::INFINITY }
+    }
+
+    /// Seconds per product of one submit of `reps` products and a wait.
+    fn run(&self, gpu: &GpuContext, reps: usize) -> f64 {
         let start = Instant::now();
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         for _ in 0..reps {
-            m.encode(gpu, &mut enc, &x, &y, n as u32).expect("encode");
+            self.g.encode(gpu, &mut enc, &self.x, &self.y, self.n as u32).expect("encode");
         }
         gpu.queue.submit([enc.finish()]);
         gpu.device.poll(wgpu::PollType::wait_indefinitely()).expect("poll");
         start.elapsed().as_secs_f64() / reps as f64
-    };
-    run(1);
-    (0..runs).map(|_| run(reps)).fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Times every product: one warm-up each, then rounds in which every product still due runs
+/// once, keeping its fastest run. Interleaving the rounds spreads the shared machine's load
+/// changes over all formats and strategies alike, so the ratios of one run compare like with
+/// like (timing one format after another let a load change favour whichever ran in the quiet).
+/// Every run lasts at least [`MIN_RUN_SECONDS`] (more reps for fast products), so that a short
+/// quiet spell favours fast and slow products alike.
+fn time_all(gpu: &GpuContext, products: &mut [Product]) {
+    for p in products.iter_mut() {
+        let once = p.run(gpu, 1);
+        p.reps = p.reps.max((MIN_RUN_SECONDS / once).ceil() as usize);
+    }
+    let rounds = products.iter().map(|p| p.runs).max().unwrap_or(0);
+    for round in 0..rounds {
+        for p in products.iter_mut().filter(|p| round < p.runs) {
+            p.best = p.best.min(p.run(gpu, p.reps));
+        }
+    }
 }
 
 fn main() {
@@ -113,8 +156,7 @@ fn main() {
     println!();
     println!("| format | kernel | n×K×rows | GEMV strategy | GPU bytes | time ms | GB/s | GFLOP/s |");
     println!("|--------|--------|----------|---------------|----------:|--------:|-----:|--------:|");
-    // (format, strategy, seconds) of the 1×4096×4096 GEMVs.
-    let mut gemv_4096: Vec<(String, GemvStrategy, f64)> = Vec::new();
+    let mut products: Vec<Product> = Vec::new();
     for format in formats.split(',') {
         for &(cols, rows) in &[(576usize, 1536usize), (4096, 4096)] {
             let k_quant = format.ends_with("_k") || format.ends_with("_K");
@@ -126,31 +168,42 @@ fn main() {
             for &strategy in &strategies {
                 let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, MatmulSetup::f32(strategy)))
                     .unwrap_or_else(|e| panic!("{e}"));
-                let mut shapes = vec![if cols == 4096 { (1, 5, 5) } else { (1, 20, 5) }];
+                let g = std::rc::Rc::new(g);
+                products.push(Product::new(
+                    &gpu,
+                    format,
+                    strategy,
+                    g.clone(),
+                    if cols == 4096 { (1, 5, 5) } else { (1, 20, 5) },
+                ));
                 // GEMM does not depend on the GEMV strategy: once, with the default one.
                 if cols == 4096 && strategy == default && !gemv_only {
-                    shapes.push((big_n, 1, 1));
-                }
-                for (n, reps, runs) in shapes {
-                    let t = time_products(&gpu, &g, n, reps, runs);
-                    let bytes = g.gpu_bytes() as f64 + 4.0 * (n * (cols + rows)) as f64;
-                    let flops = 2.0 * (n * cols * rows) as f64;
-                    if n == 1 && cols == 4096 {
-                        gemv_4096.push((format.to_string(), strategy, t));
-                    }
-                    let mark = if strategy == default { " *" } else { "" };
-                    let what = if n == 1 { format!("{}{mark}", strategy.label()) } else { "GEMM".to_string() };
-                    println!(
-                        "| {format} | {} | {n}×{cols}×{rows} | {what} | {:.1} MB | {:.2} | {:.2} | {:.2} |",
-                        g.kernel_label(),
-                        g.gpu_bytes() as f64 / 1e6,
-                        t * 1e3,
-                        bytes / t / 1e9,
-                        flops / t / 1e9
-                    );
+                    products.push(Product::new(&gpu, format, strategy, g, (big_n, 1, 1)));
                 }
             }
         }
+    }
+    time_all(&gpu, &mut products);
+    // (format, strategy, seconds) of the 1×4096×4096 GEMVs.
+    let mut gemv_4096: Vec<(String, GemvStrategy, f64)> = Vec::new();
+    for p in &products {
+        let (n, cols, rows, t) = (p.n, p.g.cols(), p.g.rows(), p.best);
+        let bytes = p.g.gpu_bytes() as f64 + 4.0 * (n * (cols + rows)) as f64;
+        let flops = 2.0 * (n * cols * rows) as f64;
+        if n == 1 && cols == 4096 {
+            gemv_4096.push((p.format.clone(), p.strategy, t));
+        }
+        let mark = if p.strategy == default { " *" } else { "" };
+        let what = if n == 1 { format!("{}{mark}", p.strategy.label()) } else { "GEMM".to_string() };
+        println!(
+            "| {} | {} | {n}×{cols}×{rows} | {what} | {:.1} MB | {:.2} | {:.2} | {:.2} |",
+            p.format,
+            p.g.kernel_label(),
+            p.g.gpu_bytes() as f64 / 1e6,
+            t * 1e3,
+            bytes / t / 1e9,
+            flops / t / 1e9
+        );
     }
     summary(&strategies, &gemv_4096);
 }

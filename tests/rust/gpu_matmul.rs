@@ -235,7 +235,18 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     let Some(gpu) = gpu() else { return };
     // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS), a single
     // row, and K shorter than one subgroup's stride (8 lanes × 8 values) or not a multiple of 8.
-    for (format, rows, cols) in [("f32", 1, 5), ("q4_0", 33, 32), ("int4-sym-g32", 65, 96), ("f32", 97, 577)] {
+    // The subgroup GEMV takes 4 chunks per lane and step for INT (2 for the others): K = 88 and
+    // 80 end on 3 and 2 chunks, through the per-chunk and per-pair scale paths of int4-asym-g8
+    // (11 code words per row, padded to 12) and int4-sym-g16; f32 at K = 577 ends on 1.
+    for (format, rows, cols) in [
+        ("f32", 1, 5),
+        ("q4_0", 33, 32),
+        ("int4-sym-g32", 65, 96),
+        ("f32", 97, 577),
+        ("f32", 3, 80),
+        ("int4-asym-g8", 9, 88),
+        ("int4-sym-g16", 9, 80),
+    ] {
         let m = matrix(format, rows, cols, 5);
         for strategy in GemvStrategy::supported(gpu) {
             let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, MatmulSetup::f32(strategy))).unwrap();
@@ -249,12 +260,12 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
         .expect("refused")
         .to_string();
     assert!(err.contains("power of two") && err.contains('3'), "{err}");
-    let too_many = GemvStrategy::Subgroup { rows: 17 };
+    let too_many = GemvStrategy::Subgroup { rows: 65 };
     let err = pollster::block_on(GpuMatrix::upload_with(gpu, "too many", &m, MatmulSetup::f32(too_many)))
         .err()
         .expect("refused")
         .to_string();
-    assert!(err.contains("1 to 16") && err.contains("17"), "{err}");
+    assert!(err.contains("1 to 64") && err.contains("65"), "{err}");
 }
 
 #[test]
@@ -274,7 +285,7 @@ fn the_gemv_strategy_follows_the_adapter_features() {
     if has {
         // With subgroups the row count depends on the adapter type (see default_for).
         let mut gpu_like = GpuContext::acquire_blocking().expect("second device");
-        for (fallback, rows) in [(true, 16), (false, 1)] {
+        for (fallback, rows) in [(true, 64), (false, 1)] {
             gpu_like.adapter.is_fallback = fallback;
             assert_eq!(GemvStrategy::default_for(&gpu_like), GemvStrategy::Subgroup { rows });
         }

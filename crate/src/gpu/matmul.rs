@@ -47,19 +47,23 @@ pub enum GemvStrategy {
     /// memory with barriers when > 1; 1 = every invocation streams a whole row, no barrier.
     Workgroup { row_threads: u32 },
     /// `gemv_subgroup` (matmul_gemv_subgroup.wgsl, adapters with SUBGROUP only): one subgroup
-    /// computes `rows` consecutive rows (override `SG_ROWS`, 1..=16) sharing each activation load;
-    /// lanes read consecutive chunks and reduce with `subgroupAdd`.
+    /// computes `rows` consecutive rows (override `SG_ROWS`, 1..=64) sharing each activation load;
+    /// lanes read consecutive runs of 4 chunks and reduce with `subgroupAdd`.
     Subgroup { rows: u32 },
 }
 
 impl GemvStrategy {
     /// What [`GpuMatrix::upload`] uses on `gpu`, from the measurements in BENCHMARKS.md
     /// ("GPU kernels"):
-    /// - subgroups on a software adapter (lavapipe) → `Subgroup { rows: 16 }`, the fastest GEMV
-    ///   there for f32 and the quantized formats alike. A CPU adapter is bound by instructions
-    ///   per lane, and its storage loads are per-lane scalar loads: 16 rows sharing each
-    ///   activation load (and its Σ v and nibble scaling) removes most of them, and the chunk
-    ///   pairs halve the scale loads. 1 thread/row was 2–5× slower.
+    /// - subgroups on a software adapter (lavapipe) → `Subgroup { rows: 64 }`, the fastest GEMV
+    ///   there for the quantized formats at 1×576×1536 and 1×4096×4096 (f32: ~10% behind its
+    ///   best, 32 rows), and a faster GPU decode of the default model than 16 rows (BENCHMARKS.md,
+    ///   second run of 2026-12-02). A CPU adapter is bound by instructions per lane, and lavapipe
+    ///   executes each storage load lane by lane and value by value: 64 rows sharing each
+    ///   activation load (and its Σ v and nibble scaling) leave mostly the weights' own loads,
+    ///   and INT's runs of 4 chunks load a block scale once per 32 weights. 16 rows were up to
+    ///   1.6× slower, 1 thread/row 2–6×. The cost: a workgroup covers 512 rows, so a matrix of
+    ///   fewer rows runs on one core.
     /// - subgroups on a real GPU → `Subgroup { rows: 1 }`, the usual subgroup-per-row GEMV
     ///   (contiguous loads, no barrier, the most workgroups for small matrices). Not measured
     ///   here: this machine has no GPU.
@@ -69,7 +73,7 @@ impl GemvStrategy {
     /// - no subgroups, real GPU → 64 threads per row: coalesced loads, a tree reduction.
     pub fn default_for(gpu: &GpuContext) -> GemvStrategy {
         match (gpu.adapter.subgroups, gpu.adapter.is_fallback) {
-            (true, true) => GemvStrategy::Subgroup { rows: 16 },
+            (true, true) => GemvStrategy::Subgroup { rows: 64 },
             (true, false) => GemvStrategy::Subgroup { rows: 1 },
             (false, true) => GemvStrategy::Workgroup { row_threads: 1 },
             (false, false) => GemvStrategy::Workgroup { row_threads: GEMV_WG_SIZE },
@@ -82,7 +86,7 @@ impl GemvStrategy {
         let mut all: Vec<GemvStrategy> =
             [1, 4, GEMV_WG_SIZE].into_iter().map(|row_threads| GemvStrategy::Workgroup { row_threads }).collect();
         if gpu.adapter.subgroups {
-            all.extend([1, 4, 8, 16].map(|rows| GemvStrategy::Subgroup { rows }));
+            all.extend([1, 4, 8, 16, 32, 64].map(|rows| GemvStrategy::Subgroup { rows }));
         }
         all
     }
@@ -103,8 +107,8 @@ impl GemvStrategy {
             GemvStrategy::Workgroup { row_threads: t } if !t.is_power_of_two() || t > GEMV_WG_SIZE => {
                 refuse(format!("GEMV threads per row must be a power of two ≤ {GEMV_WG_SIZE}, got {t}"))
             }
-            GemvStrategy::Subgroup { rows } if !(1..=16).contains(&rows) => {
-                refuse(format!("subgroup GEMV rows per subgroup must be 1 to 16, got {rows}"))
+            GemvStrategy::Subgroup { rows } if !(1..=64).contains(&rows) => {
+                refuse(format!("subgroup GEMV rows per subgroup must be 1 to 64, got {rows}"))
             }
             GemvStrategy::Subgroup { .. } if !gpu.adapter.subgroups => refuse(format!(
                 "the subgroup GEMV needs subgroups, which adapter '{}' does not offer",
@@ -321,6 +325,11 @@ async fn pipelines_for(gpu: &GpuContext, layout: Layout, setup: MatmulSetup) -> 
         (GemvStrategy::Subgroup { rows }, _) => {
             constants.push(("SG_ROWS", f64::from(rows)));
             constants.push(("GROUP_ROWS", f64::from(SUBGROUP_ROW_SETS * rows)));
+            // Runs of 4 chunks per lane only where the format loads them as one (INT) and enough
+            // rows share each activation load; otherwise they measured slower on lavapipe
+            // (f32 subgroup/16 rows 14.0 → 16.9 ms, INT subgroup/4 rows 2.3× → 1.8× f32).
+            let run = if matches!(layout, Layout::Int { .. }) && rows >= 16 { 4.0 } else { 2.0 };
+            constants.push(("SG_CHUNKS", run));
             (MatmulModule::Subgroup, "gemv_subgroup")
         }
     };

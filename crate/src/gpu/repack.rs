@@ -29,7 +29,8 @@
 //!            | d (f32 bits) | sc3..sc0 | sc7..sc4 | sc11..8 | sc15..12 | h0 | ... | h15 |
 //!              i8 scales of the 16-value sub-blocks;  h: high 2 bits in row order, 16 per word
 //! INT4/INT8 (formats/int.rs, sym or asym, per channel or per group of 8k values)
-//!       w_q: the stored bit stream, unchanged (already row order, LSB first)
+//!       w_q: the stored bit stream (already row order, LSB first), each row padded with zero
+//!            words to a multiple of 4 (the subgroup GEMV reads it as vec4<u32>)
 //!       w_s: per row | s0 | s1 | ... | s(groups-1) | z3 z2 z1 z0 | ... |
 //!              f32 scale bits per group (f16-rounded values for group schemes), then (asym
 //!              only) the zero-point bytes, 4 per word
@@ -367,7 +368,14 @@ fn int(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
     let Layout::Int { group, asym, .. } = layout else { unreachable!("int layout") };
     let TensorShape { cols, .. } = t.shape;
     let groups = cols / group as usize;
-    let codes = per_row(cols * t.bits as usize / 32, words_le(&t.packed));
+    // Rows padded to whole 16-byte vec4s: the subgroup GEMV reads the codes as vec4<u32>.
+    let row_words = cols * t.bits as usize / 32;
+    let stride = row_words.next_multiple_of(4);
+    let mut code_words = vec![0u32; t.shape.rows * stride];
+    for (dst, src) in code_words.chunks_exact_mut(stride).zip(words_le(&t.packed).chunks_exact(row_words)) {
+        dst[..row_words].copy_from_slice(src);
+    }
+    let codes = per_row(stride, code_words);
     let zero_words = if asym { groups.div_ceil(4) } else { 0 };
     let mut words = Vec::with_capacity(t.scales.len() / groups * (groups + zero_words));
     for (r, scales) in t.scales.chunks_exact(groups).enumerate() {
