@@ -28,12 +28,10 @@
 //   turn; the table gives each one's median prefill/decode over the rounds.
 // - Nothing is downloaded: every request outside this server is aborted and reported.
 // - Chromium flags: tests/e2e/harness.mjs's launchBrowser (SwiftShader WebGPU, unsafe WebGPU).
-import { createServer } from 'node:http';
 import { readFileSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { cpus, loadavg } from 'node:os';
-import { repoRoot, resolveInside, sendFile, serveRepoFile } from './static.mjs';
-import { launchBrowser } from '../tests/e2e/harness.mjs';
+import { openBenchPage, repoRoot } from './bench-browser/page.mjs';
 
 const MODEL = process.env.MODEL ?? join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
 const N_DECODE = Number(process.env.N_DECODE ?? 32);
@@ -65,49 +63,19 @@ const modelUrl = `/models/${modelRel.split('/').map(encodeURIComponent).join('/'
 // The prompt of scripts/bench-runtime-common.sh's bench_prompt: Moby-Dick chapter 1's first 300 characters.
 const prompt = JSON.parse(readFileSync(join(repoRoot, 'data/moby-dick/chapter_1.json'), 'utf8')).text.slice(0, 300);
 
-// Static server: the bench page, the wasm core, wllama's package, models/ and data/; every
-// response carries COOP/COEP (static.mjs's sendFile), so the page is cross-origin isolated.
-const server = createServer((req, res) => {
-  if (serveRepoFile(req, res)) return;
-  const url = (req.url ?? '/').split('?')[0];
-  if (url === '/') return void res.writeHead(302, { Location: '/bench/index.html' }).end();
-  for (const [prefix, root] of Object.entries(roots)) {
-    if (url.startsWith(prefix)) {
-      const path = resolveInside(root, url.slice(prefix.length - 1));
-      if (path && sendFile(res, path)) return;
-    }
-  }
-  res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
-});
-await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-const origin = `http://127.0.0.1:${server.address().port}`;
-
+// The bench page, the wasm core and wllama's package (models/ and data/ come from static.mjs's
+// serveRepoFile), cross-origin isolated (scripts/bench-browser/page.mjs).
 const log = (...a) => console.error('bench-browser:', ...a);
 const load0 = loadavg().map((x) => x.toFixed(2)).join(' ');
-const browser = await launchBrowser();
-const blocked = [];
+const { page, blocked, pageErrors, close } = await openBenchPage(roots, '/bench/index.html');
 let result;
 try {
-  const context = await browser.newContext();
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(origin) || url.startsWith('blob:') || url.startsWith('data:')) return route.continue();
-    blocked.push(url);
-    return route.abort();
-  });
-  const page = await context.newPage();
-  const pageErrors = [];
-  page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`${origin}/bench/index.html`);
-  await page.waitForFunction(() => window.benchReady === true, null, { timeout: 60_000 });
-  page.setDefaultTimeout(0);
   // WLLAMA_LOGS=1: every wllama/llama.cpp log line goes to stderr (to see which backend it used).
   if (process.env.WLLAMA_LOGS) await page.evaluate(() => (window.ALL_LOGS = true));
   result = await run(page);
   if (pageErrors.length) log('page errors:', pageErrors.join(' | '));
 } finally {
-  await browser.close();
-  server.close();
+  await close();
 }
 if (blocked.length) log(`aborted ${blocked.length} request(s) outside the local server:`, [...new Set(blocked)].join(', '));
 print(result);

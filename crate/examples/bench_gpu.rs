@@ -4,14 +4,16 @@
 //! (2·n·K·rows per second), at the shapes n×K×rows of issue #5: 1×576×1536, 1×4096×4096 and
 //! 512×4096×4096.
 //!
-//!     scripts/bench-gpu.sh [--quick] [--gemv-only] [--formats f32,q4_1,...]
-//!     cargo run --release --example bench_gpu -- [--quick] [--gemv-only] [--formats ...]
+//!     scripts/bench-gpu.sh [--quick] [--gemv-only] [--no-f16] [--formats f32,q4_1,...]
+//!     cargo run --release --example bench_gpu -- [--quick] [--gemv-only] [--no-f16] [--formats ...]
 //!
 //! GEMV runs with every strategy the adapter supports (`GemvStrategy::supported`: 1, 4 and 64
 //! threads per row; with subgroups also 1, 4, 8, 16, 32 and 64 rows per subgroup), the default one marked `*`;
 //! GEMM runs once per shape. `--quick` runs the big GEMM with 64 tokens instead of 512
 //! (lavapipe manages well under 1 GFLOP/s, so 512 tokens take tens of seconds per format);
-//! `--gemv-only` skips it. The summary gives every format's 4096² GEMV speed-up over f32 per
+//! `--gemv-only` skips it. On adapters with shader-f16 each format also runs with f16
+//! activations (`MatmulSetup::default_for(.., F16)`: the portable GEMV, and the GEMM), rows marked
+//! "f16 act."; `--no-f16` skips them. The summary (f32 activations) gives every format's 4096² GEMV speed-up over f32 per
 //! strategy and best against best. Times are the fastest of a few
 //! wall-clock runs (this machine is shared: the minimum is the least disturbed run), each one
 //! submit of `reps` dispatches followed by a wait, after one warm-up run (pipeline compilation
@@ -20,8 +22,8 @@
 
 use std::time::Instant;
 
-use quantlab::formats::{quantize, Granularity, QuantScheme, TensorShape};
-use quantlab::gpu::matmul::{GemvStrategy, GpuMatrix, MatmulSetup};
+use quantlab::gpu::bench::{bench_matrix, bench_values};
+use quantlab::gpu::matmul::{ActivationPrecision, GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::GpuContext;
 use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
@@ -29,33 +31,11 @@ use wgpu::util::DeviceExt;
 const DEFAULT_FORMATS: &str = "f32,f16,q8_0,q4_0,q4_1,q4_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,q5_k";
 
 fn weights(n: usize) -> Vec<f32> {
-    let mut s = 0x9E37_79B9u32;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32 - 0.5) * 0.1
-        })
-        .collect()
+    bench_values(n)
 }
 
 fn matrix(format: &str, rows: usize, cols: usize) -> Matrix {
-    let shape = TensorShape::new(rows, cols);
-    let w = weights(rows * cols);
-    if format == "f32" {
-        return Matrix::from_f32(w, shape).unwrap();
-    }
-    let mut scheme = QuantScheme::parse(format).unwrap_or_else(|e| panic!("{e}"));
-    // Like the model's tensor policy: a group that doesn't divide the row shrinks (g128 → g64
-    // for K = 576); the kernel column names the scheme that ran.
-    while let Granularity::Group(g) = scheme.granularity {
-        if cols.is_multiple_of(g as usize) || scheme.ggml_type().is_some() {
-            break;
-        }
-        scheme.granularity = Granularity::Group(g / 2);
-    }
-    Matrix::from_quantized(quantize(&scheme, &w, shape).unwrap()).unwrap()
+    bench_matrix(format, rows, cols).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const MIN_RUN_SECONDS: f64 = 0.15;
@@ -132,6 +112,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let gemv_only = args.iter().any(|a| a == "--gemv-only");
+    let f16 = !args.iter().any(|a| a == "--no-f16");
     let formats = args
         .iter()
         .position(|a| a == "--formats")
@@ -181,6 +162,17 @@ fn main() {
                     products.push(Product::new(&gpu, format, strategy, g, (big_n, 1, 1)));
                 }
             }
+            if f16 && gpu.adapter.shader_f16 {
+                let setup = MatmulSetup::default_for(&gpu, ActivationPrecision::F16);
+                let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, setup))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let g = std::rc::Rc::new(g);
+                let shape = if cols == 4096 { (1, 5, 5) } else { (1, 20, 5) };
+                products.push(Product::new(&gpu, format, setup.gemv, g.clone(), shape));
+                if cols == 4096 && !gemv_only {
+                    products.push(Product::new(&gpu, format, setup.gemv, g, (big_n, 1, 1)));
+                }
+            }
         }
     }
     time_all(&gpu, &mut products);
@@ -190,11 +182,13 @@ fn main() {
         let (n, cols, rows, t) = (p.n, p.g.cols(), p.g.rows(), p.best);
         let bytes = p.g.gpu_bytes() as f64 + 4.0 * (n * (cols + rows)) as f64;
         let flops = 2.0 * (n * cols * rows) as f64;
-        if n == 1 && cols == 4096 {
+        let f16_act = p.g.activations() == ActivationPrecision::F16;
+        if n == 1 && cols == 4096 && !f16_act {
             gemv_4096.push((p.format.clone(), p.strategy, t));
         }
-        let mark = if p.strategy == default { " *" } else { "" };
-        let what = if n == 1 { format!("{}{mark}", p.strategy.label()) } else { "GEMM".to_string() };
+        let mark = if p.strategy == default && !f16_act { " *" } else { "" };
+        let act = if f16_act { ", f16 act." } else { "" };
+        let what = if n == 1 { format!("{}{mark}{act}", p.strategy.label()) } else { format!("GEMM{act}") };
         println!(
             "| {} | {} | {n}×{cols}×{rows} | {what} | {:.1} MB | {:.2} | {:.2} | {:.2} |",
             p.format,

@@ -20,6 +20,8 @@ mod activations;
 mod bench;
 mod eval;
 #[cfg(feature = "gpu")]
+mod gpu_bench;
+#[cfg(feature = "gpu")]
 mod gpu_model;
 mod safetensors;
 mod model;

@@ -5,6 +5,7 @@
 //! the repository's `shaders/` folder, chosen through [`kernel::Kernel`], each with a CPU twin.
 
 pub mod axpy;
+pub mod bench;
 pub mod forward;
 pub mod kernel;
 pub mod matmul;
