@@ -1,7 +1,8 @@
 // quantlab's WebGPU weight matmuls in headless Chromium (SwiftShader here), the browser twin of
 // scripts/bench-gpu.sh: per format, GEMV (one token; every portable strategy: 1, 4, 64 threads
-// per row — wgpu's WebGPU backend exposes no subgroups) and GEMM time, effective GB/s and
-// GFLOP/s at n×K×rows = 1×576×1536, 1×4096×4096 and 512×4096×4096 (64 with QUICK=1), then the
+// per row and 4, 16 rows per thread — wgpu's WebGPU backend exposes no subgroups) and GEMM
+// time, effective GB/s and GFLOP/s at n×K×rows = 1×576×1536, 1×4096×4096 and 512×4096×4096
+// (64 with QUICK=1), then the
 // 4096² GEMV speed-up of every format over f32, same strategy and best against best. Prints
 // markdown. Not part of `npm test`.
 //
@@ -21,7 +22,8 @@ const FORMATS = (process.env.FORMATS ?? 'f32,f16,q8_0,q4_0,q4_1,q4_k,q6_k,int8-s
 const QUICK = process.env.QUICK === '1';
 const GEMV_ONLY = process.env.GEMV_ONLY === '1';
 const RUNS = Number(process.env.RUNS ?? 3);
-const STRATEGIES = [1, 4, 64];
+// GpuMatmulBench.create's strategy arguments: threads per row (`gemv`) or rows per thread (`gemv_rows`).
+const STRATEGIES = [{ rowThreads: 1 }, { rowThreads: 4 }, { rowThreads: 64 }, { rowsPerThread: 4 }, { rowsPerThread: 16 }];
 
 const roots = { '/bench/': join(repoRoot, 'scripts/bench-browser'), '/pkg/': join(repoRoot, 'web/src/pkg') };
 if (!existsSync(join(roots['/pkg/'], 'quantlab_bg.wasm'))) {
@@ -44,11 +46,11 @@ try {
         rows.push({ format, n: 1, cols, rows: nRows, skipped: 'K-quants need K a multiple of 256' });
         continue;
       }
-      const shapes = STRATEGIES.map((rowThreads) => ({ n: 1, rowThreads }));
+      const shapes = STRATEGIES.map((strategy) => ({ n: 1, ...strategy }));
       if (cols === 4096 && !GEMV_ONLY) shapes.push({ n: bigN, rowThreads: 1 });
       for (const s of shapes) {
         try {
-          const r = await call('measure', { format, n: s.n, cols, rows: nRows, rowThreads: s.rowThreads, runs: RUNS });
+          const r = await call('measure', { format, n: s.n, cols, rows: nRows, rowThreads: s.rowThreads, rowsPerThread: s.rowsPerThread, runs: RUNS });
           rows.push(r);
           log(`${format} ${s.n}×${cols}×${nRows} ${s.n === 1 ? r.strategy : 'GEMM'}: ${r.ms.toFixed(2)} ms`);
         } catch (e) {

@@ -6,8 +6,9 @@
 // formats with an offset or a block scale factor them out), `fn dot16_row(row, chunk, a0, a1)`
 // (chunks chunk and chunk + 1, chunk even: one scale load where they share a block) and
 // `fn dot32_row(row, chunk, a0, a1, a2, a3)` (chunks chunk..chunk + 3, chunk a multiple of 4;
-// most formats: two dot16_row), which only the subgroup GEMV calls
-// (shaders/matmul_gemv_subgroup.wgsl, appended in a separate module on adapters with subgroups).
+// most formats: two dot16_row), which the row-sharing GEMVs call: `gemv_rows` below and the
+// subgroup GEMV (shaders/matmul_gemv_subgroup.wgsl, appended in a separate module on adapters
+// with subgroups).
 // WGSL module-scope declarations may appear in any order, so plain concatenation is enough.
 // shaders/matmul_f16_activations.wgsl (f16 activations, devices with shader-f16) reuses this
 // file's helpers: load_x8, gemv_reduce_store, tile_chunks, store_gemm_outputs.
@@ -16,8 +17,8 @@
 //   @binding(0) params   : uniform MatmulParams (below)
 //   @binding(1..3)       : the repacked weights (declared by the format file: 1 and 2 storage,
 //                          3 a uniform table; WebGPU's downlevel limit is 4 storage buffers)
-//   @binding(4) x        : storage, read        array<f32>  x[t·cols + k], t < n      (gemv, gemm)
-//   @binding(5) y        : storage, read_write  array<f32>  y[t·y_stride + row0 + r]  (gemv, gemm)
+//   @binding(4) x        : storage, read        array<f32>  x[t·cols + k], t < n      (gemv*, gemm)
+//   @binding(5) y        : storage, read_write  array<f32>  y[t·y_stride + row0 + r]  (gemv*, gemm)
 //   @binding(6) ids      : storage, read        array<u32>  n row ids                 (gather_rows)
 //   @binding(7) gathered : storage, read_write  array<f32>  gathered[i·cols + k]      (gather_rows)
 // Override constants:
@@ -25,11 +26,21 @@
 //   ROW_THREADS (u32, default 64, power of two dividing WG_SIZE) — GEMV threads sharing one row.
 //     GPUs want many (coalesced loads, a workgroup-memory reduction); CPU adapters (lavapipe,
 //     SwiftShader) want 1: each invocation streams its own row and no barrier is needed.
+//   ROWS_PER_THREAD (u32, 1..=16, default 4) — consecutive output rows one gemv_rows invocation
+//     computes, sharing each activation chunk.
+//   ROWS_RUN (u32, 2 or 4, default 2) — 8-weight chunks gemv_rows takes per step: 4 through the
+//     format's `dot32_row` (INT: one vec4 of codes, one scale), 2 through `dot16_row`.
 // Entry points:
 //   gemv        — n = 1: WG_SIZE / ROW_THREADS output rows per workgroup (grid split over y past
 //                 65535 workgroups: workgroup wid.y·num_workgroups.x + wid.x); the ROW_THREADS
 //                 threads of a row stride over its 8-weight chunks and their partial sums are
 //                 reduced in workgroup memory (a fixed-order tree).
+//   gemv_rows   — n = 1, for adapters without subgroups that emulate the GPU on a CPU (SwiftShader):
+//                 invocation i of workgroup g (numbered as in gemv) computes the ROWS_PER_THREAD
+//                 rows from (g·WG_SIZE + i)·ROWS_PER_THREAD over the whole K, each activation
+//                 chunk loaded (and its Σ v and nibble scaling, `act8`) once for all of them, like
+//                 the subgroup GEMV but with no cross-lane sum: no workgroup memory, no barrier.
+//                 Rows past the end are read clamped and never written.
 //   gemm        — n > 1: 64 threads compute a 32-row × 32-token tile, 4×4 outputs per thread,
 //                 stepping K by 32 through workgroup tiles of decoded weights and activations.
 //                 Dispatch (ceil(rows/32), ceil(n/32)).
@@ -65,6 +76,8 @@ struct Chunk8 {
 
 override WG_SIZE: u32 = 64u;
 override ROW_THREADS: u32 = 64u;
+override ROWS_PER_THREAD: u32 = 4u;
+override ROWS_RUN: u32 = 2u;
 
 // Helpers the format files share (codes packed least significant bits first).
 fn nibbles(w: u32) -> Chunk8 {
@@ -87,7 +100,7 @@ fn dot8(w: Chunk8, v: Chunk8) -> f32 {
     return dot(w.lo, v.lo) + dot(w.hi, v.hi);
 }
 
-// One activation chunk as the subgroup GEMV hands it to `dot8_row`/`dot16_row`, prepared once
+// One activation chunk as the row-sharing GEMVs hand it to `dot8_row`/`dot16_row`, prepared once
 // for all the rows that share it: the values, their sum (for formats with an offset), and the
 // values scaled by 16^−j for nibble j < 7 (exact: powers of two), so `nibble_dot` can multiply
 // masked, unshifted nibbles (q_j·16^j) by them and skip the shifts.
@@ -153,6 +166,51 @@ fn gemv(
         }
     }
     gemv_reduce_store(lid, lane, row, acc);
+}
+
+@compute @workgroup_size(WG_SIZE)
+fn gemv_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let row = ((wid.y * nwg.x + wid.x) * WG_SIZE + lid) * ROWS_PER_THREAD;
+    if (row >= params.rows) {
+        return; // no barrier below: an early return is safe
+    }
+    let last = params.rows - 1u;
+    // acc[i / 4][i % 4]: row `row + i` (ROWS_PER_THREAD ≤ 16).
+    var acc = array<vec4<f32>, 4>();
+    var c = 0u;
+    if (ROWS_RUN == 4u) {
+        for (; c + 4u <= params.chunks; c += 4u) {
+            let a0 = act8(c);
+            let a1 = act8(c + 1u);
+            let a2 = act8(c + 2u);
+            let a3 = act8(c + 3u);
+            for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+                acc[i / 4u][i % 4u] += dot32_row(min(row + i, last), c, a0, a1, a2, a3);
+            }
+        }
+    }
+    for (; c + 2u <= params.chunks; c += 2u) {
+        let a0 = act8(c);
+        let a1 = act8(c + 1u);
+        for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+            acc[i / 4u][i % 4u] += dot16_row(min(row + i, last), c, a0, a1);
+        }
+    }
+    if (c < params.chunks) {
+        let a0 = act8(c);
+        for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+            acc[i / 4u][i % 4u] += dot8_row(min(row + i, last), c, a0);
+        }
+    }
+    for (var i = 0u; i < ROWS_PER_THREAD; i++) {
+        if (row + i <= last) {
+            y[params.row0 + row + i] = acc[i / 4u][i % 4u];
+        }
+    }
 }
 
 // The end of a GEMV (also gemv_f16): sums the ROW_THREADS partial sums of each row in a

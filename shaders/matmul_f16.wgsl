@@ -19,7 +19,7 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     );
 }
 
-// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v, and chunks c, c + 1.
+// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v, and chunks c, c + 1.
 fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
     return dot8(decode8(row, c), a.v);
 }

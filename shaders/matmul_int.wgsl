@@ -24,7 +24,7 @@ override ASYM: bool = false;
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
-// The same codes seen as vec4 words, for the subgroup GEMV only (an entry point may use only one
+// The same codes seen as vec4 words, for the row-sharing GEMVs only (an entry point may use only one
 // of w_q, w_q4): one 4-word load costs lavapipe far less than four 1-word loads.
 @group(0) @binding(1) var<storage, read> w_q4: array<vec4<u32>>;
 
@@ -52,8 +52,8 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     return Chunk8(s * (bytes_u8(w_q[i]) - z), s * (bytes_u8(w_q[i + 1u]) - z));
 }
 
-// Subgroup GEMV only (matmul_gemv_subgroup.wgsl), which reads the codes through w_q4 only:
-// row[8c..8c+8] · a.v factored as s·(Σ q·v − z·Σ v) (Σ v shared by the subgroup's rows);
+// Row-sharing GEMVs only (gemv_rows, gemv_subgroup), which read the codes through w_q4 only:
+// row[8c..8c+8] · a.v factored as s·(Σ q·v − z·Σ v) (Σ v shared by the rows);
 // dot16_row: chunks c, c + 1 (c even) with one scale (and zero) load when they share a group
 // (GROUP_SIZE a multiple of 16); dot32_row: 4 chunks, below.
 fn int_dot(row: u32, c: u32, q: f32, vsum: f32) -> f32 {

@@ -21,7 +21,7 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     return Chunk8(q.lo * dm.x + dm.y, q.hi * dm.x + dm.y);
 }
 
-// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as d·Σ q·v + m·Σ v
+// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v factored as d·Σ q·v + m·Σ v
 // (llama.cpp's form; Σ v shared by the subgroup's rows); dot16_row: chunks c, c + 1 (c even: one
 // block), d and m loaded once.
 fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {

@@ -28,8 +28,8 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     return Chunk8(d1 * q.lo - m1, d1 * q.hi - m1);
 }
 
-// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v factored as
-// (d·S_j)·Σ q·v − (dmin·M_j)·Σ v (Σ v shared by the subgroup's rows); dot16_row: chunks c, c + 1
+// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v factored as
+// (d·S_j)·Σ q·v − (dmin·M_j)·Σ v (Σ v shared by the rows); dot16_row: chunks c, c + 1
 // (c even: one sub-block), its scale and min loaded once.
 fn q4k_dot(row: u32, c: u32, q: f32, vsum: f32) -> f32 {
     let base = row * params.stride_s + 5u * (c / 32u);

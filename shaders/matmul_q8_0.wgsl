@@ -20,7 +20,7 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     return Chunk8(bytes_i8(w_q[i]) * d, bytes_i8(w_q[i + 1u]) * d);
 }
 
-// Subgroup GEMV only (matmul_gemv_subgroup.wgsl): row[8c..8c+8] · a.v with the block scale applied
+// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v with the block scale applied
 // once to the integer-valued dot product, d·Σ q·v; dot16_row: chunks c, c + 1 (c even: one
 // block), the scale loaded once.
 fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {

@@ -18,8 +18,8 @@ async function env() {
   };
 }
 
-async function measure({ format, n, cols, rows, rowThreads, runs }) {
-  const bench = await GpuMatmulBench.create(format, n, cols, rows, rowThreads);
+async function measure({ format, n, cols, rows, rowThreads, rowsPerThread, runs }) {
+  const bench = await GpuMatmulBench.create(format, n, cols, rows, rowThreads, rowsPerThread);
   try {
     await bench.run(1);
     const timed = async (reps) => {

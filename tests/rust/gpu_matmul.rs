@@ -233,11 +233,14 @@ fn other_formats_take_the_generic_f16_path() {
 #[test]
 fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     let Some(gpu) = gpu() else { return };
-    // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS), a single
-    // row, and K shorter than one subgroup's stride (8 lanes × 8 values) or not a multiple of 8.
+    // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS,
+    // 64·ROWS_PER_THREAD), a single row, and K shorter than one subgroup's stride (8 lanes × 8
+    // values) or not a multiple of 8.
     // The subgroup GEMV takes 4 chunks per lane and step for INT (2 for the others): K = 88 and
     // 80 end on 3 and 2 chunks, through the per-chunk and per-pair scale paths of int4-asym-g8
-    // (11 code words per row, padded to 12) and int4-sym-g16; f32 at K = 577 ends on 1.
+    // (11 code words per row, padded to 12) and int4-sym-g16; f32 at K = 577 ends on 1. gemv_rows
+    // walks K the same way (runs of 4 for INT at 16 rows/thread): 1031 rows (past 1024, not a
+    // multiple of 4) and 259 rows end mid-thread and mid-workgroup on odd chunk counts.
     for (format, rows, cols) in [
         ("f32", 1, 5),
         ("q4_0", 33, 32),
@@ -246,6 +249,8 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
         ("f32", 3, 80),
         ("int4-asym-g8", 9, 88),
         ("int4-sym-g16", 9, 80),
+        ("int4-asym-g8", 1031, 88),
+        ("f32", 259, 40),
     ] {
         let m = matrix(format, rows, cols, 5);
         for strategy in GemvStrategy::supported(gpu) {
@@ -266,6 +271,14 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
         .expect("refused")
         .to_string();
     assert!(err.contains("1 to 64") && err.contains("65"), "{err}");
+    for rows in [0, 17] {
+        let bad = GemvStrategy::Rows { rows };
+        let err = pollster::block_on(GpuMatrix::upload_with(gpu, "bad rows", &m, MatmulSetup::f32(bad)))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(err.contains("1 to 16") && err.contains(&rows.to_string()), "{err}");
+    }
 }
 
 #[test]

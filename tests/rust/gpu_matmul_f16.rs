@@ -132,11 +132,15 @@ fn f16_activations_are_really_f16_and_f32_stays_f32() {
 fn f16_activations_are_refused_where_they_cannot_run() {
     let Some(gpu) = f16_gpu() else { return };
     let m = matrix("q4_0", 4, 64, 1);
-    // No subgroup variant of the f16 GEMV.
+    // No subgroup or rows-per-thread variant of the f16 GEMV.
+    let mut row_sharing = vec![GemvStrategy::Rows { rows: 4 }];
     if gpu.adapter.subgroups {
-        let s = setup(GemvStrategy::Subgroup { rows: 4 });
-        let err = pollster::block_on(GpuMatrix::upload_with(gpu, "w", &m, s)).err().expect("refused").to_string();
-        assert!(err.contains("no f16-activation variant"), "{err}");
+        row_sharing.push(GemvStrategy::Subgroup { rows: 4 });
+    }
+    for gemv in row_sharing {
+        let err =
+            pollster::block_on(GpuMatrix::upload_with(gpu, "w", &m, setup(gemv))).err().expect("refused").to_string();
+        assert!(err.contains("no f16-activation variant") && err.contains(&gemv.label()), "{err}");
     }
     // A device that reports no shader-f16 (a second device with the flag cleared, as
     // SwiftShader in Chromium): refused before any f16 module is created, naming the adapter.

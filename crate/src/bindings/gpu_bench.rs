@@ -2,8 +2,9 @@
 //! crate/examples/bench_gpu.rs (a `GpuMatrix` GEMV or GEMM on the same matrices,
 //! `gpu::bench::bench_matrix`), uploaded once and run on demand; the page times `run`.
 //!
-//! GpuMatmulBench.create(format, n, cols, rows, rowThreads?) -> Promise<GpuMatmulBench>
-//!     (rowThreads: the portable GEMV's threads per row; default: the adapter's default strategy)
+//! GpuMatmulBench.create(format, n, cols, rows, rowThreads?, rowsPerThread?) -> Promise<GpuMatmulBench>
+//!     (rowThreads: the portable GEMV's threads per row; rowsPerThread instead: `gemv_rows`'s rows
+//!     per invocation; neither: the adapter's default strategy)
 //! bench.run(reps) -> Promise<void>   records `reps` products in one submit and resolves once the
 //!                                     GPU has finished them (a 4-byte readback of y)
 //! bench.info() -> {format, kernel, strategy, gpuBytes, n, cols, rows}
@@ -56,18 +57,27 @@ fn gpu_err(e: impl std::fmt::Display) -> JsError {
 impl GpuMatmulBench {
     /// Builds `format`'s `rows × cols` benchmark matrix, uploads it with f32 activations, and
     /// allocates x (`n × cols` values) and y. Rejects with the reason for an unknown format, a
-    /// shape the format can't take, a `rowThreads` that is not a power of two ≤ 64, or a matrix
-    /// over the adapter's limits.
-    pub fn create(format: String, n: u32, cols: u32, rows: u32, row_threads: Option<u32>) -> js_sys::Promise {
+    /// shape the format can't take, a `rowThreads` that is not a power of two ≤ 64, a
+    /// `rowsPerThread` not in 1..=16, both given, or a matrix over the adapter's limits.
+    pub fn create(
+        format: String,
+        n: u32,
+        cols: u32,
+        rows: u32,
+        row_threads: Option<u32>,
+        rows_per_thread: Option<u32>,
+    ) -> js_sys::Promise {
         future_to_promise(async move {
             if n == 0 || cols == 0 || rows == 0 {
                 return Err(JsError::new("n, cols and rows must be at least 1").into());
             }
             let gpu = gpu_context().await?;
             let m = bench_matrix(&format, rows as usize, cols as usize).map_err(|e| JsError::new(&e))?;
-            let gemv = match row_threads {
-                Some(row_threads) => GemvStrategy::Workgroup { row_threads },
-                None => GemvStrategy::default_for(&gpu),
+            let gemv = match (row_threads, rows_per_thread) {
+                (Some(row_threads), None) => GemvStrategy::Workgroup { row_threads },
+                (None, Some(rows)) => GemvStrategy::Rows { rows },
+                (None, None) => GemvStrategy::default_for(&gpu),
+                (Some(_), Some(_)) => return Err(JsError::new("give rowThreads or rowsPerThread, not both").into()),
             };
             let matrix = GpuMatrix::upload_with(&gpu, &format, &m, MatmulSetup::f32(gemv)).await.map_err(gpu_err)?;
             let values = bench_values(n as usize * cols as usize);

@@ -23,8 +23,8 @@ mod eval;
 mod gpu_bench;
 #[cfg(feature = "gpu")]
 mod gpu_model;
-mod safetensors;
 mod model;
+mod safetensors;
 
 #[wasm_bindgen(start)]
 pub fn start() {

@@ -50,6 +50,11 @@ pub enum GemvStrategy {
     /// computes `rows` consecutive rows (override `SG_ROWS`, 1..=64) sharing each activation load;
     /// lanes read consecutive runs of 4 chunks and reduce with `subgroupAdd`.
     Subgroup { rows: u32 },
+    /// `gemv_rows` (matmul_common.wgsl, any adapter): every invocation computes `rows`
+    /// consecutive rows (override `ROWS_PER_THREAD`, 1..=16) over the whole K, sharing each
+    /// activation load among them like `Subgroup` but with no cross-lane sum (no subgroups,
+    /// no workgroup memory): for CPU adapters without subgroups (SwiftShader in Chromium).
+    Rows { rows: u32 },
 }
 
 impl GemvStrategy {
@@ -80,14 +85,15 @@ impl GemvStrategy {
         }
     }
 
-    /// Every strategy worth testing or benchmarking on `gpu`: the portable ones always, the
-    /// subgroup ones only when the adapter has subgroups.
+    /// Every strategy worth testing or benchmarking on `gpu`: the portable ones (`Workgroup`,
+    /// `Rows`) always, the subgroup ones only when the adapter has subgroups.
     pub fn supported(gpu: &GpuContext) -> Vec<GemvStrategy> {
         let mut all: Vec<GemvStrategy> =
             [1, 4, GEMV_WG_SIZE].into_iter().map(|row_threads| GemvStrategy::Workgroup { row_threads }).collect();
         if gpu.adapter.subgroups {
             all.extend([1, 4, 8, 16, 32, 64].map(|rows| GemvStrategy::Subgroup { rows }));
         }
+        all.extend([4, 16].map(|rows| GemvStrategy::Rows { rows }));
         all
     }
 
@@ -98,6 +104,8 @@ impl GemvStrategy {
             GemvStrategy::Workgroup { row_threads } => format!("{row_threads} threads/row"),
             GemvStrategy::Subgroup { rows: 1 } => "subgroup/row".to_string(),
             GemvStrategy::Subgroup { rows } => format!("subgroup/{rows} rows"),
+            GemvStrategy::Rows { rows: 1 } => "1 row/thread".to_string(),
+            GemvStrategy::Rows { rows } => format!("{rows} rows/thread"),
         }
     }
 
@@ -109,6 +117,9 @@ impl GemvStrategy {
             }
             GemvStrategy::Subgroup { rows } if !(1..=64).contains(&rows) => {
                 refuse(format!("subgroup GEMV rows per subgroup must be 1 to 64, got {rows}"))
+            }
+            GemvStrategy::Rows { rows } if !(1..=16).contains(&rows) => {
+                refuse(format!("GEMV rows per thread must be 1 to 16, got {rows}"))
             }
             GemvStrategy::Subgroup { .. } if !gpu.adapter.subgroups => refuse(format!(
                 "the subgroup GEMV needs subgroups, which adapter '{}' does not offer",
@@ -123,6 +134,7 @@ impl GemvStrategy {
         match self {
             GemvStrategy::Workgroup { row_threads } => GEMV_WG_SIZE / row_threads,
             GemvStrategy::Subgroup { rows } => SUBGROUP_ROW_SETS * rows,
+            GemvStrategy::Rows { rows } => GEMV_WG_SIZE * rows,
         }
     }
 }
@@ -197,10 +209,15 @@ impl MatmulSetup {
     fn check(self, gpu: &GpuContext, name: &str) -> Result<(), GpuError> {
         self.gemv.check(gpu, name)?;
         self.activations.check(gpu)?;
-        if let (GemvStrategy::Subgroup { .. }, ActivationPrecision::F16) = (self.gemv, self.activations) {
+        if let (GemvStrategy::Subgroup { .. } | GemvStrategy::Rows { .. }, ActivationPrecision::F16) =
+            (self.gemv, self.activations)
+        {
             return Err(GpuError::Validation {
                 what: name.to_string(),
-                message: "the subgroup GEMV has no f16-activation variant; use a Workgroup strategy".to_string(),
+                message: format!(
+                    "the GEMV '{}' has no f16-activation variant; use a Workgroup strategy",
+                    self.gemv.label()
+                ),
             });
         }
         Ok(())
@@ -325,16 +342,29 @@ async fn pipelines_for(gpu: &GpuContext, layout: Layout, setup: MatmulSetup) -> 
         (GemvStrategy::Subgroup { rows }, _) => {
             constants.push(("SG_ROWS", f64::from(rows)));
             constants.push(("GROUP_ROWS", f64::from(SUBGROUP_ROW_SETS * rows)));
-            // Runs of 4 chunks per lane only where the format loads them as one (INT) and enough
-            // rows share each activation load; otherwise they measured slower on lavapipe
-            // (f32 subgroup/16 rows 14.0 → 16.9 ms, INT subgroup/4 rows 2.3× → 1.8× f32).
-            let run = if matches!(layout, Layout::Int { .. }) && rows >= 16 { 4.0 } else { 2.0 };
-            constants.push(("SG_CHUNKS", run));
+            constants.push(("SG_CHUNKS", chunk_run(layout, rows)));
             (MatmulModule::Subgroup, "gemv_subgroup")
+        }
+        (GemvStrategy::Rows { rows }, _) => {
+            constants.push(("ROWS_PER_THREAD", f64::from(rows)));
+            constants.push(("ROWS_RUN", chunk_run(layout, rows)));
+            (MatmulModule::Base, "gemv_rows")
         }
     };
     let gemv = cached_pipeline(gpu, kernel, module, entry, &constants).await?;
     Ok(Pipelines { gemv, gemm, gather })
+}
+
+/// 8-weight chunks a row-sharing GEMV (`gemv_subgroup`, `gemv_rows`) takes per step when `rows`
+/// rows share each activation load: runs of 4 only where the format loads them as one (INT) and
+/// enough rows share each activation load; otherwise they measured slower on lavapipe (f32
+/// subgroup/16 rows 14.0 → 16.9 ms, INT subgroup/4 rows 2.3× → 1.8× f32).
+fn chunk_run(layout: Layout, rows: u32) -> f64 {
+    if matches!(layout, Layout::Int { .. }) && rows >= 16 {
+        4.0
+    } else {
+        2.0
+    }
 }
 
 fn to_u32(what: &str, v: usize) -> Result<u32, GpuError> {
