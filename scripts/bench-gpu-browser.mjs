@@ -1,6 +1,6 @@
 // quantlab's WebGPU weight matmuls in headless Chromium (SwiftShader here), the browser twin of
 // scripts/bench-gpu.sh: per format, GEMV (one token; every portable strategy: 1, 4, 64 threads
-// per row and 4, 16 rows per thread — wgpu's WebGPU backend exposes no subgroups) and GEMM
+// per row and 4, 8, 16 rows per thread — wgpu's WebGPU backend exposes no subgroups) and GEMM
 // time, effective GB/s and GFLOP/s at n×K×rows = 1×576×1536, 1×4096×4096 and 512×4096×4096
 // (64 with QUICK=1), then the
 // 4096² GEMV speed-up of every format over f32, same strategy and best against best. Prints
@@ -23,7 +23,7 @@ const QUICK = process.env.QUICK === '1';
 const GEMV_ONLY = process.env.GEMV_ONLY === '1';
 const RUNS = Number(process.env.RUNS ?? 3);
 // GpuMatmulBench.create's strategy arguments: threads per row (`gemv`) or rows per thread (`gemv_rows`).
-const STRATEGIES = [{ rowThreads: 1 }, { rowThreads: 4 }, { rowThreads: 64 }, { rowsPerThread: 4 }, { rowsPerThread: 16 }];
+const STRATEGIES = [{ rowThreads: 1 }, { rowThreads: 4 }, { rowThreads: 64 }, { rowsPerThread: 4 }, { rowsPerThread: 8 }, { rowsPerThread: 16 }];
 
 const roots = { '/bench/': join(repoRoot, 'scripts/bench-browser'), '/pkg/': join(repoRoot, 'web/src/pkg') };
 if (!existsSync(join(roots['/pkg/'], 'quantlab_bg.wasm'))) {

@@ -320,12 +320,14 @@ fn the_gemv_strategy_follows_the_adapter_features() {
         .expect("refused")
         .to_string();
     assert!(err.contains("needs subgroups") && err.contains(&without.adapter.name), "{err}");
-    for fallback in [true, false] {
+    // Software adapter (SwiftShader in Chromium) → 16 rows per thread; GPU → 64 threads per row.
+    for (fallback, strategy) in
+        [(true, GemvStrategy::Rows { rows: 16 }), (false, GemvStrategy::Workgroup { row_threads: 64 })]
+    {
         without.adapter.is_fallback = fallback;
-        let threads = if fallback { 1 } else { 64 };
-        assert_eq!(GemvStrategy::default_for(&without), GemvStrategy::Workgroup { row_threads: threads });
+        assert_eq!(GemvStrategy::default_for(&without), strategy);
         let g = pollster::block_on(GpuMatrix::upload(&without, "w", &m)).expect("upload");
-        assert_eq!(g.gemv_strategy(), GemvStrategy::Workgroup { row_threads: threads });
+        assert_eq!(g.gemv_strategy(), strategy);
         check_products(&without, "q4_0 without subgroups", &m, &g, 1, 0.0);
     }
 }

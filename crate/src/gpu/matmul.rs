@@ -15,9 +15,11 @@
 //! [`GpuError::BufferTooLarge`]. `kernel_label()` says when a matrix was split.
 //!
 //! GEMV strategies ([`GemvStrategy`]): the portable `gemv` (threads per row + workgroup-memory
-//! reduction) runs everywhere; on adapters with the SUBGROUP feature the default is
-//! `gemv_subgroup` (subgroupAdd), whose WGSL is a separate module (`Kernel::subgroup_source`)
-//! created only on such devices. [`GemvStrategy::default_for`] explains the choice.
+//! reduction) and `gemv_rows` (several rows per invocation sharing each activation load; the
+//! default on software adapters without subgroups) run everywhere; on adapters with the SUBGROUP
+//! feature the default is `gemv_subgroup` (subgroupAdd), whose WGSL is a separate module
+//! (`Kernel::subgroup_source`) created only on such devices. [`GemvStrategy::default_for`]
+//! explains the choice.
 //!
 //! CPU twins: [`Matrix::matvec`] (products) and [`Matrix::row`] (gather); `tests/rust/gpu_matmul.rs`
 //! compares them over awkward shapes.
@@ -73,14 +75,19 @@ impl GemvStrategy {
     ///   (contiguous loads, no barrier, the most workgroups for small matrices). Not measured
     ///   here: this machine has no GPU.
     /// - no subgroups, software adapter (SwiftShader in Chromium: wgpu's WebGPU backend never
-    ///   reports subgroups, see gpu/mod.rs) → 1 thread per row, faster than 64 on lavapipe
-    ///   (no barriers on a CPU).
+    ///   reports subgroups, see gpu/mod.rs) → `Rows { rows: 16 }`: each invocation computes 16
+    ///   rows sharing each activation load, the subgroup GEMV's saving without subgroups. In
+    ///   headless Chromium (BENCHMARKS.md, "gemv_rows in Chromium") it beat 1 thread/row for
+    ///   f32, INT4 and Q4_1 at both shapes: at 1×4096×4096 f32 61.9 → 26.3 ms, int4-sym-g128
+    ///   73.3 → 11.3 ms, q4_1 63.2 → 31.0 ms; at 1×576×1536 2.6–4.4× faster. 1 thread/row
+    ///   (no barriers on a CPU) beats 4 and 64 threads/row. The cost: a workgroup covers 1024
+    ///   rows, so a matrix of fewer rows runs on one core.
     /// - no subgroups, real GPU → 64 threads per row: coalesced loads, a tree reduction.
     pub fn default_for(gpu: &GpuContext) -> GemvStrategy {
         match (gpu.adapter.subgroups, gpu.adapter.is_fallback) {
             (true, true) => GemvStrategy::Subgroup { rows: 64 },
             (true, false) => GemvStrategy::Subgroup { rows: 1 },
-            (false, true) => GemvStrategy::Workgroup { row_threads: 1 },
+            (false, true) => GemvStrategy::Rows { rows: 16 },
             (false, false) => GemvStrategy::Workgroup { row_threads: GEMV_WG_SIZE },
         }
     }
@@ -195,8 +202,8 @@ impl MatmulSetup {
     }
 
     /// The default GEMV strategy of `gpu` for f32 activations ([`GemvStrategy::default_for`]);
-    /// for f16 activations the portable GEMV with the row threads that strategy's reasoning
-    /// picks without subgroups (1 on a software adapter, 64 on a GPU).
+    /// for f16 activations the portable `gemv_f16` (it has no row-sharing variant) with 1
+    /// thread per row on a software adapter (no barriers on a CPU), 64 on a GPU.
     pub fn default_for(gpu: &GpuContext, activations: ActivationPrecision) -> MatmulSetup {
         let gemv = match activations {
             ActivationPrecision::F32 => GemvStrategy::default_for(gpu),
