@@ -79,7 +79,7 @@ impl GemvStrategy {
     ///   rows sharing each activation load, the subgroup GEMV's saving without subgroups. In
     ///   headless Chromium (BENCHMARKS.md, "gemv_rows in Chromium") it beat 1 thread/row for
     ///   f32, INT4 and Q4_1 at both shapes: at 1×4096×4096 f32 61.9 → 26.3 ms, int4-sym-g128
-    ///   73.3 → 11.3 ms, q4_1 63.2 → 31.0 ms; at 1×576×1536 2.6–4.4× faster. 1 thread/row
+    ///   73.3 → 11.3 ms, q4_1 63.2 → 31.0 ms; at 1×576×1536 2.5–4.4× faster. 1 thread/row
     ///   (no barriers on a CPU) beats 4 and 64 threads/row. The cost: a workgroup covers 1024
     ///   rows, so a matrix of fewer rows runs on one core.
     /// - no subgroups, real GPU → 64 threads per row: coalesced loads, a tree reduction.
