@@ -25,18 +25,9 @@ use std::time::Instant;
 use quantlab::gpu::bench::{bench_matrix, bench_values};
 use quantlab::gpu::matmul::{ActivationPrecision, GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::GpuContext;
-use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
 
 const DEFAULT_FORMATS: &str = "f32,f16,q8_0,q4_0,q4_1,q4_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,q5_k";
-
-fn weights(n: usize) -> Vec<f32> {
-    bench_values(n)
-}
-
-fn matrix(format: &str, rows: usize, cols: usize) -> Matrix {
-    bench_matrix(format, rows, cols).unwrap_or_else(|e| panic!("{e}"))
-}
 
 const MIN_RUN_SECONDS: f64 = 0.15;
 
@@ -64,7 +55,7 @@ impl Product {
         let (n, reps, runs) = shape;
         let x = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("x"),
-            contents: bytemuck::cast_slice(&weights(n * g.cols())),
+            contents: bytemuck::cast_slice(&bench_values(n * g.cols())),
             usage: wgpu::BufferUsages::STORAGE,
         });
         let y = gpu.device.create_buffer(&wgpu::BufferDescriptor {
@@ -145,7 +136,7 @@ fn main() {
                 println!("| {format} | K-quants need K a multiple of 256 | 1×{cols}×{rows} | - | - | - | - | - |");
                 continue;
             }
-            let m = matrix(format, rows, cols);
+            let m = bench_matrix(format, rows, cols).unwrap_or_else(|e| panic!("{e}"));
             for &strategy in &strategies {
                 let g = pollster::block_on(GpuMatrix::upload_with(&gpu, format, &m, MatmulSetup::f32(strategy)))
                     .unwrap_or_else(|e| panic!("{e}"));
