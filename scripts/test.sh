@@ -3,6 +3,7 @@
 #   1. cargo test  — Rust unit + integration tests, GPU tests on lavapipe (QUANTLAB_REQUIRE_GPU=1)
 #   2. vitest      — web unit tests and the wasm core's tests in Node (tests/web, tests/wasm)
 #   3. node --test — browser end-to-end tests in headless Chromium (tests/e2e)
+#   4. lint        — cargo fmt, clippy -D warnings (native + wasm32), tsc (scripts/lint.sh)
 # Every suite runs even if an earlier one fails; the exit code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 run_suite cargo cargo test --workspace --color never
 run_suite vitest node_modules/.bin/vitest run --config tests/vitest.config.ts
 run_suite e2e node --test --test-reporter=spec tests/e2e/
+run_suite lint bash scripts/lint.sh
 
 # One closing line over all suites, counted from each runner's own summary.
 passed=0; failed=0
