@@ -74,8 +74,10 @@
 //!
 //! [`evaluate`] runs the base (source 0) and every other source in LOCKSTEP over the same
 //! windows, position by position: the base's log-probabilities at a position are computed once
-//! (one `vocab`-sized f64 buffer) and compared with each format's before moving on, so no
-//! logits are stored. Over the protocol's scored positions:
+//! (one `vocab`-sized f64 buffer) and compared with each format's before moving on, so at most
+//! one block of logits per source is held (a [`ModelSource`] runs the window in blocks of
+//! [`super::forward_batch::DEFAULT_BLOCK`] positions, announced by [`LogitSource::lookahead`]).
+//! Over the protocol's scored positions:
 //!
 //! - `KL(base ‖ quant) = Σ_v p_base(v) · (log p_base(v) − log p_quant(v))` in f64, averaged over
 //!   scored positions (the direction of llama-perplexity's `--kl-divergence`);
@@ -86,7 +88,8 @@
 //! For a GGUF that ships quantized (the default SmolLM2 file is Q4_1), the "base" is that
 //! checkpoint as stored: every report must name its source format.
 
-use super::{forward::State, Config, Model, ModelError};
+pub use super::eval_source::{ForwardMode, ModelSource};
+use super::{Model, ModelError};
 
 /// Default window length in tokens (both protocols).
 pub const DEFAULT_CTX: usize = 512;
@@ -300,40 +303,14 @@ pub fn argmax(logits: &[f32]) -> usize {
 pub trait LogitSource {
     /// Starts a new window (a fresh KV cache).
     fn begin_window(&mut self);
+    /// Called right after [`LogitSource::begin_window`] with the tokens the window will feed
+    /// (positions `0..tokens.len()`, in order), so a source may run them in blocks ahead of
+    /// the `logits` calls. The default ignores them.
+    fn lookahead(&mut self, tokens: &[u32]) {
+        let _ = tokens;
+    }
     /// The logits after `token` at `pos` (positions `0..pos` of this window already run).
     fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError>;
-}
-
-/// A [`Model`] and its [`State`] as a [`LogitSource`].
-pub struct ModelSource<'m> {
-    pub model: &'m Model,
-    pub state: State,
-}
-
-impl<'m> ModelSource<'m> {
-    /// A state holding `ctx` positions; `threads` as [`State::threads`] (1 on wasm32).
-    pub fn new(model: &'m Model, ctx: usize, threads: usize) -> ModelSource<'m> {
-        let mut state = State::new(&model.config, ctx);
-        state.threads = threads.max(1);
-        ModelSource { model, state }
-    }
-
-    pub fn config(&self) -> &Config {
-        &self.model.config
-    }
-}
-
-impl LogitSource for ModelSource<'_> {
-    fn begin_window(&mut self) {
-        // Attention at `pos` only reads cache rows 0..=pos, all written in this window, so
-        // this is belt and braces: the window sees exactly a fresh cache.
-        self.state.key_cache.fill(0.0);
-        self.state.value_cache.fill(0.0);
-    }
-
-    fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError> {
-        super::try_forward(&self.model.config, &self.model.weights, &mut self.state, token, pos)
-    }
 }
 
 /// One source's results over the plan's scored tokens.
@@ -440,6 +417,7 @@ pub fn evaluate(
     for (wi, window) in plan.windows.iter().enumerate() {
         for s in sources.iter_mut() {
             s.begin_window();
+            s.lookahead(&window[..=last]);
         }
         for pos in 0..=last {
             let token = window[pos];

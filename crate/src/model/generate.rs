@@ -1,7 +1,8 @@
-//! The token generation loop: prefill the prompt one position at a time, then sample, stream and
-//! feed back tokens until an end-of-generation token or the budget. Pure (the caller supplies
+//! The token generation loop: prefill the prompt in blocks of positions (the batched forward,
+//! bit-identical to running it one position at a time), then sample, stream and feed back tokens until an end-of-generation token or the budget. Pure (the caller supplies
 //! the clock), so it runs on wasm32 too.
 
+use super::forward_batch::{try_forward_batch, BatchLogits, BatchState, Block, DEFAULT_BLOCK};
 use super::sampler::Sampler;
 use super::{try_forward, Model, ModelError, State};
 
@@ -77,10 +78,15 @@ pub fn generate(
     }
     let (c, w) = (&model.config, &model.weights);
     let t0 = now();
-    for (pos, &tok) in prompt[..prompt.len() - 1].iter().enumerate() {
-        try_forward(c, w, state, tok, pos)?;
+    let mut batch = BatchState::new(c, DEFAULT_BLOCK.min(prompt.len()));
+    let block = batch.max_positions();
+    let mut logits = Vec::new();
+    for (i, tokens) in prompt.chunks(block).enumerate() {
+        let pos0 = i * block;
+        let last = pos0 + tokens.len() == prompt.len();
+        let logits_wanted = if last { BatchLogits::Last } else { BatchLogits::Nothing };
+        logits = try_forward_batch(c, w, state, &mut batch, Block { tokens, pos0, logits: logits_wanted })?.to_vec();
     }
-    let mut logits = try_forward(c, w, state, prompt[prompt.len() - 1], prompt.len() - 1)?.to_vec();
     let t1 = now();
     let mut out = Vec::with_capacity(max_new);
     let mut stop = StopReason::MaxTokens;

@@ -10,6 +10,9 @@
 //!   ([`Model::from_hf_checkpoint`]), q/k rows permuted to the GGUF RoPE layout.
 //! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits);
 //!   [`forward_observed`] also shows every linear layer's input.
+//! - [`forward_batch`]: a block of positions at once ([`forward_batch()`]), bit-identical to
+//!   [`forward()`] position by position and much faster: each packed weight row is decoded once
+//!   per block ([`Matrix::matmul_threads`]). Evaluation and prompt prefill use it.
 //! - [`activations`]: per-input-channel activation absmax/RMS over a calibration text.
 //!
 //! ```no_run
@@ -33,7 +36,10 @@
 pub mod activations;
 pub mod config;
 pub mod eval;
+mod eval_source;
 pub mod forward;
+pub mod forward_batch;
+mod gemm;
 pub mod generate;
 pub mod hf;
 mod kernels;
@@ -48,6 +54,7 @@ pub mod weights;
 
 pub use config::Config;
 pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
+pub use forward_batch::{forward_batch, try_forward_batch, BatchLogits, BatchState, Block};
 pub use policy::TensorPolicy;
 pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};

@@ -219,7 +219,7 @@ impl Matrix {
 }
 
 /// Bytes of one row of a ggml tensor.
-fn row_bytes(t: &GgmlTensor) -> usize {
+pub(super) fn row_bytes(t: &GgmlTensor) -> usize {
     t.shape.cols / t.ty.block_size() * t.ty.type_size()
 }
 
