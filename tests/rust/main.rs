@@ -9,6 +9,7 @@ mod fast_quant;
 mod fixtures;
 mod formats;
 mod forward;
+mod forward_batch;
 mod generate;
 mod gguf;
 #[cfg(feature = "gpu")]
