@@ -28,7 +28,7 @@ fn tolerance(reference: f64) -> f64 {
 }
 
 /// The default model, loaded once for all tests of this module.
-fn model() -> Option<&'static Model> {
+pub(crate) fn model() -> Option<&'static Model> {
     static MODEL: OnceLock<Option<Model>> = OnceLock::new();
     MODEL
         .get_or_init(|| {

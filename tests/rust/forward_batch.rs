@@ -14,7 +14,6 @@
 //! perplexity are equal too (checked anyway, the perplexity to 1e-4 relative, through the
 //! public evaluation and generation paths).
 
-use crate::gguf::model_path;
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
 use quantlab::model::eval::{evaluate, plan, EvalHooks, ForwardMode, LogitSource, ModelSource, Protocol};
 use quantlab::model::generate::generate;
@@ -22,7 +21,6 @@ use quantlab::model::{
     forward, forward_batch, quantize_model, BatchLogits, BatchState, Block, Config, Matrix, Model, Sampler,
     SamplerConfig, State, TensorPolicy, Weights,
 };
-use std::sync::OnceLock;
 
 /// One format of each family the forward multiplies by: f32, f16, the ggml legacy types, two
 /// k-quants, INT (symmetric/asymmetric, group/channel/tensor, 4 and other widths), NF4/FP4 with
@@ -49,22 +47,9 @@ const SCHEMES: &[&str] = &[
     "fp8-e5m2-channel",
 ];
 
-/// Deterministic values in [-scale, scale) with a few outliers (xorshift).
+/// Deterministic values (`model_quant`'s, in [-0.5, 0.5) with outliers) times `scale`.
 fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|i| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            let u = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 2.0 * scale;
-            if i % 41 == 0 {
-                u * 6.0
-            } else {
-                u
-            }
-        })
-        .collect()
+    crate::model_quant::values(n, seed).into_iter().map(|v| v * 2.0 * scale).collect()
 }
 
 /// A `rows × cols` matrix of `scheme` (`f32`: plain values).
@@ -241,20 +226,9 @@ fn batched_eval_and_prefill_match_the_reference_on_synthetic_models() {
     }
 }
 
-/// The default model (Q4_1 base), loaded once.
-fn default_model() -> Option<&'static Model> {
-    static MODEL: OnceLock<Option<Model>> = OnceLock::new();
-    MODEL
-        .get_or_init(|| {
-            let bytes = std::fs::read(model_path()?).expect("read the model");
-            Some(Model::from_gguf_bytes(&bytes).expect("the default model loads"))
-        })
-        .as_ref()
-}
-
 #[test]
 fn batched_eval_and_prefill_match_the_reference_on_the_default_model() {
-    let Some(base) = default_model() else { return };
+    let Some(base) = crate::forward::model() else { return };
     // Token ids from the vocabulary's ordinary range; the numbers only need to be the same.
     let tokens: Vec<u32> = values(96, 9, 1.0).iter().map(|v| 200 + ((v.abs() * 1e4) as u32) % 20000).collect();
     check_eval_and_greedy("Q4_1 base", base, &tokens, 48);

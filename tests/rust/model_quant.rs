@@ -7,7 +7,7 @@ use quantlab::model::{forward, quantize_model, Matrix, Model, State, TensorPolic
 use std::path::Path;
 use std::sync::OnceLock;
 
-fn values(n: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
         .map(|i| {

@@ -1,5 +1,5 @@
 //! `quantlab eval MODEL.gguf [--format F ...] [--text FILE] [--ctx N] [--max-windows K]
-//! [--protocol default|llama.cpp] [--threads N] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
+//! [--protocol default|llama.cpp] [--threads N] [--cpu-forward batched|per-position] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
 //! [--json]`: perplexity of the model (on the CPU or the GPU forward with the chosen KV cache
 //! format, see [`super::device`]) and, per
 //! `--format`, of an in-memory quantized copy, compared with the base on the same windows
@@ -22,8 +22,8 @@ use super::stats::parse_formats;
 use super::CliError;
 use crate::formats::QuantScheme;
 use crate::model::eval::{
-    bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, LogitSource, Metrics, ModelSource,
-    Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
+    bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, ForwardMode, LogitSource, Metrics,
+    ModelSource, Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
 };
 use crate::model::{quantize_model, TensorPolicy};
 use serde::Serialize;
@@ -38,6 +38,17 @@ pub enum ProtocolArg {
     /// llama-perplexity's: BOS per the model's metadata, second half of each chunk scored.
     #[value(name = "llama.cpp")]
     LlamaCpp,
+}
+
+/// How the CPU forward runs each window (same numbers to the bit; for timing the two).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CpuForwardArg {
+    /// Blocks of positions through the batched forward.
+    #[value(name = "batched")]
+    Batched,
+    /// One position at a time through the reference forward.
+    #[value(name = "per-position")]
+    PerPosition,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -63,6 +74,10 @@ pub struct EvalArgs {
     /// Threads for the matrix products (default: all cores). Results do not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// How the CPU forward runs the windows: batched, or per-position (the reference; slower,
+    /// bit-identical numbers).
+    #[arg(long, value_enum, default_value = "batched")]
+    pub cpu_forward: CpuForwardArg,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -230,7 +245,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     #[cfg(not(feature = "gpu"))]
     let device_name = "cpu".to_string();
     let mut sources: Vec<ModelSource> = if gpu_sources.is_empty() {
-        models.iter().map(|(_, _, m)| ModelSource::new(m, args.ctx, threads)).collect()
+        let forward = match args.cpu_forward {
+            CpuForwardArg::Batched => ForwardMode::default(),
+            CpuForwardArg::PerPosition => ForwardMode::PerPosition,
+        };
+        models.iter().map(|(_, _, m)| ModelSource::new(m, args.ctx, threads).with_forward(forward)).collect()
     } else {
         Vec::new()
     };
