@@ -37,7 +37,7 @@ impl Matrix {
     /// Panics if `x.len()` is not a multiple of `cols` or `out.len() != n · rows`.
     pub fn matmul_threads(&self, x: &[f32], out: &mut [f32], threads: usize) {
         let TensorShape { rows, cols } = self.shape();
-        let n = if cols == 0 { 0 } else { x.len() / cols };
+        let n = x.len().checked_div(cols).unwrap_or(0);
         assert!(
             cols > 0 && x.len() == n * cols && out.len() == n * rows,
             "{rows}×{cols} matrix times {} values into {}",
