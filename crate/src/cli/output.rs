@@ -45,7 +45,7 @@ pub fn refuse_input_as_output(out: &Path, inputs: &[PathBuf]) -> Result<(), CliE
         if let Ok(i) = std::fs::metadata(input) {
             if (i.dev(), i.ino()) == (o.dev(), o.ino()) {
                 return Err(CliError::Message(format!(
-                    "the output '{}' is the input file '{}' (the same file on disk): writing it would destroy \
+                    "the output '{}' is the input file '{}' (the same file on disk): writing it would overwrite \
                      the input; choose another output path",
                     out.display(),
                     input.display()
