@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 
 use super::model::{js_count, now_secs, options, JsCallback, LabModel, Loaded};
 use super::{js_err, to_js};
-use crate::formats::QuantScheme;
+use crate::formats::{QuantScheme, Saturation};
 use crate::io::export::{quantize_gguf, ExportError, ExportKind};
 use crate::model::eval::{
     evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Protocol, DEFAULT_CTX,
@@ -161,7 +161,15 @@ pub fn export_quantized(
     let mut bytes = Vec::new();
     let mut callback = JsCallback::new(on_progress);
     let mut progress = |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
-    let result = quantize_gguf(source_gguf, &scheme, kind, &TensorPolicy::default(), &mut bytes, &mut progress);
+    let result = quantize_gguf(
+        source_gguf,
+        &scheme,
+        kind,
+        &TensorPolicy::default(),
+        Saturation::Refuse,
+        &mut bytes,
+        &mut progress,
+    );
     callback.finish()?;
     let summary = result.map_err(|e| match e {
         ExportError::Cancelled { .. } => JsError::new(&format!("cancelled export to {}: {e}", scheme.name())),

@@ -358,6 +358,7 @@ impl LabModel {
         let gguf = GgufFile::parse(bytes, bytes.len() as u64).map_err(js_err)?;
         let model = Model::from_gguf(&gguf, bytes).map_err(js_err)?;
         let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| JsError::new(&format!("tokenizer: {e}")))?;
+        model.check_tokenizer_vocab(tokenizer.vocab_size()).map_err(js_err)?;
         let architecture = gguf.get_str("general.architecture").unwrap_or("llama").to_string();
         Ok(LabModel { inner: Rc::new(Loaded { model, tokenizer: Rc::new(tokenizer), architecture, report: None }) })
     }

@@ -19,6 +19,7 @@ pub mod generate;
 pub mod info;
 pub mod info_hf;
 pub mod load;
+pub mod output;
 pub mod quantize;
 pub mod stats;
 

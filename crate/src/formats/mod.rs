@@ -18,9 +18,11 @@ pub mod fp8;
 pub mod ggml;
 pub mod int;
 pub mod quantized;
+pub mod saturation;
 pub mod scheme;
 
 pub use quantized::{quantize, QuantError, QuantizedTensor, TensorShape};
+pub use saturation::Saturation;
 pub use scheme::{Granularity, Mapping, QuantScheme, RangeRule, SchemeError, ValueType};
 
 use crate::gguf::GgmlType;

@@ -22,6 +22,6 @@ mod tests;
 
 pub use error::GgufError;
 pub use metadata::{Abbreviated, MetadataArray, MetadataJson, MetadataValue, ValueType};
-pub use reader::{DataStart, GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
+pub use reader::{DataStart, GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 pub use summary::{ftype_name, ModelSummary, TypeStats};
 pub use tensor_type::{GgmlType, TypeIdError, ALL_TYPES};

@@ -13,6 +13,9 @@ use std::collections::HashSet;
 
 /// Data-section alignment when the file has no `general.alignment`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// The largest `general.alignment` accepted. The alignment sizes padding buffers, so a hostile
+/// 2^31 would ask for gigabytes of zeros; real files use 32 (a few use 64).
+pub const MAX_ALIGNMENT: u32 = 1 << 16;
 /// ggml's `GGML_MAX_DIMS`.
 pub const MAX_DIMS: u32 = 4;
 
@@ -222,10 +225,13 @@ impl GgufFile {
     }
 }
 
-/// `general.alignment`: must be a u32 that is a nonzero power of two.
+/// `general.alignment`: must be a u32 that is a nonzero power of two, at most [`MAX_ALIGNMENT`].
 fn alignment_of(metadata: &[(String, MetadataValue)]) -> Result<u64, GgufError> {
     match metadata.iter().find(|(k, _)| k == "general.alignment") {
         None => Ok(DEFAULT_ALIGNMENT),
+        Some((_, MetadataValue::U32(a))) if *a > MAX_ALIGNMENT => {
+            Err(GgufError::BadAlignment(format!("{a} is above the limit of {MAX_ALIGNMENT} (MAX_ALIGNMENT)")))
+        }
         Some((_, MetadataValue::U32(a))) if a.is_power_of_two() => Ok(u64::from(*a)),
         Some((_, MetadataValue::U32(a))) => Err(GgufError::BadAlignment(format!("{a} is not a nonzero power of two"))),
         Some((_, v)) => Err(GgufError::BadAlignment(format!("it must be a u32, found {}", v.type_name()))),

@@ -28,7 +28,7 @@
 //! Dimensions are rejected when zero (our reader refuses them too, although llama.cpp would
 //! accept an empty tensor).
 
-use crate::gguf::{GgmlType, MetadataArray, MetadataValue, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
+use crate::gguf::{GgmlType, MetadataArray, MetadataValue, TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 use std::collections::HashSet;
 use std::io::Write;
 
@@ -312,6 +312,9 @@ impl GgufWriter {
 
 fn check_alignment(v: &MetadataValue) -> Result<u64, GgufWriteError> {
     match v {
+        MetadataValue::U32(a) if *a > MAX_ALIGNMENT => {
+            Err(GgufWriteError::BadAlignment(format!("{a} (above the limit of {MAX_ALIGNMENT})")))
+        }
         MetadataValue::U32(a) if a.is_power_of_two() => Ok(u64::from(*a)),
         MetadataValue::U32(a) => Err(GgufWriteError::BadAlignment(format!("{a} (not a power of two)"))),
         other => Err(GgufWriteError::BadAlignment(format!("a {} (llama.cpp requires u32)", other.type_name()))),

@@ -451,6 +451,10 @@ pub fn evaluate(
             acc[0].secs += now(&hooks) - t0;
             acc[0].run += 1;
             let vocab = base_logits.len();
+            // The forward checks the token it is fed; the target is only indexed here.
+            if target >= vocab {
+                return Err(ModelError::TokenOutOfRange { token: target as u32, vocab_size: vocab }.into());
+            }
             let mut base_top = 0;
             if scored {
                 log_softmax(base_logits, &mut base_lp);

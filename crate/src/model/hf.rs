@@ -223,6 +223,19 @@ impl Weights {
     /// `rotary_emb.inv_freq` buffers, and `lm_head.weight` when the embeddings are tied.
     pub fn from_hf_checkpoint(config: &Config, ck: &Checkpoint) -> Result<Weights, ModelError> {
         let c = config;
+        // Each layer needs its tensors in the checkpoint: checked before the name set (sized by
+        // the layer count) is built.
+        if c.n_layers.saturating_mul(HF_LAYER_TENSORS.len()) > ck.tensors.len() {
+            return Err(ModelError::HfConfig {
+                key: "num_hidden_layers".into(),
+                reason: format!(
+                    "is {}: that many layers need {} tensors each, but the checkpoint holds {} tensors",
+                    c.n_layers,
+                    HF_LAYER_TENSORS.len(),
+                    ck.tensors.len()
+                ),
+            });
+        }
         let mut expected: HashSet<String> = ["model.embed_tokens.weight", "model.norm.weight"].map(String::from).into();
         if !c.tied_embeddings {
             expected.insert("lm_head.weight".into());

@@ -104,6 +104,12 @@ pub enum ModelError {
     #[error("token id {token} is out of range (vocabulary size {vocab_size})")]
     TokenOutOfRange { token: u32, vocab_size: usize },
 
+    #[error(
+        "the tokenizer has {tokenizer} tokens but the embedding (token_embd) has only {embedding_rows} rows: \
+         token ids past the embedding cannot be run; the tokenizer does not belong to this model"
+    )]
+    VocabExceedsEmbedding { tokenizer: usize, embedding_rows: usize },
+
     #[error("position {pos} is beyond the state's capacity of {capacity} positions")]
     PositionOutOfRange { pos: usize, capacity: usize },
 
@@ -137,5 +143,18 @@ impl Model {
         let config = Config::from_gguf(gguf)?;
         let weights = Weights::from_gguf(&config, gguf, file)?;
         Ok(Model { config, weights })
+    }
+
+    /// Errors unless every id of a tokenizer of `tokenizer_vocab` tokens has an embedding row
+    /// (a larger embedding is fine: checkpoints pad it). Loaders call this once, so a mismatched
+    /// tokenizer is a load error rather than an out-of-range id in the middle of a run.
+    pub fn check_tokenizer_vocab(&self, tokenizer_vocab: usize) -> Result<(), ModelError> {
+        if tokenizer_vocab > self.config.vocab_size {
+            return Err(ModelError::VocabExceedsEmbedding {
+                tokenizer: tokenizer_vocab,
+                embedding_rows: self.config.vocab_size,
+            });
+        }
+        Ok(())
     }
 }

@@ -279,6 +279,19 @@ impl Weights {
         let (dim, hidden, vocab) = (c.dim as u64, c.hidden_dim as u64, c.vocab_size as u64);
         let (q_dim, kv_dim) = (c.q_dim() as u64, c.kv_dim() as u64);
 
+        // Each block needs its tensors in the file: checked before the name list (sized by the
+        // block count) is built.
+        if c.n_layers.saturating_mul(LAYER_TENSORS.len()) > f.tensors.len() {
+            return Err(ModelError::BadMetadata {
+                key: "llama.block_count".into(),
+                reason: format!(
+                    "{} blocks need {} tensors each, but the file holds {} tensors",
+                    c.n_layers,
+                    LAYER_TENSORS.len(),
+                    f.tensors.len()
+                ),
+            });
+        }
         let mut expected: Vec<String> = vec!["token_embd.weight".into(), "output_norm.weight".into()];
         if !c.tied_embeddings {
             expected.push("output.weight".into());

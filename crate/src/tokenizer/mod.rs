@@ -26,6 +26,7 @@ mod pretok;
 mod spm;
 
 pub use chat::{render_chatml, ChatMessage, ChatTemplate};
+pub use load::MAX_TOKEN_IDS;
 pub use pretok::PreTokenizer;
 
 use crate::gguf::{GgufFile, MetadataArray};
