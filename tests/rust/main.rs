@@ -29,6 +29,7 @@ mod io;
 mod kquants;
 mod model_quant;
 mod quant_report;
+mod registry;
 mod runtime;
 mod stats;
 mod tokenizer;

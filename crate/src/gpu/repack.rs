@@ -53,7 +53,9 @@ use super::GpuError;
 use crate::formats::bnb::Bnb4Tensor;
 use crate::formats::ggml::q4_k::get_scale_min_k4;
 use crate::formats::int::IntTensor;
-use crate::formats::{Granularity, Mapping, QuantizedTensor, TensorShape};
+use crate::formats::quantized::GgmlTensor;
+use crate::formats::registry::{self, DedicatedKernel as K, GpuKernel};
+use crate::formats::{Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::GgmlType;
 use crate::model::Matrix;
 
@@ -181,32 +183,29 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
         arrays,
         label: format!("{} (dedicated)", m.type_name()),
     };
-    let repacked = match m {
-        Matrix::F32 { data, .. } => dedicated(Layout::F32, vec![f32_rows(data, rows, cols)]),
-        Matrix::Ggml(t) => {
-            let rb = t.data.len() / rows;
-            let rows_of = || t.data.chunks_exact(rb);
-            match t.ty {
-                GgmlType::F16 => {
-                    let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-                    dedicated(Layout::F16, vec![f16_rows(&halves, rows, cols)])
-                }
-                GgmlType::Q8_0 => dedicated(Layout::Q8_0, q8_0(rows_of(), cols)),
-                GgmlType::Q4_0 => dedicated(Layout::Q4_0, q4_0(rows_of(), cols)),
-                GgmlType::Q4_1 => dedicated(Layout::Q4_1, q4_1(rows_of(), cols)),
-                GgmlType::Q4_K => dedicated(Layout::Q4K, q4_k(rows_of(), cols)),
-                GgmlType::Q6_K => dedicated(Layout::Q6K, q6_k(rows_of(), cols)),
-                _ => generic(name, m)?,
-            }
+    // The registry says which kernel runs each format (and when); this only packs for it.
+    let repacked = match (registry::gpu_kernel(&matrix_scheme(m), m.shape()), m) {
+        (GpuKernel::Dedicated(K::F32), Matrix::F32 { data, .. }) => {
+            dedicated(Layout::F32, vec![f32_rows(data, rows, cols)])
         }
-        Matrix::Quantized(QuantizedTensor::Int(t)) => match int_layout(t) {
-            Some(layout) => dedicated(layout, int(t, layout)),
-            None => generic(name, m)?,
-        },
-        Matrix::Quantized(QuantizedTensor::Bnb4(t)) if cols.is_multiple_of(t.block()) => {
+        (GpuKernel::Dedicated(K::F16), Matrix::Ggml(t)) => {
+            let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+            dedicated(Layout::F16, vec![f16_rows(&halves, rows, cols)])
+        }
+        (GpuKernel::Dedicated(K::Q8_0), Matrix::Ggml(t)) => dedicated(Layout::Q8_0, q8_0(ggml_rows(t), cols)),
+        (GpuKernel::Dedicated(K::Q4_0), Matrix::Ggml(t)) => dedicated(Layout::Q4_0, q4_0(ggml_rows(t), cols)),
+        (GpuKernel::Dedicated(K::Q4_1), Matrix::Ggml(t)) => dedicated(Layout::Q4_1, q4_1(ggml_rows(t), cols)),
+        (GpuKernel::Dedicated(K::Q4K), Matrix::Ggml(t)) => dedicated(Layout::Q4K, q4_k(ggml_rows(t), cols)),
+        (GpuKernel::Dedicated(K::Q6K), Matrix::Ggml(t)) => dedicated(Layout::Q6K, q6_k(ggml_rows(t), cols)),
+        (GpuKernel::Dedicated(K::Int), Matrix::Quantized(QuantizedTensor::Int(t))) => {
+            let layout = int_layout(t);
+            dedicated(layout, int(t, layout))
+        }
+        (GpuKernel::Dedicated(K::Codebook), Matrix::Quantized(QuantizedTensor::Bnb4(t))) => {
             dedicated(Layout::Codebook { block: t.block() as u32 }, codebook(t))
         }
-        Matrix::Quantized(_) => generic(name, m)?,
+        // The generic path, and a ggml F32 tensor (models hold those as Matrix::F32).
+        _ => generic(name, m)?,
     };
     Ok(repacked)
 }
@@ -351,17 +350,28 @@ fn q6_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArra
     vec![per_row(cols / 8, pack_bits(&lo, 4)), per_row(21 * cols / 256, s)]
 }
 
-/// The dedicated INT layout, when the kernel can index the tensor's groups.
-fn int_layout(t: &IntTensor) -> Option<Layout> {
-    let cols = t.shape.cols;
+/// The scheme the registry knows `m` by.
+fn matrix_scheme(m: &Matrix) -> QuantScheme {
+    match m {
+        Matrix::F32 { .. } => QuantScheme::ggml(GgmlType::F32),
+        Matrix::Ggml(t) => QuantScheme::ggml(t.ty),
+        Matrix::Quantized(t) => t.scheme(),
+    }
+}
+
+/// The rows of a ggml tensor's bytes.
+fn ggml_rows(t: &GgmlTensor) -> std::slice::ChunksExact<'_, u8> {
+    t.data.chunks_exact(t.data.len() / t.shape.rows)
+}
+
+/// The INT layout of a tensor the registry sends to the INT kernel (per channel or per group:
+/// the registry's condition rules out per-tensor scales).
+fn int_layout(t: &IntTensor) -> Layout {
     let group = match t.scheme.granularity {
-        Granularity::Channel => cols,
-        Granularity::Group(g) => g as usize,
-        Granularity::Tensor => return None,
+        Granularity::Group(g) => g,
+        Granularity::Channel | Granularity::Tensor => t.shape.cols as u32,
     };
-    let fits =
-        matches!(t.bits, 4 | 8) && cols.is_multiple_of(8) && group.is_multiple_of(8) && cols.is_multiple_of(group);
-    fits.then_some(Layout::Int { bits: t.bits, group: group as u32, asym: t.scheme.mapping == Mapping::Asymmetric })
+    Layout::Int { bits: t.bits, group, asym: t.scheme.mapping == Mapping::Asymmetric }
 }
 
 fn int(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
