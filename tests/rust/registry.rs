@@ -137,6 +137,24 @@ fn row_fallbacks_describe_the_tensor_policy() {
     }
 }
 
+#[test]
+fn quantlab_formats_lists_the_registry() {
+    use quantlab::cli::formats::{run, FormatsArgs};
+    let table = run(&FormatsArgs { json: false }).unwrap();
+    for e in FORMATS {
+        assert!(table.contains(e.pattern), "{} missing from:\n{table}", e.pattern);
+    }
+    let json: serde_json::Value = serde_json::from_str(&run(&FormatsArgs { json: true }).unwrap()).unwrap();
+    let list = json.as_array().unwrap();
+    assert_eq!(list.len(), FORMATS.len());
+    assert_eq!(list[0]["pattern"], "q8_0");
+    assert_eq!(list[0]["gguf"], "Q8_0");
+    assert_eq!(list[0]["suggestions"][0]["compare"], "defaultPick");
+    let nf4 = list.iter().find(|f| f["example"] == "nf4-b64").unwrap();
+    assert_eq!(nf4["suggestions"][0]["canonical"], "nf4-b64");
+    assert_eq!(nf4["gpu"]["kernel"], "codebook");
+}
+
 #[cfg(feature = "gpu")]
 mod gpu {
     use quantlab::formats::registry::{self, DedicatedKernel, GpuKernel, GpuRule, FORMATS};
