@@ -152,12 +152,12 @@ fn quantlab_formats_lists_the_registry() {
     assert_eq!(list[0]["suggestions"][0]["compare"], "defaultPick");
     let nf4 = list.iter().find(|f| f["example"] == "nf4-b64").unwrap();
     assert_eq!(nf4["suggestions"][0]["canonical"], "nf4-b64");
-    assert_eq!(nf4["gpu"]["kernel"], "codebook");
+    assert_eq!(nf4["gpu"]["kernel"]["kind"], "codebook");
 }
 
 #[cfg(feature = "gpu")]
 mod gpu {
-    use quantlab::formats::registry::{self, DedicatedKernel, GpuKernel, GpuRule, FORMATS};
+    use quantlab::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel, GpuRule, FORMATS};
     use quantlab::gpu::repack::{repack, Layout};
     use quantlab::model::Matrix;
 
@@ -170,13 +170,7 @@ mod gpu {
 
     fn kernel_of(layout: Layout) -> DedicatedKernel {
         match layout {
-            Layout::F32 => DedicatedKernel::F32,
-            Layout::F16 => DedicatedKernel::F16,
-            Layout::Q8_0 => DedicatedKernel::Q8_0,
-            Layout::Q4_0 => DedicatedKernel::Q4_0,
-            Layout::Q4_1 => DedicatedKernel::Q4_1,
-            Layout::Q4K => DedicatedKernel::Q4K,
-            Layout::Q6K => DedicatedKernel::Q6K,
+            Layout::Fixed(fixed) => DedicatedKernel::Fixed(fixed),
             Layout::Int { .. } => DedicatedKernel::Int,
             Layout::Codebook { .. } => DedicatedKernel::Codebook,
         }
@@ -189,7 +183,11 @@ mod gpu {
             match e.gpu {
                 GpuRule::Dedicated { kernel, .. } => assert_eq!(kernel_of(layout), kernel, "{}", e.example),
                 // The generic path uploads f16 (f32 when values overflow f16).
-                GpuRule::Generic => assert!(matches!(layout, Layout::F16 | Layout::F32), "{}: {layout:?}", e.example),
+                GpuRule::Generic => assert!(
+                    matches!(layout, Layout::Fixed(FixedLayout::F16 | FixedLayout::F32)),
+                    "{}: {layout:?}",
+                    e.example
+                ),
             }
         }
     }
@@ -203,7 +201,7 @@ mod gpu {
             ("nf4-b64", TensorShape::new(16, 96)),
         ] {
             assert_eq!(registry::gpu_kernel(&parse(name), shape), GpuKernel::Generic, "{name}");
-            assert_eq!(layout_of(name, shape), Layout::F16, "{name}");
+            assert_eq!(layout_of(name, shape), Layout::Fixed(FixedLayout::F16), "{name}");
         }
         assert_eq!(layout_of("int4-sym-g64", SHAPE), Layout::Int { bits: 4, group: 64, asym: false });
         assert_eq!(layout_of("int8-asym-channel", SHAPE), Layout::Int { bits: 8, group: 512, asym: true });

@@ -75,11 +75,11 @@ pub enum Support {
     DecodeOnly,
 }
 
-/// A GPU matmul kernel with its own repacked weight layout (`shaders/matmul_<name>.wgsl`,
-/// `gpu::repack::Layout`).
+/// A GPU weight layout without parameters, each read by its own matmul kernel
+/// (`gpu::repack::Layout::Fixed`): the float types and the ggml block types with a kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum DedicatedKernel {
+pub enum FixedLayout {
     F32,
     F16,
     Q8_0,
@@ -87,7 +87,17 @@ pub enum DedicatedKernel {
     Q4_1,
     Q4K,
     Q6K,
+}
+
+/// A GPU matmul kernel with its own repacked weight layout (`shaders/matmul_<name>.wgsl`,
+/// `gpu::repack::Layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", content = "layout", rename_all = "camelCase")]
+pub enum DedicatedKernel {
+    Fixed(FixedLayout),
+    /// INT codes with per-row or per-group scales (the layout takes bits, group, mapping).
     Int,
+    /// NF4/FP4 codebook with an absmax per block (the layout takes the block).
     Codebook,
 }
 
@@ -178,8 +188,8 @@ pub struct FormatEntry {
     pub suggested: &'static [Suggestion],
 }
 
-const fn dedicated(kernel: DedicatedKernel) -> GpuRule {
-    GpuRule::Dedicated { kernel, when: GpuCondition::Always }
+const fn dedicated(layout: FixedLayout) -> GpuRule {
+    GpuRule::Dedicated { kernel: DedicatedKernel::Fixed(layout), when: GpuCondition::Always }
 }
 
 const INT_GPU: GpuRule = GpuRule::Dedicated { kernel: DedicatedKernel::Int, when: GpuCondition::Int4Or8WholeGroupsOf8 };
@@ -272,7 +282,7 @@ const fn fp8(value: ValueType) -> Family {
 #[rustfmt::skip]
 pub const FORMATS: &[FormatEntry] = {
     use CompareRole::{DefaultPick, NotOffered, Offered};
-    use DedicatedKernel as K;
+    use FixedLayout as K;
     use GgmlType as G;
     use GranularityKind as Gk;
     use Mapping::{Asymmetric as Asym, Symmetric as Sym};

@@ -54,7 +54,7 @@ use crate::formats::bnb::Bnb4Tensor;
 use crate::formats::ggml::q4_k::get_scale_min_k4;
 use crate::formats::int::IntTensor;
 use crate::formats::quantized::GgmlTensor;
-use crate::formats::registry::{self, DedicatedKernel as K, GpuKernel};
+use crate::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel};
 use crate::formats::{Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::GgmlType;
 use crate::model::Matrix;
@@ -62,27 +62,28 @@ use crate::model::Matrix;
 /// Which kernel reads a [`Repacked`] matrix, with its override constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
-    F32,
-    F16,
-    Q8_0,
-    Q4_0,
-    Q4_1,
-    Q4K,
-    Q6K,
-    Int { bits: u8, group: u32, asym: bool },
-    Codebook { block: u32 },
+    /// The float types and the ggml block types with their own kernel.
+    Fixed(FixedLayout),
+    Int {
+        bits: u8,
+        group: u32,
+        asym: bool,
+    },
+    Codebook {
+        block: u32,
+    },
 }
 
 impl Layout {
     pub fn kernel(self) -> Kernel {
         match self {
-            Layout::F32 => Kernel::MatmulF32,
-            Layout::F16 => Kernel::MatmulF16,
-            Layout::Q8_0 => Kernel::MatmulQ8_0,
-            Layout::Q4_0 => Kernel::MatmulQ4_0,
-            Layout::Q4_1 => Kernel::MatmulQ4_1,
-            Layout::Q4K => Kernel::MatmulQ4K,
-            Layout::Q6K => Kernel::MatmulQ6K,
+            Layout::Fixed(FixedLayout::F32) => Kernel::MatmulF32,
+            Layout::Fixed(FixedLayout::F16) => Kernel::MatmulF16,
+            Layout::Fixed(FixedLayout::Q8_0) => Kernel::MatmulQ8_0,
+            Layout::Fixed(FixedLayout::Q4_0) => Kernel::MatmulQ4_0,
+            Layout::Fixed(FixedLayout::Q4_1) => Kernel::MatmulQ4_1,
+            Layout::Fixed(FixedLayout::Q4K) => Kernel::MatmulQ4K,
+            Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
             Layout::Int { .. } => Kernel::MatmulInt,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
         }
@@ -185,26 +186,32 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     };
     // The registry says which kernel runs each format (and when); this only packs for it.
     let repacked = match (registry::gpu_kernel(&matrix_scheme(m), m.shape()), m) {
-        (GpuKernel::Dedicated(K::F32), Matrix::F32 { data, .. }) => {
-            dedicated(Layout::F32, vec![f32_rows(data, rows, cols)])
+        (GpuKernel::Dedicated(DedicatedKernel::Fixed(FixedLayout::F32)), Matrix::F32 { data, .. }) => {
+            dedicated(Layout::Fixed(FixedLayout::F32), vec![f32_rows(data, rows, cols)])
         }
-        (GpuKernel::Dedicated(K::F16), Matrix::Ggml(t)) => {
-            let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-            dedicated(Layout::F16, vec![f16_rows(&halves, rows, cols)])
+        (GpuKernel::Dedicated(DedicatedKernel::Fixed(fixed)), Matrix::Ggml(t)) => {
+            let arrays = match fixed {
+                FixedLayout::F16 => {
+                    let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                    vec![f16_rows(&halves, rows, cols)]
+                }
+                FixedLayout::Q8_0 => q8_0(ggml_rows(t), cols),
+                FixedLayout::Q4_0 => q4_0(ggml_rows(t), cols),
+                FixedLayout::Q4_1 => q4_1(ggml_rows(t), cols),
+                FixedLayout::Q4K => q4_k(ggml_rows(t), cols),
+                FixedLayout::Q6K => q6_k(ggml_rows(t), cols),
+                // Models hold F32 tensors as Matrix::F32 (the arm above).
+                FixedLayout::F32 => return generic(name, m),
+            };
+            dedicated(Layout::Fixed(fixed), arrays)
         }
-        (GpuKernel::Dedicated(K::Q8_0), Matrix::Ggml(t)) => dedicated(Layout::Q8_0, q8_0(ggml_rows(t), cols)),
-        (GpuKernel::Dedicated(K::Q4_0), Matrix::Ggml(t)) => dedicated(Layout::Q4_0, q4_0(ggml_rows(t), cols)),
-        (GpuKernel::Dedicated(K::Q4_1), Matrix::Ggml(t)) => dedicated(Layout::Q4_1, q4_1(ggml_rows(t), cols)),
-        (GpuKernel::Dedicated(K::Q4K), Matrix::Ggml(t)) => dedicated(Layout::Q4K, q4_k(ggml_rows(t), cols)),
-        (GpuKernel::Dedicated(K::Q6K), Matrix::Ggml(t)) => dedicated(Layout::Q6K, q6_k(ggml_rows(t), cols)),
-        (GpuKernel::Dedicated(K::Int), Matrix::Quantized(QuantizedTensor::Int(t))) => {
+        (GpuKernel::Dedicated(DedicatedKernel::Int), Matrix::Quantized(QuantizedTensor::Int(t))) => {
             let layout = int_layout(t);
             dedicated(layout, int(t, layout))
         }
-        (GpuKernel::Dedicated(K::Codebook), Matrix::Quantized(QuantizedTensor::Bnb4(t))) => {
+        (GpuKernel::Dedicated(DedicatedKernel::Codebook), Matrix::Quantized(QuantizedTensor::Bnb4(t))) => {
             dedicated(Layout::Codebook { block: t.block() as u32 }, codebook(t))
         }
-        // The generic path, and a ggml F32 tensor (models hold those as Matrix::F32).
         _ => generic(name, m)?,
     };
     Ok(repacked)
@@ -244,9 +251,9 @@ fn generic(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     let halves: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
     let overflow = values.iter().zip(&halves).any(|(v, &h)| v.is_finite() && f16::from_bits(h).is_infinite());
     let (layout, array, target) = if overflow {
-        (Layout::F32, f32_rows(&values, rows, cols), "f32 (values beyond the f16 range)")
+        (Layout::Fixed(FixedLayout::F32), f32_rows(&values, rows, cols), "f32 (values beyond the f16 range)")
     } else {
-        (Layout::F16, f16_rows(&halves, rows, cols), "f16")
+        (Layout::Fixed(FixedLayout::F16), f16_rows(&halves, rows, cols), "f16")
     };
     Ok(Repacked {
         layout,
