@@ -32,6 +32,7 @@ mod io;
 mod kquants;
 mod model_quant;
 mod quant_report;
+mod registry;
 mod runtime;
 mod saturation;
 mod stats;

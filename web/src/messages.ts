@@ -322,8 +322,20 @@ export interface StepEvent {
 }
 
 /** Requests the page sends, keyed by method; `R` is the result type. */
+// TODO(boundary): generated — the fields of formats::registry::FormatInfo the page reads
+// (listFormats(); crate/src/formats/registry.rs has the rest: family, gpu, gguf, rowFallbacks).
+/** One format family from the core's registry, with the names the lab suggests for it. */
+export interface FormatInfo {
+  pattern: string;
+  example: string;
+  description: string;
+  support: 'quantize' | 'decodeOnly';
+  bitsPerWeight: number | null;
+  suggestions: { name: string; canonical: string; bitsPerWeight: number; compare: 'notOffered' | 'offered' | 'defaultPick' }[];
+}
+
 export interface Methods {
-  init: { args: Record<string, never>; result: { coreVersion: string; formats: string } };
+  init: { args: Record<string, never>; result: { coreVersion: string; formats: string; formatList: FormatInfo[] } };
   probeGpu: { args: Record<string, never>; result: AdapterReport };
   openUrl: { args: { url: string }; result: LoadedModel };
   openFile: { args: { file: File }; result: LoadedModel };

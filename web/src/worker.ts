@@ -2,9 +2,9 @@
 // The lab worker: owns the wasm core and the open model; the page talks to it only through the
 // typed messages in messages.ts. Heavy work here keeps the page responsive. Handlers live in
 // worker/*.ts; this file dispatches requests and cancel messages.
-import init, { coreVersion, gpuSelfTest, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
+import init, { coreVersion, gpuSelfTest, listFormats, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
 import { ModelFormatError, toWire } from './errors';
-import type { AdapterReport, CancelMessage, GgufHeader, LoadedModel, Method, Methods, Request, WorkerMessage } from './messages';
+import type { AdapterReport, CancelMessage, FormatInfo, GgufHeader, LoadedModel, Method, Methods, Request, WorkerMessage } from './messages';
 import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
@@ -77,7 +77,7 @@ async function probeGpu(): Promise<AdapterReport> {
 }
 
 const handlers: { [M in Method]: Handler<M> } = {
-  init: async () => ({ coreVersion: coreVersion(), formats: validFormats() }),
+  init: async () => ({ coreVersion: coreVersion(), formats: validFormats(), formatList: listFormats() as FormatInfo[] }),
   probeGpu: async () => probeGpu(),
   openUrl: async ({ url }, ctx) => {
     const source = await download(url, (l, t) => ctx.progress('download', l, t));

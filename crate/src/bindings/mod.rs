@@ -19,6 +19,7 @@ use crate::stats::{
 mod activations;
 mod bench;
 mod eval;
+mod formats;
 #[cfg(feature = "gpu")]
 mod gpu_bench;
 #[cfg(feature = "gpu")]

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 pub mod device;
 pub mod display;
 pub mod eval;
+pub mod formats;
 pub mod generate;
 pub mod info;
 pub mod info_hf;
@@ -46,6 +47,8 @@ pub enum Command {
     /// Generate text with the CPU forward (greedy or seeded sampling), optionally after
     /// re-quantizing the weights in memory (--format); timings on stderr.
     Generate(generate::GenerateArgs),
+    /// List the formats `--format` accepts: name patterns, bits per weight, GPU kernel, GGUF type.
+    Formats(formats::FormatsArgs),
 }
 
 /// A failure worth telling the user about; the message is printed after `quantlab: error: `.
@@ -67,6 +70,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Stats(args) => stats::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Formats(args) => formats::run(args),
     }
 }
 

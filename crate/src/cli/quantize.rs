@@ -56,7 +56,7 @@ pub struct QuantizeArgs {
     /// Input: a .gguf file, a .safetensors file, a sharded checkpoint's index.json, or a
     /// directory holding a safetensors checkpoint.
     pub input: PathBuf,
-    /// Target format, e.g. q8_0, q4_k, f16, int4-asym-g128, nf4, fp8-e4m3.
+    /// Target format, e.g. q8_0, q4_k, f16, int4-asym-g128, nf4, fp8-e4m3 (`quantlab formats` lists them).
     #[arg(short = 'f', long = "format")]
     pub format: String,
     /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either).

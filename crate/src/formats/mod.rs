@@ -3,6 +3,8 @@
 //! - [`float`]: F32, F16, BF16 (decode and encode) and F64 (decode).
 //! - [`ggml`]: ggml's block-quantized formats, one file per type (`ggml/q4_1.rs` is Q4_1's CPU
 //!   reference, `ggml/q4_k.rs` is Q4_K's, ...).
+//! - [`registry`]: the one table of formats (names, bits per weight, GPU kernel, GGUF type,
+//!   fallbacks, the lab's suggestions) everything else reads.
 //!
 //! The byte-level entry points are [`dequantize_row`] and [`quantize_row`]; they check sizes and
 //! dispatch on [`GgmlType`]. Every reference is meant to be bit-identical to ggml's
@@ -18,6 +20,7 @@ pub mod fp8;
 pub mod ggml;
 pub mod int;
 pub mod quantized;
+pub mod registry;
 pub mod saturation;
 pub mod scheme;
 
@@ -40,37 +43,14 @@ pub enum FormatError {
     NonFinite { index: usize },
 }
 
-/// True if [`dequantize_row`] can decode `ty`.
+/// True if [`dequantize_row`] can decode `ty`: the registry lists it.
 pub fn can_dequantize(ty: GgmlType) -> bool {
-    use GgmlType::*;
-    matches!(
-        ty,
-        F32 | F16
-            | BF16
-            | F64
-            | Q4_0
-            | Q4_1
-            | Q5_0
-            | Q5_1
-            | Q8_0
-            | Q2_K
-            | Q3_K
-            | Q4_K
-            | Q5_K
-            | Q6_K
-            | Q8_K
-            | IQ4_NL
-            | IQ4_XS
-            | MXFP4
-            | TQ1_0
-            | TQ2_0
-    )
+    registry::ggml_entry(ty).is_some()
 }
 
-/// True if [`quantize_row`] can encode `ty`.
+/// True if [`quantize_row`] can encode `ty`: the registry lists it as producible.
 pub fn can_quantize(ty: GgmlType) -> bool {
-    use GgmlType::*;
-    matches!(ty, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K)
+    registry::ggml_entry(ty).is_some_and(|e| e.support == registry::Support::Quantize)
 }
 
 /// Checks that `n_values` is a whole number of blocks and `n_bytes` is their exact size.

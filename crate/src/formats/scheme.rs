@@ -97,7 +97,8 @@ pub enum SchemeError {
     Invalid { name: String, reason: String },
 }
 
-/// A summary of valid names, for error messages and `--help`.
+/// A summary of valid names, for error messages and `--help`. `tests/rust/registry.rs` checks it
+/// names every family in [`super::registry::FORMATS`] the lab can produce.
 pub const VALID_FORMATS: &str = "int{2..8}-{sym|asym}-{tensor|channel|g<N>}[-p<percentile>|-mse] \
 (e.g. int8-sym-channel, int4-asym-g128), nf4[-b<N>][-dq], fp4[-b<N>][-dq], \
 fp8-{e4m3|e5m2}[-tensor|-channel], and the ggml types q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k \
@@ -266,22 +267,7 @@ impl QuantScheme {
         let unknown = || SchemeError::Unknown { name: name.to_string(), valid: VALID_FORMATS.to_string() };
         let invalid = |reason: String| SchemeError::Invalid { name: name.to_string(), reason };
         let scheme = if let Some(ty) = GgmlType::from_name(&lower) {
-            if !matches!(
-                ty,
-                GgmlType::F32
-                    | GgmlType::F16
-                    | GgmlType::BF16
-                    | GgmlType::Q8_0
-                    | GgmlType::Q4_0
-                    | GgmlType::Q4_1
-                    | GgmlType::Q5_0
-                    | GgmlType::Q5_1
-                    | GgmlType::Q2_K
-                    | GgmlType::Q3_K
-                    | GgmlType::Q4_K
-                    | GgmlType::Q5_K
-                    | GgmlType::Q6_K
-            ) {
+            if !super::can_quantize(ty) {
                 return Err(invalid(format!("{} can be read but not produced; {VALID_FORMATS}", ty.name())));
             }
             Self::ggml(ty)
