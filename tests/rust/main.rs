@@ -4,6 +4,7 @@ mod bnb;
 mod cli;
 mod cli_kv_cache;
 mod cli_quantize;
+mod error_kind;
 mod eval;
 mod fast_quant;
 mod fixtures;
