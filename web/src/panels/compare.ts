@@ -3,7 +3,7 @@
 import * as Plot from '@observablehq/plot';
 import { paretoFrontier } from '../analysis';
 import { formatBytes } from '../format';
-import type { QuantManifest, StepEvent } from '../messages';
+import type { QuantManifest } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -141,8 +141,8 @@ export class ComparePanel {
     this.runButton.disabled = true;
     const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
       listener(phase, loaded, total);
-      const step = detail as StepEvent | undefined;
-      if (!step || typeof step.step !== 'number') return;
+      const step = detail;
+      if (!step) return;
       for (const [i, bar] of bars) if (i < step.step) bar.value = 1;
       const bar = bars.get(step.step);
       if (bar && total > 0) bar.value = loaded / total;
