@@ -101,15 +101,17 @@ pub(crate) fn js_err<E: HasKind + std::fmt::Display>(e: E) -> LabJsError {
 
 fn to_js<T: Serialize + Tsify>(value: &T) -> Result<Js<T>, LabJsError> {
     // json_compatible: u64 become numbers, maps plain objects and `None` null, as the generated
-    // declarations say (`#[tsify(missing_as_null, hashmap_as_object)]` on every result type).
+    // declarations say (`#[tsify(missing_as_null, hashmap_as_object)]` on every result type);
+    // but [`Bytes`] stay a Uint8Array (json_compatible would copy them into an Array).
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false);
     value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .serialize(&serializer)
         .map(JsCast::unchecked_into)
         .map_err(|e| LabJsError::internal(format!("internal error converting a result for JS: {e}")))
 }
 
-/// Bytes that cross as a `Uint8Array` (serde-wasm-bindgen's form of `serialize_bytes`), not
-/// as an array of numbers.
+/// Bytes that cross as a `Uint8Array` (serde-wasm-bindgen's form of `serialize_bytes` when
+/// `serialize_bytes_as_arrays` is off), not as an array of numbers.
 pub(crate) struct Bytes(pub Vec<u8>);
 
 impl Serialize for Bytes {
