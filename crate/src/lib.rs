@@ -10,6 +10,7 @@
 //! - `bindings` (wasm32 only): the `#[wasm_bindgen]` surface used by the web lab.
 //! - [`cli`] (native only): the `quantlab` command.
 
+pub mod error;
 pub mod formats;
 pub mod gguf;
 pub mod io;

@@ -6,6 +6,7 @@ mod cli_kv_cache;
 mod cli_malformed;
 mod cli_output;
 mod cli_quantize;
+mod error_kind;
 mod eval;
 mod fast_quant;
 mod fixtures;

@@ -35,7 +35,7 @@ describe('wasm core', () => {
     expect(h.version).toBe(3);
     expect(h.tensors).toHaveLength(272);
     expect(h.summary.architecture).toBe('llama');
-    expect(h.summary.block_count).toBe(30);
+    expect(h.summary.blockCount).toBe(30);
     const embd = h.tensors.find((t: Tensor) => t.name === 'token_embd.weight');
     expect(embd).toMatchObject({ dims: [576, 49152], type: 'Q8_0', nBytes: 30_081_024, offset: 1_785_664 });
     // Long arrays are abbreviated for display, not dropped.
@@ -50,7 +50,7 @@ describe('wasm core', () => {
     expect(hist.counts).toHaveLength(128);
     expect(hist.counts.reduce((a: number, b: number) => a + b, 0)).toBe(576 * 576);
     expect(hist.total).toBe(576 * 576);
-    expect(hist.non_finite).toBe(0);
+    expect(hist.nonFinite).toBe(0);
     expect(hist.lo).toBe(hist.min);
     expect(hist.hi).toBe(hist.max);
   });

@@ -94,19 +94,19 @@ describe('schemes and tensor reports', () => {
     // The stored weights are already on a Q4_1 grid: quantizing them to Q4_1 again is exact.
     const q41 = report('q4_1');
     expect(q41.metrics.mse).toBe(0);
-    expect(q41.bits_per_weight).toBe(5);
+    expect(q41.bitsPerWeight).toBe(5);
     const q80 = report('q8_0');
     const int4 = report('int4-asym-g64');
-    expect(q80.metrics.sqnr_db).toBeGreaterThan(int4.metrics.sqnr_db);
-    expect(q80.bits_per_weight).toBe(8.5);
+    expect(q80.metrics.sqnrDb).toBeGreaterThan(int4.metrics.sqnrDb);
+    expect(q80.bitsPerWeight).toBe(8.5);
     const nf4 = report('nf4');
-    expect(nf4.bits_per_weight).toBe(4.5);
+    expect(nf4.bitsPerWeight).toBe(4.5);
     expect(nf4.levels).toHaveLength(16);
     expect(nf4.occupancy.reduce((a: number, b: number) => a + b, 0)).toBe(576 * 576);
     expect(nf4.histogram.total).toBe(576 * 576);
     const stats = weightStats(t.typeId, t.nElements, t.dims[0], bytes, 6);
     expect(stats.rows).toBe(576);
-    expect(stats.col_absmax).toHaveLength(576);
+    expect(stats.colAbsmax).toHaveLength(576);
     expect(() => report('int4-sym-g128')).toThrow(/576.*128|128.*576/);
   });
 });

@@ -83,7 +83,7 @@ async function analyzeAll(): Promise<void> {
   button.disabled = true;
   const handle = client.startCall('analyzeTensors', { format, outlierK: 6 }, (phase, loaded, total, detail) => {
     analyzeProgress.listener(title)(phase, loaded, total);
-    if (detail && generation === app.generation) layers.addAnalysis(detail as TensorAnalysis);
+    if (detail && generation === app.generation) layers.addAnalysis(detail);
   });
   try {
     const all = await analyzeProgress.track(title, handle);
@@ -94,7 +94,7 @@ async function analyzeAll(): Promise<void> {
     summary.dataset.analysed = String(all.length);
     summary.dataset.format = format;
     layers.render();
-    renderLayerErrors($('#layer-errors'), all.map((r) => ({ name: r.name, sqnr: r.metrics?.sqnr_db })), format, $('#layer-errors').clientWidth);
+    renderLayerErrors($('#layer-errors'), all.map((r) => ({ name: r.name, sqnr: r.metrics?.sqnrDb })), format, $('#layer-errors').clientWidth);
   } catch (error) {
     $('#analyze-summary').textContent = isCancel(error) ? 'Analysis cancelled; the rows done so far are kept.' : `Analysis failed: ${(error as Error).message}`;
     layers.render();

@@ -17,6 +17,7 @@ use crate::gguf::GgmlType;
 
 /// Which weights share a scale, without the group size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub enum GranularityKind {
     Tensor,
@@ -26,6 +27,7 @@ pub enum GranularityKind {
 
 /// How bitsandbytes stores the per-block absmax.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub enum AbsmaxStorage {
     /// One f32 per block.
@@ -36,6 +38,7 @@ pub enum AbsmaxStorage {
 
 /// A family of schemes: a [`QuantScheme`] with its parameters left open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Family {
     Int { mapping: Mapping, granularity: GranularityKind },
@@ -67,6 +70,7 @@ impl Family {
 
 /// What the lab can do with a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub enum Support {
     /// Quantize to it and decode it.
@@ -78,6 +82,7 @@ pub enum Support {
 /// A GPU weight layout without parameters, each read by its own matmul kernel
 /// (`gpu::repack::Layout::Fixed`): the float types and the ggml block types with a kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub enum FixedLayout {
     F32,
@@ -92,6 +97,7 @@ pub enum FixedLayout {
 /// A GPU matmul kernel with its own repacked weight layout (`shaders/matmul_<name>.wgsl`,
 /// `gpu::repack::Layout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(tag = "kind", content = "layout", rename_all = "camelCase")]
 pub enum DedicatedKernel {
     Fixed(FixedLayout),
@@ -103,6 +109,7 @@ pub enum DedicatedKernel {
 
 /// When a family's dedicated kernel applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub enum GpuCondition {
     /// Always (ggml layouts: rows are whole blocks by construction).
@@ -118,6 +125,7 @@ pub enum GpuCondition {
 
 /// Which GPU path runs a family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(tag = "path", rename_all = "camelCase")]
 pub enum GpuRule {
     /// Its own kernel when `when` holds, the generic path otherwise.
@@ -128,6 +136,7 @@ pub enum GpuRule {
 
 /// The GPU path one tensor takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(tag = "path", content = "kernel", rename_all = "camelCase")]
 pub enum GpuKernel {
     Dedicated(DedicatedKernel),
@@ -137,6 +146,7 @@ pub enum GpuKernel {
 /// What `model::policy` does, in order, to a tensor whose rows the scheme cannot split. The
 /// policy implements these; `tests/rust/registry.rs` checks the two agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(tag = "kind", content = "ty", rename_all = "camelCase")]
 pub enum RowFallback {
     /// Another ggml type (llama.cpp's K-quant fallbacks).
@@ -149,6 +159,7 @@ pub enum RowFallback {
 
 /// Where Compare offers a suggested name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub enum CompareRole {
     /// Only in the format box.
@@ -161,6 +172,7 @@ pub enum CompareRole {
 
 /// A name the lab's lists offer (any other valid name can still be typed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub struct Suggestion {
     /// As the lists show it and users type it (a short name, before defaults are filled in).
@@ -170,6 +182,7 @@ pub struct Suggestion {
 
 /// One family of formats.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub struct FormatEntry {
     pub family: Family,
@@ -402,6 +415,7 @@ pub const REFERENCE_SHAPE: TensorShape = TensorShape { rows: 4096, cols: 4096 };
 
 /// A suggested name with what the lists show for it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub struct SuggestionInfo {
     pub name: &'static str,
@@ -413,6 +427,7 @@ pub struct SuggestionInfo {
 
 /// One registry entry as `listFormats()` and `quantlab formats --json` report it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[serde(rename_all = "camelCase")]
 pub struct FormatInfo {
     #[serde(flatten)]

@@ -22,6 +22,7 @@ use crate::gguf::GgmlType;
 /// What one stored code means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum ValueType {
     /// Integer codes of `bits` bits (2..=8): signed for symmetric, unsigned for asymmetric.
     Int { bits: u8 },
@@ -40,6 +41,7 @@ pub enum ValueType {
 /// How codes map back to real values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum Mapping {
     /// x ≈ s · q, zero maps exactly to code 0.
     Symmetric,
@@ -52,6 +54,7 @@ pub enum Mapping {
 /// Which weights share one scale (and zero point).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "size", rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum Granularity {
     /// One scale for the whole tensor.
     Tensor,
@@ -66,6 +69,7 @@ pub enum Granularity {
 /// How the clipping range of a group is chosen before rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum RangeRule {
     /// The full range: absmax (symmetric) or min..max (asymmetric).
     MinMax,
@@ -79,6 +83,9 @@ pub enum RangeRule {
 
 /// A complete, validated description of one quantization format.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct QuantScheme {
     pub value: ValueType,
     pub mapping: Mapping,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A tensor storage type. `id()` is the value written in a GGUF tensor info.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[allow(non_camel_case_types)]
 pub enum GgmlType {
     F32,

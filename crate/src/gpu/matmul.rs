@@ -71,9 +71,11 @@ impl ActivationPrecision {
     /// A clear error when `gpu` can't run this precision.
     pub fn check(self, gpu: &GpuContext) -> Result<(), GpuError> {
         if self == ActivationPrecision::F16 && !gpu.adapter.shader_f16 {
-            return Err(GpuError::Validation {
+            return Err(GpuError::MissingFeature {
                 what: "f16 activations".to_string(),
-                message: format!("adapter '{}' has no shader-f16 feature; use f32 activations", gpu.adapter.name),
+                adapter: gpu.adapter.name.clone(),
+                feature: "shader-f16".to_string(),
+                hint: "use f32 activations".to_string(),
             });
         }
         Ok(())

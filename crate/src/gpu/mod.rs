@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 /// Why the GPU path is unavailable or failed. Messages are meant for users.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GpuError {
     #[error("no GPU adapter available: {0}")]
     NoAdapter(String),
@@ -26,6 +26,9 @@ pub enum GpuError {
     Validation { what: String, message: String },
     #[error("the GPU ran out of memory during {0}")]
     OutOfMemory(String),
+    /// Kept as a validation error's wording, with the feature as data for callers to branch on.
+    #[error("GPU validation error in {what}: adapter '{adapter}' has no {feature} feature; {hint}")]
+    MissingFeature { what: String, adapter: String, feature: String, hint: String },
     #[error("the GPU device was lost ({0}); the CPU path still works")]
     DeviceLost(String),
     #[error("{what} needs a {bytes}-byte GPU buffer but this adapter allows at most {max} bytes per binding")]
@@ -36,6 +39,9 @@ pub enum GpuError {
 
 /// What the lab tells users about the adapter it found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct AdapterSummary {
     pub name: String,
     pub backend: String,

@@ -121,6 +121,11 @@ pub enum ModelError {
 
     #[error("tensor '{name}': {source}")]
     QuantizeTensor { name: String, source: QuantError },
+    /// The GPU forward failed (device lost, a limit, a missing feature): kept whole so callers
+    /// see the GPU's own error kind.
+    #[cfg(feature = "gpu")]
+    #[error("the GPU forward failed: {0}")]
+    Gpu(Box<crate::gpu::forward::GpuModelError>),
 }
 
 /// A loaded model: hyper-parameters and weights.

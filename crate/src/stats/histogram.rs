@@ -20,6 +20,9 @@ pub enum HistogramError {
 
 /// Counts of values in `bins` equal-width bins over `[lo, hi]`; the last bin includes `hi`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct Histogram {
     pub lo: f64,
     pub hi: f64,

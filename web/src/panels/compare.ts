@@ -145,8 +145,8 @@ export class ComparePanel {
     this.runButton.disabled = true;
     const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
       listener(phase, loaded, total);
-      const step = detail as StepEvent | undefined;
-      if (!step || typeof step.step !== 'number') return;
+      const step = detail;
+      if (!step) return;
       for (const [i, bar] of bars) if (i < step.step) bar.value = 1;
       const bar = bars.get(step.step);
       if (bar && total > 0) bar.value = loaded / total;

@@ -38,7 +38,7 @@ use crate::model::{Config, Model, ModelError};
 pub const DEFAULT_MAX_BATCH: usize = 64;
 
 /// Why a GPU forward cannot run.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GpuModelError {
     #[error(transparent)]
     Gpu(#[from] GpuError),
@@ -588,7 +588,7 @@ impl crate::model::eval::LogitSource for GpuModel<'_> {
         }) {
             let as_model = match &e {
                 GpuModelError::Model(m) => m.clone(),
-                other => ModelError::BadMetadata { key: "(GPU forward)".into(), reason: other.to_string() },
+                other => ModelError::Gpu(Box::new(other.clone())),
             };
             self.last_error = Some(e);
             return Err(as_model);
