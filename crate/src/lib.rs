@@ -2,9 +2,10 @@
 //! damage, and run the kernels on the GPU through wgpu (Vulkan natively, WebGPU in the browser).
 //!
 //! Where things live:
-//! - [`gguf`]: the GGUF container (reader; tensor types and their block layouts).
-//! - [`formats`]: one module per format family, each with a plain reference quantizer /
-//!   dequantizer (`quantize_ref` / `dequantize_ref`).
+//! - [`formats`]: ggml's tensor types and one module per format family, each with a plain
+//!   reference quantizer / dequantizer (`quantize_ref` / `dequantize_ref`). Depends on no
+//!   other module of the crate.
+//! - [`gguf`]: the GGUF container (header reader, metadata).
 //! - [`stats`]: histograms and weight statistics the lab draws.
 //! - [`gpu`]: the wgpu device (acquired once, injected) and the WGSL kernels from `shaders/`.
 //! - `bindings` (wasm32 only): the `#[wasm_bindgen]` surface used by the web lab.

@@ -7,8 +7,7 @@
 use wasm_bindgen::prelude::*;
 
 use super::js_err;
-use crate::formats::quantize_row;
-use crate::gguf::GgmlType;
+use crate::formats::{quantize_row, GgmlType};
 
 /// f32 values copied into wasm memory once, quantized on demand to any ggml block type.
 #[wasm_bindgen]

@@ -9,9 +9,10 @@
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::formats::scheme::VALID_FORMATS;
-use crate::formats::{dequantize_row, quantize, quantize_row, QuantScheme, TensorShape};
-use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
+use crate::formats::{
+    dequantize_row, quantize, quantize_row, scheme::VALID_FORMATS, GgmlType, QuantScheme, TensorShape,
+};
+use crate::gguf::{GgufFile, MetadataJson, ModelSummary};
 use crate::stats::{
     format_report, level_occupancy, tensor_histogram, values_histogram, weight_stats, FormatReport, Histogram,
 };

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use super::to_js;
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// Header lengths beyond this are refused (the safetensors crate's own limit).
 const MAX_HEADER: u64 = 100_000_000;

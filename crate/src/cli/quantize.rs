@@ -12,8 +12,7 @@
 
 use super::display::{bytes, Table};
 use super::{map_file, CliError};
-use crate::formats::{QuantScheme, TensorShape};
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, QuantScheme, TensorShape};
 use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, Totals};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
 use crate::model::policy::{Action, TensorFacts, TensorPolicy};

@@ -16,14 +16,14 @@ pub mod bnb;
 pub mod float;
 pub mod fp8;
 pub mod ggml;
+pub mod ggml_type;
 pub mod int;
 pub mod quantized;
 pub mod scheme;
 
+pub use ggml_type::{GgmlType, TypeIdError, ALL_TYPES};
 pub use quantized::{quantize, QuantError, QuantizedTensor, TensorShape};
 pub use scheme::{Granularity, Mapping, QuantScheme, RangeRule, SchemeError, ValueType};
-
-use crate::gguf::GgmlType;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum FormatError {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::scheme::{QuantScheme, ValueType};
 use super::{bnb, dequantize_row, fp8, int, quantize_row, FormatError};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// A weight matrix `[rows, cols]`, row-major: `cols` is the row length (ggml's dims[0], the
 /// input dimension of a linear layer), `rows` the number of output channels. 1-D tensors are

@@ -5,7 +5,7 @@
 use super::error::GgufError;
 use super::metadata::{MetadataArray, MetadataValue, ValueType};
 use super::reader::{TensorInfo, MAX_DIMS};
-use super::tensor_type::GgmlType;
+use crate::formats::GgmlType;
 
 /// Nested arrays deeper than this are rejected (real files nest at most once; the limit keeps
 /// recursion off the stack's edge).

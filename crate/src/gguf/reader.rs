@@ -8,7 +8,7 @@
 use super::cursor::Cursor;
 use super::error::GgufError;
 use super::metadata::{MetadataArray, MetadataValue, ValueType};
-use super::tensor_type::GgmlType;
+use crate::formats::GgmlType;
 use std::collections::HashSet;
 
 /// Data-section alignment when the file has no `general.alignment`.

@@ -50,11 +50,10 @@ use half::f16;
 
 use super::kernel::Kernel;
 use super::GpuError;
-use crate::formats::bnb::Bnb4Tensor;
-use crate::formats::ggml::q4_k::get_scale_min_k4;
-use crate::formats::int::IntTensor;
-use crate::formats::{Granularity, Mapping, QuantizedTensor, TensorShape};
-use crate::gguf::GgmlType;
+use crate::formats::{
+    bnb::Bnb4Tensor, ggml::q4_k::get_scale_min_k4, int::IntTensor, GgmlType, Granularity, Mapping, QuantizedTensor,
+    TensorShape,
+};
 use crate::model::Matrix;
 
 /// Which kernel reads a [`Repacked`] matrix, with its override constants.

@@ -10,8 +10,8 @@
 
 use std::io::Write;
 
-use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
-use crate::gguf::{GgmlType, GgufError, GgufFile, MetadataValue, TensorInfo};
+use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::safetensors::{self as st, Entry};
 use crate::model::policy::{Action, TensorFacts, TensorPolicy};

@@ -431,11 +431,11 @@ pub fn write_safetensors(
 }
 
 /// The safetensors dtype of a float ggml type.
-pub fn float_dtype(ty: crate::gguf::GgmlType) -> Option<Dtype> {
+pub fn float_dtype(ty: crate::formats::GgmlType) -> Option<Dtype> {
     match ty {
-        crate::gguf::GgmlType::F32 => Some(Dtype::F32),
-        crate::gguf::GgmlType::F16 => Some(Dtype::F16),
-        crate::gguf::GgmlType::BF16 => Some(Dtype::BF16),
+        crate::formats::GgmlType::F32 => Some(Dtype::F32),
+        crate::formats::GgmlType::F16 => Some(Dtype::F16),
+        crate::formats::GgmlType::BF16 => Some(Dtype::BF16),
         _ => None,
     }
 }

@@ -22,10 +22,7 @@ use serde_json::Value;
 use super::config::{head_dim, HeadsProblem, MAX_DIM};
 use super::weights::{Layer, Matrix, Weights};
 use super::{Config, Model, ModelError};
-use crate::formats::dequantize_row;
-use crate::formats::quantized::GgmlTensor;
-use crate::formats::TensorShape;
-use crate::gguf::GgmlType;
+use crate::formats::{dequantize_row, quantized::GgmlTensor, GgmlType, TensorShape};
 use crate::io::safetensors::{Checkpoint, SafetensorsError};
 use ::safetensors::Dtype;
 

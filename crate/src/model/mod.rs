@@ -53,8 +53,8 @@ pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};
 
-use crate::formats::QuantError;
-use crate::gguf::{GgmlType, GgufError, GgufFile};
+use crate::formats::{GgmlType, QuantError};
+use crate::gguf::{GgufError, GgufFile};
 
 /// Architectures [`Config::from_gguf`] accepts (`general.architecture`).
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];

@@ -32,8 +32,7 @@
 //! Every fallback comes with a note naming the tensor, the row length, the requested and the
 //! actual scheme, and why.
 
-use crate::formats::{Granularity, QuantScheme, ValueType};
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, Granularity, QuantScheme, ValueType};
 
 /// The policy's options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -16,8 +16,7 @@ use std::fmt::Write as _;
 use super::policy::{Action, TensorFacts, TensorPolicy};
 use super::weights::{Layer, Matrix, Weights};
 use super::{Model, ModelError};
-use crate::formats::{quantize, QuantError, QuantScheme};
-use crate::gguf::GgmlType;
+use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
 /// What happened to one weight matrix.

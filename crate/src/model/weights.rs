@@ -15,9 +15,8 @@
 
 use super::kernels::{dot_bnb4, dot_int4, dot_q4_0, dot_q4_1, dot_q8_0, is_int4};
 use super::{Config, ModelError};
-use crate::formats::quantized::GgmlTensor;
-use crate::formats::{can_dequantize, dequantize_row, QuantizedTensor, TensorShape};
-use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+use crate::formats::{can_dequantize, dequantize_row, quantized::GgmlTensor, GgmlType, QuantizedTensor, TensorShape};
+use crate::gguf::{GgufFile, TensorInfo};
 
 pub use super::kernels::dot;
 

@@ -23,7 +23,7 @@
 //! | `tq2_0.rs`    | TQ2_0            | 256 / 66               | yes        | no       |
 //!
 //! Each file has a `#[repr(C)]` block struct (bytemuck `Pod`, sizes asserted at compile time
-//! against [`GgmlType::block_layout`](crate::gguf::GgmlType::block_layout)), a
+//! against [`GgmlType::block_layout`](crate::formats::GgmlType::block_layout)), a
 //! `dequantize_block` / `dequantize_ref` pair and, where implemented, `quantize_block` /
 //! `quantize_ref`.
 //!
