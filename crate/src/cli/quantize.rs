@@ -15,7 +15,7 @@ use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, TensorShape};
 use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, Totals};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
-use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -64,9 +64,9 @@ pub struct QuantizeArgs {
 /// The output container, from the output's extension.
 type OutKind = ExportKind;
 
-pub use crate::model::policy::name_is_quantizable;
+pub use crate::policy::name_is_quantizable;
 
-/// The shared policy's decision for one tensor (see [`crate::model::policy`]).
+/// The shared policy's decision for one tensor (see [`crate::policy`]).
 fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
     let d = TensorPolicy { all_tensors }.decide(c, scheme);
     (d.action, d.note)

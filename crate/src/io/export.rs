@@ -14,7 +14,7 @@ use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, Ten
 use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::safetensors::{self as st, Entry};
-use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 
 /// The container a quantized checkpoint is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! In-memory model quantization: [`quantize_model`] turns a loaded [`Model`] into a copy whose
 //! weight matrices are re-quantized with a [`QuantScheme`], under the same tensor policy as
-//! `quantlab quantize` ([`super::policy`]), and reports what each tensor became.
+//! `quantlab quantize` ([`crate::policy`]), and reports what each tensor became.
 //!
 //! Each matrix is decoded from its stored type (for a GGUF checkpoint, e.g. the Q4_1 blocks of
 //! the default model: the "base" is then the Q4_1 checkpoint dequantized, not the original
@@ -13,10 +13,10 @@
 
 use std::fmt::Write as _;
 
-use super::policy::{Action, TensorFacts, TensorPolicy};
 use super::weights::{Layer, Matrix, Weights};
 use super::{Model, ModelError};
 use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
 /// What happened to one weight matrix.
@@ -145,7 +145,7 @@ impl QuantReport {
 }
 
 /// Quantizes every weight matrix of `model` with `scheme` under `policy` (see
-/// [`super::policy`]): each matrix is decoded from its stored type and quantized again; the
+/// [`crate::policy`]): each matrix is decoded from its stored type and quantized again; the
 /// returned model keeps them packed. Tensors the policy copies (already in the target type,
 /// norms) are cloned; fallbacks are listed in the report.
 pub fn quantize_model(
