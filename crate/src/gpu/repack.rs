@@ -182,7 +182,7 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     };
     let repacked = match m {
         Matrix::F32 { data, .. } => dedicated(Layout::F32, vec![f32_rows(data, rows, cols)]),
-        Matrix::Ggml(t) => {
+        Matrix::Quantized(QuantizedTensor::Ggml(t)) => {
             let rb = t.data.len() / rows;
             let rows_of = || t.data.chunks_exact(rb);
             match t.ty {
@@ -235,7 +235,7 @@ fn f16_rows(halves: &[u16], rows: usize, cols: usize) -> PackedArray {
 /// Every row decoded with the CPU reference, stored as f16 (f32 if a value overflows f16).
 fn generic(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     let TensorShape { rows, cols } = m.shape();
-    if let Matrix::Ggml(t) = m {
+    if let Matrix::Quantized(QuantizedTensor::Ggml(t)) = m {
         if !crate::formats::can_dequantize(t.ty) {
             return Err(bad(name, format!("no decoder for {} tensors, so no GPU path either", t.ty)));
         }

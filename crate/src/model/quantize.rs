@@ -4,8 +4,8 @@
 //!
 //! Each matrix is decoded from its stored type (for a GGUF checkpoint, e.g. the Q4_1 blocks of
 //! the default model: the "base" is then the Q4_1 checkpoint dequantized, not the original
-//! bf16 weights) and quantized again; the result stays packed in memory ([`Matrix::Ggml`] or
-//! [`Matrix::Quantized`]), decoded one row at a time by the forward. Norm vectors stay f32.
+//! bf16 weights) and quantized again; the result stays packed in memory ([`Matrix::Quantized`]),
+//! decoded one row at a time by the forward. Norm vectors stay f32.
 //!
 //! Each report row also carries the tensor's error ([`crate::stats::metrics::error_metrics`] of
 //! the decoded source against the decoded result: MSE, SQNR, ...), measured while the source is

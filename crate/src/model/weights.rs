@@ -29,10 +29,10 @@ const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 pub enum Matrix {
     /// Plain f32 values.
     F32 { shape: TensorShape, data: Vec<f32> },
-    /// The exact bytes of a ggml tensor (any type [`can_dequantize`] accepts).
-    Ggml(GgmlTensor),
-    /// A tensor of the other quantized families (int, bnb NF4/FP4, FP8), kept packed: each row
-    /// is decoded on its own ([`QuantizedTensor::dequantize_row`]) into a scratch buffer.
+    /// A packed tensor of any family, kept as stored: a ggml type other than F32 (any type
+    /// [`can_dequantize`] accepts, the exact bytes of the file), int, bnb NF4/FP4 or FP8. Rows
+    /// without a fused kernel are decoded one at a time
+    /// ([`QuantizedTensor::dequantize_row`]) into a scratch buffer.
     Quantized(QuantizedTensor),
 }
 
@@ -52,8 +52,8 @@ impl Matrix {
 
     /// A matrix from any quantized tensor the forward can multiply by.
     ///
-    /// ggml tensors are kept as they are (F32 ones become [`Matrix::F32`]); the int / bnb / fp8
-    /// families are kept packed as [`Matrix::Quantized`]. Nothing is expanded to f32 as a whole.
+    /// F32 ggml tensors become [`Matrix::F32`]; every other tensor is kept packed as
+    /// [`Matrix::Quantized`]. Nothing is expanded to f32 as a whole.
     pub fn from_quantized(t: QuantizedTensor) -> Result<Matrix, ModelError> {
         match t {
             QuantizedTensor::Ggml(g) if g.ty == GgmlType::F32 => {
@@ -61,8 +61,7 @@ impl Matrix {
                 dequantize_row(GgmlType::F32, &g.data, &mut data).map_err(crate::formats::QuantError::from)?;
                 Ok(Matrix::F32 { shape: g.shape, data })
             }
-            QuantizedTensor::Ggml(g) if can_dequantize(g.ty) => Ok(Matrix::Ggml(g)),
-            QuantizedTensor::Ggml(g) => Err(ModelError::NotImplemented(format!(
+            QuantizedTensor::Ggml(g) if !can_dequantize(g.ty) => Err(ModelError::NotImplemented(format!(
                 "matrix-vector products on {} tensors (no decoder for this ggml type)",
                 g.ty
             ))),
@@ -73,7 +72,6 @@ impl Matrix {
     pub fn shape(&self) -> TensorShape {
         match self {
             Matrix::F32 { shape, .. } => *shape,
-            Matrix::Ggml(t) => t.shape,
             Matrix::Quantized(t) => t.shape(),
         }
     }
@@ -83,7 +81,6 @@ impl Matrix {
     pub fn resident_bytes(&self) -> usize {
         match self {
             Matrix::F32 { data, .. } => std::mem::size_of_val(data.as_slice()),
-            Matrix::Ggml(t) => t.data.len(),
             Matrix::Quantized(t) => t.storage_bytes() as usize,
         }
     }
@@ -92,7 +89,7 @@ impl Matrix {
     pub fn type_name(&self) -> String {
         match self {
             Matrix::F32 { .. } => "F32".into(),
-            Matrix::Ggml(t) => t.ty.name().to_string(),
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) => t.ty.name().to_string(),
             Matrix::Quantized(t) => t.scheme().name(),
         }
     }
@@ -101,7 +98,7 @@ impl Matrix {
     pub fn ggml_type(&self) -> Option<GgmlType> {
         match self {
             Matrix::F32 { .. } => Some(GgmlType::F32),
-            Matrix::Ggml(t) => Some(t.ty),
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) => Some(t.ty),
             Matrix::Quantized(_) => None,
         }
     }
@@ -127,11 +124,6 @@ impl Matrix {
         assert!(r < rows && out.len() == cols, "row {r} of a {rows}×{cols} matrix into {} values", out.len());
         match self {
             Matrix::F32 { data, .. } => out.copy_from_slice(&data[r * cols..(r + 1) * cols]),
-            Matrix::Ggml(t) => {
-                let rb = row_bytes(t);
-                // Sizes were checked when the matrix was built; the type is decodable.
-                dequantize_row(t.ty, &t.data[r * rb..(r + 1) * rb], out).expect("checked ggml row");
-            }
             Matrix::Quantized(t) => t.dequantize_row(r, out).expect("checked quantized row"),
         }
     }
@@ -154,7 +146,7 @@ impl Matrix {
         );
         // Per-32-value block sums of x, shared by all rows (Q4_0 / Q4_1 kernels use them).
         let xsum: Vec<f32> = match self {
-            Matrix::Ggml(t) if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1) => {
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1) => {
                 x.chunks_exact(32).map(|c| c.iter().sum()).collect()
             }
             _ => Vec::new(),
@@ -184,7 +176,7 @@ impl Matrix {
                     *o = dot(&data[(r0 + i) * cols..(r0 + i + 1) * cols], x);
                 }
             }
-            Matrix::Ggml(t) => {
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) => {
                 let rb = row_bytes(t);
                 let rows = t.data[r0 * rb..(r0 + out.len()) * rb].chunks_exact(rb.max(1));
                 match t.ty {
@@ -393,7 +385,7 @@ fn load_matrix(f: &GgufFile, file: &[u8], name: &str, rows: u64, cols: u64) -> R
         dequantize_row(t.ty, bytes, &mut data).map_err(crate::formats::QuantError::from)?;
         return Ok(Matrix::F32 { shape, data });
     }
-    Ok(Matrix::Ggml(GgmlTensor { ty: t.ty, shape, data: bytes.to_vec() }))
+    Ok(Matrix::Quantized(QuantizedTensor::Ggml(GgmlTensor { ty: t.ty, shape, data: bytes.to_vec() })))
 }
 
 /// A 1-D vector (norm weights), decoded to f32.
