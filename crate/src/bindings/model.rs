@@ -35,7 +35,7 @@ use crate::gguf::GgufFile;
 use crate::model::eval::{bits_per_weight, source_format, weight_count};
 use crate::model::generate::{generate, GenerateStats, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
-use crate::model::{Matrix, Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
+use crate::model::{Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
 use crate::stats::ErrorMetrics;
 use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 
@@ -313,30 +313,15 @@ impl LabModel {
     fn tensors(&self) -> Vec<TensorInfoRow> {
         let w = &self.inner.model.weights;
         let mut rows = Vec::new();
-        let mut matrix = |name: String, m: &Matrix| {
+        for (name, m) in w.matrices() {
             let s = m.shape();
             rows.push(TensorInfoRow { name, ty: m.type_name(), rows: s.rows, cols: s.cols, bytes: m.resident_bytes() });
-        };
-        matrix("token_embd.weight".into(), &w.token_embd);
+        }
         let mut norms = Vec::new();
         for (l, lw) in w.layers.iter().enumerate() {
             let p = |n: &str| format!("blk.{l}.{n}.weight");
-            for (n, m) in [
-                ("attn_q", &lw.wq),
-                ("attn_k", &lw.wk),
-                ("attn_v", &lw.wv),
-                ("attn_output", &lw.wo),
-                ("ffn_gate", &lw.w_gate),
-                ("ffn_down", &lw.w_down),
-                ("ffn_up", &lw.w_up),
-            ] {
-                matrix(p(n), m);
-            }
             norms.push((p("attn_norm"), lw.attn_norm.len()));
             norms.push((p("ffn_norm"), lw.ffn_norm.len()));
-        }
-        if let Some(o) = &w.output {
-            matrix("output.weight".into(), o);
         }
         norms.push(("output_norm.weight".into(), w.output_norm.len()));
         rows.extend(norms.into_iter().map(|(name, n)| TensorInfoRow {

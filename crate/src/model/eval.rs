@@ -507,37 +507,19 @@ pub fn bits_per_weight(model: &Model) -> f64 {
 /// Number of weights (every tensor's elements; a tied classifier counted once).
 pub fn weight_count(model: &Model) -> usize {
     let w = &model.weights;
-    let m = |x: &super::Matrix| x.shape().len();
-    let layers: usize = w
-        .layers
-        .iter()
-        .map(|l| {
-            l.attn_norm.len()
-                + l.ffn_norm.len()
-                + [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up].iter().map(|x| m(x)).sum::<usize>()
-        })
-        .sum();
-    m(&w.token_embd) + w.output.as_ref().map_or(0, m) + w.output_norm.len() + layers
+    let norms: usize = w.layers.iter().map(|l| l.attn_norm.len() + l.ffn_norm.len()).sum();
+    let matrices: usize = w.matrices().iter().map(|(_, m)| m.shape().len()).sum();
+    norms + w.output_norm.len() + matrices
 }
 
 /// The stored type holding most of the model's weights (e.g. `Q4_1` for the default model: the
 /// "source format" every report names), and a census `"F32 x2, Q4_1 x200, Q8_0 x1"`.
 pub fn source_format(model: &Model) -> (String, String) {
-    let w = &model.weights;
     let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    let mut add = |m: &super::Matrix| {
+    for (_, m) in model.weights.matrices() {
         let e = by_type.entry(m.type_name()).or_default();
         e.0 += 1;
         e.1 += m.shape().len();
-    };
-    add(&w.token_embd);
-    if let Some(o) = &w.output {
-        add(o);
-    }
-    for l in &w.layers {
-        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up] {
-            add(m);
-        }
     }
     let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
     let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use super::weights::{Layer, Matrix, Weights};
+use super::weights::{Matrix, Weights};
 use super::{Model, ModelError};
 use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
 use crate::policy::{Action, TensorFacts, TensorPolicy};
@@ -178,7 +178,7 @@ pub fn quantize_model_with_progress(
 ) -> Result<(Model, QuantReport), QuantizeModelError> {
     scheme.validate().map_err(|reason| ModelError::from(QuantError::Scheme { scheme: scheme.name(), reason }))?;
     let w = &model.weights;
-    let total = 1 + 7 * w.layers.len() + usize::from(w.output.is_some());
+    let total = w.matrices().len();
     let mut report = QuantReport { scheme: scheme.name(), tensors: Vec::new() };
     let mut one = |name: String, m: &Matrix| -> Result<Matrix, QuantizeModelError> {
         let (m2, entry) = quantize_matrix(&name, m, scheme, policy)?;
@@ -192,18 +192,7 @@ pub fn quantize_model_with_progress(
     let token_embd = one("token_embd.weight".into(), &w.token_embd)?;
     let mut layers = Vec::with_capacity(w.layers.len());
     for (l, lw) in w.layers.iter().enumerate() {
-        let p = |n: &str| format!("blk.{l}.{n}.weight");
-        layers.push(Layer {
-            attn_norm: lw.attn_norm.clone(),
-            wq: one(p("attn_q"), &lw.wq)?,
-            wk: one(p("attn_k"), &lw.wk)?,
-            wv: one(p("attn_v"), &lw.wv)?,
-            wo: one(p("attn_output"), &lw.wo)?,
-            ffn_norm: lw.ffn_norm.clone(),
-            w_gate: one(p("ffn_gate"), &lw.w_gate)?,
-            w_down: one(p("ffn_down"), &lw.w_down)?,
-            w_up: one(p("ffn_up"), &lw.w_up)?,
-        });
+        layers.push(lw.try_map_matrices(|n, m| one(format!("blk.{l}.{n}.weight"), m))?);
     }
     let output = match &w.output {
         Some(m) => Some(one("output.weight".into(), m)?),

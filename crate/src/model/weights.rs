@@ -249,6 +249,45 @@ pub struct Layer {
     pub w_up: Matrix,
 }
 
+impl Layer {
+    /// The block's weight matrices with their llama.cpp names (without `blk.N.` and
+    /// `.weight`). Every list of a layer's matrices comes from here, so they all share this
+    /// order (the quantization report's, the lab's tensor table's).
+    pub fn matrices(&self) -> [(&'static str, &Matrix); 7] {
+        [
+            ("attn_q", &self.wq),
+            ("attn_k", &self.wk),
+            ("attn_v", &self.wv),
+            ("attn_output", &self.wo),
+            ("ffn_gate", &self.w_gate),
+            ("ffn_down", &self.w_down),
+            ("ffn_up", &self.w_up),
+        ]
+    }
+
+    /// The same layer (norms cloned) with every matrix replaced by `f(name, matrix)`, called in
+    /// [`Layer::matrices`] order; stops at the first error.
+    pub fn try_map_matrices<E>(
+        &self,
+        mut f: impl FnMut(&'static str, &Matrix) -> Result<Matrix, E>,
+    ) -> Result<Layer, E> {
+        // Lazy, so `f` runs once per field, in the order the fields are written (= matrices()).
+        let mut mapped = self.matrices().into_iter().map(|(name, m)| f(name, m));
+        let mut next = || mapped.next().expect("one result per matrix");
+        Ok(Layer {
+            attn_norm: self.attn_norm.clone(),
+            wq: next()?,
+            wk: next()?,
+            wv: next()?,
+            wo: next()?,
+            ffn_norm: self.ffn_norm.clone(),
+            w_gate: next()?,
+            w_down: next()?,
+            w_up: next()?,
+        })
+    }
+}
+
 /// All weights of a LLaMA model.
 #[derive(Debug, Clone)]
 pub struct Weights {
@@ -310,6 +349,19 @@ impl Weights {
         })
     }
 
+    /// Every weight matrix with its llama.cpp tensor name: `token_embd.weight`, each block's
+    /// ([`Layer::matrices`], e.g. `blk.0.attn_q.weight`), then `output.weight` unless tied.
+    pub fn matrices(&self) -> Vec<(String, &Matrix)> {
+        let mut out = vec![("token_embd.weight".to_string(), &self.token_embd)];
+        for (l, layer) in self.layers.iter().enumerate() {
+            out.extend(layer.matrices().into_iter().map(|(n, m)| (format!("blk.{l}.{n}.weight"), m)));
+        }
+        if let Some(o) = &self.output {
+            out.push(("output.weight".to_string(), o));
+        }
+        out
+    }
+
     /// The classifier: `output.weight`, or `token_embd.weight` when the embeddings are tied.
     pub fn classifier(&self) -> &Matrix {
         self.output.as_ref().unwrap_or(&self.token_embd)
@@ -325,22 +377,9 @@ impl Weights {
     /// non-f32 norm vectors are widened to f32.
     pub fn resident_bytes(&self) -> usize {
         let vec_bytes = |v: &Vec<f32>| std::mem::size_of_val(v.as_slice());
-        let layers: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                vec_bytes(&l.attn_norm)
-                    + vec_bytes(&l.ffn_norm)
-                    + [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up]
-                        .iter()
-                        .map(|m| m.resident_bytes())
-                        .sum::<usize>()
-            })
-            .sum();
-        layers
-            + self.token_embd.resident_bytes()
-            + vec_bytes(&self.output_norm)
-            + self.output.as_ref().map_or(0, Matrix::resident_bytes)
+        let norms: usize = self.layers.iter().map(|l| vec_bytes(&l.attn_norm) + vec_bytes(&l.ffn_norm)).sum();
+        let matrices: usize = self.matrices().iter().map(|(_, m)| m.resident_bytes()).sum();
+        norms + vec_bytes(&self.output_norm) + matrices
     }
 }
 
