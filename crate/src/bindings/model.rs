@@ -32,7 +32,6 @@ use wasm_bindgen::prelude::*;
 use super::{js_err, to_js};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
-use crate::model::eval::{bits_per_weight, source_format, weight_count};
 use crate::model::generate::{generate, GenerateStats, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
 use crate::model::{Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
@@ -353,10 +352,10 @@ impl LabModel {
         let c = &m.config;
         to_js(&ModelInfo {
             architecture: self.inner.architecture.clone(),
-            source_format: source_format(m).0,
-            parameter_count: weight_count(m),
+            source_format: m.weights.source_format().0,
+            parameter_count: m.weights.weight_count(),
             resident_bytes: m.weights.resident_bytes(),
-            bits_per_weight: bits_per_weight(m),
+            bits_per_weight: m.weights.bits_per_weight(),
             config: ConfigInfo {
                 dim: c.dim,
                 hidden_dim: c.hidden_dim,

@@ -497,31 +497,3 @@ pub fn evaluate(
     let timed = hooks.clock.is_some();
     Ok(acc.iter().enumerate().map(|(i, a)| a.finish(i == 0, timed)).collect())
 }
-
-/// Bits per weight of `model`: `8 × resident bytes / number of weights` (every tensor,
-/// norm vectors included as the f32 they are held in).
-pub fn bits_per_weight(model: &Model) -> f64 {
-    8.0 * model.weights.resident_bytes() as f64 / weight_count(model) as f64
-}
-
-/// Number of weights (every tensor's elements; a tied classifier counted once).
-pub fn weight_count(model: &Model) -> usize {
-    let w = &model.weights;
-    let norms: usize = w.layers.iter().map(|l| l.attn_norm.len() + l.ffn_norm.len()).sum();
-    let matrices: usize = w.matrices().iter().map(|(_, m)| m.shape().len()).sum();
-    norms + w.output_norm.len() + matrices
-}
-
-/// The stored type holding most of the model's weights (e.g. `Q4_1` for the default model: the
-/// "source format" every report names), and a census `"F32 x2, Q4_1 x200, Q8_0 x1"`.
-pub fn source_format(model: &Model) -> (String, String) {
-    let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    for (_, m) in model.weights.matrices() {
-        let e = by_type.entry(m.type_name()).or_default();
-        e.0 += 1;
-        e.1 += m.shape().len();
-    }
-    let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
-    let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
-    (main, census)
-}

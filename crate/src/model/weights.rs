@@ -362,6 +362,33 @@ impl Weights {
         out
     }
 
+    /// Number of weights (every tensor's elements; a tied classifier counted once).
+    pub fn weight_count(&self) -> usize {
+        let norms: usize = self.layers.iter().map(|l| l.attn_norm.len() + l.ffn_norm.len()).sum();
+        let matrices: usize = self.matrices().iter().map(|(_, m)| m.shape().len()).sum();
+        norms + self.output_norm.len() + matrices
+    }
+
+    /// Bits per weight: `8 × resident bytes / number of weights` (every tensor, norm vectors
+    /// included as the f32 they are held in).
+    pub fn bits_per_weight(&self) -> f64 {
+        8.0 * self.resident_bytes() as f64 / self.weight_count() as f64
+    }
+
+    /// The stored type holding most of the weights (e.g. `Q4_1` for the default model: the
+    /// "source format" every report names), and a census `"F32 x2, Q4_1 x200, Q8_0 x1"`.
+    pub fn source_format(&self) -> (String, String) {
+        let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (_, m) in self.matrices() {
+            let e = by_type.entry(m.type_name()).or_default();
+            e.0 += 1;
+            e.1 += m.shape().len();
+        }
+        let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
+        let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
+        (main, census)
+    }
+
     /// The classifier: `output.weight`, or `token_embd.weight` when the embeddings are tied.
     pub fn classifier(&self) -> &Matrix {
         self.output.as_ref().unwrap_or(&self.token_embd)
