@@ -56,8 +56,6 @@ pub enum QuantError {
     LengthMismatch { rows: usize, cols: usize, expected: usize, got: usize },
     #[error("invalid scheme {scheme}: {reason}")]
     Scheme { scheme: String, reason: String },
-    #[error("{0} is not implemented yet")]
-    NotImplemented(String),
     #[error(transparent)]
     Format(#[from] FormatError),
 }

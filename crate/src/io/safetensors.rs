@@ -56,14 +56,10 @@ pub enum SafetensorsError {
     DuplicateTensor { tensor: String, first: PathBuf, second: PathBuf },
     #[error("tensor '{tensor}' has dtype {dtype}; only F32, F16 and BF16 tensors can be read as values")]
     UnsupportedDtype { tensor: String, dtype: String },
-    #[error("no tensor named '{0}' in the checkpoint")]
-    NotFound(String),
     #[error("'{path}' is not valid JSON: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error("cannot write safetensors: {0}")]
     Write(String),
-    #[error("export of {0} to safetensors not implemented yet")]
-    ExportNotImplemented(String),
 }
 
 /// A tensor of a checkpoint: where its bytes are and what they hold.
