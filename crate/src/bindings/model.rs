@@ -7,7 +7,7 @@
 //! a progress callback returning `false` cancels and throws an `Error` whose message starts
 //! with "cancelled". An exception thrown by a callback propagates unchanged.
 //!
-//! JS shape (contract A in the project's helper notes; all heavy calls are synchronous):
+//! JS shape (all heavy calls are synchronous):
 //! ```text
 //! LabModel.fromGguf(bytes) -> LabModel
 //! model.info() -> {architecture, sourceFormat, parameterCount, residentBytes, bitsPerWeight,

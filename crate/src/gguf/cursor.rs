@@ -1,6 +1,6 @@
-//! The bounds-checked byte cursor under the GGUF reader: primitive values, strings, metadata
-//! arrays. Every count is checked against the remaining prefix before
-//! anything is allocated for it.
+//! The bounds-checked byte cursor under the GGUF reader: primitive values, strings and
+//! metadata arrays. Every count is checked against the remaining prefix before anything is
+//! allocated for it.
 
 use super::error::GgufError;
 use super::metadata::{MetadataArray, MetadataValue, ValueType};

@@ -1,6 +1,5 @@
-//! Weight matrices resident on the GPU and the products the forward needs from them
-//! (contract B in the project's API notes): `y[n, rows] = x[n, cols] · Wᵀ` and the embedding
-//! lookup `out[i, :] = W[ids[i], :]`.
+//! Weight matrices resident on the GPU and the products the forward needs from them:
+//! `y[n, rows] = x[n, cols] · Wᵀ` and the embedding lookup `out[i, :] = W[ids[i], :]`.
 //!
 //! [`GpuMatrix::upload`] repacks a [`Matrix`] once ([`super::repack`] documents every layout),
 //! uploads the arrays and takes the three pipelines of its format (`gemv`, `gemm`, `gather_rows`

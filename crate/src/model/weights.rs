@@ -3,11 +3,10 @@
 //! A [`Matrix`] is never expanded to f32 as a whole: [`Matrix::matvec`] computes each output
 //! value as a dot product on the packed blocks of one row (fused kernels in `kernels` for
 //! Q4_0, Q4_1, Q8_0, INT4 and NF4/FP4; every other type dequantizes one row into a small
-//! scratch buffer first). So the
-//! memory the weights take, [`Weights::resident_bytes`], is the file's tensor bytes:
-//! 96.6 MB for SmolLM2-135M Q4_1 (a 98.4 MB file; Q4_1 blocks at 5 bits per weight, the
-//! Q8_0 embedding at 8.5, f32 norms), not the 538 MB of an f32 copy. Loading copies the
-//! tensor bytes once, so while the caller still holds the file the peak is about twice that.
+//! scratch buffer first). So the memory the weights take, [`Weights::resident_bytes`], is the
+//! file's tensor bytes (Q4_1 blocks at 5 bits per weight, a Q8_0 embedding at 8.5, f32 norms),
+//! not the 32 bits per weight of an f32 copy. Loading copies the tensor bytes once, so while
+//! the caller still holds the file the peak is about twice that.
 //!
 //! Natively, large products are split over threads by rows, run by a persistent pool (`pool`).
 //! Each output row is computed by exactly one thread with the same kernel and summation order
