@@ -1,8 +1,8 @@
 // matmul_f16_activations.wgsl — the one-token and many-token products with f16 activations, for
 // adapters with the shader-f16 feature. It is never compiled alone and never on a device without
-// shader-f16: `Kernel::f16_activation_source()` puts it in front of a format file +
-// matmul_common.wgsl (the `enable` directive must open the module; WGSL module-scope declarations
-// may come in any order), and gpu/matmul.rs creates that module only when
+// shader-f16: `Kernel::matmul_source(MatmulModule::F16Activations)` puts it in front of a
+// format file + matmul_common.wgsl (the `enable` directive must open the module; WGSL
+// module-scope declarations may come in any order), and gpu/matmul.rs creates that module only when
 // `GpuContext::adapter.shader_f16` is set. The base module never mentions f16 arithmetic, so
 // SwiftShader (Chromium without shader-f16) compiles exactly what it did before.
 //

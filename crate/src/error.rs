@@ -116,7 +116,7 @@ impl HasKind for QuantError {
         match self {
             QuantError::NonFinite { .. } | QuantError::LengthMismatch { .. } => ErrorKind::bad(Input::Data),
             // The scheme cannot split this tensor's shape into its groups or blocks.
-            QuantError::Shape { .. } | QuantError::NotImplemented(_) => ErrorKind::Unsupported,
+            QuantError::Shape { .. } => ErrorKind::Unsupported,
             QuantError::Scheme { .. } => ErrorKind::bad(Input::Format),
             QuantError::Format(e) => e.kind(),
         }
@@ -228,10 +228,7 @@ impl HasKind for SafetensorsError {
     fn kind(&self) -> ErrorKind {
         match self {
             SafetensorsError::Open { .. } | SafetensorsError::Write(_) => ErrorKind::Io,
-            SafetensorsError::UnsupportedDtype { .. } | SafetensorsError::ExportNotImplemented(_) => {
-                ErrorKind::Unsupported
-            }
-            SafetensorsError::NotFound(_) => ErrorKind::bad(Input::Model),
+            SafetensorsError::UnsupportedDtype { .. } => ErrorKind::Unsupported,
             SafetensorsError::Header { .. }
             | SafetensorsError::Index { .. }
             | SafetensorsError::MissingShard { .. }

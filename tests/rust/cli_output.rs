@@ -4,7 +4,7 @@
 //! `OUT.partial` is left alone; nothing stays behind after an error or Ctrl-C.
 
 use crate::io::write_sharded;
-use quantlab::gguf::GgmlType;
+use quantlab::formats::GgmlType;
 use quantlab::io::gguf_writer::GgufWriter;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

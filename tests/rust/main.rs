@@ -32,6 +32,7 @@ mod int_fp8;
 mod io;
 mod kquants;
 mod model_quant;
+mod module_deps;
 mod quant_report;
 mod registry;
 mod runtime;

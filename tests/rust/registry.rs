@@ -6,7 +6,7 @@ use quantlab::formats::registry::{self, Family, FormatEntry, RowFallback, Suppor
 use quantlab::formats::scheme::VALID_FORMATS;
 use quantlab::formats::{can_dequantize, can_quantize, quantize, QuantScheme, QuantizedTensor, TensorShape};
 use quantlab::gguf::ALL_TYPES;
-use quantlab::model::policy;
+use quantlab::policy;
 
 use crate::int_fp8::Rng;
 

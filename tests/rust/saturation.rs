@@ -2,8 +2,8 @@
 //! by default, counted under `--allow-saturation`; one case per format family, then the CLI.
 
 use quantlab::formats::saturation::{find_overflow, Overflow, Saturation};
+use quantlab::formats::GgmlType;
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
-use quantlab::gguf::GgmlType;
 use quantlab::io::export::{quantize_named, ExportError, SaturationLog};
 use quantlab::io::gguf_writer::GgufWriter;
 use std::path::Path;

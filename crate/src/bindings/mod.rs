@@ -17,8 +17,8 @@ use wasm_bindgen::prelude::*;
 
 use crate::error::{ErrorKind, HasKind, Input};
 use crate::formats::scheme::VALID_FORMATS;
-use crate::formats::{dequantize_row, quantize, quantize_row, QuantScheme, TensorShape};
-use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
+use crate::formats::{dequantize_row, quantize, quantize_row, GgmlType, QuantScheme, TensorShape};
+use crate::gguf::{GgufFile, MetadataJson, ModelSummary};
 use crate::stats::{
     format_report, level_occupancy, tensor_histogram, values_histogram, weight_stats, FormatReport, Histogram,
     WeightStats,

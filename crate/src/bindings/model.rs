@@ -7,7 +7,7 @@
 //! and its `kind` ([`super::LabJsError`]); a progress callback returning `false` cancels and
 //! throws an `Error` of kind `cancelled`. An exception thrown by a callback propagates unchanged.
 //!
-//! JS shape (contract A in the project's helper notes; all heavy calls are synchronous):
+//! JS shape (all heavy calls are synchronous):
 //! ```text
 //! LabModel.fromGguf(bytes) -> LabModel
 //! model.info() -> {architecture, sourceFormat, parameterCount, residentBytes, bitsPerWeight,
@@ -34,10 +34,9 @@ use super::{js_err, to_js, Js, LabJsError};
 use crate::error::{ErrorKind, Input};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
-use crate::model::eval::{bits_per_weight, source_format, weight_count};
 use crate::model::generate::{generate, GenerateStats, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
-use crate::model::{Matrix, Model, Sampler, SamplerConfig, State, TensorPolicy};
+use crate::model::{Model, Sampler, SamplerConfig, State, TensorPolicy};
 use crate::stats::ErrorMetrics;
 use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 
@@ -331,30 +330,15 @@ impl LabModel {
     fn tensors(&self) -> Vec<TensorInfoRow> {
         let w = &self.inner.model.weights;
         let mut rows = Vec::new();
-        let mut matrix = |name: String, m: &Matrix| {
+        for (name, m) in w.matrices() {
             let s = m.shape();
             rows.push(TensorInfoRow { name, ty: m.type_name(), rows: s.rows, cols: s.cols, bytes: m.resident_bytes() });
-        };
-        matrix("token_embd.weight".into(), &w.token_embd);
+        }
         let mut norms = Vec::new();
         for (l, lw) in w.layers.iter().enumerate() {
             let p = |n: &str| format!("blk.{l}.{n}.weight");
-            for (n, m) in [
-                ("attn_q", &lw.wq),
-                ("attn_k", &lw.wk),
-                ("attn_v", &lw.wv),
-                ("attn_output", &lw.wo),
-                ("ffn_gate", &lw.w_gate),
-                ("ffn_down", &lw.w_down),
-                ("ffn_up", &lw.w_up),
-            ] {
-                matrix(p(n), m);
-            }
             norms.push((p("attn_norm"), lw.attn_norm.len()));
             norms.push((p("ffn_norm"), lw.ffn_norm.len()));
-        }
-        if let Some(o) = &w.output {
-            matrix("output.weight".into(), o);
         }
         norms.push(("output_norm.weight".into(), w.output_norm.len()));
         rows.extend(norms.into_iter().map(|(name, n)| TensorInfoRow {
@@ -387,10 +371,10 @@ impl LabModel {
         let c = &m.config;
         to_js(&ModelInfo {
             architecture: self.inner.architecture.clone(),
-            source_format: source_format(m).0,
-            parameter_count: weight_count(m),
+            source_format: m.weights.source_format().0,
+            parameter_count: m.weights.weight_count(),
             resident_bytes: m.weights.resident_bytes(),
-            bits_per_weight: bits_per_weight(m),
+            bits_per_weight: m.weights.bits_per_weight(),
             config: ConfigInfo {
                 dim: c.dim,
                 hidden_dim: c.hidden_dim,

@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 
 use super::{to_js, Js, LabJsError, NeedMoreBytes, TensorRow as Row};
 use crate::error::Input;
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// Header lengths beyond this are refused (the safetensors crate's own limit).
 const MAX_HEADER: u64 = 100_000_000;

@@ -7,7 +7,7 @@
 //! - `auto` (default): the GPU when an adapter exists, the model fits and a short decode probe
 //!   ([`crate::gpu::forward::probe`]) finds it faster than the CPU; otherwise the CPU, with the
 //!   reason (e.g. "GPU adapter 'llvmpipe …' (Vulkan, software fallback, shader-f16) decodes
-//!   0.3 tok/s vs CPU 20.1 tok/s → using the CPU"). The adapter's name is always printed.
+//!   G tok/s vs CPU C tok/s → using the CPU"). The adapter's name is always printed.
 //!
 //! Built without the `gpu` feature, `auto` is the CPU and `gpu` an error.
 //!

@@ -1,7 +1,7 @@
 //! The `quantlab` command line (native only).
 //!
-//! Each subcommand is a sibling module (`info` now; `quantize`, `stats`, `eval`, `generate`
-//! later) exposing a clap `Args` struct and a `run(&Args) -> Result<String, CliError>` that
+//! Each subcommand is a sibling module (`info`, `quantize`, `stats`, `eval`, `generate`)
+//! exposing a clap `Args` struct and a `run(&Args) -> Result<String, CliError>` that
 //! returns the whole output, so tests can call it directly as well as through the binary.
 //! [`main`] owns the process concerns: argument errors (exit 2, clap's wording), runtime errors
 //! as `quantlab: error: <message>` (exit 1), and a closed pipe (`quantlab info m.gguf | head`)
@@ -44,7 +44,7 @@ pub enum Command {
     /// Perplexity of the model and of in-memory quantized copies (--format), with KL divergence
     /// and top-1 agreement against the base on the same windows.
     Eval(eval::EvalArgs),
-    /// Generate text with the CPU forward (greedy or seeded sampling), optionally after
+    /// Generate text with the CPU or GPU forward (greedy or seeded sampling), optionally after
     /// re-quantizing the weights in memory (--format); timings on stderr.
     Generate(generate::GenerateArgs),
     /// List the formats `--format` accepts: name patterns, bits per weight, GPU kernel, GGUF type.

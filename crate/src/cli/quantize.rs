@@ -13,11 +13,10 @@
 use super::display::{bytes, Table};
 use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
-use crate::formats::{QuantScheme, Saturation, TensorShape};
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
 use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, SaturationLog, Totals};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
-use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -75,9 +74,9 @@ pub struct QuantizeArgs {
 /// The output container, from the output's extension.
 type OutKind = ExportKind;
 
-pub use crate::model::policy::name_is_quantizable;
+pub use crate::policy::name_is_quantizable;
 
-/// The shared policy's decision for one tensor (see [`crate::model::policy`]).
+/// The shared policy's decision for one tensor (see [`crate::policy`]).
 fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
     let d = TensorPolicy { all_tensors }.decide(c, scheme);
     (d.action, d.note)

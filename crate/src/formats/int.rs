@@ -88,8 +88,8 @@
 
 use half::f16;
 
-use super::quantized::{QuantError, TensorShape};
 use super::scheme::{Granularity, Mapping, QuantScheme, RangeRule, ValueType};
+use super::tensor::{check_input, group_index, QuantError, TensorShape};
 
 /// Number of shrink candidates the MSE search tries (factors 1.00 down to 0.50).
 pub const MSE_GRID: usize = 51;
@@ -343,7 +343,7 @@ impl IntTensor {
     /// Quantizes a row-major `[rows, cols]` tensor. The scheme must be an integer scheme;
     /// values must be finite (checked).
     pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
-        super::quantized::check_input(scheme, values, shape)?;
+        check_input(scheme, values, shape)?;
         let ValueType::Int { bits } = scheme.value else {
             return Err(QuantError::Scheme { scheme: scheme.name(), reason: "not an integer scheme".into() });
         };
@@ -434,7 +434,7 @@ impl IntTensor {
 
     /// The group of flattened weight `index`.
     pub fn group_of(&self, index: usize) -> usize {
-        super::quantized::group_index(index, self.group_len)
+        group_index(index, self.group_len)
     }
 
     /// The values group `group`'s codes can take, ascending and without duplicates:

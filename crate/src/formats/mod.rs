@@ -18,30 +18,19 @@ pub mod bnb;
 pub mod float;
 pub mod fp8;
 pub mod ggml;
+pub mod ggml_type;
 pub mod int;
 pub mod quantized;
 pub mod registry;
 pub mod saturation;
 pub mod scheme;
+pub mod tensor;
 
-pub use quantized::{quantize, QuantError, QuantizedTensor, TensorShape};
+pub use ggml_type::{GgmlType, TypeIdError, ALL_TYPES};
+pub use quantized::{quantize, QuantizedTensor};
 pub use saturation::Saturation;
 pub use scheme::{Granularity, Mapping, QuantScheme, RangeRule, SchemeError, ValueType};
-
-use crate::gguf::GgmlType;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FormatError {
-    #[error("{0} is not supported yet by this operation (see formats::can_dequantize / can_quantize)")]
-    Unsupported(GgmlType),
-    #[error("{ty}: {n_values} values are not a whole number of {block}-value blocks")]
-    NotWholeBlocks { ty: GgmlType, n_values: usize, block: usize },
-    #[error("{ty}: expected {expected} bytes for {n_values} values, got {got}")]
-    WrongByteCount { ty: GgmlType, n_values: usize, expected: usize, got: usize },
-    /// Quantizer input holds a NaN or an infinity at `index` (the first such position).
-    #[error("input value {index} is NaN or infinite; quantizers accept finite values only")]
-    NonFinite { index: usize },
-}
+pub use tensor::{FormatError, QuantError, TensorShape};
 
 /// True if [`dequantize_row`] can decode `ty`: the registry lists it.
 pub fn can_dequantize(ty: GgmlType) -> bool {

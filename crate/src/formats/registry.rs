@@ -12,8 +12,8 @@
 use serde::Serialize;
 
 use super::scheme::{Granularity, Mapping, QuantScheme, ValueType};
+use super::GgmlType;
 use super::TensorShape;
-use crate::gguf::GgmlType;
 
 /// Which weights share a scale, without the group size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -143,7 +143,7 @@ pub enum GpuKernel {
     Generic,
 }
 
-/// What `model::policy` does, in order, to a tensor whose rows the scheme cannot split. The
+/// What `policy` does, in order, to a tensor whose rows the scheme cannot split. The
 /// policy implements these; `tests/rust/registry.rs` checks the two agree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
@@ -211,7 +211,7 @@ const CODEBOOK_GPU: GpuRule =
 const GROUP_FALLBACKS: &[RowFallback] = &[RowFallback::SmallerGroup, RowFallback::KeepOrF16];
 const BLOCK_FALLBACKS: &[RowFallback] = &[RowFallback::KeepOrF16];
 /// llama.cpp's K-quant fallbacks (`llama_tensor_get_type`); for Q2_K/Q3_K it uses IQ4_NL, which
-/// the lab cannot produce, so Q4_0 stands in (`model::policy::k_quant_fallback`).
+/// the lab cannot produce, so Q4_0 stands in (`policy::k_quant_fallback`).
 const fn k_fallbacks(ty: GgmlType) -> &'static [RowFallback] {
     match ty {
         GgmlType::Q4_0 => &[RowFallback::Ggml(GgmlType::Q4_0), RowFallback::KeepOrF16],

@@ -17,7 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// What one stored code means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 
 use super::metadata::MetadataValue;
 use super::reader::GgufFile;
-use super::tensor_type::GgmlType;
+use crate::formats::GgmlType;
 use serde::Serialize;
 
 /// What `quantlab info` prints above the tensor table (and the web lab's model card).

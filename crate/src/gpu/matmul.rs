@@ -1,6 +1,5 @@
-//! Weight matrices resident on the GPU and the products the forward needs from them
-//! (contract B in the project's API notes): `y[n, rows] = x[n, cols] · Wᵀ` and the embedding
-//! lookup `out[i, :] = W[ids[i], :]`.
+//! Weight matrices resident on the GPU and the products the forward needs from them:
+//! `y[n, rows] = x[n, cols] · Wᵀ` and the embedding lookup `out[i, :] = W[ids[i], :]`.
 //!
 //! [`GpuMatrix::upload`] repacks a [`Matrix`] once ([`super::repack`] documents every layout),
 //! uploads the arrays and takes the three pipelines of its format (`gemv`, `gemm`, `gather_rows`
@@ -18,8 +17,8 @@
 //! reduction) and `gemv_rows` (several rows per invocation sharing each activation load; the
 //! default on software adapters without subgroups) run everywhere; on adapters with the SUBGROUP
 //! feature the default is `gemv_subgroup` (subgroupAdd), whose WGSL is a separate module
-//! (`Kernel::subgroup_source`) created only on such devices. [`GemvStrategy::default_for`]
-//! explains the choice.
+//! (`Kernel::matmul_source(MatmulModule::Subgroup)`) created only on such devices.
+//! [`GemvStrategy::default_for`] explains the choice.
 //!
 //! CPU twins: [`Matrix::matvec`] (products) and [`Matrix::row`] (gather); `tests/rust/gpu_matmul.rs`
 //! compares them over awkward shapes.

@@ -55,8 +55,7 @@ use crate::formats::ggml::q4_k::get_scale_min_k4;
 use crate::formats::int::IntTensor;
 use crate::formats::quantized::GgmlTensor;
 use crate::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel};
-use crate::formats::{Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
 use crate::model::Matrix;
 
 /// Which kernel reads a [`Repacked`] matrix, with its override constants.
@@ -189,7 +188,7 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
         (GpuKernel::Dedicated(DedicatedKernel::Fixed(FixedLayout::F32)), Matrix::F32 { data, .. }) => {
             dedicated(Layout::Fixed(FixedLayout::F32), vec![f32_rows(data, rows, cols)])
         }
-        (GpuKernel::Dedicated(DedicatedKernel::Fixed(fixed)), Matrix::Ggml(t)) => {
+        (GpuKernel::Dedicated(DedicatedKernel::Fixed(fixed)), Matrix::Quantized(QuantizedTensor::Ggml(t))) => {
             let arrays = match fixed {
                 FixedLayout::F16 => {
                     let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
@@ -242,7 +241,7 @@ fn f16_rows(halves: &[u16], rows: usize, cols: usize) -> PackedArray {
 /// Every row decoded with the CPU reference, stored as f16 (f32 if a value overflows f16).
 fn generic(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     let TensorShape { rows, cols } = m.shape();
-    if let Matrix::Ggml(t) = m {
+    if let Matrix::Quantized(QuantizedTensor::Ggml(t)) = m {
         if !crate::formats::can_dequantize(t.ty) {
             return Err(bad(name, format!("no decoder for {} tensors, so no GPU path either", t.ty)));
         }
@@ -361,7 +360,6 @@ fn q6_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArra
 fn matrix_scheme(m: &Matrix) -> QuantScheme {
     match m {
         Matrix::F32 { .. } => QuantScheme::ggml(GgmlType::F32),
-        Matrix::Ggml(t) => QuantScheme::ggml(t.ty),
         Matrix::Quantized(t) => t.scheme(),
     }
 }

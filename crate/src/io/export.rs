@@ -11,11 +11,11 @@
 use std::io::Write;
 
 use crate::formats::saturation::{find_overflow, Saturation};
-use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
-use crate::gguf::{GgmlType, GgufError, GgufFile, MetadataValue, TensorInfo};
+use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::safetensors::{self as st, Entry};
-use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 
 /// The container a quantized checkpoint is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,7 +28,8 @@
 //! Dimensions are rejected when zero (our reader refuses them too, although llama.cpp would
 //! accept an empty tensor).
 
-use crate::gguf::{GgmlType, MetadataArray, MetadataValue, TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
+use crate::formats::GgmlType;
+use crate::gguf::{MetadataArray, MetadataValue, TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 use std::collections::HashSet;
 use std::io::Write;
 

@@ -39,22 +39,21 @@ pub mod hf;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
-pub mod policy;
 #[cfg(not(target_arch = "wasm32"))]
 mod pool;
 pub mod quantize;
 pub mod sampler;
 pub mod weights;
 
+pub use crate::policy::TensorPolicy;
 pub use config::Config;
 pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
-pub use policy::TensorPolicy;
 pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};
 
-use crate::formats::QuantError;
-use crate::gguf::{GgmlType, GgufError, GgufFile};
+use crate::formats::{GgmlType, QuantError};
+use crate::gguf::{GgufError, GgufFile};
 
 /// Architectures [`Config::from_gguf`] accepts (`general.architecture`).
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];

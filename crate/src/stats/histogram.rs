@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use crate::formats::{dequantize_row, FormatError};
-use crate::gguf::GgmlType;
+use crate::formats::{dequantize_row, FormatError, GgmlType};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HistogramError {

@@ -222,20 +222,15 @@ impl<'g> GpuModel<'g> {
         let mut layers = Vec::with_capacity(w.layers.len());
         for (l, lw) in w.layers.iter().enumerate() {
             let m = |s: &str| format!("blk.{l}.{s}");
-            let (wq, wk, wv, wo) = (
-                GpuMatrix::upload_with(gpu, &m("attn_q"), &lw.wq, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("attn_k"), &lw.wk, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("attn_v"), &lw.wv, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("attn_output"), &lw.wo, setup).await?,
-            );
-            let (w_gate, w_up, w_down) = (
-                GpuMatrix::upload_with(gpu, &m("ffn_gate"), &lw.w_gate, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("ffn_up"), &lw.w_up, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("ffn_down"), &lw.w_down, setup).await?,
-            );
-            for x in [&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down] {
+            let mut uploaded = Vec::with_capacity(7);
+            for (name, matrix) in lw.matrices() {
+                let x = GpuMatrix::upload_with(gpu, &m(name), matrix, setup).await?;
                 gpu_bytes += x.gpu_bytes();
+                uploaded.push(x);
             }
+            let Ok([wq, wk, wv, wo, w_gate, w_down, w_up]) = <[GpuMatrix; 7]>::try_from(uploaded) else {
+                unreachable!("Layer::matrices lists seven matrices in this order")
+            };
             let layer = gpu
                 .scoped("allocating a layer's KV cache", || {
                     let attn_norm = norm_buffer(gpu, &m("attn_norm"), &lw.attn_norm);

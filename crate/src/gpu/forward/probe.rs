@@ -14,8 +14,8 @@ pub struct ProbeResult {
     pub cpu_tokens_per_sec: f64,
     pub gpu_tokens_per_sec: f64,
     pub use_gpu: bool,
-    /// One line for the user, e.g. "GPU adapter 'llvmpipe' (software fallback) decodes 1.2
-    /// tok/s vs CPU 25.0 tok/s → using the CPU".
+    /// One line for the user, e.g. "GPU adapter 'llvmpipe' (software fallback) decodes G tok/s
+    /// vs CPU C tok/s → using the CPU".
     pub reason: String,
 }
 

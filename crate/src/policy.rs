@@ -1,6 +1,8 @@
 //! The tensor policy: which tensors a quantization run quantizes, and with which scheme when the
-//! requested one cannot split a tensor's rows. One implementation, shared by
-//! `quantlab quantize` (files) and [`super::quantize_model`] (in memory).
+//! requested one cannot split a tensor's rows. One implementation, shared by the file export
+//! ([`crate::io::export`]: `quantlab quantize` and the web lab) and the in-memory
+//! [`crate::model::quantize_model`]. It uses only [`crate::formats`], so `io` and `model` can both
+//! use it without depending on each other.
 //!
 //! # Which tensors
 //!
@@ -32,8 +34,7 @@
 //! Every fallback comes with a note naming the tensor, the row length, the requested and the
 //! actual scheme, and why.
 
-use crate::formats::{Granularity, QuantScheme, ValueType};
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, Granularity, QuantScheme, ValueType};
 
 /// The policy's options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
