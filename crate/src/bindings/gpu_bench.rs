@@ -10,6 +10,7 @@
 //! bench.info() -> {format, kernel, strategy, gpuBytes, n, cols, rows}
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -28,7 +29,7 @@ pub struct GpuMatmulBench {
 }
 
 struct Bench {
-    gpu: Rc<GpuContext>,
+    gpu: Arc<GpuContext>,
     format: String,
     matrix: GpuMatrix,
     n: u32,
