@@ -22,6 +22,7 @@
 //! - `--activations f16` runs the GPU matmuls with f16 activations (`gemv_f16`/`gemm_f16`, the
 //!   portable GEMV: f16 has no subgroup variant), on adapters with shader-f16.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use quantlab::formats::QuantScheme;
@@ -115,7 +116,7 @@ struct GpuResult {
 }
 
 fn gpu_run(
-    gpu: &GpuContext,
+    gpu: &Arc<GpuContext>,
     model: &Model,
     tok: &Tokenizer,
     prompt: &[u32],
@@ -172,7 +173,8 @@ fn run(args: &Args) -> Result<(), String> {
         return Err(format!("the prompt is {} tokens: it must fit the context with {} more", prompt.len(), args.n));
     }
     let all_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let gpu = if args.gpu { Some(GpuContext::acquire_blocking().map_err(|e| format!("GPU: {e}"))?) } else { None };
+    let gpu =
+        if args.gpu { Some(Arc::new(GpuContext::acquire_blocking().map_err(|e| format!("GPU: {e}"))?)) } else { None };
     let stored = base.weights.source_format().0;
 
     println!(

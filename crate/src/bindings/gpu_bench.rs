@@ -10,6 +10,7 @@
 //! bench.info() -> {format, kernel, strategy, gpuBytes, n, cols, rows}
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
 use tsify_next::Tsify;
@@ -39,7 +40,7 @@ pub struct GpuMatmulBench {
 }
 
 struct Bench {
-    gpu: Rc<GpuContext>,
+    gpu: Arc<GpuContext>,
     format: String,
     matrix: GpuMatrix,
     n: u32,

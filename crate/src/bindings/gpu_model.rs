@@ -31,10 +31,10 @@ use super::model::{generate_result, now_secs, LabModel, Loaded, TokenStream};
 use super::{js_err, to_js, Js, LabJsError};
 use crate::error::Input;
 use crate::gpu::forward::generate::generate;
-use crate::gpu::forward::{GpuModel, KvFormat, Pick};
+use crate::gpu::forward::probe::probe_decode_with;
+use crate::gpu::forward::{GpuModel, KvFormat};
 use crate::gpu::matmul::ActivationPrecision;
-use crate::gpu::{AdapterSummary, GpuContext};
-use crate::model::{forward, State};
+use crate::model::weights::default_threads;
 
 /// KV positions uploaded by default: enough for the lab's prompts and generations, small enough
 /// for a software adapter's memory (f32 cache: 30 layers · 2 · 192 · 4 bytes per position).
@@ -45,7 +45,7 @@ const PROBE_STEPS: usize = 4;
 struct Inner {
     loaded: Rc<Loaded>,
     /// `None` while a call holds it (the next call is refused, not interleaved).
-    gpu_model: RefCell<Option<GpuModel<'static>>>,
+    gpu_model: RefCell<Option<GpuModel>>,
 }
 
 /// A model resident on the page's GPU (see the module docs).
@@ -71,16 +71,6 @@ pub struct GpuModelInfo {
     activations: &'static str,
 }
 
-#[derive(Serialize, Tsify)]
-#[serde(rename_all = "camelCase")]
-#[tsify(missing_as_null, hashmap_as_object)]
-pub struct ProbeReport {
-    cpu_tokens_per_sec: f64,
-    gpu_tokens_per_sec: f64,
-    use_gpu: bool,
-    reason: String,
-}
-
 #[wasm_bindgen]
 extern "C" {
     /// The promises the GPU calls return, typed by what they resolve to.
@@ -88,26 +78,8 @@ extern "C" {
     pub type GpuLabModelPromise;
     #[wasm_bindgen(typescript_type = "Promise<GenerateResult>")]
     pub type GenerateResultPromise;
-    #[wasm_bindgen(typescript_type = "Promise<ProbeReport>")]
+    #[wasm_bindgen(typescript_type = "Promise<ProbeResult>")]
     pub type ProbeReportPromise;
-}
-
-/// The page's GPU context for the page's lifetime: a `GpuModel` borrows its context, and a JS
-/// object cannot carry a borrow, so the context it uses is kept alive for good (one per device;
-/// after a device loss the old, dead one stays — a few bytes of host state).
-async fn static_gpu() -> Result<&'static GpuContext, LabJsError> {
-    let gpu: &'static Rc<GpuContext> = Box::leak(Box::new(gpu_context().await?));
-    Ok(gpu)
-}
-
-/// The adapter's name for users; browsers may hide it (empty `GPUAdapterInfo`), then the
-/// driver, the device type or the backend stands in.
-fn adapter_label(a: &AdapterSummary) -> String {
-    [&a.name, &a.driver, &a.device_type]
-        .into_iter()
-        .find(|s| !s.is_empty())
-        .cloned()
-        .unwrap_or_else(|| format!("unnamed {}", a.backend))
 }
 
 /// The binding's KV cache option: absent (or undefined) is f32; anything but f32/f16/int8 is an
@@ -125,7 +97,7 @@ fn parse_activations(activations: Option<&str>) -> Result<ActivationPrecision, L
 }
 
 impl Inner {
-    fn take(&self) -> Result<GpuModel<'static>, LabJsError> {
+    fn take(&self) -> Result<GpuModel, LabJsError> {
         self.gpu_model.borrow_mut().take().ok_or_else(|| {
             LabJsError::internal(
                 "this GPU model is busy with another call (or was lost in a failed one); wait for it to finish",
@@ -133,7 +105,7 @@ impl Inner {
         })
     }
 
-    fn put_back(&self, model: GpuModel<'static>) {
+    fn put_back(&self, model: GpuModel) {
         *self.gpu_model.borrow_mut() = Some(model);
     }
 }
@@ -157,8 +129,8 @@ impl GpuLabModel {
         let loaded = Rc::clone(&model.inner);
         let capacity = capacity.map_or(DEFAULT_CAPACITY, |c| c as usize);
         let promise = future_to_promise(async move {
-            let gpu = static_gpu().await?;
-            let gpu_model = GpuModel::new(gpu, &loaded.model, capacity, kv, activations)
+            let gpu = gpu_context().await?;
+            let gpu_model = GpuModel::new(&gpu, &loaded.model, capacity, kv, activations)
                 .await
                 .map_err(|e| js_err(e).context("uploading the model to the GPU"))?;
             let inner = Rc::new(Inner { loaded, gpu_model: RefCell::new(Some(gpu_model)) });
@@ -173,7 +145,7 @@ impl GpuLabModel {
         let m = guard.as_ref().ok_or_else(|| LabJsError::internal("this GPU model is busy with another call"))?;
         let a = &m.gpu().adapter;
         to_js(&GpuModelInfo {
-            adapter: adapter_label(a),
+            adapter: a.label(),
             backend: a.backend.clone(),
             is_fallback: a.is_fallback,
             shader_f16: a.shader_f16,
@@ -219,65 +191,10 @@ impl GpuLabModel {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             let mut m = inner.take()?;
-            let result = probe_decode(&inner.loaded, &mut m).await;
+            let result = probe_decode_with(&inner.loaded.model, default_threads(), &mut m, PROBE_STEPS, now_secs).await;
             inner.put_back(m);
             Ok(to_js(&result.map_err(js_err)?)?.into())
         })
         .unchecked_into()
     }
-}
-
-/// The async (browser) twin of `gpu::forward::probe::probe_decode`, which blocks on the GPU and
-/// uses `std::time`, neither available in wasm.
-async fn probe_decode(
-    loaded: &Loaded,
-    m: &mut GpuModel<'static>,
-) -> Result<ProbeReport, crate::gpu::forward::GpuModelError> {
-    let model = &loaded.model;
-    let steps = PROBE_STEPS.min(m.capacity.saturating_sub(1)).max(1);
-    let vocab = model.config.vocab_size as u32;
-    let tokens: Vec<u32> = (0..=steps as u32).map(|i| (i * 7919 + 1) % vocab).collect();
-
-    let mut state = State::new(&model.config, steps + 1);
-    forward(&model.config, &model.weights, &mut state, tokens[0], 0);
-    let t = now_secs();
-    for (pos, &tok) in tokens.iter().enumerate().skip(1) {
-        forward(&model.config, &model.weights, &mut state, tok, pos);
-    }
-    let cpu_secs = now_secs() - t;
-    let cpu = steps as f64 / cpu_secs;
-
-    let warm = now_secs();
-    m.decode_sample(tokens[0], 0, Pick::GREEDY).await?;
-    let warm_secs = now_secs() - warm;
-    let (gpu, done, note) = if warm_secs > 10.0 * cpu_secs {
-        // Ten times the CPU's whole run for one step: a software or starved adapter.
-        (1.0 / warm_secs, 1, " warm-up")
-    } else {
-        let t = now_secs();
-        let mut done = 0;
-        for (pos, &tok) in tokens.iter().enumerate().skip(1) {
-            m.decode_sample(tok, pos, Pick::GREEDY).await?;
-            done += 1;
-            if now_secs() - t > cpu_secs {
-                break;
-            }
-        }
-        (done as f64 / (now_secs() - t), done, "")
-    };
-    let a = &m.gpu().adapter;
-    let mut notes = vec![a.backend.clone()];
-    if a.is_fallback {
-        notes.push("software fallback".into());
-    }
-    notes.push(if a.shader_f16 { "shader-f16".into() } else { "no shader-f16: f32 activations".into() });
-    let use_gpu = gpu > cpu;
-    let reason = format!(
-        "WebGPU adapter '{}' ({}) decodes {gpu:.2} tok/s vs CPU {cpu:.1} tok/s ({done}{note} of {steps} steps timed) → \
-         using the {}",
-        adapter_label(a),
-        notes.join(", "),
-        if use_gpu { "GPU" } else { "CPU" }
-    );
-    Ok(ProbeReport { cpu_tokens_per_sec: cpu, gpu_tokens_per_sec: gpu, use_gpu, reason })
 }

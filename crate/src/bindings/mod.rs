@@ -444,21 +444,25 @@ mod gpu_bindings {
     use crate::gpu::axpy::{axpy_cpu, axpy_gpu};
     use crate::gpu::{AdapterSummary, GpuContext};
     use std::cell::RefCell;
-    use std::rc::Rc;
+    use std::sync::Arc;
 
     thread_local! {
-        /// The page's one GPU device, acquired on first use and shared by every later call.
-        static GPU: RefCell<Option<Rc<GpuContext>>> = const { RefCell::new(None) };
+        /// The page's one GPU device, acquired on first use and shared by every later call (each
+        /// `GpuModel` keeps its own `Arc` of the one it was uploaded to).
+        static GPU: RefCell<Option<Arc<GpuContext>>> = const { RefCell::new(None) };
     }
 
-    pub(super) async fn gpu_context() -> Result<Rc<GpuContext>, LabJsError> {
+    // An `Arc` (not `Rc`) because `GpuModel` holds one natively too, where contexts cross
+    // threads; the page has one thread, so the context not being Send there costs nothing.
+    #[allow(clippy::arc_with_non_send_sync)]
+    pub(super) async fn gpu_context() -> Result<Arc<GpuContext>, LabJsError> {
         if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
             if gpu.check_alive().is_ok() {
                 return Ok(gpu);
             }
         }
-        let gpu = Rc::new(GpuContext::acquire().await.map_err(js_err)?);
-        GPU.with(|g| *g.borrow_mut() = Some(Rc::clone(&gpu)));
+        let gpu = Arc::new(GpuContext::acquire().await.map_err(js_err)?);
+        GPU.with(|g| *g.borrow_mut() = Some(Arc::clone(&gpu)));
         Ok(gpu)
     }
 

@@ -48,6 +48,7 @@
 
 use half::f16;
 
+use super::kernel::overrides::{ASYM, BITS, BLOCK, GROUP_SIZE};
 use super::kernel::Kernel;
 use super::GpuError;
 use crate::formats::bnb::Bnb4Tensor;
@@ -92,9 +93,9 @@ impl Layout {
     pub fn constants(self) -> Vec<(&'static str, f64)> {
         match self {
             Layout::Int { bits, group, asym } => {
-                vec![("BITS", f64::from(bits)), ("GROUP_SIZE", f64::from(group)), ("ASYM", f64::from(u8::from(asym)))]
+                vec![(BITS, f64::from(bits)), (GROUP_SIZE, f64::from(group)), (ASYM, f64::from(u8::from(asym)))]
             }
-            Layout::Codebook { block } => vec![("BLOCK", f64::from(block))],
+            Layout::Codebook { block } => vec![(BLOCK, f64::from(block))],
             _ => Vec::new(),
         }
     }

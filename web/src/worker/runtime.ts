@@ -3,7 +3,7 @@
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
 import type { ActivationChannels, Activations, DeviceChoice, EvalProtocol, GenerationSide, KvCache, Method, Methods, Progress, QuantManifest, TensorError } from '../messages';
-import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseScheme, type ProbeReport } from '../pkg/quantlab.js';
+import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseScheme, type ProbeResult } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { storeForOffline } from './offline';
@@ -25,7 +25,7 @@ interface Runtime {
   /** The last activation statistics (all matrices), keyed by their settings. */
   activations?: { key: string } & ActivationStats;
   /** Copies on the WebGPU device (uploaded on first GPU use) with their KV cache format, and the auto probe's verdict. */
-  gpu?: { kvCache: KvCache; activations: Activations; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: ProbeReport };
+  gpu?: { kvCache: KvCache; activations: Activations; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: ProbeResult };
 }
 
 let runtime: Runtime | null = null;
