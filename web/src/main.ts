@@ -1,7 +1,7 @@
 // The lab page: wires the panels to the worker. All heavy work happens in worker.ts.
 import './styles.css';
 import { LabClient } from './client';
-import type { AdapterReport, FormatInfo, TensorAnalysis } from './messages';
+import type { AdapterReport, FormatInfo } from './messages';
 import { type App, clearError, showError } from './panels/app';
 import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';

@@ -3,7 +3,7 @@
 import * as Plot from '@observablehq/plot';
 import { paretoFrontier } from '../analysis';
 import { formatBytes } from '../format';
-import type { FormatInfo, QuantManifest, StepEvent } from '../messages';
+import type { FormatInfo, QuantManifest } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
