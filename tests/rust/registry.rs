@@ -105,22 +105,25 @@ fn gguf_storable_entries_have_their_block_layout() {
 }
 
 /// What the registry's fallback list says happens to rows of `row_len` values.
-fn fallback_by_table(e: &FormatEntry, scheme: &QuantScheme, row_len: u64) -> Result<QuantScheme, ()> {
-    if row_len % policy::block_of(scheme) == 0 {
-        return Ok(*scheme);
+fn fallback_by_table(e: &FormatEntry, scheme: &QuantScheme, row_len: u64) -> Option<QuantScheme> {
+    if row_len.is_multiple_of(policy::block_of(scheme)) {
+        return Some(*scheme);
     }
     for fallback in e.row_fallbacks {
         match *fallback {
-            RowFallback::Ggml(ty) if row_len % ty.block_size() as u64 == 0 => return Ok(QuantScheme::ggml(ty)),
+            RowFallback::Ggml(ty) if row_len.is_multiple_of(ty.block_size() as u64) => {
+                return Some(QuantScheme::ggml(ty))
+            }
             RowFallback::Ggml(_) => {}
             RowFallback::SmallerGroup => {
                 let requested = scheme.group_size().unwrap();
-                let found = (5..32).map(|p| 1u32 << p).filter(|&g| g < requested && row_len % u64::from(g) == 0).max();
+                let found =
+                    (5..32).map(|p| 1u32 << p).filter(|&g| g < requested && row_len.is_multiple_of(u64::from(g))).max();
                 if let Some(g) = found {
-                    return Ok(QuantScheme { granularity: quantlab::formats::Granularity::Group(g), ..*scheme });
+                    return Some(QuantScheme { granularity: quantlab::formats::Granularity::Group(g), ..*scheme });
                 }
             }
-            RowFallback::KeepOrF16 => return Err(()),
+            RowFallback::KeepOrF16 => return None,
         }
     }
     panic!("{}: rows of {row_len} do not fit and the table lists no last resort", e.pattern)

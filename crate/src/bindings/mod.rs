@@ -186,6 +186,8 @@ pub struct GgufHeader<'a> {
 #[derive(Serialize, Tsify)]
 #[serde(untagged)]
 #[tsify(missing_as_null, hashmap_as_object)]
+// Made once per call and serialized at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum GgufHeaderResult<'a> {
     Ok(GgufHeader<'a>),
     NeedMore(NeedMoreBytes),

@@ -114,6 +114,8 @@ fn bad(reason: impl std::fmt::Display) -> LabJsError {
 #[derive(Serialize, Tsify)]
 #[serde(untagged)]
 #[tsify(missing_as_null, hashmap_as_object)]
+// Made once per call and serialized at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum SafetensorsHeaderResult {
     Ok(SafetensorsHeader),
     NeedMore(NeedMoreBytes),

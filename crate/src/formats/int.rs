@@ -136,7 +136,7 @@ pub(crate) fn group_len_for(scheme: &QuantScheme, shape: TensorShape) -> Result<
         Granularity::Channel => Ok(shape.cols),
         Granularity::Group(n) => {
             let n = n as usize;
-            if shape.cols % n != 0 {
+            if !shape.cols.is_multiple_of(n) {
                 return Err(QuantError::shape(
                     scheme,
                     format!(

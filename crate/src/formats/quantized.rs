@@ -23,7 +23,7 @@ impl GgmlTensor {
     pub fn quantize(ty: GgmlType, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
         let scheme = QuantScheme::ggml(ty);
         let block = ty.block_size();
-        if shape.cols % block != 0 {
+        if !shape.cols.is_multiple_of(block) {
             return Err(QuantError::shape(
                 &scheme,
                 format!("row length {} is not a multiple of the {block}-value block", shape.cols),

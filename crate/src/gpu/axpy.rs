@@ -11,7 +11,7 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// The CPU twin of `shaders/axpy.wgsl`.
 pub fn axpy_cpu(a: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = a * xi + *yi;
+        *yi += a * xi;
     }
 }
 

@@ -212,7 +212,7 @@ impl GgufWriter {
             .filter(|&n| n < i64::MAX as u64)
             .ok_or_else(|| bad("the element count overflows"))?;
         let block = ty.block_size() as u64;
-        if dims[0] % block != 0 {
+        if !dims[0].is_multiple_of(block) {
             return Err(GgufWriteError::RowNotBlockMultiple { tensor: name.to_string(), ty, row_len: dims[0], block });
         }
         let n_bytes = ty.bytes_for(n_elements).ok_or_else(|| bad("the byte size overflows"))?;

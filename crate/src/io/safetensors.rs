@@ -302,9 +302,13 @@ fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SafetensorsError
     serde_json::from_slice(&text).map(Some).map_err(|e| SafetensorsError::Config { path, reason: e.to_string() })
 }
 
+/// An index's distinct shard paths (sorted) and its weight map (tensor name, shard file name).
+#[cfg(not(target_arch = "wasm32"))]
+type ShardIndex = (Vec<PathBuf>, Vec<(String, String)>);
+
 /// Parses an index: the distinct shard paths (sorted) and the weight map (name, shard file name).
 #[cfg(not(target_arch = "wasm32"))]
-fn read_index(path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
+fn read_index(path: &Path) -> Result<ShardIndex, SafetensorsError> {
     let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
     let text =
         std::fs::read(path).map_err(|e| SafetensorsError::Open { path: path.to_path_buf(), reason: io_reason(&e) })?;
