@@ -4,7 +4,7 @@
 // h / (N_HEADS / N_KV_HEADS) (grouped-query attention). Per (row, head):
 //   s_t = (q · k_t) / sqrt(HEAD_DIM);  a = softmax(s) (max subtracted);  out = Σ_t a_t · v_t.
 // The cache (one u32 buffer per layer: keys, values, int8 scales) is read in its KV_FORMAT; see
-// kv_write.wgsl for the layout.
+// kv_cache.wgsl for the layout.
 //
 // Bindings (group 0):
 //   @binding(0) step    : uniform Step                   — pos0, n
@@ -13,38 +13,21 @@
 //   @binding(3) scores  : storage, read_write array<f32> — [n, N_HEADS, CAPACITY] scratch: the
 //                          scores, then the unnormalised weights exp(s_t − max)
 //   @binding(4) out     : storage, read_write array<f32> — [n, N_HEADS·HEAD_DIM]
-// Override constants: N_HEADS, N_KV_HEADS, HEAD_DIM, CAPACITY (cache positions), KV_FORMAT.
+// Override constants: N_HEADS, and those of kv_cache.wgsl (N_KV_HEADS, HEAD_DIM, CAPACITY, KV_FORMAT).
 // Dispatch: (N_HEADS, n, 1) workgroups of 64 threads: threads split the positions for the scores
 //   and the head's dimensions for the weighted sum; max and sum are reduced in workgroup memory.
 // CPU twin: the attention loop of `model::forward` (`gpu::forward::kernels::attention_cpu`).
+// Preamble (prepended by the host): shaders/forward_step.wgsl (Step at binding 0, WG), then
+// shaders/kv_cache.wgsl (the layout's overrides, region_words, scales_offset).
 
 override N_HEADS: u32;
-override N_KV_HEADS: u32;
-override HEAD_DIM: u32;
-override CAPACITY: u32;
-override KV_FORMAT: u32 = 0u;
-const WG: u32 = 64u;
 
-struct Step { pos0: u32, n: u32, top_k: u32, _pad: u32, temperature: f32, top_p: f32, u: f32, _pad2: f32 }
-
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
 @group(0) @binding(2) var<storage, read> cache: array<u32>;
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 var<workgroup> red: array<f32, WG>;
-
-// Words of the keys region (= offset of the values region).
-fn region_words() -> u32 {
-    if (KV_FORMAT == 0u) {
-        return CAPACITY * N_KV_HEADS * HEAD_DIM;
-    }
-    if (KV_FORMAT == 1u) {
-        return CAPACITY * N_KV_HEADS * HEAD_DIM / 2u;
-    }
-    return CAPACITY * N_KV_HEADS * HEAD_DIM / 4u;
-}
 
 // Key (or value) e = pos·KV_DIM + kv_head·HEAD_DIM + d, decoded to f32; scale_at = pos·N_KV_HEADS + kv_head.
 fn cached(is_v: bool, e: u32, scale_at: u32) -> f32 {
@@ -58,8 +41,7 @@ fn cached(is_v: bool, e: u32, scale_at: u32) -> f32 {
     }
     let word = cache[region + e / 4u];
     let code = bitcast<i32>(word << (24u - 8u * (e & 3u))) >> 24u;
-    let scales = 2u * region_words() + select(0u, CAPACITY * N_KV_HEADS, is_v);
-    return f32(code) * bitcast<f32>(cache[scales + scale_at]);
+    return f32(code) * bitcast<f32>(cache[scales_offset(is_v) + scale_at]);
 }
 
 @compute @workgroup_size(WG)
@@ -69,7 +51,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     if (row >= step.n) {
         return;
     }
-    let kv_dim = N_KV_HEADS * HEAD_DIM;
     let kv_head = head / (N_HEADS / N_KV_HEADS);
     let len = step.pos0 + row + 1u;
     let q_at = row * N_HEADS * HEAD_DIM + head * HEAD_DIM;
@@ -79,7 +60,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     // Scores of this thread's positions, and their max.
     var local_max = -3.0e38;
     for (var t = lid.x; t < len; t += WG) {
-        let base = t * kv_dim + kv_head * HEAD_DIM;
+        let base = t * KV_DIM + kv_head * HEAD_DIM;
         let scale_at = t * N_KV_HEADS + kv_head;
         var dot = 0.0;
         for (var d = 0u; d < HEAD_DIM; d++) {
@@ -123,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         var acc = 0.0;
         for (var t = 0u; t < len; t++) {
             let a = scores[s_at + t] / sum;
-            acc += a * cached(true, t * kv_dim + kv_head * HEAD_DIM + d, t * N_KV_HEADS + kv_head);
+            acc += a * cached(true, t * KV_DIM + kv_head * HEAD_DIM + d, t * N_KV_HEADS + kv_head);
         }
         out[q_at + d] = acc;
     }

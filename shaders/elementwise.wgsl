@@ -11,14 +11,11 @@
 // Dispatch: n·WIDTH threads in workgroups of 64, the grid split over y beyond the x limit.
 // CPU twins: the residual and SwiGLU loops of `model::forward`
 //   (`gpu::forward::kernels::{residual_add_cpu, swiglu_cpu}`).
+// Preamble (shaders/forward_step.wgsl, prepended by the host): the Step uniform at binding 0 and WG.
 
 override WIDTH: u32;
 override OP: u32;
-const WG: u32 = 64u;
 
-struct Step { pos0: u32, n: u32, top_k: u32, _pad: u32, temperature: f32, top_p: f32, u: f32, _pad2: f32 }
-
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 

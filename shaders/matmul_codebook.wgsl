@@ -15,6 +15,8 @@
 // Decoding is codebook[code] · absmax, the CPU reference's one rounding: gather_rows is bit-exact.
 
 override BLOCK: u32 = 64u;
+// The row-sharing GEMVs' dots (dot8_row, dot16_row, dot32_row) come from matmul_dot_decoded.wgsl
+// and matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<f32>;
@@ -31,17 +33,4 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
         vec4<f32>(code(w & 15u), code((w >> 4u) & 15u), code((w >> 8u) & 15u), code((w >> 12u) & 15u)) * a,
         vec4<f32>(code((w >> 16u) & 15u), code((w >> 20u) & 15u), code((w >> 24u) & 15u), code(w >> 28u)) * a,
     );
-}
-
-// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v, and chunks c, c + 1.
-fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
-    return dot8(decode8(row, c), a.v);
-}
-
-fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
-    return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

@@ -1,5 +1,6 @@
-// matmul_common.wgsl — the three entry points every weight format shares. It is never compiled
-// alone: `Kernel::source()` appends it to one format file (shaders/matmul_<format>.wgsl), which
+// matmul_common.wgsl — the entry points every weight format shares but the GEMM (its tile loop
+// is shaders/matmul_gemm.wgsl, in the same modules). It is never compiled alone:
+// `Kernel::source()` appends it to one format file (shaders/matmul_<format>.wgsl), which
 // declares the weight bindings 1..3 and `fn decode8(row, chunk) -> Chunk8` (the 8 weights
 // row[8·chunk .. 8·chunk + 8] decoded to f32; zeros past the end of a padded row) and
 // `fn dot8_row(row, chunk, a: Act8) -> f32` (those 8 weights · the activation chunk a, below;
@@ -11,7 +12,7 @@
 // with subgroups).
 // WGSL module-scope declarations may appear in any order, so plain concatenation is enough.
 // shaders/matmul_f16_activations.wgsl (f16 activations, devices with shader-f16) reuses this
-// file's helpers: load_x8, gemv_reduce_store, tile_chunks, store_gemm_outputs.
+// file's helpers: load_x8, gemv_reduce_store.
 //
 // Bindings (group 0; each entry point's automatic layout keeps only what it uses):
 //   @binding(0) params   : uniform MatmulParams (below)
@@ -41,9 +42,7 @@
 //                 chunk loaded (and its Σ v and nibble scaling, `act8`) once for all of them, like
 //                 the subgroup GEMV but with no cross-lane sum: no workgroup memory, no barrier.
 //                 Rows past the end are read clamped and never written.
-//   gemm        — n > 1: 64 threads compute a 32-row × 32-token tile, 4×4 outputs per thread,
-//                 stepping K by 32 through workgroup tiles of decoded weights and activations.
-//                 Dispatch (ceil(rows/32), ceil(n/32)).
+//   gemm        — n > 1: shaders/matmul_gemm.wgsl.
 //   gather_rows — gathered[i, :] = W[ids[i], :] decoded to f32 (the embedding lookup). Dispatch
 //                 (ceil(chunks/64), n). A matrix split into row parts runs it once per part; each
 //                 part writes the ids it owns, and part 0 writes zeros for ids past the last row.
@@ -233,101 +232,6 @@ fn gemv_reduce_store(lid: u32, lane: u32, row: u32, acc: f32) {
     }
     if (lane == 0u && row < params.rows) {
         y[params.row0 + row] = partial[lid];
-    }
-}
-
-const TILE_ROWS: u32 = 32u;
-const TILE_TOKENS: u32 = 32u;
-const TILE_K: u32 = 32u;
-var<workgroup> w_tile: array<f32, 1024>; // [TILE_ROWS][TILE_K]
-var<workgroup> x_tile: array<f32, 1024>; // [TILE_TOKENS][TILE_K]
-
-// (Workgroup pointers can't be function arguments in WebGPU, hence two writers.)
-fn store_w8(o: u32, v: Chunk8) {
-    w_tile[o] = v.lo.x;
-    w_tile[o + 1u] = v.lo.y;
-    w_tile[o + 2u] = v.lo.z;
-    w_tile[o + 3u] = v.lo.w;
-    w_tile[o + 4u] = v.hi.x;
-    w_tile[o + 5u] = v.hi.y;
-    w_tile[o + 6u] = v.hi.z;
-    w_tile[o + 7u] = v.hi.w;
-}
-
-fn store_x8(o: u32, v: Chunk8) {
-    x_tile[o] = v.lo.x;
-    x_tile[o + 1u] = v.lo.y;
-    x_tile[o + 2u] = v.lo.z;
-    x_tile[o + 3u] = v.lo.w;
-    x_tile[o + 4u] = v.hi.x;
-    x_tile[o + 5u] = v.hi.y;
-    x_tile[o + 6u] = v.hi.z;
-    x_tile[o + 7u] = v.hi.w;
-}
-
-@compute @workgroup_size(64)
-fn gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let row_base = wid.x * TILE_ROWS;
-    let tok_base = wid.y * TILE_TOKENS;
-    let tr = (lid / 8u) * 4u; // this thread's first row within the tile
-    let tt = (lid % 8u) * 4u; // and first token
-    var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    let steps = (params.chunks + 3u) / 4u;
-    for (var s = 0u; s < steps; s++) {
-        // 32 rows (or tokens) × 4 chunks = 128 chunk loads per tile, two per thread.
-        for (var l = lid; l < 128u; l += 64u) {
-            let t = tile_chunks(l, s, row_base, tok_base);
-            store_w8(t.offset, t.w);
-            store_x8(t.offset, t.x);
-        }
-        workgroupBarrier();
-        for (var k = 0u; k < TILE_K; k++) {
-            let xv = vec4<f32>(
-                x_tile[tt * TILE_K + k],
-                x_tile[(tt + 1u) * TILE_K + k],
-                x_tile[(tt + 2u) * TILE_K + k],
-                x_tile[(tt + 3u) * TILE_K + k],
-            );
-            acc[0] += w_tile[tr * TILE_K + k] * xv;
-            acc[1] += w_tile[(tr + 1u) * TILE_K + k] * xv;
-            acc[2] += w_tile[(tr + 2u) * TILE_K + k] * xv;
-            acc[3] += w_tile[(tr + 3u) * TILE_K + k] * xv;
-        }
-        workgroupBarrier();
-    }
-    store_gemm_outputs(row_base + tr, tok_base + tt, acc);
-}
-
-// Chunk l (< 128) of GEMM step s: row (or token) l / 4 of the tile, chunk s·4 + l % 4 of K,
-// decoded weights and activations (zeros past the matrix, the batch or K) and their offset in
-// the [32][TILE_K] workgroup tiles. Shared by gemm and gemm_f16.
-struct TileChunks {
-    w: Chunk8,
-    x: Chunk8,
-    offset: u32,
-}
-
-fn tile_chunks(l: u32, s: u32, row_base: u32, tok_base: u32) -> TileChunks {
-    let r = l / 4u;
-    let c = s * 4u + l % 4u;
-    var t = TileChunks(Chunk8(vec4<f32>(0.0), vec4<f32>(0.0)), Chunk8(vec4<f32>(0.0), vec4<f32>(0.0)), r * TILE_K + (l % 4u) * 8u);
-    if (row_base + r < params.rows && c < params.chunks) {
-        t.w = decode8(row_base + r, c);
-    }
-    if (tok_base + r < params.n && c < params.chunks) {
-        t.x = load_x8(tok_base + r, c);
-    }
-    return t;
-}
-
-// Writes one GEMM thread's 4 rows × 4 tokens from (row, tok) on (skipping those past the end).
-fn store_gemm_outputs(row: u32, tok: u32, acc: array<vec4<f32>, 4>) {
-    for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) {
-            if (row + i < params.rows && tok + j < params.n) {
-                y[(tok + j) * params.y_stride + params.row0 + row + i] = acc[i][j];
-            }
-        }
     }
 }
 

@@ -7,6 +7,8 @@
 // Layout (gpu/repack.rs, "F32"): stride_q = 8·ceil(cols / 8) words.
 // Override constants: none of its own.
 // Also the generic path's target when a decoded value does not fit f16.
+// The row-sharing GEMVs' dots (dot8_row, dot16_row, dot32_row) come from matmul_dot_decoded.wgsl
+// and matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 
@@ -16,17 +18,4 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
         bitcast<vec4<f32>>(vec4<u32>(w_q[i], w_q[i + 1u], w_q[i + 2u], w_q[i + 3u])),
         bitcast<vec4<f32>>(vec4<u32>(w_q[i + 4u], w_q[i + 5u], w_q[i + 6u], w_q[i + 7u])),
     );
-}
-
-// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v, and chunks c, c + 1.
-fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
-    return dot8(decode8(row, c), a.v);
-}
-
-fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
-    return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

@@ -1,7 +1,7 @@
 // matmul_gemv_subgroup.wgsl — the subgroup GEMV (n = 1), for adapters with the SUBGROUP feature.
-// It is never compiled alone and never on a device without subgroups: `Kernel::subgroup_source()`
-// appends it to a format file + matmul_common.wgsl (weight bindings, `decode8`, `load_x8`,
-// `params`, x, y, WG_SIZE), and gpu/matmul.rs creates that module only when
+// It is never compiled alone and never on a device without subgroups:
+// `Kernel::matmul_source(Subgroup)` appends it to the base module (weight bindings, `decode8`,
+// the dots, `load_x8`, `params`, x, y, WG_SIZE), and gpu/matmul.rs creates that module only when
 // `GpuContext::adapter.subgroups` is set. The base module (format + common) never contains it, so
 // devices without subgroups compile exactly what they compiled before.
 //

@@ -10,6 +10,7 @@
 //                     word b / 2). stride_s = ceil(cols / 64).
 // Override constants: none of its own.
 // Decoding is (f32(q) − 8) · d, exact like the CPU reference: gather_rows is bit-exact.
+// dot32_row comes from matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
@@ -35,8 +36,4 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     let d = unpack2x16float(w_s[row * params.stride_s + b / 2u])[b % 2u];
     let i = row * params.stride_q + c;
     return d * (nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1) - 8.0 * (a0.sum + a1.sum));
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

@@ -11,6 +11,7 @@
 // Override constants: none of its own.
 // Decoding is q·d + m like the CPU reference, but a GPU compiler may fuse it into one fma
 // (Vulkan and WebGPU allow that), so gather_rows can differ from the CPU by one rounding.
+// dot32_row comes from matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
@@ -33,8 +34,4 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     let dm = unpack2x16float(w_s[row * params.stride_s + c / 4u]);
     let i = row * params.stride_q + c;
     return dm.x * (nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1)) + dm.y * (a0.sum + a1.sum);
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

@@ -12,6 +12,7 @@
 // Override constants: none of its own.
 // d·S_j and dmin·M_j are exact in f32 (11 × 6 bits); the final multiply-subtract may be fused
 // into an fma by the GPU compiler, so gather_rows can differ from the CPU by one rounding.
+// dot32_row comes from matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
@@ -47,8 +48,4 @@ fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
 fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     let i = row * params.stride_q + c;
     return q4k_dot(row, c, nibble_dot(w_q[i], a0) + nibble_dot(w_q[i + 1u], a1), a0.sum + a1.sum);
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

@@ -13,6 +13,8 @@
 //                     downlevel limit is 4 storage buffers per stage, x and y included.)
 // Override constants: none of its own.
 // Decoding is (d·scale)·(q − 32) in the CPU reference's order, d·scale exact: bit-exact.
+// The row-sharing GEMVs' dots (dot8_row, dot16_row, dot32_row) come from matmul_dot_decoded.wgsl
+// and matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
@@ -27,17 +29,4 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     let hlo = vec4<f32>((vec4<u32>(h, h >> 2u, h >> 4u, h >> 6u) & vec4<u32>(3u)) * 16u);
     let hhi = vec4<f32>((vec4<u32>(h >> 8u, h >> 10u, h >> 12u, h >> 14u) & vec4<u32>(3u)) * 16u);
     return Chunk8(sc * (lo.lo + hlo - 32.0), sc * (lo.hi + hhi - 32.0));
-}
-
-// Row-sharing GEMVs only (gemv_rows, gemv_subgroup): row[8c..8c+8] · a.v, and chunks c, c + 1.
-fn dot8_row(row: u32, c: u32, a: Act8) -> f32 {
-    return dot8(decode8(row, c), a.v);
-}
-
-fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
-    return dot8_row(row, c, a0) + dot8_row(row, c + 1u, a1);
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

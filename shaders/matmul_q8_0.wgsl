@@ -9,6 +9,7 @@
 //                     half b % 2 of word b / 2). stride_s = ceil(cols / 64).
 // Override constants: none of its own.
 // Decoding is f32(q) · d, the CPU reference's one rounding: gather_rows is bit-exact.
+// dot32_row comes from matmul_dot32.wgsl (appended by the host).
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<u32>;
@@ -36,8 +37,4 @@ fn dot16_row(row: u32, c: u32, a0: Act8, a1: Act8) -> f32 {
     let i = row * params.stride_q + 2u * c;
     let q = dot(bytes_i8(w_q[i]), a0.v.lo) + dot(bytes_i8(w_q[i + 1u]), a0.v.hi);
     return d * (q + dot(bytes_i8(w_q[i + 2u]), a1.v.lo) + dot(bytes_i8(w_q[i + 3u]), a1.v.hi));
-}
-
-fn dot32_row(row: u32, c: u32, a0: Act8, a1: Act8, a2: Act8, a3: Act8) -> f32 {
-    return dot16_row(row, c, a0, a1) + dot16_row(row, c + 2u, a2, a3);
 }

@@ -11,14 +11,11 @@
 //   DIM (u32) — row width;  EPS (f32) — the model's rms epsilon.
 // Dispatch: (n, 1, 1) workgroups of 64 threads.
 // CPU twin: `quantlab::model::rmsnorm`.
+// Preamble (shaders/forward_step.wgsl, prepended by the host): the Step uniform at binding 0 and WG.
 
 override DIM: u32;
 override EPS: f32;
-const WG: u32 = 64u;
 
-struct Step { pos0: u32, n: u32, top_k: u32, _pad: u32, temperature: f32, top_p: f32, u: f32, _pad2: f32 }
-
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;

@@ -13,16 +13,13 @@
 // Dispatch: one thread per (row, head of q then k, pair): n·(N_HEADS+N_KV_HEADS)·ROPE_DIM/2
 //   threads in workgroups of 64, the grid split over y when x would exceed its limit.
 // CPU twin: `quantlab::model::rope`.
+// Preamble (shaders/forward_step.wgsl, prepended by the host): the Step uniform at binding 0 and WG.
 
 override N_HEADS: u32;
 override N_KV_HEADS: u32;
 override HEAD_DIM: u32;
 override ROPE_DIM: u32;
-const WG: u32 = 64u;
 
-struct Step { pos0: u32, n: u32, top_k: u32, _pad: u32, temperature: f32, top_p: f32, u: f32, _pad2: f32 }
-
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read_write> q: array<f32>;
 @group(0) @binding(2) var<storage, read_write> k: array<f32>;
 @group(0) @binding(3) var<storage, read> table: array<f32>;

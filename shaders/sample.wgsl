@@ -1,5 +1,5 @@
 // sample.wgsl — picks the next token from one row of logits on the GPU, so decode reads back
-// 4 bytes instead of VOCAB floats. One workgroup of 256 threads.
+// 4 bytes instead of VOCAB floats. One workgroup of SAMPLE_WG = 256 threads.
 //
 //   step.top_k == 1: greedy — the largest logit, the lowest id on ties, NaN never wins (id 0 when
 //     every logit is NaN), exactly `model::sampler::argmax`.
@@ -18,20 +18,18 @@
 // Override constants: VOCAB (u32).
 // Dispatch: (1, 1, 1).
 // CPU twin: `quantlab::model::sampler::{argmax, Sampler::sample}` (`kernels::sample_cpu`).
+// Preamble (shaders/forward_step.wgsl, prepended by the host): the Step uniform at binding 0 and WG.
 
 override VOCAB: u32;
-const WG: u32 = 256u;
+const SAMPLE_WG: u32 = 256u;
 const MAX_K: u32 = 64u;
 const NONE: u32 = 0xffffffffu;
 
-struct Step { pos0: u32, n: u32, top_k: u32, _pad: u32, temperature: f32, top_p: f32, u: f32, _pad2: f32 }
-
-@group(0) @binding(0) var<uniform> step: Step;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> result: array<u32>;
 
-var<workgroup> red_v: array<f32, WG>;
-var<workgroup> red_i: array<u32, WG>;
+var<workgroup> red_v: array<f32, SAMPLE_WG>;
+var<workgroup> red_i: array<u32, SAMPLE_WG>;
 var<workgroup> cand_v: array<f32, MAX_K>;
 var<workgroup> cand_i: array<u32, MAX_K>;
 
@@ -51,7 +49,7 @@ fn before(va: f32, ia: u32, vb: f32, ib: u32) -> bool {
     return va > vb || (va == vb && ia < ib);
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(SAMPLE_WG)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     let rounds = max(1u, min(step.top_k, MAX_K));
     // The previous pick: candidates must come after it in the order (none yet).
@@ -61,7 +59,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
     for (var r = 0u; r < rounds; r++) {
         var best_v = 0.0;
         var best_i = NONE;
-        for (var i = lid.x; i < VOCAB; i += WG) {
+        for (var i = lid.x; i < VOCAB; i += SAMPLE_WG) {
             let v = logits[i];
             let after_prev = prev_i == NONE || before(prev_v, prev_i, v, i);
             if (!is_nan(v) && after_prev && before(v, i, best_v, best_i)) {
@@ -72,7 +70,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>) {
         red_v[lid.x] = best_v;
         red_i[lid.x] = best_i;
         workgroupBarrier();
-        for (var stride = WG / 2u; stride > 0u; stride /= 2u) {
+        for (var stride = SAMPLE_WG / 2u; stride > 0u; stride /= 2u) {
             if (lid.x < stride && before(red_v[lid.x + stride], red_i[lid.x + stride], red_v[lid.x], red_i[lid.x])) {
                 red_v[lid.x] = red_v[lid.x + stride];
                 red_i[lid.x] = red_i[lid.x + stride];

@@ -22,6 +22,7 @@
 //! - `--activations f16` runs the GPU matmuls with f16 activations (`gemv_f16`/`gemm_f16`, the
 //!   portable GEMV: f16 has no subgroup variant), on adapters with shader-f16.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use quantlab::formats::QuantScheme;
@@ -31,7 +32,7 @@ use quantlab::gpu::forward::{GpuModel, KvFormat};
 use quantlab::gpu::matmul::ActivationPrecision;
 use quantlab::gpu::GpuContext;
 use quantlab::model::generate::{generate, GenerateStats};
-use quantlab::model::{eval, forward, quantize_model, Model, Sampler, SamplerConfig, State, TensorPolicy};
+use quantlab::model::{forward, quantize_model, Model, Sampler, SamplerConfig, State, TensorPolicy};
 use quantlab::tokenizer::Tokenizer;
 
 const DEFAULT_FORMATS: &str = "base,f32,q8_0,q4_0,q4_k,q6_k,int8-sym-channel,int4-sym-g128,nf4";
@@ -115,7 +116,7 @@ struct GpuResult {
 }
 
 fn gpu_run(
-    gpu: &GpuContext,
+    gpu: &Arc<GpuContext>,
     model: &Model,
     tok: &Tokenizer,
     prompt: &[u32],
@@ -172,8 +173,9 @@ fn run(args: &Args) -> Result<(), String> {
         return Err(format!("the prompt is {} tokens: it must fit the context with {} more", prompt.len(), args.n));
     }
     let all_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let gpu = if args.gpu { Some(GpuContext::acquire_blocking().map_err(|e| format!("GPU: {e}"))?) } else { None };
-    let stored = eval::source_format(&base).0;
+    let gpu =
+        if args.gpu { Some(Arc::new(GpuContext::acquire_blocking().map_err(|e| format!("GPU: {e}"))?)) } else { None };
+    let stored = base.weights.source_format().0;
 
     println!(
         "Greedy generation: prompt {} tokens, {} decoded tokens; tokens/s, one run per cell.",
@@ -217,7 +219,7 @@ fn run(args: &Args) -> Result<(), String> {
             let (m, _) = quantize_model(&base, &scheme, &TensorPolicy::default()).map_err(|e| format!("{f}: {e}"))?;
             (scheme.name(), m, format!("{:.1}", t.elapsed().as_secs_f64()))
         };
-        let bpw = eval::bits_per_weight(&model);
+        let bpw = model.weights.bits_per_weight();
         let cpu1 = if args.cpu { Some(cpu_run(&model, &tok, &prompt, args.n, 1)?) } else { None };
         let cpun =
             if args.cpu && all_threads > 1 { Some(cpu_run(&model, &tok, &prompt, args.n, all_threads)?) } else { None };

@@ -2,18 +2,25 @@
 //! damage, and run the kernels on the GPU through wgpu (Vulkan natively, WebGPU in the browser).
 //!
 //! Where things live:
-//! - [`gguf`]: the GGUF container (reader; tensor types and their block layouts).
-//! - [`formats`]: one module per format family, each with a plain reference quantizer /
-//!   dequantizer (`quantize_ref` / `dequantize_ref`).
+//! - [`formats`]: ggml's tensor types and one module per format family, each with a plain
+//!   reference quantizer / dequantizer (`quantize_ref` / `dequantize_ref`). Depends on no
+//!   other module of the crate.
+//! - [`gguf`]: the GGUF container (header reader, metadata).
+//! - [`policy`]: which tensors a quantization run quantizes, and the fallbacks.
+//! - [`io`]: GGUF and safetensors writers and readers, and the re-quantizing export.
+//! - [`model`]: the CPU reference forward pass, evaluation and in-memory re-quantization.
+//! - [`tokenizer`]: the GGUF / Hugging Face tokenizers.
 //! - [`stats`]: histograms and weight statistics the lab draws.
 //! - [`gpu`]: the wgpu device (acquired once, injected) and the WGSL kernels from `shaders/`.
 //! - `bindings` (wasm32 only): the `#[wasm_bindgen]` surface used by the web lab.
 //! - [`cli`] (native only): the `quantlab` command.
 
+pub mod error;
 pub mod formats;
 pub mod gguf;
 pub mod io;
 pub mod model;
+pub mod policy;
 pub mod stats;
 pub mod tokenizer;
 

@@ -365,8 +365,11 @@ fn write_export_for_bitsandbytes_check() {
         let g = Golden::load(&format!("{case}.safetensors"));
         let input = g.f32s("input");
         // an even row length, so the 2-D shape is a real matrix where possible
-        let shape =
-            if input.len() % 2 == 0 { TensorShape::new(2, input.len() / 2) } else { TensorShape::new(1, input.len()) };
+        let shape = if input.len().is_multiple_of(2) {
+            TensorShape::new(2, input.len() / 2)
+        } else {
+            TensorShape::new(1, input.len())
+        };
         let t = match quantize(&QuantScheme::parse(case).unwrap(), &input, shape).unwrap() {
             QuantizedTensor::Bnb4(t) => t,
             _ => unreachable!(),

@@ -13,7 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn args(input: &Path, format: &str, output: &Path, all_tensors: bool) -> QuantizeArgs {
-    QuantizeArgs { input: input.into(), format: format.into(), output: output.into(), all_tensors }
+    QuantizeArgs {
+        input: input.into(),
+        format: format.into(),
+        output: output.into(),
+        all_tensors,
+        allow_saturation: false,
+    }
 }
 
 fn run(input: &Path, format: &str, output: &Path) -> Result<String, String> {

@@ -7,7 +7,7 @@
 
 use quantlab::formats::ggml::{q4_0, q4_1, q5_0, q5_1, q8_0};
 use quantlab::formats::quantize_row;
-use quantlab::gguf::GgmlType;
+use quantlab::formats::GgmlType;
 
 use crate::fixtures::read_ggml_f32 as read_f32;
 

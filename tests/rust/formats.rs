@@ -2,8 +2,8 @@
 //! scripts/dev/make_ggml_goldens.py), hand-checked blocks, error cases and round-trip bounds.
 
 use quantlab::formats::ggml::{q4_0, q4_1, q5_0, q5_1, q8_0, q8_k};
+use quantlab::formats::GgmlType;
 use quantlab::formats::{can_dequantize, can_quantize, dequantize_row, quantize_row, FormatError};
-use quantlab::gguf::GgmlType;
 
 use crate::fixtures::{ggml_dir as fixture_dir, read_ggml as read, read_ggml_f32 as read_f32};
 

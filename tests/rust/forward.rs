@@ -206,8 +206,12 @@ fn weights_stay_in_their_stored_format() {
     assert_eq!(resident, 96_576_768);
     assert!(resident * 5 < 134_515_008 * 4, "resident {resident}: not under a fifth of an f32 copy");
     assert!((resident as u64) < std::fs::metadata(model_path().unwrap()).unwrap().len());
-    assert!(matches!(&m.weights.layers[0].wq, Matrix::Ggml(t) if t.ty == GgmlType::Q4_1));
-    assert!(matches!(&m.weights.token_embd, Matrix::Ggml(t) if t.ty == GgmlType::Q8_0));
+    assert!(
+        matches!(&m.weights.layers[0].wq, Matrix::Quantized(quantlab::formats::QuantizedTensor::Ggml(t)) if t.ty == GgmlType::Q4_1)
+    );
+    assert!(
+        matches!(&m.weights.token_embd, Matrix::Quantized(quantlab::formats::QuantizedTensor::Ggml(t)) if t.ty == GgmlType::Q8_0)
+    );
     assert!(std::ptr::eq(m.weights.classifier(), &m.weights.token_embd));
 }
 

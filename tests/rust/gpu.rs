@@ -5,12 +5,13 @@
 
 use quantlab::gpu::axpy::{axpy_cpu, axpy_gpu};
 use quantlab::gpu::{GpuContext, GpuError};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-/// The device is acquired once for the whole test binary, as the application does.
-pub(crate) fn gpu() -> Option<&'static GpuContext> {
-    static GPU: OnceLock<Result<GpuContext, GpuError>> = OnceLock::new();
-    match GPU.get_or_init(GpuContext::acquire_blocking) {
+/// The device is acquired once for the whole test binary, as the application does (an `Arc`:
+/// a `GpuModel` keeps one).
+pub(crate) fn gpu() -> Option<&'static Arc<GpuContext>> {
+    static GPU: OnceLock<Result<Arc<GpuContext>, GpuError>> = OnceLock::new();
+    match GPU.get_or_init(|| GpuContext::acquire_blocking().map(Arc::new)) {
         Ok(gpu) => Some(gpu),
         Err(e) if std::env::var("QUANTLAB_REQUIRE_GPU").as_deref() == Ok("1") => {
             panic!("QUANTLAB_REQUIRE_GPU=1 but no GPU: {e} (install mesa-vulkan-drivers libvulkan1)")

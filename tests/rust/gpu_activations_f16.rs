@@ -72,6 +72,7 @@ fn f16_activations_without_shader_f16_are_a_clear_error() {
     let Some(d) = default_model() else { return };
     let mut without = GpuContext::acquire_blocking().expect("second device");
     without.adapter.shader_f16 = false;
+    let without = std::sync::Arc::new(without);
     let err = GpuModel::new_blocking(&without, &d.model, 16, KvFormat::F32, ActivationPrecision::F16)
         .err()
         .expect("refused")

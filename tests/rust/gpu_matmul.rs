@@ -24,7 +24,7 @@
 //! Sizes are small on purpose: lavapipe runs about 0.7 GFLOP/s.
 
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
-use quantlab::gpu::matmul::{cached_pipeline_count, GemvStrategy, GpuMatrix, MatmulSetup};
+use quantlab::gpu::matmul::{GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::{GpuContext, GpuError};
 use quantlab::model::Matrix;
 use wgpu::util::DeviceExt;
@@ -338,9 +338,9 @@ fn matrices_of_one_format_share_pipelines() {
     let a = matrix("q4_0", 3, 64, 1);
     let b = matrix("q4_0", 40, 128, 2);
     pollster::block_on(GpuMatrix::upload(gpu, "a", &a)).unwrap();
-    let before = cached_pipeline_count();
+    let before = gpu.cached_pipeline_count();
     pollster::block_on(GpuMatrix::upload(gpu, "b", &b)).unwrap();
-    assert_eq!(cached_pipeline_count(), before, "a second Q4_0 matrix compiled new pipelines");
+    assert_eq!(gpu.cached_pipeline_count(), before, "a second Q4_0 matrix compiled new pipelines");
 }
 
 /// A second device whose binding limit is lowered to `limit` bytes.

@@ -10,6 +10,7 @@
 //! - the f32 sum's order and rounding: ≤ 2·K·ε_f32·Σ|p| (as in gpu_matmul.rs);
 //! - f16 subnormals, which Vulkan lets a device flush to zero: every product whose operand or
 //!   result is below f16's smallest normal (2⁻¹⁴) may be 0 on the GPU, so its |w·x| is added.
+//!
 //! A wrong layout, scale or a product left in f32 errs far above this (see the last test).
 
 use half::f16;
@@ -75,7 +76,9 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
     let Some(gpu) = f16_gpu() else { return };
     let block32: &[(usize, usize)] = &[(1, 576), (37, 576), (70, 96)];
     let k_quants: &[(usize, usize)] = &[(1, 256), (37, 512)];
-    let cases: &[(&str, &[(usize, usize)], &str)] = &[
+    // (format, shapes as (rows, cols), the kernel label the upload must report)
+    type Case<'a> = (&'a str, &'a [(usize, usize)], &'a str);
+    let cases: &[Case] = &[
         ("f32", &[(1, 5), (37, 577), (33, 64)], "F32 (dedicated)"),
         ("f16", block32, "F16 (dedicated)"),
         ("q8_0", block32, "Q8_0 (dedicated)"),

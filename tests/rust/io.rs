@@ -333,7 +333,7 @@ fn checkpoint_errors_are_clear() {
 #[test]
 fn safetensors_writer_checks_entries() {
     let ok: Entry = ("a".into(), Dtype::F32, vec![2], vec![0; 8]);
-    let bytes = st::serialize(&[ok.clone()], st::quantlab_metadata("f16")).unwrap();
+    let bytes = st::serialize(std::slice::from_ref(&ok), st::quantlab_metadata("f16")).unwrap();
     let back = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     assert_eq!(back.tensor("a").unwrap().shape(), [2]);
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use quantlab::formats::ggml::k_quant_search::{fp32_to_fp16, nearest_int};
 use quantlab::formats::ggml::{q2_k, q3_k, q4_k, q5_k, q6_k};
+use quantlab::formats::GgmlType;
 use quantlab::formats::{can_quantize, dequantize_row, quantize_row, FormatError};
-use quantlab::gguf::GgmlType;
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/ggml").join(name);

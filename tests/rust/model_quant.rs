@@ -205,7 +205,7 @@ fn quantize_cli_q4_k_is_smaller_than_its_q4_1_input() {
     );
     let bytes = std::fs::read(&out).unwrap();
     let f = quantlab::gguf::GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
-    use quantlab::gguf::GgmlType;
+    use quantlab::formats::GgmlType;
     assert_eq!(f.tensor("blk.0.attn_q.weight").unwrap().ty, GgmlType::Q5_0);
     assert_eq!(f.tensor("blk.0.ffn_down.weight").unwrap().ty, GgmlType::Q4_K);
     assert!(f.tensors.iter().all(|t| t.ty != GgmlType::F16), "no F16-bloated tensors");

@@ -4,38 +4,16 @@
 
 use crate::gguf::model_path;
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
-use quantlab::model::{quantize_model, Matrix, Model, TensorPolicy};
+use quantlab::model::{quantize_model, Model, TensorPolicy};
 use quantlab::stats::error_metrics;
-
-/// Every weight matrix of a model with its llama.cpp name, in the report's order.
-fn matrices(m: &Model) -> Vec<(String, &Matrix)> {
-    let w = &m.weights;
-    let mut out = vec![("token_embd.weight".to_string(), &w.token_embd)];
-    for (l, lw) in w.layers.iter().enumerate() {
-        for (n, mat) in [
-            ("attn_q", &lw.wq),
-            ("attn_k", &lw.wk),
-            ("attn_v", &lw.wv),
-            ("attn_output", &lw.wo),
-            ("ffn_gate", &lw.w_gate),
-            ("ffn_down", &lw.w_down),
-            ("ffn_up", &lw.w_up),
-        ] {
-            out.push((format!("blk.{l}.{n}.weight"), mat));
-        }
-    }
-    if let Some(o) = &w.output {
-        out.push(("output.weight".to_string(), o));
-    }
-    out
-}
 
 #[test]
 fn report_error_equals_metrics_of_the_dequantized_tensor() {
     let Some(path) = model_path() else { return };
     let base = Model::from_gguf_bytes(&std::fs::read(path).unwrap()).unwrap();
     let (q, report) = quantize_model(&base, &QuantScheme::parse("q4_0").unwrap(), &TensorPolicy::default()).unwrap();
-    let (before, after) = (matrices(&base), matrices(&q));
+    // Every weight matrix with its llama.cpp name, in the report's order.
+    let (before, after) = (base.weights.matrices(), q.weights.matrices());
     assert_eq!(report.tensors.len(), before.len());
     let mut quantized = 0;
     // Every 7th tensor and the first/last (decoding all 211 twice is slow in a test build).

@@ -9,7 +9,8 @@
 
 use crate::gguf::model_path;
 use quantlab::cli::eval::default_text;
-use quantlab::formats::QuantScheme;
+use quantlab::error::{ErrorKind, HasKind};
+use quantlab::formats::{QuantScheme, Saturation};
 use quantlab::gguf::GgufFile;
 use quantlab::io::export::{quantize_gguf, ExportError, ExportKind};
 use quantlab::model::eval::{evaluate, plan, EvalError, EvalHooks, LogitSource, ModelSource, Protocol};
@@ -121,7 +122,8 @@ fn export_fingerprint(bytes: &[u8], format: &str) -> Value {
     let scheme = QuantScheme::parse(format).unwrap();
     let mut out = Vec::new();
     let kind = ExportKind::for_scheme(&scheme);
-    quantize_gguf(bytes, &scheme, kind, &TensorPolicy::default(), &mut out, &mut |_, _, _| true).unwrap();
+    quantize_gguf(bytes, &scheme, kind, &TensorPolicy::default(), Saturation::Refuse, &mut out, &mut |_, _, _| true)
+        .unwrap();
     json!({ "extension": kind.extension(), "bytes": out.len(), "fnv1a32": fnv1a32(&out) })
 }
 
@@ -151,10 +153,18 @@ fn long_calls_cancel() {
     });
     assert!(matches!(r, Err(QuantizeModelError::Cancelled { done: 3, total: 211 })), "{:?}", r.err());
     assert_eq!(seen.last().unwrap().2, "blk.0.attn_k.weight");
-    assert!(r.unwrap_err().to_string().starts_with("cancelled"));
+    assert_eq!(r.unwrap_err().kind(), ErrorKind::cancelled(3, 211));
 
     let mut out = Vec::new();
-    let r = quantize_gguf(&bytes, &q8, ExportKind::Gguf, &TensorPolicy::default(), &mut out, &mut |d, _, _| d < 5);
+    let r = quantize_gguf(
+        &bytes,
+        &q8,
+        ExportKind::Gguf,
+        &TensorPolicy::default(),
+        Saturation::Refuse,
+        &mut out,
+        &mut |d, _, _| d < 5,
+    );
     assert!(matches!(r, Err(ExportError::Cancelled { done: 5, total: 272 })), "{r:?}");
 
     let text = "Call me Ishmael. Some years ago, never mind how long precisely, having little or no money.";

@@ -26,16 +26,18 @@ describe('wasm core', () => {
   test('a short prefix asks for more bytes instead of failing', () => {
     const r = parseGgufHeader(model.subarray(0, 4096), model.byteLength);
     expect(r.status).toBe('need-more-bytes');
+    if (r.status !== 'need-more-bytes') throw new Error(`expected need-more-bytes, got ${r.status}`);
     expect(r.needed).toBeGreaterThan(4096);
   });
 
   test('parses the default model header from a prefix', () => {
     const h = parseGgufHeader(model.subarray(0, 4 << 20), model.byteLength);
     expect(h.status).toBe('ok');
+    if (h.status !== 'ok') throw new Error(`expected a parsed header, got ${h.status}`);
     expect(h.version).toBe(3);
     expect(h.tensors).toHaveLength(272);
     expect(h.summary.architecture).toBe('llama');
-    expect(h.summary.block_count).toBe(30);
+    expect(h.summary.blockCount).toBe(30);
     const embd = h.tensors.find((t: Tensor) => t.name === 'token_embd.weight');
     expect(embd).toMatchObject({ dims: [576, 49152], type: 'Q8_0', nBytes: 30_081_024, offset: 1_785_664 });
     // Long arrays are abbreviated for display, not dropped.
@@ -44,13 +46,15 @@ describe('wasm core', () => {
 
   test('histogram of blk.0.attn_q.weight counts every weight', () => {
     const h = parseGgufHeader(model.subarray(0, 4 << 20), model.byteLength);
-    const t: Tensor = h.tensors.find((x: Tensor) => x.name === 'blk.0.attn_q.weight');
+    if (h.status !== 'ok') throw new Error(`expected a parsed header, got ${h.status}`);
+    const t = h.tensors.find((x: Tensor) => x.name === 'blk.0.attn_q.weight');
+    if (!t) throw new Error('blk.0.attn_q.weight is in the header');
     const bytes = model.subarray(t.offset, t.offset + t.nBytes);
     const hist = tensorHistogram(t.typeId, t.nElements, t.dims[0]!, bytes, 128);
     expect(hist.counts).toHaveLength(128);
     expect(hist.counts.reduce((a: number, b: number) => a + b, 0)).toBe(576 * 576);
     expect(hist.total).toBe(576 * 576);
-    expect(hist.non_finite).toBe(0);
+    expect(hist.nonFinite).toBe(0);
     expect(hist.lo).toBe(hist.min);
     expect(hist.hi).toBe(hist.max);
   });

@@ -88,25 +88,27 @@ describe('schemes and tensor reports', () => {
   test('re-quantizing a Q4_1 tensor: q4_1 is lossless, q8_0 beats int4, nf4 has 16 levels', () => {
     const model = new Uint8Array(readFileSync(MODEL));
     const h = parseGgufHeader(model.subarray(0, 4 << 20), model.byteLength);
+    if (h.status !== 'ok') throw new Error(`expected a parsed header, got ${h.status}`);
     const t = h.tensors.find((x: { name: string }) => x.name === 'blk.0.attn_q.weight');
+    if (!t) throw new Error('blk.0.attn_q.weight is in the header');
     const bytes = model.subarray(t.offset, t.offset + t.nBytes);
     const report = (scheme: string) => quantizeTensor(scheme, t.typeId, t.nElements, t.dims[0], bytes, 0, 64);
     // The stored weights are already on a Q4_1 grid: quantizing them to Q4_1 again is exact.
     const q41 = report('q4_1');
     expect(q41.metrics.mse).toBe(0);
-    expect(q41.bits_per_weight).toBe(5);
+    expect(q41.bitsPerWeight).toBe(5);
     const q80 = report('q8_0');
     const int4 = report('int4-asym-g64');
-    expect(q80.metrics.sqnr_db).toBeGreaterThan(int4.metrics.sqnr_db);
-    expect(q80.bits_per_weight).toBe(8.5);
+    expect(q80.metrics.sqnrDb).toBeGreaterThan(Number(int4.metrics.sqnrDb));
+    expect(q80.bitsPerWeight).toBe(8.5);
     const nf4 = report('nf4');
-    expect(nf4.bits_per_weight).toBe(4.5);
+    expect(nf4.bitsPerWeight).toBe(4.5);
     expect(nf4.levels).toHaveLength(16);
     expect(nf4.occupancy.reduce((a: number, b: number) => a + b, 0)).toBe(576 * 576);
     expect(nf4.histogram.total).toBe(576 * 576);
     const stats = weightStats(t.typeId, t.nElements, t.dims[0], bytes, 6);
     expect(stats.rows).toBe(576);
-    expect(stats.col_absmax).toHaveLength(576);
+    expect(stats.colAbsmax).toHaveLength(576);
     expect(() => report('int4-sym-g128')).toThrow(/576.*128|128.*576/);
   });
 });

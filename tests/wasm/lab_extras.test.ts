@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, test } from 'vitest';
 import init, { dequantizeGgml, LabModel, parseGgufHeader, parseSafetensorsHeader, quantizeTensor } from '../../web/src/pkg/quantlab.js';
+import { thrown } from './thrown';
 // @ts-ignore: a plain .mjs helper shared with the browser tests (no types)
 import { buildSafetensors } from '../e2e/tiny-safetensors.mjs';
 
@@ -26,7 +27,7 @@ describe('parseSafetensorsHeader', () => {
   const file = new Uint8Array(buildSafetensors({ tensors, metadata: { 'quantlab.format': 'nf4' } }));
 
   test('rows in file order, ggml-order dims, ggml type ids, values decode exactly', () => {
-    const h = parseSafetensorsHeader(file, file.length) as { status: string; container: string; tensors: Row[]; summary: { parameter_count: number; file_type: string | null } };
+    const h = parseSafetensorsHeader(file, file.length) as { status: string; container: string; tensors: Row[]; summary: { parameterCount: number; fileType: string | null } };
     expect(h.status).toBe('ok');
     expect(h.container).toBe('safetensors');
     expect(h.tensors.map((t) => [t.name, t.type, t.typeId, t.dims])).toEqual([
@@ -35,8 +36,8 @@ describe('parseSafetensorsHeader', () => {
       ['c.bf16', 'BF16', 30, [4]],
       ['c.codes', 'U8', -1, [5]],
     ]);
-    expect(h.summary.parameter_count).toBe(6 + 12 + 4 + 5);
-    expect(h.summary.file_type).toBe('nf4');
+    expect(h.summary.parameterCount).toBe(6 + 12 + 4 + 5);
+    expect(h.summary.fileType).toBe('nf4');
     for (const [i, t] of h.tensors.slice(0, 3).entries()) {
       const values = dequantizeGgml(t.type, file.subarray(t.offset, t.offset + t.nBytes), t.nElements);
       expect(Array.from(values)).toEqual(tensors[i]!.values);
@@ -84,24 +85,24 @@ describe('LabModel on the default model', () => {
       expect(t.outliers, t.tensor).toEqual(expected);
       t.colRms.forEach((rms, i) => expect(rms).toBeLessThanOrEqual(t.colAbsmax[i]! * (1 + 1e-6)));
     }
-    expect(() => model.activationStats('Call me Ishmael.', { maxTokens: 4 }, () => false)).toThrow(/^cancelled/);
+    expect(thrown(() => model.activationStats('Call me Ishmael.', { maxTokens: 4 }, () => false))).toMatchObject({ kind: 'cancelled', total: 4 });
     expect(() => model.activationStats('x', { maxTokens: 4, outlierK: -1 })).toThrow(/outlierK/);
   });
 
   test('quantReport error of a matrix equals quantizeTensor on the same stored tensor', () => {
     const q = model.quantize('q8_0');
-    const report = q.quantReport() as { tensors: { name: string; to: string; error: { mse: number; sqnr_db: number | string } }[] };
+    const report = q.quantReport() as { tensors: { name: string; to: string; error: { mse: number; sqnrDb: number | string } }[] };
     q.free();
     const header = parseGgufHeader(bytes, bytes.length) as { tensors: Row[] };
     for (const name of ['blk.0.attn_q.weight', 'blk.29.ffn_down.weight']) {
       const row = header.tensors.find((t) => t.name === name)!;
-      const direct = quantizeTensor('q8_0', row.typeId, row.nElements, row.dims[0]!, bytes.subarray(row.offset, row.offset + row.nBytes), 0, 1) as { metrics: { mse: number; sqnr_db: number } };
+      const direct = quantizeTensor('q8_0', row.typeId, row.nElements, row.dims[0]!, bytes.subarray(row.offset, row.offset + row.nBytes), 0, 1) as { metrics: { mse: number; sqnrDb: number } };
       const entry = report.tensors.find((t) => t.name === name)!;
       expect(entry.to).toBe('q8_0');
       expect(entry.error.mse).toBe(direct.metrics.mse);
-      expect(entry.error.sqnr_db).toBe(direct.metrics.sqnr_db);
+      expect(entry.error.sqnrDb).toBe(direct.metrics.sqnrDb);
     }
     // token_embd is Q8_0 already: copied, no error.
-    expect(report.tensors.find((t) => t.name === 'token_embd.weight')!.error.sqnr_db).toBe('inf');
+    expect(report.tensors.find((t) => t.name === 'token_embd.weight')!.error.sqnrDb).toBe('inf');
   });
 });

@@ -36,7 +36,7 @@ describe('helpers', () => {
     const h = histogramOf('t', [0, 1, 2, 3, NaN, 4], 4);
     expect(h.counts).toEqual([1, 1, 1, 2]);
     expect(h.total).toBe(5);
-    expect(h.non_finite).toBe(1);
+    expect(h.nonFinite).toBe(1);
     expect([h.lo, h.hi]).toEqual([0, 4]);
     expect(histogramOf('c', [2, 2], 3).counts.reduce((a, b) => a + b)).toBe(2);
   });

@@ -9,7 +9,7 @@ const manifest: QuantManifest = {
   createdAt: '2026-11-23T18:00:00.000Z',
   source: { name: 'm.gguf', sha256: 'ab'.repeat(32), format: 'Q4_1', bytes: 10, bitsPerWeight: 5.7, note: 'base = the Q4_1 checkpoint dequantized' },
   protocol: { protocol: 'default', ctx: 128, windows: 1, windowsAvailable: 40, tokensScored: 127, textTokens: 5000, text: 'Moby-Dick, chapters 1–3' },
-  result: { format: 'q8_0', scheme: { value: { kind: 'ggml' } }, bitsPerWeight: 8.5, bytes: 100, ppl: 93.2, pplStderr: 30.9, meanNll: 4.5, klMean: 0.0016, top1Agreement: 0.984, basePpl: 93.6, fallbacks: 0, quantizeSummary: 's' },
+  result: { format: 'q8_0', scheme: { value: { kind: 'ggml', ty: 'Q8_0' }, mapping: 'symmetric', granularity: { kind: 'group', size: 32 }, range: { kind: 'min_max' }, doubleQuant: null }, bitsPerWeight: 8.5, bytes: 100, ppl: 93.2, pplStderr: 30.9, meanNll: 4.5, klMean: 0.0016, top1Agreement: 0.984, basePpl: 93.6, fallbacks: 0, quantizeSummary: 's' },
 };
 
 describe('quant manifest CSV', () => {
@@ -19,7 +19,7 @@ describe('quant manifest CSV', () => {
     expect(lines[0]).toBe(CSV_COLUMNS.join(','));
     const row = lines[1]!;
     expect(row.startsWith(`m.gguf,${'ab'.repeat(32)},Q4_1,q8_0,8.5,100,93.2,30.9,93.6,0.0016,,0.984,,0,default,128,1,127,`)).toBe(true);
-    expect(row.endsWith(',"{""value"":{""kind"":""ggml""}}"')).toBe(true);
+    expect(row.endsWith(',"{""value"":{""kind"":""ggml"",""ty"":""Q8_0""},""mapping"":""symmetric"",""granularity"":{""kind"":""group"",""size"":32},""range"":{""kind"":""min_max""},""doubleQuant"":null}"')).toBe(true);
     expect(lines[2]!.startsWith('"a, ""b"".gguf",')).toBe(true);
   });
 });

@@ -17,7 +17,7 @@ export function histogramOf(tensor: string, values: ArrayLike<number>, bins: num
   }
   const finite = values.length - nonFinite;
   const counts = new Array<number>(bins).fill(0);
-  if (finite === 0) return { tensor, lo: 0, hi: 0, counts, total: 0, outside: 0, non_finite: nonFinite, min: null, max: null };
+  if (finite === 0) return { tensor, lo: 0, hi: 0, counts, total: 0, outside: 0, nonFinite, min: null, max: null };
   // A constant slice still gets a visible bin around its value.
   const [lo, hi] = min === max ? [min - 0.5, max + 0.5] : [min, max];
   const width = (hi - lo) / bins;
@@ -26,7 +26,7 @@ export function histogramOf(tensor: string, values: ArrayLike<number>, bins: num
     if (!Number.isFinite(v)) continue;
     counts[Math.min(bins - 1, Math.floor((v - lo) / width))]!++;
   }
-  return { tensor, lo, hi, counts, total: finite, outside: 0, non_finite: nonFinite, min, max };
+  return { tensor, lo, hi, counts, total: finite, outside: 0, nonFinite, min, max };
 }
 
 /** Sorted, distinct copy (some families list their levels in code order, with ±0 twice). */

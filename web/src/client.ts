@@ -8,14 +8,15 @@
 // wasm call without the shared flag) is ended by restarting the worker; `onRestart` lets the
 // page re-open its model in the fresh worker.
 import { CancelledError, fromWire, WorkerCrashError } from './errors';
-import type { CancelMessage, Method, Methods, Phase, Request, WorkerMessage } from './messages';
+import type { CancelMessage, Method, Methods, Phase, Progress, Request, WorkerMessage } from './messages';
 
-export type ProgressFn = (phase: Phase, loaded: number, total: number, detail?: unknown) => void;
+/** A progress callback; `D` is the detail type of the method called. */
+export type ProgressFn<D = never> = (phase: Phase, loaded: number, total: number, detail?: D) => void;
 
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  onProgress?: ProgressFn;
+  onProgress?: ProgressFn<Progress<Method>>;
   flag?: Int32Array;
 }
 
@@ -49,17 +50,19 @@ export class LabClient {
     this.pending.clear();
   }
 
-  call<M extends Method>(method: M, args: Methods[M]['args'], onProgress?: ProgressFn): Promise<Methods[M]['result']> {
+  call<M extends Method>(method: M, args: Methods[M]['args'], onProgress?: ProgressFn<Progress<M>>): Promise<Methods[M]['result']> {
     return this.startCall(method, args, onProgress).result;
   }
 
   /** Like `call`, with a cancel handle. */
-  startCall<M extends Method>(method: M, args: Methods[M]['args'], onProgress?: ProgressFn): CallHandle<Methods[M]['result']> {
+  startCall<M extends Method>(method: M, args: Methods[M]['args'], onProgress?: ProgressFn<Progress<M>>): CallHandle<Methods[M]['result']> {
     const id = this.nextId++;
     const shared = typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated ? new SharedArrayBuffer(4) : undefined;
     const request: Request<M> = { id, method, args, cancelFlag: shared };
     const result = new Promise<Methods[M]['result']>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress, flag: shared && new Int32Array(shared) });
+      // The worker sends call `id` only the progress details of its method `M`.
+      const progress = onProgress as ProgressFn<Progress<Method>> | undefined;
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onProgress: progress, flag: shared && new Int32Array(shared) });
       this.worker.postMessage(request);
     });
     return { result, cancel: () => this.cancel(id) };

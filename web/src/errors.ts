@@ -1,8 +1,20 @@
-// Error classes the lab surfaces to users. The worker sends {name, message}; `fromWire`
-// restores the subclass so the page can react to the kind of failure.
+// Error classes the lab surfaces to users. The worker sends {name, message, kind}; `fromWire`
+// restores the subclass so the page can react to the kind of failure. `kind` is the wasm core's
+// ErrorKind (generated from the Rust enum) when the failure came from the core: code branches on
+// it, never on the message, which is for people.
+import type { ErrorKind, LabWasmError } from './pkg/quantlab.js';
+
+export type { ErrorKind };
 
 export class LabError extends Error {
   override name = 'LabError';
+  constructor(
+    message: string,
+    /** What failed, when the wasm core said (cancelled, missingFeature, limitExceeded…). */
+    readonly kind?: ErrorKind,
+  ) {
+    super(message);
+  }
 }
 
 /** The file is not a GGUF, is truncated, or is internally inconsistent. */
@@ -57,13 +69,36 @@ const classes = {
   StorageQuotaError,
 };
 
-export function toWire(error: unknown): { name: string; message: string } {
-  if (error instanceof LabError) return { name: error.name, message: error.message };
-  if (error instanceof Error) return { name: 'LabError', message: error.message };
+/** An error as the worker posts it to the page. */
+export interface WireError {
+  name: string;
+  message: string;
+  kind?: ErrorKind;
+}
+
+/** Whether `error` is what a wasm binding throws: an Error carrying the core's ErrorKind. */
+function isWasmError(error: unknown): error is LabWasmError {
+  return error instanceof Error && 'kind' in error && typeof error.kind === 'string';
+}
+
+/** The wasm core's kind of `error`: a LabError's, or a binding's thrown Error (which is one). */
+export function kindOf(error: unknown): ErrorKind | undefined {
+  if (error instanceof LabError) return error.kind;
+  return isWasmError(error) ? error : undefined;
+}
+
+export function toWire(error: unknown): WireError {
+  const found = kindOf(error);
+  // The binding set the kind's fields on its Error as own enumerable properties (message and
+  // stack are not enumerable), and postMessage drops an Error's own fields: spreading copies
+  // exactly the kind into a plain object.
+  const kind = found && { ...found };
+  if (error instanceof LabError) return { name: error.name, message: error.message, kind };
+  if (error instanceof Error) return { name: 'LabError', message: error.message, kind };
   return { name: 'LabError', message: String(error) };
 }
 
-export function fromWire(wire: { name: string; message: string }): LabError {
+export function fromWire(wire: WireError): LabError {
   const Class = (classes as Record<string, typeof LabError>)[wire.name] ?? LabError;
-  return new Class(wire.message);
+  return new Class(wire.message, wire.kind);
 }

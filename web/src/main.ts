@@ -1,7 +1,7 @@
 // The lab page: wires the panels to the worker. All heavy work happens in worker.ts.
 import './styles.css';
 import { LabClient } from './client';
-import type { AdapterReport, TensorAnalysis } from './messages';
+import type { AdapterReport, FormatInfo } from './messages';
 import { type App, clearError, showError } from './panels/app';
 import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';
@@ -16,8 +16,6 @@ import { renderModelCard } from './ui/modelPanel';
 import { isCancel, ProgressView } from './ui/progress';
 
 const DEFAULT_MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
-/** Formats offered in the format box; any other valid name can be typed. */
-export const SUGGESTED_FORMATS = ['q8_0', 'q6_k', 'q5_k', 'q5_1', 'q5_0', 'q4_k', 'q4_1', 'q4_0', 'q3_k', 'q2_k', 'nf4', 'nf4-b64-dq', 'fp4', 'fp8-e4m3', 'fp8-e5m2', 'int8-sym-channel', 'int4-sym-g64', 'int4-asym-g128', 'int4-sym-channel', 'int3-asym-g64'];
 
 const client = new LabClient(() => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
 const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
@@ -85,7 +83,7 @@ async function analyzeAll(): Promise<void> {
   button.disabled = true;
   const handle = client.startCall('analyzeTensors', { format, outlierK: 6 }, (phase, loaded, total, detail) => {
     analyzeProgress.listener(title)(phase, loaded, total);
-    if (detail && generation === app.generation) layers.addAnalysis(detail as TensorAnalysis);
+    if (detail && generation === app.generation) layers.addAnalysis(detail);
   });
   try {
     const all = await analyzeProgress.track(title, handle);
@@ -96,7 +94,7 @@ async function analyzeAll(): Promise<void> {
     summary.dataset.analysed = String(all.length);
     summary.dataset.format = format;
     layers.render();
-    renderLayerErrors($('#layer-errors'), all.map((r) => ({ name: r.name, sqnr: r.metrics?.sqnr_db })), format, $('#layer-errors').clientWidth);
+    renderLayerErrors($('#layer-errors'), all.map((r) => ({ name: r.name, sqnr: r.metrics?.sqnrDb })), format, $('#layer-errors').clientWidth);
   } catch (error) {
     $('#analyze-summary').textContent = isCancel(error) ? 'Analysis cancelled; the rows done so far are kept.' : `Analysis failed: ${(error as Error).message}`;
     layers.render();
@@ -173,7 +171,6 @@ function wireInputs(): void {
   $('#analyze').addEventListener('click', () => void analyzeAll());
   const format = $('#format') as HTMLInputElement;
   format.value = app.format;
-  $('#format-list').replaceChildren(...SUGGESTED_FORMATS.map((f) => el('option', undefined, { value: f })));
   format.addEventListener('change', () => setFormat(format.value));
   format.addEventListener('keydown', (e) => e.key === 'Enter' && setFormat(format.value));
   for (const a of document.querySelectorAll<HTMLAnchorElement>('nav a[data-panel]')) {
@@ -181,12 +178,20 @@ function wireInputs(): void {
   }
 }
 
+/** The format box offers the registry's suggested names (any other valid name can be typed). */
+function showFormats(formats: FormatInfo[]): void {
+  const suggestions = formats.flatMap((f) => f.suggestions);
+  $('#format-list').replaceChildren(...suggestions.map((s) => el('option', undefined, { value: s.name, label: `${s.canonical}, ${s.bitsPerWeight.toFixed(2)} bits/weight` })));
+  compare.setFormats(formats);
+}
+
 async function main(): Promise<void> {
   wireInputs();
   void registerOffline();
   try {
-    const { coreVersion } = await client.call('init', {});
+    const { coreVersion, formatList } = await client.call('init', {});
     $('#core-status').textContent = `quantlab core ${coreVersion} (wasm)`;
+    showFormats(formatList);
   } catch (error) {
     $('#core-status').textContent = 'failed to start';
     showError(error);

@@ -2,60 +2,15 @@
 // worker answers with exactly one `result` or `error` for that id, and may send `progress`
 // messages for it before that.
 
-/** One tensor row of a GGUF header, as returned by the wasm core. */
-export interface TensorRow {
-  name: string;
-  /** ggml order: dims[0] is the row length (contiguous values). */
-  dims: number[];
-  type: string;
-  /** ggml type id; -1 for a safetensors dtype the lab cannot decode as weights (U8 codes, I64, F8…). */
-  typeId: number;
-  nElements: number;
-  nBytes: number;
-  /** Absolute byte offset of the tensor data in the file. */
-  offset: number;
-  bitsPerWeight: number;
-}
+// The wasm core's results are typed by declarations generated from its Rust structs (in the
+// module's .d.ts); the types below that describe core results are those, not copies.
+import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, QuantScheme, SafetensorsHeader, WeightStats } from './pkg/quantlab.js';
+import type { WireError } from './errors';
 
-export interface TypeStats {
-  type: string;
-  tensors: number;
-  elements: number;
-  bytes: number;
-}
-
-export interface ModelSummary {
-  architecture: string | null;
-  name: string | null;
-  file_type: string | null;
-  context_length: number | null;
-  embedding_length: number | null;
-  block_count: number | null;
-  feed_forward_length: number | null;
-  head_count: number | null;
-  head_count_kv: number | null;
-  vocab_size: number | null;
-  tokenizer_model: string | null;
-  parameter_count: number;
-  tensor_bytes: number;
-  tensor_count: number;
-  bits_per_weight: number;
-  types: TypeStats[];
-}
+export type { ErrorMetrics, FormatInfo, TensorRow } from './pkg/quantlab.js';
 
 /** The header of an opened model file: a GGUF, or a safetensors file in the same shape. */
-export interface GgufHeader {
-  status: 'ok';
-  /** Absent for GGUF (the parser predates safetensors support). */
-  container?: 'gguf' | 'safetensors';
-  version: number;
-  alignment: number;
-  dataOffset: number;
-  fileLen: number;
-  summary: ModelSummary;
-  metadata: Record<string, unknown>;
-  tensors: TensorRow[];
-}
+export type ModelHeader = GgufHeader | SafetensorsHeader;
 
 /** Whether the model is kept in Cache Storage for offline use. */
 export interface OfflineState {
@@ -65,22 +20,13 @@ export interface OfflineState {
 
 export interface LoadedModel {
   source: string;
-  header: GgufHeader;
+  header: ModelHeader;
   /** Set for models opened from a URL. */
   offline?: OfflineState;
 }
 
-export interface HistogramResult {
-  tensor: string;
-  lo: number;
-  hi: number;
-  counts: number[];
-  total: number;
-  outside: number;
-  non_finite: number;
-  min: number | null;
-  max: number | null;
-}
+/** A histogram of one tensor's values (or a row or group of them). */
+export type HistogramResult = Histogram & { tensor: string };
 
 export interface AdapterReport {
   available: boolean;
@@ -95,18 +41,6 @@ export interface AdapterReport {
   maxStorageBufferBindingSize?: number;
   /** Result of running shaders/axpy.wgsl through wgpu against its CPU twin. */
   computeCheck?: { passed: boolean; maxAbsError: number } | { passed: false; error: string };
-}
-
-/** The error of one format on one tensor (wasm `quantizeTensor` metrics). */
-export interface ErrorMetrics {
-  n: number;
-  mse: number;
-  rmse: number;
-  max_abs_error: number;
-  /** dB, or "inf"/"-inf" (JSON has no infinity). */
-  sqnr_db: number | 'inf' | '-inf' | null;
-  cosine: number;
-  signal_power: number;
 }
 
 /** One row of the layer browser: statistics of a tensor and its error under the chosen format. */
@@ -152,21 +86,8 @@ export interface TensorView {
   formatError?: string;
 }
 
-export interface ChannelStats {
-  tensor: string;
-  rows: number;
-  cols: number;
-  absmax: number;
-  rms: number;
-  excess_kurtosis: number | null;
-  row_absmax: number[];
-  row_rms: number[];
-  col_absmax: number[];
-  col_rms: number[];
-  outlier_k: number;
-  outlier_rows: number[];
-  outlier_cols: number[];
-}
+/** Per-channel statistics of one weight matrix. */
+export type ChannelStats = WeightStats & { tensor: string };
 
 /** NF4 vs normal quantiles vs INT4 for one block of 64 weights and the whole tensor. */
 export interface Nf4Placement {
@@ -199,8 +120,8 @@ export interface EvalProtocol {
 /** One format's measured result (the base is a row too, with format "base"). */
 export interface FormatResult {
   format: string;
-  /** The scheme's canonical name and typed description (from parseScheme). */
-  scheme: unknown;
+  /** The scheme's typed description (from parseScheme). */
+  scheme: QuantScheme;
   bitsPerWeight: number;
   bytes: number;
   ppl: number;
@@ -292,18 +213,13 @@ export interface DeviceChoice {
   activationsNote?: string;
 }
 
-export interface GenerationSide {
+/** One model's generation: the core's result, its label and the streamed pieces. */
+export type GenerationSide = GenerateResult & {
   label: string;
-  text: string;
   pieces: string[];
-  tokenIds: number[];
-  stopReason: string;
-  promptTokens: number;
-  prefillTokensPerSec: number;
-  decodeTokensPerSec: number;
   /** When this side ran on WebGPU: the kernels its matrices used (e.g. "Q4_K (dedicated) ×180, Q5_0 → f16 (generic) ×30"). */
   gpuKernels?: string;
-}
+};
 
 /** A streamed token (progress detail of `generate`). */
 export interface TokenEvent {
@@ -321,23 +237,33 @@ export interface StepEvent {
   manifest?: QuantManifest;
 }
 
-/** Requests the page sends, keyed by method; `R` is the result type. */
+/** A status line while `generate` prepares WebGPU (progress detail of `generate`). */
+export interface DeviceStatus {
+  status: string;
+}
+
+/**
+ * Requests the page sends, keyed by method: `args`, the `result`, and the `progress` detail the
+ * worker may attach to its progress messages for that method (`never`: none).
+ */
 export interface Methods {
-  init: { args: Record<string, never>; result: { coreVersion: string; formats: string } };
-  probeGpu: { args: Record<string, never>; result: AdapterReport };
-  openUrl: { args: { url: string }; result: LoadedModel };
-  openFile: { args: { file: File }; result: LoadedModel };
-  histogram: { args: { tensor: string; bins: number }; result: HistogramResult };
-  analyzeTensors: { args: { format: string; outlierK: number }; result: TensorAnalysis[] };
-  tensorView: { args: { tensor: string; format: string; bins: number; scope: Scope; group: number }; result: TensorView };
-  channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats };
-  nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement };
-  activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels };
-  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[] };
-  generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice } };
-  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string } };
+  init: { args: Record<string, never>; result: { coreVersion: string; formats: string; formatList: FormatInfo[] }; progress: never };
+  probeGpu: { args: Record<string, never>; result: AdapterReport; progress: never };
+  openUrl: { args: { url: string }; result: LoadedModel; progress: never };
+  openFile: { args: { file: File }; result: LoadedModel; progress: never };
+  histogram: { args: { tensor: string; bins: number }; result: HistogramResult; progress: never };
+  analyzeTensors: { args: { format: string; outlierK: number }; result: TensorAnalysis[]; progress: TensorAnalysis };
+  tensorView: { args: { tensor: string; format: string; bins: number; scope: Scope; group: number }; result: TensorView; progress: never };
+  channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
+  nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
+  activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
+  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[]; progress: StepEvent };
+  generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
+  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
 }
 export type Method = keyof Methods;
+/** The progress detail of method `M`. */
+export type Progress<M extends Method> = Methods[M]['progress'];
 
 export interface Request<M extends Method = Method> {
   id: number;
@@ -365,6 +291,6 @@ export type Phase =
   | 'export';
 
 export type WorkerMessage =
-  | { kind: 'progress'; id: number; phase: Phase; loaded: number; total: number; detail?: unknown }
+  | { kind: 'progress'; id: number; phase: Phase; loaded: number; total: number; detail?: Progress<Method> }
   | { kind: 'result'; id: number; value: unknown }
-  | { kind: 'error'; id: number; error: { name: string; message: string } };
+  | { kind: 'error'; id: number; error: WireError };

@@ -2,9 +2,9 @@
 // The lab worker: owns the wasm core and the open model; the page talks to it only through the
 // typed messages in messages.ts. Heavy work here keeps the page responsive. Handlers live in
 // worker/*.ts; this file dispatches requests and cancel messages.
-import init, { coreVersion, gpuSelfTest, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
-import { ModelFormatError, toWire } from './errors';
-import type { AdapterReport, CancelMessage, GgufHeader, LoadedModel, Method, Methods, Request, WorkerMessage } from './messages';
+import init, { coreVersion, gpuSelfTest, listFormats, type NeedMoreBytes, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
+import { kindOf, ModelFormatError, toWire } from './errors';
+import type { AdapterReport, CancelMessage, LoadedModel, Method, Methods, ModelHeader, Request, WorkerMessage } from './messages';
 import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
@@ -15,10 +15,10 @@ declare const self: DedicatedWorkerGlobalScope;
 
 const ready = init();
 
-type Handler<M extends Method> = (args: Methods[M]['args'], ctx: Ctx) => Promise<Methods[M]['result']>;
+type Handler<M extends Method> = (args: Methods[M]['args'], ctx: Ctx<M>) => Promise<Methods[M]['result']>;
 
 /** Reads a growing prefix until the header fits (the default model's header is ~1.8 MB). GGUF by its magic, else safetensors. */
-async function parseHeader(source: ByteSource, ctx: Ctx): Promise<GgufHeader> {
+async function parseHeader(source: ByteSource, ctx: Ctx): Promise<ModelHeader> {
   let length = Math.min(source.size, 4 << 20);
   // safetensors: an 8-byte header length, then the JSON header ("{").
   const start = await source.read(0, Math.min(9, source.size));
@@ -27,11 +27,12 @@ async function parseHeader(source: ByteSource, ctx: Ctx): Promise<GgufHeader> {
   for (;;) {
     ctx.progress('parse', length, source.size);
     const prefix = await source.read(0, length);
-    let parsed: GgufHeader | { status: 'need-more-bytes'; needed: number };
+    let parsed: ModelHeader | NeedMoreBytes;
     try {
       parsed = safetensors ? parseSafetensorsHeader(prefix, source.size) : parseGgufHeader(prefix, source.size);
     } catch (error) {
-      throw new ModelFormatError(`${source.name} is not a usable ${safetensors ? 'safetensors' : 'GGUF'} file: ${(error as Error).message}`);
+      const message = error instanceof Error ? error.message : String(error);
+      throw new ModelFormatError(`${source.name} is not a usable ${safetensors ? 'safetensors' : 'GGUF'} file: ${message}`, kindOf(error));
     }
     if (parsed.status === 'ok') return parsed;
     // Grow at least geometrically so a pathological header cannot cause many small reads.
@@ -68,16 +69,16 @@ async function probeGpu(): Promise<AdapterReport> {
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
   };
   try {
-    const check = (await gpuSelfTest()) as { passed: boolean; maxAbsError: number };
+    const check = await gpuSelfTest();
     report.computeCheck = { passed: check.passed, maxAbsError: check.maxAbsError };
   } catch (error) {
-    report.computeCheck = { passed: false, error: (error as Error).message };
+    report.computeCheck = { passed: false, error: error instanceof Error ? error.message : String(error) };
   }
   return report;
 }
 
 const handlers: { [M in Method]: Handler<M> } = {
-  init: async () => ({ coreVersion: coreVersion(), formats: validFormats() }),
+  init: async () => ({ coreVersion: coreVersion(), formats: validFormats(), formatList: listFormats() }),
   probeGpu: async () => probeGpu(),
   openUrl: async ({ url }, ctx) => {
     const source = await download(url, (l, t) => ctx.progress('download', l, t));

@@ -10,12 +10,15 @@
 //! ```
 //! One entry per weight matrix (matrices reading the same input, e.g. `attn_q/k/v` of a layer,
 //! carry the same numbers). `onProgress(done, total)` after each token; returning `false`
-//! cancels with an Error whose message starts with "cancelled".
+//! cancels with an Error of kind `cancelled`.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
 use super::model::{js_count, options, JsCallback, LabModel};
+use super::{js_err, Js, LabJsError};
+use crate::error::Input;
 use crate::model::activations::{activation_stats, ActivationError};
 use crate::stats::weights::DEFAULT_OUTLIER_K;
 
@@ -29,6 +32,29 @@ struct ActivationOpts {
     outlier_k: Option<f64>,
 }
 
+/// `activationStats`' result. Built by hand below rather than serialized: the typed arrays of
+/// one input are shared by the rows of every matrix reading it; these structs declare its type.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ActivationStats {
+    tokens: u32,
+    outlier_k: f64,
+    tensors: Vec<ActivationRow>,
+}
+
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ActivationRow {
+    tensor: String,
+    #[tsify(type = "Float32Array")]
+    col_absmax: Vec<f32>,
+    #[tsify(type = "Float32Array")]
+    col_rms: Vec<f32>,
+    outliers: Vec<u32>,
+}
+
 #[wasm_bindgen]
 impl LabModel {
     /// Activation absmax / RMS per input channel of every weight matrix over `text` (see the
@@ -39,12 +65,13 @@ impl LabModel {
         text: &str,
         opts: JsValue,
         on_progress: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<Js<ActivationStats>, JsValue> {
         let o: ActivationOpts = options(opts, "activationStats", &["maxTokens", "outlierK"])?;
         let max_tokens = js_count(o.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS), "maxTokens")? as usize;
         let outlier_k = o.outlier_k.unwrap_or(DEFAULT_OUTLIER_K);
         if !(outlier_k.is_finite() && outlier_k > 0.0) {
-            return Err(JsError::new(&format!("outlierK must be a finite number > 0, got {outlier_k}")).into());
+            let message = format!("outlierK must be a finite number > 0, got {outlier_k}");
+            return Err(LabJsError::bad(Input::Options, message).into());
         }
         let tok = &self.inner.tokenizer;
         let mut ids = tok.encode(text, tok.add_bos_default(), false);
@@ -54,8 +81,8 @@ impl LabModel {
         let result = activation_stats(&self.inner.model, &ids, outlier_k, &mut progress);
         callback.finish()?;
         let stats = result.map_err(|e| match e {
-            ActivationError::Cancelled { .. } => JsError::new(&format!("cancelled activation statistics: {e}")),
-            e => JsError::new(&format!("activation statistics: {e}")),
+            ActivationError::Cancelled { .. } => js_err(e).context("cancelled activation statistics"),
+            e => js_err(e).context("activation statistics"),
         })?;
         let tensors = js_sys::Array::new();
         for input in &stats.inputs {
@@ -76,7 +103,7 @@ impl LabModel {
         set(&out, "tokens", (stats.tokens as u32).into())?;
         set(&out, "outlierK", stats.outlier_k.into())?;
         set(&out, "tensors", tensors.into())?;
-        Ok(out.into())
+        Ok(out.unchecked_into())
     }
 }
 

@@ -6,9 +6,8 @@
 
 use wasm_bindgen::prelude::*;
 
-use super::js_err;
+use super::{ggml_type, js_err, partial_blocks, LabJsError};
 use crate::formats::quantize_row;
-use crate::gguf::GgmlType;
 
 /// f32 values copied into wasm memory once, quantized on demand to any ggml block type.
 #[wasm_bindgen]
@@ -28,12 +27,9 @@ impl QuantBench {
     /// Quantizes the held values to `type_name` into the held output buffer and returns the
     /// output's length in bytes. The buffer is resized only when the type's size changes, so
     /// after one call per type a call is the quantizer alone, as in the native bench.
-    pub fn run(&mut self, type_name: &str) -> Result<usize, JsError> {
-        let ty =
-            GgmlType::from_name(type_name).ok_or_else(|| JsError::new(&format!("unknown ggml type '{type_name}'")))?;
-        let bytes = ty
-            .bytes_for(self.input.len() as u64)
-            .ok_or_else(|| JsError::new(&format!("{} values are not whole {ty} blocks", self.input.len())))?;
+    pub fn run(&mut self, type_name: &str) -> Result<usize, LabJsError> {
+        let ty = ggml_type(type_name)?;
+        let bytes = ty.bytes_for(self.input.len() as u64).ok_or_else(|| partial_blocks(self.input.len(), ty))?;
         self.output.resize(bytes as usize, 0);
         quantize_row(ty, &self.input, &mut self.output).map_err(js_err)?;
         // The output lives on in `self`, so the work cannot be dropped; black_box makes that explicit.

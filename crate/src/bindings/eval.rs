@@ -14,16 +14,18 @@
 //!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
 //! ```
 //! `onProgress` of `run` is called after every window position (all models run on it);
-//! returning `false` throws an Error starting with "cancelled".
+//! returning `false` throws an Error of kind `cancelled`.
 
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
+use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
 use super::model::{js_count, now_secs, options, JsCallback, LabModel, Loaded};
-use super::{js_err, to_js};
-use crate::formats::QuantScheme;
+use super::{js_err, to_js, Bytes, Js, LabJsError};
+use crate::error::Input;
+use crate::formats::{QuantScheme, Saturation};
 use crate::io::export::{quantize_gguf, ExportError, ExportKind};
 use crate::model::eval::{
     evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Protocol, DEFAULT_CTX,
@@ -44,9 +46,10 @@ struct EvalOpts {
     protocol: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct SourceResult {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct SourceResult {
     ppl: f64,
     ppl_stderr: f64,
     mean_nll: f64,
@@ -61,9 +64,11 @@ struct SourceResult {
     tokens_per_sec: Option<f64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct EvalResult {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct EvalResult {
+    #[tsify(type = "\"default\" | \"llama.cpp\"")]
     protocol: &'static str,
     ctx: usize,
     windows: usize,
@@ -87,7 +92,12 @@ impl LabEval {
     }
 
     /// Runs every model over `text` (see the module docs).
-    pub fn run(&self, text: &str, opts: JsValue, on_progress: Option<js_sys::Function>) -> Result<JsValue, JsValue> {
+    pub fn run(
+        &self,
+        text: &str,
+        opts: JsValue,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Js<EvalResult>, JsValue> {
         let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol"])?;
         let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
         let max_windows = o.max_windows.map(|k| js_count(k, "maxWindows")).transpose()?.map(|k| k as usize);
@@ -95,9 +105,8 @@ impl LabEval {
             "default" => Protocol::Default,
             "llama.cpp" => Protocol::LlamaCpp,
             other => {
-                return Err(
-                    JsError::new(&format!("unknown protocol '{other}': use \"default\" or \"llama.cpp\"")).into()
-                )
+                let message = format!("unknown protocol '{other}': use \"default\" or \"llama.cpp\"");
+                return Err(LabJsError::bad(Input::Options, message).into());
             }
         };
         let tok = &self.models[0].tokenizer;
@@ -115,7 +124,7 @@ impl LabEval {
         let result = evaluate(&plan, &mut dyn_sources, hooks);
         callback.finish()?;
         let metrics = result.map_err(|e| match e {
-            EvalError::Cancelled { .. } => JsError::new(&format!("cancelled evaluation: {e}")),
+            EvalError::Cancelled { .. } => js_err(e).context("cancelled evaluation"),
             e => js_err(e),
         })?;
         Ok(to_js(&EvalResult {
@@ -142,6 +151,17 @@ impl LabEval {
     }
 }
 
+/// `exportQuantized`'s result: the file's bytes, its extension and a one-line summary.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ExportResult {
+    #[tsify(type = "Uint8Array")]
+    bytes: Bytes,
+    #[tsify(type = "\"gguf\" | \"safetensors\"")]
+    extension: &'static str,
+    summary: String,
+}
+
 /// Joins the eval chapters' texts (in chapter order) exactly as `quantlab eval` does.
 #[wasm_bindgen(js_name = evalText)]
 pub fn eval_text(chapters: Vec<String>) -> String {
@@ -155,22 +175,27 @@ pub fn export_quantized(
     source_gguf: &[u8],
     format: &str,
     on_progress: Option<js_sys::Function>,
-) -> Result<JsValue, JsValue> {
+) -> Result<Js<ExportResult>, JsValue> {
     let scheme = QuantScheme::parse(format).map_err(js_err)?;
     let kind = ExportKind::for_scheme(&scheme);
     let mut bytes = Vec::new();
     let mut callback = JsCallback::new(on_progress);
     let mut progress = |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
-    let result = quantize_gguf(source_gguf, &scheme, kind, &TensorPolicy::default(), &mut bytes, &mut progress);
+    let result = quantize_gguf(
+        source_gguf,
+        &scheme,
+        kind,
+        &TensorPolicy::default(),
+        Saturation::Refuse,
+        &mut bytes,
+        &mut progress,
+    );
     callback.finish()?;
     let summary = result.map_err(|e| match e {
-        ExportError::Cancelled { .. } => JsError::new(&format!("cancelled export to {}: {e}", scheme.name())),
+        ExportError::Cancelled { .. } => js_err(e).context(format!("cancelled export to {}", scheme.name())),
         e => js_err(e),
     })?;
-    let obj = js_sys::Object::new();
-    let set = |k: &str, v: JsValue| js_sys::Reflect::set(&obj, &JsValue::from_str(k), &v);
-    set("bytes", js_sys::Uint8Array::from(bytes.as_slice()).into())?;
-    set("extension", kind.extension().into())?;
-    set("summary", summary.describe(&scheme.name()).into())?;
-    Ok(obj.into())
+    let out =
+        ExportResult { bytes: Bytes(bytes), extension: kind.extension(), summary: summary.describe(&scheme.name()) };
+    Ok(to_js(&out)?)
 }

@@ -10,17 +10,29 @@
 //! bench.info() -> {format, kernel, strategy, gpuBytes, n, cols, rows}
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use serde::Serialize;
+use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use wgpu::util::DeviceExt;
 
 use super::gpu_bindings::gpu_context;
-use super::to_js;
+use super::{js_err, to_js, Js, LabJsError};
+use crate::error::Input;
 use crate::gpu::bench::{bench_matrix, bench_values};
 use crate::gpu::matmul::{GemvStrategy, GpuMatrix, MatmulSetup};
 use crate::gpu::GpuContext;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The promises of `create` and `run`, typed by what they resolve to.
+    #[wasm_bindgen(typescript_type = "Promise<GpuMatmulBench>")]
+    pub type GpuMatmulBenchPromise;
+    #[wasm_bindgen(typescript_type = "Promise<void>")]
+    pub type DonePromise;
+}
 
 #[wasm_bindgen]
 pub struct GpuMatmulBench {
@@ -28,7 +40,7 @@ pub struct GpuMatmulBench {
 }
 
 struct Bench {
-    gpu: Rc<GpuContext>,
+    gpu: Arc<GpuContext>,
     format: String,
     matrix: GpuMatrix,
     n: u32,
@@ -37,9 +49,10 @@ struct Bench {
     readback: wgpu::Buffer,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct BenchInfo {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct BenchInfo {
     format: String,
     kernel: String,
     strategy: String,
@@ -47,10 +60,6 @@ struct BenchInfo {
     n: u32,
     cols: usize,
     rows: usize,
-}
-
-fn gpu_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
 }
 
 #[wasm_bindgen]
@@ -66,24 +75,27 @@ impl GpuMatmulBench {
         rows: u32,
         row_threads: Option<u32>,
         rows_per_thread: Option<u32>,
-    ) -> js_sys::Promise {
+    ) -> GpuMatmulBenchPromise {
         future_to_promise(async move {
             if n == 0 || cols == 0 || rows == 0 {
-                return Err(JsError::new("n, cols and rows must be at least 1").into());
+                return Err(LabJsError::bad(Input::Options, "n, cols and rows must be at least 1").into());
             }
             let gpu = gpu_context().await?;
-            let m = bench_matrix(&format, rows as usize, cols as usize).map_err(|e| JsError::new(&e))?;
+            let m =
+                bench_matrix(&format, rows as usize, cols as usize).map_err(|e| LabJsError::bad(Input::Options, e))?;
             let gemv = match (row_threads, rows_per_thread) {
                 (Some(row_threads), None) => GemvStrategy::Workgroup { row_threads },
                 (None, Some(rows)) => GemvStrategy::Rows { rows },
                 (None, None) => GemvStrategy::default_for(&gpu),
-                (Some(_), Some(_)) => return Err(JsError::new("give rowThreads or rowsPerThread, not both").into()),
+                (Some(_), Some(_)) => {
+                    return Err(LabJsError::bad(Input::Options, "give rowThreads or rowsPerThread, not both").into())
+                }
             };
-            let matrix = GpuMatrix::upload_with(&gpu, &format, &m, MatmulSetup::f32(gemv)).await.map_err(gpu_err)?;
+            let matrix = GpuMatrix::upload_with(&gpu, &format, &m, MatmulSetup::f32(gemv)).await.map_err(js_err)?;
             let values = bench_values(n as usize * cols as usize);
             let y_bytes = 4 * u64::from(n) * u64::from(rows);
-            gpu.check_binding_size("the benchmark's activations", 4 * values.len() as u64).map_err(gpu_err)?;
-            gpu.check_binding_size("the benchmark's output", y_bytes).map_err(gpu_err)?;
+            gpu.check_binding_size("the benchmark's activations", 4 * values.len() as u64).map_err(js_err)?;
+            gpu.check_binding_size("the benchmark's output", y_bytes).map_err(js_err)?;
             let x = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("bench x"),
                 contents: bytemuck::cast_slice(&values),
@@ -102,26 +114,28 @@ impl GpuMatmulBench {
             let inner = Rc::new(Bench { gpu, format, matrix, n, x, y, readback });
             Ok(GpuMatmulBench { inner }.into())
         })
+        .unchecked_into()
     }
 
     /// Records `reps` products into one command buffer, submits it, and resolves when the GPU is
     /// done (it waits on a 4-byte copy of y, which follows the products in the queue).
-    pub fn run(&self, reps: u32) -> js_sys::Promise {
+    pub fn run(&self, reps: u32) -> DonePromise {
         let b = Rc::clone(&self.inner);
         future_to_promise(async move {
             let mut enc = b.gpu.device.create_command_encoder(&Default::default());
             for _ in 0..reps.max(1) {
-                b.matrix.encode(&b.gpu, &mut enc, &b.x, &b.y, b.n).map_err(gpu_err)?;
+                b.matrix.encode(&b.gpu, &mut enc, &b.x, &b.y, b.n).map_err(js_err)?;
             }
             enc.copy_buffer_to_buffer(&b.y, 0, &b.readback, 0, 4);
             b.gpu.queue.submit([enc.finish()]);
-            b.gpu.read_buffer(&b.readback).await.map_err(gpu_err)?;
+            b.gpu.read_buffer(&b.readback).await.map_err(js_err)?;
             Ok(JsValue::UNDEFINED)
         })
+        .unchecked_into()
     }
 
     /// What is being timed: the kernel, the GEMV strategy, the bytes on the GPU and the shape.
-    pub fn info(&self) -> Result<JsValue, JsError> {
+    pub fn info(&self) -> Result<Js<BenchInfo>, LabJsError> {
         let b = &self.inner;
         to_js(&BenchInfo {
             format: b.format.clone(),

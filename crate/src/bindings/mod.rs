@@ -1,24 +1,33 @@
 //! The wasm surface of the core, used by the web lab's worker. Thin on purpose: each function
-//! converts JS arguments, calls the Rust core, and returns plain JSON-compatible objects or a
-//! `JsError` whose message is meant for users. No logic lives here.
+//! converts JS arguments, calls the Rust core, and returns plain JSON-compatible objects or
+//! throws a [`LabJsError`]: an `Error` whose message is meant for users and whose `kind` field
+//! ([`ErrorKind`]) is meant for code. No logic lives here.
+//!
+//! Every object result is a Rust struct deriving `Tsify`: wasm-bindgen writes its TypeScript
+//! declaration into the module's `.d.ts` and the binding's return type names it ([`Js`]), so the
+//! web code uses the generated types and keeps no hand-written mirror.
 //!
 //! - this file: the GGUF header, tensor histograms and single-tensor quantization;
 //! - [`model`]: `LabModel` (load, info, quantize, generate);
 //! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`.
 
 use serde::Serialize;
+use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
+use crate::error::{ErrorKind, HasKind, Input};
 use crate::formats::scheme::VALID_FORMATS;
-use crate::formats::{dequantize_row, quantize, quantize_row, QuantScheme, TensorShape};
-use crate::gguf::{GgmlType, GgufFile, MetadataJson, ModelSummary};
+use crate::formats::{dequantize_row, quantize, quantize_row, GgmlType, QuantScheme, TensorShape};
+use crate::gguf::{GgufFile, MetadataJson, ModelSummary};
 use crate::stats::{
     format_report, level_occupancy, tensor_histogram, values_histogram, weight_stats, FormatReport, Histogram,
+    WeightStats,
 };
 
 mod activations;
 mod bench;
 mod eval;
+mod formats;
 #[cfg(feature = "gpu")]
 mod gpu_bench;
 #[cfg(feature = "gpu")]
@@ -37,49 +46,151 @@ pub fn core_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
-fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    // json_compatible: u64 become numbers, maps become plain objects.
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| JsError::new(&format!("internal error converting a result for JS: {e}")))
+/// The JS value of a binding result `T`, typed in the `.d.ts` by `T`'s generated declaration.
+pub(crate) type Js<T> = <T as Tsify>::JsType;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_ERROR: &'static str = r#"
+/** What the bindings throw: an Error whose `kind` (and the kind's details) say what failed. */
+export type LabWasmError = Error & ErrorKind;
+"#;
+
+/// An error for JS: thrown as an `Error` with `message`, and with the fields of `kind` (its
+/// `kind` tag and details such as `feature` or `needed`) set on it.
+#[derive(Debug)]
+pub struct LabJsError {
+    kind: ErrorKind,
+    message: String,
 }
 
-/// JS numbers are f64; sizes above 2^53 cannot be represented exactly and are refused.
-fn js_size(value: f64, what: &str) -> Result<u64, JsError> {
-    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_992.0 {
-        Ok(value as u64)
-    } else {
-        Err(JsError::new(&format!("{what} must be a whole number of bytes, got {value}")))
+impl LabJsError {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> LabJsError {
+        LabJsError { kind, message: message.into() }
+    }
+
+    /// `what` of the call's input is wrong; `message` says how.
+    pub(crate) fn bad(what: Input, message: impl Into<String>) -> LabJsError {
+        LabJsError::new(ErrorKind::bad(what), message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> LabJsError {
+        LabJsError::new(ErrorKind::Internal, message)
+    }
+
+    /// The same error with `context` before its message.
+    pub(crate) fn context(self, context: impl std::fmt::Display) -> LabJsError {
+        LabJsError { message: format!("{context}: {}", self.message), ..self }
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct TensorRow<'a> {
-    name: &'a str,
-    /// ggml order: dims[0] is the row length.
-    dims: &'a [u64],
-    #[serde(rename = "type")]
-    ty: &'static str,
-    type_id: u32,
-    n_elements: u64,
-    n_bytes: u64,
-    /// Absolute byte offset of the tensor's data in the file.
-    offset: u64,
-    bits_per_weight: f64,
+impl From<LabJsError> for JsValue {
+    fn from(e: LabJsError) -> JsValue {
+        let error = js_sys::Error::new(&e.message);
+        // The kind is a flat object ({kind, ...details}); copying its fields onto the Error keeps
+        // `message` and the stack trace. It always serializes, so a failure here only loses the kind.
+        if let Ok(details) = e.kind.serialize(&serde_wasm_bindgen::Serializer::json_compatible()) {
+            js_sys::Object::assign(&error, &details.unchecked_into::<js_sys::Object>());
+        }
+        error.into()
+    }
 }
 
-#[derive(Serialize)]
+/// A core error as a JS error: its message and its [`HasKind::kind`].
+pub(crate) fn js_err<E: HasKind + std::fmt::Display>(e: E) -> LabJsError {
+    LabJsError::new(e.kind(), e.to_string())
+}
+
+fn to_js<T: Serialize + Tsify>(value: &T) -> Result<Js<T>, LabJsError> {
+    // json_compatible: u64 become numbers, maps plain objects and `None` null, as the generated
+    // declarations say (`#[tsify(missing_as_null, hashmap_as_object)]` on every result type);
+    // but [`Bytes`] stay a Uint8Array (json_compatible would copy them into an Array).
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false);
+    value
+        .serialize(&serializer)
+        .map(JsCast::unchecked_into)
+        .map_err(|e| LabJsError::internal(format!("internal error converting a result for JS: {e}")))
+}
+
+/// Bytes that cross as a `Uint8Array` (serde-wasm-bindgen's form of `serialize_bytes` when
+/// `serialize_bytes_as_arrays` is off), not as an array of numbers.
+pub(crate) struct Bytes(pub Vec<u8>);
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+/// JS numbers are f64; sizes above 2^53 cannot be represented exactly and are refused.
+fn js_size(value: f64, what: &str) -> Result<u64, LabJsError> {
+    if value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= 9_007_199_254_740_992.0 {
+        Ok(value as u64)
+    } else {
+        Err(LabJsError::bad(Input::Options, format!("{what} must be a whole number of bytes, got {value}")))
+    }
+}
+
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct HeaderReport<'a> {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub(crate) struct TensorRow {
+    pub name: String,
+    /// ggml order: dims[0] is the row length.
+    pub dims: Vec<u64>,
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// The ggml type id; -1 for a safetensors dtype the lab cannot decode as weights.
+    pub type_id: i64,
+    pub n_elements: u64,
+    pub n_bytes: u64,
+    /// Absolute byte offset of the tensor's data in the file.
+    pub offset: u64,
+    pub bits_per_weight: f64,
+}
+
+/// A header parse that needs a longer prefix of the file: `needed` bytes.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub(crate) struct NeedMoreBytes {
+    #[tsify(type = "\"need-more-bytes\"")]
+    pub status: &'static str,
+    pub needed: u64,
+}
+
+impl NeedMoreBytes {
+    pub(crate) fn new(needed: u64) -> NeedMoreBytes {
+        NeedMoreBytes { status: "need-more-bytes", needed }
+    }
+}
+
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct GgufHeader<'a> {
+    #[tsify(type = "\"ok\"")]
     status: &'static str,
+    #[tsify(type = "\"gguf\"")]
+    container: &'static str,
     version: u32,
     alignment: u64,
     data_offset: u64,
     file_len: u64,
     summary: ModelSummary,
+    /// Each key's value as JSON; long arrays abbreviated.
+    #[tsify(type = "Record<string, unknown>")]
     metadata: MetadataJson<'a>,
-    tensors: Vec<TensorRow<'a>>,
+    tensors: Vec<TensorRow>,
+}
+
+/// `parseGgufHeader`'s result: the header, or how many bytes it needs.
+#[derive(Serialize, Tsify)]
+#[serde(untagged)]
+#[tsify(missing_as_null, hashmap_as_object)]
+// Made once per call and serialized at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum GgufHeaderResult<'a> {
+    Ok(GgufHeader<'a>),
+    NeedMore(NeedMoreBytes),
 }
 
 /// Parses a GGUF header from the first bytes of a file of `file_len` bytes.
@@ -87,7 +198,7 @@ struct HeaderReport<'a> {
 /// Returns `{status: "ok", ...header}` or, when the header runs past `prefix` but the file is
 /// longer, `{status: "need-more-bytes", needed}` so the caller can read a longer prefix.
 #[wasm_bindgen(js_name = parseGgufHeader)]
-pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsError> {
+pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<Js<GgufHeaderResult<'static>>, LabJsError> {
     let file_len = js_size(file_len, "file length")?;
     let file = match GgufFile::parse(prefix, file_len) {
         Ok(file) => file,
@@ -95,31 +206,27 @@ pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsErro
         // claim is an error that no longer prefix can fix.
         Err(e) if e.needed_bytes().is_some() => {
             let needed = e.needed_bytes().unwrap_or(file_len);
-            #[derive(Serialize)]
-            struct NeedMore {
-                status: &'static str,
-                needed: u64,
-            }
-            return to_js(&NeedMore { status: "need-more-bytes", needed });
+            return to_js(&GgufHeaderResult::NeedMore(NeedMoreBytes::new(needed))).map(JsCast::unchecked_into);
         }
-        Err(e) => return Err(JsError::new(&e.to_string())),
+        Err(e) => return Err(js_err(e)),
     };
     let tensors = file
         .tensors
         .iter()
         .map(|t| TensorRow {
-            name: &t.name,
-            dims: &t.dims,
-            ty: t.ty.name(),
-            type_id: t.ty.id(),
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            ty: t.ty.name().to_string(),
+            type_id: i64::from(t.ty.id()),
             n_elements: t.n_elements(),
             n_bytes: t.n_bytes(),
             offset: t.absolute_offset(&file),
             bits_per_weight: t.bits_per_weight(),
         })
         .collect();
-    to_js(&HeaderReport {
+    let header = GgufHeader {
         status: "ok",
+        container: "gguf",
         version: file.version,
         alignment: file.alignment,
         data_offset: file.data_offset,
@@ -127,7 +234,8 @@ pub fn parse_gguf_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsErro
         summary: ModelSummary::from_gguf(&file),
         metadata: MetadataJson { entries: &file.metadata, max: 16 },
         tensors,
-    })
+    };
+    to_js(&GgufHeaderResult::Ok(header)).map(JsCast::unchecked_into)
 }
 
 /// Histogram of one tensor's values, decoded from its stored type.
@@ -140,32 +248,34 @@ pub fn tensor_histogram_js(
     row_len: u32,
     data: &[u8],
     bins: u32,
-) -> Result<JsValue, JsError> {
-    let ty = GgmlType::from_id(type_id).map_err(|e| JsError::new(&e.to_string()))?;
-    let n = usize::try_from(js_size(n_values, "value count")?)
-        .map_err(|_| JsError::new("tensor too large for this build"))?;
-    let h = tensor_histogram(ty, data, n, row_len as usize, bins as usize, None)
-        .map_err(|e| JsError::new(&e.to_string()))?;
+) -> Result<Js<Histogram>, LabJsError> {
+    let ty = GgmlType::from_id(type_id).map_err(js_err)?;
+    let n = usize::try_from(js_size(n_values, "value count")?).map_err(|_| too_large(n_values))?;
+    let h = tensor_histogram(ty, data, n, row_len as usize, bins as usize, None).map_err(js_err)?;
     to_js(&h)
 }
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+fn too_large(n_values: f64) -> LabJsError {
+    let available = usize::MAX as u64;
+    LabJsError::new(
+        ErrorKind::LimitExceeded { limit: "values in wasm memory".into(), needed: n_values as u64, available },
+        format!("a tensor of {n_values} values is too large for this build"),
+    )
 }
 
 /// Decodes a stored tensor (`data` = exactly its bytes) to f32 values.
-fn decode(type_id: u32, n_values: f64, data: &[u8]) -> Result<Vec<f32>, JsError> {
+fn decode(type_id: u32, n_values: f64, data: &[u8]) -> Result<Vec<f32>, LabJsError> {
     let ty = GgmlType::from_id(type_id).map_err(js_err)?;
-    let n = usize::try_from(js_size(n_values, "value count")?).map_err(|_| JsError::new("tensor too large"))?;
+    let n = usize::try_from(js_size(n_values, "value count")?).map_err(|_| too_large(n_values))?;
     let mut values = vec![0f32; n];
     dequantize_row(ty, data, &mut values).map_err(js_err)?;
     Ok(values)
 }
 
-fn shape_of(n: usize, row_len: u32) -> Result<TensorShape, JsError> {
+fn shape_of(n: usize, row_len: u32) -> Result<TensorShape, LabJsError> {
     let cols = row_len as usize;
     if cols == 0 || !n.is_multiple_of(cols) {
-        return Err(JsError::new(&format!("row length {cols} does not divide {n} values")));
+        return Err(LabJsError::bad(Input::Options, format!("row length {cols} does not divide {n} values")));
     }
     Ok(TensorShape::new(n / cols, cols))
 }
@@ -179,19 +289,23 @@ pub fn valid_formats() -> String {
 /// Parses a format name into its typed scheme (value type, mapping, granularity, range rule),
 /// or fails with the list of valid names.
 #[wasm_bindgen(js_name = parseScheme)]
-pub fn parse_scheme(name: &str) -> Result<JsValue, JsError> {
+pub fn parse_scheme(name: &str) -> Result<Js<ParsedScheme>, LabJsError> {
     let scheme = QuantScheme::parse(name).map_err(js_err)?;
-    #[derive(Serialize)]
-    struct Parsed {
-        name: String,
-        scheme: QuantScheme,
-    }
-    to_js(&Parsed { name: scheme.name(), scheme })
+    to_js(&ParsedScheme { name: scheme.name(), scheme })
 }
 
-#[derive(Serialize)]
+/// A format name parsed: its canonical name and typed description.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ParsedScheme {
+    name: String,
+    scheme: QuantScheme,
+}
+
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct QuantizeReport {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct QuantizeReport {
     #[serde(flatten)]
     report: FormatReport,
     n_groups: usize,
@@ -218,7 +332,7 @@ pub fn quantize_tensor(
     data: &[u8],
     group: u32,
     bins: u32,
-) -> Result<JsValue, JsError> {
+) -> Result<Js<QuantizeReport>, LabJsError> {
     let scheme = QuantScheme::parse(scheme).map_err(js_err)?;
     let values = decode(type_id, n_values, data)?;
     let shape = shape_of(values.len(), row_len)?;
@@ -248,7 +362,7 @@ pub fn weight_stats_js(
     row_len: u32,
     data: &[u8],
     outlier_k: f64,
-) -> Result<JsValue, JsError> {
+) -> Result<Js<WeightStats>, LabJsError> {
     let values = decode(type_id, n_values, data)?;
     let shape = shape_of(values.len(), row_len)?;
     to_js(&weight_stats(&values, shape, outlier_k))
@@ -257,11 +371,9 @@ pub fn weight_stats_js(
 /// ggml's block quantizer for one run of values (a whole number of blocks): the exact bytes a
 /// GGUF file would hold. Used by the wasm golden tests and the wasm throughput benchmark.
 #[wasm_bindgen(js_name = quantizeGgml)]
-pub fn quantize_ggml(type_name: &str, values: &[f32]) -> Result<Vec<u8>, JsError> {
-    let ty = GgmlType::from_name(type_name).ok_or_else(|| JsError::new(&format!("unknown ggml type '{type_name}'")))?;
-    let bytes = ty
-        .bytes_for(values.len() as u64)
-        .ok_or_else(|| JsError::new(&format!("{} values are not whole {ty} blocks", values.len())))?;
+pub fn quantize_ggml(type_name: &str, values: &[f32]) -> Result<Vec<u8>, LabJsError> {
+    let ty = ggml_type(type_name)?;
+    let bytes = ty.bytes_for(values.len() as u64).ok_or_else(|| partial_blocks(values.len(), ty))?;
     let mut out = vec![0u8; bytes as usize];
     quantize_row(ty, values, &mut out).map_err(js_err)?;
     Ok(out)
@@ -269,23 +381,37 @@ pub fn quantize_ggml(type_name: &str, values: &[f32]) -> Result<Vec<u8>, JsError
 
 /// ggml's block dequantizer: the f32 values of `data` (whole blocks of `type_name`).
 #[wasm_bindgen(js_name = dequantizeGgml)]
-pub fn dequantize_ggml(type_name: &str, data: &[u8], n_values: u32) -> Result<Vec<f32>, JsError> {
-    let ty = GgmlType::from_name(type_name).ok_or_else(|| JsError::new(&format!("unknown ggml type '{type_name}'")))?;
+pub fn dequantize_ggml(type_name: &str, data: &[u8], n_values: u32) -> Result<Vec<f32>, LabJsError> {
+    let ty = ggml_type(type_name)?;
     let mut out = vec![0f32; n_values as usize];
     dequantize_row(ty, data, &mut out).map_err(js_err)?;
     Ok(out)
 }
 
-#[derive(Serialize)]
+/// A ggml type by name (`quantizeGgml`, `dequantizeGgml`, `QuantBench`).
+fn ggml_type(type_name: &str) -> Result<GgmlType, LabJsError> {
+    GgmlType::from_name(type_name)
+        .ok_or_else(|| LabJsError::bad(Input::Format, format!("unknown ggml type '{type_name}'")))
+}
+
+fn partial_blocks(n_values: usize, ty: GgmlType) -> LabJsError {
+    LabJsError::bad(Input::Data, format!("{n_values} values are not whole {ty} blocks"))
+}
+
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
 struct ExportEntry {
     name: String,
     dtype: String,
     shape: Vec<usize>,
+    #[tsify(type = "number[]")]
     data: Vec<u8>,
 }
 
-#[derive(Serialize)]
-struct QuantizedValues {
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct QuantizedValues {
     scheme: String,
     bits_per_weight: f64,
     dequantized: Vec<f32>,
@@ -297,7 +423,7 @@ struct QuantizedValues {
 /// and the exact stored tensors (packed codes, scales, absmax, nested state…). Used by the wasm
 /// golden tests against bitsandbytes, ml_dtypes and the integer reference.
 #[wasm_bindgen(js_name = quantizeValues)]
-pub fn quantize_values(scheme: &str, values: &[f32], rows: u32, cols: u32) -> Result<JsValue, JsError> {
+pub fn quantize_values(scheme: &str, values: &[f32], rows: u32, cols: u32) -> Result<Js<QuantizedValues>, LabJsError> {
     let scheme = QuantScheme::parse(scheme).map_err(js_err)?;
     let shape = TensorShape::new(rows as usize, cols as usize);
     let q = quantize(&scheme, values, shape).map_err(js_err)?;
@@ -320,27 +446,32 @@ mod gpu_bindings {
     use crate::gpu::axpy::{axpy_cpu, axpy_gpu};
     use crate::gpu::{AdapterSummary, GpuContext};
     use std::cell::RefCell;
-    use std::rc::Rc;
+    use std::sync::Arc;
 
     thread_local! {
-        /// The page's one GPU device, acquired on first use and shared by every later call.
-        static GPU: RefCell<Option<Rc<GpuContext>>> = const { RefCell::new(None) };
+        /// The page's one GPU device, acquired on first use and shared by every later call (each
+        /// `GpuModel` keeps its own `Arc` of the one it was uploaded to).
+        static GPU: RefCell<Option<Arc<GpuContext>>> = const { RefCell::new(None) };
     }
 
-    pub(super) async fn gpu_context() -> Result<Rc<GpuContext>, JsError> {
+    // An `Arc` (not `Rc`) because `GpuModel` holds one natively too, where contexts cross
+    // threads; the page has one thread, so the context not being Send there costs nothing.
+    #[allow(clippy::arc_with_non_send_sync)]
+    pub(super) async fn gpu_context() -> Result<Arc<GpuContext>, LabJsError> {
         if let Some(gpu) = GPU.with(|g| g.borrow().clone()) {
             if gpu.check_alive().is_ok() {
                 return Ok(gpu);
             }
         }
-        let gpu = Rc::new(GpuContext::acquire().await.map_err(|e| JsError::new(&e.to_string()))?);
-        GPU.with(|g| *g.borrow_mut() = Some(Rc::clone(&gpu)));
+        let gpu = Arc::new(GpuContext::acquire().await.map_err(js_err)?);
+        GPU.with(|g| *g.borrow_mut() = Some(Arc::clone(&gpu)));
         Ok(gpu)
     }
 
-    #[derive(Serialize)]
+    #[derive(Serialize, Tsify)]
     #[serde(rename_all = "camelCase")]
-    struct GpuSelfTest {
+    #[tsify(missing_as_null, hashmap_as_object)]
+    pub struct GpuSelfTest {
         adapter: AdapterSummary,
         /// Largest |GPU − CPU| over the self-test vector (axpy, 4097 values).
         max_abs_error: f64,
@@ -350,12 +481,12 @@ mod gpu_bindings {
     /// Acquires the WebGPU device through wgpu and runs `shaders/axpy.wgsl` against its CPU twin:
     /// proof that compute works on this adapter, not just that an adapter exists.
     #[wasm_bindgen(js_name = gpuSelfTest)]
-    pub async fn gpu_self_test() -> Result<JsValue, JsError> {
+    pub async fn gpu_self_test() -> Result<Js<GpuSelfTest>, LabJsError> {
         let gpu = gpu_context().await?;
         let n = 4097;
         let x: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
         let y: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-        let got = axpy_gpu(&gpu, 1.5, &x, &y).await.map_err(|e| JsError::new(&e.to_string()))?;
+        let got = axpy_gpu(&gpu, 1.5, &x, &y).await.map_err(js_err)?;
         let mut want = y.clone();
         axpy_cpu(1.5, &x, &mut want);
         let max_abs_error = got.iter().zip(&want).map(|(g, w)| f64::from((g - w).abs())).fold(0.0, f64::max);

@@ -3,11 +3,11 @@
 //! Thin wrapper over the core: [`Model::from_gguf_bytes`] + the GGUF tokenizer to load,
 //! [`quantize_model_with_progress`] (the shared tensor policy of `quantlab eval --format`) to
 //! derive quantized copies, [`generate`] to stream tokens. A quantized copy shares the
-//! tokenizer with its source. Every failure is thrown as a JS `Error` with the core's message;
-//! a progress callback returning `false` cancels and throws an `Error` whose message starts
-//! with "cancelled". An exception thrown by a callback propagates unchanged.
+//! tokenizer with its source. Every failure is thrown as a JS `Error` with the core's message
+//! and its `kind` ([`super::LabJsError`]); a progress callback returning `false` cancels and
+//! throws an `Error` of kind `cancelled`. An exception thrown by a callback propagates unchanged.
 //!
-//! JS shape (contract A in the project's helper notes; all heavy calls are synchronous):
+//! JS shape (all heavy calls are synchronous):
 //! ```text
 //! LabModel.fromGguf(bytes) -> LabModel
 //! model.info() -> {architecture, sourceFormat, parameterCount, residentBytes, bitsPerWeight,
@@ -27,15 +27,16 @@
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
+use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
-use super::{js_err, to_js};
+use super::{js_err, to_js, Js, LabJsError};
+use crate::error::{ErrorKind, Input};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
-use crate::model::eval::{bits_per_weight, source_format, weight_count};
 use crate::model::generate::{generate, GenerateStats, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
-use crate::model::{Matrix, Model, QuantReport, Sampler, SamplerConfig, State, TensorPolicy};
+use crate::model::{Model, Sampler, SamplerConfig, State, TensorPolicy};
 use crate::stats::ErrorMetrics;
 use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 
@@ -48,7 +49,7 @@ pub(super) struct Loaded {
     pub tokenizer: Rc<Tokenizer>,
     pub architecture: String,
     /// What `quantize` did, for a derived model.
-    pub report: Option<QuantReport>,
+    pub report: Option<crate::model::QuantReport>,
 }
 
 /// A model held by the wasm core (see the module docs).
@@ -99,9 +100,10 @@ impl JsCallback {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct ConfigInfo {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ConfigInfo {
     dim: usize,
     hidden_dim: usize,
     n_layers: usize,
@@ -111,8 +113,9 @@ struct ConfigInfo {
     seq_len: usize,
 }
 
-#[derive(Serialize)]
-struct TensorInfoRow {
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct TensorInfoRow {
     name: String,
     #[serde(rename = "type")]
     ty: String,
@@ -121,9 +124,10 @@ struct TensorInfoRow {
     bytes: usize,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct ModelInfo {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ModelInfo {
     architecture: String,
     source_format: String,
     parameter_count: usize,
@@ -133,9 +137,10 @@ struct ModelInfo {
     tensors: Vec<TensorInfoRow>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct TensorReportRow<'a> {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct TensorReportRow<'a> {
     name: &'a str,
     from: &'a str,
     to: &'a str,
@@ -147,9 +152,10 @@ struct TensorReportRow<'a> {
     error: &'a ErrorMetrics,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct QuantReportJs<'a> {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct QuantReport<'a> {
     scheme: &'a str,
     tensors: Vec<TensorReportRow<'a>>,
     bytes_before: u64,
@@ -171,11 +177,13 @@ struct GenerateOpts {
     chat: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct GenerateResult {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct GenerateResult {
     text: String,
     token_ids: Vec<u32>,
+    #[tsify(type = "\"eog\" | \"maxTokens\" | \"callback\"")]
     stop_reason: &'static str,
     prompt_tokens: usize,
     prefill_tokens_per_sec: f64,
@@ -183,11 +191,11 @@ struct GenerateResult {
 }
 
 /// A whole, non-negative number from JS (counts, seeds).
-pub(super) fn js_count(v: f64, what: &str) -> Result<u64, JsError> {
+pub(super) fn js_count(v: f64, what: &str) -> Result<u64, LabJsError> {
     if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= 9_007_199_254_740_992.0 {
         Ok(v as u64)
     } else {
-        Err(JsError::new(&format!("{what} must be a whole number ≥ 0, got {v}")))
+        Err(LabJsError::bad(Input::Options, format!("{what} must be a whole number ≥ 0, got {v}")))
     }
 }
 
@@ -198,23 +206,24 @@ pub(super) fn options<T: for<'de> Deserialize<'de> + Default>(
     opts: JsValue,
     what: &str,
     known: &[&str],
-) -> Result<T, JsError> {
+) -> Result<T, LabJsError> {
     if opts.is_undefined() || opts.is_null() {
         return Ok(T::default());
     }
     let Some(obj) = opts.dyn_ref::<js_sys::Object>() else {
-        return Err(JsError::new(&format!("{what} options must be an object")));
+        return Err(LabJsError::bad(Input::Options, format!("{what} options must be an object")));
     };
     for key in js_sys::Object::keys(obj).iter() {
         let key = key.as_string().unwrap_or_default();
         if !known.contains(&key.as_str()) {
-            return Err(JsError::new(&format!(
-                "invalid {what} options: unknown option '{key}' (known: {})",
-                known.join(", ")
-            )));
+            return Err(LabJsError::bad(
+                Input::Options,
+                format!("invalid {what} options: unknown option '{key}' (known: {})", known.join(", ")),
+            ));
         }
     }
-    serde_wasm_bindgen::from_value(opts).map_err(|e| JsError::new(&format!("invalid {what} options: {e}")))
+    serde_wasm_bindgen::from_value(opts)
+        .map_err(|e| LabJsError::bad(Input::Options, format!("invalid {what} options: {e}")))
 }
 
 /// A checked `generate` call: sampler settings, prompt token ids and how many tokens to generate.
@@ -226,15 +235,16 @@ pub(super) struct GenerateRequest {
 
 impl Loaded {
     /// Parses `generate`'s options and tokenizes the prompt (shared by the CPU and GPU bindings).
-    pub(super) fn generate_request(&self, prompt: &str, opts: JsValue) -> Result<GenerateRequest, JsError> {
+    pub(super) fn generate_request(&self, prompt: &str, opts: JsValue) -> Result<GenerateRequest, LabJsError> {
         let o: GenerateOpts = options(opts, "generate", &["maxTokens", "seed", "temperature", "topK", "topP", "chat"])?;
         let temperature = o.temperature.unwrap_or(0.0);
         if !(temperature >= 0.0 && temperature.is_finite()) {
-            return Err(JsError::new(&format!("temperature must be a finite number ≥ 0, got {temperature}")));
+            let message = format!("temperature must be a finite number ≥ 0, got {temperature}");
+            return Err(LabJsError::bad(Input::Options, message));
         }
         let top_p = o.top_p.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&top_p) {
-            return Err(JsError::new(&format!("topP must be in [0, 1], got {top_p}")));
+            return Err(LabJsError::bad(Input::Options, format!("topP must be in [0, 1], got {top_p}")));
         }
         let config = SamplerConfig {
             temperature,
@@ -245,21 +255,24 @@ impl Loaded {
         let max_tokens = js_count(o.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS as f64), "maxTokens")? as usize;
         let tok = &*self.tokenizer;
         let text = if o.chat.unwrap_or(false) {
-            tok.apply_chat_template(&[ChatMessage::new("user", prompt)], true)
-                .map_err(|e| JsError::new(&format!("chat: {e}")))?
+            tok.apply_chat_template(&[ChatMessage::new("user", prompt)], true).map_err(|e| js_err(e).context("chat"))?
         } else {
             prompt.to_string()
         };
         let ids = tok.encode(&text, tok.add_bos_default(), true);
         if ids.is_empty() {
-            return Err(JsError::new("the prompt is empty (no tokens)"));
+            return Err(LabJsError::bad(Input::Text, "the prompt is empty (no tokens)"));
         }
         let ctx = self.model.config.seq_len;
         if ids.len() >= ctx {
-            return Err(JsError::new(&format!(
-                "the prompt is {} tokens, longer than the model's context of {ctx} tokens",
-                ids.len()
-            )));
+            let limit = ErrorKind::LimitExceeded {
+                limit: "context positions".into(),
+                needed: ids.len() as u64 + 1,
+                available: ctx as u64,
+            };
+            let message =
+                format!("the prompt is {} tokens, longer than the model's context of {ctx} tokens", ids.len());
+            return Err(LabJsError::new(limit, message));
         }
         let max_new = max_tokens.min(ctx - ids.len());
         Ok(GenerateRequest { config, ids, max_new })
@@ -294,7 +307,11 @@ impl TokenStream {
 }
 
 /// `generate`'s JS result.
-pub(super) fn generate_result(text: String, token_ids: Vec<u32>, stats: &GenerateStats) -> Result<JsValue, JsError> {
+pub(super) fn generate_result(
+    text: String,
+    token_ids: Vec<u32>,
+    stats: &GenerateStats,
+) -> Result<Js<GenerateResult>, LabJsError> {
     to_js(&GenerateResult {
         text,
         token_ids,
@@ -313,30 +330,15 @@ impl LabModel {
     fn tensors(&self) -> Vec<TensorInfoRow> {
         let w = &self.inner.model.weights;
         let mut rows = Vec::new();
-        let mut matrix = |name: String, m: &Matrix| {
+        for (name, m) in w.matrices() {
             let s = m.shape();
             rows.push(TensorInfoRow { name, ty: m.type_name(), rows: s.rows, cols: s.cols, bytes: m.resident_bytes() });
-        };
-        matrix("token_embd.weight".into(), &w.token_embd);
+        }
         let mut norms = Vec::new();
         for (l, lw) in w.layers.iter().enumerate() {
             let p = |n: &str| format!("blk.{l}.{n}.weight");
-            for (n, m) in [
-                ("attn_q", &lw.wq),
-                ("attn_k", &lw.wk),
-                ("attn_v", &lw.wv),
-                ("attn_output", &lw.wo),
-                ("ffn_gate", &lw.w_gate),
-                ("ffn_down", &lw.w_down),
-                ("ffn_up", &lw.w_up),
-            ] {
-                matrix(p(n), m);
-            }
             norms.push((p("attn_norm"), lw.attn_norm.len()));
             norms.push((p("ffn_norm"), lw.ffn_norm.len()));
-        }
-        if let Some(o) = &w.output {
-            matrix("output.weight".into(), o);
         }
         norms.push(("output_norm.weight".into(), w.output_norm.len()));
         rows.extend(norms.into_iter().map(|(name, n)| TensorInfoRow {
@@ -354,24 +356,25 @@ impl LabModel {
 impl LabModel {
     /// Loads a llama-architecture GGUF file (its whole bytes) and its tokenizer.
     #[wasm_bindgen(js_name = fromGguf)]
-    pub fn from_gguf(bytes: &[u8]) -> Result<LabModel, JsError> {
+    pub fn from_gguf(bytes: &[u8]) -> Result<LabModel, LabJsError> {
         let gguf = GgufFile::parse(bytes, bytes.len() as u64).map_err(js_err)?;
         let model = Model::from_gguf(&gguf, bytes).map_err(js_err)?;
-        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| JsError::new(&format!("tokenizer: {e}")))?;
+        let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| js_err(e).context("tokenizer"))?;
+        model.check_tokenizer_vocab(tokenizer.vocab_size()).map_err(js_err)?;
         let architecture = gguf.get_str("general.architecture").unwrap_or("llama").to_string();
         Ok(LabModel { inner: Rc::new(Loaded { model, tokenizer: Rc::new(tokenizer), architecture, report: None }) })
     }
 
     /// Architecture, source format, sizes, hyper-parameters and the tensor table.
-    pub fn info(&self) -> Result<JsValue, JsError> {
+    pub fn info(&self) -> Result<Js<ModelInfo>, LabJsError> {
         let m = &self.inner.model;
         let c = &m.config;
         to_js(&ModelInfo {
             architecture: self.inner.architecture.clone(),
-            source_format: source_format(m).0,
-            parameter_count: weight_count(m),
+            source_format: m.weights.source_format().0,
+            parameter_count: m.weights.weight_count(),
             resident_bytes: m.weights.resident_bytes(),
-            bits_per_weight: bits_per_weight(m),
+            bits_per_weight: m.weights.bits_per_weight(),
             config: ConfigInfo {
                 dim: c.dim,
                 hidden_dim: c.hidden_dim,
@@ -396,9 +399,9 @@ impl LabModel {
         callback.finish()?;
         let (model, report) = result.map_err(|e| match e {
             QuantizeModelError::Cancelled { .. } => {
-                JsError::new(&format!("cancelled quantizing to {}: {e}", scheme.name()))
+                js_err(e).context(format!("cancelled quantizing to {}", scheme.name()))
             }
-            QuantizeModelError::Model(e) => JsError::new(&format!("cannot quantize to {}: {e}", scheme.name())),
+            QuantizeModelError::Model(e) => js_err(e).context(format!("cannot quantize to {}", scheme.name())),
         })?;
         Ok(LabModel {
             inner: Rc::new(Loaded {
@@ -412,9 +415,9 @@ impl LabModel {
 
     /// What `quantize` did to each weight matrix, or `undefined` for a loaded model.
     #[wasm_bindgen(js_name = quantReport)]
-    pub fn quant_report(&self) -> Result<JsValue, JsError> {
-        let Some(r) = &self.inner.report else { return Ok(JsValue::UNDEFINED) };
-        to_js(&QuantReportJs {
+    pub fn quant_report(&self) -> Result<Option<Js<QuantReport<'static>>>, LabJsError> {
+        let Some(r) = &self.inner.report else { return Ok(None) };
+        let report = QuantReport {
             scheme: &r.scheme,
             tensors: r
                 .tensors
@@ -435,7 +438,8 @@ impl LabModel {
             bits_per_weight: r.bpw(),
             fallbacks: r.fallbacks().count(),
             summary: r.summary(),
-        })
+        };
+        to_js(&report).map(Some)
     }
 
     /// Generates from `prompt` (see the module docs for the options), streaming each token to
@@ -445,7 +449,7 @@ impl LabModel {
         prompt: &str,
         opts: JsValue,
         on_token: Option<js_sys::Function>,
-    ) -> Result<JsValue, JsValue> {
+    ) -> Result<Js<GenerateResult>, JsValue> {
         let req = self.inner.generate_request(prompt, opts)?;
         let (model, tok) = (&self.inner.model, &*self.inner.tokenizer);
         let mut state = State::new(&model.config, req.ids.len() + req.max_new.max(1));

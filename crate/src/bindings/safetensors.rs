@@ -18,10 +18,12 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
-use super::to_js;
-use crate::gguf::GgmlType;
+use super::{to_js, Js, LabJsError, NeedMoreBytes, TensorRow as Row};
+use crate::error::Input;
+use crate::formats::GgmlType;
 
 /// Header lengths beyond this are refused (the safetensors crate's own limit).
 const MAX_HEADER: u64 = 100_000_000;
@@ -33,22 +35,9 @@ struct Entry {
     data_offsets: [u64; 2],
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Row {
-    name: String,
-    dims: Vec<u64>,
-    #[serde(rename = "type")]
-    ty: String,
-    type_id: i64,
-    n_elements: u64,
-    n_bytes: u64,
-    offset: u64,
-    bits_per_weight: f64,
-}
-
-#[derive(Serialize, Default)]
-struct TypeStats {
+#[derive(Serialize, Tsify, Default)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct SafetensorsTypeStats {
     #[serde(rename = "type")]
     ty: String,
     tensors: usize,
@@ -57,8 +46,11 @@ struct TypeStats {
 }
 
 /// The fields of the GGUF summary the lab reads; the hyper-parameters are unknown here (null).
-#[derive(Serialize, Default)]
-struct Summary {
+/// The fields of the GGUF `ModelSummary` that a safetensors header can fill.
+#[derive(Serialize, Tsify, Default)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct SafetensorsSummary {
     architecture: Option<String>,
     name: Option<String>,
     file_type: Option<String>,
@@ -74,19 +66,22 @@ struct Summary {
     tensor_bytes: u64,
     tensor_count: usize,
     bits_per_weight: f64,
-    types: Vec<TypeStats>,
+    types: Vec<SafetensorsTypeStats>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct Header {
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct SafetensorsHeader {
+    #[tsify(type = "\"ok\"")]
     status: &'static str,
+    #[tsify(type = "\"safetensors\"")]
     container: &'static str,
     version: u32,
     alignment: u64,
     data_offset: u64,
     file_len: u64,
-    summary: Summary,
+    summary: SafetensorsSummary,
     metadata: BTreeMap<String, String>,
     tensors: Vec<Row>,
 }
@@ -111,13 +106,24 @@ fn ggml_type(dtype: &str) -> Option<GgmlType> {
     }
 }
 
-fn bad(reason: impl std::fmt::Display) -> JsError {
-    JsError::new(&format!("not a valid safetensors file: {reason}"))
+fn bad(reason: impl std::fmt::Display) -> LabJsError {
+    LabJsError::bad(Input::File, format!("not a valid safetensors file: {reason}"))
+}
+
+/// `parseSafetensorsHeader`'s result: the header, or how many bytes it needs.
+#[derive(Serialize, Tsify)]
+#[serde(untagged)]
+#[tsify(missing_as_null, hashmap_as_object)]
+// Made once per call and serialized at once: boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum SafetensorsHeaderResult {
+    Ok(SafetensorsHeader),
+    NeedMore(NeedMoreBytes),
 }
 
 /// Parses the header of a safetensors file of `file_len` bytes from its first bytes.
 #[wasm_bindgen(js_name = parseSafetensorsHeader)]
-pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<JsValue, JsError> {
+pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<Js<SafetensorsHeaderResult>, LabJsError> {
     let file_len = super::js_size(file_len, "file length")?;
     if file_len < 8 || prefix.len() < 8 {
         return Err(bad(format!("{file_len} bytes is too short for the 8-byte header length")));
@@ -128,12 +134,7 @@ pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<JsValue,
     }
     let data_offset = 8 + n;
     if (prefix.len() as u64) < data_offset {
-        #[derive(Serialize)]
-        struct NeedMore {
-            status: &'static str,
-            needed: u64,
-        }
-        return to_js(&NeedMore { status: "need-more-bytes", needed: data_offset });
+        return to_js(&SafetensorsHeaderResult::NeedMore(NeedMoreBytes::new(data_offset)));
     }
     let json: serde_json::Map<String, serde_json::Value> =
         serde_json::from_slice(&prefix[8..data_offset as usize]).map_err(|e| bad(format!("header JSON: {e}")))?;
@@ -179,7 +180,7 @@ pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<JsValue,
     }
     // File order (the JSON object's key order is not the data order).
     tensors.sort_by_key(|t| t.offset);
-    let mut summary = Summary { tensor_count: tensors.len(), ..Summary::default() };
+    let mut summary = SafetensorsSummary { tensor_count: tensors.len(), ..SafetensorsSummary::default() };
     for t in &tensors {
         summary.parameter_count += t.n_elements;
         summary.tensor_bytes += t.n_bytes;
@@ -189,16 +190,19 @@ pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<JsValue,
                 s.elements += t.n_elements;
                 s.bytes += t.n_bytes;
             }
-            None => {
-                summary.types.push(TypeStats { ty: t.ty.clone(), tensors: 1, elements: t.n_elements, bytes: t.n_bytes })
-            }
+            None => summary.types.push(SafetensorsTypeStats {
+                ty: t.ty.clone(),
+                tensors: 1,
+                elements: t.n_elements,
+                bytes: t.n_bytes,
+            }),
         }
     }
     if summary.parameter_count > 0 {
         summary.bits_per_weight = summary.tensor_bytes as f64 * 8.0 / summary.parameter_count as f64;
     }
     summary.file_type = metadata.get("quantlab.format").cloned();
-    to_js(&Header {
+    to_js(&SafetensorsHeaderResult::Ok(SafetensorsHeader {
         status: "ok",
         container: "safetensors",
         version: 0,
@@ -208,5 +212,5 @@ pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<JsValue,
         summary,
         metadata,
         tensors,
-    })
+    }))
 }

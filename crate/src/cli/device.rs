@@ -7,7 +7,7 @@
 //! - `auto` (default): the GPU when an adapter exists, the model fits and a short decode probe
 //!   ([`crate::gpu::forward::probe`]) finds it faster than the CPU; otherwise the CPU, with the
 //!   reason (e.g. "GPU adapter 'llvmpipe …' (Vulkan, software fallback, shader-f16) decodes
-//!   0.3 tok/s vs CPU 20.1 tok/s → using the CPU"). The adapter's name is always printed.
+//!   G tok/s vs CPU C tok/s → using the CPU"). The adapter's name is always printed.
 //!
 //! Built without the `gpu` feature, `auto` is the CPU and `gpu` an error.
 //!
@@ -24,6 +24,7 @@
 //! naming it. [`GpuArgs`] bundles both flags.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use super::CliError;
 use crate::model::Model;
@@ -189,7 +190,7 @@ pub use crate::gpu::{forward::GpuModel, GpuContext as Gpu};
 #[cfg(not(feature = "gpu"))]
 pub enum Gpu {}
 #[cfg(not(feature = "gpu"))]
-pub struct GpuModel<'g>(std::convert::Infallible, std::marker::PhantomData<&'g ()>);
+pub struct GpuModel(std::convert::Infallible);
 
 fn msg(s: impl Into<String>) -> CliError {
     CliError::Message(s.into())
@@ -198,7 +199,7 @@ fn msg(s: impl Into<String>) -> CliError {
 /// Acquires the GPU for `gpu`/`auto` (naming the adapter on `err`); `None` means the CPU.
 /// Options only the GPU can honour (`opts.needs_gpu()`) make the GPU required under `auto` too.
 #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
-pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<Option<Gpu>, CliError> {
+pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<Option<Arc<Gpu>>, CliError> {
     check_kv(device, opts)?;
     if device == DeviceArg::Cpu {
         let _ = writeln!(err, "device: cpu (--device cpu); {}", kv_note(opts, false));
@@ -217,7 +218,7 @@ pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<
                 if a.is_fallback { ", software fallback" } else { "" },
                 if a.shader_f16 { "shader-f16" } else { "no shader-f16: f32 path" }
             );
-            Ok(Some(gpu))
+            Ok(Some(Arc::new(gpu)))
         }
         Err(e) if device == DeviceArg::Gpu => Err(msg(format!("--device gpu: {e}"))),
         Err(e) if opts.needs_gpu() => Err(msg(format!(
@@ -246,16 +247,16 @@ pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<
 /// also names the KV cache format (and f16 activations).
 #[cfg_attr(not(feature = "gpu"), allow(unused_variables))]
 #[allow(clippy::too_many_arguments)]
-pub fn load<'g>(
+pub fn load(
     device: DeviceArg,
     opts: GpuArgs,
-    gpu: Option<&'g Gpu>,
+    gpu: Option<&Arc<Gpu>>,
     model: &Model,
     capacity: usize,
     threads: usize,
     probe: bool,
     err: &mut dyn Write,
-) -> Result<Option<GpuModel<'g>>, CliError> {
+) -> Result<Option<GpuModel>, CliError> {
     let Some(gpu) = gpu else { return Ok(None) };
     #[cfg(feature = "gpu")]
     {
@@ -293,7 +294,7 @@ pub fn load<'g>(
         Ok(result.use_gpu.then_some(g))
     }
     #[cfg(not(feature = "gpu"))]
-    match *gpu {}
+    match **gpu {}
 }
 
 /// "KV cache f16 (GPU)" / "KV cache f32 (CPU)" (+ ", activations f16" when so): the options a

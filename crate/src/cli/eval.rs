@@ -22,8 +22,8 @@ use super::stats::parse_formats;
 use super::CliError;
 use crate::formats::QuantScheme;
 use crate::model::eval::{
-    bits_per_weight, evaluate, join_chapters, plan, source_format, EvalHooks, ForwardMode, LogitSource, Metrics,
-    ModelSource, Protocol, DEFAULT_CTX, EVAL_CHAPTERS,
+    evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
+    EVAL_CHAPTERS,
 };
 use crate::model::{quantize_model, TensorPolicy};
 use serde::Serialize;
@@ -198,7 +198,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let plan =
         plan(&tokens, args.ctx, protocol, add_bos, tok.bos_id(), args.max_windows).map_err(|e| msg(e.to_string()))?;
 
-    let (main_type, _census) = source_format(&model);
+    let (main_type, _census) = model.weights.source_format();
     let mut models = vec![(format!("base ({main_type} checkpoint)"), Vec::new(), model.clone())];
     for s in &schemes {
         let (q, rep) = quantize_model(&model, s, &TensorPolicy::default())
@@ -292,7 +292,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             let (d, rel) = met.delta_ppl(&base);
             EvalRow {
                 format: name.clone(),
-                bits_per_weight: bits_per_weight(m),
+                bits_per_weight: m.weights.bits_per_weight(),
                 bytes: m.weights.resident_bytes() as u64,
                 tokens_per_sec: met.tokens_per_sec(),
                 metrics: met,

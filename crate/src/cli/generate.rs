@@ -238,22 +238,12 @@ fn human_mb(b: usize) -> String {
 
 /// The stored formats of the weight matrices, e.g. `Q4_1 + Q8_0`.
 fn stored_types(model: &Model) -> String {
-    let w = &model.weights;
     let mut types: Vec<String> = Vec::new();
-    let mut add = |m: &crate::model::Matrix| {
+    for (_, m) in model.weights.matrices() {
         let t = m.type_name();
         if !types.contains(&t) {
             types.push(t);
         }
-    };
-    add(&w.token_embd);
-    for l in &w.layers {
-        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up] {
-            add(m);
-        }
-    }
-    if let Some(o) = &w.output {
-        add(o);
     }
     types.join(" + ")
 }

@@ -2,7 +2,8 @@
 
 use super::display::{bytes, count, opt, shape, Table};
 use super::{map_file, CliError};
-use crate::gguf::{Abbreviated, GgmlType, GgufFile, MetadataJson, ModelSummary};
+use crate::formats::GgmlType;
+use crate::gguf::{Abbreviated, GgufFile, MetadataJson, ModelSummary};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,7 @@ pub fn load_model(path: &Path) -> Result<(Model, Tokenizer, String), CliError> {
         let model = Model::from_hf_checkpoint(&ck).map_err(|e| msg(format!("{shown}: {e}")))?;
         let dir = if path.is_dir() { path.to_path_buf() } else { parent(path) };
         let tokenizer = hf_tokenizer(&dir)?;
+        model.check_tokenizer_vocab(tokenizer.vocab_size()).map_err(|e| msg(format!("{shown}: {e}")))?;
         let shards = match ck.shards.len() {
             1 => String::new(),
             n => format!(", {n} shards"),
@@ -61,6 +62,7 @@ pub fn load_model(path: &Path) -> Result<(Model, Tokenizer, String), CliError> {
         GgufFile::parse(&map, map.len() as u64).map_err(|source| CliError::Gguf { path: path.into(), source })?;
     let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| msg(format!("{shown}: {e}")))?;
     let model = Model::from_gguf(&gguf, &map).map_err(|e| msg(format!("{shown}: {e}")))?;
+    model.check_tokenizer_vocab(tokenizer.vocab_size()).map_err(|e| msg(format!("{shown}: {e}")))?;
     Ok((model, tokenizer, format!("{shown} (GGUF)")))
 }
 

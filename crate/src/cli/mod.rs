@@ -1,7 +1,7 @@
 //! The `quantlab` command line (native only).
 //!
-//! Each subcommand is a sibling module (`info` now; `quantize`, `stats`, `eval`, `generate`
-//! later) exposing a clap `Args` struct and a `run(&Args) -> Result<String, CliError>` that
+//! Each subcommand is a sibling module (`info`, `quantize`, `stats`, `eval`, `generate`)
+//! exposing a clap `Args` struct and a `run(&Args) -> Result<String, CliError>` that
 //! returns the whole output, so tests can call it directly as well as through the binary.
 //! [`main`] owns the process concerns: argument errors (exit 2, clap's wording), runtime errors
 //! as `quantlab: error: <message>` (exit 1), and a closed pipe (`quantlab info m.gguf | head`)
@@ -15,10 +15,12 @@ use std::process::ExitCode;
 pub mod device;
 pub mod display;
 pub mod eval;
+pub mod formats;
 pub mod generate;
 pub mod info;
 pub mod info_hf;
 pub mod load;
+pub mod output;
 pub mod quantize;
 pub mod stats;
 
@@ -42,9 +44,11 @@ pub enum Command {
     /// Perplexity of the model and of in-memory quantized copies (--format), with KL divergence
     /// and top-1 agreement against the base on the same windows.
     Eval(eval::EvalArgs),
-    /// Generate text with the CPU forward (greedy or seeded sampling), optionally after
+    /// Generate text with the CPU or GPU forward (greedy or seeded sampling), optionally after
     /// re-quantizing the weights in memory (--format); timings on stderr.
     Generate(generate::GenerateArgs),
+    /// List the formats `--format` accepts: name patterns, bits per weight, GPU kernel, GGUF type.
+    Formats(formats::FormatsArgs),
 }
 
 /// A failure worth telling the user about; the message is printed after `quantlab: error: `.
@@ -66,6 +70,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Stats(args) => stats::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Formats(args) => formats::run(args),
     }
 }
 

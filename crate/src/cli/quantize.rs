@@ -11,12 +11,12 @@
 //! See [`POLICY`] for which tensors are quantized.
 
 use super::display::{bytes, Table};
+use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
-use crate::formats::{QuantScheme, TensorShape};
-use crate::gguf::GgmlType;
-use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, Totals};
+use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
+use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, SaturationLog, Totals};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
-use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,7 +39,11 @@ Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
     either) the tensor is kept as it is when F32/F16/BF16, else stored as F16. Every fallback
     is reported (name, row length, requested and actual format);
   - a tensor already in the target ggml type is copied unchanged;
-  - NaN or infinite values are an error naming the tensor, row and column.
+  - NaN or infinite values are an error naming the tensor, row and column;
+  - a block whose scale does not fit the format's scale storage (f16 scales: INT group scales
+    above 65504, ggml d/dmin overflowing to infinity on weights near the f32 limit) would decode
+    wrong: it is an error naming the tensor and block, unless --allow-saturation, which writes
+    it and reports the count.
   --all-tensors quantizes every tensor with 2 or more dimensions whose row length fits the
   block, whatever its name; 1-D tensors are still copied.
 Output metadata (GGUF): every key of the input, in order, with general.file_type set to
@@ -51,7 +55,7 @@ pub struct QuantizeArgs {
     /// Input: a .gguf file, a .safetensors file, a sharded checkpoint's index.json, or a
     /// directory holding a safetensors checkpoint.
     pub input: PathBuf,
-    /// Target format, e.g. q8_0, q4_k, f16, int4-asym-g128, nf4, fp8-e4m3.
+    /// Target format, e.g. q8_0, q4_k, f16, int4-asym-g128, nf4, fp8-e4m3 (`quantlab formats` lists them).
     #[arg(short = 'f', long = "format")]
     pub format: String,
     /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either).
@@ -60,17 +64,32 @@ pub struct QuantizeArgs {
     /// Quantize every tensor with 2+ dimensions whose row length fits the block, whatever its name.
     #[arg(long)]
     pub all_tensors: bool,
+    /// Write blocks whose scale overflows the format's scale type (f16 scales above 65504: the
+    /// block decodes wrong) and report how many, instead of stopping with an error naming the
+    /// tensor and block.
+    #[arg(long)]
+    pub allow_saturation: bool,
 }
 
 /// The output container, from the output's extension.
 type OutKind = ExportKind;
 
-pub use crate::model::policy::name_is_quantizable;
+pub use crate::policy::name_is_quantizable;
 
-/// The shared policy's decision for one tensor (see [`crate::model::policy`]).
+/// The shared policy's decision for one tensor (see [`crate::policy`]).
 fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
     let d = TensorPolicy { all_tensors }.decide(c, scheme);
     (d.action, d.note)
+}
+
+impl QuantizeArgs {
+    fn saturation(&self) -> Saturation {
+        if self.allow_saturation {
+            Saturation::Allow
+        } else {
+            Saturation::Refuse
+        }
+    }
 }
 
 fn msg(s: impl Into<String>) -> CliError {
@@ -152,34 +171,6 @@ fn summary(
     o
 }
 
-/// Writes to `OUT.partial` and renames it over `OUT` only when everything succeeded.
-struct PartialFile {
-    tmp: PathBuf,
-    done: bool,
-}
-
-impl PartialFile {
-    fn new(out: &Path) -> Self {
-        let mut name = out.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-        name.push(".partial");
-        PartialFile { tmp: out.with_file_name(name), done: false }
-    }
-
-    fn finish(mut self, out: &Path) -> Result<(), CliError> {
-        std::fs::rename(&self.tmp, out).map_err(|e| CliError::Output(format!("{}: {e}", out.display())))?;
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
 pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     let scheme = QuantScheme::parse(&args.format).map_err(|e| msg(e.to_string()))?;
     let out = out_kind(&args.output)?;
@@ -187,11 +178,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     if !args.input.exists() {
         return Err(msg(format!("cannot open '{}': no such file or directory", args.input.display())));
     }
-    if let (Ok(a), Ok(b)) = (args.input.canonicalize(), args.output.canonicalize()) {
-        if a == b {
-            return Err(msg("the output would overwrite the input; choose another output path"));
-        }
-    }
+    // Checked again with every shard once a checkpoint is open; this catches the plain case
+    // before any work.
+    refuse_input_as_output(&args.output, std::slice::from_ref(&args.input))?;
     let start = Instant::now();
     let (before, after, notes) = if is_gguf_input(&args.input) {
         from_gguf(args, &scheme, out)?
@@ -214,13 +203,11 @@ fn from_gguf(
     out: OutKind,
 ) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let map = map_file(&args.input)?;
-    let partial = PartialFile::new(&args.output);
-    let file = std::fs::File::create(&partial.tmp)
-        .map_err(|e| CliError::Output(format!("cannot create '{}': {e}", partial.tmp.display())))?;
-    let mut w = std::io::BufWriter::new(file);
+    let output = OutputFile::create(&args.output, std::slice::from_ref(&args.input))?;
+    let mut w = std::io::BufWriter::new(output.file());
     let policy = TensorPolicy { all_tensors: args.all_tensors };
-    let summary =
-        export::quantize_gguf(&map, scheme, out, &policy, &mut w, &mut |_, _, _| true).map_err(|e| match e {
+    let summary = export::quantize_gguf(&map, scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true)
+        .map_err(|e| match e {
             ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
             ExportError::SplitGguf => msg(format!(
                 "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
@@ -229,16 +216,23 @@ fn from_gguf(
             ExportError::Write(s) => CliError::Output(s),
             e => msg(e.to_string()),
         })?;
-    drop(w);
-    partial.finish(&args.output)?;
-    Ok((summary.before, summary.after, summary.notes))
+    w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
+    output.commit()?;
+    let mut notes = summary.notes;
+    notes.extend(summary.saturated.note());
+    Ok((summary.before, summary.after, notes))
 }
 
 fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
+    // Every file the checkpoint is read from: the path given, the index, each shard.
+    let mut inputs = vec![args.input.clone(), args.input.join("model.safetensors.index.json")];
+    inputs.extend(ck.shards.iter().cloned());
+    let output = OutputFile::create(&args.output, &inputs)?;
     let mut notes = Vec::new();
     let mut before = Totals::default();
     let mut after = Totals::default();
+    let mut log = SaturationLog::new(args.saturation());
     let mut entries: Vec<Entry> = Vec::with_capacity(ck.tensors.len());
     for t in &ck.tensors {
         let n = t.n_elements() as u64;
@@ -256,7 +250,7 @@ fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals
             Action::Quantize(s) => {
                 let values = ck.tensor_f32(t).map_err(|e| msg(e.to_string()))?;
                 let shape = TensorShape::new((n / row_len.max(1)) as usize, row_len as usize);
-                let q = quantize_named(&t.name, s, &values, shape).map_err(|e| msg(e.to_string()))?;
+                let q = quantize_named(&t.name, s, &values, shape, &mut log).map_err(|e| msg(e.to_string()))?;
                 st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?
             }
             // Plain floats are never converted (the row-does-not-fit case keeps them as they are).
@@ -265,10 +259,10 @@ fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals
         after.add(entry_label(&action, &produced), n, produced.iter().map(|e| e.3.len() as u64).sum());
         entries.extend(produced);
     }
+    notes.extend(log.note());
     let mut meta = ck.metadata.clone();
     meta.extend(st::quantlab_metadata(&scheme.name()));
-    let partial = PartialFile::new(&args.output);
-    st::write_safetensors(&partial.tmp, &entries, meta).map_err(|e| msg(e.to_string()))?;
-    partial.finish(&args.output)?;
+    st::write_safetensors(output.tmp_path(), &entries, meta).map_err(|e| msg(e.to_string()))?;
+    output.commit()?;
     Ok((before, after, notes))
 }

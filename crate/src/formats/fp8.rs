@@ -31,8 +31,8 @@
 //! codes for ±0 and reconstructs exactly. Storage: one byte per weight + 4 bytes (f32) per scale.
 
 use super::int::sort_unique;
-use super::quantized::{check_input, QuantError, TensorShape};
 use super::scheme::{Granularity, QuantScheme, ValueType};
+use super::tensor::{check_input, group_index, QuantError, TensorShape};
 
 /// The two FP8 variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,7 +284,7 @@ impl Fp8Tensor {
 
     /// The group of flattened weight `index`.
     pub fn group_of(&self, index: usize) -> usize {
-        super::quantized::group_index(index, self.group_len)
+        group_index(index, self.group_len)
     }
 
     /// Every finite code's value times the group's scale, ascending, without duplicates

@@ -42,7 +42,8 @@
 //! per-channel schemes, and a round trip through f16 (round to nearest even, values above the
 //! f16 maximum saturate to 65504) for group-wise schemes, as GPTQ/AWQ checkpoints store fp16
 //! group scales. Quantization uses the stored scale, so codes and `x̂` are consistent with
-//! what a kernel would read.
+//! what a kernel would read. Saturated groups decode wrong, so they are listed in
+//! [`IntTensor::saturated_groups`] (exports refuse them unless told otherwise).
 //!
 //! # Range rules (the clip range of each group)
 //!
@@ -87,8 +88,8 @@
 
 use half::f16;
 
-use super::quantized::{QuantError, TensorShape};
 use super::scheme::{Granularity, Mapping, QuantScheme, RangeRule, ValueType};
+use super::tensor::{check_input, group_index, QuantError, TensorShape};
 
 /// Number of shrink candidates the MSE search tries (factors 1.00 down to 0.50).
 pub const MSE_GRID: usize = 51;
@@ -108,6 +109,9 @@ pub struct IntTensor {
     pub scales: Vec<f32>,
     /// One zero point per group (asymmetric only; empty for symmetric schemes).
     pub zero_points: Vec<u8>,
+    /// The groups (ascending indices) whose scale exceeded the f16 maximum and was stored as
+    /// 65504: their weights decode wrong. Empty for f32 scales.
+    pub saturated_groups: Vec<usize>,
 }
 
 /// One group's quantization parameters.
@@ -115,6 +119,14 @@ pub struct IntTensor {
 struct Params {
     scale: f32,
     zero: u8,
+    fit: ScaleFit,
+}
+
+/// Whether a scale was stored as computed (up to rounding) or clamped to the f16 maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScaleFit {
+    Fits,
+    Saturated,
 }
 
 /// The group length `scheme` implies for `shape`, or a shape error.
@@ -124,7 +136,7 @@ pub(crate) fn group_len_for(scheme: &QuantScheme, shape: TensorShape) -> Result<
         Granularity::Channel => Ok(shape.cols),
         Granularity::Group(n) => {
             let n = n as usize;
-            if shape.cols % n != 0 {
+            if !shape.cols.is_multiple_of(n) {
                 return Err(QuantError::shape(
                     scheme,
                     format!(
@@ -168,31 +180,32 @@ fn sorted_f64(values: impl Iterator<Item = f32>) -> Vec<f64> {
 }
 
 /// Stores a scale: identity for f32 scales, an f16 round trip (saturating) otherwise.
-fn store_scale(v: f32, f16_scale: bool) -> f32 {
+fn store_scale(v: f32, f16_scale: bool) -> (f32, ScaleFit) {
     if !f16_scale {
-        return v;
+        return (v, ScaleFit::Fits);
     }
     let h = f16::from_f32(v);
     if h.is_infinite() {
-        f16::MAX.to_f32()
+        (f16::MAX.to_f32(), ScaleFit::Saturated)
     } else {
-        h.to_f32()
+        (h.to_f32(), ScaleFit::Fits)
     }
 }
 
 /// Symmetric parameters for clip value `c ≥ 0`.
 fn params_sym(c: f32, bits: u8, f16_scale: bool) -> Params {
     let qmax = ((1u32 << (bits - 1)) - 1) as f32;
-    Params { scale: store_scale(c / qmax, f16_scale), zero: 0 }
+    let (scale, fit) = store_scale(c / qmax, f16_scale);
+    Params { scale, zero: 0, fit }
 }
 
 /// Asymmetric parameters for the range `[lo, hi]` (widened to include 0 here).
 fn params_asym(lo: f32, hi: f32, bits: u8, f16_scale: bool) -> Params {
     let (lo, hi) = (lo.min(0.0), hi.max(0.0));
     let qmax = ((1u32 << bits) - 1) as f32;
-    let scale = store_scale((hi - lo) / qmax, f16_scale);
+    let (scale, fit) = store_scale((hi - lo) / qmax, f16_scale);
     let zero = if scale == 0.0 { 0.0 } else { (-lo / scale).round_ties_even().clamp(0.0, qmax) };
-    Params { scale, zero: zero as u8 }
+    Params { scale, zero: zero as u8, fit }
 }
 
 /// Quantizes one value to its code.
@@ -235,7 +248,7 @@ pub fn mse_factor(k: usize) -> f32 {
 /// Chooses one group's parameters according to the scheme's range rule.
 fn choose_params(group: &[f32], bits: u8, symmetric: bool, range: RangeRule, f16_scale: bool) -> Params {
     if group.is_empty() {
-        return Params { scale: 0.0, zero: 0 };
+        return Params { scale: 0.0, zero: 0, fit: ScaleFit::Fits };
     }
     let absmax = || group.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
     let minmax = || group.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
@@ -330,7 +343,7 @@ impl IntTensor {
     /// Quantizes a row-major `[rows, cols]` tensor. The scheme must be an integer scheme;
     /// values must be finite (checked).
     pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
-        super::quantized::check_input(scheme, values, shape)?;
+        check_input(scheme, values, shape)?;
         let ValueType::Int { bits } = scheme.value else {
             return Err(QuantError::Scheme { scheme: scheme.name(), reason: "not an integer scheme".into() });
         };
@@ -341,6 +354,7 @@ impl IntTensor {
         let mut scales = Vec::with_capacity(n_groups);
         let mut zero_points = Vec::with_capacity(if symmetric { 0 } else { n_groups });
         let mut codes = vec![0u8; values.len()];
+        let mut saturated_groups = Vec::new();
         for g in 0..n_groups {
             let range = (g * group_len).min(values.len())..((g + 1) * group_len).min(values.len());
             let group = &values[range.clone()];
@@ -349,11 +363,15 @@ impl IntTensor {
                 *c = encode(x, p, bits, symmetric);
             }
             scales.push(p.scale);
+            if p.fit == ScaleFit::Saturated {
+                saturated_groups.push(g);
+            }
             if !symmetric {
                 zero_points.push(p.zero);
             }
         }
-        Ok(Self { scheme: *scheme, shape, bits, group_len, packed: pack_codes(&codes, bits), scales, zero_points })
+        let packed = pack_codes(&codes, bits);
+        Ok(Self { scheme: *scheme, shape, bits, group_len, packed, scales, zero_points, saturated_groups })
     }
 
     fn symmetric(&self) -> bool {
@@ -361,7 +379,8 @@ impl IntTensor {
     }
 
     fn params(&self, group: usize) -> Params {
-        Params { scale: self.scales[group], zero: self.zero_points.get(group).copied().unwrap_or(0) }
+        let zero = self.zero_points.get(group).copied().unwrap_or(0);
+        Params { scale: self.scales[group], zero, fit: ScaleFit::Fits }
     }
 
     /// The reconstructed values `x̂`, row-major.
@@ -415,7 +434,7 @@ impl IntTensor {
 
     /// The group of flattened weight `index`.
     pub fn group_of(&self, index: usize) -> usize {
-        super::quantized::group_index(index, self.group_len)
+        group_index(index, self.group_len)
     }
 
     /// The values group `group`'s codes can take, ascending and without duplicates:

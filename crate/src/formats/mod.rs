@@ -3,6 +3,8 @@
 //! - [`float`]: F32, F16, BF16 (decode and encode) and F64 (decode).
 //! - [`ggml`]: ggml's block-quantized formats, one file per type (`ggml/q4_1.rs` is Q4_1's CPU
 //!   reference, `ggml/q4_k.rs` is Q4_K's, ...).
+//! - [`registry`]: the one table of formats (names, bits per weight, GPU kernel, GGUF type,
+//!   fallbacks, the lab's suggestions) everything else reads.
 //!
 //! The byte-level entry points are [`dequantize_row`] and [`quantize_row`]; they check sizes and
 //! dispatch on [`GgmlType`]. Every reference is meant to be bit-identical to ggml's
@@ -16,59 +18,28 @@ pub mod bnb;
 pub mod float;
 pub mod fp8;
 pub mod ggml;
+pub mod ggml_type;
 pub mod int;
 pub mod quantized;
+pub mod registry;
+pub mod saturation;
 pub mod scheme;
+pub mod tensor;
 
-pub use quantized::{quantize, QuantError, QuantizedTensor, TensorShape};
+pub use ggml_type::{GgmlType, TypeIdError, ALL_TYPES};
+pub use quantized::{quantize, QuantizedTensor};
+pub use saturation::Saturation;
 pub use scheme::{Granularity, Mapping, QuantScheme, RangeRule, SchemeError, ValueType};
+pub use tensor::{FormatError, QuantError, TensorShape};
 
-use crate::gguf::GgmlType;
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FormatError {
-    #[error("{0} is not supported yet by this operation (see formats::can_dequantize / can_quantize)")]
-    Unsupported(GgmlType),
-    #[error("{ty}: {n_values} values are not a whole number of {block}-value blocks")]
-    NotWholeBlocks { ty: GgmlType, n_values: usize, block: usize },
-    #[error("{ty}: expected {expected} bytes for {n_values} values, got {got}")]
-    WrongByteCount { ty: GgmlType, n_values: usize, expected: usize, got: usize },
-    /// Quantizer input holds a NaN or an infinity at `index` (the first such position).
-    #[error("input value {index} is NaN or infinite; quantizers accept finite values only")]
-    NonFinite { index: usize },
-}
-
-/// True if [`dequantize_row`] can decode `ty`.
+/// True if [`dequantize_row`] can decode `ty`: the registry lists it.
 pub fn can_dequantize(ty: GgmlType) -> bool {
-    use GgmlType::*;
-    matches!(
-        ty,
-        F32 | F16
-            | BF16
-            | F64
-            | Q4_0
-            | Q4_1
-            | Q5_0
-            | Q5_1
-            | Q8_0
-            | Q2_K
-            | Q3_K
-            | Q4_K
-            | Q5_K
-            | Q6_K
-            | Q8_K
-            | IQ4_NL
-            | IQ4_XS
-            | MXFP4
-            | TQ1_0
-            | TQ2_0
-    )
+    registry::ggml_entry(ty).is_some()
 }
 
-/// True if [`quantize_row`] can encode `ty`.
+/// True if [`quantize_row`] can encode `ty`: the registry lists it as producible.
 pub fn can_quantize(ty: GgmlType) -> bool {
-    use GgmlType::*;
-    matches!(ty, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K)
+    registry::ggml_entry(ty).is_some_and(|e| e.support == registry::Support::Quantize)
 }
 
 /// Checks that `n_values` is a whole number of blocks and `n_bytes` is their exact size.

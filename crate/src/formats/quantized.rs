@@ -4,88 +4,12 @@
 //! `fp8::Fp8Tensor`, [`GgmlTensor`]); this enum only dispatches, so adding a family means one
 //! variant and one arm per method — never a lookup by name.
 
-use serde::Serialize;
-
 use super::scheme::{QuantScheme, ValueType};
-use super::{bnb, dequantize_row, fp8, int, quantize_row, FormatError};
-use crate::gguf::GgmlType;
-
-/// A weight matrix `[rows, cols]`, row-major: `cols` is the row length (ggml's dims[0], the
-/// input dimension of a linear layer), `rows` the number of output channels. 1-D tensors are
-/// one row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct TensorShape {
-    pub rows: usize,
-    pub cols: usize,
-}
-
-impl TensorShape {
-    pub fn new(rows: usize, cols: usize) -> Self {
-        Self { rows, cols }
-    }
-
-    pub fn len(&self) -> usize {
-        self.rows * self.cols
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum QuantError {
-    #[error("value at row {row}, column {col} is {value}; quantizers accept finite values only")]
-    NonFinite { row: usize, col: usize, value: f32 },
-    #[error("{scheme}: {reason}")]
-    Shape { scheme: String, reason: String },
-    #[error("tensor has {got} values but its shape {rows}×{cols} needs {expected}")]
-    LengthMismatch { rows: usize, cols: usize, expected: usize, got: usize },
-    #[error("invalid scheme {scheme}: {reason}")]
-    Scheme { scheme: String, reason: String },
-    #[error("{0} is not implemented yet")]
-    NotImplemented(String),
-    #[error(transparent)]
-    Format(#[from] FormatError),
-}
-
-impl QuantError {
-    pub(crate) fn shape(scheme: &QuantScheme, reason: impl Into<String>) -> Self {
-        QuantError::Shape { scheme: scheme.name(), reason: reason.into() }
-    }
-}
-
-/// The group of flattened weight `index` when groups are contiguous runs of `group_len`
-/// weights; a `group_len` of 0 means one group (a per-tensor scale, or not supported).
-pub(crate) fn group_index(index: usize, group_len: usize) -> usize {
-    index.checked_div(group_len).unwrap_or(0)
-}
-
-/// Refuses NaN/Inf before any quantizer runs, naming the first bad position.
-pub fn check_finite(values: &[f32], shape: TensorShape) -> Result<(), QuantError> {
-    match values.iter().position(|v| !v.is_finite()) {
-        None => Ok(()),
-        Some(i) => {
-            Err(QuantError::NonFinite { row: i / shape.cols.max(1), col: i % shape.cols.max(1), value: values[i] })
-        }
-    }
-}
-
-/// The checks every quantizer makes before it runs: a valid scheme, exactly as many values as
-/// the shape holds, and all of them finite. Each family's `quantize` calls it, so calling a
-/// family directly is as safe as going through [`quantize`].
-pub fn check_input(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<(), QuantError> {
-    scheme.validate().map_err(|reason| QuantError::Scheme { scheme: scheme.name(), reason })?;
-    if values.len() != shape.len() {
-        return Err(QuantError::LengthMismatch {
-            rows: shape.rows,
-            cols: shape.cols,
-            expected: shape.len(),
-            got: values.len(),
-        });
-    }
-    check_finite(values, shape)
-}
+use super::tensor::group_index;
+// Re-exported so `formats::quantized::{QuantError, TensorShape, …}` paths keep working.
+pub use super::tensor::{check_finite, check_input, QuantError, TensorShape};
+use super::GgmlType;
+use super::{bnb, dequantize_row, fp8, int, quantize_row};
 
 /// A tensor stored in a ggml block type: exactly the bytes a GGUF file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,7 +23,7 @@ impl GgmlTensor {
     pub fn quantize(ty: GgmlType, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
         let scheme = QuantScheme::ggml(ty);
         let block = ty.block_size();
-        if shape.cols % block != 0 {
+        if !shape.cols.is_multiple_of(block) {
             return Err(QuantError::shape(
                 &scheme,
                 format!("row length {} is not a multiple of the {block}-value block", shape.cols),

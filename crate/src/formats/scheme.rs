@@ -17,11 +17,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// What one stored code means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum ValueType {
     /// Integer codes of `bits` bits (2..=8): signed for symmetric, unsigned for asymmetric.
     Int { bits: u8 },
@@ -40,6 +41,7 @@ pub enum ValueType {
 /// How codes map back to real values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum Mapping {
     /// x ≈ s · q, zero maps exactly to code 0.
     Symmetric,
@@ -52,6 +54,7 @@ pub enum Mapping {
 /// Which weights share one scale (and zero point).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "size", rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum Granularity {
     /// One scale for the whole tensor.
     Tensor,
@@ -66,6 +69,7 @@ pub enum Granularity {
 /// How the clipping range of a group is chosen before rounding.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub enum RangeRule {
     /// The full range: absmax (symmetric) or min..max (asymmetric).
     MinMax,
@@ -79,6 +83,9 @@ pub enum RangeRule {
 
 /// A complete, validated description of one quantization format.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct QuantScheme {
     pub value: ValueType,
     pub mapping: Mapping,
@@ -97,7 +104,8 @@ pub enum SchemeError {
     Invalid { name: String, reason: String },
 }
 
-/// A summary of valid names, for error messages and `--help`.
+/// A summary of valid names, for error messages and `--help`. `tests/rust/registry.rs` checks it
+/// names every family in [`super::registry::FORMATS`] the lab can produce.
 pub const VALID_FORMATS: &str = "int{2..8}-{sym|asym}-{tensor|channel|g<N>}[-p<percentile>|-mse] \
 (e.g. int8-sym-channel, int4-asym-g128), nf4[-b<N>][-dq], fp4[-b<N>][-dq], \
 fp8-{e4m3|e5m2}[-tensor|-channel], and the ggml types q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k \
@@ -266,22 +274,7 @@ impl QuantScheme {
         let unknown = || SchemeError::Unknown { name: name.to_string(), valid: VALID_FORMATS.to_string() };
         let invalid = |reason: String| SchemeError::Invalid { name: name.to_string(), reason };
         let scheme = if let Some(ty) = GgmlType::from_name(&lower) {
-            if !matches!(
-                ty,
-                GgmlType::F32
-                    | GgmlType::F16
-                    | GgmlType::BF16
-                    | GgmlType::Q8_0
-                    | GgmlType::Q4_0
-                    | GgmlType::Q4_1
-                    | GgmlType::Q5_0
-                    | GgmlType::Q5_1
-                    | GgmlType::Q2_K
-                    | GgmlType::Q3_K
-                    | GgmlType::Q4_K
-                    | GgmlType::Q5_K
-                    | GgmlType::Q6_K
-            ) {
+            if !super::can_quantize(ty) {
                 return Err(invalid(format!("{} can be read but not produced; {VALID_FORMATS}", ty.name())));
             }
             Self::ggml(ty)

@@ -1,11 +1,9 @@
-//! The bounds-checked byte cursor under the GGUF reader: primitive values, strings, metadata
-//! arrays and tensor infos. Every count is checked against the remaining prefix before
-//! anything is allocated for it.
+//! The bounds-checked byte cursor under the GGUF reader: primitive values, strings and
+//! metadata arrays. Every count is checked against the remaining prefix before anything is
+//! allocated for it.
 
 use super::error::GgufError;
 use super::metadata::{MetadataArray, MetadataValue, ValueType};
-use super::reader::{TensorInfo, MAX_DIMS};
-use super::tensor_type::GgmlType;
 
 /// Nested arrays deeper than this are rejected (real files nest at most once; the limit keeps
 /// recursion off the stack's edge).
@@ -165,44 +163,5 @@ impl<'a> Cursor<'a> {
                 MetadataArray::Array(v)
             }
         })
-    }
-
-    /// Tensor info `i`: name, n_dims, dims, type, offset, with the shape checks that need only
-    /// the info itself (dims nonzero, no overflow, whole blocks per row, aligned offset).
-    pub(super) fn tensor_info(&mut self, i: u64, alignment: u64) -> Result<TensorInfo, GgufError> {
-        let name = self.string(&|| format!("the name of tensor #{i}"))?;
-        let ctx = &|| format!("the info of tensor '{name}'");
-        let n_dims = self.u32(ctx)?;
-        if n_dims > MAX_DIMS {
-            return Err(GgufError::TooManyDims { tensor: name, n_dims });
-        }
-        let mut dims = Vec::with_capacity(n_dims as usize);
-        for _ in 0..n_dims {
-            dims.push(self.u64(ctx)?);
-        }
-        let type_id = self.u32(ctx)?;
-        let offset = self.u64(ctx)?;
-        let ty = GgmlType::from_id(type_id).map_err(|source| GgufError::TensorType { tensor: name.clone(), source })?;
-        let bad = |reason: &str| GgufError::BadDims { tensor: name.clone(), dims: dims.clone(), reason: reason.into() };
-        if dims.contains(&0) {
-            return Err(bad("a dimension is zero"));
-        }
-        let n_elements = dims
-            .iter()
-            .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .filter(|&n| n <= i64::MAX as u64)
-            .ok_or_else(|| bad("the element count overflows"))?;
-        let block = ty.block_size() as u64;
-        let row_len = dims.first().copied().unwrap_or(1);
-        if row_len % block != 0 {
-            return Err(GgufError::RowNotBlockMultiple { tensor: name, ty, row_len, block });
-        }
-        if ty.bytes_for(n_elements).is_none() {
-            return Err(bad("the byte size overflows"));
-        }
-        if offset % alignment != 0 {
-            return Err(GgufError::Misaligned { tensor: name, offset, alignment });
-        }
-        Ok(TensorInfo { name, dims, ty, offset })
     }
 }

@@ -1,6 +1,6 @@
 //! Errors of the GGUF reader, worded for the person who picked the file.
 
-use super::tensor_type::{GgmlType, TypeIdError};
+use crate::formats::{GgmlType, TypeIdError};
 
 /// Everything that can be wrong with a GGUF file (or with the prefix of it we were given).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! The GGUF container: tensor types, the header reader, metadata values and a model summary.
+//! The GGUF container: the header reader, metadata values and a model summary.
 //!
 //! The reader parses only the header (metadata + tensor infos) from a byte prefix so that the
 //! browser can hand it the first few megabytes of a multi-gigabyte file; tensor bytes are then
@@ -13,7 +13,6 @@ pub mod error;
 pub mod metadata;
 pub mod reader;
 pub mod summary;
-pub mod tensor_type;
 
 #[cfg(test)]
 pub(crate) mod test_builder;
@@ -22,6 +21,8 @@ mod tests;
 
 pub use error::GgufError;
 pub use metadata::{Abbreviated, MetadataArray, MetadataJson, MetadataValue, ValueType};
-pub use reader::{DataStart, GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
+pub use reader::{DataStart, GgufFile, TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 pub use summary::{ftype_name, ModelSummary, TypeStats};
-pub use tensor_type::{GgmlType, TypeIdError, ALL_TYPES};
+// The tensor types live with the format maths (`formats`), which must not depend on the
+// container; re-exported so `gguf::GgmlType` keeps working.
+pub use crate::formats::{GgmlType, TypeIdError, ALL_TYPES};

@@ -8,11 +8,14 @@
 use super::cursor::Cursor;
 use super::error::GgufError;
 use super::metadata::{MetadataArray, MetadataValue, ValueType};
-use super::tensor_type::GgmlType;
+use crate::formats::GgmlType;
 use std::collections::HashSet;
 
 /// Data-section alignment when the file has no `general.alignment`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// The largest `general.alignment` accepted. The alignment sizes padding buffers, so a hostile
+/// 2^31 would ask for gigabytes of zeros; real files use 32 (a few use 64).
+pub const MAX_ALIGNMENT: u32 = 1 << 16;
 /// ggml's `GGML_MAX_DIMS`.
 pub const MAX_DIMS: u32 = 4;
 
@@ -147,7 +150,7 @@ impl GgufFile {
         c.ensure_count(n_tensors, 24, &|| format!("the header's {n_tensors} tensor infos"))?;
         let mut tensors = Vec::with_capacity(c.as_usize(n_tensors)?);
         for i in 0..n_tensors {
-            tensors.push(c.tensor_info(i, alignment)?);
+            tensors.push(tensor_info(&mut c, i, alignment)?);
         }
         let mut names = HashSet::new();
         for t in &tensors {
@@ -222,10 +225,52 @@ impl GgufFile {
     }
 }
 
-/// `general.alignment`: must be a u32 that is a nonzero power of two.
+/// Tensor info `i`: name, n_dims, dims, type, offset, with the shape checks that need only
+/// the info itself (dims nonzero, no overflow, whole blocks per row, aligned offset).
+fn tensor_info(c: &mut Cursor, i: u64, alignment: u64) -> Result<TensorInfo, GgufError> {
+    let name = c.string(&|| format!("the name of tensor #{i}"))?;
+    let ctx = &|| format!("the info of tensor '{name}'");
+    let n_dims = c.u32(ctx)?;
+    if n_dims > MAX_DIMS {
+        return Err(GgufError::TooManyDims { tensor: name, n_dims });
+    }
+    let mut dims = Vec::with_capacity(n_dims as usize);
+    for _ in 0..n_dims {
+        dims.push(c.u64(ctx)?);
+    }
+    let type_id = c.u32(ctx)?;
+    let offset = c.u64(ctx)?;
+    let ty = GgmlType::from_id(type_id).map_err(|source| GgufError::TensorType { tensor: name.clone(), source })?;
+    let bad = |reason: &str| GgufError::BadDims { tensor: name.clone(), dims: dims.clone(), reason: reason.into() };
+    if dims.contains(&0) {
+        return Err(bad("a dimension is zero"));
+    }
+    let n_elements = dims
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= i64::MAX as u64)
+        .ok_or_else(|| bad("the element count overflows"))?;
+    let block = ty.block_size() as u64;
+    let row_len = dims.first().copied().unwrap_or(1);
+    if row_len % block != 0 {
+        return Err(GgufError::RowNotBlockMultiple { tensor: name, ty, row_len, block });
+    }
+    if ty.bytes_for(n_elements).is_none() {
+        return Err(bad("the byte size overflows"));
+    }
+    if offset % alignment != 0 {
+        return Err(GgufError::Misaligned { tensor: name, offset, alignment });
+    }
+    Ok(TensorInfo { name, dims, ty, offset })
+}
+
+/// `general.alignment`: must be a u32 that is a nonzero power of two, at most [`MAX_ALIGNMENT`].
 fn alignment_of(metadata: &[(String, MetadataValue)]) -> Result<u64, GgufError> {
     match metadata.iter().find(|(k, _)| k == "general.alignment") {
         None => Ok(DEFAULT_ALIGNMENT),
+        Some((_, MetadataValue::U32(a))) if *a > MAX_ALIGNMENT => {
+            Err(GgufError::BadAlignment(format!("{a} is above the limit of {MAX_ALIGNMENT} (MAX_ALIGNMENT)")))
+        }
         Some((_, MetadataValue::U32(a))) if a.is_power_of_two() => Ok(u64::from(*a)),
         Some((_, MetadataValue::U32(a))) => Err(GgufError::BadAlignment(format!("{a} is not a nonzero power of two"))),
         Some((_, v)) => Err(GgufError::BadAlignment(format!("it must be a u32, found {}", v.type_name()))),

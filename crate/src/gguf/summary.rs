@@ -6,11 +6,14 @@
 
 use super::metadata::MetadataValue;
 use super::reader::GgufFile;
-use super::tensor_type::GgmlType;
+use crate::formats::GgmlType;
 use serde::Serialize;
 
 /// What `quantlab info` prints above the tensor table (and the web lab's model card).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct ModelSummary {
     pub architecture: Option<String>,
     pub name: Option<String>,
@@ -46,6 +49,9 @@ pub struct ModelSummary {
 
 /// How much of the model is stored in one tensor type.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct TypeStats {
     #[serde(rename = "type")]
     pub ty: GgmlType,

@@ -3,7 +3,7 @@
 
 use wgpu::util::DeviceExt;
 
-use super::kernel::Kernel;
+use super::kernel::{overrides, Kernel};
 use super::{GpuContext, GpuError};
 
 pub const WORKGROUP_SIZE: u32 = 64;
@@ -11,7 +11,7 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// The CPU twin of `shaders/axpy.wgsl`.
 pub fn axpy_cpu(a: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = a * xi + *yi;
+        *yi += a * xi;
     }
 }
 
@@ -43,7 +43,7 @@ pub async fn axpy_gpu(gpu: &GpuContext, a: f32, x: &[f32], y: &[f32]) -> Result<
     let (gx, gy) = if groups <= max_x { (groups, 1) } else { (max_x, groups.div_ceil(max_x)) };
     let params = Params { a, n, pitch: gx * WORKGROUP_SIZE, _pad: 0 };
 
-    let pipeline = Kernel::Axpy.pipeline(gpu, &[("WORKGROUP_SIZE", f64::from(WORKGROUP_SIZE))]).await?;
+    let pipeline = Kernel::Axpy.pipeline(gpu, &[(overrides::WORKGROUP_SIZE, f64::from(WORKGROUP_SIZE))]).await?;
     let readback = gpu
         .scoped("axpy dispatch", || {
             let device = &gpu.device;

@@ -1,18 +1,24 @@
 //! The catalogue of WGSL kernels. Each variant names one file in `shaders/`; pipelines are
-//! specialised with WGSL `override` constants, never by editing shader text.
+//! specialised with WGSL `override` constants ([`overrides`]), never by editing shader text, and
+//! compiled once per device (the [`GpuContext`]'s cache).
 //!
-//! The only composition is whole-file concatenation, fixed at compile time. A matmul kernel has
-//! up to three modules ([`MatmulModule`]), all built from its format file
-//! (`shaders/matmul_<format>.wgsl`: weight bindings and `decode8`) and
-//! `shaders/matmul_common.wgsl` (the `gemv`, `gemm` and `gather_rows` entry points):
-//! - [`MatmulModule::Base`]: format file + common, on every device;
-//! - [`MatmulModule::Subgroup`]: + `shaders/matmul_gemv_subgroup.wgsl` (`gemv_subgroup`), created
-//!   only on devices with the SUBGROUP feature;
-//! - [`MatmulModule::F16Activations`]: `shaders/matmul_f16_activations.wgsl` (`enable f16;`,
-//!   `gemv_f16`, `gemm_f16`) + format file + common, created only on devices with SHADER_F16.
+//! The only composition is whole-file concatenation, fixed at compile time (WGSL lets
+//! module-scope declarations appear in any order, so nothing is edited or templated):
+//! - the forward kernels start with `shaders/forward_step.wgsl` (the `Step` uniform, `WG`);
+//!   attention and kv_write also take `shaders/kv_cache.wgsl` (the cache layout's overrides and
+//!   offsets);
+//! - a matmul kernel has up to three modules ([`MatmulModule`]), all built from its format file
+//!   (`shaders/matmul_<format>.wgsl`: weight bindings, `decode8`, the row-sharing dots), the
+//!   shared dots it takes (`matmul_dot_decoded.wgsl`, `matmul_dot32.wgsl`),
+//!   `shaders/matmul_common.wgsl` (`gemv`, `gemv_rows`, `gather_rows`) and
+//!   `shaders/matmul_gemm.wgsl` (`gemm`, its tiles of the module's `GemmTile` type):
+//!   - [`MatmulModule::Base`]: those + `matmul_gemm_f32.wgsl` (f32 tiles), on every device;
+//!   - [`MatmulModule::Subgroup`]: the base module + `shaders/matmul_gemv_subgroup.wgsl`
+//!     (`gemv_subgroup`), created only on devices with the SUBGROUP feature;
+//!   - [`MatmulModule::F16Activations`]: `shaders/matmul_f16_activations.wgsl` (`enable f16;`,
+//!     f16 tiles, `gemv_f16`) + those, created only on devices with SHADER_F16.
 //!
-//! WGSL lets module-scope declarations appear in any order, so nothing is edited or templated,
-//! and the base module never mentions subgroups or f16 arithmetic.
+//! The base module never mentions subgroups or f16 arithmetic.
 
 use super::{GpuContext, GpuError};
 
@@ -58,12 +64,73 @@ pub enum Kernel {
 /// The three modules of a matmul kernel (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatmulModule {
-    /// `gemv`, `gemm`, `gather_rows`: every device.
+    /// `gemv`, `gemv_rows`, `gemm` (f32 tiles), `gather_rows`: every device. Also the one module
+    /// of the kernels that are not matmuls.
     Base,
     /// `gemv_subgroup`: devices with the SUBGROUP feature.
     Subgroup,
-    /// `gemv_f16`, `gemm_f16`: devices with the SHADER_F16 feature.
+    /// `gemv_f16`, `gemm` (f16 tiles): devices with the SHADER_F16 feature.
     F16Activations,
+}
+
+/// The WGSL entry points (function names) the host asks for.
+pub mod entry {
+    /// The one entry point of the kernels that are not matmuls.
+    pub const MAIN: &str = "main";
+    /// Matmul modules (shaders/matmul_common.wgsl unless noted).
+    pub const GEMV: &str = "gemv";
+    pub const GEMV_ROWS: &str = "gemv_rows";
+    /// shaders/matmul_gemv_subgroup.wgsl.
+    pub const GEMV_SUBGROUP: &str = "gemv_subgroup";
+    /// shaders/matmul_f16_activations.wgsl.
+    pub const GEMV_F16: &str = "gemv_f16";
+    /// shaders/matmul_gemm.wgsl: f32 tiles in the base module, f16 in the f16-activation one.
+    pub const GEMM: &str = "gemm";
+    pub const GATHER_ROWS: &str = "gather_rows";
+}
+
+/// The WGSL `override` constants the host sets (each shader's opening comment documents its own).
+pub mod overrides {
+    /// rmsnorm.wgsl
+    pub const DIM: &str = "DIM";
+    pub const EPS: &str = "EPS";
+    /// rope.wgsl, attention.wgsl, kv_cache.wgsl (attention and kv_write)
+    pub const N_HEADS: &str = "N_HEADS";
+    pub const N_KV_HEADS: &str = "N_KV_HEADS";
+    pub const HEAD_DIM: &str = "HEAD_DIM";
+    pub const ROPE_DIM: &str = "ROPE_DIM";
+    pub const CAPACITY: &str = "CAPACITY";
+    pub const KV_FORMAT: &str = "KV_FORMAT";
+    /// elementwise.wgsl
+    pub const WIDTH: &str = "WIDTH";
+    pub const OP: &str = "OP";
+    /// sample.wgsl
+    pub const VOCAB: &str = "VOCAB";
+    /// axpy.wgsl
+    pub const WORKGROUP_SIZE: &str = "WORKGROUP_SIZE";
+    /// The GEMVs (matmul_common.wgsl, matmul_gemv_subgroup.wgsl)
+    pub const WG_SIZE: &str = "WG_SIZE";
+    pub const ROW_THREADS: &str = "ROW_THREADS";
+    pub const ROWS_PER_THREAD: &str = "ROWS_PER_THREAD";
+    pub const ROWS_RUN: &str = "ROWS_RUN";
+    pub const SG_ROWS: &str = "SG_ROWS";
+    pub const GROUP_ROWS: &str = "GROUP_ROWS";
+    pub const SG_CHUNKS: &str = "SG_CHUNKS";
+    /// Format files: matmul_int.wgsl, matmul_codebook.wgsl
+    pub const BITS: &str = "BITS";
+    pub const GROUP_SIZE: &str = "GROUP_SIZE";
+    pub const ASYM: &str = "ASYM";
+    pub const BLOCK: &str = "BLOCK";
+}
+
+/// What a pipeline is compiled from: the key of [`GpuContext`]'s pipeline cache (override values
+/// by their bits).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PipelineKey {
+    kernel: Kernel,
+    module: MatmulModule,
+    entry: &'static str,
+    constants: Vec<(&'static str, u64)>,
 }
 
 /// The WGSL of one matmul kernel's modules and the name of its format file.
@@ -74,29 +141,53 @@ struct MatmulSources {
     f16_activations: &'static str,
 }
 
-/// One list of the matmul kernels and their format files; every module is built from it.
+/// A shader file's text, by its name in `shaders/`.
+macro_rules! shader {
+    ($f:literal) => {
+        include_str!(concat!("../../../shaders/", $f))
+    };
+}
+
+/// The preamble of the forward kernels: the `Step` uniform at binding 0 and the workgroup size `WG`.
+macro_rules! forward_source {
+    ($($f:literal),+) => {
+        concat!(shader!("forward_step.wgsl"), $(shader!($f)),+)
+    };
+}
+
+/// One module of a matmul kernel: `before`, the format file and the shared pieces it takes,
+/// the entry points (matmul_common.wgsl) and the GEMM tile loop (matmul_gemm.wgsl), `after`.
+macro_rules! matmul_module {
+    ([$($before:literal),*] $file:literal [$($extra:literal),*] [$($after:literal),*]) => {
+        concat!(
+            $(shader!($before),)*
+            shader!($file),
+            $(shader!($extra),)*
+            shader!("matmul_common.wgsl"),
+            shader!("matmul_gemm.wgsl")
+            $(, shader!($after))*
+        )
+    };
+}
+
+/// One list of the matmul kernels, their format files and the shared pieces each takes
+/// (`matmul_dot_decoded.wgsl`: `dot8_row`/`dot16_row` through `decode8`; `matmul_dot32.wgsl`:
+/// `dot32_row` as two `dot16_row`); every module is built from it. The module names the GEMM
+/// tiles' value type: `matmul_gemm_f32.wgsl` in the base module, f16 in
+/// `matmul_f16_activations.wgsl`.
 macro_rules! matmul_kernels {
-    ($($kernel:ident => $file:literal),* $(,)?) => {
+    ($($kernel:ident => $file:literal $(+ $extra:literal)*),* $(,)?) => {
         impl Kernel {
             /// `None` for the kernels that are not weight matmuls.
             const fn matmul_sources(self) -> Option<MatmulSources> {
-                macro_rules! base {
-                    ($f:literal) => {
-                        concat!(
-                            include_str!(concat!("../../../shaders/", $f)),
-                            include_str!("../../../shaders/matmul_common.wgsl")
-                        )
-                    };
-                }
                 Some(match self {
                     $(Kernel::$kernel => MatmulSources {
                         file: concat!("shaders/", $file),
-                        base: base!($file),
-                        subgroup: concat!(base!($file), include_str!("../../../shaders/matmul_gemv_subgroup.wgsl")),
-                        f16_activations: concat!(
-                            include_str!("../../../shaders/matmul_f16_activations.wgsl"),
-                            base!($file)
+                        base: matmul_module!([] $file [$($extra),*] ["matmul_gemm_f32.wgsl"]),
+                        subgroup: matmul_module!(
+                            [] $file [$($extra),*] ["matmul_gemm_f32.wgsl", "matmul_gemv_subgroup.wgsl"]
                         ),
+                        f16_activations: matmul_module!(["matmul_f16_activations.wgsl"] $file [$($extra),*] []),
                     },)*
                     _ => return None,
                 })
@@ -106,15 +197,15 @@ macro_rules! matmul_kernels {
 }
 
 matmul_kernels! {
-    MatmulF32 => "matmul_f32.wgsl",
-    MatmulF16 => "matmul_f16.wgsl",
-    MatmulQ8_0 => "matmul_q8_0.wgsl",
-    MatmulQ4_0 => "matmul_q4_0.wgsl",
-    MatmulQ4_1 => "matmul_q4_1.wgsl",
-    MatmulQ4K => "matmul_q4_k.wgsl",
-    MatmulQ6K => "matmul_q6_k.wgsl",
+    MatmulF32 => "matmul_f32.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
+    MatmulF16 => "matmul_f16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ8_0 => "matmul_q8_0.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ4_0 => "matmul_q4_0.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ4_1 => "matmul_q4_1.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ4K => "matmul_q4_k.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ6K => "matmul_q6_k.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
     MatmulInt => "matmul_int.wgsl",
-    MatmulCodebook => "matmul_codebook.wgsl",
+    MatmulCodebook => "matmul_codebook.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
 }
 
 impl Kernel {
@@ -124,13 +215,13 @@ impl Kernel {
             return m.base;
         }
         match self {
-            Kernel::Axpy => include_str!("../../../shaders/axpy.wgsl"),
-            Kernel::RmsNorm => include_str!("../../../shaders/rmsnorm.wgsl"),
-            Kernel::Rope => include_str!("../../../shaders/rope.wgsl"),
-            Kernel::KvWrite => include_str!("../../../shaders/kv_write.wgsl"),
-            Kernel::Attention => include_str!("../../../shaders/attention.wgsl"),
-            Kernel::Elementwise => include_str!("../../../shaders/elementwise.wgsl"),
-            Kernel::Sample => include_str!("../../../shaders/sample.wgsl"),
+            Kernel::Axpy => shader!("axpy.wgsl"),
+            Kernel::RmsNorm => forward_source!("rmsnorm.wgsl"),
+            Kernel::Rope => forward_source!("rope.wgsl"),
+            Kernel::KvWrite => forward_source!("kv_cache.wgsl", "kv_write.wgsl"),
+            Kernel::Attention => forward_source!("kv_cache.wgsl", "attention.wgsl"),
+            Kernel::Elementwise => forward_source!("elementwise.wgsl"),
+            Kernel::Sample => forward_source!("sample.wgsl"),
             _ => panic!("matmul kernels returned above"),
         }
     }
@@ -163,44 +254,31 @@ impl Kernel {
         }
     }
 
-    pub const fn entry_point(self) -> &'static str {
-        "main"
-    }
-
-    /// Compiles the kernel with the given override constants, reporting WGSL or validation
-    /// errors as [`GpuError::Validation`] naming the shader file.
+    /// The kernel's [`entry::MAIN`] pipeline with the given override constants, compiled once per
+    /// device (the context's cache); WGSL or validation errors are [`GpuError::Validation`]
+    /// naming the shader file.
     pub async fn pipeline(
         self,
         gpu: &GpuContext,
-        constants: &[(&str, f64)],
+        constants: &[(&'static str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
-        self.pipeline_at(gpu, self.entry_point(), constants).await
+        self.cached_pipeline(gpu, MatmulModule::Base, entry::MAIN, constants).await
     }
 
-    /// [`Self::pipeline`] for a named entry point (the matmul files have `gemv`, `gemm` and
-    /// `gather_rows`).
-    pub async fn pipeline_at(
-        self,
-        gpu: &GpuContext,
-        entry_point: &str,
-        constants: &[(&str, f64)],
-    ) -> Result<wgpu::ComputePipeline, GpuError> {
-        self.compile(gpu, self.source(), entry_point, constants).await
-    }
-
-    /// A pipeline from one module of a matmul kernel; a clear error, before any module is
-    /// created, for a module the device can't compile (subgroups or f16 missing) or a kernel
-    /// that is not a matmul.
+    /// A pipeline from one module of a matmul kernel, compiled once per device; a clear error,
+    /// before any module is created, for a module the device can't compile (subgroups or f16
+    /// missing) or a kernel that is not a matmul.
     pub async fn matmul_pipeline(
         self,
         gpu: &GpuContext,
         module: MatmulModule,
-        entry_point: &str,
-        constants: &[(&str, f64)],
+        entry_point: &'static str,
+        constants: &[(&'static str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
         let refuse = |why: String| GpuError::Validation { what: self.file_name().to_string(), message: why };
-        let source =
-            self.matmul_source(module).ok_or_else(|| refuse("this kernel is not a weight matmul".to_string()))?;
+        if self.matmul_sources().is_none() {
+            return Err(refuse("this kernel is not a weight matmul".to_string()));
+        }
         let a = &gpu.adapter;
         match module {
             MatmulModule::Subgroup if !a.subgroups => {
@@ -217,7 +295,29 @@ impl Kernel {
             }
             _ => {}
         }
-        self.compile(gpu, source, entry_point, constants).await
+        self.cached_pipeline(gpu, module, entry_point, constants).await
+    }
+
+    async fn cached_pipeline(
+        self,
+        gpu: &GpuContext,
+        module: MatmulModule,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let key = PipelineKey {
+            kernel: self,
+            module,
+            entry,
+            constants: constants.iter().map(|&(k, v)| (k, v.to_bits())).collect(),
+        };
+        if let Some(p) = gpu.cached(&key) {
+            return Ok(p);
+        }
+        let source = self.matmul_source(module).unwrap_or(self.source());
+        let pipeline = self.compile(gpu, source, entry, constants).await?;
+        gpu.cache(key, &pipeline);
+        Ok(pipeline)
     }
 
     async fn compile(

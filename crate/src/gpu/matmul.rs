@@ -1,13 +1,16 @@
-//! Weight matrices resident on the GPU and the products the forward needs from them
-//! (contract B in the project's API notes): `y[n, rows] = x[n, cols] · Wᵀ` and the embedding
-//! lookup `out[i, :] = W[ids[i], :]`.
+//! Weight matrices resident on the GPU and the products the forward needs from them:
+//! `y[n, rows] = x[n, cols] · Wᵀ` and the embedding lookup `out[i, :] = W[ids[i], :]`.
 //!
 //! [`GpuMatrix::upload`] repacks a [`Matrix`] once ([`super::repack`] documents every layout),
-//! uploads the arrays and takes the three pipelines of its format (`gemv`, `gemm`, `gather_rows`
-//! in `shaders/matmul_<format>.wgsl` + `shaders/matmul_common.wgsl`) from a per-thread cache keyed
-//! by device, kernel, entry point and override constants, so all matrices of one format share
-//! them. The cache holds a clone of each device it has seen (so a device lives as long as the
-//! thread that used it); on wasm32 there is one thread.
+//! uploads the arrays and takes the three pipelines of its format (`gemv`, `gemm`, `gather_rows`;
+//! modules in [`super::kernel`]) from the [`GpuContext`]'s cache, so all matrices of one format
+//! share them.
+//!
+//! Recording: [`GpuMatrix::bind_product`] / [`GpuMatrix::bind_gather`] build a [`BoundMatmul`]
+//! once for fixed input and output buffers (each part's uniform and bind groups), so the forward
+//! records a token's ~200 products without creating a buffer or bind group;
+//! [`GpuMatrix::encode`] and [`GpuMatrix::encode_gather_rows`] are the one-shot forms (tests,
+//! benchmarks), which build one per call.
 //!
 //! Binding limits: a matrix whose arrays exceed `maxStorageBufferBindingSize` (or
 //! `maxBufferSize`) is split into row ranges that each fit, every range dispatched on its own
@@ -18,23 +21,22 @@
 //! reduction) and `gemv_rows` (several rows per invocation sharing each activation load; the
 //! default on software adapters without subgroups) run everywhere; on adapters with the SUBGROUP
 //! feature the default is `gemv_subgroup` (subgroupAdd), whose WGSL is a separate module
-//! (`Kernel::subgroup_source`) created only on such devices. [`GemvStrategy::default_for`]
-//! explains the choice.
+//! (`Kernel::matmul_source(MatmulModule::Subgroup)`) created only on such devices.
+//! [`GemvStrategy::default_for`] explains the choice.
 //!
 //! CPU twins: [`Matrix::matvec`] (products) and [`Matrix::row`] (gather); `tests/rust/gpu_matmul.rs`
 //! compares them over awkward shapes.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use wgpu::util::DeviceExt;
 
-use super::kernel::{Kernel, MatmulModule};
+use super::kernel::{entry, overrides, MatmulModule};
 use super::repack::{repack, Layout, Repacked};
 use super::{GpuContext, GpuError};
 use crate::model::Matrix;
 
+mod encode;
 mod gemv;
+pub use encode::BoundMatmul;
 use gemv::{chunk_run, SUBGROUP_ROW_SETS};
 pub use gemv::{GemvStrategy, GEMV_WG_SIZE};
 
@@ -71,9 +73,11 @@ impl ActivationPrecision {
     /// A clear error when `gpu` can't run this precision.
     pub fn check(self, gpu: &GpuContext) -> Result<(), GpuError> {
         if self == ActivationPrecision::F16 && !gpu.adapter.shader_f16 {
-            return Err(GpuError::Validation {
+            return Err(GpuError::MissingFeature {
                 what: "f16 activations".to_string(),
-                message: format!("adapter '{}' has no shader-f16 feature; use f32 activations", gpu.adapter.name),
+                adapter: gpu.adapter.name.clone(),
+                feature: "shader-f16".to_string(),
+                hint: "use f32 activations".to_string(),
             });
         }
         Ok(())
@@ -123,7 +127,7 @@ impl MatmulSetup {
     }
 }
 
-/// CPU twin of the f16-activation products (`gemv_f16`, `gemm_f16`): `y[r] = Σ_k
+/// CPU twin of the f16-activation products (`gemv_f16`, `gemm` with f16 tiles): `y[r] = Σ_k
 /// f16(f16(w[r,k])·f16(x[k]))`, summed in f64 (the GPU sums in f32 in its own order). `w` is the
 /// decoded matrix (`Matrix::to_f32`), row-major `[rows, x.len()]`.
 pub fn matvec_f16_activations(w: &[f32], x: &[f32], y: &mut [f32]) {
@@ -190,67 +194,37 @@ pub struct GpuMatrix {
     setup: MatmulSetup,
 }
 
-type PipelineKey = (wgpu::Device, Kernel, &'static str, Vec<(&'static str, u64)>);
-
-thread_local! {
-    static PIPELINES: RefCell<HashMap<PipelineKey, wgpu::ComputePipeline>> = RefCell::new(HashMap::new());
-}
-
-/// Pipelines compiled so far on this thread (all devices): lets tests check that matrices of
-/// one format share them.
-pub fn cached_pipeline_count() -> usize {
-    PIPELINES.with(|cache| cache.borrow().len())
-}
-
-/// (Entry point names are unique across a kernel's modules, so they key the cache.)
-async fn cached_pipeline(
-    gpu: &GpuContext,
-    kernel: Kernel,
-    module: MatmulModule,
-    entry: &'static str,
-    constants: &[(&'static str, f64)],
-) -> Result<wgpu::ComputePipeline, GpuError> {
-    let key = (gpu.device.clone(), kernel, entry, constants.iter().map(|&(k, v)| (k, v.to_bits())).collect());
-    if let Some(p) = PIPELINES.with(|cache| cache.borrow().get(&key).cloned()) {
-        return Ok(p);
-    }
-    let pipeline = kernel.matmul_pipeline(gpu, module, entry, constants).await?;
-    PIPELINES.with(|cache| cache.borrow_mut().insert(key, pipeline.clone()));
-    Ok(pipeline)
-}
-
 async fn pipelines_for(gpu: &GpuContext, layout: Layout, setup: MatmulSetup) -> Result<Pipelines, GpuError> {
     let kernel = layout.kernel();
     let mut constants = layout.constants();
-    let gather = cached_pipeline(gpu, kernel, MatmulModule::Base, "gather_rows", &constants).await?;
-    let gemm = match setup.activations {
-        ActivationPrecision::F32 => cached_pipeline(gpu, kernel, MatmulModule::Base, "gemm", &constants).await?,
-        ActivationPrecision::F16 => {
-            cached_pipeline(gpu, kernel, MatmulModule::F16Activations, "gemm_f16", &constants).await?
-        }
+    let gather = kernel.matmul_pipeline(gpu, MatmulModule::Base, entry::GATHER_ROWS, &constants).await?;
+    let gemm_module = match setup.activations {
+        ActivationPrecision::F32 => MatmulModule::Base,
+        ActivationPrecision::F16 => MatmulModule::F16Activations,
     };
-    constants.push(("WG_SIZE", f64::from(GEMV_WG_SIZE)));
+    let gemm = kernel.matmul_pipeline(gpu, gemm_module, entry::GEMM, &constants).await?;
+    constants.push((overrides::WG_SIZE, f64::from(GEMV_WG_SIZE)));
     let (module, entry) = match (setup.gemv, setup.activations) {
         (GemvStrategy::Workgroup { row_threads }, activations) => {
-            constants.push(("ROW_THREADS", f64::from(row_threads)));
+            constants.push((overrides::ROW_THREADS, f64::from(row_threads)));
             match activations {
-                ActivationPrecision::F32 => (MatmulModule::Base, "gemv"),
-                ActivationPrecision::F16 => (MatmulModule::F16Activations, "gemv_f16"),
+                ActivationPrecision::F32 => (MatmulModule::Base, entry::GEMV),
+                ActivationPrecision::F16 => (MatmulModule::F16Activations, entry::GEMV_F16),
             }
         }
         (GemvStrategy::Subgroup { rows }, _) => {
-            constants.push(("SG_ROWS", f64::from(rows)));
-            constants.push(("GROUP_ROWS", f64::from(SUBGROUP_ROW_SETS * rows)));
-            constants.push(("SG_CHUNKS", chunk_run(layout, rows)));
-            (MatmulModule::Subgroup, "gemv_subgroup")
+            constants.push((overrides::SG_ROWS, f64::from(rows)));
+            constants.push((overrides::GROUP_ROWS, f64::from(SUBGROUP_ROW_SETS * rows)));
+            constants.push((overrides::SG_CHUNKS, chunk_run(layout, rows)));
+            (MatmulModule::Subgroup, entry::GEMV_SUBGROUP)
         }
         (GemvStrategy::Rows { rows }, _) => {
-            constants.push(("ROWS_PER_THREAD", f64::from(rows)));
-            constants.push(("ROWS_RUN", chunk_run(layout, rows)));
-            (MatmulModule::Base, "gemv_rows")
+            constants.push((overrides::ROWS_PER_THREAD, f64::from(rows)));
+            constants.push((overrides::ROWS_RUN, chunk_run(layout, rows)));
+            (MatmulModule::Base, entry::GEMV_ROWS)
         }
     };
-    let gemv = cached_pipeline(gpu, kernel, module, entry, &constants).await?;
+    let gemv = kernel.matmul_pipeline(gpu, module, entry, &constants).await?;
     Ok(Pipelines { gemv, gemm, gather })
 }
 
@@ -379,128 +353,4 @@ impl GpuMatrix {
     pub fn kernel_label(&self) -> String {
         self.label.clone()
     }
-
-    fn params(&self, part: &Part, n: u32) -> Params {
-        Params {
-            rows: part.rows,
-            cols: self.cols as u32,
-            n,
-            chunks: self.cols.div_ceil(8) as u32,
-            row0: part.row0,
-            y_stride: self.rows as u32,
-            strides: part.strides,
-            _pad: [0; 3],
-        }
-    }
-
-    fn check_size(&self, what: &str, buffer: &wgpu::Buffer, values: u64) -> Result<(), GpuError> {
-        if buffer.size() < 4 * values {
-            return Err(GpuError::Validation {
-                what: format!("{} ({})", self.name, what),
-                message: format!("needs {} bytes ({values} values) but the buffer has {}", 4 * values, buffer.size()),
-            });
-        }
-        Ok(())
-    }
-
-    /// Records `y[n, rows] = x[n, cols] · Wᵀ` (x, y: f32 STORAGE buffers, row-major, from offset 0).
-    /// `n == 1` uses the GEMV kernel, `n > 1` the tiled GEMM; `n == 0` records nothing.
-    pub fn encode(
-        &self,
-        gpu: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-        n: u32,
-    ) -> Result<(), GpuError> {
-        gpu.check_alive()?;
-        if n == 0 {
-            return Ok(());
-        }
-        self.check_size("x", x, u64::from(n) * self.cols as u64)?;
-        self.check_size("y", y, u64::from(n) * self.rows as u64)?;
-        let max_groups = gpu.device.limits().max_compute_workgroups_per_dimension;
-        let (pipeline, entry) = if n == 1 { (&self.pipelines.gemv, "gemv") } else { (&self.pipelines.gemm, "gemm") };
-        let mut pass =
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(entry), timestamp_writes: None });
-        pass.set_pipeline(pipeline);
-        for part in &self.parts {
-            let bind_group = self.bind_group(gpu, pipeline, part, n, [(4, x), (5, y)]);
-            pass.set_bind_group(0, &bind_group, &[]);
-            if n == 1 {
-                let groups = part.rows.div_ceil(self.setup.gemv.rows_per_group());
-                let gx = groups.min(max_groups);
-                pass.dispatch_workgroups(gx, groups.div_ceil(gx), 1);
-            } else {
-                let gy = n.div_ceil(GEMM_TILE);
-                if gy > max_groups {
-                    return Err(too_many_groups(&self.name, n));
-                }
-                pass.dispatch_workgroups(part.rows.div_ceil(GEMM_TILE), gy, 1);
-            }
-        }
-        Ok(())
-    }
-
-    /// Records `out[i, :] = W[ids[i], :]` decoded to f32, for `i < n` (`ids`: u32 storage buffer;
-    /// an id past the last row gives a row of zeros).
-    pub fn encode_gather_rows(
-        &self,
-        gpu: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        ids: &wgpu::Buffer,
-        out: &wgpu::Buffer,
-        n: u32,
-    ) -> Result<(), GpuError> {
-        gpu.check_alive()?;
-        if n == 0 {
-            return Ok(());
-        }
-        self.check_size("ids", ids, u64::from(n))?;
-        self.check_size("gather output", out, u64::from(n) * self.cols as u64)?;
-        if n > gpu.device.limits().max_compute_workgroups_per_dimension {
-            return Err(too_many_groups(&self.name, n));
-        }
-        let pipeline = &self.pipelines.gather;
-        let mut pass =
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("gather_rows"), timestamp_writes: None });
-        pass.set_pipeline(pipeline);
-        for part in &self.parts {
-            let bind_group = self.bind_group(gpu, pipeline, part, n, [(6, ids), (7, out)]);
-            pass.set_bind_group(0, &bind_group, &[]);
-            pass.dispatch_workgroups((self.cols.div_ceil(8) as u32).div_ceil(GATHER_WG_SIZE), n, 1);
-        }
-        Ok(())
-    }
-
-    fn bind_group(
-        &self,
-        gpu: &GpuContext,
-        pipeline: &wgpu::ComputePipeline,
-        part: &Part,
-        n: u32,
-        io: [(u32, &wgpu::Buffer); 2],
-    ) -> wgpu::BindGroup {
-        let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("matmul params"),
-            contents: bytemuck::bytes_of(&self.params(part, n)),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
-        for (i, b) in part.buffers.iter().enumerate() {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: b.as_entire_binding() });
-        }
-        for (binding, b) in io {
-            entries.push(wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() });
-        }
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(&self.name),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &entries,
-        })
-    }
-}
-
-fn too_many_groups(name: &str, n: u32) -> GpuError {
-    GpuError::Validation { what: name.to_string(), message: format!("{n} tokens exceed one dispatch; split the batch") }
 }

@@ -1,8 +1,10 @@
 //! GPU compute through wgpu: Vulkan/GL natively, WebGPU in the browser, one code path.
 //!
-//! A [`GpuContext`] is acquired once (it owns the device and queue) and passed by reference to
-//! every kernel; nothing below this module creates its own device. Kernels are WGSL files in
-//! the repository's `shaders/` folder, chosen through [`kernel::Kernel`], each with a CPU twin.
+//! A [`GpuContext`] is acquired once (it owns the device, the queue and the compiled pipelines)
+//! and passed by reference to every kernel; a [`forward::GpuModel`] keeps an `Arc` of it, so a
+//! model can outlive the scope that acquired the device (a JS object in the bindings). Nothing
+//! below this module creates its own device. Kernels are WGSL files in the repository's
+//! `shaders/` folder, chosen through [`kernel::Kernel`], each with a CPU twin.
 
 pub mod axpy;
 pub mod bench;
@@ -11,12 +13,15 @@ pub mod kernel;
 pub mod matmul;
 pub mod repack;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use self::kernel::PipelineKey;
+
 /// Why the GPU path is unavailable or failed. Messages are meant for users.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GpuError {
     #[error("no GPU adapter available: {0}")]
     NoAdapter(String),
@@ -26,6 +31,9 @@ pub enum GpuError {
     Validation { what: String, message: String },
     #[error("the GPU ran out of memory during {0}")]
     OutOfMemory(String),
+    /// Kept as a validation error's wording, with the feature as data for callers to branch on.
+    #[error("GPU validation error in {what}: adapter '{adapter}' has no {feature} feature; {hint}")]
+    MissingFeature { what: String, adapter: String, feature: String, hint: String },
     #[error("the GPU device was lost ({0}); the CPU path still works")]
     DeviceLost(String),
     #[error("{what} needs a {bytes}-byte GPU buffer but this adapter allows at most {max} bytes per binding")]
@@ -36,6 +44,9 @@ pub enum GpuError {
 
 /// What the lab tells users about the adapter it found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct AdapterSummary {
     pub name: String,
     pub backend: String,
@@ -49,6 +60,18 @@ pub struct AdapterSummary {
     pub max_buffer_size: u64,
 }
 
+impl AdapterSummary {
+    /// The adapter's name for users; browsers may hide it (empty `GPUAdapterInfo`), then the
+    /// driver, the device type or the backend stands in.
+    pub fn label(&self) -> String {
+        [&self.name, &self.driver, &self.device_type]
+            .into_iter()
+            .find(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| format!("unnamed {}", self.backend))
+    }
+}
+
 /// The one device and queue the process uses, with what the adapter supports.
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -57,6 +80,10 @@ pub struct GpuContext {
     /// Set by the device-lost callback; checked before each operation so a lost device turns
     /// into [`GpuError::DeviceLost`] instead of a hang.
     lost: Arc<Mutex<Option<String>>>,
+    /// Every pipeline compiled on this device, keyed by kernel, module, entry point and override
+    /// constants ([`kernel::Kernel::cached_pipeline`]): matrices of one format and models of one
+    /// shape share them.
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
 }
 
 impl GpuContext {
@@ -131,13 +158,29 @@ impl GpuContext {
             max_storage_buffer_binding_size: required_limits.max_storage_buffer_binding_size,
             max_buffer_size: required_limits.max_buffer_size,
         };
-        Ok(Self { device, queue, adapter, lost })
+        Ok(Self { device, queue, adapter, lost, pipelines: Mutex::new(HashMap::new()) })
     }
 
     /// Native convenience: [`Self::acquire`] on the current thread.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn acquire_blocking() -> Result<Self, GpuError> {
         pollster::block_on(Self::acquire())
+    }
+
+    /// Pipelines compiled on this device so far: lets tests check that matrices of one format
+    /// share them.
+    pub fn cached_pipeline_count(&self) -> usize {
+        self.pipelines.lock().map_or(0, |cache| cache.len())
+    }
+
+    fn cached(&self, key: &PipelineKey) -> Option<wgpu::ComputePipeline> {
+        self.pipelines.lock().ok().and_then(|cache| cache.get(key).cloned())
+    }
+
+    fn cache(&self, key: PipelineKey, pipeline: &wgpu::ComputePipeline) {
+        if let Ok(mut cache) = self.pipelines.lock() {
+            cache.insert(key, pipeline.clone());
+        }
     }
 
     /// Errors out if the device has been lost since the last call.

@@ -48,39 +48,42 @@
 
 use half::f16;
 
+use super::kernel::overrides::{ASYM, BITS, BLOCK, GROUP_SIZE};
 use super::kernel::Kernel;
 use super::GpuError;
 use crate::formats::bnb::Bnb4Tensor;
 use crate::formats::ggml::q4_k::get_scale_min_k4;
 use crate::formats::int::IntTensor;
-use crate::formats::{Granularity, Mapping, QuantizedTensor, TensorShape};
-use crate::gguf::GgmlType;
+use crate::formats::quantized::GgmlTensor;
+use crate::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel};
+use crate::formats::{GgmlType, Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
 use crate::model::Matrix;
 
 /// Which kernel reads a [`Repacked`] matrix, with its override constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
-    F32,
-    F16,
-    Q8_0,
-    Q4_0,
-    Q4_1,
-    Q4K,
-    Q6K,
-    Int { bits: u8, group: u32, asym: bool },
-    Codebook { block: u32 },
+    /// The float types and the ggml block types with their own kernel.
+    Fixed(FixedLayout),
+    Int {
+        bits: u8,
+        group: u32,
+        asym: bool,
+    },
+    Codebook {
+        block: u32,
+    },
 }
 
 impl Layout {
     pub fn kernel(self) -> Kernel {
         match self {
-            Layout::F32 => Kernel::MatmulF32,
-            Layout::F16 => Kernel::MatmulF16,
-            Layout::Q8_0 => Kernel::MatmulQ8_0,
-            Layout::Q4_0 => Kernel::MatmulQ4_0,
-            Layout::Q4_1 => Kernel::MatmulQ4_1,
-            Layout::Q4K => Kernel::MatmulQ4K,
-            Layout::Q6K => Kernel::MatmulQ6K,
+            Layout::Fixed(FixedLayout::F32) => Kernel::MatmulF32,
+            Layout::Fixed(FixedLayout::F16) => Kernel::MatmulF16,
+            Layout::Fixed(FixedLayout::Q8_0) => Kernel::MatmulQ8_0,
+            Layout::Fixed(FixedLayout::Q4_0) => Kernel::MatmulQ4_0,
+            Layout::Fixed(FixedLayout::Q4_1) => Kernel::MatmulQ4_1,
+            Layout::Fixed(FixedLayout::Q4K) => Kernel::MatmulQ4K,
+            Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
             Layout::Int { .. } => Kernel::MatmulInt,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
         }
@@ -90,9 +93,9 @@ impl Layout {
     pub fn constants(self) -> Vec<(&'static str, f64)> {
         match self {
             Layout::Int { bits, group, asym } => {
-                vec![("BITS", f64::from(bits)), ("GROUP_SIZE", f64::from(group)), ("ASYM", f64::from(u8::from(asym)))]
+                vec![(BITS, f64::from(bits)), (GROUP_SIZE, f64::from(group)), (ASYM, f64::from(u8::from(asym)))]
             }
-            Layout::Codebook { block } => vec![("BLOCK", f64::from(block))],
+            Layout::Codebook { block } => vec![(BLOCK, f64::from(block))],
             _ => Vec::new(),
         }
     }
@@ -181,32 +184,35 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
         arrays,
         label: format!("{} (dedicated)", m.type_name()),
     };
-    let repacked = match m {
-        Matrix::F32 { data, .. } => dedicated(Layout::F32, vec![f32_rows(data, rows, cols)]),
-        Matrix::Ggml(t) => {
-            let rb = t.data.len() / rows;
-            let rows_of = || t.data.chunks_exact(rb);
-            match t.ty {
-                GgmlType::F16 => {
-                    let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
-                    dedicated(Layout::F16, vec![f16_rows(&halves, rows, cols)])
-                }
-                GgmlType::Q8_0 => dedicated(Layout::Q8_0, q8_0(rows_of(), cols)),
-                GgmlType::Q4_0 => dedicated(Layout::Q4_0, q4_0(rows_of(), cols)),
-                GgmlType::Q4_1 => dedicated(Layout::Q4_1, q4_1(rows_of(), cols)),
-                GgmlType::Q4_K => dedicated(Layout::Q4K, q4_k(rows_of(), cols)),
-                GgmlType::Q6_K => dedicated(Layout::Q6K, q6_k(rows_of(), cols)),
-                _ => generic(name, m)?,
-            }
+    // The registry says which kernel runs each format (and when); this only packs for it.
+    let repacked = match (registry::gpu_kernel(&matrix_scheme(m), m.shape()), m) {
+        (GpuKernel::Dedicated(DedicatedKernel::Fixed(FixedLayout::F32)), Matrix::F32 { data, .. }) => {
+            dedicated(Layout::Fixed(FixedLayout::F32), vec![f32_rows(data, rows, cols)])
         }
-        Matrix::Quantized(QuantizedTensor::Int(t)) => match int_layout(t) {
-            Some(layout) => dedicated(layout, int(t, layout)),
-            None => generic(name, m)?,
-        },
-        Matrix::Quantized(QuantizedTensor::Bnb4(t)) if cols.is_multiple_of(t.block()) => {
+        (GpuKernel::Dedicated(DedicatedKernel::Fixed(fixed)), Matrix::Quantized(QuantizedTensor::Ggml(t))) => {
+            let arrays = match fixed {
+                FixedLayout::F16 => {
+                    let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
+                    vec![f16_rows(&halves, rows, cols)]
+                }
+                FixedLayout::Q8_0 => q8_0(ggml_rows(t), cols),
+                FixedLayout::Q4_0 => q4_0(ggml_rows(t), cols),
+                FixedLayout::Q4_1 => q4_1(ggml_rows(t), cols),
+                FixedLayout::Q4K => q4_k(ggml_rows(t), cols),
+                FixedLayout::Q6K => q6_k(ggml_rows(t), cols),
+                // Models hold F32 tensors as Matrix::F32 (the arm above).
+                FixedLayout::F32 => return generic(name, m),
+            };
+            dedicated(Layout::Fixed(fixed), arrays)
+        }
+        (GpuKernel::Dedicated(DedicatedKernel::Int), Matrix::Quantized(QuantizedTensor::Int(t))) => {
+            let layout = int_layout(t);
+            dedicated(layout, int(t, layout))
+        }
+        (GpuKernel::Dedicated(DedicatedKernel::Codebook), Matrix::Quantized(QuantizedTensor::Bnb4(t))) => {
             dedicated(Layout::Codebook { block: t.block() as u32 }, codebook(t))
         }
-        Matrix::Quantized(_) => generic(name, m)?,
+        _ => generic(name, m)?,
     };
     Ok(repacked)
 }
@@ -236,7 +242,7 @@ fn f16_rows(halves: &[u16], rows: usize, cols: usize) -> PackedArray {
 /// Every row decoded with the CPU reference, stored as f16 (f32 if a value overflows f16).
 fn generic(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     let TensorShape { rows, cols } = m.shape();
-    if let Matrix::Ggml(t) = m {
+    if let Matrix::Quantized(QuantizedTensor::Ggml(t)) = m {
         if !crate::formats::can_dequantize(t.ty) {
             return Err(bad(name, format!("no decoder for {} tensors, so no GPU path either", t.ty)));
         }
@@ -245,9 +251,9 @@ fn generic(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
     let halves: Vec<u16> = values.iter().map(|&v| f16::from_f32(v).to_bits()).collect();
     let overflow = values.iter().zip(&halves).any(|(v, &h)| v.is_finite() && f16::from_bits(h).is_infinite());
     let (layout, array, target) = if overflow {
-        (Layout::F32, f32_rows(&values, rows, cols), "f32 (values beyond the f16 range)")
+        (Layout::Fixed(FixedLayout::F32), f32_rows(&values, rows, cols), "f32 (values beyond the f16 range)")
     } else {
-        (Layout::F16, f16_rows(&halves, rows, cols), "f16")
+        (Layout::Fixed(FixedLayout::F16), f16_rows(&halves, rows, cols), "f16")
     };
     Ok(Repacked {
         layout,
@@ -351,17 +357,27 @@ fn q6_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArra
     vec![per_row(cols / 8, pack_bits(&lo, 4)), per_row(21 * cols / 256, s)]
 }
 
-/// The dedicated INT layout, when the kernel can index the tensor's groups.
-fn int_layout(t: &IntTensor) -> Option<Layout> {
-    let cols = t.shape.cols;
+/// The scheme the registry knows `m` by.
+fn matrix_scheme(m: &Matrix) -> QuantScheme {
+    match m {
+        Matrix::F32 { .. } => QuantScheme::ggml(GgmlType::F32),
+        Matrix::Quantized(t) => t.scheme(),
+    }
+}
+
+/// The rows of a ggml tensor's bytes.
+fn ggml_rows(t: &GgmlTensor) -> std::slice::ChunksExact<'_, u8> {
+    t.data.chunks_exact(t.data.len() / t.shape.rows)
+}
+
+/// The INT layout of a tensor the registry sends to the INT kernel (per channel or per group:
+/// the registry's condition rules out per-tensor scales).
+fn int_layout(t: &IntTensor) -> Layout {
     let group = match t.scheme.granularity {
-        Granularity::Channel => cols,
-        Granularity::Group(g) => g as usize,
-        Granularity::Tensor => return None,
+        Granularity::Group(g) => g,
+        Granularity::Channel | Granularity::Tensor => t.shape.cols as u32,
     };
-    let fits =
-        matches!(t.bits, 4 | 8) && cols.is_multiple_of(8) && group.is_multiple_of(8) && cols.is_multiple_of(group);
-    fits.then_some(Layout::Int { bits: t.bits, group: group as u32, asym: t.scheme.mapping == Mapping::Asymmetric })
+    Layout::Int { bits: t.bits, group, asym: t.scheme.mapping == Mapping::Asymmetric }
 }
 
 fn int(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {

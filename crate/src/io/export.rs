@@ -10,11 +10,12 @@
 
 use std::io::Write;
 
-use crate::formats::{self, quantize, QuantScheme, QuantizedTensor, TensorShape};
-use crate::gguf::{GgmlType, GgufError, GgufFile, MetadataValue, TensorInfo};
+use crate::formats::saturation::{find_overflow, Saturation};
+use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::safetensors::{self as st, Entry};
-use crate::model::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 
 /// The container a quantized checkpoint is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,13 @@ pub enum ExportError {
     Write(String),
     #[error("cancelled after {done} of {total} tensors")]
     Cancelled { done: usize, total: usize },
+    #[error(
+        "tensor '{tensor}': {blocks} block(s) of {block_len} values have a scale too large for the format to store \
+         (first: block {first_block}, values {} to {}), so they would decode wrong; the weights are beyond \
+         what {scheme} can represent (the CLI's --allow-saturation writes them anyway and reports the count)",
+        first_block * block_len, (first_block + 1) * block_len - 1
+    )]
+    Saturated { tensor: String, scheme: String, blocks: usize, first_block: usize, block_len: usize },
 }
 
 /// Per-type totals: `(type, tensors, elements, bytes)` in order of first appearance.
@@ -115,13 +123,39 @@ pub struct ExportSummary {
     pub notes: Vec<String>,
     /// Bytes written.
     pub bytes_written: u64,
+    /// Blocks written with an overflowed scale (only under [`Saturation::Allow`]).
+    pub saturated: SaturationLog,
+}
+
+/// The overflow policy of an export and the blocks it let through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SaturationLog {
+    pub policy: Saturation,
+    pub blocks: u64,
+    pub tensors: usize,
+}
+
+impl SaturationLog {
+    pub fn new(policy: Saturation) -> Self {
+        SaturationLog { policy, blocks: 0, tensors: 0 }
+    }
+
+    /// A note for the report, when anything saturated.
+    pub fn note(&self) -> Option<String> {
+        (self.blocks > 0).then(|| {
+            format!(
+                "--allow-saturation: {} block(s) in {} tensor(s) have a scale clamped or overflowed and decode wrong",
+                self.blocks, self.tensors
+            )
+        })
+    }
 }
 
 impl ExportSummary {
     /// A few lines for people: the policy's notes, tensors by type before and after, sizes.
     pub fn describe(&self, scheme: &str) -> String {
         let mut o = format!("quantized to {scheme}\n");
-        for n in &self.notes {
+        for n in self.notes.iter().cloned().chain(self.saturated.note()) {
             o += &format!("note: {n}\n");
         }
         o += &format!("input tensors   {}\n", self.before.brief());
@@ -150,13 +184,34 @@ pub fn check_container(scheme: &QuantScheme, kind: ExportKind) -> Result<(), Exp
 }
 
 /// Quantizes `values` (a `[rows, cols]` tensor called `name`), naming the tensor in errors.
+/// Blocks whose scale overflows are an error or are counted in `log`, as its policy says.
 pub fn quantize_named(
     name: &str,
     scheme: &QuantScheme,
     values: &[f32],
     shape: TensorShape,
+    log: &mut SaturationLog,
 ) -> Result<QuantizedTensor, ExportError> {
-    quantize(scheme, values, shape).map_err(|e| ExportError::Tensor(format!("tensor '{name}': {e}")))
+    let tensor_err = |e: formats::QuantError| ExportError::Tensor(format!("tensor '{name}': {e}"));
+    let q = quantize(scheme, values, shape).map_err(tensor_err)?;
+    if let Some(o) = find_overflow(&q).map_err(tensor_err)? {
+        match log.policy {
+            Saturation::Refuse => {
+                return Err(ExportError::Saturated {
+                    tensor: name.to_string(),
+                    scheme: scheme.name(),
+                    blocks: o.blocks,
+                    first_block: o.first_block,
+                    block_len: o.block_len,
+                })
+            }
+            Saturation::Allow => {
+                log.blocks += o.blocks as u64;
+                log.tensors += 1;
+            }
+        }
+    }
+    Ok(q)
 }
 
 /// The type column of a summary for one safetensors output tensor.
@@ -177,6 +232,7 @@ pub fn quantize_gguf(
     scheme: &QuantScheme,
     kind: ExportKind,
     policy: &TensorPolicy,
+    saturation: Saturation,
     out: &mut dyn Write,
     progress: ExportProgress<'_>,
 ) -> Result<ExportSummary, ExportError> {
@@ -186,6 +242,7 @@ pub fn quantize_gguf(
         return Err(ExportError::SplitGguf);
     }
     let mut summary = ExportSummary::default();
+    let mut log = SaturationLog::new(saturation);
     let mut plan = Vec::with_capacity(f.tensors.len());
     for t in &f.tensors {
         let facts = TensorFacts {
@@ -245,7 +302,7 @@ pub fn quantize_gguf(
                             Action::Quantize(s) => *s,
                             _ => QuantScheme::ggml(GgmlType::F16),
                         };
-                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t))? {
+                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t), &mut log)? {
                             QuantizedTensor::Ggml(g) => g.data,
                             _ => unreachable!("ggml schemes give ggml tensors"),
                         }
@@ -277,13 +334,13 @@ pub fn quantize_gguf(
                         vec![(t.name.clone(), dtype, torch, f.tensor_data(file, t)?.to_vec())]
                     }
                     (Action::Quantize(s), _) => {
-                        let q = quantize_named(&t.name, s, &decode(t)?, shape_of(t))?;
+                        let q = quantize_named(&t.name, s, &decode(t)?, shape_of(t), &mut log)?;
                         st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
                     }
                     // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.
                     _ => {
                         let f16 = QuantScheme::ggml(GgmlType::F16);
-                        let q = quantize_named(&t.name, &f16, &decode(t)?, shape_of(t))?;
+                        let q = quantize_named(&t.name, &f16, &decode(t)?, shape_of(t), &mut log)?;
                         st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
                     }
                 };
@@ -299,5 +356,6 @@ pub fn quantize_gguf(
             summary.bytes_written = bytes.len() as u64;
         }
     }
+    summary.saturated = log;
     Ok(summary)
 }

@@ -28,7 +28,8 @@
 //! Dimensions are rejected when zero (our reader refuses them too, although llama.cpp would
 //! accept an empty tensor).
 
-use crate::gguf::{GgmlType, MetadataArray, MetadataValue, TensorInfo, DEFAULT_ALIGNMENT, MAX_DIMS};
+use crate::formats::GgmlType;
+use crate::gguf::{MetadataArray, MetadataValue, TensorInfo, DEFAULT_ALIGNMENT, MAX_ALIGNMENT, MAX_DIMS};
 use std::collections::HashSet;
 use std::io::Write;
 
@@ -211,7 +212,7 @@ impl GgufWriter {
             .filter(|&n| n < i64::MAX as u64)
             .ok_or_else(|| bad("the element count overflows"))?;
         let block = ty.block_size() as u64;
-        if dims[0] % block != 0 {
+        if !dims[0].is_multiple_of(block) {
             return Err(GgufWriteError::RowNotBlockMultiple { tensor: name.to_string(), ty, row_len: dims[0], block });
         }
         let n_bytes = ty.bytes_for(n_elements).ok_or_else(|| bad("the byte size overflows"))?;
@@ -312,6 +313,9 @@ impl GgufWriter {
 
 fn check_alignment(v: &MetadataValue) -> Result<u64, GgufWriteError> {
     match v {
+        MetadataValue::U32(a) if *a > MAX_ALIGNMENT => {
+            Err(GgufWriteError::BadAlignment(format!("{a} (above the limit of {MAX_ALIGNMENT})")))
+        }
         MetadataValue::U32(a) if a.is_power_of_two() => Ok(u64::from(*a)),
         MetadataValue::U32(a) => Err(GgufWriteError::BadAlignment(format!("{a} (not a power of two)"))),
         other => Err(GgufWriteError::BadAlignment(format!("a {} (llama.cpp requires u32)", other.type_name()))),

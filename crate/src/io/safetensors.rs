@@ -56,14 +56,10 @@ pub enum SafetensorsError {
     DuplicateTensor { tensor: String, first: PathBuf, second: PathBuf },
     #[error("tensor '{tensor}' has dtype {dtype}; only F32, F16 and BF16 tensors can be read as values")]
     UnsupportedDtype { tensor: String, dtype: String },
-    #[error("no tensor named '{0}' in the checkpoint")]
-    NotFound(String),
     #[error("'{path}' is not valid JSON: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error("cannot write safetensors: {0}")]
     Write(String),
-    #[error("export of {0} to safetensors not implemented yet")]
-    ExportNotImplemented(String),
 }
 
 /// A tensor of a checkpoint: where its bytes are and what they hold.
@@ -306,9 +302,13 @@ fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SafetensorsError
     serde_json::from_slice(&text).map(Some).map_err(|e| SafetensorsError::Config { path, reason: e.to_string() })
 }
 
+/// An index's distinct shard paths (sorted) and its weight map (tensor name, shard file name).
+#[cfg(not(target_arch = "wasm32"))]
+type ShardIndex = (Vec<PathBuf>, Vec<(String, String)>);
+
 /// Parses an index: the distinct shard paths (sorted) and the weight map (name, shard file name).
 #[cfg(not(target_arch = "wasm32"))]
-fn read_index(path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
+fn read_index(path: &Path) -> Result<ShardIndex, SafetensorsError> {
     let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
     let text =
         std::fs::read(path).map_err(|e| SafetensorsError::Open { path: path.to_path_buf(), reason: io_reason(&e) })?;
@@ -431,11 +431,11 @@ pub fn write_safetensors(
 }
 
 /// The safetensors dtype of a float ggml type.
-pub fn float_dtype(ty: crate::gguf::GgmlType) -> Option<Dtype> {
+pub fn float_dtype(ty: crate::formats::GgmlType) -> Option<Dtype> {
     match ty {
-        crate::gguf::GgmlType::F32 => Some(Dtype::F32),
-        crate::gguf::GgmlType::F16 => Some(Dtype::F16),
-        crate::gguf::GgmlType::BF16 => Some(Dtype::BF16),
+        crate::formats::GgmlType::F32 => Some(Dtype::F32),
+        crate::formats::GgmlType::F16 => Some(Dtype::F16),
+        crate::formats::GgmlType::BF16 => Some(Dtype::BF16),
         _ => None,
     }
 }

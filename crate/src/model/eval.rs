@@ -89,7 +89,7 @@
 //! checkpoint as stored: every report must name its source format.
 
 pub use super::eval_source::{ForwardMode, ModelSource};
-use super::{Model, ModelError};
+use super::ModelError;
 
 /// Default window length in tokens (both protocols).
 pub const DEFAULT_CTX: usize = 512;
@@ -429,6 +429,10 @@ pub fn evaluate(
             acc[0].secs += now(&hooks) - t0;
             acc[0].run += 1;
             let vocab = base_logits.len();
+            // The forward checks the token it is fed; the target is only indexed here.
+            if target >= vocab {
+                return Err(ModelError::TokenOutOfRange { token: target as u32, vocab_size: vocab }.into());
+            }
             let mut base_top = 0;
             if scored {
                 log_softmax(base_logits, &mut base_lp);
@@ -474,50 +478,4 @@ pub fn evaluate(
     }
     let timed = hooks.clock.is_some();
     Ok(acc.iter().enumerate().map(|(i, a)| a.finish(i == 0, timed)).collect())
-}
-
-/// Bits per weight of `model`: `8 × resident bytes / number of weights` (every tensor,
-/// norm vectors included as the f32 they are held in).
-pub fn bits_per_weight(model: &Model) -> f64 {
-    8.0 * model.weights.resident_bytes() as f64 / weight_count(model) as f64
-}
-
-/// Number of weights (every tensor's elements; a tied classifier counted once).
-pub fn weight_count(model: &Model) -> usize {
-    let w = &model.weights;
-    let m = |x: &super::Matrix| x.shape().len();
-    let layers: usize = w
-        .layers
-        .iter()
-        .map(|l| {
-            l.attn_norm.len()
-                + l.ffn_norm.len()
-                + [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up].iter().map(|x| m(x)).sum::<usize>()
-        })
-        .sum();
-    m(&w.token_embd) + w.output.as_ref().map_or(0, m) + w.output_norm.len() + layers
-}
-
-/// The stored type holding most of the model's weights (e.g. `Q4_1` for the default model: the
-/// "source format" every report names), and a census `"F32 x2, Q4_1 x200, Q8_0 x1"`.
-pub fn source_format(model: &Model) -> (String, String) {
-    let w = &model.weights;
-    let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    let mut add = |m: &super::Matrix| {
-        let e = by_type.entry(m.type_name()).or_default();
-        e.0 += 1;
-        e.1 += m.shape().len();
-    };
-    add(&w.token_embd);
-    if let Some(o) = &w.output {
-        add(o);
-    }
-    for l in &w.layers {
-        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up] {
-            add(m);
-        }
-    }
-    let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
-    let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
-    (main, census)
 }

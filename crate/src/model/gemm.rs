@@ -23,7 +23,7 @@
 use super::kernels::{dot, f16_at};
 use super::weights::{row_bytes, Matrix};
 use crate::formats::TensorShape;
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, QuantizedTensor};
 
 /// Below this many weights a product runs on the calling thread.
 #[cfg(not(target_arch = "wasm32"))]
@@ -116,7 +116,9 @@ fn tile_body(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
                 column(tile, w, i, x, |xb| dot(row, xb));
             }
         }
-        Matrix::Ggml(t) if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) => {
+        Matrix::Quantized(QuantizedTensor::Ggml(t))
+            if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q8_0) =>
+        {
             let rb = row_bytes(t);
             let blocks = cols / 32;
             // Per-32-value block sums of every activation row (the Q4 kernels' offset terms).

@@ -6,7 +6,7 @@
 //! scaling, another activation, a pre-quantized checkpoint) is refused naming the key.
 //! [`Model::from_hf_checkpoint`] maps the tensors (`model.layers.N.self_attn.q_proj.weight` →
 //! `wq`, ...) after checking every name and shape, keeping F16/BF16 tensors packed as
-//! [`Matrix::Ggml`] (2 bytes a weight, like the file) and F32 ones as [`Matrix::F32`].
+//! [`Matrix::Quantized`] (2 bytes a weight, like the file) and F32 ones as [`Matrix::F32`].
 //!
 //! **Q/K rows.** Hugging Face LLaMA applies RoPE with `rotate_half`, pairing dimension `i` of a
 //! head with `i + head_dim/2`; our forward pairs adjacent dimensions (the GGUF layout, see
@@ -22,10 +22,7 @@ use serde_json::Value;
 use super::config::{head_dim, HeadsProblem, MAX_DIM};
 use super::weights::{Layer, Matrix, Weights};
 use super::{Config, Model, ModelError};
-use crate::formats::dequantize_row;
-use crate::formats::quantized::GgmlTensor;
-use crate::formats::TensorShape;
-use crate::gguf::GgmlType;
+use crate::formats::{dequantize_row, quantized::GgmlTensor, GgmlType, QuantizedTensor, TensorShape};
 use crate::io::safetensors::{Checkpoint, SafetensorsError};
 use ::safetensors::Dtype;
 
@@ -223,6 +220,19 @@ impl Weights {
     /// `rotary_emb.inv_freq` buffers, and `lm_head.weight` when the embeddings are tied.
     pub fn from_hf_checkpoint(config: &Config, ck: &Checkpoint) -> Result<Weights, ModelError> {
         let c = config;
+        // Each layer needs its tensors in the checkpoint: checked before the name set (sized by
+        // the layer count) is built.
+        if c.n_layers.saturating_mul(HF_LAYER_TENSORS.len()) > ck.tensors.len() {
+            return Err(ModelError::HfConfig {
+                key: "num_hidden_layers".into(),
+                reason: format!(
+                    "is {}: that many layers need {} tensors each, but the checkpoint holds {} tensors",
+                    c.n_layers,
+                    HF_LAYER_TENSORS.len(),
+                    ck.tensors.len()
+                ),
+            });
+        }
         let mut expected: HashSet<String> = ["model.embed_tokens.weight", "model.norm.weight"].map(String::from).into();
         if !c.tied_embeddings {
             expected.insert("lm_head.weight".into());
@@ -336,7 +346,7 @@ fn hf_matrix(ck: &Checkpoint, name: &str, rows: usize, cols: usize, order: RowOr
         dequantize_row(ty, &bytes, &mut data).map_err(crate::formats::QuantError::from)?;
         return Ok(Matrix::F32 { shape, data });
     }
-    Ok(Matrix::Ggml(GgmlTensor { ty, shape, data: bytes }))
+    Ok(Matrix::Quantized(QuantizedTensor::Ggml(GgmlTensor { ty, shape, data: bytes })))
 }
 
 /// A 1-D vector (norm weights), decoded to f32.

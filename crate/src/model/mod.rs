@@ -45,23 +45,22 @@ pub mod hf;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
-pub mod policy;
 #[cfg(not(target_arch = "wasm32"))]
 mod pool;
 pub mod quantize;
 pub mod sampler;
 pub mod weights;
 
+pub use crate::policy::TensorPolicy;
 pub use config::Config;
 pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
 pub use forward_batch::{forward_batch, try_forward_batch, BatchLogits, BatchState, Block};
-pub use policy::TensorPolicy;
 pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};
 
-use crate::formats::QuantError;
-use crate::gguf::{GgmlType, GgufError, GgufFile};
+use crate::formats::{GgmlType, QuantError};
+use crate::gguf::{GgufError, GgufFile};
 
 /// Architectures [`Config::from_gguf`] accepts (`general.architecture`).
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama"];
@@ -111,6 +110,12 @@ pub enum ModelError {
     #[error("token id {token} is out of range (vocabulary size {vocab_size})")]
     TokenOutOfRange { token: u32, vocab_size: usize },
 
+    #[error(
+        "the tokenizer has {tokenizer} tokens but the embedding (token_embd) has only {embedding_rows} rows: \
+         token ids past the embedding cannot be run; the tokenizer does not belong to this model"
+    )]
+    VocabExceedsEmbedding { tokenizer: usize, embedding_rows: usize },
+
     #[error("position {pos} is beyond the state's capacity of {capacity} positions")]
     PositionOutOfRange { pos: usize, capacity: usize },
 
@@ -122,6 +127,11 @@ pub enum ModelError {
 
     #[error("tensor '{name}': {source}")]
     QuantizeTensor { name: String, source: QuantError },
+    /// The GPU forward failed (device lost, a limit, a missing feature): kept whole so callers
+    /// see the GPU's own error kind.
+    #[cfg(feature = "gpu")]
+    #[error("the GPU forward failed: {0}")]
+    Gpu(Box<crate::gpu::forward::GpuModelError>),
 }
 
 /// A loaded model: hyper-parameters and weights.
@@ -144,5 +154,18 @@ impl Model {
         let config = Config::from_gguf(gguf)?;
         let weights = Weights::from_gguf(&config, gguf, file)?;
         Ok(Model { config, weights })
+    }
+
+    /// Errors unless every id of a tokenizer of `tokenizer_vocab` tokens has an embedding row
+    /// (a larger embedding is fine: checkpoints pad it). Loaders call this once, so a mismatched
+    /// tokenizer is a load error rather than an out-of-range id in the middle of a run.
+    pub fn check_tokenizer_vocab(&self, tokenizer_vocab: usize) -> Result<(), ModelError> {
+        if tokenizer_vocab > self.config.vocab_size {
+            return Err(ModelError::VocabExceedsEmbedding {
+                tokenizer: tokenizer_vocab,
+                embedding_rows: self.config.vocab_size,
+            });
+        }
+        Ok(())
     }
 }

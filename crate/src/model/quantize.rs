@@ -1,11 +1,11 @@
 //! In-memory model quantization: [`quantize_model`] turns a loaded [`Model`] into a copy whose
 //! weight matrices are re-quantized with a [`QuantScheme`], under the same tensor policy as
-//! `quantlab quantize` ([`super::policy`]), and reports what each tensor became.
+//! `quantlab quantize` ([`crate::policy`]), and reports what each tensor became.
 //!
 //! Each matrix is decoded from its stored type (for a GGUF checkpoint, e.g. the Q4_1 blocks of
 //! the default model: the "base" is then the Q4_1 checkpoint dequantized, not the original
-//! bf16 weights) and quantized again; the result stays packed in memory ([`Matrix::Ggml`] or
-//! [`Matrix::Quantized`]), decoded one row at a time by the forward. Norm vectors stay f32.
+//! bf16 weights) and quantized again; the result stays packed in memory ([`Matrix::Quantized`]),
+//! decoded one row at a time by the forward. Norm vectors stay f32.
 //!
 //! Each report row also carries the tensor's error ([`crate::stats::metrics::error_metrics`] of
 //! the decoded source against the decoded result: MSE, SQNR, ...), measured while the source is
@@ -13,11 +13,10 @@
 
 use std::fmt::Write as _;
 
-use super::policy::{Action, TensorFacts, TensorPolicy};
-use super::weights::{Layer, Matrix, Weights};
+use super::weights::{Matrix, Weights};
 use super::{Model, ModelError};
-use crate::formats::{quantize, QuantError, QuantScheme};
-use crate::gguf::GgmlType;
+use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
+use crate::policy::{Action, TensorFacts, TensorPolicy};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
 /// What happened to one weight matrix.
@@ -146,7 +145,7 @@ impl QuantReport {
 }
 
 /// Quantizes every weight matrix of `model` with `scheme` under `policy` (see
-/// [`super::policy`]): each matrix is decoded from its stored type and quantized again; the
+/// [`crate::policy`]): each matrix is decoded from its stored type and quantized again; the
 /// returned model keeps them packed. Tensors the policy copies (already in the target type,
 /// norms) are cloned; fallbacks are listed in the report.
 pub fn quantize_model(
@@ -179,7 +178,7 @@ pub fn quantize_model_with_progress(
 ) -> Result<(Model, QuantReport), QuantizeModelError> {
     scheme.validate().map_err(|reason| ModelError::from(QuantError::Scheme { scheme: scheme.name(), reason }))?;
     let w = &model.weights;
-    let total = 1 + 7 * w.layers.len() + usize::from(w.output.is_some());
+    let total = w.matrices().len();
     let mut report = QuantReport { scheme: scheme.name(), tensors: Vec::new() };
     let mut one = |name: String, m: &Matrix| -> Result<Matrix, QuantizeModelError> {
         let (m2, entry) = quantize_matrix(&name, m, scheme, policy)?;
@@ -193,18 +192,7 @@ pub fn quantize_model_with_progress(
     let token_embd = one("token_embd.weight".into(), &w.token_embd)?;
     let mut layers = Vec::with_capacity(w.layers.len());
     for (l, lw) in w.layers.iter().enumerate() {
-        let p = |n: &str| format!("blk.{l}.{n}.weight");
-        layers.push(Layer {
-            attn_norm: lw.attn_norm.clone(),
-            wq: one(p("attn_q"), &lw.wq)?,
-            wk: one(p("attn_k"), &lw.wk)?,
-            wv: one(p("attn_v"), &lw.wv)?,
-            wo: one(p("attn_output"), &lw.wo)?,
-            ffn_norm: lw.ffn_norm.clone(),
-            w_gate: one(p("ffn_gate"), &lw.w_gate)?,
-            w_down: one(p("ffn_down"), &lw.w_down)?,
-            w_up: one(p("ffn_up"), &lw.w_up)?,
-        });
+        layers.push(lw.try_map_matrices(|n, m| one(format!("blk.{l}.{n}.weight"), m))?);
     }
     let output = match &w.output {
         Some(m) => Some(one("output.weight".into(), m)?),

@@ -73,7 +73,9 @@ impl Default for SamplerConfig {
 
 impl SamplerConfig {
     pub fn is_greedy(&self) -> bool {
-        !(self.temperature > 0.0) || self.top_k == 1 || !(self.top_p > 0.0)
+        // Written so that a NaN temperature or top_p also means greedy.
+        let positive = |v: f32| v.partial_cmp(&0.0) == Some(std::cmp::Ordering::Greater);
+        !positive(self.temperature) || self.top_k == 1 || !positive(self.top_p)
     }
 }
 

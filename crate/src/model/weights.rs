@@ -3,11 +3,10 @@
 //! A [`Matrix`] is never expanded to f32 as a whole: [`Matrix::matvec`] computes each output
 //! value as a dot product on the packed blocks of one row (fused kernels in `kernels` for
 //! Q4_0, Q4_1, Q8_0, INT4 and NF4/FP4; every other type dequantizes one row into a small
-//! scratch buffer first). So the
-//! memory the weights take, [`Weights::resident_bytes`], is the file's tensor bytes:
-//! 96.6 MB for SmolLM2-135M Q4_1 (a 98.4 MB file; Q4_1 blocks at 5 bits per weight, the
-//! Q8_0 embedding at 8.5, f32 norms), not the 538 MB of an f32 copy. Loading copies the
-//! tensor bytes once, so while the caller still holds the file the peak is about twice that.
+//! scratch buffer first). So the memory the weights take, [`Weights::resident_bytes`], is the
+//! file's tensor bytes (Q4_1 blocks at 5 bits per weight, a Q8_0 embedding at 8.5, f32 norms),
+//! not the 32 bits per weight of an f32 copy. Loading copies the tensor bytes once, so while
+//! the caller still holds the file the peak is about twice that.
 //!
 //! Natively, large products are split over threads by rows, run by a persistent pool (`pool`).
 //! Each output row is computed by exactly one thread with the same kernel and summation order
@@ -15,9 +14,8 @@
 
 use super::kernels::{dot_bnb4, dot_int4, dot_q4_0, dot_q4_1, dot_q8_0, is_int4};
 use super::{Config, ModelError};
-use crate::formats::quantized::GgmlTensor;
-use crate::formats::{can_dequantize, dequantize_row, QuantizedTensor, TensorShape};
-use crate::gguf::{GgmlType, GgufFile, TensorInfo};
+use crate::formats::{can_dequantize, dequantize_row, quantized::GgmlTensor, GgmlType, QuantizedTensor, TensorShape};
+use crate::gguf::{GgufFile, TensorInfo};
 
 pub use super::kernels::dot;
 
@@ -30,10 +28,10 @@ const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 pub enum Matrix {
     /// Plain f32 values.
     F32 { shape: TensorShape, data: Vec<f32> },
-    /// The exact bytes of a ggml tensor (any type [`can_dequantize`] accepts).
-    Ggml(GgmlTensor),
-    /// A tensor of the other quantized families (int, bnb NF4/FP4, FP8), kept packed: each row
-    /// is decoded on its own ([`QuantizedTensor::dequantize_row`]) into a scratch buffer.
+    /// A packed tensor of any family, kept as stored: a ggml type other than F32 (any type
+    /// [`can_dequantize`] accepts, the exact bytes of the file), int, bnb NF4/FP4 or FP8. Rows
+    /// without a fused kernel are decoded one at a time
+    /// ([`QuantizedTensor::dequantize_row`]) into a scratch buffer.
     Quantized(QuantizedTensor),
 }
 
@@ -53,8 +51,8 @@ impl Matrix {
 
     /// A matrix from any quantized tensor the forward can multiply by.
     ///
-    /// ggml tensors are kept as they are (F32 ones become [`Matrix::F32`]); the int / bnb / fp8
-    /// families are kept packed as [`Matrix::Quantized`]. Nothing is expanded to f32 as a whole.
+    /// F32 ggml tensors become [`Matrix::F32`]; every other tensor is kept packed as
+    /// [`Matrix::Quantized`]. Nothing is expanded to f32 as a whole.
     pub fn from_quantized(t: QuantizedTensor) -> Result<Matrix, ModelError> {
         match t {
             QuantizedTensor::Ggml(g) if g.ty == GgmlType::F32 => {
@@ -62,8 +60,7 @@ impl Matrix {
                 dequantize_row(GgmlType::F32, &g.data, &mut data).map_err(crate::formats::QuantError::from)?;
                 Ok(Matrix::F32 { shape: g.shape, data })
             }
-            QuantizedTensor::Ggml(g) if can_dequantize(g.ty) => Ok(Matrix::Ggml(g)),
-            QuantizedTensor::Ggml(g) => Err(ModelError::NotImplemented(format!(
+            QuantizedTensor::Ggml(g) if !can_dequantize(g.ty) => Err(ModelError::NotImplemented(format!(
                 "matrix-vector products on {} tensors (no decoder for this ggml type)",
                 g.ty
             ))),
@@ -74,7 +71,6 @@ impl Matrix {
     pub fn shape(&self) -> TensorShape {
         match self {
             Matrix::F32 { shape, .. } => *shape,
-            Matrix::Ggml(t) => t.shape,
             Matrix::Quantized(t) => t.shape(),
         }
     }
@@ -84,7 +80,6 @@ impl Matrix {
     pub fn resident_bytes(&self) -> usize {
         match self {
             Matrix::F32 { data, .. } => std::mem::size_of_val(data.as_slice()),
-            Matrix::Ggml(t) => t.data.len(),
             Matrix::Quantized(t) => t.storage_bytes() as usize,
         }
     }
@@ -93,7 +88,7 @@ impl Matrix {
     pub fn type_name(&self) -> String {
         match self {
             Matrix::F32 { .. } => "F32".into(),
-            Matrix::Ggml(t) => t.ty.name().to_string(),
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) => t.ty.name().to_string(),
             Matrix::Quantized(t) => t.scheme().name(),
         }
     }
@@ -102,7 +97,7 @@ impl Matrix {
     pub fn ggml_type(&self) -> Option<GgmlType> {
         match self {
             Matrix::F32 { .. } => Some(GgmlType::F32),
-            Matrix::Ggml(t) => Some(t.ty),
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) => Some(t.ty),
             Matrix::Quantized(_) => None,
         }
     }
@@ -128,11 +123,6 @@ impl Matrix {
         assert!(r < rows && out.len() == cols, "row {r} of a {rows}×{cols} matrix into {} values", out.len());
         match self {
             Matrix::F32 { data, .. } => out.copy_from_slice(&data[r * cols..(r + 1) * cols]),
-            Matrix::Ggml(t) => {
-                let rb = row_bytes(t);
-                // Sizes were checked when the matrix was built; the type is decodable.
-                dequantize_row(t.ty, &t.data[r * rb..(r + 1) * rb], out).expect("checked ggml row");
-            }
             Matrix::Quantized(t) => t.dequantize_row(r, out).expect("checked quantized row"),
         }
     }
@@ -155,7 +145,7 @@ impl Matrix {
         );
         // Per-32-value block sums of x, shared by all rows (Q4_0 / Q4_1 kernels use them).
         let xsum: Vec<f32> = match self {
-            Matrix::Ggml(t) if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1) => {
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) if matches!(t.ty, GgmlType::Q4_0 | GgmlType::Q4_1) => {
                 x.chunks_exact(32).map(|c| c.iter().sum()).collect()
             }
             _ => Vec::new(),
@@ -185,7 +175,7 @@ impl Matrix {
                     *o = dot(&data[(r0 + i) * cols..(r0 + i + 1) * cols], x);
                 }
             }
-            Matrix::Ggml(t) => {
+            Matrix::Quantized(QuantizedTensor::Ggml(t)) => {
                 let rb = row_bytes(t);
                 let rows = t.data[r0 * rb..(r0 + out.len()) * rb].chunks_exact(rb.max(1));
                 match t.ty {
@@ -258,6 +248,45 @@ pub struct Layer {
     pub w_up: Matrix,
 }
 
+impl Layer {
+    /// The block's weight matrices with their llama.cpp names (without `blk.N.` and
+    /// `.weight`). Every list of a layer's matrices comes from here, so they all share this
+    /// order (the quantization report's, the lab's tensor table's).
+    pub fn matrices(&self) -> [(&'static str, &Matrix); 7] {
+        [
+            ("attn_q", &self.wq),
+            ("attn_k", &self.wk),
+            ("attn_v", &self.wv),
+            ("attn_output", &self.wo),
+            ("ffn_gate", &self.w_gate),
+            ("ffn_down", &self.w_down),
+            ("ffn_up", &self.w_up),
+        ]
+    }
+
+    /// The same layer (norms cloned) with every matrix replaced by `f(name, matrix)`, called in
+    /// [`Layer::matrices`] order; stops at the first error.
+    pub fn try_map_matrices<E>(
+        &self,
+        mut f: impl FnMut(&'static str, &Matrix) -> Result<Matrix, E>,
+    ) -> Result<Layer, E> {
+        // Lazy, so `f` runs once per field, in the order the fields are written (= matrices()).
+        let mut mapped = self.matrices().into_iter().map(|(name, m)| f(name, m));
+        let mut next = || mapped.next().expect("one result per matrix");
+        Ok(Layer {
+            attn_norm: self.attn_norm.clone(),
+            wq: next()?,
+            wk: next()?,
+            wv: next()?,
+            wo: next()?,
+            ffn_norm: self.ffn_norm.clone(),
+            w_gate: next()?,
+            w_down: next()?,
+            w_up: next()?,
+        })
+    }
+}
+
 /// All weights of a LLaMA model.
 #[derive(Debug, Clone)]
 pub struct Weights {
@@ -279,6 +308,19 @@ impl Weights {
         let (dim, hidden, vocab) = (c.dim as u64, c.hidden_dim as u64, c.vocab_size as u64);
         let (q_dim, kv_dim) = (c.q_dim() as u64, c.kv_dim() as u64);
 
+        // Each block needs its tensors in the file: checked before the name list (sized by the
+        // block count) is built.
+        if c.n_layers.saturating_mul(LAYER_TENSORS.len()) > f.tensors.len() {
+            return Err(ModelError::BadMetadata {
+                key: "llama.block_count".into(),
+                reason: format!(
+                    "{} blocks need {} tensors each, but the file holds {} tensors",
+                    c.n_layers,
+                    LAYER_TENSORS.len(),
+                    f.tensors.len()
+                ),
+            });
+        }
         let mut expected: Vec<String> = vec!["token_embd.weight".into(), "output_norm.weight".into()];
         if !c.tied_embeddings {
             expected.push("output.weight".into());
@@ -319,6 +361,46 @@ impl Weights {
         })
     }
 
+    /// Every weight matrix with its llama.cpp tensor name: `token_embd.weight`, each block's
+    /// ([`Layer::matrices`], e.g. `blk.0.attn_q.weight`), then `output.weight` unless tied.
+    pub fn matrices(&self) -> Vec<(String, &Matrix)> {
+        let mut out = vec![("token_embd.weight".to_string(), &self.token_embd)];
+        for (l, layer) in self.layers.iter().enumerate() {
+            out.extend(layer.matrices().into_iter().map(|(n, m)| (format!("blk.{l}.{n}.weight"), m)));
+        }
+        if let Some(o) = &self.output {
+            out.push(("output.weight".to_string(), o));
+        }
+        out
+    }
+
+    /// Number of weights (every tensor's elements; a tied classifier counted once).
+    pub fn weight_count(&self) -> usize {
+        let norms: usize = self.layers.iter().map(|l| l.attn_norm.len() + l.ffn_norm.len()).sum();
+        let matrices: usize = self.matrices().iter().map(|(_, m)| m.shape().len()).sum();
+        norms + self.output_norm.len() + matrices
+    }
+
+    /// Bits per weight: `8 × resident bytes / number of weights` (every tensor, norm vectors
+    /// included as the f32 they are held in).
+    pub fn bits_per_weight(&self) -> f64 {
+        8.0 * self.resident_bytes() as f64 / self.weight_count() as f64
+    }
+
+    /// The stored type holding most of the weights (e.g. `Q4_1` for the default model: the
+    /// "source format" every report names), and a census `"F32 x2, Q4_1 x200, Q8_0 x1"`.
+    pub fn source_format(&self) -> (String, String) {
+        let mut by_type: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for (_, m) in self.matrices() {
+            let e = by_type.entry(m.type_name()).or_default();
+            e.0 += 1;
+            e.1 += m.shape().len();
+        }
+        let main = by_type.iter().max_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()).unwrap_or_default();
+        let census = by_type.iter().map(|(k, v)| format!("{k} x{}", v.0)).collect::<Vec<_>>().join(", ");
+        (main, census)
+    }
+
     /// The classifier: `output.weight`, or `token_embd.weight` when the embeddings are tied.
     pub fn classifier(&self) -> &Matrix {
         self.output.as_ref().unwrap_or(&self.token_embd)
@@ -334,22 +416,9 @@ impl Weights {
     /// non-f32 norm vectors are widened to f32.
     pub fn resident_bytes(&self) -> usize {
         let vec_bytes = |v: &Vec<f32>| std::mem::size_of_val(v.as_slice());
-        let layers: usize = self
-            .layers
-            .iter()
-            .map(|l| {
-                vec_bytes(&l.attn_norm)
-                    + vec_bytes(&l.ffn_norm)
-                    + [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_down, &l.w_up]
-                        .iter()
-                        .map(|m| m.resident_bytes())
-                        .sum::<usize>()
-            })
-            .sum();
-        layers
-            + self.token_embd.resident_bytes()
-            + vec_bytes(&self.output_norm)
-            + self.output.as_ref().map_or(0, Matrix::resident_bytes)
+        let norms: usize = self.layers.iter().map(|l| vec_bytes(&l.attn_norm) + vec_bytes(&l.ffn_norm)).sum();
+        let matrices: usize = self.matrices().iter().map(|(_, m)| m.resident_bytes()).sum();
+        norms + vec_bytes(&self.output_norm) + matrices
     }
 }
 
@@ -394,7 +463,7 @@ fn load_matrix(f: &GgufFile, file: &[u8], name: &str, rows: u64, cols: u64) -> R
         dequantize_row(t.ty, bytes, &mut data).map_err(crate::formats::QuantError::from)?;
         return Ok(Matrix::F32 { shape, data });
     }
-    Ok(Matrix::Ggml(GgmlTensor { ty: t.ty, shape, data: bytes.to_vec() }))
+    Ok(Matrix::Quantized(QuantizedTensor::Ggml(GgmlTensor { ty: t.ty, shape, data: bytes.to_vec() })))
 }
 
 /// A 1-D vector (norm weights), decoded to f32.

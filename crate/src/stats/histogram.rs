@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 
-use crate::formats::{dequantize_row, FormatError};
-use crate::gguf::GgmlType;
+use crate::formats::{dequantize_row, FormatError, GgmlType};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HistogramError {
@@ -20,6 +19,9 @@ pub enum HistogramError {
 
 /// Counts of values in `bins` equal-width bins over `[lo, hi]`; the last bin includes `hi`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct Histogram {
     pub lo: f64,
     pub hi: f64,
@@ -53,11 +55,11 @@ fn for_each_chunk(
     row_len: usize,
     mut visit: impl FnMut(&[f32]),
 ) -> Result<(), HistogramError> {
-    if row_len == 0 || n_values % row_len != 0 {
+    if row_len == 0 || !n_values.is_multiple_of(row_len) {
         return Err(HistogramError::BadRowLength { row_len, n_values });
     }
     let (block, bytes_per_block) = ty.block_layout();
-    if row_len % block != 0 {
+    if !row_len.is_multiple_of(block) {
         return Err(FormatError::NotWholeBlocks { ty, n_values: row_len, block }.into());
     }
     let row_bytes = row_len / block * bytes_per_block;
@@ -135,7 +137,7 @@ pub fn tensor_histogram(
 pub fn values_histogram(values: &[f32], bins: usize, range: Option<(f64, f64)>) -> Result<Histogram, HistogramError> {
     let n = values.len();
     // A chunk length that divides n (1 always does), as large as possible up to 4096.
-    let row_len = (1..=n.clamp(1, 4096)).rev().find(|d| n % d == 0).unwrap_or(1);
+    let row_len = (1..=n.clamp(1, 4096)).rev().find(|d| n.is_multiple_of(*d)).unwrap_or(1);
     tensor_histogram(GgmlType::F32, bytemuck::cast_slice(values), n, row_len, bins, range)
 }
 

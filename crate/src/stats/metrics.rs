@@ -19,6 +19,9 @@ use crate::formats::{QuantError, QuantizedTensor};
 
 /// How far `reconstructed` is from `original`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct ErrorMetrics {
     /// Number of values compared.
     pub n: usize,
@@ -27,6 +30,7 @@ pub struct ErrorMetrics {
     pub max_abs_error: f64,
     /// Signal-to-quantization-noise ratio in dB (see the module docs for ±∞).
     #[serde(serialize_with = "serialize_db")]
+    #[cfg_attr(target_arch = "wasm32", tsify(type = "number | \"inf\" | \"-inf\""))]
     pub sqnr_db: f64,
     pub cosine: f64,
     /// Mean of x² (the signal power the SQNR compares against).
@@ -109,6 +113,9 @@ pub fn group_metrics(original: &[f32], reconstructed: &[f32], q: &QuantizedTenso
 
 /// One format's result on one tensor: storage and error.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct FormatReport {
     /// The scheme's canonical name.
     pub format: String,

@@ -25,6 +25,9 @@ pub const DEFAULT_OUTLIER_K: f64 = 6.0;
 
 /// Statistics of one weight matrix.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+// Field names are camelCase across the wasm boundary (snake_case in the CLI's JSON).
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct WeightStats {
     pub rows: usize,
     pub cols: usize,

@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// The most token ids (highest id + 1) a `tokenizer.json` may use. The highest id sizes the
+/// token table, so a corrupt id (3·10^9) would otherwise ask for gigabytes; real vocabularies
+/// stay below 300k, this is 16 times that. GGUF token lists need no cap: each entry takes bytes
+/// of the file.
+pub const MAX_TOKEN_IDS: usize = 1 << 22;
+
 /// Parts that both constructors fill in.
 struct Parts {
     model: Model,
@@ -154,16 +160,26 @@ impl Tokenizer {
 
         let vocab = model.get("vocab").and_then(Value::as_object).ok_or_else(|| err("no BPE vocab".into()))?;
         let mut entries: Vec<(u32, String, TokenType)> = Vec::with_capacity(vocab.len());
+        // Ids size the token table, so one is checked against MAX_TOKEN_IDS before it counts.
+        let beyond = |what: String, id: u64| {
+            err(format!("{what} has id {id}, beyond the limit of {MAX_TOKEN_IDS} token ids (MAX_TOKEN_IDS)"))
+        };
         for (text, id) in vocab {
-            let id = id.as_u64().filter(|&i| i < u32::MAX as u64).ok_or_else(|| err(format!("bad id for '{text}'")))?;
+            let id = id.as_u64().ok_or_else(|| err(format!("model.vocab: bad id {id} for '{text}'")))?;
+            if id >= MAX_TOKEN_IDS as u64 {
+                return Err(beyond(format!("model.vocab entry '{text}'"), id));
+            }
             entries.push((id as u32, text.clone(), TokenType::Normal));
         }
         for t in root.get("added_tokens").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]) {
-            let id = t.get("id").and_then(Value::as_u64).filter(|&i| i < u32::MAX as u64);
+            let id = t.get("id").and_then(Value::as_u64);
             let content = t.get("content").and_then(Value::as_str);
             let (Some(id), Some(content)) = (id, content) else {
                 return Err(err(format!("bad added token {t}")));
             };
+            if id >= MAX_TOKEN_IDS as u64 {
+                return Err(beyond(format!("added_tokens entry '{content}'"), id));
+            }
             let special = t.get("special").and_then(Value::as_bool).unwrap_or(false);
             let ty = if special { TokenType::Control } else { TokenType::UserDefined };
             entries.push((id as u32, content.to_string(), ty));

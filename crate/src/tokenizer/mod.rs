@@ -14,7 +14,7 @@
 //! such token wins, scanning left to right.
 //!
 //! This is our own implementation: the `tokenizers` crate builds for wasm32 (`unstable_wasm`,
-//! fancy-regex) but adds ~2.2 MB to the optimised wasm module (≈8× the whole lab core), so it is
+//! fancy-regex) but adds several times the whole lab core to the optimised wasm module, so it is
 //! checked against it (through the Python package) instead; see
 //! scripts/dev/make_tokenizer_goldens.py and tests/rust/tokenizer.rs.
 
@@ -26,6 +26,7 @@ mod pretok;
 mod spm;
 
 pub use chat::{render_chatml, ChatMessage, ChatTemplate};
+pub use load::MAX_TOKEN_IDS;
 pub use pretok::PreTokenizer;
 
 use crate::gguf::{GgufFile, MetadataArray};

@@ -3,16 +3,13 @@
 import * as Plot from '@observablehq/plot';
 import { paretoFrontier } from '../analysis';
 import { formatBytes } from '../format';
-import type { QuantManifest, StepEvent } from '../messages';
+import type { FormatInfo, QuantManifest } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { renderLayerErrors } from '../ui/layerErrors';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
-
-const FORMATS = ['q8_0', 'q6_k', 'q5_k', 'q5_0', 'q4_k', 'q4_1', 'q4_0', 'q3_k', 'q2_k', 'nf4', 'fp4', 'int8-sym-channel', 'int4-asym-g128', 'fp8-e4m3'];
-const DEFAULT_PICK = ['q8_0', 'q6_k', 'q4_k', 'q4_0', 'nf4'];
 
 type Metric = 'ppl' | 'klMean';
 
@@ -36,21 +33,12 @@ export class ComparePanel {
   private layerChart = el('div', undefined, { id: 'compare-layer-errors', class: 'chart' });
   private layerCaption = el('p', '', { id: 'compare-layer-caption', class: 'caption' });
   private runButton = el('button', 'Quantize and evaluate', { type: 'button', id: 'compare-run' });
+  private formats = el('fieldset', undefined, { class: 'formats' });
   private saved: QuantManifest[] = [];
   private sha: string | null = null;
 
   constructor(private app: App) {
-    const picked = new Set((getParam('compare') ?? DEFAULT_PICK.join(',')).split(',').filter(Boolean));
-    const formats = el('fieldset', undefined, { class: 'formats' });
-    formats.append(el('legend', 'Formats to compare'));
-    for (const f of FORMATS) {
-      const label = el('label');
-      const box = el('input', undefined, { type: 'checkbox', value: f, name: 'compare-format' });
-      box.checked = picked.has(f);
-      box.addEventListener('change', () => setParam('compare', this.pickedFormats().join(',')));
-      label.append(box, ` ${f}`);
-      formats.append(label);
-    }
+    this.formats.append(el('legend', 'Formats to compare'));
     for (const c of [64, 128, 256, 512]) this.ctxSelect.append(el('option', String(c), c === 128 ? { selected: '' } : {}));
     for (const [v, t] of [['1', '1 window'], ['2', '2 windows'], ['4', '4 windows'], ['', 'all windows of the text (slow)']]) this.windowsSelect.append(el('option', t, { value: v! }));
     const protocol = el('fieldset', undefined, { class: 'protocol' });
@@ -94,9 +82,25 @@ export class ComparePanel {
       'Where does a format lose its quality? One bar per weight matrix the format quantized (file order, coloured by kind): its SQNR — signal power over quantization-noise power, in dB — measured while quantizing. Each 6 dB is about one bit of precision; the shortest bars are the layers to keep in a wider format. Matrices copied unchanged have no error and no bar.',
       { class: 'explain' },
     );
-    this.root.append(formats, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
+    this.root.append(this.formats, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
     this.progress = new ProgressView(host, 'compare-progress');
     void this.refresh();
+  }
+
+  /** One checkbox per name the core's registry offers in Compare, ticked as the URL or the registry's default pick says. */
+  setFormats(formats: FormatInfo[]): void {
+    const offered = formats.flatMap((f) => f.suggestions).filter((s) => s.compare !== 'notOffered');
+    const param = getParam('compare');
+    const picked = new Set(param === null ? offered.filter((s) => s.compare === 'defaultPick').map((s) => s.name) : param.split(',').filter(Boolean));
+    const boxes = offered.map((s) => {
+      const label = el('label', undefined, { title: `${s.canonical}: ${s.bitsPerWeight.toFixed(2)} bits/weight` });
+      const box = el('input', undefined, { type: 'checkbox', value: s.name, name: 'compare-format' });
+      box.checked = picked.has(s.name);
+      box.addEventListener('change', () => setParam('compare', this.pickedFormats().join(',')));
+      label.append(box, s.canonical === s.name ? ` ${s.name}` : ` ${s.name} (${s.canonical})`);
+      return label;
+    });
+    this.formats.replaceChildren(el('legend', 'Formats to compare'), ...boxes);
   }
 
   private pickedFormats(): string[] {
@@ -141,8 +145,8 @@ export class ComparePanel {
     this.runButton.disabled = true;
     const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
       listener(phase, loaded, total);
-      const step = detail as StepEvent | undefined;
-      if (!step || typeof step.step !== 'number') return;
+      const step = detail;
+      if (!step) return;
       for (const [i, bar] of bars) if (i < step.step) bar.value = 1;
       const bar = bars.get(step.step);
       if (bar && total > 0) bar.value = loaded / total;

@@ -1,7 +1,7 @@
 // Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
 // tokens/s and the first token where the two differ highlighted.
 import { firstDivergence } from '../analysis';
-import { ACTIVATION_PRECISIONS, type Activations, type Device, type DeviceChoice, type GenerationSide, KV_CACHE_FORMATS, type KvCache, type TokenEvent } from '../messages';
+import { ACTIVATION_PRECISIONS, type Activations, type Device, type DeviceChoice, type GenerationSide, KV_CACHE_FORMATS, type KvCache } from '../messages';
 import { getParam, pageState, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -89,10 +89,9 @@ export class GeneratePanel {
     this.button.disabled = true;
     const handle = this.app.client.startCall('generate', args, (phase, loaded, total, detail) => {
       listener(phase, loaded, total);
-      const status = (detail as { status?: string } | undefined)?.status;
-      if (status) this.deviceNote.textContent = `WebGPU: ${status}…`;
-      const t = detail as TokenEvent | undefined;
-      if (t && (t.side === 'base' || t.side === 'quantized')) this.outputs[t.side].append(el('span', t.piece, { 'data-token': String(t.tokenId) }));
+      if (!detail) return;
+      if ('status' in detail) this.deviceNote.textContent = `WebGPU: ${detail.status}…`;
+      else this.outputs[detail.side].append(el('span', detail.piece, { 'data-token': String(detail.tokenId) }));
     });
     try {
       const r = await this.progress.track(title, handle);

@@ -122,7 +122,7 @@ export class WeightPanels {
     const where = v.scope === 'tensor' ? 'whole tensor' : v.scope === 'row' ? `row ${v.row}` : `group ${v.group}`;
     const parts = [`${formatCount(h.total)} values (${where})`, `min ${h.min?.toPrecision(5)}`, `max ${h.max?.toPrecision(5)}`, `${h.counts.length} bins`];
     if (t) parts.push(`decoded from ${t.type}`);
-    if (h.non_finite > 0) parts.push(`${formatCount(h.non_finite)} NaN/Inf values not shown`);
+    if (h.nonFinite > 0) parts.push(`${formatCount(h.nonFinite)} NaN/Inf values not shown`);
     if (v.formatError || !v.metrics) {
       parts.push(`${v.format} cannot be applied here: ${v.formatError ?? 'no metrics'}`);
       caption.textContent = parts.join(' · ');
@@ -131,7 +131,7 @@ export class WeightPanels {
     }
     parts.push(`${v.format}: ${v.levels.length} levels in group ${v.group} of ${formatCount(v.nGroups)} (${formatCount(v.groupLen)} weights each)`);
     if (v.levels.length) parts.push(`clipping range ${v.levels[0]!.toPrecision(4)} … ${v.levels[v.levels.length - 1]!.toPrecision(4)}, ${formatCount(v.clipped)} of the group's weights clipped`);
-    parts.push(`${v.bitsPerWeight.toFixed(3)} bits/weight, SQNR ${formatDb(v.metrics.sqnr_db)} dB on the tensor`);
+    parts.push(`${v.bitsPerWeight.toFixed(3)} bits/weight, SQNR ${formatDb(v.metrics.sqnrDb)} dB on the tensor`);
     caption.textContent = parts.join(' · ');
     caption.dataset.total = String(h.total);
   }
@@ -154,11 +154,11 @@ export class WeightPanels {
     const metric = ($('#channel-metric') as HTMLSelectElement).value as 'absmax' | 'rms';
     const cols = $('#cols-chart');
     const rows = $('#rows-chart');
-    renderChannels(cols, { absmax: s.col_absmax, rms: s.col_rms, outliers: s.outlier_cols, k: s.outlier_k, metric, what: 'input' }, cols.clientWidth);
-    renderChannels(rows, { absmax: s.row_absmax, rms: s.row_rms, outliers: s.outlier_rows, k: s.outlier_k, metric, what: 'output' }, rows.clientWidth);
+    renderChannels(cols, { absmax: s.colAbsmax, rms: s.colRms, outliers: s.outlierCols, k: s.outlierK, metric, what: 'input' }, cols.clientWidth);
+    renderChannels(rows, { absmax: s.rowAbsmax, rms: s.rowRms, outliers: s.outlierRows, k: s.outlierK, metric, what: 'output' }, rows.clientWidth);
     $('#outliers-caption').textContent =
-      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${listChannels(s.outlier_cols)} · outlier output channels: ${listChannels(s.outlier_rows)} · ` +
-      `rule: absmax > ${s.outlier_k} × median channel absmax · excess kurtosis ${s.excess_kurtosis?.toFixed(2) ?? '—'}`;
+      `${s.tensor}: ${s.rows} output × ${s.cols} input channels · outlier input channels: ${listChannels(s.outlierCols)} · outlier output channels: ${listChannels(s.outlierRows)} · ` +
+      `rule: absmax > ${s.outlierK} × median channel absmax · excess kurtosis ${s.excessKurtosis?.toFixed(2) ?? '—'}`;
   }
 
   async drawActivations(): Promise<void> {
@@ -191,7 +191,7 @@ export class WeightPanels {
     const metric = ($('#channel-metric') as HTMLSelectElement).value as 'absmax' | 'rms';
     const host = $('#act-chart');
     renderChannels(host, { absmax: a.colAbsmax, rms: a.colRms, outliers: a.outliers, k: a.outlierK, metric, what: 'input (activation)' }, host.clientWidth);
-    const weightOutliers = new Set(this.stats?.tensor === a.tensor ? this.stats.outlier_cols : []);
+    const weightOutliers = new Set(this.stats?.tensor === a.tensor ? this.stats.outlierCols : []);
     const both = a.outliers.filter((c) => weightOutliers.has(c));
     const caption = $('#act-caption');
     caption.textContent =

@@ -15,7 +15,7 @@ interface Column {
 /** Relative error (MSE / signal power): the sort key for "error", larger is worse. */
 export function relativeError(a: TensorAnalysis | undefined): number {
   if (!a?.metrics) return NaN;
-  return a.metrics.signal_power > 0 ? a.metrics.mse / a.metrics.signal_power : a.metrics.mse;
+  return a.metrics.signalPower > 0 ? a.metrics.mse / a.metrics.signalPower : a.metrics.mse;
 }
 
 export function formatDb(db: number | string | null | undefined): string {
@@ -46,7 +46,7 @@ const columns: Column[] = [
     key: 'error',
     label: 'SQNR dB (format)',
     cell: (_, a) =>
-      td(a?.error ? 'n/a' : formatDb(a?.metrics?.sqnr_db), { 'data-sqnr': String(a?.metrics?.sqnr_db ?? ''), title: a?.error ?? (a ? `${a.format}: ${a.bitsPerWeight?.toFixed(3)} bits/weight` : '') }),
+      td(a?.error ? 'n/a' : formatDb(a?.metrics?.sqnrDb), { 'data-sqnr': String(a?.metrics?.sqnrDb ?? ''), title: a?.error ?? (a ? `${a.format}: ${a.bitsPerWeight?.toFixed(3)} bits/weight` : '') }),
   },
 ];
 

@@ -5,7 +5,7 @@ import { el } from './dom';
 
 /** The format the checkpoint's weights are stored in, e.g. "Q4_1": what any "base" really is. */
 export function sourceFormat(m: LoadedModel): string {
-  const ft = m.header.summary.file_type;
+  const ft = m.header.summary.fileType;
   if (ft) return ft.replace(/^MOSTLY_/, '');
   const biggest = [...m.header.summary.types].sort((a, b) => b.elements - a.elements)[0];
   return biggest?.type ?? 'unknown';
@@ -34,20 +34,20 @@ export function renderModelCard(card: HTMLElement, m: LoadedModel): void {
   fact('Name', s.name ?? '(unnamed)', 'model-name');
   fact('File', m.source);
   fact('Architecture', s.architecture ?? 'unknown', 'model-arch');
-  fact('Parameters', `${formatParams(s.parameter_count)} (${formatCount(s.parameter_count)})`, 'model-params');
-  fact('Size', `${formatBytes(m.header.fileLen)} · ${s.bits_per_weight.toFixed(2)} bits/weight`, 'model-size');
+  fact('Parameters', `${formatParams(s.parameterCount)} (${formatCount(s.parameterCount)})`, 'model-params');
+  fact('Size', `${formatBytes(m.header.fileLen)} · ${s.bitsPerWeight.toFixed(2)} bits/weight`, 'model-size');
   fact('Stored as', `${fmt} · ${s.types.map((t) => `${t.tensors} ${t.type}`).join(', ')}`, 'model-format');
-  fact('Layers', `${s.block_count ?? '?'} × (d_model ${s.embedding_length ?? '?'}, ffn ${s.feed_forward_length ?? '?'}, heads ${s.head_count ?? '?'}/${s.head_count_kv ?? '?'} kv)`);
-  fact('Vocabulary', `${formatCount(s.vocab_size ?? 0)} tokens (${s.tokenizer_model ?? '?'})`);
+  fact('Layers', `${s.blockCount ?? '?'} × (d_model ${s.embeddingLength ?? '?'}, ffn ${s.feedForwardLength ?? '?'}, heads ${s.headCount ?? '?'}/${s.headCountKv ?? '?'} kv)`);
+  fact('Vocabulary', `${formatCount(s.vocabSize ?? 0)} tokens (${s.tokenizerModel ?? '?'})`);
   const keys = Object.keys(m.header.metadata).length;
   const children: HTMLElement[] = [dl];
   if (m.header.container === 'safetensors') {
-    fact('Container', `safetensors, ${s.tensor_count} tensors, ${keys} metadata keys`, 'model-container');
+    fact('Container', `safetensors, ${s.tensorCount} tensors, ${keys} metadata keys`, 'model-container');
     children.push(
       el('p', 'This is a safetensors file: the layer browser, histogram, outlier and NF4 panels work on its F32/F16/BF16 tensors. A safetensors file carries no tokenizer or hyper-parameters, so running the model — activations, format comparison, generation and export — needs a GGUF: open one for those panels.', { class: 'notice', id: 'safetensors-note' }),
     );
   } else {
-    fact('GGUF', `v${m.header.version}, ${s.tensor_count} tensors, ${keys} metadata keys`);
+    fact('GGUF', `v${m.header.version}, ${s.tensorCount} tensors, ${keys} metadata keys`);
   }
   if (isQuantizedSource(m)) {
     children.push(

@@ -1,6 +1,6 @@
 // One progress bar with a label and a Cancel button, for any long worker step.
 import type { CallHandle } from '../client';
-import { CancelledError } from '../errors';
+import { CancelledError, kindOf } from '../errors';
 import { formatBytes, formatCount } from '../format';
 import type { Phase } from '../messages';
 import { el } from './dom';
@@ -78,6 +78,7 @@ export class ProgressView {
   }
 }
 
+/** A cancelled step: the page's own cancel, or a core call whose progress callback said stop. */
 export function isCancel(error: unknown): boolean {
-  return error instanceof CancelledError || /^cancelled/i.test((error as Error)?.message ?? '');
+  return error instanceof CancelledError || kindOf(error)?.kind === 'cancelled';
 }

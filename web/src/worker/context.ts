@@ -1,18 +1,19 @@
 // What every worker handler gets: the open model, progress reporting and the cancel check.
 import { CancelledError, LabError, ModelFormatError } from '../errors';
-import type { GgufHeader, Phase, TensorRow } from '../messages';
+import type { Method, ModelHeader, Phase, Progress, TensorRow } from '../messages';
 import type { ByteSource } from '../source';
 import { dequantizeGgml } from '../pkg/quantlab.js';
 
 export interface OpenModel {
   source: ByteSource;
-  header: GgufHeader;
+  header: ModelHeader;
   /** The last decoded tensor, kept because the panels look at one tensor many times. */
   decoded?: { name: string; values: Float32Array };
 }
 
-export interface Ctx {
-  progress(phase: Phase, loaded: number, total: number, detail?: unknown): void;
+/** The context of a call to method `M`: its progress carries `M`'s detail type. */
+export interface Ctx<M extends Method = Method> {
+  progress(phase: Phase, loaded: number, total: number, detail?: Progress<M>): void;
   /** True once the page asked to cancel this request. */
   cancelled(): boolean;
 }

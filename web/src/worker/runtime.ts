@@ -1,9 +1,9 @@
 // Worker handlers that need the whole model (contract A: LabModel, LabEval, evalText,
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
-import { CancelledError, LabError, RuntimeError } from '../errors';
-import type { ActivationChannels, Activations, DeviceChoice, ErrorMetrics, EvalProtocol, FormatResult, GenerationSide, KvCache, Methods, QuantManifest, TensorError } from '../messages';
-import { coreVersion, evalText, exportQuantized, GpuLabModel, LabEval, LabModel, parseScheme } from '../pkg/quantlab.js';
+import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
+import type { ActivationChannels, Activations, DeviceChoice, EvalProtocol, GenerationSide, KvCache, Method, Methods, Progress, QuantManifest, TensorError } from '../messages';
+import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseScheme, type ProbeResult } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { storeForOffline } from './offline';
@@ -23,17 +23,11 @@ interface Runtime {
   /** The last quantized model, reused by generate after compare/generate with the same format. */
   last?: { format: string; model: LabModel };
   /** The last activation statistics (all matrices), keyed by their settings. */
-  activations?: { key: string; tokens: number; tensors: { tensor: string; colAbsmax: Float32Array; colRms: Float32Array; outliers: number[] }[] };
+  activations?: { key: string } & ActivationStats;
   /** Copies on the WebGPU device (uploaded on first GPU use) with their KV cache format, and the auto probe's verdict. */
-  gpu?: { kvCache: KvCache; activations: Activations; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: GpuProbe };
+  gpu?: { kvCache: KvCache; activations: Activations; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: ProbeResult };
 }
 
-interface GpuProbe {
-  cpuTokensPerSec: number;
-  gpuTokensPerSec: number;
-  useGpu: boolean;
-  reason: string;
-}
 let runtime: Runtime | null = null;
 let evalTextCache: string | null = null;
 
@@ -41,14 +35,14 @@ function wasmCall<T>(what: string, f: () => T): T {
   try {
     return f();
   } catch (error) {
-    const message = (error as Error)?.message ?? String(error);
-    if (/^cancelled/i.test(message)) throw new CancelledError(message);
-    throw new RuntimeError(`${what}: ${message}`);
+    const kind = kindOf(error);
+    if (kind?.kind === 'cancelled') throw new CancelledError(errorText(error), kind);
+    throw new RuntimeError(`${what}: ${errorText(error)}`, kind);
   }
 }
 
 /** A progress callback for a synchronous wasm call: reports, and returns false once cancelled. */
-function reporter(ctx: Ctx, phase: 'quantize' | 'evaluate' | 'export', detail?: unknown) {
+function reporter<M extends Method>(ctx: Ctx<M>, phase: 'quantize' | 'evaluate' | 'export', detail?: Progress<M>) {
   return (done: number, total: number) => {
     ctx.progress(phase, done, total, detail);
     return !ctx.cancelled();
@@ -93,17 +87,7 @@ async function loadEvalText(dataUrl: string, ctx: Ctx): Promise<string> {
   return text;
 }
 
-interface QuantReport {
-  bitsPerWeight: number;
-  bitsPerWeightBefore: number;
-  bytesAfter: number;
-  bytesBefore: number;
-  fallbacks: number;
-  summary: string;
-  tensors: { name: string; to: string; error: ErrorMetrics }[];
-}
-
-function quantizeFor(rt: Runtime, format: string, ctx: Ctx, detail?: unknown): LabModel {
+function quantizeFor<M extends Method>(rt: Runtime, format: string, ctx: Ctx<M>, detail?: Progress<M>): LabModel {
   if (rt.last?.format === format) return rt.last.model;
   rt.gpu?.last?.model.free();
   if (rt.gpu) rt.gpu.last = undefined;
@@ -115,23 +99,24 @@ function quantizeFor(rt: Runtime, format: string, ctx: Ctx, detail?: unknown): L
 }
 
 /** Quantize + evaluate each format against the base, one format at a time (bounded memory). */
-export async function compareFormats({ formats, ctx: windowCtx, maxWindows, dataUrl }: Args<'compareFormats'>, ctx: Ctx): Promise<QuantManifest[]> {
+export async function compareFormats({ formats, ctx: windowCtx, maxWindows, dataUrl }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   const rt = await getRuntime(ctx);
   const text = await loadEvalText(dataUrl, ctx);
   const open = requireModel();
-  const info = rt.base.info() as { sourceFormat: string; bitsPerWeight: number; residentBytes: number };
+  const info = rt.base.info();
   const steps = formats.length * 2;
   const manifests: QuantManifest[] = [];
   for (const [i, format] of formats.entries()) {
-    const scheme = wasmCall(`format ${format}`, () => parseScheme(format)) as { name: string; scheme: unknown };
+    const scheme = wasmCall(`format ${format}`, () => parseScheme(format));
     const quantizeStep = { step: 2 * i, steps, label: `Quantize ${scheme.name}` };
     ctx.progress('quantize', 0, 0, quantizeStep);
     const model = quantizeFor(rt, format, ctx, quantizeStep);
-    const report = model.quantReport() as QuantReport;
+    const report = model.quantReport();
+    if (!report) throw new LabError(`the ${format} model has no quantization report`);
     const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${scheme.name} against the base` };
     ctx.progress('evaluate', 0, 0, evalStep);
     const evaluation = new LabEval(rt.base);
-    let run: EvalProtocol & { results: Omit<FormatResult, 'format' | 'scheme' | 'bitsPerWeight' | 'bytes' | 'basePpl' | 'fallbacks' | 'quantizeSummary'>[] };
+    let run: EvalResult;
     try {
       evaluation.add(model);
       const opts = maxWindows ? { ctx: windowCtx, maxWindows } : { ctx: windowCtx };
@@ -139,7 +124,8 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
     } finally {
       evaluation.free();
     }
-    const [base, quantized] = run.results as [FormatResult, FormatResult];
+    const [base, quantized] = run.results;
+    if (!base || !quantized) throw new LabError(`evaluating ${scheme.name} gave ${run.results.length} results, not 2`);
     const protocol: EvalProtocol = {
       protocol: run.protocol,
       ctx: run.ctx,
@@ -171,7 +157,7 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
         basePpl: base.ppl,
         fallbacks: report.fallbacks,
         quantizeSummary: report.summary,
-        tensorErrors: report.tensors.map((t): TensorError => ({ name: t.name, to: t.to, mse: t.error.mse, sqnrDb: t.error.sqnr_db })),
+        tensorErrors: report.tensors.map((t): TensorError => ({ name: t.name, to: t.to, mse: t.error.mse, sqnrDb: t.error.sqnrDb })),
       },
     };
     manifests.push(manifest);
@@ -180,11 +166,9 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
   return manifests;
 }
 
-function side(label: string, r: { text: string; tokenIds: number[]; stopReason: string; promptTokens: number; prefillTokensPerSec: number; decodeTokensPerSec: number; gpuKernels?: string }, pieces: string[]): GenerationSide {
+function side(label: string, r: GenerateResult & { gpuKernels?: string }, pieces: string[]): GenerationSide {
   return { label, pieces, ...r };
 }
-
-type GenerateResult = Parameters<typeof side>[1];
 
 function freeGpu(rt: Runtime | null): void {
   rt?.gpu?.base?.free();
@@ -192,7 +176,7 @@ function freeGpu(rt: Runtime | null): void {
   if (rt) rt.gpu = undefined;
 }
 
-const errorText = (error: unknown) => (error as Error)?.message ?? String(error);
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * `model` on the GPU, uploaded once per model (the base, or the last quantized format), KV cache
@@ -202,7 +186,7 @@ const errorText = (error: unknown) => (error as Error)?.message ?? String(error)
 async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCache: KvCache, activations: Activations): Promise<GpuLabModel> {
   if (rt.gpu && (rt.gpu.kvCache !== kvCache || rt.gpu.activations !== activations)) freeGpu(rt);
   const gpu = (rt.gpu ??= { kvCache, activations });
-  const upload = async () => (await GpuLabModel.upload(model, undefined, kvCache, activations)) as GpuLabModel;
+  const upload = () => GpuLabModel.upload(model, undefined, kvCache, activations);
   if (format === null) return (gpu.base ??= await upload());
   if (gpu.last?.format !== format) {
     gpu.last?.model.free();
@@ -217,19 +201,19 @@ async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCa
  * probe once per model (CPU vs GPU decode tokens/s, with the adapter and why). Any WebGPU failure
  * (no WebGPU, device lost, a buffer over the limits) falls back to the CPU and says so.
  */
-async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], kvCache: KvCache, wanted: Activations, ctx: Ctx): Promise<DeviceChoice> {
+async function chooseDevice(rt: Runtime, requested: DeviceChoice['requested'], kvCache: KvCache, wanted: Activations, ctx: Ctx<'generate'>): Promise<DeviceChoice> {
   if (requested === 'cpu') return { requested, used: 'cpu', reason: 'CPU (WebAssembly), as selected', kvCache: 'f32', activations: 'f32' };
   let adapter: string | undefined;
   try {
     const browserName = await browserAdapterName();
     ctx.progress('generate', 0, 0, { status: 'uploading the model to WebGPU' });
     const { gpu, activations, activationsNote } = await uploadBase(rt, kvCache, wanted);
-    const info = gpu.info() as { adapter: string; isFallback: boolean; shaderF16: boolean; kvCache: KvCache };
+    const info = gpu.info();
     adapter = browserName ?? info.adapter;
     const kind = `${info.isFallback ? 'a software fallback' : 'a hardware adapter'}, ${info.shaderF16 ? 'shader-f16' : 'no shader-f16: f32 activations'}`;
     if (requested === 'webgpu') return { requested, used: 'webgpu', adapter, reason: `WebGPU adapter '${adapter}' (${kind}), as selected`, kvCache: info.kvCache, activations, activationsNote };
     ctx.progress('generate', 0, 0, { status: 'probing CPU vs WebGPU decode speed' });
-    const probe = (rt.gpu!.probe ??= (await gpu.probe()) as GpuProbe);
+    const probe = (rt.gpu!.probe ??= await gpu.probe());
     const what = info.isFallback ? `is a software fallback (${info.shaderF16 ? 'shader-f16' : 'no shader-f16'})` : `(${kind})`;
     const reason = `WebGPU adapter '${adapter}' ${what}: CPU decodes ${probe.cpuTokensPerSec.toFixed(1)} tok/s vs GPU ${probe.gpuTokensPerSec.toFixed(2)} tok/s → using ${probe.useGpu ? 'WebGPU' : 'the CPU'}`;
     return { requested, used: probe.useGpu ? 'webgpu' : 'cpu', adapter, reason, kvCache: probe.useGpu ? info.kvCache : 'f32', activations: probe.useGpu ? activations : 'f32', activationsNote };
@@ -248,7 +232,8 @@ async function uploadBase(rt: Runtime, kvCache: KvCache, wanted: Activations): P
   try {
     return { gpu: await gpuCopy(rt, rt.base, null, kvCache, wanted), activations: wanted };
   } catch (error) {
-    if (wanted !== 'f16' || !errorText(error).includes('shader-f16')) throw error;
+    const kind = kindOf(error);
+    if (wanted !== 'f16' || kind?.kind !== 'missingFeature' || kind.feature !== 'shader-f16') throw error;
     freeGpu(rt);
     const activationsNote = `f16 activations need the adapter's shader-f16 feature (${errorText(error)}): WebGPU ran f32 activations.`;
     return { gpu: await gpuCopy(rt, rt.base, null, kvCache, 'f32'), activations: 'f32', activationsNote };
@@ -269,7 +254,7 @@ async function browserAdapterName(): Promise<string | undefined> {
 }
 
 /** The same prompt and seed through the base and the quantized model, streamed token by token. */
-export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }> {
+export async function generate(args: Args<'generate'>, ctx: Ctx<'generate'>): Promise<{ base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }> {
   const rt = await getRuntime(ctx);
   const opts = { maxTokens: args.maxTokens, seed: args.seed, temperature: args.temperature, chat: args.chat };
   const device = await chooseDevice(rt, args.device ?? 'cpu', args.kvCache ?? 'f32', args.activations ?? 'f32', ctx);
@@ -285,8 +270,8 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
     if (device.used === 'webgpu') {
       try {
         const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format, device.kvCache, device.activations);
-        gpuKernels = (gpu.info() as { kernels: string }).kernels;
-        result = (await gpu.generate(args.prompt, opts, onToken)) as GenerateResult;
+        gpuKernels = gpu.info().kernels;
+        result = await gpu.generate(args.prompt, opts, onToken);
       } catch (error) {
         gpuKernels = undefined;
         // A failed device or upload is dropped, so the next run acquires and uploads afresh.
@@ -300,14 +285,14 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
         }
       }
     }
-    result ??= wasmCall(`generating with the ${which} model`, () => model.generate(args.prompt, opts, onToken)) as GenerateResult;
+    result ??= wasmCall(`generating with the ${which} model`, () => model.generate(args.prompt, opts, onToken));
     if (ctx.cancelled()) throw new CancelledError('cancelled generation');
     return { result: { ...result, gpuKernels }, pieces };
   };
   const base = await run(rt.base, 'base');
   const model = quantizeFor(rt, args.format, ctx);
   const quantized = await run(model, 'quantized');
-  const info = rt.base.info() as { sourceFormat: string };
+  const info = rt.base.info();
   return {
     base: side(`base (${info.sourceFormat} checkpoint dequantized)`, base.result, base.pieces),
     quantized: side(args.format, quantized.result, quantized.pieces),
@@ -318,7 +303,7 @@ export async function generate(args: Args<'generate'>, ctx: Ctx): Promise<{ base
 /** The model quantized to `format` as a file: GGUF for ggml types, safetensors otherwise. */
 export async function exportModel({ format }: Args<'exportModel'>, ctx: Ctx): Promise<Methods['exportModel']['result']> {
   const rt = await getRuntime(ctx);
-  const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export'))) as { bytes: Uint8Array; extension: string; summary: string };
+  const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export')));
   const stem = (requireModel().source.name.split('/').pop() ?? 'model').replace(/\.gguf$/i, '');
   return { blob: new Blob([out.bytes.slice().buffer as ArrayBuffer]), extension: out.extension, summary: out.summary, fileName: `${stem}.${format}.${out.extension}` };
 }
@@ -350,8 +335,8 @@ export async function activationStats({ tensor, maxTokens, outlierK, dataUrl }: 
         ctx.progress('analyze', done, total);
         return !ctx.cancelled();
       }),
-    ) as { tokens: number; tensors: NonNullable<Runtime['activations']>['tensors'] };
-    rt.activations = { key, tokens: result.tokens, tensors: result.tensors };
+    );
+    rt.activations = { key, ...result };
   }
   const found = rt.activations.tensors.find((t) => t.tensor === tensor);
   if (!found) throw new LabError(`${tensor} is not a weight matrix the forward pass multiplies activations with (norm vectors have no input channels)`);

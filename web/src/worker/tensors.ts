@@ -1,34 +1,28 @@
 // Worker handlers for the weight panels: layer browser statistics, histogram with format levels,
 // outlier channels and NF4 level placement. Each reads one tensor's bytes and calls the wasm core.
 import { codebookMse, histogramOf, normalQuantileLevels, sortedLevels } from '../analysis';
-import { FormatChoiceError } from '../errors';
-import type { ChannelStats, Methods, Nf4Placement, TensorAnalysis, TensorRow, TensorView } from '../messages';
-import { quantizeTensor, tensorHistogram, weightStats } from '../pkg/quantlab.js';
+import { FormatChoiceError, kindOf } from '../errors';
+import type { ChannelStats, ErrorMetrics, Methods, Nf4Placement, TensorAnalysis, TensorRow, TensorView } from '../messages';
+import { type QuantizeReport, quantizeTensor, tensorHistogram, weightStats } from '../pkg/quantlab.js';
 import { checkCancelled, type Ctx, decodable, decodedValues, findTensor, requireModel, tensorBytes, yieldToEvents } from './context';
 
 type Args<M extends keyof Methods> = Methods[M]['args'];
 
-interface QuantizeReport {
-  format: string;
-  bits_per_weight: number;
-  metrics: TensorView['metrics'] | null;
-  nGroups: number;
-  groupLen: number;
-  group: number;
-  levels: number[];
-  occupancy: number[];
-}
+/** What the panels use of a quantization; `metrics` is null when the format could not be applied. */
+type Quantized = Pick<QuantizeReport, 'format' | 'bitsPerWeight' | 'nGroups' | 'groupLen' | 'group' | 'levels' | 'occupancy'> & { metrics: ErrorMetrics | null };
+
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 function quantize(format: string, row: TensorRow, bytes: Uint8Array, group: number): QuantizeReport {
   try {
-    return quantizeTensor(format, row.typeId, row.nElements, row.dims[0] ?? 1, bytes, group, 1) as QuantizeReport;
+    return quantizeTensor(format, row.typeId, row.nElements, row.dims[0] ?? 1, bytes, group, 1);
   } catch (error) {
-    throw new FormatChoiceError(`${format} on ${row.name}: ${(error as Error).message}`);
+    throw new FormatChoiceError(`${format} on ${row.name}: ${messageOf(error)}`, kindOf(error));
   }
 }
 
 /** Every tensor's kurtosis, outlier channel counts and error under `format`, one tensor at a time. */
-export async function analyzeTensors({ format, outlierK }: Args<'analyzeTensors'>, ctx: Ctx): Promise<TensorAnalysis[]> {
+export async function analyzeTensors({ format, outlierK }: Args<'analyzeTensors'>, ctx: Ctx<'analyzeTensors'>): Promise<TensorAnalysis[]> {
   const model = requireModel();
   const tensors = model.header.tensors.filter(decodable);
   const out: TensorAnalysis[] = [];
@@ -36,22 +30,22 @@ export async function analyzeTensors({ format, outlierK }: Args<'analyzeTensors'
     await yieldToEvents();
     checkCancelled(ctx, `analysis stopped after ${i} of ${tensors.length} tensors`);
     const bytes = await tensorBytes(model, row);
-    const stats = weightStats(row.typeId, row.nElements, row.dims[0] ?? 1, bytes, outlierK) as ChannelStats;
+    const stats = weightStats(row.typeId, row.nElements, row.dims[0] ?? 1, bytes, outlierK);
     const result: TensorAnalysis = {
       name: row.name,
       elements: row.nElements,
       bytes: row.nBytes,
-      kurtosis: stats.excess_kurtosis,
-      outlierRows: stats.outlier_rows.length,
-      outlierCols: stats.outlier_cols.length,
+      kurtosis: stats.excessKurtosis,
+      outlierRows: stats.outlierRows.length,
+      outlierCols: stats.outlierCols.length,
       format,
     };
     try {
       const q = quantize(format, row, bytes, 0);
-      result.bitsPerWeight = q.bits_per_weight;
-      result.metrics = q.metrics ?? undefined;
+      result.bitsPerWeight = q.bitsPerWeight;
+      result.metrics = q.metrics;
     } catch (error) {
-      result.error = (error as Error).message;
+      result.error = messageOf(error);
     }
     out.push(result);
     ctx.progress('analyze', i + 1, tensors.length, result);
@@ -67,13 +61,13 @@ export async function tensorView(args: Args<'tensorView'>, ctx: Ctx): Promise<Te
   const bytes = await tensorBytes(model, row);
   ctx.progress('quantize', 0, 0);
   // The histogram is shown even when the format cannot take this tensor; the reason is reported.
-  let q: QuantizeReport;
+  let q: Quantized;
   let formatError: string | undefined;
   try {
     q = quantize(args.format, row, bytes, Math.max(0, args.group));
   } catch (error) {
-    formatError = (error as Error).message;
-    q = { format: args.format, bits_per_weight: NaN, metrics: null, nGroups: 1, groupLen: row.nElements, group: 0, levels: [], occupancy: [] };
+    formatError = messageOf(error);
+    q = { format: args.format, bitsPerWeight: NaN, metrics: null, nGroups: 1, groupLen: row.nElements, group: 0, levels: [], occupancy: [] };
   }
   const cols = row.dims[0] ?? 1;
   const groupLen = q.groupLen || row.nElements;
@@ -113,7 +107,7 @@ export async function tensorView(args: Args<'tensorView'>, ctx: Ctx): Promise<Te
     levels,
     clipped,
     occupancy: q.occupancy,
-    bitsPerWeight: q.bits_per_weight,
+    bitsPerWeight: q.bitsPerWeight,
     metrics: q.metrics,
     formatError,
   };
@@ -125,7 +119,7 @@ export async function channelStats({ tensor, outlierK }: Args<'channelStats'>, c
   ctx.progress('read', 0, row.nBytes);
   const bytes = await tensorBytes(model, row);
   ctx.progress('decode', 0, row.nElements);
-  return { ...(weightStats(row.typeId, row.nElements, row.dims[0] ?? 1, bytes, outlierK) as ChannelStats), tensor };
+  return { ...weightStats(row.typeId, row.nElements, row.dims[0] ?? 1, bytes, outlierK), tensor };
 }
 
 const NF4_BLOCK = 64;
@@ -160,7 +154,7 @@ export async function nf4Placement({ tensor, block }: Args<'nf4Placement'>, ctx:
     nf4Levels: normalise(nf4.levels),
     int4Levels: normalise(int4.levels),
     normalLevels,
-    mse: { nf4: nf4.metrics!.mse, int4: int4.metrics!.mse, normal: codebookMse(values, NF4_BLOCK, normalLevels) },
-    signalPower: nf4.metrics!.signal_power,
+    mse: { nf4: nf4.metrics.mse, int4: int4.metrics.mse, normal: codebookMse(values, NF4_BLOCK, normalLevels) },
+    signalPower: nf4.metrics.signalPower,
   };
 }

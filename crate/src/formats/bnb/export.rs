@@ -26,8 +26,8 @@ use serde::Deserialize;
 use super::reference::{Bnb4Type, NestedAbsmax};
 use super::tables::{dynamic_map, DYNAMIC_MAP_BITS};
 use super::{Bnb4Tensor, BnbAbsmax};
-use crate::formats::quantized::TensorShape;
 use crate::formats::scheme::QuantScheme;
+use crate::formats::tensor::TensorShape;
 
 /// One safetensors entry: key, dtype, shape, little-endian bytes.
 pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);

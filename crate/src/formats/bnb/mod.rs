@@ -17,8 +17,8 @@ pub use export::{
 };
 pub use reference::{dequantize_ref, double_dequantize, double_quantize, quantize_ref, Bnb4Type, NestedAbsmax};
 
-use super::quantized::{QuantError, TensorShape};
 use super::scheme::{Granularity, QuantScheme, ValueType};
+use super::tensor::{check_input, QuantError, TensorShape};
 
 /// The per-block absmax values: plain f32, or double-quantized.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,7 +43,7 @@ impl Bnb4Tensor {
     pub fn quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
         let ty = bnb_type(scheme)?;
         let block = block_size(scheme)?;
-        super::quantized::check_input(scheme, values, shape)?;
+        check_input(scheme, values, shape)?;
         let (packed, absmax) = quantize_ref(ty, values, block);
         let absmax = match scheme.double_quant {
             None => BnbAbsmax::Plain(absmax),

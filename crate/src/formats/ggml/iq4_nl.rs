@@ -14,7 +14,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::assert_block_count;
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// Values per block (`QK4_NL`).
 pub const QK: usize = 32;

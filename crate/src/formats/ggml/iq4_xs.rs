@@ -19,7 +19,7 @@ use half::f16;
 
 use super::iq4_nl::KVALUES_IQ4NL;
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_iq4_xs`.
 #[repr(C)]

@@ -27,9 +27,7 @@
 //! [`FormatError::Unsupported`].
 
 use super::{q2_k, q3_k, q4_0, q4_1, q4_k, q5_0, q5_1, q5_k, q6_k, q8_0, q8_k, QK_K};
-use crate::formats::int::sort_unique;
-use crate::formats::FormatError;
-use crate::gguf::GgmlType;
+use crate::formats::{int::sort_unique, FormatError, GgmlType};
 
 /// Weights per group for `ty`, or `None` when levels/codes are not supported for it.
 pub fn group_len(ty: GgmlType) -> Option<usize> {

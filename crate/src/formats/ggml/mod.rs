@@ -13,7 +13,7 @@
 //! | `q4_k.rs`     | Q4_K (+ the 6-bit scale packing shared with Q5_K) | 256 / 144 | yes | yes |
 //! | `q5_k.rs`     | Q5_K             | 256 / 176              | yes        | yes      |
 //! | `q6_k.rs`     | Q6_K             | 256 / 210              | yes        | yes      |
-//! | `q8_k.rs`     | Q8_K             | 256 / 292              | yes        | later    |
+//! | `q8_k.rs`     | Q8_K             | 256 / 292              | yes        | no       |
 //! | `simd128.rs`  | (helpers)        | wasm SIMD128 per-value work of the Q4_0 … Q8_0 fast paths (see [`lanes`]) | | |
 //! | `k_quant_search.rs` | (helpers)   | scale searches, `nearest_int`, f16 rounding shared by the K-quant quantizers | | |
 //! | `iq4_nl.rs`   | IQ4_NL           | 32 / 18                | yes        | no       |
@@ -23,7 +23,7 @@
 //! | `tq2_0.rs`    | TQ2_0            | 256 / 66               | yes        | no       |
 //!
 //! Each file has a `#[repr(C)]` block struct (bytemuck `Pod`, sizes asserted at compile time
-//! against [`GgmlType::block_layout`](crate::gguf::GgmlType::block_layout)), a
+//! against [`GgmlType::block_layout`](crate::formats::GgmlType::block_layout)), a
 //! `dequantize_block` / `dequantize_ref` pair and, where implemented, `quantize_block` /
 //! `quantize_ref`.
 //!
@@ -76,8 +76,8 @@ pub(crate) fn c_f32_to_i8(x: f32) -> i8 {
 ///
 /// Two implementations of the per-value work exist: the portable one below, written as 8 plain
 /// lanes so that LLVM vectorizes it on x86-64, and [`super::simd128`] with explicit wasm SIMD128
-/// instructions (LLVM's auto-vectorized form of the portable code ran ~2.5× slower than the
-/// scalar references in wasm). The block-level decisions (ties, signed zeros) are shared.
+/// instructions (LLVM's auto-vectorized form of the portable code ran slower than the scalar
+/// references in wasm). The block-level decisions (ties, signed zeros) are shared.
 ///
 /// Precondition (all of them): every value is finite. [`crate::formats::quantize_row`] rejects
 /// NaN and infinities before it calls any quantizer.
@@ -314,8 +314,8 @@ pub(crate) mod lanes {
 
 /// Index of the first NaN or infinity in `x`: the answer of
 /// `x.iter().position(|v| !v.is_finite())`, but found 64 values at a time with no early exit
-/// inside a chunk, so that the test vectorizes (exponent bits all ones, as integers). With the
-/// scalar scan, native Q4_0/Q4_1 `formats::quantize_row` ran about 15% slower.
+/// inside a chunk, so that the test vectorizes (exponent bits all ones, as integers): the
+/// scalar scan was a measurable part of native Q4_0/Q4_1 `formats::quantize_row`.
 pub(crate) fn first_non_finite(x: &[f32]) -> Option<usize> {
     const CHUNK: usize = 64;
     const EXPONENT: u32 = 0x7F80_0000;

@@ -14,7 +14,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::assert_block_count;
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// Values per block (`QK_MXFP4`).
 pub const QK: usize = 32;

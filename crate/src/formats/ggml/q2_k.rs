@@ -20,7 +20,7 @@ use half::f16;
 
 use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, make_qkx2_quants_fast, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_q2_K`.
 #[repr(C)]

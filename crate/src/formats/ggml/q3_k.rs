@@ -23,7 +23,7 @@ use half::f16;
 
 use super::k_quant_search::{clamp_int, fp32_to_fp16, make_q3_quants, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_q3_K`.
 #[repr(C)]

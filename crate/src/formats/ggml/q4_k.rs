@@ -22,7 +22,7 @@ use half::f16;
 
 use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, make_qkx2_quants_fast, nearest_int, sub_mut};
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// Bytes of packed 6-bit scales and minimums (`K_SCALE_SIZE`).
 pub const K_SCALE_SIZE: usize = 12;

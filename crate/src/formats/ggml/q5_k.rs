@@ -18,7 +18,7 @@ use half::f16;
 
 use super::q4_k::{get_scale_min_k4, quantize_scales_mins, K_SCALE_SIZE};
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_q5_K`.
 #[repr(C)]

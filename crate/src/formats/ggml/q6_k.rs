@@ -23,7 +23,7 @@ use super::k_quant_search::{
     clamp_int, fp32_to_fp16, make_qx_quants, make_qx_quants_fast, nearest_int, sub_mut, GROUP_MAX_EPS,
 };
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_q6_K`.
 #[repr(C)]

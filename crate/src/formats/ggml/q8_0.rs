@@ -14,7 +14,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::{assert_block_count, c_f32_to_i8, lanes};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// Values per block (`QK8_0`).
 pub const QK: usize = 32;

@@ -15,7 +15,7 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_q8_K`.
 #[repr(C)]

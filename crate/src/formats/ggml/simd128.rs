@@ -3,9 +3,9 @@
 //! in `ggml::lanes` (re-exported from there on wasm32 with `simd128`): identical results for
 //! finite inputs, under the value bounds each function states.
 //!
-//! Why a separate version: LLVM's auto-vectorized form of the portable lanes ran ~2.5× slower
-//! in wasm than the plain scalar references (measured with scripts/bench-quantize.sh, not
-//! analysed further). Here each step is a short explicit SIMD128 sequence:
+//! Why a separate version: LLVM's auto-vectorized form of the portable lanes ran slower in wasm
+//! than the plain scalar references (scripts/bench-quantize.sh, BENCHMARKS.md; not analysed
+//! further). Here each step is a short explicit SIMD128 sequence:
 //!
 //! - min / max scans: `f32x4.pmin` / `f32x4.pmax` (`b < a ? b : a`; no NaN can occur);
 //! - `x * id + add`: `f32x4.mul` then `f32x4.add`, two roundings as in the C (SIMD128 has no

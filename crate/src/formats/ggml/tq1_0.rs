@@ -18,7 +18,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_tq1_0`.
 #[repr(C)]

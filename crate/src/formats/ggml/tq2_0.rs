@@ -16,7 +16,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::{assert_block_count, QK_K};
-use crate::gguf::GgmlType;
+use crate::formats::GgmlType;
 
 /// ggml's `block_tq2_0`.
 #[repr(C)]

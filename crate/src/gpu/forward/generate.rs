@@ -22,7 +22,7 @@ pub fn samples_on_gpu(config: &SamplerConfig) -> bool {
 /// `is_eog` accepts. `now()` is any monotonic clock in seconds.
 #[allow(clippy::too_many_arguments)]
 pub async fn generate(
-    model: &mut GpuModel<'_>,
+    model: &mut GpuModel,
     prompt: &[u32],
     max_new: usize,
     config: SamplerConfig,
@@ -101,7 +101,7 @@ pub async fn generate(
 #[cfg(not(target_arch = "wasm32"))]
 #[allow(clippy::too_many_arguments)]
 pub fn generate_blocking(
-    model: &mut GpuModel<'_>,
+    model: &mut GpuModel,
     prompt: &[u32],
     max_new: usize,
     config: SamplerConfig,

@@ -16,17 +16,20 @@
 use half::f16;
 use wgpu::util::DeviceExt;
 
+use crate::gpu::kernel::overrides::{
+    CAPACITY, DIM, EPS, HEAD_DIM, KV_FORMAT, N_HEADS, N_KV_HEADS, OP, ROPE_DIM, VOCAB, WIDTH,
+};
 use crate::gpu::kernel::Kernel;
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{softmax, weights::dot};
 
-/// Threads per workgroup of the element-wise kernels (must match the shaders' `WG`).
+/// Threads per workgroup of the element-wise kernels (`WG` in shaders/forward_step.wgsl).
 pub const WG: u32 = 64;
 /// Largest `top_k` sampled on the GPU (`MAX_K` in `sample.wgsl`); larger (or 0 = all tokens)
 /// reads the logits back and samples on the CPU.
 pub const MAX_TOP_K: usize = 64;
 
-/// The uniform every forward kernel reads (`struct Step` in each shader; 32 bytes).
+/// The uniform every forward kernel reads (`struct Step` in shaders/forward_step.wgsl; 32 bytes).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Step {
@@ -252,29 +255,16 @@ pub struct Pipelines {
 impl Pipelines {
     pub async fn new(gpu: &GpuContext, s: &Shapes) -> Result<Pipelines, GpuError> {
         let f = |v: usize| v as f64;
-        let heads = [("N_HEADS", f(s.n_heads)), ("N_KV_HEADS", f(s.n_kv_heads)), ("HEAD_DIM", f(s.head_dim))];
-        let kv = f64::from(s.kv.code());
+        let heads = [(N_HEADS, f(s.n_heads)), (N_KV_HEADS, f(s.n_kv_heads)), (HEAD_DIM, f(s.head_dim))];
+        let cache = [heads[1], heads[2], (CAPACITY, f(s.capacity)), (KV_FORMAT, f64::from(s.kv.code()))];
         Ok(Pipelines {
-            rmsnorm: Kernel::RmsNorm.pipeline(gpu, &[("DIM", f(s.dim)), ("EPS", f64::from(s.eps))]).await?,
-            rope: Kernel::Rope.pipeline(gpu, &[heads[0], heads[1], heads[2], ("ROPE_DIM", f(s.rope_dim))]).await?,
-            kv_write: Kernel::KvWrite
-                .pipeline(
-                    gpu,
-                    &[
-                        ("KV_DIM", f(s.n_kv_heads * s.head_dim)),
-                        heads[2],
-                        heads[1],
-                        ("CAPACITY", f(s.capacity)),
-                        ("KV_FORMAT", kv),
-                    ],
-                )
-                .await?,
-            attention: Kernel::Attention
-                .pipeline(gpu, &[heads[0], heads[1], heads[2], ("CAPACITY", f(s.capacity)), ("KV_FORMAT", kv)])
-                .await?,
-            swiglu: Kernel::Elementwise.pipeline(gpu, &[("WIDTH", f(s.hidden_dim)), ("OP", 1.0)]).await?,
-            residual_add: Kernel::Elementwise.pipeline(gpu, &[("WIDTH", f(s.dim)), ("OP", 0.0)]).await?,
-            sample: Kernel::Sample.pipeline(gpu, &[("VOCAB", f(s.vocab))]).await?,
+            rmsnorm: Kernel::RmsNorm.pipeline(gpu, &[(DIM, f(s.dim)), (EPS, f64::from(s.eps))]).await?,
+            rope: Kernel::Rope.pipeline(gpu, &[heads[0], heads[1], heads[2], (ROPE_DIM, f(s.rope_dim))]).await?,
+            kv_write: Kernel::KvWrite.pipeline(gpu, &cache).await?,
+            attention: Kernel::Attention.pipeline(gpu, &[&[heads[0]], &cache[..]].concat()).await?,
+            swiglu: Kernel::Elementwise.pipeline(gpu, &[(WIDTH, f(s.hidden_dim)), (OP, 1.0)]).await?,
+            residual_add: Kernel::Elementwise.pipeline(gpu, &[(WIDTH, f(s.dim)), (OP, 0.0)]).await?,
+            sample: Kernel::Sample.pipeline(gpu, &[(VOCAB, f(s.vocab))]).await?,
         })
     }
 }

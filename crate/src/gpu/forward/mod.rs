@@ -17,19 +17,26 @@
 //! [`GpuError::BufferTooLarge`] naming the tensor and the sizes. A lost device surfaces as
 //! [`GpuError::DeviceLost`] at the next call (the CPU path still works).
 //!
+//! Ownership: a [`GpuModel`] holds an `Arc` of its [`GpuContext`] (no borrow, so the bindings
+//! can keep one in a JS object), and binds every matrix's product to the buffers it reads and
+//! writes at upload ([`BoundMatmul`]), so recording a token creates no buffer or bind group:
+//! the step uniform is the one value written per submission.
+//!
 //! Sub-modules: [`kernels`] (pipelines, dispatch, CPU twins), [`generate`] (generation loop with
-//! GPU sampling), `probe` (the CPU-vs-GPU decode probe, native only).
+//! GPU sampling), [`probe`] (the CPU-vs-GPU decode probe and its decision), `state` (the
+//! activation buffers).
 
 pub mod generate;
 pub mod kernels;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod probe;
+mod state;
 
-use wgpu::util::DeviceExt;
+use std::sync::Arc;
 
-use self::kernels::{bind, dispatch, groups, rope_table, Pipelines, Shapes, Step};
+use self::kernels::{bind, dispatch, groups, Pipelines, Shapes, Step};
 pub use self::kernels::{KvFormat, MAX_TOP_K};
-use crate::gpu::matmul::{ActivationPrecision, GpuMatrix, MatmulSetup};
+use self::state::{bytes_f32, norm_buffer, zeroed, Activations};
+use crate::gpu::matmul::{ActivationPrecision, BoundMatmul, GpuMatrix, MatmulSetup};
 use crate::gpu::{GpuContext, GpuError};
 use crate::model::{Config, Model, ModelError};
 
@@ -38,7 +45,7 @@ use crate::model::{Config, Model, ModelError};
 pub const DEFAULT_MAX_BATCH: usize = 64;
 
 /// Why a GPU forward cannot run.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GpuModelError {
     #[error(transparent)]
     Gpu(#[from] GpuError),
@@ -48,21 +55,36 @@ pub enum GpuModelError {
     Unsupported(String),
 }
 
+/// A weight matrix of the forward and its product, bound to the activations it reads and writes.
+struct Projection {
+    matrix: GpuMatrix,
+    product: BoundMatmul,
+}
+
+impl Projection {
+    fn new(gpu: &GpuContext, matrix: GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Projection {
+        let product = matrix.bind_product(gpu, x, y);
+        Projection { matrix, product }
+    }
+}
+
 /// One transformer block on the GPU.
 struct GpuLayer {
     /// (dim,) (read through `bind`; kept here so the layer owns what its bind groups use)
     #[allow(dead_code)]
     attn_norm: wgpu::Buffer,
-    wq: GpuMatrix,
-    wk: GpuMatrix,
-    wv: GpuMatrix,
-    wo: GpuMatrix,
+    /// xb → q, k, v; att → xb2.
+    wq: Projection,
+    wk: Projection,
+    wv: Projection,
+    wo: Projection,
     /// (dim,) (read through `bind`)
     #[allow(dead_code)]
     ffn_norm: wgpu::Buffer,
-    w_gate: GpuMatrix,
-    w_up: GpuMatrix,
-    w_down: GpuMatrix,
+    /// xb → hb, hb2; hb → xb2.
+    w_gate: Projection,
+    w_up: Projection,
+    w_down: Projection,
     /// u32 words: keys (capacity, kv_dim / values per word), values (same), and for int8 the
     /// (capacity, n_kv_heads) f32 scales of keys then values (layout in `kv_write.wgsl`).
     kv_cache: wgpu::Buffer,
@@ -77,42 +99,6 @@ struct LayerBindGroups {
     ffn_norm: wgpu::BindGroup,
 }
 
-/// Activations for up to B = `max_batch` rows (row-major, row r = position pos0 + r).
-struct Activations {
-    /// uniform [`Step`]: pos0, n and the sampling parameters.
-    step: wgpu::Buffer,
-    /// (B,) u32 token ids of the batch.
-    ids: wgpu::Buffer,
-    /// (B, dim) the residual stream.
-    x: wgpu::Buffer,
-    /// (B, dim) RMS-normed x, the matmuls' input.
-    xb: wgpu::Buffer,
-    /// (B, q_dim) queries; (B, kv_dim) keys and values of this batch.
-    q: wgpu::Buffer,
-    k: wgpu::Buffer,
-    v: wgpu::Buffer,
-    /// (B, q_dim) attention output of all heads.
-    att: wgpu::Buffer,
-    /// (B, n_heads, capacity) attention scores / weights (scratch).
-    scores: wgpu::Buffer,
-    /// (B, dim) a projection's output before the residual add.
-    xb2: wgpu::Buffer,
-    /// (B, hidden_dim) FFN gate branch, then silu(gate)·up; (B, hidden_dim) up branch.
-    hb: wgpu::Buffer,
-    hb2: wgpu::Buffer,
-    /// (1, dim) the normed last row, the classifier's input.
-    last: wgpu::Buffer,
-    /// (1, vocab) logits of the last row.
-    logits: wgpu::Buffer,
-    /// (1,) u32 the sampled token id.
-    token: wgpu::Buffer,
-    /// (capacity, rope_dim/2, 2) cos/sin table.
-    rope: wgpu::Buffer,
-    /// MAP_READ copies of logits and token.
-    logits_read: wgpu::Buffer,
-    token_read: wgpu::Buffer,
-}
-
 /// Bind groups not tied to a layer.
 struct ModelBindGroups {
     rope: wgpu::BindGroup,
@@ -123,8 +109,8 @@ struct ModelBindGroups {
 }
 
 /// A model resident on the GPU with the state of one sequence.
-pub struct GpuModel<'g> {
-    gpu: &'g GpuContext,
+pub struct GpuModel {
+    gpu: Arc<GpuContext>,
     pub config: Config,
     pub kv_format: KvFormat,
     /// What the weight matmuls compute their activations and products in.
@@ -136,12 +122,16 @@ pub struct GpuModel<'g> {
     shapes: Shapes,
     pipes: Pipelines,
     embed: GpuMatrix,
+    /// The embedding lookup: ids → x.
+    gather: BoundMatmul,
     layers: Vec<GpuLayer>,
     /// (dim,) (read through `binds.output_norm`)
     #[allow(dead_code)]
     output_norm: wgpu::Buffer,
     /// `None`: tied to `embed`.
     output: Option<GpuMatrix>,
+    /// `output` (or `embed`): last → logits.
+    classifier: BoundMatmul,
     act: Activations,
     binds: ModelBindGroups,
     /// Host copy of the last logits read back (for `LogitSource`).
@@ -152,21 +142,19 @@ pub struct GpuModel<'g> {
     gpu_bytes: u64,
 }
 
-fn bytes_f32(n: usize) -> u64 {
-    (n * 4) as u64
-}
-
-impl<'g> GpuModel<'g> {
-    /// Uploads `model` (each matrix in its own format) with a KV cache of
-    /// `min(seq_len, capacity)` positions in `kv_format`, its matmuls running with `activations`
-    /// (f16 needs the adapter's shader-f16: a clear error otherwise).
+impl GpuModel {
+    /// Uploads `model` (each matrix in its own format) to `gpu` (the model keeps a clone of the
+    /// `Arc`) with a KV cache of `min(seq_len, capacity)` positions in `kv_format`, its matmuls
+    /// running with `activations` (f16 needs the adapter's shader-f16: a clear error otherwise).
     pub async fn new(
-        gpu: &'g GpuContext,
+        gpu: &Arc<GpuContext>,
         model: &Model,
         capacity: usize,
         kv_format: KvFormat,
         activations: ActivationPrecision,
-    ) -> Result<GpuModel<'g>, GpuModelError> {
+    ) -> Result<GpuModel, GpuModelError> {
+        let shared = Arc::clone(gpu);
+        let gpu: &GpuContext = gpu;
         activations.check(gpu)?;
         let setup = MatmulSetup::default_for(gpu, activations);
         let c = model.config.clone();
@@ -222,26 +210,32 @@ impl<'g> GpuModel<'g> {
         let mut layers = Vec::with_capacity(w.layers.len());
         for (l, lw) in w.layers.iter().enumerate() {
             let m = |s: &str| format!("blk.{l}.{s}");
-            let (wq, wk, wv, wo) = (
-                GpuMatrix::upload_with(gpu, &m("attn_q"), &lw.wq, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("attn_k"), &lw.wk, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("attn_v"), &lw.wv, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("attn_output"), &lw.wo, setup).await?,
-            );
-            let (w_gate, w_up, w_down) = (
-                GpuMatrix::upload_with(gpu, &m("ffn_gate"), &lw.w_gate, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("ffn_up"), &lw.w_up, setup).await?,
-                GpuMatrix::upload_with(gpu, &m("ffn_down"), &lw.w_down, setup).await?,
-            );
-            for x in [&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down] {
+            let mut uploaded = Vec::with_capacity(7);
+            for (name, matrix) in lw.matrices() {
+                let x = GpuMatrix::upload_with(gpu, &m(name), matrix, setup).await?;
                 gpu_bytes += x.gpu_bytes();
+                uploaded.push(x);
             }
+            let Ok([wq, wk, wv, wo, w_gate, w_down, w_up]) = <[GpuMatrix; 7]>::try_from(uploaded) else {
+                unreachable!("Layer::matrices lists seven matrices in this order")
+            };
             let layer = gpu
-                .scoped("allocating a layer's KV cache", || {
+                .scoped("allocating a layer's KV cache and binding its products", || {
                     let attn_norm = norm_buffer(gpu, &m("attn_norm"), &lw.attn_norm);
                     let ffn_norm = norm_buffer(gpu, &m("ffn_norm"), &lw.ffn_norm);
                     let kv_cache = zeroed(gpu, &m("kv_cache"), cache_bytes);
                     let a = &act;
+                    let (wq, wk, wv, wo) = (
+                        Projection::new(gpu, wq, &a.xb, &a.q),
+                        Projection::new(gpu, wk, &a.xb, &a.k),
+                        Projection::new(gpu, wv, &a.xb, &a.v),
+                        Projection::new(gpu, wo, &a.att, &a.xb2),
+                    );
+                    let (w_gate, w_up, w_down) = (
+                        Projection::new(gpu, w_gate, &a.xb, &a.hb),
+                        Projection::new(gpu, w_up, &a.xb, &a.hb2),
+                        Projection::new(gpu, w_down, &a.hb, &a.xb2),
+                    );
                     let bind = LayerBindGroups {
                         attn_norm: bind(gpu, &pipes.rmsnorm, "attn_norm", &[&a.step, &a.x, &attn_norm, &a.xb]),
                         kv_write: bind(gpu, &pipes.kv_write, "kv_write", &[&a.step, &a.k, &a.v, &kv_cache]),
@@ -260,6 +254,12 @@ impl<'g> GpuModel<'g> {
             layers.push(layer);
         }
         let a = &act;
+        let (gather, classifier) = gpu
+            .scoped("binding the embedding and the classifier", || {
+                let classifier = output.as_ref().unwrap_or(&embed).bind_product(gpu, &a.last, &a.logits);
+                (embed.bind_gather(gpu, &a.ids, &a.x), classifier)
+            })
+            .await?;
         let binds = ModelBindGroups {
             rope: bind(gpu, &pipes.rope, "rope", &[&a.step, &a.q, &a.k, &a.rope]),
             add_att: bind(gpu, &pipes.residual_add, "residual", &[&a.step, &a.x, &a.xb2]),
@@ -268,7 +268,7 @@ impl<'g> GpuModel<'g> {
             sample: bind(gpu, &pipes.sample, "sample", &[&a.step, &a.logits, &a.token]),
         };
         Ok(GpuModel {
-            gpu,
+            gpu: shared,
             host_logits: vec![0.0; c.vocab_size],
             config: c,
             kv_format,
@@ -278,9 +278,11 @@ impl<'g> GpuModel<'g> {
             shapes,
             pipes,
             embed,
+            gather,
             layers,
             output_norm,
             output,
+            classifier,
             act,
             binds,
             last_error: None,
@@ -291,17 +293,17 @@ impl<'g> GpuModel<'g> {
     /// Native convenience for [`Self::new`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn new_blocking(
-        gpu: &'g GpuContext,
+        gpu: &Arc<GpuContext>,
         model: &Model,
         capacity: usize,
         kv_format: KvFormat,
         activations: ActivationPrecision,
-    ) -> Result<GpuModel<'g>, GpuModelError> {
+    ) -> Result<GpuModel, GpuModelError> {
         pollster::block_on(Self::new(gpu, model, capacity, kv_format, activations))
     }
 
-    pub fn gpu(&self) -> &'g GpuContext {
-        self.gpu
+    pub fn gpu(&self) -> &GpuContext {
+        &self.gpu
     }
 
     /// Bytes of weights and KV cache on the device.
@@ -312,9 +314,11 @@ impl<'g> GpuModel<'g> {
     /// Which kernel multiplies each distinct matrix format, e.g. "Q4_1 (dedicated) x210".
     pub fn kernel_summary(&self) -> String {
         let mut labels: Vec<(String, usize)> = Vec::new();
-        let all = std::iter::once(&self.embed)
-            .chain(self.output.iter())
-            .chain(self.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down]));
+        let all = std::iter::once(&self.embed).chain(self.output.iter()).chain(
+            self.layers
+                .iter()
+                .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].map(|p| &p.matrix)),
+        );
         for m in all {
             let label = m.kernel_label();
             match labels.iter_mut().find(|(l, _)| *l == label) {
@@ -352,7 +356,7 @@ impl<'g> GpuModel<'g> {
     /// Records and submits one batch: the forward of `tokens` (≤ max_batch), then optionally
     /// the sampling kernel and the copy of its result.
     async fn submit(&self, step: Step, tokens: &[u32], sample: bool) -> Result<(), GpuModelError> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         let result = gpu
             .scoped("the GPU forward", || -> Result<(), GpuError> {
                 gpu.queue.write_buffer(&self.act.step, 0, bytemuck::bytes_of(&step));
@@ -373,34 +377,34 @@ impl<'g> GpuModel<'g> {
 
     /// The forward of one batch, like `model::forward` line by line.
     fn record(&self, enc: &mut wgpu::CommandEncoder, tokens: &[u32]) -> Result<(), GpuError> {
-        let (gpu, a, p, s) = (self.gpu, &self.act, &self.pipes, &self.shapes);
+        let (gpu, a, p, s) = (&*self.gpu, &self.act, &self.pipes, &self.shapes);
         let n = tokens.len();
         let nu = n as u32;
 
         // The tokens' embeddings start the residual stream.
-        self.embed.encode_gather_rows(gpu, enc, &a.ids, &a.x, nu)?;
+        self.gather.encode(gpu, enc, nu)?;
 
         for layer in &self.layers {
             // ---- attention ----
             dispatch(enc, &p.rmsnorm, &layer.bind.attn_norm, groups::rmsnorm(n));
-            layer.wq.encode(gpu, enc, &a.xb, &a.q, nu)?;
-            layer.wk.encode(gpu, enc, &a.xb, &a.k, nu)?;
-            layer.wv.encode(gpu, enc, &a.xb, &a.v, nu)?;
+            layer.wq.product.encode(gpu, enc, nu)?;
+            layer.wk.product.encode(gpu, enc, nu)?;
+            layer.wv.product.encode(gpu, enc, nu)?;
             // Rotary position embedding of every query and key head (adjacent pairs).
             dispatch(enc, &p.rope, &self.binds.rope, groups::rope(s, n));
             // Cache this batch's keys and values, then attend over positions 0..=pos.
             dispatch(enc, &p.kv_write, &layer.bind.kv_write, groups::kv_write(s, n));
             dispatch(enc, &p.attention, &layer.bind.attention, groups::attention(s, n));
             // Output projection, then the residual connection.
-            layer.wo.encode(gpu, enc, &a.att, &a.xb2, nu)?;
+            layer.wo.product.encode(gpu, enc, nu)?;
             dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
 
             // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
             dispatch(enc, &p.rmsnorm, &layer.bind.ffn_norm, groups::rmsnorm(n));
-            layer.w_gate.encode(gpu, enc, &a.xb, &a.hb, nu)?;
-            layer.w_up.encode(gpu, enc, &a.xb, &a.hb2, nu)?;
+            layer.w_gate.product.encode(gpu, enc, nu)?;
+            layer.w_up.product.encode(gpu, enc, nu)?;
             dispatch(enc, &p.swiglu, &self.binds.swiglu, groups::elementwise(s.hidden_dim, n));
-            layer.w_down.encode(gpu, enc, &a.hb, &a.xb2, nu)?;
+            layer.w_down.product.encode(gpu, enc, nu)?;
             dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
         }
 
@@ -408,13 +412,13 @@ impl<'g> GpuModel<'g> {
         dispatch(enc, &p.rmsnorm, &self.binds.output_norm, groups::rmsnorm(n));
         let row = bytes_f32(s.dim);
         enc.copy_buffer_to_buffer(&a.xb, (n as u64 - 1) * row, &a.last, 0, row);
-        self.output.as_ref().unwrap_or(&self.embed).encode(gpu, enc, &a.last, &a.logits, 1)?;
+        self.classifier.encode(gpu, enc, 1)?;
         Ok(())
     }
 
     /// Copies the logits of the last token run back to the host.
     pub async fn read_logits(&mut self) -> Result<&[f32], GpuModelError> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         gpu.scoped("logits readback", || {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             enc.copy_buffer_to_buffer(&self.act.logits, 0, &self.act.logits_read, 0, self.act.logits.size());
@@ -443,7 +447,7 @@ impl<'g> GpuModel<'g> {
 
     /// Samples the next token from the logits already on the GPU (after [`Self::forward`]).
     pub async fn sample(&mut self, pick: Pick) -> Result<u32, GpuModelError> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         let step = pick.step(0, 1);
         gpu.scoped("GPU sampling", || {
             gpu.queue.write_buffer(&self.act.step, 0, bytemuck::bytes_of(&step));
@@ -465,7 +469,7 @@ impl<'g> GpuModel<'g> {
     /// attention at `pos` reads only positions `0..=pos`, which the sequence wrote — but it
     /// keeps a new window from seeing stale values even through a bug.
     pub async fn reset(&mut self) -> Result<(), GpuModelError> {
-        let gpu = self.gpu;
+        let gpu = &*self.gpu;
         gpu.scoped("clearing the KV cache", || {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
             for l in &self.layers {
@@ -510,70 +514,10 @@ impl Pick {
     }
 }
 
-fn norm_buffer(gpu: &GpuContext, name: &str, values: &[f32]) -> wgpu::Buffer {
-    gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-        label: Some(name),
-        contents: bytemuck::cast_slice(values),
-        usage: wgpu::BufferUsages::STORAGE,
-    })
-}
-
-fn zeroed(gpu: &GpuContext, name: &str, bytes: u64) -> wgpu::Buffer {
-    gpu.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(name),
-        size: bytes.max(4),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
-        mapped_at_creation: false,
-    })
-}
-
-impl Activations {
-    fn new(gpu: &GpuContext, c: &Config, capacity: usize, b: usize) -> Activations {
-        let buf = |name: &str, floats: usize| zeroed(gpu, name, bytes_f32(floats));
-        let read = |name: &str, bytes: u64| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(name),
-                size: bytes,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        };
-        Activations {
-            step: gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("step"),
-                size: std::mem::size_of::<Step>() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-            ids: buf("token ids", b),
-            x: buf("x", b * c.dim),
-            xb: buf("xb", b * c.dim),
-            q: buf("q", b * c.q_dim()),
-            k: buf("k", b * c.kv_dim()),
-            v: buf("v", b * c.kv_dim()),
-            att: buf("att", b * c.q_dim()),
-            scores: buf("scores", b * c.n_heads * capacity),
-            xb2: buf("xb2", b * c.dim),
-            hb: buf("hb", b * c.hidden_dim),
-            hb2: buf("hb2", b * c.hidden_dim),
-            last: buf("last", c.dim),
-            logits: buf("logits", c.vocab_size),
-            token: buf("token", 1),
-            rope: gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("rope table"),
-                contents: bytemuck::cast_slice(&rope_table(capacity, c.rope_dim, c.rope_theta)),
-                usage: wgpu::BufferUsages::STORAGE,
-            }),
-            logits_read: read("logits readback", bytes_f32(c.vocab_size)),
-            token_read: read("token readback", 4),
-        }
-    }
-}
-
 /// Evaluation on the GPU: `model::eval::evaluate` runs unchanged. A GPU failure becomes a
 /// `ModelError` (its text names the GPU error); [`GpuModel::take_error`] returns the original.
 #[cfg(not(target_arch = "wasm32"))]
-impl crate::model::eval::LogitSource for GpuModel<'_> {
+impl crate::model::eval::LogitSource for GpuModel {
     fn begin_window(&mut self) {
         // Belt and braces, like the CPU source; an error here shows up at the next `logits`.
         if let Err(e) = pollster::block_on(self.reset()) {
@@ -588,7 +532,7 @@ impl crate::model::eval::LogitSource for GpuModel<'_> {
         }) {
             let as_model = match &e {
                 GpuModelError::Model(m) => m.clone(),
-                other => ModelError::BadMetadata { key: "(GPU forward)".into(), reason: other.to_string() },
+                other => ModelError::Gpu(Box::new(other.clone())),
             };
             self.last_error = Some(e);
             return Err(as_model);

@@ -34,13 +34,13 @@ impl GemvStrategy {
     /// What [`super::GpuMatrix::upload`] uses on `gpu`, from the measurements in BENCHMARKS.md
     /// ("GPU kernels"):
     /// - subgroups on a software adapter (lavapipe) → `Subgroup { rows: 64 }`, the fastest GEMV
-    ///   there for the quantized formats at 1×576×1536 and 1×4096×4096 (f32: ~10% behind its
-    ///   best, 32 rows), and a faster GPU decode of the default model than 16 rows (BENCHMARKS.md,
+    ///   there for the quantized formats at 1×576×1536 and 1×4096×4096 (f32: close to its best,
+    ///   32 rows), and a faster GPU decode of the default model than 16 rows (BENCHMARKS.md,
     ///   second run of 2026-12-02). A CPU adapter is bound by instructions per lane, and lavapipe
     ///   executes each storage load lane by lane and value by value: 64 rows sharing each
     ///   activation load (and its Σ v and nibble scaling) leave mostly the weights' own loads,
-    ///   and INT's runs of 4 chunks load a block scale once per 32 weights. 16 rows were up to
-    ///   1.6× slower, 1 thread/row 2–6×. The cost: a workgroup covers 512 rows, so a matrix of
+    ///   and INT's runs of 4 chunks load a block scale once per 32 weights. 16 rows and 1
+    ///   thread/row were slower. The cost: a workgroup covers 512 rows, so a matrix of
     ///   fewer rows runs on one core.
     /// - subgroups on a real GPU → `Subgroup { rows: 1 }`, the usual subgroup-per-row GEMV
     ///   (contiguous loads, no barrier, the most workgroups for small matrices). Not measured
@@ -49,9 +49,8 @@ impl GemvStrategy {
     ///   reports subgroups, see gpu/mod.rs) → `Rows { rows: 16 }`: each invocation computes 16
     ///   rows sharing each activation load, the subgroup GEMV's saving without subgroups. In
     ///   headless Chromium (BENCHMARKS.md, "gemv_rows in Chromium") it beat 1 thread/row for
-    ///   f32, INT4 and Q4_1 at both shapes: at 1×4096×4096 f32 61.9 → 26.3 ms, int4-sym-g128
-    ///   73.3 → 11.3 ms, q4_1 63.2 → 31.0 ms; at 1×576×1536 2.5–4.4× faster. 1 thread/row
-    ///   (no barriers on a CPU) beats 4 and 64 threads/row. The cost: a workgroup covers 1024
+    ///   f32, INT4 and Q4_1 at both shapes. 1 thread/row (no barriers on a CPU) beats 4 and 64
+    ///   threads/row. The cost: a workgroup covers 1024
     ///   rows, so a matrix of fewer rows runs on one core.
     /// - no subgroups, real GPU → 64 threads per row: coalesced loads, a tree reduction.
     pub fn default_for(gpu: &GpuContext) -> GemvStrategy {
@@ -119,8 +118,8 @@ impl GemvStrategy {
 
 /// 8-weight chunks a row-sharing GEMV (`gemv_subgroup`, `gemv_rows`) takes per step when `rows`
 /// rows share each activation load: runs of 4 only where the format loads them as one (INT) and
-/// enough rows share each activation load; otherwise they measured slower on lavapipe (f32
-/// subgroup/16 rows 14.0 → 16.9 ms, INT subgroup/4 rows 2.3× → 1.8× f32).
+/// enough rows share each activation load; otherwise they measured slower on lavapipe (f32 at
+/// 16 rows, INT at 4 rows; BENCHMARKS.md, "GPU kernels").
 pub(super) fn chunk_run(layout: Layout, rows: u32) -> f64 {
     if matches!(layout, Layout::Int { .. }) && rows >= 16 {
         4.0

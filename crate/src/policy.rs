@@ -1,6 +1,8 @@
 //! The tensor policy: which tensors a quantization run quantizes, and with which scheme when the
-//! requested one cannot split a tensor's rows. One implementation, shared by
-//! `quantlab quantize` (files) and [`super::quantize_model`] (in memory).
+//! requested one cannot split a tensor's rows. One implementation, shared by the file export
+//! ([`crate::io::export`]: `quantlab quantize` and the web lab) and the in-memory
+//! [`crate::model::quantize_model`]. It uses only [`crate::formats`], so `io` and `model` can both
+//! use it without depending on each other.
 //!
 //! # Which tensors
 //!
@@ -32,8 +34,7 @@
 //! Every fallback comes with a note naming the tensor, the row length, the requested and the
 //! actual scheme, and why.
 
-use crate::formats::{Granularity, QuantScheme, ValueType};
-use crate::gguf::GgmlType;
+use crate::formats::{GgmlType, Granularity, QuantScheme, ValueType};
 
 /// The policy's options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -106,33 +107,33 @@ pub fn k_quant_fallback(ty: GgmlType) -> Option<(GgmlType, &'static str)> {
     }
 }
 
-/// The scheme `scheme` becomes for rows of `row_len` values: `Ok((scheme, None))` when it fits,
-/// `Ok((fallback, Some(why)))` for a fallback, `Err(())` when nothing of the family fits.
-pub fn fit(scheme: &QuantScheme, row_len: u64) -> Result<(QuantScheme, Option<String>), ()> {
+/// The scheme `scheme` becomes for rows of `row_len` values: `Some((scheme, None))` when it fits,
+/// `Some((fallback, Some(why)))` for a fallback, `None` when nothing of the family fits.
+pub fn fit(scheme: &QuantScheme, row_len: u64) -> Option<(QuantScheme, Option<String>)> {
     let block = block_of(scheme);
-    if row_len % block == 0 {
-        return Ok((*scheme, None));
+    if row_len.is_multiple_of(block) {
+        return Some((*scheme, None));
     }
     match scheme.value {
         ValueType::Ggml { ty } => {
-            let (fb, why) = k_quant_fallback(ty).ok_or(())?;
-            if row_len % fb.block_size() as u64 != 0 {
-                return Err(());
+            let (fb, why) = k_quant_fallback(ty)?;
+            if !row_len.is_multiple_of(fb.block_size() as u64) {
+                return None;
             }
-            Ok((QuantScheme::ggml(fb), Some(why.to_string())))
+            Some((QuantScheme::ggml(fb), Some(why.to_string())))
         }
         ValueType::Int { .. } | ValueType::Nf4 | ValueType::Fp4 => {
             let mut g = block / 2;
             while g >= 32 {
-                if row_len % g == 0 {
+                if row_len.is_multiple_of(g) {
                     let s = QuantScheme { granularity: Granularity::Group(g as u32), ..*scheme };
-                    return Ok((s, Some(format!("the largest power-of-two group ≥ 32 dividing the row is {g}"))));
+                    return Some((s, Some(format!("the largest power-of-two group ≥ 32 dividing the row is {g}"))));
                 }
                 g /= 2;
             }
-            Err(())
+            None
         }
-        _ => Err(()),
+        _ => None,
     }
 }
 
@@ -145,8 +146,8 @@ impl TensorPolicy {
         }
         let block = block_of(scheme);
         let (actual, note) = match fit(scheme, t.row_len) {
-            Ok((s, None)) => (s, None),
-            Ok((s, Some(why))) => {
+            Some((s, None)) => (s, None),
+            Some((s, Some(why))) => {
                 let note = format!(
                     "{}: row length {} is not a multiple of the {block}-value block of {}; using {} ({why})",
                     t.name,
@@ -156,7 +157,7 @@ impl TensorPolicy {
                 );
                 (s, Some(note))
             }
-            Err(()) => {
+            None => {
                 let kept = if t.plain_float { "kept as it is" } else { "stored as F16" };
                 let note = format!(
                     "{}: row length {} is not a multiple of the {block}-value block of {}; {kept}",

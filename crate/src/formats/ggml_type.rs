@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A tensor storage type. `id()` is the value written in a GGUF tensor info.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 #[allow(non_camel_case_types)]
 pub enum GgmlType {
     F32,
@@ -210,7 +211,7 @@ impl GgmlType {
     /// blocks or the size overflows.
     pub fn bytes_for(self, n_elements: u64) -> Option<u64> {
         let (block, bytes) = self.block_layout();
-        if n_elements % block as u64 != 0 {
+        if !n_elements.is_multiple_of(block as u64) {
             return None;
         }
         (n_elements / block as u64).checked_mul(bytes as u64)

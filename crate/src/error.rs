@@ -1,0 +1,302 @@
+//! What kind of failure an error is, as data. Messages are for people and may be reworded; the
+//! web worker, the page and the tests branch on [`ErrorKind`] instead (it crosses the wasm
+//! boundary as the thrown `Error`'s `kind` field, its details as fields beside it).
+//!
+//! Every error enum of the core maps each of its variants to a kind here, in one place, so a
+//! new variant without a kind fails to compile.
+
+use serde::Serialize;
+
+use crate::formats::bnb::export::BnbParseError;
+use crate::formats::{FormatError, QuantError, SchemeError};
+use crate::gguf::{GgufError, TypeIdError};
+use crate::io::export::ExportError;
+use crate::io::{GgufWriteError, SafetensorsError};
+use crate::model::activations::ActivationError;
+use crate::model::eval::EvalError;
+use crate::model::quantize::QuantizeModelError;
+use crate::model::ModelError;
+use crate::stats::HistogramError;
+use crate::tokenizer::TokenizerError;
+
+/// Which input of a call was wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+pub enum Input {
+    /// The file's bytes: not a GGUF or safetensors file, truncated, internally inconsistent.
+    File,
+    /// A well-formed file whose model is incomplete or inconsistent (metadata, tensors, tokenizer).
+    Model,
+    /// A format or type name.
+    Format,
+    /// An option of the call (a number out of range, an unknown name, a missing field).
+    Options,
+    /// Values or bytes handed to the call (length, non-finite values, partial blocks).
+    Data,
+    /// The text to tokenize, evaluate or generate from.
+    Text,
+}
+
+/// The kind of a failure, with the details a caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+pub enum ErrorKind {
+    /// The caller's progress callback asked to stop after `done` of `total` steps.
+    Cancelled { done: u64, total: u64 },
+    /// An input is invalid; the message says how.
+    BadInput { what: Input },
+    /// A valid input that this build cannot handle (architecture, tensor type, format pairing).
+    Unsupported,
+    /// The GPU adapter lacks a feature the request needs (e.g. `shader-f16`).
+    MissingFeature { feature: String },
+    /// A size or count past what the device or state allows.
+    LimitExceeded { limit: String, needed: u64, available: u64 },
+    /// No GPU adapter, or the adapter refused to create a device.
+    NoGpu,
+    /// The GPU device was lost; a new one may be acquired.
+    DeviceLost,
+    /// Any other GPU failure (validation, out of memory, readback).
+    Gpu,
+    /// Reading or writing a file failed.
+    Io,
+    /// A bug or misuse of the API (e.g. a model busy with another call).
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn cancelled(done: usize, total: usize) -> ErrorKind {
+        ErrorKind::Cancelled { done: done as u64, total: total as u64 }
+    }
+
+    pub fn bad(what: Input) -> ErrorKind {
+        ErrorKind::BadInput { what }
+    }
+}
+
+/// The [`ErrorKind`] of an error value.
+pub trait HasKind {
+    fn kind(&self) -> ErrorKind;
+}
+
+impl HasKind for GgufError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            GgufError::BigEndian { .. } | GgufError::Version1 | GgufError::UnsupportedVersion(_) => {
+                ErrorKind::Unsupported
+            }
+            GgufError::TensorType { source, .. } => source.kind(),
+            _ => ErrorKind::bad(Input::File),
+        }
+    }
+}
+
+impl HasKind for TypeIdError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TypeIdError::Retired(_) | TypeIdError::Unknown(_) => ErrorKind::Unsupported,
+        }
+    }
+}
+
+impl HasKind for FormatError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            FormatError::Unsupported(_) => ErrorKind::Unsupported,
+            FormatError::NotWholeBlocks { .. } | FormatError::WrongByteCount { .. } | FormatError::NonFinite { .. } => {
+                ErrorKind::bad(Input::Data)
+            }
+        }
+    }
+}
+
+impl HasKind for QuantError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            QuantError::NonFinite { .. } | QuantError::LengthMismatch { .. } => ErrorKind::bad(Input::Data),
+            // The scheme cannot split this tensor's shape into its groups or blocks.
+            QuantError::Shape { .. } => ErrorKind::Unsupported,
+            QuantError::Scheme { .. } => ErrorKind::bad(Input::Format),
+            QuantError::Format(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for SchemeError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SchemeError::Unknown { .. } | SchemeError::Invalid { .. } => ErrorKind::bad(Input::Format),
+        }
+    }
+}
+
+impl HasKind for HistogramError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HistogramError::BadBins { .. } | HistogramError::BadRange { .. } | HistogramError::BadRowLength { .. } => {
+                ErrorKind::bad(Input::Options)
+            }
+            HistogramError::Format(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for ModelError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ModelError::Gguf(e) => e.kind(),
+            ModelError::Safetensors(e) => e.kind(),
+            ModelError::Quant(e) | ModelError::QuantizeTensor { source: e, .. } => e.kind(),
+            #[cfg(feature = "gpu")]
+            ModelError::Gpu(e) => e.kind(),
+            ModelError::UnsupportedArchitecture { .. }
+            | ModelError::UnsupportedHfArchitecture { .. }
+            | ModelError::UnsupportedTensorType { .. }
+            | ModelError::UnexpectedTensor { .. }
+            | ModelError::NotImplemented(_) => ErrorKind::Unsupported,
+            ModelError::MissingMetadata { .. }
+            | ModelError::BadMetadata { .. }
+            | ModelError::MissingTensor { .. }
+            | ModelError::BadShape { .. }
+            | ModelError::BadTensorShape { .. }
+            | ModelError::HfConfig { .. }
+            | ModelError::NoHfConfig
+            | ModelError::VocabExceedsEmbedding { .. } => ErrorKind::bad(Input::Model),
+            ModelError::TokenOutOfRange { .. } => ErrorKind::bad(Input::Text),
+            ModelError::PositionOutOfRange { pos, capacity } => ErrorKind::LimitExceeded {
+                limit: "context positions".into(),
+                needed: *pos as u64 + 1,
+                available: *capacity as u64,
+            },
+        }
+    }
+}
+
+impl HasKind for ActivationError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ActivationError::NoTokens => ErrorKind::bad(Input::Text),
+            ActivationError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+            ActivationError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for EvalError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            EvalError::CtxTooSmall(_) | EvalError::ZeroWindows | EvalError::NoSource => ErrorKind::bad(Input::Options),
+            EvalError::NoWindow { .. } | EvalError::TooFewTokens { .. } => ErrorKind::bad(Input::Text),
+            EvalError::NoBos => ErrorKind::Unsupported,
+            EvalError::VocabMismatch { .. } => ErrorKind::bad(Input::Model),
+            EvalError::Cancelled { positions_done, positions_total } => {
+                ErrorKind::cancelled(*positions_done, *positions_total)
+            }
+            EvalError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for QuantizeModelError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            QuantizeModelError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+            QuantizeModelError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for ExportError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ExportError::NeedsGguf { .. } | ExportError::NeedsSafetensors { .. } | ExportError::SplitGguf => {
+                ErrorKind::Unsupported
+            }
+            ExportError::Gguf(e) => e.kind(),
+            // A tensor the scheme could not quantize (its shape or values); the message names it.
+            ExportError::Tensor(_) => ErrorKind::Unsupported,
+            ExportError::Write(_) => ErrorKind::Io,
+            // A block scale past what its storage type holds (e.g. f16): the weights' values.
+            ExportError::Saturated { .. } => ErrorKind::bad(Input::Data),
+            ExportError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+        }
+    }
+}
+
+impl HasKind for SafetensorsError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SafetensorsError::Open { .. } | SafetensorsError::Write(_) => ErrorKind::Io,
+            SafetensorsError::UnsupportedDtype { .. } => ErrorKind::Unsupported,
+            SafetensorsError::Header { .. }
+            | SafetensorsError::Index { .. }
+            | SafetensorsError::MissingShard { .. }
+            | SafetensorsError::MissingTensor { .. }
+            | SafetensorsError::DuplicateTensor { .. }
+            | SafetensorsError::Config { .. } => ErrorKind::bad(Input::File),
+        }
+    }
+}
+
+impl HasKind for GgufWriteError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            GgufWriteError::Io(_) => ErrorKind::Io,
+            _ => ErrorKind::bad(Input::Model),
+        }
+    }
+}
+
+impl HasKind for TokenizerError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            TokenizerError::MissingKey(_) | TokenizerError::BadMetadata(_) | TokenizerError::Json(_) => {
+                ErrorKind::bad(Input::Model)
+            }
+            TokenizerError::UnsupportedModel(_)
+            | TokenizerError::UnsupportedPreTokenizer(_)
+            | TokenizerError::NoChatTemplate
+            | TokenizerError::UnsupportedChatTemplate(_) => ErrorKind::Unsupported,
+        }
+    }
+}
+
+impl HasKind for BnbParseError {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::bad(Input::File)
+    }
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    use super::{ErrorKind, HasKind};
+    use crate::gpu::forward::GpuModelError;
+    use crate::gpu::GpuError;
+
+    impl HasKind for GpuError {
+        fn kind(&self) -> ErrorKind {
+            match self {
+                GpuError::NoAdapter(_) | GpuError::RequestDevice(_) => ErrorKind::NoGpu,
+                GpuError::DeviceLost(_) => ErrorKind::DeviceLost,
+                GpuError::MissingFeature { feature, .. } => ErrorKind::MissingFeature { feature: feature.clone() },
+                GpuError::BufferTooLarge { bytes, max, .. } => ErrorKind::LimitExceeded {
+                    limit: "maxStorageBufferBindingSize".into(),
+                    needed: *bytes,
+                    available: *max,
+                },
+                GpuError::Validation { .. } | GpuError::OutOfMemory(_) | GpuError::Readback(_) => ErrorKind::Gpu,
+            }
+        }
+    }
+
+    impl HasKind for GpuModelError {
+        fn kind(&self) -> ErrorKind {
+            match self {
+                GpuModelError::Gpu(e) => e.kind(),
+                GpuModelError::Model(e) => e.kind(),
+                GpuModelError::Unsupported(_) => ErrorKind::Unsupported,
+            }
+        }
+    }
+}

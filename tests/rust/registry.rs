@@ -1,0 +1,212 @@
+//! The format registry (formats/registry.rs) against what the formats really do: names parse
+//! back, bits per weight match packed sizes, GGUF types match, the tensor policy's fallbacks
+//! and gpu/repack.rs's kernel choice agree with the table.
+
+use quantlab::formats::registry::{self, Family, FormatEntry, RowFallback, Support, FORMATS};
+use quantlab::formats::scheme::VALID_FORMATS;
+use quantlab::formats::{can_dequantize, can_quantize, quantize, QuantScheme, QuantizedTensor, TensorShape};
+use quantlab::gguf::ALL_TYPES;
+use quantlab::policy;
+
+use crate::int_fp8::Rng;
+
+const SHAPE: TensorShape = TensorShape { rows: 256, cols: 512 };
+
+fn producible() -> impl Iterator<Item = &'static FormatEntry> {
+    FORMATS.iter().filter(|e| e.support == Support::Quantize)
+}
+
+fn parse(name: &str) -> QuantScheme {
+    QuantScheme::parse(name).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Every example and suggested name of producible entries, with their entry.
+fn names() -> Vec<(&'static FormatEntry, &'static str)> {
+    producible()
+        .flat_map(|e| std::iter::once(e.example).chain(e.suggested.iter().map(|s| s.name)).map(move |n| (e, n)))
+        .collect()
+}
+
+fn values(shape: TensorShape) -> Vec<f32> {
+    let mut rng = Rng::new(12);
+    (0..shape.len()).map(|_| rng.normal() * 0.02).collect()
+}
+
+#[test]
+fn families_are_listed_once() {
+    for (i, e) in FORMATS.iter().enumerate() {
+        assert!(FORMATS[..i].iter().all(|o| o.family != e.family), "{} listed twice", e.pattern);
+        assert_eq!(registry::entry(e.family), Some(e));
+    }
+}
+
+#[test]
+fn names_parse_print_and_belong_to_their_family() {
+    for e in producible() {
+        assert_eq!(parse(e.example).name(), e.example, "{}: the example is not canonical", e.pattern);
+    }
+    for (e, name) in names() {
+        let scheme = parse(name);
+        assert_eq!(Family::of(&scheme), e.family, "{name}");
+        assert_eq!(parse(&scheme.name()), scheme, "{name}");
+    }
+    for e in FORMATS.iter().filter(|e| e.support == Support::DecodeOnly) {
+        assert!(QuantScheme::parse(e.example).is_err(), "{} is decode-only but parses", e.example);
+    }
+}
+
+#[test]
+fn can_quantize_and_dequantize_follow_the_table() {
+    for ty in ALL_TYPES {
+        let entry = registry::ggml_entry(ty);
+        assert_eq!(can_dequantize(ty), entry.is_some(), "{ty}");
+        assert_eq!(can_quantize(ty), entry.is_some_and(|e| e.support == Support::Quantize), "{ty}");
+        assert_eq!(can_quantize(ty), QuantScheme::parse(ty.name()).is_ok(), "{ty}");
+    }
+}
+
+#[test]
+fn valid_formats_names_every_producible_family() {
+    for e in producible() {
+        let head = match e.family {
+            Family::Ggml { .. } => e.pattern,
+            _ => e.pattern.split(['-', '[', '{']).next().unwrap(),
+        };
+        assert!(VALID_FORMATS.contains(head), "VALID_FORMATS does not mention {head} ({})", e.pattern);
+    }
+}
+
+#[test]
+fn bits_per_weight_match_packed_sizes() {
+    let values = values(SHAPE);
+    for (_, name) in names() {
+        let scheme = parse(name);
+        let t = quantize(&scheme, &values, SHAPE).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(registry::bits_per_weight(&scheme, SHAPE), t.bits_per_weight(), "{name}");
+    }
+}
+
+#[test]
+fn gguf_storable_entries_have_their_block_layout() {
+    let values = values(SHAPE);
+    for e in producible() {
+        let scheme = parse(e.example);
+        assert_eq!(scheme.ggml_type(), e.gguf, "{}", e.example);
+        let Some(ty) = e.gguf else { continue };
+        assert_eq!(e.family, Family::Ggml { ty });
+        match quantize(&scheme, &values, SHAPE).unwrap() {
+            QuantizedTensor::Ggml(t) => {
+                assert_eq!(t.ty, ty);
+                assert_eq!(Some(t.data.len() as u64), ty.bytes_for(SHAPE.len() as u64), "{ty}");
+            }
+            other => panic!("{}: stored as {:?}", e.example, other.scheme()),
+        }
+    }
+}
+
+/// What the registry's fallback list says happens to rows of `row_len` values.
+fn fallback_by_table(e: &FormatEntry, scheme: &QuantScheme, row_len: u64) -> Option<QuantScheme> {
+    if row_len.is_multiple_of(policy::block_of(scheme)) {
+        return Some(*scheme);
+    }
+    for fallback in e.row_fallbacks {
+        match *fallback {
+            RowFallback::Ggml(ty) if row_len.is_multiple_of(ty.block_size() as u64) => {
+                return Some(QuantScheme::ggml(ty))
+            }
+            RowFallback::Ggml(_) => {}
+            RowFallback::SmallerGroup => {
+                let requested = scheme.group_size().unwrap();
+                let found =
+                    (5..32).map(|p| 1u32 << p).filter(|&g| g < requested && row_len.is_multiple_of(u64::from(g))).max();
+                if let Some(g) = found {
+                    return Some(QuantScheme { granularity: quantlab::formats::Granularity::Group(g), ..*scheme });
+                }
+            }
+            RowFallback::KeepOrF16 => return None,
+        }
+    }
+    panic!("{}: rows of {row_len} do not fit and the table lists no last resort", e.pattern)
+}
+
+#[test]
+fn row_fallbacks_describe_the_tensor_policy() {
+    for (e, name) in names() {
+        let scheme = parse(name);
+        for row_len in [7, 48, 96, 576, 640, 2048] {
+            let by_policy = policy::fit(&scheme, row_len).map(|(s, _)| s);
+            assert_eq!(by_policy, fallback_by_table(e, &scheme, row_len), "{name} on rows of {row_len}");
+        }
+    }
+}
+
+#[test]
+fn quantlab_formats_lists_the_registry() {
+    use quantlab::cli::formats::{run, FormatsArgs};
+    let table = run(&FormatsArgs { json: false }).unwrap();
+    for e in FORMATS {
+        assert!(table.contains(e.pattern), "{} missing from:\n{table}", e.pattern);
+    }
+    let json: serde_json::Value = serde_json::from_str(&run(&FormatsArgs { json: true }).unwrap()).unwrap();
+    let list = json.as_array().unwrap();
+    assert_eq!(list.len(), FORMATS.len());
+    assert_eq!(list[0]["pattern"], "q8_0");
+    assert_eq!(list[0]["gguf"], "Q8_0");
+    assert_eq!(list[0]["suggestions"][0]["compare"], "defaultPick");
+    let nf4 = list.iter().find(|f| f["example"] == "nf4-b64").unwrap();
+    assert_eq!(nf4["suggestions"][0]["canonical"], "nf4-b64");
+    assert_eq!(nf4["gpu"]["kernel"]["kind"], "codebook");
+}
+
+#[cfg(feature = "gpu")]
+mod gpu {
+    use quantlab::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel, GpuRule, FORMATS};
+    use quantlab::gpu::repack::{repack, Layout};
+    use quantlab::model::Matrix;
+
+    use super::*;
+
+    fn layout_of(name: &str, shape: TensorShape) -> Layout {
+        let t = quantize(&parse(name), &values(shape), shape).unwrap();
+        repack(name, &Matrix::from_quantized(t).unwrap()).unwrap().layout
+    }
+
+    fn kernel_of(layout: Layout) -> DedicatedKernel {
+        match layout {
+            Layout::Fixed(fixed) => DedicatedKernel::Fixed(fixed),
+            Layout::Int { .. } => DedicatedKernel::Int,
+            Layout::Codebook { .. } => DedicatedKernel::Codebook,
+        }
+    }
+
+    #[test]
+    fn dedicated_entries_repack_to_their_kernel() {
+        for e in FORMATS.iter().filter(|e| e.support == Support::Quantize) {
+            let layout = layout_of(e.example, SHAPE);
+            match e.gpu {
+                GpuRule::Dedicated { kernel, .. } => assert_eq!(kernel_of(layout), kernel, "{}", e.example),
+                // The generic path uploads f16 (f32 when values overflow f16).
+                GpuRule::Generic => assert!(
+                    matches!(layout, Layout::Fixed(FixedLayout::F16 | FixedLayout::F32)),
+                    "{}: {layout:?}",
+                    e.example
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn dedicated_kernels_fall_back_to_generic_where_the_registry_says() {
+        for (name, shape) in [
+            ("int3-asym-g64", SHAPE),
+            ("int8-sym-tensor", SHAPE),
+            ("int8-sym-channel", TensorShape::new(16, 36)),
+            ("nf4-b64", TensorShape::new(16, 96)),
+        ] {
+            assert_eq!(registry::gpu_kernel(&parse(name), shape), GpuKernel::Generic, "{name}");
+            assert_eq!(layout_of(name, shape), Layout::Fixed(FixedLayout::F16), "{name}");
+        }
+        assert_eq!(layout_of("int4-sym-g64", SHAPE), Layout::Int { bits: 4, group: 64, asym: false });
+        assert_eq!(layout_of("int8-asym-channel", SHAPE), Layout::Int { bits: 8, group: 512, asym: true });
+    }
+}
