@@ -28,9 +28,7 @@
 use crate::formats::{float, QuantizedTensor};
 use ::safetensors::Dtype;
 use std::collections::HashMap;
-#[cfg(not(target_arch = "wasm32"))]
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One safetensors entry: name, dtype, shape (PyTorch order), raw little-endian bytes.
 pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
@@ -306,13 +304,19 @@ fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SafetensorsError
     serde_json::from_slice(&text).map(Some).map_err(|e| SafetensorsError::Config { path, reason: e.to_string() })
 }
 
-/// Parses an index: the distinct shard paths (sorted) and the weight map (name, shard file name).
+/// Reads and parses the index at `path` (see [`parse_index`]).
 #[cfg(not(target_arch = "wasm32"))]
 fn read_index(path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
-    let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
     let text =
         std::fs::read(path).map_err(|e| SafetensorsError::Open { path: path.to_path_buf(), reason: io_reason(&e) })?;
-    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("bad JSON: {e}")))?;
+    parse_index(&text, path)
+}
+
+/// Parses the contents `text` of the index at `path`: the distinct shard paths (sorted, each
+/// next to the index) and the weight map (name, shard file name). Public for the fuzzer.
+pub fn parse_index(text: &[u8], path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
+    let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
+    let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| bad(format!("bad JSON: {e}")))?;
     let map = v
         .get("weight_map")
         .ok_or_else(|| bad("no \"weight_map\" object".into()))?
