@@ -54,11 +54,11 @@ for target in "${targets[@]}"; do
   # allocation discipline); -timeout: one input may not take more than 10 s.
   cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=131072 -print_final_stats=1 2>&1 | tee "$log" \
-    | grep -E '^#[0-9]+ +(INITED|DONE)|^Done|ERROR|panicked|SUMMARY|artifact_prefix|Test unit written'
+    | grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done|ERROR|panicked|SUMMARY|Test unit written'
   rc=${PIPESTATUS[0]}
   runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')
-  cov=$(grep -oE '^#[0-9]+ +DONE +cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+)/cov \1, ft \2/')
-  note "$target: ${runs:-?} executions, ${cov:-no final coverage line}, exit $rc"
+  cov=$(grep -oE '^#[0-9]+[[:space:]]+DONE[[:space:]]+cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+)/cov \1, ft \2/')
+  note "$target: ${runs:-?} executions, ${cov:-no final coverage line (a crash ends the run early)}, exit $rc"
   ((rc == 0)) || failed+=("$target")
   rm -f "$log"
 done

@@ -28,7 +28,7 @@
 use crate::formats::{float, QuantizedTensor};
 use ::safetensors::Dtype;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// One safetensors entry: name, dtype, shape (PyTorch order), raw little-endian bytes.
 pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
@@ -330,7 +330,11 @@ pub fn parse_index(text: &[u8], path: &Path) -> Result<(Vec<PathBuf>, Vec<(Strin
     let mut shards: Vec<PathBuf> = Vec::new();
     for (name, file) in map {
         let file = file.as_str().ok_or_else(|| bad(format!("the shard of '{name}' is not a string")))?;
-        if file.is_empty() || Path::new(file).is_absolute() || file.contains("..") {
+        // One plain file name: no directory part (a subfolder, "..", an absolute path), so every
+        // shard is a file next to the index.
+        let mut parts = Path::new(file).components();
+        let plain = matches!((parts.next(), parts.next()), (Some(Component::Normal(n)), None) if n == file);
+        if !plain || file.contains("..") {
             return Err(bad(format!("the shard '{file}' of '{name}' is not a file name next to the index")));
         }
         let shard = dir.join(file);
