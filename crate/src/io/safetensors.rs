@@ -304,9 +304,12 @@ fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SafetensorsError
     serde_json::from_slice(&text).map(Some).map_err(|e| SafetensorsError::Config { path, reason: e.to_string() })
 }
 
+/// A parsed index: the distinct shard paths and the weight map (tensor name, shard file name).
+pub type IndexParts = (Vec<PathBuf>, Vec<(String, String)>);
+
 /// Reads and parses the index at `path` (see [`parse_index`]).
 #[cfg(not(target_arch = "wasm32"))]
-fn read_index(path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
+fn read_index(path: &Path) -> Result<IndexParts, SafetensorsError> {
     let text =
         std::fs::read(path).map_err(|e| SafetensorsError::Open { path: path.to_path_buf(), reason: io_reason(&e) })?;
     parse_index(&text, path)
@@ -314,7 +317,7 @@ fn read_index(path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), Safe
 
 /// Parses the contents `text` of the index at `path`: the distinct shard paths (sorted, each
 /// next to the index) and the weight map (name, shard file name). Public for the fuzzer.
-pub fn parse_index(text: &[u8], path: &Path) -> Result<(Vec<PathBuf>, Vec<(String, String)>), SafetensorsError> {
+pub fn parse_index(text: &[u8], path: &Path) -> Result<IndexParts, SafetensorsError> {
     let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
     let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| bad(format!("bad JSON: {e}")))?;
     let map = v
