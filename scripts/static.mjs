@@ -3,6 +3,7 @@
 import { createReadStream, statSync } from 'node:fs';
 import { extname, join, normalize, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { securityHeaders } from './headers.mjs';
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
@@ -46,9 +47,7 @@ export function sendFile(res, path) {
     'Content-Type': types[extname(path)] ?? 'application/octet-stream',
     'Content-Length': stat.size,
     'Cache-Control': 'no-cache',
-    // Cross-origin isolation: lets the lab share a cancel flag (SharedArrayBuffer) with its worker.
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Embedder-Policy': 'require-corp',
+    ...securityHeaders,
   });
   createReadStream(path).pipe(res);
   return true;

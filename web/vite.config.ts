@@ -3,21 +3,22 @@ import { VitePWA } from 'vite-plugin-pwa';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
+import { securityHeaders } from '../scripts/headers.mjs';
 
 // The lab app. `npm start` builds it and serves web/dist plus /models and /data with
 // scripts/serve.mjs; `npm run dev` gives Vite's dev server (models served by the plugin below).
 //
 // Offline: vite-plugin-pwa generates a Workbox service worker that precaches the app shell and
 // the wasm core, and serves /models/ and /data/ CacheFirst from the cache the lab worker fills
-// (MODEL_CACHE in src/source.ts). Pages are cross-origin isolated (COOP/COEP, also sent by
-// scripts/static.mjs) so cancel flags can be SharedArrayBuffers.
+// (MODEL_CACHE in src/source.ts). Every server sends scripts/headers.mjs: the Content-Security-Policy
+// and COOP/COEP (cross-origin isolation, so cancel flags can be SharedArrayBuffers); the precache
+// keeps each response's headers, so offline pages have them too.
 const repo = fileURLToPath(new URL('..', import.meta.url));
 /** The eval text (chapters 1–3, served from the repo's data/), precached so comparisons work offline. */
 const evalText = [1, 2, 3]
   .map((n) => `data/moby-dick/chapter_${n}.json`)
   .filter((path) => existsSync(`${repo}/${path}`))
   .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
-const isolation = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -27,8 +28,8 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
   },
-  server: { headers: isolation },
-  preview: { headers: isolation },
+  server: { headers: { ...securityHeaders } },
+  preview: { headers: { ...securityHeaders } },
   worker: { format: 'es' },
   plugins: [
     {

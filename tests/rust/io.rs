@@ -345,3 +345,31 @@ fn safetensors_writer_checks_entries() {
     let e = st::serialize(&[ok.clone(), ok], Default::default()).unwrap_err();
     assert!(e.to_string().contains("duplicate tensor name 'a'"), "{e}");
 }
+
+/// Found by the `safetensors_index` fuzz target: a shard name with a directory part
+/// ("model-00002-of-000/2.safetensors") was taken as a path below the index's directory.
+#[test]
+fn index_shards_are_plain_file_names() {
+    let index = Path::new("/checkpoint/model.safetensors.index.json");
+    for shard in [
+        "model-00002-of-000/2.safetensors",
+        "sub/model.safetensors",
+        "../model.safetensors",
+        "/model.safetensors",
+        ".",
+        "",
+        "model.safetensors/",
+    ] {
+        let text = serde_json::json!({"weight_map": {"w": shard}}).to_string();
+        match st::parse_index(text.as_bytes(), index) {
+            Err(SafetensorsError::Index { reason, .. }) => {
+                assert!(reason.contains("not a file name next to the index"), "{shard}: {reason}")
+            }
+            other => panic!("{shard:?}: {other:?}"),
+        }
+    }
+    let text = serde_json::json!({"weight_map": {"w": "model-00001-of-00002.safetensors"}}).to_string();
+    let (shards, map) = st::parse_index(text.as_bytes(), index).unwrap();
+    assert_eq!(shards, [Path::new("/checkpoint/model-00001-of-00002.safetensors")]);
+    assert_eq!(map, [("w".to_string(), "model-00001-of-00002.safetensors".to_string())]);
+}

@@ -28,9 +28,7 @@
 use crate::formats::{float, QuantizedTensor};
 use ::safetensors::Dtype;
 use std::collections::HashMap;
-#[cfg(not(target_arch = "wasm32"))]
-use std::path::Path;
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 /// One safetensors entry: name, dtype, shape (PyTorch order), raw little-endian bytes.
 pub type Entry = (String, Dtype, Vec<usize>, Vec<u8>);
@@ -302,17 +300,22 @@ fn read_config(dir: &Path) -> Result<Option<serde_json::Value>, SafetensorsError
     serde_json::from_slice(&text).map(Some).map_err(|e| SafetensorsError::Config { path, reason: e.to_string() })
 }
 
-/// An index's distinct shard paths (sorted) and its weight map (tensor name, shard file name).
-#[cfg(not(target_arch = "wasm32"))]
-type ShardIndex = (Vec<PathBuf>, Vec<(String, String)>);
+/// A parsed index: the distinct shard paths and the weight map (tensor name, shard file name).
+pub type IndexParts = (Vec<PathBuf>, Vec<(String, String)>);
 
-/// Parses an index: the distinct shard paths (sorted) and the weight map (name, shard file name).
+/// Reads and parses the index at `path` (see [`parse_index`]).
 #[cfg(not(target_arch = "wasm32"))]
-fn read_index(path: &Path) -> Result<ShardIndex, SafetensorsError> {
-    let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
+fn read_index(path: &Path) -> Result<IndexParts, SafetensorsError> {
     let text =
         std::fs::read(path).map_err(|e| SafetensorsError::Open { path: path.to_path_buf(), reason: io_reason(&e) })?;
-    let v: serde_json::Value = serde_json::from_slice(&text).map_err(|e| bad(format!("bad JSON: {e}")))?;
+    parse_index(&text, path)
+}
+
+/// Parses the contents `text` of the index at `path`: the distinct shard paths (sorted, each
+/// next to the index) and the weight map (name, shard file name). Public for the fuzzer.
+pub fn parse_index(text: &[u8], path: &Path) -> Result<IndexParts, SafetensorsError> {
+    let bad = |reason: String| SafetensorsError::Index { path: path.to_path_buf(), reason };
+    let v: serde_json::Value = serde_json::from_slice(text).map_err(|e| bad(format!("bad JSON: {e}")))?;
     let map = v
         .get("weight_map")
         .ok_or_else(|| bad("no \"weight_map\" object".into()))?
@@ -326,7 +329,11 @@ fn read_index(path: &Path) -> Result<ShardIndex, SafetensorsError> {
     let mut shards: Vec<PathBuf> = Vec::new();
     for (name, file) in map {
         let file = file.as_str().ok_or_else(|| bad(format!("the shard of '{name}' is not a string")))?;
-        if file.is_empty() || Path::new(file).is_absolute() || file.contains("..") {
+        // One plain file name: no directory part (a subfolder, "..", an absolute path), so every
+        // shard is a file next to the index.
+        let mut parts = Path::new(file).components();
+        let plain = matches!((parts.next(), parts.next()), (Some(Component::Normal(n)), None) if n == file);
+        if !plain || file.contains("..") {
             return Err(bad(format!("the shard '{file}' of '{name}' is not a file name next to the index")));
         }
         let shard = dir.join(file);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing (#17): builds the cargo-fuzz targets in fuzz/ and runs each for SECONDS
+# (default 60), seeded from tests/fixtures (the malformed corpus and small valid files). Exits
+# non-zero if any target finds a crash (a panic, an abort, an allocation past -rss_limit_mb or a
+# memory error caught by AddressSanitizer); the input is left in fuzz/artifacts/TARGET/.
+# Usage: scripts/fuzz.sh [SECONDS] [TARGET...]        (targets: ls fuzz/fuzz_targets)
+# The corpus each run grows is kept in fuzz/corpus/ (git-ignored), so later runs start further on.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+seconds=${1:-60}
+shift || true
+targets=("$@")
+((${#targets[@]})) || targets=(gguf safetensors safetensors_index tokenizer_json scheme)
+
+command -v cargo-fuzz >/dev/null || die "cargo-fuzz is missing: run scripts/setup.sh (it installs it)"
+# libFuzzer's instrumentation needs unstable rustc flags; RUSTC_BOOTSTRAP lets the stable
+# toolchain accept them, so no nightly toolchain is needed.
+export RUSTC_BOOTSTRAP=1
+
+# Seeds: files a target reads, from the repository's fixtures; names for the scheme parser.
+seed() {
+  local target=$1; shift
+  mkdir -p "fuzz/corpus/$target"
+  local f
+  for f in "$@"; do
+    [[ -f $f ]] && cp -n "$f" "fuzz/corpus/$target/$(basename "$(dirname "$f")")-$(basename "$f")"
+  done
+}
+fixtures=tests/fixtures
+seed gguf "$fixtures"/malformed/*.gguf
+seed safetensors "$fixtures"/malformed/*.safetensors "$fixtures"/bnb/*-b64*.safetensors \
+  "$fixtures"/hf/bf16-tied-sharded/*.safetensors "$fixtures"/hf/f16-mqa-headdim/model.safetensors
+seed safetensors_index "$fixtures"/hf/bf16-tied-sharded/model.safetensors.index.json
+seed tokenizer_json "$fixtures"/malformed/*.tokenizer.json "$fixtures"/hf/f32-untied/tokenizer.json
+mkdir -p fuzz/corpus/scheme
+for name in q4_0 q4_k q6_k q8_0 f16 bf16 int8-sym-channel int4-asym-g128 int4-sym-tensor-mse int3-asym-g64-p99.9 \
+  nf4-b64 nf4-b64-dq fp4-b128 nf4-b4096-dq256 fp8-e4m3-tensor fp8-e5m2-channel; do
+  printf '%s' "$name" >"fuzz/corpus/scheme/$name"
+done
+
+step "fuzz: building ${targets[*]}"
+for target in "${targets[@]}"; do
+  cargo fuzz build --fuzz-dir fuzz "$target" || die "cargo fuzz build $target failed"
+done
+
+failed=()
+for target in "${targets[@]}"; do
+  step "fuzz: $target for ${seconds}s"
+  log=$(mktemp)
+  # -rss_limit_mb: an input that makes a reader allocate past 2 GiB is a crash (#17's
+  # allocation discipline); -timeout: one input may not take more than 10 s.
+  cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
+    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=131072 -print_final_stats=1 2>&1 | tee "$log" \
+    | grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done|ERROR|panicked|SUMMARY|Test unit written'
+  rc=${PIPESTATUS[0]}
+  runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')
+  cov=$(grep -oE '^#[0-9]+[[:space:]]+DONE[[:space:]]+cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+)/cov \1, ft \2/')
+  note "$target: ${runs:-?} executions, ${cov:-no final coverage line (a crash ends the run early)}, exit $rc"
+  ((rc == 0)) || failed+=("$target")
+  rm -f "$log"
+done
+
+if ((${#failed[@]})); then
+  echo "fuzz: crashes in ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no crash"
