@@ -11,8 +11,9 @@
 // subgroup GEMV (shaders/matmul_gemv_subgroup.wgsl, appended in a separate module on adapters
 // with subgroups).
 // WGSL module-scope declarations may appear in any order, so plain concatenation is enough.
-// shaders/matmul_f16_activations.wgsl (f16 activations, devices with shader-f16) reuses this
-// file's helpers: load_x8, gemv_reduce_store.
+// `gemv` takes its chunk dot (`gemv_dot8`) from the module's activation file:
+// matmul_activations_f32.wgsl in the base module, matmul_f16_activations.wgsl (f16 activations,
+// devices with shader-f16) in the f16 module, whose `gemv` is thereby the f16 GEMV.
 //
 // Bindings (group 0; each entry point's automatic layout keeps only what it uses):
 //   @binding(0) params   : uniform MatmulParams (below)
@@ -159,9 +160,7 @@ fn gemv(
     var acc = 0.0;
     if (row < params.rows) {
         for (var c = lane; c < params.chunks; c += ROW_THREADS) {
-            let w = decode8(row, c);
-            let v = load_x8(0u, c);
-            acc += dot(w.lo, v.lo) + dot(w.hi, v.hi);
+            acc += gemv_dot8(decode8(row, c), load_x8(0u, c));
         }
     }
     gemv_reduce_store(lid, lane, row, acc);
@@ -212,7 +211,7 @@ fn gemv_rows(
     }
 }
 
-// The end of a GEMV (also gemv_f16): sums the ROW_THREADS partial sums of each row in a
+// The end of a GEMV: sums the ROW_THREADS partial sums of each row in a
 // fixed-order tree in workgroup memory (nothing to sum when ROW_THREADS = 1) and writes y.
 // Called from uniform control flow: every invocation reaches its barriers.
 fn gemv_reduce_store(lid: u32, lane: u32, row: u32, acc: f32) {

@@ -15,13 +15,12 @@
 //
 // Bindings: those of matmul_common.wgsl (0 params, 1..3 weights, 4 x, 5 y); x and y stay f32 in
 // memory (the rest of the forward is f32), the conversion happens on load.
-// Override constants: WG_SIZE and ROW_THREADS (gemv_f16, as gemv in matmul_common.wgsl) and the
-// format's own.
-// Entry points:
-//   gemv_f16 — n = 1, laid out exactly as `gemv` (ROW_THREADS threads per row, a workgroup-memory
-//              tree when > 1, the same dispatch).
-//   gemm     — n > 1: matmul_gemm.wgsl with `GemmTile` = f16 (below): the workgroup tiles in f16,
-//              half the workgroup memory of the base module's.
+// Override constants: those of matmul_common.wgsl's `gemv` and the format's own.
+// This file declares the two pieces of arithmetic the shared entry points leave open (the base
+// module takes them from matmul_activations_f32.wgsl instead):
+//   gemv_dot8 — used by matmul_common.wgsl's `gemv` (n = 1): f16 products, f32 sum;
+//   GemmTile  — the tile type of matmul_gemm.wgsl's `gemm` (n > 1): f16 tiles, half the workgroup
+//               memory of the base module's.
 
 enable f16;
 
@@ -33,26 +32,9 @@ fn half8(v: Chunk8) -> array<vec4<f16>, 2> {
 }
 
 // Σ f16(w_j)·f16(v_j) over one chunk: f16 products, f32 sum (4 lanes, then the two halves).
-fn dot8_f16(w: Chunk8, v: Chunk8) -> f32 {
+fn gemv_dot8(w: Chunk8, v: Chunk8) -> f32 {
     let wh = half8(w);
     let vh = half8(v);
     let p = vec4<f32>(wh[0] * vh[0]) + vec4<f32>(wh[1] * vh[1]);
     return (p.x + p.y) + (p.z + p.w);
-}
-
-@compute @workgroup_size(WG_SIZE)
-fn gemv_f16(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let lane = lid % ROW_THREADS;
-    let row = (wid.y * nwg.x + wid.x) * (WG_SIZE / ROW_THREADS) + lid / ROW_THREADS;
-    var acc = 0.0;
-    if (row < params.rows) {
-        for (var c = lane; c < params.chunks; c += ROW_THREADS) {
-            acc += dot8_f16(decode8(row, c), load_x8(0u, c));
-        }
-    }
-    gemv_reduce_store(lid, lane, row, acc);
 }

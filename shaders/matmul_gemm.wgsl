@@ -2,7 +2,7 @@
 // It is never compiled alone: `Kernel::source()` puts it after the format file and
 // matmul_common.wgsl (params, x, y, decode8, load_x8), and the module names the value type of
 // the workgroup tiles:
-//   - base module: `alias GemmTile = f32;` (matmul_gemm_f32.wgsl) — the CPU reference's arithmetic;
+//   - base module: `alias GemmTile = f32;` (matmul_activations_f32.wgsl) — the CPU reference's arithmetic;
 //   - f16-activation module: `alias GemmTile = f16;` (matmul_f16_activations.wgsl) — weights and
 //     activations rounded to f16 as they enter the tiles, each product an f16 multiply (one
 //     rounding), the sums in f32 (CPU twin `gpu::matmul::matvec_f16_activations`); half the

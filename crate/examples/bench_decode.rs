@@ -19,7 +19,7 @@
 //!   tokens/s. The timed generation is `gpu::forward::generate`: each decode step records one
 //!   command buffer and reads back the sampled token id (4 bytes).
 //! - Each cell is one run (wall clock). The "GPU = CPU" column compares the greedy token ids.
-//! - `--activations f16` runs the GPU matmuls with f16 activations (`gemv_f16`/`gemm_f16`, the
+//! - `--activations f16` runs the GPU matmuls with f16 activations (the f16 module's `gemv`/`gemm`, the
 //!   portable GEMV: f16 has no subgroup variant), on adapters with shader-f16.
 
 use std::sync::Arc;

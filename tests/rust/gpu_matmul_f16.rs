@@ -1,4 +1,4 @@
-//! f16 activations (`shaders/matmul_f16_activations.wgsl`: `gemv_f16`, `gemm_f16`) against their
+//! f16 activations (`shaders/matmul_f16_activations.wgsl`: `gemv` and `gemm` of the f16 module) against their
 //! CPU twin `matvec_f16_activations`, for every format with a dedicated kernel and the generic
 //! path, over awkward shapes (1 row, rows past the 32-row tile, K = 576 and K not a multiple of
 //! 8), one token (every portable GEMV strategy) and 3 / 33 tokens (GEMM). Runs only where the
@@ -104,7 +104,7 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
             for row_threads in [1, 4, 64] {
                 let strategy = GemvStrategy::Workgroup { row_threads };
                 let g = pollster::block_on(GpuMatrix::upload_with(gpu, format, &m, setup(strategy))).expect("upload");
-                check(gpu, &format!("{format} gemv_f16 {}", strategy.label()), &m, &g, 1);
+                check(gpu, &format!("{format} f16 gemv {}", strategy.label()), &m, &g, 1);
             }
         }
     }

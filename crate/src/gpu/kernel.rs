@@ -12,11 +12,11 @@
 //!   shared dots it takes (`matmul_dot_decoded.wgsl`, `matmul_dot32.wgsl`),
 //!   `shaders/matmul_common.wgsl` (`gemv`, `gemv_rows`, `gather_rows`) and
 //!   `shaders/matmul_gemm.wgsl` (`gemm`, its tiles of the module's `GemmTile` type):
-//!   - [`MatmulModule::Base`]: those + `matmul_gemm_f32.wgsl` (f32 tiles), on every device;
+//!   - [`MatmulModule::Base`]: those + `matmul_activations_f32.wgsl` (f32 tiles and GEMV dots), on every device;
 //!   - [`MatmulModule::Subgroup`]: the base module + `shaders/matmul_gemv_subgroup.wgsl`
 //!     (`gemv_subgroup`), created only on devices with the SUBGROUP feature;
 //!   - [`MatmulModule::F16Activations`]: `shaders/matmul_f16_activations.wgsl` (`enable f16;`,
-//!     f16 tiles, `gemv_f16`) + those, created only on devices with SHADER_F16.
+//!     f16 tiles and GEMV dots, so its `gemv` is the f16 GEMV) + those, created only on devices with SHADER_F16.
 //!
 //! The base module never mentions subgroups or f16 arithmetic.
 
@@ -69,7 +69,7 @@ pub enum MatmulModule {
     Base,
     /// `gemv_subgroup`: devices with the SUBGROUP feature.
     Subgroup,
-    /// `gemv_f16`, `gemm` (f16 tiles): devices with the SHADER_F16 feature.
+    /// `gemv` and `gemm` with f16 arithmetic: devices with the SHADER_F16 feature.
     F16Activations,
 }
 
@@ -82,8 +82,6 @@ pub mod entry {
     pub const GEMV_ROWS: &str = "gemv_rows";
     /// shaders/matmul_gemv_subgroup.wgsl.
     pub const GEMV_SUBGROUP: &str = "gemv_subgroup";
-    /// shaders/matmul_f16_activations.wgsl.
-    pub const GEMV_F16: &str = "gemv_f16";
     /// shaders/matmul_gemm.wgsl: f32 tiles in the base module, f16 in the f16-activation one.
     pub const GEMM: &str = "gemm";
     pub const GATHER_ROWS: &str = "gather_rows";
@@ -172,9 +170,9 @@ macro_rules! matmul_module {
 
 /// One list of the matmul kernels, their format files and the shared pieces each takes
 /// (`matmul_dot_decoded.wgsl`: `dot8_row`/`dot16_row` through `decode8`; `matmul_dot32.wgsl`:
-/// `dot32_row` as two `dot16_row`); every module is built from it. The module names the GEMM
-/// tiles' value type: `matmul_gemm_f32.wgsl` in the base module, f16 in
-/// `matmul_f16_activations.wgsl`.
+/// `dot32_row` as two `dot16_row`); every module is built from it. The module's activation file
+/// names the GEMM tiles' type and the GEMV's chunk dot: `matmul_activations_f32.wgsl` in the base
+/// module, f16 in `matmul_f16_activations.wgsl`.
 macro_rules! matmul_kernels {
     ($($kernel:ident => $file:literal $(+ $extra:literal)*),* $(,)?) => {
         impl Kernel {
@@ -183,9 +181,9 @@ macro_rules! matmul_kernels {
                 Some(match self {
                     $(Kernel::$kernel => MatmulSources {
                         file: concat!("shaders/", $file),
-                        base: matmul_module!([] $file [$($extra),*] ["matmul_gemm_f32.wgsl"]),
+                        base: matmul_module!([] $file [$($extra),*] ["matmul_activations_f32.wgsl"]),
                         subgroup: matmul_module!(
-                            [] $file [$($extra),*] ["matmul_gemm_f32.wgsl", "matmul_gemv_subgroup.wgsl"]
+                            [] $file [$($extra),*] ["matmul_activations_f32.wgsl", "matmul_gemv_subgroup.wgsl"]
                         ),
                         f16_activations: matmul_module!(["matmul_f16_activations.wgsl"] $file [$($extra),*] []),
                     },)*

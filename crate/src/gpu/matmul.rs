@@ -98,7 +98,7 @@ impl MatmulSetup {
     }
 
     /// The default GEMV strategy of `gpu` for f32 activations ([`GemvStrategy::default_for`]);
-    /// for f16 activations the portable `gemv_f16` (it has no row-sharing variant) with 1
+    /// for f16 activations the portable `gemv` of the f16 module (it has no row-sharing variant) with 1
     /// thread per row on a software adapter (no barriers on a CPU), 64 on a GPU.
     pub fn default_for(gpu: &GpuContext, activations: ActivationPrecision) -> MatmulSetup {
         let gemv = match activations {
@@ -127,7 +127,7 @@ impl MatmulSetup {
     }
 }
 
-/// CPU twin of the f16-activation products (`gemv_f16`, `gemm` with f16 tiles): `y[r] = Σ_k
+/// CPU twin of the f16-activation products (`gemv` and `gemm` of the f16 module): `y[r] = Σ_k
 /// f16(f16(w[r,k])·f16(x[k]))`, summed in f64 (the GPU sums in f32 in its own order). `w` is the
 /// decoded matrix (`Matrix::to_f32`), row-major `[rows, x.len()]`.
 pub fn matvec_f16_activations(w: &[f32], x: &[f32], y: &mut [f32]) {
@@ -198,27 +198,25 @@ async fn pipelines_for(gpu: &GpuContext, layout: Layout, setup: MatmulSetup) -> 
     let kernel = layout.kernel();
     let mut constants = layout.constants();
     let gather = kernel.matmul_pipeline(gpu, MatmulModule::Base, entry::GATHER_ROWS, &constants).await?;
-    let gemm_module = match setup.activations {
+    // The activation precision picks the module; its `gemv` and `gemm` use that arithmetic.
+    let activation_module = match setup.activations {
         ActivationPrecision::F32 => MatmulModule::Base,
         ActivationPrecision::F16 => MatmulModule::F16Activations,
     };
-    let gemm = kernel.matmul_pipeline(gpu, gemm_module, entry::GEMM, &constants).await?;
+    let gemm = kernel.matmul_pipeline(gpu, activation_module, entry::GEMM, &constants).await?;
     constants.push((overrides::WG_SIZE, f64::from(GEMV_WG_SIZE)));
-    let (module, entry) = match (setup.gemv, setup.activations) {
-        (GemvStrategy::Workgroup { row_threads }, activations) => {
+    let (module, entry) = match setup.gemv {
+        GemvStrategy::Workgroup { row_threads } => {
             constants.push((overrides::ROW_THREADS, f64::from(row_threads)));
-            match activations {
-                ActivationPrecision::F32 => (MatmulModule::Base, entry::GEMV),
-                ActivationPrecision::F16 => (MatmulModule::F16Activations, entry::GEMV_F16),
-            }
+            (activation_module, entry::GEMV)
         }
-        (GemvStrategy::Subgroup { rows }, _) => {
+        GemvStrategy::Subgroup { rows } => {
             constants.push((overrides::SG_ROWS, f64::from(rows)));
             constants.push((overrides::GROUP_ROWS, f64::from(SUBGROUP_ROW_SETS * rows)));
             constants.push((overrides::SG_CHUNKS, chunk_run(layout, rows)));
             (MatmulModule::Subgroup, entry::GEMV_SUBGROUP)
         }
-        (GemvStrategy::Rows { rows }, _) => {
+        GemvStrategy::Rows { rows } => {
             constants.push((overrides::ROWS_PER_THREAD, f64::from(rows)));
             constants.push((overrides::ROWS_RUN, chunk_run(layout, rows)));
             (MatmulModule::Base, entry::GEMV_ROWS)
