@@ -25,10 +25,13 @@ use crate::stats::weights::DEFAULT_OUTLIER_K;
 /// Default `maxTokens`: enough positions for stable channel maxima, seconds of wasm time.
 const DEFAULT_MAX_TOKENS: f64 = 128.0;
 
-#[derive(Deserialize, Default)]
+/// Options of `LabModel.activationStats` (every field optional; an unknown key is an error).
+#[derive(Deserialize, Default, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct ActivationOpts {
+pub struct ActivationOpts {
+    #[tsify(optional)]
     max_tokens: Option<f64>,
+    #[tsify(optional)]
     outlier_k: Option<f64>,
 }
 
@@ -63,7 +66,7 @@ impl LabModel {
     pub fn activation_stats(
         &self,
         text: &str,
-        opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ActivationOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<ActivationStats>, JsValue> {
         let o: ActivationOpts = options(opts, "activationStats", &["maxTokens", "outlierK"])?;

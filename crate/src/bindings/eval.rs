@@ -38,11 +38,15 @@ pub struct LabEval {
     models: Vec<Rc<Loaded>>,
 }
 
-#[derive(Deserialize, Default)]
+/// Options of `LabEval.run` (every field optional; an unknown key is an error).
+#[derive(Deserialize, Default, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct EvalOpts {
+pub struct EvalOpts {
+    #[tsify(optional)]
     ctx: Option<f64>,
+    #[tsify(optional)]
     max_windows: Option<f64>,
+    #[tsify(optional)]
     protocol: Option<String>,
 }
 
@@ -95,7 +99,7 @@ impl LabEval {
     pub fn run(
         &self,
         text: &str,
-        opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "EvalOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<EvalResult>, JsValue> {
         let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol"])?;

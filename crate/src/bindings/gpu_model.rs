@@ -158,7 +158,12 @@ impl GpuLabModel {
     }
 
     /// `LabModel.generate` on the GPU: same options, streaming and result (see its docs).
-    pub fn generate(&self, prompt: String, opts: JsValue, on_token: Option<js_sys::Function>) -> GenerateResultPromise {
+    pub fn generate(
+        &self,
+        prompt: String,
+        #[wasm_bindgen(unchecked_param_type = "GenerateOpts | undefined | null")] opts: JsValue,
+        on_token: Option<js_sys::Function>,
+    ) -> GenerateResultPromise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             let req = inner.loaded.generate_request(&prompt, opts)?;

@@ -166,14 +166,21 @@ pub struct QuantReport<'a> {
     summary: String,
 }
 
-#[derive(Deserialize, Default)]
+/// Options of `generate` on the CPU and the GPU (every field optional; an unknown key is an error).
+#[derive(Deserialize, Default, Tsify)]
 #[serde(rename_all = "camelCase")]
-struct GenerateOpts {
+pub struct GenerateOpts {
+    #[tsify(optional)]
     max_tokens: Option<f64>,
+    #[tsify(optional)]
     seed: Option<f64>,
+    #[tsify(optional)]
     temperature: Option<f32>,
+    #[tsify(optional)]
     top_k: Option<f64>,
+    #[tsify(optional)]
     top_p: Option<f32>,
+    #[tsify(optional)]
     chat: Option<bool>,
 }
 
@@ -447,7 +454,7 @@ impl LabModel {
     pub fn generate(
         &self,
         prompt: &str,
-        opts: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "GenerateOpts | undefined | null")] opts: JsValue,
         on_token: Option<js_sys::Function>,
     ) -> Result<Js<GenerateResult>, JsValue> {
         let req = self.inner.generate_request(prompt, opts)?;
