@@ -13,6 +13,8 @@ import math
 import os
 import struct
 
+from byte_level import gpt2_byte_chars
+
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "fixtures", "malformed")
 
 # GGUF value type ids
@@ -48,20 +50,6 @@ def kv_str_array(key, items, claimed=None):
     return kv(key, ARRAY, struct.pack("<IQ", STRING, n) + b"".join(gguf_str(s) for s in items))
 
 
-def byte_tokens():
-    """GPT-2's byte-to-unicode table: the 256 single-byte tokens of a byte-level BPE."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    table = dict(zip(bs, cs))
-    return [chr(table[b]) for b in range(256)]
-
-
 def values(n, seed):
     """Deterministic values in [-1, 1) (a small LCG; no numpy needed)."""
     out, x = [], seed * 2654435761 % 2**32
@@ -87,7 +75,7 @@ def tiny_llama(n_tokens=256, embd_rows=256, alignment=None, poison=None, tensor_
         ("ffn_down", [FF, DIM]),
     ]:
         tensors.append((f"blk.0.{name}.weight", dims))
-    tokens = byte_tokens()[: min(n_tokens, 256)] + [f"<extra_{i}>" for i in range(max(0, n_tokens - 256))]
+    tokens = gpt2_byte_chars()[: min(n_tokens, 256)] + [f"<extra_{i}>" for i in range(max(0, n_tokens - 256))]
     meta = [
         kv_str("general.architecture", "llama"),
         kv_u32("llama.block_count", 1),
@@ -134,7 +122,7 @@ def safetensors_bytes(header_len_override=None, truncate=None):
 
 def tokenizer_json(extra_vocab=None, added=None):
     """A byte-level BPE tokenizer.json over the 256 byte tokens (ids 0..255)."""
-    vocab = {t: i for i, t in enumerate(byte_tokens())}
+    vocab = {t: i for i, t in enumerate(gpt2_byte_chars())}
     vocab.update(extra_vocab or {})
     return json.dumps(
         {

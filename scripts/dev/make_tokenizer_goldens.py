@@ -50,6 +50,7 @@ import unicodedata
 import gguf
 import jinja2
 import tokenizers
+from byte_level import gpt2_byte_chars
 from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -150,15 +151,7 @@ def build_tokenizer(reader):
 def tiny_tokenizer_json():
     """A small byte-level BPE tokenizer.json (GPT-2 pre-tokenizer, no digit split) with its
     expected encodings, to test `Tokenizer::from_tokenizer_json` without a 2 MB file."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) + list(range(0xAE, 0x100))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    byte_chars = [chr(c) for _, c in sorted(zip(bs, cs))]
+    byte_chars = gpt2_byte_chars()
     vocab = {"<|endoftext|>": 0}
     for ch in byte_chars:
         vocab[ch] = len(vocab)
