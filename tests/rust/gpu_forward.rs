@@ -28,7 +28,7 @@ use quantlab::gpu::forward::kernels::{
     attention_cpu, groups, kv_load_cpu, kv_store_cpu, residual_add_cpu, run_once, swiglu_cpu, KvFormat, Pipelines,
     Shapes, Step,
 };
-use quantlab::gpu::forward::{GpuModel, Pick};
+use quantlab::gpu::forward::{GpuModel, Pick, DEFAULT_MAX_BATCH};
 use quantlab::gpu::matmul::ActivationPrecision;
 use quantlab::model::eval::{evaluate, plan, EvalHooks, LogitSource, ModelSource, Protocol};
 use quantlab::model::generate::generate;
@@ -412,6 +412,39 @@ fn synthetic_model_evaluates_on_the_gpu_like_on_the_cpu() {
     assert!(m[1].kl_mean.unwrap() < 1e-8 && m[1].top1_agreement == Some(1.0), "{:?}", m[1]);
 }
 
+/// Block evaluation (an announced window run in blocks of `max_batch` positions, the classifier
+/// on every row) gives every position the CPU's logits, across a block boundary, and so does
+/// the same window one position at a time; a call off the window falls back to one position.
+#[test]
+fn gpu_block_evaluation_matches_the_cpu_across_blocks() {
+    let Some(gpu) = gpu() else { return };
+    let mut model = synthetic_model();
+    let n = DEFAULT_MAX_BATCH + 9;
+    model.config.seq_len = n;
+    let tokens: Vec<u32> = (0..n as u32).map(|i| (i * 53 + 11) % 301).collect();
+    let want = cpu_logits(&model, &tokens);
+    let mut g = GpuModel::new_blocking(gpu, &model, n, KvFormat::F32, ActivationPrecision::F32).expect("upload");
+    assert!(g.max_batch < n, "the window must span two blocks");
+    for announced in [true, false] {
+        pollster::block_on(g.reset()).unwrap();
+        if announced {
+            g.announce_window(&tokens);
+        }
+        for (pos, &t) in tokens.iter().enumerate() {
+            let got = pollster::block_on(g.window_logits(t, pos)).unwrap();
+            let d = max_abs_diff(got, &want[pos]);
+            assert!(d <= 1e-4, "announced {announced}, position {pos}: max |Δ| {d}");
+        }
+    }
+    // Off the announced window (another token at position 0): one position at a time, correct.
+    pollster::block_on(g.reset()).unwrap();
+    g.announce_window(&tokens);
+    let other = (tokens[0] + 1) % 301;
+    let got = pollster::block_on(g.window_logits(other, 0)).unwrap().to_vec();
+    let d = max_abs_diff(&got, &cpu_logits(&model, &[other])[0]);
+    assert!(d <= 1e-4, "off-window position: max |Δ| {d}");
+}
+
 pub(crate) struct DefaultModel {
     pub(crate) model: Model,
     pub(crate) prompt: Vec<u32>,
@@ -433,14 +466,18 @@ pub(crate) fn default_model() -> Option<&'static DefaultModel> {
         .as_ref()
 }
 
+/// Greedy tokens compared for the model as stored; each re-quantized format compares fewer
+/// (every decode step runs the same kernels, and lavapipe takes seconds per step on the widest
+/// formats: `npm test`'s time budget).
 const GREEDY_STEPS: usize = 32;
+const FORMAT_GREEDY_STEPS: usize = 8;
 
-/// Logits after the prompt (max |Δ|) and 32 greedy tokens, GPU vs CPU, for `model`; `kernel`
-/// must be among the GPU kernels used (e.g. "Q4_K (dedicated)").
-fn check_against_cpu(model: &Model, prompt: &[u32], label: &str, kernel: &str) {
+/// Logits after the prompt (max |Δ|) and `steps` greedy tokens, GPU vs CPU, for `model`;
+/// `kernel` must be among the GPU kernels used (e.g. "Q4_K (dedicated)").
+fn check_against_cpu(model: &Model, prompt: &[u32], steps: usize, label: &str, kernel: &str) {
     let gpu = gpu().unwrap();
     let t = std::time::Instant::now();
-    let cap = prompt.len() + GREEDY_STEPS;
+    let cap = prompt.len() + steps;
     let mut state = State::new(&model.config, cap);
     let mut cpu_logits = Vec::new();
     for (pos, &tok) in prompt.iter().enumerate() {
@@ -449,13 +486,13 @@ fn check_against_cpu(model: &Model, prompt: &[u32], label: &str, kernel: &str) {
     let mut state = State::new(&model.config, cap);
     let cfg = SamplerConfig::default();
     let (want, _) =
-        generate(model, &mut state, prompt, GREEDY_STEPS, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
+        generate(model, &mut state, prompt, steps, &mut Sampler::new(cfg), |_| false, || 0.0, |_| true).unwrap();
 
     let mut g = GpuModel::new_blocking(gpu, model, cap, KvFormat::F32, ActivationPrecision::F32).expect("upload");
     pollster::block_on(g.forward(prompt, 0)).unwrap();
     let got = pollster::block_on(g.read_logits()).unwrap().to_vec();
     let d = max_abs_diff(&got, &cpu_logits);
-    let (got_tokens, _) = generate_blocking(&mut g, prompt, GREEDY_STEPS, cfg, |_| false, || 0.0, |_| true).unwrap();
+    let (got_tokens, _) = generate_blocking(&mut g, prompt, steps, cfg, |_| false, || 0.0, |_| true).unwrap();
     eprintln!(
         "{label}: kernels {}; logits max |Δ| {d:.2e}; {} greedy tokens; {:.1} s",
         g.kernel_summary(),
@@ -476,18 +513,24 @@ fn check_against_cpu(model: &Model, prompt: &[u32], label: &str, kernel: &str) {
 fn default_model_matches_cpu_logits_and_greedy_tokens() {
     let Some(_) = gpu() else { return };
     let Some(d) = default_model() else { return };
-    check_against_cpu(&d.model, &d.prompt, "Q4_1 checkpoint as stored", "Q4_1 (dedicated)");
+    check_against_cpu(&d.model, &d.prompt, GREEDY_STEPS, "Q4_1 checkpoint as stored", "Q4_1 (dedicated)");
 }
 
 /// The default model re-quantized in memory to `format` (from the Q4_1 checkpoint dequantized):
 /// GPU (the format's dedicated kernel) vs CPU on the same quantized weights. A 3-token prompt
-/// keeps the lavapipe time to one prefill and 32 decode steps per format.
+/// keeps the lavapipe time to one prefill and a few decode steps per format.
 fn check_format(format: &str, kernel: &str) {
     let Some(_) = gpu() else { return };
     let Some(d) = default_model() else { return };
     let scheme = QuantScheme::parse(format).unwrap();
     let (q, _) = quantize_model(&d.model, &scheme, &TensorPolicy::default()).unwrap();
-    check_against_cpu(&q, &d.prompt[..3], &format!("{format} (re-quantized from the Q4_1 checkpoint)"), kernel);
+    check_against_cpu(
+        &q,
+        &d.prompt[..3],
+        FORMAT_GREEDY_STEPS,
+        &format!("{format} (re-quantized from the Q4_1 checkpoint)"),
+        kernel,
+    );
 }
 
 macro_rules! format_tests {

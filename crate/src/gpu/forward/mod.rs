@@ -7,9 +7,11 @@
 //! - prefill runs up to [`GpuModel::max_batch`] prompt tokens per submission (GEMM matmuls,
 //!   causal attention over the batch), decode runs one token (GEMV);
 //! - only the last row reaches the classifier; decode samples on the GPU (`sample.wgsl`) and
-//!   reads back one token id ([`GpuModel::decode_sample`]); evaluation reads back the logits
-//!   ([`GpuModel::logits`], and the [`LogitSource`](crate::model::eval::LogitSource) implementation, so `model::eval::evaluate`
-//!   runs on the GPU unchanged);
+//!   reads back one token id ([`GpuModel::decode_sample`]); [`GpuModel::logits`] reads back the
+//!   logits of one position;
+//! - evaluation (`eval`: the [`LogitSource`](crate::model::eval::LogitSource) implementation, so
+//!   `model::eval::evaluate` runs on the GPU unchanged) runs each window in blocks with the
+//!   classifier on every row;
 //! - the KV cache is f32 (bit-compatible with the CPU cache), f16 or int8 ([`KvFormat`]).
 //!
 //! Limits: every buffer is checked against the adapter's `maxStorageBufferBindingSize` and
@@ -22,10 +24,11 @@
 //! writes at upload ([`BoundMatmul`]), so recording a token creates no buffer or bind group:
 //! the step uniform is the one value written per submission.
 //!
-//! Sub-modules: [`kernels`] (pipelines, dispatch, CPU twins), [`generate`] (generation loop with
+//! Sub-modules: [`kernels`] (pipelines, dispatch, CPU twins), `eval` (block evaluation), [`generate`] (generation loop with
 //! GPU sampling), [`probe`] (the CPU-vs-GPU decode probe and its decision), `state` (the
 //! activation buffers).
 
+mod eval;
 pub mod generate;
 pub mod kernels;
 pub mod probe;
@@ -139,6 +142,9 @@ pub struct GpuModel {
     /// The GPU error behind the last failed `LogitSource::logits` call (its `ModelError`
     /// cannot carry it).
     last_error: Option<GpuModelError>,
+    /// Block evaluation's buffers (made at the first announced window) and the window.
+    eval: Option<eval::EvalBlock>,
+    ahead: Option<eval::Ahead>,
     gpu_bytes: u64,
 }
 
@@ -286,6 +292,8 @@ impl GpuModel {
             act,
             binds,
             last_error: None,
+            eval: None,
+            ahead: None,
             gpu_bytes,
         })
     }
@@ -375,9 +383,23 @@ impl GpuModel {
         Ok(result?)
     }
 
-    /// The forward of one batch, like `model::forward` line by line.
+    /// The forward of one batch, like `model::forward` line by line; the classifier runs on the
+    /// last row only.
     fn record(&self, enc: &mut wgpu::CommandEncoder, tokens: &[u32]) -> Result<(), GpuError> {
         let (gpu, a, p, s) = (&*self.gpu, &self.act, &self.pipes, &self.shapes);
+        let n = tokens.len();
+        self.record_layers(enc, tokens)?;
+        // Final norm and the classifier, on the last row only.
+        dispatch(enc, &p.rmsnorm, &self.binds.output_norm, groups::rmsnorm(n));
+        let row = bytes_f32(s.dim);
+        enc.copy_buffer_to_buffer(&a.xb, (n as u64 - 1) * row, &a.last, 0, row);
+        self.classifier.encode(gpu, enc, 1)?;
+        Ok(())
+    }
+
+    /// The embedding and every layer of one batch: the residual stream `x` of each row.
+    fn record_layers(&self, enc: &mut wgpu::CommandEncoder, tokens: &[u32]) -> Result<(), GpuError> {
+        let (gpu, p, s) = (&*self.gpu, &self.pipes, &self.shapes);
         let n = tokens.len();
         let nu = n as u32;
 
@@ -407,12 +429,6 @@ impl GpuModel {
             layer.w_down.product.encode(gpu, enc, nu)?;
             dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
         }
-
-        // Final norm and the classifier, on the last row only.
-        dispatch(enc, &p.rmsnorm, &self.binds.output_norm, groups::rmsnorm(n));
-        let row = bytes_f32(s.dim);
-        enc.copy_buffer_to_buffer(&a.xb, (n as u64 - 1) * row, &a.last, 0, row);
-        self.classifier.encode(gpu, enc, 1)?;
         Ok(())
     }
 
@@ -467,8 +483,10 @@ impl GpuModel {
 
     /// Zeroes the KV cache of every layer (a fresh sequence). Not needed for correctness —
     /// attention at `pos` reads only positions `0..=pos`, which the sequence wrote — but it
-    /// keeps a new window from seeing stale values even through a bug.
+    /// keeps a new window from seeing stale values even through a bug. Forgets an announced
+    /// window ([`Self::announce_window`]).
     pub async fn reset(&mut self) -> Result<(), GpuModelError> {
+        self.ahead = None;
         let gpu = &*self.gpu;
         gpu.scoped("clearing the KV cache", || {
             let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -511,32 +529,5 @@ impl Pick {
             u: self.u,
             ..Step::default()
         }
-    }
-}
-
-/// Evaluation on the GPU: `model::eval::evaluate` runs unchanged. A GPU failure becomes a
-/// `ModelError` (its text names the GPU error); [`GpuModel::take_error`] returns the original.
-#[cfg(not(target_arch = "wasm32"))]
-impl crate::model::eval::LogitSource for GpuModel {
-    fn begin_window(&mut self) {
-        // Belt and braces, like the CPU source; an error here shows up at the next `logits`.
-        if let Err(e) = pollster::block_on(self.reset()) {
-            self.last_error = Some(e);
-        }
-    }
-
-    fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError> {
-        if let Err(e) = pollster::block_on(async {
-            self.forward(&[token], pos).await?;
-            self.read_logits().await.map(|_| ())
-        }) {
-            let as_model = match &e {
-                GpuModelError::Model(m) => m.clone(),
-                other => ModelError::Gpu(Box::new(other.clone())),
-            };
-            self.last_error = Some(e);
-            return Err(as_model);
-        }
-        Ok(&self.host_logits)
     }
 }
