@@ -120,7 +120,10 @@ describe('LabModel', () => {
     expect(thrown(() => ev.run(text(), { protocol: 'ollama' }))).toMatchObject({ kind: 'badInput', what: 'options' });
     expect(() => ev.run(text(), { ctx: 1 })).toThrow(/ctx = 1 leaves no token to score/);
     expect(() => ev.run('too short', { ctx: 64 })).toThrow(/fewer than one window of ctx = 64/);
+    // Misspelt options from untyped JavaScript: the .d.ts refuses them, the binding must too.
+    // @ts-expect-error 'bogus' is not an EvalOpts key
     expect(() => ev.run(text(), { ctx: 64, bogus: 1 })).toThrow(/invalid evaluation options: unknown option 'bogus'/);
+    // @ts-expect-error 'maxToken' is not a GenerateOpts key
     expect(() => base.generate('x', { maxToken: 3 })).toThrow(/unknown option 'maxToken'/);
   });
 
