@@ -55,9 +55,14 @@ pub struct EvalArgs {
     /// The model (the base): a GGUF file or a Hugging Face LLaMA directory.
     pub model: PathBuf,
     /// Also evaluate the model quantized in memory to this format (repeatable, or a
-    /// comma-separated list; names as in `quantlab quantize`).
+    /// comma-separated list; names as in `quantlab quantize`: a llama.cpp file type such as
+    /// q4_k_m or q4_0 gets llama-quantize's per-tensor types).
     #[arg(long = "format", value_name = "F")]
     pub formats: Vec<String>,
+    /// One type for every weight matrix, without the file types' per-tensor rules (as
+    /// `quantlab quantize --pure`).
+    #[arg(long)]
+    pub pure: bool,
     /// Evaluate on this UTF-8 text file instead of the held-out Moby-Dick chapters.
     #[arg(long, value_name = "FILE")]
     pub text: Option<PathBuf>,
@@ -180,7 +185,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         .formats
         .iter()
         .flat_map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()))
-        .map(|s| Target::parse(s).map_err(|e| msg(e.to_string())))
+        .map(|s| Target::parse(s).map(|t| if args.pure { t.pure() } else { t }).map_err(|e| msg(e.to_string())))
         .collect::<Result<_, _>>()?;
     device::check_kv(args.device, args.gpu)?;
     let (model, tok, _source) = load_model(&args.model)?;
