@@ -224,7 +224,7 @@ impl ModelShape {
                 _ => {}
             }
         }
-        ModelShape { n_layer, n_attn_v, n_gqa: if n_head_kv == 0 { 1 } else { n_head / n_head_kv }, output }
+        ModelShape { n_layer, n_attn_v, n_gqa: n_head.checked_div(n_head_kv).unwrap_or(1), output }
     }
 }
 
@@ -364,7 +364,7 @@ pub fn tensor_type(ft: LlamaFileType, kind: TensorKind, i_layer: u32, model: &Mo
     }
     let ruled = rule_type(ft, kind, i_layer, model, row_len);
     let fell = fallback(ruled, row_len);
-    let rule_reason = (ruled != default).then(|| match kind {
+    let rule_reason = (ruled != default).then_some(match kind {
         TensorKind::Output | TensorKind::TokenEmbd => Reason::OutputMatrix,
         _ => Reason::LayerRule,
     });
