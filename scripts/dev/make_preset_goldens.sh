@@ -26,7 +26,7 @@ q4_k_s:Q4_K_S q4_k_m:Q4_K_M q5_0:Q5_0 q5_1:Q5_1 q5_k_s:Q5_K_S q5_k_m:Q5_K_M q6_k
 for pair in $TYPES; do
     ours=${pair%%:*}
     theirs=${pair##*:}
-    nice "$BIN" --allow-requantize "$MODEL" "$TMP/$ours.gguf" "$theirs" 1 > "$TMP/$ours.log" 2>&1 ||
+    nice "$BIN" --allow-requantize "$MODEL" "$TMP/$ours.gguf" "$theirs" "${THREADS:-2}" > "$TMP/$ours.log" 2>&1 ||
         { cat "$TMP/$ours.log"; exit 1; }
     python3 - "$TMP/$ours.gguf" "$OUT/$ours.json" "$ours" "$theirs" "$(basename "$MODEL")" <<'PY'
 import json, sys
