@@ -17,12 +17,10 @@
 //! Values are never truncated or padded. When the row length (ggml's `ne[0]`) is not a multiple
 //! of the scheme's block or group:
 //!
-//! - **K-quants** (256-value super-blocks) fall back like llama.cpp's `llama_tensor_get_type`
-//!   (`src/llama-quant.cpp`, the `convert_incompatible_tensor` block): Q4_K → Q5_0,
-//!   Q5_K → Q5_1, Q6_K → Q8_0, and Q2_K / Q3_K → **Q4_0** — llama.cpp uses IQ4_NL there, a type
-//!   this lab cannot produce, so Q4_0 (the same 4.5 bits per weight, 32-value blocks, but a
-//!   uniform rather than non-linear grid) stands in; the report says so. As in llama.cpp, if the
-//!   fallback's 32-value block does not divide the row either, the tensor becomes F16.
+//! - **K-quants** (256-value super-blocks) fall back like llama.cpp's `tensor_type_fallback`
+//!   (`src/llama-quant.cpp`): Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, and Q2_K / Q3_K → Q4_0.
+//!   As in llama.cpp, if the fallback's 32-value block does not divide the row either, the
+//!   tensor becomes F16.
 //! - **int `gN`, nf4/fp4 `bN`** fall back to the largest power-of-two group `g < N` with
 //!   `g ≥ 32` that divides the row (e.g. `int4-asym-g128` on a 576-wide row → `int4-asym-g64`):
 //!   the same value type and mapping, slightly more scale overhead, every row whole groups (so
@@ -33,8 +31,62 @@
 //!
 //! Every fallback comes with a note naming the tensor, the row length, the requested and the
 //! actual scheme, and why.
+//!
+//! # llama.cpp's file types
+//!
+//! With [`TypeMix::LlamaCpp`], [`TensorPolicy::decide_in`] gives each selected tensor the type
+//! `llama-quantize` gives it under that file type ([`presets`](crate::formats::ggml::presets): the output, `attn_v`,
+//! `ffn_down` … rules and the same row fallbacks), with a note for each tensor whose type
+//! differs from the file type's default. [`TypeMix::Pure`] is one type everywhere (llama-quantize's
+//! `--pure`), with the fallbacks above.
 
-use crate::formats::{GgmlType, Granularity, QuantScheme, ValueType};
+use crate::formats::ggml::presets::{self, LlamaFileType, ModelShape};
+
+use crate::formats::{GgmlType, Granularity, QuantScheme, SchemeError, ValueType};
+
+/// How the selected tensors' types are chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TypeMix {
+    /// The requested scheme for every tensor (row fallbacks aside): llama-quantize's `--pure`.
+    #[default]
+    Pure,
+    /// llama.cpp's per-tensor rules of this file type.
+    LlamaCpp(LlamaFileType),
+}
+
+/// What a run is asked for, as the CLI and the lab name it: a scheme, and llama.cpp's per-tensor
+/// rules when the name is one of llama-quantize's file types (`q4_k_m`, and the plain ggml type
+/// names `q4_0` … `q6_k`, `iq4_nl`, `f16`, which llama-quantize also takes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    /// The requested scheme (a file type's default type).
+    pub scheme: QuantScheme,
+    pub mix: TypeMix,
+}
+
+impl Target {
+    /// A file type's name gives its default type with [`TypeMix::LlamaCpp`]; any other scheme
+    /// name gives that scheme, [`TypeMix::Pure`].
+    pub fn parse(name: &str) -> Result<Target, SchemeError> {
+        match LlamaFileType::parse(name) {
+            Some(ft) => Ok(Target { scheme: QuantScheme::ggml(ft.default_type()), mix: TypeMix::LlamaCpp(ft) }),
+            None => Ok(Target { scheme: QuantScheme::parse(name)?, mix: TypeMix::Pure }),
+        }
+    }
+
+    /// The same scheme on every tensor (llama-quantize's `--pure`).
+    pub fn pure(self) -> Target {
+        Target { mix: TypeMix::Pure, ..self }
+    }
+
+    /// The name reports show: the file type's (`q4_k_m`) or the scheme's.
+    pub fn name(&self) -> String {
+        match self.mix {
+            TypeMix::LlamaCpp(ft) => ft.name().to_string(),
+            TypeMix::Pure => self.scheme.name(),
+        }
+    }
+}
 
 /// The policy's options.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +94,7 @@ pub struct TensorPolicy {
     /// Quantize every tensor with 2 or more dimensions, whatever its name (1-D ones are still
     /// copied).
     pub all_tensors: bool,
+    pub mix: TypeMix,
 }
 
 /// A tensor as the policy sees it.
@@ -97,9 +150,7 @@ pub fn block_of(scheme: &QuantScheme) -> u64 {
 /// note on the substitution when it differs from llama.cpp's.
 pub fn k_quant_fallback(ty: GgmlType) -> Option<(GgmlType, &'static str)> {
     match ty {
-        GgmlType::Q2_K | GgmlType::Q3_K => {
-            Some((GgmlType::Q4_0, "llama.cpp would use IQ4_NL, which quantlab cannot produce; Q4_0 instead"))
-        }
+        GgmlType::Q2_K | GgmlType::Q3_K => Some((GgmlType::Q4_0, "llama.cpp's fallback")),
         GgmlType::Q4_K => Some((GgmlType::Q5_0, "llama.cpp's fallback")),
         GgmlType::Q5_K => Some((GgmlType::Q5_1, "llama.cpp's fallback")),
         GgmlType::Q6_K => Some((GgmlType::Q8_0, "llama.cpp's fallback")),
@@ -138,10 +189,34 @@ pub fn fit(scheme: &QuantScheme, row_len: u64) -> Option<(QuantScheme, Option<St
 }
 
 impl TensorPolicy {
-    /// Decides what happens to tensor `t` when the run asks for `scheme`.
+    fn selects(&self, t: &TensorFacts) -> bool {
+        t.n_dims >= 2 && t.decodable && (self.all_tensors || name_is_quantizable(t.name))
+    }
+
+    /// Decides what happens to tensor `t` of a model shaped `model`: under
+    /// [`TypeMix::LlamaCpp`], llama.cpp's type for it; otherwise (or with no model shape, e.g.
+    /// a safetensors checkpoint whose names the rules do not know) [`Self::decide`].
+    pub fn decide_in(&self, t: &TensorFacts, scheme: &QuantScheme, model: Option<&ModelShape>) -> Decision {
+        let (TypeMix::LlamaCpp(ft), Some(model)) = (self.mix, model) else {
+            return self.decide(t, scheme);
+        };
+        if !self.selects(t) {
+            return Decision { action: Action::Copy, note: None };
+        }
+        let choice = presets::tensor_type_by_name(ft, t.name, model, t.row_len);
+        let note = choice
+            .reason
+            .map(|why| format!("{}: {} instead of {} ({why})", t.name, choice.ty.name(), ft.default_type().name()));
+        if Some(choice.ty) == t.stored {
+            return Decision { action: Action::Copy, note };
+        }
+        Decision { action: Action::Quantize(QuantScheme::ggml(choice.ty)), note }
+    }
+
+    /// Decides what happens to tensor `t` when the run asks for `scheme` (one type for every
+    /// tensor, row fallbacks aside).
     pub fn decide(&self, t: &TensorFacts, scheme: &QuantScheme) -> Decision {
-        let selected = t.n_dims >= 2 && t.decodable && (self.all_tensors || name_is_quantizable(t.name));
-        if !selected {
+        if !self.selects(t) {
             return Decision { action: Action::Copy, note: None };
         }
         let block = block_of(scheme);

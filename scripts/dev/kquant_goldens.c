@@ -1,5 +1,5 @@
 // Golden files and a throughput baseline from llama.cpp's own C reference quantizers
-// (quantize_row_*_ref / dequantize_row_* in ggml/src/ggml-quants.c).
+// (quantize_row_*_ref / dequantize_row_* in ggml/src/ggml-quants.c; quantize_iq4_nl for IQ4_NL).
 //
 // Dev tool only: tests read the committed files in tests/fixtures/ggml/kq_* and never run this.
 // Build and run it with scripts/dev/make_kquant_goldens.sh (goldens) or scripts/bench-quantize.sh
@@ -120,6 +120,12 @@ struct qtype {
     quantize_fn quantize;
     dequantize_fn dequantize;
 };
+// IQ4_NL has no quantize_row_*_ref that llama-quantize uses: its files come from
+// quantize_iq4_nl (ntry = 7), here without an importance matrix.
+static void quantize_iq4_nl_no_imatrix(const float * x, void * y, int64_t k) {
+    quantize_iq4_nl(x, y, 1, k, NULL);
+}
+
 #define T(name, qk, block, q, dq) { name, qk, (int) sizeof(block), (quantize_fn) q, (dequantize_fn) dq }
 static const struct qtype types[] = {
     T("Q8_0", QK8_0, block_q8_0, quantize_row_q8_0_ref, dequantize_row_q8_0),
@@ -132,6 +138,7 @@ static const struct qtype types[] = {
     T("Q4_K", QK_K, block_q4_K, quantize_row_q4_K_ref, dequantize_row_q4_K),
     T("Q5_K", QK_K, block_q5_K, quantize_row_q5_K_ref, dequantize_row_q5_K),
     T("Q6_K", QK_K, block_q6_K, quantize_row_q6_K_ref, dequantize_row_q6_K),
+    T("IQ4_NL", QK4_NL, block_iq4_nl, quantize_iq4_nl_no_imatrix, dequantize_row_iq4_nl),
 };
 #define NTYPES (int) (sizeof(types) / sizeof(types[0]))
 

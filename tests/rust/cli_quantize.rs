@@ -18,6 +18,9 @@ fn args(input: &Path, format: &str, output: &Path, all_tensors: bool) -> Quantiz
         format: format.into(),
         output: output.into(),
         all_tensors,
+        // One type everywhere: these tests check the format on every weight (the file types'
+        // per-tensor rules are tests/rust/presets.rs).
+        pure: true,
         allow_saturation: false,
     }
 }

@@ -34,6 +34,7 @@ mod io;
 mod kquants;
 mod model_quant;
 mod module_deps;
+mod presets;
 mod quant_report;
 mod registry;
 mod runtime;

@@ -6,7 +6,7 @@ use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
 use super::{to_js, Js, LabJsError};
-use crate::formats::registry::{self, FormatInfo};
+use crate::formats::registry::{self, FormatInfo, PresetInfo};
 
 /// Every format family, in list order (a newtype so the declarations name the array type).
 #[derive(Serialize, Tsify)]
@@ -19,4 +19,16 @@ pub struct FormatList(Vec<FormatInfo>);
 #[wasm_bindgen(js_name = listFormats)]
 pub fn list_formats() -> Result<Js<FormatList>, LabJsError> {
     to_js(&FormatList(registry::list()))
+}
+
+/// llama.cpp's file types (a newtype so the declarations name the array type).
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct PresetList(Vec<PresetInfo>);
+
+/// llama.cpp's file types (`q4_k_m` …), in llama-quantize's order: the names `quantize` takes
+/// for llama.cpp's per-tensor types, with each one's default type.
+#[wasm_bindgen(js_name = listPresets)]
+pub fn list_presets() -> Result<Js<PresetList>, LabJsError> {
+    to_js(&PresetList(registry::presets()))
 }

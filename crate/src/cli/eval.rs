@@ -18,14 +18,13 @@
 use super::device::{self, DeviceArg, GpuArgs};
 use super::display::{bytes, Table};
 use super::load::load_model;
-use super::stats::parse_formats;
 use super::CliError;
-use crate::formats::QuantScheme;
 use crate::model::eval::{
     evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
     EVAL_CHAPTERS,
 };
 use crate::model::{quantize_model, TensorPolicy};
+use crate::policy::Target;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -56,9 +55,14 @@ pub struct EvalArgs {
     /// The model (the base): a GGUF file or a Hugging Face LLaMA directory.
     pub model: PathBuf,
     /// Also evaluate the model quantized in memory to this format (repeatable, or a
-    /// comma-separated list; names as in `quantlab quantize`).
+    /// comma-separated list; names as in `quantlab quantize`: a llama.cpp file type such as
+    /// q4_k_m or q4_0 gets llama-quantize's per-tensor types).
     #[arg(long = "format", value_name = "F")]
     pub formats: Vec<String>,
+    /// One type for every weight matrix, without the file types' per-tensor rules (as
+    /// `quantlab quantize --pure`).
+    #[arg(long)]
+    pub pure: bool,
     /// Evaluate on this UTF-8 text file instead of the held-out Moby-Dick chapters.
     #[arg(long, value_name = "FILE")]
     pub text: Option<PathBuf>,
@@ -177,8 +181,12 @@ pub fn run(args: &EvalArgs) -> Result<String, CliError> {
 
 /// Runs the evaluation and returns the report (what `run` prints).
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
-    let schemes: Vec<QuantScheme> =
-        args.formats.iter().map(|f| parse_formats(f)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    let targets: Vec<Target> = args
+        .formats
+        .iter()
+        .flat_map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()))
+        .map(|s| Target::parse(s).map(|t| if args.pure { t.pure() } else { t }).map_err(|e| msg(e.to_string())))
+        .collect::<Result<_, _>>()?;
     device::check_kv(args.device, args.gpu)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
@@ -200,9 +208,10 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
 
     let (main_type, _census) = model.weights.source_format();
     let mut models = vec![(format!("base ({main_type} checkpoint)"), Vec::new(), model.clone())];
-    for s in &schemes {
-        let (q, rep) = quantize_model(&model, s, &TensorPolicy::default())
-            .map_err(|e| msg(format!("cannot quantize to {}: {e}", s.name())))?;
+    for t in &targets {
+        let policy = TensorPolicy { mix: t.mix, ..TensorPolicy::default() };
+        let (q, rep) = quantize_model(&model, &t.scheme, &policy)
+            .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?;
         let fallbacks = rep
             .fallbacks()
             .map(|t| {
@@ -217,7 +226,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
                 )
             })
             .collect();
-        models.push((s.name(), fallbacks, q));
+        models.push((t.name(), fallbacks, q));
     }
     drop(model);
 

@@ -33,6 +33,9 @@ pub fn run(args: &FormatsArgs) -> Result<String, CliError> {
     out += &format!("\nbits/w: of the example name on a {}×{} matrix. Suggested names: ", shape.rows, shape.cols);
     let suggested: Vec<&str> = list.iter().flat_map(|f| f.suggestions.iter().map(|s| s.name)).collect();
     out += &suggested.join(" ");
+    out += "\n\nllama.cpp file types (quantize/eval -f: llama-quantize's per-tensor types; --pure for one type):\n  ";
+    let presets: Vec<&str> = registry::presets().iter().map(|p| p.name).collect();
+    out += &presets.join(" ");
     out.push('\n');
     Ok(out)
 }

@@ -16,7 +16,7 @@ use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
 use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, SaturationLog, Totals};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
-use crate::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -27,16 +27,20 @@ Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
   - a tensor is quantized when it has 2 or more dimensions, its name ends in 'weight', and
     the name does not contain 'norm', 'ffn_gate_inp', 'pos_embd', 'position_embd' or
     'token_types' (norms, MoE routers and position tables stay as they are);
-  - token_embd.weight and output.weight (embed_tokens / lm_head) are quantized to the target
-    type like every other weight (llama.cpp's presets would use Q6_K/Q8_0 for output.weight;
-    this tool does not mix types);
+  - with a llama.cpp file type (q2_k, q3_k_s|m|l, q4_k_s|m, q5_k_s|m, q6_k, q4_0, q4_1, q5_0,
+    q5_1, q8_0, iq4_nl, f16, bf16; q3_k/q4_k/q5_k mean q3_k_m/q4_k_m/q5_k_m, as in
+    llama-quantize) on a GGUF input, each weight gets the type llama-quantize gives it:
+    token_embd.weight and output.weight (the output matrix, token_embd when tied) Q6_K or Q8_0,
+    more bits for some attn_v, ffn_down and attn_output layers; the report lists every tensor
+    whose type differs from the file type's default, and why. With --pure (and for formats that
+    are not file types) every weight gets the target type;
   - 1-D tensors (norms, biases) are never quantized: they are copied (F32 in llama.cpp files);
   - a weight whose row length (last PyTorch dimension, ggml's ne[0]) is not a multiple of the
     format's block or group size is never truncated or padded. K-quants fall back like llama.cpp
-    (llama-quant.cpp): q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, q2_k/q3_k -> q4_0 (llama.cpp
-    uses IQ4_NL, which quantlab cannot produce); int gN / nf4 / fp4 bN fall back to the largest
-    power-of-two group >= 32 dividing the row. Otherwise (or if the fallback does not fit
-    either) the tensor is kept as it is when F32/F16/BF16, else stored as F16. Every fallback
+    (llama-quant.cpp): q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, q2_k/q3_k -> q4_0; int gN /
+    nf4 / fp4 bN fall back to the largest power-of-two group >= 32 dividing the row. Otherwise
+    (or if the fallback does not fit either) the tensor is kept as it is when F32/F16/BF16
+    (a llama.cpp file type converts it to F16, as llama-quantize does), else stored as F16. Every fallback
     is reported (name, row length, requested and actual format);
   - a tensor already in the target ggml type is copied unchanged;
   - NaN or infinite values are an error naming the tensor, row and column;
@@ -47,7 +51,8 @@ Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
   --all-tensors quantizes every tensor with 2 or more dimensions whose row length fits the
   block, whatever its name; 1-D tensors are still copied.
 Output metadata (GGUF): every key of the input, in order, with general.file_type set to
-llama.cpp's ftype for the target (Q4_K -> MOSTLY_Q4_K_S, ...) and general.quantization_version = 2.";
+llama.cpp's ftype (the file type's, or with --pure the type's: Q4_K -> MOSTLY_Q4_K_S, ...) and
+general.quantization_version = 2.";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = POLICY)]
@@ -55,7 +60,8 @@ pub struct QuantizeArgs {
     /// Input: a .gguf file, a .safetensors file, a sharded checkpoint's index.json, or a
     /// directory holding a safetensors checkpoint.
     pub input: PathBuf,
-    /// Target format, e.g. q8_0, q4_k, f16, int4-asym-g128, nf4, fp8-e4m3 (`quantlab formats` lists them).
+    /// Target: a llama.cpp file type (q4_k_m, q3_k_s, q4_0, q6_k, iq4_nl …: per-tensor types as
+    /// llama-quantize picks them) or a format, e.g. int4-asym-g128, nf4, fp8-e4m3 (`quantlab formats` lists them).
     #[arg(short = 'f', long = "format")]
     pub format: String,
     /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either).
@@ -64,6 +70,10 @@ pub struct QuantizeArgs {
     /// Quantize every tensor with 2+ dimensions whose row length fits the block, whatever its name.
     #[arg(long)]
     pub all_tensors: bool,
+    /// One type for every quantized tensor (llama-quantize's --pure): no per-tensor rules of the
+    /// file type (q4_k_m then means q4_k everywhere).
+    #[arg(long)]
+    pub pure: bool,
     /// Write blocks whose scale overflows the format's scale type (f16 scales above 65504: the
     /// block decodes wrong) and report how many, instead of stopping with an error naming the
     /// tensor and block.
@@ -78,11 +88,16 @@ pub use crate::policy::name_is_quantizable;
 
 /// The shared policy's decision for one tensor (see [`crate::policy`]).
 fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
-    let d = TensorPolicy { all_tensors }.decide(c, scheme);
+    let d = TensorPolicy { all_tensors, mix: TypeMix::Pure }.decide(c, scheme);
     (d.action, d.note)
 }
 
 impl QuantizeArgs {
+    fn target(&self) -> Result<Target, CliError> {
+        let target = Target::parse(&self.format).map_err(|e| msg(e.to_string()))?;
+        Ok(if self.pure { target.pure() } else { target })
+    }
+
     fn saturation(&self) -> Saturation {
         if self.allow_saturation {
             Saturation::Allow
@@ -134,14 +149,14 @@ fn is_gguf_input(path: &Path) -> bool {
 /// The report printed after a successful run.
 fn summary(
     args: &QuantizeArgs,
-    scheme: &QuantScheme,
+    target: &Target,
     before: &Totals,
     after: &Totals,
     notes: &[String],
     secs: f64,
 ) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "quantized {} -> {} ({})", args.input.display(), args.output.display(), scheme.name());
+    let _ = writeln!(o, "quantized {} -> {} ({})", args.input.display(), args.output.display(), target.name());
     for n in notes {
         let _ = writeln!(o, "note: {n}");
     }
@@ -172,7 +187,8 @@ fn summary(
 }
 
 pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
-    let scheme = QuantScheme::parse(&args.format).map_err(|e| msg(e.to_string()))?;
+    let target = args.target()?;
+    let scheme = target.scheme;
     let out = out_kind(&args.output)?;
     check_container(&scheme, out, &args.output)?;
     if !args.input.exists() {
@@ -183,7 +199,7 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     refuse_input_as_output(&args.output, std::slice::from_ref(&args.input))?;
     let start = Instant::now();
     let (before, after, notes) = if is_gguf_input(&args.input) {
-        from_gguf(args, &scheme, out)?
+        from_gguf(args, &target, out)?
     } else {
         if out == OutKind::Gguf {
             return Err(msg(format!(
@@ -192,30 +208,27 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
                 with_ext(&args.output, "safetensors")
             )));
         }
-        from_safetensors(args, &scheme)?
+        from_safetensors(args, &target)?
     };
-    Ok(summary(args, &scheme, &before, &after, &notes, start.elapsed().as_secs_f64()))
+    Ok(summary(args, &target, &before, &after, &notes, start.elapsed().as_secs_f64()))
 }
 
-fn from_gguf(
-    args: &QuantizeArgs,
-    scheme: &QuantScheme,
-    out: OutKind,
-) -> Result<(Totals, Totals, Vec<String>), CliError> {
+fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let map = map_file(&args.input)?;
     let output = OutputFile::create(&args.output, std::slice::from_ref(&args.input))?;
     let mut w = std::io::BufWriter::new(output.file());
-    let policy = TensorPolicy { all_tensors: args.all_tensors };
-    let summary = export::quantize_gguf(&map, scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true)
-        .map_err(|e| match e {
-            ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
-            ExportError::SplitGguf => msg(format!(
-                "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
-                args.input.display()
-            )),
-            ExportError::Write(s) => CliError::Output(s),
-            e => msg(e.to_string()),
-        })?;
+    let policy = TensorPolicy { all_tensors: args.all_tensors, mix: target.mix };
+    let summary =
+        export::quantize_gguf(&map, &target.scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true)
+            .map_err(|e| match e {
+                ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
+                ExportError::SplitGguf => msg(format!(
+                    "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
+                    args.input.display()
+                )),
+                ExportError::Write(s) => CliError::Output(s),
+                e => msg(e.to_string()),
+            })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
     let mut notes = summary.notes;
@@ -223,13 +236,24 @@ fn from_gguf(
     Ok((summary.before, summary.after, notes))
 }
 
-fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals, Totals, Vec<String>), CliError> {
+fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Totals, Vec<String>), CliError> {
+    let scheme = &target.scheme;
     let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
     // Every file the checkpoint is read from: the path given, the index, each shard.
     let mut inputs = vec![args.input.clone(), args.input.join("model.safetensors.index.json")];
     inputs.extend(ck.shards.iter().cloned());
     let output = OutputFile::create(&args.output, &inputs)?;
     let mut notes = Vec::new();
+    if let TypeMix::LlamaCpp(ft) = target.mix {
+        if ft.default_type().block_size() > 1 {
+            notes.push(format!(
+                "llama.cpp's per-tensor rules of {} key on GGUF tensor names: this safetensors checkpoint gets {} \
+                 on every quantized tensor (as --pure)",
+                ft.name(),
+                scheme.name()
+            ));
+        }
+    }
     let mut before = Totals::default();
     let mut after = Totals::default();
     let mut log = SaturationLog::new(args.saturation());

@@ -125,6 +125,7 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
         Q4_K => encode_blocks(src, dst, q4_k::quantize_block),
         Q5_K => encode_blocks(src, dst, q5_k::quantize_block),
         Q6_K => encode_blocks(src, dst, q6_k::quantize_block_fast),
+        IQ4_NL => encode_blocks(src, dst, iq4_nl::quantize_block),
         _ => return Err(FormatError::Unsupported(ty)),
     }
     Ok(())

@@ -11,6 +11,7 @@
 
 use serde::Serialize;
 
+use super::ggml::presets::LlamaFileType;
 use super::scheme::{Granularity, Mapping, QuantScheme, ValueType};
 use super::GgmlType;
 use super::TensorShape;
@@ -210,8 +211,7 @@ const CODEBOOK_GPU: GpuRule =
     GpuRule::Dedicated { kernel: DedicatedKernel::Codebook, when: GpuCondition::WholeBlocksPerRow };
 const GROUP_FALLBACKS: &[RowFallback] = &[RowFallback::SmallerGroup, RowFallback::KeepOrF16];
 const BLOCK_FALLBACKS: &[RowFallback] = &[RowFallback::KeepOrF16];
-/// llama.cpp's K-quant fallbacks (`llama_tensor_get_type`); for Q2_K/Q3_K it uses IQ4_NL, which
-/// the lab cannot produce, so Q4_0 stands in (`policy::k_quant_fallback`).
+/// llama.cpp's K-quant fallbacks (`tensor_type_fallback`, `policy::k_quant_fallback`).
 const fn k_fallbacks(ty: GgmlType) -> &'static [RowFallback] {
     match ty {
         GgmlType::Q4_0 => &[RowFallback::Ggml(GgmlType::Q4_0), RowFallback::KeepOrF16],
@@ -329,7 +329,7 @@ pub const FORMATS: &[FormatEntry] = {
     ggml(G::F32, "f32", "IEEE single precision").runs_on(dedicated(K::F32)),
     ggml(G::F64, "f64", "IEEE double precision").decode_only(),
     ggml(G::Q8_K, "q8_k", "ggml 8-bit K-quant (for activations)").decode_only(),
-    ggml(G::IQ4_NL, "iq4_nl", "ggml 4-bit non-linear grid, blocks of 32").decode_only(),
+    ggml(G::IQ4_NL, "iq4_nl", "ggml 4-bit non-linear grid, blocks of 32").suggest(&[s("iq4_nl", NotOffered)]),
     ggml(G::IQ4_XS, "iq4_xs", "ggml 4-bit non-linear grid, 256-value super-blocks").decode_only(),
     ggml(G::MXFP4, "mxfp4", "OCP MX FP4 (E2M1), blocks of 32 with an E8M0 scale").decode_only(),
     ggml(G::TQ1_0, "tq1_0", "ggml ternary, 256-value blocks packed base 3").decode_only(),
@@ -459,5 +459,28 @@ pub fn list() -> Vec<FormatInfo> {
                 })
                 .collect(),
         })
+        .collect()
+}
+
+/// One of llama.cpp's file types as `listPresets()` and `quantlab formats` report it: a name
+/// the CLI (`-f`) and the lab take, whose tensors get llama-quantize's per-tensor types
+/// ([`crate::formats::ggml::presets`]).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+#[serde(rename_all = "camelCase")]
+pub struct PresetInfo {
+    pub name: &'static str,
+    pub file_type: LlamaFileType,
+    /// The type of every tensor no rule changes.
+    pub default_type: GgmlType,
+    /// `general.file_type` of the GGUF files it writes.
+    pub llama_ftype: u32,
+}
+
+/// llama.cpp's file types, in llama-quantize's order.
+pub fn presets() -> Vec<PresetInfo> {
+    LlamaFileType::ALL
+        .iter()
+        .map(|&f| PresetInfo { name: f.name(), file_type: f, default_type: f.default_type(), llama_ftype: f.id() })
         .collect()
 }

@@ -109,7 +109,7 @@ pub enum SchemeError {
 pub const VALID_FORMATS: &str = "int{2..8}-{sym|asym}-{tensor|channel|g<N>}[-p<percentile>|-mse] \
 (e.g. int8-sym-channel, int4-asym-g128), nf4[-b<N>][-dq], fp4[-b<N>][-dq], \
 fp8-{e4m3|e5m2}[-tensor|-channel], and the ggml types q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k \
-q5_k q6_k f16 bf16 f32";
+q5_k q6_k iq4_nl f16 bf16 f32 (llama.cpp's file types q2_k … q6_k, e.g. q4_k_m, apply its per-tensor rules)";
 
 impl QuantScheme {
     /// Integer round-to-nearest with the full (min–max) range.

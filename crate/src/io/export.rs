@@ -10,12 +10,13 @@
 
 use std::io::Write;
 
+use crate::formats::ggml::presets::ModelShape;
 use crate::formats::saturation::{find_overflow, Saturation};
 use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::safetensors::{self as st, Entry};
-use crate::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy, TypeMix};
 
 /// The container a quantized checkpoint is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +223,29 @@ pub fn entry_label(action: &Action, produced: &[Entry]) -> String {
     }
 }
 
+/// What the policy needs to know about a GGUF tensor.
+pub fn tensor_facts(t: &TensorInfo) -> TensorFacts<'_> {
+    TensorFacts {
+        name: &t.name,
+        n_dims: t.dims.len(),
+        row_len: t.row_len(),
+        decodable: formats::can_dequantize(t.ty),
+        plain_float: matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16),
+        stored: Some(t.ty),
+    }
+}
+
+/// What llama.cpp's per-tensor rules need to know about the model in `f`: its block and head
+/// counts (`<arch>.block_count`, `.attention.head_count`, `.attention.head_count_kv`) and
+/// tensor names. `None` when the file has no block count (not a transformer model).
+pub fn model_shape(f: &GgufFile) -> Option<ModelShape> {
+    let get = |k: &str| f.arch_get(k).and_then(|v| v.as_u64()).map(|n| n as u32);
+    let n_layer = get("block_count")?;
+    let n_head = get("attention.head_count").unwrap_or(1);
+    let n_head_kv = get("attention.head_count_kv").unwrap_or(n_head);
+    Some(ModelShape::from_names(f.tensors.iter().map(|t| t.name.as_str()), n_layer, n_head, n_head_kv))
+}
+
 /// Progress callback: `(tensors done, total, name of the tensor just finished)`; `false` cancels.
 pub type ExportProgress<'a> = &'a mut dyn FnMut(usize, usize, &str) -> bool;
 
@@ -244,16 +268,9 @@ pub fn quantize_gguf(
     let mut summary = ExportSummary::default();
     let mut log = SaturationLog::new(saturation);
     let mut plan = Vec::with_capacity(f.tensors.len());
+    let shape = model_shape(&f);
     for t in &f.tensors {
-        let facts = TensorFacts {
-            name: &t.name,
-            n_dims: t.dims.len(),
-            row_len: t.row_len(),
-            decodable: formats::can_dequantize(t.ty),
-            plain_float: matches!(t.ty, GgmlType::F32 | GgmlType::F16 | GgmlType::BF16),
-            stored: Some(t.ty),
-        };
-        let d = policy.decide(&facts, scheme);
+        let d = policy.decide_in(&tensor_facts(t), scheme, shape.as_ref());
         summary.notes.extend(d.note);
         summary.before.add(t.ty.to_string(), t.n_elements(), t.n_bytes());
         plan.push(d.action);
@@ -279,7 +296,10 @@ pub fn quantize_gguf(
             let target = scheme.ggml_type().expect("checked: GGUF output has a ggml type");
             let werr = |e: GgufWriteError| ExportError::Write(e.to_string());
             let mut gw = GgufWriter::with_metadata(f.metadata.clone()).map_err(werr)?;
-            let ftype = llama_ftype(target).expect("every producible ggml type has an ftype");
+            let ftype = match policy.mix {
+                TypeMix::LlamaCpp(ft) => ft.id(),
+                TypeMix::Pure => llama_ftype(target).expect("every producible ggml type has an ftype"),
+            };
             gw.set("general.file_type", MetadataValue::U32(ftype)).map_err(werr)?;
             gw.set("general.quantization_version", MetadataValue::U32(GGML_QNT_VERSION)).map_err(werr)?;
             for (t, action) in f.tensors.iter().zip(&plan) {

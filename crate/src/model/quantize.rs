@@ -15,8 +15,9 @@ use std::fmt::Write as _;
 
 use super::weights::{Matrix, Weights};
 use super::{Model, ModelError};
+use crate::formats::ggml::presets::{ModelShape, OutputMatrix};
 use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
-use crate::policy::{Action, TensorFacts, TensorPolicy};
+use crate::policy::{Action, TensorFacts, TensorPolicy, TypeMix};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
 /// What happened to one weight matrix.
@@ -179,9 +180,21 @@ pub fn quantize_model_with_progress(
     scheme.validate().map_err(|reason| ModelError::from(QuantError::Scheme { scheme: scheme.name(), reason }))?;
     let w = &model.weights;
     let total = w.matrices().len();
-    let mut report = QuantReport { scheme: scheme.name(), tensors: Vec::new() };
+    let name = match policy.mix {
+        TypeMix::LlamaCpp(ft) => ft.name().to_string(),
+        TypeMix::Pure => scheme.name(),
+    };
+    let mut report = QuantReport { scheme: name, tensors: Vec::new() };
+    let c = &model.config;
+    // Every layer has one attn_v; the output is tied when the model has no output matrix.
+    let shape = ModelShape {
+        n_layer: c.n_layers as u32,
+        n_attn_v: c.n_layers as u32,
+        n_gqa: (c.n_heads / c.n_kv_heads.max(1)) as u32,
+        output: if w.output.is_some() { OutputMatrix::Separate } else { OutputMatrix::TiedToEmbedding },
+    };
     let mut one = |name: String, m: &Matrix| -> Result<Matrix, QuantizeModelError> {
-        let (m2, entry) = quantize_matrix(&name, m, scheme, policy)?;
+        let (m2, entry) = quantize_matrix(&name, m, scheme, policy, &shape)?;
         report.tensors.push(entry);
         let done = report.tensors.len();
         if !progress(done, total, &name) {
@@ -208,6 +221,7 @@ fn quantize_matrix(
     m: &Matrix,
     scheme: &QuantScheme,
     policy: &TensorPolicy,
+    model: &ModelShape,
 ) -> Result<(Matrix, TensorQuantReport), ModelError> {
     let shape = m.shape();
     let stored = m.ggml_type();
@@ -219,7 +233,7 @@ fn quantize_matrix(
         plain_float: matches!(stored, Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)),
         stored,
     };
-    let decision = policy.decide(&facts, scheme);
+    let decision = policy.decide_in(&facts, scheme, Some(model));
     let source_values = m.to_f32();
     let requant = |s: &QuantScheme| -> Result<Matrix, ModelError> {
         let q = quantize(s, &source_values, shape)

@@ -16,7 +16,8 @@
 //! | `q8_k.rs`     | Q8_K             | 256 / 292              | yes        | no       |
 //! | `simd128.rs`  | (helpers)        | wasm SIMD128 per-value work of the Q4_0 … Q8_0 fast paths (see [`lanes`]) | | |
 //! | `k_quant_search.rs` | (helpers)   | scale searches, `nearest_int`, f16 rounding shared by the K-quant quantizers | | |
-//! | `iq4_nl.rs`   | IQ4_NL           | 32 / 18                | yes        | no       |
+//! | `iq4_nl.rs`   | IQ4_NL           | 32 / 18                | yes        | yes (`quantize_iq4_nl`) |
+//! | `presets.rs`  | (policy)         | llama.cpp's file types (Q4_K_M …) and their per-tensor type rules | | |
 //! | `iq4_xs.rs`   | IQ4_XS           | 256 / 136              | yes        | no       |
 //! | `mxfp4.rs`    | MXFP4            | 32 / 17                | yes        | no       |
 //! | `tq1_0.rs`    | TQ1_0            | 256 / 54               | yes        | no       |
@@ -39,6 +40,7 @@ pub mod iq4_xs;
 pub mod k_quant_search;
 pub mod levels;
 pub mod mxfp4;
+pub mod presets;
 pub mod q2_k;
 pub mod q3_k;
 pub mod q4_0;
