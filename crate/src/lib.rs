@@ -22,6 +22,7 @@ pub mod error;
 pub mod formats;
 pub mod gguf;
 pub mod io;
+pub mod methods;
 pub mod model;
 pub mod policy;
 pub mod stats;

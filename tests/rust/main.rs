@@ -16,6 +16,7 @@ mod forward;
 mod forward_batch;
 mod generate;
 mod gguf;
+mod gptq;
 #[cfg(feature = "gpu")]
 mod gpu;
 #[cfg(feature = "gpu")]
