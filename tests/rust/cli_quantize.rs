@@ -19,6 +19,10 @@ fn args(input: &Path, format: &str, output: &Path, all_tensors: bool) -> Quantiz
         output: output.into(),
         all_tensors,
         allow_saturation: false,
+        method: quantize::Method::Rtn,
+        calib: None,
+        calib_tokens: 2048,
+        act_order: false,
     }
 }
 

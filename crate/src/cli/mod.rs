@@ -18,6 +18,7 @@ pub mod display;
 pub mod eval;
 pub mod formats;
 pub mod generate;
+pub mod gptq;
 pub mod info;
 pub mod info_hf;
 pub mod load;
