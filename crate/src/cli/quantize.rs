@@ -82,8 +82,10 @@ pub struct QuantizeArgs {
     /// eval chapters 1-3).
     #[arg(long, value_name = "FILE")]
     pub calib: Option<PathBuf>,
-    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens).
-    #[arg(long, value_name = "N", default_value_t = 2048)]
+    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens). Use more than a
+    /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
+    /// calibration rows rather than the layer.
+    #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
     pub calib_tokens: usize,
     /// GPTQ only: quantize columns in descending Hessian-diagonal order (desc_act), with static
     /// groups.
