@@ -22,6 +22,10 @@ fn args(input: &Path, format: &str, output: &Path, all_tensors: bool) -> Quantiz
         // per-tensor rules are tests/rust/presets.rs).
         pure: true,
         allow_saturation: false,
+        method: quantize::Method::Rtn,
+        calib: None,
+        calib_tokens: 2048,
+        act_order: false,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
 mod activations;
 mod bnb;
+mod calib;
 mod cli;
 mod cli_kv_cache;
 mod cli_malformed;
@@ -15,6 +16,7 @@ mod forward;
 mod forward_batch;
 mod generate;
 mod gguf;
+mod gptq;
 #[cfg(feature = "gpu")]
 mod gpu;
 #[cfg(feature = "gpu")]

@@ -112,6 +112,10 @@ fn quantize_cli_q4_k_m_writes_llama_quantize_types() {
         all_tensors: false,
         pure: false,
         allow_saturation: false,
+        method: quantize::Method::Rtn,
+        calib: None,
+        calib_tokens: quantlab::calib::DEFAULT_TOKENS,
+        act_order: false,
     };
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("(q4_k_m)"), "{report}");

@@ -138,7 +138,7 @@ fn msg(s: impl Into<String>) -> CliError {
 }
 
 /// Where the default eval text lives: `data/moby-dick` here, else next to the crate.
-fn data_dir() -> Option<PathBuf> {
+pub(crate) fn data_dir() -> Option<PathBuf> {
     let here = PathBuf::from("data/moby-dick");
     if here.is_dir() {
         return Some(here);

@@ -12,11 +12,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+pub mod calib_text;
 pub mod device;
 pub mod display;
 pub mod eval;
 pub mod formats;
 pub mod generate;
+pub mod gptq;
 pub mod info;
 pub mod info_hf;
 pub mod load;

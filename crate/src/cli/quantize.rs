@@ -14,8 +14,11 @@ use super::display::{bytes, Table};
 use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
-use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, SaturationLog, Totals};
+use crate::io::export::{
+    self, entry_label, quantize_named, ExportError, ExportKind, RoundToNearest, SaturationLog, TensorMethod, Totals,
+};
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
+use crate::methods::gptq::ColumnOrder;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -79,6 +82,32 @@ pub struct QuantizeArgs {
     /// tensor and block.
     #[arg(long)]
     pub allow_saturation: bool,
+    /// How codes are chosen: rtn (round to nearest) or gptq (GGUF input only; INT sym/asym
+    /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
+    /// rounded to nearest). GPTQ's Hessians come from the float model's activations on the
+    /// calibration text (not layer-sequential); the token embedding is rounded to nearest.
+    #[arg(long, value_enum, default_value_t = Method::Rtn)]
+    pub method: Method,
+    /// Calibration text for --method gptq (UTF-8 file; default: Moby-Dick chapters 4+, never the
+    /// eval chapters 1-3).
+    #[arg(long, value_name = "FILE")]
+    pub calib: Option<PathBuf>,
+    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens). Use more than a
+    /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
+    /// calibration rows rather than the layer.
+    #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
+    pub calib_tokens: usize,
+    /// GPTQ only: quantize columns in descending Hessian-diagonal order (desc_act), with static
+    /// groups.
+    #[arg(long)]
+    pub act_order: bool,
+}
+
+/// How `quantize` chooses codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    Rtn,
+    Gptq,
 }
 
 /// The output container, from the output's extension.
@@ -198,6 +227,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     // before any work.
     refuse_input_as_output(&args.output, std::slice::from_ref(&args.input))?;
     let start = Instant::now();
+    if args.method == Method::Gptq && !is_gguf_input(&args.input) {
+        return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
+    }
     let (before, after, notes) = if is_gguf_input(&args.input) {
         from_gguf(args, &target, out)?
     } else {
@@ -218,8 +250,22 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     let output = OutputFile::create(&args.output, std::slice::from_ref(&args.input))?;
     let mut w = std::io::BufWriter::new(output.file());
     let policy = TensorPolicy { all_tensors: args.all_tensors, mix: target.mix };
+    let mut method_notes = Vec::new();
+    let mut gptq = match args.method {
+        Method::Rtn => None,
+        Method::Gptq => {
+            let order = if args.act_order { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
+            let (m, line) = super::gptq::calibrate(&args.input, args.calib.as_deref(), args.calib_tokens, order)?;
+            method_notes.push(line);
+            Some(m)
+        }
+    };
+    let method: &mut dyn TensorMethod = match gptq.as_mut() {
+        Some(m) => m,
+        None => &mut RoundToNearest,
+    };
     let summary =
-        export::quantize_gguf(&map, &target.scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true)
+        export::quantize_gguf_with(&map, &target.scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true, method)
             .map_err(|e| match e {
                 ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
                 ExportError::SplitGguf => msg(format!(
@@ -231,7 +277,11 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
             })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
-    let mut notes = summary.notes;
+    let mut notes = method_notes;
+    if let Some(m) = &gptq {
+        notes.push(format!("GPTQ quantized {} tensors; {} rounded to nearest", m.gptq_tensors, m.rtn_tensors));
+    }
+    notes.extend(summary.notes);
     notes.extend(summary.saturated.note());
     Ok((summary.before, summary.after, notes))
 }

@@ -114,17 +114,18 @@ pub struct IntTensor {
     pub saturated_groups: Vec<usize>,
 }
 
-/// One group's quantization parameters.
+/// One group's quantization parameters (fields crate-visible so that GPTQ, which picks each group's
+/// parameters itself, lands on exactly this module's grid).
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Params {
-    scale: f32,
-    zero: u8,
-    fit: ScaleFit,
+pub struct Params {
+    pub(crate) scale: f32,
+    pub(crate) zero: u8,
+    pub(crate) fit: ScaleFit,
 }
 
 /// Whether a scale was stored as computed (up to rounding) or clamped to the f16 maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ScaleFit {
+pub(crate) enum ScaleFit {
     Fits,
     Saturated,
 }
@@ -210,7 +211,7 @@ fn params_asym(lo: f32, hi: f32, bits: u8, f16_scale: bool) -> Params {
 
 /// Quantizes one value to its code.
 #[inline]
-fn encode(x: f32, p: Params, bits: u8, symmetric: bool) -> u8 {
+pub(crate) fn encode(x: f32, p: Params, bits: u8, symmetric: bool) -> u8 {
     if symmetric {
         let half = 1u32 << (bits - 1);
         let qmax = (half - 1) as f32;
@@ -227,7 +228,7 @@ fn encode(x: f32, p: Params, bits: u8, symmetric: bool) -> u8 {
 
 /// Reconstructs one value from its code.
 #[inline]
-fn decode(code: u8, p: Params, bits: u8, symmetric: bool) -> f32 {
+pub(crate) fn decode(code: u8, p: Params, bits: u8, symmetric: bool) -> f32 {
     let q = if symmetric { code as i32 - (1i32 << (bits - 1)) } else { code as i32 - p.zero as i32 };
     p.scale * q as f32
 }
@@ -246,7 +247,7 @@ pub fn mse_factor(k: usize) -> f32 {
 }
 
 /// Chooses one group's parameters according to the scheme's range rule.
-fn choose_params(group: &[f32], bits: u8, symmetric: bool, range: RangeRule, f16_scale: bool) -> Params {
+pub(crate) fn choose_params(group: &[f32], bits: u8, symmetric: bool, range: RangeRule, f16_scale: bool) -> Params {
     if group.is_empty() {
         return Params { scale: 0.0, zero: 0, fit: ScaleFit::Fits };
     }

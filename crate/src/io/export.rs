@@ -193,8 +193,49 @@ pub fn quantize_named(
     shape: TensorShape,
     log: &mut SaturationLog,
 ) -> Result<QuantizedTensor, ExportError> {
+    quantize_named_with(name, scheme, values, shape, log, &mut RoundToNearest)
+}
+
+/// How a tensor the policy chose to quantize is quantized: [`RoundToNearest`] (the format's own
+/// quantizer), or a calibration method such as GPTQ that supplies its own result.
+pub trait TensorMethod {
+    /// `values` (a `[rows, cols]` tensor called `name`) quantized with `scheme`; errors name the
+    /// tensor.
+    fn quantize(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        values: &[f32],
+        shape: TensorShape,
+    ) -> Result<QuantizedTensor, ExportError>;
+}
+
+/// The format's own round-to-nearest quantizer.
+pub struct RoundToNearest;
+
+impl TensorMethod for RoundToNearest {
+    fn quantize(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        values: &[f32],
+        shape: TensorShape,
+    ) -> Result<QuantizedTensor, ExportError> {
+        quantize(scheme, values, shape).map_err(|e| ExportError::Tensor(format!("tensor '{name}': {e}")))
+    }
+}
+
+/// [`quantize_named`] with `method` choosing the codes.
+pub fn quantize_named_with(
+    name: &str,
+    scheme: &QuantScheme,
+    values: &[f32],
+    shape: TensorShape,
+    log: &mut SaturationLog,
+    method: &mut dyn TensorMethod,
+) -> Result<QuantizedTensor, ExportError> {
     let tensor_err = |e: formats::QuantError| ExportError::Tensor(format!("tensor '{name}': {e}"));
-    let q = quantize(scheme, values, shape).map_err(tensor_err)?;
+    let q = method.quantize(name, scheme, values, shape)?;
     if let Some(o) = find_overflow(&q).map_err(tensor_err)? {
         match log.policy {
             Saturation::Refuse => {
@@ -260,6 +301,22 @@ pub fn quantize_gguf(
     out: &mut dyn Write,
     progress: ExportProgress<'_>,
 ) -> Result<ExportSummary, ExportError> {
+    quantize_gguf_with(file, scheme, kind, policy, saturation, out, progress, &mut RoundToNearest)
+}
+
+/// [`quantize_gguf`] with `method` quantizing the tensors the policy picks (kept tensors turned
+/// into F16 are always rounded to nearest).
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_gguf_with(
+    file: &[u8],
+    scheme: &QuantScheme,
+    kind: ExportKind,
+    policy: &TensorPolicy,
+    saturation: Saturation,
+    out: &mut dyn Write,
+    progress: ExportProgress<'_>,
+    method: &mut dyn TensorMethod,
+) -> Result<ExportSummary, ExportError> {
     check_container(scheme, kind)?;
     let f = GgufFile::parse(file, file.len() as u64)?;
     if f.get_u64("split.count").is_some_and(|n| n > 1) {
@@ -318,11 +375,16 @@ pub fn quantize_gguf(
                 let bytes = match &plan[i] {
                     Action::Copy => f.tensor_data(file, t)?.to_vec(),
                     action @ (Action::Quantize(_) | Action::ToF16) => {
-                        let s = match action {
-                            Action::Quantize(s) => *s,
-                            _ => QuantScheme::ggml(GgmlType::F16),
+                        let q = match action {
+                            Action::Quantize(s) => {
+                                quantize_named_with(&t.name, s, &decode(t)?, shape_of(t), &mut log, &mut *method)?
+                            }
+                            _ => {
+                                let f16 = QuantScheme::ggml(GgmlType::F16);
+                                quantize_named(&t.name, &f16, &decode(t)?, shape_of(t), &mut log)?
+                            }
                         };
-                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t), &mut log)? {
+                        match q {
                             QuantizedTensor::Ggml(g) => g.data,
                             _ => unreachable!("ggml schemes give ggml tensors"),
                         }
@@ -354,7 +416,7 @@ pub fn quantize_gguf(
                         vec![(t.name.clone(), dtype, torch, f.tensor_data(file, t)?.to_vec())]
                     }
                     (Action::Quantize(s), _) => {
-                        let q = quantize_named(&t.name, s, &decode(t)?, shape_of(t), &mut log)?;
+                        let q = quantize_named_with(&t.name, s, &decode(t)?, shape_of(t), &mut log, &mut *method)?;
                         st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
                     }
                     // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.

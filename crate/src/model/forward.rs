@@ -121,7 +121,7 @@ pub fn forward<'s>(c: &Config, w: &Weights, s: &'s mut State, token: u32, pos: u
 }
 
 /// The input vector of one family of linear layers, as [`forward_observed`] reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum LinearInput {
     /// The RMS-normed residual (`dim` values) that `attn_q`, `attn_k` and `attn_v` read.
     Attention { layer: usize },

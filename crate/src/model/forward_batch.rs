@@ -14,9 +14,17 @@
 //! attention, SwiGLU, the residual adds) runs per position with the very functions and loop
 //! order of `forward`. tests/rust/forward_batch.rs checks this for every weight format family.
 
-use super::forward::{rmsnorm, rope, softmax, State};
+use super::forward::{rmsnorm, rope, softmax, LinearInput, State};
 use super::weights::{dot, Weights};
 use super::{Config, ModelError};
+
+/// Sees the input rows of every linear layer as [`forward_batch_observed`] runs a block: the
+/// hook calibration (`crate::calib`) collects its statistics through.
+pub trait ActivationObserver {
+    /// `rows` holds the block's positions in order, `width` values each (`dim`, `q_dim` or
+    /// `hidden_dim`), exactly as the layers named by `input` are about to read them.
+    fn observe(&mut self, input: LinearInput, rows: &[f32], width: usize);
+}
 
 /// Positions a batch runs at once by default (eval windows and prompts are cut into blocks of
 /// this many): large enough that decoding a weight row is shared by many positions, small
@@ -133,6 +141,25 @@ pub fn try_forward_batch<'b>(
 /// Panics on an empty block, more tokens than `b` holds, a token out of range or a block past
 /// `state.capacity` (see [`try_forward_batch`]).
 pub fn forward_batch<'b>(c: &Config, w: &Weights, s: &mut State, b: &'b mut BatchState, block: Block) -> &'b [f32] {
+    forward_batch_observed(c, w, s, b, block, None)
+}
+
+/// [`forward_batch`], also showing `observer` (when there is one) every linear layer's input
+/// rows just before the layer reads them; the numbers are exactly those of [`forward_batch`].
+/// The classifier's input (the final norm's rows) is shown whichever logits `block` asks for.
+pub fn forward_batch_observed<'b>(
+    c: &Config,
+    w: &Weights,
+    s: &mut State,
+    b: &'b mut BatchState,
+    block: Block,
+    mut observer: Option<&mut dyn ActivationObserver>,
+) -> &'b [f32] {
+    let mut observe = |input: LinearInput, rows: &[f32], width: usize| {
+        if let Some(o) = observer.as_deref_mut() {
+            o.observe(input, rows, width);
+        }
+    };
     let Block { tokens, pos0, logits: which } = block;
     let n = tokens.len();
     assert!(n >= 1 && n <= b.max_positions, "{n} positions for a batch state of {}", b.max_positions);
@@ -151,6 +178,7 @@ pub fn forward_batch<'b>(c: &Config, w: &Weights, s: &mut State, b: &'b mut Batc
     for (l, lw) in w.layers.iter().enumerate() {
         // ---- attention ----
         norm_rows(xn, x, &lw.attn_norm, c.rms_eps, dim);
+        observe(LinearInput::Attention { layer: l }, xn, dim);
         lw.wq.matmul_threads(xn, q, threads);
         lw.wk.matmul_threads(xn, k, threads);
         lw.wv.matmul_threads(xn, v, threads);
@@ -166,21 +194,25 @@ pub fn forward_batch<'b>(c: &Config, w: &Weights, s: &mut State, b: &'b mut Batc
         }
         let cache = Cache { keys: &s.key_cache[layer_off..], values: &s.value_cache[layer_off..], kv_dim };
         per_row(ao, q_dim, threads, &|i, out| attend(c, &cache, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
+        observe(LinearInput::AttentionOutput { layer: l }, ao, q_dim);
         lw.wo.matmul_threads(ao, proj, threads);
         add(x, proj);
 
         // ---- feed-forward (SwiGLU) ----
         norm_rows(xn, x, &lw.ffn_norm, c.rms_eps, dim);
+        observe(LinearInput::Ffn { layer: l }, xn, dim);
         lw.w_gate.matmul_threads(xn, hb, threads);
         lw.w_up.matmul_threads(xn, hb2, threads);
         for (g, &u) in hb.iter_mut().zip(hb2.iter()) {
             *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g), as in `forward`
         }
+        observe(LinearInput::FfnDown { layer: l }, hb, hidden);
         lw.w_down.matmul_threads(hb, proj, threads);
         add(x, proj);
     }
 
     norm_rows(xn, x, &w.output_norm, c.rms_eps, dim);
+    observe(LinearInput::Classifier, xn, dim);
     let vocab = c.vocab_size;
     let (rows, len) = match which {
         BatchLogits::Every => (&xn[..], n * vocab),

@@ -54,7 +54,9 @@ pub mod weights;
 pub use crate::policy::TensorPolicy;
 pub use config::Config;
 pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
-pub use forward_batch::{forward_batch, try_forward_batch, BatchLogits, BatchState, Block};
+pub use forward_batch::{
+    forward_batch, forward_batch_observed, try_forward_batch, ActivationObserver, BatchLogits, BatchState, Block,
+};
 pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};

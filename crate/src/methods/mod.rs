@@ -1,0 +1,12 @@
+//! Calibration-based quantization methods: algorithms that choose codes from the weights *and*
+//! statistics of the layer's inputs, then hand back an ordinary [`QuantizedTensor`] in one of
+//! the existing formats (so every writer and reader already handles the result).
+//!
+//! - [`gptq`]: GPTQ (Frantar et al. 2022), the inverse-Hessian error correction, with the
+//!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks).
+//!
+//! [`QuantizedTensor`]: crate::formats::QuantizedTensor
+
+pub mod gptq;
+pub mod grids;
+mod linalg;
