@@ -104,9 +104,11 @@ impl HasKind for FormatError {
     fn kind(&self) -> ErrorKind {
         match self {
             FormatError::Unsupported(_) => ErrorKind::Unsupported,
-            FormatError::NotWholeBlocks { .. } | FormatError::WrongByteCount { .. } | FormatError::NonFinite { .. } => {
-                ErrorKind::bad(Input::Data)
-            }
+            FormatError::NotWholeBlocks { .. }
+            | FormatError::WrongByteCount { .. }
+            | FormatError::NonFinite { .. }
+            | FormatError::ImportanceLength { .. }
+            | FormatError::BadImportance { .. } => ErrorKind::bad(Input::Data),
         }
     }
 }

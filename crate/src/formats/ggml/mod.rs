@@ -16,6 +16,7 @@
 //! | `q8_k.rs`     | Q8_K             | 256 / 292              | yes        | no       |
 //! | `simd128.rs`  | (helpers)        | wasm SIMD128 per-value work of the Q4_0 … Q8_0 fast paths (see [`lanes`]) | | |
 //! | `k_quant_search.rs` | (helpers)   | scale searches, `nearest_int`, f16 rounding shared by the K-quant quantizers | | |
+//! | `weighted_search.rs` | (helpers)  | the importance-weighted searches of the imatrix quantizers (`quantize_row_weighted`) | | |
 //! | `iq4_nl.rs`   | IQ4_NL           | 32 / 18                | yes        | no       |
 //! | `iq4_xs.rs`   | IQ4_XS           | 256 / 136              | yes        | no       |
 //! | `mxfp4.rs`    | MXFP4            | 32 / 17                | yes        | no       |
@@ -54,6 +55,7 @@ pub mod q8_k;
 mod simd128;
 pub mod tq1_0;
 pub mod tq2_0;
+pub mod weighted_search;
 
 /// Values per super-block of the K-quants, IQ4_XS and TQ types (ggml's `QK_K`).
 pub const QK_K: usize = 256;
