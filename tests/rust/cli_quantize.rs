@@ -19,6 +19,7 @@ fn args(input: &Path, format: &str, output: &Path, all_tensors: bool) -> Quantiz
         output: output.into(),
         all_tensors,
         allow_saturation: false,
+        imatrix: None,
     }
 }
 

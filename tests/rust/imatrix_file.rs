@@ -5,7 +5,9 @@
 use crate::gguf::model_path;
 use quantlab::calib::{collect, CalibHooks, ChunkPlan, LinearInput, SumSquares};
 use quantlab::cli::imatrix::{self, ImatrixArgs};
+use quantlab::cli::quantize::{self, QuantizeArgs};
 use quantlab::error::{ErrorKind, HasKind, Input};
+use quantlab::formats::{dequantize_row, quantize_row, quantize_row_weighted};
 use quantlab::gguf::{GgmlType, GgufFile, MetadataValue};
 use quantlab::io::imatrix::{Imatrix, ImatrixEntry, ImatrixError, ImatrixLayout};
 use quantlab::model::Model;
@@ -143,4 +145,73 @@ fn cli_writes_the_collectors_sums() {
     imatrix::run(&args(None)).unwrap();
     let m = Imatrix::from_bytes(&std::fs::read(&out).unwrap()).unwrap();
     assert!(m.datasets[0].starts_with("Moby-Dick chapters 4-"), "{:?}", m.datasets);
+}
+
+#[test]
+fn quantize_uses_the_entry_of_each_tensor() {
+    let Some(path) = model_path() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cols = 576;
+    let importance: Vec<f32> = (0..cols).map(|i| 0.01 + ((i * 37) % 101) as f32).collect();
+    let m = Imatrix {
+        layout: ImatrixLayout::Gguf,
+        datasets: vec!["test".into()],
+        chunk_count: 1,
+        chunk_size: 512,
+        entries: vec![ImatrixEntry {
+            name: "blk.0.attn_q.weight".into(),
+            sums: importance.iter().map(|v| v * 8.0).collect(),
+            counts: vec![8.0],
+        }],
+    };
+    let im = dir.path().join("im.gguf");
+    std::fs::write(&im, m.to_gguf().unwrap()).unwrap();
+    let out = dir.path().join("q.gguf");
+    let report = quantize::run(&QuantizeArgs {
+        input: path.clone(),
+        format: "q4_0".into(),
+        output: out.clone(),
+        all_tensors: false,
+        allow_saturation: false,
+        imatrix: Some(im.clone()),
+    })
+    .unwrap();
+    assert!(report.contains("blk.0.attn_k.weight: no imatrix entry"), "{report}");
+
+    let src = std::fs::read(&path).unwrap();
+    let sg = GgufFile::parse(&src, src.len() as u64).unwrap();
+    let q = std::fs::read(&out).unwrap();
+    let qg = GgufFile::parse(&q, q.len() as u64).unwrap();
+    let values = |name: &str| {
+        let t = sg.tensor(name).unwrap();
+        let mut v = vec![0f32; t.n_elements() as usize];
+        dequantize_row(t.ty, sg.tensor_data(&src, t).unwrap(), &mut v).unwrap();
+        v
+    };
+    let row_bytes = GgmlType::Q4_0.bytes_for(cols as u64).unwrap() as usize;
+    for (name, weighted) in [("blk.0.attn_q.weight", true), ("blk.0.attn_k.weight", false)] {
+        let v = values(name);
+        let mut want = vec![0u8; v.len() / cols * row_bytes];
+        for (x, dst) in v.chunks_exact(cols).zip(want.chunks_exact_mut(row_bytes)) {
+            match weighted {
+                true => quantize_row_weighted(GgmlType::Q4_0, x, Some(&importance), dst).unwrap(),
+                false => quantize_row(GgmlType::Q4_0, x, dst).unwrap(),
+            }
+        }
+        let t = qg.tensor(name).unwrap();
+        assert_eq!(t.ty, GgmlType::Q4_0);
+        assert!(qg.tensor_data(&q, t).unwrap() == want.as_slice(), "{name}");
+    }
+
+    // Not for safetensors outputs.
+    let err = quantize::run(&QuantizeArgs {
+        input: path,
+        format: "int4-sym-g64".into(),
+        output: dir.path().join("q.safetensors"),
+        all_tensors: false,
+        allow_saturation: false,
+        imatrix: Some(im),
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("--imatrix"), "{err}");
 }

@@ -15,6 +15,7 @@ use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
 use crate::io::export::{self, entry_label, quantize_named, ExportError, ExportKind, SaturationLog, Totals};
+use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
 use crate::policy::{Action, TensorFacts, TensorPolicy};
 use std::fmt::Write as _;
@@ -69,6 +70,12 @@ pub struct QuantizeArgs {
     /// tensor and block.
     #[arg(long)]
     pub allow_saturation: bool,
+    /// llama.cpp importance matrix (`quantlab imatrix` or `llama-imatrix` output, GGUF or legacy
+    /// .dat): each tensor quantized to a ggml type uses its entry (looked up by tensor name) as
+    /// llama-quantize does; a tensor without one is rounded to nearest, with a note. GGUF input
+    /// and output only.
+    #[arg(long, value_name = "FILE")]
+    pub imatrix: Option<PathBuf>,
 }
 
 /// The output container, from the output's extension.
@@ -192,6 +199,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
                 with_ext(&args.output, "safetensors")
             )));
         }
+        if args.imatrix.is_some() {
+            return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
+        }
         from_safetensors(args, &scheme)?
     };
     Ok(summary(args, &scheme, &before, &after, &notes, start.elapsed().as_secs_f64()))
@@ -206,21 +216,41 @@ fn from_gguf(
     let output = OutputFile::create(&args.output, std::slice::from_ref(&args.input))?;
     let mut w = std::io::BufWriter::new(output.file());
     let policy = TensorPolicy { all_tensors: args.all_tensors };
-    let summary = export::quantize_gguf(&map, scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true)
-        .map_err(|e| match e {
-            ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
-            ExportError::SplitGguf => msg(format!(
-                "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
-                args.input.display()
-            )),
-            ExportError::Write(s) => CliError::Output(s),
-            e => msg(e.to_string()),
-        })?;
+    let imatrix = read_imatrix(args, out)?;
+    let summary = export::quantize_gguf_with(
+        &map,
+        scheme,
+        out,
+        &policy,
+        args.saturation(),
+        imatrix.as_ref(),
+        &mut w,
+        &mut |_, _, _| true,
+    )
+    .map_err(|e| match e {
+        ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
+        ExportError::SplitGguf => msg(format!(
+            "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
+            args.input.display()
+        )),
+        ExportError::Write(s) => CliError::Output(s),
+        e => msg(e.to_string()),
+    })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
     let mut notes = summary.notes;
     notes.extend(summary.saturated.note());
     Ok((summary.before, summary.after, notes))
+}
+
+/// The `--imatrix` file, if given (only for a GGUF output: the importance steers ggml's searches).
+fn read_imatrix(args: &QuantizeArgs, out: OutKind) -> Result<Option<Imatrix>, CliError> {
+    let Some(path) = &args.imatrix else { return Ok(None) };
+    if out != OutKind::Gguf {
+        return Err(msg("--imatrix applies to the ggml (GGUF) formats only"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| msg(format!("cannot read '{}': {e}", path.display())))?;
+    Imatrix::from_bytes(&bytes).map(Some).map_err(|e| msg(format!("{}: {e}", path.display())))
 }
 
 fn from_safetensors(args: &QuantizeArgs, scheme: &QuantScheme) -> Result<(Totals, Totals, Vec<String>), CliError> {

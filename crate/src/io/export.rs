@@ -14,6 +14,7 @@ use crate::formats::saturation::{find_overflow, Saturation};
 use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
+use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Entry};
 use crate::policy::{Action, TensorFacts, TensorPolicy};
 
@@ -192,8 +193,33 @@ pub fn quantize_named(
     shape: TensorShape,
     log: &mut SaturationLog,
 ) -> Result<QuantizedTensor, ExportError> {
+    quantize_named_with(name, scheme, values, shape, None, log)
+}
+
+/// [`quantize_named`] with an importance per column (an imatrix entry, `shape.cols` values) for
+/// a ggml type: every row through [`formats::quantize_row_weighted`], as llama-quantize does.
+pub fn quantize_named_with(
+    name: &str,
+    scheme: &QuantScheme,
+    values: &[f32],
+    shape: TensorShape,
+    importance: Option<&[f32]>,
+    log: &mut SaturationLog,
+) -> Result<QuantizedTensor, ExportError> {
     let tensor_err = |e: formats::QuantError| ExportError::Tensor(format!("tensor '{name}': {e}"));
-    let q = quantize(scheme, values, shape).map_err(tensor_err)?;
+    let q = match (importance, scheme.ggml_type()) {
+        (Some(qw), Some(ty)) => {
+            formats::quantized::check_input(scheme, values, shape).map_err(tensor_err)?;
+            let row_bytes = ty.bytes_for(shape.cols as u64).unwrap_or(0) as usize;
+            let mut data = vec![0u8; row_bytes * shape.rows];
+            for (src, dst) in values.chunks_exact(shape.cols.max(1)).zip(data.chunks_exact_mut(row_bytes.max(1))) {
+                formats::quantize_row_weighted(ty, src, Some(qw), dst)
+                    .map_err(|e| ExportError::Tensor(format!("tensor '{name}' with its imatrix entry: {e}")))?;
+            }
+            QuantizedTensor::Ggml(formats::quantized::GgmlTensor { ty, shape, data })
+        }
+        _ => quantize(scheme, values, shape).map_err(tensor_err)?,
+    };
     if let Some(o) = find_overflow(&q).map_err(tensor_err)? {
         match log.policy {
             Saturation::Refuse => {
@@ -236,6 +262,24 @@ pub fn quantize_gguf(
     out: &mut dyn Write,
     progress: ExportProgress<'_>,
 ) -> Result<ExportSummary, ExportError> {
+    quantize_gguf_with(file, scheme, kind, policy, saturation, None, out, progress)
+}
+
+/// [`quantize_gguf`] with an importance matrix (GGUF output only): each tensor quantized to a
+/// ggml type is looked up by name in `imatrix` and quantized with its importance
+/// ([`quantize_named_with`]); a tensor without an entry is rounded to nearest, with a note, as
+/// llama-quantize warns and goes on.
+#[allow(clippy::too_many_arguments)]
+pub fn quantize_gguf_with(
+    file: &[u8],
+    scheme: &QuantScheme,
+    kind: ExportKind,
+    policy: &TensorPolicy,
+    saturation: Saturation,
+    imatrix: Option<&Imatrix>,
+    out: &mut dyn Write,
+    progress: ExportProgress<'_>,
+) -> Result<ExportSummary, ExportError> {
     check_container(scheme, kind)?;
     let f = GgufFile::parse(file, file.len() as u64)?;
     if f.get_u64("split.count").is_some_and(|n| n > 1) {
@@ -266,6 +310,17 @@ pub fn quantize_gguf(
         Ok(v)
     };
     let shape_of = |t: &TensorInfo| TensorShape::new(t.n_rows() as usize, t.row_len() as usize);
+    if let Some(m) = imatrix {
+        for (t, action) in f.tensors.iter().zip(&plan) {
+            if matches!(action, Action::Quantize(_)) && m.entry(&t.name).is_none() {
+                summary.notes.push(format!("{}: no imatrix entry, quantized without one", t.name));
+            }
+        }
+    }
+    let importance_of = |t: &TensorInfo| -> Result<Option<Vec<f32>>, ExportError> {
+        let Some(m) = imatrix else { return Ok(None) };
+        m.importance(&t.name, t.row_len() as usize).map_err(|e| ExportError::Tensor(e.to_string()))
+    };
     let total = f.tensors.len();
     let mut tick = |i: usize, name: &str| -> Result<(), ExportError> {
         if progress(i + 1, total, name) {
@@ -298,11 +353,12 @@ pub fn quantize_gguf(
                 let bytes = match &plan[i] {
                     Action::Copy => f.tensor_data(file, t)?.to_vec(),
                     action @ (Action::Quantize(_) | Action::ToF16) => {
-                        let s = match action {
-                            Action::Quantize(s) => *s,
-                            _ => QuantScheme::ggml(GgmlType::F16),
+                        let (s, importance) = match action {
+                            Action::Quantize(s) => (*s, importance_of(t)?),
+                            _ => (QuantScheme::ggml(GgmlType::F16), None),
                         };
-                        match quantize_named(&t.name, &s, &decode(t)?, shape_of(t), &mut log)? {
+                        let values = decode(t)?;
+                        match quantize_named_with(&t.name, &s, &values, shape_of(t), importance.as_deref(), &mut log)? {
                             QuantizedTensor::Ggml(g) => g.data,
                             _ => unreachable!("ggml schemes give ggml tensors"),
                         }
