@@ -32,17 +32,17 @@ fn quantize_rows(ty: GgmlType, x: &[f32], qw: Option<&[f32]>) -> Result<Vec<u8>,
 }
 
 #[test]
-fn legacy_types_match_llama_cpp_with_an_importance() {
+fn weighted_types_match_llama_cpp_with_an_importance() {
     let x = fixture_f32("kq.in.f32.bin");
     let qw = fixture_f32("kqi.qw.f32.bin");
     assert_eq!(qw.len(), ROW);
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1] {
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q6_K] {
         let got = quantize_rows(ty, &x, Some(&qw)).unwrap();
         let want = fixture(&format!("kqi_{ty}.packed.bin"));
         assert_eq!(got.len(), want.len(), "{ty}");
         let block = ty.block_layout().1;
         if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
-            panic!("{ty}: first differing byte {i} (block {}, value {})", i / block, i / block * 32);
+            panic!("{ty}: first differing byte {i} (block {}, value {})", i / block, i / block * ty.block_size());
         }
         // The importance changes the result: not the plain reference's bytes.
         let plain = quantize_rows(ty, &x, None).unwrap();

@@ -136,8 +136,8 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
 /// `quantize_row_*_impl`, byte-identical to ggml-quants.c). Types whose ggml quantizer ignores
 /// the importance (Q8_0, F16, BF16, F32), and `importance: None`, are [`quantize_row`].
 ///
-/// Weighted Q4_0, Q4_1, Q5_0 and Q5_1 are implemented; the K-quants with an importance are
-/// [`FormatError::Unsupported`] for now (quantize them without one).
+/// Weighted Q4_0, Q4_1, Q5_0, Q5_1 and Q6_K are implemented; Q2_K, Q3_K, Q4_K and Q5_K with an
+/// importance are [`FormatError::Unsupported`] for now (quantize them without one).
 pub fn quantize_row_weighted(
     ty: GgmlType,
     src: &[f32],
@@ -165,7 +165,8 @@ pub fn quantize_row_weighted(
         Q4_1 => encode_weighted(src, qw, dst, q4_1::quantize_row_weighted),
         Q5_0 => encode_weighted(src, qw, dst, q5_0::quantize_row_weighted),
         Q5_1 => encode_weighted(src, qw, dst, q5_1::quantize_row_weighted),
-        Q2_K | Q3_K | Q4_K | Q5_K | Q6_K => return Err(FormatError::Unsupported(ty)),
+        Q6_K => encode_weighted(src, qw, dst, q6_k::quantize_row_weighted),
+        Q2_K | Q3_K | Q4_K | Q5_K => return Err(FormatError::Unsupported(ty)),
         _ => return quantize_row(ty, src, dst),
     }
     Ok(())
