@@ -136,7 +136,7 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
 /// `quantize_row_*_impl`, byte-identical to ggml-quants.c). Types whose ggml quantizer ignores
 /// the importance (Q8_0, F16, BF16, F32), and `importance: None`, are [`quantize_row`].
 ///
-/// Weighted Q4_0, Q4_1, Q5_0, Q5_1 and Q6_K are implemented; Q2_K, Q3_K, Q4_K and Q5_K with an
+/// Weighted Q4_0, Q4_1, Q5_0, Q5_1, Q3_K and Q6_K are implemented; Q2_K, Q4_K and Q5_K with an
 /// importance are [`FormatError::Unsupported`] for now (quantize them without one).
 pub fn quantize_row_weighted(
     ty: GgmlType,
@@ -166,7 +166,8 @@ pub fn quantize_row_weighted(
         Q5_0 => encode_weighted(src, qw, dst, q5_0::quantize_row_weighted),
         Q5_1 => encode_weighted(src, qw, dst, q5_1::quantize_row_weighted),
         Q6_K => encode_weighted(src, qw, dst, q6_k::quantize_row_weighted),
-        Q2_K | Q3_K | Q4_K | Q5_K => return Err(FormatError::Unsupported(ty)),
+        Q3_K => encode_weighted(src, qw, dst, q3_k::quantize_row_weighted),
+        Q2_K | Q4_K | Q5_K => return Err(FormatError::Unsupported(ty)),
         _ => return quantize_row(ty, src, dst),
     }
     Ok(())
