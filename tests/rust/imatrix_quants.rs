@@ -36,7 +36,16 @@ fn weighted_types_match_llama_cpp_with_an_importance() {
     let x = fixture_f32("kq.in.f32.bin");
     let qw = fixture_f32("kqi.qw.f32.bin");
     assert_eq!(qw.len(), ROW);
-    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Q3_K, GgmlType::Q6_K] {
+    for ty in [
+        GgmlType::Q4_0,
+        GgmlType::Q4_1,
+        GgmlType::Q5_0,
+        GgmlType::Q5_1,
+        GgmlType::Q3_K,
+        GgmlType::Q4_K,
+        GgmlType::Q5_K,
+        GgmlType::Q6_K,
+    ] {
         let got = quantize_rows(ty, &x, Some(&qw)).unwrap();
         let want = fixture(&format!("kqi_{ty}.packed.bin"));
         assert_eq!(got.len(), want.len(), "{ty}");

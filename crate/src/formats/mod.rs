@@ -136,8 +136,8 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
 /// `quantize_row_*_impl`, byte-identical to ggml-quants.c). Types whose ggml quantizer ignores
 /// the importance (Q8_0, F16, BF16, F32), and `importance: None`, are [`quantize_row`].
 ///
-/// Weighted Q4_0, Q4_1, Q5_0, Q5_1, Q3_K and Q6_K are implemented; Q2_K, Q4_K and Q5_K with an
-/// importance are [`FormatError::Unsupported`] for now (quantize them without one).
+/// Weighted Q4_0, Q4_1, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K are implemented; Q2_K with an
+/// importance is [`FormatError::Unsupported`] for now (quantize it without one).
 pub fn quantize_row_weighted(
     ty: GgmlType,
     src: &[f32],
@@ -167,7 +167,9 @@ pub fn quantize_row_weighted(
         Q5_1 => encode_weighted(src, qw, dst, q5_1::quantize_row_weighted),
         Q6_K => encode_weighted(src, qw, dst, q6_k::quantize_row_weighted),
         Q3_K => encode_weighted(src, qw, dst, q3_k::quantize_row_weighted),
-        Q2_K | Q4_K | Q5_K => return Err(FormatError::Unsupported(ty)),
+        Q4_K => encode_weighted(src, qw, dst, q4_k::quantize_row_weighted),
+        Q5_K => encode_weighted(src, qw, dst, q5_k::quantize_row_weighted),
+        Q2_K => return Err(FormatError::Unsupported(ty)),
         _ => return quantize_row(ty, src, dst),
     }
     Ok(())

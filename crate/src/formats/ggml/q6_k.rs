@@ -105,11 +105,7 @@ pub fn quantize_block_weighted(x: &[f32; QK_K], qw: &[f32; QK_K]) -> BlockQ6K {
 /// entry) when given ([`quantize_block_weighted`]); without, [`quantize_ref`].
 pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ6K]) {
     let Some(qw) = importance else { return quantize_ref(x, blocks) };
-    assert_block_count(x.len(), blocks.len(), QK_K);
-    assert_eq!(qw.len(), x.len(), "one importance per column");
-    for ((b, xb), qb) in blocks.iter_mut().zip(x.chunks_exact(QK_K)).zip(qw.chunks_exact(QK_K)) {
-        *b = quantize_block_weighted(xb.try_into().unwrap(), qb.try_into().unwrap());
-    }
+    super::weighted_search::super_blocks(x, qw, blocks, quantize_block_weighted);
 }
 
 #[inline(always)]

@@ -5,6 +5,7 @@
 //! order, no fused multiply-adds.
 
 use super::k_quant_search::{clamp_int, make_qkx2_quants, nearest_int, GROUP_MAX_EPS};
+use super::QK_K;
 
 /// `Σ x²  / n` over a whole row, summed in order in f32: the legacy types' `sigma2`.
 pub fn row_sigma2(x: &[f32]) -> f32 {
@@ -34,6 +35,16 @@ pub fn legacy_weighted_blocks<B, const N: usize>(
     for ((b, xb), qb) in blocks.iter_mut().zip(x.chunks_exact(N)).zip(qw.chunks_exact(N)) {
         let xb: &[f32; N] = xb.try_into().expect("blocks of N");
         *b = f(xb, &legacy_block_weights(xb, qb, sigma2));
+    }
+}
+
+/// A K-quant row with an importance: `block(values, importance)` per super-block of 256.
+/// Panics unless `x`, `qw` and `blocks` agree in size.
+pub fn super_blocks<B>(x: &[f32], qw: &[f32], blocks: &mut [B], block: impl Fn(&[f32; QK_K], &[f32; QK_K]) -> B) {
+    super::assert_block_count(x.len(), blocks.len(), QK_K);
+    assert_eq!(qw.len(), x.len(), "one importance per column");
+    for ((b, xb), qb) in blocks.iter_mut().zip(x.chunks_exact(QK_K)).zip(qw.chunks_exact(QK_K)) {
+        *b = block(xb.try_into().expect("QK_K values"), qb.try_into().expect("QK_K values"));
     }
 }
 
