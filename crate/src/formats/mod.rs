@@ -134,10 +134,8 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
 /// matrix entry: `importance` holds one value per column (`in_sum2 / counts` of the imatrix
 /// file) and is used as ggml's `quantize_<type>` uses `quant_weights` (the weighted searches of
 /// `quantize_row_*_impl`, byte-identical to ggml-quants.c). Types whose ggml quantizer ignores
-/// the importance (Q8_0, F16, BF16, F32), and `importance: None`, are [`quantize_row`].
-///
-/// Weighted Q4_0, Q4_1, Q5_0, Q5_1, Q3_K, Q4_K, Q5_K and Q6_K are implemented; Q2_K with an
-/// importance is [`FormatError::Unsupported`] for now (quantize it without one).
+/// the importance (Q8_0, F16, BF16, F32), and `importance: None`, are [`quantize_row`]; other
+/// types with an importance are [`FormatError::Unsupported`] (never silently unweighted).
 pub fn quantize_row_weighted(
     ty: GgmlType,
     src: &[f32],
@@ -165,12 +163,13 @@ pub fn quantize_row_weighted(
         Q4_1 => encode_weighted(src, qw, dst, q4_1::quantize_row_weighted),
         Q5_0 => encode_weighted(src, qw, dst, q5_0::quantize_row_weighted),
         Q5_1 => encode_weighted(src, qw, dst, q5_1::quantize_row_weighted),
-        Q6_K => encode_weighted(src, qw, dst, q6_k::quantize_row_weighted),
+        Q2_K => encode_weighted(src, qw, dst, q2_k::quantize_row_weighted),
         Q3_K => encode_weighted(src, qw, dst, q3_k::quantize_row_weighted),
         Q4_K => encode_weighted(src, qw, dst, q4_k::quantize_row_weighted),
         Q5_K => encode_weighted(src, qw, dst, q5_k::quantize_row_weighted),
-        Q2_K => return Err(FormatError::Unsupported(ty)),
-        _ => return quantize_row(ty, src, dst),
+        Q6_K => encode_weighted(src, qw, dst, q6_k::quantize_row_weighted),
+        Q8_0 | F32 | F16 | BF16 => return quantize_row(ty, src, dst),
+        _ => return Err(FormatError::Unsupported(ty)),
     }
     Ok(())
 }
