@@ -117,7 +117,7 @@ impl Imatrix {
         let mut data: Vec<Vec<u8>> = Vec::new();
         for e in &self.entries {
             let n_mat = e.counts.len() as u64;
-            if n_mat == 0 || e.sums.len() as u64 % n_mat != 0 {
+            if n_mat == 0 || !(e.sums.len() as u64).is_multiple_of(n_mat) {
                 return Err(ImatrixError::BadTensor {
                     tensor: e.name.clone(),
                     reason: format!("{} sums for {n_mat} counts", e.sums.len()),
