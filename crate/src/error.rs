@@ -7,10 +7,12 @@
 
 use serde::Serialize;
 
+use crate::calib::CalibError;
 use crate::formats::bnb::export::BnbParseError;
 use crate::formats::{FormatError, QuantError, SchemeError};
 use crate::gguf::{GgufError, TypeIdError};
 use crate::io::export::ExportError;
+use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
@@ -104,9 +106,11 @@ impl HasKind for FormatError {
     fn kind(&self) -> ErrorKind {
         match self {
             FormatError::Unsupported(_) => ErrorKind::Unsupported,
-            FormatError::NotWholeBlocks { .. } | FormatError::WrongByteCount { .. } | FormatError::NonFinite { .. } => {
-                ErrorKind::bad(Input::Data)
-            }
+            FormatError::NotWholeBlocks { .. }
+            | FormatError::WrongByteCount { .. }
+            | FormatError::NonFinite { .. }
+            | FormatError::ImportanceLength { .. }
+            | FormatError::BadImportance { .. } => ErrorKind::bad(Input::Data),
         }
     }
 }
@@ -179,6 +183,32 @@ impl HasKind for ActivationError {
             ActivationError::NoTokens => ErrorKind::bad(Input::Text),
             ActivationError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
             ActivationError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for CalibError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            CalibError::TooFewTokens { .. } => ErrorKind::bad(Input::Text),
+            CalibError::ChunkTooLong { .. } => ErrorKind::bad(Input::Options),
+            CalibError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+            CalibError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for ImatrixError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ImatrixError::Gguf(e) => e.kind(),
+            ImatrixError::WrongType { .. }
+            | ImatrixError::BadMetadata { .. }
+            | ImatrixError::BadTensor { .. }
+            | ImatrixError::Empty
+            | ImatrixError::BadLegacy { .. } => ErrorKind::bad(Input::File),
+            ImatrixError::WrongLength { .. } => ErrorKind::bad(Input::Data),
+            ImatrixError::Write(e) => e.kind(),
         }
     }
 }

@@ -7,6 +7,9 @@
 //
 //   kquant_goldens goldens <out_dir>   write kq.in.f32.bin, kq_<TYPE>.packed.bin, kq_manifest.json
 //   kquant_goldens bench <n_floats> <runs>   print "<TYPE>\t<MB/s>" per type (best of <runs>)
+//   kquant_goldens imatrix <out_dir>   write kqi.qw.f32.bin and kqi_<TYPE>.packed.bin: the same
+//       input as rows of 512 quantized by quantize_<type> with a seeded importance vector
+//       (what llama-quantize calls with an imatrix entry)
 //
 // Everything is deterministic: inputs come from SplitMix64 with a fixed seed (Box-Muller for
 // normals). The dequantized output is not stored as floats (the fixture budget is small); the
@@ -25,12 +28,26 @@
 #include <string.h>
 #include <time.h>
 
-// ---- the four ggml.c symbols ggml-quants.c links against (never called by the paths used here)
+// ---- the four ggml.c symbols ggml-quants.c links against (only ggml_row_size is called, by the
+// quantize_<type> entry points of the imatrix goldens)
 void ggml_abort(const char * file, int line, const char * fmt, ...) {
     fprintf(stderr, "ggml_abort %s:%d\n", file, line);
     abort();
 }
-size_t ggml_row_size(enum ggml_type type, int64_t ne) { (void) type; (void) ne; abort(); }
+size_t ggml_row_size(enum ggml_type type, int64_t ne) {
+    switch (type) {
+    case GGML_TYPE_Q4_0: return ne / QK4_0 * sizeof(block_q4_0);
+    case GGML_TYPE_Q4_1: return ne / QK4_1 * sizeof(block_q4_1);
+    case GGML_TYPE_Q5_0: return ne / QK5_0 * sizeof(block_q5_0);
+    case GGML_TYPE_Q5_1: return ne / QK5_1 * sizeof(block_q5_1);
+    case GGML_TYPE_Q2_K: return ne / QK_K * sizeof(block_q2_K);
+    case GGML_TYPE_Q3_K: return ne / QK_K * sizeof(block_q3_K);
+    case GGML_TYPE_Q4_K: return ne / QK_K * sizeof(block_q4_K);
+    case GGML_TYPE_Q5_K: return ne / QK_K * sizeof(block_q5_K);
+    case GGML_TYPE_Q6_K: return ne / QK_K * sizeof(block_q6_K);
+    default: abort();
+    }
+}
 const char * ggml_type_name(enum ggml_type type) { (void) type; abort(); }
 size_t ggml_type_size(enum ggml_type type) { (void) type; abort(); }
 
@@ -230,9 +247,51 @@ static int bench(long n, int runs) {
     return 0;
 }
 
+// ---- importance-weighted quantization (quantize_<type> with non-NULL quant_weights)
+typedef size_t (*quantize_imatrix_fn)(const float *, void *, int64_t, int64_t, const float *);
+struct itype {
+    const char * name;
+    int block_values, block_bytes;
+    quantize_imatrix_fn quantize;
+};
+#define I(name, qk, block, q) { name, qk, (int) sizeof(block), q }
+static const struct itype itypes[] = {
+    I("Q4_0", QK4_0, block_q4_0, quantize_q4_0), I("Q4_1", QK4_1, block_q4_1, quantize_q4_1),
+    I("Q5_0", QK5_0, block_q5_0, quantize_q5_0), I("Q5_1", QK5_1, block_q5_1, quantize_q5_1),
+    I("Q2_K", QK_K, block_q2_K, quantize_q2_K),  I("Q3_K", QK_K, block_q3_K, quantize_q3_K),
+    I("Q4_K", QK_K, block_q4_K, quantize_q4_K),  I("Q5_K", QK_K, block_q5_K, quantize_q5_K),
+    I("Q6_K", QK_K, block_q6_K, quantize_q6_K),
+};
+#define IROW 512
+
+static int imatrix_goldens(const char * dir) {
+    const int n = 256 * NB, nrow = n / IROW;
+    float * x = malloc(n * sizeof(float));
+    float qw[IROW];
+    make_input(x);
+    // Positive importances over four orders of magnitude, a few exact zeros (columns no
+    // calibration row touched).
+    rng_state = 20261207;
+    for (int j = 0; j < IROW; ++j) qw[j] = j % 61 == 5 ? 0.0f : (float) exp(2.0 * normal());
+    write_file(dir, "kqi.qw.f32.bin", qw, sizeof qw);
+    for (int t = 0; t < (int) (sizeof(itypes) / sizeof(itypes[0])); ++t) {
+        const struct itype * q = &itypes[t];
+        size_t bytes = (size_t) n / q->block_values * q->block_bytes;
+        void * packed = calloc(1, bytes);
+        q->quantize(x, packed, nrow, IROW, qw);
+        char name[256];
+        snprintf(name, sizeof name, "kqi_%s.packed.bin", q->name);
+        write_file(dir, name, packed, bytes);
+        free(packed);
+    }
+    free(x);
+    return 0;
+}
+
 int main(int argc, char ** argv) {
+    if (argc == 3 && !strcmp(argv[1], "imatrix")) return imatrix_goldens(argv[2]);
     if (argc == 3 && !strcmp(argv[1], "goldens")) return goldens(argv[2]);
     if (argc == 4 && !strcmp(argv[1], "bench")) return bench(atol(argv[2]), atoi(argv[3]));
-    fprintf(stderr, "usage: %s goldens <out_dir> | bench <n_floats> <runs>\n", argv[0]);
+    fprintf(stderr, "usage: %s goldens <out_dir> | imatrix <out_dir> | bench <n_floats> <runs>\n", argv[0]);
     return 2;
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Regenerates tests/fixtures/ggml/kq_* (kq.in.f32.bin, kq_<TYPE>.packed.bin, kq_manifest.json)
-# with llama.cpp's own C reference quantizers (ggml-quants.c), for tests/rust/kquants.rs.
+# with llama.cpp's own C reference quantizers (ggml-quants.c), for tests/rust/kquants.rs, and
+# tests/fixtures/ggml/kqi* (kqi.qw.f32.bin, kqi_<TYPE>.packed.bin): the same input quantized with
+# an importance vector by quantize_<type> (llama-quantize's imatrix path), for
+# tests/rust/imatrix_quants.rs.
 # Dev tool only: the tests read the committed fixtures and never run this.
 #
 # Usage, from the repository root:
@@ -40,4 +43,5 @@ nice gcc -std=gnu11 -O2 -ffp-contract=off -DNDEBUG -DLLAMA_CPP_VERSION="\"llama-
     "$GGML/src/ggml-quants.c" "$ROOT/scripts/dev/kquant_goldens.c" -o "$BIN" -lm
 
 "$BIN" goldens "$OUT"
+"$BIN" imatrix "$OUT"
 ls -l "$OUT"/kq*

@@ -13,20 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn args(input: &Path, format: &str, output: &Path, all_tensors: bool) -> QuantizeArgs {
-    QuantizeArgs {
-        input: input.into(),
-        format: format.into(),
-        output: output.into(),
-        all_tensors,
-        // One type everywhere: these tests check the format on every weight (the file types'
-        // per-tensor rules are tests/rust/presets.rs).
-        pure: true,
-        allow_saturation: false,
-        method: quantize::Method::Rtn,
-        calib: None,
-        calib_tokens: 2048,
-        act_order: false,
-    }
+    // One type everywhere: these tests check the format on every weight (the file types'
+    // per-tensor rules are tests/rust/presets.rs).
+    QuantizeArgs { all_tensors, pure: true, ..QuantizeArgs::new(input, format, output) }
 }
 
 fn run(input: &Path, format: &str, output: &Path) -> Result<String, String> {

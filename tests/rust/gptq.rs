@@ -168,18 +168,7 @@ fn cli_quantize_with_gptq_writes_a_loadable_q4_0_gguf() {
     let Some(input) = crate::gguf::model_path() else { return };
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("gptq.q4_0.gguf");
-    let args = QuantizeArgs {
-        input: input.clone(),
-        format: "q4_0".into(),
-        output: output.clone(),
-        all_tensors: false,
-        pure: false,
-        allow_saturation: false,
-        method: Method::Gptq,
-        calib: None,
-        calib_tokens: 256,
-        act_order: false,
-    };
+    let args = QuantizeArgs { method: Method::Gptq, calib_tokens: 256, ..QuantizeArgs::new(&input, "q4_0", &output) };
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("GPTQ quantized 210 tensors"), "{report}");
     let bytes = std::fs::read(&output).unwrap();

@@ -31,6 +31,8 @@ mod gpu_matmul;
 mod gpu_matmul_f16;
 mod hf_load;
 mod hostile;
+mod imatrix_file;
+mod imatrix_quants;
 mod int_fp8;
 mod io;
 mod kquants;

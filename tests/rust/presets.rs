@@ -105,18 +105,7 @@ fn quantize_cli_q4_k_m_writes_llama_quantize_types() {
     let Some(model) = model_path() else { return };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("q4_k_m.gguf");
-    let args = QuantizeArgs {
-        input: model,
-        format: "q4_k_m".into(),
-        output: out.clone(),
-        all_tensors: false,
-        pure: false,
-        allow_saturation: false,
-        method: quantize::Method::Rtn,
-        calib: None,
-        calib_tokens: quantlab::calib::DEFAULT_TOKENS,
-        act_order: false,
-    };
+    let args = QuantizeArgs::new(model, "q4_k_m", &out);
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("(q4_k_m)"), "{report}");
     // The tied embedding (also the output matrix) is one of the tensors the report explains.

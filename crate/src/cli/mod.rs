@@ -19,6 +19,7 @@ pub mod eval;
 pub mod formats;
 pub mod generate;
 pub mod gptq;
+pub mod imatrix;
 pub mod info;
 pub mod info_hf;
 pub mod load;
@@ -49,6 +50,9 @@ pub enum Command {
     /// Generate text with the CPU or GPU forward (greedy or seeded sampling), optionally after
     /// re-quantizing the weights in memory (--format); timings on stderr.
     Generate(generate::GenerateArgs),
+    /// llama.cpp's importance matrix (Σx² per input column of every blk.* matrix) over
+    /// calibration text, written as llama-imatrix's GGUF file.
+    Imatrix(imatrix::ImatrixArgs),
     /// List the formats `--format` accepts: name patterns, bits per weight, GPU kernel, GGUF type.
     Formats(formats::FormatsArgs),
 }
@@ -73,6 +77,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Generate(args) => generate::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Formats(args) => formats::run(args),
+        Command::Imatrix(args) => imatrix::run(args),
     }
 }
 

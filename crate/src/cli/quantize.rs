@@ -15,8 +15,10 @@ use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
 use crate::io::export::{
-    self, entry_label, quantize_named, ExportError, ExportKind, RoundToNearest, SaturationLog, TensorMethod, Totals,
+    self, entry_label, quantize_named, ExportError, ExportKind, ImportanceWeighted, RoundToNearest, SaturationLog,
+    TensorMethod, Totals,
 };
+use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
 use crate::methods::gptq::ColumnOrder;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
@@ -101,6 +103,31 @@ pub struct QuantizeArgs {
     /// groups.
     #[arg(long)]
     pub act_order: bool,
+    /// llama.cpp importance matrix (`quantlab imatrix` or `llama-imatrix` output, GGUF or legacy
+    /// .dat): each tensor quantized to a ggml type uses its entry (looked up by tensor name) as
+    /// llama-quantize does; a tensor without one is rounded to nearest, with a note. GGUF input
+    /// and output only.
+    #[arg(long, value_name = "FILE")]
+    pub imatrix: Option<PathBuf>,
+}
+
+impl QuantizeArgs {
+    /// `quantlab quantize INPUT -f FORMAT -o OUTPUT` with every other option at its default.
+    pub fn new(input: impl Into<PathBuf>, format: &str, output: impl Into<PathBuf>) -> QuantizeArgs {
+        QuantizeArgs {
+            input: input.into(),
+            format: format.to_string(),
+            output: output.into(),
+            all_tensors: false,
+            pure: false,
+            allow_saturation: false,
+            method: Method::Rtn,
+            calib: None,
+            calib_tokens: crate::calib::DEFAULT_TOKENS,
+            act_order: false,
+            imatrix: None,
+        }
+    }
 }
 
 /// How `quantize` chooses codes.
@@ -227,6 +254,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     // before any work.
     refuse_input_as_output(&args.output, std::slice::from_ref(&args.input))?;
     let start = Instant::now();
+    if args.method == Method::Gptq && args.imatrix.is_some() {
+        return Err(msg("--imatrix and --method gptq are two ways of choosing the codes: pick one"));
+    }
     if args.method == Method::Gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
     }
@@ -239,6 +269,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
                  Hugging Face checkpoint needs llama.cpp's architecture mapping (convert_hf_to_gguf.py)",
                 with_ext(&args.output, "safetensors")
             )));
+        }
+        if args.imatrix.is_some() {
+            return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
         }
         from_safetensors(args, &target)?
     };
@@ -260,30 +293,52 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
             Some(m)
         }
     };
-    let method: &mut dyn TensorMethod = match gptq.as_mut() {
-        Some(m) => m,
-        None => &mut RoundToNearest,
+    let imatrix = read_imatrix(args, out)?;
+    let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
+    let method: &mut dyn TensorMethod = match (gptq.as_mut(), weighted.as_mut()) {
+        (Some(m), _) => m,
+        (None, Some(w)) => w,
+        (None, None) => &mut RoundToNearest,
     };
-    let summary =
-        export::quantize_gguf_with(&map, &target.scheme, out, &policy, args.saturation(), &mut w, &mut |_, _, _| true, method)
-            .map_err(|e| match e {
-                ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
-                ExportError::SplitGguf => msg(format!(
-                    "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
-                    args.input.display()
-                )),
-                ExportError::Write(s) => CliError::Output(s),
-                e => msg(e.to_string()),
-            })?;
+    let summary = export::quantize_gguf_with(
+        &map,
+        &target.scheme,
+        out,
+        &policy,
+        args.saturation(),
+        &mut w,
+        &mut |_, _, _| true,
+        method,
+    )
+    .map_err(|e| match e {
+        ExportError::Gguf(source) => CliError::Gguf { path: args.input.clone(), source },
+        ExportError::SplitGguf => msg(format!(
+            "'{}' is one shard of a split GGUF model; merge it first (llama-gguf-split --merge)",
+            args.input.display()
+        )),
+        ExportError::Write(s) => CliError::Output(s),
+        e => msg(e.to_string()),
+    })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
     let mut notes = method_notes;
+    notes.extend(weighted.into_iter().flat_map(|w| w.notes));
     if let Some(m) = &gptq {
         notes.push(format!("GPTQ quantized {} tensors; {} rounded to nearest", m.gptq_tensors, m.rtn_tensors));
     }
     notes.extend(summary.notes);
     notes.extend(summary.saturated.note());
     Ok((summary.before, summary.after, notes))
+}
+
+/// The `--imatrix` file, if given (only for a GGUF output: the importance steers ggml's searches).
+fn read_imatrix(args: &QuantizeArgs, out: OutKind) -> Result<Option<Imatrix>, CliError> {
+    let Some(path) = &args.imatrix else { return Ok(None) };
+    if out != OutKind::Gguf {
+        return Err(msg("--imatrix applies to the ggml (GGUF) formats only"));
+    }
+    let bytes = std::fs::read(path).map_err(|e| msg(format!("cannot read '{}': {e}", path.display())))?;
+    Imatrix::from_bytes(&bytes).map(Some).map_err(|e| msg(format!("{}: {e}", path.display())))
 }
 
 fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Totals, Vec<String>), CliError> {

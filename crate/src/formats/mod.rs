@@ -131,6 +131,62 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
     Ok(())
 }
 
+/// Encodes one row of `src` as type `ty` into `dst` as llama-quantize does with an importance
+/// matrix entry: `importance` holds one value per column (`in_sum2 / counts` of the imatrix
+/// file) and is used as ggml's `quantize_<type>` uses `quant_weights` (the weighted searches of
+/// `quantize_row_*_impl`, byte-identical to ggml-quants.c). Types whose ggml quantizer ignores
+/// the importance (Q8_0, F16, BF16, F32), and `importance: None`, are [`quantize_row`]; other
+/// types with an importance are [`FormatError::Unsupported`] (never silently unweighted).
+pub fn quantize_row_weighted(
+    ty: GgmlType,
+    src: &[f32],
+    importance: Option<&[f32]>,
+    dst: &mut [u8],
+) -> Result<(), FormatError> {
+    use ggml::*;
+    use GgmlType::*;
+    let Some(qw) = importance else { return quantize_row(ty, src, dst) };
+    if !can_quantize(ty) {
+        return Err(FormatError::Unsupported(ty));
+    }
+    check_sizes(ty, src.len(), dst.len())?;
+    if qw.len() != src.len() {
+        return Err(FormatError::ImportanceLength { n_values: src.len(), got: qw.len() });
+    }
+    if let Some(index) = ggml::first_non_finite(src) {
+        return Err(FormatError::NonFinite { index });
+    }
+    if let Some(index) = qw.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(FormatError::BadImportance { index });
+    }
+    match ty {
+        Q4_0 => encode_weighted(src, qw, dst, q4_0::quantize_row_weighted),
+        Q4_1 => encode_weighted(src, qw, dst, q4_1::quantize_row_weighted),
+        Q5_0 => encode_weighted(src, qw, dst, q5_0::quantize_row_weighted),
+        Q5_1 => encode_weighted(src, qw, dst, q5_1::quantize_row_weighted),
+        Q2_K => encode_weighted(src, qw, dst, q2_k::quantize_row_weighted),
+        Q3_K => encode_weighted(src, qw, dst, q3_k::quantize_row_weighted),
+        Q4_K => encode_weighted(src, qw, dst, q4_k::quantize_row_weighted),
+        Q5_K => encode_weighted(src, qw, dst, q5_k::quantize_row_weighted),
+        Q6_K => encode_weighted(src, qw, dst, q6_k::quantize_row_weighted),
+        Q8_0 | F32 | F16 | BF16 => return quantize_row(ty, src, dst),
+        _ => return Err(FormatError::Unsupported(ty)),
+    }
+    Ok(())
+}
+
+/// One row through a type's weighted row quantizer into unaligned bytes. Sizes are pre-checked.
+fn encode_weighted<B: bytemuck::Pod + bytemuck::Zeroable>(
+    src: &[f32],
+    qw: &[f32],
+    dst: &mut [u8],
+    quantize: fn(&[f32], Option<&[f32]>, &mut [B]),
+) {
+    let mut blocks = vec![B::zeroed(); dst.len() / std::mem::size_of::<B>()];
+    quantize(src, Some(qw), &mut blocks);
+    dst.copy_from_slice(bytemuck::cast_slice(&blocks));
+}
+
 /// Decodes whole blocks of `B` (each `N` values) from unaligned bytes. Sizes are pre-checked.
 fn decode_blocks<B: bytemuck::Pod, const N: usize>(
     src: &[u8],

@@ -21,6 +21,12 @@ pub enum FormatError {
     /// Quantizer input holds a NaN or an infinity at `index` (the first such position).
     #[error("input value {index} is NaN or infinite; quantizers accept finite values only")]
     NonFinite { index: usize },
+    /// An importance vector (imatrix entry) whose length is not the row's.
+    #[error("{got} importance values for a row of {n_values}")]
+    ImportanceLength { n_values: usize, got: usize },
+    /// An importance value that is negative, NaN or infinite (at `index`, the first such).
+    #[error("importance value {index} is negative, NaN or infinite")]
+    BadImportance { index: usize },
 }
 
 /// A weight matrix `[rows, cols]`, row-major: `cols` is the row length (ggml's dims[0], the

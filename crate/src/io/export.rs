@@ -15,6 +15,7 @@ use crate::formats::saturation::{find_overflow, Saturation};
 use crate::formats::{self, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
+use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Entry};
 use crate::policy::{Action, TensorFacts, TensorPolicy, TypeMix};
 
@@ -222,6 +223,43 @@ impl TensorMethod for RoundToNearest {
         shape: TensorShape,
     ) -> Result<QuantizedTensor, ExportError> {
         quantize(scheme, values, shape).map_err(|e| ExportError::Tensor(format!("tensor '{name}': {e}")))
+    }
+}
+
+/// llama-quantize's importance-matrix path: a tensor quantized to a ggml type is looked up by
+/// name in the imatrix and every row goes through [`formats::quantize_row_weighted`] with its
+/// importance; a tensor without an entry (or a non-ggml scheme) is rounded to nearest, and a
+/// tensor without an entry gets a note, as llama-quantize warns and goes on.
+pub struct ImportanceWeighted<'a> {
+    pub imatrix: &'a Imatrix,
+    /// One line per tensor quantized without an entry.
+    pub notes: Vec<String>,
+}
+
+impl TensorMethod for ImportanceWeighted<'_> {
+    fn quantize(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        values: &[f32],
+        shape: TensorShape,
+    ) -> Result<QuantizedTensor, ExportError> {
+        let tensor_err = |e: formats::QuantError| ExportError::Tensor(format!("tensor '{name}': {e}"));
+        let Some(ty) = scheme.ggml_type() else { return RoundToNearest.quantize(name, scheme, values, shape) };
+        let Some(importance) =
+            self.imatrix.importance(name, shape.cols).map_err(|e| ExportError::Tensor(e.to_string()))?
+        else {
+            self.notes.push(format!("{name}: no imatrix entry, quantized without one"));
+            return RoundToNearest.quantize(name, scheme, values, shape);
+        };
+        formats::quantized::check_input(scheme, values, shape).map_err(tensor_err)?;
+        let row_bytes = ty.bytes_for(shape.cols as u64).unwrap_or(0) as usize;
+        let mut data = vec![0u8; row_bytes * shape.rows];
+        for (src, dst) in values.chunks_exact(shape.cols.max(1)).zip(data.chunks_exact_mut(row_bytes.max(1))) {
+            formats::quantize_row_weighted(ty, src, Some(&importance), dst)
+                .map_err(|e| ExportError::Tensor(format!("tensor '{name}' with its imatrix entry: {e}")))?;
+        }
+        Ok(QuantizedTensor::Ggml(formats::quantized::GgmlTensor { ty, shape, data }))
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod export;
 pub mod gguf_writer;
+pub mod imatrix;
 pub mod safetensors;
 
 pub use gguf_writer::{llama_ftype, GgufWriteError, GgufWriter};

@@ -90,70 +90,7 @@ fn signed_absmax(x: &[f32]) -> (f32, f32) {
 /// (16, 32, 1)`.
 #[inline]
 pub fn make_qx_quants<const N: usize>(x: &[f32; N], nmax: i32, l_out: &mut [i8; N], rmse_type: i32) -> f32 {
-    let (amax, max) = signed_absmax(x);
-    if amax < GROUP_MAX_EPS {
-        l_out.fill(0);
-        return 0.0;
-    }
-    let mut iscale = (-nmax) as f32 / max;
-    if rmse_type == 0 {
-        for (l_i, &xi) in l_out.iter_mut().zip(x) {
-            let l = nearest_int(iscale * xi);
-            *l_i = (nmax + clamp_int(l, -nmax, nmax - 1)) as i8;
-        }
-        return 1.0 / iscale;
-    }
-    let (rmse_type, return_early) = if rmse_type < 0 { (-rmse_type, true) } else { (rmse_type, false) };
-    let weight = |xi: f32| match rmse_type {
-        1 => xi * xi,
-        2 => 1.0,
-        3 => xi.abs(),
-        _ => xi.abs().sqrt(),
-    };
-    let mut sumlx = 0.0f32;
-    let mut suml2 = 0.0f32;
-    for (l_i, &xi) in l_out.iter_mut().zip(x) {
-        *l_i = (clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1) + nmax) as i8;
-    }
-    for (&l_i, &xi) in l_out.iter().zip(x) {
-        let w = weight(xi);
-        let lf = (l_i as i32 - nmax) as f32;
-        sumlx += w * xi * lf;
-        suml2 += w * lf * lf;
-    }
-    let mut scale = if suml2 != 0.0 { sumlx / suml2 } else { 0.0 };
-    if return_early {
-        return if suml2 > 0.0 { 0.5 * (scale + 1.0 / iscale) } else { 1.0 / iscale };
-    }
-    let mut best = scale * sumlx;
-    for is in -9..=9 {
-        if is == 0 {
-            continue;
-        }
-        iscale = -(nmax as f32 + 0.1 * is as f32) / max;
-        sumlx = 0.0;
-        suml2 = 0.0;
-        // Rounding, then the sums in C's order (split so the rounding loop vectorizes).
-        let mut ls = [0i32; N];
-        for (l, &xi) in ls.iter_mut().zip(x) {
-            *l = clamp_int(nearest_int(iscale * xi), -nmax, nmax - 1);
-        }
-        for (&l, &xi) in ls.iter().zip(x) {
-            let l = l as f32;
-            let w = weight(xi);
-            sumlx += w * xi * l;
-            suml2 += w * l * l;
-        }
-        if suml2 > 0.0 && sumlx * sumlx > best * suml2 {
-            for (l_i, &xi) in l_out.iter_mut().zip(x) {
-                let l = nearest_int(iscale * xi);
-                *l_i = (nmax + clamp_int(l, -nmax, nmax - 1)) as i8;
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    scale
+    super::weighted_search::make_qx_quants_weighted(x, nmax, l_out, rmse_type, None)
 }
 
 /// Same result as [`make_qx_quants`] (bit for bit), faster: the 18 candidate scales do not

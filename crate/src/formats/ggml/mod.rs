@@ -18,6 +18,7 @@
 //! | `k_quant_search.rs` | (helpers)   | scale searches, `nearest_int`, f16 rounding shared by the K-quant quantizers | | |
 //! | `iq4_nl.rs`   | IQ4_NL           | 32 / 18                | yes        | yes (`quantize_iq4_nl`) |
 //! | `presets.rs`  | (policy)         | llama.cpp's file types (Q4_K_M …) and their per-tensor type rules | | |
+//! | `weighted_search.rs` | (helpers)  | the importance-weighted searches of the imatrix quantizers (`quantize_row_weighted`) | | |
 //! | `iq4_xs.rs`   | IQ4_XS           | 256 / 136              | yes        | no       |
 //! | `mxfp4.rs`    | MXFP4            | 32 / 17                | yes        | no       |
 //! | `tq1_0.rs`    | TQ1_0            | 256 / 54               | yes        | no       |
@@ -56,6 +57,7 @@ pub mod q8_k;
 mod simd128;
 pub mod tq1_0;
 pub mod tq2_0;
+pub mod weighted_search;
 
 /// Values per super-block of the K-quants, IQ4_XS and TQ types (ggml's `QK_K`).
 pub const QK_K: usize = 256;

@@ -19,6 +19,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, make_qkx2_quants_fast, nearest_int, sub_mut};
+use super::weighted_search::{make_qkx3_quants, make_qp_quants};
 use super::{assert_block_count, QK_K};
 use crate::formats::GgmlType;
 
@@ -142,6 +143,14 @@ fn quantize_block_with(
         b.dmin = fp32_to_fp16(0.0);
     }
 
+    finish_block(x, &mut l, &mut b);
+    b
+}
+
+/// With `b.d`, `b.dmin` and `b.scales` set: re-rounds the quants as `nearest_int((x + dm) /
+/// dl)`, clamped to 0..=3, against the stored values (a sub-block whose stored scale is 0 keeps
+/// `l` from the search) and packs them four to a byte.
+fn finish_block(x: &[f32; QK_K], l: &mut [u8; QK_K], b: &mut BlockQ2K) {
     let d_all = b.d.to_f32();
     let dmin_all = b.dmin.to_f32();
     for j in 0..QK_K / 16 {
@@ -162,7 +171,49 @@ fn quantize_block_with(
             *q = l[i] | (l[i + 32] << 2) | (l[i + 64] << 4) | (l[i + 96] << 6);
         }
     }
+}
+
+/// One super-block as ggml's `quantize_row_q2_K_impl` (llama-quantize's Q2_K with an imatrix):
+/// per sub-block of 16, `make_qkx3_quants` (nmax 3, `rmin = -0.9`, `rdelta = 0.05`, 37
+/// candidates, squared error) with weights `qw · sqrt(σ² + x²)`, `σ² = Σx² / 256`; the scales
+/// and minimums to 4 bits by `make_qp_quants` (nmax 15) weighted by each sub-block's summed
+/// weights; then [`quantize_block`]'s re-rounding and packing.
+pub fn quantize_block_weighted(x: &[f32; QK_K], qw: &[f32; QK_K]) -> BlockQ2K {
+    let mut l = [0u8; QK_K];
+    let mut sw = [0.0f32; QK_K / 16];
+    let mut mins = [0.0f32; QK_K / 16];
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut sumx2 = 0.0f32;
+    for &v in x {
+        sumx2 += v * v;
+    }
+    let sigma2 = sumx2 / QK_K as f32;
+    for j in 0..QK_K / 16 {
+        let xs: &[f32; 16] = x[16 * j..16 * j + 16].try_into().unwrap();
+        let weight: [f32; 16] = std::array::from_fn(|i| qw[16 * j + i] * (sigma2 + xs[i] * xs[i]).sqrt());
+        for &w in &weight {
+            sw[j] += w;
+        }
+        (scales[j], mins[j]) = make_qkx3_quants(xs, 3, &weight, sub_mut::<_, 16>(&mut l, j), -0.9, 0.05, 36, false);
+    }
+    let (mut ls, mut lm) = ([0u8; QK_K / 16], [0u8; QK_K / 16]);
+    let dm = make_qp_quants(&scales, 15, &mut ls, &sw);
+    let mm = make_qp_quants(&mins, 15, &mut lm, &sw);
+    let mut b = BlockQ2K {
+        scales: std::array::from_fn(|j| ls[j] | (lm[j] << 4)),
+        qs: [0; QK_K / 4],
+        d: fp32_to_fp16(dm),
+        dmin: fp32_to_fp16(mm),
+    };
+    finish_block(x, &mut l, &mut b);
     b
+}
+
+/// ggml's `quantize_row_q2_K_impl`: one row with the importance of each column (an imatrix
+/// entry) when given ([`quantize_block_weighted`]); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ2K]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    super::weighted_search::super_blocks(x, qw, blocks, quantize_block_weighted);
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be

@@ -22,6 +22,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::k_quant_search::{clamp_int, fp32_to_fp16, make_q3_quants, nearest_int, sub_mut};
+use super::weighted_search::make_qx_quants_weighted;
 use super::{assert_block_count, QK_K};
 use crate::formats::GgmlType;
 
@@ -117,19 +118,32 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
         for j in 0..QK_K / 16 {
             // C: `int8_t l = nearest_int(...)` (wraps), then clamped in int and stored back.
             let q = nearest_int(iscale * scales[j]) as i8 as i32;
-            let q = (clamp_int(q, -32, 31) + 32) as u8;
-            if j < 8 {
-                b.scales[j] = q & 0xF;
-            } else {
-                b.scales[j - 8] |= (q & 0xF) << 4;
-            }
-            b.scales[j % 4 + 8] |= (q >> 4) << (2 * (j / 4));
+            pack_scale(&mut b.scales, j, (clamp_int(q, -32, 31) + 32) as u8);
         }
         b.d = fp32_to_fp16(1.0 / iscale);
     } else {
         b.d = fp32_to_fp16(0.0);
     }
 
+    finish_block(x, &mut l, &mut b);
+    b
+}
+
+/// Stores the 6-bit scale `q` (0..=63) of sub-block `j`: low nibble in bytes 0..8, the top two
+/// bits in bytes 8..12.
+fn pack_scale(scales: &mut [u8; 12], j: usize, q: u8) {
+    if j < 8 {
+        scales[j] = q & 0xF;
+    } else {
+        scales[j - 8] |= (q & 0xF) << 4;
+    }
+    scales[j % 4 + 8] |= (q >> 4) << (2 * (j / 4));
+}
+
+/// With `b.d` and `b.scales` set: re-rounds the quants against the stored scales (a sub-block
+/// whose stored scale is 0 keeps `l` from the search) and packs them into `hmask` and `qs`.
+#[allow(clippy::needless_range_loop)] // index loops mirror the C code
+fn finish_block(x: &[f32; QK_K], l: &mut [i8; QK_K], b: &mut BlockQ3K) {
     let d_all = b.d.to_f32();
     for j in 0..QK_K / 16 {
         let low = if j < 8 { b.scales[j] & 0xF } else { b.scales[j - 8] >> 4 };
@@ -157,7 +171,49 @@ pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ3K {
             *q = (l[i] | (l[i + 32] << 2) | (l[i + 64] << 4) | (l[i + 96] << 6)) as u8;
         }
     }
+}
+
+/// One super-block as ggml's `quantize_row_q3_K_impl` with `quant_weights`: each sub-block's
+/// scale from the weighted `make_qx_quants` (nmax 4, weights `qw · sqrt(σ² + x²)` with
+/// `σ² = 2 Σx² / 256` over the super-block), the 16 scales themselves quantized to 6 bits by
+/// `make_qx_quants` (nmax 32) weighted by each sub-block's summed weights, then
+/// [`quantize_block`]'s re-rounding and packing.
+#[allow(clippy::needless_range_loop)] // index loops mirror the C code
+pub fn quantize_block_weighted(x: &[f32; QK_K], qw: &[f32; QK_K]) -> BlockQ3K {
+    let mut l = [0i8; QK_K];
+    let mut scales = [0.0f32; QK_K / 16];
+    let mut sw = [0.0f32; QK_K / 16];
+    let mut sumx2 = 0.0f32;
+    for &v in x {
+        sumx2 += v * v;
+    }
+    let sigma2 = 2.0 * sumx2 / QK_K as f32;
+    for j in 0..QK_K / 16 {
+        let xs: &[f32; 16] = x[16 * j..16 * j + 16].try_into().unwrap();
+        let weight: [f32; 16] = std::array::from_fn(|i| qw[16 * j + i] * (sigma2 + xs[i] * xs[i]).sqrt());
+        let mut sumw = 0.0f32;
+        for &w in &weight {
+            sumw += w;
+        }
+        sw[j] = sumw;
+        scales[j] = make_qx_quants_weighted(xs, 4, sub_mut::<_, 16>(&mut l, j), 1, Some(&weight));
+    }
+    let mut b = BlockQ3K { hmask: [0; QK_K / 8], qs: [0; QK_K / 4], scales: [0; 12], d: f16::ZERO };
+    let mut ls = [0i8; QK_K / 16];
+    let d_block = make_qx_quants_weighted(&scales, 32, &mut ls, 1, Some(&sw));
+    for (j, &q) in ls.iter().enumerate() {
+        pack_scale(&mut b.scales, j, q as u8);
+    }
+    b.d = fp32_to_fp16(d_block);
+    finish_block(x, &mut l, &mut b);
     b
+}
+
+/// ggml's `quantize_row_q3_K_impl`: one row with the importance of each column (an imatrix
+/// entry) when given ([`quantize_block_weighted`]); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ3K]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    super::weighted_search::super_blocks(x, qw, blocks, quantize_block_weighted);
 }
 
 /// Quantizes `x` into `blocks` (`x.len()` must be `256 * blocks.len()`). Inputs should be

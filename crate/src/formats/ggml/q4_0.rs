@@ -13,6 +13,8 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::k_quant_search::fp32_to_fp16;
+use super::weighted_search::{legacy_weighted_blocks, make_qx_quants_weighted};
 use super::{assert_block_count, c_f32_to_i8, lanes};
 use crate::formats::GgmlType;
 
@@ -109,4 +111,17 @@ pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ4_0]) {
     for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK)) {
         *b = quantize_block(chunk.try_into().unwrap());
     }
+}
+
+/// ggml's `quantize_row_q4_0_impl`: one row, with the importance of each column (an imatrix
+/// entry) when given: per block, the weighted `make_qx_quants` (nmax 8, weights
+/// `importance · sqrt(σ² + x²)`, σ² the row's mean square); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ4_0]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    assert_block_count(x.len(), blocks.len(), QK);
+    legacy_weighted_blocks(x, qw, blocks, |xb: &[f32; QK], w| {
+        let mut l = [0i8; QK];
+        let d = make_qx_quants_weighted(xb, 8, &mut l, 1, Some(w));
+        BlockQ4_0 { d: fp32_to_fp16(d), qs: std::array::from_fn(|j| l[j] as u8 | ((l[j + 16] as u8) << 4)) }
+    });
 }

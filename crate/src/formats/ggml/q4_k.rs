@@ -21,6 +21,7 @@ use bytemuck::{Pod, Zeroable};
 use half::f16;
 
 use super::k_quant_search::{clamp_int, fp32_to_fp16, make_qkx2_quants, make_qkx2_quants_fast, nearest_int, sub_mut};
+use super::weighted_search::{make_qkx3_quants, make_qp_quants};
 use super::{assert_block_count, QK_K};
 use crate::formats::GgmlType;
 
@@ -135,11 +136,21 @@ pub(crate) fn quantize_scales_mins(
 
     let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
+    // C: `uint8_t ls = nearest_int(...)` (wraps to 8 bits), then MIN(63, ls).
+    let ls: [u8; QK_K / 32] = std::array::from_fn(|j| (nearest_int(inv_scale * scales[j]) as u8).min(63));
+    let lm: [u8; QK_K / 32] = std::array::from_fn(|j| (nearest_int(inv_min * mins[j]) as u8).min(63));
+    let packed = pack_scales_mins(&ls, &lm);
+    let d = fp32_to_fp16(max_scale / 63.0);
+    let dmin = fp32_to_fp16(max_min / 63.0);
+    reround(x, nmax, d, dmin, &packed, &mut l);
+    (d, dmin, packed, l)
+}
+
+/// The 6-bit sub-block scales `ls` and minimums `lm` packed as [`get_scale_min_k4`] reads them.
+fn pack_scales_mins(ls: &[u8; QK_K / 32], lm: &[u8; QK_K / 32]) -> [u8; K_SCALE_SIZE] {
     let mut packed = [0u8; K_SCALE_SIZE];
     for j in 0..QK_K / 32 {
-        // C: `uint8_t ls = nearest_int(...)` (wraps to 8 bits), then MIN(63, ls).
-        let ls = (nearest_int(inv_scale * scales[j]) as u8).min(63);
-        let lm = (nearest_int(inv_min * mins[j]) as u8).min(63);
+        let (ls, lm) = (ls[j], lm[j]);
         if j < 4 {
             packed[j] = ls;
             packed[j + 4] = lm;
@@ -149,12 +160,15 @@ pub(crate) fn quantize_scales_mins(
             packed[j] |= (lm >> 4) << 6;
         }
     }
-    let d = fp32_to_fp16(max_scale / 63.0);
-    let dmin = fp32_to_fp16(max_min / 63.0);
+    packed
+}
 
+/// Re-rounds the quants as `nearest_int((x + dm) / dl)`, clamped to `0..=nmax`, against the
+/// stored scales and minimums (a sub-block whose stored scale is 0 keeps `l` from the search).
+fn reround(x: &[f32; QK_K], nmax: i32, d: f16, dmin: f16, packed: &[u8; K_SCALE_SIZE], l: &mut [u8; QK_K]) {
     let (d_all, dmin_all) = (d.to_f32(), dmin.to_f32());
     for j in 0..QK_K / 32 {
-        let (sc, m) = get_scale_min_k4(j, &packed);
+        let (sc, m) = get_scale_min_k4(j, packed);
         let dl = d_all * sc as f32;
         if dl == 0.0 {
             continue;
@@ -165,6 +179,44 @@ pub(crate) fn quantize_scales_mins(
             l[32 * j + ii] = clamp_int(q, 0, nmax) as u8;
         }
     }
+}
+
+/// [`quantize_scales_mins`] as ggml's `quantize_row_q4_K_impl` / `quantize_row_q5_K_impl` do
+/// it with `quant_weights`: per sub-block of 32, `make_qkx3_quants` (nmax, `rmin = -0.9`,
+/// `rdelta = 0.05`, 37 candidates) with weights `qw · sqrt(σ² + x²)`, `σ² = 2 Σx² / 256` over
+/// the super-block; the scales and minimums to 6 bits by `make_qp_quants` (nmax 63) weighted by
+/// each sub-block's summed weights; then the same re-rounding.
+pub(crate) fn quantize_scales_mins_weighted(
+    x: &[f32; QK_K],
+    qw: &[f32; QK_K],
+    nmax: i32,
+) -> (f16, f16, [u8; K_SCALE_SIZE], [u8; QK_K]) {
+    let mut l = [0u8; QK_K];
+    let mut sw = [0.0f32; QK_K / 32];
+    let mut mins = [0.0f32; QK_K / 32];
+    let mut scales = [0.0f32; QK_K / 32];
+    let mut sum_x2 = 0.0f32;
+    for &v in x {
+        sum_x2 += v * v;
+    }
+    let sigma2 = 2.0 * sum_x2 / QK_K as f32;
+    for j in 0..QK_K / 32 {
+        let xs: &[f32; 32] = x[32 * j..32 * j + 32].try_into().unwrap();
+        let weights: [f32; 32] = std::array::from_fn(|i| qw[32 * j + i] * (sigma2 + xs[i] * xs[i]).sqrt());
+        let mut sumw = 0.0f32;
+        for &w in &weights {
+            sumw += w;
+        }
+        sw[j] = sumw;
+        (scales[j], mins[j]) = make_qkx3_quants(xs, nmax, &weights, sub_mut::<_, 32>(&mut l, j), -0.9, 0.05, 36, false);
+    }
+    let (mut ls, mut lm) = ([0u8; QK_K / 32], [0u8; QK_K / 32]);
+    let d_block = make_qp_quants(&scales, 63, &mut ls, &sw);
+    let m_block = make_qp_quants(&mins, 63, &mut lm, &sw);
+    // Q5_K's C caps both at 63; make_qp_quants never returns more than nmax, so Q4_K agrees.
+    let packed = pack_scales_mins(&ls.map(|v| v.min(63)), &lm.map(|v| v.min(63)));
+    let (d, dmin) = (fp32_to_fp16(d_block), fp32_to_fp16(m_block));
+    reround(x, nmax, d, dmin, &packed, &mut l);
     (d, dmin, packed, l)
 }
 
@@ -182,7 +234,24 @@ pub fn quantize_block_plain(x: &[f32; QK_K]) -> BlockQ4K {
 
 #[inline(always)]
 fn quantize_block_using(x: &[f32; QK_K], plain: bool) -> BlockQ4K {
-    let (d, dmin, scales, l) = quantize_scales_mins(x, 15, -1.0, 20, plain);
+    from_parts(quantize_scales_mins(x, 15, -1.0, 20, plain))
+}
+
+/// One super-block as ggml's `quantize_row_q4_K_impl` with `quant_weights` (see
+/// [`quantize_scales_mins_weighted`]).
+pub fn quantize_block_weighted(x: &[f32; QK_K], qw: &[f32; QK_K]) -> BlockQ4K {
+    from_parts(quantize_scales_mins_weighted(x, qw, 15))
+}
+
+/// ggml's `quantize_row_q4_K_impl`: one row with the importance of each column (an imatrix
+/// entry) when given ([`quantize_block_weighted`]); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ4K]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    super::weighted_search::super_blocks(x, qw, blocks, quantize_block_weighted);
+}
+
+/// The block from the scales, minimums and quants: two sub-blocks' nibbles per 32 bytes.
+fn from_parts((d, dmin, scales, l): (f16, f16, [u8; K_SCALE_SIZE], [u8; QK_K])) -> BlockQ4K {
     let mut qs = [0u8; QK_K / 2];
     for (c, q) in qs.chunks_exact_mut(32).enumerate() {
         let l = &l[64 * c..64 * c + 64];

@@ -15,6 +15,8 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
+use super::k_quant_search::fp32_to_fp16;
+use super::weighted_search::{legacy_weighted_blocks, make_qkx3_quants, pack_q5};
 use super::{assert_block_count, c_f32_to_i8, lanes};
 use crate::formats::GgmlType;
 
@@ -131,4 +133,18 @@ pub fn quantize_ref(x: &[f32], blocks: &mut [BlockQ5_1]) {
     for (b, chunk) in blocks.iter_mut().zip(x.chunks_exact(QK)) {
         *b = quantize_block(chunk.try_into().unwrap());
     }
+}
+
+/// ggml's `quantize_row_q5_1_impl`: one row, with the importance of each column (an imatrix
+/// entry) when given: per block, `make_qkx3_quants` (nmax 31, 37 candidate scales from
+/// `rmin = -0.9`, `rdelta = 0.05`, weights `importance · sqrt(σ² + x²)`); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ5_1]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    assert_block_count(x.len(), blocks.len(), QK);
+    legacy_weighted_blocks(x, qw, blocks, |xb: &[f32; QK], w| {
+        let mut l = [0u8; QK];
+        let (d, min) = make_qkx3_quants(xb, 31, w, &mut l, -0.9, 0.05, 36, false);
+        let (qs, qh) = pack_q5(&l);
+        BlockQ5_1 { d: fp32_to_fp16(d), m: fp32_to_fp16(-min), qh, qs }
+    });
 }

@@ -16,7 +16,7 @@
 use bytemuck::{Pod, Zeroable};
 use half::f16;
 
-use super::q4_k::{get_scale_min_k4, quantize_scales_mins, K_SCALE_SIZE};
+use super::q4_k::{get_scale_min_k4, quantize_scales_mins, quantize_scales_mins_weighted, K_SCALE_SIZE};
 use super::{assert_block_count, QK_K};
 use crate::formats::GgmlType;
 
@@ -87,7 +87,24 @@ pub fn quantize_block_plain(x: &[f32; QK_K]) -> BlockQ5K {
 
 #[inline(always)]
 fn quantize_block_using(x: &[f32; QK_K], plain: bool) -> BlockQ5K {
-    let (d, dmin, scales, l) = quantize_scales_mins(x, 31, -0.5, 15, plain);
+    from_parts(quantize_scales_mins(x, 31, -0.5, 15, plain))
+}
+
+/// One super-block as ggml's `quantize_row_q5_K_impl` with `quant_weights` (see
+/// [`super::q4_k`]'s `quantize_scales_mins_weighted`, with nmax 31).
+pub fn quantize_block_weighted(x: &[f32; QK_K], qw: &[f32; QK_K]) -> BlockQ5K {
+    from_parts(quantize_scales_mins_weighted(x, qw, 31))
+}
+
+/// ggml's `quantize_row_q5_K_impl`: one row with the importance of each column (an imatrix
+/// entry) when given ([`quantize_block_weighted`]); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ5K]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    super::weighted_search::super_blocks(x, qw, blocks, quantize_block_weighted);
+}
+
+/// The block from the scales, minimums and quants: low nibbles in `qs`, fifth bits in `qh`.
+fn from_parts((d, dmin, scales, l): (f16, f16, [u8; K_SCALE_SIZE], [u8; QK_K])) -> BlockQ5K {
     let mut qh = [0u8; QK_K / 8];
     let mut qs = [0u8; QK_K / 2];
     let (mut m1, mut m2) = (1u8, 2u8);

@@ -22,6 +22,7 @@ use half::f16;
 use super::k_quant_search::{
     clamp_int, fp32_to_fp16, make_qx_quants, make_qx_quants_fast, nearest_int, sub_mut, GROUP_MAX_EPS,
 };
+use super::weighted_search::make_qx_quants_weighted;
 use super::{assert_block_count, QK_K};
 use crate::formats::GgmlType;
 
@@ -83,18 +84,36 @@ pub fn dequantize_ref(blocks: &[BlockQ6K], y: &mut [f32]) {
 /// sub-block whose stored scale is 0 keeps the quants of the search). A block whose largest
 /// scale is below [`GROUP_MAX_EPS`] is all zeros.
 pub fn quantize_block(x: &[f32; QK_K]) -> BlockQ6K {
-    quantize_block_with(x, make_qx_quants)
+    quantize_block_with(x, |_, x, nmax, l, rmse| make_qx_quants(x, nmax, l, rmse))
 }
 
 /// Same bytes as [`quantize_block`], with the candidate-parallel search
 /// ([`make_qx_quants_fast`]); this is what [`crate::formats::quantize_row`] uses.
 pub fn quantize_block_fast(x: &[f32; QK_K]) -> BlockQ6K {
-    quantize_block_with(x, make_qx_quants_fast)
+    quantize_block_with(x, |_, x, nmax, l, rmse| make_qx_quants_fast(x, nmax, l, rmse))
+}
+
+/// One super-block as ggml's `quantize_row_q6_K_impl` with `quant_weights`: [`quantize_block`]
+/// with each sub-block's search weighted by the importance `qw` itself (not x²).
+pub fn quantize_block_weighted(x: &[f32; QK_K], qw: &[f32; QK_K]) -> BlockQ6K {
+    quantize_block_with(x, |ib, x, nmax, l, rmse| {
+        make_qx_quants_weighted(x, nmax, l, rmse, Some(qw[16 * ib..16 * ib + 16].try_into().unwrap()))
+    })
+}
+
+/// ggml's `quantize_row_q6_K_impl`: one row with the importance of each column (an imatrix
+/// entry) when given ([`quantize_block_weighted`]); without, [`quantize_ref`].
+pub fn quantize_row_weighted(x: &[f32], importance: Option<&[f32]>, blocks: &mut [BlockQ6K]) {
+    let Some(qw) = importance else { return quantize_ref(x, blocks) };
+    super::weighted_search::super_blocks(x, qw, blocks, quantize_block_weighted);
 }
 
 #[inline(always)]
 #[allow(clippy::needless_range_loop)] // index loops mirror the C code
-fn quantize_block_with(x: &[f32; QK_K], search: impl Fn(&[f32; 16], i32, &mut [i8; 16], i32) -> f32) -> BlockQ6K {
+fn quantize_block_with(
+    x: &[f32; QK_K],
+    search: impl Fn(usize, &[f32; 16], i32, &mut [i8; 16], i32) -> f32,
+) -> BlockQ6K {
     let mut l = [0i8; QK_K];
     let mut scales = [0.0f32; QK_K / 16];
     let mut b = BlockQ6K { ql: [0; QK_K / 2], qh: [0; QK_K / 4], scales: [0; QK_K / 16], d: f16::ZERO };
@@ -102,7 +121,7 @@ fn quantize_block_with(x: &[f32; QK_K], search: impl Fn(&[f32; 16], i32, &mut [i
     let mut max_scale = 0.0f32;
     let mut max_abs_scale = 0.0f32;
     for ib in 0..QK_K / 16 {
-        let scale = search(x[16 * ib..16 * ib + 16].try_into().unwrap(), 32, sub_mut::<_, 16>(&mut l, ib), 1);
+        let scale = search(ib, x[16 * ib..16 * ib + 16].try_into().unwrap(), 32, sub_mut::<_, 16>(&mut l, ib), 1);
         scales[ib] = scale;
         let abs_scale = scale.abs();
         if abs_scale > max_abs_scale {
