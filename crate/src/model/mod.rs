@@ -37,6 +37,7 @@ pub mod activations;
 pub mod config;
 pub mod eval;
 mod eval_source;
+mod eval_stats;
 pub mod forward;
 pub mod forward_batch;
 mod gemm;
