@@ -87,7 +87,7 @@ def main():
         "expected": {k: (int(v) if k == "count" else float(v)) for k, v in out.items()},
     }
     path = pathlib.Path(__file__).resolve().parents[2] / "tests/fixtures/eval/paired_stats.json"
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+    path.write_text(json.dumps(doc) + "\n")
     print(f"wrote {path}: {json.dumps(doc['expected'], indent=1)}")
 
 

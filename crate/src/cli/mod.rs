@@ -15,6 +15,7 @@ use std::process::ExitCode;
 pub mod device;
 pub mod display;
 pub mod eval;
+pub mod eval_tasks;
 pub mod formats;
 pub mod generate;
 pub mod info;
