@@ -181,7 +181,7 @@ fn unfenced(text: &str) -> &str {
 impl Rule {
     /// Judges `answer` by this rule.
     pub fn check(&self, answer: &Answer) -> Verdict {
-        let invalid = |why: String| Verdict::Invalid(why);
+        let invalid = Verdict::Invalid;
         let text = answer.text.trim();
         match self {
             Rule::JsonKeys { keys } => match serde_json::from_str::<serde_json::Value>(unfenced(text)) {
