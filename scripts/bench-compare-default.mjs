@@ -20,7 +20,16 @@ try {
   const windows = await page.locator('#compare-windows').inputValue();
   const t0 = Date.now();
   await page.click('#compare-run');
-  await page.waitForFunction(() => document.querySelector('#compare-body')?.dataset.done || document.querySelector('#compare-panel > .error:not([hidden])'), null, { timeout: 3_600_000 });
+  // Poll, printing the elapsed time as each format's row appears (a partial run still says
+  // something if it is stopped).
+  let rows = 0;
+  for (;;) {
+    const finished = await page.evaluate(() => Boolean(document.querySelector('#compare-body')?.dataset.done || document.querySelector('#compare-panel > .error:not([hidden])')));
+    const now = await page.locator('#compare-table tbody tr[data-format]:not([data-format="base"])').count();
+    if (now !== rows) console.log(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${(rows = now)} format(s) done`);
+    if (finished) break;
+    await page.waitForTimeout(2000);
+  }
   const secs = (Date.now() - t0) / 1000;
   const error = page.locator('#compare-panel > .error:not([hidden])');
   if (await error.count()) throw new Error(await error.innerText());
