@@ -23,10 +23,14 @@ const rowNumber = (page, format, attr) => page.locator(`#compare-table tr[data-f
 test('compare q8_0 and q4_0 to completion; manifest; generate side by side; export', { timeout: 900_000 }, async () => {
   const { page, problems } = await openPage(lab.browser, `${lab.server.url}?compare=q8_0,q4_0&format=q8_0&panel=compare`);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
-  // The short protocol is the default and says so.
-  assert.equal(await page.locator('#compare-ctx').inputValue(), '128');
-  assert.equal(await page.locator('#compare-windows').inputValue(), '1');
-  assert.match(await page.locator('#protocol-note').innerText(), /short protocol/);
+  // The default protocol scores at least 2,048 tokens (5 windows × 511) and says so; this test
+  // picks a short one explicitly to keep the suite quick.
+  assert.equal(await page.locator('#compare-ctx').inputValue(), '512');
+  assert.equal(await page.locator('#compare-windows').inputValue(), '5');
+  assert.match(await page.locator('#protocol-note').innerText(), /2555 tokens/);
+  assert.match(await page.locator('#compare-stats-note').innerText(), /paired/);
+  await page.selectOption('#compare-ctx', '128');
+  await page.selectOption('#compare-windows', '1');
 
   await page.click('#compare-run');
   await page.waitForSelector('#compare-steps li progress');
@@ -44,12 +48,25 @@ test('compare q8_0 and q4_0 to completion; manifest; generate side by side; expo
   assert.ok(Math.abs(q8 - base) < Math.abs(q4 - base), `q8_0 ${q8} should be closer to the base ${base} than q4_0 ${q4}`);
   assert.ok((await rowNumber(page, 'q8_0', 'data-kl')) < (await rowNumber(page, 'q4_0', 'data-kl')));
   assert.equal(await rowNumber(page, 'q8_0', 'data-bpw'), 8.5);
+  // Paired statistics: Δppl as the perplexities' difference, with a positive standard error.
+  for (const f of ['q8_0', 'q4_0']) {
+    const d = await rowNumber(page, f, 'data-delta-ppl');
+    const ppl = await rowNumber(page, f, 'data-ppl');
+    assert.ok(Math.abs(d - (ppl - base)) < 1e-6 * base, `${f}: paired Δppl ${d} vs ${ppl - base}`);
+    assert.ok((await rowNumber(page, f, 'data-delta-ppl-stderr')) > 0, `${f}: Δppl standard error`);
+  }
   assert.match(await page.locator('#compare-table').innerText(), /base \(Q4_1 checkpoint dequantized\)/);
   // Frontier: q4_0 is smallest; q8_0 is on it only if it beats the base's perplexity.
   const frontier = JSON.parse(await page.locator('#compare-chart').getAttribute('data-frontier'));
   assert.equal(frontier[0], 'q4_0');
   assert.equal(frontier.includes('q8_0'), q8 < base);
   await page.locator('#compare-panel').screenshot({ path: join(artifacts, 'compare.png') });
+  // Running the same formats and protocol again reuses the saved results (nothing is measured).
+  const firstDone = await page.locator('#compare-body').getAttribute('data-done');
+  await page.click('#compare-run');
+  await page.waitForFunction((d) => document.querySelector('#compare-body')?.dataset.done !== d, firstDone, { timeout: 60_000 });
+  assert.equal(await page.locator('#compare-steps li[data-cached]').count(), 2);
+  assert.equal(await rowNumber(page, 'q8_0', 'data-ppl'), q8);
 
   // The quant manifest: source hash, format, scheme, protocol, numbers.
   const json = await downloadOf(page, async () => {
@@ -147,6 +164,8 @@ test('compare q8_0 and q4_0 to completion; manifest; generate side by side; expo
 test('a running comparison stops on Cancel and the lab stays usable', { timeout: 300_000 }, async () => {
   const { page, problems } = await openPage(lab.browser, `${lab.server.url}?compare=q8_0&panel=compare`);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
+  await page.selectOption('#compare-ctx', '128');
+  await page.selectOption('#compare-windows', '1');
   await page.click('#compare-run');
   await page.waitForFunction(() => /Evaluating \d+ of/.test(document.querySelector('#compare-progress-label')?.textContent ?? ''), null, { timeout: 300_000 });
   const t0 = Date.now();

@@ -2,12 +2,14 @@
 //!
 //! Unit checks use injected logits (a fake [`LogitSource`]); the perplexity of the real model
 //! is checked against tests/fixtures/forward/ppl_reference.json (numpy float64 forward,
-//! scripts/dev/reference_ppl.py); the CLI runs end to end on the default model.
+//! scripts/dev/reference_ppl.py), the paired statistics against
+//! tests/fixtures/eval/paired_stats.json (numpy port of llama-perplexity's formulas,
+//! scripts/dev/paired_stats_reference.py); the CLI runs end to end on the default model.
 
 use crate::gguf::model_path;
 use quantlab::model::eval::{
     argmax, evaluate, join_chapters, kl_divergence, log_softmax, plan, EvalError, EvalHooks, LogitSource, ModelSource,
-    Protocol, CALIBRATION_CHAPTERS, DEFAULT_CTX, EVAL_CHAPTERS,
+    PairedAcc, Protocol, CALIBRATION_CHAPTERS, DEFAULT_CTX, EVAL_CHAPTERS,
 };
 use quantlab::model::{Model, ModelError};
 use std::path::Path;
@@ -188,6 +190,46 @@ fn lockstep_kl_top1_and_delta() {
     assert!(close(d, m[2].ppl - m[0].ppl, 1e-15) && close(rel, d / m[0].ppl, 1e-15));
 }
 
+/// The paired statistics of fixed per-token arrays against the numpy port of
+/// llama-perplexity --kl-divergence's formulas.
+#[test]
+fn paired_stats_match_numpy_reference() {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/eval/paired_stats.json"));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let floats = |k: &str| json[k].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect::<Vec<f64>>();
+    let (nll_base, nll_q, kl) = (floats("nll_base"), floats("nll_q"), floats("kl"));
+    let same_top: Vec<bool> = json["same_top"].as_array().unwrap().iter().map(|v| v.as_bool().unwrap()).collect();
+    let mut acc = PairedAcc::default();
+    assert!(acc.finish().is_none());
+    for i in 0..nll_q.len() {
+        acc.push(nll_base[i], nll_q[i], kl[i], same_top[i]);
+    }
+    let want = &json["expected"];
+    assert_eq!(acc.count() as u64, want["count"].as_u64().unwrap());
+    let p = acc.finish().unwrap();
+    let got = serde_json::to_value(&p).unwrap();
+    for (k, v) in got.as_object().unwrap() {
+        let (g, w) = (v.as_f64().unwrap(), want[k].as_f64().unwrap_or_else(|| panic!("{k} missing in the fixture")));
+        assert!(close(g, w, 1e-9), "{k}: {g} vs numpy {w}");
+    }
+    // The pair is strongly correlated, so the paired Δppl is far tighter than either ppl's ±.
+    assert!(p.delta_ppl > 3.0 * p.delta_ppl_stderr, "{p:?}");
+}
+
+/// Two sources that agree exactly: every paired difference and its standard error is zero.
+#[test]
+fn paired_stats_of_identical_sources_are_zero() {
+    let mut acc = PairedAcc::default();
+    for i in 0..50 {
+        let nll = 1.0 + (i % 7) as f64 * 0.3;
+        acc.push(nll, nll, 0.0, true);
+    }
+    let p = acc.finish().unwrap();
+    assert_eq!((p.ln_ppl_ratio, p.ln_ppl_ratio_stderr, p.delta_ppl), (0.0, 0.0, 0.0));
+    assert!(p.delta_ppl_stderr < 1e-6, "{p:?}");
+    assert_eq!((p.ppl_ratio, p.kl_mean, p.kl_stderr, p.top1, p.top1_stderr), (1.0, 0.0, 0.0, 1.0, 0.0));
+}
+
 fn model() -> Option<Model> {
     let bytes = std::fs::read(model_path()?).expect("read the model");
     Some(Model::from_gguf_bytes(&bytes).expect("the default model loads"))
@@ -260,6 +302,15 @@ fn cli_eval_end_to_end() {
     }
     let base_ppl = rows[0]["ppl"].as_f64().unwrap();
     assert!(close(rows[2]["delta_ppl"].as_f64().unwrap(), rows[2]["ppl"].as_f64().unwrap() - base_ppl, 1e-12));
+    // Paired statistics: absent for the base; for a format, Δppl as above with a standard error,
+    // and KL / top-1 as the unpaired columns.
+    assert!(rows[0]["paired"].is_null());
+    let p = &rows[2]["paired"];
+    assert!(close(p["delta_ppl"].as_f64().unwrap(), rows[2]["delta_ppl"].as_f64().unwrap(), 1e-9), "{p}");
+    assert!(p["delta_ppl_stderr"].as_f64().unwrap() > 0.0, "{p}");
+    assert!(close(p["kl_mean"].as_f64().unwrap(), kl(2), 1e-9), "{p}");
+    assert!(close(p["top1"].as_f64().unwrap(), rows[2]["top1_agreement"].as_f64().unwrap(), 1e-12), "{p}");
+    assert!(close(p["ppl_ratio"].as_f64().unwrap(), rows[2]["ppl"].as_f64().unwrap() / base_ppl, 1e-9), "{p}");
 
     // The text table: header lines and one row per format.
     let o = quantlab(&["eval", path, "--ctx", "16", "--max-windows", "1", "--protocol", "llama.cpp"]);

@@ -44,4 +44,5 @@ mod registry;
 mod runtime;
 mod saturation;
 mod stats;
+mod tasks;
 mod tokenizer;

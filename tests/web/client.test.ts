@@ -60,7 +60,7 @@ describe('LabClient', () => {
     const { client, workers } = setup();
     const restarted = vi.fn();
     client.onRestart = restarted;
-    const handle = client.startCall('compareFormats', { formats: ['q8_0'], ctx: 128, maxWindows: 1, dataUrl: 'x' });
+    const handle = client.startCall('compareFormats', { formats: ['q8_0'], ctx: 128, maxWindows: 1, dataUrl: 'x', saved: [] });
     handle.cancel();
     await expect(handle.result).rejects.toBeInstanceOf(CancelledError);
     expect(workers[0]!.terminated).toBe(true);

@@ -4,7 +4,7 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, QuantScheme, SafetensorsHeader, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, Paired, QuantScheme, SafetensorsHeader, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
 export type { ErrorMetrics, FormatInfo, TensorRow } from './pkg/quantlab.js';
@@ -131,6 +131,8 @@ export interface FormatResult {
   klMax?: number;
   top1Agreement?: number;
   tokensPerSec?: number;
+  /** Paired statistics against the base on the same tokens (standard errors of Δppl, KL, top-1). */
+  paired?: Paired;
   basePpl: number;
   /** Matrices the tensor policy stored in another type (e.g. K-quants on 576-wide rows). */
   fallbacks: number;
@@ -235,6 +237,8 @@ export interface StepEvent {
   label: string;
   /** Set when a format finished: its manifest (the page saves it). */
   manifest?: QuantManifest;
+  /** The manifest was reused from the page's saved results (same model, format, protocol, core), not measured again. */
+  cached?: boolean;
 }
 
 /** A status line while `generate` prepares WebGPU (progress detail of `generate`). */
@@ -257,7 +261,7 @@ export interface Methods {
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
-  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string }; result: QuantManifest[]; progress: StepEvent };
+  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest[]; progress: StepEvent };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
 }

@@ -8,7 +8,9 @@
 //!        onProgress?(positionsDone, positionsTotal) -> bool|void)
 //!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens,
 //!       results: [{ppl, pplStderr, meanNll, klMean?, klMax?, top1Agreement?, tokensPerSec?,
-//!                  tokensScored}]}        // results[0] is the base (no KL / top-1)
+//!                  tokensScored, paired?: {lnPplRatio, lnPplRatioStderr, pplRatio,
+//!                  pplRatioStderr, deltaPpl, deltaPplStderr, nllCorrelation, klMean, klStderr,
+//!                  top1, top1Stderr}}]}   // results[0] is the base (no KL / top-1 / paired)
 //! evalText(chapters: string[]) -> string      // chapters 1..=3 joined as the CLI does
 //! exportQuantized(sourceGguf, format, onProgress?(done, total, tensor) -> bool|void)
 //!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
@@ -28,7 +30,7 @@ use crate::error::Input;
 use crate::formats::{QuantScheme, Saturation};
 use crate::io::export::{quantize_gguf, ExportError, ExportKind};
 use crate::model::eval::{
-    evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Protocol, DEFAULT_CTX,
+    evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Paired, Protocol, DEFAULT_CTX,
 };
 use crate::model::TensorPolicy;
 
@@ -66,6 +68,9 @@ pub struct SourceResult {
     top1_agreement: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tokens_per_sec: Option<f64>,
+    /// Paired statistics against the base (absent for the base itself).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paired: Option<Paired>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -149,6 +154,7 @@ impl LabEval {
                     kl_max: m.kl_max,
                     top1_agreement: m.top1_agreement,
                     tokens_per_sec: m.tokens_per_sec(),
+                    paired: m.paired.clone(),
                 })
                 .collect(),
         })?)

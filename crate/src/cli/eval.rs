@@ -1,15 +1,18 @@
-//! `quantlab eval MODEL.gguf [--format F ...] [--text FILE] [--ctx N] [--max-windows K]
+//! `quantlab eval MODEL.gguf [--format F ...] [--tasks [FILE]] [--text FILE] [--ctx N] [--max-windows K]
 //! [--protocol default|llama.cpp] [--threads N] [--cpu-forward batched|per-position] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
 //! [--json]`: perplexity of the model (on the CPU or the GPU forward with the chosen KV cache
 //! format, see [`super::device`]) and, per
 //! `--format`, of an in-memory quantized copy, compared with the base on the same windows
-//! (KL divergence, top-1 agreement, Δppl).
+//! (KL divergence, top-1 agreement, Δppl, each with its standard error; the paired ones as
+//! `llama-perplexity --kl-divergence` reports them).
 //!
 //! The protocol (tokenization, windows, scored positions, formulas) is documented in
 //! [`crate::model::eval`]; the report's header states it. The base is the checkpoint as
 //! stored, named by its source format: the default SmolLM2 file ships as Q4_1, so its rows read
 //! "base (Q4_1 checkpoint)" and each `--format` re-quantizes the Q4_1 values (dequantized) — not
 //! the original bf16 weights.
+//!
+//! With `--tasks` the command runs the instruct task suite instead ([`super::eval_tasks`]).
 //!
 //! Without `--text`, the text is Moby-Dick chapters [`EVAL_CHAPTERS`] from
 //! `data/moby-dick/chapter_N.json` (made by `scripts/setup.sh`), looked up in the current
@@ -57,12 +60,16 @@ pub struct EvalArgs {
     /// Also evaluate the model quantized in memory to this format (repeatable, or a
     /// comma-separated list; names as in `quantlab quantize`: a llama.cpp file type such as
     /// q4_k_m or q4_0 gets llama-quantize's per-tensor types).
-    #[arg(long = "format", value_name = "F")]
+    #[arg(short = 'f', long = "format", value_name = "F")]
     pub formats: Vec<String>,
     /// One type for every weight matrix, without the file types' per-tensor rules (as
     /// `quantlab quantize --pure`).
     #[arg(long)]
     pub pure: bool,
+    /// Run the instruct task suite (valid % and agreement with the base's answers) instead of
+    /// perplexity: FILE, or tasks/instruct-checks.json when no FILE is given.
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub tasks: Option<Option<PathBuf>>,
     /// Evaluate on this UTF-8 text file instead of the held-out Moby-Dick chapters.
     #[arg(long, value_name = "FILE")]
     pub text: Option<PathBuf>,
@@ -169,24 +176,34 @@ pub fn default_text() -> Result<(String, String), CliError> {
 }
 
 pub fn run(args: &EvalArgs) -> Result<String, CliError> {
-    let report = report(args)?;
-    if args.json {
-        let mut s = serde_json::to_string_pretty(&report).map_err(|e| CliError::Output(e.to_string()))?;
-        s.push('\n');
-        Ok(s)
-    } else {
-        Ok(text(&report))
+    match &args.tasks {
+        Some(file) => emit(args.json, &super::eval_tasks::report(args, file.as_deref())?, super::eval_tasks::text),
+        None => emit(args.json, &report(args)?, text),
     }
+}
+
+/// The report as one JSON object (`--json`) or as `text` renders it.
+fn emit<R: Serialize>(json: bool, report: &R, text: fn(&R) -> String) -> Result<String, CliError> {
+    if !json {
+        return Ok(text(report));
+    }
+    let mut s = serde_json::to_string_pretty(report).map_err(|e| CliError::Output(e.to_string()))?;
+    s.push('\n');
+    Ok(s)
+}
+
+/// The `--format` targets (comma-separated lists allowed), with `--pure` applied.
+pub(super) fn targets(args: &EvalArgs) -> Result<Vec<Target>, CliError> {
+    args.formats
+        .iter()
+        .flat_map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()))
+        .map(|s| Target::parse(s).map(|t| if args.pure { t.pure() } else { t }).map_err(|e| msg(e.to_string())))
+        .collect()
 }
 
 /// Runs the evaluation and returns the report (what `run` prints).
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
-    let targets: Vec<Target> = args
-        .formats
-        .iter()
-        .flat_map(|f| f.split(',').map(str::trim).filter(|s| !s.is_empty()))
-        .map(|s| Target::parse(s).map(|t| if args.pure { t.pure() } else { t }).map_err(|e| msg(e.to_string())))
-        .collect::<Result<_, _>>()?;
+    let targets = targets(args)?;
     device::check_kv(args.device, args.gpu)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
@@ -362,6 +379,11 @@ pub fn text(r: &EvalReport) -> String {
         o,
         "KL = mean KL(base || format) in nats; top-1 = argmax agreement with the base; ppl = exp(mean NLL)"
     );
+    let _ = writeln!(
+        o,
+        "± = one standard error; Δppl ± is paired (per-token NLL differences on the same tokens, as \
+         llama-perplexity --kl-divergence): a gap of several ± is real even where the ppl intervals overlap"
+    );
     let mut t = Table::new(&[
         ("format", false),
         ("bpw", true),
@@ -381,15 +403,35 @@ pub fn text(r: &EvalReport) -> String {
             format!("{:.3}", row.bits_per_weight),
             bytes(row.bytes),
             format!("{:.4} ± {:.4}", m.ppl, m.ppl_stderr),
-            if base { "-".into() } else { format!("{:+.4}", row.delta_ppl) },
+            m.paired.as_ref().map_or("-".into(), |p| format!("{:+.4} ± {:.4}", p.delta_ppl, p.delta_ppl_stderr)),
             if base { "-".into() } else { format!("{:+.2}%", 100.0 * row.delta_ppl_rel) },
-            m.kl_mean.map_or("-".into(), |k| format!("{k:.6}")),
-            m.top1_agreement.map_or("-".into(), |a| format!("{:.2}%", 100.0 * a)),
+            m.paired.as_ref().map_or("-".into(), |p| format!("{:.6} ± {:.6}", p.kl_mean, p.kl_stderr)),
+            m.paired.as_ref().map_or("-".into(), |p| format!("{:.2} ± {:.2}%", 100.0 * p.top1, 100.0 * p.top1_stderr)),
             row.tokens_per_sec.map_or("-".into(), |s| format!("{s:.1}")),
         ]);
     }
     o.push('\n');
     o.push_str(&t.render(""));
+    if r.rows.len() > 1 {
+        let mut p = Table::new(&[
+            ("format", false),
+            ("ln(PPL(Q)/PPL(base))", true),
+            ("PPL(Q)/PPL(base)", true),
+            ("Cor(ln PPL(Q), ln PPL(base))", true),
+        ]);
+        for row in &r.rows {
+            if let Some(x) = &row.metrics.paired {
+                p.row(vec![
+                    row.format.clone(),
+                    format!("{:+.6} ± {:.6}", x.ln_ppl_ratio, x.ln_ppl_ratio_stderr),
+                    format!("{:.6} ± {:.6}", x.ppl_ratio, x.ppl_ratio_stderr),
+                    format!("{:.2}%", 100.0 * x.nll_correlation),
+                ]);
+            }
+        }
+        let _ = writeln!(o, "\npaired with the base on the same {} tokens:", r.tokens_scored);
+        o.push_str(&p.render(""));
+    }
     for row in &r.rows {
         if !row.fallbacks.is_empty() {
             let _ = writeln!(o, "\n{}: {} tensor(s) fell back:", row.format, row.fallbacks.len());

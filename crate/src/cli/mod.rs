@@ -16,6 +16,7 @@ pub mod calib_text;
 pub mod device;
 pub mod display;
 pub mod eval;
+pub mod eval_tasks;
 pub mod formats;
 pub mod generate;
 pub mod gptq;

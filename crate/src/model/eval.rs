@@ -83,12 +83,17 @@
 //!   scored positions (the direction of llama-perplexity's `--kl-divergence`);
 //! - top-1 agreement: share of scored positions where the argmax of the logits is the same
 //!   token (ties: lowest id);
-//! - `Δppl = ppl_quant − ppl_base` (and relative, `Δppl / ppl_base`) — [`Metrics::delta_ppl`].
+//! - `Δppl = ppl_quant − ppl_base` (and relative, `Δppl / ppl_base`) — [`Metrics::delta_ppl`];
+//! - paired statistics on the same tokens ([`Metrics::paired`], [`PairedAcc`]): the
+//!   ln-ratio, ratio and difference of the perplexities with standard errors from the per-token
+//!   paired NLL differences, and KL and top-1 with their standard errors, as
+//!   `llama-perplexity --kl-divergence` reports them.
 //!
 //! For a GGUF that ships quantized (the default SmolLM2 file is Q4_1), the "base" is that
 //! checkpoint as stored: every report must name its source format.
 
 pub use super::eval_source::{ForwardMode, ModelSource};
+pub use super::eval_stats::{Paired, PairedAcc};
 use super::ModelError;
 
 /// Default window length in tokens (both protocols).
@@ -329,6 +334,9 @@ pub struct Metrics {
     pub kl_max: Option<f64>,
     /// Share of scored positions whose argmax equals the base's; `None` for the base.
     pub top1_agreement: Option<f64>,
+    /// Paired statistics against the base on the same tokens (standard errors of KL, top-1,
+    /// the ppl ratio and Δppl); `None` for the base.
+    pub paired: Option<Paired>,
     /// Tokens run through the forward (all positions whose logits are needed).
     pub tokens_run: usize,
     /// Seconds spent in this source's forward, when a clock was given.
@@ -358,6 +366,7 @@ struct Acc {
     agree: usize,
     run: usize,
     secs: f64,
+    paired: PairedAcc,
 }
 
 impl Acc {
@@ -375,6 +384,7 @@ impl Acc {
             kl_mean: (!is_base).then(|| self.kl / n),
             kl_max: (!is_base).then_some(self.kl_max),
             top1_agreement: (!is_base).then(|| self.agree as f64 / n),
+            paired: if is_base { None } else { self.paired.finish() },
             tokens_run: self.run,
             forward_secs: timed.then_some(self.secs),
         }
@@ -434,10 +444,12 @@ pub fn evaluate(
                 return Err(ModelError::TokenOutOfRange { token: target as u32, vocab_size: vocab }.into());
             }
             let mut base_top = 0;
+            let mut base_nll = 0.0;
             if scored {
                 log_softmax(base_logits, &mut base_lp);
                 base_top = argmax(base_logits);
                 let v = -base_lp[target];
+                base_nll = v;
                 let a = &mut acc[0];
                 a.nll += v;
                 a.nll2 += v * v;
@@ -463,7 +475,9 @@ pub fn evaluate(
                 let kl = kl_divergence(&base_lp, &lp);
                 a.kl += kl;
                 a.kl_max = a.kl_max.max(kl);
-                a.agree += usize::from(argmax(logits) == base_top);
+                let same_top = argmax(logits) == base_top;
+                a.agree += usize::from(same_top);
+                a.paired.push(base_nll, v, kl, same_top);
             }
             if let Some(cb) = hooks.positions.as_mut() {
                 let positions_done = wi * (last + 1) + pos + 1;

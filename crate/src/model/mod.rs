@@ -37,6 +37,7 @@ pub mod activations;
 pub mod config;
 pub mod eval;
 mod eval_source;
+mod eval_stats;
 pub mod forward;
 pub mod forward_batch;
 mod gemm;
@@ -49,6 +50,7 @@ mod kernels_simd128;
 mod pool;
 pub mod quantize;
 pub mod sampler;
+pub mod tasks;
 pub mod weights;
 
 pub use crate::policy::TensorPolicy;

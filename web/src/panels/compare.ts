@@ -13,6 +13,12 @@ import { type App, panelError } from './app';
 
 type Metric = 'ppl' | 'klMean';
 
+/** The default protocol: windows of 512 with every position but the first scored, 5 × 511 = 2,555 tokens (≥ 2,048). */
+const DEFAULT_CTX = 512;
+const DEFAULT_WINDOWS = 5;
+
+const signed = (x: number, digits: number) => `${x >= 0 ? '+' : ''}${x.toFixed(digits)}`;
+
 /** Latest manifest per (source, format, protocol). */
 function latest(ms: QuantManifest[]): QuantManifest[] {
   const byKey = new Map<string, QuantManifest>();
@@ -39,8 +45,8 @@ export class ComparePanel {
 
   constructor(private app: App) {
     this.formats.append(el('legend', 'Formats to compare'));
-    for (const c of [64, 128, 256, 512]) this.ctxSelect.append(el('option', String(c), c === 128 ? { selected: '' } : {}));
-    for (const [v, t] of [['1', '1 window'], ['2', '2 windows'], ['4', '4 windows'], ['', 'all windows of the text (slow)']]) this.windowsSelect.append(el('option', t, { value: v! }));
+    for (const c of [64, 128, 256, 512]) this.ctxSelect.append(el('option', String(c), c === DEFAULT_CTX ? { selected: '' } : {}));
+    for (const [v, t] of [['1', '1 window'], ['2', '2 windows'], ['4', '4 windows'], ['5', '5 windows'], ['', 'all windows of the text (slow)']]) this.windowsSelect.append(el('option', t, v === String(DEFAULT_WINDOWS) ? { value: v, selected: '' } : { value: v! }));
     const protocol = el('fieldset', undefined, { class: 'protocol' });
     const ctxLabel = el('label', 'Context ');
     ctxLabel.append(this.ctxSelect);
@@ -50,7 +56,8 @@ export class ComparePanel {
       el('legend', 'Evaluation protocol'),
       ctxLabel,
       winLabel,
-      el('p', 'The default is a short protocol — windows of 128 tokens, 1 window (127 tokens scored). The lab runs single-threaded wasm at a few to a few tens of tokens/s for this model (the table shows the measured rate), so each format takes tens of seconds to minutes. Short runs are noisy: trust differences bigger than the ± shown, and pick more windows for a real measurement.', { class: 'hint', id: 'protocol-note' }),
+      el('p', `The default protocol scores ${DEFAULT_CTX - 1} tokens in each of ${DEFAULT_WINDOWS} windows of ${DEFAULT_CTX} (${DEFAULT_WINDOWS * (DEFAULT_CTX - 1)} tokens), enough to rank formats; each format takes minutes (the table shows the measured rate), and a result is saved per model, format and protocol, so running it again is instant. Shorter protocols are quicker and noisier.`, { class: 'hint', id: 'protocol-note' }),
+      el('p', 'How to read ±: each is one standard error. Two formats\' perplexity intervals often overlap because both inherit how hard the text is; that says little about which is better. Δppl ± is paired — computed from the per-token differences with the base on the same tokens (as llama-perplexity --kl-divergence does) — so a Δppl several times its ± is a real loss even when the perplexity intervals overlap.', { class: 'explain', id: 'compare-stats-note' }),
     );
     for (const [v, t] of [['ppl', 'perplexity'], ['klMean', 'KL divergence from the base']]) this.metric.append(el('option', t, { value: v! }));
     const metricLabel = el('label', 'Quality axis ');
@@ -139,7 +146,7 @@ export class ComparePanel {
       ),
     );
     const windows = this.windowsSelect.value;
-    const args = { formats, ctx: Number(this.ctxSelect.value), maxWindows: windows ? Number(windows) : null, dataUrl: new URL('data/moby-dick/', location.href).href };
+    const args = { formats, ctx: Number(this.ctxSelect.value), maxWindows: windows ? Number(windows) : null, dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.saved };
     const title = `Comparing ${formats.length} formats`;
     const listener = this.progress.listener(title);
     this.runButton.disabled = true;
@@ -153,7 +160,10 @@ export class ComparePanel {
       bar?.parentElement?.setAttribute('aria-current', 'step');
       if (step.manifest) {
         this.sha = step.manifest.source.sha256;
-        void saveManifest(step.manifest).then(() => this.refresh());
+        if (step.cached) {
+          bar?.parentElement?.setAttribute('data-cached', '');
+          this.renderResults();
+        } else void saveManifest(step.manifest).then(() => this.refresh());
       }
     });
     try {
@@ -171,7 +181,7 @@ export class ComparePanel {
   renderResults(): void {
     const rows = this.rows().sort((a, b) => a.result.bitsPerWeight - b.result.bitsPerWeight);
     const head = el('tr');
-    for (const h of ['Format', 'Bits/weight', 'Size', 'Perplexity', 'Δ vs base', 'KL (mean)', 'Top-1 agreement', 'Tokens/s', 'Protocol']) head.append(el('th', h, { scope: 'col' }));
+    for (const h of ['Format', 'Bits/weight', 'Size', 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol']) head.append(el('th', h, { scope: 'col' }));
     const thead = el('thead');
     thead.append(head);
     const tbody = el('tbody');
@@ -183,15 +193,17 @@ export class ComparePanel {
     }
     for (const m of rows) {
       const r = m.result;
+      const p = r.paired;
       const tr = el('tr', undefined, { 'data-format': r.format, 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
+      if (p) Object.assign(tr.dataset, { deltaPpl: String(p.deltaPpl), deltaPplStderr: String(p.deltaPplStderr), klStderr: String(p.klStderr), top1Stderr: String(p.top1Stderr) });
       tr.append(
         el('td', r.format + (r.fallbacks ? ` (${r.fallbacks} fallbacks)` : ''), { title: r.quantizeSummary }),
         el('td', r.bitsPerWeight.toFixed(3)),
         el('td', formatBytes(r.bytes)),
         el('td', `${r.ppl.toFixed(3)} ± ${r.pplStderr.toFixed(2)}`),
-        el('td', `${r.ppl - r.basePpl >= 0 ? '+' : ''}${(r.ppl - r.basePpl).toFixed(3)}`),
-        el('td', r.klMean?.toExponential(3) ?? '—'),
-        el('td', r.top1Agreement === undefined ? '—' : `${(100 * r.top1Agreement).toFixed(1)}%`),
+        el('td', p ? `${signed(p.deltaPpl, 3)} ± ${p.deltaPplStderr.toFixed(3)}` : signed(r.ppl - r.basePpl, 3), p ? { title: `PPL(Q)/PPL(base) = ${p.pplRatio.toFixed(4)} ± ${p.pplRatioStderr.toFixed(4)}; ln ratio ${signed(p.lnPplRatio, 5)} ± ${p.lnPplRatioStderr.toFixed(5)}` } : {}),
+        el('td', p ? `${p.klMean.toExponential(3)} ± ${p.klStderr.toExponential(1)}` : r.klMean?.toExponential(3) ?? '—'),
+        el('td', p ? `${(100 * p.top1).toFixed(1)} ± ${(100 * p.top1Stderr).toFixed(1)}%` : r.top1Agreement === undefined ? '—' : `${(100 * r.top1Agreement).toFixed(1)}%`),
         el('td', r.tokensPerSec?.toFixed(1) ?? '—'),
         el('td', `ctx ${m.protocol.ctx}, ${m.protocol.windows} window(s), ${m.protocol.tokensScored} tokens scored`),
       );

@@ -98,8 +98,24 @@ function quantizeFor<M extends Method>(rt: Runtime, format: string, ctx: Ctx<M>,
   return model;
 }
 
-/** Quantize + evaluate each format against the base, one format at a time (bounded memory). */
-export async function compareFormats({ formats, ctx: windowCtx, maxWindows, dataUrl }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+/**
+ * A saved result that answers this request: same model bytes, format, protocol (the default
+ * scoring, `ctx`, the windows `maxWindows` selects), eval text and core version, with the
+ * paired statistics (results saved before those existed are measured again).
+ */
+export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null): QuantManifest | undefined {
+  return saved.find((m) => {
+    const p = m.protocol;
+    const windows = maxWindows ? Math.min(maxWindows, p.windowsAvailable) : p.windowsAvailable;
+    return m.source.sha256 === sha256 && m.result.format === format && p.protocol === 'default' && p.ctx === ctx && p.windows === windows && p.text === EVAL_TEXT_LABEL && m.coreVersion === coreVersion() && m.result.paired !== undefined;
+  });
+}
+
+/**
+ * Quantize + evaluate each format against the base, one format at a time (bounded memory); a
+ * format with a saved result for the same model and protocol (`cachedResult`) is not run again.
+ */
+export async function compareFormats({ formats, ctx: windowCtx, maxWindows, dataUrl, saved }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   const rt = await getRuntime(ctx);
   const text = await loadEvalText(dataUrl, ctx);
   const open = requireModel();
@@ -108,6 +124,12 @@ export async function compareFormats({ formats, ctx: windowCtx, maxWindows, data
   const manifests: QuantManifest[] = [];
   for (const [i, format] of formats.entries()) {
     const scheme = wasmCall(`format ${format}`, () => parseScheme(format));
+    const hit = cachedResult(saved, rt.sha256, scheme.name, windowCtx, maxWindows);
+    if (hit) {
+      manifests.push(hit);
+      ctx.progress('evaluate', 1, 1, { step: 2 * i + 1, steps, label: `${scheme.name}: saved result`, manifest: hit, cached: true });
+      continue;
+    }
     const quantizeStep = { step: 2 * i, steps, label: `Quantize ${scheme.name}` };
     ctx.progress('quantize', 0, 0, quantizeStep);
     const model = quantizeFor(rt, format, ctx, quantizeStep);
