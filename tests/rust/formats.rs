@@ -120,8 +120,12 @@ fn every_dequantizable_type_has_a_golden_or_a_hand_test() {
         assert!(hand_tested.contains(&ty) || cases.iter().any(|c| c.ty == ty), "{ty} has no golden case");
     }
     for ty in quantlab::gguf::ALL_TYPES.into_iter().filter(|&t| can_quantize(t)) {
-        // The K-quants' quantizer goldens come from llama.cpp's C code: kq_manifest.json, tests/rust/kquants.rs.
-        let k_quant = matches!(ty, GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
+        // The K-quants' and IQ4_NL's quantizer goldens come from llama.cpp's C code: kq_manifest.json,
+        // tests/rust/kquants.rs.
+        let k_quant = matches!(
+            ty,
+            GgmlType::Q2_K | GgmlType::Q3_K | GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K | GgmlType::IQ4_NL
+        );
         assert!(
             ty == GgmlType::F32 || k_quant || cases.iter().any(|c| c.ty == ty && c.input.is_some()),
             "{ty} has no quantizer golden"

@@ -119,7 +119,7 @@ pub fn quantize(
 }
 
 /// GPTQ onto any [`Grid`]. `weights` is row-major `[rows, cols]` (`cols` = the layer's inputs).
-pub fn run<G: Grid>(
+pub fn run<G: Grid + Sync>(
     grid: &G,
     weights: &[f32],
     shape: TensorShape,
@@ -178,68 +178,103 @@ pub fn run<G: Grid>(
     })?;
     drop(h);
 
-    // 6: the column loop. `codes` and `values` are in the original column order.
+    // 6: the column loop. `codes` and `values` are in the original column order. Rows never
+    // interact (the error of row r corrects only row r), so row bands run on separate threads,
+    // each with the reference's loop nest: the same arithmetic per row, whatever the split.
     let mut codes = vec![0u8; rows * cols];
     let mut values = vec![0f32; rows * cols];
-    let block_size = options.block_size.max(1);
-    let mut group_buf = vec![0f32; g];
-    for i1 in (0..cols).step_by(block_size) {
-        let i2 = (i1 + block_size).min(cols);
-        let count = i2 - i1;
-        // The block's columns, corrected in place (`w1`), and their scaled errors.
-        let mut w1 = vec![0f64; rows * count];
-        for r in 0..rows {
-            w1[r * count..(r + 1) * count].copy_from_slice(&w[r * cols + i1..r * cols + i2]);
+    let sweep = Sweep { grid, u: &u, perm: &perm, cols, block_size: options.block_size.max(1) };
+    let threads = crate::model::weights::default_threads().clamp(1, rows.max(1));
+    let band = rows.div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let bands = w
+            .chunks_mut(band * cols)
+            .zip(params.chunks_mut(band * groups_per_row))
+            .zip(codes.chunks_mut(band * cols).zip(values.chunks_mut(band * cols)));
+        for ((w, params), (codes, values)) in bands {
+            let sweep = &sweep;
+            scope.spawn(move || sweep.rows(w, params, codes, values));
         }
-        let mut err = vec![0f64; rows * count];
-        for i in 0..count {
-            let k = i1 + i;
-            let col = perm[k];
-            let gi = col / g;
-            let d = u[k * cols + k];
+    });
+
+    let params: Vec<G::Params> = params.into_iter().map(|p| p.expect("every group reached")).collect();
+    let tensor = grid.assemble(shape, &params, &codes)?;
+    Ok(GptqOutput { tensor, values })
+}
+
+/// Step 6 of [`run`] for a band of rows: what the band needs of the shared state.
+struct Sweep<'a, G: Grid> {
+    grid: &'a G,
+    /// The upper Cholesky factor of H⁻¹ (processing order).
+    u: &'a [f64],
+    perm: &'a [usize],
+    cols: usize,
+    block_size: usize,
+}
+
+impl<G: Grid> Sweep<'_, G> {
+    /// Quantizes the band's rows `w` (processing order, corrected in place) into `codes` and
+    /// `values` (original order), fitting each group's parameters in `params` when it is first
+    /// reached (static groups arrive already fitted).
+    fn rows(&self, w: &mut [f64], params: &mut [Option<G::Params>], codes: &mut [u8], values: &mut [f32]) {
+        let (cols, u, g) = (self.cols, self.u, self.grid.group_len());
+        let rows = w.len() / cols;
+        let groups_per_row = cols / g;
+        let mut group_buf = vec![0f32; g];
+        for i1 in (0..cols).step_by(self.block_size) {
+            let i2 = (i1 + self.block_size).min(cols);
+            let count = i2 - i1;
+            // The block's columns, corrected in place (`w1`), and their scaled errors.
+            let mut w1 = vec![0f64; rows * count];
             for r in 0..rows {
-                let slot = r * groups_per_row + gi;
-                if params[slot].is_none() {
-                    // Natural order: this is the group's first column (k == col).
-                    for (j, b) in group_buf.iter_mut().enumerate() {
-                        let c = k + j;
-                        *b = if c < i2 { w1[r * count + c - i1] } else { w[r * cols + c] } as f32;
-                    }
-                    params[slot] = Some(grid.fit(&group_buf));
-                }
-                let p = params[slot].as_ref().expect("set above");
-                let x = w1[r * count + i];
-                let (code, q) = grid.round(p, x as f32);
-                codes[r * cols + col] = code;
-                values[r * cols + col] = q;
-                let e = (x - f64::from(q)) / d;
-                let row = &mut w1[r * count..(r + 1) * count];
-                for (wj, uj) in row[i + 1..].iter_mut().zip(&u[k * cols + k + 1..k * cols + i2]) {
-                    *wj -= e * uj;
-                }
-                err[r * count + i] = e;
+                w1[r * count..(r + 1) * count].copy_from_slice(&w[r * cols + i1..r * cols + i2]);
             }
-        }
-        // The lazy batch update of every later column.
-        if i2 < cols {
-            for r in 0..rows {
-                let row = &mut w[r * cols + i2..(r + 1) * cols];
-                for i in 0..count {
-                    let e = err[r * count + i];
-                    if e != 0.0 {
-                        let k = i1 + i;
-                        for (wj, uj) in row.iter_mut().zip(&u[k * cols + i2..(k + 1) * cols]) {
-                            *wj -= e * uj;
+            let mut err = vec![0f64; rows * count];
+            for i in 0..count {
+                let k = i1 + i;
+                let col = self.perm[k];
+                let gi = col / g;
+                let d = u[k * cols + k];
+                for r in 0..rows {
+                    let slot = r * groups_per_row + gi;
+                    if params[slot].is_none() {
+                        // Natural order: this is the group's first column (k == col).
+                        for (j, b) in group_buf.iter_mut().enumerate() {
+                            let c = k + j;
+                            *b = if c < i2 { w1[r * count + c - i1] } else { w[r * cols + c] } as f32;
+                        }
+                        params[slot] = Some(self.grid.fit(&group_buf));
+                    }
+                    let p = params[slot].as_ref().expect("set above");
+                    let x = w1[r * count + i];
+                    let (code, q) = self.grid.round(p, x as f32);
+                    codes[r * cols + col] = code;
+                    values[r * cols + col] = q;
+                    let e = (x - f64::from(q)) / d;
+                    let row = &mut w1[r * count..(r + 1) * count];
+                    for (wj, uj) in row[i + 1..].iter_mut().zip(&u[k * cols + k + 1..k * cols + i2]) {
+                        *wj -= e * uj;
+                    }
+                    err[r * count + i] = e;
+                }
+            }
+            // The lazy batch update of every later column.
+            if i2 < cols {
+                for r in 0..rows {
+                    let row = &mut w[r * cols + i2..(r + 1) * cols];
+                    for i in 0..count {
+                        let e = err[r * count + i];
+                        if e != 0.0 {
+                            let k = i1 + i;
+                            for (wj, uj) in row.iter_mut().zip(&u[k * cols + i2..(k + 1) * cols]) {
+                                *wj -= e * uj;
+                            }
                         }
                     }
                 }
             }
         }
     }
-
-    let params: Vec<G::Params> = params.into_iter().map(|p| p.expect("every group reached")).collect();
-    let tensor = grid.assemble(shape, &params, &codes)?;
-    Ok(GptqOutput { tensor, values })
 }
 
 /// `w[:, perm]` of a row-major `rows × cols` matrix.

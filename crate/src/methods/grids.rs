@@ -24,7 +24,7 @@ use crate::formats::{
 /// of a row; each has its own parameters.
 pub trait Grid {
     /// One group's parameters.
-    type Params: Copy;
+    type Params: Copy + Send;
     /// Columns per group (divides the row length).
     fn group_len(&self) -> usize;
     /// The parameters of a group whose current weights are `values` (`group_len` of them).

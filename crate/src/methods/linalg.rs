@@ -33,13 +33,25 @@ pub(crate) fn cholesky_lower(a: &[f64], n: usize) -> Result<Vec<f64>, NotPositiv
 /// Inverse of lower-triangular `l` (non-zero diagonal), itself lower triangular.
 fn invert_lower(l: &[f64], n: usize) -> Vec<f64> {
     let mut inv = vec![0.0f64; n * n];
-    // Column j of L⁻¹ by forward substitution; rows below j only.
-    for j in 0..n {
-        inv[j * n + j] = 1.0 / l[j * n + j];
-        for i in j + 1..n {
-            let s: f64 = (j..i).map(|k| l[i * n + k] * inv[k * n + j]).sum();
-            inv[i * n + j] = -s / l[i * n + i];
+    // Row i of L⁻¹ by forward substitution, `inv[i][j] = −(Σ_{j≤k<i} l[i][k]·inv[k][j]) / l[i][i]`,
+    // accumulated over whole rows k (contiguous, unlike a column-by-column walk); each sum takes
+    // its terms in increasing k, as the column walk does.
+    let mut acc = vec![0.0f64; n];
+    for i in 0..n {
+        let (done, rest) = inv.split_at_mut(i * n);
+        acc[..i].fill(0.0);
+        for k in 0..i {
+            let lik = l[i * n + k];
+            for (a, x) in acc[..=k].iter_mut().zip(&done[k * n..k * n + k + 1]) {
+                *a += lik * x;
+            }
         }
+        let d = l[i * n + i];
+        let row = &mut rest[..n];
+        for j in 0..i {
+            row[j] = -acc[j] / d;
+        }
+        row[i] = 1.0 / d;
     }
     inv
 }
