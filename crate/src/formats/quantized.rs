@@ -9,7 +9,7 @@ use super::tensor::group_index;
 // Re-exported so `formats::quantized::{QuantError, TensorShape, …}` paths keep working.
 pub use super::tensor::{check_finite, check_input, QuantError, TensorShape};
 use super::GgmlType;
-use super::{bnb, dequantize_row, fp8, int, quantize_row};
+use super::{bnb, dequantize_row, fp8, int, quantize_row_weighted};
 
 /// A tensor stored in a ggml block type: exactly the bytes a GGUF file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,17 @@ pub struct GgmlTensor {
 
 impl GgmlTensor {
     pub fn quantize(ty: GgmlType, values: &[f32], shape: TensorShape) -> Result<Self, QuantError> {
+        Self::quantize_weighted(ty, values, shape, None)
+    }
+
+    /// [`Self::quantize`] with an importance per column (an imatrix entry), every row through
+    /// [`quantize_row_weighted`]; `None` is plain [`super::quantize_row`].
+    pub fn quantize_weighted(
+        ty: GgmlType,
+        values: &[f32],
+        shape: TensorShape,
+        importance: Option<&[f32]>,
+    ) -> Result<Self, QuantError> {
         let scheme = QuantScheme::ggml(ty);
         let block = ty.block_size();
         if !shape.cols.is_multiple_of(block) {
@@ -32,7 +43,7 @@ impl GgmlTensor {
         let row_bytes = shape.cols / block * ty.type_size();
         let mut data = vec![0u8; row_bytes * shape.rows];
         for (src, dst) in values.chunks_exact(shape.cols.max(1)).zip(data.chunks_exact_mut(row_bytes.max(1))) {
-            quantize_row(ty, src, dst)?;
+            quantize_row_weighted(ty, src, importance, dst)?;
         }
         Ok(Self { ty, shape, data })
     }

@@ -253,13 +253,9 @@ impl TensorMethod for ImportanceWeighted<'_> {
             return RoundToNearest.quantize(name, scheme, values, shape);
         };
         formats::quantized::check_input(scheme, values, shape).map_err(tensor_err)?;
-        let row_bytes = ty.bytes_for(shape.cols as u64).unwrap_or(0) as usize;
-        let mut data = vec![0u8; row_bytes * shape.rows];
-        for (src, dst) in values.chunks_exact(shape.cols.max(1)).zip(data.chunks_exact_mut(row_bytes.max(1))) {
-            formats::quantize_row_weighted(ty, src, Some(&importance), dst)
-                .map_err(|e| ExportError::Tensor(format!("tensor '{name}' with its imatrix entry: {e}")))?;
-        }
-        Ok(QuantizedTensor::Ggml(formats::quantized::GgmlTensor { ty, shape, data }))
+        formats::quantized::GgmlTensor::quantize_weighted(ty, values, shape, Some(&importance))
+            .map(QuantizedTensor::Ggml)
+            .map_err(|e| ExportError::Tensor(format!("tensor '{name}' with its imatrix entry: {e}")))
     }
 }
 
