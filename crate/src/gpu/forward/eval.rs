@@ -61,18 +61,25 @@ impl EvalBlock {
 }
 
 impl GpuModel {
+    /// Positions per evaluation block, creating the block's buffers at the first call (the
+    /// count depends on the adapter's binding limit, so windows are split by it).
+    async fn eval_rows(&mut self) -> Result<usize, GpuModelError> {
+        if self.eval.is_none() {
+            let block = self.gpu.scoped("allocating the evaluation block", || EvalBlock::new(self)).await??;
+            self.eval = Some(block);
+        }
+        Ok(self.eval.as_ref().expect("created above").rows)
+    }
+
     /// Runs `tokens` at positions `pos0..` (positions before `pos0` already run), at most
     /// [`EvalBlock::rows`] of them, in one submission, and returns every position's logits
     /// (`tokens.len() × vocab`, row-major).
     async fn block_logits(&mut self, tokens: &[u32], pos0: usize) -> Result<Vec<f32>, GpuModelError> {
         self.check_tokens(tokens, pos0)?;
-        if self.eval.is_none() {
-            let block = self.gpu.scoped("allocating the evaluation block", || EvalBlock::new(self)).await??;
-            self.eval = Some(block);
-        }
+        let rows = self.eval_rows().await?;
         let gpu = &*self.gpu;
-        let block = self.eval.as_ref().expect("created above");
-        assert!(tokens.len() <= block.rows, "callers split windows into blocks of `rows`");
+        let block = self.eval.as_ref().expect("created by eval_rows");
+        assert!(tokens.len() <= rows, "callers split windows into blocks of `eval_rows`");
         let n = tokens.len();
         let bytes = (n * self.config.vocab_size * 4) as u64;
         let step = Step { pos0: pos0 as u32, n: n as u32, ..Step::default() };
@@ -110,10 +117,7 @@ impl GpuModel {
                     // Not the next position of the window: leave the block path for this window.
                     return self.logits(token, pos).await;
                 }
-                let rows = match &self.eval {
-                    Some(e) => e.rows,
-                    None => self.max_batch,
-                };
+                let rows = self.eval_rows().await?;
                 let end = a.window.len().min(pos + rows);
                 let tokens = a.window[pos..end].to_vec();
                 a.host = self.block_logits(&tokens, pos).await?;
