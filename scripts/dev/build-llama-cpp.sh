@@ -29,7 +29,7 @@ if [ ! -f "$SRC/CMakeLists.txt" ]; then
         # The tarball is all we need; pip then tries to build the backend to read metadata (slow):
         # if interrupted, the .tar.gz is left in /tmp/pip-unpack-*/.
         pip download --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$LCPP_DIR" ||
-            cp /tmp/pip-unpack-*/"llama_cpp_python-$VERSION.tar.gz" "$SDIST"
+            cp "$(ls -S /tmp/pip-unpack-*/"llama_cpp_python-$VERSION.tar.gz" | head -n 1)" "$SDIST"
     fi
     tar xzf "$SDIST" -C "$LCPP_DIR" "llama_cpp_python-$VERSION/vendor/llama.cpp"
 fi
