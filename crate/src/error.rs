@@ -193,6 +193,8 @@ impl HasKind for CalibError {
             CalibError::TooFewTokens { .. } => ErrorKind::bad(Input::Text),
             CalibError::ChunkTooLong { .. } => ErrorKind::bad(Input::Options),
             CalibError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+            // A weight the quantizer refuses (NaN) or a Hessian it cannot factor: the data.
+            CalibError::Quantizer { .. } => ErrorKind::bad(Input::Data),
             CalibError::Model(e) => e.kind(),
         }
     }

@@ -171,6 +171,7 @@ fn cli_quantize_with_gptq_writes_a_loadable_q4_0_gguf() {
     let args = QuantizeArgs { method: Method::Gptq, calib_tokens: 256, ..QuantizeArgs::new(&input, "q4_0", &output) };
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("GPTQ quantized 210 tensors"), "{report}");
+    assert!(report.contains("layer-sequential"), "{report}");
     let bytes = std::fs::read(&output).unwrap();
     let f = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
     let t = f.tensor("blk.0.attn_q.weight").unwrap();

@@ -2,6 +2,7 @@
 mod activations;
 mod bnb;
 mod calib;
+mod calib_sequential;
 mod cli;
 mod cli_kv_cache;
 mod cli_malformed;

@@ -18,6 +18,7 @@
 //! [`CALIBRATION_CHAPTERS`] (4+), disjoint from the eval chapters 1–3.
 
 pub mod accumulate;
+pub mod sequential;
 
 pub use crate::model::eval::CALIBRATION_CHAPTERS;
 pub use crate::model::{ActivationObserver, LinearInput};
@@ -71,6 +72,8 @@ pub enum CalibError {
     ChunkTooLong { chunk: usize, seq_len: usize },
     #[error("calibration cancelled after {done} of {total} tokens")]
     Cancelled { done: usize, total: usize },
+    #[error("quantizing the matrices that read {input:?}: {reason}")]
+    Quantizer { input: LinearInput, reason: String },
     #[error(transparent)]
     Model(#[from] ModelError),
 }
@@ -102,34 +105,19 @@ pub fn collect(
     mut hooks: CalibHooks<'_>,
 ) -> Result<CalibRun, CalibError> {
     let c = &model.config;
-    let n_chunks = plan.chunks(tokens.len());
-    if n_chunks == 0 {
-        return Err(CalibError::TooFewTokens { tokens: tokens.len(), max_tokens: plan.max_tokens, chunk: plan.chunk });
-    }
-    if plan.chunk > c.seq_len {
-        return Err(CalibError::ChunkTooLong { chunk: plan.chunk, seq_len: c.seq_len });
-    }
-    let total = n_chunks * plan.chunk;
+    let chunks = chunk_tokens(model, tokens, plan)?;
+    let total = chunks.len() * plan.chunk;
     let mut state = State::new(c, plan.chunk);
     state.threads = plan.threads.max(1);
     let block = plan.block.clamp(1, plan.chunk);
     let mut batch = BatchState::new(c, block);
-    let mut chunk_tokens = Vec::with_capacity(plan.chunk);
     let mut done = 0;
-    for i in 0..n_chunks {
-        chunk_tokens.clear();
-        chunk_tokens.extend_from_slice(&tokens[i * plan.chunk..(i + 1) * plan.chunk]);
-        if let Some(bos) = plan.bos {
-            chunk_tokens[0] = bos;
-        }
-        if let Some(&token) = chunk_tokens.iter().find(|&&t| t as usize >= c.vocab_size) {
-            return Err(ModelError::TokenOutOfRange { token, vocab_size: c.vocab_size }.into());
-        }
+    for chunk in &chunks {
         // A fresh cache per chunk: attention at `pos` reads only rows 0..=pos, all written in
         // this chunk, so clearing is for clarity, not correctness.
         state.key_cache.fill(0.0);
         state.value_cache.fill(0.0);
-        for (b, part) in chunk_tokens.chunks(block).enumerate() {
+        for (b, part) in chunk.chunks(block).enumerate() {
             let blk = Block { tokens: part, pos0: b * block, logits: BatchLogits::Nothing };
             forward_batch_observed(c, &model.weights, &mut state, &mut batch, blk, Some(&mut *observer));
             done += part.len();
@@ -140,5 +128,31 @@ pub fn collect(
             }
         }
     }
+    let n_chunks = chunks.len();
     Ok(CalibRun { chunks: n_chunks, chunk: plan.chunk, tokens: total })
+}
+
+/// The chunks `plan` cuts from `tokens` (each chunk's first token replaced by the BOS when the
+/// plan has one), checked against the model's vocabulary and context.
+fn chunk_tokens(model: &Model, tokens: &[u32], plan: &ChunkPlan) -> Result<Vec<Vec<u32>>, CalibError> {
+    let c = &model.config;
+    let n_chunks = plan.chunks(tokens.len());
+    if n_chunks == 0 {
+        return Err(CalibError::TooFewTokens { tokens: tokens.len(), max_tokens: plan.max_tokens, chunk: plan.chunk });
+    }
+    if plan.chunk > c.seq_len {
+        return Err(CalibError::ChunkTooLong { chunk: plan.chunk, seq_len: c.seq_len });
+    }
+    let mut chunks = Vec::with_capacity(n_chunks);
+    for i in 0..n_chunks {
+        let mut chunk = tokens[i * plan.chunk..(i + 1) * plan.chunk].to_vec();
+        if let Some(bos) = plan.bos {
+            chunk[0] = bos;
+        }
+        if let Some(&token) = chunk.iter().find(|&&t| t as usize >= c.vocab_size) {
+            return Err(ModelError::TokenOutOfRange { token, vocab_size: c.vocab_size }.into());
+        }
+        chunks.push(chunk);
+    }
+    Ok(chunks)
 }

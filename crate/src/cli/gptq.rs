@@ -1,35 +1,57 @@
 //! `quantlab quantize IN -f FORMAT --method gptq`: GPTQ on every linear layer of a GGUF model.
 //!
-//! The Hessian statistics (`XᵀX` of each linear layer's input) come from one calibration run of
-//! the *float* model over the calibration text ([`crate::calib`]): this round is not
-//! layer-sequential (the reference implementation re-runs each block on the already-quantized
-//! earlier blocks' outputs). Matrices that read no observed input (the token embedding, which
-//! the default model also uses as its classifier) are rounded to nearest, as is every tensor in
-//! a format GPTQ does not round onto.
+//! Where each layer's input statistics (`XᵀX`) come from is [`GptqInputs`]:
+//! - `quantized` (default): layer-sequential, as the reference does — each layer is calibrated on
+//!   what the already-quantized earlier layers (and the earlier matrices of its own layer) hand
+//!   it ([`crate::calib::sequential`]). Every linear tensor is quantized during calibration, in
+//!   the type the tensor policy gives it (GPTQ where the type allows, round to nearest
+//!   otherwise, so later layers see the model as it will be written); the export then writes
+//!   those tensors.
+//! - `float`: one calibration run of the float model, every layer's statistics from it.
+//!
+//! Matrices that read no layer input (the token embedding, which the default model also uses as
+//! its classifier) are rounded to nearest, as is every tensor in a format GPTQ does not round
+//! onto. Matrices reading one input (q/k/v, gate/up) share one factored Hessian.
 
 use super::calib_text::calibration_text;
 use super::load::load_model;
 use super::CliError;
-use crate::calib::{collect, CalibHooks, ChunkPlan, InputSelection, LinearInput, SecondMoment, DEFAULT_CHUNK};
-use crate::formats::{QuantScheme, QuantizedTensor, TensorShape};
-use crate::io::export::{ExportError, RoundToNearest, TensorMethod};
-use crate::methods::gptq::{self, ColumnOrder, GptqError, GptqOptions, SecondMomentRef};
+use crate::calib::sequential::{run_sequential, LayerQuantizer};
+use crate::calib::{collect, CalibHooks, ChunkPlan, Gram, InputSelection, LinearInput, SecondMoment, DEFAULT_CHUNK};
+use crate::formats::{self, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::GgufFile;
+use crate::io::export::{model_shape, tensor_facts, ExportError, RoundToNearest, TensorMethod};
+use crate::methods::gptq::{self, ColumnOrder, GptqOptions, HessianFactor, SecondMomentRef};
+use crate::model::weights::{Layer, Matrix};
+use crate::policy::{Action, TensorPolicy};
+use std::collections::BTreeMap;
 use std::path::Path;
+
+/// Where GPTQ's layer input statistics come from (`--gptq-inputs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GptqInputs {
+    /// Layer-sequential: from the model whose earlier layers are already quantized (the reference's order).
+    #[default]
+    Quantized,
+    /// From the float model, in one calibration pass (faster; blind to the earlier layers' error).
+    Float,
+}
+
+/// What GPTQ calibration produced: the quantized tensors, or the statistics to quantize with.
+enum Prepared {
+    /// Layer-sequential: every linear tensor already quantized, by name.
+    Tensors(BTreeMap<String, QuantizedTensor>),
+    /// Float model: the statistics per input, and the last factored Hessian.
+    Stats { stats: SecondMoment, factor: Option<(LinearInput, HessianFactor)> },
+}
 
 /// GPTQ for the tensors whose input was observed, round to nearest for the rest.
 pub struct GptqMethod {
-    pub stats: SecondMoment,
-    pub options: GptqOptions,
+    prepared: Prepared,
+    options: GptqOptions,
     /// Tensors GPTQ quantized, and those it left to round to nearest.
     pub gptq_tensors: usize,
     pub rtn_tensors: usize,
-}
-
-impl GptqMethod {
-    fn input_of(&self, name: &str) -> Option<LinearInput> {
-        // The classifier's input is not collected, so whether it is tied does not matter here.
-        self.stats.inputs.keys().copied().find(|i| i.tensor_names(false).iter().any(|t| t == name))
-    }
 }
 
 impl TensorMethod for GptqMethod {
@@ -40,56 +62,167 @@ impl TensorMethod for GptqMethod {
         values: &[f32],
         shape: TensorShape,
     ) -> Result<QuantizedTensor, ExportError> {
-        let Some(input) = self.input_of(name) else {
-            self.rtn_tensors += 1;
-            return RoundToNearest.quantize(name, scheme, values, shape);
-        };
-        let gram = &self.stats.inputs[&input];
-        let stats = SecondMomentRef { xtx: &gram.xtx, samples: gram.rows as usize };
-        match gptq::quantize(scheme, values, shape, stats, &self.options) {
-            Ok(out) => {
+        match &mut self.prepared {
+            Prepared::Tensors(done) => match done.remove(name) {
+                Some(t) if t.scheme() == *scheme => Ok(t),
+                Some(t) => Err(ExportError::Tensor(format!(
+                    "tensor '{name}': GPTQ calibration quantized it as {}, the export asks for {}",
+                    t.scheme().name(),
+                    scheme.name()
+                ))),
+                None => {
+                    self.rtn_tensors += 1;
+                    RoundToNearest.quantize(name, scheme, values, shape)
+                }
+            },
+            Prepared::Stats { stats, factor } => {
+                let input = stats.inputs.keys().copied().find(|i| i.tensor_names(false).iter().any(|t| t == name));
+                let Some(input) = input.filter(|_| gptq::supports(scheme)) else {
+                    self.rtn_tensors += 1;
+                    return RoundToNearest.quantize(name, scheme, values, shape);
+                };
+                if factor.as_ref().is_none_or(|(i, _)| *i != input) {
+                    let gram = &stats.inputs[&input];
+                    let f = HessianFactor::new(second_moment(gram), shape.cols, &self.options)
+                        .map_err(|e| ExportError::Tensor(format!("tensor '{name}': GPTQ: {e}")))?;
+                    *factor = Some((input, f));
+                }
+                let (_, f) = factor.as_ref().expect("set above");
+                let out = gptq::quantize_factored(scheme, values, shape, f)
+                    .map_err(|e| ExportError::Tensor(format!("tensor '{name}': GPTQ: {e}")))?;
                 self.gptq_tensors += 1;
                 Ok(out.tensor)
             }
-            Err(GptqError::UnsupportedScheme { .. }) => {
-                self.rtn_tensors += 1;
-                RoundToNearest.quantize(name, scheme, values, shape)
-            }
-            Err(e) => Err(ExportError::Tensor(format!("tensor '{name}': GPTQ: {e}"))),
         }
     }
 }
 
-/// Runs the float model over the calibration text and returns the GPTQ method ready to quantize,
-/// and a line saying what was run.
-pub fn calibrate(
-    model_path: &Path,
-    calib: Option<&Path>,
-    tokens: usize,
-    order: ColumnOrder,
-) -> Result<(GptqMethod, String), CliError> {
+fn second_moment(gram: &Gram) -> SecondMomentRef<'_> {
+    SecondMomentRef { xtx: &gram.xtx, samples: gram.rows as usize }
+}
+
+/// The layer-sequential quantizer: each input's matrices, in the types the policy gives them.
+struct SequentialGptq<'a> {
+    schemes: &'a BTreeMap<String, QuantScheme>,
+    options: GptqOptions,
+    done: BTreeMap<String, QuantizedTensor>,
+    gptq_tensors: usize,
+    rtn_tensors: usize,
+}
+
+impl LayerQuantizer for SequentialGptq<'_> {
+    fn quantize_input(&mut self, input: LinearInput, gram: &Gram, layer: &mut Layer) -> Result<(), String> {
+        let Some(l) = input.layer() else { return Ok(()) };
+        let mut factor: Option<HessianFactor> = None;
+        for short in input.matrix_names() {
+            let name = format!("blk.{l}.{short}.weight");
+            let Some(scheme) = self.schemes.get(&name) else { continue };
+            let m = layer.matrix_mut(short).ok_or_else(|| format!("no matrix '{short}' in the layer"))?;
+            let (values, shape) = (m.to_f32(), m.shape());
+            let fail = |e: &dyn std::fmt::Display| format!("tensor '{name}': {e}");
+            let tensor = if gptq::supports(scheme) {
+                let f = match factor.take() {
+                    Some(f) => f,
+                    None => HessianFactor::new(second_moment(gram), shape.cols, &self.options).map_err(|e| fail(&e))?,
+                };
+                let out = gptq::quantize_factored(scheme, &values, shape, &f).map_err(|e| fail(&e))?;
+                factor = Some(f);
+                self.gptq_tensors += 1;
+                out.tensor
+            } else {
+                self.rtn_tensors += 1;
+                formats::quantize(scheme, &values, shape).map_err(|e| fail(&e))?
+            };
+            *m = Matrix::from_quantized(tensor.clone()).map_err(|e| fail(&e))?;
+            self.done.insert(name, tensor);
+        }
+        Ok(())
+    }
+}
+
+/// The scheme the tensor policy gives each tensor of the GGUF `file` that it quantizes.
+pub fn planned_schemes(
+    file: &[u8],
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+) -> Result<BTreeMap<String, QuantScheme>, CliError> {
+    let f = GgufFile::parse(file, file.len() as u64).map_err(|e| CliError::Message(e.to_string()))?;
+    let shape = model_shape(&f);
+    let mut out = BTreeMap::new();
+    for t in &f.tensors {
+        if let Action::Quantize(s) = policy.decide_in(&tensor_facts(t), scheme, shape.as_ref()).action {
+            out.insert(t.name.clone(), s);
+        }
+    }
+    Ok(out)
+}
+
+/// What [`calibrate`] is asked to do.
+pub struct GptqRequest<'a> {
+    pub calib: Option<&'a Path>,
+    pub tokens: usize,
+    pub order: ColumnOrder,
+    pub inputs: GptqInputs,
+    /// Each quantized tensor's scheme ([`planned_schemes`]); used by the layer-sequential run.
+    pub schemes: &'a BTreeMap<String, QuantScheme>,
+}
+
+/// Runs the model over the calibration text and returns the GPTQ method ready to quantize, and
+/// a line saying what was run.
+pub fn calibrate(model_path: &Path, request: &GptqRequest) -> Result<(GptqMethod, String), CliError> {
     let (model, tokenizer, _) = load_model(model_path)?;
-    let (text, source) = calibration_text(calib, tokens)?;
+    let (text, source) = calibration_text(request.calib, request.tokens)?;
     let ids = tokenizer.encode(&text, false, false);
     let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
-    let chunk = DEFAULT_CHUNK.min(tokens).min(model.config.seq_len).max(1);
-    let mut plan = ChunkPlan::new(chunk, tokens, bos);
+    let chunk = DEFAULT_CHUNK.min(request.tokens).min(model.config.seq_len).max(1);
+    let mut plan = ChunkPlan::new(chunk, request.tokens, bos);
     plan.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let layers = (0..model.config.n_layers).flat_map(|layer| {
-        [
-            LinearInput::Attention { layer },
-            LinearInput::AttentionOutput { layer },
-            LinearInput::Ffn { layer },
-            LinearInput::FfnDown { layer },
-        ]
-    });
-    let mut stats = SecondMoment::new(InputSelection::Only(layers.collect()));
-    let run = collect(&model, &ids, &plan, &mut stats, CalibHooks::default())
-        .map_err(|e| CliError::Message(format!("calibration: {e}")))?;
-    let line = format!(
-        "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, Hessians from the float model's activations (not layer-sequential)",
-        run.tokens, run.chunks, run.chunk
-    );
-    let options = GptqOptions { order, ..Default::default() };
-    Ok((GptqMethod { stats, options, gptq_tensors: 0, rtn_tensors: 0 }, line))
+    let options = GptqOptions { order: request.order, ..Default::default() };
+    let calib_err = |e: crate::calib::CalibError| CliError::Message(format!("calibration: {e}"));
+    match request.inputs {
+        GptqInputs::Quantized => {
+            let mut q = SequentialGptq {
+                schemes: request.schemes,
+                options,
+                done: BTreeMap::new(),
+                gptq_tensors: 0,
+                rtn_tensors: 0,
+            };
+            let (run, _) = run_sequential(&model, &ids, &plan, &mut q, CalibHooks::default()).map_err(calib_err)?;
+            let line = format!(
+                "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, layer-sequential (each layer's inputs from the already-quantized earlier layers)",
+                run.tokens, run.chunks, run.chunk
+            );
+            let method = GptqMethod {
+                prepared: Prepared::Tensors(q.done),
+                options,
+                gptq_tensors: q.gptq_tensors,
+                rtn_tensors: q.rtn_tensors,
+            };
+            Ok((method, line))
+        }
+        GptqInputs::Float => {
+            let layers = (0..model.config.n_layers).flat_map(|layer| {
+                [
+                    LinearInput::Attention { layer },
+                    LinearInput::AttentionOutput { layer },
+                    LinearInput::Ffn { layer },
+                    LinearInput::FfnDown { layer },
+                ]
+            });
+            let mut stats = SecondMoment::new(InputSelection::Only(layers.collect()));
+            let run = collect(&model, &ids, &plan, &mut stats, CalibHooks::default()).map_err(calib_err)?;
+            let line = format!(
+                "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, Hessians from the float model's activations (not layer-sequential)",
+                run.tokens, run.chunks, run.chunk
+            );
+            let method = GptqMethod {
+                prepared: Prepared::Stats { stats, factor: None },
+                options,
+                gptq_tensors: 0,
+                rtn_tensors: 0,
+            };
+            Ok((method, line))
+        }
+    }
 }

@@ -11,6 +11,7 @@
 //! See [`POLICY`] for which tensors are quantized.
 
 use super::display::{bytes, Table};
+use super::gptq::GptqInputs;
 use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
@@ -86,8 +87,8 @@ pub struct QuantizeArgs {
     pub allow_saturation: bool,
     /// How codes are chosen: rtn (round to nearest) or gptq (GGUF input only; INT sym/asym
     /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
-    /// rounded to nearest). GPTQ's Hessians come from the float model's activations on the
-    /// calibration text (not layer-sequential); the token embedding is rounded to nearest.
+    /// rounded to nearest). GPTQ's Hessians come from the calibration text, layer by layer
+    /// (--gptq-inputs); the token embedding is rounded to nearest.
     #[arg(long, value_enum, default_value_t = Method::Rtn)]
     pub method: Method,
     /// Calibration text for --method gptq (UTF-8 file; default: Moby-Dick chapters 4+, never the
@@ -103,6 +104,11 @@ pub struct QuantizeArgs {
     /// groups.
     #[arg(long)]
     pub act_order: bool,
+    /// GPTQ only: each layer's input statistics from the model whose earlier layers are already
+    /// quantized (quantized: layer-sequential, as GPTQ's reference does) or from the float model
+    /// in one pass (float: faster, blind to the earlier layers' error).
+    #[arg(long, value_enum, value_name = "FROM", default_value_t = GptqInputs::Quantized)]
+    pub gptq_inputs: GptqInputs,
     /// llama.cpp importance matrix (`quantlab imatrix` or `llama-imatrix` output, GGUF or legacy
     /// .dat): each tensor quantized to a ggml type uses its entry (looked up by tensor name) as
     /// llama-quantize does; a tensor without one is rounded to nearest, with a note. GGUF input
@@ -125,6 +131,7 @@ impl QuantizeArgs {
             calib: None,
             calib_tokens: crate::calib::DEFAULT_TOKENS,
             act_order: false,
+            gptq_inputs: GptqInputs::Quantized,
             imatrix: None,
         }
     }
@@ -288,7 +295,15 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
         Method::Rtn => None,
         Method::Gptq => {
             let order = if args.act_order { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
-            let (m, line) = super::gptq::calibrate(&args.input, args.calib.as_deref(), args.calib_tokens, order)?;
+            let schemes = super::gptq::planned_schemes(&map, &target.scheme, &policy)?;
+            let request = super::gptq::GptqRequest {
+                calib: args.calib.as_deref(),
+                tokens: args.calib_tokens,
+                order,
+                inputs: args.gptq_inputs,
+                schemes: &schemes,
+            };
+            let (m, line) = super::gptq::calibrate(&args.input, &request)?;
             method_notes.push(line);
             Some(m)
         }

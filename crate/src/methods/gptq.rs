@@ -107,14 +107,85 @@ pub fn quantize(
     stats: SecondMomentRef,
     options: &GptqOptions,
 ) -> Result<GptqOutput, GptqError> {
+    quantize_factored(scheme, weights, shape, &HessianFactor::new(stats, shape.cols, options)?)
+}
+
+/// Whether GPTQ rounds onto `scheme` (INT schemes and the GGUF legacy types); the others are
+/// [`GptqError::UnsupportedScheme`].
+pub fn supports(scheme: &QuantScheme) -> bool {
+    match scheme.value {
+        ValueType::Int { .. } => true,
+        ValueType::Ggml { ty } => LegacyType::from_ggml(ty).is_some(),
+        _ => false,
+    }
+}
+
+/// [`quantize`] with the Hessian already factored: matrices that read one input (q/k/v,
+/// gate/up) share one factor.
+pub fn quantize_factored(
+    scheme: &QuantScheme,
+    weights: &[f32],
+    shape: TensorShape,
+    factor: &HessianFactor,
+) -> Result<GptqOutput, GptqError> {
     crate::formats::quantized::check_input(scheme, weights, shape)?;
     match scheme.value {
-        ValueType::Int { .. } => run(&IntGrid::new(scheme, shape)?, weights, shape, stats, options),
+        ValueType::Int { .. } => run(&IntGrid::new(scheme, shape)?, weights, shape, factor),
         ValueType::Ggml { ty } => match LegacyType::from_ggml(ty) {
-            Some(ty) => run(&LegacyGrid::new(ty, shape)?, weights, shape, stats, options),
+            Some(ty) => run(&LegacyGrid::new(ty, shape)?, weights, shape, factor),
             None => Err(GptqError::UnsupportedScheme { scheme: scheme.name() }),
         },
         _ => Err(GptqError::UnsupportedScheme { scheme: scheme.name() }),
+    }
+}
+
+/// Steps 1–5 of the module docs, which depend on the input statistics only: the dead inputs,
+/// the processing order and the upper Cholesky factor of the damped `H⁻¹`.
+#[derive(Debug, Clone)]
+pub struct HessianFactor {
+    cols: usize,
+    /// Inputs that were always zero (their weight columns are set to 0).
+    dead: Vec<usize>,
+    /// `perm[k]`: the original column processed k-th.
+    perm: Vec<usize>,
+    /// The upper Cholesky factor of H⁻¹, in processing order (`cols × cols`).
+    u: Vec<f64>,
+    /// The options' lazy-batch block size and column order.
+    block_size: usize,
+    order: ColumnOrder,
+}
+
+impl HessianFactor {
+    /// Factors `H = 2·XᵀX / n` of `cols` inputs as `options` say.
+    pub fn new(stats: SecondMomentRef, cols: usize, options: &GptqOptions) -> Result<HessianFactor, GptqError> {
+        if stats.xtx.len() != cols * cols || stats.samples == 0 {
+            return Err(GptqError::Statistics { cols, got: stats.xtx.len(), samples: stats.samples });
+        }
+        // 1–2: the Hessian, dead inputs.
+        let scale = 2.0 / stats.samples as f64;
+        let mut h: Vec<f64> = stats.xtx.iter().map(|&v| v * scale).collect();
+        let mut dead = Vec::new();
+        for i in 0..cols {
+            if h[i * cols + i] == 0.0 {
+                h[i * cols + i] = 1.0;
+                dead.push(i);
+            }
+        }
+        // 3: the processing order.
+        let mut perm: Vec<usize> = (0..cols).collect();
+        if options.order == ColumnOrder::ActOrder {
+            perm.sort_by(|&a, &b| h[b * cols + b].total_cmp(&h[a * cols + a]));
+            h = permute_square(&h, cols, &perm);
+        }
+        // 4–5: damping, the upper Cholesky factor of the inverse.
+        let mean_diag = (0..cols).map(|i| h[i * cols + i]).sum::<f64>() / cols as f64;
+        for i in 0..cols {
+            h[i * cols + i] += options.damp * mean_diag;
+        }
+        let u = upper_cholesky_of_inverse(&h, cols).map_err(|NotPositiveDefinite { index, pivot }| {
+            GptqError::NotPositiveDefinite { column: perm[index], pivot }
+        })?;
+        Ok(HessianFactor { cols, dead, perm, u, block_size: options.block_size.max(1), order: options.order })
     }
 }
 
@@ -123,32 +194,24 @@ pub fn run<G: Grid + Sync>(
     grid: &G,
     weights: &[f32],
     shape: TensorShape,
-    stats: SecondMomentRef,
-    options: &GptqOptions,
+    factor: &HessianFactor,
 ) -> Result<GptqOutput, GptqError> {
     let TensorShape { rows, cols } = shape;
-    if stats.xtx.len() != cols * cols || stats.samples == 0 {
-        return Err(GptqError::Statistics { cols, got: stats.xtx.len(), samples: stats.samples });
+    if factor.cols != cols {
+        return Err(GptqError::Statistics { cols, got: factor.cols * factor.cols, samples: 1 });
     }
     let g = grid.group_len();
     let groups_per_row = cols / g;
     let mut w: Vec<f64> = weights.iter().map(|&x| f64::from(x)).collect();
-
-    // 1–2: the Hessian, dead inputs.
-    let scale = 2.0 / stats.samples as f64;
-    let mut h: Vec<f64> = stats.xtx.iter().map(|&v| v * scale).collect();
-    for i in 0..cols {
-        if h[i * cols + i] == 0.0 {
-            h[i * cols + i] = 1.0;
-            for r in 0..rows {
-                w[r * cols + i] = 0.0;
-            }
+    for &i in &factor.dead {
+        for r in 0..rows {
+            w[r * cols + i] = 0.0;
         }
     }
 
     // Static groups (act-order): every group's parameters from the uncorrected weights.
     let mut params: Vec<Option<G::Params>> = vec![None; rows * groups_per_row];
-    if options.order == ColumnOrder::ActOrder {
+    if factor.order == ColumnOrder::ActOrder {
         let mut buf = vec![0f32; g];
         for r in 0..rows {
             for gi in 0..groups_per_row {
@@ -158,32 +221,15 @@ pub fn run<G: Grid + Sync>(
                 params[r * groups_per_row + gi] = Some(grid.fit(&buf));
             }
         }
+        w = permute_columns(&w, rows, cols, &factor.perm);
     }
-
-    // 3: the processing order; `perm[k]` is the original column processed k-th.
-    let mut perm: Vec<usize> = (0..cols).collect();
-    if options.order == ColumnOrder::ActOrder {
-        perm.sort_by(|&a, &b| h[b * cols + b].total_cmp(&h[a * cols + a]));
-        w = permute_columns(&w, rows, cols, &perm);
-        h = permute_square(&h, cols, &perm);
-    }
-
-    // 4–5: damping, the upper Cholesky factor of the inverse.
-    let mean_diag = (0..cols).map(|i| h[i * cols + i]).sum::<f64>() / cols as f64;
-    for i in 0..cols {
-        h[i * cols + i] += options.damp * mean_diag;
-    }
-    let u = upper_cholesky_of_inverse(&h, cols).map_err(|NotPositiveDefinite { index, pivot }| {
-        GptqError::NotPositiveDefinite { column: perm[index], pivot }
-    })?;
-    drop(h);
 
     // 6: the column loop. `codes` and `values` are in the original column order. Rows never
     // interact (the error of row r corrects only row r), so row bands run on separate threads,
     // each with the reference's loop nest: the same arithmetic per row, whatever the split.
     let mut codes = vec![0u8; rows * cols];
     let mut values = vec![0f32; rows * cols];
-    let sweep = Sweep { grid, u: &u, perm: &perm, cols, block_size: options.block_size.max(1) };
+    let sweep = Sweep { grid, u: &factor.u, perm: &factor.perm, cols, block_size: factor.block_size };
     let threads = crate::model::weights::default_threads().clamp(1, rows.max(1));
     let band = rows.div_ceil(threads).max(1);
     std::thread::scope(|scope| {

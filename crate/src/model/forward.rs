@@ -139,13 +139,32 @@ impl LinearInput {
     /// The llama.cpp names of the weight matrices that read this input (`tied`: the classifier
     /// is `token_embd.weight`).
     pub fn tensor_names(self, tied: bool) -> Vec<String> {
-        let blk = |layer: usize, names: &[&str]| names.iter().map(|n| format!("blk.{layer}.{n}.weight")).collect();
+        match self.layer() {
+            Some(layer) => self.matrix_names().iter().map(|n| format!("blk.{layer}.{n}.weight")).collect(),
+            None => vec![if tied { "token_embd.weight" } else { "output.weight" }.to_string()],
+        }
+    }
+
+    /// The layer this input belongs to (`None` for the classifier's).
+    pub fn layer(self) -> Option<usize> {
         match self {
-            LinearInput::Attention { layer } => blk(layer, &["attn_q", "attn_k", "attn_v"]),
-            LinearInput::AttentionOutput { layer } => blk(layer, &["attn_output"]),
-            LinearInput::Ffn { layer } => blk(layer, &["ffn_gate", "ffn_up"]),
-            LinearInput::FfnDown { layer } => blk(layer, &["ffn_down"]),
-            LinearInput::Classifier => vec![if tied { "token_embd.weight" } else { "output.weight" }.to_string()],
+            LinearInput::Attention { layer }
+            | LinearInput::AttentionOutput { layer }
+            | LinearInput::Ffn { layer }
+            | LinearInput::FfnDown { layer } => Some(layer),
+            LinearInput::Classifier => None,
+        }
+    }
+
+    /// The names, within a layer ([`super::weights::Layer::matrices`]), of the matrices that
+    /// read this input (none for the classifier's, which is not a layer's).
+    pub fn matrix_names(self) -> &'static [&'static str] {
+        match self {
+            LinearInput::Attention { .. } => &["attn_q", "attn_k", "attn_v"],
+            LinearInput::AttentionOutput { .. } => &["attn_output"],
+            LinearInput::Ffn { .. } => &["ffn_gate", "ffn_up"],
+            LinearInput::FfnDown { .. } => &["ffn_down"],
+            LinearInput::Classifier => &[],
         }
     }
 }

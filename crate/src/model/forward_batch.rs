@@ -15,7 +15,7 @@
 //! order of `forward`. tests/rust/forward_batch.rs checks this for every weight format family.
 
 use super::forward::{rmsnorm, rope, softmax, LinearInput, State};
-use super::weights::{dot, Weights};
+use super::weights::{dot, Layer, Weights};
 use super::{Config, ModelError};
 
 /// Sees the input rows of every linear layer as [`forward_batch_observed`] runs a block: the
@@ -101,6 +101,12 @@ impl BatchState {
         self.max_positions
     }
 
+    /// The residual stream rows (`max_positions × dim`): what [`attention_half`] and
+    /// [`ffn_half`] read and update, for a caller that runs the layers itself.
+    pub(crate) fn residual_mut(&mut self) -> &mut [f32] {
+        &mut self.x
+    }
+
     /// The logits the last [`forward_batch`] call returned (empty before the first call).
     pub fn logits(&self) -> &[f32] {
         &self.logits[..self.logits_len]
@@ -164,53 +170,17 @@ pub fn forward_batch_observed<'b>(
     let n = tokens.len();
     assert!(n >= 1 && n <= b.max_positions, "{n} positions for a batch state of {}", b.max_positions);
     assert!(pos0 + n <= s.capacity, "positions {pos0}..{} beyond the state's capacity {}", pos0 + n, s.capacity);
-    let (dim, hd, q_dim, kv_dim, hidden, cap) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), c.hidden_dim, s.capacity);
-    let threads = s.threads;
-    let (x, xn, ao, proj) = (&mut b.x[..n * dim], &mut b.xn[..n * dim], &mut b.ao[..n * q_dim], &mut b.proj[..n * dim]);
-    let (q, k, v) = (&mut b.q[..n * q_dim], &mut b.k[..n * kv_dim], &mut b.v[..n * kv_dim]);
-    let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
-
-    for (&token, xr) in tokens.iter().zip(x.chunks_exact_mut(dim)) {
+    for (&token, xr) in tokens.iter().zip(b.x.chunks_exact_mut(c.dim)) {
         assert!((token as usize) < c.vocab_size, "token {token} out of range (vocabulary {})", c.vocab_size);
         w.embed(token, xr);
     }
-
     for (l, lw) in w.layers.iter().enumerate() {
-        // ---- attention ----
-        norm_rows(xn, x, &lw.attn_norm, c.rms_eps, dim);
-        observe(LinearInput::Attention { layer: l }, xn, dim);
-        lw.wq.matmul_threads(xn, q, threads);
-        lw.wk.matmul_threads(xn, k, threads);
-        lw.wv.matmul_threads(xn, v, threads);
-        let layer_off = l * cap * kv_dim;
-        for (i, (qr, (kr, vr))) in
-            q.chunks_exact_mut(q_dim).zip(k.chunks_exact_mut(kv_dim).zip(v.chunks_exact(kv_dim))).enumerate()
-        {
-            rope(qr, hd, c.rope_dim, pos0 + i, c.rope_theta);
-            rope(kr, hd, c.rope_dim, pos0 + i, c.rope_theta);
-            let at = layer_off + (pos0 + i) * kv_dim;
-            s.key_cache[at..at + kv_dim].copy_from_slice(kr);
-            s.value_cache[at..at + kv_dim].copy_from_slice(vr);
-        }
-        let cache = Cache { keys: &s.key_cache[layer_off..], values: &s.value_cache[layer_off..], kv_dim };
-        per_row(ao, q_dim, threads, &|i, out| attend(c, &cache, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
-        observe(LinearInput::AttentionOutput { layer: l }, ao, q_dim);
-        lw.wo.matmul_threads(ao, proj, threads);
-        add(x, proj);
-
-        // ---- feed-forward (SwiGLU) ----
-        norm_rows(xn, x, &lw.ffn_norm, c.rms_eps, dim);
-        observe(LinearInput::Ffn { layer: l }, xn, dim);
-        lw.w_gate.matmul_threads(xn, hb, threads);
-        lw.w_up.matmul_threads(xn, hb2, threads);
-        for (g, &u) in hb.iter_mut().zip(hb2.iter()) {
-            *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g), as in `forward`
-        }
-        observe(LinearInput::FfnDown { layer: l }, hb, hidden);
-        lw.w_down.matmul_threads(hb, proj, threads);
-        add(x, proj);
+        attention_half(c, lw, l, s, b, n, pos0, &mut observe);
+        ffn_half(c, lw, l, s.threads, b, n, &mut observe);
     }
 
+    let (dim, threads) = (c.dim, s.threads);
+    let (x, xn) = (&b.x[..n * dim], &mut b.xn[..n * dim]);
     norm_rows(xn, x, &w.output_norm, c.rms_eps, dim);
     observe(LinearInput::Classifier, xn, dim);
     let vocab = c.vocab_size;
@@ -224,6 +194,72 @@ pub fn forward_batch_observed<'b>(
         w.classifier().matmul_threads(rows, &mut b.logits[..len], threads);
     }
     &b.logits[..len]
+}
+
+/// The attention half of layer `l` on the block's residual rows `b.x[..n·dim]` at positions
+/// `pos0..pos0 + n`: RMS norm, the q/k/v products, RoPE, the keys and values written into `s`'s
+/// cache, causal attention, the output product added to the residual. `observe` sees the
+/// inputs of `attn_q/k/v` and of `attn_output` as the products read them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn attention_half(
+    c: &Config,
+    lw: &Layer,
+    l: usize,
+    s: &mut State,
+    b: &mut BatchState,
+    n: usize,
+    pos0: usize,
+    observe: &mut dyn FnMut(LinearInput, &[f32], usize),
+) {
+    let (dim, hd, q_dim, kv_dim, cap, threads) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), s.capacity, s.threads);
+    let (x, xn, ao, proj) = (&mut b.x[..n * dim], &mut b.xn[..n * dim], &mut b.ao[..n * q_dim], &mut b.proj[..n * dim]);
+    let (q, k, v) = (&mut b.q[..n * q_dim], &mut b.k[..n * kv_dim], &mut b.v[..n * kv_dim]);
+    norm_rows(xn, x, &lw.attn_norm, c.rms_eps, dim);
+    observe(LinearInput::Attention { layer: l }, xn, dim);
+    lw.wq.matmul_threads(xn, q, threads);
+    lw.wk.matmul_threads(xn, k, threads);
+    lw.wv.matmul_threads(xn, v, threads);
+    let layer_off = l * cap * kv_dim;
+    for (i, (qr, (kr, vr))) in
+        q.chunks_exact_mut(q_dim).zip(k.chunks_exact_mut(kv_dim).zip(v.chunks_exact(kv_dim))).enumerate()
+    {
+        rope(qr, hd, c.rope_dim, pos0 + i, c.rope_theta);
+        rope(kr, hd, c.rope_dim, pos0 + i, c.rope_theta);
+        let at = layer_off + (pos0 + i) * kv_dim;
+        s.key_cache[at..at + kv_dim].copy_from_slice(kr);
+        s.value_cache[at..at + kv_dim].copy_from_slice(vr);
+    }
+    let cache = Cache { keys: &s.key_cache[layer_off..], values: &s.value_cache[layer_off..], kv_dim };
+    per_row(ao, q_dim, threads, &|i, out| attend(c, &cache, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
+    observe(LinearInput::AttentionOutput { layer: l }, ao, q_dim);
+    lw.wo.matmul_threads(ao, proj, threads);
+    add(x, proj);
+}
+
+/// The feed-forward (SwiGLU) half of layer `l` on the block's residual rows `b.x[..n·dim]`.
+/// `observe` sees the inputs of `ffn_gate/up` and of `ffn_down`.
+pub(crate) fn ffn_half(
+    c: &Config,
+    lw: &Layer,
+    l: usize,
+    threads: usize,
+    b: &mut BatchState,
+    n: usize,
+    observe: &mut dyn FnMut(LinearInput, &[f32], usize),
+) {
+    let (dim, hidden) = (c.dim, c.hidden_dim);
+    let (x, xn, proj) = (&mut b.x[..n * dim], &mut b.xn[..n * dim], &mut b.proj[..n * dim]);
+    let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
+    norm_rows(xn, x, &lw.ffn_norm, c.rms_eps, dim);
+    observe(LinearInput::Ffn { layer: l }, xn, dim);
+    lw.w_gate.matmul_threads(xn, hb, threads);
+    lw.w_up.matmul_threads(xn, hb2, threads);
+    for (g, &u) in hb.iter_mut().zip(hb2.iter()) {
+        *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g), as in `forward`
+    }
+    observe(LinearInput::FfnDown { layer: l }, hb, hidden);
+    lw.w_down.matmul_threads(hb, proj, threads);
+    add(x, proj);
 }
 
 /// One layer's slice of the KV cache: position `t`'s keys at `keys[t·kv_dim..]`.

@@ -264,6 +264,20 @@ impl Layer {
         ]
     }
 
+    /// The matrix [`Layer::matrices`] names `name` (`"attn_q"`, …), to replace it.
+    pub fn matrix_mut(&mut self, name: &str) -> Option<&mut Matrix> {
+        Some(match name {
+            "attn_q" => &mut self.wq,
+            "attn_k" => &mut self.wk,
+            "attn_v" => &mut self.wv,
+            "attn_output" => &mut self.wo,
+            "ffn_gate" => &mut self.w_gate,
+            "ffn_down" => &mut self.w_down,
+            "ffn_up" => &mut self.w_up,
+            _ => return None,
+        })
+    }
+
     /// The same layer (norms cloned) with every matrix replaced by `f(name, matrix)`, called in
     /// [`Layer::matrices`] order; stops at the first error.
     pub fn try_map_matrices<E>(
