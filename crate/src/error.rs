@@ -152,6 +152,7 @@ impl HasKind for ModelError {
             ModelError::Gguf(e) => e.kind(),
             ModelError::Safetensors(e) => e.kind(),
             ModelError::Quant(e) | ModelError::QuantizeTensor { source: e, .. } => e.kind(),
+            ModelError::QuantizeMethod { .. } => ErrorKind::bad(Input::Data),
             #[cfg(feature = "gpu")]
             ModelError::Gpu(e) => e.kind(),
             ModelError::UnsupportedArchitecture { .. }

@@ -162,13 +162,14 @@ fn gptq_beats_rtn_on_real_layers() {
 
 #[test]
 fn cli_quantize_with_gptq_writes_a_loadable_q4_0_gguf() {
-    use quantlab::cli::quantize::{self, Method, QuantizeArgs};
+    use quantlab::cli::quantize::{self, Method, MethodArgs, QuantizeArgs};
     use quantlab::gguf::GgufFile;
 
     let Some(input) = crate::gguf::model_path() else { return };
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("gptq.q4_0.gguf");
-    let args = QuantizeArgs { method: Method::Gptq, calib_tokens: 256, ..QuantizeArgs::new(&input, "q4_0", &output) };
+    let method = MethodArgs { method: Method::Gptq, calib_tokens: 256, ..MethodArgs::default() };
+    let args = QuantizeArgs { method, ..QuantizeArgs::new(&input, "q4_0", &output) };
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("GPTQ quantized 210 tensors"), "{report}");
     assert!(report.contains("layer-sequential"), "{report}");
@@ -189,4 +190,49 @@ fn cli_quantize_with_gptq_writes_a_loadable_q4_0_gguf() {
     let rtn = quantlab::formats::quantize(&QuantScheme::ggml(GgmlType::Q4_0), &w, shape).unwrap();
     let QuantizedTensor::Ggml(rtn) = rtn else { panic!("a ggml tensor") };
     assert_ne!(f.tensor_data(&bytes, t).unwrap(), &rtn.data[..]);
+}
+
+/// `eval --method gptq`'s in-memory quantization on the first layers of the default model: every
+/// layer matrix goes through GPTQ (the q4_0 file type keeps them all Q4_0), and the first step —
+/// layer 0's q/k/v, whose input no quantized layer precedes — equals GPTQ run directly on the
+/// float model's statistics of the same calibration chunks.
+#[test]
+fn in_memory_gptq_quantizes_every_layer_matrix_sequentially() {
+    use quantlab::calib::{collect, CalibHooks, ChunkPlan, InputSelection, LinearInput, SecondMoment};
+    use quantlab::cli::quantize::{Method, MethodArgs};
+    use quantlab::model::{Model, TensorPolicy};
+    use quantlab::policy::Target;
+    use quantlab::tokenizer::Tokenizer;
+
+    let Some(path) = crate::gguf::model_path() else { return };
+    let bytes = std::fs::read(path).unwrap();
+    let gguf = quantlab::gguf::GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
+    let mut model = Model::from_gguf(&gguf, &bytes).unwrap();
+    model.config.n_layers = 2;
+    model.weights.layers.truncate(2);
+    let target = Target::parse("q4_0").unwrap();
+    let policy = TensorPolicy { mix: target.mix, ..TensorPolicy::default() };
+    let args = MethodArgs { method: Method::Gptq, calib_tokens: 128, ..MethodArgs::default() };
+    let (q, report, line) =
+        quantlab::cli::gptq::quantize_model_gptq(&model, &tokenizer, &target.scheme, &policy, &args).unwrap();
+    assert!(line.contains("GPTQ quantized 14 tensors"), "{line}");
+    assert!(report.tensors.iter().filter(|t| t.name.starts_with("blk.")).all(|t| t.actual == "q4_0"));
+
+    // The same chunks through the float model: layer 0's attention input.
+    let (text, _) = quantlab::cli::calib_text::calibration_text(None, 128).unwrap();
+    let ids = tokenizer.encode(&text, false, false);
+    let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
+    let plan = ChunkPlan::new(128, 128, bos);
+    let input = LinearInput::Attention { layer: 0 };
+    let mut stats = SecondMoment::new(InputSelection::Only(vec![input]));
+    collect(&model, &ids, &plan, &mut stats, CalibHooks::default()).unwrap();
+    let gram = &stats.inputs[&input];
+    let w = model.weights.layers[0].wq.to_f32();
+    let shape = model.weights.layers[0].wq.shape();
+    let s = SecondMomentRef { xtx: &gram.xtx, samples: gram.rows as usize };
+    let want = quantize(&QuantScheme::ggml(GgmlType::Q4_0), &w, shape, s, &GptqOptions::default()).unwrap();
+    assert_eq!(q.weights.layers[0].wq.to_f32(), want.values);
+    let rtn = quantlab::formats::quantize(&QuantScheme::ggml(GgmlType::Q4_0), &w, shape).unwrap();
+    assert_ne!(want.values, rtn.dequantize().unwrap(), "GPTQ's codes are not round-to-nearest's");
 }

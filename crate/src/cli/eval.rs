@@ -20,6 +20,7 @@
 
 use super::device::{self, DeviceArg, GpuArgs};
 use super::display::{bytes, Table};
+use super::gptq::{Method, MethodArgs};
 use super::load::load_model;
 use super::CliError;
 use crate::model::eval::{
@@ -96,6 +97,10 @@ pub struct EvalArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
+    /// How the --format copies are quantized (rtn, or gptq calibrated on --calib text: each
+    /// format gets its own calibration run on its own quantized layers).
+    #[command(flatten)]
+    pub method: MethodArgs,
     #[command(flatten)]
     pub gpu: GpuArgs,
 }
@@ -227,8 +232,15 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let mut models = vec![(format!("base ({main_type} checkpoint)"), Vec::new(), model.clone())];
     for t in &targets {
         let policy = TensorPolicy { mix: t.mix, ..TensorPolicy::default() };
-        let (q, rep) = quantize_model(&model, &t.scheme, &policy)
-            .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?;
+        let (q, rep) = match args.method.method {
+            Method::Rtn => quantize_model(&model, &t.scheme, &policy)
+                .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?,
+            Method::Gptq => {
+                let (q, rep, line) = super::gptq::quantize_model_gptq(&model, &tok, &t.scheme, &policy, &args.method)?;
+                eprintln!("{}: {line}", t.name());
+                (q, rep)
+            }
+        };
         let fallbacks = rep
             .fallbacks()
             .map(|t| {

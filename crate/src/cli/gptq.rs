@@ -14,7 +14,6 @@
 //! onto. Matrices reading one input (q/k/v, gate/up) share one factored Hessian.
 
 use super::calib_text::calibration_text;
-use super::load::load_model;
 use super::CliError;
 use crate::calib::sequential::{run_sequential, LayerQuantizer};
 use crate::calib::{collect, CalibHooks, ChunkPlan, Gram, InputSelection, LinearInput, SecondMoment, DEFAULT_CHUNK};
@@ -23,9 +22,11 @@ use crate::gguf::GgufFile;
 use crate::io::export::{model_shape, tensor_facts, ExportError, RoundToNearest, TensorMethod};
 use crate::methods::gptq::{self, ColumnOrder, GptqOptions, HessianFactor, SecondMomentRef};
 use crate::model::weights::{Layer, Matrix};
+use crate::model::{quantize_model_with, Model, QuantReport};
 use crate::policy::{Action, TensorPolicy};
+use crate::tokenizer::Tokenizer;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::PathBuf;
 
 /// Where GPTQ's layer input statistics come from (`--gptq-inputs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -157,38 +158,79 @@ pub fn planned_schemes(
     Ok(out)
 }
 
-/// What [`calibrate`] is asked to do.
-pub struct GptqRequest<'a> {
-    pub calib: Option<&'a Path>,
-    pub tokens: usize,
-    pub order: ColumnOrder,
-    pub inputs: GptqInputs,
-    /// Each quantized tensor's scheme ([`planned_schemes`]); used by the layer-sequential run.
-    pub schemes: &'a BTreeMap<String, QuantScheme>,
+/// How codes are chosen (`--method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Method {
+    /// Round to nearest: the format's own quantizer.
+    #[default]
+    Rtn,
+    /// GPTQ, calibrated layer by layer.
+    Gptq,
 }
 
-/// Runs the model over the calibration text and returns the GPTQ method ready to quantize, and
-/// a line saying what was run.
-pub fn calibrate(model_path: &Path, request: &GptqRequest) -> Result<(GptqMethod, String), CliError> {
-    let (model, tokenizer, _) = load_model(model_path)?;
-    let (text, source) = calibration_text(request.calib, request.tokens)?;
+/// The method and its calibration options, shared by `quantize` and `eval`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MethodArgs {
+    /// How codes are chosen: rtn (round to nearest) or gptq (quantize: GGUF input only; INT sym/asym
+    /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
+    /// rounded to nearest). GPTQ's Hessians come from the calibration text, layer by layer
+    /// (--gptq-inputs); the token embedding is rounded to nearest.
+    #[arg(long, value_enum, default_value_t = Method::Rtn)]
+    pub method: Method,
+    /// Calibration text for --method gptq (UTF-8 file; default: Moby-Dick chapters 4+, never the
+    /// eval chapters 1-3).
+    #[arg(long, value_name = "FILE")]
+    pub calib: Option<PathBuf>,
+    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens). Use more than a
+    /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
+    /// calibration rows rather than the layer.
+    #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
+    pub calib_tokens: usize,
+    /// GPTQ only: quantize columns in descending Hessian-diagonal order (desc_act), with static
+    /// groups.
+    #[arg(long)]
+    pub act_order: bool,
+    /// GPTQ only: each layer's input statistics from the model whose earlier layers are already
+    /// quantized (quantized: layer-sequential, as GPTQ's reference does) or from the float model
+    /// in one pass (float: faster, blind to the earlier layers' error).
+    #[arg(long, value_enum, value_name = "FROM", default_value_t = GptqInputs::Quantized)]
+    pub gptq_inputs: GptqInputs,
+}
+
+impl Default for MethodArgs {
+    fn default() -> Self {
+        MethodArgs {
+            method: Method::Rtn,
+            calib: None,
+            calib_tokens: crate::calib::DEFAULT_TOKENS,
+            act_order: false,
+            gptq_inputs: GptqInputs::Quantized,
+        }
+    }
+}
+
+/// Runs `model` over the calibration text and returns the GPTQ method ready to quantize the
+/// tensors of `schemes` (each quantized tensor's scheme: [`planned_schemes`] or
+/// [`crate::model::planned_schemes`]), and a line saying what was run.
+pub fn calibrate(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    args: &MethodArgs,
+    schemes: &BTreeMap<String, QuantScheme>,
+) -> Result<(GptqMethod, String), CliError> {
+    let (text, source) = calibration_text(args.calib.as_deref(), args.calib_tokens)?;
     let ids = tokenizer.encode(&text, false, false);
     let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
-    let chunk = DEFAULT_CHUNK.min(request.tokens).min(model.config.seq_len).max(1);
-    let mut plan = ChunkPlan::new(chunk, request.tokens, bos);
+    let chunk = DEFAULT_CHUNK.min(args.calib_tokens).min(model.config.seq_len).max(1);
+    let mut plan = ChunkPlan::new(chunk, args.calib_tokens, bos);
     plan.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let options = GptqOptions { order: request.order, ..Default::default() };
+    let order = if args.act_order { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
+    let options = GptqOptions { order, ..Default::default() };
     let calib_err = |e: crate::calib::CalibError| CliError::Message(format!("calibration: {e}"));
-    match request.inputs {
+    match args.gptq_inputs {
         GptqInputs::Quantized => {
-            let mut q = SequentialGptq {
-                schemes: request.schemes,
-                options,
-                done: BTreeMap::new(),
-                gptq_tensors: 0,
-                rtn_tensors: 0,
-            };
-            let (run, _) = run_sequential(&model, &ids, &plan, &mut q, CalibHooks::default()).map_err(calib_err)?;
+            let mut q = SequentialGptq { schemes, options, done: BTreeMap::new(), gptq_tensors: 0, rtn_tensors: 0 };
+            let (run, _) = run_sequential(model, &ids, &plan, &mut q, CalibHooks::default()).map_err(calib_err)?;
             let line = format!(
                 "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, layer-sequential (each layer's inputs from the already-quantized earlier layers)",
                 run.tokens, run.chunks, run.chunk
@@ -225,4 +267,25 @@ pub fn calibrate(model_path: &Path, request: &GptqRequest) -> Result<(GptqMethod
             Ok((method, line))
         }
     }
+}
+
+/// `model` quantized to `target` in memory with GPTQ (`eval --method gptq`): the calibration
+/// runs on this target's own quantized layers, then every matrix goes through the tensor policy
+/// as [`crate::model::quantize_model`] does. Returns the line saying what was calibrated too.
+pub fn quantize_model_gptq(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+    args: &MethodArgs,
+) -> Result<(Model, QuantReport, String), CliError> {
+    let schemes = crate::model::planned_schemes(model, scheme, policy);
+    let (mut method, line) = calibrate(model, tokenizer, args, &schemes)?;
+    let (q, report) = quantize_model_with(model, scheme, policy, &mut |_, _, _| true, &mut method)
+        .map_err(|e| CliError::Message(e.to_string()))?;
+    Ok((
+        q,
+        report,
+        format!("{line}; GPTQ quantized {} tensors, {} rounded to nearest", method.gptq_tensors, method.rtn_tensors),
+    ))
 }

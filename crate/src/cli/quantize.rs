@@ -11,7 +11,7 @@
 //! See [`POLICY`] for which tensors are quantized.
 
 use super::display::{bytes, Table};
-use super::gptq::GptqInputs;
+pub use super::gptq::{Method, MethodArgs};
 use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
@@ -21,7 +21,6 @@ use crate::io::export::{
 };
 use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
-use crate::methods::gptq::ColumnOrder;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -85,30 +84,8 @@ pub struct QuantizeArgs {
     /// tensor and block.
     #[arg(long)]
     pub allow_saturation: bool,
-    /// How codes are chosen: rtn (round to nearest) or gptq (GGUF input only; INT sym/asym
-    /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
-    /// rounded to nearest). GPTQ's Hessians come from the calibration text, layer by layer
-    /// (--gptq-inputs); the token embedding is rounded to nearest.
-    #[arg(long, value_enum, default_value_t = Method::Rtn)]
-    pub method: Method,
-    /// Calibration text for --method gptq (UTF-8 file; default: Moby-Dick chapters 4+, never the
-    /// eval chapters 1-3).
-    #[arg(long, value_name = "FILE")]
-    pub calib: Option<PathBuf>,
-    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens). Use more than a
-    /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
-    /// calibration rows rather than the layer.
-    #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
-    pub calib_tokens: usize,
-    /// GPTQ only: quantize columns in descending Hessian-diagonal order (desc_act), with static
-    /// groups.
-    #[arg(long)]
-    pub act_order: bool,
-    /// GPTQ only: each layer's input statistics from the model whose earlier layers are already
-    /// quantized (quantized: layer-sequential, as GPTQ's reference does) or from the float model
-    /// in one pass (float: faster, blind to the earlier layers' error).
-    #[arg(long, value_enum, value_name = "FROM", default_value_t = GptqInputs::Quantized)]
-    pub gptq_inputs: GptqInputs,
+    #[command(flatten)]
+    pub method: MethodArgs,
     /// llama.cpp importance matrix (`quantlab imatrix` or `llama-imatrix` output, GGUF or legacy
     /// .dat): each tensor quantized to a ggml type uses its entry (looked up by tensor name) as
     /// llama-quantize does; a tensor without one is rounded to nearest, with a note. GGUF input
@@ -127,21 +104,10 @@ impl QuantizeArgs {
             all_tensors: false,
             pure: false,
             allow_saturation: false,
-            method: Method::Rtn,
-            calib: None,
-            calib_tokens: crate::calib::DEFAULT_TOKENS,
-            act_order: false,
-            gptq_inputs: GptqInputs::Quantized,
+            method: MethodArgs::default(),
             imatrix: None,
         }
     }
-}
-
-/// How `quantize` chooses codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Method {
-    Rtn,
-    Gptq,
 }
 
 /// The output container, from the output's extension.
@@ -261,10 +227,10 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     // before any work.
     refuse_input_as_output(&args.output, std::slice::from_ref(&args.input))?;
     let start = Instant::now();
-    if args.method == Method::Gptq && args.imatrix.is_some() {
+    if args.method.method == Method::Gptq && args.imatrix.is_some() {
         return Err(msg("--imatrix and --method gptq are two ways of choosing the codes: pick one"));
     }
-    if args.method == Method::Gptq && !is_gguf_input(&args.input) {
+    if args.method.method == Method::Gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
     }
     let (before, after, notes) = if is_gguf_input(&args.input) {
@@ -291,19 +257,12 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     let mut w = std::io::BufWriter::new(output.file());
     let policy = TensorPolicy { all_tensors: args.all_tensors, mix: target.mix };
     let mut method_notes = Vec::new();
-    let mut gptq = match args.method {
+    let mut gptq = match args.method.method {
         Method::Rtn => None,
         Method::Gptq => {
-            let order = if args.act_order { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
             let schemes = super::gptq::planned_schemes(&map, &target.scheme, &policy)?;
-            let request = super::gptq::GptqRequest {
-                calib: args.calib.as_deref(),
-                tokens: args.calib_tokens,
-                order,
-                inputs: args.gptq_inputs,
-                schemes: &schemes,
-            };
-            let (m, line) = super::gptq::calibrate(&args.input, &request)?;
+            let (model, tokenizer, _) = super::load::load_model(&args.input)?;
+            let (m, line) = super::gptq::calibrate(&model, &tokenizer, &args.method, &schemes)?;
             method_notes.push(line);
             Some(m)
         }

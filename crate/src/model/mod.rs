@@ -59,7 +59,7 @@ pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward
 pub use forward_batch::{
     forward_batch, forward_batch_observed, try_forward_batch, ActivationObserver, BatchLogits, BatchState, Block,
 };
-pub use quantize::{quantize_model, QuantReport, TensorQuantReport};
+pub use quantize::{planned_schemes, quantize_model, quantize_model_with, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};
 
@@ -131,6 +131,10 @@ pub enum ModelError {
 
     #[error("tensor '{name}': {source}")]
     QuantizeTensor { name: String, source: QuantError },
+    /// A quantization method other than the format's own rounding failed on a tensor
+    /// (`reason` names the tensor, as [`crate::io::export::TensorMethod`]'s errors do).
+    #[error("{reason}")]
+    QuantizeMethod { name: String, reason: String },
     /// The GPU forward failed (device lost, a limit, a missing feature): kept whole so callers
     /// see the GPU's own error kind.
     #[cfg(feature = "gpu")]

@@ -11,12 +11,14 @@
 //! the decoded source against the decoded result: MSE, SQNR, ...), measured while the source is
 //! decoded anyway; a copied tensor has error 0 (SQNR +∞).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::weights::{Matrix, Weights};
 use super::{Model, ModelError};
 use crate::formats::ggml::presets::{ModelShape, OutputMatrix};
 use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
+use crate::io::export::TensorMethod;
 use crate::policy::{Action, TensorFacts, TensorPolicy, TypeMix};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
@@ -177,6 +179,30 @@ pub fn quantize_model_with_progress(
     policy: &TensorPolicy,
     progress: &mut dyn FnMut(usize, usize, &str) -> bool,
 ) -> Result<(Model, QuantReport), QuantizeModelError> {
+    quantize_all(model, scheme, policy, progress, None)
+}
+
+/// [`quantize_model_with_progress`] with `method` choosing the codes of the tensors the policy
+/// quantizes (tensors turned into F16 are always rounded to nearest), as `quantlab quantize`
+/// does with its methods.
+pub fn quantize_model_with(
+    model: &Model,
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+    progress: &mut dyn FnMut(usize, usize, &str) -> bool,
+    method: &mut dyn TensorMethod,
+) -> Result<(Model, QuantReport), QuantizeModelError> {
+    quantize_all(model, scheme, policy, progress, Some(method))
+}
+
+/// Every matrix through [`quantize_matrix`]; `method` `None` is the format's own rounding.
+fn quantize_all(
+    model: &Model,
+    scheme: &QuantScheme,
+    policy: &TensorPolicy,
+    progress: &mut dyn FnMut(usize, usize, &str) -> bool,
+    mut method: Option<&mut dyn TensorMethod>,
+) -> Result<(Model, QuantReport), QuantizeModelError> {
     scheme.validate().map_err(|reason| ModelError::from(QuantError::Scheme { scheme: scheme.name(), reason }))?;
     let w = &model.weights;
     let total = w.matrices().len();
@@ -185,16 +211,9 @@ pub fn quantize_model_with_progress(
         TypeMix::Pure => scheme.name(),
     };
     let mut report = QuantReport { scheme: name, tensors: Vec::new() };
-    let c = &model.config;
-    // Every layer has one attn_v; the output is tied when the model has no output matrix.
-    let shape = ModelShape {
-        n_layer: c.n_layers as u32,
-        n_attn_v: c.n_layers as u32,
-        n_gqa: (c.n_heads / c.n_kv_heads.max(1)) as u32,
-        output: if w.output.is_some() { OutputMatrix::Separate } else { OutputMatrix::TiedToEmbedding },
-    };
+    let shape = model_shape(model);
     let mut one = |name: String, m: &Matrix| -> Result<Matrix, QuantizeModelError> {
-        let (m2, entry) = quantize_matrix(&name, m, scheme, policy, &shape)?;
+        let (m2, entry) = quantize_matrix(&name, m, scheme, policy, &shape, method.as_deref_mut())?;
         report.tensors.push(entry);
         let done = report.tensors.len();
         if !progress(done, total, &name) {
@@ -215,25 +234,56 @@ pub fn quantize_model_with_progress(
     Ok((Model { config: model.config.clone(), weights }, report))
 }
 
+/// What llama.cpp's per-tensor rules need to know about `model` (every layer has one attn_v;
+/// the output is tied when the model has no output matrix).
+fn model_shape(model: &Model) -> ModelShape {
+    let c = &model.config;
+    ModelShape {
+        n_layer: c.n_layers as u32,
+        n_attn_v: c.n_layers as u32,
+        n_gqa: (c.n_heads / c.n_kv_heads.max(1)) as u32,
+        output: if model.weights.output.is_some() { OutputMatrix::Separate } else { OutputMatrix::TiedToEmbedding },
+    }
+}
+
+/// The policy's facts about one loaded matrix.
+fn matrix_facts<'a>(name: &'a str, m: &Matrix) -> TensorFacts<'a> {
+    let stored = m.ggml_type();
+    TensorFacts {
+        name,
+        n_dims: 2,
+        row_len: m.shape().cols as u64,
+        decodable: true,
+        plain_float: matches!(stored, Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)),
+        stored,
+    }
+}
+
+/// The scheme [`quantize_model`] gives each matrix it quantizes (by llama.cpp name): what a
+/// calibration method needs to know before it runs.
+pub fn planned_schemes(model: &Model, scheme: &QuantScheme, policy: &TensorPolicy) -> BTreeMap<String, QuantScheme> {
+    let shape = model_shape(model);
+    let mut out = BTreeMap::new();
+    for (name, m) in model.weights.matrices() {
+        if let Action::Quantize(s) = policy.decide_in(&matrix_facts(&name, m), scheme, Some(&shape)).action {
+            out.insert(name, s);
+        }
+    }
+    out
+}
+
 /// One matrix through the policy.
-fn quantize_matrix(
+fn quantize_matrix<'m>(
     name: &str,
     m: &Matrix,
     scheme: &QuantScheme,
     policy: &TensorPolicy,
     model: &ModelShape,
+    method: Option<&mut (dyn TensorMethod + 'm)>,
 ) -> Result<(Matrix, TensorQuantReport), ModelError> {
     let shape = m.shape();
     let stored = m.ggml_type();
-    let facts = TensorFacts {
-        name,
-        n_dims: 2,
-        row_len: shape.cols as u64,
-        decodable: true,
-        plain_float: matches!(stored, Some(GgmlType::F32 | GgmlType::F16 | GgmlType::BF16)),
-        stored,
-    };
-    let decision = policy.decide_in(&facts, scheme, Some(model));
+    let decision = policy.decide_in(&matrix_facts(name, m), scheme, Some(model));
     let source_values = m.to_f32();
     let requant = |s: &QuantScheme| -> Result<Matrix, ModelError> {
         let q = quantize(s, &source_values, shape)
@@ -242,7 +292,15 @@ fn quantize_matrix(
     };
     let out = match &decision.action {
         Action::Copy => m.clone(),
-        Action::Quantize(s) => requant(s)?,
+        Action::Quantize(s) => match method {
+            Some(method) => {
+                let q = method
+                    .quantize(name, s, &source_values, shape)
+                    .map_err(|e| ModelError::QuantizeMethod { name: name.to_string(), reason: e.to_string() })?;
+                Matrix::from_quantized(q)?
+            }
+            None => requant(s)?,
+        },
         Action::ToF16 => requant(&QuantScheme::ggml(GgmlType::F16))?,
     };
     let error = match &decision.action {
