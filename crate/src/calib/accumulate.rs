@@ -117,16 +117,35 @@ impl ActivationObserver for SecondMoment {
                 self.cols[c * n + r] = x;
             }
         }
-        // Upper triangle from the block's columns, mirrored: XᵀX is symmetric.
-        for i in 0..width {
-            let ci = &self.cols[i * n..(i + 1) * n];
-            for j in i..width {
-                let cj = &self.cols[j * n..(j + 1) * n];
-                let d: f64 = ci.iter().zip(cj).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum();
-                g.xtx[i * width + j] += d;
-                if j != i {
-                    g.xtx[j * width + i] += d;
+        // The upper triangle from the block's columns, then mirrored: XᵀX is symmetric. Rows of
+        // the triangle are dealt round-robin to threads (row i costs width − i products); each
+        // element is the same sum whichever thread computes it.
+        let cols = &self.cols;
+        let upper_row = |i: usize, row: &mut [f64]| {
+            let ci = &cols[i * n..(i + 1) * n];
+            for (j, out) in row.iter_mut().enumerate().skip(i) {
+                let cj = &cols[j * n..(j + 1) * n];
+                *out += ci.iter().zip(cj).map(|(&a, &b)| f64::from(a) * f64::from(b)).sum::<f64>();
+            }
+        };
+        let threads = if width * width * n < 1 << 20 { 1 } else { crate::model::weights::default_threads().max(1) };
+        if threads == 1 {
+            // No thread spawned (wasm32 has none).
+            g.xtx.chunks_exact_mut(width).enumerate().for_each(|(i, row)| upper_row(i, row));
+        } else {
+            let mut parts: Vec<Vec<(usize, &mut [f64])>> = (0..threads).map(|_| Vec::new()).collect();
+            for (i, row) in g.xtx.chunks_exact_mut(width).enumerate() {
+                parts[i % threads].push((i, row));
+            }
+            std::thread::scope(|scope| {
+                for part in parts {
+                    scope.spawn(move || part.into_iter().for_each(|(i, row)| upper_row(i, row)));
                 }
+            });
+        }
+        for i in 0..width {
+            for j in i + 1..width {
+                g.xtx[j * width + i] = g.xtx[i * width + j];
             }
         }
         g.rows += n as u64;
