@@ -3,7 +3,8 @@
 //! the existing formats (so every writer and reader already handles the result).
 //!
 //! - [`gptq`]: GPTQ (Frantar et al. 2022), the inverse-Hessian error correction, with the
-//!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks).
+//!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks). The
+//!   statistics come from [`crate::calib`] (layer-sequential: [`crate::calib::sequential`]).
 //!
 //! [`QuantizedTensor`]: crate::formats::QuantizedTensor
 
