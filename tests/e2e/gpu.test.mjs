@@ -1,7 +1,8 @@
 // The whole model on WebGPU in headless Chromium (SwiftShader: a software fallback adapter, no
 // shader-f16): the generation panel's Device select. Greedy generation on WebGPU must give the
 // CPU's tokens for the same prompt (the GPU forward + GPU sampling against the CPU forward), and
-// `auto` must name the adapter and give its measured reason. SwiftShader runs a 135M model
+// `auto` must name the adapter and give its measured reason; a device lost part-way must hand
+// over to the CPU with a notice and the CPU's tokens. SwiftShader runs a 135M model
 // slowly, so the prompt is short and the tokens few.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -46,6 +47,21 @@ test('generation panel: WebGPU greedy tokens equal the CPU tokens; auto names th
   assert.equal(auto.used, gpuRate > cpuRate ? 'webgpu' : 'cpu');
   // Whichever backend auto chose, greedy output is the same tokens.
   assert.deepEqual(auto.base, cpu.base);
+
+  // The device lost mid-generation (the panel's diagnostic hook destroys it after 3 base tokens
+  // on WebGPU): the run completes on the CPU from there, says so, and greedy gives the CPU-only
+  // run's tokens on both sides.
+  await page.evaluate(() => (document.querySelector('#generate-body').dataset.loseDeviceAfter = '3'));
+  const lost = await generateOn(page, 'webgpu');
+  await page.evaluate(() => delete document.querySelector('#generate-body').dataset.loseDeviceAfter);
+  console.log(`# device lost: ${lost.note}`);
+  assert.equal(await page.locator('#gen-device-note').getAttribute('data-device-lost'), 'base:3');
+  assert.match(lost.note, /^The WebGPU device was lost at generated token 4 of the base model \(.+\): its first 3 tokens came from WebGPU, the rest ran on the CPU from there, giving the tokens the CPU gives, and so did the quantized model\. Ran on the CPU at [\d.]+ tok\/s\./);
+  assert.equal(await page.locator('#gen-device-note').getAttribute('class'), 'caption notice');
+  assert.equal(lost.used, 'cpu');
+  assert.deepEqual(lost.base, cpu.base);
+  assert.equal(lost.text, cpu.text);
+  assert.deepEqual(lost.quantized, cpu.quantized);
   assert.deepEqual(problems, []);
 });
 

@@ -185,6 +185,11 @@ export interface GenerateOptions {
   kvCache?: KvCache;
   /** What the WebGPU forward's matmuls compute in (f16 needs the adapter's shader-f16; the CPU path is f32). */
   activations?: Activations;
+  /**
+   * Test/diagnostic hook: destroy the WebGPU device (`GpuLabModel.destroyDevice`) once the base
+   * model has generated this many tokens on it, as a driver reset would.
+   */
+  loseDeviceAfter?: number;
 }
 
 export type Device = 'auto' | 'cpu' | 'webgpu';
@@ -213,6 +218,8 @@ export interface DeviceChoice {
   activations: Activations;
   /** Why requested f16 activations ran as f32 (the adapter has no shader-f16), when they did. */
   activationsNote?: string;
+  /** Set when the WebGPU device was lost part-way through a side: the rest of it (and any later side) ran on the CPU. */
+  deviceLost?: { side: 'base' | 'quantized'; afterTokens: number };
 }
 
 /** One model's generation: the core's result, its label and the streamed pieces. */
