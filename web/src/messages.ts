@@ -271,6 +271,16 @@ export interface Methods {
   compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest[]; progress: StepEvent };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
+  /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
+  memory: { args: Record<string, never>; result: WorkerMemory; progress: never };
+}
+
+/** What the worker holds: the wasm core's linear memory (it grows, never shrinks). */
+export interface WorkerMemory {
+  /** `memory.buffer.byteLength` of the wasm core. */
+  wasmBytes: number;
+  /** Whether a garbage collection ran first (`gc` is exposed only with `--js-flags=--expose-gc`). */
+  collected: boolean;
 }
 export type Method = keyof Methods;
 /** The progress detail of method `M`. */
