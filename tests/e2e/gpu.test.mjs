@@ -62,6 +62,9 @@ test('generation panel: WebGPU greedy tokens equal the CPU tokens; auto names th
   assert.deepEqual(lost.base, cpu.base);
   assert.equal(lost.text, cpu.text);
   assert.deepEqual(lost.quantized, cpu.quantized);
+  // The lost device was dropped: the next GPU work acquires a fresh one (the adapter self-test runs on it).
+  const next = await page.evaluate(() => globalThis.quantlabClient.call('probeGpu', {}));
+  assert.equal(next.computeCheck?.passed, true, JSON.stringify(next.computeCheck));
   assert.deepEqual(problems, []);
 });
 
