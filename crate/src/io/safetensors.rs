@@ -338,13 +338,13 @@ pub fn parse_index(text: &[u8], path: &Path) -> Result<IndexParts, SafetensorsEr
         if !plain || file.contains("..") {
             return Err(bad(format!("the shard '{file}' of '{name}' is not a file name next to the index")));
         }
-        let shard = dir.join(file);
-        if !shards.contains(&shard) {
-            shards.push(shard);
-        }
+        shards.push(dir.join(file));
         weight_map.push((name.clone(), file.to_string()));
     }
+    // Sorted, then deduplicated: linear in the entries (a search per entry was quadratic in a
+    // hostile index naming a distinct shard per tensor).
     shards.sort();
+    shards.dedup();
     Ok((shards, weight_map))
 }
 
