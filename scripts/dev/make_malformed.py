@@ -163,6 +163,7 @@ def main():
         "added_token_id_u32max.tokenizer.json": tokenizer_json(added=[added(2**32 - 1, "<max>")]),
         "vocab_id_3e9.tokenizer.json": tokenizer_json(extra_vocab={"zz": 3 * 10**9}),
         "added_token_past_vocab_size.tokenizer.json": tokenizer_json(added=[added(300, "<past>")]),
+        "sparse_id_4e6.tokenizer.json": tokenizer_json(added=[added(4 * 10**6, "<far>")]),
     }
     for name, b in files.items():
         with open(os.path.join(OUT, name), "wb") as f:

@@ -32,8 +32,8 @@ export function startServer() {
   });
 }
 
-/** Headless Debian Chromium with WebGPU on SwiftShader (no GPU on this machine or in CI). */
-export async function launchBrowser() {
+/** Headless Debian Chromium with WebGPU on SwiftShader (no GPU on this machine or in CI), plus `extraArgs`. */
+export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -48,6 +48,7 @@ export async function launchBrowser() {
       '--enable-features=Vulkan',
       '--use-vulkan=swiftshader',
       '--use-angle=swiftshader',
+      ...extraArgs,
     ],
   });
 }

@@ -126,6 +126,7 @@ fn malformed_tokenizer_json_gives_errors_not_aborts() {
         ("added_token_id_u32max.tokenizer.json", "added_tokens entry '<max>' has id 4294967295"),
         ("vocab_id_3e9.tokenizer.json", "model.vocab entry 'zz' has id 3000000000"),
         ("added_token_past_vocab_size.tokenizer.json", "the tokenizer has 301 tokens but the embedding"),
+        ("sparse_id_4e6.tokenizer.json", "token ids reach 4000000 but only 257 tokens are defined"),
     ] {
         let dir = hf_dir_with_tokenizer(root.path(), tokenizer).display().to_string();
         let out = root.path().join("out.safetensors").display().to_string();

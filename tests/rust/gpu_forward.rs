@@ -31,7 +31,7 @@ use quantlab::gpu::forward::kernels::{
 use quantlab::gpu::forward::{GpuModel, Pick, DEFAULT_MAX_BATCH};
 use quantlab::gpu::matmul::ActivationPrecision;
 use quantlab::model::eval::{evaluate, plan, EvalHooks, LogitSource, ModelSource, Protocol};
-use quantlab::model::generate::generate;
+use quantlab::model::generate::{continue_generation, generate};
 use quantlab::model::sampler::argmax;
 use quantlab::model::weights::Layer;
 use quantlab::model::{forward, rmsnorm, rope, Config, Matrix, Model, Rng, Sampler, SamplerConfig, State, Weights};
@@ -353,6 +353,7 @@ fn synthetic_model_prefill_and_decode_match_cpu_logits() {
 
 /// Generation on the GPU (GPU sampling) gives the CPU loop's tokens: greedy, and seeded top-k /
 /// top-p (same PCG32 draws); `top_k = 0` takes the logits-readback path with the CPU sampler.
+/// Continued on the CPU from part-way (`continue_generation`), it still gives them.
 #[test]
 fn synthetic_model_generation_matches_cpu_generate() {
     let Some(gpu) = gpu() else { return };
@@ -384,7 +385,33 @@ fn synthetic_model_generation_matches_cpu_generate() {
         assert_eq!(got, want, "{cfg:?}");
         assert_eq!(streamed, got);
         assert_eq!((stats.prompt_tokens, stats.generated, stats.decode_forwards), (4, 30, 29));
+        // The GPU's first k tokens finished on the CPU (what a lost device does): the same tokens,
+        // the sampler's stream picked up where the GPU left it.
+        for k in [1, 7] {
+            let mut state = State::new(&model.config, 40);
+            let mut rest = Vec::new();
+            let (all, stats) = continue_generation(
+                &model,
+                &mut state,
+                &prompt,
+                &got[..k],
+                30,
+                cfg,
+                |_| false,
+                || 0.0,
+                |t| {
+                    rest.push(t);
+                    true
+                },
+            )
+            .unwrap();
+            assert_eq!((&all, &rest[..], stats.generated), (&want, &want[k..], 30), "{cfg:?}, continued after {k}");
+        }
     }
+    // More tokens already generated than the budget is an error, not a panic.
+    let mut state = State::new(&model.config, 40);
+    let cfg = SamplerConfig::default();
+    assert!(continue_generation(&model, &mut state, &prompt, &[1; 31], 30, cfg, |_| false, || 0.0, |_| true).is_err());
     // The callback stops generation; an end-of-generation token is not emitted.
     let (got, _) =
         generate_blocking(&mut g, &prompt, 30, SamplerConfig::default(), |_| false, || 0.0, |_| false).unwrap();

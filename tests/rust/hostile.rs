@@ -6,7 +6,7 @@ use crate::gguf::builder::GgufBuilder;
 use quantlab::gguf::{GgufError, GgufFile, MAX_ALIGNMENT};
 use quantlab::model::eval::{evaluate, plan, EvalError, EvalHooks, LogitSource, Protocol};
 use quantlab::model::{Model, ModelError};
-use quantlab::tokenizer::{Tokenizer, MAX_TOKEN_IDS};
+use quantlab::tokenizer::{Tokenizer, MAX_SPARE_IDS, MAX_TOKEN_IDS};
 use std::path::Path;
 
 fn corpus(name: &str) -> Vec<u8> {
@@ -50,6 +50,13 @@ fn token_ids_beyond_the_cap_are_errors_naming_the_entry() {
     // An id below the cap is accepted (a sparse table, but a legal one).
     let sparse = tokenizer_json("", r#"{"id": 1000, "content": "<n>"}"#);
     assert_eq!(Tokenizer::from_tokenizer_json(&sparse).unwrap().vocab_size(), 1001);
+    // Below the cap but mostly holes: 4 tokens cannot claim a table of 4·10^6 ids.
+    let holes = tokenizer_json("", r#"{"id": 4000000, "content": "<far>"}"#);
+    let e = Tokenizer::from_tokenizer_json(&holes).unwrap_err().to_string();
+    assert!(e.contains("token ids reach 4000000 but only 4 tokens are defined") && e.contains("MAX_SPARE_IDS"), "{e}");
+    let edge = |id: usize| tokenizer_json("", &format!(r#"{{"id": {id}, "content": "<e>"}}"#));
+    assert!(Tokenizer::from_tokenizer_json(&edge(2 * 4 + MAX_SPARE_IDS - 1)).is_ok());
+    assert!(Tokenizer::from_tokenizer_json(&edge(2 * 4 + MAX_SPARE_IDS)).is_err());
 }
 
 #[test]

@@ -372,4 +372,9 @@ fn index_shards_are_plain_file_names() {
     let (shards, map) = st::parse_index(text.as_bytes(), index).unwrap();
     assert_eq!(shards, [Path::new("/checkpoint/model-00001-of-00002.safetensors")]);
     assert_eq!(map, [("w".to_string(), "model-00001-of-00002.safetensors".to_string())]);
+    // Shards are listed once each, sorted, however many tensors name them.
+    let text = serde_json::json!({"weight_map": {"a": "s2.safetensors", "b": "s1.safetensors", "c": "s2.safetensors"}});
+    let (shards, map) = st::parse_index(text.to_string().as_bytes(), index).unwrap();
+    assert_eq!(shards, [Path::new("/checkpoint/s1.safetensors"), Path::new("/checkpoint/s2.safetensors")]);
+    assert_eq!(map.len(), 3);
 }

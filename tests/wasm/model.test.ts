@@ -159,6 +159,28 @@ describe('LabModel', () => {
     expect(() => base.generate('', {})).toThrow(/prompt is empty/);
   }, SLOW);
 
+  test('continueGeneration finishes a generation from part-way with the same tokens and text (greedy and seeded)', () => {
+    for (const opts of [{ maxTokens: 8 }, { maxTokens: 8, seed: 7, temperature: 0.9, topK: 40 }]) {
+      const pieces: string[] = [];
+      const full = base.generate(NATIVE.greedy.prompt, opts, (piece: string) => {
+        pieces.push(piece);
+      });
+      expect(full.tokenIds.length).toBe(8);
+      const k = 3;
+      const rest: string[] = [];
+      const done = base.continueGeneration(NATIVE.greedy.prompt, opts, Uint32Array.from(full.tokenIds.slice(0, k)), (piece: string) => {
+        rest.push(piece);
+      });
+      expect(done.tokenIds, JSON.stringify(opts)).toEqual(full.tokenIds);
+      expect(done.text).toBe(full.text);
+      expect(done.promptTokens).toBe(full.promptTokens);
+      // Only the new tokens stream; with the first k pieces they make the whole text.
+      expect(rest.length).toBe(8 - k);
+      expect(pieces.slice(0, k).join('') + rest.join('')).toBe(full.text);
+    }
+    expect(() => base.continueGeneration('x', { maxTokens: 2 }, Uint32Array.from([1, 2, 3]))).toThrow(/3 tokens were already generated, more than the budget of 2/);
+  }, SLOW);
+
   test('exportQuantized writes the same q8_0 GGUF as the native quantizer', () => {
     let calls = 0;
     const out = exportQuantized(bytes, 'q8_0', () => { calls++; });

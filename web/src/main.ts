@@ -18,6 +18,8 @@ import { isCancel, ProgressView } from './ui/progress';
 const DEFAULT_MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
 
 const client = new LabClient(() => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+/** Test and diagnostic hook (tests/e2e/soak.test.mjs): the page's worker client, to drive the worker API without the panels. */
+(globalThis as typeof globalThis & { quantlabClient?: LabClient }).quantlabClient = client;
 const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
 const weights = new WeightPanels(app);
 const compare = new ComparePanel(app);

@@ -185,6 +185,11 @@ export interface GenerateOptions {
   kvCache?: KvCache;
   /** What the WebGPU forward's matmuls compute in (f16 needs the adapter's shader-f16; the CPU path is f32). */
   activations?: Activations;
+  /**
+   * Test/diagnostic hook: destroy the WebGPU device (`GpuLabModel.destroyDevice`) once the base
+   * model has generated this many tokens on it, as a driver reset would.
+   */
+  loseDeviceAfter?: number;
 }
 
 export type Device = 'auto' | 'cpu' | 'webgpu';
@@ -213,6 +218,8 @@ export interface DeviceChoice {
   activations: Activations;
   /** Why requested f16 activations ran as f32 (the adapter has no shader-f16), when they did. */
   activationsNote?: string;
+  /** Set when the WebGPU device was lost part-way through a side: the rest of it (and any later side) ran on the CPU. */
+  deviceLost?: { side: 'base' | 'quantized'; afterTokens: number };
 }
 
 /** One model's generation: the core's result, its label and the streamed pieces. */
@@ -264,6 +271,16 @@ export interface Methods {
   compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest[]; progress: StepEvent };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
+  /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
+  memory: { args: Record<string, never>; result: WorkerMemory; progress: never };
+}
+
+/** What the worker holds: the wasm core's linear memory (it grows, never shrinks). */
+export interface WorkerMemory {
+  /** `memory.buffer.byteLength` of the wasm core. */
+  wasmBytes: number;
+  /** Whether a garbage collection ran first (`gc` is exposed only with `--js-flags=--expose-gc`). */
+  collected: boolean;
 }
 export type Method = keyof Methods;
 /** The progress detail of method `M`. */

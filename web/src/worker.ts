@@ -102,6 +102,13 @@ const handlers: { [M in Method]: Handler<M> } = {
   compareFormats,
   generate,
   exportModel,
+  memory: async () => {
+    const { memory } = await ready;
+    // Only a test browser exposes gc (--js-flags=--expose-gc); wasm memory itself is never collected.
+    const gc = (self as typeof self & { gc?: () => void }).gc;
+    gc?.();
+    return { wasmBytes: memory.buffer.byteLength, collected: gc !== undefined };
+  },
 };
 
 const cancelledIds = new Set<number>();

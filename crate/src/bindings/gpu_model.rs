@@ -15,6 +15,7 @@
 //!                     activations}
 //! gpuModel.generate(prompt, opts, onToken?) -> Promise<same result as LabModel.generate>
 //! gpuModel.probe() -> Promise<{cpuTokensPerSec, gpuTokensPerSec, useGpu, reason}>
+//! GpuLabModel.destroyDevice() -> boolean   (test/diagnostic hook: loses the device on purpose)
 //! ```
 //! Calls on one `GpuLabModel` run one at a time; a second call while one is running is refused.
 
@@ -26,7 +27,7 @@ use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use super::gpu_bindings::gpu_context;
+use super::gpu_bindings::{destroy_gpu_context, gpu_context};
 use super::model::{generate_result, now_secs, LabModel, Loaded, TokenStream};
 use super::{js_err, to_js, Js, LabJsError};
 use crate::error::Input;
@@ -137,6 +138,16 @@ impl GpuLabModel {
             Ok(GpuLabModel { inner }.into())
         });
         Ok(promise.unchecked_into())
+    }
+
+    /// Test and diagnostic hook: destroys the page's WebGPU device (`GPUDevice.destroy()`) as a
+    /// driver reset would, so the lab's device-loss handling can be exercised; callable while a
+    /// generation runs (e.g. from its `onToken`), whose next GPU step then fails with kind
+    /// `deviceLost`. Every `GpuLabModel` on that device is unusable afterwards (free them); the
+    /// next `upload` acquires a fresh device. Returns whether a device was held.
+    #[wasm_bindgen(js_name = destroyDevice)]
+    pub fn destroy_device() -> bool {
+        destroy_gpu_context()
     }
 
     /// The adapter, its features, the kernels each matrix uses and the bytes on the device.

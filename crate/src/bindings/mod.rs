@@ -468,6 +468,14 @@ mod gpu_bindings {
         Ok(gpu)
     }
 
+    /// Destroys the page's GPU device, if one was acquired, and forgets it: every model on it
+    /// fails its next call with `deviceLost`, and the next upload acquires a fresh device.
+    /// Whether there was one.
+    pub(super) fn destroy_gpu_context() -> bool {
+        let gpu = GPU.with(|g| g.borrow_mut().take());
+        gpu.inspect(|gpu| gpu.destroy()).is_some()
+    }
+
     #[derive(Serialize, Tsify)]
     #[serde(rename_all = "camelCase")]
     #[tsify(missing_as_null, hashmap_as_object)]

@@ -22,6 +22,9 @@
 //!                onToken?(piece, tokenId) -> bool|void)
 //!   -> {text, tokenIds, stopReason: "eog"|"maxTokens"|"callback", promptTokens,
 //!       prefillTokensPerSec, decodeTokensPerSec}
+//! model.continueGeneration(prompt, opts, generated: Uint32Array, onToken?) -> same as generate
+//!   (a generation that produced `generated` elsewhere, e.g. on a lost GPU, finished on the CPU:
+//!    the same tokens one uninterrupted `generate` gives; onToken sees only the new ones)
 //! ```
 
 use std::rc::Rc;
@@ -34,7 +37,7 @@ use super::{js_err, to_js, Js, LabJsError};
 use crate::error::{ErrorKind, Input};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
-use crate::model::generate::{generate, GenerateStats, StopReason};
+use crate::model::generate::{continue_generation, generate, GenerateStats, StopReason};
 use crate::model::quantize::{quantize_model_with_progress, QuantizeModelError};
 use crate::model::{Model, Sampler, SamplerConfig, State, TensorPolicy};
 use crate::stats::ErrorMetrics;
@@ -298,6 +301,17 @@ impl TokenStream {
         TokenStream { decoder: StreamDecoder::new(), text: String::new(), callback: JsCallback::new(on_token) }
     }
 
+    /// A stream that already decoded `generated` (not reported again): the next piece is what
+    /// it would have been in one uninterrupted stream (a character split across the boundary
+    /// included).
+    pub fn resumed(tok: &Tokenizer, generated: &[u32], on_token: Option<js_sys::Function>) -> TokenStream {
+        let mut stream = TokenStream::new(None);
+        for &id in generated {
+            stream.push(tok, id);
+        }
+        TokenStream { callback: JsCallback::new(on_token), ..stream }
+    }
+
     /// Decodes `id`, reports it; `false` once the callback asked to stop (or threw).
     pub fn push(&mut self, tok: &Tokenizer, id: u32) -> bool {
         let piece = self.decoder.push(tok, id);
@@ -474,6 +488,38 @@ impl LabModel {
         );
         let text = stream.finish()?;
         let (token_ids, stats) = result.map_err(js_err)?;
+        Ok(generate_result(text, token_ids, &stats)?)
+    }
+
+    /// Finishes on the CPU a generation of `prompt` with `opts` that already produced
+    /// `generated` (a GPU generation whose device was lost part-way): the result is what one
+    /// `generate(prompt, opts)` gives — the same tokens, greedy or seeded, `generated` included
+    /// in `tokenIds` and `text` — while `onToken` streams only the tokens after them.
+    #[wasm_bindgen(js_name = continueGeneration)]
+    pub fn continue_generation(
+        &self,
+        prompt: &str,
+        #[wasm_bindgen(unchecked_param_type = "GenerateOpts | undefined | null")] opts: JsValue,
+        generated: &[u32],
+        on_token: Option<js_sys::Function>,
+    ) -> Result<Js<GenerateResult>, JsValue> {
+        let req = self.inner.generate_request(prompt, opts)?;
+        let (model, tok) = (&self.inner.model, &*self.inner.tokenizer);
+        let mut state = State::new(&model.config, req.ids.len() + req.max_new.max(1));
+        let mut stream = TokenStream::resumed(tok, generated, on_token);
+        let result = continue_generation(
+            model,
+            &mut state,
+            &req.ids,
+            generated,
+            req.max_new,
+            req.config,
+            |id| tok.is_eog(id),
+            now_secs,
+            |id| stream.push(tok, id),
+        );
+        let text = stream.finish()?;
+        let (token_ids, stats) = result.map_err(|e| js_err(e).context("continuing the generation"))?;
         Ok(generate_result(text, token_ids, &stats)?)
     }
 

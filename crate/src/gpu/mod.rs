@@ -183,6 +183,16 @@ impl GpuContext {
         }
     }
 
+    /// Destroys the device on purpose (a test and diagnostic hook: what a driver reset or a
+    /// browser reclaiming the GPU does). It counts as lost at once, so the next operation on it
+    /// fails with [`GpuError::DeviceLost`] even before the browser's lost notification arrives.
+    pub fn destroy(&self) {
+        if let Ok(mut slot) = self.lost.lock() {
+            slot.get_or_insert_with(|| "destroyed on purpose by GpuLabModel.destroyDevice".into());
+        }
+        self.device.destroy();
+    }
+
     /// Errors out if the device has been lost since the last call.
     pub fn check_alive(&self) -> Result<(), GpuError> {
         match self.lost.lock().ok().and_then(|slot| slot.clone()) {

@@ -250,18 +250,20 @@ impl Checkpoint {
         &self.data[t.shard].bytes()[t.start..t.end]
     }
 
-    /// The values of `t` as f32 (F32, F16 and BF16 tensors only).
+    /// The values of `t` as f32 (F32, F16 and BF16 tensors only). The dtype is checked before
+    /// the output is allocated, so its size is at most twice the tensor's bytes in the file.
     pub fn tensor_f32(&self, t: &CheckpointTensor) -> Result<Vec<f32>, SafetensorsError> {
-        let raw = self.raw(t);
-        let mut out = vec![0f32; t.n_elements()];
-        match t.dtype {
-            Dtype::F32 => float::decode_f32(raw, &mut out),
-            Dtype::F16 => float::decode_f16(raw, &mut out),
-            Dtype::BF16 => float::decode_bf16(raw, &mut out),
+        let decode: fn(&[u8], &mut [f32]) = match t.dtype {
+            Dtype::F32 => float::decode_f32,
+            Dtype::F16 => float::decode_f16,
+            Dtype::BF16 => float::decode_bf16,
             other => {
                 return Err(SafetensorsError::UnsupportedDtype { tensor: t.name.clone(), dtype: other.to_string() })
             }
-        }
+        };
+        let raw = self.raw(t);
+        let mut out = vec![0f32; t.n_elements()];
+        decode(raw, &mut out);
         Ok(out)
     }
 }
@@ -336,13 +338,13 @@ pub fn parse_index(text: &[u8], path: &Path) -> Result<IndexParts, SafetensorsEr
         if !plain || file.contains("..") {
             return Err(bad(format!("the shard '{file}' of '{name}' is not a file name next to the index")));
         }
-        let shard = dir.join(file);
-        if !shards.contains(&shard) {
-            shards.push(shard);
-        }
+        shards.push(dir.join(file));
         weight_map.push((name.clone(), file.to_string()));
     }
+    // Sorted, then deduplicated: linear in the entries (a search per entry was quadratic in a
+    // hostile index naming a distinct shard per tensor).
     shards.sort();
+    shards.dedup();
     Ok((shards, weight_map))
 }
 

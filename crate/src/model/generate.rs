@@ -3,7 +3,7 @@
 //! the clock), so it runs on wasm32 too.
 
 use super::forward_batch::{try_forward_batch, BatchLogits, BatchState, Block, DEFAULT_BLOCK};
-use super::sampler::Sampler;
+use super::sampler::{Sampler, SamplerConfig};
 use super::{try_forward, Model, ModelError, State};
 
 /// Why generation ended.
@@ -118,4 +118,38 @@ pub fn generate(
         stop,
     };
     Ok((out, stats))
+}
+
+/// Continues a generation of `prompt` that already produced `generated` (on another backend,
+/// e.g. a GPU whose device was lost): the prompt and those tokens are prefilled, the sampler
+/// resumes after `generated.len()` picks ([`Sampler::resumed`]), and up to
+/// `max_new - generated.len()` more tokens follow, so the result is what one uninterrupted
+/// [`generate`] with `config` gives (token for token; greedy and seeded sampling alike).
+/// Returns all the tokens (`generated` first); the stats count the prompt as `prompt` and the
+/// generated tokens as all of them, timing only this call. `on_token` sees only the new ones.
+///
+/// Errors: those of [`generate`], and more `generated` tokens than `max_new`.
+#[allow(clippy::too_many_arguments)] // generate's inputs plus where to continue from
+pub fn continue_generation(
+    model: &Model,
+    state: &mut State,
+    prompt: &[u32],
+    generated: &[u32],
+    max_new: usize,
+    config: SamplerConfig,
+    is_eog: impl Fn(u32) -> bool,
+    now: impl Fn() -> f64,
+    on_token: impl FnMut(u32) -> bool,
+) -> Result<(Vec<u32>, GenerateStats), ModelError> {
+    if generated.len() > max_new {
+        let reason = format!("{} tokens were already generated, more than the budget of {max_new}", generated.len());
+        return Err(ModelError::BadMetadata { key: "generated".into(), reason });
+    }
+    let context: Vec<u32> = prompt.iter().chain(generated).copied().collect();
+    let mut sampler = Sampler::resumed(config, generated.len());
+    let (rest, mut stats) =
+        generate(model, state, &context, max_new - generated.len(), &mut sampler, is_eog, now, on_token)?;
+    stats.prompt_tokens = prompt.len();
+    stats.generated += generated.len();
+    Ok((context[prompt.len()..].iter().chain(&rest).copied().collect(), stats))
 }

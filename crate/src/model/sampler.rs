@@ -19,6 +19,11 @@
 //!    least `top_p` (at least one token); `top_p >= 1` keeps all.
 //! 5. Draw `u = next_f32()` and return the first candidate whose cumulative (renormalised)
 //!    probability exceeds `u · total` (the last candidate if rounding leaves none).
+//!
+//! Every non-greedy pick over more than one logit draws exactly one number (even when no
+//! candidate is left), as the GPU sampler does: the sampler after `n` picks is
+//! [`Sampler::resumed`]`(config, n)`, which is what lets a generation stopped on one backend
+//! continue on another with the same random stream.
 
 /// PCG32: a small, fast, seedable generator (see the module docs).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,12 +112,26 @@ impl Sampler {
         Sampler { config, rng: Rng::new(config.seed) }
     }
 
+    /// The sampler as it is after `picks` calls of [`Self::sample`] on logits of more than one
+    /// value: the same random stream from there on (greedy draws nothing, so it is [`Self::new`]).
+    pub fn resumed(config: SamplerConfig, picks: usize) -> Sampler {
+        let mut sampler = Sampler::new(config);
+        if !config.is_greedy() {
+            for _ in 0..picks {
+                sampler.rng.next_f32();
+            }
+        }
+        sampler
+    }
+
     /// Picks the next token from `logits` (see the module docs).
     pub fn sample(&mut self, logits: &[f32]) -> u32 {
         let c = self.config;
         if c.is_greedy() || logits.len() <= 1 {
             return argmax(logits);
         }
+        // Drawn first, so every pick advances the stream once (see the module docs).
+        let draw = self.rng.next_f32() as f64;
         let order = |a: &u32, b: &u32| {
             let (x, y) = (logits[*a as usize], logits[*b as usize]);
             y.total_cmp(&x).then(a.cmp(b))
@@ -143,7 +162,7 @@ impl Sampler {
             }
         }
         let total: f64 = probs[..keep].iter().sum();
-        let u = self.rng.next_f32() as f64 * total;
+        let u = draw * total;
         let mut cum = 0.0;
         for (n, p) in probs[..keep].iter().enumerate() {
             cum += p;
@@ -169,6 +188,21 @@ mod tests {
         let mut r = Rng::new(1);
         let mean: f64 = (0..10000).map(|_| r.next_f32() as f64).sum::<f64>() / 10000.0;
         assert!((mean - 0.5).abs() < 0.02, "{mean}");
+    }
+
+    #[test]
+    fn resumed_sampler_continues_the_stream() {
+        let logits: Vec<f32> = (0..50).map(|i| ((i * 7919) % 23) as f32 * 0.3).collect();
+        let config = SamplerConfig { temperature: 1.3, top_k: 0, top_p: 0.9, seed: 9 };
+        let mut full = Sampler::new(config);
+        // A pick with every logit NaN draws too, like every other pick.
+        let at = |i: usize| if i == 3 { &[f32::NAN; 50][..] } else { &logits[..] };
+        let picks: Vec<u32> = (0..12).map(|i| full.sample(at(i))).collect();
+        for n in [0, 3, 4, 11] {
+            let mut resumed = Sampler::resumed(config, n);
+            let rest: Vec<u32> = (n..12).map(|i| resumed.sample(at(i))).collect();
+            assert_eq!(rest, picks[n..], "resumed after {n} picks");
+        }
     }
 
     #[test]

@@ -8,6 +8,12 @@ use super::*;
 /// of the file.
 pub const MAX_TOKEN_IDS: usize = 1 << 22;
 
+/// Ids a `tokenizer.json` may leave unused beyond one per defined token: the table is sized by
+/// the highest id, so without this a file of a few hundred bytes with one id just below
+/// [`MAX_TOKEN_IDS`] would allocate a table of millions of empty slots. Real tokenizers number
+/// their tokens densely (a few reserved gaps at most).
+pub const MAX_SPARE_IDS: usize = 1024;
+
 /// Parts that both constructors fill in.
 struct Parts {
     model: Model,
@@ -187,6 +193,14 @@ impl Tokenizer {
         let n = entries.iter().map(|e| e.0 as usize + 1).max().unwrap_or(0);
         if n == 0 {
             return Err(err("empty vocabulary".into()));
+        }
+        if n > 2 * entries.len() + MAX_SPARE_IDS {
+            return Err(err(format!(
+                "token ids reach {} but only {} tokens are defined (model.vocab and added_tokens): the id table \
+                 may be at most twice the tokens plus {MAX_SPARE_IDS} (MAX_SPARE_IDS)",
+                n - 1,
+                entries.len()
+            )));
         }
         let mut tokens = vec![String::new(); n];
         let mut types = vec![TokenType::Unused; n];

@@ -26,7 +26,7 @@ mod pretok;
 mod spm;
 
 pub use chat::{render_chatml, ChatMessage, ChatTemplate};
-pub use load::MAX_TOKEN_IDS;
+pub use load::{MAX_SPARE_IDS, MAX_TOKEN_IDS};
 pub use pretok::PreTokenizer;
 
 use crate::gguf::{GgufFile, MetadataArray};

@@ -83,7 +83,9 @@ export class GeneratePanel {
       this.stats[k].textContent = '';
     }
     this.note.textContent = '';
-    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache, activations };
+    // Test/diagnostic hook: `data-lose-device-after="N"` on #generate-body loses the WebGPU device after N base tokens.
+    const loseDeviceAfter = Number(this.root.dataset.loseDeviceAfter) || undefined;
+    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache, activations, loseDeviceAfter };
     const title = `Generating with the base and ${format}`;
     const listener = this.progress.listener(title);
     this.button.disabled = true;
@@ -127,6 +129,9 @@ export class GeneratePanel {
     this.deviceNote.textContent = `${d.fallback ?? ''}${ran}. ${d.requested === 'auto' ? 'auto: ' : ''}${d.reason}`;
     this.deviceNote.classList.toggle('notice', d.fallback !== undefined);
     this.deviceNote.dataset.used = d.used;
+    // Where a lost device handed over to the CPU (the notice above says it in words).
+    if (d.deviceLost) this.deviceNote.dataset.deviceLost = `${d.deviceLost.side}:${d.deviceLost.afterTokens}`;
+    else delete this.deviceNote.dataset.deviceLost;
     if (d.adapter) this.deviceNote.dataset.adapter = d.adapter;
     // The KV format the run used, next to the select (the CPU path ignores a non-f32 choice).
     const ignored = d.used === 'cpu' && requestedKv !== 'f32' ? ` (${requestedKv} ignored: the CPU path keeps f32)` : '';

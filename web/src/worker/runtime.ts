@@ -275,16 +275,30 @@ async function browserAdapterName(): Promise<string | undefined> {
   return [info.vendor, info.architecture].filter(Boolean).join(' / ') || info.description || undefined;
 }
 
-/** The same prompt and seed through the base and the quantized model, streamed token by token. */
+/** The Generate panel's notice for a device lost after `tokens` tokens of `side` (the rest ran on the CPU). */
+function deviceLostNote(side: 'base' | 'quantized', tokens: number, cause: string): string {
+  const after = side === 'base' ? ', and so did the quantized model' : '';
+  return `The WebGPU device was lost at generated token ${tokens + 1} of the ${side} model (${cause}): its first ${tokens} tokens came from WebGPU, the rest ran on the CPU from there, giving the tokens the CPU gives${after}.`;
+}
+
+/**
+ * The same prompt and seed through the base and the quantized model, streamed token by token.
+ * A WebGPU failure before a side's first token runs that side on the CPU; a lost device
+ * (kind `deviceLost`) after it continues the side on the CPU from the last streamed token.
+ */
 export async function generate(args: Args<'generate'>, ctx: Ctx<'generate'>): Promise<{ base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }> {
   const rt = await getRuntime(ctx);
   const opts = { maxTokens: args.maxTokens, seed: args.seed, temperature: args.temperature, chat: args.chat };
   const device = await chooseDevice(rt, args.device ?? 'cpu', args.kvCache ?? 'f32', args.activations ?? 'f32', ctx);
   const run = async (model: LabModel, which: 'base' | 'quantized') => {
     const pieces: string[] = [];
+    const ids: number[] = [];
+    let onGpu = false;
     const onToken = (piece: string, tokenId: number) => {
       pieces.push(piece);
+      ids.push(tokenId);
       ctx.progress('generate', pieces.length, args.maxTokens, { side: which, piece, tokenId });
+      if (onGpu && which === 'base' && pieces.length === args.loseDeviceAfter) GpuLabModel.destroyDevice();
       return !ctx.cancelled();
     };
     let result: GenerateResult | undefined;
@@ -293,14 +307,25 @@ export async function generate(args: Args<'generate'>, ctx: Ctx<'generate'>): Pr
       try {
         const gpu = await gpuCopy(rt, model, which === 'base' ? null : args.format, device.kvCache, device.activations);
         gpuKernels = gpu.info().kernels;
+        onGpu = true;
         result = await gpu.generate(args.prompt, opts, onToken);
       } catch (error) {
+        onGpu = false;
         gpuKernels = undefined;
         // A failed device or upload is dropped, so the next run acquires and uploads afresh.
         freeGpu(rt);
-        if (pieces.length > 0 || ctx.cancelled()) throw new RuntimeError(`generating with the ${which} model on WebGPU: ${errorText(error)}`);
-        device.fallback = `${device.fallback ?? ''}WebGPU failed for the ${which} model (${errorText(error)}); it was generated on the CPU instead. `;
-        if (which === 'base') {
+        if (ctx.cancelled()) throw new CancelledError('cancelled generation');
+        if (pieces.length > 0) {
+          // Tokens already streamed stay: only a lost device continues, on the CPU, from there.
+          if (kindOf(error)?.kind !== 'deviceLost') throw new RuntimeError(`generating with the ${which} model on WebGPU: ${errorText(error)}`, kindOf(error));
+          device.deviceLost = { side: which, afterTokens: ids.length };
+          device.fallback = `${device.fallback ?? ''}${deviceLostNote(which, ids.length, errorText(error))} `;
+          // The CPU continues the same generation: prompt + the streamed tokens, the sampler's stream where the GPU left it.
+          result = wasmCall(`continuing the ${which} model on the CPU`, () => model.continueGeneration(args.prompt, opts, Uint32Array.from(ids), onToken));
+        } else {
+          device.fallback = `${device.fallback ?? ''}WebGPU failed for the ${which} model (${errorText(error)}); it was generated on the CPU instead. `;
+        }
+        if (which === 'base' || device.deviceLost) {
           device.used = 'cpu';
           device.kvCache = 'f32';
           device.activations = 'f32';
