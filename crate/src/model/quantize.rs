@@ -255,7 +255,7 @@ fn quantize_matrix(
         rows: shape.rows,
         cols: shape.cols,
         source: m.type_name(),
-        requested: scheme.name(),
+        requested: policy.scheme_for(name, scheme).name(),
         actual: match &decision.action {
             Action::Quantize(s) => s.name(),
             Action::ToF16 => "f16".into(),
