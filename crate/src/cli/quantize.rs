@@ -79,7 +79,8 @@ pub struct QuantizeArgs {
         long = "format",
         required_unless_present = "recipe",
         conflicts_with = "recipe",
-        default_value = ""
+        default_value = "",
+        hide_default_value = true
     )]
     pub format: String,
     /// A recipe file (recipe.json) instead of -f: a default target and per-tensor formats and
