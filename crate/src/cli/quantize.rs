@@ -111,11 +111,11 @@ pub struct QuantizeArgs {
     /// calibration text (not layer-sequential); the token embedding is rounded to nearest.
     #[arg(long, value_enum, default_value_t = Method::Rtn)]
     pub method: Method,
-    /// Calibration text for --method gptq (UTF-8 file; default: Moby-Dick chapters 4+, never the
+    /// Calibration text for --method gptq and a recipe's gptq entries (UTF-8 file; default: Moby-Dick chapters 4+, never the
     /// eval chapters 1-3).
     #[arg(long, value_name = "FILE")]
     pub calib: Option<PathBuf>,
-    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens). Use more than a
+    /// Calibration tokens for GPTQ (whole chunks of up to 512 tokens). Use more than a
     /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
     /// calibration rows rather than the layer.
     #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
@@ -127,7 +127,7 @@ pub struct QuantizeArgs {
     /// llama.cpp importance matrix (`quantlab imatrix` or `llama-imatrix` output, GGUF or legacy
     /// .dat): each tensor quantized to a ggml type uses its entry (looked up by tensor name) as
     /// llama-quantize does; a tensor without one is rounded to nearest, with a note. GGUF input
-    /// and output only.
+    /// and output only. A recipe's imatrix entries read it too.
     #[arg(long, value_name = "FILE")]
     pub imatrix: Option<PathBuf>,
 }
