@@ -13,7 +13,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 seconds=${1:-60}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(gguf safetensors safetensors_index tokenizer_json scheme)
+((${#targets[@]})) || targets=(gguf safetensors safetensors_index tokenizer_json scheme recipe)
 
 command -v cargo-fuzz >/dev/null || die "cargo-fuzz is missing: run scripts/setup.sh (it installs it)"
 # libFuzzer's instrumentation needs unstable rustc flags; RUSTC_BOOTSTRAP lets the stable
@@ -40,6 +40,18 @@ for name in q4_0 q4_k q6_k q8_0 f16 bf16 int8-sym-channel int4-asym-g128 int4-sy
   nf4-b64 nf4-b64-dq fp4-b128 nf4-b4096-dq256 fp8-e4m3-tensor fp8-e5m2-channel; do
   printf '%s' "$name" >"fuzz/corpus/scheme/$name"
 done
+
+# Recipes: valid ones (a default only, per-tensor entries with each method) and near misses
+# (another version, an unknown field, a duplicate, a method the format does not take).
+mkdir -p fuzz/corpus/recipe
+recipe_seed() { printf '%s' "$2" >"fuzz/corpus/recipe/$1.json"; }
+recipe_seed default '{"version": 1, "default": {"format": "q4_k_m"}}'
+recipe_seed mixed '{"version": 1, "name": "mix", "default": {"format": "q4_0", "method": "rtn"}, "tensors": [{"name": "token_embd.weight", "format": "q8_0"}, {"name": "blk.0.attn_q.weight", "format": "int4-sym-g64", "method": "gptq"}, {"name": "blk.0.ffn_down.weight", "format": "q4_k", "method": "imatrix"}]}'
+recipe_seed fallback '{"version": 1, "default": {"format": "nf4-b64-dq"}, "tensors": [{"name": "output.weight", "format": "q6_k"}]}'
+recipe_seed version2 '{"version": 2, "default": {"format": "q4_0"}}'
+recipe_seed unknown-field '{"version": 1, "default": {"format": "q4_0", "bits": 4}}'
+recipe_seed duplicate '{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0"}, {"name": "a.weight", "format": "q5_0"}]}'
+recipe_seed bad-method '{"version": 1, "default": {"format": "nf4"}, "tensors": [{"name": "a.weight", "format": "fp8-e4m3", "method": "gptq"}]}'
 
 step "fuzz: building ${targets[*]}"
 for target in "${targets[@]}"; do

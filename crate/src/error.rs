@@ -216,6 +216,19 @@ impl HasKind for ImatrixError {
     }
 }
 
+impl HasKind for crate::recipe::RecipeError {
+    fn kind(&self) -> ErrorKind {
+        use crate::recipe::RecipeError as R;
+        match self {
+            R::Syntax(_) | R::Entry { .. } | R::Duplicate { .. } => ErrorKind::bad(Input::File),
+            R::Format { source, .. } => source.kind(),
+            // A method that cannot produce the format: a valid pairing this build cannot run.
+            R::Version { .. } | R::Method { .. } => ErrorKind::Unsupported,
+            R::UnknownTensor { .. } => ErrorKind::bad(Input::Model),
+        }
+    }
+}
+
 impl HasKind for EvalError {
     fn kind(&self) -> ErrorKind {
         match self {

@@ -25,6 +25,7 @@ pub mod io;
 pub mod methods;
 pub mod model;
 pub mod policy;
+pub mod recipe;
 pub mod stats;
 pub mod tokenizer;
 

@@ -39,8 +39,17 @@
 //! `ffn_down` … rules and the same row fallbacks), with a note for each tensor whose type
 //! differs from the file type's default. [`TypeMix::Pure`] is one type everywhere (llama-quantize's
 //! `--pure`), with the fallbacks above.
+//!
+//! # Per-tensor schemes (recipes)
+//!
+//! [`TensorPolicy::per_tensor`] names tensors whose scheme replaces the run's (a recipe's
+//! entries, [`crate::recipe`]): such a tensor is decided as under [`TypeMix::Pure`] with its own
+//! scheme, so the row fallbacks above still apply and are reported; the other tensors are
+//! decided as without it.
 
 use crate::formats::ggml::presets::{self, LlamaFileType, ModelShape};
+
+use std::collections::BTreeMap;
 
 use crate::formats::{GgmlType, Granularity, QuantScheme, SchemeError, ValueType};
 
@@ -89,12 +98,44 @@ impl Target {
 }
 
 /// The policy's options.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TensorPolicy {
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TensorPolicy<'a> {
     /// Quantize every tensor with 2 or more dimensions, whatever its name (1-D ones are still
     /// copied).
     pub all_tensors: bool,
     pub mix: TypeMix,
+    /// Schemes that replace the run's for the tensors they name (see the module docs).
+    pub per_tensor: Option<&'a TensorSchemes>,
+}
+
+/// Schemes by exact tensor name (GGUF names, e.g. `blk.0.ffn_down.weight`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TensorSchemes {
+    by_name: BTreeMap<String, QuantScheme>,
+}
+
+impl TensorSchemes {
+    /// One scheme per name; a later pair for the same name replaces the earlier one (a recipe
+    /// refuses duplicates before it gets here).
+    pub fn new(pairs: impl IntoIterator<Item = (String, QuantScheme)>) -> TensorSchemes {
+        TensorSchemes { by_name: pairs.into_iter().collect() }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&QuantScheme> {
+        self.by_name.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &QuantScheme)> {
+        self.by_name.iter().map(|(n, s)| (n.as_str(), s))
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
 }
 
 /// A tensor as the policy sees it.
@@ -188,8 +229,15 @@ pub fn fit(scheme: &QuantScheme, row_len: u64) -> Option<(QuantScheme, Option<St
     }
 }
 
-impl TensorPolicy {
-    fn selects(&self, t: &TensorFacts) -> bool {
+impl TensorPolicy<'_> {
+    /// The scheme asked for tensor `name` when the run asks for `scheme`: its own entry in
+    /// [`Self::per_tensor`], else `scheme`.
+    pub fn scheme_for(&self, name: &str, scheme: &QuantScheme) -> QuantScheme {
+        self.per_tensor.and_then(|p| p.get(name)).copied().unwrap_or(*scheme)
+    }
+
+    /// Whether the policy quantizes `t` at all (before any scheme is considered).
+    pub fn selects(&self, t: &TensorFacts) -> bool {
         t.n_dims >= 2 && t.decodable && (self.all_tensors || name_is_quantizable(t.name))
     }
 
@@ -197,7 +245,8 @@ impl TensorPolicy {
     /// [`TypeMix::LlamaCpp`], llama.cpp's type for it; otherwise (or with no model shape, e.g.
     /// a safetensors checkpoint whose names the rules do not know) [`Self::decide`].
     pub fn decide_in(&self, t: &TensorFacts, scheme: &QuantScheme, model: Option<&ModelShape>) -> Decision {
-        let (TypeMix::LlamaCpp(ft), Some(model)) = (self.mix, model) else {
+        let own_scheme = self.per_tensor.is_some_and(|p| p.get(t.name).is_some());
+        let (TypeMix::LlamaCpp(ft), Some(model), false) = (self.mix, model, own_scheme) else {
             return self.decide(t, scheme);
         };
         if !self.selects(t) {
@@ -214,11 +263,12 @@ impl TensorPolicy {
     }
 
     /// Decides what happens to tensor `t` when the run asks for `scheme` (one type for every
-    /// tensor, row fallbacks aside).
+    /// tensor, row fallbacks aside; a tensor of [`Self::per_tensor`] gets its own scheme).
     pub fn decide(&self, t: &TensorFacts, scheme: &QuantScheme) -> Decision {
         if !self.selects(t) {
             return Decision { action: Action::Copy, note: None };
         }
+        let scheme = &self.scheme_for(t.name, scheme);
         let block = block_of(scheme);
         let (actual, note) = match fit(scheme, t.row_len) {
             Some((s, None)) => (s, None),

@@ -98,7 +98,7 @@ fn default_model_to_q4_0() {
 
 /// A small GGUF: 2-D weights of several row lengths, a norm, a non-weight 2-D tensor, and a
 /// Q4_1 weight, so every branch of the policy shows up.
-fn tiny_gguf(dir: &Path, poison: Option<(usize, f32)>) -> PathBuf {
+pub fn tiny_gguf(dir: &Path, poison: Option<(usize, f32)>) -> PathBuf {
     let mut w = GgufWriter::new();
     w.set("general.architecture", MetadataValue::String("llama".into())).unwrap();
     w.set("general.file_type", MetadataValue::U32(0)).unwrap();

@@ -41,6 +41,7 @@ mod model_quant;
 mod module_deps;
 mod presets;
 mod quant_report;
+mod recipe;
 mod registry;
 mod runtime;
 mod saturation;

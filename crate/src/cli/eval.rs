@@ -27,7 +27,7 @@ use crate::model::eval::{
     evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
     EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, TensorPolicy};
+use crate::model::{quantize_model, QuantReport, TensorPolicy};
 use crate::policy::Target;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -64,9 +64,13 @@ pub struct EvalArgs {
     #[arg(short = 'f', long = "format", value_name = "F")]
     pub formats: Vec<String>,
     /// One type for every weight matrix, without the file types' per-tensor rules (as
-    /// `quantlab quantize --pure`).
+    /// `quantlab quantize --pure`; also for a recipe's default).
     #[arg(long)]
     pub pure: bool,
+    /// Also evaluate the model quantized in memory by this recipe file (repeatable; reported
+    /// under the recipe's name; round-to-nearest entries only, see `quantlab quantize --recipe`).
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Vec<PathBuf>,
     /// Run the instruct task suite (valid % and agreement with the base's answers) instead of
     /// perplexity: FILE, or tasks/instruct-checks.json when no FILE is given.
     #[arg(long, value_name = "FILE", num_args = 0..=1)]
@@ -206,6 +210,23 @@ pub(super) fn targets(args: &EvalArgs) -> Result<Vec<Target>, CliError> {
         .collect()
 }
 
+/// One line per tensor that did not get the format asked for it.
+fn fallbacks(rep: &QuantReport) -> Vec<String> {
+    rep.fallbacks()
+        .map(|t| {
+            format!(
+                "{}: {} -> {}{}",
+                t.name,
+                t.requested,
+                t.actual,
+                t.reason.as_ref().map_or(String::new(), |r| {
+                    format!(" ({})", r.strip_prefix(&format!("{}: ", t.name)).unwrap_or(r))
+                })
+            )
+        })
+        .collect()
+}
+
 /// Runs the evaluation and returns the report (what `run` prints).
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let targets = targets(args)?;
@@ -241,21 +262,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
                 (q, rep)
             }
         };
-        let fallbacks = rep
-            .fallbacks()
-            .map(|t| {
-                format!(
-                    "{}: {} -> {}{}",
-                    t.name,
-                    t.requested,
-                    t.actual,
-                    t.reason.as_ref().map_or(String::new(), |r| {
-                        format!(" ({})", r.strip_prefix(&format!("{}: ", t.name)).unwrap_or(r))
-                    })
-                )
-            })
-            .collect();
-        models.push((t.name(), fallbacks, q));
+        models.push((t.name(), fallbacks(&rep), q));
+    }
+    for path in &args.recipe {
+        let (name, q, rep) = super::recipe_run::quantize_in_memory(&model, path, args.pure)?;
+        models.push((name, fallbacks(&rep), q));
     }
     drop(model);
 

@@ -88,6 +88,11 @@ pub fn report(args: &EvalArgs, file: Option<&Path>) -> Result<TaskReport, CliErr
         let answers = run_suite(&q, &tok, &suite, threads, &mut |d, t| progress(&name, d, t)).map_err(fail)?;
         rows.push(TaskRow { format: name, result: score(&suite, answers, Some(&base)) });
     }
+    for path in &args.recipe {
+        let (name, q, _rep) = super::recipe_run::quantize_in_memory(&model, path, args.pure)?;
+        let answers = run_suite(&q, &tok, &suite, threads, &mut |d, t| progress(&name, d, t)).map_err(fail)?;
+        rows.push(TaskRow { format: name, result: score(&suite, answers, Some(&base)) });
+    }
     rows.insert(0, TaskRow { format: base_name, result: score(&suite, base, None) });
     Ok(TaskReport {
         model: args.model.display().to_string(),

@@ -26,6 +26,8 @@ pub mod info_hf;
 pub mod load;
 pub mod output;
 pub mod quantize;
+pub mod recipe_run;
+pub mod sensitivity;
 pub mod stats;
 
 /// quantlab: inspect, quantize and evaluate LLM checkpoints.
@@ -54,6 +56,9 @@ pub enum Command {
     /// llama.cpp's importance matrix (Σx² per input column of every blk.* matrix) over
     /// calibration text, written as llama-imatrix's GGUF file.
     Imatrix(imatrix::ImatrixArgs),
+    /// Quantize one unit (a tensor, or a layer's matrices) at a time and rank the units by KL to
+    /// the base on calibration text; with a size target, recommend a mixed recipe (--recipe-out).
+    Sensitivity(sensitivity::SensitivityArgs),
     /// List the formats `--format` accepts: name patterns, bits per weight, GPU kernel, GGUF type.
     Formats(formats::FormatsArgs),
 }
@@ -79,6 +84,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Eval(args) => eval::run(args),
         Command::Formats(args) => formats::run(args),
         Command::Imatrix(args) => imatrix::run(args),
+        Command::Sensitivity(args) => sensitivity::run(args),
     }
 }
 

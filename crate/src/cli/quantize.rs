@@ -1,4 +1,6 @@
 //! `quantlab quantize IN -f FORMAT -o OUT [--all-tensors]`: re-quantize a checkpoint.
+//! `quantlab quantize IN --recipe recipe.json -o OUT`: per-tensor formats and methods from a
+//! recipe file ([`crate::recipe`]).
 //!
 //! Inputs: a GGUF file (any tensor type the dequantizer reads), or a safetensors checkpoint (a
 //! `.safetensors` file, a sharded checkpoint's `*.index.json`, or a directory holding either).
@@ -13,6 +15,7 @@
 use super::display::{bytes, Table};
 pub use super::gptq::{Method, MethodArgs};
 use super::output::{refuse_input_as_output, OutputFile};
+use super::recipe_run::{self, LoadedRecipe, RecipeMethods};
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
 use crate::io::export::{
@@ -22,6 +25,7 @@ use crate::io::export::{
 use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Checkpoint, Entry};
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
+use crate::recipe::Method as RecipeMethod;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -39,6 +43,9 @@ Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
     more bits for some attn_v, ffn_down and attn_output layers; the report lists every tensor
     whose type differs from the file type's default, and why. With --pure (and for formats that
     are not file types) every weight gets the target type;
+  - with --recipe FILE, each tensor the recipe lists gets its entry's format and method (the
+    rows below still apply: a fallback is reported as for -f); the others get the recipe's
+    default as they would get -f;
   - 1-D tensors (norms, biases) are never quantized: they are copied (F32 in llama.cpp files);
   - a weight whose row length (last PyTorch dimension, ggml's ne[0]) is not a multiple of the
     format's block or group size is never truncated or padded. K-quants fall back like llama.cpp
@@ -67,8 +74,22 @@ pub struct QuantizeArgs {
     pub input: PathBuf,
     /// Target: a llama.cpp file type (q4_k_m, q3_k_s, q4_0, q6_k, iq4_nl …: per-tensor types as
     /// llama-quantize picks them) or a format, e.g. int4-asym-g128, nf4, fp8-e4m3 (`quantlab formats` lists them).
-    #[arg(short = 'f', long = "format")]
+    #[arg(
+        short = 'f',
+        long = "format",
+        required_unless_present = "recipe",
+        conflicts_with = "recipe",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub format: String,
+    /// A recipe file (recipe.json) instead of -f: a default target and per-tensor formats and
+    /// methods (rtn, imatrix with --imatrix, gptq with the --calib options). Schema: version 1,
+    /// {"version": 1, "name": "...", "default": {"format": "q4_0", "method": "rtn"},
+    /// "tensors": [{"name": "blk.0.ffn_down.weight", "format": "q8_0", "method": "rtn"}]};
+    /// unknown fields, formats and tensor names are errors naming the entry and field.
+    #[arg(long, value_name = "FILE")]
+    pub recipe: Option<PathBuf>,
     /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either).
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
@@ -89,7 +110,7 @@ pub struct QuantizeArgs {
     /// llama.cpp importance matrix (`quantlab imatrix` or `llama-imatrix` output, GGUF or legacy
     /// .dat): each tensor quantized to a ggml type uses its entry (looked up by tensor name) as
     /// llama-quantize does; a tensor without one is rounded to nearest, with a note. GGUF input
-    /// and output only.
+    /// and output only. A recipe's imatrix entries read it too.
     #[arg(long, value_name = "FILE")]
     pub imatrix: Option<PathBuf>,
 }
@@ -106,6 +127,7 @@ impl QuantizeArgs {
             allow_saturation: false,
             method: MethodArgs::default(),
             imatrix: None,
+            recipe: None,
         }
     }
 }
@@ -116,15 +138,26 @@ type OutKind = ExportKind;
 pub use crate::policy::name_is_quantizable;
 
 /// The shared policy's decision for one tensor (see [`crate::policy`]).
-fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
-    let d = TensorPolicy { all_tensors, mix: TypeMix::Pure }.decide(c, scheme);
+fn decide(c: &TensorFacts, scheme: &QuantScheme, policy: &TensorPolicy) -> (Action, Option<String>) {
+    let d = TensorPolicy { mix: TypeMix::Pure, ..*policy }.decide(c, scheme);
     (d.action, d.note)
 }
 
 impl QuantizeArgs {
-    fn target(&self) -> Result<Target, CliError> {
+    fn target(&self, recipe: Option<&LoadedRecipe>) -> Result<Target, CliError> {
+        if let Some(r) = recipe {
+            return Ok(r.target);
+        }
         let target = Target::parse(&self.format).map_err(|e| msg(e.to_string()))?;
         Ok(if self.pure { target.pure() } else { target })
+    }
+
+    /// The run's tensor policy.
+    fn policy<'r>(&self, target: &Target, recipe: Option<&'r LoadedRecipe>) -> TensorPolicy<'r> {
+        match recipe {
+            Some(r) => r.policy(self.all_tensors),
+            None => TensorPolicy { all_tensors: self.all_tensors, mix: target.mix, per_tensor: None },
+        }
     }
 
     fn saturation(&self) -> Saturation {
@@ -176,16 +209,9 @@ fn is_gguf_input(path: &Path) -> bool {
 }
 
 /// The report printed after a successful run.
-fn summary(
-    args: &QuantizeArgs,
-    target: &Target,
-    before: &Totals,
-    after: &Totals,
-    notes: &[String],
-    secs: f64,
-) -> String {
+fn summary(args: &QuantizeArgs, target: &str, before: &Totals, after: &Totals, notes: &[String], secs: f64) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "quantized {} -> {} ({})", args.input.display(), args.output.display(), target.name());
+    let _ = writeln!(o, "quantized {} -> {} ({target})", args.input.display(), args.output.display());
     for n in notes {
         let _ = writeln!(o, "note: {n}");
     }
@@ -216,10 +242,21 @@ fn summary(
 }
 
 pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
-    let target = args.target()?;
+    let recipe = args.recipe.as_deref().map(|p| recipe_run::load(p, args.pure)).transpose()?;
+    let target = args.target(recipe.as_ref())?;
     let scheme = target.scheme;
     let out = out_kind(&args.output)?;
     check_container(&scheme, out, &args.output)?;
+    if let Some(r) = &recipe {
+        r.check_container(out)?;
+        if args.method.method != Method::Rtn {
+            return Err(msg("--method and --recipe both choose the methods: the recipe names each tensor's"));
+        }
+        if r.uses(RecipeMethod::Imatrix) && args.imatrix.is_none() {
+            return Err(msg("the recipe uses the imatrix method: give the importance matrix with --imatrix FILE"));
+        }
+    }
+    let gptq = args.method.method == Method::Gptq || recipe.as_ref().is_some_and(|r| r.uses(RecipeMethod::Gptq));
     if !args.input.exists() {
         return Err(msg(format!("cannot open '{}': no such file or directory", args.input.display())));
     }
@@ -230,11 +267,11 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     if args.method.method == Method::Gptq && args.imatrix.is_some() {
         return Err(msg("--imatrix and --method gptq are two ways of choosing the codes: pick one"));
     }
-    if args.method.method == Method::Gptq && !is_gguf_input(&args.input) {
+    if gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
     }
     let (before, after, notes) = if is_gguf_input(&args.input) {
-        from_gguf(args, &target, out)?
+        from_gguf(args, &target, recipe.as_ref(), out)?
     } else {
         if out == OutKind::Gguf {
             return Err(msg(format!(
@@ -246,21 +283,41 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
         if args.imatrix.is_some() {
             return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
         }
-        from_safetensors(args, &target)?
+        from_safetensors(args, &target, recipe.as_ref())?
     };
-    Ok(summary(args, &target, &before, &after, &notes, start.elapsed().as_secs_f64()))
+    let (name, notes) = match &recipe {
+        Some(r) => (r.name(), std::iter::once(r.describe()).chain(notes).collect()),
+        None => (target.name(), notes),
+    };
+    Ok(summary(args, &name, &before, &after, &notes, start.elapsed().as_secs_f64()))
 }
 
-fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Totals, Totals, Vec<String>), CliError> {
+fn from_gguf(
+    args: &QuantizeArgs,
+    target: &Target,
+    recipe: Option<&LoadedRecipe>,
+    out: OutKind,
+) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let map = map_file(&args.input)?;
+    let policy = args.policy(target, recipe);
+    if let Some(r) = recipe {
+        let f = crate::gguf::GgufFile::parse(&map, map.len() as u64)
+            .map_err(|source| CliError::Gguf { path: args.input.clone(), source })?;
+        r.check_tensors(|name| f.tensors.iter().any(|t| t.name == name && policy.selects(&export::tensor_facts(t))))?;
+    }
     let output = OutputFile::create(&args.output, std::slice::from_ref(&args.input))?;
     let mut w = std::io::BufWriter::new(output.file());
-    let policy = TensorPolicy { all_tensors: args.all_tensors, mix: target.mix };
     let mut method_notes = Vec::new();
-    let mut gptq = match args.method.method {
-        Method::Rtn => None,
-        Method::Gptq => {
-            let schemes = super::gptq::planned_schemes(&map, &target.scheme, &policy)?;
+    let use_gptq = args.method.method == Method::Gptq || recipe.is_some_and(|r| r.uses(RecipeMethod::Gptq));
+    let mut gptq = match use_gptq {
+        false => None,
+        true => {
+            let mut schemes = super::gptq::planned_schemes(&map, &target.scheme, &policy)?;
+            if let Some(r) = recipe {
+                // Only the recipe's GPTQ entries are quantized while GPTQ calibrates; the tensors it
+                // gives another method stay as they are in the calibration model.
+                schemes.retain(|name, _| r.recipe.method_for(name) == RecipeMethod::Gptq);
+            }
             let (model, tokenizer, _) = super::load::load_model(&args.input)?;
             let (m, line) = super::gptq::calibrate(&model, &tokenizer, &args.method, &schemes)?;
             method_notes.push(line);
@@ -269,10 +326,13 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     };
     let imatrix = read_imatrix(args, out)?;
     let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
-    let method: &mut dyn TensorMethod = match (gptq.as_mut(), weighted.as_mut()) {
-        (Some(m), _) => m,
-        (None, Some(w)) => w,
-        (None, None) => &mut RoundToNearest,
+    let mut per_recipe =
+        recipe.map(|r| RecipeMethods { recipe: &r.recipe, imatrix: weighted.take(), gptq: gptq.take() });
+    let method: &mut dyn TensorMethod = match (per_recipe.as_mut(), gptq.as_mut(), weighted.as_mut()) {
+        (Some(r), _, _) => r,
+        (None, Some(m), _) => m,
+        (None, None, Some(w)) => w,
+        (None, None, None) => &mut RoundToNearest,
     };
     let summary = export::quantize_gguf_with(
         &map,
@@ -295,6 +355,9 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
+    if let Some(r) = per_recipe {
+        (weighted, gptq) = (r.imatrix, r.gptq);
+    }
     let mut notes = method_notes;
     notes.extend(weighted.into_iter().flat_map(|w| w.notes));
     if let Some(m) = &gptq {
@@ -303,6 +366,16 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     notes.extend(summary.notes);
     notes.extend(summary.saturated.note());
     Ok((summary.before, summary.after, notes))
+}
+
+/// What the policy needs to know about a safetensors tensor.
+fn st_facts(t: &st::CheckpointTensor) -> TensorFacts<'_> {
+    let row_len = t.shape.last().copied().unwrap_or(1) as u64;
+    let float = matches!(t.dtype, safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16);
+    // The stored ggml type, for a plain-float dtype (so an f16 target copies f16 tensors).
+    let stored =
+        [GgmlType::F32, GgmlType::F16, GgmlType::BF16].into_iter().find(|&ty| st::float_dtype(ty) == Some(t.dtype));
+    TensorFacts { name: &t.name, n_dims: t.shape.len(), row_len, decodable: float, plain_float: float, stored }
 }
 
 /// The `--imatrix` file, if given (only for a GGUF output: the importance steers ggml's searches).
@@ -315,9 +388,17 @@ fn read_imatrix(args: &QuantizeArgs, out: OutKind) -> Result<Option<Imatrix>, Cl
     Imatrix::from_bytes(&bytes).map(Some).map_err(|e| msg(format!("{}: {e}", path.display())))
 }
 
-fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Totals, Vec<String>), CliError> {
+fn from_safetensors(
+    args: &QuantizeArgs,
+    target: &Target,
+    recipe: Option<&LoadedRecipe>,
+) -> Result<(Totals, Totals, Vec<String>), CliError> {
     let scheme = &target.scheme;
+    let policy = args.policy(target, recipe);
     let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
+    if let Some(r) = recipe {
+        r.check_tensors(|name| ck.tensors.iter().any(|t| t.name == name && policy.selects(&st_facts(t))))?;
+    }
     // Every file the checkpoint is read from: the path given, the index, each shard.
     let mut inputs = vec![args.input.clone(), args.input.join("model.safetensors.index.json")];
     inputs.extend(ck.shards.iter().cloned());
@@ -340,13 +421,7 @@ fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Tot
     for t in &ck.tensors {
         let n = t.n_elements() as u64;
         let row_len = t.shape.last().copied().unwrap_or(1) as u64;
-        let float = matches!(t.dtype, safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16);
-        // The stored ggml type, for a plain-float dtype (so an f16 target copies f16 tensors).
-        let stored =
-            [GgmlType::F32, GgmlType::F16, GgmlType::BF16].into_iter().find(|&ty| st::float_dtype(ty) == Some(t.dtype));
-        let c =
-            TensorFacts { name: &t.name, n_dims: t.shape.len(), row_len, decodable: float, plain_float: float, stored };
-        let (action, note) = decide(&c, scheme, args.all_tensors);
+        let (action, note) = decide(&st_facts(t), scheme, &policy);
         notes.extend(note);
         before.add(t.dtype.to_string(), n, t.n_bytes() as u64);
         let produced = match &action {

@@ -131,6 +131,14 @@ pub fn quantize_row(ty: GgmlType, src: &[f32], dst: &mut [u8]) -> Result<(), For
     Ok(())
 }
 
+/// True if [`quantize_row_weighted`] uses an importance for `ty` (the weighted searches of
+/// llama.cpp's `quantize_row_*_impl`); types it quantizes without one (Q8_0, the floats) and
+/// types it refuses are false.
+pub fn uses_importance(ty: GgmlType) -> bool {
+    use GgmlType::*;
+    matches!(ty, Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q2_K | Q3_K | Q4_K | Q5_K | Q6_K) && can_quantize(ty)
+}
+
 /// Encodes one row of `src` as type `ty` into `dst` as llama-quantize does with an importance
 /// matrix entry: `importance` holds one value per column (`in_sum2 / counts` of the imatrix
 /// file) and is used as ggml's `quantize_<type>` uses `quant_weights` (the weighted searches of

@@ -352,6 +352,9 @@ pub fn quantize_gguf_with(
     method: &mut dyn TensorMethod,
 ) -> Result<ExportSummary, ExportError> {
     check_container(scheme, kind)?;
+    for (_, s) in policy.per_tensor.iter().flat_map(|p| p.iter()) {
+        check_container(s, kind)?;
+    }
     let f = GgufFile::parse(file, file.len() as u64)?;
     if f.get_u64("split.count").is_some_and(|n| n > 1) {
         return Err(ExportError::SplitGguf);

@@ -40,7 +40,7 @@
 
 use super::grids::{Grid, IntGrid, LegacyGrid, LegacyType};
 use super::linalg::{upper_cholesky_of_inverse, NotPositiveDefinite};
-use crate::formats::{QuantError, QuantScheme, QuantizedTensor, TensorShape, ValueType};
+use crate::formats::{Granularity, QuantError, QuantScheme, QuantizedTensor, TensorShape, ValueType};
 
 /// Columns per lazy-batch block, as in the reference.
 pub const DEFAULT_BLOCK_SIZE: usize = 128;
@@ -99,6 +99,16 @@ pub struct GptqOutput {
     pub values: Vec<f32>,
 }
 
+/// True if [`quantize`] takes `scheme`: an INT scheme per channel or per group, or one of the
+/// GGUF legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
+pub fn supports(scheme: &QuantScheme) -> bool {
+    match scheme.value {
+        ValueType::Int { .. } => scheme.granularity != Granularity::Tensor,
+        ValueType::Ggml { ty } => LegacyType::from_ggml(ty).is_some(),
+        _ => false,
+    }
+}
+
 /// GPTQ onto `scheme`: an INT scheme (per channel or per group) or one of the GGUF legacy types.
 pub fn quantize(
     scheme: &QuantScheme,
@@ -108,16 +118,6 @@ pub fn quantize(
     options: &GptqOptions,
 ) -> Result<GptqOutput, GptqError> {
     quantize_factored(scheme, weights, shape, &HessianFactor::new(stats, shape.cols, options)?)
-}
-
-/// Whether GPTQ rounds onto `scheme` (INT schemes and the GGUF legacy types); the others are
-/// [`GptqError::UnsupportedScheme`].
-pub fn supports(scheme: &QuantScheme) -> bool {
-    match scheme.value {
-        ValueType::Int { .. } => true,
-        ValueType::Ggml { ty } => LegacyType::from_ggml(ty).is_some(),
-        _ => false,
-    }
 }
 
 /// [`quantize`] with the Hessian already factored: matrices that read one input (q/k/v,

@@ -50,6 +50,7 @@ mod kernels_simd128;
 mod pool;
 pub mod quantize;
 pub mod sampler;
+pub mod sensitivity;
 pub mod tasks;
 pub mod weights;
 

@@ -313,7 +313,7 @@ fn quantize_matrix<'m>(
         rows: shape.rows,
         cols: shape.cols,
         source: m.type_name(),
-        requested: scheme.name(),
+        requested: policy.scheme_for(name, scheme).name(),
         actual: match &decision.action {
             Action::Quantize(s) => s.name(),
             Action::ToF16 => "f16".into(),

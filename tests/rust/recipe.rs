@@ -1,0 +1,376 @@
+//! Recipes (`recipe.json`): parsing and its errors, the per-tensor policy, `quantize --recipe`
+//! against `-f`, the greedy promotion against brute force, and `quantlab sensitivity` end to end
+//! on the tiny Hugging Face fixture.
+
+use crate::cli_quantize::tiny_gguf;
+use clap::Parser;
+use quantlab::cli::{self, quantize, Cli};
+use quantlab::error::{ErrorKind, HasKind, Input};
+use quantlab::formats::{GgmlType, QuantScheme};
+use quantlab::gguf::GgufFile;
+use quantlab::policy::{Action, TensorFacts, TensorPolicy, TensorSchemes};
+use quantlab::recipe::greedy::{promote, totals, Candidate};
+use quantlab::recipe::{EntryRef, Method, Recipe, RecipeError};
+use std::path::Path;
+
+const MIXED: &str = r#"{
+  "version": 1,
+  "name": "mixed",
+  "default": { "format": "q4_0", "method": "rtn" },
+  "tensors": [
+    { "name": "token_embd.weight", "format": "q8_0" },
+    { "name": "blk.0.attn_q.weight", "format": "q5_1", "method": "gptq" },
+    { "name": "blk.0.ffn_up.weight", "format": "q4_k", "method": "imatrix" }
+  ]
+}"#;
+
+#[test]
+fn parses_and_round_trips() {
+    let r = Recipe::parse(MIXED).unwrap();
+    assert_eq!(r.name.as_deref(), Some("mixed"));
+    assert_eq!(r.tensors.len(), 3);
+    assert_eq!(r.method_for("blk.0.attn_q.weight"), Method::Gptq);
+    assert_eq!(r.method_for("token_embd.weight"), Method::Rtn, "an entry without a method is rtn");
+    assert_eq!(r.method_for("blk.0.attn_k.weight"), Method::Rtn, "unlisted: the default's");
+    assert_eq!(Recipe::parse(&r.to_json()).unwrap(), r);
+    let schemes = r.schemes().unwrap();
+    assert_eq!(schemes.get("blk.0.ffn_up.weight"), Some(&QuantScheme::ggml(GgmlType::Q4_K)));
+    // A minimal recipe: no name, no tensors.
+    let r = Recipe::parse(r#"{"version": 1, "default": {"format": "int4-sym-g64"}}"#).unwrap();
+    assert!(r.tensors.is_empty() && r.name.is_none());
+    assert_eq!(Recipe::parse(&r.to_json()).unwrap(), r);
+}
+
+fn parse_err(text: &str) -> RecipeError {
+    Recipe::parse(text).unwrap_err()
+}
+
+fn tensor(index: usize, name: &str) -> EntryRef {
+    EntryRef::Tensor { index, name: name.into() }
+}
+
+#[test]
+fn errors_name_the_entry_and_field() {
+    let e = parse_err(r#"{"version": 2, "default": {"format": "q4_0"}, "future": true}"#);
+    assert_eq!(e, RecipeError::Version { found: "2".into() }, "the version is checked before unknown fields");
+    assert!(matches!(parse_err(r#"{"default": {"format": "q4_0"}}"#), RecipeError::Syntax(_)));
+    assert!(matches!(parse_err("[1]"), RecipeError::Syntax(_)));
+    assert!(matches!(
+        parse_err(r#"{"version": 1, "default": {"format": "q4_0"}, "extra": 1}"#),
+        RecipeError::Syntax(_)
+    ));
+
+    let e = parse_err(r#"{"version": 1, "default": {"format": "q4_0", "methd": "rtn"}}"#);
+    assert!(matches!(&e, RecipeError::Entry { entry: EntryRef::Default, message } if message.contains("methd")), "{e}");
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0"}, {"name": "b.weight", "fromat": "q8_0"}]}"#,
+    );
+    assert!(
+        matches!(&e, RecipeError::Entry { entry, message } if *entry == tensor(1, "b.weight") && message.contains("fromat")),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("tensors[1] (\"b.weight\"): unknown field `fromat`"), "{e}");
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0", "method": "awq"}]}"#,
+    );
+    assert!(matches!(&e, RecipeError::Entry { entry, .. } if *entry == tensor(0, "a.weight")), "{e}");
+
+    let e = parse_err(r#"{"version": 1, "default": {"format": "q9_0"}}"#);
+    assert!(matches!(e, RecipeError::Format { entry: EntryRef::Default, .. }), "{e}");
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q4_k_m"}]}"#,
+    );
+    assert!(
+        matches!(&e, RecipeError::Format { entry, .. } if *entry == tensor(0, "a.weight")),
+        "a file type is no per-tensor format: {e}"
+    );
+    assert!(e.to_string().starts_with("tensors[0] (\"a.weight\"): field \"format\":"), "{e}");
+
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "nf4", "method": "gptq"}]}"#,
+    );
+    assert_eq!(e, RecipeError::Method { entry: tensor(0, "a.weight"), method: Method::Gptq, format: "nf4".into() });
+    let e = parse_err(r#"{"version": 1, "default": {"format": "int4-sym-g64", "method": "imatrix"}}"#);
+    assert!(matches!(e, RecipeError::Method { entry: EntryRef::Default, method: Method::Imatrix, .. }), "{e}");
+    let e = parse_err(r#"{"version": 1, "default": {"format": "int4-sym-tensor", "method": "gptq"}}"#);
+    assert!(matches!(e, RecipeError::Method { .. }), "GPTQ needs channel or group scales: {e}");
+
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0"}, {"name": "b.weight", "format": "q8_0"}, {"name": "a.weight", "format": "q5_0"}]}"#,
+    );
+    assert_eq!(e, RecipeError::Duplicate { entry: tensor(2, "a.weight"), first: 0 });
+
+    let r = Recipe::parse(MIXED).unwrap();
+    let e = r.check_tensors(|n| n != "blk.0.ffn_up.weight").unwrap_err();
+    assert_eq!(e, RecipeError::UnknownTensor { entry: tensor(2, "blk.0.ffn_up.weight") });
+    assert_eq!(e.kind(), ErrorKind::bad(Input::Model));
+    assert_eq!(parse_err(r#"{"version": 1, "default": {"format": "q9_0"}}"#).kind(), ErrorKind::bad(Input::Format));
+    assert_eq!(parse_err("{").kind(), ErrorKind::bad(Input::File));
+}
+
+#[test]
+fn per_tensor_schemes_keep_the_fallbacks() {
+    let schemes = TensorSchemes::new([
+        ("blk.0.attn_q.weight".to_string(), QuantScheme::ggml(GgmlType::Q4_K)),
+        ("blk.0.ffn_down.weight".to_string(), QuantScheme::ggml(GgmlType::Q8_0)),
+    ]);
+    let p = TensorPolicy { per_tensor: Some(&schemes), ..TensorPolicy::default() };
+    let facts = |name, row_len| TensorFacts {
+        name,
+        n_dims: 2,
+        row_len,
+        decodable: true,
+        plain_float: true,
+        stored: Some(GgmlType::F32),
+    };
+    let q4_0 = QuantScheme::ggml(GgmlType::Q4_0);
+    let d = p.decide(&facts("blk.0.attn_q.weight", 576), &q4_0);
+    assert_eq!(d.action, Action::Quantize(QuantScheme::ggml(GgmlType::Q5_0)), "Q4_K's fallback on a 576 row");
+    assert!(d.note.unwrap().contains("256-value block of q4_k; using q5_0"));
+    let d = p.decide_in(&facts("blk.0.ffn_down.weight", 1536), &q4_0, None);
+    assert_eq!((d.action, d.note), (Action::Quantize(QuantScheme::ggml(GgmlType::Q8_0)), None));
+    let d = p.decide(&facts("blk.0.attn_k.weight", 576), &q4_0);
+    assert_eq!(d.action, Action::Quantize(q4_0), "unlisted: the run's scheme");
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn recipe_args(input: &Path, recipe: &Path, output: &Path) -> quantize::QuantizeArgs {
+    quantize::QuantizeArgs { recipe: Some(recipe.into()), ..quantize::QuantizeArgs::new(input, "", output) }
+}
+
+#[test]
+fn quantize_recipe_matches_format_and_mixes() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tiny_gguf(dir.path(), None);
+    let quantized = ["token_embd.weight", "blk.0.attn_q.weight", "blk.0.ffn_down.weight", "blk.0.ffn_up.weight"];
+    // Every quantized tensor listed with q8_0 = -f q8_0 --pure; a default-only recipe = -f q8_0.
+    let all: Vec<String> = quantized.iter().map(|n| format!(r#"{{"name": "{n}", "format": "q8_0"}}"#)).collect();
+    let listed = write(
+        dir.path(),
+        "listed.json",
+        &format!(r#"{{"version": 1, "default": {{"format": "q4_0"}}, "tensors": [{}]}}"#, all.join(",")),
+    );
+    let default_only = write(dir.path(), "default.json", r#"{"version": 1, "default": {"format": "q8_0"}}"#);
+    let plain = dir.path().join("plain.gguf");
+    quantize::run(&quantize::QuantizeArgs { pure: true, ..quantize::QuantizeArgs::new(&input, "q8_0", &plain) })
+        .unwrap();
+    let plain = std::fs::read(&plain).unwrap();
+    for (recipe, pure) in [(&default_only, false), (&listed, true)] {
+        let out = dir.path().join("r.gguf");
+        let report = quantize::run(&quantize::QuantizeArgs { pure, ..recipe_args(&input, recipe, &out) }).unwrap();
+        assert!(report.contains("recipe"), "{report}");
+        let got = std::fs::read(&out).unwrap();
+        // Same tensors byte for byte; the header differs only in general.file_type for the
+        // listed recipe (its default is q4_0).
+        let (a, b) =
+            (GgufFile::parse(&got, got.len() as u64).unwrap(), GgufFile::parse(&plain, plain.len() as u64).unwrap());
+        assert_eq!(a.tensors.len(), b.tensors.len());
+        for (x, y) in a.tensors.iter().zip(&b.tensors) {
+            assert_eq!((&x.name, x.ty), (&y.name, y.ty));
+            assert_eq!(a.tensor_data(&got, x).unwrap(), b.tensor_data(&plain, y).unwrap(), "{}", x.name);
+        }
+        if recipe == &default_only {
+            assert_eq!(got, plain, "byte for byte");
+        }
+    }
+
+    // Mixed: each tensor in its format; the 48-wide row still falls back (and says so).
+    let mixed = write(
+        dir.path(),
+        "mixed.json",
+        r#"{"version": 1, "name": "mix", "default": {"format": "q8_0"}, "tensors": [
+            {"name": "blk.0.attn_q.weight", "format": "q4_0"},
+            {"name": "blk.0.ffn_up.weight", "format": "q5_1"},
+            {"name": "blk.0.ffn_down.weight", "format": "q4_0"}]}"#,
+    );
+    let out = dir.path().join("mixed.gguf");
+    let report = quantize::run(&recipe_args(&input, &mixed, &out)).unwrap();
+    assert!(report.contains("(mix)") && report.contains("blk.0.ffn_down.weight: row length 48"), "{report}");
+    let bytes = std::fs::read(&out).unwrap();
+    let f = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
+    let ty = |n: &str| f.tensor(n).unwrap().ty;
+    assert_eq!(ty("token_embd.weight"), GgmlType::Q8_0);
+    assert_eq!(ty("blk.0.attn_q.weight"), GgmlType::Q4_0);
+    assert_eq!(ty("blk.0.ffn_up.weight"), GgmlType::Q5_1);
+    assert_eq!(ty("blk.0.ffn_down.weight"), GgmlType::F32);
+
+    // Errors: a tensor the model does not quantize, a format the container cannot hold, the
+    // imatrix method without --imatrix, -f beside --recipe.
+    for (text, want) in [
+        (
+            r#"{"version": 1, "default": {"format": "q8_0"}, "tensors": [{"name": "blk.0.attn_norm.weight", "format": "q4_0"}]}"#,
+            "tensors[0] (\"blk.0.attn_norm.weight\"): field \"name\": the model has no tensor",
+        ),
+        (
+            r#"{"version": 1, "default": {"format": "q8_0"}, "tensors": [{"name": "blk.0.attn_q.weight", "format": "nf4"}]}"#,
+            "tensors[0] (\"blk.0.attn_q.weight\"): nf4",
+        ),
+        (
+            r#"{"version": 1, "default": {"format": "q8_0"}, "tensors": [{"name": "blk.0.attn_q.weight", "format": "q4_0", "method": "imatrix"}]}"#,
+            "--imatrix FILE",
+        ),
+    ] {
+        let bad = write(dir.path(), "bad.json", text);
+        let e = quantize::run(&recipe_args(&input, &bad, &dir.path().join("bad.gguf"))).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    let parsed =
+        Cli::try_parse_from(["quantlab", "quantize", "x.gguf", "-f", "q4_0", "--recipe", "r.json", "-o", "y.gguf"]);
+    assert!(parsed.is_err(), "-f and --recipe conflict");
+    assert!(Cli::try_parse_from(["quantlab", "quantize", "x.gguf", "-o", "y.gguf"]).is_err(), "-f or --recipe");
+}
+
+/// The best total gain within the budget, by trying every subset.
+fn brute_force(c: &[Candidate], budget: u64) -> f64 {
+    (0u32..1 << c.len())
+        .filter_map(|mask| {
+            let chosen: Vec<usize> = (0..c.len()).filter(|i| mask >> i & 1 == 1).collect();
+            let (bytes, gain) = totals(c, &chosen);
+            (bytes <= budget).then_some(gain)
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn greedy_promotion_against_brute_force() {
+    // A hand case: ratio order takes the small units, but one big unit alone is worth more.
+    let c = [
+        Candidate { extra_bytes: 10, gain: 2.0 },
+        Candidate { extra_bytes: 10, gain: 1.5 },
+        Candidate { extra_bytes: 100, gain: 12.0 },
+    ];
+    assert_eq!(promote(&c, 100), vec![2]);
+    assert_eq!(promote(&c, 120), vec![0, 1, 2]);
+    assert_eq!(promote(&c, 25), vec![0, 1]);
+    assert_eq!(promote(&c, 5), Vec::<usize>::new());
+
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    for case in 0..400 {
+        let n = 1 + next(10) as usize;
+        let same_size = case % 4 == 0;
+        let c: Vec<Candidate> = (0..n)
+            .map(|_| Candidate {
+                extra_bytes: if same_size { 50 } else { 1 + next(100) },
+                gain: next(1000) as f64 / 100.0,
+            })
+            .collect();
+        let budget = next(300);
+        let chosen = promote(&c, budget);
+        let (bytes, gain) = totals(&c, &chosen);
+        let best = brute_force(&c, budget);
+        let max_gain = c.iter().filter(|x| x.extra_bytes <= budget).map(|x| x.gain).fold(0.0, f64::max);
+        assert!(bytes <= budget, "case {case}: over budget");
+        assert!(gain <= best + 1e-9);
+        assert!(gain >= best / 2.0 - 1e-9, "case {case}: {gain} < half of {best}");
+        assert!(gain >= best - max_gain - 1e-9, "case {case}: {gain} < {best} - {max_gain}");
+        if same_size {
+            assert!((gain - best).abs() < 1e-9, "case {case}: equal sizes must be optimal: {gain} vs {best}");
+        }
+    }
+}
+
+fn run_cli(args: &[&str]) -> Result<String, String> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("quantlab").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+    cli::run(&cli).map_err(|e| e.to_string())
+}
+
+#[test]
+fn sensitivity_scan_and_recipe_on_a_tiny_model() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/hf/f32-untied");
+    let model = model.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..40).map(|i| format!("Call me Ishmael, said the {i}th sailor to the sea. ")).collect();
+    let calib = write(dir.path(), "calib.txt", &text);
+    let calib = calib.to_str().unwrap();
+    let recipe_out = dir.path().join("recipe.json");
+    let common = ["--calib", calib, "--calib-tokens", "192", "--ctx", "64", "--threads", "1", "--json"];
+
+    let mut args = vec!["sensitivity", model, "-f", "int4-sym-g32", "--target-format", "q5_0"];
+    args.extend(common);
+    args.extend(["--recipe-out", recipe_out.to_str().unwrap()]);
+    let json: serde_json::Value = serde_json::from_str(&run_cli(&args).unwrap()).unwrap();
+    assert_eq!(json["unit"], "layer");
+    assert_eq!((json["windows"].as_u64(), json["tokens_scored"].as_u64()), (Some(3), Some(3 * 63)));
+    let units = json["units"].as_array().unwrap();
+    let names: std::collections::BTreeSet<&str> = units.iter().map(|u| u["unit"].as_str().unwrap()).collect();
+    assert_eq!(names, ["blk.0", "blk.1", "output", "token_embd"].into_iter().collect());
+    let kls: Vec<f64> = units.iter().map(|u| u["kl"].as_f64().unwrap()).collect();
+    assert!(kls.iter().all(|k| k.is_finite() && *k > 0.0), "{kls:?}");
+    assert!(kls.windows(2).all(|w| w[0] >= w[1]), "ranked by KL: {kls:?}");
+    assert!(json["uniform"]["kl"].as_f64().unwrap() > kls[0], "all units hurt more than the worst alone");
+
+    // The recommendation is the brute-force optimum of the reported table (4 units) or within
+    // the greedy's bound, and within the budget; the recipe file reads back.
+    let rec = &json["recommendation"];
+    let budget = rec["budget_bytes"].as_u64().unwrap();
+    let base = json["uniform_bytes"].as_u64().unwrap();
+    let c: Vec<Candidate> = units
+        .iter()
+        .map(|u| Candidate {
+            extra_bytes: u["bytes_high"].as_u64().unwrap() - u["bytes"].as_u64().unwrap(),
+            gain: u["kl"].as_f64().unwrap(),
+        })
+        .collect();
+    let promoted: Vec<usize> = rec["promoted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| units.iter().position(|u| u["unit"] == *p).unwrap())
+        .collect();
+    let (extra, gain) = totals(&c, &promoted);
+    assert!(base + extra <= budget && rec["bytes"].as_u64() == Some(base + extra));
+    assert!(!promoted.is_empty() && gain >= brute_force(&c, budget - base) / 2.0);
+    let recipe = Recipe::parse(&std::fs::read_to_string(&recipe_out).unwrap()).unwrap();
+    assert_eq!(serde_json::to_value(&recipe).unwrap(), rec["recipe"]);
+    let high: Vec<&str> = recipe.tensors.iter().filter(|t| t.format == "q8_0").map(|t| t.name.as_str()).collect();
+    let promoted_tensors: usize = promoted.iter().map(|&i| units[i]["tensors"].as_array().unwrap().len()).sum();
+    assert_eq!(high.len(), promoted_tensors);
+    assert_eq!(recipe.tensors.len(), 2 * 7 + 2, "every matrix listed");
+
+    // A format equal to the stored one changes nothing: every KL is 0.
+    let mut args = vec!["sensitivity", model, "-f", "f32", "--unit", "tensor"];
+    args.extend(common);
+    let json: serde_json::Value = serde_json::from_str(&run_cli(&args).unwrap()).unwrap();
+    let units = json["units"].as_array().unwrap();
+    assert_eq!(units.len(), 2 * 7 + 2);
+    assert!(units.iter().all(|u| u["kl"].as_f64() == Some(0.0)), "{units:?}");
+
+    // eval --recipe: the recipe's row, under its name, beside -f.
+    let eval_text = write(dir.path(), "eval.txt", &text.replace("sailor", "whale"));
+    let out = run_cli(&[
+        "eval",
+        model,
+        "--text",
+        eval_text.to_str().unwrap(),
+        "--ctx",
+        "64",
+        "--max-windows",
+        "2",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "-f",
+        "int4-sym-g32",
+        "--recipe",
+        recipe_out.to_str().unwrap(),
+        "--json",
+    ])
+    .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[2]["format"].as_str(), recipe.name.as_deref());
+}
