@@ -177,11 +177,11 @@ pub struct MethodArgs {
     /// (--gptq-inputs); the token embedding is rounded to nearest.
     #[arg(long, value_enum, default_value_t = Method::Rtn)]
     pub method: Method,
-    /// Calibration text for --method gptq (UTF-8 file; default: Moby-Dick chapters 4+, never the
-    /// eval chapters 1-3).
+    /// Calibration text for --method gptq and a recipe's gptq entries (UTF-8 file; default:
+    /// Moby-Dick chapters 4+, never the eval chapters 1-3).
     #[arg(long, value_name = "FILE")]
     pub calib: Option<PathBuf>,
-    /// Calibration tokens for --method gptq (whole chunks of up to 512 tokens). Use more than a
+    /// Calibration tokens for GPTQ (whole chunks of up to 512 tokens). Use more than a
     /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
     /// calibration rows rather than the layer.
     #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
