@@ -40,6 +40,8 @@ mod model_quant;
 mod module_deps;
 mod presets;
 mod quant_report;
+mod quantize_memory;
+mod quantize_stream;
 mod registry;
 mod runtime;
 mod saturation;

@@ -25,6 +25,8 @@ pub mod info;
 pub mod info_hf;
 pub mod load;
 pub mod output;
+pub mod parallel;
+pub mod progress;
 pub mod quantize;
 pub mod stats;
 

@@ -12,17 +12,23 @@
 
 use super::display::{bytes, Table};
 use super::output::{refuse_input_as_output, OutputFile};
+use super::parallel::ParallelRtn;
+use super::progress::Progress;
 use super::{map_file, CliError};
 use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
+use crate::gguf::GgufFile;
 use crate::io::export::{
-    self, entry_label, quantize_named, ExportError, ExportKind, ImportanceWeighted, RoundToNearest, SaturationLog,
+    self, entry_label, quantize_rows_named_with, ExportError, ExportKind, ImportanceWeighted, SaturationLog,
     TensorMethod, Totals,
 };
 use crate::io::imatrix::Imatrix;
-use crate::io::safetensors::{self as st, Checkpoint, Entry};
+use crate::io::safetensors::{self as st, Checkpoint};
+use crate::io::safetensors_stream::{planned_entries, Slot, StreamWriter};
 use crate::methods::gptq::ColumnOrder;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -109,6 +115,10 @@ pub struct QuantizeArgs {
     /// and output only.
     #[arg(long, value_name = "FILE")]
     pub imatrix: Option<PathBuf>,
+    /// Threads quantizing each tensor's rows (default: all cores). The output does not depend
+    /// on it. GPTQ and --imatrix choose their own.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 impl QuantizeArgs {
@@ -126,6 +136,7 @@ impl QuantizeArgs {
             calib_tokens: crate::calib::DEFAULT_TOKENS,
             act_order: false,
             imatrix: None,
+            threads: None,
         }
     }
 }
@@ -152,6 +163,11 @@ impl QuantizeArgs {
     fn target(&self) -> Result<Target, CliError> {
         let target = Target::parse(&self.format).map_err(|e| msg(e.to_string()))?;
         Ok(if self.pure { target.pure() } else { target })
+    }
+
+    /// The round-to-nearest quantizer on `--threads` cores.
+    fn rtn(&self) -> Result<ParallelRtn, CliError> {
+        ParallelRtn::new(self.threads.unwrap_or_else(crate::model::weights::default_threads)).map_err(msg)
     }
 
     fn saturation(&self) -> Saturation {
@@ -295,11 +311,16 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     };
     let imatrix = read_imatrix(args, out)?;
     let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
+    let mut rtn = args.rtn()?;
     let method: &mut dyn TensorMethod = match (gptq.as_mut(), weighted.as_mut()) {
         (Some(m), _) => m,
         (None, Some(w)) => w,
-        (None, None) => &mut RoundToNearest,
+        (None, None) => &mut rtn,
     };
+    // Each tensor's input bytes, to count progress and drop its mapped pages once it is done
+    // (they would otherwise stay resident: the whole model, by the end).
+    let ranges = tensor_ranges(&map);
+    let progress = Progress::new(ranges.values().map(|r| r.len() as u64).sum());
     let summary = export::quantize_gguf_with(
         &map,
         &target.scheme,
@@ -307,7 +328,13 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
         &policy,
         args.saturation(),
         &mut w,
-        &mut |_, _, _| true,
+        &mut |_, _, name| {
+            if let Some(r) = ranges.get(name) {
+                st::release_pages(&map, r.clone());
+                progress.done(r.len() as u64, name);
+            }
+            true
+        },
         method,
     )
     .map_err(|e| match e {
@@ -321,6 +348,7 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
+    progress.clear();
     let mut notes = method_notes;
     notes.extend(weighted.into_iter().flat_map(|w| w.notes));
     if let Some(m) = &gptq {
@@ -329,6 +357,21 @@ fn from_gguf(args: &QuantizeArgs, target: &Target, out: OutKind) -> Result<(Tota
     notes.extend(summary.notes);
     notes.extend(summary.saturated.note());
     Ok((summary.before, summary.after, notes))
+}
+
+/// Where each tensor's bytes lie in the GGUF file `map` (empty if it does not parse: the
+/// export then reports why).
+fn tensor_ranges(map: &[u8]) -> HashMap<String, Range<usize>> {
+    let Ok(f) = GgufFile::parse(map, map.len() as u64) else { return HashMap::new() };
+    let base = map.as_ptr() as usize;
+    f.tensors
+        .iter()
+        .filter_map(|t| {
+            let data = f.tensor_data(map, t).ok()?;
+            let start = data.as_ptr() as usize - base;
+            Some((t.name.clone(), start..start + data.len()))
+        })
+        .collect()
 }
 
 /// The `--imatrix` file, if given (only for a GGUF output: the importance steers ggml's searches).
@@ -362,7 +405,10 @@ fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Tot
     let mut before = Totals::default();
     let mut after = Totals::default();
     let mut log = SaturationLog::new(args.saturation());
-    let mut entries: Vec<Entry> = Vec::with_capacity(ck.tensors.len());
+    let mut rtn = args.rtn()?;
+    // Every tensor's fate first: the header (names, dtypes, shapes) goes out before any data.
+    let mut actions = Vec::with_capacity(ck.tensors.len());
+    let mut slots = Vec::new();
     for t in &ck.tensors {
         let n = t.n_elements() as u64;
         let row_len = t.shape.last().copied().unwrap_or(1) as u64;
@@ -375,23 +421,55 @@ fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Tot
         let (action, note) = decide(&c, scheme, args.all_tensors);
         notes.extend(note);
         before.add(t.dtype.to_string(), n, t.n_bytes() as u64);
-        let produced = match &action {
-            Action::Quantize(s) => {
-                let values = ck.tensor_f32(t).map_err(|e| msg(e.to_string()))?;
-                let shape = TensorShape::new((n / row_len.max(1)) as usize, row_len as usize);
-                let q = quantize_named(&t.name, s, &values, shape, &mut log).map_err(|e| msg(e.to_string()))?;
-                st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?
-            }
+        match &action {
+            Action::Quantize(s) => slots.extend(planned_entries(&t.name, s, &t.shape).map_err(|e| msg(e.to_string()))?),
             // Plain floats are never converted (the row-does-not-fit case keeps them as they are).
-            Action::Copy | Action::ToF16 => vec![(t.name.clone(), t.dtype, t.shape.clone(), ck.raw(t).to_vec())],
-        };
-        after.add(entry_label(&action, &produced), n, produced.iter().map(|e| e.3.len() as u64).sum());
-        entries.extend(produced);
+            Action::Copy | Action::ToF16 => {
+                slots.push(Slot { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() })
+            }
+        }
+        actions.push(action);
     }
-    notes.extend(log.note());
     let mut meta = ck.metadata.clone();
     meta.extend(st::quantlab_metadata(&scheme.name()));
-    st::write_safetensors(output.tmp_path(), &entries, meta).map_err(|e| msg(e.to_string()))?;
+    let progress = Progress::new(ck.tensors.iter().map(|t| t.n_bytes() as u64).sum());
+    let write_err = |e: st::SafetensorsError| CliError::Output(format!("{}: {e}", args.output.display()));
+    let mut file = std::io::BufWriter::new(output.file());
+    let mut w = StreamWriter::begin(&mut file, slots, meta).map_err(write_err)?;
+    for (t, action) in ck.tensors.iter().zip(&actions) {
+        let n = t.n_elements() as u64;
+        let (label, bytes) = match action {
+            Action::Quantize(s) => {
+                let cols = t.shape.last().copied().unwrap_or(1).max(1);
+                let shape = TensorShape::new(t.n_elements() / cols, cols);
+                // Each chunk of rows is read once: its mapped pages go as soon as it is decoded.
+                let decode = |rows: Range<usize>, out: &mut [f32]| {
+                    ck.rows_f32(t, rows.clone(), out).map_err(|e| ExportError::Tensor(e.to_string()))?;
+                    ck.release(t, Some(rows));
+                    Ok(())
+                };
+                let q = quantize_rows_named_with(&t.name, s, shape, &decode, &mut log, &mut rtn)
+                    .map_err(|e| msg(e.to_string()))?;
+                let entries = st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?;
+                drop(q);
+                for e in &entries {
+                    w.write(&e.0, e.1, &e.2, &e.3).map_err(write_err)?;
+                }
+                (entry_label(action, &entries), entries.iter().map(|e| e.3.len() as u64).sum())
+            }
+            Action::Copy | Action::ToF16 => {
+                w.write(&t.name, t.dtype, &t.shape, ck.raw(t)).map_err(write_err)?;
+                (t.dtype.to_string(), t.n_bytes() as u64)
+            }
+        };
+        ck.release(t, None);
+        after.add(label, n, bytes);
+        progress.done(t.n_bytes() as u64, &t.name);
+    }
+    notes.extend(log.note());
+    w.finish().map_err(write_err)?;
+    file.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
+    progress.clear();
     Ok((before, after, notes))
 }
