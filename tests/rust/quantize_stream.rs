@@ -147,3 +147,69 @@ fn the_thread_count_does_not_change_the_output() {
         }
     }
 }
+
+/// `--shard-size`: shards next to an index that loads as the one-file output does; a rerun
+/// keeps the shards already complete (same file, not rewritten) and writes only what is missing.
+#[test]
+fn sharded_output_is_restartable() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.safetensors");
+    write_small_checkpoint(&input);
+    let whole = dir.path().join("whole.safetensors");
+    let out = dir.path().join("q.safetensors");
+    let run = |extra: &[&str], out: &Path| {
+        let mut args = vec!["quantize", input.to_str().unwrap(), "-f", "int4-asym-g128", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let r = quantlab(&args);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        String::from_utf8_lossy(&r.stdout).into_owned()
+    };
+    run(&[], &whole);
+    run(&["--shard-size", "200KB"], &out);
+    let shards: Vec<_> = (1..=3).map(|k| dir.path().join(format!("q-{k:05}-of-00003.safetensors"))).collect();
+    assert!(shards.iter().all(|s| s.is_file()), "{:?}", std::fs::read_dir(dir.path()).unwrap().collect::<Vec<_>>());
+    assert!(!out.exists(), "the one-file output is not written when sharded");
+    let index = dir.path().join("q.safetensors.index.json");
+    let sharded = Checkpoint::open(&index).unwrap();
+    let one = Checkpoint::open(&whole).unwrap();
+    assert_eq!(sharded.tensors.len(), one.tensors.len());
+    for t in &one.tensors {
+        let s = sharded.tensor(&t.name).unwrap_or_else(|| panic!("{} missing", t.name));
+        assert!(sharded.raw(s) == one.raw(t), "{} differs", t.name);
+    }
+
+    let inode = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    let before: Vec<u64> = shards.iter().map(|s| inode(s)).collect();
+    let report = run(&["--shard-size", "200KB"], &out);
+    assert!(report.contains("3 of 3 shards were already complete"), "{report}");
+    assert_eq!(shards.iter().map(|s| inode(s)).collect::<Vec<_>>(), before, "complete shards are not rewritten");
+
+    // An interrupted run: the second shard is missing (never renamed into place).
+    std::fs::remove_file(&shards[1]).unwrap();
+    let report = run(&["--shard-size", "200KB"], &out);
+    assert!(report.contains("2 of 3 shards were already complete"), "{report}");
+    assert_eq!(inode(&shards[0]), before[0]);
+    assert!(Checkpoint::open(&index).unwrap().tensors.len() == one.tensors.len());
+
+    // Other options make other bytes: nothing is kept.
+    let report = run(&["--shard-size", "200KB", "--all-tensors"], &out);
+    assert!(!report.contains("already complete"), "{report}");
+}
+
+#[test]
+fn shard_sizes_parse_and_group_tensors_in_order() {
+    use quantlab::cli::shards::{parse_size, plan};
+    assert_eq!(parse_size("5GB"), Ok(5_000_000_000));
+    assert_eq!(parse_size("500MB"), Ok(500_000_000));
+    assert_eq!(parse_size("2.5G"), Ok(2_500_000_000));
+    assert_eq!(parse_size("300kb"), Ok(300_000));
+    assert_eq!(parse_size("4096"), Ok(4096));
+    for bad in ["", "0", "5XB", "-1GB", "GB"] {
+        assert!(parse_size(bad).is_err(), "{bad}");
+    }
+    assert_eq!(plan(&[5, 5, 5], 10), vec![0..2, 2..3]);
+    // A tensor larger than the limit gets a shard of its own.
+    assert_eq!(plan(&[20, 1, 1], 10), vec![0..1, 1..3]);
+    assert_eq!(plan(&[], 10), vec![0..0]);
+}

@@ -28,6 +28,8 @@ pub mod output;
 pub mod parallel;
 pub mod progress;
 pub mod quantize;
+mod quantize_safetensors;
+pub mod shards;
 pub mod stats;
 
 /// quantlab: inspect, quantize and evaluate LLM checkpoints.

@@ -8,22 +8,21 @@
 //! safetensors input is written to safetensors only: turning a Hugging Face checkpoint into a
 //! GGUF model needs llama.cpp's per-architecture tensor mapping (`convert_hf_to_gguf.py`).
 //!
-//! See [`POLICY`] for which tensors are quantized.
+//! See [`POLICY`] for which tensors are quantized. Every output is written one tensor at a
+//! time, each tensor's row chunks quantized on `--threads` cores ([`super::parallel`]); a
+//! safetensors input goes through `quantize_safetensors.rs` (optionally into restartable shards,
+//! `--shard-size`).
 
 use super::display::{bytes, Table};
 use super::output::{refuse_input_as_output, OutputFile};
 use super::parallel::ParallelRtn;
 use super::progress::Progress;
 use super::{map_file, CliError};
-use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
+use crate::formats::{QuantScheme, Saturation};
 use crate::gguf::GgufFile;
-use crate::io::export::{
-    self, entry_label, quantize_rows_named_with, ExportError, ExportKind, ImportanceWeighted, SaturationLog,
-    TensorMethod, Totals,
-};
+use crate::io::export::{self, ExportError, ExportKind, ImportanceWeighted, TensorMethod, Totals};
 use crate::io::imatrix::Imatrix;
-use crate::io::safetensors::{self as st, Checkpoint};
-use crate::io::safetensors_stream::{planned_entries, Slot, StreamWriter};
+use crate::io::safetensors as st;
 use crate::methods::gptq::ColumnOrder;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
 use std::collections::HashMap;
@@ -115,6 +114,10 @@ pub struct QuantizeArgs {
     /// and output only.
     #[arg(long, value_name = "FILE")]
     pub imatrix: Option<PathBuf>,
+    /// Split a safetensors output into shards of at most SIZE (500MB, 5GB, …) next to an index
+    /// `OUTPUT.index.json`; a rerun with the same arguments keeps the shards already complete.
+    #[arg(long, value_name = "SIZE")]
+    pub shard_size: Option<String>,
     /// Threads quantizing each tensor's rows (default: all cores). The output does not depend
     /// on it. GPTQ and --imatrix choose their own.
     #[arg(long, value_name = "N")]
@@ -137,6 +140,7 @@ impl QuantizeArgs {
             act_order: false,
             imatrix: None,
             threads: None,
+            shard_size: None,
         }
     }
 }
@@ -154,7 +158,7 @@ type OutKind = ExportKind;
 pub use crate::policy::name_is_quantizable;
 
 /// The shared policy's decision for one tensor (see [`crate::policy`]).
-fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
+pub(super) fn decide(c: &TensorFacts, scheme: &QuantScheme, all_tensors: bool) -> (Action, Option<String>) {
     let d = TensorPolicy { all_tensors, mix: TypeMix::Pure }.decide(c, scheme);
     (d.action, d.note)
 }
@@ -166,11 +170,11 @@ impl QuantizeArgs {
     }
 
     /// The round-to-nearest quantizer on `--threads` cores.
-    fn rtn(&self) -> Result<ParallelRtn, CliError> {
+    pub(super) fn rtn(&self) -> Result<ParallelRtn, CliError> {
         ParallelRtn::new(self.threads.unwrap_or_else(crate::model::weights::default_threads)).map_err(msg)
     }
 
-    fn saturation(&self) -> Saturation {
+    pub(super) fn saturation(&self) -> Saturation {
         if self.allow_saturation {
             Saturation::Allow
         } else {
@@ -179,7 +183,7 @@ impl QuantizeArgs {
     }
 }
 
-fn msg(s: impl Into<String>) -> CliError {
+pub(super) fn msg(s: impl Into<String>) -> CliError {
     CliError::Message(s.into())
 }
 
@@ -276,6 +280,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     if args.method == Method::Gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
     }
+    if args.shard_size.is_some() && (out == OutKind::Gguf || is_gguf_input(&args.input)) {
+        return Err(msg("--shard-size applies to a safetensors checkpoint written as .safetensors"));
+    }
     let (before, after, notes) = if is_gguf_input(&args.input) {
         from_gguf(args, &target, out)?
     } else {
@@ -289,7 +296,7 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
         if args.imatrix.is_some() {
             return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
         }
-        from_safetensors(args, &target)?
+        super::quantize_safetensors::from_safetensors(args, &target)?
     };
     Ok(summary(args, &target, &before, &after, &notes, start.elapsed().as_secs_f64()))
 }
@@ -382,94 +389,4 @@ fn read_imatrix(args: &QuantizeArgs, out: OutKind) -> Result<Option<Imatrix>, Cl
     }
     let bytes = std::fs::read(path).map_err(|e| msg(format!("cannot read '{}': {e}", path.display())))?;
     Imatrix::from_bytes(&bytes).map(Some).map_err(|e| msg(format!("{}: {e}", path.display())))
-}
-
-fn from_safetensors(args: &QuantizeArgs, target: &Target) -> Result<(Totals, Totals, Vec<String>), CliError> {
-    let scheme = &target.scheme;
-    let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
-    // Every file the checkpoint is read from: the path given, the index, each shard.
-    let mut inputs = vec![args.input.clone(), args.input.join("model.safetensors.index.json")];
-    inputs.extend(ck.shards.iter().cloned());
-    let output = OutputFile::create(&args.output, &inputs)?;
-    let mut notes = Vec::new();
-    if let TypeMix::LlamaCpp(ft) = target.mix {
-        if ft.default_type().block_size() > 1 {
-            notes.push(format!(
-                "llama.cpp's per-tensor rules of {} key on GGUF tensor names: this safetensors checkpoint gets {} \
-                 on every quantized tensor (as --pure)",
-                ft.name(),
-                scheme.name()
-            ));
-        }
-    }
-    let mut before = Totals::default();
-    let mut after = Totals::default();
-    let mut log = SaturationLog::new(args.saturation());
-    let mut rtn = args.rtn()?;
-    // Every tensor's fate first: the header (names, dtypes, shapes) goes out before any data.
-    let mut actions = Vec::with_capacity(ck.tensors.len());
-    let mut slots = Vec::new();
-    for t in &ck.tensors {
-        let n = t.n_elements() as u64;
-        let row_len = t.shape.last().copied().unwrap_or(1) as u64;
-        let float = matches!(t.dtype, safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16);
-        // The stored ggml type, for a plain-float dtype (so an f16 target copies f16 tensors).
-        let stored =
-            [GgmlType::F32, GgmlType::F16, GgmlType::BF16].into_iter().find(|&ty| st::float_dtype(ty) == Some(t.dtype));
-        let c =
-            TensorFacts { name: &t.name, n_dims: t.shape.len(), row_len, decodable: float, plain_float: float, stored };
-        let (action, note) = decide(&c, scheme, args.all_tensors);
-        notes.extend(note);
-        before.add(t.dtype.to_string(), n, t.n_bytes() as u64);
-        match &action {
-            Action::Quantize(s) => slots.extend(planned_entries(&t.name, s, &t.shape).map_err(|e| msg(e.to_string()))?),
-            // Plain floats are never converted (the row-does-not-fit case keeps them as they are).
-            Action::Copy | Action::ToF16 => {
-                slots.push(Slot { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone() })
-            }
-        }
-        actions.push(action);
-    }
-    let mut meta = ck.metadata.clone();
-    meta.extend(st::quantlab_metadata(&scheme.name()));
-    let progress = Progress::new(ck.tensors.iter().map(|t| t.n_bytes() as u64).sum());
-    let write_err = |e: st::SafetensorsError| CliError::Output(format!("{}: {e}", args.output.display()));
-    let mut file = std::io::BufWriter::new(output.file());
-    let mut w = StreamWriter::begin(&mut file, slots, meta).map_err(write_err)?;
-    for (t, action) in ck.tensors.iter().zip(&actions) {
-        let n = t.n_elements() as u64;
-        let (label, bytes) = match action {
-            Action::Quantize(s) => {
-                let cols = t.shape.last().copied().unwrap_or(1).max(1);
-                let shape = TensorShape::new(t.n_elements() / cols, cols);
-                // Each chunk of rows is read once: its mapped pages go as soon as it is decoded.
-                let decode = |rows: Range<usize>, out: &mut [f32]| {
-                    ck.rows_f32(t, rows.clone(), out).map_err(|e| ExportError::Tensor(e.to_string()))?;
-                    ck.release(t, Some(rows));
-                    Ok(())
-                };
-                let q = quantize_rows_named_with(&t.name, s, shape, &decode, &mut log, &mut rtn)
-                    .map_err(|e| msg(e.to_string()))?;
-                let entries = st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?;
-                drop(q);
-                for e in &entries {
-                    w.write(&e.0, e.1, &e.2, &e.3).map_err(write_err)?;
-                }
-                (entry_label(action, &entries), entries.iter().map(|e| e.3.len() as u64).sum())
-            }
-            Action::Copy | Action::ToF16 => {
-                w.write(&t.name, t.dtype, &t.shape, ck.raw(t)).map_err(write_err)?;
-                (t.dtype.to_string(), t.n_bytes() as u64)
-            }
-        };
-        ck.release(t, None);
-        after.add(label, n, bytes);
-        progress.done(t.n_bytes() as u64, &t.name);
-    }
-    notes.extend(log.note());
-    w.finish().map_err(write_err)?;
-    file.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
-    output.commit()?;
-    progress.clear();
-    Ok((before, after, notes))
 }

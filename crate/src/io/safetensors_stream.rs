@@ -36,7 +36,7 @@ impl Slot {
     }
 
     /// The bytes `dtype × shape` take (`None` on overflow).
-    fn byte_len(dtype: Dtype, shape: &[usize]) -> Option<usize> {
+    pub fn byte_len(dtype: Dtype, shape: &[usize]) -> Option<usize> {
         let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
         Some(n.checked_mul(dtype.bitsize())?.div_ceil(8))
     }
