@@ -7,6 +7,7 @@
 # GNU time), wall time, and MB/s of input read.
 #
 #     scripts/bench-quantize-stream.sh          # LAYERS=4, DIR=a fresh temporary directory
+#     BIN=path/to/quantlab LAYERS=2 scripts/bench-quantize-stream.sh   # another build, fewer layers
 #
 # Needs python3 with numpy and GNU time (/usr/bin/time); DIR needs about 2.3 × LAYERS × 404 MB.
 set -euo pipefail
@@ -17,8 +18,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${DIR:-$(mktemp -d)}
 trap 'rm -rf "$DIR"' EXIT
 
-(cd "$ROOT/crate" && nice cargo build -q --release --bin quantlab --no-default-features)
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/quantlab
+if [ -z "${BIN:-}" ]; then
+    (cd "$ROOT/crate" && nice cargo build -q --release --bin quantlab --no-default-features)
+    BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/quantlab
+fi
 
 python3 - "$DIR" "$LAYERS" <<'EOF'
 import json, struct, sys

@@ -50,6 +50,9 @@ impl Sparse {
     }
 }
 
+/// Tensors of a checkpoint: (Hugging Face name, GGUF name, PyTorch shape).
+type Tensors = [(String, String, Vec<usize>)];
+
 /// One LLaMA layer's tensors: (Hugging Face name, GGUF name, PyTorch shape).
 fn layer(i: usize, hidden: usize, ffn: usize) -> Vec<(String, String, Vec<usize>)> {
     let hf = |s: &str| format!("model.layers.{i}.{s}.weight");
@@ -76,7 +79,7 @@ fn tensor_bytes(n: usize) -> Vec<u8> {
     b
 }
 
-fn write_checkpoint(path: &Path, tensors: &[(String, String, Vec<usize>)]) {
+fn write_checkpoint(path: &Path, tensors: &Tensors) {
     let slots = tensors.iter().map(|t| Slot { name: t.0.clone(), dtype: Dtype::F16, shape: t.2.clone() }).collect();
     let mut f = Sparse::create(path);
     let mut w = StreamWriter::begin(&mut f, slots, Default::default()).unwrap();
@@ -87,7 +90,7 @@ fn write_checkpoint(path: &Path, tensors: &[(String, String, Vec<usize>)]) {
     f.close();
 }
 
-fn write_gguf(path: &Path, tensors: &[(String, String, Vec<usize>)]) {
+fn write_gguf(path: &Path, tensors: &Tensors) {
     let mut w = GgufWriter::new();
     for (_, name, shape) in tensors {
         let dims: Vec<u64> = shape.iter().rev().map(|&d| d as u64).collect();
@@ -100,11 +103,13 @@ fn write_gguf(path: &Path, tensors: &[(String, String, Vec<usize>)]) {
 
 /// Runs `quantlab ARGS` and returns its peak resident memory in bytes (the child's own
 /// `ru_maxrss` from `wait4`, not the test process's other children).
+// The child is reaped by `wait4`, which `Child::wait` cannot do (it gives no rusage).
+#[allow(clippy::zombie_processes)]
 fn peak_rss(args: &[&str]) -> u64 {
     let child = Command::new(env!("CARGO_BIN_EXE_quantlab"))
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("run quantlab");
     let pid = child.id() as libc::pid_t;
@@ -120,7 +125,7 @@ fn peak_rss(args: &[&str]) -> u64 {
 
 /// Quantizes `tensors` (written by `write`) with `format` to `ext` and checks the peak against
 /// the same run on a tiny model of the same layout.
-fn check(kind: &str, format: &str, ext: &str, layers: usize, write: fn(&Path, &[(String, String, Vec<usize>)])) {
+fn check(kind: &str, format: &str, ext: &str, layers: usize, write: fn(&Path, &Tensors)) {
     let dir = tempfile::tempdir().unwrap();
     let run = |name: &str, hidden: usize, ffn: usize| -> u64 {
         let tensors: Vec<_> = (0..layers).flat_map(|i| layer(i, hidden, ffn)).collect();

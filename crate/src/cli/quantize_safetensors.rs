@@ -82,7 +82,7 @@ pub(super) fn from_safetensors(
     for (k, group) in groups.iter().enumerate() {
         let path = shards::shard_path(&args.output, k, groups.len());
         let part = &plan[group.clone()];
-        let mut manifest = shards::Manifest::new();
+        let mut manifest = shards::Manifest::default();
         for item in [env!("CARGO_PKG_VERSION").to_string(), scheme.name(), format!("{:?}", args.saturation())] {
             manifest.add(&item);
         }

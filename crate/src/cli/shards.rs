@@ -73,11 +73,13 @@ pub fn index_path(out: &Path) -> PathBuf {
 /// FNV-1a, 64 bits: stable across builds and platforms, unlike `std`'s hasher.
 pub struct Manifest(u64);
 
-impl Manifest {
-    pub fn new() -> Manifest {
+impl Default for Manifest {
+    fn default() -> Manifest {
         Manifest(0xcbf2_9ce4_8422_2325)
     }
+}
 
+impl Manifest {
     /// Adds `part` (followed by a separator, so `("ab", "c")` and `("a", "bc")` differ).
     pub fn add(&mut self, part: &str) {
         for b in part.bytes().chain([0xff]) {
