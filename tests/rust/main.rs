@@ -41,6 +41,8 @@ mod model_quant;
 mod module_deps;
 mod presets;
 mod quant_report;
+mod quantize_memory;
+mod quantize_stream;
 mod recipe;
 mod registry;
 mod runtime;

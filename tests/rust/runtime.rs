@@ -120,10 +120,11 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 /// Length and hash of the file `quantlab quantize` (= `exportQuantized`) writes for `format`.
 fn export_fingerprint(bytes: &[u8], format: &str) -> Value {
     let scheme = QuantScheme::parse(format).unwrap();
-    let mut out = Vec::new();
+    let mut out = std::io::Cursor::new(Vec::new());
     let kind = ExportKind::for_scheme(&scheme);
     quantize_gguf(bytes, &scheme, kind, &TensorPolicy::default(), Saturation::Refuse, &mut out, &mut |_, _, _| true)
         .unwrap();
+    let out = out.into_inner();
     json!({ "extension": kind.extension(), "bytes": out.len(), "fnv1a32": fnv1a32(&out) })
 }
 
@@ -155,7 +156,7 @@ fn long_calls_cancel() {
     assert_eq!(seen.last().unwrap().2, "blk.0.attn_k.weight");
     assert_eq!(r.unwrap_err().kind(), ErrorKind::cancelled(3, 211));
 
-    let mut out = Vec::new();
+    let mut out = std::io::Cursor::new(Vec::new());
     let r = quantize_gguf(
         &bytes,
         &q8,

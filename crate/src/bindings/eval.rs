@@ -188,7 +188,7 @@ pub fn export_quantized(
 ) -> Result<Js<ExportResult>, JsValue> {
     let scheme = QuantScheme::parse(format).map_err(js_err)?;
     let kind = ExportKind::for_scheme(&scheme);
-    let mut bytes = Vec::new();
+    let mut bytes = std::io::Cursor::new(Vec::new());
     let mut callback = JsCallback::new(on_progress);
     let mut progress = |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
     let result = quantize_gguf(
@@ -205,7 +205,10 @@ pub fn export_quantized(
         ExportError::Cancelled { .. } => js_err(e).context(format!("cancelled export to {}", scheme.name())),
         e => js_err(e),
     })?;
-    let out =
-        ExportResult { bytes: Bytes(bytes), extension: kind.extension(), summary: summary.describe(&scheme.name()) };
+    let out = ExportResult {
+        bytes: Bytes(bytes.into_inner()),
+        extension: kind.extension(),
+        summary: summary.describe(&scheme.name()),
+    };
     Ok(to_js(&out)?)
 }

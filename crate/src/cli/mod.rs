@@ -25,9 +25,13 @@ pub mod info;
 pub mod info_hf;
 pub mod load;
 pub mod output;
+pub mod parallel;
+pub mod progress;
 pub mod quantize;
+mod quantize_safetensors;
 pub mod recipe_run;
 pub mod sensitivity;
+pub mod shards;
 pub mod stats;
 
 /// quantlab: inspect, quantize and evaluate LLM checkpoints.

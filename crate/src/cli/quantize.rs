@@ -10,23 +10,28 @@
 //! safetensors input is written to safetensors only: turning a Hugging Face checkpoint into a
 //! GGUF model needs llama.cpp's per-architecture tensor mapping (`convert_hf_to_gguf.py`).
 //!
-//! See [`POLICY`] for which tensors are quantized.
+//! See [`POLICY`] for which tensors are quantized. Every output is written one tensor at a
+//! time, each tensor's row chunks quantized on `--threads` cores ([`super::parallel`]); a
+//! safetensors input goes through `quantize_safetensors.rs` (optionally into restartable shards,
+//! `--shard-size`).
 
 use super::display::{bytes, Table};
 pub use super::gptq::{Method, MethodArgs};
 use super::output::{refuse_input_as_output, OutputFile};
+use super::parallel::ParallelRtn;
+use super::progress::Progress;
 use super::recipe_run::{self, LoadedRecipe, RecipeMethods};
 use super::{map_file, CliError};
-use crate::formats::{GgmlType, QuantScheme, Saturation, TensorShape};
-use crate::io::export::{
-    self, entry_label, quantize_named, ExportError, ExportKind, ImportanceWeighted, RoundToNearest, SaturationLog,
-    TensorMethod, Totals,
-};
+use crate::formats::{GgmlType, QuantScheme, Saturation};
+use crate::gguf::GgufFile;
+use crate::io::export::{self, ExportError, ExportKind, ImportanceWeighted, TensorMethod, Totals};
 use crate::io::imatrix::Imatrix;
-use crate::io::safetensors::{self as st, Checkpoint, Entry};
+use crate::io::safetensors as st;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
 use crate::recipe::Method as RecipeMethod;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -113,6 +118,14 @@ pub struct QuantizeArgs {
     /// and output only. A recipe's imatrix entries read it too.
     #[arg(long, value_name = "FILE")]
     pub imatrix: Option<PathBuf>,
+    /// Split a safetensors output into shards of at most SIZE (500MB, 5GB, …) next to an index
+    /// `OUTPUT.index.json`; a rerun with the same arguments keeps the shards already complete.
+    #[arg(long, value_name = "SIZE")]
+    pub shard_size: Option<String>,
+    /// Threads quantizing each tensor's rows (default: all cores). The output does not depend
+    /// on it. GPTQ and --imatrix choose their own.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
 }
 
 impl QuantizeArgs {
@@ -128,6 +141,8 @@ impl QuantizeArgs {
             method: MethodArgs::default(),
             imatrix: None,
             recipe: None,
+            threads: None,
+            shard_size: None,
         }
     }
 }
@@ -138,7 +153,7 @@ type OutKind = ExportKind;
 pub use crate::policy::name_is_quantizable;
 
 /// The shared policy's decision for one tensor (see [`crate::policy`]).
-fn decide(c: &TensorFacts, scheme: &QuantScheme, policy: &TensorPolicy) -> (Action, Option<String>) {
+pub(super) fn decide(c: &TensorFacts, scheme: &QuantScheme, policy: &TensorPolicy) -> (Action, Option<String>) {
     let d = TensorPolicy { mix: TypeMix::Pure, ..*policy }.decide(c, scheme);
     (d.action, d.note)
 }
@@ -153,14 +168,19 @@ impl QuantizeArgs {
     }
 
     /// The run's tensor policy.
-    fn policy<'r>(&self, target: &Target, recipe: Option<&'r LoadedRecipe>) -> TensorPolicy<'r> {
+    pub(super) fn policy<'r>(&self, target: &Target, recipe: Option<&'r LoadedRecipe>) -> TensorPolicy<'r> {
         match recipe {
             Some(r) => r.policy(self.all_tensors),
             None => TensorPolicy { all_tensors: self.all_tensors, mix: target.mix, per_tensor: None },
         }
     }
 
-    fn saturation(&self) -> Saturation {
+    /// The round-to-nearest quantizer on `--threads` cores.
+    pub(super) fn rtn(&self) -> Result<ParallelRtn, CliError> {
+        ParallelRtn::new(self.threads.unwrap_or_else(crate::model::weights::default_threads)).map_err(msg)
+    }
+
+    pub(super) fn saturation(&self) -> Saturation {
         if self.allow_saturation {
             Saturation::Allow
         } else {
@@ -169,7 +189,7 @@ impl QuantizeArgs {
     }
 }
 
-fn msg(s: impl Into<String>) -> CliError {
+pub(super) fn msg(s: impl Into<String>) -> CliError {
     CliError::Message(s.into())
 }
 
@@ -270,6 +290,9 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     if gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
     }
+    if args.shard_size.is_some() && (out == OutKind::Gguf || is_gguf_input(&args.input)) {
+        return Err(msg("--shard-size applies to a safetensors checkpoint written as .safetensors"));
+    }
     let (before, after, notes) = if is_gguf_input(&args.input) {
         from_gguf(args, &target, recipe.as_ref(), out)?
     } else {
@@ -283,7 +306,7 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
         if args.imatrix.is_some() {
             return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
         }
-        from_safetensors(args, &target, recipe.as_ref())?
+        super::quantize_safetensors::from_safetensors(args, &target, recipe.as_ref())?
     };
     let (name, notes) = match &recipe {
         Some(r) => (r.name(), std::iter::once(r.describe()).chain(notes).collect()),
@@ -301,7 +324,7 @@ fn from_gguf(
     let map = map_file(&args.input)?;
     let policy = args.policy(target, recipe);
     if let Some(r) = recipe {
-        let f = crate::gguf::GgufFile::parse(&map, map.len() as u64)
+        let f = GgufFile::parse(&map, map.len() as u64)
             .map_err(|source| CliError::Gguf { path: args.input.clone(), source })?;
         r.check_tensors(|name| f.tensors.iter().any(|t| t.name == name && policy.selects(&export::tensor_facts(t))))?;
     }
@@ -328,12 +351,17 @@ fn from_gguf(
     let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
     let mut per_recipe =
         recipe.map(|r| RecipeMethods { recipe: &r.recipe, imatrix: weighted.take(), gptq: gptq.take() });
+    let mut rtn = args.rtn()?;
     let method: &mut dyn TensorMethod = match (per_recipe.as_mut(), gptq.as_mut(), weighted.as_mut()) {
         (Some(r), _, _) => r,
         (None, Some(m), _) => m,
         (None, None, Some(w)) => w,
-        (None, None, None) => &mut RoundToNearest,
+        (None, None, None) => &mut rtn,
     };
+    // Each tensor's input bytes, to count progress and drop its mapped pages once it is done
+    // (they would otherwise stay resident: the whole model, by the end).
+    let ranges = tensor_ranges(&map);
+    let progress = Progress::new(ranges.values().map(|r| r.len() as u64).sum());
     let summary = export::quantize_gguf_with(
         &map,
         &target.scheme,
@@ -341,7 +369,13 @@ fn from_gguf(
         &policy,
         args.saturation(),
         &mut w,
-        &mut |_, _, _| true,
+        &mut |_, _, name| {
+            if let Some(r) = ranges.get(name) {
+                st::release_pages(&map, r.clone());
+                progress.done(r.len() as u64, name);
+            }
+            true
+        },
         method,
     )
     .map_err(|e| match e {
@@ -355,6 +389,7 @@ fn from_gguf(
     })?;
     w.into_inner().map_err(|e| CliError::Output(format!("{}: {}", args.output.display(), e.error())))?;
     output.commit()?;
+    progress.clear();
     if let Some(r) = per_recipe {
         (weighted, gptq) = (r.imatrix, r.gptq);
     }
@@ -368,8 +403,23 @@ fn from_gguf(
     Ok((summary.before, summary.after, notes))
 }
 
+/// Where each tensor's bytes lie in the GGUF file `map` (empty if it does not parse: the
+/// export then reports why).
+fn tensor_ranges(map: &[u8]) -> HashMap<String, Range<usize>> {
+    let Ok(f) = GgufFile::parse(map, map.len() as u64) else { return HashMap::new() };
+    let base = map.as_ptr() as usize;
+    f.tensors
+        .iter()
+        .filter_map(|t| {
+            let data = f.tensor_data(map, t).ok()?;
+            let start = data.as_ptr() as usize - base;
+            Some((t.name.clone(), start..start + data.len()))
+        })
+        .collect()
+}
+
 /// What the policy needs to know about a safetensors tensor.
-fn st_facts(t: &st::CheckpointTensor) -> TensorFacts<'_> {
+pub(super) fn st_facts(t: &st::CheckpointTensor) -> TensorFacts<'_> {
     let row_len = t.shape.last().copied().unwrap_or(1) as u64;
     let float = matches!(t.dtype, safetensors::Dtype::F32 | safetensors::Dtype::F16 | safetensors::Dtype::BF16);
     // The stored ggml type, for a plain-float dtype (so an f16 target copies f16 tensors).
@@ -386,61 +436,4 @@ fn read_imatrix(args: &QuantizeArgs, out: OutKind) -> Result<Option<Imatrix>, Cl
     }
     let bytes = std::fs::read(path).map_err(|e| msg(format!("cannot read '{}': {e}", path.display())))?;
     Imatrix::from_bytes(&bytes).map(Some).map_err(|e| msg(format!("{}: {e}", path.display())))
-}
-
-fn from_safetensors(
-    args: &QuantizeArgs,
-    target: &Target,
-    recipe: Option<&LoadedRecipe>,
-) -> Result<(Totals, Totals, Vec<String>), CliError> {
-    let scheme = &target.scheme;
-    let policy = args.policy(target, recipe);
-    let ck = Checkpoint::open(&args.input).map_err(|e| msg(e.to_string()))?;
-    if let Some(r) = recipe {
-        r.check_tensors(|name| ck.tensors.iter().any(|t| t.name == name && policy.selects(&st_facts(t))))?;
-    }
-    // Every file the checkpoint is read from: the path given, the index, each shard.
-    let mut inputs = vec![args.input.clone(), args.input.join("model.safetensors.index.json")];
-    inputs.extend(ck.shards.iter().cloned());
-    let output = OutputFile::create(&args.output, &inputs)?;
-    let mut notes = Vec::new();
-    if let TypeMix::LlamaCpp(ft) = target.mix {
-        if ft.default_type().block_size() > 1 {
-            notes.push(format!(
-                "llama.cpp's per-tensor rules of {} key on GGUF tensor names: this safetensors checkpoint gets {} \
-                 on every quantized tensor (as --pure)",
-                ft.name(),
-                scheme.name()
-            ));
-        }
-    }
-    let mut before = Totals::default();
-    let mut after = Totals::default();
-    let mut log = SaturationLog::new(args.saturation());
-    let mut entries: Vec<Entry> = Vec::with_capacity(ck.tensors.len());
-    for t in &ck.tensors {
-        let n = t.n_elements() as u64;
-        let row_len = t.shape.last().copied().unwrap_or(1) as u64;
-        let (action, note) = decide(&st_facts(t), scheme, &policy);
-        notes.extend(note);
-        before.add(t.dtype.to_string(), n, t.n_bytes() as u64);
-        let produced = match &action {
-            Action::Quantize(s) => {
-                let values = ck.tensor_f32(t).map_err(|e| msg(e.to_string()))?;
-                let shape = TensorShape::new((n / row_len.max(1)) as usize, row_len as usize);
-                let q = quantize_named(&t.name, s, &values, shape, &mut log).map_err(|e| msg(e.to_string()))?;
-                st::quantized_entries(&t.name, &q, &t.shape).map_err(|e| msg(e.to_string()))?
-            }
-            // Plain floats are never converted (the row-does-not-fit case keeps them as they are).
-            Action::Copy | Action::ToF16 => vec![(t.name.clone(), t.dtype, t.shape.clone(), ck.raw(t).to_vec())],
-        };
-        after.add(entry_label(&action, &produced), n, produced.iter().map(|e| e.3.len() as u64).sum());
-        entries.extend(produced);
-    }
-    notes.extend(log.note());
-    let mut meta = ck.metadata.clone();
-    meta.extend(st::quantlab_metadata(&scheme.name()));
-    st::write_safetensors(output.tmp_path(), &entries, meta).map_err(|e| msg(e.to_string()))?;
-    output.commit()?;
-    Ok((before, after, notes))
 }

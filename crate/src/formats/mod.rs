@@ -15,6 +15,7 @@
 //! particular alignment. The block structs assume a little-endian host (x86, ARM, wasm32).
 
 pub mod bnb;
+pub mod chunked;
 pub mod float;
 pub mod fp8;
 pub mod ggml;

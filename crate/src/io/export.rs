@@ -2,13 +2,14 @@
 //! `quantlab quantize IN.gguf` and the web lab's `exportQuantized` (which writes to memory).
 //!
 //! [`quantize_gguf`] reads a GGUF file held in memory, decides per tensor with the shared
-//! [`TensorPolicy`] (see `quantlab quantize --help`), and streams the result to any
-//! [`Write`]: a `.gguf` for the ggml block types (every metadata key kept, `general.file_type`
+//! [`TensorPolicy`] (see `quantlab quantize --help`), and streams the result, one tensor at a
+//! time, to any [`ExportSink`] (a file, or memory): a `.gguf` for the ggml block types (every metadata key kept, `general.file_type`
 //! and `general.quantization_version` set as llama.cpp's own quantizer does), a `.safetensors`
 //! for the other formats (int*, nf4/fp4, fp8). f16/bf16/f32 may go to either
 //! ([`ExportKind::for_scheme`] picks GGUF for them). Files and paths are the caller's business.
 
-use std::io::Write;
+use std::io::{Seek, Write};
+use std::ops::Range;
 
 use crate::formats::ggml::presets::ModelShape;
 use crate::formats::saturation::{find_overflow, Saturation};
@@ -17,6 +18,7 @@ use crate::gguf::{GgufError, GgufFile, MetadataValue, TensorInfo};
 use crate::io::gguf_writer::{llama_ftype, GgufWriteError, GgufWriter, GGML_QNT_VERSION};
 use crate::io::imatrix::Imatrix;
 use crate::io::safetensors::{self as st, Entry};
+use crate::io::safetensors_stream::{planned_entries, Slot, StreamWriter};
 use crate::policy::{Action, TensorFacts, TensorPolicy, TypeMix};
 
 /// The container a quantized checkpoint is written in.
@@ -209,7 +211,27 @@ pub trait TensorMethod {
         values: &[f32],
         shape: TensorShape,
     ) -> Result<QuantizedTensor, ExportError>;
+
+    /// The `[rows, cols]` tensor `name` whose rows `decode` writes, quantized with `scheme`. By
+    /// default it is decoded whole and handed to [`TensorMethod::quantize`]; a method that
+    /// works a few rows at a time can decode only those, so the tensor's values are never all
+    /// in memory at once.
+    fn quantize_rows(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        shape: TensorShape,
+        decode: RowSource<'_>,
+    ) -> Result<QuantizedTensor, ExportError> {
+        let mut values = vec![0f32; shape.len()];
+        decode(0..shape.rows, &mut values)?;
+        self.quantize(name, scheme, &values, shape)
+    }
 }
+
+/// Decodes rows `rows` of a tensor into `out` (`rows.len() × cols` values); errors name the
+/// tensor.
+pub type RowSource<'a> = &'a (dyn Fn(Range<usize>, &mut [f32]) -> Result<(), ExportError> + Sync);
 
 /// The format's own round-to-nearest quantizer.
 pub struct RoundToNearest;
@@ -268,8 +290,33 @@ pub fn quantize_named_with(
     log: &mut SaturationLog,
     method: &mut dyn TensorMethod,
 ) -> Result<QuantizedTensor, ExportError> {
-    let tensor_err = |e: formats::QuantError| ExportError::Tensor(format!("tensor '{name}': {e}"));
     let q = method.quantize(name, scheme, values, shape)?;
+    check_saturation(name, scheme, q, log)
+}
+
+/// [`quantize_named_with`] of the tensor whose rows `decode` writes
+/// ([`TensorMethod::quantize_rows`]).
+pub fn quantize_rows_named_with(
+    name: &str,
+    scheme: &QuantScheme,
+    shape: TensorShape,
+    decode: RowSource<'_>,
+    log: &mut SaturationLog,
+    method: &mut dyn TensorMethod,
+) -> Result<QuantizedTensor, ExportError> {
+    let q = method.quantize_rows(name, scheme, shape, decode)?;
+    check_saturation(name, scheme, q, log)
+}
+
+/// `q` when no block's scale overflowed its storage; otherwise an error, or `q` with the
+/// blocks counted in `log`, as its policy says.
+fn check_saturation(
+    name: &str,
+    scheme: &QuantScheme,
+    q: QuantizedTensor,
+    log: &mut SaturationLog,
+) -> Result<QuantizedTensor, ExportError> {
+    let tensor_err = |e: formats::QuantError| ExportError::Tensor(format!("tensor '{name}': {e}"));
     if let Some(o) = find_overflow(&q).map_err(tensor_err)? {
         match log.policy {
             Saturation::Refuse => {
@@ -321,6 +368,33 @@ pub fn model_shape(f: &GgufFile) -> Option<ModelShape> {
     Some(ModelShape::from_names(f.tensors.iter().map(|t| t.name.as_str()), n_layer, n_head, n_head_kv))
 }
 
+/// The rows of GGUF tensor `t`, whose bytes are `raw`, decoded on demand (a row is whole
+/// blocks in every ggml type).
+fn gguf_rows<'a>(
+    t: &'a TensorInfo,
+    raw: &'a [u8],
+) -> impl Fn(Range<usize>, &mut [f32]) -> Result<(), ExportError> + Sync + 'a {
+    let row_bytes = raw.len() / (t.n_rows() as usize).max(1);
+    move |rows, out| {
+        formats::dequantize_row(t.ty, &raw[rows.start * row_bytes..rows.end * row_bytes], out)
+            .map_err(|e| ExportError::Tensor(format!("tensor '{}': {e}", t.name)))
+    }
+}
+
+/// Where an export goes: a file, or a `Cursor<Vec<u8>>` in memory. A safetensors header is
+/// written first and, when an entry came out shorter than planned, once more at the end.
+pub trait ExportSink: Write + Seek {}
+
+impl<T: Write + Seek + ?Sized> ExportSink for T {}
+
+/// How a GGUF tensor is stored in a safetensors output.
+#[derive(Clone, Copy)]
+enum Stored {
+    /// Its bytes as they are, with this dtype.
+    Raw(::safetensors::Dtype),
+    Quantized(QuantScheme),
+}
+
 /// Progress callback: `(tensors done, total, name of the tensor just finished)`; `false` cancels.
 pub type ExportProgress<'a> = &'a mut dyn FnMut(usize, usize, &str) -> bool;
 
@@ -332,7 +406,7 @@ pub fn quantize_gguf(
     kind: ExportKind,
     policy: &TensorPolicy,
     saturation: Saturation,
-    out: &mut dyn Write,
+    out: &mut dyn ExportSink,
     progress: ExportProgress<'_>,
 ) -> Result<ExportSummary, ExportError> {
     quantize_gguf_with(file, scheme, kind, policy, saturation, out, progress, &mut RoundToNearest)
@@ -347,7 +421,7 @@ pub fn quantize_gguf_with(
     kind: ExportKind,
     policy: &TensorPolicy,
     saturation: Saturation,
-    out: &mut dyn Write,
+    out: &mut dyn ExportSink,
     progress: ExportProgress<'_>,
     method: &mut dyn TensorMethod,
 ) -> Result<ExportSummary, ExportError> {
@@ -414,7 +488,8 @@ pub fn quantize_gguf_with(
                     action @ (Action::Quantize(_) | Action::ToF16) => {
                         let q = match action {
                             Action::Quantize(s) => {
-                                quantize_named_with(&t.name, s, &decode(t)?, shape_of(t), &mut log, &mut *method)?
+                                let rows = gguf_rows(t, f.tensor_data(file, t)?);
+                                quantize_rows_named_with(&t.name, s, shape_of(t), &rows, &mut log, &mut *method)?
                             }
                             _ => {
                                 let f16 = QuantScheme::ggml(GgmlType::F16);
@@ -444,35 +519,50 @@ pub fn quantize_gguf_with(
             };
         }
         ExportKind::Safetensors => {
-            let mut entries: Vec<Entry> = Vec::with_capacity(f.tensors.len());
+            let st_err = |e: st::SafetensorsError| ExportError::Write(e.to_string());
+            let f16 = QuantScheme::ggml(GgmlType::F16);
+            // What each tensor becomes: kept as it is, or quantized (a kept tensor in a type
+            // safetensors has no dtype for, i.e. quantized blocks, becomes F16).
+            let stored = |t: &TensorInfo, action: &Action| match (action, st::float_dtype(t.ty)) {
+                (Action::Copy, Some(dtype)) => Stored::Raw(dtype),
+                (Action::Quantize(s), _) => Stored::Quantized(*s),
+                _ => Stored::Quantized(f16),
+            };
+            let mut slots = Vec::new();
+            for (t, action) in f.tensors.iter().zip(&plan) {
+                let torch: Vec<usize> = t.torch_shape().iter().map(|&d| d as usize).collect();
+                match stored(t, action) {
+                    Stored::Raw(dtype) => slots.push(Slot { name: t.name.clone(), dtype, shape: torch }),
+                    Stored::Quantized(s) => slots.extend(planned_entries(&t.name, &s, &torch).map_err(st_err)?),
+                }
+            }
+            let mut w = StreamWriter::begin(out, slots, st::quantlab_metadata(&scheme.name())).map_err(st_err)?;
             for (i, (t, action)) in f.tensors.iter().zip(&plan).enumerate() {
                 let torch: Vec<usize> = t.torch_shape().iter().map(|&d| d as usize).collect();
-                let st_err = |e: st::SafetensorsError| ExportError::Write(e.to_string());
-                let produced: Vec<Entry> = match (action, st::float_dtype(t.ty)) {
-                    (Action::Copy, Some(dtype)) => {
-                        vec![(t.name.clone(), dtype, torch, f.tensor_data(file, t)?.to_vec())]
+                let (label, bytes) = match stored(t, action) {
+                    Stored::Raw(dtype) => {
+                        w.write(&t.name, dtype, &torch, f.tensor_data(file, t)?).map_err(st_err)?;
+                        (dtype.to_string(), t.n_bytes())
                     }
-                    (Action::Quantize(s), _) => {
-                        let q = quantize_named_with(&t.name, s, &decode(t)?, shape_of(t), &mut log, &mut *method)?;
-                        st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
-                    }
-                    // Kept tensors in a type safetensors has no dtype for (quantized blocks): F16.
-                    _ => {
-                        let f16 = QuantScheme::ggml(GgmlType::F16);
-                        let q = quantize_named(&t.name, &f16, &decode(t)?, shape_of(t), &mut log)?;
-                        st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?
+                    Stored::Quantized(s) => {
+                        let q = match action {
+                            Action::Quantize(_) => {
+                                let rows = gguf_rows(t, f.tensor_data(file, t)?);
+                                quantize_rows_named_with(&t.name, &s, shape_of(t), &rows, &mut log, &mut *method)?
+                            }
+                            _ => quantize_named(&t.name, &s, &decode(t)?, shape_of(t), &mut log)?,
+                        };
+                        let entries: Vec<Entry> = st::quantized_entries(&t.name, &q, &torch).map_err(st_err)?;
+                        for e in &entries {
+                            w.write(&e.0, e.1, &e.2, &e.3).map_err(st_err)?;
+                        }
+                        (entry_label(action, &entries), entries.iter().map(|e| e.3.len() as u64).sum())
                     }
                 };
-                let label = entry_label(action, &produced);
-                summary.after.add(label, t.n_elements(), produced.iter().map(|e| e.3.len() as u64).sum());
-                entries.extend(produced);
+                summary.after.add(label, t.n_elements(), bytes);
                 tick(i, &t.name)?;
             }
-            let bytes = st::serialize(&entries, st::quantlab_metadata(&scheme.name()))
-                .map_err(|e| ExportError::Write(e.to_string()))?;
-            drop(entries);
-            out.write_all(&bytes).and_then(|()| out.flush()).map_err(|e| ExportError::Write(e.to_string()))?;
-            summary.bytes_written = bytes.len() as u64;
+            summary.bytes_written = w.finish().map_err(st_err)?;
         }
     }
     summary.saturated = log;

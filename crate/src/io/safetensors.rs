@@ -250,22 +250,60 @@ impl Checkpoint {
         &self.data[t.shard].bytes()[t.start..t.end]
     }
 
+    /// Lets the operating system drop the memory-mapped pages of rows `rows` of `t` (all of it
+    /// when `None`) once they have been read: they count in the process's resident memory until
+    /// then, and a one-pass reader (`quantize`) will not read them again (if it did, they would
+    /// be read from the file anew).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn release(&self, t: &CheckpointTensor, rows: Option<std::ops::Range<usize>>) {
+        if let ShardData::Mapped(m) = &self.data[t.shard] {
+            let bytes = rows.map_or(0..t.n_bytes(), |r| row_bytes(t, r));
+            release_pages(m, t.start + bytes.start..t.start + bytes.end);
+        }
+    }
+
     /// The values of `t` as f32 (F32, F16 and BF16 tensors only). The dtype is checked before
     /// the output is allocated, so its size is at most twice the tensor's bytes in the file.
     pub fn tensor_f32(&self, t: &CheckpointTensor) -> Result<Vec<f32>, SafetensorsError> {
-        let decode: fn(&[u8], &mut [f32]) = match t.dtype {
-            Dtype::F32 => float::decode_f32,
-            Dtype::F16 => float::decode_f16,
-            Dtype::BF16 => float::decode_bf16,
+        if !matches!(t.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            return Err(SafetensorsError::UnsupportedDtype { tensor: t.name.clone(), dtype: t.dtype.to_string() });
+        }
+        let mut out = vec![0f32; t.n_elements()];
+        let rows = t.n_elements() / row_len(t);
+        self.rows_f32(t, 0..rows, &mut out)?;
+        Ok(out)
+    }
+
+    /// Rows `rows` of `t` (rows of its last dimension) as f32 into `out` (F32, F16 and BF16
+    /// tensors only): a reader that works a few rows at a time never holds the whole tensor.
+    pub fn rows_f32(
+        &self,
+        t: &CheckpointTensor,
+        rows: std::ops::Range<usize>,
+        out: &mut [f32],
+    ) -> Result<(), SafetensorsError> {
+        let raw = &self.raw(t)[row_bytes(t, rows)];
+        match t.dtype {
+            Dtype::F32 => float::decode_f32(raw, out),
+            Dtype::F16 => float::decode_f16(raw, out),
+            Dtype::BF16 => float::decode_bf16(raw, out),
             other => {
                 return Err(SafetensorsError::UnsupportedDtype { tensor: t.name.clone(), dtype: other.to_string() })
             }
-        };
-        let raw = self.raw(t);
-        let mut out = vec![0f32; t.n_elements()];
-        decode(raw, &mut out);
-        Ok(out)
+        }
+        Ok(())
     }
+}
+
+/// The length of `t`'s rows (its last dimension; 1 for a scalar).
+fn row_len(t: &CheckpointTensor) -> usize {
+    t.shape.last().copied().unwrap_or(1).max(1)
+}
+
+/// Where rows `rows` of `t` lie within its bytes.
+fn row_bytes(t: &CheckpointTensor, rows: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let row = row_len(t) * t.dtype.bitsize() / 8;
+    rows.start * row..rows.end * row
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -288,6 +326,18 @@ fn map_shard(path: &Path) -> Result<ShardData, SafetensorsError> {
     // mmap-based loaders.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| open_err(e.to_string()))?;
     Ok(ShardData::Mapped(map))
+}
+
+/// Drops the resident pages of `range` in the read-only file map `m` (see
+/// [`Checkpoint::release`]); a failure only means they stay resident.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn release_pages(m: &memmap2::Mmap, range: std::ops::Range<usize>) {
+    if range.end <= m.len() && !range.is_empty() {
+        // SAFETY: a read-only, shared file map: MADV_DONTNEED drops clean page-cache pages from
+        // this process's page tables, and the next read, if any, faults them in from the file
+        // again, so no byte anyone can read changes.
+        let _ = unsafe { m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, range.start, range.len()) };
+    }
 }
 
 /// `config.json` in `dir`, if present.
@@ -503,7 +553,7 @@ pub fn quantized_entries(name: &str, q: &QuantizedTensor, shape: &[usize]) -> Re
 }
 
 /// The shape of a per-group parameter tensor: `[1]`, `[rows]` or `[rows, groups per row]`.
-fn group_shape(scheme: &crate::formats::QuantScheme, rows: usize, cols: usize, n: usize) -> Vec<usize> {
+pub(crate) fn group_shape(scheme: &crate::formats::QuantScheme, rows: usize, cols: usize, n: usize) -> Vec<usize> {
     use crate::formats::Granularity;
     match scheme.granularity {
         Granularity::Tensor => vec![n],
