@@ -158,6 +158,7 @@ impl HasKind for ModelError {
             | ModelError::UnsupportedHfArchitecture { .. }
             | ModelError::UnsupportedTensorType { .. }
             | ModelError::UnexpectedTensor { .. }
+            | ModelError::UnsupportedHfTokenizer { .. }
             | ModelError::NotImplemented(_) => ErrorKind::Unsupported,
             ModelError::MissingMetadata { .. }
             | ModelError::BadMetadata { .. }
@@ -166,6 +167,8 @@ impl HasKind for ModelError {
             | ModelError::BadTensorShape { .. }
             | ModelError::HfConfig { .. }
             | ModelError::NoHfConfig
+            | ModelError::HfTokenizer { .. }
+            | ModelError::NoHfTokenizer
             | ModelError::VocabExceedsEmbedding { .. } => ErrorKind::bad(Input::Model),
             ModelError::TokenOutOfRange { .. } => ErrorKind::bad(Input::Text),
             ModelError::PositionOutOfRange { pos, capacity } => ErrorKind::LimitExceeded {

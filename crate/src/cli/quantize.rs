@@ -10,6 +10,8 @@
 //!
 //! See [`POLICY`] for which tensors are quantized.
 
+mod hf;
+
 use super::display::{bytes, Table};
 use super::output::{refuse_input_as_output, OutputFile};
 use super::{map_file, CliError};
@@ -263,17 +265,13 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     let (before, after, notes) = if is_gguf_input(&args.input) {
         from_gguf(args, &target, out)?
     } else {
-        if out == OutKind::Gguf {
-            return Err(msg(format!(
-                "a safetensors input can only be written to .safetensors (e.g. '{}'): building a GGUF model from a \
-                 Hugging Face checkpoint needs llama.cpp's architecture mapping (convert_hf_to_gguf.py)",
-                with_ext(&args.output, "safetensors")
-            )));
-        }
         if args.imatrix.is_some() {
             return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
         }
-        from_safetensors(args, &target)?
+        match out {
+            OutKind::Gguf => hf::from_hf(args, &target)?,
+            OutKind::Safetensors => from_safetensors(args, &target)?,
+        }
     };
     Ok(summary(args, &target, &before, &after, &notes, start.elapsed().as_secs_f64()))
 }
