@@ -177,7 +177,8 @@ fn what_cannot_be_converted_faithfully_is_refused() {
     assert_eq!(e.kind(), ErrorKind::bad(quantlab::error::Input::Model));
 
     // A tokenizer model other than BPE, a normalizer, a prefix space, a SentencePiece model.
-    let cases: [(&str, fn(&mut Value)); 3] = [
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 3] = [
         ("model.type", |v| v["model"]["type"] = "WordPiece".into()),
         ("normalizer", |v| v["normalizer"] = serde_json::json!({"type": "NFC"})),
         ("pre_tokenizer.add_prefix_space", |v| v["pre_tokenizer"]["add_prefix_space"] = true.into()),
