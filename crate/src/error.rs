@@ -16,6 +16,7 @@ use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
+use crate::model::hf_gguf::HfConvertError;
 use crate::model::quantize::QuantizeModelError;
 use crate::model::ModelError;
 use crate::stats::HistogramError;
@@ -236,6 +237,15 @@ impl HasKind for QuantizeModelError {
         match self {
             QuantizeModelError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
             QuantizeModelError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for HfConvertError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HfConvertError::Model(e) => e.kind(),
+            HfConvertError::Export(e) => e.kind(),
         }
     }
 }

@@ -172,7 +172,9 @@ fn what_cannot_be_converted_faithfully_is_refused() {
         other => panic!("expected a model error, got {:?}", other.map(|b| b.len())),
     };
     // No tokenizer.json.
-    let e = model_err(convert_dir(&fixture("f16-mqa-headdim")));
+    let r = convert_dir(&fixture("f16-mqa-headdim"));
+    assert_eq!(r.as_ref().map_err(HasKind::kind).err(), Some(ErrorKind::bad(quantlab::error::Input::Model)));
+    let e = model_err(r);
     assert!(matches!(e, ModelError::NoHfTokenizer), "{e}");
     assert_eq!(e.kind(), ErrorKind::bad(quantlab::error::Input::Model));
 
