@@ -92,6 +92,10 @@ fn converted_q8_0_is_the_f32_conversion_quantized() {
         };
         assert!(q.tensor_data(&q_bytes, b).unwrap() == expected.as_slice(), "{}", b.name);
     }
+    // The shards' index as the input converts the same checkpoint.
+    let via_index = e.dir.path().join("via-index.gguf");
+    quantize::run(&QuantizeArgs::new(e.dir.path().join("model.safetensors.index.json"), "f32", &via_index)).unwrap();
+    assert!(std::fs::read(&via_index).unwrap() == f32_bytes);
     let model = Model::from_gguf(&q, &q_bytes).unwrap();
     let r = reference(&fixture("bf16-tied-sharded"));
     assert_eq!(run(&model, &r).1, ids(&r["greedy"]), "q8_0 keeps the greedy continuation");
