@@ -382,7 +382,13 @@ fn special_tokens(
             if let Some(flag) = tc.get(format!("add_{kind}_token").as_str()).and_then(Value::as_bool) {
                 s.set_add_default(kind, flag);
             }
-            let Some(text) = content(tc.get(format!("{kind}_token").as_str())) else { continue };
+            // bos/eos fall back to cls/sep, as gguf-py fills tokenizer_config in.
+            let text = match kind {
+                "bos" => special_bos.as_deref(),
+                "eos" => special_eos.as_deref(),
+                _ => content(tc.get(format!("{kind}_token").as_str())),
+            };
+            let Some(text) = text else { continue };
             let id = added.iter().find(|t| t.get("content").and_then(Value::as_str) == Some(text));
             if let Some(id) = id.and_then(|t| t.get("id")).and_then(Value::as_u64) {
                 s.set_id(kind, u32::try_from(id).unwrap_or(u32::MAX));
