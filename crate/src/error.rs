@@ -16,6 +16,7 @@ use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
+use crate::model::hf_gguf::HfConvertError;
 use crate::model::quantize::QuantizeModelError;
 use crate::model::ModelError;
 use crate::stats::HistogramError;
@@ -159,6 +160,7 @@ impl HasKind for ModelError {
             | ModelError::UnsupportedHfArchitecture { .. }
             | ModelError::UnsupportedTensorType { .. }
             | ModelError::UnexpectedTensor { .. }
+            | ModelError::UnsupportedHfTokenizer { .. }
             | ModelError::NotImplemented(_) => ErrorKind::Unsupported,
             ModelError::MissingMetadata { .. }
             | ModelError::BadMetadata { .. }
@@ -167,6 +169,8 @@ impl HasKind for ModelError {
             | ModelError::BadTensorShape { .. }
             | ModelError::HfConfig { .. }
             | ModelError::NoHfConfig
+            | ModelError::HfTokenizer { .. }
+            | ModelError::NoHfTokenizer
             | ModelError::VocabExceedsEmbedding { .. } => ErrorKind::bad(Input::Model),
             ModelError::TokenOutOfRange { .. } => ErrorKind::bad(Input::Text),
             ModelError::PositionOutOfRange { pos, capacity } => ErrorKind::LimitExceeded {
@@ -249,6 +253,15 @@ impl HasKind for QuantizeModelError {
         match self {
             QuantizeModelError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
             QuantizeModelError::Model(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for HfConvertError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HfConvertError::Model(e) => e.kind(),
+            HfConvertError::Export(e) => e.kind(),
         }
     }
 }

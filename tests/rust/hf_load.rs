@@ -19,18 +19,18 @@ use quantlab::model::{forward, Matrix, Model, ModelError, State};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const TOL: f32 = 1e-4;
-const VARIANTS: [&str; 3] = ["f32-untied", "bf16-tied-sharded", "f16-mqa-headdim"];
+pub(crate) const TOL: f32 = 1e-4;
+pub(crate) const VARIANTS: [&str; 3] = ["f32-untied", "bf16-tied-sharded", "f16-mqa-headdim"];
 
-fn fixture(name: &str) -> PathBuf {
+pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/hf")).join(name)
 }
 
-fn reference(dir: &Path) -> Value {
+pub(crate) fn reference(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("reference.json")).unwrap()).unwrap()
 }
 
-fn ids(v: &Value) -> Vec<u32> {
+pub(crate) fn ids(v: &Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect()
 }
 
@@ -40,7 +40,7 @@ fn argmax(v: &[f32]) -> u32 {
 }
 
 /// Max |Δ| between our logits for the prompt and the reference, and the greedy continuation.
-fn run(model: &Model, reference: &Value) -> (f32, Vec<u32>) {
+pub(crate) fn run(model: &Model, reference: &Value) -> (f32, Vec<u32>) {
     let prompt = ids(&reference["tokens"]);
     let n_greedy = reference["greedy"].as_array().unwrap().len();
     let mut state = State::new(&model.config, prompt.len() + n_greedy);
@@ -110,12 +110,12 @@ fn file_and_index_paths_load_the_same_model() {
 }
 
 /// A copy of a fixture directory whose config.json and tensors can be edited.
-struct Edited {
-    dir: tempfile::TempDir,
+pub(crate) struct Edited {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl Edited {
-    fn new(variant: &str) -> Edited {
+    pub(crate) fn new(variant: &str) -> Edited {
         let dir = tempfile::tempdir().unwrap();
         for e in std::fs::read_dir(fixture(variant)).unwrap() {
             let p = e.unwrap().path();
@@ -124,7 +124,7 @@ impl Edited {
         Edited { dir }
     }
 
-    fn config(&self, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> &Self {
+    pub(crate) fn config(&self, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> &Self {
         let path = self.dir.path().join("config.json");
         let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         edit(v.as_object_mut().unwrap());
@@ -266,7 +266,7 @@ fn cli_loader_reads_the_tokenizer_and_special_ids() {
     assert_eq!(greedy, expected);
 }
 
-fn quantlab(args: &[&std::ffi::OsStr]) -> std::process::Output {
+pub(crate) fn quantlab(args: &[&std::ffi::OsStr]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_quantlab")).args(args).output().expect("run quantlab")
 }
 

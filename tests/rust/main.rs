@@ -30,6 +30,7 @@ mod gpu_kv_cache;
 mod gpu_matmul;
 #[cfg(feature = "gpu")]
 mod gpu_matmul_f16;
+mod hf_convert;
 mod hf_load;
 mod hostile;
 mod imatrix_file;

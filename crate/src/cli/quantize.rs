@@ -7,13 +7,17 @@
 //! Outputs: `.gguf` for the ggml types (q8_0 q4_0 q4_1 q5_0 q5_1 q2_k..q6_k, and f16 bf16 f32),
 //! `.safetensors` for the other formats (int*, nf4/fp4, fp8; f16 bf16 f32 too). A GGUF input
 //! keeps all its metadata (tokenizer, hyper-parameters), so llama.cpp loads the result. A
-//! safetensors input is written to safetensors only: turning a Hugging Face checkpoint into a
-//! GGUF model needs llama.cpp's per-architecture tensor mapping (`convert_hf_to_gguf.py`).
+//! Hugging Face LLaMA checkpoint written to `.gguf` is converted as llama.cpp's
+//! `convert_hf_to_gguf.py` does (tensor names, q/k rows, `llama.*` and tokenizer keys; see
+//! [`crate::model::hf_gguf`], through `quantize/hf.rs`), then quantized like a GGUF input; to
+//! `.safetensors` its tensors keep their names.
 //!
 //! See [`POLICY`] for which tensors are quantized. Every output is written one tensor at a
 //! time, each tensor's row chunks quantized on `--threads` cores ([`super::parallel`]); a
 //! safetensors input goes through `quantize_safetensors.rs` (optionally into restartable shards,
 //! `--shard-size`).
+
+mod hf;
 
 use super::display::{bytes, Table};
 pub use super::gptq::{Method, MethodArgs};
@@ -69,13 +73,21 @@ Tensor policy (default, modelled on llama.cpp's llama-quant.cpp):
   block, whatever its name; 1-D tensors are still copied.
 Output metadata (GGUF): every key of the input, in order, with general.file_type set to
 llama.cpp's ftype (the file type's, or with --pure the type's: Q4_K -> MOSTLY_Q4_K_S, ...) and
-general.quantization_version = 2.";
+general.quantization_version = 2.
+Hugging Face input to .gguf: a LlamaForCausalLM checkpoint (config.json, safetensors, a
+byte-level BPE tokenizer.json; tokenizer_config.json optional) is converted as llama.cpp's
+convert_hf_to_gguf.py converts it: GGUF tensor names (token_embd, blk.N.attn_q ..., output
+unless tied), q/k rows permuted for llama.cpp's RoPE, 1-D tensors F32, the llama.* and
+general.* keys and the tokenizer.* keys (tokens, types, merges, special ids, add_bos/add_eos,
+chat template); the policy above then applies to the GGUF names. What cannot be converted
+faithfully is an error naming the file and key.";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = POLICY)]
 pub struct QuantizeArgs {
     /// Input: a .gguf file, a .safetensors file, a sharded checkpoint's index.json, or a
-    /// directory holding a safetensors checkpoint.
+    /// directory holding a safetensors checkpoint. A Hugging Face LLaMA checkpoint (config.json,
+    /// tokenizer.json beside it) written to .gguf is converted as convert_hf_to_gguf.py does.
     pub input: PathBuf,
     /// Target: a llama.cpp file type (q4_k_m, q3_k_s, q4_0, q6_k, iq4_nl …: per-tensor types as
     /// llama-quantize picks them) or a format, e.g. int4-asym-g128, nf4, fp8-e4m3 (`quantlab formats` lists them).
@@ -296,17 +308,20 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     let (before, after, notes) = if is_gguf_input(&args.input) {
         from_gguf(args, &target, recipe.as_ref(), out)?
     } else {
-        if out == OutKind::Gguf {
-            return Err(msg(format!(
-                "a safetensors input can only be written to .safetensors (e.g. '{}'): building a GGUF model from a \
-                 Hugging Face checkpoint needs llama.cpp's architecture mapping (convert_hf_to_gguf.py)",
-                with_ext(&args.output, "safetensors")
-            )));
-        }
         if args.imatrix.is_some() {
             return Err(msg("--imatrix applies to a GGUF input written as GGUF only"));
         }
-        super::quantize_safetensors::from_safetensors(args, &target, recipe.as_ref())?
+        match out {
+            OutKind::Gguf => {
+                if recipe.is_some() {
+                    return Err(msg(
+                        "--recipe with a Hugging Face checkpoint written as GGUF: convert it first (-f f16 or f32), then apply the recipe to the GGUF",
+                    ));
+                }
+                hf::from_hf(args, &target)?
+            }
+            OutKind::Safetensors => super::quantize_safetensors::from_safetensors(args, &target, recipe.as_ref())?,
+        }
     };
     let (name, notes) = match &recipe {
         Some(r) => (r.name(), std::iter::once(r.describe()).chain(notes).collect()),

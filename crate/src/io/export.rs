@@ -395,6 +395,29 @@ enum Stored {
     Quantized(QuantScheme),
 }
 
+/// Writes the file `gw` declares to `out`, asking `tensor_bytes(i)` for each tensor's bytes in
+/// order, and passes its typed error through (the writer's callback error carries only a
+/// string, so the typed one is kept aside).
+pub fn write_gguf(
+    gw: &GgufWriter,
+    out: &mut dyn Write,
+    mut tensor_bytes: impl FnMut(usize) -> Result<Vec<u8>, ExportError>,
+) -> Result<u64, ExportError> {
+    let mut failure: Option<ExportError> = None;
+    let written = gw.write(&mut &mut *out, |i, _| {
+        tensor_bytes(i).map_err(|e| {
+            let text = e.to_string();
+            failure = Some(e);
+            GgufWriteError::Source(text)
+        })
+    });
+    match (written, failure) {
+        (_, Some(e)) => Err(e),
+        (Err(e), None) => Err(ExportError::Write(e.to_string())),
+        (Ok(n), None) => Ok(n),
+    }
+}
+
 /// Progress callback: `(tensors done, total, name of the tensor just finished)`; `false` cancels.
 pub type ExportProgress<'a> = &'a mut dyn FnMut(usize, usize, &str) -> bool;
 
@@ -479,9 +502,7 @@ pub fn quantize_gguf_with(
                 let info = gw.add_tensor(&t.name, &t.dims, ty).map_err(werr)?;
                 summary.after.add(ty.to_string(), info.n_elements(), info.n_bytes());
             }
-            // The writer's callback error carries only a string: keep the typed error aside.
-            let mut failure: Option<ExportError> = None;
-            let mut tensor_bytes = |i: usize| -> Result<Vec<u8>, ExportError> {
+            let tensor_bytes = |i: usize| -> Result<Vec<u8>, ExportError> {
                 let t = &f.tensors[i];
                 let bytes = match &plan[i] {
                     Action::Copy => f.tensor_data(file, t)?.to_vec(),
@@ -505,18 +526,7 @@ pub fn quantize_gguf_with(
                 tick(i, &t.name)?;
                 Ok(bytes)
             };
-            let written = gw.write(&mut &mut *out, |i, _| {
-                tensor_bytes(i).map_err(|e| {
-                    let text = e.to_string();
-                    failure = Some(e);
-                    GgufWriteError::Source(text)
-                })
-            });
-            summary.bytes_written = match (written, failure) {
-                (_, Some(e)) => return Err(e),
-                (Err(e), None) => return Err(werr(e)),
-                (Ok(n), None) => n,
-            };
+            summary.bytes_written = write_gguf(&gw, out, tensor_bytes)?;
         }
         ExportKind::Safetensors => {
             let st_err = |e: st::SafetensorsError| ExportError::Write(e.to_string());

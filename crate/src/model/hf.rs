@@ -15,6 +15,7 @@
 //! new row `h·hd + 2i + a` = HF row `h·hd + a·hd/2 + i` for `a ∈ {0, 1}`, `i < hd/2`.
 //! Only whole rows move, so it is done on the stored bytes whatever the dtype.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use serde_json::Value;
@@ -200,80 +201,137 @@ impl Model {
     }
 }
 
-/// HF names of a block's tensors (after `model.layers.N.`), in [`Layer`] field order.
-const HF_LAYER_TENSORS: [&str; 9] = [
-    "input_layernorm",
-    "self_attn.q_proj",
-    "self_attn.k_proj",
-    "self_attn.v_proj",
-    "self_attn.o_proj",
-    "post_attention_layernorm",
-    "mlp.gate_proj",
-    "mlp.down_proj",
-    "mlp.up_proj",
+/// A block's tensors: the HF name (after `model.layers.N.`, before `.weight`), the GGUF name
+/// `convert_hf_to_gguf.py` gives it (after `blk.N.`) and its role, in [`Layer`] field order.
+pub(crate) const HF_LAYER_TENSORS: [(&str, &str, Role); 9] = [
+    ("input_layernorm", "attn_norm", Role::Norm),
+    ("self_attn.q_proj", "attn_q", Role::Query),
+    ("self_attn.k_proj", "attn_k", Role::Key),
+    ("self_attn.v_proj", "attn_v", Role::Value),
+    ("self_attn.o_proj", "attn_output", Role::AttnOut),
+    ("post_attention_layernorm", "ffn_norm", Role::Norm),
+    ("mlp.gate_proj", "ffn_gate", Role::FfnIn),
+    ("mlp.down_proj", "ffn_down", Role::FfnOut),
+    ("mlp.up_proj", "ffn_up", Role::FfnIn),
 ];
+
+/// What a block tensor is, which fixes its shape and row order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Norm,
+    Query,
+    Key,
+    Value,
+    AttnOut,
+    /// gate and up: `[hidden, dim]`.
+    FfnIn,
+    FfnOut,
+}
+
+/// One tensor of a LLaMA checkpoint: its HF name, its GGUF name, its PyTorch shape and how its
+/// stored rows map onto the forward's (and GGUF's) rows.
+pub(crate) struct LlamaTensor {
+    pub hf: String,
+    pub gguf: String,
+    pub shape: Vec<usize>,
+    pub order: RowOrder,
+}
+
+/// Every tensor a checkpoint with `config` must hold, in GGUF file order: the embedding, the
+/// blocks in order, the final norm and (untied) the output matrix.
+pub(crate) fn llama_tensors(c: &Config) -> Vec<LlamaTensor> {
+    let (dim, hidden, q_dim, kv_dim) = (c.dim, c.hidden_dim, c.q_dim(), c.kv_dim());
+    let t = |hf: String, gguf: &str, shape: &[usize], order| LlamaTensor {
+        hf,
+        gguf: gguf.to_string(),
+        shape: shape.to_vec(),
+        order,
+    };
+    let rope_rows = |heads| RowOrder::RopePairs { heads, head_dim: c.head_dim };
+    let mut out =
+        vec![t("model.embed_tokens.weight".into(), "token_embd.weight", &[c.vocab_size, dim], RowOrder::AsStored)];
+    for l in 0..c.n_layers {
+        for (hf, gguf, role) in HF_LAYER_TENSORS {
+            let (shape, order): (&[usize], _) = match role {
+                Role::Norm => (&[dim], RowOrder::AsStored),
+                Role::Query => (&[q_dim, dim], rope_rows(c.n_heads)),
+                Role::Key => (&[kv_dim, dim], rope_rows(c.n_kv_heads)),
+                Role::Value => (&[kv_dim, dim], RowOrder::AsStored),
+                Role::AttnOut => (&[dim, q_dim], RowOrder::AsStored),
+                Role::FfnIn => (&[hidden, dim], RowOrder::AsStored),
+                Role::FfnOut => (&[dim, hidden], RowOrder::AsStored),
+            };
+            out.push(t(format!("model.layers.{l}.{hf}.weight"), &format!("blk.{l}.{gguf}.weight"), shape, order));
+        }
+    }
+    out.push(t("model.norm.weight".into(), "output_norm.weight", &[dim], RowOrder::AsStored));
+    if !c.tied_embeddings {
+        out.push(t("lm_head.weight".into(), "output.weight", &[c.vocab_size, dim], RowOrder::AsStored));
+    }
+    out
+}
+
+/// Checks that every tensor of `ck` is one [`llama_tensors`] lists, except the ones
+/// transformers itself ignores: `rotary_emb.inv_freq` buffers, and `lm_head.weight` when the
+/// embeddings are tied. (Missing tensors are found when each is looked up.)
+pub(crate) fn check_tensor_names(c: &Config, ck: &Checkpoint) -> Result<(), ModelError> {
+    // Each layer needs its tensors in the checkpoint: checked before the name set (sized by
+    // the layer count) is built.
+    if c.n_layers.saturating_mul(HF_LAYER_TENSORS.len()) > ck.tensors.len() {
+        return Err(ModelError::HfConfig {
+            key: "num_hidden_layers".into(),
+            reason: format!(
+                "is {}: that many layers need {} tensors each, but the checkpoint holds {} tensors",
+                c.n_layers,
+                HF_LAYER_TENSORS.len(),
+                ck.tensors.len()
+            ),
+        });
+    }
+    let expected: HashSet<String> = llama_tensors(c).into_iter().map(|t| t.hf).collect();
+    for t in &ck.tensors {
+        let ignored = t.name.ends_with(".rotary_emb.inv_freq") || (c.tied_embeddings && t.name == "lm_head.weight");
+        if !expected.contains(&t.name) && !ignored {
+            return Err(ModelError::UnexpectedTensor { name: t.name.clone(), reason: unexpected_reason(&t.name) });
+        }
+    }
+    Ok(())
+}
 
 impl Weights {
     /// Maps a Hugging Face LLaMA checkpoint's tensors onto the forward's weights, permuting the
     /// q/k rows to the adjacent-pair RoPE layout (module docs). Every tensor must be used (a
-    /// bias or an unknown tensor is an error), except the ones transformers itself ignores:
-    /// `rotary_emb.inv_freq` buffers, and `lm_head.weight` when the embeddings are tied.
+    /// bias or an unknown tensor is an error; see [`check_tensor_names`]).
     pub fn from_hf_checkpoint(config: &Config, ck: &Checkpoint) -> Result<Weights, ModelError> {
         let c = config;
-        // Each layer needs its tensors in the checkpoint: checked before the name set (sized by
-        // the layer count) is built.
-        if c.n_layers.saturating_mul(HF_LAYER_TENSORS.len()) > ck.tensors.len() {
-            return Err(ModelError::HfConfig {
-                key: "num_hidden_layers".into(),
-                reason: format!(
-                    "is {}: that many layers need {} tensors each, but the checkpoint holds {} tensors",
-                    c.n_layers,
-                    HF_LAYER_TENSORS.len(),
-                    ck.tensors.len()
-                ),
-            });
-        }
-        let mut expected: HashSet<String> = ["model.embed_tokens.weight", "model.norm.weight"].map(String::from).into();
-        if !c.tied_embeddings {
-            expected.insert("lm_head.weight".into());
-        }
-        for l in 0..c.n_layers {
-            expected.extend(HF_LAYER_TENSORS.iter().map(|n| format!("model.layers.{l}.{n}.weight")));
-        }
-        for t in &ck.tensors {
-            let ignored = t.name.ends_with(".rotary_emb.inv_freq") || (c.tied_embeddings && t.name == "lm_head.weight");
-            if !expected.contains(&t.name) && !ignored {
-                return Err(ModelError::UnexpectedTensor { name: t.name.clone(), reason: unexpected_reason(&t.name) });
-            }
-        }
+        check_tensor_names(c, ck)?;
 
-        let (dim, hidden, vocab, q_dim, kv_dim) = (c.dim, c.hidden_dim, c.vocab_size, c.q_dim(), c.kv_dim());
-        let rope_rows = |heads| RowOrder::RopePairs { heads, head_dim: c.head_dim };
+        // Taken in llama_tensors' order, which is the field order below.
+        let mut specs = llama_tensors(c).into_iter();
+        let mut next = || specs.next().expect("llama_tensors lists every weight");
+        let matrix = |s: LlamaTensor| hf_matrix(ck, &s.hf, s.shape[0], s.shape[1], s.order);
+        let vector = |s: LlamaTensor| hf_vector(ck, &s.hf, s.shape[0]);
+        let token_embd = matrix(next())?;
         let mut layers = Vec::with_capacity(c.n_layers);
-        for l in 0..c.n_layers {
-            let p = |n: &str| format!("model.layers.{l}.{n}.weight");
-            let m = |n: &str, rows, cols, order| hf_matrix(ck, &p(n), rows, cols, order);
+        for _ in 0..c.n_layers {
             layers.push(Layer {
-                attn_norm: hf_vector(ck, &p("input_layernorm"), dim)?,
-                wq: m("self_attn.q_proj", q_dim, dim, rope_rows(c.n_heads))?,
-                wk: m("self_attn.k_proj", kv_dim, dim, rope_rows(c.n_kv_heads))?,
-                wv: m("self_attn.v_proj", kv_dim, dim, RowOrder::AsStored)?,
-                wo: m("self_attn.o_proj", dim, q_dim, RowOrder::AsStored)?,
-                ffn_norm: hf_vector(ck, &p("post_attention_layernorm"), dim)?,
-                w_gate: m("mlp.gate_proj", hidden, dim, RowOrder::AsStored)?,
-                w_down: m("mlp.down_proj", dim, hidden, RowOrder::AsStored)?,
-                w_up: m("mlp.up_proj", hidden, dim, RowOrder::AsStored)?,
+                attn_norm: vector(next())?,
+                wq: matrix(next())?,
+                wk: matrix(next())?,
+                wv: matrix(next())?,
+                wo: matrix(next())?,
+                ffn_norm: vector(next())?,
+                w_gate: matrix(next())?,
+                w_down: matrix(next())?,
+                w_up: matrix(next())?,
             });
         }
-        Ok(Weights {
-            token_embd: hf_matrix(ck, "model.embed_tokens.weight", vocab, dim, RowOrder::AsStored)?,
-            layers,
-            output_norm: hf_vector(ck, "model.norm.weight", dim)?,
-            output: match c.tied_embeddings {
-                true => None,
-                false => Some(hf_matrix(ck, "lm_head.weight", vocab, dim, RowOrder::AsStored)?),
-            },
-        })
+        let output_norm = vector(next())?;
+        let output = match c.tied_embeddings {
+            true => None,
+            false => Some(matrix(next())?),
+        };
+        Ok(Weights { token_embd, layers, output_norm, output })
     }
 }
 
@@ -290,8 +348,8 @@ fn unexpected_reason(name: &str) -> String {
 }
 
 /// How the stored rows map onto the forward's rows.
-#[derive(Clone, Copy)]
-enum RowOrder {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowOrder {
     AsStored,
     /// q/k: HF `rotate_half` halves → adjacent pairs, per head (module docs).
     RopePairs {
@@ -300,12 +358,35 @@ enum RowOrder {
     },
 }
 
+impl RowOrder {
+    /// `raw` (rows of `row_bytes` bytes each) in the forward's row order: borrowed when nothing
+    /// moves. Only whole rows move, so this works on the stored bytes of any dtype.
+    pub(crate) fn apply(self, raw: &[u8], row_bytes: usize) -> Cow<'_, [u8]> {
+        match self {
+            RowOrder::AsStored => Cow::Borrowed(raw),
+            RowOrder::RopePairs { heads, head_dim } => {
+                let half = head_dim / 2;
+                let mut out = Vec::with_capacity(raw.len());
+                for h in 0..heads {
+                    for i in 0..half {
+                        for a in 0..2 {
+                            let src = h * head_dim + a * half + i;
+                            out.extend_from_slice(&raw[src * row_bytes..(src + 1) * row_bytes]);
+                        }
+                    }
+                }
+                Cow::Owned(out)
+            }
+        }
+    }
+}
+
 fn find<'a>(ck: &'a Checkpoint, name: &str) -> Result<&'a crate::io::CheckpointTensor, ModelError> {
     ck.tensor(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
 }
 
 /// The ggml type holding a safetensors float dtype's values unchanged.
-fn float_type(t: &crate::io::CheckpointTensor) -> Result<GgmlType, ModelError> {
+pub(crate) fn float_type(t: &crate::io::CheckpointTensor) -> Result<GgmlType, ModelError> {
     match t.dtype {
         Dtype::F32 => Ok(GgmlType::F32),
         Dtype::F16 => Ok(GgmlType::F16),
@@ -324,22 +405,7 @@ fn hf_matrix(ck: &Checkpoint, name: &str, rows: usize, cols: usize, order: RowOr
     let raw = ck.raw(t);
     let row_bytes = cols * ty.type_size();
     debug_assert_eq!(raw.len(), rows * row_bytes, "safetensors checks sizes against shapes");
-    let bytes = match order {
-        RowOrder::AsStored => raw.to_vec(),
-        RowOrder::RopePairs { heads, head_dim } => {
-            let half = head_dim / 2;
-            let mut out = Vec::with_capacity(raw.len());
-            for h in 0..heads {
-                for i in 0..half {
-                    for a in 0..2 {
-                        let src = h * head_dim + a * half + i;
-                        out.extend_from_slice(&raw[src * row_bytes..(src + 1) * row_bytes]);
-                    }
-                }
-            }
-            out
-        }
-    };
+    let bytes = order.apply(raw, row_bytes).into_owned();
     let shape = TensorShape::new(rows, cols);
     if ty == GgmlType::F32 {
         let mut data = vec![0f32; rows * cols];

@@ -43,6 +43,8 @@ pub mod forward_batch;
 mod gemm;
 pub mod generate;
 pub mod hf;
+pub mod hf_gguf;
+pub mod hf_vocab;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
@@ -102,6 +104,18 @@ pub enum ModelError {
 
     #[error("no config.json next to the safetensors checkpoint (a Hugging Face model directory needs it for the hyper-parameters)")]
     NoHfConfig,
+
+    #[error("{file}: '{key}' {reason}")]
+    HfTokenizer { file: String, key: String, reason: String },
+
+    #[error(
+        "{file}: '{key}' {reason}: converting to GGUF supports a byte-level BPE tokenizer.json (ByteLevel \
+         pre-tokenizer, optionally after single digits) only"
+    )]
+    UnsupportedHfTokenizer { file: String, key: String, reason: String },
+
+    #[error("no tokenizer.json next to the checkpoint: a GGUF model carries its tokenizer, so converting needs it")]
+    NoHfTokenizer,
 
     #[error(transparent)]
     Safetensors(#[from] crate::io::SafetensorsError),

@@ -96,8 +96,9 @@ impl Tokenizer {
                 Some("smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva") => {
                     PreTokenizer::DigitsThenGpt2
                 }
-                // Files converted before `tokenizer.ggml.pre` existed were GPT-2-like.
-                Some("gpt2" | "mpt" | "olmo") | None => PreTokenizer::Gpt2,
+                // Files converted before `tokenizer.ggml.pre` existed were GPT-2-like. "gpt-2" is
+                // the name convert_hf_to_gguf.py writes and llama.cpp reads.
+                Some("gpt-2" | "gpt2" | "mpt" | "olmo") | None => PreTokenizer::Gpt2,
                 Some(other) => return Err(TokenizerError::UnsupportedPreTokenizer(other.to_string())),
             };
             let merges = f
@@ -295,8 +296,9 @@ pub(super) fn parse_byte_token(text: &str) -> Option<u8> {
     u8::from_str_radix(hex, 16).ok()
 }
 
-/// The pre-tokenizer of a tokenizer.json: (kind, ByteLevel add_prefix_space).
-fn json_pre_tokenizer(v: &serde_json::Value) -> Result<(PreTokenizer, bool), TokenizerError> {
+/// The pre-tokenizer of a tokenizer.json (its `pre_tokenizer` value): (kind, ByteLevel
+/// add_prefix_space).
+pub fn json_pre_tokenizer(v: &serde_json::Value) -> Result<(PreTokenizer, bool), TokenizerError> {
     use serde_json::Value;
     let unsupported = || TokenizerError::UnsupportedPreTokenizer(v.to_string().chars().take(300).collect());
     let byte_level = |p: &Value| -> Option<bool> {

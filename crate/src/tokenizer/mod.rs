@@ -26,7 +26,7 @@ mod pretok;
 mod spm;
 
 pub use chat::{render_chatml, ChatMessage, ChatTemplate};
-pub use load::{MAX_SPARE_IDS, MAX_TOKEN_IDS};
+pub use load::{json_pre_tokenizer, MAX_SPARE_IDS, MAX_TOKEN_IDS};
 pub use pretok::PreTokenizer;
 
 use crate::gguf::{GgufFile, MetadataArray};
@@ -64,7 +64,7 @@ impl TokenType {
 
 /// Pre-tokenizer names (`tokenizer.ggml.pre`) accepted for `"gpt2"` models.
 pub const SUPPORTED_PRE: &str = "\"smollm\", \"starcoder\", \"refact\", \"command-r\", \"codeshell\", \
-     \"exaone\", \"minerva\" (digits split, then GPT-2) and \"gpt2\", \"mpt\", \"olmo\" (GPT-2)";
+     \"exaone\", \"minerva\" (digits split, then GPT-2) and \"gpt-2\", \"gpt2\", \"mpt\", \"olmo\" (GPT-2)";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TokenizerError {
