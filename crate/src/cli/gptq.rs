@@ -253,7 +253,7 @@ pub fn calibrate(
                 ]
             });
             let mut stats = SecondMoment::new(InputSelection::Only(layers.collect()));
-            let run = collect(&model, &ids, &plan, &mut stats, CalibHooks::default()).map_err(calib_err)?;
+            let run = collect(model, &ids, &plan, &mut stats, CalibHooks::default()).map_err(calib_err)?;
             let line = format!(
                 "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, Hessians from the float model's activations (not layer-sequential)",
                 run.tokens, run.chunks, run.chunk
