@@ -4,6 +4,10 @@
 # non-zero if any target finds a crash (a panic, an abort, an allocation past -rss_limit_mb or a
 # memory error caught by AddressSanitizer); the input is left in fuzz/artifacts/TARGET/.
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET...]        (targets: ls fuzz/fuzz_targets)
+# The long run (BENCHMARKS.md) counts executions instead of seconds and may drop the sanitizer:
+#   FUZZ_RUNS=10000000 FUZZ_SANITIZER=none scripts/fuzz.sh 0 gguf
+# (FUZZ_RUNS: stop each target after that many executions, ignoring SECONDS; FUZZ_SANITIZER:
+# cargo fuzz's -s, built into its own target folder so the AddressSanitizer build stays.)
 # The corpus each run grows is kept in fuzz/corpus/ (git-ignored), so later runs start further on.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -53,24 +57,36 @@ recipe_seed unknown-field '{"version": 1, "default": {"format": "q4_0", "bits": 
 recipe_seed duplicate '{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0"}, {"name": "a.weight", "format": "q5_0"}]}'
 recipe_seed bad-method '{"version": 1, "default": {"format": "nf4"}, "tensors": [{"name": "a.weight", "format": "fp8-e4m3", "method": "gptq"}]}'
 
-step "fuzz: building ${targets[*]}"
+sanitizer=${FUZZ_SANITIZER:-address}
+build_args=(--fuzz-dir fuzz -s "$sanitizer")
+[[ $sanitizer == address ]] || build_args+=(--target-dir "fuzz/target-$sanitizer")
+if [[ -n ${FUZZ_RUNS:-} ]]; then
+  limit=(-runs="$FUZZ_RUNS")
+  what="$FUZZ_RUNS executions"
+else
+  limit=(-max_total_time="$seconds")
+  what="${seconds}s"
+fi
+
+step "fuzz: building ${targets[*]} (sanitizer: $sanitizer)"
 for target in "${targets[@]}"; do
-  cargo fuzz build --fuzz-dir fuzz "$target" || die "cargo fuzz build $target failed"
+  cargo fuzz build "${build_args[@]}" "$target" || die "cargo fuzz build $target failed"
 done
 
 failed=()
 for target in "${targets[@]}"; do
-  step "fuzz: $target for ${seconds}s"
+  step "fuzz: $target for $what"
   log=$(mktemp)
   # -rss_limit_mb: an input that makes a reader allocate past 2 GiB is a crash (#17's
   # allocation discipline); -timeout: one input may not take more than 10 s.
-  cargo fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len=131072 -print_final_stats=1 2>&1 | tee "$log" \
+  start=$SECONDS
+  cargo fuzz run "${build_args[@]}" "$target" "fuzz/corpus/$target" -- \
+    "${limit[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=131072 -print_final_stats=1 2>&1 | tee "$log" \
     | grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^Done|ERROR|panicked|SUMMARY|Test unit written'
   rc=${PIPESTATUS[0]}
   runs=$(grep -oE '^stat::number_of_executed_units: *[0-9]+' "$log" | grep -oE '[0-9]+$')
   cov=$(grep -oE '^#[0-9]+[[:space:]]+DONE[[:space:]]+cov: [0-9]+ ft: [0-9]+' "$log" | tail -1 | sed -E 's/.*cov: ([0-9]+) ft: ([0-9]+)/cov \1, ft \2/')
-  note "$target: ${runs:-?} executions, ${cov:-no final coverage line (a crash ends the run early)}, exit $rc"
+  note "$target: ${runs:-?} executions in $((SECONDS - start)) s, ${cov:-no final coverage line (a crash ends the run early)}, exit $rc"
   ((rc == 0)) || failed+=("$target")
   rm -f "$log"
 done
@@ -79,4 +95,4 @@ if ((${#failed[@]})); then
   echo "fuzz: crashes in ${failed[*]} (inputs in fuzz/artifacts/)" >&2
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets, ${seconds}s each, no crash"
+echo "fuzz: ${#targets[@]} targets, $what each (sanitizer: $sanitizer), no crash"
