@@ -20,8 +20,8 @@
 //!
 //! Arithmetic: the scales are computed in f64 and stored as f32; `W·diag(s)`, the
 //! dequantized `/ s`, the clamps and `x / s` are single f32 operations as in the reference's
-//! f32 tensors; the output differences are f32 dot products with 8 partial sums, squared and
-//! summed in f64. `scripts/dev/awq_reference.py` is an independent numpy port of the search
+//! f32 tensors; the output differences are f32 dot products with 8 partial sums (the batched
+//! forward's product), squared and summed in f64. `scripts/dev/awq_reference.py` is an independent numpy port of the search
 //! (tests/rust/awq.rs compares).
 //!
 //! Deviation from the reference: its loss for the q/k/v and gate/up groups is the whole
@@ -32,7 +32,7 @@
 //! search's sampling in the reference), while `x̄` is over every position.
 
 use crate::formats::{self, Granularity, QuantError, QuantScheme, QuantizedTensor, TensorShape, ValueType};
-use crate::model::weights::dot;
+use crate::model::weights::Matrix;
 
 /// Ratios tried by the scale search (`r = i / GRID`, `i = 0..GRID`), as in the reference.
 pub const GRID: usize = 20;
@@ -160,7 +160,7 @@ pub fn search_scales(linears: &[Linear], acts: &Activations) -> Result<ScaleChoi
                 .zip(q.chunks_exact(cols))
                 .flat_map(|(w, q)| w.iter().zip(q).zip(&s).map(|((&w, &q), &k)| w - q / k))
                 .collect();
-            total += output_sq_error(acts.rows, &diff, cols);
+            total += output_sq_error(acts.rows, diff, cols);
         }
         let loss = total / (n * outputs).max(1) as f64;
         losses.push(loss);
@@ -265,50 +265,41 @@ pub fn clip_and_quantize(
 }
 
 /// `Σ_t Σ_r (x_t · d_r)²` over the rows `x` (`n × cols`) and the difference rows `d`.
-fn output_sq_error(x: &[f32], d: &[f32], cols: usize) -> f64 {
-    // Per-row sums, added in row order: the same total however the rows are split.
-    par_rows(d, cols, |d_rows| {
-        d_rows
-            .chunks_exact(cols)
-            .map(|dr| {
-                x.chunks_exact(cols).fold(0f64, |acc, xt| {
-                    let e = f64::from(dot(xt, dr));
-                    acc + e * e
-                })
-            })
-            .collect()
-    })
-    .iter()
-    .sum()
+fn output_sq_error(x: &[f32], d: Vec<f32>, cols: usize) -> f64 {
+    per_row_sq_sums(x, d, cols).iter().sum()
 }
 
-/// `Σ_t (x_t[u] · d_r[u])²` for every row `r` and unit `u` of `unit` columns (row-major).
+/// `Σ_t (x_t[u] · d_r[u])²` for every row `r` and unit `u` of `unit` columns (row-major): each
+/// unit's columns of `x` and `d` as their own product.
 fn unit_sq_errors(x: &[f32], d: &[f32], cols: usize, unit: usize) -> Vec<f64> {
-    par_rows(d, cols, |d_rows| {
-        let mut out = vec![0f64; d_rows.len() / unit];
-        for (r, dr) in d_rows.chunks_exact(cols).enumerate() {
-            for xt in x.chunks_exact(cols) {
-                for (u, (du, xu)) in dr.chunks_exact(unit).zip(xt.chunks_exact(unit)).enumerate() {
-                    let e = f64::from(dot(xu, du));
-                    out[r * (cols / unit) + u] += e * e;
-                }
-            }
+    let units = cols / unit;
+    let rows = d.len() / cols;
+    let mut out = vec![0f64; rows * units];
+    for u in 0..units {
+        let part = |m: &[f32]| -> Vec<f32> {
+            m.chunks_exact(cols).flat_map(|r| &r[u * unit..(u + 1) * unit]).copied().collect()
+        };
+        for (r, e) in per_row_sq_sums(&part(x), part(d), unit).into_iter().enumerate() {
+            out[r * units + u] = e;
         }
-        out
-    })
+    }
+    out
 }
 
-/// `f` over bands of the rows of `d` (`cols` each), on the default threads natively; the
-/// bands' results concatenated in row order (each row's numbers do not depend on the split).
-fn par_rows(d: &[f32], cols: usize, f: impl Fn(&[f32]) -> Vec<f64> + Sync) -> Vec<f64> {
+/// `Σ_t (x_t · d_r)²` for every row `r` of `d`: the batched product of the forward (the same f32
+/// dot products, with 8 partial sums, on AVX2 where the CPU has it, on the default threads),
+/// squared and summed over `t` in f64.
+fn per_row_sq_sums(x: &[f32], d: Vec<f32>, cols: usize) -> Vec<f64> {
     let rows = d.len() / cols.max(1);
-    let threads = crate::model::weights::default_threads().clamp(1, rows.max(1));
-    if threads == 1 || cfg!(target_arch = "wasm32") {
-        return f(d);
+    let n = x.len() / cols.max(1);
+    let m = Matrix::from_f32(d, TensorShape::new(rows, cols)).expect("rows × cols values");
+    let mut out = vec![0f32; n * rows];
+    m.matmul_threads(x, &mut out, crate::model::weights::default_threads());
+    let mut sums = vec![0f64; rows];
+    for row in out.chunks_exact(rows) {
+        for (s, &e) in sums.iter_mut().zip(row) {
+            *s += f64::from(e) * f64::from(e);
+        }
     }
-    let band = rows.div_ceil(threads) * cols;
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = d.chunks(band).map(|part| scope.spawn(|| f(part))).collect();
-        parts.into_iter().flat_map(|h| h.join().expect("AWQ worker panicked")).collect()
-    })
+    sums
 }
