@@ -99,7 +99,7 @@ fn output_error(x: &[f32], w: &[f32], w_hat: &[f32], cols: usize) -> f64 {
 }
 
 /// Tokens of a calibration chapter (never the eval chapters 1–3), or None when data/ is absent.
-fn chapter_tokens(tokenizer: &quantlab::tokenizer::Tokenizer, n: usize) -> Option<Vec<u32>> {
+pub fn chapter_tokens(tokenizer: &quantlab::tokenizer::Tokenizer, n: usize) -> Option<Vec<u32>> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../data/moby-dick/chapter_{n}.json"));
     let Ok(raw) = std::fs::read_to_string(&p) else {
         eprintln!("note: skipping, {} not found", p.display());
@@ -175,5 +175,77 @@ fn awq_beats_rtn_on_real_layers() {
             );
             assert!(e_awq < e_rtn, "{input:?} {format}: AWQ {e_awq} ≥ RTN {e_rtn}");
         }
+    }
+}
+
+/// The default model cut to its first layer, written as a GGUF in `dir` (None without the model).
+fn one_layer_copy(dir: &std::path::Path) -> Option<PathBuf> {
+    use quantlab::gguf::{GgufFile, MetadataValue};
+    use quantlab::io::gguf_writer::GgufWriter;
+
+    let bytes = std::fs::read(crate::gguf::model_path()?).unwrap();
+    let f = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
+    let mut w = GgufWriter::with_metadata(f.metadata.clone()).unwrap();
+    let arch = f.get_str("general.architecture").unwrap().to_string();
+    w.set(&format!("{arch}.block_count"), MetadataValue::U32(1)).unwrap();
+    let mut data = Vec::new();
+    for t in f.tensors.iter().filter(|t| !t.name.starts_with("blk.") || t.name.starts_with("blk.0.")) {
+        w.add_tensor(&t.name, &t.dims, t.ty).unwrap();
+        data.push(f.tensor_data(&bytes, t).unwrap());
+    }
+    let path = dir.join("one-layer.gguf");
+    std::fs::write(&path, w.to_bytes(&data).unwrap()).unwrap();
+    Some(path)
+}
+
+/// `quantlab quantize --method awq` on a one-layer copy of the default model: every layer
+/// matrix comes from AWQ, the norms carry the folded scales, the file loads and runs, and
+/// `eval --method awq`'s in-memory model is the same model.
+#[test]
+fn cli_quantize_and_eval_with_awq_agree() {
+    use quantlab::cli::quantize::{self, Method, MethodArgs, QuantizeArgs};
+    use quantlab::formats::GgmlType;
+    use quantlab::gguf::GgufFile;
+    use quantlab::model::{Model, TensorPolicy};
+    use quantlab::policy::Target;
+    use quantlab::tokenizer::Tokenizer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(input) = one_layer_copy(dir.path()) else { return };
+    let output = dir.path().join("awq.q4_0.gguf");
+    // A 32-token calibration run: this checks the plumbing, not AWQ's quality.
+    let method = MethodArgs { method: Method::Awq, calib_tokens: 32, ..MethodArgs::default() };
+    let args = QuantizeArgs { method: method.clone(), ..QuantizeArgs::new(&input, "q4_0", &output) };
+    let report = quantize::run(&args).unwrap();
+    assert!(report.contains("AWQ quantized 7 tensors"), "{report}");
+    assert!(report.contains("3 groups scaled, 1 clipped only"), "{report}");
+
+    let src = std::fs::read(&input).unwrap();
+    let original = Model::from_gguf_bytes(&src).unwrap();
+    let bytes = std::fs::read(&output).unwrap();
+    let f = GgufFile::parse(&bytes, bytes.len() as u64).unwrap();
+    assert_eq!(f.tensor("blk.0.attn_q.weight").unwrap().ty, GgmlType::Q4_0);
+    let written = Model::from_gguf(&f, &bytes).unwrap();
+    let (a, b) = (&written.weights.layers[0], &original.weights.layers[0]);
+    assert_ne!(a.attn_norm, b.attn_norm, "the attention scales are folded into attn_norm");
+    assert_ne!(a.ffn_norm, b.ffn_norm, "the FFN scales are folded into ffn_norm");
+    let mut state = quantlab::model::State::new(&written.config, 8);
+    for pos in 0..4 {
+        let logits = quantlab::model::forward(&written.config, &written.weights, &mut state, 100 + pos as u32, pos);
+        assert!(logits.iter().all(|v| v.is_finite()));
+    }
+
+    // eval's in-memory quantization: the same norms and matrices.
+    let gguf = GgufFile::parse(&src, src.len() as u64).unwrap();
+    let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
+    let target = Target::parse("q4_0").unwrap();
+    let policy = TensorPolicy { mix: target.mix, ..TensorPolicy::default() };
+    let (q, _, line) =
+        quantlab::cli::awq::quantize_model_awq(&original, &tokenizer, &target.scheme, &policy, &method).unwrap();
+    assert!(line.contains("AWQ quantized 7 tensors"), "{line}");
+    let m = &q.weights.layers[0];
+    assert_eq!((&m.attn_norm, &m.ffn_norm), (&a.attn_norm, &a.ffn_norm));
+    for ((name, x), (_, y)) in m.matrices().iter().zip(a.matrices()) {
+        assert_eq!(x.to_f32(), y.to_f32(), "{name}");
     }
 }
