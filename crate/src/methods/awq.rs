@@ -137,7 +137,7 @@ pub fn fake_quantize(scheme: &QuantScheme, values: &[f32], shape: TensorShape) -
 pub fn search_scales(linears: &[Linear], acts: &Activations) -> Result<ScaleChoice, AwqError> {
     let cols = acts.abs_mean.len();
     for l in linears {
-        if l.shape.cols != cols || acts.rows.len() % cols.max(1) != 0 {
+        if l.shape.cols != cols || !acts.rows.len().is_multiple_of(cols.max(1)) {
             return Err(AwqError::Inputs { cols: l.shape.cols, got: cols });
         }
         if !supports(l.scheme) {
