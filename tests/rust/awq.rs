@@ -312,3 +312,23 @@ fn awq_folds_attn_output_scales_into_attn_v_with_multi_head_attention() {
     // about 2e-2 either way); the norms left unscaled give 0.27, a fold on the wrong side more.
     assert!(e_awq < 1.5 * e_rtn, "AWQ {e_awq}, RTN {e_rtn}");
 }
+
+/// `--method awq` needs a GGUF input (it runs the model) and is not combined with `--imatrix`.
+#[test]
+fn cli_refuses_awq_without_a_gguf_model_or_with_an_imatrix() {
+    use quantlab::cli::quantize::{self, Method, MethodArgs, QuantizeArgs};
+
+    let dir = tempfile::tempdir().unwrap();
+    let method = MethodArgs { method: Method::Awq, ..MethodArgs::default() };
+    let st = dir.path().join("model.safetensors");
+    std::fs::write(&st, b"not read").unwrap();
+    let args = QuantizeArgs { method: method.clone(), ..QuantizeArgs::new(&st, "q4_0", dir.path().join("o.gguf")) };
+    let e = quantize::run(&args).unwrap_err().to_string();
+    assert!(e.contains("--method awq needs a GGUF model"), "{e}");
+    let gguf = dir.path().join("model.gguf");
+    std::fs::write(&gguf, b"not read").unwrap();
+    let imatrix = Some(dir.path().join("imatrix.gguf"));
+    let args = QuantizeArgs { method, imatrix, ..QuantizeArgs::new(&gguf, "q4_0", dir.path().join("o.gguf")) };
+    let e = quantize::run(&args).unwrap_err().to_string();
+    assert!(e.contains("--imatrix and --method awq"), "{e}");
+}
