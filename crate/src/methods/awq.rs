@@ -21,15 +21,16 @@
 //! Arithmetic: the scales are computed in f64 and stored as f32; `W·diag(s)`, the
 //! dequantized `/ s`, the clamps and `x / s` are single f32 operations as in the reference's
 //! f32 tensors; the output differences are f32 dot products with 8 partial sums (the batched
-//! forward's product), squared and summed in f64. `scripts/dev/awq_reference.py` is an independent numpy port of the search
-//! (tests/rust/awq.rs compares).
+//! forward's product), squared and summed in f64. `scripts/dev/awq_reference.py` is an
+//! independent numpy port of the search (tests/rust/awq.rs compares).
 //!
 //! Deviation from the reference: its loss for the q/k/v and gate/up groups is the whole
 //! attention / MLP block's output; here it is always the group's own linear outputs (the
 //! concatenated outputs of q, k and v, or of gate and up), which needs no attention or SwiGLU
-//! re-run per candidate (see `awq_model` for the model-level order). The loss rows are a
-//! sample of at most [`SAMPLE_ROWS`] calibration positions (every `n/512`-th, the clip
-//! search's sampling in the reference), while `x̄` is over every position.
+//! re-run per candidate. Over a model ([`super::awq_model`]) the loss rows are a sample of at
+//! most [`SAMPLE_ROWS`] calibration positions (every `n/512`-th, the clip search's sampling in
+//! the reference, where the scale search uses every position), while `x̄` is over every
+//! position.
 
 use crate::formats::{self, Granularity, QuantError, QuantScheme, QuantizedTensor, TensorShape, ValueType};
 use crate::model::weights::Matrix;

@@ -3,16 +3,17 @@
 //! reading it ([`super::awq`]), folds `1/s` into the operation before, searches the clip values
 //! and quantizes. The groups, as the reference (`auto_scale_block` for LLaMA) defines them:
 //!
-//! | input               | matrices scaled     | `1/s` folded into                 |
-//! |---------------------|---------------------|-----------------------------------|
-//! | attention norm out  | attn_q, attn_k, attn_v | `attn_norm` (f32)              |
-//! | attention output    | attn_output         | the rows of attn_v, only when attn_v and attn_output have the same shape (multi-head attention; the reference's condition) |
-//! | FFN norm out        | ffn_gate, ffn_up    | `ffn_norm` (f32)                  |
-//! | `silu(gate)·up`     | ffn_down            | the rows of ffn_up                |
+//! | input               | matrices scaled        | `1/s` folded into                         |
+//! |---------------------|------------------------|-------------------------------------------|
+//! | attention norm out  | attn_q, attn_k, attn_v | `attn_norm` (f32)                         |
+//! | attention output    | attn_output            | the rows of attn_v, if of the same shape  |
+//! | FFN norm out        | ffn_gate, ffn_up       | `ffn_norm` (f32)                          |
+//! | `silu(gate)·up`     | ffn_down               | the rows of ffn_up                        |
 //!
-//! With grouped-query attention (the default model: 3 key/value heads for 9 query heads)
-//! attn_v has fewer rows than attn_output has columns, so attn_output gets no scale, only the
-//! clip search, as in the reference. The clip search skips attn_q and attn_k (the reference
+//! attn_v → attn_output needs attn_v and attn_output of the same shape (multi-head attention),
+//! the reference's condition. With grouped-query attention (the default model: 3 key/value
+//! heads for 9 query heads) attn_v has fewer rows than attn_output has columns, so attn_output
+//! gets no scale, only the clip search, as in the reference. The clip search skips attn_q and attn_k (the reference
 //! does: their error reaches the output through the q·k product).
 //!
 //! Order and inputs: each input's statistics come from the model whose earlier layers (and the
