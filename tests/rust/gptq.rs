@@ -113,15 +113,7 @@ fn gptq_beats_rtn_on_real_layers() {
     let tokenizer = Tokenizer::from_gguf(&gguf).unwrap();
     // Calibration text: chapter 4; the error is measured on chapter 5 (held out, so GPTQ's fit
     // to the calibration rows does not count). Never the eval chapters 1–3.
-    let chapter_tokens = |n: usize| -> Option<Vec<u32>> {
-        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../data/moby-dick/chapter_{n}.json"));
-        let Ok(raw) = std::fs::read_to_string(&p) else {
-            eprintln!("note: skipping, {} not found", p.display());
-            return None;
-        };
-        let text: serde_json::Value = serde_json::from_str(&raw).unwrap();
-        Some(tokenizer.encode(text["text"].as_str().unwrap(), false, false))
-    };
+    let chapter_tokens = |n: usize| crate::awq::chapter_tokens(&tokenizer, n);
     // More calibration rows than ffn_down's 1536 inputs: with fewer, its Hessian is singular
     // but for the damping and GPTQ fits the calibration rows at the held-out rows' expense.
     let mut calib_tokens = Vec::new();

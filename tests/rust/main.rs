@@ -1,5 +1,6 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
 mod activations;
+mod awq;
 mod bnb;
 mod calib;
 mod calib_sequential;

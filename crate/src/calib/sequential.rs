@@ -28,6 +28,19 @@ use crate::model::forward_batch::{attention_half, ffn_half, ActivationObserver, 
 use crate::model::weights::{Layer, Weights};
 use crate::model::{LinearInput, Model, State};
 
+/// A layer-sequential method: which statistics it collects per input, and what it does with them.
+/// [`run_sequential_with`] creates one `Stats` per input, shows it every row of both inputs
+/// of the half-layer pass (it keeps those of its own input), then hands it to
+/// [`SequentialQuantizer::quantize`].
+pub trait SequentialQuantizer {
+    type Stats: ActivationObserver;
+    /// An empty statistic for `input`.
+    fn stats(&mut self, input: LinearInput) -> Self::Stats;
+    /// Replace (or rescale) the matrices of `layer` that read `input`, given its statistics;
+    /// what is left in `layer` is what the rest of the run sees. An error stops the run.
+    fn quantize(&mut self, input: LinearInput, stats: Self::Stats, layer: &mut Layer) -> Result<(), String>;
+}
+
 /// Quantizes the matrices of one layer that read one input, given that input's statistics.
 pub trait LayerQuantizer {
     /// `gram` is XᵀX of `input` over every calibration position, as the partly quantized model
@@ -53,6 +66,22 @@ impl Half {
     }
 }
 
+/// A [`LayerQuantizer`] as a [`SequentialQuantizer`] collecting XᵀX.
+struct GramQuantizer<'a>(&'a mut dyn LayerQuantizer);
+
+impl SequentialQuantizer for GramQuantizer<'_> {
+    type Stats = SecondMoment;
+
+    fn stats(&mut self, input: LinearInput) -> SecondMoment {
+        SecondMoment::new(InputSelection::Only(vec![input]))
+    }
+
+    fn quantize(&mut self, input: LinearInput, stats: SecondMoment, layer: &mut Layer) -> Result<(), String> {
+        let gram = stats.inputs.get(&input).expect("every pass observes both inputs of its half");
+        self.0.quantize_input(input, gram, layer)
+    }
+}
+
 /// Runs the layer-sequential calibration of `model` over the chunks of `tokens` that `plan`
 /// selects, handing each input's statistics to `quantizer` in the order of the module docs.
 /// Returns the run and the weights with every replacement the quantizer made.
@@ -61,6 +90,17 @@ pub fn run_sequential(
     tokens: &[u32],
     plan: &ChunkPlan,
     quantizer: &mut dyn LayerQuantizer,
+    hooks: CalibHooks<'_>,
+) -> Result<(CalibRun, Weights), CalibError> {
+    run_sequential_with(model, tokens, plan, &mut GramQuantizer(quantizer), hooks)
+}
+
+/// [`run_sequential`] with any statistic: `quantizer` says what it collects per input.
+pub fn run_sequential_with<Q: SequentialQuantizer>(
+    model: &Model,
+    tokens: &[u32],
+    plan: &ChunkPlan,
+    quantizer: &mut Q,
     mut hooks: CalibHooks<'_>,
 ) -> Result<(CalibRun, Weights), CalibError> {
     let c = &model.config;
@@ -91,7 +131,7 @@ pub fn run_sequential(
                     residual: &mut [Vec<f32>],
                     layer: usize,
                     half: Half,
-                    observer: Option<&mut SecondMoment>|
+                    observer: Option<&mut Q::Stats>|
      -> Result<(), CalibError> {
         let lw = &weights.layers[layer];
         let keep_output = observer.is_none();
@@ -126,11 +166,10 @@ pub fn run_sequential(
     for layer in 0..c.n_layers {
         for half in [Half::Attention, Half::Ffn] {
             for input in half.inputs(layer) {
-                let mut stats = SecondMoment::new(InputSelection::Only(vec![input]));
+                let mut stats = quantizer.stats(input);
                 pass(&weights, &mut residual, layer, half, Some(&mut stats))?;
-                let gram = stats.inputs.get(&input).expect("every pass observes both inputs of its half");
                 quantizer
-                    .quantize_input(input, gram, &mut weights.layers[layer])
+                    .quantize(input, stats, &mut weights.layers[layer])
                     .map_err(|reason| CalibError::Quantizer { input, reason })?;
             }
             pass(&weights, &mut residual, layer, half, None)?;

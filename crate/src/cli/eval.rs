@@ -101,8 +101,8 @@ pub struct EvalArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
-    /// How the --format copies are quantized (rtn, or gptq calibrated on --calib text: each
-    /// format gets its own calibration run on its own quantized layers).
+    /// How the --format copies are quantized (rtn, or gptq or awq calibrated on --calib text:
+    /// each format gets its own calibration run on its own quantized layers).
     #[command(flatten)]
     pub method: MethodArgs,
     #[command(flatten)]
@@ -258,6 +258,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
                 .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?,
             Method::Gptq => {
                 let (q, rep, line) = super::gptq::quantize_model_gptq(&model, &tok, &t.scheme, &policy, &args.method)?;
+                eprintln!("{}: {line}", t.name());
+                (q, rep)
+            }
+            Method::Awq => {
+                let (q, rep, line) = super::awq::quantize_model_awq(&model, &tok, &t.scheme, &policy, &args.method)?;
                 eprintln!("{}: {line}", t.name());
                 (q, rep)
             }

@@ -64,18 +64,9 @@ impl TensorMethod for GptqMethod {
         shape: TensorShape,
     ) -> Result<QuantizedTensor, ExportError> {
         match &mut self.prepared {
-            Prepared::Tensors(done) => match done.remove(name) {
-                Some(t) if t.scheme() == *scheme => Ok(t),
-                Some(t) => Err(ExportError::Tensor(format!(
-                    "tensor '{name}': GPTQ calibration quantized it as {}, the export asks for {}",
-                    t.scheme().name(),
-                    scheme.name()
-                ))),
-                None => {
-                    self.rtn_tensors += 1;
-                    RoundToNearest.quantize(name, scheme, values, shape)
-                }
-            },
+            Prepared::Tensors(done) => {
+                take_calibrated(done, "GPTQ", (name, scheme, values, shape), &mut self.rtn_tensors)
+            }
             Prepared::Stats { stats, factor } => {
                 let input = stats.inputs.keys().copied().find(|i| i.tensor_names(false).iter().any(|t| t == name));
                 let Some(input) = input.filter(|_| gptq::supports(scheme)) else {
@@ -94,6 +85,28 @@ impl TensorMethod for GptqMethod {
                 self.gptq_tensors += 1;
                 Ok(out.tensor)
             }
+        }
+    }
+}
+
+/// The tensor `name` as a calibration run (`method`) already quantized it, taken out of `done`;
+/// a tensor it did not quantize is rounded to nearest (counted in `rtn_tensors`).
+pub(super) fn take_calibrated(
+    done: &mut BTreeMap<String, QuantizedTensor>,
+    method: &str,
+    (name, scheme, values, shape): (&str, &QuantScheme, &[f32], TensorShape),
+    rtn_tensors: &mut usize,
+) -> Result<QuantizedTensor, ExportError> {
+    match done.remove(name) {
+        Some(t) if t.scheme() == *scheme => Ok(t),
+        Some(t) => Err(ExportError::Tensor(format!(
+            "tensor '{name}': {method} calibration quantized it as {}, the export asks for {}",
+            t.scheme().name(),
+            scheme.name()
+        ))),
+        None => {
+            *rtn_tensors += 1;
+            RoundToNearest.quantize(name, scheme, values, shape)
         }
     }
 }
@@ -166,22 +179,27 @@ pub enum Method {
     Rtn,
     /// GPTQ, calibrated layer by layer.
     Gptq,
+    /// AWQ (activation-aware scales folded into the norms, then clipping), layer by layer.
+    Awq,
 }
 
 /// The method and its calibration options, shared by `quantize` and `eval`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MethodArgs {
-    /// How codes are chosen: rtn (round to nearest) or gptq (quantize: GGUF input only; INT sym/asym
+    /// How codes are chosen: rtn (round to nearest), gptq (quantize: GGUF input only; INT sym/asym
     /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
-    /// rounded to nearest). GPTQ's Hessians come from the calibration text, layer by layer
-    /// (--gptq-inputs); the token embedding is rounded to nearest.
+    /// rounded to nearest; GPTQ's Hessians come from the calibration text, layer by layer,
+    /// --gptq-inputs) or awq (GGUF input only; INT per-channel or group formats and the GGUF
+    /// block types, k-quants included; per-channel scales from the calibration text's
+    /// activations are folded into the norms and previous linears, which the output carries,
+    /// then each row's clip range is searched). The token embedding is rounded to nearest.
     #[arg(long, value_enum, default_value_t = Method::Rtn)]
     pub method: Method,
-    /// Calibration text for --method gptq and a recipe's gptq entries (UTF-8 file; default:
+    /// Calibration text for --method gptq/awq and a recipe's gptq entries (UTF-8 file; default:
     /// Moby-Dick chapters 4+, never the eval chapters 1-3).
     #[arg(long, value_name = "FILE")]
     pub calib: Option<PathBuf>,
-    /// Calibration tokens for GPTQ (whole chunks of up to 512 tokens). Use more than a
+    /// Calibration tokens for GPTQ and AWQ (whole chunks of up to 512 tokens). Use more than a
     /// layer's inputs (1536 for the default model's ffn_down): with fewer, GPTQ fits the
     /// calibration rows rather than the layer.
     #[arg(long, value_name = "N", default_value_t = crate::calib::DEFAULT_TOKENS)]
@@ -209,6 +227,23 @@ impl Default for MethodArgs {
     }
 }
 
+/// The calibration tokens of `args` (`--calib`, `--calib-tokens`), how they are cut into chunks
+/// (512 tokens, or fewer for a short run or context; BOS first when the model adds one), and
+/// where the text came from.
+pub fn calibration_plan(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    args: &MethodArgs,
+) -> Result<(Vec<u32>, ChunkPlan, String), CliError> {
+    let (text, source) = calibration_text(args.calib.as_deref(), args.calib_tokens)?;
+    let ids = tokenizer.encode(&text, false, false);
+    let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
+    let chunk = DEFAULT_CHUNK.min(args.calib_tokens).min(model.config.seq_len).max(1);
+    let mut plan = ChunkPlan::new(chunk, args.calib_tokens, bos);
+    plan.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok((ids, plan, source))
+}
+
 /// Runs `model` over the calibration text and returns the GPTQ method ready to quantize the
 /// tensors of `schemes` (each quantized tensor's scheme: [`planned_schemes`] or
 /// [`crate::model::planned_schemes`]), and a line saying what was run.
@@ -218,12 +253,7 @@ pub fn calibrate(
     args: &MethodArgs,
     schemes: &BTreeMap<String, QuantScheme>,
 ) -> Result<(GptqMethod, String), CliError> {
-    let (text, source) = calibration_text(args.calib.as_deref(), args.calib_tokens)?;
-    let ids = tokenizer.encode(&text, false, false);
-    let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
-    let chunk = DEFAULT_CHUNK.min(args.calib_tokens).min(model.config.seq_len).max(1);
-    let mut plan = ChunkPlan::new(chunk, args.calib_tokens, bos);
-    plan.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (ids, plan, source) = calibration_plan(model, tokenizer, args)?;
     let order = if args.act_order { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
     let options = GptqOptions { order, ..Default::default() };
     let calib_err = |e: crate::calib::CalibError| CliError::Message(format!("calibration: {e}"));

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+pub mod awq;
 pub mod calib_text;
 pub mod device;
 pub mod display;

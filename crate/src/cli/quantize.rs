@@ -302,6 +302,12 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     if gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
     }
+    if args.method.method == Method::Awq && args.imatrix.is_some() {
+        return Err(msg("--imatrix and --method awq are two ways of choosing the codes: pick one"));
+    }
+    if args.method.method == Method::Awq && !is_gguf_input(&args.input) {
+        return Err(msg("--method awq needs a GGUF model as input (it runs the model for calibration)"));
+    }
     if args.shard_size.is_some() && (out == OutKind::Gguf || is_gguf_input(&args.input)) {
         return Err(msg("--shard-size applies to a safetensors checkpoint written as .safetensors"));
     }
@@ -362,23 +368,37 @@ fn from_gguf(
             Some(m)
         }
     };
+    let mut awq = match args.method.method {
+        Method::Awq => {
+            let schemes = super::gptq::planned_schemes(&map, &target.scheme, &policy)?;
+            let (model, tokenizer, _) = super::load::load_model(&args.input)?;
+            let (m, line) = super::awq::calibrate(&model, &tokenizer, &args.method, &schemes)?;
+            method_notes.push(line);
+            Some(m)
+        }
+        _ => None,
+    };
+    // AWQ's scaled norms replace the input's (see cli/awq.rs).
+    let scaled_input = awq.as_ref().map(|m| super::awq::with_norms(&map, &m.norms)).transpose()?;
+    let source: &[u8] = scaled_input.as_deref().unwrap_or(&map);
     let imatrix = read_imatrix(args, out)?;
     let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
     let mut per_recipe =
         recipe.map(|r| RecipeMethods { recipe: &r.recipe, imatrix: weighted.take(), gptq: gptq.take() });
     let mut rtn = args.rtn()?;
-    let method: &mut dyn TensorMethod = match (per_recipe.as_mut(), gptq.as_mut(), weighted.as_mut()) {
-        (Some(r), _, _) => r,
-        (None, Some(m), _) => m,
-        (None, None, Some(w)) => w,
-        (None, None, None) => &mut rtn,
+    let method: &mut dyn TensorMethod = match (per_recipe.as_mut(), gptq.as_mut(), awq.as_mut(), weighted.as_mut()) {
+        (Some(r), ..) => r,
+        (None, Some(m), ..) => m,
+        (None, None, Some(a), _) => a,
+        (None, None, None, Some(w)) => w,
+        (None, None, None, None) => &mut rtn,
     };
     // Each tensor's input bytes, to count progress and drop its mapped pages once it is done
     // (they would otherwise stay resident: the whole model, by the end).
     let ranges = tensor_ranges(&map);
     let progress = Progress::new(ranges.values().map(|r| r.len() as u64).sum());
     let summary = export::quantize_gguf_with(
-        &map,
+        source,
         &target.scheme,
         out,
         &policy,
@@ -412,6 +432,9 @@ fn from_gguf(
     notes.extend(weighted.into_iter().flat_map(|w| w.notes));
     if let Some(m) = &gptq {
         notes.push(format!("GPTQ quantized {} tensors; {} rounded to nearest", m.gptq_tensors, m.rtn_tensors));
+    }
+    if let Some(m) = &awq {
+        notes.push(format!("AWQ quantized {} tensors; {} rounded to nearest", m.awq_tensors, m.rtn_tensors));
     }
     notes.extend(summary.notes);
     notes.extend(summary.saturated.note());
