@@ -5,9 +5,12 @@
 //! - [`gptq`]: GPTQ (Frantar et al. 2022), the inverse-Hessian error correction, with the
 //!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks). The
 //!   statistics come from [`crate::calib`] (layer-sequential: [`crate::calib::sequential`]).
+//! - [`gptq_model`]: GPTQ on every linear layer of a model, the tensor method the CLI and the
+//!   lab share.
 //!
 //! [`QuantizedTensor`]: crate::formats::QuantizedTensor
 
 pub mod gptq;
+pub mod gptq_model;
 pub mod grids;
 mod linalg;
