@@ -6,7 +6,7 @@
 
 use super::calib_text::calibration_text;
 use super::CliError;
-use crate::calib::{collect, CalibHooks, ChunkPlan, InputSelection, LinearInput, SecondMoment, DEFAULT_CHUNK};
+use crate::calib::{collect, gptq_tokens, CalibHooks, InputSelection, LinearInput, SecondMoment};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
 use crate::io::export::{model_shape, tensor_facts};
@@ -107,10 +107,7 @@ pub fn calibrate(
     schemes: &BTreeMap<String, QuantScheme>,
 ) -> Result<(GptqMethod, String), CliError> {
     let (text, source) = calibration_text(args.calib.as_deref(), args.calib_tokens)?;
-    let ids = tokenizer.encode(&text, false, false);
-    let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
-    let chunk = DEFAULT_CHUNK.min(args.calib_tokens).min(model.config.seq_len).max(1);
-    let mut plan = ChunkPlan::new(chunk, args.calib_tokens, bos);
+    let (ids, mut plan) = gptq_tokens(tokenizer, &text, args.calib_tokens, model.config.seq_len);
     plan.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let order = if args.act_order { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
     let options = GptqOptions { order, ..Default::default() };

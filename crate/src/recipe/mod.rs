@@ -63,6 +63,9 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order the lab lists them.
+    pub const ALL: [Method; 3] = [Method::Rtn, Method::Imatrix, Method::Gptq];
+
     pub fn name(self) -> &'static str {
         match self {
             Method::Rtn => "rtn",
@@ -80,7 +83,8 @@ impl Method {
         }
     }
 
-    fn formats_supported(self) -> &'static str {
+    /// The formats it can quantize to, as one line for users.
+    pub fn formats_supported(self) -> &'static str {
         match self {
             Method::Rtn => "every format",
             Method::Imatrix => "q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k",
