@@ -3,6 +3,7 @@
 //! `calib::collect` of `quantlab imatrix`, `gptq_sequential` of `--method gptq`).
 //!
 //! ```text
+//! parseTarget(name) -> {name, scheme, isFileType}
 //! listMethods() -> [{name: "rtn"|"imatrix"|"gptq", formats, calibration: "none"|"activations"|"layerSequential"}]
 //! methodSupports(method, target) -> bool        // target: a format or a llama.cpp file type name
 //! calibrationChapters(tokens) -> {first, last, charsWanted}   // Moby-Dick chapters 4+ to read
@@ -10,6 +11,7 @@
 //! imatrix.info() -> {chunks, chunk, tokens, textTokens, entries}
 //! imatrix.importance(tensor) -> Float32Array | undefined   // in_sum2 / counts, as llama-quantize uses
 //! imatrix.toGguf(dataset) -> Uint8Array                    // the file llama-imatrix writes
+//! model.plannedTypes(target, mix) -> [{name, type, note}]     // before quantizing
 //! model.quantizeTarget(target, mix: "llama.cpp"|"pure", onProgress?(done, total, tensor)) -> LabModel
 //! model.quantizeImatrix(target, mix, imatrix, onProgress?) -> LabModel
 //! model.quantizeGptq(target, mix, text, {tokens?, actOrder?}, onProgress?(done, total)) -> LabModel
@@ -18,6 +20,7 @@
 //! order: `done / total × nLayers` is the layer reached). Returning `false` from a callback
 //! throws an Error of kind `cancelled`.
 
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -31,14 +34,16 @@ use crate::calib::{
     CHARS_PER_TOKEN, DEFAULT_CHUNK, DEFAULT_TOKENS,
 };
 use crate::error::Input;
+use crate::formats::{GgmlType, QuantScheme};
 use crate::io::export::{ImportanceWeighted, TensorMethod};
 use crate::io::imatrix::Imatrix;
 use crate::methods::gptq::ColumnOrder;
 use crate::methods::gptq::GptqOptions;
 use crate::methods::gptq_model::gptq_sequential;
+use crate::model::quantize::planned_decisions;
 use crate::model::quantize::{quantize_model_with, quantize_model_with_progress, QuantizeModelError};
 use crate::model::{planned_schemes, Model, QuantReport, TensorPolicy};
-use crate::policy::{Target, TypeMix};
+use crate::policy::{Action, Target, TypeMix};
 use crate::recipe::Method;
 
 /// What a method needs before it can quantize.
@@ -101,6 +106,44 @@ pub fn method_supports(method_name: &str, target: &str) -> Result<bool, LabJsErr
     let t = Target::parse(target).map_err(js_err)?;
     Ok(m.supports(&t.scheme))
 }
+
+/// A target name parsed: a format, or a llama.cpp file type with its default type's scheme.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct ParsedTarget {
+    /// The canonical name (`q4_k_m`, `int4-sym-g64`).
+    name: String,
+    /// The scheme of every tensor no per-tensor rule changes.
+    scheme: QuantScheme,
+    /// Whether the name is one of llama.cpp's file types (its per-tensor rules can apply).
+    is_file_type: bool,
+}
+
+/// Parses `target` as `quantlab quantize -f` does: a llama.cpp file type or a format name.
+#[wasm_bindgen(js_name = parseTarget)]
+pub fn parse_target(target: &str) -> Result<Js<ParsedTarget>, LabJsError> {
+    let t = Target::parse(target).map_err(js_err)?;
+    let is_file_type = matches!(t.mix, TypeMix::LlamaCpp(_));
+    to_js(&ParsedTarget { name: t.name(), scheme: t.scheme, is_file_type })
+}
+
+/// One weight matrix's type under a target, before quantizing.
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct PlannedType {
+    name: String,
+    /// The ggml type name (`Q6_K`), or the scheme's name for the other families.
+    #[serde(rename = "type")]
+    ty: String,
+    /// Why it is not the target's default type, when it is not.
+    note: Option<String>,
+}
+
+/// Every matrix's planned type (a newtype so the declarations name the array type).
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct PlannedTypes(Vec<PlannedType>);
 
 /// Which default calibration chapters to read for `tokens` tokens.
 #[derive(Serialize, Tsify)]
@@ -271,6 +314,28 @@ impl LabModel {
         callback.finish()?;
         let (model, report) = result.map_err(|e| quantize_error(e, &t))?;
         Ok(self.derived(model, report))
+    }
+
+    /// The type each weight matrix will get from `quantizeTarget(target, mix)` (the same tensor
+    /// policy), without quantizing: which tensors a preset keeps wider, and why.
+    #[wasm_bindgen(js_name = plannedTypes)]
+    pub fn planned_types(&self, target: &str, mix: &str) -> Result<Js<PlannedTypes>, LabJsError> {
+        let (t, policy) = target_policy(target, mix)?;
+        let model = &self.inner.model;
+        let stored: BTreeMap<String, String> =
+            model.weights.matrices().into_iter().map(|(n, m)| (n, m.type_name())).collect();
+        let rows = planned_decisions(model, &t.scheme, &policy)
+            .into_iter()
+            .map(|(name, d)| {
+                let ty = match d.action {
+                    Action::Quantize(s) => s.ggml_type().map_or_else(|| s.name(), |ty| ty.name().to_string()),
+                    Action::Copy => stored[&name].clone(),
+                    Action::ToF16 => GgmlType::F16.name().to_string(),
+                };
+                PlannedType { name, ty, note: d.note }
+            })
+            .collect();
+        to_js(&PlannedTypes(rows))
     }
 
     /// llama.cpp's importance matrix of this model over `text` (see the module docs), as
