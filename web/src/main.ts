@@ -63,7 +63,7 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
     $('#analyze-summary').textContent = '';
     $('#layer-errors').replaceChildren();
     for (const id of ['#layers-panel', '#compare-panel', '#methods-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
-    void methods.onTarget();
+    void methods.onTarget('supportOnly');
     document.body.dataset.model = 'loaded';
     const wanted = options.keepSelection ? app.tensor : getParam('tensor');
     app.tensor = null;

@@ -175,7 +175,7 @@ pub struct CalibOpts {
     /// Use at most this many tokens, whole chunks only (default 4096).
     #[tsify(optional)]
     tokens: Option<f64>,
-    /// Tokens per chunk (`calibrate` only; default 512, llama-imatrix's).
+    /// Tokens per chunk (`calibrate` only; default 512, llama-imatrix's, or `tokens` when fewer).
     #[tsify(optional)]
     chunk: Option<f64>,
     /// GPTQ's desc_act column order with static groups (`quantizeGptq` only).
@@ -348,7 +348,8 @@ impl LabModel {
     ) -> Result<LabImatrix, JsValue> {
         let o: CalibOpts = options(opts, "calibration", &["tokens", "chunk"])?;
         let max_tokens = js_count(o.tokens.unwrap_or(DEFAULT_TOKENS as f64), "tokens")? as usize;
-        let chunk = js_count(o.chunk.unwrap_or(DEFAULT_CHUNK as f64), "chunk")? as usize;
+        // One shorter chunk when fewer tokens than a default chunk are asked for (as GPTQ cuts).
+        let chunk = js_count(o.chunk.unwrap_or(DEFAULT_CHUNK.min(max_tokens) as f64), "chunk")? as usize;
         if chunk == 0 {
             return Err(LabJsError::bad(Input::Options, "chunk must be at least 1").into());
         }

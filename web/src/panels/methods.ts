@@ -51,7 +51,7 @@ export class MethodsPanel {
       this.fileInput.hidden = this.sourceSelect.value !== 'file';
     });
     this.fileInput.addEventListener('change', () => void this.readFile());
-    this.targetSelect.addEventListener('change', () => void this.onTarget());
+    this.targetSelect.addEventListener('change', () => void this.onTarget('withTypes'));
     this.runButton.addEventListener('click', () => void this.run());
     const label = (text: string, control: HTMLElement) => {
       const l = el('label', text);
@@ -91,17 +91,21 @@ export class MethodsPanel {
     );
   }
 
-  /** Called when a model is open: show the current target's types and which methods fit it. */
-  async onTarget(): Promise<void> {
+  /**
+   * Which methods fit the chosen target; with `types`, also each matrix's planned type (that needs
+   * the model loaded in the worker, so it waits until the user picks a target).
+   */
+  async onTarget(types: 'withTypes' | 'supportOnly' = 'withTypes'): Promise<void> {
     const choice = this.choice();
     if (!choice || !this.app.model) return;
     try {
-      const [support, types] = await Promise.all([this.app.client.call('methodSupport', { target: choice.target }), this.app.client.call('plannedTypes', choice)]);
+      const support = await this.app.client.call('methodSupport', { target: choice.target });
       for (const radio of this.methodBox.querySelectorAll<HTMLInputElement>('input[name=methods-method]')) {
         radio.disabled = !support[radio.value as MethodName];
         if (radio.disabled && radio.checked) this.methodBox.querySelector<HTMLInputElement>('input[value=rtn]')!.checked = true;
       }
-      this.showPlanned(choice, types);
+      if (types === 'withTypes') this.showPlanned(choice, await this.app.client.call('plannedTypes', choice));
+      else this.planned.replaceChildren();
     } catch (error) {
       panelError($('#methods-panel'), error);
     }
