@@ -1,6 +1,6 @@
 // The Methods panel on the default model: the method list and each method's support come from
 // the core (GPTQ is offered for q4_0, not for Q4_K_M), a preset shows its planned per-tensor
-// types, and an imatrix run on a short calibration text (chapters 4+, a few hundred tokens)
+// types, and an imatrix run on a short calibration text (chapters 4+, 128 tokens)
 // lands in the Compare table as its own row with paired statistics against the base; a second
 // run with the same settings reuses the saved result. GPTQ on the whole default model takes
 // minutes in the browser, so it is covered by the wasm tests (tests/wasm/methods.test.ts) on a
@@ -30,20 +30,20 @@ test('methods panel: presets, supported methods, an imatrix run into Compare', {
   assert.equal(await page.locator('input[name=methods-method][value=gptq]').isDisabled(), true);
   assert.equal(await page.locator('input[name=methods-method][value=imatrix]').isDisabled(), false);
 
-  // q4_0 (one type everywhere) with imatrix, 256 tokens of the default text; a short protocol.
+  // q4_0 (one type everywhere) with imatrix, 128 tokens of the default text; a short protocol.
   const q40 = await page.locator('#methods-target option', { hasText: 'q4_0 (one type everywhere)' }).getAttribute('value');
   await page.selectOption('#methods-target', q40);
   await page.waitForFunction(() => document.querySelector('#methods-planned p')?.textContent?.startsWith('q4_0'));
   assert.equal(await page.locator('input[name=methods-method][value=gptq]').isDisabled(), false);
   await page.check('input[name=methods-method][value=imatrix]');
-  await page.selectOption('#methods-tokens', '256');
+  await page.selectOption('#methods-tokens', '128');
   await page.selectOption('#compare-ctx', '64');
   await page.selectOption('#compare-windows', '1');
   await page.click('#methods-run');
   await page.waitForFunction(() => document.querySelector('#methods-body')?.dataset.done || document.querySelector('#methods-panel > .error:not([hidden])'), null, { timeout: 300_000 });
   const error = page.locator('#methods-panel > .error:not([hidden])');
   assert.equal(await error.count(), 0, (await error.count()) ? await error.innerText() : '');
-  assert.match(await page.locator('#methods-result').innerText(), /q4_0 · imatrix \(calibrated on Moby-Dick chapters 4–\d+, 256 tokens\)/);
+  assert.match(await page.locator('#methods-result').innerText(), /q4_0 · imatrix \(calibrated on Moby-Dick chapters 4–\d+, 128 tokens\)/);
   const row = rowOf(page, 'q4_0 · imatrix');
   await row.waitFor();
   const ppl = Number(await row.getAttribute('data-ppl'));

@@ -118,7 +118,7 @@ export async function runMethod(args: Args<'runMethod'>, ctx: Ctx<'runMethod'>):
   const started = performance.now();
   let model: LabModel;
   let tokensRun: number | undefined;
-  const calibStep = { step: 0, steps, label: method === 'gptq' ? `GPTQ: calibrate and quantize layer by layer (${rt.base.info().config.nLayers} layers)` : `Calibrate on ${text?.label ?? ''}` };
+  const calibStep = { step: 0, steps, label: method === 'gptq' ? `GPTQ: calibrate and quantize layer by layer (progress in layers)` : `Calibrate on ${text?.label ?? ''}` };
   const quantizeStep = { step: 1, steps, label: `Quantize ${label}` };
   ctx.progress('calibrate', 0, 0, calibStep);
   if (method === 'imatrix' && text) {
@@ -127,7 +127,13 @@ export async function runMethod(args: Args<'runMethod'>, ctx: Ctx<'runMethod'>):
     ctx.progress('quantize', 0, 0, quantizeStep);
     model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeImatrix(target, mix, imatrix, reporter(ctx, 'quantize', quantizeStep)));
   } else if (method === 'gptq' && text) {
-    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeGptq(target, mix, text.text, { tokens }, reporter(ctx, 'calibrate', calibStep)));
+    // The core counts positions over every pass; the panel shows the layer reached.
+    const layers = rt.base.info().config.nLayers;
+    const perLayer = (done: number, total: number) => {
+      ctx.progress('calibrate', Math.floor((done / total) * layers), layers, calibStep);
+      return !ctx.cancelled();
+    };
+    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeGptq(target, mix, text.text, { tokens }, perLayer));
   } else {
     ctx.progress('quantize', 0, 0, quantizeStep);
     model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
