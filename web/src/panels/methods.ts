@@ -59,7 +59,7 @@ export class MethodsPanel {
       return l;
     };
     const calib = el('fieldset', undefined, { class: 'protocol', id: 'methods-calib' });
-    calib.append(el('legend', 'Calibration text'), label('Text ', this.sourceSelect), label('Tokens ', this.tokensSelect), this.textArea, this.fileInput, el('p', 'Whole chunks of 512 tokens are used (fewer tokens: one shorter chunk). More tokens give steadier statistics; GPTQ wants more than a layer\'s inputs (1,536 for this model\'s ffn_down), and its run time grows with them.', { class: 'hint' }));
+    calib.append(el('legend', 'Calibration text'), label('Text ', this.sourceSelect), label('Tokens ', this.tokensSelect), this.textArea, this.fileInput, el('p', 'Whole chunks of 512 tokens are used (fewer tokens: one shorter chunk). More tokens give steadier statistics; GPTQ wants more tokens than a layer has inputs (1,536 for the default model\'s ffn_down), and its run time grows with them.', { class: 'hint' }));
     const runRow = el('div', undefined, { class: 'controls' });
     runRow.append(this.runButton);
     const host = el('div', undefined, { id: 'methods-progress-host' });

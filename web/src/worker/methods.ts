@@ -56,7 +56,7 @@ async function defaultCalibText(tokens: number, dataUrl: string, ctx: Ctx): Prom
     last = n;
   }
   const text = evalText(chapters);
-  return { text, sha256: await sha256(text), label: `Moby-Dick chapters ${plan.first}–${last}` };
+  return { text, sha256: await sha256(text), label: last === plan.first ? `Moby-Dick chapter ${last}` : `Moby-Dick chapters ${plan.first}–${last}` };
 }
 
 async function calibText(source: CalibSource, tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
