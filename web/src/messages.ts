@@ -150,6 +150,9 @@ export interface FormatResult {
 /** llama.cpp's per-tensor types of a file type (`q4_k_m`), or one type everywhere (`--pure`). */
 export type TypeMix = 'llama.cpp' | 'pure';
 
+/** A preset's row label in Compare: its name and that its types are llama.cpp's per-tensor mix. */
+export const presetLabel = (name: string) => `${name} (llama.cpp types)`;
+
 /** The method names of the core (`listMethods()`). */
 export type MethodName = MethodInfo['name'];
 

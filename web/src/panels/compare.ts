@@ -3,7 +3,7 @@
 import * as Plot from '@observablehq/plot';
 import { paretoFrontier } from '../analysis';
 import { formatBytes } from '../format';
-import type { FormatInfo, PresetInfo, QuantManifest } from '../messages';
+import { type FormatInfo, type PresetInfo, presetLabel, type QuantManifest } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -162,7 +162,7 @@ export class ComparePanel {
   async run(): Promise<void> {
     const formats = this.pickedFormats();
     const presets = this.picked('compare-preset');
-    const labels = [...formats, ...presets.map((p) => `${p} (llama.cpp types)`)];
+    const labels = [...formats, ...presets.map(presetLabel)];
     if (labels.length === 0) return panelError($('#compare-panel'), 'Pick at least one format or preset.');
     panelError($('#compare-panel'), null);
     const bars = new Map<number, HTMLProgressElement>();

@@ -4,12 +4,12 @@
 // the code paths of `quantlab imatrix` and `--method gptq`); here are the calibration text, the
 // cache and progress.
 import { LabError } from '../errors';
-import type { CalibSource, MethodName, MethodRun, Methods, QuantManifest } from '../messages';
+import { type CalibSource, type MethodName, type MethodRun, type Methods, presetLabel, type QuantManifest } from '../messages';
 import { calibrationChapters, evalText, type LabImatrix, type LabModel, listMethods, methodSupports, parseTarget } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx } from './context';
 import { storeForOffline } from './offline';
-import { cachedResult, getRuntime, loadEvalText, measure, presetLabel, reporter, type Runtime, wasmCall } from './runtime';
+import { cachedResult, getRuntime, loadEvalText, measure, reporter, type Runtime, wasmCall } from './runtime';
 
 type Args<M extends keyof Methods> = Methods[M]['args'];
 

@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import type { ActivationChannels, Activations, DeviceChoice, EvalProtocol, GenerationSide, KvCache, Method, MethodRun, Methods, Progress, QuantManifest, TensorError, TypeMix } from '../messages';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantManifest, type TensorError, type TypeMix } from '../messages';
 import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -117,9 +117,6 @@ interface CompareItem {
   target: string;
   mix: TypeMix;
 }
-
-/** A preset's row label: its name and that its types are llama.cpp's per-tensor mix. */
-export const presetLabel = (name: string) => `${name} (llama.cpp types)`;
 
 /**
  * Quantize + evaluate each format and preset against the base, one at a time (bounded memory); a
