@@ -92,10 +92,12 @@ export async function methodSupport({ target }: Args<'methodSupport'>): Promise<
   return Object.fromEntries(names.map((name) => [name, wasmCall(`format ${target}`, () => methodSupports(name, target))])) as Record<MethodName, boolean>;
 }
 
+/** How a row names its method (an RTN row is named like Compare's, so the two share saved results). */
+const METHOD_SUFFIX: Record<MethodName, string> = { rtn: '', imatrix: ' · imatrix', gptq: ' · GPTQ' };
+
 /** A row label: the target (a preset says so) and the method. */
 export function methodLabel(target: string, isPreset: boolean, method: MethodName): string {
-  const name = isPreset ? presetLabel(target) : target;
-  return method === 'rtn' ? name : `${name} · ${method === 'gptq' ? 'GPTQ' : 'imatrix'}`;
+  return `${isPreset ? presetLabel(target) : target}${METHOD_SUFFIX[method]}`;
 }
 
 /** Calibrate (cached), quantize with the method, evaluate against the base (Compare's protocol). */
