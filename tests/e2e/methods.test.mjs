@@ -2,7 +2,8 @@
 // the core (GPTQ is offered for q4_0, not for Q4_K_M), a preset shows its planned per-tensor
 // types, and an imatrix run on a short calibration text (chapters 4+, 128 tokens)
 // lands in the Compare table as its own row with paired statistics against the base; a second
-// run with the same settings reuses the saved result. GPTQ on the whole default model takes
+// run with the same settings reuses the saved result; Compare runs a preset (llama.cpp's types,
+// counted per type). GPTQ on the whole default model takes
 // minutes in the browser, so it is covered by the wasm tests (tests/wasm/methods.test.ts) on a
 // tiny model instead.
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ const lab = useLab();
 const rowOf = (page, format) => page.locator(`#compare-table tr[data-format="${format}"]`);
 
 test('methods panel: presets, supported methods, an imatrix run into Compare', { timeout: 600_000 }, async () => {
-  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?panel=methods`);
+  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?panel=methods&compare=&presets=q4_0`);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
   assert.equal(await page.locator('#methods-panel').isHidden(), false);
   const methods = await page.locator('input[name=methods-method]').evaluateAll((r) => r.map((x) => x.value));
@@ -59,5 +60,16 @@ test('methods panel: presets, supported methods, an imatrix run into Compare', {
   await page.waitForFunction((d) => document.querySelector('#methods-body')?.dataset.done !== d, first, { timeout: 60_000 });
   assert.equal(await page.locator('#methods-steps li[data-cached]').count(), 1);
   assert.equal(Number(await rowOf(page, 'q4_0 · imatrix').getAttribute('data-ppl')), ppl);
+
+  // Compare offers the presets too: q4_0 with llama.cpp's types keeps the tied embedding at Q8_0.
+  assert.deepEqual(await page.locator('input[name=compare-preset]:checked').evaluateAll((b) => b.map((x) => x.value)), ['q4_0']);
+  assert.equal(await page.locator('input[name=compare-format]:checked').count(), 0);
+  await page.click('#compare-run');
+  await page.waitForFunction(() => document.querySelector('#compare-body')?.dataset.done || document.querySelector('#compare-panel > .error:not([hidden])'), null, { timeout: 300_000 });
+  assert.equal(await page.locator('#compare-panel > .error:not([hidden])').count(), 0);
+  const preset = rowOf(page, 'q4_0 (llama.cpp types)');
+  assert.ok(Number(await preset.getAttribute('data-ppl')) > 1);
+  const counts = JSON.parse(await preset.locator('td[data-types]').getAttribute('data-types'));
+  assert.deepEqual(Object.fromEntries(Object.entries(counts).map(([t, n]) => [t.toUpperCase(), n])), { Q8_0: 1, Q4_0: 210 });
   assert.deepEqual(problems, []);
 });
