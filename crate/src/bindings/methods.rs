@@ -61,8 +61,8 @@ pub enum Calibration {
 #[derive(Serialize, Tsify)]
 #[tsify(missing_as_null, hashmap_as_object)]
 pub struct MethodInfo {
-    #[tsify(type = "\"rtn\" | \"imatrix\" | \"gptq\"")]
-    name: &'static str,
+    /// The name recipe files and the CLI use.
+    name: Method,
     /// The formats it quantizes to, for users.
     formats: &'static str,
     calibration: Calibration,
@@ -86,7 +86,7 @@ fn calibration_of(m: Method) -> Calibration {
 pub fn list_methods() -> Result<Js<MethodList>, LabJsError> {
     let list = Method::ALL
         .iter()
-        .map(|&m| MethodInfo { name: m.name(), formats: m.formats_supported(), calibration: calibration_of(m) })
+        .map(|&m| MethodInfo { name: m, formats: m.formats_supported(), calibration: calibration_of(m) })
         .collect();
     to_js(&MethodList(list))
 }

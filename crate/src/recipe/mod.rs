@@ -51,6 +51,7 @@ pub const VERSION: u32 = 1;
 
 /// How a tensor's codes are chosen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Round to nearest: the format's own quantizer.
