@@ -5,6 +5,7 @@ import type { AdapterReport, FormatInfo } from './messages';
 import { type App, clearError, showError } from './panels/app';
 import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';
+import { MethodsPanel } from './panels/methods';
 import { GeneratePanel } from './panels/generate';
 import { WeightPanels } from './panels/weights';
 import { registerOffline, showModelOfflineState } from './pwa';
@@ -23,6 +24,7 @@ const client = new LabClient(() => new Worker(new URL('./worker.ts', import.meta
 const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
 const weights = new WeightPanels(app);
 const compare = new ComparePanel(app);
+const methods = new MethodsPanel(app, compare);
 new GeneratePanel(app);
 new ExportPanel(app);
 const layers = new LayerBrowser($('#tensor-table') as HTMLTableElement, (name) => void selectTensor(name));
@@ -60,7 +62,8 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
     void compare.refresh();
     $('#analyze-summary').textContent = '';
     $('#layer-errors').replaceChildren();
-    for (const id of ['#layers-panel', '#compare-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
+    for (const id of ['#layers-panel', '#compare-panel', '#methods-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
+    void methods.onTarget('supportOnly');
     document.body.dataset.model = 'loaded';
     const wanted = options.keepSelection ? app.tensor : getParam('tensor');
     app.tensor = null;
@@ -191,9 +194,11 @@ async function main(): Promise<void> {
   wireInputs();
   void registerOffline();
   try {
-    const { coreVersion, formatList } = await client.call('init', {});
+    const { coreVersion, formatList, presetList, methodList } = await client.call('init', {});
     $('#core-status').textContent = `quantlab core ${coreVersion} (wasm)`;
     showFormats(formatList);
+    compare.setPresets(presetList);
+    methods.setLists(presetList, formatList, methodList);
   } catch (error) {
     $('#core-status').textContent = 'failed to start';
     showError(error);

@@ -4,10 +4,10 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, Paired, QuantScheme, SafetensorsHeader, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantScheme, SafetensorsHeader, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
-export type { ErrorMetrics, FormatInfo, TensorRow } from './pkg/quantlab.js';
+export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, TensorRow, TypeCount } from './pkg/quantlab.js';
 
 /** The header of an opened model file: a GGUF, or a safetensors file in the same shape. */
 export type ModelHeader = GgufHeader | SafetensorsHeader;
@@ -139,6 +139,41 @@ export interface FormatResult {
   quantizeSummary: string;
   /** Per weight matrix: what it became and its error (from the core's quantize report). */
   tensorErrors?: TensorError[];
+  /** Weight matrices per stored type (a preset's mix). */
+  byType?: TypeCount[];
+  /** How the types were chosen: llama.cpp's per-tensor rules of a file type, or one type everywhere. */
+  mix?: TypeMix;
+  /** The method that chose the codes, when not round-to-nearest of a Compare run. */
+  method?: MethodRun;
+}
+
+/** llama.cpp's per-tensor types of a file type (`q4_k_m`), or one type everywhere (`--pure`). */
+export type TypeMix = 'llama.cpp' | 'pure';
+
+/** A preset's row label in Compare: its name and that its types are llama.cpp's per-tensor mix. */
+export const presetLabel = (name: string) => `${name} (llama.cpp types)`;
+
+/** The method names of the core (`listMethods()`). */
+export type MethodName = MethodInfo['name'];
+
+/** What calibration text a method run uses. */
+export type CalibSource = { kind: 'default' } | { kind: 'text'; text: string; label: string };
+
+/** A method run's settings, as the manifest records them. */
+export interface MethodRun {
+  name: MethodName;
+  /** The calibration text (absent for rtn). */
+  calibration?: { text: string; textSha256: string; tokens: number; /** Tokens the importance matrix ran (whole chunks). */ tokensRun?: number };
+  seconds: number;
+}
+
+/** What the Methods panel asks the worker to run. */
+export interface MethodRequest {
+  target: string;
+  mix: TypeMix;
+  method: MethodName;
+  calib: CalibSource;
+  tokens: number;
 }
 
 /** One weight matrix's error after quantization (model quantReport). */
@@ -258,7 +293,7 @@ export interface DeviceStatus {
  * worker may attach to its progress messages for that method (`never`: none).
  */
 export interface Methods {
-  init: { args: Record<string, never>; result: { coreVersion: string; formats: string; formatList: FormatInfo[] }; progress: never };
+  init: { args: Record<string, never>; result: { coreVersion: string; formats: string; formatList: FormatInfo[]; presetList: PresetInfo[]; methodList: MethodInfo[] }; progress: never };
   probeGpu: { args: Record<string, never>; result: AdapterReport; progress: never };
   openUrl: { args: { url: string }; result: LoadedModel; progress: never };
   openFile: { args: { file: File }; result: LoadedModel; progress: never };
@@ -268,7 +303,13 @@ export interface Methods {
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
-  compareFormats: { args: { formats: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest[]; progress: StepEvent };
+  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest[]; progress: StepEvent };
+  /** The type each weight matrix gets under a target, before quantizing. */
+  plannedTypes: { args: { target: string; mix: TypeMix }; result: PlannedType[]; progress: never };
+  /** Whether each method can choose the codes of `target` (from the core's method list). */
+  methodSupport: { args: { target: string }; result: Record<MethodName, boolean>; progress: never };
+  /** Calibrate (cached), quantize with a method and evaluate against the base: a Compare row. */
+  runMethod: { args: MethodRequest & { ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest; progress: StepEvent };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
@@ -306,6 +347,7 @@ export type Phase =
   | 'decode'
   | 'cache'
   | 'analyze'
+  | 'calibrate'
   | 'quantize'
   | 'evaluate'
   | 'generate'

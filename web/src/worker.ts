@@ -2,7 +2,7 @@
 // The lab worker: owns the wasm core and the open model; the page talks to it only through the
 // typed messages in messages.ts. Heavy work here keeps the page responsive. Handlers live in
 // worker/*.ts; this file dispatches requests and cancel messages.
-import init, { coreVersion, gpuSelfTest, listFormats, type NeedMoreBytes, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
+import init, { coreVersion, gpuSelfTest, listFormats, listMethods, listPresets, type NeedMoreBytes, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
 import { kindOf, ModelFormatError, toWire } from './errors';
 import type { AdapterReport, CancelMessage, LoadedModel, Method, Methods, ModelHeader, Request, WorkerMessage } from './messages';
 import { type ByteSource, download, FileSource } from './source';
@@ -10,6 +10,7 @@ import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
 import { activationStats, compareFormats, exportModel, generate } from './worker/runtime';
+import { methodSupport, plannedTypes, runMethod } from './worker/methods';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -78,7 +79,7 @@ async function probeGpu(): Promise<AdapterReport> {
 }
 
 const handlers: { [M in Method]: Handler<M> } = {
-  init: async () => ({ coreVersion: coreVersion(), formats: validFormats(), formatList: listFormats() }),
+  init: async () => ({ coreVersion: coreVersion(), formats: validFormats(), formatList: listFormats(), presetList: listPresets(), methodList: listMethods() }),
   probeGpu: async () => probeGpu(),
   openUrl: async ({ url }, ctx) => {
     const source = await download(url, (l, t) => ctx.progress('download', l, t));
@@ -100,6 +101,9 @@ const handlers: { [M in Method]: Handler<M> } = {
   nf4Placement,
   activationStats,
   compareFormats,
+  plannedTypes,
+  methodSupport,
+  runMethod,
   generate,
   exportModel,
   memory: async () => {

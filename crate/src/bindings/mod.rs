@@ -9,7 +9,8 @@
 //!
 //! - this file: the GGUF header, tensor histograms and single-tensor quantization;
 //! - [`model`]: `LabModel` (load, info, quantize, generate);
-//! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`.
+//! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`;
+//! - [`methods`]: llama.cpp's presets, calibration (importance matrix) and GPTQ on a `LabModel`.
 
 use serde::Serialize;
 use tsify_next::Tsify;
@@ -32,6 +33,7 @@ mod formats;
 mod gpu_bench;
 #[cfg(feature = "gpu")]
 mod gpu_model;
+mod methods;
 mod model;
 mod safetensors;
 

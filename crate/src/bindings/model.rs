@@ -17,7 +17,8 @@
 //! model.quantReport() -> {scheme, tensors: [{name, from, to, fallbackReason?, bytesBefore,
 //!                         bytesAfter, error: {n, mse, rmse, max_abs_error, sqnr_db, cosine,
 //!                         signal_power}}], bytesBefore, bytesAfter, bitsPerWeightBefore,
-//!                         bitsPerWeight, summary} | undefined
+//!                         bitsPerWeight, fallbacks, byType: [{type, tensors, bytes}], summary}
+//!                         | undefined
 //! model.generate(prompt, {maxTokens?, seed?, temperature?, topK?, topP?, chat?},
 //!                onToken?(piece, tokenId) -> bool|void)
 //!   -> {text, tokenIds, stopReason: "eog"|"maxTokens"|"callback", promptTokens,
@@ -166,7 +167,20 @@ pub struct QuantReport<'a> {
     bits_per_weight_before: f64,
     bits_per_weight: f64,
     fallbacks: usize,
+    /// Matrices per stored type, in order of first appearance (a preset's mix at a glance).
+    by_type: Vec<TypeCount>,
     summary: String,
+}
+
+/// How many weight matrices (and bytes) ended in one type.
+#[derive(Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null, hashmap_as_object)]
+pub struct TypeCount {
+    #[serde(rename = "type")]
+    ty: String,
+    tensors: usize,
+    bytes: u64,
 }
 
 /// Options of `generate` on the CPU and the GPU (every field optional; an unknown key is an error).
@@ -458,6 +472,7 @@ impl LabModel {
             bits_per_weight_before: r.bpw_before(),
             bits_per_weight: r.bpw(),
             fallbacks: r.fallbacks().count(),
+            by_type: r.by_type().into_iter().map(|(ty, tensors, _, bytes)| TypeCount { ty, tensors, bytes }).collect(),
             summary: r.summary(),
         };
         to_js(&report).map(Some)

@@ -26,12 +26,18 @@ pub use accumulate::{Both, ColumnSums, Gram, InputSelection, SecondMoment, SumSq
 
 use crate::model::forward_batch::{forward_batch_observed, BatchLogits, BatchState, Block, DEFAULT_BLOCK};
 use crate::model::{Model, ModelError, State};
+use crate::tokenizer::Tokenizer;
 
 /// `llama-imatrix`'s default context (`-c 512`): the chunk length.
 pub const DEFAULT_CHUNK: usize = 512;
 
 /// Default number of calibration tokens.
 pub const DEFAULT_TOKENS: usize = 4096;
+
+/// Characters of default calibration text read per wanted token: comfortably more than the ~4
+/// characters per token of English prose, so the tokens asked for are there without reading the
+/// whole book (the CLI and the lab read chapters until they hold this many per token).
+pub const CHARS_PER_TOKEN: usize = 8;
 
 /// How the tokens are cut and run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +67,27 @@ impl ChunkPlan {
         }
         n_tokens.min(self.max_tokens) / self.chunk
     }
+}
+
+/// The tokens and chunk plan of `llama-imatrix` over `text`: tokenized with the model's BOS
+/// setting, chunks of `chunk` tokens (each chunk's first token replaced by the BOS when the
+/// model adds one), at most `max_tokens` tokens. `quantlab imatrix` and the lab both cut this way.
+pub fn imatrix_tokens(tokenizer: &Tokenizer, text: &str, chunk: usize, max_tokens: usize) -> (Vec<u32>, ChunkPlan) {
+    let add_bos = tokenizer.add_bos_default();
+    let tokens = tokenizer.encode(text, add_bos, false);
+    let bos = if add_bos { tokenizer.bos_id() } else { None };
+    (tokens, ChunkPlan::new(chunk, max_tokens, bos))
+}
+
+/// The tokens and chunk plan of GPTQ's calibration over `text` (`quantlab quantize --method gptq`
+/// and the lab): tokenized without a BOS, chunks of [`DEFAULT_CHUNK`] tokens (fewer when
+/// `max_tokens` or the model's context `seq_len` is smaller), each starting with the BOS when the
+/// model adds one.
+pub fn gptq_tokens(tokenizer: &Tokenizer, text: &str, max_tokens: usize, seq_len: usize) -> (Vec<u32>, ChunkPlan) {
+    let ids = tokenizer.encode(text, false, false);
+    let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
+    let chunk = DEFAULT_CHUNK.min(max_tokens).min(seq_len).max(1);
+    (ids, ChunkPlan::new(chunk, max_tokens, bos))
 }
 
 /// Why a calibration run stopped.

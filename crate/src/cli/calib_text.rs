@@ -5,13 +5,9 @@
 
 use super::eval::data_dir;
 use super::CliError;
-use crate::calib::CALIBRATION_CHAPTERS;
+use crate::calib::{CALIBRATION_CHAPTERS, CHARS_PER_TOKEN};
 use crate::model::eval::join_chapters;
 use std::path::Path;
-
-/// Characters of default text read per wanted token: comfortably more than the ~4 characters
-/// per token of English prose, so the tokens asked for are there without reading the whole book.
-const CHARS_PER_TOKEN: usize = 8;
 
 /// The calibration text and a description of where it came from: `file`'s contents, or enough
 /// calibration chapters for about `tokens` tokens.

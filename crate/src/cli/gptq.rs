@@ -1,27 +1,18 @@
 //! `quantlab quantize IN -f FORMAT --method gptq`: GPTQ on every linear layer of a GGUF model.
 //!
-//! Where each layer's input statistics (`XᵀX`) come from is [`GptqInputs`]:
-//! - `quantized` (default): layer-sequential, as the reference does — each layer is calibrated on
-//!   what the already-quantized earlier layers (and the earlier matrices of its own layer) hand
-//!   it ([`crate::calib::sequential`]). Every linear tensor is quantized during calibration, in
-//!   the type the tensor policy gives it (GPTQ where the type allows, round to nearest
-//!   otherwise, so later layers see the model as it will be written); the export then writes
-//!   those tensors.
-//! - `float`: one calibration run of the float model, every layer's statistics from it.
-//!
-//! Matrices that read no layer input (the token embedding, which the default model also uses as
-//! its classifier) are rounded to nearest, as is every tensor in a format GPTQ does not round
-//! onto. Matrices reading one input (q/k/v, gate/up) share one factored Hessian.
+//! The method itself (layer-sequential or float-model statistics, which tensors GPTQ rounds and
+//! which it leaves to round to nearest) is [`crate::methods::gptq_model`], shared with the lab;
+//! here are the options and the calibration text.
 
 use super::calib_text::calibration_text;
 use super::CliError;
-use crate::calib::sequential::{run_sequential, LayerQuantizer};
-use crate::calib::{collect, CalibHooks, ChunkPlan, Gram, InputSelection, LinearInput, SecondMoment, DEFAULT_CHUNK};
-use crate::formats::{self, QuantScheme, QuantizedTensor, TensorShape};
+use crate::calib::{collect, gptq_tokens, CalibHooks, ChunkPlan, InputSelection, LinearInput, SecondMoment};
+use crate::formats::{QuantScheme, QuantizedTensor, TensorShape};
 use crate::gguf::GgufFile;
 use crate::io::export::{model_shape, tensor_facts, ExportError, RoundToNearest, TensorMethod};
-use crate::methods::gptq::{self, ColumnOrder, GptqOptions, HessianFactor, SecondMomentRef};
-use crate::model::weights::{Layer, Matrix};
+use crate::methods::gptq::{ColumnOrder, GptqOptions};
+use crate::methods::gptq_model::gptq_sequential;
+pub use crate::methods::gptq_model::GptqMethod;
 use crate::model::{quantize_model_with, Model, QuantReport};
 use crate::policy::{Action, TensorPolicy};
 use crate::tokenizer::Tokenizer;
@@ -36,57 +27,6 @@ pub enum GptqInputs {
     Quantized,
     /// From the float model, in one calibration pass (faster; blind to the earlier layers' error).
     Float,
-}
-
-/// What GPTQ calibration produced: the quantized tensors, or the statistics to quantize with.
-enum Prepared {
-    /// Layer-sequential: every linear tensor already quantized, by name.
-    Tensors(BTreeMap<String, QuantizedTensor>),
-    /// Float model: the statistics per input, and the last factored Hessian.
-    Stats { stats: SecondMoment, factor: Option<(LinearInput, HessianFactor)> },
-}
-
-/// GPTQ for the tensors whose input was observed, round to nearest for the rest.
-pub struct GptqMethod {
-    prepared: Prepared,
-    options: GptqOptions,
-    /// Tensors GPTQ quantized, and those it left to round to nearest.
-    pub gptq_tensors: usize,
-    pub rtn_tensors: usize,
-}
-
-impl TensorMethod for GptqMethod {
-    fn quantize(
-        &mut self,
-        name: &str,
-        scheme: &QuantScheme,
-        values: &[f32],
-        shape: TensorShape,
-    ) -> Result<QuantizedTensor, ExportError> {
-        match &mut self.prepared {
-            Prepared::Tensors(done) => {
-                take_calibrated(done, "GPTQ", (name, scheme, values, shape), &mut self.rtn_tensors)
-            }
-            Prepared::Stats { stats, factor } => {
-                let input = stats.inputs.keys().copied().find(|i| i.tensor_names(false).iter().any(|t| t == name));
-                let Some(input) = input.filter(|_| gptq::supports(scheme)) else {
-                    self.rtn_tensors += 1;
-                    return RoundToNearest.quantize(name, scheme, values, shape);
-                };
-                if factor.as_ref().is_none_or(|(i, _)| *i != input) {
-                    let gram = &stats.inputs[&input];
-                    let f = HessianFactor::new(second_moment(gram), shape.cols, &self.options)
-                        .map_err(|e| ExportError::Tensor(format!("tensor '{name}': GPTQ: {e}")))?;
-                    *factor = Some((input, f));
-                }
-                let (_, f) = factor.as_ref().expect("set above");
-                let out = gptq::quantize_factored(scheme, values, shape, f)
-                    .map_err(|e| ExportError::Tensor(format!("tensor '{name}': GPTQ: {e}")))?;
-                self.gptq_tensors += 1;
-                Ok(out.tensor)
-            }
-        }
-    }
 }
 
 /// The tensor `name` as a calibration run (`method`) already quantized it, taken out of `done`;
@@ -108,49 +48,6 @@ pub(super) fn take_calibrated(
             *rtn_tensors += 1;
             RoundToNearest.quantize(name, scheme, values, shape)
         }
-    }
-}
-
-fn second_moment(gram: &Gram) -> SecondMomentRef<'_> {
-    SecondMomentRef { xtx: &gram.xtx, samples: gram.rows as usize }
-}
-
-/// The layer-sequential quantizer: each input's matrices, in the types the policy gives them.
-struct SequentialGptq<'a> {
-    schemes: &'a BTreeMap<String, QuantScheme>,
-    options: GptqOptions,
-    done: BTreeMap<String, QuantizedTensor>,
-    gptq_tensors: usize,
-    rtn_tensors: usize,
-}
-
-impl LayerQuantizer for SequentialGptq<'_> {
-    fn quantize_input(&mut self, input: LinearInput, gram: &Gram, layer: &mut Layer) -> Result<(), String> {
-        let Some(l) = input.layer() else { return Ok(()) };
-        let mut factor: Option<HessianFactor> = None;
-        for short in input.matrix_names() {
-            let name = format!("blk.{l}.{short}.weight");
-            let Some(scheme) = self.schemes.get(&name) else { continue };
-            let m = layer.matrix_mut(short).ok_or_else(|| format!("no matrix '{short}' in the layer"))?;
-            let (values, shape) = (m.to_f32(), m.shape());
-            let fail = |e: &dyn std::fmt::Display| format!("tensor '{name}': {e}");
-            let tensor = if gptq::supports(scheme) {
-                let f = match factor.take() {
-                    Some(f) => f,
-                    None => HessianFactor::new(second_moment(gram), shape.cols, &self.options).map_err(|e| fail(&e))?,
-                };
-                let out = gptq::quantize_factored(scheme, &values, shape, &f).map_err(|e| fail(&e))?;
-                factor = Some(f);
-                self.gptq_tensors += 1;
-                out.tensor
-            } else {
-                self.rtn_tensors += 1;
-                formats::quantize(scheme, &values, shape).map_err(|e| fail(&e))?
-            };
-            *m = Matrix::from_quantized(tensor.clone()).map_err(|e| fail(&e))?;
-            self.done.insert(name, tensor);
-        }
-        Ok(())
     }
 }
 
@@ -236,10 +133,7 @@ pub fn calibration_plan(
     args: &MethodArgs,
 ) -> Result<(Vec<u32>, ChunkPlan, String), CliError> {
     let (text, source) = calibration_text(args.calib.as_deref(), args.calib_tokens)?;
-    let ids = tokenizer.encode(&text, false, false);
-    let bos = if tokenizer.add_bos_default() { tokenizer.bos_id() } else { None };
-    let chunk = DEFAULT_CHUNK.min(args.calib_tokens).min(model.config.seq_len).max(1);
-    let mut plan = ChunkPlan::new(chunk, args.calib_tokens, bos);
+    let (ids, mut plan) = gptq_tokens(tokenizer, &text, args.calib_tokens, model.config.seq_len);
     plan.threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     Ok((ids, plan, source))
 }
@@ -259,18 +153,12 @@ pub fn calibrate(
     let calib_err = |e: crate::calib::CalibError| CliError::Message(format!("calibration: {e}"));
     match args.gptq_inputs {
         GptqInputs::Quantized => {
-            let mut q = SequentialGptq { schemes, options, done: BTreeMap::new(), gptq_tensors: 0, rtn_tensors: 0 };
-            let (run, _) = run_sequential(model, &ids, &plan, &mut q, CalibHooks::default()).map_err(calib_err)?;
+            let (run, method) =
+                gptq_sequential(model, &ids, &plan, schemes, options, CalibHooks::default()).map_err(calib_err)?;
             let line = format!(
                 "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, layer-sequential (each layer's inputs from the already-quantized earlier layers)",
                 run.tokens, run.chunks, run.chunk
             );
-            let method = GptqMethod {
-                prepared: Prepared::Tensors(q.done),
-                options,
-                gptq_tensors: q.gptq_tensors,
-                rtn_tensors: q.rtn_tensors,
-            };
             Ok((method, line))
         }
         GptqInputs::Float => {
@@ -288,13 +176,7 @@ pub fn calibrate(
                 "GPTQ calibration: {} tokens ({} chunks of {}) of {source}, Hessians from the float model's activations (not layer-sequential)",
                 run.tokens, run.chunks, run.chunk
             );
-            let method = GptqMethod {
-                prepared: Prepared::Stats { stats, factor: None },
-                options,
-                gptq_tensors: 0,
-                rtn_tensors: 0,
-            };
-            Ok((method, line))
+            Ok((GptqMethod::from_stats(stats, options), line))
         }
     }
 }

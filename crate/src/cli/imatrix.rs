@@ -14,8 +14,8 @@ use super::calib_text::calibration_text;
 use super::load::load_model;
 use super::output::OutputFile;
 use super::CliError;
-use crate::calib::{collect, CalibHooks, ChunkPlan, LinearInput, SumSquares, DEFAULT_CHUNK, DEFAULT_TOKENS};
-use crate::io::imatrix::{Imatrix, ImatrixEntry, ImatrixLayout};
+use crate::calib::{collect, imatrix_tokens, CalibHooks, SumSquares, DEFAULT_CHUNK, DEFAULT_TOKENS};
+use crate::io::imatrix::Imatrix;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -48,9 +48,7 @@ pub fn run(args: &ImatrixArgs) -> Result<String, CliError> {
     let (model, tokenizer, shown) = load_model(&args.model)?;
     let (text, source) = calibration_text(args.text.as_deref(), args.tokens)?;
     let add_bos = tokenizer.add_bos_default();
-    let tokens = tokenizer.encode(&text, add_bos, false);
-    let bos = if add_bos { tokenizer.bos_id() } else { None };
-    let mut plan = ChunkPlan::new(args.chunk, args.tokens, bos);
+    let (tokens, mut plan) = imatrix_tokens(&tokenizer, &text, args.chunk, args.tokens);
     plan.threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
     let start = Instant::now();
     let mut sums = SumSquares::new();
@@ -59,27 +57,7 @@ pub fn run(args: &ImatrixArgs) -> Result<String, CliError> {
     let secs = start.elapsed().as_secs_f64();
 
     let tied = model.weights.output.is_none();
-    let mut entries: Vec<ImatrixEntry> = sums
-        .inputs
-        .iter()
-        .filter(|(input, _)| **input != LinearInput::Classifier)
-        .flat_map(|(input, s)| {
-            let col_sums: Vec<f32> = s.sum_sq.iter().map(|&v| v as f32).collect();
-            input.tensor_names(tied).into_iter().map(move |name| ImatrixEntry {
-                name,
-                sums: col_sums.clone(),
-                counts: vec![s.rows as f32],
-            })
-        })
-        .collect();
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    let imatrix = Imatrix {
-        layout: ImatrixLayout::Gguf,
-        datasets: vec![source.clone()],
-        chunk_count: run.chunks as u32,
-        chunk_size: run.chunk as u32,
-        entries,
-    };
+    let imatrix = Imatrix::from_sums(&sums, tied, vec![source.clone()], &run);
     let bytes = imatrix.to_gguf().map_err(|e| CliError::Output(e.to_string()))?;
     let out = OutputFile::create(&args.output, std::slice::from_ref(&args.model))?;
     out.file().write_all(&bytes).map_err(|e| CliError::Output(format!("{}: {e}", args.output.display())))?;

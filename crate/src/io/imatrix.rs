@@ -15,6 +15,7 @@
 //! `ncall` is 0).
 
 use super::gguf_writer::{GgufWriteError, GgufWriter};
+use crate::calib::{CalibRun, LinearInput, SumSquares};
 use crate::formats::GgmlType;
 use crate::gguf::{GgufError, GgufFile, MetadataArray, MetadataValue};
 
@@ -76,6 +77,34 @@ pub enum ImatrixError {
 }
 
 impl Imatrix {
+    /// The imatrix `llama-imatrix` writes for the sums of a calibration run (`run`, over the
+    /// texts `datasets`): per `blk.*` weight matrix, Σx² of its input per column and the rows
+    /// summed, sorted by name. The classifier is left out, as llama-imatrix does without
+    /// `--process-output`; `tied`: the model's classifier is its token embedding.
+    pub fn from_sums(sums: &SumSquares, tied: bool, datasets: Vec<String>, run: &CalibRun) -> Imatrix {
+        let mut entries: Vec<ImatrixEntry> = sums
+            .inputs
+            .iter()
+            .filter(|(input, _)| **input != LinearInput::Classifier)
+            .flat_map(|(input, s)| {
+                let col_sums: Vec<f32> = s.sum_sq.iter().map(|&v| v as f32).collect();
+                input.tensor_names(tied).into_iter().map(move |name| ImatrixEntry {
+                    name,
+                    sums: col_sums.clone(),
+                    counts: vec![s.rows as f32],
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Imatrix {
+            layout: ImatrixLayout::Gguf,
+            datasets,
+            chunk_count: run.chunks as u32,
+            chunk_size: run.chunk as u32,
+            entries,
+        }
+    }
+
     /// The entry of weight tensor `name`.
     pub fn entry(&self, name: &str) -> Option<&ImatrixEntry> {
         self.entries.iter().find(|e| e.name == name)

@@ -232,16 +232,21 @@ pub fn run<G: Grid + Sync>(
     let sweep = Sweep { grid, u: &factor.u, perm: &factor.perm, cols, block_size: factor.block_size };
     let threads = crate::model::weights::default_threads().clamp(1, rows.max(1));
     let band = rows.div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let bands = w
-            .chunks_mut(band * cols)
-            .zip(params.chunks_mut(band * groups_per_row))
-            .zip(codes.chunks_mut(band * cols).zip(values.chunks_mut(band * cols)));
-        for ((w, params), (codes, values)) in bands {
-            let sweep = &sweep;
-            scope.spawn(move || sweep.rows(w, params, codes, values));
-        }
-    });
+    if threads == 1 {
+        // No thread spawned: wasm32 has none (spawning panics there), and one band needs none.
+        sweep.rows(&mut w, &mut params, &mut codes, &mut values);
+    } else {
+        std::thread::scope(|scope| {
+            let bands = w
+                .chunks_mut(band * cols)
+                .zip(params.chunks_mut(band * groups_per_row))
+                .zip(codes.chunks_mut(band * cols).zip(values.chunks_mut(band * cols)));
+            for ((w, params), (codes, values)) in bands {
+                let sweep = &sweep;
+                scope.spawn(move || sweep.rows(w, params, codes, values));
+            }
+        });
+    }
 
     let params: Vec<G::Params> = params.into_iter().map(|p| p.expect("every group reached")).collect();
     let tensor = grid.assemble(shape, &params, &codes)?;

@@ -5,6 +5,8 @@
 //! - [`gptq`]: GPTQ (Frantar et al. 2022), the inverse-Hessian error correction, with the
 //!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks). The
 //!   statistics come from [`crate::calib`] (layer-sequential: [`crate::calib::sequential`]).
+//! - [`gptq_model`]: GPTQ on every linear layer of a model, the tensor method the CLI and the
+//!   lab share.
 //! - [`awq`]: AWQ (Lin et al. 2023), per-input-channel scales from activation magnitudes and a
 //!   clip search, onto any INT group or GGUF block format; [`awq_model`] runs it layer by
 //!   layer over a model, folding the scales into the norms and previous linears.
@@ -14,5 +16,6 @@
 pub mod awq;
 pub mod awq_model;
 pub mod gptq;
+pub mod gptq_model;
 pub mod grids;
 mod linalg;

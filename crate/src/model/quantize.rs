@@ -19,7 +19,7 @@ use super::{Model, ModelError};
 use crate::formats::ggml::presets::{ModelShape, OutputMatrix};
 use crate::formats::{quantize, GgmlType, QuantError, QuantScheme};
 use crate::io::export::TensorMethod;
-use crate::policy::{Action, TensorFacts, TensorPolicy, TypeMix};
+use crate::policy::{Action, Decision, TensorFacts, TensorPolicy, TypeMix};
 use crate::stats::metrics::{error_metrics, ErrorMetrics};
 
 /// What happened to one weight matrix.
@@ -262,14 +262,27 @@ fn matrix_facts<'a>(name: &'a str, m: &Matrix) -> TensorFacts<'a> {
 /// The scheme [`quantize_model`] gives each matrix it quantizes (by llama.cpp name): what a
 /// calibration method needs to know before it runs.
 pub fn planned_schemes(model: &Model, scheme: &QuantScheme, policy: &TensorPolicy) -> BTreeMap<String, QuantScheme> {
-    let shape = model_shape(model);
     let mut out = BTreeMap::new();
-    for (name, m) in model.weights.matrices() {
-        if let Action::Quantize(s) = policy.decide_in(&matrix_facts(&name, m), scheme, Some(&shape)).action {
+    for (name, decision) in planned_decisions(model, scheme, policy) {
+        if let Action::Quantize(s) = decision.action {
             out.insert(name, s);
         }
     }
     out
+}
+
+/// The policy's decision for every weight matrix of `model` (by llama.cpp name, in the model's
+/// order), as [`quantize_model`] will take it: what the lab shows of a preset before it runs.
+pub fn planned_decisions(model: &Model, scheme: &QuantScheme, policy: &TensorPolicy) -> Vec<(String, Decision)> {
+    let shape = model_shape(model);
+    let matrices = model.weights.matrices();
+    matrices
+        .into_iter()
+        .map(|(name, m)| {
+            let d = policy.decide_in(&matrix_facts(&name, m), scheme, Some(&shape));
+            (name, d)
+        })
+        .collect()
 }
 
 /// One matrix through the policy.

@@ -51,6 +51,7 @@ pub const VERSION: u32 = 1;
 
 /// How a tensor's codes are chosen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Round to nearest: the format's own quantizer.
@@ -63,6 +64,9 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order the lab lists them.
+    pub const ALL: [Method; 3] = [Method::Rtn, Method::Imatrix, Method::Gptq];
+
     pub fn name(self) -> &'static str {
         match self {
             Method::Rtn => "rtn",
@@ -80,7 +84,8 @@ impl Method {
         }
     }
 
-    fn formats_supported(self) -> &'static str {
+    /// The formats it can quantize to, as one line for users.
+    pub fn formats_supported(self) -> &'static str {
         match self {
             Method::Rtn => "every format",
             Method::Imatrix => "q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k",

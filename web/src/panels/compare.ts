@@ -3,7 +3,7 @@
 import * as Plot from '@observablehq/plot';
 import { paretoFrontier } from '../analysis';
 import { formatBytes } from '../format';
-import type { FormatInfo, QuantManifest } from '../messages';
+import { type FormatInfo, type PresetInfo, presetLabel, type QuantManifest } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -40,6 +40,7 @@ export class ComparePanel {
   private layerCaption = el('p', '', { id: 'compare-layer-caption', class: 'caption' });
   private runButton = el('button', 'Quantize and evaluate', { type: 'button', id: 'compare-run' });
   private formats = el('fieldset', undefined, { class: 'formats' });
+  private presets = el('fieldset', undefined, { class: 'formats', id: 'compare-presets' });
   private saved: QuantManifest[] = [];
   private sha: string | null = null;
 
@@ -89,7 +90,7 @@ export class ComparePanel {
       'Where does a format lose its quality? One bar per weight matrix the format quantized (file order, coloured by kind): its SQNR — signal power over quantization-noise power, in dB — measured while quantizing. Each 6 dB is about one bit of precision; the shortest bars are the layers to keep in a wider format. Matrices copied unchanged have no error and no bar.',
       { class: 'explain' },
     );
-    this.root.append(this.formats, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
+    this.root.append(this.formats, this.presets, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
     this.progress = new ProgressView(host, 'compare-progress');
     void this.refresh();
   }
@@ -110,8 +111,37 @@ export class ComparePanel {
     this.formats.replaceChildren(el('legend', 'Formats to compare'), ...boxes);
   }
 
+  /** One checkbox per llama.cpp file type (the core's list), none ticked unless the URL names them. */
+  setPresets(presets: PresetInfo[]): void {
+    const picked = new Set((getParam('presets') ?? '').split(',').filter(Boolean));
+    const boxes = presets.map((p) => {
+      const label = el('label', undefined, { title: `llama-quantize's ${p.name.toUpperCase()}: ${p.defaultType} except where its per-tensor rules pick a wider type` });
+      const box = el('input', undefined, { type: 'checkbox', value: p.name, name: 'compare-preset' });
+      box.checked = picked.has(p.name);
+      box.addEventListener('change', () => setParam('presets', this.picked('compare-preset').join(',') || null));
+      label.append(box, ` ${p.name}`);
+      return label;
+    });
+    this.presets.replaceChildren(el('legend', "llama.cpp presets (llama-quantize's per-tensor types)"), ...boxes);
+  }
+
   private pickedFormats(): string[] {
-    return [...this.root.querySelectorAll<HTMLInputElement>('input[name=compare-format]:checked')].map((b) => b.value);
+    return this.picked('compare-format');
+  }
+
+  private picked(name: string): string[] {
+    return [...this.root.querySelectorAll<HTMLInputElement>(`input[name=${name}]:checked`)].map((b) => b.value);
+  }
+
+  /** The evaluation protocol chosen here (the Methods panel evaluates with it too). */
+  protocol(): { ctx: number; maxWindows: number | null } {
+    const windows = this.windowsSelect.value;
+    return { ctx: Number(this.ctxSelect.value), maxWindows: windows ? Number(windows) : null };
+  }
+
+  /** The saved results, for the worker's cache check. */
+  savedManifests(): QuantManifest[] {
+    return this.saved;
   }
 
   /** The rows shown: the latest result per format for the open model (all models before a run). */
@@ -131,11 +161,13 @@ export class ComparePanel {
 
   async run(): Promise<void> {
     const formats = this.pickedFormats();
-    if (formats.length === 0) return panelError($('#compare-panel'), 'Pick at least one format.');
+    const presets = this.picked('compare-preset');
+    const labels = [...formats, ...presets.map(presetLabel)];
+    if (labels.length === 0) return panelError($('#compare-panel'), 'Pick at least one format or preset.');
     panelError($('#compare-panel'), null);
     const bars = new Map<number, HTMLProgressElement>();
     this.steps.replaceChildren(
-      ...formats.flatMap((f, i) =>
+      ...labels.flatMap((f, i) =>
         [`Quantize ${f}`, `Evaluate ${f} against the base`].map((label, j) => {
           const li = el('li', undefined, { 'data-step': String(2 * i + j) });
           const bar = el('progress', undefined, { max: '1', value: '0', 'aria-label': label });
@@ -145,9 +177,8 @@ export class ComparePanel {
         }),
       ),
     );
-    const windows = this.windowsSelect.value;
-    const args = { formats, ctx: Number(this.ctxSelect.value), maxWindows: windows ? Number(windows) : null, dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.saved };
-    const title = `Comparing ${formats.length} formats`;
+    const args = { formats, presets, ...this.protocol(), dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.saved };
+    const title = `Comparing ${labels.length} formats`;
     const listener = this.progress.listener(title);
     this.runButton.disabled = true;
     const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
@@ -197,7 +228,7 @@ export class ComparePanel {
       const tr = el('tr', undefined, { 'data-format': r.format, 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
       if (p) Object.assign(tr.dataset, { deltaPpl: String(p.deltaPpl), deltaPplStderr: String(p.deltaPplStderr), klStderr: String(p.klStderr), top1Stderr: String(p.top1Stderr) });
       tr.append(
-        el('td', r.format + (r.fallbacks ? ` (${r.fallbacks} fallbacks)` : ''), { title: r.quantizeSummary }),
+        formatCell(m),
         el('td', r.bitsPerWeight.toFixed(3)),
         el('td', formatBytes(r.bytes)),
         el('td', `${r.ppl.toFixed(3)} ± ${r.pplStderr.toFixed(2)}`),
@@ -268,4 +299,17 @@ export class ComparePanel {
     this.chart.replaceChildren(chart);
     this.chart.dataset.frontier = JSON.stringify(frontier.map((p) => p.label));
   }
+}
+
+/** The row's name, its fallbacks and, where the types are mixed (a preset), how many matrices of each type. */
+function formatCell(m: QuantManifest): HTMLTableCellElement {
+  const r = m.result;
+  const td = el('td', r.format + (r.fallbacks && r.mix !== 'llama.cpp' ? ` (${r.fallbacks} fallbacks)` : ''), { title: r.quantizeSummary });
+  const types = r.byType ?? [];
+  if (types.length > 1) {
+    td.append(el('small', ` ${types.map((t) => `${t.tensors}×${t.type}`).join(' ')}`, { class: 'types' }));
+    td.dataset.types = JSON.stringify(Object.fromEntries(types.map((t) => [t.type, t.tensors])));
+  }
+  if (r.method?.calibration) td.title += `\n${r.method.name} calibrated on ${r.method.calibration.text} (${r.method.calibration.tokens} tokens) in ${r.method.seconds.toFixed(1)} s`;
+  return td;
 }

@@ -12,6 +12,7 @@ export const phaseLabel: Record<Phase, string> = {
   decode: 'Decoding',
   cache: 'Storing for offline use',
   analyze: 'Analysing',
+  calibrate: 'Calibrating',
   quantize: 'Quantizing',
   evaluate: 'Evaluating',
   generate: 'Generating',

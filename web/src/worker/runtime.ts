@@ -2,8 +2,8 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import type { ActivationChannels, Activations, DeviceChoice, EvalProtocol, GenerationSide, KvCache, Method, Methods, Progress, QuantManifest, TensorError } from '../messages';
-import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseScheme, type ProbeResult } from '../pkg/quantlab.js';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { storeForOffline } from './offline';
@@ -14,7 +14,7 @@ type Args<M extends keyof Methods> = Methods[M]['args'];
 const EVAL_CHAPTERS = [1, 2, 3];
 const EVAL_TEXT_LABEL = 'Moby-Dick chapters 1–3 (data/moby-dick, joined as quantlab eval does)';
 
-interface Runtime {
+export interface Runtime {
   /** state.open this runtime belongs to (a new model invalidates it). */
   owner: object;
   bytes: Uint8Array;
@@ -31,7 +31,7 @@ interface Runtime {
 let runtime: Runtime | null = null;
 let evalTextCache: string | null = null;
 
-function wasmCall<T>(what: string, f: () => T): T {
+export function wasmCall<T>(what: string, f: () => T): T {
   try {
     return f();
   } catch (error) {
@@ -42,14 +42,14 @@ function wasmCall<T>(what: string, f: () => T): T {
 }
 
 /** A progress callback for a synchronous wasm call: reports, and returns false once cancelled. */
-function reporter<M extends Method>(ctx: Ctx<M>, phase: 'quantize' | 'evaluate' | 'export', detail?: Progress<M>) {
+export function reporter<M extends Method>(ctx: Ctx<M>, phase: 'calibrate' | 'quantize' | 'evaluate' | 'export', detail?: Progress<M>) {
   return (done: number, total: number) => {
     ctx.progress(phase, done, total, detail);
     return !ctx.cancelled();
   };
 }
 
-async function getRuntime(ctx: Ctx): Promise<Runtime> {
+export async function getRuntime(ctx: Ctx): Promise<Runtime> {
   const open = requireModel();
   if (runtime?.owner === open) return runtime;
   if (open.header.container === 'safetensors') {
@@ -71,7 +71,7 @@ async function getRuntime(ctx: Ctx): Promise<Runtime> {
 }
 
 /** `dataUrl`: the page's data/moby-dick/ folder, resolved by the page (the worker's own URL is under assets/). */
-async function loadEvalText(dataUrl: string, ctx: Ctx): Promise<string> {
+export async function loadEvalText(dataUrl: string, ctx: Ctx): Promise<string> {
   if (evalTextCache) return evalTextCache;
   const chapters: string[] = [];
   for (const n of EVAL_CHAPTERS) {
@@ -103,89 +103,119 @@ function quantizeFor<M extends Method>(rt: Runtime, format: string, ctx: Ctx<M>,
  * scoring, `ctx`, the windows `maxWindows` selects), eval text and core version, with the
  * paired statistics (results saved before those existed are measured again).
  */
-export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null): QuantManifest | undefined {
+export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null, same: (m: QuantManifest) => boolean = () => true): QuantManifest | undefined {
   return saved.find((m) => {
+    if (!same(m)) return false;
     const p = m.protocol;
     const windows = maxWindows ? Math.min(maxWindows, p.windowsAvailable) : p.windowsAvailable;
     return m.source.sha256 === sha256 && m.result.format === format && p.protocol === 'default' && p.ctx === ctx && p.windows === windows && p.text === EVAL_TEXT_LABEL && m.coreVersion === coreVersion() && m.result.paired !== undefined;
   });
 }
 
+/** How a Compare row was quantized: a format (one type everywhere) or a llama.cpp preset. */
+interface CompareItem {
+  target: string;
+  mix: TypeMix;
+}
+
 /**
- * Quantize + evaluate each format against the base, one format at a time (bounded memory); a
- * format with a saved result for the same model and protocol (`cachedResult`) is not run again.
+ * Quantize + evaluate each format and preset against the base, one at a time (bounded memory); a
+ * row with a saved result for the same model and protocol (`cachedResult`) is not run again.
  */
-export async function compareFormats({ formats, ctx: windowCtx, maxWindows, dataUrl, saved }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   const rt = await getRuntime(ctx);
   const text = await loadEvalText(dataUrl, ctx);
-  const open = requireModel();
-  const info = rt.base.info();
-  const steps = formats.length * 2;
+  const items: CompareItem[] = [...formats.map((target) => ({ target, mix: 'pure' as const })), ...presets.map((target) => ({ target, mix: 'llama.cpp' as const }))];
+  const steps = items.length * 2;
   const manifests: QuantManifest[] = [];
-  for (const [i, format] of formats.entries()) {
-    const scheme = wasmCall(`format ${format}`, () => parseScheme(format));
-    const hit = cachedResult(saved, rt.sha256, scheme.name, windowCtx, maxWindows);
+  for (const [i, { target, mix }] of items.entries()) {
+    const scheme = wasmCall(`format ${target}`, () => parseTarget(target));
+    const label = mix === 'pure' ? scheme.name : presetLabel(scheme.name);
+    const hit = cachedResult(saved, rt.sha256, label, windowCtx, maxWindows);
     if (hit) {
       manifests.push(hit);
-      ctx.progress('evaluate', 1, 1, { step: 2 * i + 1, steps, label: `${scheme.name}: saved result`, manifest: hit, cached: true });
+      ctx.progress('evaluate', 1, 1, { step: 2 * i + 1, steps, label: `${label}: saved result`, manifest: hit, cached: true });
       continue;
     }
-    const quantizeStep = { step: 2 * i, steps, label: `Quantize ${scheme.name}` };
+    const quantizeStep = { step: 2 * i, steps, label: `Quantize ${label}` };
     ctx.progress('quantize', 0, 0, quantizeStep);
-    const model = quantizeFor(rt, format, ctx, quantizeStep);
-    const report = model.quantReport();
-    if (!report) throw new LabError(`the ${format} model has no quantization report`);
-    const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${scheme.name} against the base` };
-    ctx.progress('evaluate', 0, 0, evalStep);
-    const evaluation = new LabEval(rt.base);
-    let run: EvalResult;
+    const model = mix === 'pure' ? quantizeFor(rt, target, ctx, quantizeStep) : wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
     try {
-      evaluation.add(model);
-      const opts = maxWindows ? { ctx: windowCtx, maxWindows } : { ctx: windowCtx };
-      run = wasmCall(`evaluating ${scheme.name}`, () => evaluation.run(text, opts, reporter(ctx, 'evaluate', evalStep)));
+      const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${label} against the base` };
+      const manifest = measure(rt, model, { label, scheme: scheme.scheme, mix }, text, { ctx: windowCtx, maxWindows }, ctx, evalStep);
+      manifests.push(manifest);
+      ctx.progress('evaluate', 1, 1, { ...evalStep, manifest });
     } finally {
-      evaluation.free();
+      if (mix !== 'pure') model.free();
     }
-    const [base, quantized] = run.results;
-    if (!base || !quantized) throw new LabError(`evaluating ${scheme.name} gave ${run.results.length} results, not 2`);
-    const protocol: EvalProtocol = {
-      protocol: run.protocol,
-      ctx: run.ctx,
-      windows: run.windows,
-      windowsAvailable: run.windowsAvailable,
-      tokensScored: run.tokensScored,
-      textTokens: run.textTokens,
-      text: EVAL_TEXT_LABEL,
-    };
-    const manifest: QuantManifest = {
-      tool: 'quantlab web lab',
-      coreVersion: coreVersion(),
-      createdAt: new Date().toISOString(),
-      source: {
-        name: open.source.name.split('/').pop() ?? open.source.name,
-        sha256: rt.sha256,
-        format: info.sourceFormat,
-        bytes: rt.bytes.byteLength,
-        bitsPerWeight: report.bitsPerWeightBefore,
-        note: `base = the ${info.sourceFormat} checkpoint dequantized (${report.bitsPerWeightBefore.toFixed(3)} bits/weight)`,
-      },
-      protocol,
-      result: {
-        ...quantized,
-        format: scheme.name,
-        scheme: scheme.scheme,
-        bitsPerWeight: report.bitsPerWeight,
-        bytes: report.bytesAfter,
-        basePpl: base.ppl,
-        fallbacks: report.fallbacks,
-        quantizeSummary: report.summary,
-        tensorErrors: report.tensors.map((t): TensorError => ({ name: t.name, to: t.to, mse: t.error.mse, sqnrDb: t.error.sqnrDb })),
-      },
-    };
-    manifests.push(manifest);
-    ctx.progress('evaluate', 1, 1, { ...evalStep, manifest });
   }
   return manifests;
+}
+
+/** What a measured row is called and how it was made. */
+export interface RowIdentity {
+  label: string;
+  scheme: QuantScheme;
+  mix: TypeMix;
+  method?: MethodRun;
+}
+
+/** Evaluates `model` against the base on the eval text: the manifest of one Compare row. */
+export function measure<M extends Method>(rt: Runtime, model: LabModel, row: RowIdentity, text: string, protocolOpts: { ctx: number; maxWindows: number | null }, ctx: Ctx<M>, evalStep: Progress<M>): QuantManifest {
+  const open = requireModel();
+  const info = rt.base.info();
+  const report = model.quantReport();
+  if (!report) throw new LabError(`the ${row.label} model has no quantization report`);
+  ctx.progress('evaluate', 0, 0, evalStep);
+  const evaluation = new LabEval(rt.base);
+  let run: EvalResult;
+  try {
+    evaluation.add(model);
+    const { ctx: windowCtx, maxWindows } = protocolOpts;
+    const opts = maxWindows ? { ctx: windowCtx, maxWindows } : { ctx: windowCtx };
+    run = wasmCall(`evaluating ${row.label}`, () => evaluation.run(text, opts, reporter(ctx, 'evaluate', evalStep)));
+  } finally {
+    evaluation.free();
+  }
+  const [base, quantized] = run.results;
+  if (!base || !quantized) throw new LabError(`evaluating ${row.label} gave ${run.results.length} results, not 2`);
+  const protocol: EvalProtocol = {
+    protocol: run.protocol,
+    ctx: run.ctx,
+    windows: run.windows,
+    windowsAvailable: run.windowsAvailable,
+    tokensScored: run.tokensScored,
+    textTokens: run.textTokens,
+    text: EVAL_TEXT_LABEL,
+  };
+  return {
+    tool: 'quantlab web lab',
+    coreVersion: coreVersion(),
+    createdAt: new Date().toISOString(),
+    source: {
+      name: open.source.name.split('/').pop() ?? open.source.name,
+      sha256: rt.sha256,
+      format: info.sourceFormat,
+      bytes: rt.bytes.byteLength,
+      bitsPerWeight: report.bitsPerWeightBefore,
+      note: `base = the ${info.sourceFormat} checkpoint dequantized (${report.bitsPerWeightBefore.toFixed(3)} bits/weight)`,
+    },
+    protocol,
+    result: {
+      ...quantized,
+      format: row.label,
+      scheme: row.scheme,
+      bitsPerWeight: report.bitsPerWeight,
+      bytes: report.bytesAfter,
+      basePpl: base.ppl,
+      fallbacks: report.fallbacks,
+      quantizeSummary: report.summary,
+      tensorErrors: report.tensors.map((t): TensorError => ({ name: t.name, to: t.to, mse: t.error.mse, sqnrDb: t.error.sqnrDb })),
+      byType: report.byType,
+      mix: row.mix,
+      ...(row.method ? { method: row.method } : {}),
+    },
+  };
 }
 
 function side(label: string, r: GenerateResult & { gpuKernels?: string }, pieces: string[]): GenerationSide {

@@ -1,0 +1,196 @@
+// Panel 6b: pick a format or llama.cpp preset, a method (RTN, imatrix, GPTQ: the core's list and
+// its support rules, no names kept here) and calibration text; run → calibrate, quantize and
+// evaluate against the base with Compare's protocol, saved and shown as a Compare row.
+import type { FormatInfo, MethodInfo, MethodName, PlannedType, PresetInfo, QuantManifest, TypeMix } from '../messages';
+import { saveManifest } from '../results';
+import { $, el } from '../ui/dom';
+import { isCancel, ProgressView } from '../ui/progress';
+import { type App, panelError } from './app';
+import type { ComparePanel } from './compare';
+
+/** Token counts offered for calibration: the CLI's default (4096) and smaller, quicker runs. */
+const TOKEN_CHOICES = [4096, 2048, 1024, 512, 256, 128];
+const DEFAULT_TOKENS = 4096;
+
+const describeMethod: Record<MethodInfo['calibration'], string> = {
+  none: 'no calibration',
+  activations: 'one calibration run of the model, cached per model, text and tokens',
+  layerSequential: 'calibrated layer by layer on the already-quantized earlier layers',
+};
+
+interface TargetChoice {
+  target: string;
+  mix: TypeMix;
+  label: string;
+}
+
+export class MethodsPanel {
+  private root = $('#methods-body');
+  private targetSelect = el('select', undefined, { id: 'methods-target' });
+  private methodBox = el('fieldset', undefined, { id: 'methods-method', class: 'formats' });
+  private sourceSelect = el('select', undefined, { id: 'methods-calib-source' });
+  private textArea = el('textarea', undefined, { id: 'methods-calib-text', rows: '4', placeholder: 'Paste calibration text here', hidden: '' });
+  private fileInput = el('input', undefined, { type: 'file', id: 'methods-calib-file', accept: '.txt,text/plain', hidden: '' });
+  private tokensSelect = el('select', undefined, { id: 'methods-tokens' });
+  private planned = el('div', undefined, { id: 'methods-planned', class: 'caption' });
+  private runButton = el('button', 'Quantize with this method and evaluate', { type: 'button', id: 'methods-run' });
+  private steps = el('ol', undefined, { id: 'methods-steps', class: 'steps' });
+  private result = el('p', '', { id: 'methods-result', class: 'caption', 'aria-live': 'polite' });
+  private progress: ProgressView;
+  private targets: TargetChoice[] = [];
+  private fileText: { name: string; text: string } | null = null;
+
+  constructor(
+    private app: App,
+    private compare: ComparePanel,
+  ) {
+    for (const n of TOKEN_CHOICES) this.tokensSelect.append(el('option', `${n} tokens`, n === DEFAULT_TOKENS ? { value: String(n), selected: '' } : { value: String(n) }));
+    for (const [v, t] of [['default', 'Moby-Dick chapters 4+ (default)'], ['text', 'pasted text'], ['file', 'a text file']]) this.sourceSelect.append(el('option', t, { value: v! }));
+    this.sourceSelect.addEventListener('change', () => {
+      this.textArea.hidden = this.sourceSelect.value !== 'text';
+      this.fileInput.hidden = this.sourceSelect.value !== 'file';
+    });
+    this.fileInput.addEventListener('change', () => void this.readFile());
+    this.targetSelect.addEventListener('change', () => void this.onTarget('withTypes'));
+    this.runButton.addEventListener('click', () => void this.run());
+    const label = (text: string, control: HTMLElement) => {
+      const l = el('label', text);
+      l.append(control);
+      return l;
+    };
+    const calib = el('fieldset', undefined, { class: 'protocol', id: 'methods-calib' });
+    calib.append(el('legend', 'Calibration text'), label('Text ', this.sourceSelect), label('Tokens ', this.tokensSelect), this.textArea, this.fileInput, el('p', 'Whole chunks of 512 tokens are used (fewer tokens: one shorter chunk). More tokens give steadier statistics; GPTQ wants more tokens than a layer has inputs (1,536 for the default model\'s ffn_down), and its run time grows with them.', { class: 'hint' }));
+    const runRow = el('div', undefined, { class: 'controls' });
+    runRow.append(this.runButton);
+    const host = el('div', undefined, { id: 'methods-progress-host' });
+    this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result);
+    this.progress = new ProgressView(host, 'methods-progress');
+  }
+
+  /** The core's lists: presets first (llama.cpp's per-tensor types), then the formats Compare offers, then the methods. */
+  setLists(presets: PresetInfo[], formats: FormatInfo[], methods: MethodInfo[]): void {
+    const offered = formats.flatMap((f) => f.suggestions).filter((s) => s.compare !== 'notOffered');
+    this.targets = [...presets.map((p) => ({ target: p.name, mix: 'llama.cpp' as const, label: `${p.name} (llama.cpp's per-tensor types)` })), ...offered.map((s) => ({ target: s.name, mix: 'pure' as const, label: `${s.name} (one type everywhere)` }))];
+    const group = (title: string, mix: TypeMix) => {
+      const g = el('optgroup', undefined, { label: title });
+      this.targets.forEach((t, i) => t.mix === mix && g.append(el('option', t.label, { value: String(i) })));
+      return g;
+    };
+    this.targetSelect.replaceChildren(group('llama.cpp presets', 'llama.cpp'), group('Formats', 'pure'));
+    const q40 = this.targets.findIndex((t) => t.target === 'q4_0' && t.mix === 'pure');
+    if (q40 >= 0) this.targetSelect.value = String(q40);
+    this.methodBox.replaceChildren(
+      el('legend', 'Method'),
+      ...methods.map((m, i) => {
+        const l = el('label', undefined, { title: `${m.formats}; ${describeMethod[m.calibration]}` });
+        const radio = el('input', undefined, { type: 'radio', name: 'methods-method', value: m.name });
+        radio.checked = i === 0;
+        l.append(radio, ` ${m.name}`);
+        return l;
+      }),
+    );
+  }
+
+  /**
+   * Which methods fit the chosen target; with `types`, also each matrix's planned type (that needs
+   * the model loaded in the worker, so it waits until the user picks a target).
+   */
+  async onTarget(types: 'withTypes' | 'supportOnly' = 'withTypes'): Promise<void> {
+    const choice = this.choice();
+    if (!choice || !this.app.model) return;
+    try {
+      const support = await this.app.client.call('methodSupport', { target: choice.target });
+      for (const radio of this.methodBox.querySelectorAll<HTMLInputElement>('input[name=methods-method]')) {
+        radio.disabled = !support[radio.value as MethodName];
+        if (radio.disabled && radio.checked) this.methodBox.querySelector<HTMLInputElement>('input[value=rtn]')!.checked = true;
+      }
+      if (types === 'withTypes') this.showPlanned(choice, await this.app.client.call('plannedTypes', choice));
+      else this.planned.replaceChildren();
+    } catch (error) {
+      panelError($('#methods-panel'), error);
+    }
+  }
+
+  private showPlanned(choice: TargetChoice, types: PlannedType[]): void {
+    const counts = new Map<string, number>();
+    for (const t of types) counts.set(t.type, (counts.get(t.type) ?? 0) + 1);
+    const wider = types.filter((t) => t.note);
+    const summary = el('p', `${choice.label}: ${types.length} weight matrices → ${[...counts].map(([t, n]) => `${n} × ${t}`).join(', ')}`);
+    summary.dataset.types = JSON.stringify(Object.fromEntries(counts));
+    const details = el('details');
+    details.append(el('summary', `${wider.length} tensors not in the default type, and why`));
+    const list = el('ul');
+    for (const t of wider) list.append(el('li', t.note ?? ''));
+    details.append(list);
+    this.planned.replaceChildren(summary, ...(wider.length ? [details] : []));
+  }
+
+  private choice(): TargetChoice | undefined {
+    return this.targets[Number(this.targetSelect.value)];
+  }
+
+  private method(): MethodName {
+    return (this.methodBox.querySelector<HTMLInputElement>('input[name=methods-method]:checked')?.value ?? 'rtn') as MethodName;
+  }
+
+  private async readFile(): Promise<void> {
+    const file = this.fileInput.files?.[0];
+    this.fileText = file ? { name: file.name, text: await file.text() } : null;
+  }
+
+  async run(): Promise<void> {
+    const choice = this.choice();
+    if (!choice) return;
+    panelError($('#methods-panel'), null);
+    const method = this.method();
+    const source = this.sourceSelect.value;
+    const calib =
+      source === 'text' ? { kind: 'text' as const, text: this.textArea.value, label: 'pasted text' } : source === 'file' ? { kind: 'text' as const, text: this.fileText?.text ?? '', label: this.fileText?.name ?? 'no file' } : { kind: 'default' as const };
+    const { ctx, maxWindows } = this.compare.protocol();
+    const args = { ...choice, method, calib, tokens: Number(this.tokensSelect.value), ctx, maxWindows, dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.compare.savedManifests() };
+    const title = `${choice.target} with ${method}`;
+    const listener = this.progress.listener(title);
+    this.runButton.disabled = true;
+    this.result.textContent = '';
+    const stepItems = new Map<number, HTMLLIElement>();
+    let cached = false;
+    this.steps.replaceChildren();
+    const handle = this.app.client.startCall('runMethod', args, (phase, loaded, total, step) => {
+      listener(phase, loaded, total);
+      if (!step) return;
+      let li = stepItems.get(step.step);
+      if (!li) {
+        li = el('li', step.label, { 'data-step': String(step.step) });
+        stepItems.set(step.step, li);
+        this.steps.append(li);
+      }
+      for (const other of stepItems.values()) other.removeAttribute('aria-current');
+      li.setAttribute('aria-current', 'step');
+      if (step.cached) {
+        li.dataset.cached = '';
+        cached = true;
+      }
+    });
+    try {
+      const manifest = await this.progress.track(title, handle);
+      // A saved result reused (same model, target, method, text, tokens, protocol) is already stored.
+      if (!cached) await saveManifest(manifest);
+      await this.compare.refresh();
+      this.result.textContent = describe(manifest);
+      this.root.dataset.done = String(Date.now());
+    } catch (error) {
+      panelError($('#methods-panel'), isCancel(error) ? 'Method run cancelled.' : error);
+    } finally {
+      this.runButton.disabled = false;
+    }
+  }
+}
+
+function describe(m: QuantManifest): string {
+  const r = m.result;
+  const p = r.paired;
+  const took = r.method ? `; method took ${r.method.seconds.toFixed(1)} s` : '';
+  const calib = r.method?.calibration ? ` (calibrated on ${r.method.calibration.text}, ${r.method.calibration.tokens} tokens)` : '';
+  const delta = p ? `Δppl ${p.deltaPpl >= 0 ? '+' : ''}${p.deltaPpl.toFixed(3)} ± ${p.deltaPplStderr.toFixed(3)}, KL ${p.klMean.toExponential(3)}` : '';
+  return `${r.format}${calib}: ${r.bitsPerWeight.toFixed(3)} bits/weight, perplexity ${r.ppl.toFixed(3)} (base ${r.basePpl.toFixed(3)}), ${delta}${took}. Added to the Compare table.`;
+}

@@ -1,0 +1,153 @@
+// Worker handlers of the Methods panel: a target's planned per-tensor types, which methods fit
+// it, and a method run (calibration → quantization → evaluation against the base, a Compare
+// row). The core does the work (contract: LabModel.calibrate / quantizeImatrix / quantizeGptq,
+// the code paths of `quantlab imatrix` and `--method gptq`); here are the calibration text, the
+// cache and progress.
+import { LabError } from '../errors';
+import { type CalibSource, type MethodName, type MethodRun, type Methods, presetLabel, type QuantManifest } from '../messages';
+import { calibrationChapters, evalText, type LabImatrix, type LabModel, listMethods, methodSupports, parseTarget } from '../pkg/quantlab.js';
+import { download } from '../source';
+import { type Ctx } from './context';
+import { storeForOffline } from './offline';
+import { cachedResult, getRuntime, loadEvalText, measure, reporter, type Runtime, wasmCall } from './runtime';
+
+type Args<M extends keyof Methods> = Methods[M]['args'];
+
+/** A calibration text, its hash and what to call it. */
+interface CalibText {
+  text: string;
+  sha256: string;
+  label: string;
+}
+
+/** Importance matrices by (model hash, text hash, tokens): a second run with the same three reuses it. */
+const imatrices = new Map<string, { owner: Runtime; imatrix: LabImatrix }>();
+/** Calibration chapters read so far, by number. */
+const chapterTexts = new Map<number, string>();
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function chapter(n: number, dataUrl: string, ctx: Ctx): Promise<string> {
+  const known = chapterTexts.get(n);
+  if (known !== undefined) return known;
+  const url = new URL(`chapter_${n}.json`, dataUrl).href;
+  const source = await download(url, (l, t) => ctx.progress('download', l, t));
+  await storeForOffline(url, source, ctx);
+  const json = JSON.parse(new TextDecoder().decode(await source.read(0, source.size))) as { text?: string };
+  if (typeof json.text !== 'string') throw new LabError(`${url} has no "text" field`);
+  chapterTexts.set(n, json.text);
+  return json.text;
+}
+
+/** Moby-Dick chapters 4+ (never the eval chapters), read in order until they hold enough characters for `tokens`, joined as the CLI does: the CLI's default text for the same tokens. */
+async function defaultCalibText(tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
+  const plan = calibrationChapters(tokens);
+  const chapters: string[] = [];
+  let chars = 0;
+  let last = plan.first;
+  for (let n = plan.first; n <= plan.last && chars < plan.charsWanted; n++) {
+    const text = await chapter(n, dataUrl, ctx);
+    chapters.push(text);
+    // The CLI counts UTF-8 bytes (Rust's str::len).
+    chars += new TextEncoder().encode(text).length;
+    last = n;
+  }
+  const text = evalText(chapters);
+  return { text, sha256: await sha256(text), label: last === plan.first ? `Moby-Dick chapter ${last}` : `Moby-Dick chapters ${plan.first}–${last}` };
+}
+
+async function calibText(source: CalibSource, tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
+  if (source.kind === 'default') return defaultCalibText(tokens, dataUrl, ctx);
+  if (!source.text.trim()) throw new LabError('The calibration text is empty: paste some text or pick a file.');
+  return { text: source.text, sha256: await sha256(source.text), label: source.label };
+}
+
+/** The importance matrix of the runtime's base over `text` with `tokens` tokens, cached. */
+function imatrixFor(rt: Runtime, text: CalibText, tokens: number, ctx: Ctx<'runMethod'>, step: { step: number; steps: number; label: string }): LabImatrix {
+  const key = `${rt.sha256}|${text.sha256}|${tokens}`;
+  for (const [k, v] of imatrices) {
+    // Matrices of a model no longer open are freed.
+    if (v.owner !== rt) {
+      v.imatrix.free();
+      imatrices.delete(k);
+    }
+  }
+  const hit = imatrices.get(key);
+  if (hit) return hit.imatrix;
+  const imatrix = wasmCall('calibration', () => rt.base.calibrate(text.text, { tokens }, reporter(ctx, 'calibrate', step)));
+  imatrices.set(key, { owner: rt, imatrix });
+  return imatrix;
+}
+
+export async function plannedTypes({ target, mix }: Args<'plannedTypes'>, ctx: Ctx<'plannedTypes'>) {
+  const rt = await getRuntime(ctx);
+  return wasmCall(`types of ${target}`, () => rt.base.plannedTypes(target, mix));
+}
+
+export async function methodSupport({ target }: Args<'methodSupport'>): Promise<Record<MethodName, boolean>> {
+  const names = listMethods().map((m) => m.name);
+  return Object.fromEntries(names.map((name) => [name, wasmCall(`format ${target}`, () => methodSupports(name, target))])) as Record<MethodName, boolean>;
+}
+
+/** How a row names its method (an RTN row is named like Compare's, so the two share saved results). */
+const METHOD_SUFFIX: Record<MethodName, string> = { rtn: '', imatrix: ' · imatrix', gptq: ' · GPTQ' };
+
+/** A row label: the target (a preset says so) and the method. */
+export function methodLabel(target: string, isPreset: boolean, method: MethodName): string {
+  return `${isPreset ? presetLabel(target) : target}${METHOD_SUFFIX[method]}`;
+}
+
+/** Calibrate (cached), quantize with the method, evaluate against the base (Compare's protocol). */
+export async function runMethod(args: Args<'runMethod'>, ctx: Ctx<'runMethod'>): Promise<QuantManifest> {
+  const { target, mix, method, calib, tokens, dataUrl, saved } = args;
+  const rt = await getRuntime(ctx);
+  const parsed = wasmCall(`format ${target}`, () => parseTarget(target));
+  if (!wasmCall(`method ${method}`, () => methodSupports(method, target))) {
+    throw new LabError(`${method} cannot quantize to ${parsed.name}: ${listMethods().find((m) => m.name === method)?.formats ?? ''}`);
+  }
+  const label = methodLabel(parsed.name, mix === 'llama.cpp', method);
+  const evalTextJoined = await loadEvalText(dataUrl, ctx);
+  const text = method === 'rtn' ? null : await calibText(calib, tokens, dataUrl, ctx);
+  const hit = cachedResult(saved, rt.sha256, label, args.ctx, args.maxWindows, (m) => m.result.method?.calibration?.textSha256 === text?.sha256 && m.result.method?.calibration?.tokens === (text ? tokens : undefined));
+  const steps = 3;
+  if (hit) {
+    ctx.progress('evaluate', 1, 1, { step: 2, steps, label: `${label}: saved result`, manifest: hit, cached: true });
+    return hit;
+  }
+  const started = performance.now();
+  let model: LabModel;
+  let tokensRun: number | undefined;
+  const calibStep = { step: 0, steps, label: method === 'gptq' ? `GPTQ: calibrate and quantize layer by layer (progress in layers)` : `Calibrate on ${text?.label ?? ''}` };
+  const quantizeStep = { step: 1, steps, label: `Quantize ${label}` };
+  ctx.progress('calibrate', 0, 0, calibStep);
+  if (method === 'imatrix' && text) {
+    const imatrix = imatrixFor(rt, text, tokens, ctx, calibStep);
+    tokensRun = imatrix.info().tokens;
+    ctx.progress('quantize', 0, 0, quantizeStep);
+    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeImatrix(target, mix, imatrix, reporter(ctx, 'quantize', quantizeStep)));
+  } else if (method === 'gptq' && text) {
+    // The core counts positions over every pass; the panel shows the layer reached.
+    const layers = rt.base.info().config.nLayers;
+    const perLayer = (done: number, total: number) => {
+      ctx.progress('calibrate', Math.floor((done / total) * layers), layers, calibStep);
+      return !ctx.cancelled();
+    };
+    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeGptq(target, mix, text.text, { tokens }, perLayer));
+  } else {
+    ctx.progress('quantize', 0, 0, quantizeStep);
+    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  try {
+    const run: MethodRun = { name: method, seconds, ...(text ? { calibration: { text: text.label, textSha256: text.sha256, tokens, ...(tokensRun === undefined ? {} : { tokensRun }) } } : {}) };
+    const evalStep = { step: 2, steps, label: `Evaluate ${label} against the base` };
+    const manifest = measure(rt, model, { label, scheme: parsed.scheme, mix, method: run }, evalTextJoined, { ctx: args.ctx, maxWindows: args.maxWindows }, ctx, evalStep);
+    ctx.progress('evaluate', 1, 1, { ...evalStep, manifest });
+    return manifest;
+  } finally {
+    model.free();
+  }
+}
