@@ -50,8 +50,10 @@
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
-//! Size overhead against the source format: Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16;
-//! half a word per row when a row has an odd number of blocks), Q4_1/Q5_1 none, Q4_K 4.625 vs 4.5 bits per weight, Q6_K 6.625 vs 6.5625, INT group scales f32 instead of f16.
+//! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
+//! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
+//! a row has an odd number of blocks), Q4_1/Q5_1 none, Q4_K 4.625 vs 4.5 bits per weight, Q6_K
+//! 6.625 vs 6.5625, INT group scales f32 instead of f16, a double-quantized NF4/FP4 absmax f32.
 
 use half::f16;
 
