@@ -8,9 +8,8 @@
 //                     the first value in the high nibble; the repack swaps). stride_q = cols / 8.
 //   @binding(2) w_s : storage, read array<f32> — the f32 absmax of each block (double-quantized
 //                     absmax decoded at upload). stride_s = cols / BLOCK.
-//   @binding(3) codebook : uniform array<vec4<f32>, 4> — the 16 codebook values (code i at
-//                     [i / 4][i % 4]), shared by all rows. A uniform, not a storage buffer: the
-//                     downlevel limit is 4 storage buffers per stage, x and y included.
+//   @binding(3) table : the 16 codebook values (matmul_table16.wgsl, appended by the host,
+//                     declares and documents it).
 // Override constants: BLOCK (u32, values per absmax; a multiple of 8 dividing cols).
 // Decoding is codebook[code] · absmax, the CPU reference's one rounding: gather_rows is bit-exact.
 
@@ -20,17 +19,9 @@ override BLOCK: u32 = 64u;
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 @group(0) @binding(2) var<storage, read> w_s: array<f32>;
-@group(0) @binding(3) var<uniform> codebook: array<vec4<f32>, 4>;
-
-fn code(c: u32) -> f32 {
-    return codebook[c >> 2u][c & 3u];
-}
 
 fn decode8(row: u32, c: u32) -> Chunk8 {
     let a = w_s[row * params.stride_s + (8u * c) / BLOCK];
-    let w = w_q[row * params.stride_q + c];
-    return Chunk8(
-        vec4<f32>(code(w & 15u), code((w >> 4u) & 15u), code((w >> 8u) & 15u), code((w >> 12u) & 15u)) * a,
-        vec4<f32>(code((w >> 16u) & 15u), code((w >> 20u) & 15u), code((w >> 24u) & 15u), code(w >> 28u)) * a,
-    );
+    let v = table8(w_q[row * params.stride_q + c]);
+    return Chunk8(v.lo * a, v.hi * a);
 }

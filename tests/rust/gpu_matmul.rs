@@ -8,7 +8,7 @@
 //!
 //! Tolerances, and why:
 //! - gather_rows decodes with the CPU reference's own f32 operations, so it must be bit-exact,
-//!   except where decoding is a multiply followed by an add (Q4_1, Q4_K): Vulkan/WebGPU let the
+//!   except where decoding is a multiply followed by an add (Q4_1, Q5_1, Q4_K): Vulkan/WebGPU let the
 //!   compiler fuse those into one fma, so one rounding (1 ulp of the larger term) may differ.
 //!   The generic path stores f16, so its gather equals the CPU value rounded to f16.
 //! - Products sum in a different order than the CPU (8 lanes there, a thread/tile tree here).
@@ -138,7 +138,7 @@ fn check_gather(gpu: &GpuContext, label: &str, m: &Matrix, g: &GpuMatrix, generi
 fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
     let Some(gpu) = gpu() else { return };
     let generic = expect_label.contains("generic");
-    let fma = matches!(format, "q4_1" | "q4_k");
+    let fma = matches!(format, "q4_1" | "q5_1" | "q4_k");
     let extra = if generic { 1.0 / 2048.0 } else { 0.0 };
     for (i, &(rows, cols)) in shapes.iter().enumerate() {
         let m = matrix(format, rows, cols, 100 + i as u32);
@@ -183,6 +183,25 @@ fn q4_0_matches_cpu() {
     check_format("q4_0", BLOCK32_SHAPES, "Q4_0 (dedicated)");
 }
 
+/// Q5_0/Q5_1 also at K = 64 (one pair of blocks, so one f16 scale word) and K = 32 (one block:
+/// half a scale word, and the subgroup GEMV's lanes past the row's only chunk pair).
+#[test]
+fn q5_0_matches_cpu() {
+    check_format("q5_0", BLOCK32_SHAPES, "Q5_0 (dedicated)");
+    check_format("q5_0", &[(33, 32), (5, 64)], "Q5_0 (dedicated)");
+}
+
+#[test]
+fn q5_1_matches_cpu() {
+    check_format("q5_1", BLOCK32_SHAPES, "Q5_1 (dedicated)");
+    check_format("q5_1", &[(33, 32)], "Q5_1 (dedicated)");
+}
+
+#[test]
+fn iq4_nl_matches_cpu() {
+    check_format("iq4_nl", BLOCK32_SHAPES, "IQ4_NL (dedicated)");
+}
+
 #[test]
 fn f16_matches_cpu() {
     check_format("f16", &[(1, 5), (37, 576)], "F16 (dedicated)");
@@ -222,7 +241,7 @@ fn nf4_matches_cpu_with_and_without_double_quant() {
 #[test]
 fn other_formats_take_the_generic_f16_path() {
     check_format("q5_k", &[(37, 512)], "Q5_K → f16 (generic dequantize path)");
-    check_format("q5_1", &[(37, 96)], "generic");
+    check_format("q3_k", &[(37, 256)], "generic");
     check_format("int3-asym-g32", &[(37, 96)], "generic");
     check_format("int4-sym-tensor", &[(37, 96)], "generic");
     check_format("fp8-e4m3-channel", &[(37, 96)], "generic");

@@ -24,6 +24,8 @@ mod gpu;
 #[cfg(feature = "gpu")]
 mod gpu_activations_f16;
 #[cfg(feature = "gpu")]
+mod gpu_formats;
+#[cfg(feature = "gpu")]
 mod gpu_forward;
 #[cfg(feature = "gpu")]
 mod gpu_kv_cache;

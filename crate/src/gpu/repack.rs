@@ -21,6 +21,13 @@
 //!                                                                     ggml's j / j+16 split undone)
 //!       w_s: as Q8_0
 //! Q4_1  w_q: as Q4_0     w_s: | m:d | per block                      (f16 d low, f16 m high)
+//! Q5_0  w_q: per block of 32, 5 words:
+//!            | q7..q0 | q15..q8 | q23..q16 | q31..q24 | h31 .. h1 h0 |
+//!              low nibbles in row order (as Q4_0)      fifth bits: ggml's qh, bit k = weight k
+//!       w_s: as Q4_0                                                 (5.5 bits per weight)
+//! Q5_1  w_q: as Q5_0     w_s: as Q4_1                                (6 bits per weight)
+//! IQ4_NL w_q, w_s: as Q4_0 (the same block: f16 d, 4-bit indices split j / j+16)
+//!       binding 3 (uniform): the 16 levels kvalues_iq4nl as f32, shared by all rows
 //! Q4_K  w_q: nibbles in row order (ggml's 64-value lo/hi interleave undone)
 //!       w_s: per 256-value super-block 5 words:
 //!            | dmin:d | S3 S2 S1 S0 | S7..S4 | M3..M0 | M7..M4 |    (6-bit scales unpacked to bytes)
@@ -38,13 +45,15 @@
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: Q5_*, Q2_K, Q3_K, Q5_K, IQ*, TQ*, MXFP4, BF16, INT2/3, per-tensor
+//! generic (every other format: Q2_K, Q3_K, Q5_K, IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor
 //!       INT, FP8, groups the kernels can't index ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
-//! Size overhead against the source format: Q8_0/Q4_0 none (scales are still f16), Q4_1 none,
-//! Q4_K 4.625 vs 4.5 bits per weight, Q6_K 6.625 vs 6.5625, INT group scales f32 instead of f16.
+//! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
+//! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
+//! a row has an odd number of blocks), Q4_1/Q5_1 none, Q4_K 4.625 vs 4.5 bits per weight, Q6_K
+//! 6.625 vs 6.5625, INT group scales f32 instead of f16, a double-quantized NF4/FP4 absmax f32.
 
 use half::f16;
 
@@ -52,6 +61,7 @@ use super::kernel::overrides::{ASYM, BITS, BLOCK, GROUP_SIZE};
 use super::kernel::Kernel;
 use super::GpuError;
 use crate::formats::bnb::Bnb4Tensor;
+use crate::formats::ggml::iq4_nl::KVALUES_IQ4NL;
 use crate::formats::ggml::q4_k::get_scale_min_k4;
 use crate::formats::int::IntTensor;
 use crate::formats::quantized::GgmlTensor;
@@ -82,6 +92,9 @@ impl Layout {
             Layout::Fixed(FixedLayout::Q8_0) => Kernel::MatmulQ8_0,
             Layout::Fixed(FixedLayout::Q4_0) => Kernel::MatmulQ4_0,
             Layout::Fixed(FixedLayout::Q4_1) => Kernel::MatmulQ4_1,
+            Layout::Fixed(FixedLayout::Q5_0) => Kernel::MatmulQ5_0,
+            Layout::Fixed(FixedLayout::Q5_1) => Kernel::MatmulQ5_1,
+            Layout::Fixed(FixedLayout::Iq4Nl) => Kernel::MatmulIq4Nl,
             Layout::Fixed(FixedLayout::Q4K) => Kernel::MatmulQ4K,
             Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
             Layout::Int { .. } => Kernel::MatmulInt,
@@ -198,6 +211,14 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
                 FixedLayout::Q8_0 => q8_0(ggml_rows(t), cols),
                 FixedLayout::Q4_0 => q4_0(ggml_rows(t), cols),
                 FixedLayout::Q4_1 => q4_1(ggml_rows(t), cols),
+                FixedLayout::Q5_0 => vec![q5_codes(ggml_rows(t), 22, cols), block_scales(ggml_rows(t), 22, cols)],
+                FixedLayout::Q5_1 => vec![q5_codes(ggml_rows(t), 24, cols), block_dm(ggml_rows(t), 24, cols)],
+                // IQ4_NL blocks are Q4_0's (f16 d, then the nibbles), only decoded through a table.
+                FixedLayout::Iq4Nl => {
+                    let mut arrays = q4_0(ggml_rows(t), cols);
+                    arrays.push(shared(KVALUES_IQ4NL.iter().map(|&v| f32::from(v).to_bits()).collect()));
+                    arrays
+                }
                 FixedLayout::Q4K => q4_k(ggml_rows(t), cols),
                 FixedLayout::Q6K => q6_k(ggml_rows(t), cols),
                 // Models hold F32 tensors as Matrix::F32 (the arm above).
@@ -304,15 +325,36 @@ fn q4_0<'a>(rows: impl Iterator<Item = &'a [u8]> + Clone, cols: usize) -> Vec<Pa
     vec![per_row(cols / 8, pack_bits(&codes, 4)), block_scales(rows, 18, cols)]
 }
 
+/// The f16 d and m that open each block (Q4_1, Q5_1): one word per block, d in the low half.
+fn block_dm<'a>(rows: impl Iterator<Item = &'a [u8]>, block_bytes: usize, cols: usize) -> PackedArray {
+    let dm: Vec<u8> = rows.flat_map(|row| row.chunks_exact(block_bytes).flat_map(|b| &b[0..4])).copied().collect();
+    per_row(cols / 32, words_le(&dm))
+}
+
 fn q4_1<'a>(rows: impl Iterator<Item = &'a [u8]> + Clone, cols: usize) -> Vec<PackedArray> {
-    let (mut codes, mut dm) = (Vec::new(), Vec::new());
-    for row in rows {
+    let mut codes = Vec::new();
+    for row in rows.clone() {
         for b in row.chunks_exact(20) {
             block_nibbles(&b[4..20], &mut codes);
-            dm.extend_from_slice(&b[0..4]); // d, m as f16: one word, d in the low half
         }
     }
-    vec![per_row(cols / 8, pack_bits(&codes, 4)), per_row(cols / 32, words_le(&dm))]
+    vec![per_row(cols / 8, pack_bits(&codes, 4)), block_dm(rows, 20, cols)]
+}
+
+/// The 5-bit codes of Q5_0 (22-byte blocks: d, qh, qs) and Q5_1 (24: d, m, qh, qs), 5 words per
+/// block: the nibbles as Q4_0's, then qh as stored.
+fn q5_codes<'a>(rows: impl Iterator<Item = &'a [u8]>, block_bytes: usize, cols: usize) -> PackedArray {
+    let qh_at = block_bytes - 20; // each block ends with qh (4 bytes) and the nibbles (16)
+    let mut words = Vec::new();
+    for row in rows {
+        for b in row.chunks_exact(block_bytes) {
+            let mut nibbles = Vec::with_capacity(32);
+            block_nibbles(&b[qh_at + 4..], &mut nibbles);
+            words.extend(pack_bits(&nibbles, 4));
+            words.extend(words_le(&b[qh_at..qh_at + 4]));
+        }
+    }
+    per_row(5 * cols / 32, words)
 }
 
 fn q4_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
