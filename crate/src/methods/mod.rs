@@ -1,13 +1,17 @@
-//! Calibration-based quantization methods: algorithms that choose codes from the weights *and*
-//! statistics of the layer's inputs, then hand back an ordinary [`QuantizedTensor`] in one of
-//! the existing formats (so every writer and reader already handles the result).
+//! Quantization methods beyond round to nearest: algorithms that choose codes from the weights
+//! (and, for the calibration-based ones, statistics of the layer's inputs), then hand back an
+//! ordinary [`QuantizedTensor`] in one of the existing formats (so every writer and reader
+//! already handles the result).
 //!
 //! - [`gptq`]: GPTQ (Frantar et al. 2022), the inverse-Hessian error correction, with the
 //!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks). The
 //!   statistics come from [`crate::calib`] (layer-sequential: [`crate::calib::sequential`]).
+//! - [`hqq`]: HQQ (Badri & Shaji 2023), calibration-free: each group's zero point from a
+//!   proximal `l_p` solver on the weights alone, onto the same [`grids`].
 //!
 //! [`QuantizedTensor`]: crate::formats::QuantizedTensor
 
 pub mod gptq;
 pub mod grids;
+pub mod hqq;
 mod linalg;
