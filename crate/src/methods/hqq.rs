@@ -69,12 +69,24 @@ pub struct HqqOptions {
     pub kappa: f64,
     /// The most iterations (fewer when the error stops falling).
     pub iters: usize,
+    /// When an INT format's integer zero point is rounded.
+    pub int_zero: IntZero,
 }
 
 impl Default for HqqOptions {
     fn default() -> Self {
-        Self { lp_norm: 0.7, beta: 10.0, kappa: 1.01, iters: 20 }
+        Self { lp_norm: 0.7, beta: 10.0, kappa: 1.01, iters: 20, int_zero: IntZero::EachStep }
     }
+}
+
+/// When the INT formats' integer zero point is rounded (see the module docs for the choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IntZero {
+    /// Initially and after every update ([`ZeroPoint::RoundedEachStep`]).
+    #[default]
+    EachStep,
+    /// Once, after the solver ([`ZeroPoint::RoundedAtEnd`]).
+    AtEnd,
 }
 
 /// What the zero point may be while the solver runs. The integer kinds also widen the initial
@@ -98,6 +110,26 @@ pub struct Solution {
     pub zero: Vec<f64>,
     /// Iterations run (the last one is the one that stopped, if any did).
     pub steps: usize,
+    pub group_len: usize,
+    pub bits: u8,
+}
+
+impl Solution {
+    /// The reference's final codes and reconstruction of `weights` (the solver's input):
+    /// `W_q = clamp(round(W·s + z), 0, qmax)`, `W_r = (W_q − z) / s`, before any storage
+    /// rounding of the parameters.
+    pub fn reconstruct(&self, weights: &[f32]) -> (Vec<u8>, Vec<f64>) {
+        let qmax = f64::from((1u32 << self.bits) - 1);
+        let mut codes = Vec::with_capacity(weights.len());
+        let mut values = Vec::with_capacity(weights.len());
+        for (i, &w) in weights.iter().enumerate() {
+            let (s, z) = (self.scale[i / self.group_len], self.zero[i / self.group_len]);
+            let q = (f64::from(w) * s + z).round_ties_even().clamp(0.0, qmax);
+            codes.push(q as u8);
+            values.push((q - z) / s);
+        }
+        (codes, values)
+    }
 }
 
 /// A format HQQ cannot produce, and the ones it can.
@@ -162,7 +194,11 @@ pub fn quantize(
         }
         ValueType::Int { bits } => {
             let grid = IntGrid::new(scheme, shape)?;
-            let solution = optimize(weights, grid.group_len(), bits, ZeroPoint::RoundedEachStep, options);
+            let zero_point = match options.int_zero {
+                IntZero::EachStep => ZeroPoint::RoundedEachStep,
+                IntZero::AtEnd => ZeroPoint::RoundedAtEnd,
+            };
+            let solution = optimize(weights, grid.group_len(), bits, zero_point, options);
             let f16_scale = matches!(scheme.granularity, Granularity::Group(_));
             let params: Vec<int::Params> = solution
                 .scale
@@ -251,7 +287,7 @@ pub fn optimize(weights: &[f32], group_len: usize, bits: u8, zero_point: ZeroPoi
             *z = z.round_ties_even().clamp(0.0, qmax);
         }
     }
-    Solution { scale, zero, steps }
+    Solution { scale, zero, steps, group_len, bits }
 }
 
 /// One iteration of the solver for every group.
