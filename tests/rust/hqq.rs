@@ -151,3 +151,64 @@ fn hqq_is_no_worse_than_rtn_on_real_layers() {
         }
     }
 }
+
+/// `quantlab quantize --method hqq -f q4_1` on a tiny GGUF: every tensor written as Q4_1 holds
+/// exactly HQQ's blocks for the source's values, and the report counts them.
+#[test]
+fn cli_quantize_with_hqq_writes_hqq_blocks() {
+    use quantlab::cli::quantize::{self, Method, MethodArgs, QuantizeArgs};
+    use quantlab::formats::GgmlType;
+    use quantlab::gguf::GgufFile;
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::cli_quantize::tiny_gguf(dir.path(), None);
+    let output = dir.path().join("hqq.q4_1.gguf");
+    let method = MethodArgs { method: Method::Hqq, ..MethodArgs::default() };
+    let args = QuantizeArgs { method, ..QuantizeArgs::new(&input, "q4_1", &output) };
+    let report = quantize::run(&args).unwrap();
+
+    let (src, out) = (std::fs::read(&input).unwrap(), std::fs::read(&output).unwrap());
+    let (s, o) = (GgufFile::parse(&src, src.len() as u64).unwrap(), GgufFile::parse(&out, out.len() as u64).unwrap());
+    let mut hqq_tensors = 0;
+    for t in o.tensors.iter().filter(|t| t.ty == GgmlType::Q4_1) {
+        let ti = s.tensor(&t.name).unwrap();
+        if ti.ty == GgmlType::Q4_1 {
+            continue; // already the asked type: copied as it is
+        }
+        let shape = TensorShape::new(ti.n_rows() as usize, ti.row_len() as usize);
+        let mut w = vec![0f32; shape.len()];
+        quantlab::formats::dequantize_row(ti.ty, s.tensor_data(&src, ti).unwrap(), &mut w).unwrap();
+        let want = hqq::quantize(&QuantScheme::parse("q4_1").unwrap(), &w, shape, &HqqOptions::default()).unwrap();
+        let QuantizedTensor::Ggml(want) = want.tensor else { panic!("a ggml tensor") };
+        assert!(o.tensor_data(&out, t).unwrap() == &want.data[..], "{}: not HQQ's blocks", t.name);
+        hqq_tensors += 1;
+    }
+    assert!(hqq_tensors >= 2, "{report}");
+    assert!(report.contains(&format!("HQQ quantized {hqq_tensors} tensors; 0 rounded to nearest")), "{report}");
+}
+
+/// What `--method hqq` refuses, before any work: a format it does not write (naming those it
+/// does) and calibration options.
+#[test]
+fn cli_hqq_refuses_other_formats_and_calibration_options() {
+    use quantlab::cli::quantize::{self, Method, MethodArgs, QuantizeArgs};
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::cli_quantize::tiny_gguf(dir.path(), None);
+    let (gguf, st) = (dir.path().join("out.gguf"), dir.path().join("out.safetensors"));
+    let hqq = MethodArgs { method: Method::Hqq, ..MethodArgs::default() };
+    let run = |format: &str, method: MethodArgs| {
+        // INT formats have no GGUF type: they are written as safetensors.
+        let output = if format.starts_with("int") { &st } else { &gguf };
+        quantize::run(&QuantizeArgs { method, ..QuantizeArgs::new(&input, format, output) }).unwrap_err().to_string()
+    };
+    for format in ["q4_0", "int4-sym-g64", "q4_k"] {
+        let err = run(format, hqq.clone());
+        assert!(err.contains(hqq::SUPPORTED), "{format}: {err}");
+    }
+    let err = run("q4_1", MethodArgs { calib: Some("calib.txt".into()), ..hqq.clone() });
+    assert!(err.contains("--calib is a calibration option"), "{err}");
+    let err = run("q4_1", MethodArgs { act_order: true, ..hqq });
+    assert!(err.contains("--act-order is a calibration option"), "{err}");
+    assert!(!gguf.exists() && !st.exists());
+}

@@ -166,6 +166,8 @@ pub enum Method {
     Rtn,
     /// GPTQ, calibrated layer by layer.
     Gptq,
+    /// HQQ: each group's zero point optimised on the weights alone (no calibration).
+    Hqq,
 }
 
 /// The method and its calibration options, shared by `quantize` and `eval`.
@@ -174,7 +176,10 @@ pub struct MethodArgs {
     /// How codes are chosen: rtn (round to nearest) or gptq (quantize: GGUF input only; INT sym/asym
     /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
     /// rounded to nearest). GPTQ's Hessians come from the calibration text, layer by layer
-    /// (--gptq-inputs); the token embedding is rounded to nearest.
+    /// (--gptq-inputs); the token embedding is rounded to nearest. hqq (GGUF input; q4_1 q5_1 and
+    /// INT asym per-channel or group formats; calibration-free, every quantized tensor
+    /// including the token embedding; tensors the policy gives another type are rounded to
+    /// nearest).
     #[arg(long, value_enum, default_value_t = Method::Rtn)]
     pub method: Method,
     /// Calibration text for --method gptq and a recipe's gptq entries (UTF-8 file; default:
