@@ -39,13 +39,18 @@
 //! - **INT asymmetric**, per channel or in groups ([`crate::formats::int`]: `x̂ = scale·(q − zero)`
 //!   with an integer zero point in `[0, qmax]`, so 0 is on the grid): the initial range is first
 //!   widened to include 0, as the format's own asymmetric rule does (this only changes groups
-//!   of one sign); `scale = store(1/s)` (f16 for groups) and the zero point is `z` rounded and clamped to `[0, qmax]` *inside each iteration*
-//!   ([`ZeroPoint::RoundedEachStep`], after the reference's `round_zero` for the initial zero),
-//!   so the solver optimises the zero the format can store. The alternative — float `z`
-//!   throughout, rounded once at the end ([`ZeroPoint::RoundedAtEnd`]) — moves the optimum by
-//!   up to half a code after the fact; `tests/rust/hqq.rs` measures both on real layers of the
-//!   default model and rounding inside gives the smaller error in HQQ's objective and in MSE.
-//!   Codes are then `int::encode` with the stored scale, the nearest level again.
+//!   of one sign); `scale = store(1/s)` (f16 for groups) and the zero point is `z` rounded and
+//!   clamped to `[0, qmax]` *inside each iteration* ([`IntZero::EachStep`]; the reference's
+//!   `round_zero` rounds only the initial zero, its zeros stay float), so the solver only ever
+//!   holds a zero the format can store. The alternative, float `z` throughout and rounded once
+//!   at the end ([`IntZero::AtEnd`]), moves the optimum by up to half a code after the fact:
+//!   `tests/rust/hqq.rs` measures both on real matrices of the default model, and rounding at
+//!   the end gives a larger error than rounding inside, in HQQ's objective and in squared error
+//!   alike. The cost of the integer zero is that the solver has almost no room: an update moves
+//!   `z` by a fraction of a code, which rounds back, so the error stops falling at the second
+//!   step and the result is round to nearest's grid (the errors agree to about 1e-6, relative,
+//!   there). HQQ's gain needs the float zero of the `_1` types. Codes are `int::encode` with the
+//!   stored scale, the nearest level again.
 //!
 //! Other formats (symmetric INT has no zero to optimise; k-quants have their own super-block
 //! search) are not HQQ's; [`supports`] says which are.
