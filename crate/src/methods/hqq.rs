@@ -115,7 +115,9 @@ pub struct Solution {
     pub zero: Vec<f64>,
     /// Iterations run (the last one is the one that stopped, if any did).
     pub steps: usize,
+    /// Values per group (consecutive along a row).
     pub group_len: usize,
+    /// Code width: codes are `0 ..= 2^bits − 1`.
     pub bits: u8,
 }
 
