@@ -36,6 +36,7 @@ mod gpu_matmul_f16;
 mod hf_convert;
 mod hf_load;
 mod hostile;
+mod hqq;
 mod imatrix_file;
 mod imatrix_quants;
 mod int_fp8;

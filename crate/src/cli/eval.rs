@@ -27,7 +27,7 @@ use crate::model::eval::{
     evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
     EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, QuantReport, TensorPolicy};
+use crate::model::{quantize_model, quantize_model_with, QuantReport, TensorPolicy};
 use crate::policy::Target;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -101,8 +101,9 @@ pub struct EvalArgs {
     /// probe finds it faster; the choice and the reason go to stderr).
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceArg,
-    /// How the --format copies are quantized (rtn, or gptq or awq calibrated on --calib text:
-    /// each format gets its own calibration run on its own quantized layers).
+    /// How the --format copies are quantized (rtn; gptq or awq calibrated on --calib text:
+    /// each format gets its own calibration run on its own quantized layers; or hqq, from
+    /// the weights alone).
     #[command(flatten)]
     pub method: MethodArgs,
     #[command(flatten)]
@@ -230,6 +231,9 @@ fn fallbacks(rep: &QuantReport) -> Vec<String> {
 /// Runs the evaluation and returns the report (what `run` prints).
 pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let targets = targets(args)?;
+    if args.method.method == Method::Hqq {
+        super::hqq::check(&args.method, &targets.iter().map(|t| t.scheme).collect::<Vec<_>>())?;
+    }
     device::check_kv(args.device, args.gpu)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
@@ -264,6 +268,13 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             Method::Awq => {
                 let (q, rep, line) = super::awq::quantize_model_awq(&model, &tok, &t.scheme, &policy, &args.method)?;
                 eprintln!("{}: {line}", t.name());
+                (q, rep)
+            }
+            Method::Hqq => {
+                let mut hqq = super::hqq::HqqMethod::default();
+                let (q, rep) = quantize_model_with(&model, &t.scheme, &policy, &mut |_, _, _| true, &mut hqq)
+                    .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?;
+                eprintln!("{}: {}", t.name(), hqq.note());
                 (q, rep)
             }
         };

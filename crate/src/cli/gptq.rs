@@ -78,6 +78,8 @@ pub enum Method {
     Gptq,
     /// AWQ (activation-aware scales folded into the norms, then clipping), layer by layer.
     Awq,
+    /// HQQ: each group's zero point optimised on the weights alone (no calibration).
+    Hqq,
 }
 
 /// The method and its calibration options, shared by `quantize` and `eval`.
@@ -86,10 +88,13 @@ pub struct MethodArgs {
     /// How codes are chosen: rtn (round to nearest), gptq (quantize: GGUF input only; INT sym/asym
     /// per-channel or group formats and q4_0 q4_1 q5_0 q5_1 q8_0; other tensors and formats are
     /// rounded to nearest; GPTQ's Hessians come from the calibration text, layer by layer,
-    /// --gptq-inputs) or awq (GGUF input only; INT per-channel or group formats and the GGUF
+    /// --gptq-inputs), awq (GGUF input only; INT per-channel or group formats and the GGUF
     /// block types, k-quants included; per-channel scales from the calibration text's
     /// activations are folded into the norms and previous linears, which the output carries,
-    /// then each row's clip range is searched). The token embedding is rounded to nearest.
+    /// then each row's clip range is searched; the token embedding is rounded to nearest) or
+    /// hqq (GGUF input; q4_1 q5_1 and INT asym per-channel or group formats; calibration-free,
+    /// every quantized tensor including the token embedding; tensors the policy gives another
+    /// type are rounded to nearest).
     #[arg(long, value_enum, default_value_t = Method::Rtn)]
     pub method: Method,
     /// Calibration text for --method gptq/awq and a recipe's gptq entries (UTF-8 file; default:

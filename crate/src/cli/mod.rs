@@ -21,6 +21,7 @@ pub mod eval_tasks;
 pub mod formats;
 pub mod generate;
 pub mod gptq;
+pub mod hqq;
 pub mod imatrix;
 pub mod info;
 pub mod info_hf;

@@ -308,6 +308,15 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     if args.method.method == Method::Awq && !is_gguf_input(&args.input) {
         return Err(msg("--method awq needs a GGUF model as input (it runs the model for calibration)"));
     }
+    if args.method.method == Method::Hqq {
+        super::hqq::check(&args.method, &[scheme])?;
+        if args.imatrix.is_some() {
+            return Err(msg("--imatrix and --method hqq are two ways of choosing the codes: pick one"));
+        }
+        if !is_gguf_input(&args.input) {
+            return Err(msg("--method hqq takes a GGUF model as input (convert a checkpoint to GGUF first)"));
+        }
+    }
     if args.shard_size.is_some() && (out == OutKind::Gguf || is_gguf_input(&args.input)) {
         return Err(msg("--shard-size applies to a safetensors checkpoint written as .safetensors"));
     }
@@ -385,14 +394,17 @@ fn from_gguf(
     let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
     let mut per_recipe =
         recipe.map(|r| RecipeMethods { recipe: &r.recipe, imatrix: weighted.take(), gptq: gptq.take() });
+    let mut hqq = (args.method.method == Method::Hqq).then(super::hqq::HqqMethod::default);
     let mut rtn = args.rtn()?;
-    let method: &mut dyn TensorMethod = match (per_recipe.as_mut(), gptq.as_mut(), awq.as_mut(), weighted.as_mut()) {
-        (Some(r), ..) => r,
-        (None, Some(m), ..) => m,
-        (None, None, Some(a), _) => a,
-        (None, None, None, Some(w)) => w,
-        (None, None, None, None) => &mut rtn,
-    };
+    let method: &mut dyn TensorMethod =
+        match (per_recipe.as_mut(), gptq.as_mut(), awq.as_mut(), weighted.as_mut(), hqq.as_mut()) {
+            (Some(r), ..) => r,
+            (None, Some(m), ..) => m,
+            (None, None, Some(a), ..) => a,
+            (None, None, None, Some(w), _) => w,
+            (None, None, None, None, Some(h)) => h,
+            (None, None, None, None, None) => &mut rtn,
+        };
     // Each tensor's input bytes, to count progress and drop its mapped pages once it is done
     // (they would otherwise stay resident: the whole model, by the end).
     let ranges = tensor_ranges(&map);
@@ -436,6 +448,7 @@ fn from_gguf(
     if let Some(m) = &awq {
         notes.push(format!("AWQ quantized {} tensors; {} rounded to nearest", m.awq_tensors, m.rtn_tensors));
     }
+    notes.extend(hqq.map(|h| h.note()));
     notes.extend(summary.notes);
     notes.extend(summary.saturated.note());
     Ok((summary.before, summary.after, notes))

@@ -181,7 +181,7 @@ fn sorted_f64(values: impl Iterator<Item = f32>) -> Vec<f64> {
 }
 
 /// Stores a scale: identity for f32 scales, an f16 round trip (saturating) otherwise.
-fn store_scale(v: f32, f16_scale: bool) -> (f32, ScaleFit) {
+pub(crate) fn store_scale(v: f32, f16_scale: bool) -> (f32, ScaleFit) {
     if !f16_scale {
         return (v, ScaleFit::Fits);
     }

@@ -166,6 +166,13 @@ pub struct BlockParams {
     m: Option<f16>,
 }
 
+impl BlockParams {
+    /// A `_1` type's block (`x = q·d + m`) with parameters chosen elsewhere (HQQ's solver).
+    pub(crate) fn with_min(d: f16, m: f16) -> Self {
+        Self { d, m: Some(m) }
+    }
+}
+
 /// A GGUF legacy block type as GPTQ's quantizer (32-value blocks along a row).
 #[derive(Debug, Clone, Copy)]
 pub struct LegacyGrid {

@@ -1,6 +1,7 @@
-//! Calibration-based quantization methods: algorithms that choose codes from the weights *and*
-//! statistics of the layer's inputs, then hand back an ordinary [`QuantizedTensor`] in one of
-//! the existing formats (so every writer and reader already handles the result).
+//! Quantization methods beyond round to nearest: algorithms that choose codes from the weights
+//! (and, for the calibration-based ones, statistics of the layer's inputs), then hand back an
+//! ordinary [`QuantizedTensor`] in one of the existing formats (so every writer and reader
+//! already handles the result).
 //!
 //! - [`gptq`]: GPTQ (Frantar et al. 2022), the inverse-Hessian error correction, with the
 //!   quantizers it rounds onto in [`grids`] (INT sym/asym groups, the GGUF legacy blocks). The
@@ -10,6 +11,8 @@
 //! - [`awq`]: AWQ (Lin et al. 2023), per-input-channel scales from activation magnitudes and a
 //!   clip search, onto any INT group or GGUF block format; [`awq_model`] runs it layer by
 //!   layer over a model, folding the scales into the norms and previous linears.
+//! - [`hqq`]: HQQ (Badri & Shaji 2023), calibration-free: each group's zero point from a
+//!   proximal `l_p` solver on the weights alone, onto the same [`grids`].
 //!
 //! [`QuantizedTensor`]: crate::formats::QuantizedTensor
 
@@ -18,4 +21,5 @@ pub mod awq_model;
 pub mod gptq;
 pub mod gptq_model;
 pub mod grids;
+pub mod hqq;
 mod linalg;
