@@ -9,7 +9,8 @@
 //!
 //! - this file: the GGUF header, tensor histograms and single-tensor quantization;
 //! - [`model`]: `LabModel` (load, info, quantize, generate);
-//! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`.
+//! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`;
+//! - [`threads`]: `threadStats`, and `initThreadPool` in the threaded build.
 
 use serde::Serialize;
 use tsify_next::Tsify;
@@ -34,6 +35,7 @@ mod gpu_bench;
 mod gpu_model;
 mod model;
 mod safetensors;
+mod threads;
 
 #[wasm_bindgen(start)]
 pub fn start() {
