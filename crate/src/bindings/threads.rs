@@ -9,7 +9,10 @@ use wasm_bindgen::prelude::*;
 
 use super::{to_js, Js, LabJsError};
 
+// `initThreadPool` is wasm-bindgen-rayon's own `#[wasm_bindgen]` export; naming it here links the
+// crate into the module (no Rust code calls it).
 #[cfg(target_feature = "atomics")]
+#[allow(unused_imports)]
 pub use wasm_bindgen_rayon::init_thread_pool;
 
 /// The compute threads of this module and what each has done (a diagnostic: tests check that
