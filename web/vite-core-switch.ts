@@ -12,7 +12,7 @@ import type { Plugin } from 'vite';
 const ID = '\0quantlab-core';
 
 /** The names `glue` (a wasm-bindgen `--target web` module) exports, `default` included. */
-function exportNames(glue: string): string[] {
+export function exportNames(glue: string): string[] {
   const names = [...glue.matchAll(/^export (?:async )?(?:function|class|const|let) (\w+)/gm)].map((m) => m[1]);
   for (const list of glue.matchAll(/^export \{([^}]*)\}/gm)) {
     for (const item of list[1].split(',')) {
