@@ -30,7 +30,7 @@ cargo_wasm_threads() {
   fi
 }
 
-# The link of the threaded core (rustc no longer implies them with atomics): one memory, shared
+# The link of the threaded core (rustc 1.95 does not pass these for +atomics on wasm32): one memory, shared
 # between the pool's workers and imported (wasm-bindgen creates it as a SharedArrayBuffer), up to
 # 4 GiB as the single-thread core; and the thread-local storage symbols wasm-bindgen's thread
 # start-up needs.

@@ -18,8 +18,8 @@ export type Core = typeof SingleCore;
 
 /**
  * Pool workers when the page does not ask for a number: each is a separate JS realm with its own
- * instance of the module (start-up time and memory), and a product of the default model (576
- * rows) leaves only a few dozen rows per worker beyond this.
+ * instance of the module (start-up time and memory), and the default model's narrowest products
+ * (576 rows) leave fewer than 72 rows per worker beyond this.
  */
 const MAX_THREADS = 8;
 
