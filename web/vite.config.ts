@@ -4,16 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { securityHeaders } from '../scripts/headers.mjs';
+import { coreSwitch } from './vite-core-switch.ts';
 
 // The lab app. `npm start` builds it and serves web/dist plus /models and /data with
 // scripts/serve.mjs; `npm run dev` gives Vite's dev server (models served by the plugin below).
 //
 // Offline: vite-plugin-pwa generates a Workbox service worker that precaches the app shell and
-// the wasm core, and serves /models/ and /data/ CacheFirst from the cache the lab worker fills
+// both wasm cores (with the threaded one's pool worker), and serves /models/ and /data/ CacheFirst from the cache the lab worker fills
 // (MODEL_CACHE in src/source.ts). Every server sends scripts/headers.mjs: the Content-Security-Policy
 // and COOP/COEP (cross-origin isolation, so cancel flags can be SharedArrayBuffers); the precache
 // keeps each response's headers, so offline pages have them too.
 const repo = fileURLToPath(new URL('..', import.meta.url));
+const src = fileURLToPath(new URL('./src/', import.meta.url));
 /** The eval text (chapters 1–3, served from the repo's data/), precached so comparisons work offline. */
 const evalText = [1, 2, 3]
   .map((n) => `data/moby-dick/chapter_${n}.json`)
@@ -30,8 +32,12 @@ export default defineConfig({
   },
   server: { headers: { ...securityHeaders } },
   preview: { headers: { ...securityHeaders } },
-  worker: { format: 'es' },
+  // The core switch (vite-core-switch.ts) in the worker bundles too: the app's plugins apply to
+  // workers only in the dev server. The threaded core's pool workers (wasm-bindgen-rayon's
+  // `new Worker(new URL('./workerHelpers.js', import.meta.url))`) are bundled as nested workers.
+  worker: { format: 'es', plugins: () => [coreSwitch(src)] },
   plugins: [
+    coreSwitch(src),
     {
       name: 'quantlab-models',
       async configureServer(server) {

@@ -30,8 +30,10 @@ test('after one visit the lab loads and runs offline', { timeout: 240_000 }, asy
   await context.setOffline(true);
   // The server is really unreachable for this context now.
   assert.equal(await page.evaluate(() => fetch('/index.html?probe').then(() => 'online', () => 'offline')), 'offline');
-  await page.goto(`${lab.server.url}?tensor=blk.3.ffn_up.weight&format=q4_0`);
+  await page.goto(`${lab.server.url}?tensor=blk.3.ffn_up.weight&format=q4_0&threads=2`);
   await page.waitForSelector('#histogram svg', { timeout: 120_000 });
+  // The threaded core and its pool workers' scripts come from the precache too (else: one thread and a note).
+  assert.match(await page.locator('#core-status').innerText(), /wasm, 2 threads/);
   assert.equal(await page.locator('#tensor-table tbody tr').count(), 272);
   assert.equal(Number(await page.locator('#histogram').getAttribute('data-total')), 576 * 1536);
   assert.equal(await page.locator('#error').isHidden(), true);

@@ -1,7 +1,7 @@
 // The lab page: wires the panels to the worker. All heavy work happens in worker.ts.
 import './styles.css';
 import { LabClient } from './client';
-import type { AdapterReport, FormatInfo } from './messages';
+import type { AdapterReport, CoreStart, FormatInfo, StartMessage } from './messages';
 import { type App, clearError, showError } from './panels/app';
 import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';
@@ -9,7 +9,7 @@ import { MethodsPanel } from './panels/methods';
 import { GeneratePanel } from './panels/generate';
 import { WeightPanels } from './panels/weights';
 import { registerOffline, showModelOfflineState } from './pwa';
-import { getParam, setParam } from './state';
+import { getInt, getParam, setParam } from './state';
 import { $, el } from './ui/dom';
 import { LayerBrowser } from './ui/layerBrowser';
 import { renderLayerErrors } from './ui/layerErrors';
@@ -18,7 +18,15 @@ import { isCancel, ProgressView } from './ui/progress';
 
 const DEFAULT_MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
 
-const client = new LabClient(() => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+/** `?threads=N` asks for N compute threads (1: the single-thread core); by default the browser's cores, capped. */
+const threadsParam = getInt('threads', 0);
+const coreStart: CoreStart = { threads: threadsParam > 0 ? threadsParam : null };
+const client = new LabClient(() => {
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  const start: StartMessage = { start: coreStart };
+  worker.postMessage(start);
+  return worker;
+});
 /** Test and diagnostic hook (tests/e2e/soak.test.mjs): the page's worker client, to drive the worker API without the panels. */
 (globalThis as typeof globalThis & { quantlabClient?: LabClient }).quantlabClient = client;
 const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
@@ -194,8 +202,10 @@ async function main(): Promise<void> {
   wireInputs();
   void registerOffline();
   try {
-    const { coreVersion, formatList, presetList, methodList } = await client.call('init', {});
-    $('#core-status').textContent = `quantlab core ${coreVersion} (wasm)`;
+    const { coreVersion, formatList, presetList, methodList, threads, note } = await client.call('init', {});
+    const status = $('#core-status');
+    status.textContent = `quantlab core ${coreVersion} (wasm${note ? `) — ${note}` : `, ${threads} threads)`}`;
+    status.dataset.threads = String(threads);
     showFormats(formatList);
     compare.setPresets(presetList);
     methods.setLists(presetList, formatList, methodList);

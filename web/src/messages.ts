@@ -4,7 +4,7 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantScheme, SafetensorsHeader, TypeCount, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
 export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, TensorRow, TypeCount } from './pkg/quantlab.js';
@@ -293,7 +293,7 @@ export interface DeviceStatus {
  * worker may attach to its progress messages for that method (`never`: none).
  */
 export interface Methods {
-  init: { args: Record<string, never>; result: { coreVersion: string; formats: string; formatList: FormatInfo[]; presetList: PresetInfo[]; methodList: MethodInfo[] }; progress: never };
+  init: { args: Record<string, never>; result: { coreVersion: string; formats: string; formatList: FormatInfo[]; presetList: PresetInfo[]; methodList: MethodInfo[] } & CoreThreads; progress: never };
   probeGpu: { args: Record<string, never>; result: AdapterReport; progress: never };
   openUrl: { args: { url: string }; result: LoadedModel; progress: never };
   openFile: { args: { file: File }; result: LoadedModel; progress: never };
@@ -314,6 +314,8 @@ export interface Methods {
   exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
   memory: { args: Record<string, never>; result: WorkerMemory; progress: never };
+  /** Diagnostic (tests/e2e/threads.test.mjs): the core's threads and the tasks each has run. */
+  threadStats: { args: Record<string, never>; result: ThreadStats; progress: never };
 }
 
 /** What the worker holds: the wasm core's linear memory (it grows, never shrinks). */
@@ -333,6 +335,23 @@ export interface Request<M extends Method = Method> {
   args: Methods[M]['args'];
   /** Int32Array view target: the page sets element 0 to 1 to cancel (when SharedArrayBuffer exists). */
   cancelFlag?: SharedArrayBuffer;
+}
+
+/** How many compute threads the page wants; null: as many as the browser offers (capped). */
+export interface CoreStart {
+  threads: number | null;
+}
+
+/** The first page → worker message, before any request: how to start the wasm core. */
+export interface StartMessage {
+  start: CoreStart;
+}
+
+/** The compute threads the core runs on, and why only one where that is so. */
+export interface CoreThreads {
+  threads: number;
+  /** Set when the single-thread build runs: why (shown in the lab's status line). */
+  note: string | null;
 }
 
 /** A page → worker control message: stop request `id` at its next progress check. */

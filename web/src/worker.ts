@@ -1,20 +1,24 @@
 /// <reference lib="webworker" />
 // The lab worker: owns the wasm core and the open model; the page talks to it only through the
 // typed messages in messages.ts. Heavy work here keeps the page responsive. Handlers live in
-// worker/*.ts; this file dispatches requests and cancel messages.
-import init, { coreVersion, gpuSelfTest, listFormats, listMethods, listPresets, type NeedMoreBytes, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, validFormats } from './pkg/quantlab.js';
+// worker/*.ts; this file starts the wasm core (worker/wasm.ts) and dispatches requests and cancel
+// messages.
+import { coreVersion, gpuSelfTest, listFormats, listMethods, listPresets, type NeedMoreBytes, parseGgufHeader, parseSafetensorsHeader, tensorHistogram, threadStats, validFormats } from './pkg/quantlab.js';
 import { kindOf, ModelFormatError, toWire } from './errors';
-import type { AdapterReport, CancelMessage, LoadedModel, Method, Methods, ModelHeader, Request, WorkerMessage } from './messages';
+import type { AdapterReport, CancelMessage, CoreStart, LoadedModel, Method, Methods, ModelHeader, Request, StartMessage, WorkerMessage } from './messages';
 import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
 import { activationStats, compareFormats, exportModel, generate } from './worker/runtime';
 import { methodSupport, plannedTypes, runMethod } from './worker/methods';
+import { loadCore } from './worker/wasm';
 
 declare const self: DedicatedWorkerGlobalScope;
 
-const ready = init();
+/** Resolves with the started core after the page's start message, which comes before any request. */
+let startCore: (start: CoreStart) => void = () => {};
+const ready = new Promise<CoreStart>((resolve) => (startCore = resolve)).then(loadCore);
 
 type Handler<M extends Method> = (args: Methods[M]['args'], ctx: Ctx<M>) => Promise<Methods[M]['result']>;
 
@@ -79,7 +83,10 @@ async function probeGpu(): Promise<AdapterReport> {
 }
 
 const handlers: { [M in Method]: Handler<M> } = {
-  init: async () => ({ coreVersion: coreVersion(), formats: validFormats(), formatList: listFormats(), presetList: listPresets(), methodList: listMethods() }),
+  init: async () => {
+    const { threads, note } = await ready;
+    return { coreVersion: coreVersion(), formats: validFormats(), formatList: listFormats(), presetList: listPresets(), methodList: listMethods(), threads, note };
+  },
   probeGpu: async () => probeGpu(),
   openUrl: async ({ url }, ctx) => {
     const source = await download(url, (l, t) => ctx.progress('download', l, t));
@@ -113,11 +120,16 @@ const handlers: { [M in Method]: Handler<M> } = {
     gc?.();
     return { wasmBytes: memory.buffer.byteLength, collected: gc !== undefined };
   },
+  threadStats: async () => threadStats(),
 };
 
 const cancelledIds = new Set<number>();
 
-self.addEventListener('message', async (event: MessageEvent<Request | CancelMessage>) => {
+self.addEventListener('message', async (event: MessageEvent<Request | CancelMessage | StartMessage>) => {
+  if ('start' in event.data) {
+    startCore(event.data.start);
+    return;
+  }
   if ('cancel' in event.data) {
     cancelledIds.add(event.data.cancel);
     return;

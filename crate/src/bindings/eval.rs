@@ -32,6 +32,7 @@ use crate::io::export::{quantize_gguf, ExportError, ExportKind};
 use crate::model::eval::{
     evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Paired, Protocol, DEFAULT_CTX,
 };
+use crate::model::weights::default_threads;
 use crate::model::TensorPolicy;
 
 /// Models to evaluate together; the first is the base.
@@ -123,7 +124,8 @@ impl LabEval {
         let tokens = tok.encode(text, add_bos, false);
         let plan = plan(&tokens, ctx, protocol, add_bos, tok.bos_id(), max_windows).map_err(js_err)?;
 
-        let mut sources: Vec<ModelSource> = self.models.iter().map(|m| ModelSource::new(&m.model, ctx, 1)).collect();
+        let mut sources: Vec<ModelSource> =
+            self.models.iter().map(|m| ModelSource::new(&m.model, ctx, default_threads())).collect();
         let mut dyn_sources: Vec<&mut dyn LogitSource> =
             sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
         let mut callback = JsCallback::new(on_progress);

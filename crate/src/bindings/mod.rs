@@ -11,6 +11,7 @@
 //! - [`model`]: `LabModel` (load, info, quantize, generate);
 //! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`;
 //! - [`methods`]: llama.cpp's presets, calibration (importance matrix) and GPTQ on a `LabModel`.
+//! - [`threads`]: `threadStats`, and `initThreadPool` in the threaded build.
 
 use serde::Serialize;
 use tsify_next::Tsify;
@@ -36,6 +37,7 @@ mod gpu_model;
 mod methods;
 mod model;
 mod safetensors;
+mod threads;
 
 #[wasm_bindgen(start)]
 pub fn start() {

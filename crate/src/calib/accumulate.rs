@@ -130,18 +130,28 @@ impl ActivationObserver for SecondMoment {
         };
         let threads = if width * width * n < 1 << 20 { 1 } else { crate::model::weights::default_threads().max(1) };
         if threads == 1 {
-            // No thread spawned (wasm32 has none).
+            // No thread spawned (the single-thread wasm build has none).
             g.xtx.chunks_exact_mut(width).enumerate().for_each(|(i, row)| upper_row(i, row));
         } else {
             let mut parts: Vec<Vec<(usize, &mut [f64])>> = (0..threads).map(|_| Vec::new()).collect();
             for (i, row) in g.xtx.chunks_exact_mut(width).enumerate() {
                 parts[i % threads].push((i, row));
             }
+            #[cfg(not(target_arch = "wasm32"))]
             std::thread::scope(|scope| {
                 for part in parts {
                     scope.spawn(move || part.into_iter().for_each(|(i, row)| upper_row(i, row)));
                 }
             });
+            // wasm32 cannot spawn threads: the parts go to the pool (web workers when threaded).
+            #[cfg(target_arch = "wasm32")]
+            {
+                let parts: Vec<std::sync::Mutex<_>> = parts.into_iter().map(std::sync::Mutex::new).collect();
+                crate::model::pool::run(parts.len(), &|t| {
+                    let mut part = parts[t].lock().unwrap_or_else(|e| e.into_inner());
+                    part.iter_mut().for_each(|(i, row)| upper_row(*i, row));
+                });
+            }
         }
         for i in 0..width {
             for j in i + 1..width {

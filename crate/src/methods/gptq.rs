@@ -232,19 +232,25 @@ pub fn run<G: Grid + Sync>(
     let sweep = Sweep { grid, u: &factor.u, perm: &factor.perm, cols, block_size: factor.block_size };
     let threads = crate::model::weights::default_threads().clamp(1, rows.max(1));
     let band = rows.div_ceil(threads).max(1);
-    if threads == 1 {
-        // No thread spawned: wasm32 has none (spawning panics there), and one band needs none.
-        sweep.rows(&mut w, &mut params, &mut codes, &mut values);
-    } else {
-        std::thread::scope(|scope| {
-            let bands = w
-                .chunks_mut(band * cols)
-                .zip(params.chunks_mut(band * groups_per_row))
-                .zip(codes.chunks_mut(band * cols).zip(values.chunks_mut(band * cols)));
-            for ((w, params), (codes, values)) in bands {
-                let sweep = &sweep;
-                scope.spawn(move || sweep.rows(w, params, codes, values));
-            }
+    let bands = w
+        .chunks_mut(band * cols)
+        .zip(params.chunks_mut(band * groups_per_row))
+        .zip(codes.chunks_mut(band * cols).zip(values.chunks_mut(band * cols)));
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread::scope(|scope| {
+        for ((w, params), (codes, values)) in bands {
+            let sweep = &sweep;
+            scope.spawn(move || sweep.rows(w, params, codes, values));
+        }
+    });
+    // wasm32 cannot spawn threads: the bands go to the pool (web workers when threaded).
+    #[cfg(target_arch = "wasm32")]
+    {
+        let bands: Vec<std::sync::Mutex<_>> = bands.map(std::sync::Mutex::new).collect();
+        crate::model::pool::run(bands.len(), &|b| {
+            let mut band = bands[b].lock().unwrap_or_else(|e| e.into_inner());
+            let ((w, params), (codes, values)) = &mut *band;
+            sweep.rows(w, params, codes, values);
         });
     }
 

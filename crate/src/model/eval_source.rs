@@ -40,7 +40,7 @@ struct Ahead {
 }
 
 impl<'m> ModelSource<'m> {
-    /// A state holding `ctx` positions; `threads` as [`State::threads`] (1 on wasm32); the
+    /// A state holding `ctx` positions; `threads` as [`State::threads`]; the
     /// batched forward ([`ForwardMode::default`]).
     pub fn new(model: &'m Model, ctx: usize, threads: usize) -> ModelSource<'m> {
         let mut state = State::new(&model.config, ctx);

@@ -57,7 +57,7 @@ pub struct State {
     pub value_cache: Vec<f32>,
     /// Positions the cache holds: `min(config.seq_len, max_seq_len)` from [`State::new`].
     pub capacity: usize,
-    /// Threads the matrix products may use (natively; wasm32 always uses one). Any value
+    /// Threads the matrix products may use (on wasm32 at most the pool's). Any value
     /// gives bit-identical results.
     pub threads: usize,
 }

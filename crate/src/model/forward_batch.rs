@@ -294,10 +294,9 @@ fn attend(c: &Config, cache: &Cache, q: &[f32], pos: usize, out: &mut [f32]) {
     }
 }
 
-/// `f(i, row_i)` for every row of `out` (rows of `width`), split over the pool natively.
+/// `f(i, row_i)` for every row of `out` (rows of `width`), split over the pool.
 fn per_row(out: &mut [f32], width: usize, threads: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
     let n = out.len() / width;
-    #[cfg(not(target_arch = "wasm32"))]
     if threads > 1 && n > 1 {
         let chunk = n.div_ceil(threads);
         let parts: Vec<std::sync::Mutex<&mut [f32]>> =
@@ -310,7 +309,6 @@ fn per_row(out: &mut [f32], width: usize, threads: usize, f: &(dyn Fn(usize, &mu
         });
         return;
     }
-    let _ = (threads, n);
     for (i, row) in out.chunks_exact_mut(width).enumerate() {
         f(i, row);
     }

@@ -26,12 +26,11 @@ use crate::formats::TensorShape;
 use crate::formats::{GgmlType, QuantizedTensor};
 
 /// Below this many weights a product runs on the calling thread.
-#[cfg(not(target_arch = "wasm32"))]
 const PARALLEL_MIN_WEIGHTS: usize = 1 << 16;
 
 impl Matrix {
     /// `out[b·rows + r] = row(r) · x[b·cols..(b+1)·cols]` for the `n = x.len() / cols` rows of
-    /// `x`, on at most `threads` threads (one on wasm32). Bit-identical to calling
+    /// `x`, on at most `threads` threads. Bit-identical to calling
     /// [`Matrix::matvec_threads`] on each row of `x` ([`Matrix::matmul_reference`]).
     ///
     /// Panics if `x.len()` is not a multiple of `cols` or `out.len() != n · rows`.
@@ -44,7 +43,6 @@ impl Matrix {
             x.len(),
             out.len()
         );
-        #[cfg(not(target_arch = "wasm32"))]
         if threads > 1 && rows * cols * n >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
             // Task i computes weight rows i·chunk.. for every activation row into its own tile,
             // copied into place afterwards (the tile's outputs are strided in `out`).
@@ -65,7 +63,6 @@ impl Matrix {
             }
             return;
         }
-        let _ = threads;
         self.tile(0, out, x);
     }
 

@@ -49,7 +49,10 @@ mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
 #[cfg(not(target_arch = "wasm32"))]
-mod pool;
+pub(crate) mod pool;
+#[cfg(target_arch = "wasm32")]
+#[path = "pool_wasm.rs"]
+pub(crate) mod pool;
 pub mod quantize;
 pub mod sampler;
 pub mod sensitivity;

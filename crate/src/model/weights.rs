@@ -20,7 +20,6 @@ use crate::gguf::{GgufFile, TensorInfo};
 pub use super::kernels::dot;
 
 /// Below this many weights a product runs on the calling thread (spawning costs more).
-#[cfg(not(target_arch = "wasm32"))]
 const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 
 /// A weight matrix `[rows, cols]` (`cols` = input width, `rows` = output width), row-major.
@@ -132,7 +131,7 @@ impl Matrix {
         self.matvec_threads(x, out, default_threads());
     }
 
-    /// `out = W · x` on at most `threads` threads (ignored on wasm32, which has one).
+    /// `out = W · x` on at most `threads` threads.
     ///
     /// Panics if `x.len() != cols` or `out.len() != rows`.
     pub fn matvec_threads(&self, x: &[f32], out: &mut [f32], threads: usize) {
@@ -150,7 +149,6 @@ impl Matrix {
             }
             _ => Vec::new(),
         };
-        #[cfg(not(target_arch = "wasm32"))]
         if threads > 1 && rows * cols >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
             // Task i computes rows i·chunk.. on whichever thread takes it: the same rows with
             // the same kernel whatever the thread count.
@@ -162,7 +160,6 @@ impl Matrix {
             });
             return;
         }
-        let _ = threads;
         self.rows_into(0, out, x, &xsum);
     }
 
@@ -213,7 +210,8 @@ pub(super) fn row_bytes(t: &GgmlTensor) -> usize {
     t.shape.cols / t.ty.block_size() * t.ty.type_size()
 }
 
-/// Threads a product may use by default: all cores natively, one on wasm32.
+/// Threads a product may use by default: all cores natively; on wasm32 the pool's web workers
+/// (one in the single-thread build).
 pub fn default_threads() -> usize {
     #[cfg(not(target_arch = "wasm32"))]
     {
@@ -221,7 +219,7 @@ pub fn default_threads() -> usize {
     }
     #[cfg(target_arch = "wasm32")]
     {
-        1
+        super::pool::threads()
     }
 }
 
