@@ -4,7 +4,7 @@
 #   2. vitest      — web unit tests and the wasm core's tests in Node (tests/web, tests/wasm)
 #   3. node --test — browser end-to-end tests in headless Chromium (tests/e2e)
 #   4. lint        — cargo fmt, clippy -D warnings (native + wasm32), tsc (scripts/lint.sh)
-#   5. fuzz        — each cargo-fuzz target for 30 s from the fixture corpus (scripts/fuzz.sh)
+#   5. fuzz        — each cargo-fuzz target for 20 s from the fixture corpus (scripts/fuzz.sh)
 # Every suite runs even if an earlier one fails; the exit code is non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ run_suite cargo cargo test --workspace --color never
 run_suite vitest node_modules/.bin/vitest run --config tests/vitest.config.ts
 run_suite e2e node --test --test-reporter=spec tests/e2e/
 run_suite lint bash scripts/lint.sh
-run_suite fuzz bash scripts/fuzz.sh 30
+run_suite fuzz bash scripts/fuzz.sh 20
 
 # One closing line over all suites, counted from each runner's own summary.
 passed=0; failed=0
