@@ -20,7 +20,7 @@
 //! Natively the output rows are split over the thread pool (`pool`); each output is computed
 //! by one thread with the same kernel, so the thread count does not change any bit.
 
-use super::kernels::f16_at;
+use super::kernels::{dot, f16_at};
 use super::weights::{row_bytes, Matrix};
 use crate::formats::TensorShape;
 use crate::formats::{GgmlType, QuantizedTensor};
@@ -109,7 +109,8 @@ fn tile_body(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
     match m {
         Matrix::F32 { data, .. } => {
             for i in 0..w {
-                column(tile, w, i, x, &FloatRow(&data[(r0 + i) * cols..(r0 + i + 1) * cols]));
+                let row = &data[(r0 + i) * cols..(r0 + i + 1) * cols];
+                column(tile, w, i, x, |xb| dot(row, xb));
             }
         }
         Matrix::Quantized(QuantizedTensor::Ggml(t))
@@ -119,106 +120,38 @@ fn tile_body(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
             let blocks = cols / 32;
             // Per-32-value block sums of every activation row (the Q4 kernels' offset terms).
             let xsum: Vec<f32> = x.chunks_exact(32).map(|c| c.iter().sum()).collect();
-            let mut row = UnpackedRow {
-                ty: t.ty,
-                q: vec![0f32; cols],
-                d: vec![0f32; blocks],
-                m: vec![0f32; blocks],
-                xsum: &xsum,
-                blocks,
-            };
+            let mut q = vec![0f32; cols];
+            let (mut d, mut mins) = (vec![0f32; blocks], vec![0f32; blocks]);
             for i in 0..w {
-                let packed = &t.data[(r0 + i) * rb..(r0 + i + 1) * rb];
-                unpack(t.ty, packed, &mut row.q, &mut row.d, &mut row.m);
-                column(tile, w, i, x, &row);
+                let row = &t.data[(r0 + i) * rb..(r0 + i + 1) * rb];
+                unpack(t.ty, row, &mut q, &mut d, &mut mins);
+                for (b, xb) in x.chunks_exact(cols).enumerate() {
+                    let xs = &xsum[b * blocks..(b + 1) * blocks];
+                    tile[b * w + i] = match t.ty {
+                        GgmlType::Q4_1 => dot_q4_1_unpacked(&q, &d, &mins, xb, xs),
+                        GgmlType::Q4_0 => dot_q4_0_unpacked(&q, &d, xb, xs),
+                        _ => dot_q8_0_unpacked(&q, &d, xb),
+                    };
+                }
             }
         }
         _ => {
             let mut row = vec![0f32; cols];
             for i in 0..w {
                 m.row(r0 + i, &mut row);
-                column(tile, w, i, x, &FloatRow(&row));
+                column(tile, w, i, x, |xb| dot(&row, xb));
             }
         }
     }
 }
 
-/// Activation rows multiplied together with one decoded weight row: the weight values are
-/// loaded once for `ROWS` dot products. Each output keeps its own accumulators and performs the
-/// same operations in the same order as alone, so blocking changes no bit.
-const ROWS: usize = 4;
-
-/// One decoded weight row, multiplied by `N` activation rows at once (rows `b0..b0 + N`).
-trait RowKernel {
-    fn dots<const N: usize>(&self, b0: usize, xs: [&[f32]; N]) -> [f32; N];
-}
-
-/// Column `i` of the tile (one weight row's outputs for every activation row), [`ROWS`]
-/// activation rows at a time.
+/// Column `i` of the tile (one weight row's outputs for every activation row): `f(x_b)`.
 #[inline(always)]
-fn column(tile: &mut [f32], w: usize, i: usize, x: &[f32], row: &impl RowKernel) {
+fn column(tile: &mut [f32], w: usize, i: usize, x: &[f32], f: impl Fn(&[f32]) -> f32) {
     let n = tile.len() / w;
     let cols = x.len() / n;
-    let mut b = 0;
-    while b + ROWS <= n {
-        let xs: [&[f32]; ROWS] = std::array::from_fn(|k| &x[(b + k) * cols..(b + k + 1) * cols]);
-        for (k, y) in row.dots(b, xs).into_iter().enumerate() {
-            tile[(b + k) * w + i] = y;
-        }
-        b += ROWS;
-    }
-    for b in b..n {
-        let [y] = row.dots(b, [&x[b * cols..(b + 1) * cols]]);
-        tile[b * w + i] = y;
-    }
-}
-
-/// An f32 row (stored as f32, or decoded from any other format): [`dot`](super::kernels::dot) per activation row.
-struct FloatRow<'a>(&'a [f32]);
-
-impl RowKernel for FloatRow<'_> {
-    /// `N` copies of the arithmetic of [`dot`](super::kernels::dot), sharing the weight loads.
-    #[inline(always)]
-    fn dots<const N: usize>(&self, _b0: usize, xs: [&[f32]; N]) -> [f32; N] {
-        let a = self.0;
-        let mut acc = [[0f32; 8]; N];
-        let body = a.len() / 8 * 8;
-        for c in (0..body).step_by(8) {
-            let w: &[f32; 8] = a[c..c + 8].try_into().unwrap();
-            for (acc, x) in acc.iter_mut().zip(xs) {
-                let x: &[f32; 8] = x[c..c + 8].try_into().unwrap();
-                for l in 0..8 {
-                    acc[l] += w[l] * x[l];
-                }
-            }
-        }
-        std::array::from_fn(|k| {
-            let tail: f32 = a[body..].iter().zip(&xs[k][body..]).map(|(w, x)| w * x).sum();
-            acc[k].iter().sum::<f32>() + tail
-        })
-    }
-}
-
-/// A Q4_0 / Q4_1 / Q8_0 row split by [`unpack`] into f32 codes, block scales `d` and (Q4_1)
-/// minimums `m`, with every activation row's per-block sums `xsum` (`blocks` per row).
-struct UnpackedRow<'a> {
-    ty: GgmlType,
-    q: Vec<f32>,
-    d: Vec<f32>,
-    m: Vec<f32>,
-    xsum: &'a [f32],
-    blocks: usize,
-}
-
-impl RowKernel for UnpackedRow<'_> {
-    #[inline(always)]
-    fn dots<const N: usize>(&self, b0: usize, xs: [&[f32]; N]) -> [f32; N] {
-        let sums: [&[f32]; N] = std::array::from_fn(|k| &self.xsum[(b0 + k) * self.blocks..][..self.blocks]);
-        match self.ty {
-            GgmlType::Q4_1 => dot_q4_1_unpacked(&self.q, &self.d, &self.m, xs, sums),
-            GgmlType::Q4_0 => dot_q4_0_unpacked(&self.q, &self.d, xs, sums),
-            _ => dot_q8_0_unpacked(&self.q, &self.d, xs),
-        }
+    for (b, xb) in x.chunks_exact(cols).enumerate() {
+        tile[b * w + i] = f(xb);
     }
 }
 
@@ -251,57 +184,45 @@ fn unpack(ty: GgmlType, row: &[u8], q: &mut [f32], d: &mut [f32], m: &mut [f32])
     }
 }
 
-/// The portable `dot_q4_1` on unpacked codes, for `N` activation rows: same operations, same
-/// order per row.
+/// The portable `dot_q4_1` on unpacked codes: same operations, same order.
 #[inline(always)]
-fn dot_q4_1_unpacked<const N: usize>(q: &[f32], d: &[f32], m: &[f32], xs: [&[f32]; N], sums: [&[f32]; N]) -> [f32; N] {
-    let mut acc = [[0f32; 16]; N];
-    let mut mins = [0f32; N];
-    for (k, ((qb, &d), &m)) in q.chunks_exact(32).zip(d).zip(m).enumerate() {
-        let qb: &[f32; 32] = qb.try_into().unwrap();
-        for r in 0..N {
-            let xb: &[f32; 32] = xs[r][32 * k..32 * k + 32].try_into().unwrap();
-            for j in 0..16 {
-                acc[r][j] += d * (qb[j] * xb[j] + qb[j + 16] * xb[j + 16]);
-            }
-            mins[r] += m * sums[r][k];
+fn dot_q4_1_unpacked(q: &[f32], d: &[f32], m: &[f32], x: &[f32], xsum: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let mut mins = 0f32;
+    for ((((qb, xb), &d), &m), &xs) in q.chunks_exact(32).zip(x.chunks_exact(32)).zip(d).zip(m).zip(xsum) {
+        let (qb, xb): (&[f32; 32], &[f32; 32]) = (qb.try_into().unwrap(), xb.try_into().unwrap());
+        for j in 0..16 {
+            acc[j] += d * (qb[j] * xb[j] + qb[j + 16] * xb[j + 16]);
         }
+        mins += m * xs;
     }
-    std::array::from_fn(|r| acc[r].iter().sum::<f32>() + mins[r])
+    acc.iter().sum::<f32>() + mins
 }
 
-/// The portable `dot_q4_0` on unpacked codes, for `N` activation rows: same operations, same
-/// order per row.
+/// The portable `dot_q4_0` on unpacked codes: same operations, same order.
 #[inline(always)]
-fn dot_q4_0_unpacked<const N: usize>(q: &[f32], d: &[f32], xs: [&[f32]; N], sums: [&[f32]; N]) -> [f32; N] {
-    let mut acc = [[0f32; 16]; N];
-    let mut offsets = [0f32; N];
-    for (k, (qb, &d)) in q.chunks_exact(32).zip(d).enumerate() {
-        let qb: &[f32; 32] = qb.try_into().unwrap();
-        for r in 0..N {
-            let xb: &[f32; 32] = xs[r][32 * k..32 * k + 32].try_into().unwrap();
-            for j in 0..16 {
-                acc[r][j] += d * (qb[j] * xb[j] + qb[j + 16] * xb[j + 16]);
-            }
-            offsets[r] += 8.0 * d * sums[r][k];
+fn dot_q4_0_unpacked(q: &[f32], d: &[f32], x: &[f32], xsum: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let mut offsets = 0f32;
+    for (((qb, xb), &d), &xs) in q.chunks_exact(32).zip(x.chunks_exact(32)).zip(d).zip(xsum) {
+        let (qb, xb): (&[f32; 32], &[f32; 32]) = (qb.try_into().unwrap(), xb.try_into().unwrap());
+        for j in 0..16 {
+            acc[j] += d * (qb[j] * xb[j] + qb[j + 16] * xb[j + 16]);
         }
+        offsets += 8.0 * d * xs;
     }
-    std::array::from_fn(|r| acc[r].iter().sum::<f32>() - offsets[r])
+    acc.iter().sum::<f32>() - offsets
 }
 
-/// The portable `dot_q8_0` on unpacked codes, for `N` activation rows: same operations, same
-/// order per row.
+/// The portable `dot_q8_0` on unpacked codes: same operations, same order.
 #[inline(always)]
-fn dot_q8_0_unpacked<const N: usize>(q: &[f32], d: &[f32], xs: [&[f32]; N]) -> [f32; N] {
-    let mut acc = [[0f32; 32]; N];
-    for (k, (qb, &d)) in q.chunks_exact(32).zip(d).enumerate() {
-        let qb: &[f32; 32] = qb.try_into().unwrap();
-        for r in 0..N {
-            let xb: &[f32; 32] = xs[r][32 * k..32 * k + 32].try_into().unwrap();
-            for j in 0..32 {
-                acc[r][j] += d * (qb[j] * xb[j]);
-            }
+fn dot_q8_0_unpacked(q: &[f32], d: &[f32], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 32];
+    for ((qb, xb), &d) in q.chunks_exact(32).zip(x.chunks_exact(32)).zip(d) {
+        let (qb, xb): (&[f32; 32], &[f32; 32]) = (qb.try_into().unwrap(), xb.try_into().unwrap());
+        for j in 0..32 {
+            acc[j] += d * (qb[j] * xb[j]);
         }
     }
-    std::array::from_fn(|r| acc[r].iter().sum())
+    acc.iter().sum()
 }
