@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# GPTQ against round to nearest on the default model (#14): `quantlab eval` of each format with
-# --method rtn and --method gptq (layer-sequential, and --gptq-inputs float), same protocol (the
+# GPTQ and AWQ against round to nearest on the default model (#14): `quantlab eval` of each
+# format with --method rtn, gptq (layer-sequential, and --gptq-inputs float) and awq, same protocol (the
 # default: ctx 512 × 5 windows of the held-out chapters 1-3), calibration on chapters 4+. Prints
 # each eval table and the wall time of each run (GPTQ's includes its calibration).
 #
@@ -28,3 +28,4 @@ echo "# $(date -u +%F) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); fo
 run "rtn" --method rtn
 run "gptq (layer-sequential)" --method gptq --calib-tokens "$calib_tokens"
 run "gptq (float inputs)" --method gptq --gptq-inputs float --calib-tokens "$calib_tokens"
+run "awq" --method awq --calib-tokens "$calib_tokens"
