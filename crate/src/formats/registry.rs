@@ -95,6 +95,7 @@ pub enum FixedLayout {
     Q5_1,
     Iq4Nl,
     Q4K,
+    Q5K,
     Q6K,
 }
 
@@ -307,7 +308,7 @@ pub const FORMATS: &[FormatEntry] = {
     &[
     ggml(G::Q8_0, "q8_0", "ggml 8-bit, blocks of 32 with an f16 scale").runs_on(dedicated(K::Q8_0)).suggest(&[s("q8_0", DefaultPick)]),
     ggml(G::Q6_K, "q6_k", "ggml 6-bit K-quant, 256-value super-blocks").runs_on(dedicated(K::Q6K)).falls_back(k_fallbacks(G::Q8_0)).suggest(&[s("q6_k", DefaultPick)]),
-    ggml(G::Q5_K, "q5_k", "ggml 5-bit K-quant, scale and min per 32 values").falls_back(k_fallbacks(G::Q5_1)).suggest(&[s("q5_k", Offered)]),
+    ggml(G::Q5_K, "q5_k", "ggml 5-bit K-quant, scale and min per 32 values").runs_on(dedicated(K::Q5K)).falls_back(k_fallbacks(G::Q5_1)).suggest(&[s("q5_k", Offered)]),
     ggml(G::Q5_1, "q5_1", "ggml 5-bit, blocks of 32 with f16 scale and min").runs_on(dedicated(K::Q5_1)).suggest(&[s("q5_1", NotOffered)]),
     ggml(G::Q5_0, "q5_0", "ggml 5-bit, blocks of 32 with an f16 scale").runs_on(dedicated(K::Q5_0)).suggest(&[s("q5_0", Offered)]),
     ggml(G::Q4_K, "q4_k", "ggml 4-bit K-quant, scale and min per 32 values").runs_on(dedicated(K::Q4K)).falls_back(k_fallbacks(G::Q5_0)).suggest(&[s("q4_k", DefaultPick)]),
