@@ -22,14 +22,6 @@ fn q5_mask(row: u32, c: u32) -> u32 {
     return w_q[q5_block(row, c) + 4u] >> (8u * (c % 4u));
 }
 
-// Bits 0..8 of h as 0.0 / 1.0, in row order.
-fn bits8(h: u32) -> Chunk8 {
-    return Chunk8(
-        vec4<f32>((vec4<u32>(h) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)),
-        vec4<f32>((vec4<u32>(h) >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u)),
-    );
-}
-
 // The codes q ∈ 0..=31 of chunk c (row[8c..8c+8]), as f32.
 fn q5_codes(row: u32, c: u32) -> Chunk8 {
     let lo = nibbles(w_q[q5_block(row, c) + c % 4u]);

@@ -52,3 +52,9 @@ fn one_layer_as_iq4_nl_matches_cpu() {
 fn one_layer_as_q5_k_matches_cpu() {
     check_one_layer("q5_k", &["Q5_K (dedicated)", "Q5_1 (dedicated)"]);
 }
+
+/// Its 576-wide rows fall back to Q4_0 (run by gpu_forward's q4_0 test too).
+#[test]
+fn one_layer_as_q3_k_matches_cpu() {
+    check_one_layer("q3_k", &["Q3_K (dedicated)", "Q4_0 (dedicated)"]);
+}

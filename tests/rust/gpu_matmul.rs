@@ -220,6 +220,13 @@ fn q5_k_matches_cpu() {
     check_format("q5_k", &[(9, 768)], "Q5_K (dedicated)");
 }
 
+/// Q3_K's sub-blocks of 16 take one scale per chunk pair; K = 768 as for Q5_K.
+#[test]
+fn q3_k_matches_cpu() {
+    check_format("q3_k", K_SHAPES, "Q3_K (dedicated)");
+    check_format("q3_k", &[(9, 768)], "Q3_K (dedicated)");
+}
+
 #[test]
 fn q6_k_matches_cpu() {
     check_format("q6_k", K_SHAPES, "Q6_K (dedicated)");
@@ -248,7 +255,7 @@ fn nf4_matches_cpu_with_and_without_double_quant() {
 
 #[test]
 fn other_formats_take_the_generic_f16_path() {
-    check_format("q3_k", &[(37, 256)], "Q3_K → f16 (generic dequantize path)");
+    check_format("q2_k", &[(37, 256)], "Q2_K → f16 (generic dequantize path)");
     check_format("int3-asym-g32", &[(37, 96)], "generic");
     check_format("int4-sym-tensor", &[(37, 96)], "generic");
     check_format("fp8-e4m3-channel", &[(37, 96)], "generic");

@@ -39,6 +39,13 @@
 //!       w_s: per super-block 21 words:
 //!            | d (f32 bits) | sc3..sc0 | sc7..sc4 | sc11..8 | sc15..12 | h0 | ... | h15 |
 //!              i8 scales of the 16-value sub-blocks;  h: high 2 bits in row order, 16 per word
+//! Q3_K  w_q: per 32 values 3 words:
+//!            | l15 .. l1 l0 | l31 .. l17 l16 | h31 .. h1 h0 |
+//!              low 2 bits in row order (ggml's interleave undone)  high bits: h_l = bit j of
+//!                                                                  ggml's hmask[l], values 32j..
+//!       w_s: per super-block 4 words:
+//!            | d (f32 bits) | S7..S0 low 4 bits | S15..S8 low 4 bits | S15..S0 high 2 bits |
+//!              the 6-bit scales (ggml's 12-byte shuffle undone; offset 32 kept)  (3.5 bits per weight)
 //! INT4/INT8 (formats/int.rs, sym or asym, per channel or per group of 8k values)
 //!       w_q: the stored bit stream (already row order, LSB first), each row padded with zero
 //!            words to a multiple of 4 (the subgroup GEMV reads it as vec4<u32>)
@@ -49,7 +56,7 @@
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: Q2_K, Q3_K, IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor
+//! generic (every other format: Q2_K, IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor
 //!       INT, FP8, groups the kernels can't index ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
@@ -57,7 +64,7 @@
 //! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
 //! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
 //! a row has an odd number of blocks), Q4_1/Q5_1 none, Q4_K 4.625 vs 4.5 bits per weight, Q5_K
-//! 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, INT group scales f32 instead of f16, a double-quantized NF4/FP4 absmax f32.
+//! 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, Q3_K 3.5 vs 3.4375 (d and the scales take 4 words, not 3.5), INT group scales f32 instead of f16, a double-quantized NF4/FP4 absmax f32.
 
 use half::f16;
 
@@ -103,6 +110,7 @@ impl Layout {
             Layout::Fixed(FixedLayout::Q4K) => Kernel::MatmulQ4K,
             Layout::Fixed(FixedLayout::Q5K) => Kernel::MatmulQ5K,
             Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
+            Layout::Fixed(FixedLayout::Q3K) => Kernel::MatmulQ3K,
             Layout::Int { .. } => Kernel::MatmulInt,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
         }
@@ -228,6 +236,7 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
                 FixedLayout::Q4K => k_quants::q4_k(ggml_rows(t), cols),
                 FixedLayout::Q5K => k_quants::q5_k(ggml_rows(t), cols),
                 FixedLayout::Q6K => k_quants::q6_k(ggml_rows(t), cols),
+                FixedLayout::Q3K => k_quants::q3_k(ggml_rows(t), cols),
                 // Models hold F32 tensors as Matrix::F32 (the arm above).
                 FixedLayout::F32 => return generic(name, m),
             };

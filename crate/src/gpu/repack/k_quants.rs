@@ -5,6 +5,7 @@
 use half::f16;
 
 use super::{block_nibbles, f16_bits_at, pack_bits, per_row, push_q5_block, words_le, PackedArray};
+use crate::formats::ggml::q3_k::unpack_scales;
 use crate::formats::ggml::q4_k::get_scale_min_k4;
 
 /// The super-block scales of Q4_K and Q5_K (both open with d, dmin and 12 bytes of 6-bit scales
@@ -76,4 +77,32 @@ pub(super) fn q6_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec
         }
     }
     vec![per_row(cols / 8, pack_bits(&lo, 4)), per_row(21 * cols / 256, s)]
+}
+
+/// The 2-bit fields of Q2_K's and Q3_K's 64-byte `qs` in row order: value 128h + 32k + l is bits
+/// 2k.. of qs[32h + l].
+fn k_crumbs(qs: &[u8]) -> [u8; 256] {
+    std::array::from_fn(|v| qs[32 * (v / 128) + v % 32] >> (2 * (v / 32 % 4)) & 3)
+}
+
+/// Q3_K (110 bytes: hmask[32], qs[64], scales[12], d): per 32 values 3 words, their low 2 bits in
+/// row order and their high bits (value 32j + l: bit j of hmask[l]); per super-block
+/// 4 words, d as f32 and the 6-bit scales (ggml's shuffle undone: [`unpack_scales`]) as 16 low
+/// nibbles and 16 high 2-bit fields.
+pub(super) fn q3_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
+    let (mut codes, mut s) = (Vec::new(), Vec::new());
+    for row in rows {
+        for b in row.chunks_exact(110) {
+            let (hmask, low) = (&b[0..32], k_crumbs(&b[32..96]));
+            for (v32, low) in low.chunks_exact(32).enumerate() {
+                codes.extend(pack_bits(low, 2));
+                codes.push(hmask.iter().enumerate().fold(0u32, |m, (l, &h)| m | u32::from(h >> v32 & 1) << l));
+            }
+            let scales = unpack_scales(b[96..108].try_into().expect("12 scale bytes")).map(|v| (v + 32) as u8);
+            s.push(f16::from_bits(f16_bits_at(b, 108)).to_f32().to_bits());
+            s.extend(pack_bits(&scales.map(|v| v & 15), 4));
+            s.extend(pack_bits(&scales.map(|v| v >> 4), 2));
+        }
+    }
+    vec![per_row(3 * cols / 32, codes), per_row(4 * cols / 256, s)]
 }
