@@ -58,3 +58,8 @@ fn one_layer_as_q5_k_matches_cpu() {
 fn one_layer_as_q3_k_matches_cpu() {
     check_one_layer("q3_k", &["Q3_K (dedicated)", "Q4_0 (dedicated)"]);
 }
+
+#[test]
+fn one_layer_as_q2_k_matches_cpu() {
+    check_one_layer("q2_k", &["Q2_K (dedicated)", "Q4_0 (dedicated)"]);
+}

@@ -98,6 +98,7 @@ pub enum FixedLayout {
     Q5K,
     Q6K,
     Q3K,
+    Q2K,
 }
 
 /// A GPU matmul kernel with its own repacked weight layout (`shaders/matmul_<name>.wgsl`,
@@ -316,7 +317,7 @@ pub const FORMATS: &[FormatEntry] = {
     ggml(G::Q4_1, "q4_1", "ggml 4-bit, blocks of 32 with f16 scale and min").runs_on(dedicated(K::Q4_1)).suggest(&[s("q4_1", Offered)]),
     ggml(G::Q4_0, "q4_0", "ggml 4-bit, blocks of 32 with an f16 scale").runs_on(dedicated(K::Q4_0)).suggest(&[s("q4_0", DefaultPick)]),
     ggml(G::Q3_K, "q3_k", "ggml 3-bit K-quant, 256-value super-blocks").runs_on(dedicated(K::Q3K)).falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q3_k", Offered)]),
-    ggml(G::Q2_K, "q2_k", "ggml 2-bit K-quant, 256-value super-blocks").falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q2_k", Offered)]),
+    ggml(G::Q2_K, "q2_k", "ggml 2-bit K-quant, 256-value super-blocks").runs_on(dedicated(K::Q2K)).falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q2_k", Offered)]),
     family(bnb(Nf4, Plain), "nf4[-b<N>]", "nf4-b64", "bitsandbytes NormalFloat4, f32 absmax per block of N (64 by default)").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("nf4", DefaultPick)]),
     family(bnb(Nf4, DoubleQuant), "nf4[-b<N>]-dq", "nf4-b64-dq", "bitsandbytes NF4, absmax double-quantized to 8 bits").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("nf4-b64-dq", NotOffered)]),
     family(bnb(Fp4, Plain), "fp4[-b<N>]", "fp4-b64", "bitsandbytes FP4, f32 absmax per block of N (64 by default)").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("fp4", Offered)]),

@@ -65,6 +65,8 @@ pub enum Kernel {
     MatmulQ6K,
     /// `matmul_q3_k.wgsl` + `matmul_common.wgsl`.
     MatmulQ3K,
+    /// `matmul_q2_k.wgsl` + `matmul_common.wgsl`.
+    MatmulQ2K,
     /// `matmul_int.wgsl` + `matmul_common.wgsl` (INT4/INT8, overrides BITS, GROUP_SIZE, ASYM).
     MatmulInt,
     /// `matmul_codebook.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl` (NF4/FP4, override BLOCK).
@@ -220,6 +222,7 @@ matmul_kernels! {
     MatmulQ5K => "matmul_q5_k.wgsl" + "matmul_k_scales.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulQ6K => "matmul_q6_k.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
     MatmulQ3K => "matmul_q3_k.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ2K => "matmul_q2_k.wgsl" + "matmul_dot32.wgsl",
     MatmulInt => "matmul_int.wgsl",
     MatmulCodebook => "matmul_codebook.wgsl" + "matmul_table16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
 }

@@ -46,6 +46,10 @@
 //!       w_s: per super-block 4 words:
 //!            | d (f32 bits) | S7..S0 low 4 bits | S15..S8 low 4 bits | S15..S0 high 2 bits |
 //!              the 6-bit scales (ggml's 12-byte shuffle undone; offset 32 kept)  (3.5 bits per weight)
+//! Q2_K  w_q: | q15 .. q1 q0 | q31 .. q16 | ...                       (2-bit quants in row order,
+//!                                                                     ggml's interleave undone)
+//!       w_s: per super-block 5 words:
+//!            | dmin:d | M3 S3 .. M0 S0 | .. | M15 S15 .. M12 S12 |  (ggml's scale bytes as stored)
 //! INT4/INT8 (formats/int.rs, sym or asym, per channel or per group of 8k values)
 //!       w_q: the stored bit stream (already row order, LSB first), each row padded with zero
 //!            words to a multiple of 4 (the subgroup GEMV reads it as vec4<u32>)
@@ -56,14 +60,14 @@
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: Q2_K, IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor
+//! generic (every other format: IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor
 //!       INT, FP8, groups the kernels can't index ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
 //! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
 //! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
-//! a row has an odd number of blocks), Q4_1/Q5_1 none, Q4_K 4.625 vs 4.5 bits per weight, Q5_K
+//! a row has an odd number of blocks), Q4_1/Q5_1/Q2_K none, Q4_K 4.625 vs 4.5 bits per weight, Q5_K
 //! 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, Q3_K 3.5 vs 3.4375 (d and the scales take 4 words, not 3.5), INT group scales f32 instead of f16, a double-quantized NF4/FP4 absmax f32.
 
 use half::f16;
@@ -111,6 +115,7 @@ impl Layout {
             Layout::Fixed(FixedLayout::Q5K) => Kernel::MatmulQ5K,
             Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
             Layout::Fixed(FixedLayout::Q3K) => Kernel::MatmulQ3K,
+            Layout::Fixed(FixedLayout::Q2K) => Kernel::MatmulQ2K,
             Layout::Int { .. } => Kernel::MatmulInt,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
         }
@@ -237,6 +242,7 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
                 FixedLayout::Q5K => k_quants::q5_k(ggml_rows(t), cols),
                 FixedLayout::Q6K => k_quants::q6_k(ggml_rows(t), cols),
                 FixedLayout::Q3K => k_quants::q3_k(ggml_rows(t), cols),
+                FixedLayout::Q2K => k_quants::q2_k(ggml_rows(t), cols),
                 // Models hold F32 tensors as Matrix::F32 (the arm above).
                 FixedLayout::F32 => return generic(name, m),
             };

@@ -106,3 +106,17 @@ pub(super) fn q3_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec
     }
     vec![per_row(3 * cols / 32, codes), per_row(4 * cols / 256, s)]
 }
+
+/// Q2_K (84 bytes: scales[16], qs[64], d, dmin): the 2-bit quants in row order; per super-block
+/// d and dmin, then the 16 scale bytes as stored — the format's own size.
+pub(super) fn q2_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
+    let (mut codes, mut s) = (Vec::new(), Vec::new());
+    for row in rows {
+        for b in row.chunks_exact(84) {
+            codes.extend(pack_bits(&k_crumbs(&b[16..80]), 2));
+            s.extend(words_le(&b[80..84]));
+            s.extend(words_le(&b[0..16]));
+        }
+    }
+    vec![per_row(cols / 16, codes), per_row(5 * cols / 256, s)]
+}
