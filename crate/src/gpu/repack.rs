@@ -149,7 +149,7 @@ pub struct Repacked {
     pub rows: usize,
     pub cols: usize,
     pub arrays: Vec<PackedArray>,
-    /// What runs, for users: `"Q4_1 (dedicated)"`, `"Q5_K → f16 (generic dequantize path)"`.
+    /// What runs, for users: `"Q4_1 (dedicated)"`, `"IQ4_XS → f16 (generic dequantize path)"`.
     pub label: String,
 }
 
