@@ -160,8 +160,9 @@ fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
 
 /// Shapes for 32-value block formats: 1 row, rows past a 32-row tile, K = 576 (SmolLM2) and 96.
 const BLOCK32_SHAPES: &[(usize, usize)] = &[(1, 576), (37, 576), (70, 96)];
-/// K-quants need K a multiple of 256.
-const K_SHAPES: &[(usize, usize)] = &[(1, 256), (37, 512)];
+/// K-quants need K a multiple of 256; K = 768 is 3 super-blocks (rows end on an odd one, and the
+/// subgroup GEMV's lanes cross super-blocks mid-row).
+const K_SHAPES: &[(usize, usize)] = &[(1, 256), (37, 512), (9, 768)];
 
 #[test]
 fn f32_matches_cpu_including_k_not_a_multiple_of_8() {
@@ -212,25 +213,20 @@ fn q4_k_matches_cpu() {
     check_format("q4_k", K_SHAPES, "Q4_K (dedicated)");
 }
 
-/// Q5_K also at K = 768 (3 super-blocks: rows end on an odd one, and the subgroup GEMV's lanes
-/// cross super-blocks mid-row).
 #[test]
 fn q5_k_matches_cpu() {
     check_format("q5_k", K_SHAPES, "Q5_K (dedicated)");
-    check_format("q5_k", &[(9, 768)], "Q5_K (dedicated)");
 }
 
-/// Q3_K's sub-blocks of 16 take one scale per chunk pair; K = 768 as for Q5_K.
+/// Q3_K's and Q2_K's sub-blocks of 16 take one scale per chunk pair.
 #[test]
 fn q3_k_matches_cpu() {
     check_format("q3_k", K_SHAPES, "Q3_K (dedicated)");
-    check_format("q3_k", &[(9, 768)], "Q3_K (dedicated)");
 }
 
 #[test]
 fn q2_k_matches_cpu() {
     check_format("q2_k", K_SHAPES, "Q2_K (dedicated)");
-    check_format("q2_k", &[(9, 768)], "Q2_K (dedicated)");
 }
 
 #[test]
