@@ -87,6 +87,22 @@ fn nibbles(w: u32) -> Chunk8 {
     );
 }
 
+// The 2-bit codes in bits 0..16 of w (code j in bits 2j..; Q2_K, Q3_K, Q6_K's high bits).
+fn crumbs(w: u32) -> Chunk8 {
+    return Chunk8(
+        vec4<f32>((vec4<u32>(w) >> vec4<u32>(0u, 2u, 4u, 6u)) & vec4<u32>(3u)),
+        vec4<f32>((vec4<u32>(w) >> vec4<u32>(8u, 10u, 12u, 14u)) & vec4<u32>(3u)),
+    );
+}
+
+// Bits 0..8 of h as 0.0 / 1.0, in row order (the fifth bits of Q5_*, Q3_K's high bits).
+fn bits8(h: u32) -> Chunk8 {
+    return Chunk8(
+        vec4<f32>((vec4<u32>(h) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)),
+        vec4<f32>((vec4<u32>(h) >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u)),
+    );
+}
+
 fn bytes_u8(w: u32) -> vec4<f32> {
     return vec4<f32>(vec4<u32>(w, w >> 8u, w >> 16u, w >> 24u) & vec4<u32>(255u));
 }

@@ -1,12 +1,14 @@
-// matmul_q5_codes.wgsl — the 5-bit codes Q5_0 and Q5_1 share (ggml packs both alike: the low
-// nibbles like Q4_0, the fifth bits in a 32-bit mask per block of 32). `Kernel::source()` appends
-// it to matmul_q5_0.wgsl and matmul_q5_1.wgsl, which add the block scale (and minimum) in w_s.
+// matmul_q5_codes.wgsl — the 5-bit codes Q5_0, Q5_1 and Q5_K share (ggml packs Q5_0/Q5_1 alike:
+// the low nibbles like Q4_0, the fifth bits in a 32-bit mask per block of 32; Q5_K's sub-blocks of
+// 32 are repacked the same way). `Kernel::source()` appends it to matmul_q5_0.wgsl,
+// matmul_q5_1.wgsl and matmul_q5_k.wgsl, which add the block scale (and minimum) in w_s.
 //
 // Binding (group 0):
 //   @binding(1) w_q : storage, read array<u32> — 5 words per block of 32: the low nibbles of its
 //                     4 chunks in row order (8 per word, weight k of the block in bits 4(k % 8)..
 //                     of word k / 8; ggml's j / j+16 split undone), then the fifth bits (bit k
-//                     for weight k, ggml's qh as stored). stride_q = 5 · cols / 32.
+//                     for weight k: ggml's qh as stored for Q5_0/Q5_1, bit j of Q5_K's qh[k] for
+//                     sub-block j). stride_q = 5 · cols / 32.
 
 @group(0) @binding(1) var<storage, read> w_q: array<u32>;
 
@@ -18,14 +20,6 @@ fn q5_block(row: u32, c: u32) -> u32 {
 // The fifth bits of chunk c, shifted down to bits 0..8 (bits above 8 are the next chunks').
 fn q5_mask(row: u32, c: u32) -> u32 {
     return w_q[q5_block(row, c) + 4u] >> (8u * (c % 4u));
-}
-
-// Bits 0..8 of h as 0.0 / 1.0, in row order.
-fn bits8(h: u32) -> Chunk8 {
-    return Chunk8(
-        vec4<f32>((vec4<u32>(h) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)),
-        vec4<f32>((vec4<u32>(h) >> vec4<u32>(4u, 5u, 6u, 7u)) & vec4<u32>(1u)),
-    );
 }
 
 // The codes q ∈ 0..=31 of chunk c (row[8c..8c+8]), as f32.

@@ -25,8 +25,6 @@ fn decode8(row: u32, c: u32) -> Chunk8 {
     let d = bitcast<f32>(w_s[base]);
     let sc = d * f32(extractBits(bitcast<i32>(w_s[base + 1u + j / 4u]), (j % 4u) * 8u, 8u));
     let lo = nibbles(w_q[row * params.stride_q + c]);
-    let h = w_s[base + 5u + (c % 32u) / 2u] >> ((c % 2u) * 16u);
-    let hlo = vec4<f32>((vec4<u32>(h, h >> 2u, h >> 4u, h >> 6u) & vec4<u32>(3u)) * 16u);
-    let hhi = vec4<f32>((vec4<u32>(h >> 8u, h >> 10u, h >> 12u, h >> 14u) & vec4<u32>(3u)) * 16u);
-    return Chunk8(sc * (lo.lo + hlo - 32.0), sc * (lo.hi + hhi - 32.0));
+    let hi = crumbs(w_s[base + 5u + (c % 32u) / 2u] >> ((c % 2u) * 16u));
+    return Chunk8(sc * (lo.lo + 16.0 * hi.lo - 32.0), sc * (lo.hi + 16.0 * hi.hi - 32.0));
 }

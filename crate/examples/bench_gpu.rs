@@ -27,7 +27,10 @@ use quantlab::gpu::matmul::{ActivationPrecision, GemvStrategy, GpuMatrix, Matmul
 use quantlab::gpu::GpuContext;
 use wgpu::util::DeviceExt;
 
-const DEFAULT_FORMATS: &str = "f32,f16,q8_0,q4_0,q4_1,q4_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,q5_k";
+/// The dedicated kernels (Q5_0, Q5_1 and IQ4_NL through `--formats`), and int3-asym-g64 for a row
+/// of the generic dequantize-to-f16 path (what Q2_K/Q3_K/Q5_K took before their kernels).
+const DEFAULT_FORMATS: &str =
+    "f32,f16,q8_0,q4_0,q4_1,q2_k,q3_k,q4_k,q5_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,int3-asym-g64";
 
 const MIN_RUN_SECONDS: f64 = 0.15;
 

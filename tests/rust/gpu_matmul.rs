@@ -8,7 +8,7 @@
 //!
 //! Tolerances, and why:
 //! - gather_rows decodes with the CPU reference's own f32 operations, so it must be bit-exact,
-//!   except where decoding is a multiply followed by an add (Q4_1, Q5_1, Q4_K): Vulkan/WebGPU let the
+//!   except where decoding is a multiply followed by an add (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K): Vulkan/WebGPU let the
 //!   compiler fuse those into one fma, so one rounding (1 ulp of the larger term) may differ.
 //!   The generic path stores f16, so its gather equals the CPU value rounded to f16.
 //! - Products sum in a different order than the CPU (8 lanes there, a thread/tile tree here).
@@ -138,7 +138,7 @@ fn check_gather(gpu: &GpuContext, label: &str, m: &Matrix, g: &GpuMatrix, generi
 fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
     let Some(gpu) = gpu() else { return };
     let generic = expect_label.contains("generic");
-    let fma = matches!(format, "q4_1" | "q5_1" | "q4_k");
+    let fma = matches!(format, "q4_1" | "q5_1" | "q2_k" | "q4_k" | "q5_k");
     let extra = if generic { 1.0 / 2048.0 } else { 0.0 };
     for (i, &(rows, cols)) in shapes.iter().enumerate() {
         let m = matrix(format, rows, cols, 100 + i as u32);
@@ -160,8 +160,9 @@ fn check_format(format: &str, shapes: &[(usize, usize)], expect_label: &str) {
 
 /// Shapes for 32-value block formats: 1 row, rows past a 32-row tile, K = 576 (SmolLM2) and 96.
 const BLOCK32_SHAPES: &[(usize, usize)] = &[(1, 576), (37, 576), (70, 96)];
-/// K-quants need K a multiple of 256.
-const K_SHAPES: &[(usize, usize)] = &[(1, 256), (37, 512)];
+/// K-quants need K a multiple of 256; K = 768 is 3 super-blocks (rows end on an odd one, and the
+/// subgroup GEMV's lanes cross super-blocks mid-row).
+const K_SHAPES: &[(usize, usize)] = &[(1, 256), (37, 512), (9, 768)];
 
 #[test]
 fn f32_matches_cpu_including_k_not_a_multiple_of_8() {
@@ -213,6 +214,22 @@ fn q4_k_matches_cpu() {
 }
 
 #[test]
+fn q5_k_matches_cpu() {
+    check_format("q5_k", K_SHAPES, "Q5_K (dedicated)");
+}
+
+/// Q3_K's and Q2_K's sub-blocks of 16 take one scale per chunk pair.
+#[test]
+fn q3_k_matches_cpu() {
+    check_format("q3_k", K_SHAPES, "Q3_K (dedicated)");
+}
+
+#[test]
+fn q2_k_matches_cpu() {
+    check_format("q2_k", K_SHAPES, "Q2_K (dedicated)");
+}
+
+#[test]
 fn q6_k_matches_cpu() {
     check_format("q6_k", K_SHAPES, "Q6_K (dedicated)");
 }
@@ -240,9 +257,7 @@ fn nf4_matches_cpu_with_and_without_double_quant() {
 
 #[test]
 fn other_formats_take_the_generic_f16_path() {
-    check_format("q5_k", &[(37, 512)], "Q5_K → f16 (generic dequantize path)");
-    check_format("q3_k", &[(37, 256)], "generic");
-    check_format("int3-asym-g32", &[(37, 96)], "generic");
+    check_format("int3-asym-g32", &[(37, 96)], "→ f16 (generic dequantize path)");
     check_format("int4-sym-tensor", &[(37, 96)], "generic");
     check_format("fp8-e4m3-channel", &[(37, 96)], "generic");
     // Blocks of 64 straddle rows of 96: the per-row kernel can't index them.

@@ -88,11 +88,14 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
         ("q5_1", &[(1, 576), (37, 96)], "Q5_1 (dedicated)"),
         ("iq4_nl", &[(1, 576), (37, 96)], "IQ4_NL (dedicated)"),
         ("q4_k", k_quants, "Q4_K (dedicated)"),
+        ("q5_k", k_quants, "Q5_K (dedicated)"),
         ("q6_k", k_quants, "Q6_K (dedicated)"),
+        ("q3_k", k_quants, "Q3_K (dedicated)"),
+        ("q2_k", k_quants, "Q2_K (dedicated)"),
         ("int8-sym-channel", block32, "(dedicated)"),
         ("int4-asym-g64", &[(1, 576), (37, 128)], "(dedicated)"),
         ("nf4", &[(1, 576), (37, 128)], "(dedicated)"),
-        ("q5_k", k_quants, "generic"),
+        ("int3-asym-g32", &[(1, 576), (37, 96)], "generic"),
     ];
     for &(format, shapes, expect_label) in cases {
         for (i, &(rows, cols)) in shapes.iter().enumerate() {

@@ -95,7 +95,10 @@ pub enum FixedLayout {
     Q5_1,
     Iq4Nl,
     Q4K,
+    Q5K,
     Q6K,
+    Q3K,
+    Q2K,
 }
 
 /// A GPU matmul kernel with its own repacked weight layout (`shaders/matmul_<name>.wgsl`,
@@ -307,14 +310,14 @@ pub const FORMATS: &[FormatEntry] = {
     &[
     ggml(G::Q8_0, "q8_0", "ggml 8-bit, blocks of 32 with an f16 scale").runs_on(dedicated(K::Q8_0)).suggest(&[s("q8_0", DefaultPick)]),
     ggml(G::Q6_K, "q6_k", "ggml 6-bit K-quant, 256-value super-blocks").runs_on(dedicated(K::Q6K)).falls_back(k_fallbacks(G::Q8_0)).suggest(&[s("q6_k", DefaultPick)]),
-    ggml(G::Q5_K, "q5_k", "ggml 5-bit K-quant, scale and min per 32 values").falls_back(k_fallbacks(G::Q5_1)).suggest(&[s("q5_k", Offered)]),
+    ggml(G::Q5_K, "q5_k", "ggml 5-bit K-quant, scale and min per 32 values").runs_on(dedicated(K::Q5K)).falls_back(k_fallbacks(G::Q5_1)).suggest(&[s("q5_k", Offered)]),
     ggml(G::Q5_1, "q5_1", "ggml 5-bit, blocks of 32 with f16 scale and min").runs_on(dedicated(K::Q5_1)).suggest(&[s("q5_1", NotOffered)]),
     ggml(G::Q5_0, "q5_0", "ggml 5-bit, blocks of 32 with an f16 scale").runs_on(dedicated(K::Q5_0)).suggest(&[s("q5_0", Offered)]),
     ggml(G::Q4_K, "q4_k", "ggml 4-bit K-quant, scale and min per 32 values").runs_on(dedicated(K::Q4K)).falls_back(k_fallbacks(G::Q5_0)).suggest(&[s("q4_k", DefaultPick)]),
     ggml(G::Q4_1, "q4_1", "ggml 4-bit, blocks of 32 with f16 scale and min").runs_on(dedicated(K::Q4_1)).suggest(&[s("q4_1", Offered)]),
     ggml(G::Q4_0, "q4_0", "ggml 4-bit, blocks of 32 with an f16 scale").runs_on(dedicated(K::Q4_0)).suggest(&[s("q4_0", DefaultPick)]),
-    ggml(G::Q3_K, "q3_k", "ggml 3-bit K-quant, 256-value super-blocks").falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q3_k", Offered)]),
-    ggml(G::Q2_K, "q2_k", "ggml 2-bit K-quant, 256-value super-blocks").falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q2_k", Offered)]),
+    ggml(G::Q3_K, "q3_k", "ggml 3-bit K-quant, 256-value super-blocks").runs_on(dedicated(K::Q3K)).falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q3_k", Offered)]),
+    ggml(G::Q2_K, "q2_k", "ggml 2-bit K-quant, 256-value super-blocks").runs_on(dedicated(K::Q2K)).falls_back(k_fallbacks(G::Q4_0)).suggest(&[s("q2_k", Offered)]),
     family(bnb(Nf4, Plain), "nf4[-b<N>]", "nf4-b64", "bitsandbytes NormalFloat4, f32 absmax per block of N (64 by default)").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("nf4", DefaultPick)]),
     family(bnb(Nf4, DoubleQuant), "nf4[-b<N>]-dq", "nf4-b64-dq", "bitsandbytes NF4, absmax double-quantized to 8 bits").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("nf4-b64-dq", NotOffered)]),
     family(bnb(Fp4, Plain), "fp4[-b<N>]", "fp4-b64", "bitsandbytes FP4, f32 absmax per block of N (64 by default)").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("fp4", Offered)]),

@@ -57,10 +57,16 @@ pub enum Kernel {
     MatmulQ5_1,
     /// `matmul_iq4_nl.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl`.
     MatmulIq4Nl,
-    /// `matmul_q4_k.wgsl` + `matmul_common.wgsl`.
+    /// `matmul_q4_k.wgsl` + `matmul_k_scales.wgsl` + `matmul_common.wgsl`.
     MatmulQ4K,
+    /// `matmul_q5_k.wgsl` + `matmul_k_scales.wgsl` + `matmul_q5_codes.wgsl` + `matmul_common.wgsl`.
+    MatmulQ5K,
     /// `matmul_q6_k.wgsl` + `matmul_common.wgsl`.
     MatmulQ6K,
+    /// `matmul_q3_k.wgsl` + `matmul_common.wgsl`.
+    MatmulQ3K,
+    /// `matmul_q2_k.wgsl` + `matmul_common.wgsl`.
+    MatmulQ2K,
     /// `matmul_int.wgsl` + `matmul_common.wgsl` (INT4/INT8, overrides BITS, GROUP_SIZE, ASYM).
     MatmulInt,
     /// `matmul_codebook.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl` (NF4/FP4, override BLOCK).
@@ -176,9 +182,10 @@ macro_rules! matmul_module {
 
 /// One list of the matmul kernels, their format files and the shared pieces each takes
 /// (`matmul_dot_decoded.wgsl`: `dot8_row`/`dot16_row` through `decode8`; `matmul_dot32.wgsl`:
-/// `dot32_row` as two `dot16_row`; `matmul_q5_codes.wgsl`: the 5-bit codes of Q5_0/Q5_1;
+/// `dot32_row` as two `dot16_row`; `matmul_q5_codes.wgsl`: the 5-bit codes of Q5_0/Q5_1/Q5_K;
 /// `matmul_table16.wgsl`: the 16-value table of NF4/FP4 and IQ4_NL; `matmul_f16_scales.wgsl`:
-/// the f16 block scales of Q8_0, Q4_0, Q5_0, IQ4_NL); every module is built from it. The module's activation file
+/// the f16 block scales of Q8_0, Q4_0, Q5_0, IQ4_NL; `matmul_k_scales.wgsl`: the super-block
+/// scales and minimums of Q4_K/Q5_K); every module is built from it. The module's activation file
 /// names the GEMM tiles' type and the GEMV's chunk dot: `matmul_activations_f32.wgsl` in the base
 /// module, f16 in `matmul_f16_activations.wgsl`.
 macro_rules! matmul_kernels {
@@ -211,8 +218,11 @@ matmul_kernels! {
     MatmulQ5_0 => "matmul_q5_0.wgsl" + "matmul_f16_scales.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulQ5_1 => "matmul_q5_1.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulIq4Nl => "matmul_iq4_nl.wgsl" + "matmul_f16_scales.wgsl" + "matmul_table16.wgsl" + "matmul_dot32.wgsl",
-    MatmulQ4K => "matmul_q4_k.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ4K => "matmul_q4_k.wgsl" + "matmul_k_scales.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ5K => "matmul_q5_k.wgsl" + "matmul_k_scales.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulQ6K => "matmul_q6_k.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ3K => "matmul_q3_k.wgsl" + "matmul_dot32.wgsl",
+    MatmulQ2K => "matmul_q2_k.wgsl" + "matmul_dot32.wgsl",
     MatmulInt => "matmul_int.wgsl",
     MatmulCodebook => "matmul_codebook.wgsl" + "matmul_table16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
 }

@@ -31,10 +31,25 @@
 //! Q4_K  w_q: nibbles in row order (ggml's 64-value lo/hi interleave undone)
 //!       w_s: per 256-value super-block 5 words:
 //!            | dmin:d | S3 S2 S1 S0 | S7..S4 | M3..M0 | M7..M4 |    (6-bit scales unpacked to bytes)
+//! Q5_K  w_q: per sub-block j of 32, 5 words, as Q5_0's block:
+//!            | q7..q0 | q15..q8 | q23..q16 | q31..q24 | h31 .. h1 h0 |
+//!              low nibbles in row order                fifth bits: h_l = bit j of ggml's qh[l]
+//!       w_s: as Q4_K                                                 (5.625 bits per weight)
 //! Q6_K  w_q: low 4 bits in row order (8 per word)
 //!       w_s: per super-block 21 words:
 //!            | d (f32 bits) | sc3..sc0 | sc7..sc4 | sc11..8 | sc15..12 | h0 | ... | h15 |
 //!              i8 scales of the 16-value sub-blocks;  h: high 2 bits in row order, 16 per word
+//! Q3_K  w_q: per 32 values 3 words:
+//!            | l15 .. l1 l0 | l31 .. l17 l16 | h31 .. h1 h0 |
+//!              low 2 bits in row order (ggml's interleave undone)  high bits: h_l = bit j of
+//!                                                                  ggml's hmask[l], values 32j..
+//!       w_s: per super-block 4 words:
+//!            | d (f32 bits) | S7..S0 low 4 bits | S15..S8 low 4 bits | S15..S0 high 2 bits |
+//!              the 6-bit scales (ggml's 12-byte shuffle undone; offset 32 kept)  (3.5 bits per weight)
+//! Q2_K  w_q: | q15 .. q1 q0 | q31 .. q16 | ...                       (2-bit quants in row order,
+//!                                                                     ggml's interleave undone)
+//!       w_s: per super-block 5 words:
+//!            | dmin:d | M3 S3 .. M0 S0 | .. | M15 S15 .. M12 S12 |  (ggml's scale bytes as stored)
 //! INT4/INT8 (formats/int.rs, sym or asym, per channel or per group of 8k values)
 //!       w_q: the stored bit stream (already row order, LSB first), each row padded with zero
 //!            words to a multiple of 4 (the subgroup GEMV reads it as vec4<u32>)
@@ -45,15 +60,17 @@
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: Q2_K, Q3_K, Q5_K, IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor
-//!       INT, FP8, groups the kernels can't index ...): each row is dequantized on the CPU with the
+//! generic (every other format: IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor INT, FP8, groups
+//!       the kernels can't index ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
 //! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
 //! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
-//! a row has an odd number of blocks), Q4_1/Q5_1 none, Q4_K 4.625 vs 4.5 bits per weight, Q6_K
-//! 6.625 vs 6.5625, INT group scales f32 instead of f16, a double-quantized NF4/FP4 absmax f32.
+//! a row has an odd number of blocks), Q4_1/Q5_1/Q2_K none, Q4_K 4.625 vs 4.5 bits per weight,
+//! Q5_K 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, Q3_K 3.5
+//! vs 3.4375 (d and the scales take 4 words, not 3.5), INT group scales f32 instead of f16, a
+//! double-quantized NF4/FP4 absmax f32.
 
 use half::f16;
 
@@ -62,12 +79,13 @@ use super::kernel::Kernel;
 use super::GpuError;
 use crate::formats::bnb::Bnb4Tensor;
 use crate::formats::ggml::iq4_nl::KVALUES_IQ4NL;
-use crate::formats::ggml::q4_k::get_scale_min_k4;
 use crate::formats::int::IntTensor;
 use crate::formats::quantized::GgmlTensor;
 use crate::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel};
 use crate::formats::{GgmlType, Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
 use crate::model::Matrix;
+
+mod k_quants;
 
 /// Which kernel reads a [`Repacked`] matrix, with its override constants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +114,10 @@ impl Layout {
             Layout::Fixed(FixedLayout::Q5_1) => Kernel::MatmulQ5_1,
             Layout::Fixed(FixedLayout::Iq4Nl) => Kernel::MatmulIq4Nl,
             Layout::Fixed(FixedLayout::Q4K) => Kernel::MatmulQ4K,
+            Layout::Fixed(FixedLayout::Q5K) => Kernel::MatmulQ5K,
             Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
+            Layout::Fixed(FixedLayout::Q3K) => Kernel::MatmulQ3K,
+            Layout::Fixed(FixedLayout::Q2K) => Kernel::MatmulQ2K,
             Layout::Int { .. } => Kernel::MatmulInt,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
         }
@@ -130,7 +151,7 @@ pub struct Repacked {
     pub rows: usize,
     pub cols: usize,
     pub arrays: Vec<PackedArray>,
-    /// What runs, for users: `"Q4_1 (dedicated)"`, `"Q5_K → f16 (generic dequantize path)"`.
+    /// What runs, for users: `"Q4_1 (dedicated)"`, `"IQ4_XS → f16 (generic dequantize path)"`.
     pub label: String,
 }
 
@@ -219,8 +240,11 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
                     arrays.push(shared(KVALUES_IQ4NL.iter().map(|&v| f32::from(v).to_bits()).collect()));
                     arrays
                 }
-                FixedLayout::Q4K => q4_k(ggml_rows(t), cols),
-                FixedLayout::Q6K => q6_k(ggml_rows(t), cols),
+                FixedLayout::Q4K => k_quants::q4_k(ggml_rows(t), cols),
+                FixedLayout::Q5K => k_quants::q5_k(ggml_rows(t), cols),
+                FixedLayout::Q6K => k_quants::q6_k(ggml_rows(t), cols),
+                FixedLayout::Q3K => k_quants::q3_k(ggml_rows(t), cols),
+                FixedLayout::Q2K => k_quants::q2_k(ggml_rows(t), cols),
                 // Models hold F32 tensors as Matrix::F32 (the arm above).
                 FixedLayout::F32 => return generic(name, m),
             };
@@ -350,53 +374,18 @@ fn q5_codes<'a>(rows: impl Iterator<Item = &'a [u8]>, block_bytes: usize, cols: 
         for b in row.chunks_exact(block_bytes) {
             let mut nibbles = Vec::with_capacity(32);
             block_nibbles(&b[qh_at + 4..], &mut nibbles);
-            words.extend(pack_bits(&nibbles, 4));
-            words.extend(words_le(&b[qh_at..qh_at + 4]));
+            let qh = u32::from_le_bytes(b[qh_at..qh_at + 4].try_into().expect("4 qh bytes"));
+            push_q5_block(&nibbles, qh, &mut words);
         }
     }
     per_row(5 * cols / 32, words)
 }
 
-fn q4_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
-    let (mut codes, mut s) = (Vec::new(), Vec::new());
-    for row in rows {
-        for b in row.chunks_exact(144) {
-            let scales: &[u8; 12] = b[4..16].try_into().expect("12 scale bytes");
-            let (sc, mn): (Vec<u8>, Vec<u8>) = (0..8).map(|j| get_scale_min_k4(j, scales)).unzip();
-            s.extend_from_slice(&b[0..4]); // d, dmin
-            s.extend(sc);
-            s.extend(mn);
-            for chunk in b[16..144].chunks_exact(32) {
-                block_nibbles(chunk, &mut codes);
-            }
-        }
-    }
-    vec![per_row(cols / 8, pack_bits(&codes, 4)), per_row(5 * cols / 256, words_le(&s))]
-}
-
-fn q6_k<'a>(rows: impl Iterator<Item = &'a [u8]>, cols: usize) -> Vec<PackedArray> {
-    let (mut lo, mut s) = (Vec::new(), Vec::new());
-    for row in rows {
-        for b in row.chunks_exact(210) {
-            let (ql, qh) = (&b[0..128], &b[128..192]);
-            let mut q = [0u8; 256];
-            for h in 0..2 {
-                for l in 0..32 {
-                    let (a, c, hb) = (ql[64 * h + l], ql[64 * h + 32 + l], qh[32 * h + l]);
-                    q[128 * h + l] = (a & 15) | (hb & 3) << 4;
-                    q[128 * h + 32 + l] = (c & 15) | (hb >> 2 & 3) << 4;
-                    q[128 * h + 64 + l] = (a >> 4) | (hb >> 4 & 3) << 4;
-                    q[128 * h + 96 + l] = (c >> 4) | (hb >> 6 & 3) << 4;
-                }
-            }
-            lo.extend(q.iter().map(|v| v & 15));
-            let d = f16::from_bits(f16_bits_at(b, 208)).to_f32();
-            s.extend(words_le(&d.to_le_bytes()));
-            s.extend(words_le(&b[192..208]));
-            s.extend(pack_bits(&q.map(|v| v >> 4), 2));
-        }
-    }
-    vec![per_row(cols / 8, pack_bits(&lo, 4)), per_row(21 * cols / 256, s)]
+/// One block of 32 5-bit codes as `matmul_q5_codes.wgsl` reads it (Q5_0, Q5_1, a Q5_K
+/// sub-block): the 32 low nibbles in row order (4 words), then the fifth bits (bit k: weight k).
+fn push_q5_block(nibbles: &[u8], fifth_bits: u32, words: &mut Vec<u32>) {
+    words.extend(pack_bits(nibbles, 4));
+    words.push(fifth_bits);
 }
 
 /// The scheme the registry knows `m` by.
