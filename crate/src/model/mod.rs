@@ -48,6 +48,7 @@ pub mod hf_vocab;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
+pub mod kv_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod pool;
 #[cfg(target_arch = "wasm32")]
@@ -65,6 +66,7 @@ pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward
 pub use forward_batch::{
     forward_batch, forward_batch_observed, try_forward_batch, ActivationObserver, BatchLogits, BatchState, Block,
 };
+pub use kv_cache::{KvCache, KvType, KvTypeError};
 pub use quantize::{planned_schemes, quantize_model, quantize_model_with, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};
