@@ -82,7 +82,7 @@ fn kv_cache_the_gpu_cannot_store_is_a_clear_error() {
                 vec!["generate", "/nonexistent/m.gguf", "-p", "x", "--device", "gpu", "--kv-cache", kv],
                 format!(
                     "quantlab: error: --device gpu: KV cache {kv}: the GPU forward stores f32, f16 or int8 only; {kv} \
-                     runs on the CPU forward (--device cpu)"
+                     runs on the CPU forward (--device cpu or auto)"
                 ),
             ),
             (

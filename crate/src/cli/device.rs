@@ -139,7 +139,7 @@ pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
         )));
     }
     if device == DeviceArg::Gpu {
-        opts.kv_cache.on_gpu().map_err(|e| msg(format!("--device gpu: {e}")))?;
+        opts.kv_cache.on_gpu().map_err(|e| msg(format!("--device gpu: {e} (--device cpu or auto)")))?;
     }
     #[cfg(not(feature = "gpu"))]
     if opts.needs_gpu() {

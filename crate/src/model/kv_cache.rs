@@ -61,11 +61,7 @@ pub enum KvType {
 pub enum KvTypeError {
     #[error("unknown KV cache type '{name}' (expected f32, f16, int8, int4 or fp8)")]
     Unknown { name: String },
-    #[error(
-        "KV cache {}: the GPU forward stores f32, f16 or int8 only; {} runs on the CPU forward (--device cpu)",
-        kv.name(),
-        kv.name()
-    )]
+    #[error("KV cache {}: the GPU forward stores f32, f16 or int8 only; {} runs on the CPU forward", kv.name(), kv.name())]
     NotOnGpu { kv: KvType },
 }
 
