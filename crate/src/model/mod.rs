@@ -10,6 +10,8 @@
 //!   ([`Model::from_hf_checkpoint`]), q/k rows permuted to the GGUF RoPE layout.
 //! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits);
 //!   [`forward_observed`] also shows every linear layer's input.
+//! - [`kv_cache`]: the KV cache in f32, f16, int8, int4 or fp8 ([`KvType`]; `State::with_kv`),
+//!   quantized when a position is written, dequantized when attention reads it.
 //! - [`forward_batch`]: a block of positions at once ([`forward_batch()`]), bit-identical to
 //!   [`forward()`] position by position and much faster: each packed weight row is decoded once
 //!   per block ([`Matrix::matmul_threads`]). Evaluation and prompt prefill use it.
