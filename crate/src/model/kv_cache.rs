@@ -176,9 +176,11 @@ enum Store {
         nibbles: Vec<u8>,
         scales: Vec<f32>,
     },
+    /// `decoded[c]` = E4M3 code `c` as f32 (exact): attention's reads are a table lookup.
     Fp8 {
         codes: Vec<u8>,
         scales: Vec<f32>,
+        decoded: Box<[f32; 256]>,
     },
 }
 
@@ -189,7 +191,11 @@ impl Store {
             KvType::F16 => Store::F16(vec![f16::ZERO; values]),
             KvType::Int8 => Store::Int8 { codes: vec![0; values], scales: vec![0.0; scales] },
             KvType::Int4 => Store::Int4 { nibbles: vec![0; values.div_ceil(2)], scales: vec![0.0; scales] },
-            KvType::Fp8 => Store::Fp8 { codes: vec![0; values], scales: vec![0.0; scales] },
+            KvType::Fp8 => Store::Fp8 {
+                codes: vec![0; values],
+                scales: vec![0.0; scales],
+                decoded: Box::new(std::array::from_fn(|c| Fp8Format::E4M3.decode(c as u8))),
+            },
         }
     }
 
@@ -199,7 +205,7 @@ impl Store {
             Store::F16(v) => v.fill(f16::ZERO),
             Store::Int8 { codes, scales } => (codes.fill(0), scales.fill(0.0)).1,
             Store::Int4 { nibbles, scales } => (nibbles.fill(0), scales.fill(0.0)).1,
-            Store::Fp8 { codes, scales } => (codes.fill(0), scales.fill(0.0)).1,
+            Store::Fp8 { codes, scales, .. } => (codes.fill(0), scales.fill(0.0)).1,
         }
     }
 
@@ -209,7 +215,7 @@ impl Store {
             Store::F16(v) => 2 * v.len(),
             Store::Int8 { codes, scales } => codes.len() + 4 * scales.len(),
             Store::Int4 { nibbles, scales } => nibbles.len() + 4 * scales.len(),
-            Store::Fp8 { codes, scales } => codes.len() + 4 * scales.len(),
+            Store::Fp8 { codes, scales, .. } => codes.len() + 4 * scales.len(),
         }
     }
 
@@ -231,7 +237,7 @@ impl Store {
                     }
                 }
             }
-            Store::Fp8 { codes, scales } => {
+            Store::Fp8 { codes, scales, .. } => {
                 let s = x.iter().fold(0f32, |m, v| m.max(v.abs())) / Fp8Format::E4M3.max();
                 scales[scale_at] = s;
                 for (c, &xi) in codes[at..at + x.len()].iter_mut().zip(x) {
@@ -260,9 +266,9 @@ impl Store {
                     *o = f32::from(code) * scales[scale_at + j / INT4_GROUP];
                 }
             }
-            Store::Fp8 { codes, scales } => {
+            Store::Fp8 { codes, scales, decoded } => {
                 let s = scales[scale_at];
-                out.iter_mut().zip(&codes[at..at + n]).for_each(|(o, &c)| *o = Fp8Format::E4M3.decode(c) * s);
+                out.iter_mut().zip(&codes[at..at + n]).for_each(|(o, &c)| *o = decoded[usize::from(c)] * s);
             }
         }
         out
