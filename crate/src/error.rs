@@ -18,7 +18,7 @@ use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
 use crate::model::hf_gguf::HfConvertError;
 use crate::model::quantize::QuantizeModelError;
-use crate::model::ModelError;
+use crate::model::{KvTypeError, ModelError};
 use crate::stats::HistogramError;
 use crate::tokenizer::TokenizerError;
 
@@ -132,6 +132,15 @@ impl HasKind for SchemeError {
     fn kind(&self) -> ErrorKind {
         match self {
             SchemeError::Unknown { .. } | SchemeError::Invalid { .. } => ErrorKind::bad(Input::Format),
+        }
+    }
+}
+
+impl HasKind for KvTypeError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            KvTypeError::Unknown { .. } => ErrorKind::bad(Input::Options),
+            KvTypeError::NotOnGpu { .. } => ErrorKind::Unsupported,
         }
     }
 }

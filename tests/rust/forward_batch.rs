@@ -18,7 +18,7 @@ use quantlab::formats::{quantize, QuantScheme, TensorShape};
 use quantlab::model::eval::{evaluate, plan, EvalHooks, ForwardMode, LogitSource, ModelSource, Protocol};
 use quantlab::model::generate::generate;
 use quantlab::model::{
-    forward, forward_batch, quantize_model, BatchLogits, BatchState, Block, Config, Matrix, Model, Sampler,
+    forward, forward_batch, quantize_model, BatchLogits, BatchState, Block, Config, KvType, Matrix, Model, Sampler,
     SamplerConfig, State, TensorPolicy, Weights,
 };
 
@@ -132,9 +132,9 @@ fn synthetic(scheme: &str) -> Model {
     Model { config, weights }
 }
 
-/// Every position's logits, one position at a time through `forward`.
-fn reference_logits(model: &Model, tokens: &[u32]) -> Vec<f32> {
-    let mut s = State::new(&model.config, tokens.len());
+/// Every position's logits, one position at a time through `forward`, with a `kv` cache.
+fn reference_logits(model: &Model, tokens: &[u32], kv: KvType) -> Vec<f32> {
+    let mut s = State::with_kv(&model.config, tokens.len(), kv);
     s.threads = 1;
     tokens
         .iter()
@@ -145,9 +145,14 @@ fn reference_logits(model: &Model, tokens: &[u32]) -> Vec<f32> {
 
 /// The same through `forward_batch`: positions `0..prefix` by `forward` (the batch continues a
 /// cache the reference filled), the rest in blocks of `block`.
-fn batched_logits(model: &Model, tokens: &[u32], prefix: usize, block: usize, threads: usize) -> Vec<f32> {
+fn batched_logits(
+    model: &Model,
+    tokens: &[u32],
+    kv: KvType,
+    (prefix, block, threads): (usize, usize, usize),
+) -> Vec<f32> {
     let (c, w) = (&model.config, &model.weights);
-    let mut s = State::new(c, tokens.len());
+    let mut s = State::with_kv(c, tokens.len(), kv);
     s.threads = threads;
     let mut out: Vec<f32> = Vec::new();
     for (p, &t) in tokens[..prefix].iter().enumerate() {
@@ -172,11 +177,28 @@ fn batched_forward_equals_forward_for_every_format_family() {
     let tokens: Vec<u32> = values(40, 77, 1.0).iter().map(|v| ((v.abs() * 1e4) as u32) % 300).collect();
     for &scheme in SCHEMES {
         let model = synthetic(scheme);
-        let want = reference_logits(&model, &tokens);
+        let want = reference_logits(&model, &tokens, KvType::F32);
         // Uneven blocks, a block of one, a prefix from the reference, threads.
         for (prefix, block, threads) in [(0, 16, 1), (0, 40, 3), (7, 9, 2), (39, 1, 1)] {
-            let got = batched_logits(&model, &tokens, prefix, block, threads);
+            let got = batched_logits(&model, &tokens, KvType::F32, (prefix, block, threads));
             assert!(same_bits(&got, &want), "{scheme}: prefix {prefix}, blocks of {block}, {threads} threads");
+        }
+    }
+}
+
+/// Both forwards read a quantized cache through the same decoder, so they stay bit-identical;
+/// and the cache's rounding really changes the logits.
+#[test]
+fn batched_forward_equals_forward_with_a_quantized_kv_cache() {
+    let tokens: Vec<u32> = values(40, 78, 1.0).iter().map(|v| ((v.abs() * 1e4) as u32) % 300).collect();
+    let model = synthetic("q4_1");
+    let f32_cache = reference_logits(&model, &tokens, KvType::F32);
+    for kv in [KvType::F16, KvType::Int8, KvType::Int4, KvType::Fp8] {
+        let want = reference_logits(&model, &tokens, kv);
+        assert!(!same_bits(&want, &f32_cache), "{kv}: the cache does not round");
+        for run in [(0, 16, 1), (7, 9, 2), (39, 1, 1)] {
+            let got = batched_logits(&model, &tokens, kv, run);
+            assert!(same_bits(&got, &want), "{kv}: prefix, block, threads {run:?}");
         }
     }
 }

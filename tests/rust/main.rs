@@ -42,6 +42,7 @@ mod imatrix_quants;
 mod int_fp8;
 mod io;
 mod kquants;
+mod kv_cache;
 mod model_quant;
 mod module_deps;
 mod presets;

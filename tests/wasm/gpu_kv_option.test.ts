@@ -19,7 +19,14 @@ beforeAll(async () => {
 
 test('an unknown kvCache throws at once with the valid formats', () => {
   for (const bad of ['q4', 'fp16', '']) {
-    expect(() => GpuLabModel.upload(base, undefined, bad)).toThrow(`kvCache: unknown KV cache format '${bad}' (expected f32, f16 or int8)`);
+    expect(() => GpuLabModel.upload(base, undefined, bad)).toThrow(`kvCache: unknown KV cache type '${bad}' (expected f32, f16, int8, int4 or fp8)`);
+  }
+});
+
+test('a CPU-only kvCache (int4, fp8) throws at once saying so', () => {
+  for (const cpuOnly of ['int4', 'fp8']) {
+    expect(() => GpuLabModel.upload(base, undefined, cpuOnly)).toThrow(
+      `kvCache: KV cache ${cpuOnly}: the GPU forward stores f32, f16 or int8 only; ${cpuOnly} runs on the CPU forward`);
   }
 });
 

@@ -127,6 +127,20 @@ describe('LabModel', () => {
     expect(() => base.generate('x', { maxToken: 3 })).toThrow(/unknown option 'maxToken'/);
   });
 
+  test('a quantized KV cache runs on the CPU core with the f32-cache base as the reference', () => {
+    const ev = new LabEval(base);
+    const r = ev.run(text(), { ctx: 32, maxWindows: 1, kvCache: 'int4' });
+    expect(r.kvCache).toBe('int4');
+    expect(r.results.length).toBe(2);
+    expect(r.results[0].klMean).toBeUndefined();
+    expect(r.results[1].klMean).toBeGreaterThan(0);
+    expect(ev.run(text(), { ctx: 32, maxWindows: 1 }).results[0].ppl).toBe(r.results[0].ppl);
+    // A name from untyped JavaScript: the .d.ts lists the valid ones, the binding must refuse others.
+    const bad = { kvCache: 'q4_0' } as unknown as { kvCache: 'f32' };
+    expect(thrown(() => ev.run(text(), bad))).toMatchObject({ kind: 'badInput', what: 'options' });
+    expect(() => ev.run(text(), bad)).toThrow("kvCache: unknown KV cache type 'q4_0' (expected f32, f16, int8, int4 or fp8)");
+  });
+
   test('16 greedy tokens equal the native ones, streamed piece by piece', () => {
     const pieces: string[] = [];
     const ids: number[] = [];

@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! const ev = new LabEval(base); ev.add(q8); ev.add(q4k);   // models stay usable in JS
-//! ev.run(text, {ctx?: 512, maxWindows?, protocol?: "default"|"llama.cpp"},
+//! ev.run(text, {ctx?: 512, maxWindows?, protocol?: "default"|"llama.cpp",
+//!               kvCache?: "f32"|"f16"|"int8"|"int4"|"fp8"},
 //!        onProgress?(positionsDone, positionsTotal) -> bool|void)
-//!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens,
+//!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens, kvCache,
 //!       results: [{ppl, pplStderr, meanNll, klMean?, klMax?, top1Agreement?, tokensPerSec?,
 //!                  tokensScored, paired?: {lnPplRatio, lnPplRatioStderr, pplRatio,
 //!                  pplRatioStderr, deltaPpl, deltaPplStderr, nllCorrelation, klMean, klStderr,
@@ -15,6 +16,10 @@
 //! exportQuantized(sourceGguf, format, onProgress?(done, total, tensor) -> bool|void)
 //!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
 //! ```
+//! With a `kvCache` other than "f32" (rules in [`crate::model::kv_cache`]) every model runs with
+//! that cache and `results` gains a first entry, the base with an f32 cache, the reference of
+//! every KL / top-1 / paired statistic (as `quantlab eval --kv-cache`): `results[1]` is then the
+//! base with the quantized cache.
 //! `onProgress` of `run` is called after every window position (all models run on it);
 //! returning `false` throws an Error of kind `cancelled`.
 
@@ -33,7 +38,7 @@ use crate::model::eval::{
     evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Paired, Protocol, DEFAULT_CTX,
 };
 use crate::model::weights::default_threads;
-use crate::model::TensorPolicy;
+use crate::model::{KvType, TensorPolicy};
 
 /// Models to evaluate together; the first is the base.
 #[wasm_bindgen]
@@ -51,6 +56,8 @@ pub struct EvalOpts {
     max_windows: Option<f64>,
     #[tsify(optional)]
     protocol: Option<String>,
+    #[tsify(optional, type = "\"f32\" | \"f16\" | \"int8\" | \"int4\" | \"fp8\"")]
+    kv_cache: Option<String>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -85,6 +92,8 @@ pub struct EvalResult {
     windows_available: usize,
     tokens_scored: usize,
     text_tokens: usize,
+    #[tsify(type = "\"f32\" | \"f16\" | \"int8\" | \"int4\" | \"fp8\"")]
+    kv_cache: &'static str,
     results: Vec<SourceResult>,
 }
 
@@ -108,7 +117,9 @@ impl LabEval {
         #[wasm_bindgen(unchecked_param_type = "EvalOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<EvalResult>, JsValue> {
-        let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol"])?;
+        let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol", "kvCache"])?;
+        let kv = o.kv_cache.as_deref().map_or(Ok(KvType::F32), KvType::parse);
+        let kv = kv.map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))?;
         let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
         let max_windows = o.max_windows.map(|k| js_count(k, "maxWindows")).transpose()?.map(|k| k as usize);
         let protocol = match o.protocol.as_deref().unwrap_or("default") {
@@ -124,8 +135,13 @@ impl LabEval {
         let tokens = tok.encode(text, add_bos, false);
         let plan = plan(&tokens, ctx, protocol, add_bos, tok.bos_id(), max_windows).map_err(js_err)?;
 
-        let mut sources: Vec<ModelSource> =
-            self.models.iter().map(|m| ModelSource::new(&m.model, ctx, default_threads())).collect();
+        // A quantized cache gets the f32-cache base as the reference, as `quantlab eval`.
+        let reference = (kv != KvType::F32).then(|| (&self.models[0], KvType::F32));
+        let mut sources: Vec<ModelSource> = reference
+            .into_iter()
+            .chain(self.models.iter().map(|m| (m, kv)))
+            .map(|(m, kv)| ModelSource::with_kv(&m.model, ctx, default_threads(), kv))
+            .collect();
         let mut dyn_sources: Vec<&mut dyn LogitSource> =
             sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
         let mut callback = JsCallback::new(on_progress);
@@ -145,6 +161,7 @@ impl LabEval {
             windows_available: plan.windows_available,
             tokens_scored: plan.tokens_scored(),
             text_tokens: plan.text_tokens,
+            kv_cache: kv.name(),
             results: metrics
                 .iter()
                 .map(|m| SourceResult {

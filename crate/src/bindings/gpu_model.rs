@@ -36,6 +36,7 @@ use crate::gpu::forward::probe::probe_decode_with;
 use crate::gpu::forward::{GpuModel, KvFormat};
 use crate::gpu::matmul::ActivationPrecision;
 use crate::model::weights::default_threads;
+use crate::model::KvType;
 
 /// KV positions uploaded by default: enough for the lab's prompts and generations, small enough
 /// for a software adapter's memory (f32 cache: 30 layers · 2 · 192 · 4 bytes per position).
@@ -83,12 +84,11 @@ extern "C" {
     pub type ProbeReportPromise;
 }
 
-/// The binding's KV cache option: absent (or undefined) is f32; anything but f32/f16/int8 is an
-/// error listing the valid names.
+/// The binding's KV cache option: absent (or undefined) is f32; an unknown name is an error
+/// listing the valid names, and int4/fp8 (CPU only) an error saying so.
 fn parse_kv_cache(kv_cache: Option<&str>) -> Result<KvFormat, LabJsError> {
-    kv_cache.map_or(Ok(KvFormat::F32), |s| {
-        KvFormat::parse(s).map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))
-    })
+    let kv = kv_cache.map_or(Ok(KvType::F32), KvType::parse);
+    kv.and_then(KvFormat::try_from).map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))
 }
 
 fn parse_activations(activations: Option<&str>) -> Result<ActivationPrecision, LabJsError> {

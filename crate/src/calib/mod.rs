@@ -142,8 +142,7 @@ pub fn collect(
     for chunk in &chunks {
         // A fresh cache per chunk: attention at `pos` reads only rows 0..=pos, all written in
         // this chunk, so clearing is for clarity, not correctness.
-        state.key_cache.fill(0.0);
-        state.value_cache.fill(0.0);
+        state.kv.clear();
         for (b, part) in chunk.chunks(block).enumerate() {
             let blk = Block { tokens: part, pos0: b * block, logits: BatchLogits::Nothing };
             forward_batch_observed(c, &model.weights, &mut state, &mut batch, blk, Some(&mut *observer));

@@ -11,23 +11,23 @@
 //!
 //! Built without the `gpu` feature, `auto` is the CPU and `gpu` an error.
 //!
-//! `--kv-cache f32|f16|int8` ([`KvCacheArg`]) picks how the GPU forward stores keys and values.
-//! The CPU runtime keeps an f32 cache only (no twin of the rounding), so f16/int8 need the GPU:
-//! with `--device cpu` they are an error before anything loads; with `auto` they make the GPU
-//! required (no adapter, or a model that does not fit, is an error naming the flag) and skip the
-//! probe, which compares against a CPU that could not honour the choice.
+//! `--kv-cache f32|f16|int8|int4|fp8` ([`KvType`], rules in [`crate::model::kv_cache`]) picks
+//! how the forward stores keys and values. The CPU forward stores all five; the GPU forward
+//! f32, f16 and int8 (the same dequantized values as the CPU's). int4 and fp8 therefore run on
+//! the CPU: under `auto` without asking for an adapter, and with `--device gpu` they are an error
+//! before anything loads.
 //!
 //! `--activations f32|f16` ([`ActivationsArg`]) picks what the GPU forward's weight matmuls
 //! compute in (f16: weights and activations rounded to f16, f16 products summed in f32; needs the
-//! adapter's shader-f16). Like a non-f32 KV cache, f16 needs the GPU: an error with
-//! `--device cpu`, the GPU required under `auto`, and an adapter without shader-f16 an error
-//! naming it. [`GpuArgs`] bundles both flags.
+//! adapter's shader-f16). f16 needs the GPU: an error with `--device cpu` (or with a CPU-only KV
+//! cache), the GPU required under `auto`, and an adapter without shader-f16 an error naming it.
+//! [`GpuArgs`] bundles both flags.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use super::CliError;
-use crate::model::Model;
+use crate::model::{KvType, Model};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -39,40 +39,15 @@ pub enum DeviceArg {
     Auto,
 }
 
-/// `--kv-cache`: how the GPU forward's KV cache stores keys and values.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum KvCacheArg {
-    /// 4 bytes per value, bit-identical to the CPU's cache.
-    #[default]
-    F32,
-    /// 2 bytes per value (IEEE half, round to nearest even).
-    F16,
-    /// 1 byte per value plus one f32 scale per (position, KV head): absmax / 127.
-    Int8,
-}
-
-impl KvCacheArg {
-    pub fn name(self) -> &'static str {
-        match self {
-            KvCacheArg::F32 => "f32",
-            KvCacheArg::F16 => "f16",
-            KvCacheArg::Int8 => "int8",
-        }
+/// `--kv-cache` takes [`KvType`]'s names (and aliases): clap lists and matches them from
+/// [`KvType::ALL`], so the names live in one place.
+impl clap::ValueEnum for KvType {
+    fn value_variants<'a>() -> &'a [Self] {
+        &KvType::ALL
     }
 
-    #[cfg(feature = "gpu")]
-    pub fn format(self) -> crate::gpu::forward::KvFormat {
-        use crate::gpu::forward::KvFormat;
-        match self {
-            KvCacheArg::F32 => KvFormat::F32,
-            KvCacheArg::F16 => KvFormat::F16,
-            KvCacheArg::Int8 => KvFormat::Int8,
-        }
-    }
-
-    /// Whether only the GPU forward can honour it.
-    pub fn needs_gpu(self) -> bool {
-        self != KvCacheArg::F32
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).aliases(self.aliases().iter().copied()))
     }
 }
 
@@ -110,71 +85,68 @@ pub const ACTIVATIONS_HELP: &str = "What the GPU forward's weight matmuls comput
 /// The GPU forward's options, shared by `generate` and `eval`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
 pub struct GpuArgs {
-    /// KV cache format of the GPU forward: f32, f16 or int8 (f16/int8 need the GPU; --help for the layout).
+    /// KV cache type: f32, f16, int8, int4 or fp8 (int4/fp8 run on the CPU; --help for the rules).
     #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = KV_CACHE_HELP)]
-    pub kv_cache: KvCacheArg,
+    pub kv_cache: KvType,
     /// Activations of the GPU forward's matmuls: f32 or f16 (f16 needs the GPU and shader-f16; --help for details).
     #[arg(long, value_enum, default_value = "f32", value_name = "PRECISION", long_help = ACTIVATIONS_HELP)]
     pub activations: ActivationsArg,
 }
 
 impl GpuArgs {
-    /// Whether only the GPU forward can honour these options.
+    /// Whether only the GPU forward can honour these options (f16 activations).
     pub fn needs_gpu(self) -> bool {
-        self.kv_cache.needs_gpu() || self.activations != ActivationsArg::F32
+        self.activations != ActivationsArg::F32
     }
 
-    /// The flags that need the GPU, as typed, e.g. `"--kv-cache int8 --activations f16"`.
+    /// Whether only the CPU forward can honour these options (an int4 or fp8 KV cache).
+    pub fn needs_cpu(self) -> bool {
+        self.kv_cache.on_gpu().is_err()
+    }
+
+    /// The flags that need the GPU, as typed, e.g. `"--activations f16"`.
     fn gpu_flags(self) -> String {
-        let mut flags = Vec::new();
-        if self.kv_cache.needs_gpu() {
-            flags.push(format!("--kv-cache {}", self.kv_cache.name()));
-        }
-        if self.activations != ActivationsArg::F32 {
-            flags.push(format!("--activations {}", self.activations.name()));
-        }
-        flags.join(" ")
-    }
-
-    /// What the CPU forward does instead, for the errors.
-    fn cpu_instead(self) -> String {
-        let mut what = Vec::new();
-        let mut fixes = Vec::new();
-        if self.kv_cache.needs_gpu() {
-            what.push("keeps an f32 KV cache");
-            fixes.push("--kv-cache f32");
-        }
-        if self.activations != ActivationsArg::F32 {
-            what.push("computes f32 activations");
-            fixes.push("--activations f32");
-        }
-        format!("{} (use --device gpu, or {})", what.join(" and "), fixes.join(" "))
+        format!("--activations {}", self.activations.name())
     }
 }
 
 /// The `--kv-cache` help text (shared by `generate` and `eval`).
-pub const KV_CACHE_HELP: &str = "KV cache format of the GPU forward: f32 (4 bytes/value, identical to the CPU \
-cache), f16 (2 bytes/value, round to nearest even) or int8 (1 byte/value + one f32 scale per position and KV head: \
-code = round(x / scale) clamped to ±127, scale = max|x| / 127 over the head's head_dim values). f16 and int8 need \
-the GPU forward (the CPU runtime keeps an f32 cache): an error with --device cpu, and --device auto then requires \
-an adapter and skips the probe";
+pub const KV_CACHE_HELP: &str = "KV cache type, quantized when a position is written and dequantized when \
+attention reads it: f32 (4 bytes/value, the reference), f16 (2 bytes/value, round to nearest even), int8 \
+(1 byte/value + one f32 scale per position and KV head: code = round(x / scale) clamped to ±127, scale = max|x| / 127 \
+over the head's head_dim values), int4 (4 bits/value + one f32 scale per group of 32 values of a head: code = \
+round(x / scale) clamped to ±7, scale = max|x| / 7) or fp8 (E4M3 + one f32 scale per position and KV head, \
+scale = max|x| / 448). Rounding is to nearest, ties to even. The CPU forward stores all five, the GPU forward \
+f32, f16 and int8 (the same values as the CPU): int4 and fp8 run on the CPU (--device auto picks it; --device gpu \
+is an error)";
 
-/// Rejects GPU options (KV format, activations) the chosen device cannot honour, before
-/// anything is loaded.
+/// Rejects options (KV type, activations) the chosen device cannot honour, before anything is
+/// loaded.
 pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
+    if opts.needs_gpu() && opts.needs_cpu() {
+        return Err(msg(format!(
+            "{} needs the GPU forward, but --kv-cache {} runs on the CPU forward only (the GPU stores f32, f16 or \
+             int8): use --activations f32, or --kv-cache f32|f16|int8",
+            opts.gpu_flags(),
+            opts.kv_cache.name()
+        )));
+    }
     if opts.needs_gpu() && device == DeviceArg::Cpu {
         return Err(msg(format!(
-            "{} needs the GPU forward, but --device cpu runs the CPU forward, which {}",
+            "{} needs the GPU forward, but --device cpu runs the CPU forward, which computes f32 activations \
+             (use --device gpu, or --activations f32)",
             opts.gpu_flags(),
-            opts.cpu_instead()
         )));
+    }
+    if device == DeviceArg::Gpu {
+        opts.kv_cache.on_gpu().map_err(|e| msg(format!("--device gpu: {e} (--device cpu or auto)")))?;
     }
     #[cfg(not(feature = "gpu"))]
     if opts.needs_gpu() {
         return Err(msg(format!(
-            "{}: this quantlab was built without GPU support (feature 'gpu'), and the CPU forward {}",
+            "{}: this quantlab was built without GPU support (feature 'gpu'), and the CPU forward computes f32 \
+             activations (use --activations f32)",
             opts.gpu_flags(),
-            opts.cpu_instead()
         )));
     }
     Ok(())
@@ -205,6 +177,11 @@ pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<
         let _ = writeln!(err, "device: cpu (--device cpu); {}", kv_note(opts, false));
         return Ok(None);
     }
+    if opts.needs_cpu() {
+        let why = format!("--kv-cache {} runs on the CPU forward only", opts.kv_cache.name());
+        let _ = writeln!(err, "device: cpu ({why}); {}", kv_note(opts, false));
+        return Ok(None);
+    }
     #[cfg(feature = "gpu")]
     match Gpu::acquire_blocking() {
         Ok(gpu) => {
@@ -222,9 +199,9 @@ pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<
         }
         Err(e) if device == DeviceArg::Gpu => Err(msg(format!("--device gpu: {e}"))),
         Err(e) if opts.needs_gpu() => Err(msg(format!(
-            "{} needs the GPU forward, and there is no usable GPU ({e}); the CPU forward {}",
+            "{} needs the GPU forward, and there is no usable GPU ({e}); the CPU forward computes f32 activations \
+             (use --activations f32)",
             opts.gpu_flags(),
-            opts.cpu_instead()
         ))),
         Err(e) => {
             let _ = writeln!(err, "device: cpu ({e}); {}", kv_note(opts, false));
@@ -261,17 +238,17 @@ pub fn load(
     #[cfg(feature = "gpu")]
     {
         use crate::gpu::forward::probe::probe_decode;
-        let mut g =
-            match GpuModel::new_blocking(gpu, model, capacity, opts.kv_cache.format(), opts.activations.precision()) {
-                Ok(g) => g,
-                Err(e) if opts.needs_gpu() => return Err(msg(format!("{}: {e}", opts.gpu_flags()))),
-                Err(e) if device == DeviceArg::Auto => {
-                    let _ =
-                        writeln!(err, "device: cpu (the model cannot run on the GPU: {e}); {}", kv_note(opts, false));
-                    return Ok(None);
-                }
-                Err(e) => return Err(msg(format!("--device gpu: {e}"))),
-            };
+        let kv =
+            crate::gpu::forward::KvFormat::try_from(opts.kv_cache).map_err(|e| msg(format!("--device gpu: {e}")))?;
+        let mut g = match GpuModel::new_blocking(gpu, model, capacity, kv, opts.activations.precision()) {
+            Ok(g) => g,
+            Err(e) if opts.needs_gpu() => return Err(msg(format!("{}: {e}", opts.gpu_flags()))),
+            Err(e) if device == DeviceArg::Auto => {
+                let _ = writeln!(err, "device: cpu (the model cannot run on the GPU: {e}); {}", kv_note(opts, false));
+                return Ok(None);
+            }
+            Err(e) => return Err(msg(format!("--device gpu: {e}"))),
+        };
         let _ =
             writeln!(err, "GPU kernels: {} ({:.1} MB on the device)", g.kernel_summary(), g.gpu_bytes() as f64 / 1e6);
         if device == DeviceArg::Gpu || !probe || opts.needs_gpu() {

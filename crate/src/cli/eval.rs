@@ -1,7 +1,7 @@
 //! `quantlab eval MODEL.gguf [--format F ...] [--tasks [FILE]] [--text FILE] [--ctx N] [--max-windows K]
-//! [--protocol default|llama.cpp] [--threads N] [--cpu-forward batched|per-position] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
-//! [--json]`: perplexity of the model (on the CPU or the GPU forward with the chosen KV cache
-//! format, see [`super::device`]) and, per
+//! [--protocol default|llama.cpp] [--threads N] [--cpu-forward batched|per-position] [--device cpu|gpu|auto]
+//! [--kv-cache f32|f16|int8|int4|fp8] [--json]`: perplexity of the model (on the CPU or the GPU
+//! forward with the chosen KV cache type, see [`super::device`]) and, per
 //! `--format`, of an in-memory quantized copy, compared with the base on the same windows
 //! (KL divergence, top-1 agreement, Δppl, each with its standard error; the paired ones as
 //! `llama-perplexity --kl-divergence` reports them).
@@ -11,6 +11,10 @@
 //! stored, named by its source format: the default SmolLM2 file ships as Q4_1, so its rows read
 //! "base (Q4_1 checkpoint)" and each `--format` re-quantizes the Q4_1 values (dequantized) — not
 //! the original bf16 weights.
+//!
+//! With a KV cache other than f32, every row runs with that cache, and a first row, the base with
+//! an f32 cache, is the reference of every row's Δppl, KL and top-1: the base's row then shows
+//! what the quantized cache alone costs.
 //!
 //! With `--tasks` the command runs the instruct task suite instead ([`super::eval_tasks`]).
 //!
@@ -27,7 +31,7 @@ use crate::model::eval::{
     evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
     EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, quantize_model_with, QuantReport, TensorPolicy};
+use crate::model::{quantize_model, quantize_model_with, KvType, QuantReport, TensorPolicy};
 use crate::policy::Target;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -121,6 +125,8 @@ pub struct EvalRow {
     pub delta_ppl: f64,
     pub delta_ppl_rel: f64,
     pub tokens_per_sec: Option<f64>,
+    /// The KV cache type of this row ("f32" for the reference row of a quantized cache).
+    pub kv_cache: &'static str,
     /// Tensors that got another format than asked (policy fallbacks), with the reason.
     pub fallbacks: Vec<String>,
 }
@@ -143,7 +149,8 @@ pub struct EvalReport {
     pub threads: usize,
     /// "cpu", or "gpu (<adapter name>)".
     pub device: String,
-    /// The KV cache format every row ran with: "f32", "f16" or "int8" (always "f32" on the CPU).
+    /// The KV cache type the rows ran with: "f32", "f16", "int8", "int4" or "fp8" (when not
+    /// "f32", the first row is the base with an f32 cache, the reference).
     pub kv_cache: &'static str,
     /// The matmul activations every row ran with: "f32" or "f16" (always "f32" on the CPU).
     pub activations: &'static str,
@@ -285,23 +292,29 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         models.push((name, fallbacks(&rep), q));
     }
     drop(model);
+    let kv = args.gpu.kv_cache;
+    // (model, KV type) of every row; a quantized cache gets the f32-cache base as the reference.
+    let mut runs: Vec<(usize, KvType)> = (0..models.len()).map(|i| (i, kv)).collect();
+    if kv != KvType::F32 {
+        runs.insert(0, (0, KvType::F32));
+    }
 
     let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
     let mut err = std::io::stderr();
     let gpu = device::acquire(args.device, args.gpu, &mut err)?;
     let mut gpu_sources = Vec::new();
-    for (i, (_, _, m)) in models.iter().enumerate() {
-        // The probe (auto) runs on the base; the other formats follow its choice.
-        match device::load(args.device, args.gpu, gpu.as_ref(), m, args.ctx, threads, i == 0, &mut err)? {
+    for (i, &(mi, run_kv)) in runs.iter().enumerate() {
+        // The probe (auto) runs on the first row; the others follow its choice.
+        let opts = GpuArgs { kv_cache: run_kv, ..args.gpu };
+        match device::load(args.device, opts, gpu.as_ref(), &models[mi].2, args.ctx, threads, i == 0, &mut err)? {
             Some(g) => gpu_sources.push(g),
             None if i == 0 => break,
             None => {
-                let why = format!("{}: the GPU cannot run this format (see above); use --device cpu", models[i].0);
+                let why = format!("{}: the GPU cannot run this format (see above); use --device cpu", models[mi].0);
                 return Err(msg(why));
             }
         }
     }
-    let gpu_sources_used = !gpu_sources.is_empty();
     #[cfg(feature = "gpu")]
     let device_name = match (&gpu, gpu_sources.is_empty()) {
         (Some(g), false) => format!("gpu ({})", g.adapter.name),
@@ -309,12 +322,15 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     };
     #[cfg(not(feature = "gpu"))]
     let device_name = "cpu".to_string();
+    let gpu_sources_used = !gpu_sources.is_empty();
     let mut sources: Vec<ModelSource> = if gpu_sources.is_empty() {
         let forward = match args.cpu_forward {
             CpuForwardArg::Batched => ForwardMode::default(),
             CpuForwardArg::PerPosition => ForwardMode::PerPosition,
         };
-        models.iter().map(|(_, _, m)| ModelSource::new(m, args.ctx, threads).with_forward(forward)).collect()
+        runs.iter()
+            .map(|&(mi, run_kv)| ModelSource::with_kv(&models[mi].2, args.ctx, threads, run_kv).with_forward(forward))
+            .collect()
     } else {
         Vec::new()
     };
@@ -350,13 +366,15 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     drop(gpu_sources);
 
     let base = metrics[0].clone();
-    let rows = models
+    let rows = runs
         .iter()
         .zip(metrics)
-        .map(|((name, fallbacks, m), met)| {
+        .map(|(&(mi, run_kv), met)| {
+            let (name, fallbacks, m) = &models[mi];
             let (d, rel) = met.delta_ppl(&base);
             EvalRow {
-                format: name.clone(),
+                format: if kv == KvType::F32 { name.clone() } else { format!("{name}, KV {run_kv}") },
+                kv_cache: run_kv.name(),
                 bits_per_weight: m.weights.bits_per_weight(),
                 bytes: m.weights.resident_bytes() as u64,
                 tokens_per_sec: met.tokens_per_sec(),
@@ -381,7 +399,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         text_source,
         bos: plan.bos,
         threads,
-        kv_cache: if gpu_sources_used { args.gpu.kv_cache.name() } else { "f32" },
+        kv_cache: kv.name(),
         activations: if gpu_sources_used { args.gpu.activations.name() } else { "f32" },
         device: device_name,
         rows,
@@ -414,6 +432,13 @@ pub fn text(r: &EvalReport) -> String {
         "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}; KV cache {}; activations {}",
         r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device, r.kv_cache, r.activations
     );
+    if r.kv_cache != "f32" {
+        let _ = writeln!(
+            o,
+            "KV cache {}: the first row is the base with an f32 KV cache, the reference of every Δppl, KL and top-1",
+            r.kv_cache
+        );
+    }
     let _ = writeln!(
         o,
         "KL = mean KL(base || format) in nats; top-1 = argmax agreement with the base; ppl = exp(mean NLL)"

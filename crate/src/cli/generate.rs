@@ -172,7 +172,7 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     );
     let _ = err.flush();
 
-    let mut state = State::new(&model.config, (prompt.len() + n).max(1));
+    let mut state = State::with_kv(&model.config, (prompt.len() + n).max(1), args.gpu.kv_cache);
     if let Some(t) = args.threads {
         state.threads = t;
     }

@@ -212,6 +212,17 @@ pub fn decode_e5m2(code: u8) -> f32 {
     decode_generic(code, Fp8Format::E5M2)
 }
 
+/// The code of `x` in a group of scale `s` (`absmax / fmt_max`): `encode_saturating(x / s)`,
+/// or ±0 (sign kept) for an all-zero group's `s = 0`. The weight quantizer and the FP8 KV cache
+/// (`model::kv_cache`) share it.
+pub fn encode_scaled(format: Fp8Format, x: f32, s: f32) -> u8 {
+    if s == 0.0 {
+        x.to_bits().wrapping_shr(24) as u8 & 0x80
+    } else {
+        format.encode_saturating(x / s)
+    }
+}
+
 /// An FP8-quantized tensor: one code byte per weight, one f32 scale per tensor or row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fp8Tensor {
@@ -243,14 +254,7 @@ impl Fp8Tensor {
             let absmax = group.iter().fold(0.0f32, |m, &x| m.max(x.abs()));
             let s = absmax / format.max();
             scales.push(s);
-            data.extend(group.iter().map(|&x| {
-                if s == 0.0 {
-                    // ±0 keep their sign.
-                    x.to_bits().wrapping_shr(24) as u8 & 0x80
-                } else {
-                    format.encode_saturating(x / s)
-                }
-            }));
+            data.extend(group.iter().map(|&x| encode_scaled(format, x, s)));
         }
         Ok(Self { scheme: *scheme, shape, format, group_len, data, scales })
     }

@@ -3,7 +3,7 @@
 
 use super::eval::LogitSource;
 use super::forward_batch::{try_forward_batch, BatchLogits, BatchState, Block, DEFAULT_BLOCK};
-use super::{forward::State, Config, Model, ModelError};
+use super::{forward::State, Config, KvType, Model, ModelError};
 
 /// How a [`ModelSource`] runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +43,12 @@ impl<'m> ModelSource<'m> {
     /// A state holding `ctx` positions; `threads` as [`State::threads`]; the
     /// batched forward ([`ForwardMode::default`]).
     pub fn new(model: &'m Model, ctx: usize, threads: usize) -> ModelSource<'m> {
-        let mut state = State::new(&model.config, ctx);
+        ModelSource::with_kv(model, ctx, threads, KvType::F32)
+    }
+
+    /// [`ModelSource::new`] with the KV cache stored as `kv`.
+    pub fn with_kv(model: &'m Model, ctx: usize, threads: usize, kv: KvType) -> ModelSource<'m> {
+        let mut state = State::with_kv(&model.config, ctx, kv);
         state.threads = threads.max(1);
         ModelSource { model, state, forward: ForwardMode::default(), ahead: None }
     }
@@ -63,8 +68,7 @@ impl LogitSource for ModelSource<'_> {
     fn begin_window(&mut self) {
         // Attention at `pos` only reads cache rows 0..=pos, all written in this window, so
         // this is belt and braces: the window sees exactly a fresh cache.
-        self.state.key_cache.fill(0.0);
-        self.state.value_cache.fill(0.0);
+        self.state.kv.clear();
         if let Some(a) = self.ahead.as_mut() {
             a.window.clear();
             (a.start, a.len) = (0, 0);

@@ -21,6 +21,7 @@
 //! forward must permute the q/k rows the same way the converter does (LLaMA `permute`:
 //! `w.reshape(n_head, 2, head_dim/2, dim).swapaxes(1, 2).reshape(n_head*head_dim, dim)`).
 
+use super::kv_cache::{KvCache, KvType};
 use super::weights::{default_threads, dot, Weights};
 use super::{Config, ModelError};
 
@@ -51,10 +52,11 @@ pub struct State {
     pub att: Vec<f32>,
     /// (vocab_size,) output logits.
     pub logits: Vec<f32>,
-    /// (n_layers, capacity, kv_dim) keys of every layer and position so far.
-    pub key_cache: Vec<f32>,
-    /// (n_layers, capacity, kv_dim) values of every layer and position so far.
-    pub value_cache: Vec<f32>,
+    /// (n_layers, capacity, kv_dim) keys and values of every layer and position so far, stored
+    /// as its [`KvType`] (quantized when written, dequantized when attention reads them).
+    pub kv: KvCache,
+    /// (head_dim,) one head's keys or values decoded from a quantized cache.
+    pub kv_scratch: Vec<f32>,
     /// Positions the cache holds: `min(config.seq_len, max_seq_len)` from [`State::new`].
     pub capacity: usize,
     /// Threads the matrix products may use (on wasm32 at most the pool's). Any value
@@ -63,17 +65,18 @@ pub struct State {
 }
 
 impl State {
-    /// Buffers for sequences of up to `min(config.seq_len, max_seq_len)` tokens. The KV cache
-    /// takes `2 · n_layers · capacity · kv_dim · 4` bytes (SmolLM2-135M: 46 KB per position,
-    /// so its full 8192-token context would be 377 MB — ask for what you need).
+    /// Buffers for sequences of up to `min(config.seq_len, max_seq_len)` tokens, with an f32
+    /// KV cache. That takes `2 · n_layers · capacity · kv_dim · 4` bytes (SmolLM2-135M: 46 KB
+    /// per position, so its full 8192-token context would be 377 MB — ask for what you need).
     pub fn new(config: &Config, max_seq_len: usize) -> State {
+        State::with_kv(config, max_seq_len, KvType::F32)
+    }
+
+    /// [`State::new`] with the KV cache stored as `kv` ([`KvType::head_bytes`] per position,
+    /// layer, KV head, for keys and for values).
+    pub fn with_kv(config: &Config, max_seq_len: usize, kv: KvType) -> State {
         let c = config;
         let capacity = c.seq_len.min(max_seq_len);
-        let cache = c
-            .n_layers
-            .checked_mul(capacity)
-            .and_then(|n| n.checked_mul(c.kv_dim()))
-            .expect("KV cache size overflows usize: ask for fewer positions");
         State {
             x: vec![0.0; c.dim],
             xb: vec![0.0; c.dim.max(c.q_dim())],
@@ -85,8 +88,8 @@ impl State {
             v: vec![0.0; c.kv_dim()],
             att: vec![0.0; c.n_heads * capacity],
             logits: vec![0.0; c.vocab_size],
-            key_cache: vec![0.0; cache],
-            value_cache: vec![0.0; cache],
+            kv: KvCache::new(kv, c.n_layers, capacity, c.n_kv_heads, c.head_dim),
+            kv_scratch: vec![0.0; c.head_dim],
             capacity,
             threads: default_threads(),
         }
@@ -182,7 +185,7 @@ pub fn forward_observed<'s>(
 ) -> &'s [f32] {
     assert!((token as usize) < c.vocab_size, "token {token} out of range (vocabulary {})", c.vocab_size);
     assert!(pos < s.capacity, "position {pos} beyond the state's capacity {}", s.capacity);
-    let (dim, hd, q_dim, kv_dim, cap) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), s.capacity);
+    let (dim, hd, q_dim, cap) = (c.dim, c.head_dim, c.q_dim(), s.capacity);
     let kv_mul = c.n_heads / c.n_kv_heads; // query heads per key/value head
     let threads = s.threads;
 
@@ -202,20 +205,17 @@ pub fn forward_observed<'s>(
         rope(&mut s.q, hd, c.rope_dim, pos, c.rope_theta);
         rope(&mut s.k, hd, c.rope_dim, pos, c.rope_theta);
 
-        // Cache this position's keys and values.
-        let layer_off = l * cap * kv_dim;
-        let at = layer_off + pos * kv_dim;
-        s.key_cache[at..at + kv_dim].copy_from_slice(&s.k);
-        s.value_cache[at..at + kv_dim].copy_from_slice(&s.v);
+        // Cache this position's keys and values (quantized by the cache's type).
+        s.kv.write(l, pos, &s.k, &s.v);
 
         // Multi-head attention over positions 0..=pos; query head h reads kv head h / kv_mul.
         let scale = 1.0 / (hd as f32).sqrt();
         for h in 0..c.n_heads {
             let q = &s.q[h * hd..(h + 1) * hd];
             let att = &mut s.att[h * cap..h * cap + pos + 1];
-            let kv_off = (h / kv_mul) * hd;
+            let kv_head = h / kv_mul;
             for (t, a) in att.iter_mut().enumerate() {
-                let k = &s.key_cache[layer_off + t * kv_dim + kv_off..][..hd];
+                let k = s.kv.key(l, t, kv_head, &mut s.kv_scratch);
                 *a = dot(q, k) * scale;
             }
             softmax(att);
@@ -223,7 +223,7 @@ pub fn forward_observed<'s>(
             let out = &mut s.xb[h * hd..(h + 1) * hd];
             out.fill(0.0);
             for (t, &a) in att.iter().enumerate() {
-                let v = &s.value_cache[layer_off + t * kv_dim + kv_off..][..hd];
+                let v = s.kv.value(l, t, kv_head, &mut s.kv_scratch);
                 for (o, &vi) in out.iter_mut().zip(v) {
                     *o += a * vi;
                 }

@@ -15,6 +15,7 @@
 //! order of `forward`. tests/rust/forward_batch.rs checks this for every weight format family.
 
 use super::forward::{rmsnorm, rope, softmax, LinearInput, State};
+use super::kv_cache::KvCache;
 use super::weights::{dot, Layer, Weights};
 use super::{Config, ModelError};
 
@@ -211,7 +212,7 @@ pub(crate) fn attention_half(
     pos0: usize,
     observe: &mut dyn FnMut(LinearInput, &[f32], usize),
 ) {
-    let (dim, hd, q_dim, kv_dim, cap, threads) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), s.capacity, s.threads);
+    let (dim, hd, q_dim, kv_dim, threads) = (c.dim, c.head_dim, c.q_dim(), c.kv_dim(), s.threads);
     let (x, xn, ao, proj) = (&mut b.x[..n * dim], &mut b.xn[..n * dim], &mut b.ao[..n * q_dim], &mut b.proj[..n * dim]);
     let (q, k, v) = (&mut b.q[..n * q_dim], &mut b.k[..n * kv_dim], &mut b.v[..n * kv_dim]);
     norm_rows(xn, x, &lw.attn_norm, c.rms_eps, dim);
@@ -219,18 +220,15 @@ pub(crate) fn attention_half(
     lw.wq.matmul_threads(xn, q, threads);
     lw.wk.matmul_threads(xn, k, threads);
     lw.wv.matmul_threads(xn, v, threads);
-    let layer_off = l * cap * kv_dim;
     for (i, (qr, (kr, vr))) in
         q.chunks_exact_mut(q_dim).zip(k.chunks_exact_mut(kv_dim).zip(v.chunks_exact(kv_dim))).enumerate()
     {
         rope(qr, hd, c.rope_dim, pos0 + i, c.rope_theta);
         rope(kr, hd, c.rope_dim, pos0 + i, c.rope_theta);
-        let at = layer_off + (pos0 + i) * kv_dim;
-        s.key_cache[at..at + kv_dim].copy_from_slice(kr);
-        s.value_cache[at..at + kv_dim].copy_from_slice(vr);
+        s.kv.write(l, pos0 + i, kr, vr);
     }
-    let cache = Cache { keys: &s.key_cache[layer_off..], values: &s.value_cache[layer_off..], kv_dim };
-    per_row(ao, q_dim, threads, &|i, out| attend(c, &cache, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
+    let cache = &s.kv;
+    per_row(ao, q_dim, threads, &|i, out| attend(c, cache, l, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
     observe(LinearInput::AttentionOutput { layer: l }, ao, q_dim);
     lw.wo.matmul_threads(ao, proj, threads);
     add(x, proj);
@@ -262,31 +260,25 @@ pub(crate) fn ffn_half(
     add(x, proj);
 }
 
-/// One layer's slice of the KV cache: position `t`'s keys at `keys[t·kv_dim..]`.
-struct Cache<'a> {
-    keys: &'a [f32],
-    values: &'a [f32],
-    kv_dim: usize,
-}
-
-/// Attention of the queries `q` (all heads) at position `pos` over cached positions `0..=pos`,
-/// into `out` (q_dim values): `forward`'s loop, with its own score buffer.
-fn attend(c: &Config, cache: &Cache, q: &[f32], pos: usize, out: &mut [f32]) {
+/// Attention of the queries `q` (all heads) at position `pos` over layer `l`'s cached positions
+/// `0..=pos`, into `out` (q_dim values): `forward`'s loop, with its own score and decode buffers.
+fn attend(c: &Config, cache: &KvCache, l: usize, q: &[f32], pos: usize, out: &mut [f32]) {
     let hd = c.head_dim;
     let kv_mul = c.n_heads / c.n_kv_heads;
     let scale = 1.0 / (hd as f32).sqrt();
     let mut att = vec![0f32; pos + 1];
+    let mut scratch = vec![0f32; hd];
     for h in 0..c.n_heads {
         let q = &q[h * hd..(h + 1) * hd];
-        let kv_off = (h / kv_mul) * hd;
+        let kv_head = h / kv_mul;
         for (t, a) in att.iter_mut().enumerate() {
-            *a = dot(q, &cache.keys[t * cache.kv_dim + kv_off..][..hd]) * scale;
+            *a = dot(q, cache.key(l, t, kv_head, &mut scratch)) * scale;
         }
         softmax(&mut att);
         let o = &mut out[h * hd..(h + 1) * hd];
         o.fill(0.0);
         for (t, &a) in att.iter().enumerate() {
-            let v = &cache.values[t * cache.kv_dim + kv_off..][..hd];
+            let v = cache.value(l, t, kv_head, &mut scratch);
             for (oi, &vi) in o.iter_mut().zip(v) {
                 *oi += a * vi;
             }

@@ -10,6 +10,8 @@
 //!   ([`Model::from_hf_checkpoint`]), q/k rows permuted to the GGUF RoPE layout.
 //! - [`forward`]: [`State`] (activations and KV cache) and [`forward()`] (one token → logits);
 //!   [`forward_observed`] also shows every linear layer's input.
+//! - [`kv_cache`]: the KV cache in f32, f16, int8, int4 or fp8 ([`KvType`]; `State::with_kv`),
+//!   quantized when a position is written, dequantized when attention reads it.
 //! - [`forward_batch`]: a block of positions at once ([`forward_batch()`]), bit-identical to
 //!   [`forward()`] position by position and much faster: each packed weight row is decoded once
 //!   per block ([`Matrix::matmul_threads`]). Evaluation and prompt prefill use it.
@@ -48,6 +50,7 @@ pub mod hf_vocab;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
+pub mod kv_cache;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod pool;
 #[cfg(target_arch = "wasm32")]
@@ -65,6 +68,7 @@ pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward
 pub use forward_batch::{
     forward_batch, forward_batch_observed, try_forward_batch, ActivationObserver, BatchLogits, BatchState, Block,
 };
+pub use kv_cache::{KvCache, KvType, KvTypeError};
 pub use quantize::{planned_schemes, quantize_model, quantize_model_with, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
 pub use weights::{Matrix, Weights};

@@ -21,6 +21,7 @@ use crate::gpu::kernel::overrides::{
 };
 use crate::gpu::kernel::Kernel;
 use crate::gpu::{GpuContext, GpuError};
+use crate::model::kv_cache::{int8_encode, KvType, KvTypeError};
 use crate::model::{softmax, weights::dot};
 
 /// Threads per workgroup of the element-wise kernels (`WG` in shaders/forward_step.wgsl).
@@ -47,7 +48,8 @@ pub struct Step {
     pub _pad2: f32,
 }
 
-/// How the KV cache stores keys and values on the GPU.
+/// How the KV cache stores keys and values on the GPU: the GPU's subset of
+/// [`crate::model::KvType`] (which is parsed once; [`KvFormat::try_from`] refuses int4/fp8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvFormat {
     /// 4 bytes per value: identical to the CPU cache.
@@ -58,22 +60,30 @@ pub enum KvFormat {
     Int8,
 }
 
+impl TryFrom<KvType> for KvFormat {
+    type Error = KvTypeError;
+    fn try_from(kv: KvType) -> Result<KvFormat, KvTypeError> {
+        match kv {
+            KvType::F32 => Ok(KvFormat::F32),
+            KvType::F16 => Ok(KvFormat::F16),
+            KvType::Int8 => Ok(KvFormat::Int8),
+            KvType::Int4 | KvType::Fp8 => Err(KvTypeError::NotOnGpu { kv }),
+        }
+    }
+}
+
 impl KvFormat {
-    pub fn parse(s: &str) -> Result<KvFormat, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "f32" => Ok(KvFormat::F32),
-            "f16" => Ok(KvFormat::F16),
-            "int8" | "i8" | "q8" => Ok(KvFormat::Int8),
-            _ => Err(format!("unknown KV cache format '{s}' (expected f32, f16 or int8)")),
+    /// The same cache as a [`KvType`] (the CPU cache of that type holds the same values).
+    pub fn kv_type(self) -> KvType {
+        match self {
+            KvFormat::F32 => KvType::F32,
+            KvFormat::F16 => KvType::F16,
+            KvFormat::Int8 => KvType::Int8,
         }
     }
 
     pub fn name(self) -> &'static str {
-        match self {
-            KvFormat::F32 => "f32",
-            KvFormat::F16 => "f16",
-            KvFormat::Int8 => "int8",
-        }
+        self.kv_type().name()
     }
 
     /// `KV_FORMAT` in the shaders.
@@ -119,17 +129,12 @@ pub fn kv_store_cpu(format: KvFormat, values: &[f32]) -> (Vec<u32>, f32) {
             1.0,
         ),
         KvFormat::Int8 => {
-            let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let scale = amax / 127.0;
-            let inv = if amax > 0.0 { 1.0 / scale } else { 0.0 };
-            let words = values
+            // The CPU cache's int8 rule, packed four codes to a word as the shader does.
+            let mut codes = vec![0i8; values.len()];
+            let scale = int8_encode(values, &mut codes);
+            let words = codes
                 .chunks_exact(4)
-                .map(|c| {
-                    c.iter().enumerate().fold(0u32, |w, (b, &v)| {
-                        let code = (v * inv).round_ties_even().clamp(-127.0, 127.0) as i32;
-                        w | ((code as u32) & 0xff) << (8 * b)
-                    })
-                })
+                .map(|c| c.iter().enumerate().fold(0u32, |w, (b, &code)| w | u32::from(code as u8) << (8 * b)))
                 .collect();
             (words, scale)
         }
