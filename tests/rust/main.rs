@@ -28,6 +28,8 @@ mod gpu_formats;
 #[cfg(feature = "gpu")]
 mod gpu_forward;
 #[cfg(feature = "gpu")]
+mod gpu_forward_kernels;
+#[cfg(feature = "gpu")]
 mod gpu_kv_cache;
 #[cfg(feature = "gpu")]
 mod gpu_matmul;
