@@ -41,6 +41,7 @@ mod hostile;
 mod hqq;
 mod imatrix_file;
 mod imatrix_quants;
+mod int8_dot;
 mod int_fp8;
 mod io;
 mod kquants;

@@ -47,6 +47,7 @@ pub mod generate;
 pub mod hf;
 pub mod hf_gguf;
 pub mod hf_vocab;
+pub mod int8_dot;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
