@@ -14,13 +14,16 @@
 //! once instead of twice and would change the last bits. The wasm SIMD128 twins of the
 //! matrix-vector kernels are bit-identical to the portable ones, so this holds in wasm too.
 //!
-//! On x86-64 the same code is also compiled with AVX2 enabled (8-lane vectors instead of SSE2's
-//! 4) and picked at run time when the CPU has it; same operations, so same bits.
+//! On x86-64 the same code is also compiled with AVX2 and F16C enabled (8-lane vectors instead of
+//! SSE2's 4, scales read by one instruction) and picked at run time when the CPU has them; same
+//! operations, so same bits.
 //!
 //! Natively the output rows are split over the thread pool (`pool`); each output is computed
 //! by one thread with the same kernel, so the thread count does not change any bit.
 
-use super::kernels::{dot, f16_at};
+#[cfg(target_arch = "x86_64")]
+use super::kernels::F16c;
+use super::kernels::{dot, PortableHalf, ReadHalf};
 use super::weights::{row_bytes, Matrix};
 use crate::formats::TensorShape;
 use crate::formats::{GgmlType, QuantizedTensor};
@@ -79,8 +82,8 @@ impl Matrix {
     /// thread count shares. Dispatches to the AVX2 build of the same code when the CPU has it.
     fn tile(&self, r0: usize, tile: &mut [f32], x: &[f32]) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+            // SAFETY: the CPU supports AVX2 and F16C (checked just above).
             unsafe { tile_avx2(self, r0, tile, x) };
             return;
         }
@@ -89,17 +92,17 @@ impl Matrix {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,f16c")]
 unsafe fn tile_avx2(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
-    tile_body(m, r0, tile, x);
+    tile_body::<F16c>(m, r0, tile, x);
 }
 
 fn tile_portable(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
-    tile_body(m, r0, tile, x);
+    tile_body::<PortableHalf>(m, r0, tile, x);
 }
 
 #[inline(always)]
-fn tile_body(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
+fn tile_body<H: ReadHalf>(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
     let cols = m.shape().cols;
     let n = x.len() / cols;
     if n == 0 {
@@ -124,7 +127,7 @@ fn tile_body(m: &Matrix, r0: usize, tile: &mut [f32], x: &[f32]) {
             let (mut d, mut mins) = (vec![0f32; blocks], vec![0f32; blocks]);
             for i in 0..w {
                 let row = &t.data[(r0 + i) * rb..(r0 + i + 1) * rb];
-                unpack(t.ty, row, &mut q, &mut d, &mut mins);
+                unpack::<H>(t.ty, row, &mut q, &mut d, &mut mins);
                 for (b, xb) in x.chunks_exact(cols).enumerate() {
                     let xs = &xsum[b * blocks..(b + 1) * blocks];
                     tile[b * w + i] = match t.ty {
@@ -158,10 +161,10 @@ fn column(tile: &mut [f32], w: usize, i: usize, x: &[f32], f: impl Fn(&[f32]) ->
 /// Splits one Q4_0 / Q4_1 / Q8_0 row into its codes as f32 (`q[k]` is the code of weight `k`),
 /// the blocks' scales `d` and, for Q4_1, their minimums `m`.
 #[inline(always)]
-fn unpack(ty: GgmlType, row: &[u8], q: &mut [f32], d: &mut [f32], m: &mut [f32]) {
+fn unpack<H: ReadHalf>(ty: GgmlType, row: &[u8], q: &mut [f32], d: &mut [f32], m: &mut [f32]) {
     let bytes = ty.type_size();
     for (k, (b, qb)) in row.chunks_exact(bytes).zip(q.chunks_exact_mut(32)).enumerate() {
-        d[k] = f16_at(b, 0);
+        d[k] = H::at(b, 0);
         match ty {
             GgmlType::Q8_0 => {
                 for (o, &c) in qb.iter_mut().zip(&b[2..34]) {
@@ -170,7 +173,7 @@ fn unpack(ty: GgmlType, row: &[u8], q: &mut [f32], d: &mut [f32], m: &mut [f32])
             }
             _ => {
                 let qs = if ty == GgmlType::Q4_1 {
-                    m[k] = f16_at(b, 2);
+                    m[k] = H::at(b, 2);
                     &b[4..20]
                 } else {
                     &b[2..18]

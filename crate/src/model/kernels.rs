@@ -48,15 +48,48 @@ pub(super) fn f16_at(b: &[u8], i: usize) -> f32 {
     f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
 }
 
+/// How a kernel reads a block's f16 scale. Both ways give the same (exact) f32; they differ in
+/// cost: `half`'s conversion checks the CPU and calls out per scale, which in a 32-weight block
+/// costs about as much as the block's arithmetic, while [`F16c`] is one inlined instruction.
+pub(super) trait ReadHalf {
+    fn at(b: &[u8], i: usize) -> f32;
+}
+
+/// [`f16_at`]: any target.
+pub(super) struct PortableHalf;
+
+impl ReadHalf for PortableHalf {
+    #[inline(always)]
+    fn at(b: &[u8], i: usize) -> f32 {
+        f16_at(b, i)
+    }
+}
+
+/// The F16C instruction; only for code compiled with (and run on a CPU with) `f16c`.
+#[cfg(target_arch = "x86_64")]
+pub(super) struct F16c;
+
+#[cfg(target_arch = "x86_64")]
+impl ReadHalf for F16c {
+    #[inline(always)]
+    fn at(b: &[u8], i: usize) -> f32 {
+        use std::arch::x86_64::{_mm_cvtph_ps, _mm_cvtsi32_si128, _mm_cvtss_f32};
+        let bits = i32::from(u16::from_le_bytes([b[i], b[i + 1]]));
+        // SAFETY: `F16c` is only used inside functions compiled with the `f16c` target feature,
+        // which run only after the CPU was checked for it.
+        unsafe { _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits))) }
+    }
+}
+
 /// Q4_1 row · x: `Σ_blocks Σ_j (q_j·d + m)·x_j = Σ d·(q_j·x_j) + Σ m·Σ_block x`
 /// (`xsum` holds the per-block `Σ x`).
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline]
-pub(super) fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+#[inline(always)]
+pub(super) fn dot_q4_1<H: ReadHalf>(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let mut mins = 0f32;
     for ((b, xb), &xs) in row.chunks_exact(20).zip(x.chunks_exact(32)).zip(xsum) {
-        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+        let (d, m) = (H::at(b, 0), H::at(b, 2));
         let qs: &[u8; 16] = b[4..20].try_into().unwrap();
         let xb: &[f32; 32] = xb.try_into().unwrap();
         for j in 0..16 {
@@ -70,12 +103,12 @@ pub(super) fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 
 /// Q4_0 row · x: `Σ (q_j - 8)·d·x_j = Σ d·(q_j·x_j) - Σ 8·d·Σ_block x`.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline]
-pub(super) fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+#[inline(always)]
+pub(super) fn dot_q4_0<H: ReadHalf>(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [0f32; 16];
     let mut offsets = 0f32;
     for ((b, xb), &xs) in row.chunks_exact(18).zip(x.chunks_exact(32)).zip(xsum) {
-        let d = f16_at(b, 0);
+        let d = H::at(b, 0);
         let qs: &[u8; 16] = b[2..18].try_into().unwrap();
         let xb: &[f32; 32] = xb.try_into().unwrap();
         for j in 0..16 {
@@ -89,11 +122,11 @@ pub(super) fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 
 /// Q8_0 row · x: `Σ d·(q_j·x_j)`.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-#[inline]
-pub(super) fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+#[inline(always)]
+pub(super) fn dot_q8_0<H: ReadHalf>(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 32];
     for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
-        let d = f16_at(b, 0);
+        let d = H::at(b, 0);
         let qs: &[u8; 32] = b[2..34].try_into().unwrap();
         let xb: &[f32; 32] = xb.try_into().unwrap();
         for j in 0..32 {

@@ -17,7 +17,7 @@
 
 use core::arch::wasm32::*;
 
-use super::kernels::f16_at;
+use super::kernels::ReadHalf;
 
 /// 4 f32 at `p` (wasm loads have no alignment requirement).
 ///
@@ -97,11 +97,11 @@ fn nibble_block(acc: &mut [v128; 4], d: f32, qs: &[u8], xb: &[f32]) {
 
 /// Q4_1 row · x (see the portable `dot_q4_1`).
 #[inline]
-pub fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+pub fn dot_q4_1<H: ReadHalf>(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [f32x4_splat(0.0); 4];
     let mut mins = 0f32;
     for ((b, xb), &xs) in row.chunks_exact(20).zip(x.chunks_exact(32)).zip(xsum) {
-        let (d, m) = (f16_at(b, 0), f16_at(b, 2));
+        let (d, m) = (H::at(b, 0), H::at(b, 2));
         nibble_block(&mut acc, d, &b[4..20], xb);
         mins += m * xs;
     }
@@ -110,11 +110,11 @@ pub fn dot_q4_1(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 
 /// Q4_0 row · x (see the portable `dot_q4_0`).
 #[inline]
-pub fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
+pub fn dot_q4_0<H: ReadHalf>(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
     let mut acc = [f32x4_splat(0.0); 4];
     let mut offsets = 0f32;
     for ((b, xb), &xs) in row.chunks_exact(18).zip(x.chunks_exact(32)).zip(xsum) {
-        let d = f16_at(b, 0);
+        let d = H::at(b, 0);
         nibble_block(&mut acc, d, &b[2..18], xb);
         offsets += 8.0 * d * xs;
     }
@@ -123,10 +123,10 @@ pub fn dot_q4_0(row: &[u8], x: &[f32], xsum: &[f32]) -> f32 {
 
 /// Q8_0 row · x (see the portable `dot_q8_0`): `acc[j] += d·(q_j·x_j)` for j < 32.
 #[inline]
-pub fn dot_q8_0(row: &[u8], x: &[f32]) -> f32 {
+pub fn dot_q8_0<H: ReadHalf>(row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [f32x4_splat(0.0); 8];
     for (b, xb) in row.chunks_exact(34).zip(x.chunks_exact(32)) {
-        let d = f32x4_splat(f16_at(b, 0));
+        let d = f32x4_splat(H::at(b, 0));
         for half in 0..2 {
             // SAFETY: bytes 2 + 16·half .. + 16 of the 34-byte block.
             let q = unsafe { v128_load(b.as_ptr().add(2 + 16 * half) as *const v128) };

@@ -12,7 +12,9 @@
 //! Each output row is computed by exactly one thread with the same kernel and summation order
 //! as the single-threaded path, so results are bit-identical whatever the thread count.
 
-use super::kernels::{dot_bnb4, dot_int4, dot_q4_0, dot_q4_1, dot_q8_0, is_int4};
+#[cfg(target_arch = "x86_64")]
+use super::kernels::F16c;
+use super::kernels::{dot_bnb4, dot_int4, dot_q4_0, dot_q4_1, dot_q8_0, is_int4, PortableHalf, ReadHalf};
 use super::{Config, ModelError};
 use crate::formats::{can_dequantize, dequantize_row, quantized::GgmlTensor, GgmlType, QuantizedTensor, TensorShape};
 use crate::gguf::{GgufFile, TensorInfo};
@@ -164,42 +166,61 @@ impl Matrix {
     }
 
     /// `out[i] = row(r0 + i) · x` for every `i`: the one kernel all thread counts share.
+    /// Dispatches to the AVX2 + F16C build of the same code when the CPU has both (same
+    /// operations in the same order, so the same bits; the F16C scale reads are the gain).
     fn rows_into(&self, r0: usize, out: &mut [f32], x: &[f32], xsum: &[f32]) {
-        let cols = x.len();
-        match self {
-            Matrix::F32 { data, .. } => {
-                for (i, o) in out.iter_mut().enumerate() {
-                    *o = dot(&data[(r0 + i) * cols..(r0 + i + 1) * cols], x);
-                }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("f16c") {
+            // SAFETY: the CPU supports AVX2 and F16C (checked just above).
+            unsafe { rows_into_avx2(self, r0, out, x, xsum) };
+            return;
+        }
+        rows_into_body::<PortableHalf>(self, r0, out, x, xsum);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn rows_into_avx2(m: &Matrix, r0: usize, out: &mut [f32], x: &[f32], xsum: &[f32]) {
+    rows_into_body::<F16c>(m, r0, out, x, xsum);
+}
+
+#[inline(always)]
+fn rows_into_body<H: ReadHalf>(m: &Matrix, r0: usize, out: &mut [f32], x: &[f32], xsum: &[f32]) {
+    let cols = x.len();
+    match m {
+        Matrix::F32 { data, .. } => {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o = dot(&data[(r0 + i) * cols..(r0 + i + 1) * cols], x);
             }
-            Matrix::Quantized(QuantizedTensor::Ggml(t)) => {
-                let rb = row_bytes(t);
-                let rows = t.data[r0 * rb..(r0 + out.len()) * rb].chunks_exact(rb.max(1));
-                match t.ty {
-                    GgmlType::Q4_0 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q4_0(r, x, xsum)),
-                    GgmlType::Q4_1 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q4_1(r, x, xsum)),
-                    GgmlType::Q8_0 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q8_0(r, x)),
-                    ty => {
-                        let mut scratch = vec![0f32; cols];
-                        for (o, r) in out.iter_mut().zip(rows) {
-                            dequantize_row(ty, r, &mut scratch).expect("checked ggml row");
-                            *o = dot(&scratch, x);
-                        }
+        }
+        Matrix::Quantized(QuantizedTensor::Ggml(t)) => {
+            let rb = row_bytes(t);
+            let rows = t.data[r0 * rb..(r0 + out.len()) * rb].chunks_exact(rb.max(1));
+            match t.ty {
+                GgmlType::Q4_0 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q4_0::<H>(r, x, xsum)),
+                GgmlType::Q4_1 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q4_1::<H>(r, x, xsum)),
+                GgmlType::Q8_0 => out.iter_mut().zip(rows).for_each(|(o, r)| *o = dot_q8_0::<H>(r, x)),
+                ty => {
+                    let mut scratch = vec![0f32; cols];
+                    for (o, r) in out.iter_mut().zip(rows) {
+                        dequantize_row(ty, r, &mut scratch).expect("checked ggml row");
+                        *o = dot(&scratch, x);
                     }
                 }
             }
-            Matrix::Quantized(QuantizedTensor::Int(t)) if is_int4(t) => {
-                out.iter_mut().enumerate().for_each(|(i, o)| *o = dot_int4(t, r0 + i, x));
-            }
-            Matrix::Quantized(QuantizedTensor::Bnb4(t)) => {
-                out.iter_mut().enumerate().for_each(|(i, o)| *o = dot_bnb4(t, r0 + i, x));
-            }
-            Matrix::Quantized(t) => {
-                let mut scratch = vec![0f32; cols];
-                for (i, o) in out.iter_mut().enumerate() {
-                    t.dequantize_row(r0 + i, &mut scratch).expect("checked quantized row");
-                    *o = dot(&scratch, x);
-                }
+        }
+        Matrix::Quantized(QuantizedTensor::Int(t)) if is_int4(t) => {
+            out.iter_mut().enumerate().for_each(|(i, o)| *o = dot_int4(t, r0 + i, x));
+        }
+        Matrix::Quantized(QuantizedTensor::Bnb4(t)) => {
+            out.iter_mut().enumerate().for_each(|(i, o)| *o = dot_bnb4(t, r0 + i, x));
+        }
+        Matrix::Quantized(t) => {
+            let mut scratch = vec![0f32; cols];
+            for (i, o) in out.iter_mut().enumerate() {
+                t.dequantize_row(r0 + i, &mut scratch).expect("checked quantized row");
+                *o = dot(&scratch, x);
             }
         }
     }
