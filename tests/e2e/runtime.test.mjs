@@ -136,10 +136,8 @@ test('compare q8_0 and q4_0 to completion; manifest; generate side by side; expo
   await page.locator('#generate-panel').screenshot({ path: join(artifacts, 'generate.png') });
 
   // Export: q4_0 is GGUF-native → a GGUF whose block weights are Q4_0.
-  const gguf = await downloadOf(page, async () => {
-    await page.click('#export-run');
-    await page.click('#export-link');
-  });
+  // One click: the export hands the file to the browser (the link is for another copy).
+  const gguf = await downloadOf(page, () => page.click('#export-run'));
   assert.equal(gguf.name, 'SmolLM2-135M-Instruct.Q4_1.q4_0.gguf');
   assert.equal(gguf.bytes.toString('latin1', 0, 4), 'GGUF');
   const header = readGgufHeader(gguf.bytes);
@@ -147,13 +145,12 @@ test('compare q8_0 and q4_0 to completion; manifest; generate side by side; expo
   assert.equal(header.tensors.length, 272);
 
   // NF4 is not a ggml type → safetensors: an 8-byte little-endian header length, then JSON.
+  // "nf4" is shown, exported and named by its canonical name.
   await page.fill('#format', 'nf4');
   await page.press('#format', 'Enter');
-  const st = await downloadOf(page, async () => {
-    await page.click('#export-run');
-    await page.click('#export-link');
-  });
-  assert.match(st.name, /\.nf4\.safetensors$/);
+  assert.equal(await page.inputValue('#format'), 'nf4-b64');
+  const st = await downloadOf(page, () => page.click('#export-run'));
+  assert.match(st.name, /\.nf4-b64\.safetensors$/);
   const headerLen = Number(st.bytes.readBigUInt64LE(0));
   const stHeader = JSON.parse(st.bytes.toString('utf8', 8, 8 + headerLen));
   assert.ok(Object.keys(stHeader).some((k) => k.startsWith('blk.0.attn_q.weight')), Object.keys(stHeader).slice(0, 5).join(', '));

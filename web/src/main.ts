@@ -1,10 +1,11 @@
 // The lab page: wires the panels to the worker. All heavy work happens in worker.ts.
 import './styles.css';
 import { LabClient } from './client';
-import type { AdapterReport, CoreStart, FormatInfo, StartMessage } from './messages';
+import type { AdapterReport, CoreStart, FormatInfo, PresetInfo, StartMessage } from './messages';
 import { type App, clearError, showError } from './panels/app';
 import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';
+import { formatCatalog, watchFormatNote } from './panels/formats';
 import { MethodsPanel } from './panels/methods';
 import { GeneratePanel } from './panels/generate';
 import { WeightPanels } from './panels/weights';
@@ -14,6 +15,7 @@ import { $, el } from './ui/dom';
 import { LayerBrowser } from './ui/layerBrowser';
 import { renderLayerErrors } from './ui/layerErrors';
 import { renderModelCard } from './ui/modelPanel';
+import { initNav } from './ui/nav';
 import { isCancel, ProgressView } from './ui/progress';
 
 const DEFAULT_MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
@@ -73,6 +75,7 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
     for (const id of ['#layers-panel', '#compare-panel', '#methods-panel', '#generate-panel', '#export-panel']) $(id).hidden = false;
     void methods.onTarget('supportOnly');
     document.body.dataset.model = 'loaded';
+    document.dispatchEvent(new CustomEvent('lab:model'));
     const wanted = options.keepSelection ? app.tensor : getParam('tensor');
     app.tensor = null;
     weights.hide();
@@ -117,7 +120,8 @@ async function analyzeAll(): Promise<void> {
 }
 
 function setFormat(format: string): void {
-  const f = format.trim().toLowerCase();
+  const f = formatCatalog.canonical(format.trim().toLowerCase());
+  ($('#format') as HTMLInputElement).value = f;
   if (!f || f === app.format) return;
   app.format = f;
   setParam('format', f);
@@ -158,6 +162,8 @@ async function probeGpu(): Promise<void> {
 }
 
 function wireInputs(): void {
+  initNav();
+  watchFormatNote(app, $('#format-note'));
   const input = $('#file-input') as HTMLInputElement;
   input.addEventListener('change', () => {
     const file = input.files?.[0];
@@ -191,11 +197,13 @@ function wireInputs(): void {
   }
 }
 
-/** The format box offers the registry's suggested names (any other valid name can be typed). */
-function showFormats(formats: FormatInfo[]): void {
+/** The format box offers the registry's suggested formats by canonical name (any other valid name can be typed). */
+function showFormats(formats: FormatInfo[], presets: PresetInfo[]): void {
+  formatCatalog.set(formats, presets);
   const suggestions = formats.flatMap((f) => f.suggestions);
-  $('#format-list').replaceChildren(...suggestions.map((s) => el('option', undefined, { value: s.name, label: `${s.canonical}, ${s.bitsPerWeight.toFixed(2)} bits/weight` })));
-  compare.setFormats(formats);
+  $('#format-list').replaceChildren(...suggestions.map((s) => el('option', undefined, { value: s.canonical, label: `${s.bitsPerWeight.toFixed(2)} bits/weight${s.name === s.canonical ? '' : ` (also "${s.name}")`}` })));
+  compare.setFormats();
+  setFormat(app.format);
 }
 
 async function main(): Promise<void> {
@@ -206,7 +214,7 @@ async function main(): Promise<void> {
     const status = $('#core-status');
     status.textContent = `quantlab core ${coreVersion} (wasm${note ? `) — ${note}` : `, ${threads} threads)`}`;
     status.dataset.threads = String(threads);
-    showFormats(formatList);
+    showFormats(formatList, presetList);
     compare.setPresets(presetList);
     methods.setLists(presetList, formatList, methodList);
   } catch (error) {

@@ -1,15 +1,15 @@
 // Panel 6: quantize + evaluate several formats, a progress bar per step, results saved in
 // IndexedDB, a table and a quality-vs-bits-per-weight scatter with the Pareto frontier.
-import * as Plot from '@observablehq/plot';
-import { paretoFrontier } from '../analysis';
-import { formatBytes } from '../format';
-import { type FormatInfo, type PresetInfo, presetLabel, type QuantManifest } from '../messages';
+import { formatBytes, formatCount } from '../format';
+import { type PresetInfo, presetLabel, type QuantManifest } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { renderLayerErrors } from '../ui/layerErrors';
 import { isCancel, ProgressView } from '../ui/progress';
+import { renderTradeoff } from '../ui/tradeoff';
 import { type App, panelError } from './app';
+import { fallbackText, formatCatalog, formatStatus, mostlyFallsBack } from './formats';
 
 type Metric = 'ppl' | 'klMean';
 
@@ -77,7 +77,7 @@ export class ComparePanel {
     const host = el('div', undefined, { id: 'compare-progress-host' });
     const runRow = el('div', undefined, { class: 'controls' });
     runRow.append(this.runButton);
-    const tableWrap = el('div', undefined, { class: 'table-wrap short' });
+    const tableWrap = el('div', undefined, { class: 'table-wrap short compare-wrap', id: 'compare-table-wrap' });
     tableWrap.append(this.table);
     const layerLabel = el('label', 'Per-layer error for ');
     layerLabel.append(this.layerFormat);
@@ -92,23 +92,58 @@ export class ComparePanel {
     );
     this.root.append(this.formats, this.presets, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
     this.progress = new ProgressView(host, 'compare-progress');
+    document.addEventListener('lab:model', () => void this.showFallbacks());
+    let timer = 0;
+    window.addEventListener('resize', () => {
+      clearTimeout(timer);
+      timer = window.setTimeout(() => this.renderResults(), 150);
+    });
     void this.refresh();
   }
 
-  /** One checkbox per name the core's registry offers in Compare, ticked as the URL or the registry's default pick says. */
-  setFormats(formats: FormatInfo[]): void {
-    const offered = formats.flatMap((f) => f.suggestions).filter((s) => s.compare !== 'notOffered');
+  /**
+   * One checkbox per format the core's registry offers in Compare, by canonical name, ticked as
+   * the URL (canonical or short names) or the registry's default pick says.
+   */
+  setFormats(): void {
+    const offered = formatCatalog.offered();
     const param = getParam('compare');
-    const picked = new Set(param === null ? offered.filter((s) => s.compare === 'defaultPick').map((s) => s.name) : param.split(',').filter(Boolean));
+    const defaults = offered.filter((s) => s.compare === 'defaultPick').map((s) => s.canonical);
+    const picked = new Set(param === null ? defaults : param.split(',').filter(Boolean).map((n) => formatCatalog.canonical(n)));
     const boxes = offered.map((s) => {
-      const label = el('label', undefined, { title: `${s.canonical}: ${s.bitsPerWeight.toFixed(2)} bits/weight` });
-      const box = el('input', undefined, { type: 'checkbox', value: s.name, name: 'compare-format' });
-      box.checked = picked.has(s.name);
+      const label = el('label', undefined, { title: `${s.canonical}: ${s.bitsPerWeight.toFixed(2)} bits/weight${s.alias === s.canonical ? '' : ` (also accepted as "${s.alias}")`}`, 'data-format': s.canonical });
+      const box = el('input', undefined, { type: 'checkbox', value: s.canonical, name: 'compare-format' });
+      box.checked = picked.has(s.canonical);
       box.addEventListener('change', () => setParam('compare', this.pickedFormats().join(',')));
-      label.append(box, s.canonical === s.name ? ` ${s.name}` : ` ${s.name} (${s.canonical})`);
+      label.append(box, ` ${s.canonical}`, el('small', '', { class: 'fallback' }));
       return label;
     });
-    this.formats.replaceChildren(el('legend', 'Formats to compare'), ...boxes);
+    this.formats.replaceChildren(el('legend', 'Formats to compare'), ...boxes, el('p', '', { class: 'hint', id: 'compare-fallback-note', hidden: '' }));
+    void this.showFallbacks();
+  }
+
+  /**
+   * Beside each offered format, how many of the open model's weight matrices it cannot take
+   * (their rows do not split into its blocks) and what they fall back to: a result for such a
+   * format mostly measures its fallback.
+   */
+  private async showFallbacks(): Promise<void> {
+    const generation = this.app.generation;
+    let most = 0;
+    for (const label of this.formats.querySelectorAll<HTMLLabelElement>('label[data-format]')) {
+      const status = await formatStatus(this.app, label.dataset.format!);
+      if (generation !== this.app.generation) return;
+      const note = label.querySelector<HTMLElement>('.fallback')!;
+      const f = status.kind === 'valid' ? status.fallbacks : null;
+      note.textContent = f?.fallbacks ? ` — ${fallbackText(f)}` : '';
+      note.classList.toggle('warn', f !== null && mostlyFallsBack(f));
+      if (f) Object.assign(label.dataset, { fallbacks: String(f.fallbacks), matrices: String(f.matrices) });
+      if (f && mostlyFallsBack(f)) most++;
+    }
+    const explain = this.formats.querySelector<HTMLElement>('#compare-fallback-note');
+    if (!explain) return;
+    explain.hidden = most === 0;
+    explain.textContent = `${most} of these formats cannot split most of this model's weight rows into their blocks (the rows are not a multiple of the block length), so those matrices are stored in the fallback type named beside the format, and its result mostly measures that type.`;
   }
 
   /** One checkbox per llama.cpp file type (the core's list), none ticked unless the URL names them. */
@@ -212,14 +247,14 @@ export class ComparePanel {
   renderResults(): void {
     const rows = this.rows().sort((a, b) => a.result.bitsPerWeight - b.result.bitsPerWeight);
     const head = el('tr');
-    for (const h of ['Format', 'Bits/weight', 'Size', 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol']) head.append(el('th', h, { scope: 'col' }));
+    for (const h of ['Format', 'Bits/ weight', 'Size', 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol']) head.append(el('th', h, { scope: 'col' }));
     const thead = el('thead');
     thead.append(head);
     const tbody = el('tbody');
     const base = rows[0];
     if (base) {
       const tr = el('tr', undefined, { 'data-format': 'base', 'data-ppl': String(base.result.basePpl) });
-      tr.append(el('td', `base (${base.source.format} checkpoint dequantized)`), el('td', base.source.bitsPerWeight.toFixed(3)), el('td', formatBytes(base.source.bytes)), el('td', base.result.basePpl.toFixed(3)), el('td', '—'), el('td', '0'), el('td', '100%'), el('td', '—'), el('td', `ctx ${base.protocol.ctx}, ${base.protocol.windows} window(s)`));
+      tr.append(el('td', `base (${base.source.format} checkpoint dequantized)`), el('td', base.source.bitsPerWeight.toFixed(3)), el('td', formatBytes(base.source.bytes)), el('td', base.result.basePpl.toFixed(3)), el('td', '—'), el('td', '0'), el('td', '100%'), el('td', '—'), el('td', `ctx ${base.protocol.ctx} × ${base.protocol.windows}`, { class: 'protocol' }));
       tbody.append(tr);
     }
     for (const m of rows) {
@@ -231,12 +266,12 @@ export class ComparePanel {
         formatCell(m),
         el('td', r.bitsPerWeight.toFixed(3)),
         el('td', formatBytes(r.bytes)),
-        el('td', `${r.ppl.toFixed(3)} ± ${r.pplStderr.toFixed(2)}`),
-        el('td', p ? `${signed(p.deltaPpl, 3)} ± ${p.deltaPplStderr.toFixed(3)}` : signed(r.ppl - r.basePpl, 3), p ? { title: `PPL(Q)/PPL(base) = ${p.pplRatio.toFixed(4)} ± ${p.pplRatioStderr.toFixed(4)}; ln ratio ${signed(p.lnPplRatio, 5)} ± ${p.lnPplRatioStderr.toFixed(5)}` } : {}),
-        el('td', p ? `${p.klMean.toExponential(3)} ± ${p.klStderr.toExponential(1)}` : r.klMean?.toExponential(3) ?? '—'),
-        el('td', p ? `${(100 * p.top1).toFixed(1)} ± ${(100 * p.top1Stderr).toFixed(1)}%` : r.top1Agreement === undefined ? '—' : `${(100 * r.top1Agreement).toFixed(1)}%`),
+        measure(r.ppl.toFixed(3), r.pplStderr.toFixed(2)),
+        measure(p ? signed(p.deltaPpl, 3) : signed(r.ppl - r.basePpl, 3), p?.deltaPplStderr.toFixed(3), p ? { title: `PPL(Q)/PPL(base) = ${p.pplRatio.toFixed(4)} ± ${p.pplRatioStderr.toFixed(4)}; ln ratio ${signed(p.lnPplRatio, 5)} ± ${p.lnPplRatioStderr.toFixed(5)}` } : {}),
+        measure(p ? p.klMean.toExponential(3) : r.klMean?.toExponential(3) ?? '—', p?.klStderr.toExponential(1)),
+        measure(p ? `${(100 * p.top1).toFixed(1)}%` : r.top1Agreement === undefined ? '—' : `${(100 * r.top1Agreement).toFixed(1)}%`, p ? `${(100 * p.top1Stderr).toFixed(1)}%` : undefined),
         el('td', r.tokensPerSec?.toFixed(1) ?? '—'),
-        el('td', `ctx ${m.protocol.ctx}, ${m.protocol.windows} window(s), ${m.protocol.tokensScored} tokens scored`),
+        el('td', `ctx ${m.protocol.ctx} × ${m.protocol.windows}, ${formatCount(m.protocol.tokensScored)} tokens`, { class: 'protocol', title: `${m.protocol.windows} window(s) of ${m.protocol.ctx} tokens, ${m.protocol.tokensScored} tokens scored` }),
       );
       tbody.append(tr);
     }
@@ -274,40 +309,40 @@ export class ComparePanel {
   private renderChart(rows: QuantManifest[]): void {
     if (rows.length === 0) {
       this.chart.replaceChildren(el('p', 'No results yet: pick formats and press "Quantize and evaluate".', { class: 'caption' }));
+      delete this.chart.dataset.frontier;
       return;
     }
     const metric = this.metric.value as Metric;
     const points = rows.map((m) => ({ label: m.result.format, bitsPerWeight: m.result.bitsPerWeight, loss: metric === 'ppl' ? m.result.ppl : m.result.klMean ?? NaN }));
     if (metric === 'ppl') points.push({ label: `base (${rows[0]!.source.format} dequantized)`, bitsPerWeight: rows[0]!.source.bitsPerWeight, loss: rows[0]!.result.basePpl });
-    const frontier = paretoFrontier(points);
     const yLabel = metric === 'ppl' ? 'perplexity (lower is better)' : 'KL from base (lower is better)';
-    const chart = Plot.plot({
-      width: Math.max(300, this.chart.clientWidth),
-      height: 320,
-      marginLeft: 70,
-      marginRight: 40,
-      x: { label: 'bits per weight', grid: true },
-      y: { label: yLabel, grid: true, type: metric === 'ppl' ? 'linear' : 'log' },
-      marks: [
-        Plot.line(frontier, { x: 'bitsPerWeight', y: 'loss', stroke: 'darkorange', strokeWidth: 2 }),
-        Plot.dot(points, { x: 'bitsPerWeight', y: 'loss', r: 5, fill: (d) => (frontier.includes(d) ? 'darkorange' : 'steelblue'), title: (d) => `${d.label}: ${d.bitsPerWeight.toFixed(3)} bits/weight, ${d.loss.toPrecision(5)}` }),
-        Plot.text(points, { x: 'bitsPerWeight', y: 'loss', text: 'label', dy: -10, fontSize: 11 }),
-      ],
-    });
-    chart.setAttribute('role', 'img');
-    chart.setAttribute('aria-label', `${yLabel} against bits per weight for ${points.length} points; Pareto frontier: ${frontier.map((p) => p.label).join(', ')}`);
-    this.chart.replaceChildren(chart);
-    this.chart.dataset.frontier = JSON.stringify(frontier.map((p) => p.label));
+    const frontier = renderTradeoff(this.chart, points, { yLabel, log: metric !== 'ppl', width: this.chart.clientWidth });
+    this.chart.dataset.frontier = JSON.stringify(frontier);
   }
+}
+
+/** A measured value over its standard error (the ± line is left out where there is none). */
+function measure(value: string, stderr: string | undefined, attrs: Record<string, string> = {}): HTMLTableCellElement {
+  const td = el('td', value, attrs);
+  if (stderr !== undefined) td.append(el('span', `± ${stderr}`, { class: 'se' }));
+  return td;
 }
 
 /** The row's name, its fallbacks and, where the types are mixed (a preset), how many matrices of each type. */
 function formatCell(m: QuantManifest): HTMLTableCellElement {
   const r = m.result;
-  const td = el('td', r.format + (r.fallbacks && r.mix !== 'llama.cpp' ? ` (${r.fallbacks} fallbacks)` : ''), { title: r.quantizeSummary });
+  const td = el('td', r.format, { title: r.quantizeSummary });
   const types = r.byType ?? [];
+  const matrices = types.reduce((n, t) => n + t.tensors, 0);
+  if (r.fallbacks && r.mix !== 'llama.cpp') {
+    // Beside the name, not only in the tooltip: such a row mostly measures the fallback type.
+    const note = el('span', `${formatCount(r.fallbacks)}${matrices ? ` of ${formatCount(matrices)}` : ''} matrices fell back`, { class: 'fallback' });
+    if (2 * r.fallbacks > matrices) note.classList.add('warn');
+    td.append(note);
+    td.dataset.fallbacks = String(r.fallbacks);
+  }
   if (types.length > 1) {
-    td.append(el('small', ` ${types.map((t) => `${t.tensors}×${t.type}`).join(' ')}`, { class: 'types' }));
+    td.append(el('small', types.map((t) => `${t.tensors} × ${t.type}`).join(', '), { class: 'types' }));
     td.dataset.types = JSON.stringify(Object.fromEntries(types.map((t) => [t.type, t.tensors])));
   }
   if (r.method?.calibration) td.title += `\n${r.method.name} calibrated on ${r.method.calibration.text} (${r.method.calibration.tokens} tokens) in ${r.method.seconds.toFixed(1)} s`;

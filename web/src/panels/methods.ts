@@ -7,6 +7,7 @@ import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
 import type { ComparePanel } from './compare';
+import { fallbackText, formatStatus } from './formats';
 
 /** Token counts offered for calibration: the CLI's default (4096) and smaller, quicker runs. */
 const TOKEN_CHOICES = [4096, 2048, 1024, 512, 256, 128];
@@ -70,10 +71,10 @@ export class MethodsPanel {
   /** The core's lists: presets first (llama.cpp's per-tensor types), then the formats Compare offers, then the methods. */
   setLists(presets: PresetInfo[], formats: FormatInfo[], methods: MethodInfo[]): void {
     const offered = formats.flatMap((f) => f.suggestions).filter((s) => s.compare !== 'notOffered');
-    this.targets = [...presets.map((p) => ({ target: p.name, mix: 'llama.cpp' as const, label: `${p.name} (llama.cpp's per-tensor types)` })), ...offered.map((s) => ({ target: s.name, mix: 'pure' as const, label: `${s.name} (one type everywhere)` }))];
+    this.targets = [...presets.map((p) => ({ target: p.name, mix: 'llama.cpp' as const, label: `${p.name} (llama.cpp's per-tensor types)` })), ...offered.map((s) => ({ target: s.canonical, mix: 'pure' as const, label: `${s.canonical} (one type everywhere)` }))];
     const group = (title: string, mix: TypeMix) => {
       const g = el('optgroup', undefined, { label: title });
-      this.targets.forEach((t, i) => t.mix === mix && g.append(el('option', t.label, { value: String(i) })));
+      this.targets.forEach((t, i) => t.mix === mix && g.append(el('option', t.label, { value: String(i), 'data-target': t.target })));
       return g;
     };
     this.targetSelect.replaceChildren(group('llama.cpp presets', 'llama.cpp'), group('Formats', 'pure'));
@@ -105,9 +106,24 @@ export class MethodsPanel {
         if (radio.disabled && radio.checked) this.methodBox.querySelector<HTMLInputElement>('input[value=rtn]')!.checked = true;
       }
       if (types === 'withTypes') this.showPlanned(choice, await this.app.client.call('plannedTypes', choice));
-      else this.planned.replaceChildren();
+      else {
+        this.planned.replaceChildren();
+        await this.markFallbacks();
+      }
     } catch (error) {
       panelError($('#methods-panel'), error);
+    }
+  }
+
+  /** Each format's option says how many of the model's matrices fall back (visible in the list, not only once picked). */
+  private async markFallbacks(): Promise<void> {
+    const generation = this.app.generation;
+    for (const option of this.targetSelect.querySelectorAll<HTMLOptionElement>('optgroup:last-child option')) {
+      const t = this.targets[Number(option.value)]!;
+      const status = await formatStatus(this.app, t.target);
+      if (generation !== this.app.generation) return;
+      const f = status.kind === 'valid' ? status.fallbacks : null;
+      option.textContent = f?.fallbacks ? `${t.label} — ${fallbackText(f)}` : t.label;
     }
   }
 

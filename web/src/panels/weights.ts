@@ -5,7 +5,7 @@ import type { ActivationChannels, ChannelStats, Nf4Placement, Scope, TensorView 
 import { getInt, getParam, setParam } from '../state';
 import { renderChannels } from '../ui/channels';
 import { $, el } from '../ui/dom';
-import { renderHistogram, renderOccupancy } from '../ui/histogram';
+import { FINE_PER_BIN, type RangeMode, rangeOf, renderHistogram, renderOccupancy, type ShownRange } from '../ui/histogram';
 import { formatDb } from '../ui/layerBrowser';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
@@ -33,6 +33,14 @@ export class WeightPanels {
     ($('#nf4-block') as HTMLInputElement).value = String(getInt('block', 0));
     for (const id of ['#scope', '#group', '#bins']) $(id).addEventListener('change', () => void this.drawHistogram());
     $('#log-counts').addEventListener('change', () => this.redrawHistogram());
+    const range = getParam('range');
+    for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=hist-range]')) {
+      radio.checked = radio.value === (range ?? 'robust');
+      radio.addEventListener('change', () => {
+        setParam('range', this.rangeMode() === 'robust' ? null : this.rangeMode());
+        this.redrawHistogram();
+      });
+    }
     $('#channel-metric').addEventListener('change', () => {
       this.redrawChannels();
       this.redrawActivations();
@@ -99,7 +107,8 @@ export class WeightPanels {
     const title = `${tensor} under ${this.app.format}`;
     const progress = this.histProgress;
     const v = await this.run(progress, $('#histogram-panel'), title, () =>
-      this.app.client.startCall('tensorView', { tensor, format: this.app.format, bins: num('#bins'), scope, group }, progress.listener(title)),
+      // Binned finer than shown, so the zoomed ranges are regrouped from exact counts.
+      this.app.client.startCall('tensorView', { tensor, format: this.app.format, bins: num('#bins') * FINE_PER_BIN, scope, group }, progress.listener(title)),
     );
     if (!v) return;
     this.view = v;
@@ -113,14 +122,17 @@ export class WeightPanels {
     if (!v) return;
     const host = $('#histogram');
     const occupancy = $('#occupancy');
-    renderHistogram(host, v.histogram, { log: ($('#log-counts') as HTMLInputElement).checked, width: host.clientWidth, overlay: { levels: v.levels, label: v.format } });
+    const mode = this.rangeMode();
+    const shown = rangeOf(v.histogram, mode, v.levels, num('#bins'));
+    renderHistogram(host, v.histogram, { log: ($('#log-counts') as HTMLInputElement).checked, width: host.clientWidth, overlay: { levels: v.levels, label: v.format }, range: mode, shown });
+    this.describeRange(v, mode, shown);
     if (v.occupancy.length) renderOccupancy(occupancy, v.occupancy, { width: occupancy.clientWidth, format: v.format });
     else occupancy.replaceChildren(el('p', `${v.format} does not report its codes, so there is no occupancy to show.`, { class: 'caption' }));
     const h = v.histogram;
     const caption = $('#histogram-caption');
     const t = this.app.model?.header.tensors.find((x) => x.name === v.tensor);
     const where = v.scope === 'tensor' ? 'whole tensor' : v.scope === 'row' ? `row ${v.row}` : `group ${v.group}`;
-    const parts = [`${formatCount(h.total)} values (${where})`, `min ${h.min?.toPrecision(5)}`, `max ${h.max?.toPrecision(5)}`, `${h.counts.length} bins`];
+    const parts = [`${formatCount(h.total)} values (${where})`, `min ${h.min?.toPrecision(5)}`, `max ${h.max?.toPrecision(5)}`, `${shown.bins.length} bins`];
     if (t) parts.push(`decoded from ${t.type}`);
     if (h.nonFinite > 0) parts.push(`${formatCount(h.nonFinite)} NaN/Inf values not shown`);
     if (v.formatError || !v.metrics) {
@@ -134,6 +146,30 @@ export class WeightPanels {
     parts.push(`${v.bitsPerWeight.toFixed(3)} bits/weight, SQNR ${formatDb(v.metrics.sqnrDb)} dB on the tensor`);
     caption.textContent = parts.join(' · ');
     caption.dataset.total = String(h.total);
+  }
+
+  private rangeMode(): RangeMode {
+    const value = document.querySelector<HTMLInputElement>('input[name=hist-range]:checked')?.value;
+    return value === 'group' || value === 'full' ? value : 'robust';
+  }
+
+  /** Says which part of the x-axis is shown and what lies outside it. */
+  private describeRange(v: TensorView, mode: RangeMode, shown: ShownRange): void {
+    const note = $('#histogram-range');
+    const h = v.histogram;
+    const [lo, hi] = shown.domain.map((x) => x.toPrecision(3));
+    const share = h.total ? ((100 * shown.outside) / h.total).toPrecision(2) : '0';
+    const outside = shown.outside ? `; ${formatCount(shown.outside)} values (${share}%) lie outside it, out to ${h.min?.toPrecision(3)} and ${h.max?.toPrecision(3)} — pick "full range" to see them` : '';
+    const levelsOut = v.levels.filter((x) => x < shown.domain[0] || x > shown.domain[1]).length;
+    const clippedLevels = mode !== 'full' && levelsOut ? `; ${levelsOut} of the group's ${v.levels.length} levels are beyond this range` : '';
+    const what =
+      mode === 'full'
+        ? `the full range of the values, ${lo} to ${hi}`
+        : mode === 'group' && v.levels.length > 1
+          ? `group ${v.group}'s levels under ${v.format} (and 5% each side), ${lo} to ${hi}`
+          : `the bulk of the values, ${lo} to ${hi} (0.1st to 99.9th percentile)${mode === 'group' ? `, because ${v.format} has no levels here` : ''}`;
+    note.textContent = `x-axis: ${what}${outside}${clippedLevels}.`;
+    note.dataset.range = mode;
   }
 
   async drawChannels(): Promise<void> {
