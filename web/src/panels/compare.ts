@@ -3,7 +3,8 @@
 import * as Plot from '@observablehq/plot';
 import { paretoFrontier } from '../analysis';
 import { formatBytes } from '../format';
-import { type FormatInfo, type PresetInfo, presetLabel, type QuantManifest } from '../messages';
+import { abortable } from '../api/calls';
+import { type FormatInfo, type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -177,11 +178,12 @@ export class ComparePanel {
         }),
       ),
     );
-    const args = { formats, presets, ...this.protocol(), dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.saved };
+    const { ctx, maxWindows } = this.protocol();
+    const recipes = [...formats, ...presets.map((target) => ({ target, mix: 'llama.cpp' as const }))];
     const title = `Comparing ${labels.length} formats`;
     const listener = this.progress.listener(title);
     this.runButton.disabled = true;
-    const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
+    const onProgress = (phase: Phase, loaded: number, total: number, detail?: StepEvent) => {
       listener(phase, loaded, total);
       const step = detail;
       if (!step) return;
@@ -196,9 +198,10 @@ export class ComparePanel {
           this.renderResults();
         } else void saveManifest(step.manifest).then(() => this.refresh());
       }
-    });
+    };
+    const protocol = { ctx, windows: maxWindows, saved: this.saved };
     try {
-      await this.progress.track(title, handle);
+      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol }, { signal, onProgress })));
       for (const bar of bars.values()) bar.value = 1;
       this.root.dataset.done = String(Date.now());
     } catch (error) {

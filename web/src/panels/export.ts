@@ -1,5 +1,6 @@
 // Panel 8: download the model quantized in the chosen format (GGUF for ggml types, else
 // safetensors), made by the same code path as `quantlab quantize`.
+import { abortable } from '../api/calls';
 import { offerDownload } from '../results';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -33,11 +34,11 @@ export class ExportPanel {
     const title = `Exporting ${format}`;
     this.button.disabled = true;
     try {
-      const out = await this.progress.track(title, this.app.client.startCall('exportModel', { format }, this.progress.listener(title)));
+      const out = await this.progress.track(title, abortable((signal) => this.app.lab.export(format, { signal, onProgress: this.progress.listener(title) })));
       const link = offerDownload(out.blob, out.fileName);
       link.id = 'export-link';
-      link.dataset.extension = out.extension;
-      this.result.replaceChildren(el('p', out.summary, { class: 'caption', id: 'export-summary' }), link);
+      link.dataset.extension = out.manifest.extension;
+      this.result.replaceChildren(el('p', out.manifest.summary, { class: 'caption', id: 'export-summary' }), link);
       link.focus();
     } catch (error) {
       panelError($('#export-panel'), isCancel(error) ? 'Export cancelled.' : error);

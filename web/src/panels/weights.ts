@@ -8,6 +8,7 @@ import { $, el } from '../ui/dom';
 import { renderHistogram, renderOccupancy } from '../ui/histogram';
 import { formatDb } from '../ui/layerBrowser';
 import { isCancel, ProgressView } from '../ui/progress';
+import { abortable } from '../api/calls';
 import { type App, panelError } from './app';
 
 const num = (sel: string) => Number(($(sel) as HTMLInputElement).value);
@@ -99,7 +100,7 @@ export class WeightPanels {
     const title = `${tensor} under ${this.app.format}`;
     const progress = this.histProgress;
     const v = await this.run(progress, $('#histogram-panel'), title, () =>
-      this.app.client.startCall('tensorView', { tensor, format: this.app.format, bins: num('#bins'), scope, group }, progress.listener(title)),
+      abortable((signal) => this.app.lab.histogram(tensor, { format: this.app.format, bins: num('#bins'), scope, group, signal, onProgress: progress.listener(title) })),
     );
     if (!v) return;
     this.view = v;
