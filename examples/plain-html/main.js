@@ -9,7 +9,7 @@ const status = document.getElementById('status');
 const rows = document.getElementById('formats');
 
 try {
-  const lab = await createLab();
+  const lab = await createLab({ threads: params.has('threads') ? Number(params.get('threads')) : undefined });
   status.textContent = `Opening ${modelUrl} (quantlab core ${lab.core.coreVersion})…`;
   await lab.load(modelUrl);
   const matrices = lab.tensors().filter((t) => t.dims.length === 2);
@@ -27,7 +27,7 @@ try {
     for (const text of cells) row.append(Object.assign(document.createElement('td'), { textContent: text }));
     rows.append(row);
   }
-  status.dataset.ready = 'true';
+  Object.assign(status.dataset, { ready: 'true', threads: String(lab.core.threads) });
 } catch (error) {
   status.textContent = `Failed: ${error.message}`;
   status.dataset.error = error.name;

@@ -2,7 +2,8 @@
 // into a fresh project outside the repository, then
 // - the Vite + TypeScript example (examples/vite-ts): type-checked against the package's
 //   declarations, built by Vite, served, and in headless Chromium it draws a histogram of the
-//   default model's blk.0.attn_q.weight and runs a quantize → evaluate round trip;
+//   default model's blk.0.attn_q.weight, runs a quantize → evaluate round trip and streams a
+//   generation;
 // - the plain-HTML example (examples/plain-html): the package's files loaded unbundled by a
 //   <script type="module"> from a static server;
 // - the size budget: the gzipped JS and wasm a page downloads for the single-thread core.
@@ -67,13 +68,15 @@ function assertReferenceHistogram(h) {
   assert.ok(Math.abs(h.lo - reference.lo) <= 1e-6 && Math.abs(h.hi - reference.hi) <= 1e-6, `range [${h.lo}, ${h.hi}] vs decoded [${reference.lo}, ${reference.hi}]`);
 }
 
-test('the Vite + TypeScript example builds against the installed tarball and runs histogram and quantize → evaluate', async () => {
+test('the Vite + TypeScript example builds against the installed tarball and runs histogram, quantize → evaluate and generate', async () => {
   // `build` type-checks src/ against the package's .d.ts (skipLibCheck off), then bundles.
   npm(app, ['run', 'build']);
-  await withPage(join(app, 'dist'), 'index.html', async (page) => {
+  await withPage(join(app, 'dist'), 'index.html?threads=2', async (page) => {
     await page.waitForSelector('#histogram[data-values], #status[data-error]', { timeout: 120_000 });
     assert.equal(await page.getAttribute('#status', 'data-error'), null, await page.textContent('#status'));
     assert.equal(await page.inputValue('#tensor'), TENSOR);
+    // The server isolates the page (COOP/COEP): the threaded core and its pool workers, bundled by Vite, started.
+    assert.ok(Number(await page.getAttribute('#status', 'data-threads')) > 1, await page.textContent('#status'));
     const h = await page.$eval('#histogram', (svg) => ({ total: Number(svg.dataset.values), lo: Number(svg.dataset.lo), hi: Number(svg.dataset.hi), bars: svg.querySelectorAll('rect').length }));
     assertReferenceHistogram(h);
     assert.equal(h.bars, 64);
@@ -86,14 +89,23 @@ test('the Vite + TypeScript example builds against the installed tarball and run
     assert.ok(ppl > 1 && basePpl > 1 && kl >= 0, JSON.stringify(r));
     // q4_0: 4.5 bits per weight on the matrices it applies to, some kept wider by the policy.
     assert.ok(bits > 4 && bits < 8, JSON.stringify(r));
+
+    // The token stream: both sides' pieces arrive through `for await`, then the loop ends.
+    await page.click('#generate');
+    await page.waitForSelector('#generate[data-done]', { timeout: 120_000 });
+    const tokens = await page.$eval('#generate', (b) => ({ ...b.dataset }));
+    assert.ok(Number(tokens.base) > 0 && Number(tokens.quantized) > 0, JSON.stringify(tokens));
+    assert.ok((await page.textContent('#base-text')).length > 'base: '.length);
   });
 });
 
 test('the plain-HTML example loads the package unbundled from a static server', async () => {
   cpSync(join(repoRoot, 'examples/plain-html'), app, { recursive: true });
-  await withPage(app, 'index.html', async (page) => {
+  await withPage(app, 'index.html?threads=2', async (page) => {
     await page.waitForSelector('#status[data-ready], #status[data-error]', { timeout: 120_000 });
     assert.equal(await page.getAttribute('#status', 'data-error'), null, await page.textContent('#status'));
+    // Unbundled too, the threaded core's pool workers find their module.
+    assert.ok(Number(await page.getAttribute('#status', 'data-threads')) > 1, await page.textContent('#status'));
     assertReferenceHistogram(await page.$eval('#status', (s) => ({ total: Number(s.dataset.values), lo: Number(s.dataset.lo), hi: Number(s.dataset.hi) })));
     const rows = await page.$$eval('#formats tr', (trs) => trs.map((tr) => [tr.dataset.format, ...[...tr.children].map((td) => td.textContent)]));
     assert.deepEqual(rows.map((r) => r[0]), ['int8-sym-channel', 'nf4', 'int4-sym-g64']);

@@ -38,15 +38,18 @@ function echo(request: Request, worker: FakeWorker): void {
   worker.reply({ kind: 'result', id: request.id, value });
 }
 
-async function labWith(respond: (request: Request, worker: FakeWorker) => void = echo): Promise<{ lab: Lab; worker: FakeWorker }> {
-  let worker!: FakeWorker;
+async function labWith(respond: (request: Request, worker: FakeWorker) => void = echo, hardCancelMs = 1_000): Promise<{ lab: Lab; worker: FakeWorker; workers: FakeWorker[] }> {
+  const workers: FakeWorker[] = [];
   const lab = await createLab({
     threads: 1,
     wasmUrl: 'https://example.test/core/quantlab_bg.wasm',
-    createWorker: () => (worker = new FakeWorker(respond)) as unknown as Worker,
-    hardCancelMs: 1_000,
+    createWorker: () => {
+      workers.push(new FakeWorker(respond));
+      return workers.at(-1) as unknown as Worker;
+    },
+    hardCancelMs,
   });
-  return { lab, worker };
+  return { lab, worker: workers[0]!, workers };
 }
 
 describe('createLab', () => {
@@ -117,6 +120,23 @@ describe('Lab', () => {
     const before = worker.posted.length;
     await expect(lab.export('q8_0', { signal: controller.signal })).rejects.toBeInstanceOf(CancelledError);
     expect(worker.posted.length).toBe(before);
+  });
+
+  test('a worker restarted to stop a call that ignored its cancel gets the start message and the model again', async () => {
+    // This worker never answers quantize, cancelled or not.
+    const { lab, workers } = await labWith((r, w) => (r.method === 'quantize' ? undefined : echo(r, w)), 30);
+    await lab.load(new Blob([new Uint8Array(8)]), { name: 'a.gguf' });
+    const controller = new AbortController();
+    const call = lab.quantize('q4_0', { signal: controller.signal });
+    controller.abort();
+    await expect(call).rejects.toBeInstanceOf(CancelledError);
+    expect(workers).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, 0));
+    const fresh = workers[1]!;
+    expect(fresh.posted[0]).toEqual({ start: { threads: 1, wasmUrl: 'https://example.test/core/quantlab_bg.wasm' } });
+    const reopen = fresh.requests()[0]!;
+    expect(reopen.method).toBe('openFile');
+    expect((reopen.args.file as File).name).toBe('a.gguf');
   });
 
   test('quantize sends a format or a preset recipe; a calibrating method is refused with a typed error', async () => {

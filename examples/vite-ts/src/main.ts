@@ -84,9 +84,14 @@ async function generate(lab: Lab): Promise<void> {
   const out = { base: $('base-text'), quantized: $('quantized-text') };
   out.base.textContent = 'base: ';
   out.quantized.textContent = `${formatInput.value}: `;
+  const counts = { base: 0, quantized: 0 };
+  const button = $('generate');
+  delete button.dataset.done;
   for await (const token of lab.generate($<HTMLInputElement>('prompt').value, { format: formatInput.value, maxTokens: 16 })) {
     out[token.side].textContent += token.piece;
+    counts[token.side]++;
   }
+  Object.assign(button.dataset, { base: String(counts.base), quantized: String(counts.quantized), done: 'true' });
 }
 
 async function main(): Promise<void> {
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
   // The first attention matrix is small enough to draw at once (the embedding has 28M values).
   tensorSelect.value = matrices.find((t) => t.name.endsWith('attn_q.weight'))?.name ?? matrices[0]?.name ?? '';
   status.textContent = `${model.source}: ${matrices.length} weight matrices.`;
-  status.dataset.ready = 'true';
+  Object.assign(status.dataset, { ready: 'true', threads: String(lab.core.threads) });
   $('draw').addEventListener('click', () => void draw(lab).catch(showError));
   $('evaluate').addEventListener('click', () => void evaluate(lab));
   $('generate').addEventListener('click', () => void generate(lab).catch(showError));

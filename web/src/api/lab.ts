@@ -124,7 +124,7 @@ export class Lab {
    */
   onRestart: (() => void) | null = null;
   private current: LoadedModel | null = null;
-  private lastSource: ModelSource | null = null;
+  private lastSource: string | File | null = null;
 
   constructor(
     /** The worker client underneath (every worker method, for what this API does not wrap). */
@@ -145,12 +145,11 @@ export class Lab {
 
   /** Opens a model: GGUF, or safetensors for the weight views. A URL is downloaded (and kept for offline use where the page allows). */
   async load(source: ModelSource, options: CallOptions & { name?: string } = {}): Promise<LoadedModel> {
-    const loaded =
-      typeof source === 'string' || source instanceof URL
-        ? await runCall(this.client, 'openUrl', { url: absolute(source) }, options)
-        : await runCall(this.client, 'openFile', { file: toFile(source, options.name ?? 'model.gguf') }, options);
+    // What a restarted worker re-opens: the resolved URL, or the bytes with their name.
+    const what = typeof source === 'string' || source instanceof URL ? absolute(source) : toFile(source, options.name ?? 'model.gguf');
+    const loaded = typeof what === 'string' ? await runCall(this.client, 'openUrl', { url: what }, options) : await runCall(this.client, 'openFile', { file: what }, options);
     this.current = loaded;
-    this.lastSource = source;
+    this.lastSource = what;
     return loaded;
   }
 
