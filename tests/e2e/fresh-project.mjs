@@ -9,10 +9,15 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './harness.mjs';
 
-/** Runs `npm args` in `cwd`; throws with npm's output when it fails. */
+/**
+ * Runs `npm args` in `cwd`; throws with npm's output when it fails. Without the `npm_*` variables
+ * an enclosing `npm test` sets (its prefix and lifecycle would point the fresh project's npm at
+ * the repository).
+ */
 export function npm(cwd, args) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')));
   try {
-    return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+    return execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...env, npm_config_update_notifier: 'false' } });
   } catch (error) {
     throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${error.stdout}\n${error.stderr}`);
   }
