@@ -9,7 +9,7 @@
 // - the size budget: the gzipped JS and wasm a page downloads for the single-thread core.
 // The histograms are checked against tests/e2e/gguf-read.mjs's Q4_1 decoder (not the core's).
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -99,8 +99,10 @@ test('the Vite + TypeScript example builds against the installed tarball and run
   });
 });
 
-test('the plain-HTML example loads the package unbundled from a static server', async () => {
+test('the plain-HTML example loads the package unbundled from a static server; wasmUrl moves the core', async () => {
   cpSync(join(repoRoot, 'examples/plain-html'), app, { recursive: true });
+  mkdirSync(join(app, 'elsewhere'), { recursive: true });
+  cpSync(join(app, 'node_modules/quantlab/lib/core/quantlab_bg.wasm'), join(app, 'elsewhere/core.wasm'));
   await withPage(app, 'index.html?threads=2', async (page) => {
     await page.waitForSelector('#status[data-ready], #status[data-error]', { timeout: 120_000 });
     assert.equal(await page.getAttribute('#status', 'data-error'), null, await page.textContent('#status'));
@@ -113,6 +115,18 @@ test('the plain-HTML example loads the package unbundled from a static server', 
     const [int8, nf4, int4] = rows.map(([, , bits, sqnr]) => ({ bits: Number(bits), sqnr: Number(sqnr) }));
     for (const f of [int8, nf4, int4]) assert.ok(f.bits > 4 && f.bits < 9 && Number.isFinite(f.sqnr), JSON.stringify(rows));
     assert.ok(int8.sqnr > nf4.sqnr && int8.sqnr > int4.sqnr, JSON.stringify(rows));
+
+    // wasmUrl: a second lab fetches its core from where it is told (a copy elsewhere), not from beside the glue.
+    const fetched = [];
+    page.on('request', (r) => r.url().endsWith('.wasm') && fetched.push(new URL(r.url()).pathname));
+    const version = await page.evaluate(async () => {
+      const { createLab } = await import('./node_modules/quantlab/lib/index.js');
+      const other = await createLab({ threads: 1, wasmUrl: 'elsewhere/core.wasm' });
+      other.terminate();
+      return other.core.coreVersion;
+    });
+    assert.match(version, /^\d+\.\d+\.\d+/);
+    assert.deepEqual(fetched, ['/elsewhere/core.wasm']);
   });
 });
 

@@ -88,6 +88,8 @@ export interface GenerateOptions extends CallOptions<never> {
   activations?: Activations;
   /** Device notes while WebGPU is prepared (upload, speed probe). */
   onStatus?: (note: DeviceStatus) => void;
+  /** Diagnostic (tests/e2e/gpu.test.mjs): lose the WebGPU device after this many base tokens. */
+  loseDeviceAfter?: number;
 }
 
 export interface ExportResult {
@@ -201,8 +203,8 @@ export class Lab {
 
   /** Generates from `prompt` with the base model, then with it quantized to `format`: iterate the tokens, await `result` for both sides. */
   generate(prompt: string, options: GenerateOptions): TokenStream {
-    const { format, device = 'cpu', maxTokens = 32, seed = 0, temperature = 0, chat = false, kvCache, activations, signal, onProgress, onStatus } = options;
-    const args = { prompt, format, device, maxTokens, seed, temperature, chat, kvCache, activations };
+    const { format, device = 'cpu', maxTokens = 32, seed = 0, temperature = 0, chat = false, kvCache, activations, loseDeviceAfter, signal, onProgress, onStatus } = options;
+    const args = { prompt, format, device, maxTokens, seed, temperature, chat, kvCache, activations, loseDeviceAfter };
     return new TokenStream((push, status) => {
       const listener: ProgressFn<Methods['generate']['progress']> = (phase, loaded, total, detail) => {
         onProgress?.(phase, loaded, total);
