@@ -1,16 +1,18 @@
 // Serves the built lab (web/dist) and the downloaded model/data on 127.0.0.1.
-// Usage: node scripts/serve.mjs [--port N]   (PORT env also works; 0 picks a free port)
+// Usage: node scripts/serve.mjs [--port N] [--root DIR]   (PORT env also works; 0 picks a free port;
+// --root serves another built site, e.g. an example app in tests/e2e/package.test.mjs)
 import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { repoRoot, resolveInside, sendFile, serveRepoFile } from './static.mjs';
 
-const dist = join(repoRoot, 'web', 'dist');
+const argRoot = process.argv.indexOf('--root');
+const dist = argRoot > 0 ? resolve(process.argv[argRoot + 1]) : join(repoRoot, 'web', 'dist');
 const argPort = process.argv.indexOf('--port');
 const port = Number(argPort > 0 ? process.argv[argPort + 1] : process.env.PORT ?? 5173);
 
 if (!existsSync(join(dist, 'index.html'))) {
-  console.error('quantlab: web/dist is missing; run `npm start` (it builds the lab first).');
+  console.error(argRoot > 0 ? `quantlab: ${dist} has no index.html` : 'quantlab: web/dist is missing; run `npm start` (it builds the lab first).');
   process.exit(1);
 }
 

@@ -12,9 +12,10 @@ export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const artifacts = join(repoRoot, 'test-artifacts');
 mkdirSync(artifacts, { recursive: true });
 
-/** Starts scripts/serve.mjs on a free port; resolves with its base URL and a stop function. */
-export function startServer() {
-  const child = spawn(process.execPath, [join(repoRoot, 'scripts/serve.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts scripts/serve.mjs on a free port (serving `root`, by default the built lab); resolves with its base URL and a stop function. */
+export function startServer(root) {
+  const args = [join(repoRoot, 'scripts/serve.mjs'), '--port', '0', ...(root ? ['--root', root] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 15_000);

@@ -45,6 +45,12 @@ export class LabClient {
     });
   }
 
+  /** Stops the worker for good; calls still running fail with a CancelledError. */
+  terminate(): void {
+    this.worker.terminate();
+    this.failAll(new CancelledError('cancelled: the lab was closed'));
+  }
+
   private failAll(error: Error): void {
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();

@@ -1,7 +1,10 @@
 // The lab page: wires the panels to the worker. All heavy work happens in worker.ts.
 import './styles.css';
-import { LabClient } from './client';
-import type { AdapterReport, CoreStart, FormatInfo, PresetInfo, StartMessage } from './messages';
+import { abortable } from './api/calls';
+import { createLab, type Lab } from './api/lab';
+import type { LabClient } from './client';
+import { LabError } from './errors';
+import type { AdapterReport, FormatInfo, PresetInfo } from './messages';
 import { type App, clearError, showError } from './panels/app';
 import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';
@@ -22,16 +25,24 @@ const DEFAULT_MODEL = 'models/SmolLM2-135M-Instruct.Q4_1.gguf';
 
 /** `?threads=N` asks for N compute threads (1: the single-thread core); by default the browser's cores, capped. */
 const threadsParam = getInt('threads', 0);
-const coreStart: CoreStart = { threads: threadsParam > 0 ? threadsParam : null };
-const client = new LabClient(() => {
-  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
-  const start: StartMessage = { start: coreStart };
-  worker.postMessage(start);
-  return worker;
-});
-/** Test and diagnostic hook (tests/e2e/soak.test.mjs): the page's worker client, to drive the worker API without the panels. */
-(globalThis as typeof globalThis & { quantlabClient?: LabClient }).quantlabClient = client;
-const app: App = { client, model: null, tensor: null, format: getParam('format') ?? 'nf4', generation: 0 };
+/** The lab, made through the package API (web/src/api) as any embedding page makes it; set once its core has started. */
+let started: Lab | null = null;
+function theLab(): Lab {
+  if (!started) throw new LabError('The lab core has not started yet');
+  return started;
+}
+const app: App = {
+  get lab() {
+    return theLab();
+  },
+  get client() {
+    return theLab().client;
+  },
+  model: null,
+  tensor: null,
+  format: getParam('format') ?? 'nf4',
+  generation: 0,
+};
 const weights = new WeightPanels(app);
 const compare = new ComparePanel(app);
 const methods = new MethodsPanel(app, compare);
@@ -42,10 +53,6 @@ const modelProgress = new ProgressView($('#model-progress-host'), 'model-progres
 const analyzeProgress = new ProgressView($('#analyze-progress-host'), 'analyze-progress');
 /** Where the current model came from, to re-open it if the worker had to be restarted. */
 let lastSource: { url: string } | { file: File } | null = null;
-
-client.onRestart = () => {
-  if (lastSource) void load(lastSource, { keepSelection: true });
-};
 
 async function selectTensor(name: string): Promise<void> {
   if (!app.model?.header.tensors.some((t) => t.name === name)) return;
@@ -61,7 +68,7 @@ async function load(what: { url: string } | { file: File }, options: { keepSelec
   const generation = ++app.generation;
   const label = 'url' in what ? what.url.split('/').pop()! : what.file.name;
   try {
-    const handle = 'url' in what ? client.startCall('openUrl', what, modelProgress.listener(label)) : client.startCall('openFile', what, modelProgress.listener(label));
+    const handle = abortable((signal) => app.lab.load('url' in what ? what.url : what.file, { signal, onProgress: modelProgress.listener(label) }));
     const loaded = await modelProgress.track(`Opening ${label}`, handle);
     if (generation !== app.generation) return;
     lastSource = what;
@@ -97,7 +104,7 @@ async function analyzeAll(): Promise<void> {
   const title = `Analysing ${app.model.header.tensors.length} tensors under ${format}`;
   const button = $('#analyze') as HTMLButtonElement;
   button.disabled = true;
-  const handle = client.startCall('analyzeTensors', { format, outlierK: 6 }, (phase, loaded, total, detail) => {
+  const handle = app.client.startCall('analyzeTensors', { format, outlierK: 6 }, (phase, loaded, total, detail) => {
     analyzeProgress.listener(title)(phase, loaded, total);
     if (detail && generation === app.generation) layers.addAnalysis(detail);
   });
@@ -152,7 +159,7 @@ function describeGpu(r: AdapterReport): string {
 async function probeGpu(): Promise<void> {
   const status = $('#gpu-status');
   try {
-    const report = await client.call('probeGpu', {});
+    const report = await app.client.call('probeGpu', {});
     status.textContent = describeGpu(report);
     status.dataset.state = report.available ? 'available' : 'unavailable';
   } catch (error) {
@@ -210,7 +217,14 @@ async function main(): Promise<void> {
   wireInputs();
   void registerOffline();
   try {
-    const { coreVersion, formatList, presetList, methodList, threads, note } = await client.call('init', {});
+    const lab = await createLab({ threads: threadsParam > 0 ? threadsParam : undefined });
+    started = lab;
+    /** Test and diagnostic hook (tests/e2e/soak.test.mjs): the page's worker client, to drive the worker API without the panels. */
+    (globalThis as typeof globalThis & { quantlabClient?: LabClient }).quantlabClient = lab.client;
+    lab.onRestart = () => {
+      if (lastSource) void load(lastSource, { keepSelection: true });
+    };
+    const { coreVersion, formatList, presetList, methodList, threads, note } = lab.core;
     const status = $('#core-status');
     status.textContent = `quantlab core ${coreVersion} (wasm${note ? `) — ${note}` : `, ${threads} threads)`}`;
     status.dataset.threads = String(threads);

@@ -4,10 +4,10 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
-export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, TensorRow, TypeCount } from './pkg/quantlab.js';
+export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, TensorRow, TypeCount } from './pkg/quantlab.js';
 
 /** The header of an opened model file: a GGUF, or a safetensors file in the same shape. */
 export type ModelHeader = GgufHeader | SafetensorsHeader;
@@ -311,11 +311,30 @@ export interface Methods {
   /** Calibrate (cached), quantize with a method and evaluate against the base: a Compare row. */
   runMethod: { args: MethodRequest & { ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest; progress: StepEvent };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
-  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string }; progress: never };
+  /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
+  quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };
+  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string; manifest: ExportManifest }; progress: never };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
   memory: { args: Record<string, never>; result: WorkerMemory; progress: never };
   /** Diagnostic (tests/e2e/threads.test.mjs): the core's threads and the tasks each has run. */
   threadStats: { args: Record<string, never>; result: ThreadStats; progress: never };
+}
+
+/** The core's quantize report of a target, with the name the lab gives it (a preset says it has llama.cpp's types). */
+export type QuantizeResult = QuantReport & { label: string; mix: TypeMix };
+
+/** What an exported file is: the source it was made from and how (kept beside the file). */
+export interface ExportManifest {
+  tool: string;
+  coreVersion: string;
+  createdAt: string;
+  source: { name: string; sha256: string; bytes: number };
+  format: string;
+  fileName: string;
+  /** `gguf` for ggml types, else `safetensors`. */
+  extension: string;
+  /** The core's summary of the export (types, sizes). */
+  summary: string;
 }
 
 /** What the worker holds: the wasm core's linear memory (it grows, never shrinks). */
@@ -340,6 +359,10 @@ export interface Request<M extends Method = Method> {
 /** How many compute threads the page wants; null: as many as the browser offers (capped). */
 export interface CoreStart {
   threads: number | null;
+  /** Where the single-thread core's .wasm is (absolute URL); by default next to its glue module. */
+  wasmUrl?: string;
+  /** Where the threaded core's .wasm is (absolute URL); by default next to its glue module. */
+  threadsWasmUrl?: string;
 }
 
 /** The first page → worker message, before any request: how to start the wasm core. */

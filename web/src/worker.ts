@@ -10,7 +10,7 @@ import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
-import { activationStats, compareFormats, exportModel, generate } from './worker/runtime';
+import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
 import { methodSupport, plannedTypes, runMethod } from './worker/methods';
 import { loadCore } from './worker/wasm';
 
@@ -112,6 +112,7 @@ const handlers: { [M in Method]: Handler<M> } = {
   methodSupport,
   runMethod,
   generate,
+  quantize,
   exportModel,
   memory: async () => {
     const { memory } = await ready;

@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
-use super::{to_js, Js, LabJsError, NeedMoreBytes, TensorRow as Row};
+// TensorRow by its own name: tsify writes the Rust name into the generated .d.ts, and an alias would name no type there.
+use super::{to_js, Js, LabJsError, NeedMoreBytes, TensorRow};
 use crate::error::Input;
 use crate::formats::GgmlType;
 
@@ -83,7 +84,7 @@ pub struct SafetensorsHeader {
     file_len: u64,
     summary: SafetensorsSummary,
     metadata: BTreeMap<String, String>,
-    tensors: Vec<Row>,
+    tensors: Vec<TensorRow>,
 }
 
 /// Bytes per element of a safetensors dtype (`None`: unknown to this reader).
@@ -167,7 +168,7 @@ pub fn parse_safetensors_header(prefix: &[u8], file_len: f64) -> Result<Js<Safet
             }
         }
         let ty = ggml_type(&e.dtype);
-        tensors.push(Row {
+        tensors.push(TensorRow {
             name,
             dims: e.shape.iter().rev().copied().collect(),
             ty: ty.map_or(e.dtype.clone(), |t| t.name().to_string()),

@@ -1,11 +1,15 @@
 // What the panels share: the worker client, the open model, the selection and error display.
+import type { Lab } from '../api/lab';
 import type { LabClient } from '../client';
 import type { LabError } from '../errors';
 import type { LoadedModel } from '../messages';
 import { $ } from '../ui/dom';
 
 export interface App {
-  client: LabClient;
+  /** The lab, made through the package API (createLab). */
+  readonly lab: Lab;
+  /** Its worker client, for the worker methods the package API does not wrap. */
+  readonly client: LabClient;
   model: LoadedModel | null;
   tensor: string | null;
   format: string;

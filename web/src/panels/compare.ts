@@ -1,7 +1,8 @@
 // Panel 6: quantize + evaluate several formats, a progress bar per step, results saved in
 // IndexedDB, a table and a quality-vs-bits-per-weight scatter with the Pareto frontier.
 import { formatBytes, formatCount } from '../format';
-import { type PresetInfo, presetLabel, type QuantManifest } from '../messages';
+import { abortable } from '../api/calls';
+import { type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -212,11 +213,12 @@ export class ComparePanel {
         }),
       ),
     );
-    const args = { formats, presets, ...this.protocol(), dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.saved };
+    const { ctx, maxWindows } = this.protocol();
+    const recipes = [...formats, ...presets.map((target) => ({ target, mix: 'llama.cpp' as const }))];
     const title = `Comparing ${labels.length} formats`;
     const listener = this.progress.listener(title);
     this.runButton.disabled = true;
-    const handle = this.app.client.startCall('compareFormats', args, (phase, loaded, total, detail) => {
+    const onProgress = (phase: Phase, loaded: number, total: number, detail?: StepEvent) => {
       listener(phase, loaded, total);
       const step = detail;
       if (!step) return;
@@ -231,9 +233,10 @@ export class ComparePanel {
           this.renderResults();
         } else void saveManifest(step.manifest).then(() => this.refresh());
       }
-    });
+    };
+    const protocol = { ctx, windows: maxWindows, saved: this.saved };
     try {
-      await this.progress.track(title, handle);
+      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol }, { signal, onProgress })));
       for (const bar of bars.values()) bar.value = 1;
       this.root.dataset.done = String(Date.now());
     } catch (error) {

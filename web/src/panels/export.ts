@@ -2,6 +2,7 @@
 // safetensors), made by the same code path as `quantlab quantize`. One click: the file is
 // offered to the browser as soon as it is made (the link stays for another copy). The button
 // names a format only once the core has accepted the name; otherwise it says why it cannot.
+import { abortable } from '../api/calls';
 import { offerDownload } from '../results';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -62,12 +63,12 @@ export class ExportPanel {
     this.running = true;
     this.button.disabled = true;
     try {
-      const out = await this.progress.track(title, this.app.client.startCall('exportModel', { format }, this.progress.listener(title)));
+      const out = await this.progress.track(title, abortable((signal) => this.app.lab.export(format, { signal, onProgress: this.progress.listener(title) })));
       const link = offerDownload(out.blob, out.fileName);
       link.id = 'export-link';
-      link.dataset.extension = out.extension;
+      link.dataset.extension = out.manifest.extension;
       link.textContent = `Download ${out.fileName} again`;
-      const summary = el('pre', out.summary, { id: 'export-summary' });
+      const summary = el('pre', out.manifest.summary, { id: 'export-summary' });
       this.result.replaceChildren(el('p', `${out.fileName} was handed to your browser's downloads.`, { class: 'caption' }), summary, link);
       // The export itself was the click: the browser gets the file without a second one.
       link.click();

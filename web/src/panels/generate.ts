@@ -1,7 +1,8 @@
 // Panel 7: the same prompt and seed through the base and the chosen format, streamed, with
 // tokens/s and the first token where the two differ highlighted.
 import { firstDivergence } from '../analysis';
-import { ACTIVATION_PRECISIONS, type Activations, type Device, type DeviceChoice, type GenerationSide, KV_CACHE_FORMATS, type KvCache } from '../messages';
+import { abortable } from '../api/calls';
+import { ACTIVATION_PRECISIONS, type Activations, type Device, type DeviceChoice, type DeviceStatus, type GenerationSide, KV_CACHE_FORMATS, type KvCache } from '../messages';
 import { getParam, pageState, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -85,15 +86,15 @@ export class GeneratePanel {
     this.note.textContent = '';
     // Test/diagnostic hook: `data-lose-device-after="N"` on #generate-body loses the WebGPU device after N base tokens.
     const loseDeviceAfter = Number(this.root.dataset.loseDeviceAfter) || undefined;
-    const args = { format, prompt, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache, activations, loseDeviceAfter };
+    const options = { format, seed: Number(this.seed.value) || 0, maxTokens: Math.max(1, Number(this.maxTokens.value) || 32), temperature: Math.max(0, Number(this.temperature.value) || 0), chat: this.chat.checked, device, kvCache, activations, loseDeviceAfter };
     const title = `Generating with the base and ${format}`;
-    const listener = this.progress.listener(title);
+    const onProgress = this.progress.listener(title);
+    const onStatus = (note: DeviceStatus) => (this.deviceNote.textContent = `WebGPU: ${note.status}…`);
     this.button.disabled = true;
-    const handle = this.app.client.startCall('generate', args, (phase, loaded, total, detail) => {
-      listener(phase, loaded, total);
-      if (!detail) return;
-      if ('status' in detail) this.deviceNote.textContent = `WebGPU: ${detail.status}…`;
-      else this.outputs[detail.side].append(el('span', detail.piece, { 'data-token': String(detail.tokenId) }));
+    const handle = abortable(async (signal) => {
+      const tokens = this.app.lab.generate(prompt, { ...options, signal, onProgress, onStatus });
+      for await (const t of tokens) this.outputs[t.side].append(el('span', t.piece, { 'data-token': String(t.tokenId) }));
+      return tokens.result;
     });
     try {
       const r = await this.progress.track(title, handle);

@@ -8,6 +8,7 @@ import { $, el } from '../ui/dom';
 import { FINE_PER_BIN, type RangeMode, rangeOf, renderHistogram, renderOccupancy, type ShownRange } from '../ui/histogram';
 import { formatDb } from '../ui/layerBrowser';
 import { isCancel, ProgressView } from '../ui/progress';
+import { abortable } from '../api/calls';
 import { type App, panelError } from './app';
 
 const num = (sel: string) => Number(($(sel) as HTMLInputElement).value);
@@ -108,7 +109,7 @@ export class WeightPanels {
     const progress = this.histProgress;
     const v = await this.run(progress, $('#histogram-panel'), title, () =>
       // Binned finer than shown, so the zoomed ranges are regrouped from exact counts.
-      this.app.client.startCall('tensorView', { tensor, format: this.app.format, bins: num('#bins') * FINE_PER_BIN, scope, group }, progress.listener(title)),
+      abortable((signal) => this.app.lab.histogram(tensor, { format: this.app.format, bins: num('#bins') * FINE_PER_BIN, scope, group, signal, onProgress: progress.listener(title) })),
     );
     if (!v) return;
     this.view = v;

@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
 import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -377,12 +377,33 @@ export async function generate(args: Args<'generate'>, ctx: Ctx<'generate'>): Pr
   };
 }
 
+/**
+ * The open model quantized to `target` (round-to-nearest) and the core's report of it. A format's
+ * model stays as the runtime's last one (generate with the same format reuses it); a preset's
+ * (llama.cpp's per-tensor types) is freed once reported.
+ */
+export async function quantize({ target, mix }: Args<'quantize'>, ctx: Ctx<'quantize'>): Promise<QuantizeResult> {
+  const rt = await getRuntime(ctx);
+  const scheme = wasmCall(`format ${target}`, () => parseTarget(target));
+  const label = mix === 'pure' ? scheme.name : presetLabel(scheme.name);
+  const model = mix === 'pure' ? quantizeFor(rt, target, ctx) : wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize')));
+  try {
+    const report = model.quantReport();
+    if (!report) throw new LabError(`the ${label} model has no quantization report`);
+    return { ...report, label, mix };
+  } finally {
+    if (mix !== 'pure') model.free();
+  }
+}
+
 /** The model quantized to `format` as a file: GGUF for ggml types, safetensors otherwise. */
 export async function exportModel({ format }: Args<'exportModel'>, ctx: Ctx): Promise<Methods['exportModel']['result']> {
   const rt = await getRuntime(ctx);
   const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export')));
-  const stem = (requireModel().source.name.split('/').pop() ?? 'model').replace(/\.gguf$/i, '');
-  return { blob: new Blob([out.bytes.slice().buffer as ArrayBuffer]), extension: out.extension, summary: out.summary, fileName: `${stem}.${format}.${out.extension}` };
+  const name = requireModel().source.name.split('/').pop() ?? 'model';
+  const fileName = `${name.replace(/\.gguf$/i, '')}.${format}.${out.extension}`;
+  const manifest = { tool: 'quantlab web lab', coreVersion: coreVersion(), createdAt: new Date().toISOString(), source: { name, sha256: rt.sha256, bytes: rt.bytes.byteLength }, format, fileName, extension: out.extension, summary: out.summary };
+  return { blob: new Blob([out.bytes.slice().buffer as ArrayBuffer]), extension: out.extension, summary: out.summary, fileName, manifest };
 }
 
 /** Calibration text: Moby-Dick chapter 4, inside the calibration chapters 4–135 (never the eval chapters 1–3). */

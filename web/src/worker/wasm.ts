@@ -43,7 +43,7 @@ export async function loadCore(start: CoreStart): Promise<LoadedCore> {
   if (note === null) {
     try {
       const threaded = await import('../pkg-threads/quantlab.js');
-      const { memory } = await threaded.default();
+      const { memory } = await threaded.default(start.threadsWasmUrl ? { module_or_path: start.threadsWasmUrl } : undefined);
       await threaded.initThreadPool(wanted);
       bindCore(threaded);
       return { memory, threads: threaded.threadStats().threads, note: null };
@@ -52,7 +52,7 @@ export async function loadCore(start: CoreStart): Promise<LoadedCore> {
     }
   }
   const single = await import('../pkg/quantlab.js');
-  const { memory } = await single.default();
+  const { memory } = await single.default(start.wasmUrl ? { module_or_path: start.wasmUrl } : undefined);
   bindCore(single);
   return { memory, threads: 1, note };
 }

@@ -1,0 +1,37 @@
+// The package's main entry (`quantlab`): the worker-backed client API, its types and its errors.
+export { createLab, Lab } from './lab';
+export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, TensorViewOptions } from './lab';
+export type { CallOptions } from './calls';
+export { TokenStream, type GenerateOutcome } from './tokens';
+export type { ProgressFn } from '../client';
+export { CancelledError, DownloadError, FormatChoiceError, GpuUnavailableError, LabError, ModelFormatError, RuntimeError, StorageQuotaError, WorkerCrashError, type ErrorKind } from '../errors';
+export type {
+  Activations,
+  CalibSource,
+  Device,
+  DeviceChoice,
+  DeviceStatus,
+  ErrorMetrics,
+  EvalProtocol,
+  ExportManifest,
+  FormatInfo,
+  FormatResult,
+  GenerationSide,
+  HistogramResult,
+  KvCache,
+  LoadedModel,
+  MethodInfo,
+  MethodName,
+  ModelHeader,
+  Phase,
+  PresetInfo,
+  QuantizeResult,
+  QuantManifest,
+  QuantReport,
+  Scope,
+  StepEvent,
+  TensorRow,
+  TensorView,
+  TokenEvent,
+  TypeMix,
+} from '../messages';
