@@ -5,9 +5,12 @@
 // - calibration (importance matrix), imatrix quantization and GPTQ on a tiny random llama
 //   (tests/e2e/tiny-gguf.mjs): progress, cancel, typed errors, and that the data-driven methods
 //   beat round-to-nearest on what they optimise.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import init, { LabEval, LabModel, listMethods, listPresets, methodSupports, parseGgufHeader, parseTarget } from '../../web/src/pkg/quantlab.js';
+import init, { exportQuantized, LabEval, LabModel, listMethods, listPresets, methodSupports, parseGgufHeader, parseTarget } from '../../web/src/pkg/quantlab.js';
 import { tinyLlama } from '../e2e/tiny-gguf.mjs';
 import { thrown } from './thrown';
 
@@ -161,6 +164,37 @@ describe('calibration and the data-driven methods', () => {
     expect(thrown(() => tiny.quantizeGptq('q4_0', 'pure', TEXT, { tokens: 256 }, () => false))).toMatchObject({ kind: 'cancelled' });
     expect(thrown(() => tiny.quantizeGptq('q4_0', 'pure', TEXT, { tokens: 256, chunk: 64 } as never))).toMatchObject({ kind: 'badInput', what: 'options' });
     expect(thrown(() => tiny.quantizeGptq('q4_0', 'pure', 'x', { tokens: 256 }))).toMatchObject({ kind: 'badInput', what: 'text' });
+  });
+});
+
+describe('GPTQ export: the browser core and the native CLI write the same file', () => {
+  // The native binary `npm test` builds in its cargo suite, which runs before this one.
+  const native = resolve(process.env.CARGO_TARGET_DIR ?? resolve(__dirname, '../../target'), 'debug/quantlab');
+  test.each([
+    ['q4_0', 'gguf'],
+    ['int4-asym-g32', 'safetensors'],
+  ])('GPTQ onto %s, pure: exportGptq bytes equal `quantlab quantize --method gptq`', (target, extension) => {
+    if (!existsSync(native)) throw new Error(`${native} is missing: build it with \`cargo build\` (npm test's cargo suite does)`);
+    const dir = mkdtempSync(join(tmpdir(), 'ql-gptq-'));
+    try {
+      writeFileSync(join(dir, 'tiny.gguf'), TINY_BYTES);
+      writeFileSync(join(dir, 'calib.txt'), TEXT);
+      const outPath = join(dir, `out.${extension}`);
+      execFileSync(native, ['quantize', join(dir, 'tiny.gguf'), '-f', target, '--pure', '--method', 'gptq', '--calib', join(dir, 'calib.txt'), '--calib-tokens', '256', '-o', outPath], { stdio: 'pipe' });
+      const seen: number[] = [];
+      const web = tiny.exportGptq(TINY_BYTES, target, 'pure', TEXT, { tokens: 256 }, (done: number, total: number) => void seen.push(done / total));
+      expect(seen.at(-1)).toBe(1);
+      expect(web.extension).toBe(extension);
+      const file = new Uint8Array(readFileSync(outPath));
+      expect(web.bytes.length).toBe(file.length);
+      expect(Buffer.from(web.bytes).equals(Buffer.from(file))).toBe(true);
+      // GPTQ ran: the file is not round to nearest's export of the same format.
+      const rtn = exportQuantized(TINY_BYTES, target);
+      expect(rtn.extension).toBe(extension);
+      expect(Buffer.from(rtn.bytes).equals(Buffer.from(file))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -191,6 +191,12 @@ pub struct ExportResult {
     summary: String,
 }
 
+impl ExportResult {
+    pub(super) fn new(bytes: Vec<u8>, extension: &'static str, summary: String) -> Self {
+        Self { bytes: Bytes(bytes), extension, summary }
+    }
+}
+
 /// Joins the eval chapters' texts (in chapter order) exactly as `quantlab eval` does.
 #[wasm_bindgen(js_name = evalText)]
 pub fn eval_text(chapters: Vec<String>) -> String {

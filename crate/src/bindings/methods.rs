@@ -15,6 +15,7 @@
 //! model.quantizeTarget(target, mix: "llama.cpp"|"pure", onProgress?(done, total, tensor)) -> LabModel
 //! model.quantizeImatrix(target, mix, imatrix, onProgress?) -> LabModel
 //! model.quantizeGptq(target, mix, text, {tokens?, actOrder?}, onProgress?(done, total)) -> LabModel
+//! model.exportGptq(sourceGguf, target, mix, text, {tokens?, actOrder?}, onProgress?) -> {bytes, extension, summary}
 //! ```
 //! `quantizeGptq`'s progress counts calibration positions over every layer (layer by layer, in
 //! order: `done / total × nLayers` is the layer reached). Returning `false` from a callback
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
+use super::eval::ExportResult;
 use super::model::{js_count, options, JsCallback, LabModel, Loaded};
 use super::{js_err, to_js, Js, LabJsError};
 use crate::calib::{
@@ -34,12 +36,12 @@ use crate::calib::{
     CHARS_PER_TOKEN, DEFAULT_CHUNK, DEFAULT_TOKENS,
 };
 use crate::error::Input;
-use crate::formats::{GgmlType, QuantScheme};
-use crate::io::export::{ImportanceWeighted, TensorMethod};
+use crate::formats::{GgmlType, QuantScheme, Saturation};
+use crate::io::export::{quantize_gguf_with, ExportKind, ImportanceWeighted, TensorMethod};
 use crate::io::imatrix::Imatrix;
 use crate::methods::gptq::ColumnOrder;
 use crate::methods::gptq::GptqOptions;
-use crate::methods::gptq_model::gptq_sequential;
+use crate::methods::gptq_model::{gptq_sequential, GptqMethod};
 use crate::model::quantize::planned_decisions;
 use crate::model::quantize::{quantize_model_with, quantize_model_with_progress, QuantizeModelError};
 use crate::model::{planned_schemes, Model, QuantReport, TensorPolicy};
@@ -393,6 +395,53 @@ impl LabModel {
         #[wasm_bindgen(unchecked_param_type = "CalibOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<LabModel, JsValue> {
+        let (t, policy, mut method) = self.gptq_calibrated(target, mix, text, opts, on_progress)?;
+        self.quantize_by(&t, &policy, &mut method, None)
+    }
+
+    /// `sourceGguf` (this model's own file) quantized to `target` with GPTQ and written as
+    /// `quantlab quantize IN -f TARGET --method gptq --calib TEXT [--pure]` writes it: the same
+    /// calibration as [`Self::quantize_gptq`], then the export's tensor stream with GPTQ's
+    /// tensors (GGUF for the ggml types, safetensors for the others). `onProgress(done, total)`
+    /// over the calibration.
+    #[wasm_bindgen(js_name = exportGptq)]
+    pub fn export_gptq(
+        &self,
+        source_gguf: &[u8],
+        target: &str,
+        mix: &str,
+        text: &str,
+        #[wasm_bindgen(unchecked_param_type = "CalibOpts | undefined | null")] opts: JsValue,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<Js<ExportResult>, JsValue> {
+        let (t, policy, mut method) = self.gptq_calibrated(target, mix, text, opts, on_progress)?;
+        let kind = ExportKind::for_scheme(&t.scheme);
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let summary = quantize_gguf_with(
+            source_gguf,
+            &t.scheme,
+            kind,
+            &policy,
+            Saturation::Refuse,
+            &mut bytes,
+            &mut |_, _, _| true,
+            &mut method,
+        )
+        .map_err(js_err)?;
+        let out = ExportResult::new(bytes.into_inner(), kind.extension(), summary.describe(&t.name()));
+        Ok(to_js(&out)?)
+    }
+
+    /// GPTQ calibrated over `text` for `target` (see [`Self::quantize_gptq`]): the target, its
+    /// tensor policy and the method holding every calibrated tensor.
+    fn gptq_calibrated(
+        &self,
+        target: &str,
+        mix: &str,
+        text: &str,
+        opts: JsValue,
+        on_progress: Option<js_sys::Function>,
+    ) -> Result<(Target, TensorPolicy<'static>, GptqMethod), JsValue> {
         let o: CalibOpts = options(opts, "GPTQ", &["tokens", "actOrder"])?;
         let (t, policy) = target_policy(target, mix)?;
         let max_tokens = js_count(o.tokens.unwrap_or(DEFAULT_TOKENS as f64), "tokens")? as usize;
@@ -406,7 +455,7 @@ impl LabModel {
         let hooks = CalibHooks { progress: Some(&mut progress) };
         let result = gptq_sequential(model, &tokens, &plan, &schemes, options, hooks);
         callback.finish()?;
-        let (_, mut method) = result.map_err(|e| calib_error(e, "GPTQ calibration"))?;
-        self.quantize_by(&t, &policy, &mut method, None)
+        let (_, method) = result.map_err(|e| calib_error(e, "GPTQ calibration"))?;
+        Ok((t, policy, method))
     }
 }
