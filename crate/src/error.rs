@@ -12,6 +12,7 @@ use crate::formats::bnb::export::BnbParseError;
 use crate::formats::{FormatError, QuantError, SchemeError};
 use crate::gguf::{GgufError, TypeIdError};
 use crate::io::export::ExportError;
+use crate::io::gptq_layout::LayoutError;
 use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
 use crate::model::activations::ActivationError;
@@ -271,6 +272,21 @@ impl HasKind for HfConvertError {
         match self {
             HfConvertError::Model(e) => e.kind(),
             HfConvertError::Export(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for LayoutError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LayoutError::NotInteger { .. } | LayoutError::NotGrouped { .. } => ErrorKind::bad(Input::Format),
+            LayoutError::Bits { .. } | LayoutError::Shape { .. } | LayoutError::GroupOrder { .. } => {
+                ErrorKind::Unsupported
+            }
+            // Values the layout cannot hold (a zero point of 0, an f16 overflow) or inconsistent parts.
+            LayoutError::ZeroPoint { .. } | LayoutError::Saturated { .. } | LayoutError::Invalid { .. } => {
+                ErrorKind::bad(Input::Data)
+            }
         }
     }
 }

@@ -19,6 +19,7 @@ mod forward_batch;
 mod generate;
 mod gguf;
 mod gptq;
+mod gptq_layout;
 #[cfg(feature = "gpu")]
 mod gpu;
 #[cfg(feature = "gpu")]
