@@ -18,6 +18,7 @@ use crate::io::{GgufWriteError, SafetensorsError};
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
 use crate::model::hf_gguf::HfConvertError;
+use crate::model::hf_layout::HfLayoutError;
 use crate::model::quantize::QuantizeModelError;
 use crate::model::{KvTypeError, ModelError};
 use crate::stats::HistogramError;
@@ -287,6 +288,21 @@ impl HasKind for LayoutError {
             LayoutError::ZeroPoint { .. } | LayoutError::Saturated { .. } | LayoutError::Invalid { .. } => {
                 ErrorKind::bad(Input::Data)
             }
+        }
+    }
+}
+
+impl HasKind for HfLayoutError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HfLayoutError::Layout(e) => e.kind(),
+            HfLayoutError::Model(e) => e.kind(),
+            HfLayoutError::Export(e) => e.kind(),
+            HfLayoutError::Safetensors(e) => e.kind(),
+            HfLayoutError::GroupSize { .. } | HfLayoutError::PartialRope { .. } | HfLayoutError::NotIntCodes { .. } => {
+                ErrorKind::Unsupported
+            }
+            HfLayoutError::F16Overflow { .. } => ErrorKind::bad(Input::Data),
         }
     }
 }

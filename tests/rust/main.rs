@@ -6,6 +6,7 @@ mod calib;
 mod calib_sequential;
 mod cli;
 mod cli_kv_cache;
+mod cli_layout;
 mod cli_malformed;
 mod cli_output;
 mod cli_quantize;

@@ -381,6 +381,28 @@ impl RowOrder {
     }
 }
 
+impl RowOrder {
+    /// For each Hugging Face row (in order), the forward's (GGUF's) row holding it: the inverse
+    /// of [`RowOrder::apply`], for writing a GGUF model's rows back in the checkpoint's order.
+    pub(crate) fn gguf_rows(self, rows: usize) -> Vec<usize> {
+        match self {
+            RowOrder::AsStored => (0..rows).collect(),
+            RowOrder::RopePairs { heads, head_dim } => {
+                let half = head_dim / 2;
+                let mut from = vec![0; rows];
+                for h in 0..heads {
+                    for i in 0..half {
+                        for a in 0..2 {
+                            from[h * head_dim + a * half + i] = h * head_dim + 2 * i + a;
+                        }
+                    }
+                }
+                from
+            }
+        }
+    }
+}
+
 fn find<'a>(ck: &'a Checkpoint, name: &str) -> Result<&'a crate::io::CheckpointTensor, ModelError> {
     ck.tensor(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
 }
