@@ -102,8 +102,8 @@ pub fn llama_config(c: &Config, f: &GgufFile, quantization: Value) -> Value {
         "num_key_value_heads": c.n_kv_heads,
         "head_dim": c.head_dim,
         "max_position_embeddings": c.seq_len,
-        "rms_norm_eps": c.rms_eps,
-        "rope_theta": c.rope_theta,
+        "rms_norm_eps": shortest(c.rms_eps),
+        "rope_theta": shortest(c.rope_theta),
         "vocab_size": c.vocab_size,
         "tie_word_embeddings": c.tied_embeddings,
         "hidden_act": "silu",
@@ -120,6 +120,12 @@ pub fn llama_config(c: &Config, f: &GgufFile, quantization: Value) -> Value {
     }
     j["quantization_config"] = quantization;
     j
+}
+
+/// The f64 with the f32's shortest decimal form (1e-5, not the f32's exact 9.99999974e-6), as
+/// config.json files write these numbers.
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
 }
 
 /// Writes the GGUF model `gguf` as a Hugging Face checkpoint in `opts.layout`, the linears
