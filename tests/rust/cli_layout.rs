@@ -36,9 +36,69 @@ fn read_config(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap()
 }
 
+/// What the linears of a written checkpoint must be, given the method that quantized them.
+#[derive(Clone, Copy, PartialEq)]
+enum Expect {
+    /// Round to nearest of the fixture's weights, exactly.
+    Rtn,
+    /// Near the fixture's weights (GPTQ's codes differ from RTN's).
+    Near,
+    /// AWQ: `W·diag(s)` with the norm divided by `s`, so `W'[:, j]·norm'[j]` is near
+    /// `W[:, j]·norm[j]` for the matrices reading a norm (v and up rows may also carry the next
+    /// matrix's scales, so q, k and gate are compared).
+    AwqScaled,
+}
+
+fn unpack_linear(st: &SafeTensors, prefix: &str, layout: Layout, shape: (usize, usize), q: &Value) -> Vec<f32> {
+    let (bits, group) = (q["bits"].as_u64().unwrap() as u8, q["group_size"].as_u64().unwrap() as usize);
+    let get = |k: &str| st.tensor(&format!("{prefix}.{k}")).unwrap();
+    let (qw, qz, sc) = (get("qweight"), get("qzeros"), get("scales"));
+    let gi = (layout == Layout::Gptq).then(|| get("g_idx"));
+    let p = Packed { qweight: qw.data(), qzeros: qz.data(), scales: sc.data(), g_idx: gi.as_ref().map(|g| g.data()) };
+    unpack(prefix, layout, shape, bits, group, &p).unwrap().dequantize()
+}
+
+fn relative_error(got: &[f32], want: &[f32]) -> f64 {
+    let err = got.iter().zip(want).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>();
+    err / want.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>()
+}
+
+fn f32_tensor(st: &SafeTensors, name: &str) -> Vec<f32> {
+    let v = st.tensor(name).unwrap();
+    assert_eq!(v.dtype(), Dtype::F32, "{name}");
+    v.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
+}
+
+/// AWQ's folded scales: each matrix reading a norm, times that norm, is the fixture's product.
+fn check_awq_scaled(st: &SafeTensors, ck: &Checkpoint, q: &Value) {
+    let norm = |name: &str| ck.tensor_f32(ck.tensor(name).unwrap()).unwrap();
+    let reads = [
+        ("self_attn.q_proj", "input_layernorm"),
+        ("self_attn.k_proj", "input_layernorm"),
+        ("mlp.gate_proj", "post_attention_layernorm"),
+    ];
+    for l in 0..2 {
+        for (m, n) in reads {
+            let t = ck.tensor(&format!("model.layers.{l}.{m}.weight")).unwrap();
+            let (rows, cols) = (t.shape[0], t.shape[1]);
+            let w = ck.tensor_f32(t).unwrap();
+            let prefix = format!("model.layers.{l}.{m}");
+            let got = unpack_linear(st, &prefix, Layout::Awq, (rows, cols), q);
+            let norm_name = format!("model.layers.{l}.{n}.weight");
+            let (before, after) = (norm(&norm_name), f32_tensor(st, &norm_name));
+            assert_ne!(before, after, "{prefix}: AWQ scaled no norm");
+            let scaled = |v: &[f32], norm: &[f32]| -> Vec<f32> {
+                v.iter().enumerate().map(|(i, x)| x * norm[i % cols]).collect()
+            };
+            let e = relative_error(&scaled(&got, &after), &scaled(&w, &before));
+            assert!(e < 0.05, "{prefix}: relative squared error {e}");
+        }
+    }
+}
+
 /// Checks the written directory against the fixture: the config, every tensor's dtype and
-/// shape, and (with `exact_rtn`) every linear equal to round to nearest of the fixture's weight.
-fn check_checkpoint(out: &Path, layout: Layout, scheme: &str, exact_rtn: bool) -> Value {
+/// shape, and the linears as `expect` says.
+fn check_checkpoint(out: &Path, layout: Layout, scheme: &str, expect: Expect) -> Value {
     let mut config = read_config(out);
     let q = config.as_object_mut().unwrap().remove("quantization_config").unwrap();
     let original: Value = serde_json::from_slice(&std::fs::read(fixture().join("config.json")).unwrap()).unwrap();
@@ -69,22 +129,15 @@ fn check_checkpoint(out: &Path, layout: Layout, scheme: &str, exact_rtn: bool) -
                 Layout::Awq => assert_eq!(qw.shape(), [cols, rows * bits as usize / 32], "{prefix}"),
             }
             assert_eq!(qz.shape(), [cols / group, rows * bits as usize / 32], "{prefix}");
-            let p = Packed {
-                qweight: qw.data(),
-                qzeros: qz.data(),
-                scales: sc.data(),
-                g_idx: gi.as_ref().map(|g| g.data()),
-            };
-            let got = unpack(prefix, layout, (rows, cols), bits, group, &p).unwrap().dequantize();
-            if exact_rtn {
-                let rtn = IntTensor::quantize(&scheme, &want, TensorShape::new(rows, cols)).unwrap();
-                assert_eq!(got, rtn.dequantize(), "{prefix}: not round to nearest of the checkpoint's rows");
-            } else {
-                // A calibrated method's codes differ from RTN's, but the weight is the same up to
-                // the grid: a permuted row would be far off.
-                let err = got.iter().zip(&want).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>();
-                let norm = want.iter().map(|b| f64::from(*b).powi(2)).sum::<f64>();
-                assert!(err < 0.05 * norm, "{prefix}: relative squared error {}", err / norm);
+            let got = unpack_linear(&st, prefix, layout, (rows, cols), &q);
+            match expect {
+                Expect::Rtn => {
+                    let rtn = IntTensor::quantize(&scheme, &want, TensorShape::new(rows, cols)).unwrap();
+                    assert_eq!(got, rtn.dequantize(), "{prefix}: not round to nearest of the checkpoint's rows");
+                }
+                // The weight is the same up to the grid: a permuted row would be far off.
+                Expect::Near => assert!(relative_error(&got, &want) < 0.05, "{prefix}"),
+                Expect::AwqScaled => {}
             }
             seen += 1;
         } else {
@@ -100,8 +153,13 @@ fn check_checkpoint(out: &Path, layout: Layout, scheme: &str, exact_rtn: bool) -
                 Dtype::F16 => want.iter().map(|&x| f16::from_f32(x).to_f32()).collect(),
                 _ => want,
             };
-            assert_eq!(got, want, "{}", t.name);
+            if expect != Expect::AwqScaled || !t.name.contains("layernorm") {
+                assert_eq!(got, want, "{}", t.name);
+            }
         }
+    }
+    if expect == Expect::AwqScaled {
+        check_awq_scaled(&st, &ck, &q);
     }
     assert_eq!(seen, 14);
     let quantized_keys = if layout == Layout::Gptq { 4 } else { 3 };
@@ -117,14 +175,14 @@ fn layout_export_end_to_end() {
     let out = dir.path().join("gptq");
     let report = quantize::run(&layout_args(&gguf, "int4-asym-g32", LayoutArg::Gptq, &out)).unwrap();
     assert!(report.contains("GPTQ layout") && report.contains("14 linear layers"), "{report}");
-    let q = check_checkpoint(&out, Layout::Gptq, "int4-asym-g32", true);
+    let q = check_checkpoint(&out, Layout::Gptq, "int4-asym-g32", Expect::Rtn);
     let want = serde_json::json!({"quant_method": "gptq", "bits": 4, "group_size": 32, "desc_act": false,
         "static_groups": false, "sym": false, "true_sequential": true, "checkpoint_format": "gptq"});
     assert_eq!(q, want);
 
     let out = dir.path().join("awq");
     quantize::run(&layout_args(&gguf, "int4-sym-g32", LayoutArg::Awq, &out)).unwrap();
-    let q = check_checkpoint(&out, Layout::Awq, "int4-sym-g32", true);
+    let q = check_checkpoint(&out, Layout::Awq, "int4-sym-g32", Expect::Rtn);
     let want =
         serde_json::json!({"quant_method": "awq", "bits": 4, "group_size": 32, "zero_point": true, "version": "gemm"});
     assert_eq!(q, want);
@@ -140,11 +198,21 @@ fn layout_export_end_to_end() {
     args.method.calib_tokens = 256;
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("GPTQ quantized 14 tensors; 0 rounded to nearest"), "{report}");
-    let q = check_checkpoint(&out, Layout::Gptq, "int8-sym-g32", false);
+    let q = check_checkpoint(&out, Layout::Gptq, "int8-sym-g32", Expect::Near);
     assert_eq!(
         (q["desc_act"].as_bool(), q["static_groups"].as_bool(), q["bits"].as_u64()),
         (Some(true), Some(true), Some(8))
     );
+
+    // AWQ: the scaled norms go into the file with the scaled matrices.
+    let out = dir.path().join("awq-method");
+    let mut args = layout_args(&gguf, "int4-asym-g32", LayoutArg::Awq, &out);
+    args.method.method = quantize::Method::Awq;
+    args.method.calib = Some(dir.path().join("calib.txt"));
+    args.method.calib_tokens = 256;
+    let report = quantize::run(&args).unwrap();
+    assert!(report.contains("AWQ quantized 14 tensors; 0 rounded to nearest"), "{report}");
+    check_checkpoint(&out, Layout::Awq, "int4-asym-g32", Expect::AwqScaled);
 }
 
 #[test]
