@@ -213,6 +213,14 @@ fn layout_export_end_to_end() {
     let report = quantize::run(&args).unwrap();
     assert!(report.contains("AWQ quantized 14 tensors; 0 rounded to nearest"), "{report}");
     check_checkpoint(&out, Layout::Awq, "int4-asym-g32", Expect::AwqScaled);
+
+    // HQQ (calibration-free): its zero points are integers of the same grid.
+    let out = dir.path().join("hqq");
+    let mut args = layout_args(&gguf, "int4-asym-g32", LayoutArg::Awq, &out);
+    args.method.method = quantize::Method::Hqq;
+    let report = quantize::run(&args).unwrap();
+    assert!(report.contains("HQQ quantized 14 tensors; 0 rounded to nearest"), "{report}");
+    check_checkpoint(&out, Layout::Awq, "int4-asym-g32", Expect::Near);
 }
 
 #[test]

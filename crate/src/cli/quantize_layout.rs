@@ -7,7 +7,9 @@
 //! The calibration methods quantize exactly the layers the layout stores (the seven linears of
 //! every block), so the embedding stays float during calibration, as it does in the file. Each
 //! file is written through [`OutputFile`] (a temporary renamed into place, never over an input).
+//! The progress bar counts input bytes, as for the other outputs.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +20,7 @@ use super::progress::Progress;
 use super::quantize::{msg, QuantizeArgs};
 use super::{map_file, CliError};
 use crate::formats::QuantScheme;
+use crate::gguf::GgufFile;
 use crate::io::export::TensorMethod;
 use crate::io::gptq_layout::{self, DescAct, Layout};
 use crate::model::hf_layout::{export_hf_layout, layout_schemes, LayoutOptions};
@@ -133,12 +136,13 @@ pub fn run(args: &QuantizeArgs, layout: Layout) -> Result<String, CliError> {
         _ => DescAct::No,
     };
     let opts = LayoutOptions { layout, scheme, desc_act };
-    let progress = Progress::new(schemes.len() as u64);
+    // Progress in input bytes, as the other quantize outputs count it.
+    let f = GgufFile::parse(&map, map.len() as u64).map_err(|e| fail(&e))?;
+    let sizes: HashMap<&str, u64> = f.tensors.iter().map(|t| (t.name.as_str(), t.n_bytes())).collect();
+    let progress = Progress::new(sizes.values().sum());
     let source: &[u8] = scaled.as_deref().unwrap_or(&map);
     let checkpoint = export_hf_layout(source, &opts, method, &mut |_, _, name| {
-        if schemes.contains_key(name) {
-            progress.done(1, name);
-        }
+        progress.done(sizes.get(name).copied().unwrap_or(0), name);
         true
     })
     .map_err(|e| fail(&e))?;
