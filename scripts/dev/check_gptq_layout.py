@@ -9,9 +9,10 @@ quantlab's code:
 - every linear of the file is unpacked with the numpy ports of the loaders' readers and must
   equal the numpy round to nearest (scripts/dev/make_gptq_layout_goldens.py) of those weights,
   bit for bit; the embedding / lm_head must be the GGUF values rounded to f16, the norms equal;
-- config.json must carry the GGUF hyper-parameters and a quantization_config for the layout.
+- config.json must carry the GGUF hyper-parameters and a quantization_config for the layout,
+  and (where transformers is installed) parse as its LlamaConfig and GPTQConfig / AwqConfig.
 
-    pip install numpy gguf
+    pip install numpy gguf [transformers]
     python3 scripts/dev/check_gptq_layout.py models/SmolLM2-135M-Instruct.Q4_1.gguf DIR
 """
 
@@ -69,6 +70,23 @@ def unpermute(w, n_head):
 def field(reader, key):
     f = reader.fields[key]
     return f.parts[f.data[0]].tolist()[0] if len(f.data) == 1 else None
+
+
+def check_with_transformers(out):
+    """With transformers installed (no torch needed): its LlamaConfig and GPTQConfig/AwqConfig
+    read config.json."""
+    try:
+        from transformers import AutoConfig, LlamaConfig
+        from transformers.utils.quantization_config import AwqConfig, GPTQConfig
+    except ImportError:
+        print("transformers not installed: config.json not checked with it")
+        return
+    c = AutoConfig.from_pretrained(out)
+    assert isinstance(c, LlamaConfig), type(c)
+    q = c.quantization_config
+    qc = (GPTQConfig if q["quant_method"] == "gptq" else AwqConfig).from_dict(q)
+    assert (qc.bits, qc.group_size) == (q["bits"], q["group_size"])
+    print(f"transformers reads config.json: {type(qc).__name__} {qc.to_dict()['quant_method']} format {qc.format}")
 
 
 def main():
@@ -129,6 +147,7 @@ def main():
         for gname, hname in [("attn_norm", "input_layernorm"), ("ffn_norm", "post_attention_layernorm")]:
             assert np.array_equal(tensors[f"model.layers.{layer}.{hname}.weight"], gguf_tensor(reader, f"blk.{layer}.{gname}.weight"))
     assert np.array_equal(tensors["model.norm.weight"], gguf_tensor(reader, "output_norm.weight"))
+    check_with_transformers(out)
     print(f"ok: {checked} linears in the {layout} layout equal numpy RTN of the GGUF weights; embeddings, norms, config match")
 
 
