@@ -255,6 +255,11 @@ fn layout_export_errors() {
     let e = quantize::run(&layout_args(&input, "int4-sym-g32", LayoutArg::Gptq, &inside)).unwrap_err().to_string();
     assert!(e.contains("is the input file"), "{e}");
     assert_eq!(std::fs::read(&input).unwrap(), std::fs::read(&gguf).unwrap());
+    // A safetensors checkpoint as input.
+    let e = quantize::run(&layout_args(&fixture().join("model.safetensors"), "int4-sym-g32", LayoutArg::Gptq, &out))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a GGUF model file"), "{e}");
     // A file as the output directory.
     let e = quantize::run(&layout_args(&gguf, "int4-sym-g32", LayoutArg::Gptq, &gguf)).unwrap_err().to_string();
     assert!(e.contains("writes a directory"), "{e}");

@@ -241,7 +241,7 @@ fn check_container(scheme: &QuantScheme, out: OutKind, path: &Path) -> Result<()
     })
 }
 
-fn is_gguf_input(path: &Path) -> bool {
+pub(super) fn is_gguf_input(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
         return true;
     }

@@ -17,7 +17,7 @@ use std::time::Instant;
 use super::gptq::Method;
 use super::output::{refuse_input_as_output, OutputFile};
 use super::progress::Progress;
-use super::quantize::{msg, QuantizeArgs};
+use super::quantize::{is_gguf_input, msg, QuantizeArgs};
 use super::{map_file, CliError};
 use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
@@ -65,9 +65,10 @@ fn check(args: &QuantizeArgs, layout: Layout) -> Result<QuantScheme, CliError> {
     }
     let scheme = QuantScheme::parse(&args.format).map_err(|e| msg(format!("--layout {layout}: {e}")))?;
     gptq_layout::check_scheme(&scheme, layout).map_err(|e| msg(e.to_string()))?;
-    if !args.input.is_file() {
+    if !args.input.is_file() || !is_gguf_input(&args.input) {
         return Err(msg(format!(
-            "--layout needs a GGUF model file as input; '{}' is not a file",
+            "--layout needs a GGUF model file as input; '{}' is not one (convert a Hugging Face checkpoint first: \
+             quantlab quantize DIR -f f16 -o model.gguf)",
             args.input.display()
         )));
     }

@@ -462,6 +462,18 @@ mod tests {
     }
 
     #[test]
+    fn gguf_rows_undo_the_rope_row_permutation() {
+        let order = RowOrder::RopePairs { heads: 3, head_dim: 4 };
+        let raw: Vec<u8> = (0..12).collect();
+        let gguf = order.apply(&raw, 1);
+        // HF row 1 (head 0, first half, i = 1) is GGUF row 2, HF row 2 (second half, i = 0) row 1.
+        assert_eq!(&gguf[..4], &[0, 2, 1, 3]);
+        let back: Vec<u8> = order.gguf_rows(12).iter().map(|&r| gguf[r]).collect();
+        assert_eq!(back, raw);
+        assert_eq!(RowOrder::AsStored.gguf_rows(3), vec![0, 1, 2]);
+    }
+
+    #[test]
     fn reads_transformers_4_and_5_configs() {
         let c = Config::from_hf_config(&llama()).unwrap();
         assert_eq!((c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads), (64, 128, 2, 4, 2));
