@@ -245,10 +245,12 @@ impl IntLinear {
         let take = |v: &[u8], w: usize| from.iter().flat_map(|&r| v[r * w..(r + 1) * w].iter().copied()).collect();
         let ng = self.n_groups();
         IntLinear {
+            name: self.name.clone(),
             codes: take(&self.codes, self.cols),
             zeros: take(&self.zeros, ng),
             scales: from.iter().flat_map(|&r| self.scales[r * ng..(r + 1) * ng].iter().copied()).collect(),
-            ..self.clone()
+            g_idx: self.g_idx.clone(),
+            ..*self
         }
     }
 
@@ -289,12 +291,11 @@ impl IntLinear {
                 qzeros[g * self.rows / per + r / per] |= u32::from(self.zeros[r * ng + g] - 1) << (b * (r % per));
             }
         }
-        let g_idx: Vec<u32> = self.g_idx.clone();
         Ok(vec![
             (format!("{prefix}.qweight"), Dtype::I32, vec![self.cols / per, self.rows], words(&qweight)),
             (format!("{prefix}.qzeros"), Dtype::I32, vec![ng, self.rows / per], words(&qzeros)),
             (format!("{prefix}.scales"), Dtype::F16, vec![ng, self.rows], self.scales_by_group()),
-            (format!("{prefix}.g_idx"), Dtype::I32, vec![self.cols], words(&g_idx)),
+            (format!("{prefix}.g_idx"), Dtype::I32, vec![self.cols], words(&self.g_idx)),
         ])
     }
 
