@@ -12,11 +12,13 @@ use crate::formats::bnb::export::BnbParseError;
 use crate::formats::{FormatError, QuantError, SchemeError};
 use crate::gguf::{GgufError, TypeIdError};
 use crate::io::export::ExportError;
+use crate::io::gptq_layout::LayoutError;
 use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
 use crate::model::hf_gguf::HfConvertError;
+use crate::model::hf_layout::HfLayoutError;
 use crate::model::quantize::QuantizeModelError;
 use crate::model::{KvTypeError, ModelError};
 use crate::stats::HistogramError;
@@ -271,6 +273,36 @@ impl HasKind for HfConvertError {
         match self {
             HfConvertError::Model(e) => e.kind(),
             HfConvertError::Export(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for LayoutError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LayoutError::NotInteger { .. } | LayoutError::NotGrouped { .. } => ErrorKind::bad(Input::Format),
+            LayoutError::Bits { .. } | LayoutError::Shape { .. } | LayoutError::GroupOrder { .. } => {
+                ErrorKind::Unsupported
+            }
+            // Values the layout cannot hold (a zero point of 0, an f16 overflow) or inconsistent parts.
+            LayoutError::ZeroPoint { .. } | LayoutError::Saturated { .. } | LayoutError::Invalid { .. } => {
+                ErrorKind::bad(Input::Data)
+            }
+        }
+    }
+}
+
+impl HasKind for HfLayoutError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            HfLayoutError::Layout(e) => e.kind(),
+            HfLayoutError::Model(e) => e.kind(),
+            HfLayoutError::Export(e) => e.kind(),
+            HfLayoutError::Safetensors(e) => e.kind(),
+            HfLayoutError::GroupSize { .. } | HfLayoutError::PartialRope { .. } | HfLayoutError::NotIntCodes { .. } => {
+                ErrorKind::Unsupported
+            }
+            HfLayoutError::F16Overflow { .. } => ErrorKind::bad(Input::Data),
         }
     }
 }

@@ -6,6 +6,7 @@ mod calib;
 mod calib_sequential;
 mod cli;
 mod cli_kv_cache;
+mod cli_layout;
 mod cli_malformed;
 mod cli_output;
 mod cli_quantize;
@@ -19,6 +20,7 @@ mod forward_batch;
 mod generate;
 mod gguf;
 mod gptq;
+mod gptq_layout;
 #[cfg(feature = "gpu")]
 mod gpu;
 #[cfg(feature = "gpu")]

@@ -30,6 +30,7 @@ pub mod output;
 pub mod parallel;
 pub mod progress;
 pub mod quantize;
+pub mod quantize_layout;
 mod quantize_safetensors;
 pub mod recipe_run;
 pub mod sensitivity;

@@ -1,6 +1,8 @@
 //! `quantlab quantize IN -f FORMAT -o OUT [--all-tensors]`: re-quantize a checkpoint.
 //! `quantlab quantize IN --recipe recipe.json -o OUT`: per-tensor formats and methods from a
 //! recipe file ([`crate::recipe`]).
+//! `quantlab quantize IN.gguf -f int4-sym-g64 --layout gptq|awq -o DIR`: a Hugging Face
+//! checkpoint directory in AutoGPTQ's or AutoAWQ's layout ([`super::quantize_layout`]).
 //!
 //! Inputs: a GGUF file (any tensor type the dequantizer reads), or a safetensors checkpoint (a
 //! `.safetensors` file, a sharded checkpoint's `*.index.json`, or a directory holding either).
@@ -107,7 +109,8 @@ pub struct QuantizeArgs {
     /// unknown fields, formats and tensor names are errors naming the entry and field.
     #[arg(long, value_name = "FILE")]
     pub recipe: Option<PathBuf>,
-    /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either).
+    /// Output file: .gguf for the ggml types, .safetensors for the others (f16/bf16/f32: either);
+    /// with --layout, a directory.
     #[arg(short = 'o', long = "output")]
     pub output: PathBuf,
     /// Quantize every tensor with 2+ dimensions whose row length fits the block, whatever its name.
@@ -138,6 +141,13 @@ pub struct QuantizeArgs {
     /// on it. GPTQ and --imatrix choose their own.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Write a Hugging Face checkpoint directory (-o DIR: model.safetensors + config.json) that
+    /// transformers loads pre-quantized: gptq (AutoGPTQ/optimum: qweight, qzeros, scales, g_idx;
+    /// INT2/4/8) or awq (AutoAWQ GEMM; INT4). GGUF LLaMA input; -f an INT group format (e.g.
+    /// int4-sym-g64) whose group size divides every linear's input count; the blocks' linear
+    /// layers are quantized with --method, the embedding and lm_head are written F16, norms F32.
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    pub layout: Option<super::quantize_layout::LayoutArg>,
 }
 
 impl QuantizeArgs {
@@ -155,6 +165,7 @@ impl QuantizeArgs {
             recipe: None,
             threads: None,
             shard_size: None,
+            layout: None,
         }
     }
 }
@@ -230,7 +241,7 @@ fn check_container(scheme: &QuantScheme, out: OutKind, path: &Path) -> Result<()
     })
 }
 
-fn is_gguf_input(path: &Path) -> bool {
+pub(super) fn is_gguf_input(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gguf")) {
         return true;
     }
@@ -274,6 +285,9 @@ fn summary(args: &QuantizeArgs, target: &str, before: &Totals, after: &Totals, n
 }
 
 pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
+    if let Some(layout) = args.layout {
+        return super::quantize_layout::run(args, layout.layout());
+    }
     let recipe = args.recipe.as_deref().map(|p| recipe_run::load(p, args.pure)).transpose()?;
     let target = args.target(recipe.as_ref())?;
     let scheme = target.scheme;

@@ -7,9 +7,11 @@
 //! - [`safetensors_stream`]: a safetensors file written one tensor at a time (header first).
 //! - [`export`]: a whole GGUF checkpoint re-quantized into a new GGUF/safetensors file written to
 //!   any `Write` (`quantlab quantize` and the web lab's export share it).
+//! - [`gptq_layout`]: an integer linear layer in AutoGPTQ's and AutoAWQ's safetensors layouts.
 
 pub mod export;
 pub mod gguf_writer;
+pub mod gptq_layout;
 pub mod imatrix;
 pub mod safetensors;
 pub mod safetensors_stream;

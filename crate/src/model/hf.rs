@@ -381,6 +381,28 @@ impl RowOrder {
     }
 }
 
+impl RowOrder {
+    /// For each Hugging Face row (in order), the forward's (GGUF's) row holding it: the inverse
+    /// of [`RowOrder::apply`], for writing a GGUF model's rows back in the checkpoint's order.
+    pub(crate) fn gguf_rows(self, rows: usize) -> Vec<usize> {
+        match self {
+            RowOrder::AsStored => (0..rows).collect(),
+            RowOrder::RopePairs { heads, head_dim } => {
+                let half = head_dim / 2;
+                let mut from = vec![0; rows];
+                for h in 0..heads {
+                    for i in 0..half {
+                        for a in 0..2 {
+                            from[h * head_dim + a * half + i] = h * head_dim + 2 * i + a;
+                        }
+                    }
+                }
+                from
+            }
+        }
+    }
+}
+
 fn find<'a>(ck: &'a Checkpoint, name: &str) -> Result<&'a crate::io::CheckpointTensor, ModelError> {
     ck.tensor(name).ok_or_else(|| ModelError::MissingTensor { name: name.into() })
 }
@@ -437,6 +459,18 @@ mod tests {
             "num_key_value_heads": 2, "vocab_size": 256, "rms_norm_eps": 1e-5, "rope_theta": 500000.0,
             "max_position_embeddings": 512, "tie_word_embeddings": true
         })
+    }
+
+    #[test]
+    fn gguf_rows_undo_the_rope_row_permutation() {
+        let order = RowOrder::RopePairs { heads: 3, head_dim: 4 };
+        let raw: Vec<u8> = (0..12).collect();
+        let gguf = order.apply(&raw, 1);
+        // HF row 1 (head 0, first half, i = 1) is GGUF row 2, HF row 2 (second half, i = 0) row 1.
+        assert_eq!(&gguf[..4], &[0, 2, 1, 3]);
+        let back: Vec<u8> = order.gguf_rows(12).iter().map(|&r| gguf[r]).collect();
+        assert_eq!(back, raw);
+        assert_eq!(RowOrder::AsStored.gguf_rows(3), vec![0, 1, 2]);
     }
 
     #[test]

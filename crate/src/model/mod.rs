@@ -46,6 +46,7 @@ mod gemm;
 pub mod generate;
 pub mod hf;
 pub mod hf_gguf;
+pub mod hf_layout;
 pub mod hf_vocab;
 pub mod int8_dot;
 mod kernels;
