@@ -7,9 +7,16 @@
 // minutes in the browser, so it is covered by the wasm tests (tests/wasm/methods.test.ts) on a
 // tiny model instead.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { readGgufHeader } from './gguf-read.mjs';
 import { artifacts, openPage, useLab } from './harness.mjs';
+
+async function downloadOf(page, click) {
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), click()]);
+  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
+}
 
 const lab = useLab();
 
@@ -53,6 +60,28 @@ test('methods panel: presets, supported methods, an imatrix run into Compare', {
   assert.ok(Number(await row.getAttribute('data-delta-ppl-stderr')) > 0);
   assert.equal(Number(await row.getAttribute('data-bpw')), 4.5);
   await page.locator('#methods-panel').screenshot({ path: join(artifacts, 'methods.png') });
+
+  // The calibrated model as a file (the cached importance matrix, no second calibration): a GGUF
+  // whose block weights are Q4_0, with codes that are not round to nearest's (the Export panel's
+  // q4_0 file). The wasm tests hold the same export byte-identical to `quantlab quantize --imatrix`.
+  assert.equal(await page.locator('#methods-export').isVisible(), true);
+  const weighted = await downloadOf(page, () => page.click('#methods-export'));
+  assert.equal(weighted.name, 'SmolLM2-135M-Instruct.Q4_1.q4_0.imatrix.gguf');
+  const wHeader = readGgufHeader(weighted.bytes);
+  assert.equal(wHeader.tensors.length, 272);
+  assert.equal(wHeader.tensors.find((t) => t.name === 'blk.0.ffn_down.weight').typeName, 'Q4_0');
+  assert.match(await page.locator('#methods-export-summary').innerText(), /Q4_0/);
+  await page.fill('#format', 'q4_0');
+  await page.press('#format', 'Enter');
+  await page.waitForFunction(() => document.querySelector('#export-run')?.dataset.state === 'valid', null, { timeout: 60_000 });
+  const plain = await downloadOf(page, () => page.click('#export-run'));
+  const tensorBytes = (file, header) => {
+    const t = header.tensors.find((x) => x.name === 'blk.0.ffn_down.weight');
+    return file.bytes.subarray(t.offset, t.offset + (576 * 1536 / 32) * 18);
+  };
+  const pHeader = readGgufHeader(plain.bytes);
+  assert.equal(pHeader.tensors.find((t) => t.name === 'blk.0.ffn_down.weight').typeName, 'Q4_0');
+  assert.equal(Buffer.compare(tensorBytes(weighted, wHeader), tensorBytes(plain, pHeader)) !== 0, true, 'imatrix changed the codes');
 
   // The same settings again: the saved result, nothing measured.
   const first = await page.locator('#methods-body').getAttribute('data-done');

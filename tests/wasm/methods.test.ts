@@ -167,7 +167,7 @@ describe('calibration and the data-driven methods', () => {
   });
 });
 
-describe('GPTQ export: the browser core and the native CLI write the same file', () => {
+describe('method exports: the browser core and the native CLI write the same file', () => {
   // The native binary `npm test` builds in its cargo suite, which runs before this one.
   const native = resolve(process.env.CARGO_TARGET_DIR ?? resolve(__dirname, '../../target'), 'debug/quantlab');
   test.each([
@@ -193,6 +193,26 @@ describe('GPTQ export: the browser core and the native CLI write the same file',
       expect(rtn.extension).toBe(extension);
       expect(Buffer.from(rtn.bytes).equals(Buffer.from(file))).toBe(false);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('imatrix onto q4_0, pure: exportImatrix bytes equal `quantlab quantize --imatrix` with the same matrix file', () => {
+    if (!existsSync(native)) throw new Error(`${native} is missing: build it with \`cargo build\` (npm test's cargo suite does)`);
+    const dir = mkdtempSync(join(tmpdir(), 'ql-imatrix-'));
+    const imatrix = tiny.calibrate(TEXT, { tokens: 256, chunk: 64 });
+    try {
+      writeFileSync(join(dir, 'tiny.gguf'), TINY_BYTES);
+      writeFileSync(join(dir, 'imatrix.gguf'), imatrix.toGguf('calib.txt'));
+      const outPath = join(dir, 'out.gguf');
+      execFileSync(native, ['quantize', join(dir, 'tiny.gguf'), '-f', 'q4_0', '--pure', '--imatrix', join(dir, 'imatrix.gguf'), '-o', outPath], { stdio: 'pipe' });
+      const web = tiny.exportImatrix(TINY_BYTES, 'q4_0', 'pure', imatrix);
+      const file = new Uint8Array(readFileSync(outPath));
+      expect(web.extension).toBe('gguf');
+      expect(Buffer.from(web.bytes).equals(Buffer.from(file))).toBe(true);
+      expect(Buffer.from(exportQuantized(TINY_BYTES, 'q4_0').bytes).equals(Buffer.from(file))).toBe(false);
+    } finally {
+      imatrix.free();
       rmSync(dir, { recursive: true, force: true });
     }
   });

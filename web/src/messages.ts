@@ -313,7 +313,9 @@ export interface Methods {
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
   quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };
-  exportModel: { args: { format: string }; result: { blob: Blob; extension: string; summary: string; fileName: string; manifest: ExportManifest }; progress: never };
+  exportModel: { args: { format: string }; result: ExportFile; progress: never };
+  /** The model quantized with a calibrated method (imatrix, GPTQ) as a file, as `quantlab quantize --imatrix / --method gptq` writes it. */
+  exportMethod: { args: MethodRequest & { dataUrl: string }; result: ExportFile; progress: StepEvent };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
   memory: { args: Record<string, never>; result: WorkerMemory; progress: never };
   /** Diagnostic (tests/e2e/threads.test.mjs): the core's threads and the tasks each has run. */
@@ -324,6 +326,15 @@ export interface Methods {
 export type QuantizeResult = QuantReport & { label: string; mix: TypeMix };
 
 /** What an exported file is: the source it was made from and how (kept beside the file). */
+/** An exported model file and what it is. */
+export interface ExportFile {
+  blob: Blob;
+  extension: string;
+  summary: string;
+  fileName: string;
+  manifest: ExportManifest;
+}
+
 export interface ExportManifest {
   tool: string;
   coreVersion: string;
@@ -335,6 +346,8 @@ export interface ExportManifest {
   extension: string;
   /** The core's summary of the export (types, sizes). */
   summary: string;
+  /** How the codes were chosen, when not round to nearest: the method and its calibration. */
+  method?: MethodRun;
 }
 
 /** What the worker holds: the wasm core's linear memory (it grows, never shrinks). */

@@ -11,7 +11,7 @@ import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
 import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
-import { methodSupport, plannedTypes, runMethod } from './worker/methods';
+import { exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
 import { loadCore } from './worker/wasm';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -111,6 +111,7 @@ const handlers: { [M in Method]: Handler<M> } = {
   plannedTypes,
   methodSupport,
   runMethod,
+  exportMethod,
   generate,
   quantize,
   exportModel,

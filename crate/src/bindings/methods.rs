@@ -16,6 +16,7 @@
 //! model.quantizeImatrix(target, mix, imatrix, onProgress?) -> LabModel
 //! model.quantizeGptq(target, mix, text, {tokens?, actOrder?}, onProgress?(done, total)) -> LabModel
 //! model.exportGptq(sourceGguf, target, mix, text, {tokens?, actOrder?}, onProgress?) -> {bytes, extension, summary}
+//! model.exportImatrix(sourceGguf, target, mix, imatrix) -> {bytes, extension, summary}
 //! ```
 //! `quantizeGptq`'s progress counts calibration positions over every layer (layer by layer, in
 //! order: `done / total × nLayers` is the layer reached). Returning `false` from a callback
@@ -234,6 +235,30 @@ impl LabImatrix {
     }
 }
 
+/// The export stream of `quantlab quantize` (GGUF for the ggml types, safetensors for the others)
+/// of `source_gguf` to `t`, each tensor from `method`.
+fn export_with(
+    source_gguf: &[u8],
+    t: &Target,
+    policy: &TensorPolicy,
+    method: &mut dyn TensorMethod,
+) -> Result<Js<ExportResult>, JsValue> {
+    let kind = ExportKind::for_scheme(&t.scheme);
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    let summary = quantize_gguf_with(
+        source_gguf,
+        &t.scheme,
+        kind,
+        policy,
+        Saturation::Refuse,
+        &mut bytes,
+        &mut |_, _, _| true,
+        method,
+    )
+    .map_err(js_err)?;
+    Ok(to_js(&ExportResult::new(bytes.into_inner(), kind.extension(), summary.describe(&t.name())))?)
+}
+
 fn calib_error(e: CalibError, what: &str) -> LabJsError {
     match e {
         CalibError::Cancelled { .. } => js_err(e).context(format!("cancelled {what}")),
@@ -415,21 +440,23 @@ impl LabModel {
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<ExportResult>, JsValue> {
         let (t, policy, mut method) = self.gptq_calibrated(target, mix, text, opts, on_progress)?;
-        let kind = ExportKind::for_scheme(&t.scheme);
-        let mut bytes = std::io::Cursor::new(Vec::new());
-        let summary = quantize_gguf_with(
-            source_gguf,
-            &t.scheme,
-            kind,
-            &policy,
-            Saturation::Refuse,
-            &mut bytes,
-            &mut |_, _, _| true,
-            &mut method,
-        )
-        .map_err(js_err)?;
-        let out = ExportResult::new(bytes.into_inner(), kind.extension(), summary.describe(&t.name()));
-        Ok(to_js(&out)?)
+        export_with(source_gguf, &t, &policy, &mut method)
+    }
+
+    /// `sourceGguf` (this model's own file) quantized to `target` with llama.cpp's
+    /// importance-weighted search, as `quantlab quantize IN -f TARGET --imatrix FILE [--pure]`
+    /// writes it (the same tensors as [`Self::quantize_imatrix`]).
+    #[wasm_bindgen(js_name = exportImatrix)]
+    pub fn export_imatrix(
+        &self,
+        source_gguf: &[u8],
+        target: &str,
+        mix: &str,
+        imatrix: &LabImatrix,
+    ) -> Result<Js<ExportResult>, JsValue> {
+        let (t, policy) = target_policy(target, mix)?;
+        let mut method = ImportanceWeighted { imatrix: &imatrix.imatrix, notes: Vec::new() };
+        export_with(source_gguf, &t, &policy, &mut method)
     }
 
     /// GPTQ calibrated over `text` for `target` (see [`Self::quantize_gptq`]): the target, its

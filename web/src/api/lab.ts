@@ -219,9 +219,23 @@ export class Lab {
     }, onStatus);
   }
 
-  /** The model quantized to `format` as a file (GGUF for ggml types, else safetensors) and what it is. */
-  async export(format: string, options: CallOptions = {}): Promise<ExportResult> {
-    const { blob, fileName, manifest } = await runCall(this.client, 'exportModel', { format }, options);
+  /**
+   * The model quantized to `format` as a file (GGUF for ggml types, else safetensors) and what it
+   * is. A recipe with an imatrix or GPTQ method calibrates first (its text from `dataUrl`, as
+   * `evaluate` does) and gives the file `quantlab quantize --imatrix` / `--method gptq` writes.
+   */
+  async export(format: string | Recipe, options: CallOptions<StepEvent> & { dataUrl?: string | URL } = {}): Promise<ExportResult> {
+    const r = typeof format === 'string' ? { target: format } : format;
+    const { dataUrl, ...call } = options;
+    const { blob, fileName, manifest } =
+      !r.method || r.method === 'rtn'
+        ? await runCall(this.client, 'exportModel', { format: r.target }, call as CallOptions)
+        : await runCall(
+            this.client,
+            'exportMethod',
+            { target: r.target, mix: r.mix ?? 'pure', method: r.method, calib: r.calibration ?? { kind: 'default' }, tokens: r.calibrationTokens ?? DEFAULT_CALIBRATION_TOKENS, dataUrl: absolute(dataUrl ?? 'data/moby-dick/') },
+            call,
+          );
     return { blob, fileName, manifest };
   }
 

@@ -1,8 +1,9 @@
 // Panel 6b: pick a format or llama.cpp preset, a method (RTN, imatrix, GPTQ: the core's list and
 // its support rules, no names kept here) and calibration text; run → calibrate, quantize and
 // evaluate against the base with Compare's protocol, saved and shown as a Compare row.
-import type { FormatInfo, MethodInfo, MethodName, PlannedType, PresetInfo, QuantManifest, TypeMix } from '../messages';
-import { saveManifest } from '../results';
+import { abortable } from '../api/calls';
+import type { CalibSource, FormatInfo, MethodInfo, MethodName, PlannedType, PresetInfo, QuantManifest, TypeMix } from '../messages';
+import { offerDownload, saveManifest } from '../results';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
@@ -37,6 +38,10 @@ export class MethodsPanel {
   private runButton = el('button', 'Quantize with this method and evaluate', { type: 'button', id: 'methods-run' });
   private steps = el('ol', undefined, { id: 'methods-steps', class: 'steps' });
   private result = el('p', '', { id: 'methods-result', class: 'caption', 'aria-live': 'polite' });
+  private exportButton = el('button', 'Export this model', { type: 'button', id: 'methods-export', hidden: '' });
+  private exportResult = el('div', undefined, { id: 'methods-export-result', 'aria-live': 'polite' });
+  /** The last calibrated run, which "Export this model" writes as a file. */
+  private lastRun: { target: string; mix: TypeMix; method: MethodName; calib: CalibSource; tokens: number } | null = null;
   private progress: ProgressView;
   private targets: TargetChoice[] = [];
   private fileText: { name: string; text: string } | null = null;
@@ -54,6 +59,7 @@ export class MethodsPanel {
     this.fileInput.addEventListener('change', () => void this.readFile());
     this.targetSelect.addEventListener('change', () => void this.onTarget('withTypes'));
     this.runButton.addEventListener('click', () => void this.run());
+    this.exportButton.addEventListener('click', () => void this.exportRun());
     const label = (text: string, control: HTMLElement) => {
       const l = el('label', text);
       l.append(control);
@@ -64,7 +70,7 @@ export class MethodsPanel {
     const runRow = el('div', undefined, { class: 'controls' });
     runRow.append(this.runButton);
     const host = el('div', undefined, { id: 'methods-progress-host' });
-    this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result);
+    this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result, this.exportButton, this.exportResult);
     this.progress = new ProgressView(host, 'methods-progress');
   }
 
@@ -168,6 +174,9 @@ export class MethodsPanel {
     const listener = this.progress.listener(title);
     this.runButton.disabled = true;
     this.result.textContent = '';
+    this.exportButton.hidden = true;
+    this.exportResult.replaceChildren();
+    this.lastRun = null;
     const stepItems = new Map<number, HTMLLIElement>();
     let cached = false;
     this.steps.replaceChildren();
@@ -193,11 +202,40 @@ export class MethodsPanel {
       if (!cached) await saveManifest(manifest);
       await this.compare.refresh();
       this.result.textContent = describe(manifest);
+      if (method !== 'rtn') {
+        // The same calibration (and for imatrix the same cached matrix) writes the file.
+        this.lastRun = { target: choice.target, mix: choice.mix, method, calib, tokens: args.tokens };
+        this.exportButton.hidden = false;
+      }
       this.root.dataset.done = String(Date.now());
     } catch (error) {
       panelError($('#methods-panel'), isCancel(error) ? 'Method run cancelled.' : error);
     } finally {
       this.runButton.disabled = false;
+    }
+  }
+
+  /** Writes the last calibrated run as the file `quantlab quantize --imatrix` / `--method gptq` writes. */
+  private async exportRun(): Promise<void> {
+    const r = this.lastRun;
+    if (!r) return;
+    panelError($('#methods-panel'), null);
+    this.exportButton.disabled = true;
+    this.exportResult.replaceChildren();
+    const title = `Exporting ${r.target} with ${r.method}`;
+    const recipe = { target: r.target, mix: r.mix, method: r.method, calibration: r.calib, calibrationTokens: r.tokens };
+    const dataUrl = new URL('data/moby-dick/', location.href).href;
+    try {
+      const out = await this.progress.track(title, abortable((signal) => this.app.lab.export(recipe, { signal, onProgress: this.progress.listener(title), dataUrl })));
+      const link = offerDownload(out.blob, out.fileName);
+      link.id = 'methods-export-link';
+      link.textContent = `Download ${out.fileName} again`;
+      this.exportResult.replaceChildren(el('p', `${out.fileName} was handed to your browser's downloads.`, { class: 'caption' }), el('pre', out.manifest.summary, { id: 'methods-export-summary' }), link);
+      link.click();
+    } catch (error) {
+      panelError($('#methods-panel'), isCancel(error) ? 'Export cancelled.' : error);
+    } finally {
+      this.exportButton.disabled = false;
     }
   }
 }

@@ -4,12 +4,12 @@
 // the code paths of `quantlab imatrix` and `--method gptq`); here are the calibration text, the
 // cache and progress.
 import { LabError } from '../errors';
-import { type CalibSource, type MethodName, type MethodRun, type Methods, presetLabel, type QuantManifest } from '../messages';
+import { type CalibSource, type ExportFile, type MethodName, type MethodRun, type Methods, presetLabel, type QuantManifest } from '../messages';
 import { calibrationChapters, evalText, type LabImatrix, type LabModel, listMethods, methodSupports, parseTarget } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx } from './context';
 import { storeForOffline } from './offline';
-import { cachedResult, getRuntime, loadEvalText, measure, reporter, type Runtime, wasmCall } from './runtime';
+import { cachedResult, exportFile, getRuntime, loadEvalText, measure, reporter, type Runtime, wasmCall } from './runtime';
 
 type Args<M extends keyof Methods> = Methods[M]['args'];
 
@@ -66,7 +66,7 @@ async function calibText(source: CalibSource, tokens: number, dataUrl: string, c
 }
 
 /** The importance matrix of the runtime's base over `text` with `tokens` tokens, cached. */
-function imatrixFor(rt: Runtime, text: CalibText, tokens: number, ctx: Ctx<'runMethod'>, step: { step: number; steps: number; label: string }): LabImatrix {
+function imatrixFor(rt: Runtime, text: CalibText, tokens: number, ctx: Ctx<'runMethod' | 'exportMethod'>, step: { step: number; steps: number; label: string }): LabImatrix {
   const key = `${rt.sha256}|${text.sha256}|${tokens}`;
   for (const [k, v] of imatrices) {
     // Matrices of a model no longer open are freed.
@@ -150,4 +150,34 @@ export async function runMethod(args: Args<'runMethod'>, ctx: Ctx<'runMethod'>):
   } finally {
     model.free();
   }
+}
+
+/** The model quantized to `target` with a calibrated method, as the file `quantlab quantize --imatrix` / `--method gptq` writes (same calibration text and tokens as `runMethod`; the imatrix is shared with it). */
+export async function exportMethod(args: Args<'exportMethod'>, ctx: Ctx<'exportMethod'>): Promise<ExportFile> {
+  const { target, mix, method, calib, tokens, dataUrl } = args;
+  const rt = await getRuntime(ctx);
+  const parsed = wasmCall(`format ${target}`, () => parseTarget(target));
+  if (method === 'rtn') throw new LabError('Round to nearest needs no calibration: export the format itself (Export panel).');
+  if (!wasmCall(`method ${method}`, () => methodSupports(method, target))) {
+    throw new LabError(`${method} cannot quantize to ${parsed.name}: ${listMethods().find((m) => m.name === method)?.formats ?? ''}`);
+  }
+  const text = await calibText(calib, tokens, dataUrl, ctx);
+  const label = methodLabel(parsed.name, mix === 'llama.cpp', method);
+  const step = { step: 0, steps: 1, label: `Export ${label}` };
+  const started = performance.now();
+  ctx.progress('calibrate', 0, 0, step);
+  let out;
+  if (method === 'imatrix') {
+    const imatrix = imatrixFor(rt, text, tokens, ctx, step);
+    out = wasmCall(`exporting ${label}`, () => rt.base.exportImatrix(rt.bytes, target, mix, imatrix));
+  } else {
+    const layers = rt.base.info().config.nLayers;
+    const perLayer = (done: number, total: number) => {
+      ctx.progress('calibrate', Math.floor((done / total) * layers), layers, step);
+      return !ctx.cancelled();
+    };
+    out = wasmCall(`exporting ${label}`, () => rt.base.exportGptq(rt.bytes, target, mix, text.text, { tokens }, perLayer));
+  }
+  const run: MethodRun = { name: method, seconds: (performance.now() - started) / 1000, calibration: { text: text.label, textSha256: text.sha256, tokens } };
+  return exportFile(rt, parsed.name, out, run);
 }

@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type ExportFile, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
 import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -400,9 +400,15 @@ export async function quantize({ target, mix }: Args<'quantize'>, ctx: Ctx<'quan
 export async function exportModel({ format }: Args<'exportModel'>, ctx: Ctx): Promise<Methods['exportModel']['result']> {
   const rt = await getRuntime(ctx);
   const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export')));
+  return exportFile(rt, format, out);
+}
+
+/** The file of an export (`out`, the core's bytes) with its name and manifest. */
+export function exportFile(rt: Runtime, format: string, out: { bytes: Uint8Array; extension: string; summary: string }, method?: MethodRun): ExportFile {
   const name = requireModel().source.name.split('/').pop() ?? 'model';
-  const fileName = `${name.replace(/\.gguf$/i, '')}.${format}.${out.extension}`;
-  const manifest = { tool: 'quantlab web lab', coreVersion: coreVersion(), createdAt: new Date().toISOString(), source: { name, sha256: rt.sha256, bytes: rt.bytes.byteLength }, format, fileName, extension: out.extension, summary: out.summary };
+  const suffix = method ? `.${method.name}` : '';
+  const fileName = `${name.replace(/\.gguf$/i, '')}.${format}${suffix}.${out.extension}`;
+  const manifest = { tool: 'quantlab web lab', coreVersion: coreVersion(), createdAt: new Date().toISOString(), source: { name, sha256: rt.sha256, bytes: rt.bytes.byteLength }, format, fileName, extension: out.extension, summary: out.summary, ...(method ? { method } : {}) };
   return { blob: new Blob([out.bytes.slice().buffer as ArrayBuffer]), extension: out.extension, summary: out.summary, fileName, manifest };
 }
 
