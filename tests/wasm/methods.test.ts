@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import init, { exportQuantized, LabEval, LabModel, listMethods, listPresets, methodSupports, parseGgufHeader, parseTarget } from '../../web/src/pkg/quantlab.js';
+import init, { exportHfLayout, exportQuantized, LabEval, LabModel, listMethods, listPresets, methodSupports, parseGgufHeader, parseTarget } from '../../web/src/pkg/quantlab.js';
 import { tinyLlama } from '../e2e/tiny-gguf.mjs';
 import { thrown } from './thrown';
 
@@ -192,6 +192,22 @@ describe('method exports: the browser core and the native CLI write the same fil
       const rtn = exportQuantized(TINY_BYTES, target);
       expect(rtn.extension).toBe(extension);
       expect(Buffer.from(rtn.bytes).equals(Buffer.from(file))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.each(['gptq', 'awq'] as const)('the %s layout (Hugging Face checkpoint): exportHfLayout equals `quantlab quantize --layout`', (layout) => {
+    if (!existsSync(native)) throw new Error(`${native} is missing: build it with \`cargo build\` (npm test's cargo suite does)`);
+    const dir = mkdtempSync(join(tmpdir(), 'ql-layout-'));
+    try {
+      writeFileSync(join(dir, 'tiny.gguf'), TINY_BYTES);
+      execFileSync(native, ['quantize', join(dir, 'tiny.gguf'), '-f', 'int4-asym-g32', '--layout', layout, '-o', join(dir, 'out')], { stdio: 'pipe' });
+      const web = exportHfLayout(TINY_BYTES, 'int4-asym-g32', layout);
+      expect(Buffer.from(web.safetensors).equals(readFileSync(join(dir, 'out', 'model.safetensors')))).toBe(true);
+      expect(web.config).toBe(readFileSync(join(dir, 'out', 'config.json'), 'utf8'));
+      expect(JSON.parse(web.config).quantization_config.quant_method).toBe(layout);
+      expect(web.quantized).toBe(14);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -28,6 +28,8 @@
 use crate::formats::{float, QuantizedTensor};
 use ::safetensors::Dtype;
 use std::collections::HashMap;
+
+use super::safetensors_stream::{Slot, StreamWriter};
 use std::path::{Component, Path, PathBuf};
 
 /// One safetensors entry: name, dtype, shape (PyTorch order), raw little-endian bytes.
@@ -427,23 +429,6 @@ fn bits(dtype: Dtype) -> usize {
     dtype.bitsize()
 }
 
-struct EntryView<'a>(&'a Entry);
-
-impl ::safetensors::View for EntryView<'_> {
-    fn dtype(&self) -> Dtype {
-        self.0 .1
-    }
-    fn shape(&self) -> &[usize] {
-        &self.0 .2
-    }
-    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-        std::borrow::Cow::Borrowed(&self.0 .3)
-    }
-    fn data_len(&self) -> usize {
-        self.0 .3.len()
-    }
-}
-
 /// Checks names and sizes, naming the offending entry.
 fn check_entries(entries: &[Entry]) -> Result<(), SafetensorsError> {
     let mut seen = std::collections::HashSet::new();
@@ -467,26 +452,31 @@ fn check_entries(entries: &[Entry]) -> Result<(), SafetensorsError> {
     Ok(())
 }
 
-/// The safetensors file for `entries` with `metadata` as `__metadata__`.
+/// The safetensors file for `entries` (in their order) with `metadata` as `__metadata__`, keys
+/// sorted: the same entries give the same bytes in every process (the `safetensors` crate's
+/// serializer writes the metadata in `HashMap` order, which is not).
 pub fn serialize(entries: &[Entry], metadata: HashMap<String, String>) -> Result<Vec<u8>, SafetensorsError> {
     check_entries(entries)?;
-    let views = entries.iter().map(|e| (e.0.as_str(), EntryView(e)));
-    let meta = if metadata.is_empty() { None } else { Some(metadata) };
-    ::safetensors::serialize(views, meta).map_err(|e| SafetensorsError::Write(e.to_string()))
+    let plan =
+        entries.iter().map(|(name, dtype, shape, _)| Slot { name: name.clone(), dtype: *dtype, shape: shape.clone() });
+    let mut out = std::io::Cursor::new(Vec::new());
+    let mut w = StreamWriter::begin(&mut out, plan.collect(), metadata)?;
+    for (name, dtype, shape, data) in entries {
+        w.write(name, *dtype, shape, data)?;
+    }
+    w.finish()?;
+    Ok(out.into_inner())
 }
 
-/// Writes `entries` to `path` (streaming each tensor's bytes to the file).
+/// Writes `entries` to `path`: the bytes of [`serialize`].
 #[cfg(not(target_arch = "wasm32"))]
 pub fn write_safetensors(
     path: &Path,
     entries: &[Entry],
     metadata: HashMap<String, String>,
 ) -> Result<(), SafetensorsError> {
-    check_entries(entries)?;
-    let views = entries.iter().map(|e| (e.0.as_str(), EntryView(e)));
-    let meta = if metadata.is_empty() { None } else { Some(metadata) };
-    ::safetensors::serialize_to_file(views, meta, path)
-        .map_err(|e| SafetensorsError::Write(format!("{}: {e}", path.display())))
+    let bytes = serialize(entries, metadata)?;
+    std::fs::write(path, bytes).map_err(|e| SafetensorsError::Write(format!("{}: {e}", path.display())))
 }
 
 /// The safetensors dtype of a float ggml type.
