@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use crate::calib::ranges::RangeRuleError;
 use crate::calib::CalibError;
 use crate::formats::bnb::export::BnbParseError;
 use crate::formats::{FormatError, QuantError, SchemeError};
@@ -15,12 +16,13 @@ use crate::io::export::ExportError;
 use crate::io::gptq_layout::LayoutError;
 use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
+use crate::methods::smoothquant::SmoothQuantError;
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
 use crate::model::hf_gguf::HfConvertError;
 use crate::model::hf_layout::HfLayoutError;
 use crate::model::quantize::QuantizeModelError;
-use crate::model::{KvTypeError, ModelError};
+use crate::model::{ActQuantError, KvTypeError, ModelError};
 use crate::stats::HistogramError;
 use crate::tokenizer::TokenizerError;
 
@@ -147,6 +149,17 @@ impl HasKind for KvTypeError {
     }
 }
 
+impl HasKind for ActQuantError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ActQuantError::Unknown { .. } | ActQuantError::NoRanges { .. } | ActQuantError::MissingRange { .. } => {
+                ErrorKind::bad(Input::Options)
+            }
+            ActQuantError::BadRange { .. } => ErrorKind::bad(Input::Data),
+        }
+    }
+}
+
 impl HasKind for HistogramError {
     fn kind(&self) -> ErrorKind {
         match self {
@@ -212,6 +225,25 @@ impl HasKind for CalibError {
             // A weight the quantizer refuses (NaN) or a Hessian it cannot factor: the data.
             CalibError::Quantizer { .. } => ErrorKind::bad(Input::Data),
             CalibError::Model(e) => e.kind(),
+            CalibError::Range(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for SmoothQuantError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SmoothQuantError::BadAlpha { .. } | SmoothQuantError::MissingStats { .. } => ErrorKind::bad(Input::Options),
+            SmoothQuantError::WidthMismatch { .. } => ErrorKind::bad(Input::Data),
+        }
+    }
+}
+
+impl HasKind for RangeRuleError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RangeRuleError::Unknown { .. } | RangeRuleError::BadPercentile { .. } => ErrorKind::bad(Input::Options),
+            RangeRuleError::KlNeedsIntegers { .. } => ErrorKind::Unsupported,
         }
     }
 }

@@ -1,10 +1,12 @@
 //! Integration tests of the quantlab crate (one binary; each area is a module).
+mod act_quant;
 mod activations;
 mod awq;
 mod bnb;
 mod calib;
 mod calib_sequential;
 mod cli;
+mod cli_act_quant;
 mod cli_kv_cache;
 mod cli_layout;
 mod cli_malformed;

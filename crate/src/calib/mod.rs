@@ -14,10 +14,14 @@
 //!   (`tokenizer.ggml.add_bos_token`) the chunk's first token is REPLACED by BOS. One difference:
 //!   llama-imatrix refuses texts under two chunks; here one chunk is enough (tests use tiny runs).
 //!
+//! - [`ranges`]: static activation ranges (min-max, percentile, MSE, KL) for
+//!   [`crate::model::act_quant`].
+//!
 //! Calibration text must never be the evaluation text: the default is Moby-Dick chapters
 //! [`CALIBRATION_CHAPTERS`] (4+), disjoint from the eval chapters 1–3.
 
 pub mod accumulate;
+pub mod ranges;
 pub mod sequential;
 
 pub use crate::model::eval::CALIBRATION_CHAPTERS;
@@ -103,6 +107,8 @@ pub enum CalibError {
     Quantizer { input: LinearInput, reason: String },
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Range(#[from] ranges::RangeRuleError),
 }
 
 /// What [`collect`] ran.

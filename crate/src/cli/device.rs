@@ -17,17 +17,19 @@
 //! the CPU: under `auto` without asking for an adapter, and with `--device gpu` they are an error
 //! before anything loads.
 //!
-//! `--activations f32|f16` ([`ActivationsArg`]) picks what the GPU forward's weight matmuls
-//! compute in (f16: weights and activations rounded to f16, f16 products summed in f32; needs the
-//! adapter's shader-f16). f16 needs the GPU: an error with `--device cpu` (or with a CPU-only KV
-//! cache), the GPU required under `auto`, and an adapter without shader-f16 an error naming it.
-//! [`GpuArgs`] bundles both flags.
+//! `--activations f32|f16|TYPE-GRANULARITY` ([`ActivationsArg`]) picks what the weight matmuls'
+//! activations are. f16 is the GPU forward's (weights and activations rounded to f16, f16
+//! products summed in f32; needs the adapter's shader-f16): an error with `--device cpu` (or with
+//! a CPU-only KV cache), the GPU required under `auto`, and an adapter without shader-f16 an
+//! error naming it. `int8-token`, `fp8-tensor`, ... ([`crate::model::ActQuant`]) quantize every
+//! linear layer's input on the CPU forward (simulated): like an int4 KV cache, the CPU under
+//! `auto`, an error with `--device gpu`. [`GpuArgs`] bundles both flags.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use super::CliError;
-use crate::model::{KvType, Model};
+use crate::model::{ActQuant, KvType, Model};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DeviceArg {
@@ -51,14 +53,39 @@ impl clap::ValueEnum for KvType {
     }
 }
 
-/// `--activations`: what the GPU forward's weight matmuls compute in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+/// `--activations`: what the GPU forward's weight matmuls compute in (f32, f16), or the
+/// quantization of every linear layer's input on the CPU forward ([`ActQuant`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ActivationsArg {
     /// f32 activations and products, as the CPU reference.
     #[default]
     F32,
     /// Weights and activations rounded to f16, f16 products summed in f32 (needs shader-f16).
     F16,
+    /// Every linear input quantized and dequantized on the CPU forward (`crate::model::act_quant`).
+    Quant(ActQuant),
+}
+
+/// Every `--activations` value, in the order `--help` lists them.
+const ACTIVATIONS_ALL: [ActivationsArg; 2 + ActQuant::ALL.len()] = {
+    let mut all = [ActivationsArg::F32; 2 + ActQuant::ALL.len()];
+    all[1] = ActivationsArg::F16;
+    let mut i = 0;
+    while i < ActQuant::ALL.len() {
+        all[2 + i] = ActivationsArg::Quant(ActQuant::ALL[i]);
+        i += 1;
+    }
+    all
+};
+
+impl clap::ValueEnum for ActivationsArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ACTIVATIONS_ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 impl ActivationsArg {
@@ -66,21 +93,31 @@ impl ActivationsArg {
         match self {
             ActivationsArg::F32 => "f32",
             ActivationsArg::F16 => "f16",
+            ActivationsArg::Quant(q) => q.name(),
         }
     }
 
+    /// The activation quantization of the CPU forward, if any.
+    pub fn quant(self) -> Option<ActQuant> {
+        match self {
+            ActivationsArg::Quant(q) => Some(q),
+            ActivationsArg::F32 | ActivationsArg::F16 => None,
+        }
+    }
+
+    /// The GPU matmul precision (quantized activations never reach the GPU: they need the CPU).
     #[cfg(feature = "gpu")]
     pub fn precision(self) -> crate::gpu::matmul::ActivationPrecision {
         use crate::gpu::matmul::ActivationPrecision;
         match self {
-            ActivationsArg::F32 => ActivationPrecision::F32,
+            ActivationsArg::F32 | ActivationsArg::Quant(_) => ActivationPrecision::F32,
             ActivationsArg::F16 => ActivationPrecision::F16,
         }
     }
 }
 
 /// The `--activations` help text (shared by `generate` and `eval`).
-pub const ACTIVATIONS_HELP: &str = "What the GPU forward's weight matmuls compute in: f32 (as the CPU reference) or f16 (each weight and activation rounded to f16, each product an f16 multiply, products summed in f32; values past 65504 become inf). f16 needs the GPU forward and an adapter with the shader-f16 feature: an error with --device cpu or without shader-f16, and --device auto then requires an adapter and skips the probe";
+pub const ACTIVATIONS_HELP: &str = "What the weight matmuls' activations are. f32: as the CPU reference. f16 (GPU forward): each weight and activation rounded to f16, each product an f16 multiply, products summed in f32 (values past 65504 become inf); needs an adapter with the shader-f16 feature: an error with --device cpu or without shader-f16, and --device auto then requires an adapter and skips the probe. TYPE-GRANULARITY (CPU forward): every linear layer's input (attn_q/k/v, attn_output, ffn_gate/up, ffn_down; the LM head only with --act-head quantized) quantized and dequantized before the product, symmetric absmax: TYPE int8 (code = round(x / scale) clamped to ±127), int4 (±7) or fp8 (E4M3, ±448); GRANULARITY token (scale = max|x| / 127 over each position's row: per-token dynamic), tensor (one scale over every row the product reads at once: per-tensor dynamic) or static (one scale per layer input from a range calibrated on --calib text by --act-range; eval only). Rounding is to nearest, ties to even";
 
 /// The GPU forward's options, shared by `generate` and `eval`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
@@ -88,20 +125,33 @@ pub struct GpuArgs {
     /// KV cache type: f32, f16, int8, int4 or fp8 (int4/fp8 run on the CPU; --help for the rules).
     #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = KV_CACHE_HELP)]
     pub kv_cache: KvType,
-    /// Activations of the GPU forward's matmuls: f32 or f16 (f16 needs the GPU and shader-f16; --help for details).
-    #[arg(long, value_enum, default_value = "f32", value_name = "PRECISION", long_help = ACTIVATIONS_HELP)]
+    /// Activations of the matmuls: f32, f16 (GPU, shader-f16) or quantized on the CPU: int8|int4|fp8 with -token|-tensor|-static (--help for the rules).
+    #[arg(long, value_enum, default_value = "f32", value_name = "ACT", long_help = ACTIVATIONS_HELP)]
     pub activations: ActivationsArg,
 }
 
 impl GpuArgs {
     /// Whether only the GPU forward can honour these options (f16 activations).
     pub fn needs_gpu(self) -> bool {
-        self.activations != ActivationsArg::F32
+        self.activations == ActivationsArg::F16
     }
 
-    /// Whether only the CPU forward can honour these options (an int4 or fp8 KV cache).
+    /// Whether only the CPU forward can honour these options (an int4 or fp8 KV cache,
+    /// quantized activations).
     pub fn needs_cpu(self) -> bool {
-        self.kv_cache.on_gpu().is_err()
+        self.kv_cache.on_gpu().is_err() || self.activations.quant().is_some()
+    }
+
+    /// The flags that need the CPU, as typed, e.g. `"--kv-cache int4"`.
+    fn cpu_flags(self) -> String {
+        let mut flags = Vec::new();
+        if self.kv_cache.on_gpu().is_err() {
+            flags.push(format!("--kv-cache {}", self.kv_cache.name()));
+        }
+        if let Some(q) = self.activations.quant() {
+            flags.push(format!("--activations {q}"));
+        }
+        flags.join(" and ")
     }
 
     /// The flags that need the GPU, as typed, e.g. `"--activations f16"`.
@@ -140,6 +190,11 @@ pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
     }
     if device == DeviceArg::Gpu {
         opts.kv_cache.on_gpu().map_err(|e| msg(format!("--device gpu: {e} (--device cpu or auto)")))?;
+        if let Some(q) = opts.activations.quant() {
+            return Err(msg(format!(
+                "--device gpu: --activations {q} quantizes activations on the CPU forward only (--device cpu or auto)"
+            )));
+        }
     }
     #[cfg(not(feature = "gpu"))]
     if opts.needs_gpu() {
@@ -178,7 +233,7 @@ pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<
         return Ok(None);
     }
     if opts.needs_cpu() {
-        let why = format!("--kv-cache {} runs on the CPU forward only", opts.kv_cache.name());
+        let why = format!("{} runs on the CPU forward only", opts.cpu_flags());
         let _ = writeln!(err, "device: cpu ({why}); {}", kv_note(opts, false));
         return Ok(None);
     }
@@ -234,7 +289,7 @@ pub fn load(
     probe: bool,
     err: &mut dyn Write,
 ) -> Result<Option<GpuModel>, CliError> {
-    let Some(gpu) = gpu else { return Ok(None) };
+    let Some(gpu) = gpu.filter(|_| !opts.needs_cpu()) else { return Ok(None) };
     #[cfg(feature = "gpu")]
     {
         use crate::gpu::forward::probe::probe_decode;

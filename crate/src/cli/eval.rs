@@ -1,6 +1,7 @@
 //! `quantlab eval MODEL.gguf [--format F ...] [--tasks [FILE]] [--text FILE] [--ctx N] [--max-windows K]
 //! [--protocol default|llama.cpp] [--threads N] [--cpu-forward batched|per-position] [--device cpu|gpu|auto]
-//! [--kv-cache f32|f16|int8|int4|fp8] [--json]`: perplexity of the model (on the CPU or the GPU
+//! [--kv-cache f32|f16|int8|int4|fp8] [--activations f32|f16|TYPE-GRANULARITY [--act-range RULE]
+//! [--act-head float|quantized] [--smoothquant [ALPHA]]] [--json]`: perplexity of the model (on the CPU or the GPU
 //! forward with the chosen KV cache type, see [`super::device`]) and, per
 //! `--format`, of an in-memory quantized copy, compared with the base on the same windows
 //! (KL divergence, top-1 agreement, Δppl, each with its standard error; the paired ones as
@@ -16,6 +17,10 @@
 //! an f32 cache, is the reference of every row's Δppl, KL and top-1: the base's row then shows
 //! what the quantized cache alone costs.
 //!
+//! With quantized activations (`--activations int8-token` ...; [`super::eval_act`]) the first
+//! row is the base with f32 activations, then each format weights-only, then each format with
+//! its activations quantized (W8A8 beside W8).
+//!
 //! With `--tasks` the command runs the instruct task suite instead ([`super::eval_tasks`]).
 //!
 //! Without `--text`, the text is Moby-Dick chapters [`EVAL_CHAPTERS`] from
@@ -24,6 +29,7 @@
 
 use super::device::{self, DeviceArg, GpuArgs};
 use super::display::{bytes, Table};
+use super::eval_act::ActSetup;
 use super::gptq::{Method, MethodArgs};
 use super::load::load_model;
 use super::CliError;
@@ -31,8 +37,9 @@ use crate::model::eval::{
     evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
     EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, quantize_model_with, KvType, QuantReport, TensorPolicy};
+use crate::model::{quantize_model, quantize_model_with, ActQuantizer, KvType, Model, QuantReport, TensorPolicy};
 use crate::policy::Target;
+use crate::tokenizer::Tokenizer;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -112,6 +119,8 @@ pub struct EvalArgs {
     pub method: MethodArgs,
     #[command(flatten)]
     pub gpu: GpuArgs,
+    #[command(flatten)]
+    pub act: super::eval_act::ActArgs,
 }
 
 /// One row of the report.
@@ -127,6 +136,8 @@ pub struct EvalRow {
     pub tokens_per_sec: Option<f64>,
     /// The KV cache type of this row ("f32" for the reference row of a quantized cache).
     pub kv_cache: &'static str,
+    /// This row's activations: "f32", or the quantization (e.g. "int8-token").
+    pub activations: &'static str,
     /// Tensors that got another format than asked (policy fallbacks), with the reason.
     pub fallbacks: Vec<String>,
 }
@@ -194,6 +205,10 @@ pub fn default_text() -> Result<(String, String), CliError> {
 
 pub fn run(args: &EvalArgs) -> Result<String, CliError> {
     match &args.tasks {
+        Some(_) if args.gpu.activations.quant().is_some() => Err(msg(format!(
+            "--tasks answers the suite with f32 activations: --activations {} applies to perplexity evaluation",
+            args.gpu.activations.name()
+        ))),
         Some(file) => emit(args.json, &super::eval_tasks::report(args, file.as_deref())?, super::eval_tasks::text),
         None => emit(args.json, &report(args)?, text),
     }
@@ -242,6 +257,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         super::hqq::check(&args.method, &targets.iter().map(|t| t.scheme).collect::<Vec<_>>())?;
     }
     device::check_kv(args.device, args.gpu)?;
+    let act = ActSetup::from_args(args)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
     let (text, text_source) = match &args.text {
@@ -261,49 +277,43 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         plan(&tokens, args.ctx, protocol, add_bos, tok.bos_id(), args.max_windows).map_err(|e| msg(e.to_string()))?;
 
     let (main_type, _census) = model.weights.source_format();
-    let mut models = vec![(format!("base ({main_type} checkpoint)"), Vec::new(), model.clone())];
-    for t in &targets {
-        let policy = TensorPolicy { mix: t.mix, ..TensorPolicy::default() };
-        let (q, rep) = match args.method.method {
-            Method::Rtn => quantize_model(&model, &t.scheme, &policy)
-                .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?,
-            Method::Gptq => {
-                let (q, rep, line) = super::gptq::quantize_model_gptq(&model, &tok, &t.scheme, &policy, &args.method)?;
-                eprintln!("{}: {line}", t.name());
-                (q, rep)
-            }
-            Method::Awq => {
-                let (q, rep, line) = super::awq::quantize_model_awq(&model, &tok, &t.scheme, &policy, &args.method)?;
-                eprintln!("{}: {line}", t.name());
-                (q, rep)
-            }
-            Method::Hqq => {
-                let mut hqq = super::hqq::HqqMethod::default();
-                let (q, rep) = quantize_model_with(&model, &t.scheme, &policy, &mut |_, _, _| true, &mut hqq)
-                    .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?;
-                eprintln!("{}: {}", t.name(), hqq.note());
-                (q, rep)
-            }
-        };
-        models.push((t.name(), fallbacks(&rep), q));
+    let base_name = format!("base ({main_type} checkpoint)");
+    let mut models = vec![(base_name.clone(), Vec::new(), model.clone())];
+    models.extend(quantized_models(args, &targets, &model, &tok)?);
+    let kv = args.gpu.kv_cache;
+    // Every row: (model, KV type, activations, name). A quantized cache or quantized activations
+    // get the base with an f32 cache and f32 activations as the reference row.
+    let mut runs: Vec<Run> =
+        (0..models.len()).map(|i| Run { model: i, kv, act: None, name: models[i].0.clone() }).collect();
+    if kv != KvType::F32 {
+        runs.insert(0, Run { model: 0, kv: KvType::F32, act: None, name: base_name.clone() });
     }
-    for path in &args.recipe {
-        let (name, q, rep) = super::recipe_run::quantize_in_memory(&model, path, args.pure)?;
-        models.push((name, fallbacks(&rep), q));
+    if let Some(setup) = act {
+        // SmoothQuant rewrites the base, so the formats are quantized again from the smoothed one.
+        let first = models.len();
+        if let Some(alpha) = setup.smooth {
+            let smooth = super::eval_act::smoothed(&model, &tok, &args.method, alpha)?;
+            models.push((base_name.clone(), Vec::new(), smooth.clone()));
+            models.extend(quantized_models(args, &targets, &smooth, &tok)?);
+        }
+        // With --format or --recipe the quantized-activation rows are theirs (W8A8 beside W8),
+        // without them the base's.
+        let (start, end) = if setup.smooth.is_some() { (first, models.len()) } else { (0, first) };
+        let act_models = if end - start > 1 { start + 1..end } else { start..end };
+        for mi in act_models {
+            let name = format!("{}, {}", models[mi].0, setup.label());
+            let quantizer = setup.quantizer(&models[mi].2, &tok, &args.method, &models[mi].0)?;
+            runs.push(Run { model: mi, kv, act: Some(quantizer), name });
+        }
     }
     drop(model);
-    let kv = args.gpu.kv_cache;
-    // (model, KV type) of every row; a quantized cache gets the f32-cache base as the reference.
-    let mut runs: Vec<(usize, KvType)> = (0..models.len()).map(|i| (i, kv)).collect();
-    if kv != KvType::F32 {
-        runs.insert(0, (0, KvType::F32));
-    }
 
     let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
     let mut err = std::io::stderr();
     let gpu = device::acquire(args.device, args.gpu, &mut err)?;
     let mut gpu_sources = Vec::new();
-    for (i, &(mi, run_kv)) in runs.iter().enumerate() {
+    for (i, run) in runs.iter().enumerate() {
+        let (mi, run_kv) = (run.model, run.kv);
         // The probe (auto) runs on the first row; the others follow its choice.
         let opts = GpuArgs { kv_cache: run_kv, ..args.gpu };
         match device::load(args.device, opts, gpu.as_ref(), &models[mi].2, args.ctx, threads, i == 0, &mut err)? {
@@ -329,7 +339,11 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             CpuForwardArg::PerPosition => ForwardMode::PerPosition,
         };
         runs.iter()
-            .map(|&(mi, run_kv)| ModelSource::with_kv(&models[mi].2, args.ctx, threads, run_kv).with_forward(forward))
+            .map(|r| {
+                ModelSource::with_kv(&models[r.model].2, args.ctx, threads, r.kv)
+                    .with_forward(forward)
+                    .with_act(r.act.clone())
+            })
             .collect()
     } else {
         Vec::new()
@@ -369,12 +383,13 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let rows = runs
         .iter()
         .zip(metrics)
-        .map(|(&(mi, run_kv), met)| {
-            let (name, fallbacks, m) = &models[mi];
+        .map(|(run, met)| {
+            let (_, fallbacks, m) = &models[run.model];
             let (d, rel) = met.delta_ppl(&base);
             EvalRow {
-                format: if kv == KvType::F32 { name.clone() } else { format!("{name}, KV {run_kv}") },
-                kv_cache: run_kv.name(),
+                format: if kv == KvType::F32 { run.name.clone() } else { format!("{}, KV {}", run.name, run.kv) },
+                kv_cache: run.kv.name(),
+                activations: run.act.as_ref().map_or("f32", |a| a.quant.name()),
                 bits_per_weight: m.weights.bits_per_weight(),
                 bytes: m.weights.resident_bytes() as u64,
                 tokens_per_sec: met.tokens_per_sec(),
@@ -400,10 +415,63 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         bos: plan.bos,
         threads,
         kv_cache: kv.name(),
-        activations: if gpu_sources_used { args.gpu.activations.name() } else { "f32" },
+        activations: match (gpu_sources_used, act) {
+            (_, Some(a)) => a.quant.name(),
+            (true, None) => args.gpu.activations.name(),
+            (false, None) => "f32",
+        },
         device: device_name,
         rows,
     })
+}
+
+/// One row to run: a model of the list, its KV cache, its activation quantization, its name.
+struct Run {
+    model: usize,
+    kv: KvType,
+    act: Option<ActQuantizer>,
+    name: String,
+}
+
+/// `source` quantized in memory to every `--format` and `--recipe`, by `--method`: (name, the
+/// policy's fallbacks, model) per target.
+fn quantized_models(
+    args: &EvalArgs,
+    targets: &[Target],
+    model: &Model,
+    tok: &Tokenizer,
+) -> Result<Vec<(String, Vec<String>, Model)>, CliError> {
+    let mut models = Vec::new();
+    for t in targets {
+        let policy = TensorPolicy { mix: t.mix, ..TensorPolicy::default() };
+        let (q, rep) = match args.method.method {
+            Method::Rtn => quantize_model(model, &t.scheme, &policy)
+                .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?,
+            Method::Gptq => {
+                let (q, rep, line) = super::gptq::quantize_model_gptq(model, tok, &t.scheme, &policy, &args.method)?;
+                eprintln!("{}: {line}", t.name());
+                (q, rep)
+            }
+            Method::Awq => {
+                let (q, rep, line) = super::awq::quantize_model_awq(model, tok, &t.scheme, &policy, &args.method)?;
+                eprintln!("{}: {line}", t.name());
+                (q, rep)
+            }
+            Method::Hqq => {
+                let mut hqq = super::hqq::HqqMethod::default();
+                let (q, rep) = quantize_model_with(model, &t.scheme, &policy, &mut |_, _, _| true, &mut hqq)
+                    .map_err(|e| msg(format!("cannot quantize to {}: {e}", t.name())))?;
+                eprintln!("{}: {}", t.name(), hqq.note());
+                (q, rep)
+            }
+        };
+        models.push((t.name(), fallbacks(&rep), q));
+    }
+    for path in &args.recipe {
+        let (name, q, rep) = super::recipe_run::quantize_in_memory(model, path, args.pure)?;
+        models.push((name, fallbacks(&rep), q));
+    }
+    Ok(models)
 }
 
 /// The human-readable report.
@@ -432,6 +500,14 @@ pub fn text(r: &EvalReport) -> String {
         "text: {}: {} tokens, {} after the last full window dropped; {} thread(s); device {}; KV cache {}; activations {}",
         r.text_source, r.text_tokens, r.tokens_dropped, r.threads, r.device, r.kv_cache, r.activations
     );
+    if r.activations.contains('-') {
+        let _ = writeln!(
+            o,
+            "activations {}: rows named 'act ...' quantize every linear layer's input (simulated, CPU); the first row, \
+             the base with f32 activations, is the reference of every Δppl, KL and top-1",
+            r.activations
+        );
+    }
     if r.kv_cache != "f32" {
         let _ = writeln!(
             o,

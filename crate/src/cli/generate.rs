@@ -1,5 +1,6 @@
 //! `quantlab generate MODEL -p PROMPT [-n N] [--format F] [--seed S] [--temperature T]
-//! [--top-k K] [--top-p P] [--chat] [--threads N] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]`:
+//! [--top-k K] [--top-p P] [--chat] [--threads N] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
+//! [--activations f32|f16|TYPE-token|TYPE-tensor]`:
 //! text generation with the CPU or the GPU forward (`--device` and `--kv-cache`, see
 //! [`super::device`]; GPU sampling reads back one token id per step).
 //!
@@ -27,7 +28,7 @@ use super::load::load_model;
 use super::CliError;
 use crate::formats::QuantScheme;
 use crate::model::generate::{generate, StopReason};
-use crate::model::{quantize_model, Model, Sampler, SamplerConfig, State, TensorPolicy};
+use crate::model::{quantize_model, ActHead, ActQuantizer, Model, Sampler, SamplerConfig, State, TensorPolicy};
 use crate::tokenizer::{ChatMessage, StreamDecoder};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -175,6 +176,13 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     let mut state = State::with_kv(&model.config, (prompt.len() + n).max(1), args.gpu.kv_cache);
     if let Some(t) = args.threads {
         state.threads = t;
+    }
+    if let Some(q) = args.gpu.activations.quant() {
+        // Static scales need calibrated ranges, which `eval` computes; generate has no calibration text.
+        state.act = Some(
+            ActQuantizer::new(q, ActHead::Float, None, model.config.n_layers)
+                .map_err(|e| CliError::Message(format!("--activations {q}: {e} (quantlab eval calibrates them)")))?,
+        );
     }
     let gpu = device::acquire(args.device, args.gpu, err)?;
     #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]

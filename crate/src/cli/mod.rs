@@ -17,6 +17,7 @@ pub mod calib_text;
 pub mod device;
 pub mod display;
 pub mod eval;
+pub mod eval_act;
 pub mod eval_tasks;
 pub mod formats;
 pub mod generate;

@@ -13,6 +13,8 @@
 //!   layer over a model, folding the scales into the norms and previous linears.
 //! - [`hqq`]: HQQ (Badri & Shaji 2023), calibration-free: each group's zero point from a
 //!   proximal `l_p` solver on the weights alone, onto the same [`grids`].
+//! - [`smoothquant`]: SmoothQuant (Xiao et al. 2022), per-channel factors that move activation
+//!   outliers into the weights (folded into the norms), before W8A8.
 //!
 //! [`QuantizedTensor`]: crate::formats::QuantizedTensor
 
@@ -23,3 +25,4 @@ pub mod gptq_model;
 pub mod grids;
 pub mod hqq;
 mod linalg;
+pub mod smoothquant;

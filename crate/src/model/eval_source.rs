@@ -53,6 +53,12 @@ impl<'m> ModelSource<'m> {
         ModelSource { model, state, forward: ForwardMode::default(), ahead: None }
     }
 
+    /// The same source with every linear layer's input quantized by `act` (`None`: f32).
+    pub fn with_act(mut self, act: Option<super::ActQuantizer>) -> ModelSource<'m> {
+        self.state.act = act;
+        self
+    }
+
     /// The same source running the model as `forward` says.
     pub fn with_forward(mut self, forward: ForwardMode) -> ModelSource<'m> {
         self.forward = forward;

@@ -21,6 +21,7 @@
 //! forward must permute the q/k rows the same way the converter does (LLaMA `permute`:
 //! `w.reshape(n_head, 2, head_dim/2, dim).swapaxes(1, 2).reshape(n_head*head_dim, dim)`).
 
+use super::act_quant::ActQuantizer;
 use super::kv_cache::{KvCache, KvType};
 use super::weights::{default_threads, dot, Weights};
 use super::{Config, ModelError};
@@ -62,6 +63,8 @@ pub struct State {
     /// Threads the matrix products may use (on wasm32 at most the pool's). Any value
     /// gives bit-identical results.
     pub threads: usize,
+    /// Quantization of every linear layer's input ([`super::act_quant`]); `None`: f32.
+    pub act: Option<ActQuantizer>,
 }
 
 impl State {
@@ -92,6 +95,7 @@ impl State {
             kv_scratch: vec![0.0; c.head_dim],
             capacity,
             threads: default_threads(),
+            act: None,
         }
     }
 }
@@ -196,6 +200,7 @@ pub fn forward_observed<'s>(
         // ---- attention ----
         rmsnorm(&mut s.xb[..dim], &s.x, &lw.attn_norm, c.rms_eps);
         observe(LinearInput::Attention { layer: l }, &s.xb[..dim]);
+        quantize_input(&s.act, LinearInput::Attention { layer: l }, &mut s.xb[..dim]);
 
         lw.wq.matvec_threads(&s.xb[..dim], &mut s.q, threads);
         lw.wk.matvec_threads(&s.xb[..dim], &mut s.k, threads);
@@ -232,6 +237,7 @@ pub fn forward_observed<'s>(
 
         // Output projection, then the residual connection.
         observe(LinearInput::AttentionOutput { layer: l }, &s.xb[..q_dim]);
+        quantize_input(&s.act, LinearInput::AttentionOutput { layer: l }, &mut s.xb[..q_dim]);
         lw.wo.matvec_threads(&s.xb[..q_dim], &mut s.xb2, threads);
         for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
             *x += d;
@@ -240,12 +246,14 @@ pub fn forward_observed<'s>(
         // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
         rmsnorm(&mut s.xb[..dim], &s.x, &lw.ffn_norm, c.rms_eps);
         observe(LinearInput::Ffn { layer: l }, &s.xb[..dim]);
+        quantize_input(&s.act, LinearInput::Ffn { layer: l }, &mut s.xb[..dim]);
         lw.w_gate.matvec_threads(&s.xb[..dim], &mut s.hb, threads);
         lw.w_up.matvec_threads(&s.xb[..dim], &mut s.hb2, threads);
         for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
             *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g)
         }
         observe(LinearInput::FfnDown { layer: l }, &s.hb);
+        quantize_input(&s.act, LinearInput::FfnDown { layer: l }, &mut s.hb);
         lw.w_down.matvec_threads(&s.hb, &mut s.xb2, threads);
         for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
             *x += d;
@@ -255,8 +263,18 @@ pub fn forward_observed<'s>(
     // Final norm and the classifier.
     rmsnorm(&mut s.xb[..dim], &s.x, &w.output_norm, c.rms_eps);
     observe(LinearInput::Classifier, &s.xb[..dim]);
+    quantize_input(&s.act, LinearInput::Classifier, &mut s.xb[..dim]);
     w.classifier().matvec_threads(&s.xb[..dim], &mut s.logits, threads);
     &s.logits
+}
+
+/// Quantizes and dequantizes one position's input of the layers `input` names in place, when
+/// the state asks for activation quantization (one branch per input when it does not).
+#[inline]
+fn quantize_input(act: &Option<ActQuantizer>, input: LinearInput, x: &mut [f32]) {
+    if let Some(a) = act {
+        a.apply(input, x, x.len());
+    }
 }
 
 /// `out = x / sqrt(mean(x²) + eps) · weight` (the sum of squares in f64).

@@ -14,6 +14,7 @@
 //! attention, SwiGLU, the residual adds) runs per position with the very functions and loop
 //! order of `forward`. tests/rust/forward_batch.rs checks this for every weight format family.
 
+use super::act_quant::ActQuantizer;
 use super::forward::{rmsnorm, rope, softmax, LinearInput, State};
 use super::kv_cache::KvCache;
 use super::weights::{dot, Layer, Weights};
@@ -177,7 +178,7 @@ pub fn forward_batch_observed<'b>(
     }
     for (l, lw) in w.layers.iter().enumerate() {
         attention_half(c, lw, l, s, b, n, pos0, &mut observe);
-        ffn_half(c, lw, l, s.threads, b, n, &mut observe);
+        ffn_half(c, lw, l, (s.threads, s.act.as_ref()), b, n, &mut observe);
     }
 
     let (dim, threads) = (c.dim, s.threads);
@@ -186,10 +187,11 @@ pub fn forward_batch_observed<'b>(
     observe(LinearInput::Classifier, xn, dim);
     let vocab = c.vocab_size;
     let (rows, len) = match which {
-        BatchLogits::Every => (&xn[..], n * vocab),
-        BatchLogits::Last => (&xn[(n - 1) * dim..], vocab),
-        BatchLogits::Nothing => (&xn[..0], 0),
+        BatchLogits::Every => (&mut xn[..], n * vocab),
+        BatchLogits::Last => (&mut xn[(n - 1) * dim..], vocab),
+        BatchLogits::Nothing => (&mut xn[..0], 0),
     };
+    quantize_rows(s.act.as_ref(), LinearInput::Classifier, rows, dim);
     b.logits_len = len;
     if len > 0 {
         w.classifier().matmul_threads(rows, &mut b.logits[..len], threads);
@@ -217,6 +219,7 @@ pub(crate) fn attention_half(
     let (q, k, v) = (&mut b.q[..n * q_dim], &mut b.k[..n * kv_dim], &mut b.v[..n * kv_dim]);
     norm_rows(xn, x, &lw.attn_norm, c.rms_eps, dim);
     observe(LinearInput::Attention { layer: l }, xn, dim);
+    quantize_rows(s.act.as_ref(), LinearInput::Attention { layer: l }, xn, dim);
     lw.wq.matmul_threads(xn, q, threads);
     lw.wk.matmul_threads(xn, k, threads);
     lw.wv.matmul_threads(xn, v, threads);
@@ -230,17 +233,19 @@ pub(crate) fn attention_half(
     let cache = &s.kv;
     per_row(ao, q_dim, threads, &|i, out| attend(c, cache, l, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
     observe(LinearInput::AttentionOutput { layer: l }, ao, q_dim);
+    quantize_rows(s.act.as_ref(), LinearInput::AttentionOutput { layer: l }, ao, q_dim);
     lw.wo.matmul_threads(ao, proj, threads);
     add(x, proj);
 }
 
-/// The feed-forward (SwiGLU) half of layer `l` on the block's residual rows `b.x[..n·dim]`.
+/// The feed-forward (SwiGLU) half of layer `l` on the block's residual rows `b.x[..n·dim]`,
+/// with the products' threads and the state's activation quantization.
 /// `observe` sees the inputs of `ffn_gate/up` and of `ffn_down`.
 pub(crate) fn ffn_half(
     c: &Config,
     lw: &Layer,
     l: usize,
-    threads: usize,
+    (threads, act): (usize, Option<&ActQuantizer>),
     b: &mut BatchState,
     n: usize,
     observe: &mut dyn FnMut(LinearInput, &[f32], usize),
@@ -250,12 +255,14 @@ pub(crate) fn ffn_half(
     let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
     norm_rows(xn, x, &lw.ffn_norm, c.rms_eps, dim);
     observe(LinearInput::Ffn { layer: l }, xn, dim);
+    quantize_rows(act, LinearInput::Ffn { layer: l }, xn, dim);
     lw.w_gate.matmul_threads(xn, hb, threads);
     lw.w_up.matmul_threads(xn, hb2, threads);
     for (g, &u) in hb.iter_mut().zip(hb2.iter()) {
         *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g), as in `forward`
     }
     observe(LinearInput::FfnDown { layer: l }, hb, hidden);
+    quantize_rows(act, LinearInput::FfnDown { layer: l }, hb, hidden);
     lw.w_down.matmul_threads(hb, proj, threads);
     add(x, proj);
 }
@@ -303,6 +310,15 @@ fn per_row(out: &mut [f32], width: usize, threads: usize, f: &(dyn Fn(usize, &mu
     }
     for (i, row) in out.chunks_exact_mut(width).enumerate() {
         f(i, row);
+    }
+}
+
+/// Quantizes and dequantizes the block's input rows of the layers `input` names in place, when
+/// the state asks for activation quantization.
+#[inline]
+fn quantize_rows(act: Option<&ActQuantizer>, input: LinearInput, rows: &mut [f32], width: usize) {
+    if let Some(a) = act {
+        a.apply(input, rows, width);
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`forward_batch`]: a block of positions at once ([`forward_batch()`]), bit-identical to
 //!   [`forward()`] position by position and much faster: each packed weight row is decoded once
 //!   per block ([`Matrix::matmul_threads`]). Evaluation and prompt prefill use it.
+//! - [`act_quant`]: activation quantization of every linear layer's input (INT8, INT4, FP8;
+//!   per-token, per-tensor dynamic or static scales; `State::act`), simulated in f32.
 //! - [`activations`]: per-input-channel activation absmax/RMS over a calibration text.
 //!
 //! ```no_run
@@ -35,6 +37,7 @@
 //! anything else, or a llama file with tensors this forward would ignore (biases, rope
 //! frequency factors, experts), is refused with a [`ModelError`] rather than computed wrongly.
 
+pub mod act_quant;
 pub mod activations;
 pub mod config;
 pub mod eval;
@@ -65,6 +68,7 @@ pub mod tasks;
 pub mod weights;
 
 pub use crate::policy::TensorPolicy;
+pub use act_quant::{ActGranularity, ActHead, ActQuant, ActQuantError, ActQuantizer, ActRanges, ActType};
 pub use config::Config;
 pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward, LinearInput, State};
 pub use forward_batch::{
