@@ -60,6 +60,13 @@ export function lockFor(name, devDependencies) {
   return { name, lockfileVersion: 3, requires: true, packages: picked };
 }
 
+/** Builds the library and packs it into `dir` as a user's registry would hand it over; returns the tarball's path. */
+export function packLibrary(dir) {
+  npm(repoRoot, ['run', 'build:lib']);
+  const packed = JSON.parse(npm(repoRoot, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir]))[0];
+  return join(dir, packed.filename);
+}
+
 /** Writes package.json and its lockfile into `dir`, installs them offline, then the `tarball`. */
 export function installFresh(dir, manifest, tarball) {
   const { dependencies: _omitted, ...rest } = manifest;
