@@ -29,6 +29,8 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     target: 'es2022',
+    // The lessons are pages of their own (web/lessons/), precached with the lab.
+    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)) } },
   },
   server: { headers: { ...securityHeaders } },
   preview: { headers: { ...securityHeaders } },
@@ -72,6 +74,8 @@ export default defineConfig({
         // The wasm core is ~0.5 MB; leave room for it to grow.
         maximumFileSizeToCacheInBytes: 32 * 1024 * 1024,
         navigateFallback: 'index.html',
+        // A page's query is its state (`?tensor=…`, a lesson's `?group=…`): any query finds the precached page.
+        ignoreURLParametersMatching: [/./],
         navigateFallbackDenylist: [/^\/(models|data)\//],
         cleanupOutdatedCaches: true,
         clientsClaim: true,

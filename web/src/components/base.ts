@@ -202,7 +202,10 @@ export abstract class QlElement extends HTMLElement {
     delete this.status.dataset.error;
   }
 
-  /** Draws the element for its current attributes; resolves with the status line. `signal` aborts when a newer render starts. */
+  /**
+   * Draws the element for its current attributes; resolves with the status line. `signal` aborts
+   * when a newer render starts: a render checks it after each await, so a late answer draws nothing.
+   */
   protected abstract render(signal: AbortSignal): Promise<string>;
 
   /** The chart width: the element's own, or a default while it has no layout. */

@@ -50,9 +50,12 @@ export class QlHistogram extends QlElement {
     const format = this.format;
     if (format) {
       const view = await lab.histogram(tensor, { format, bins: fine, scope: SCOPES[this.scope ?? 'tensor'] ?? 'tensor', group: Math.max(0, this.group), signal });
+      signal.throwIfAborted();
       this.shown = { histogram: view.histogram, view };
     } else {
-      this.shown = { histogram: await lab.histogram(tensor, { bins: fine, signal }), view: null };
+      const histogram = await lab.histogram(tensor, { bins: fine, signal });
+      signal.throwIfAborted();
+      this.shown = { histogram, view: null };
     }
     return this.draw();
   }
@@ -98,6 +101,7 @@ export class QlLevels extends QlElement {
     const bins = Math.max(1, this.bins);
     this.say(`Placing ${format}'s levels on ${tensor}…`);
     const v = await lab.histogram(tensor, { format, bins: bins * FINE_PER_BIN, scope: 'group', group: Math.max(0, this.group), signal });
+    signal.throwIfAborted();
     if (v.formatError) throw new FormatChoiceError(`${format} cannot be applied to ${tensor}: ${v.formatError}`);
     this.groupInput.max = String(v.nGroups - 1);
     this.groupInput.value = String(v.group);

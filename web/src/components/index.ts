@@ -18,8 +18,16 @@ const ELEMENTS: [string, CustomElementConstructor][] = [
   ['ql-generate', QlGenerate],
 ];
 
-// A second copy of the package on the page (or a re-import under another URL) leaves the first definitions in place.
-for (const [name, element] of ELEMENTS) if (!customElements.get(name)) customElements.define(name, element);
+/**
+ * Defines the elements (importing this module does it already). An app whose bundler drops the
+ * bare import as side-effect free calls it. A second copy of the package on the page (or a
+ * re-import under another URL) leaves the first definitions in place.
+ */
+export function defineElements(): void {
+  for (const [name, element] of ELEMENTS) if (!customElements.get(name)) customElements.define(name, element);
+}
+
+defineElements();
 
 declare global {
   interface HTMLElementTagNameMap {

@@ -47,7 +47,9 @@ export class QlTradeoff extends QlElement {
       const lab = await this.ready();
       const protocol = { ctx: this.ctx, windows: this.windows, ...(this.textUrl ? { dataUrl: this.textUrl } : {}) };
       const onProgress = (_phase: unknown, loaded: number, total: number) => this.say(`Evaluating ${formats.join(', ')}: ${loaded} of ${total}…`);
-      this.measured = await lab.evaluate({ formats, protocol }, { signal, onProgress });
+      const measured = await lab.evaluate({ formats, protocol }, { signal, onProgress });
+      signal.throwIfAborted();
+      this.measured = measured;
     }
     return this.draw();
   }

@@ -23,6 +23,7 @@ export class QlNf4Placement extends QlElement {
     const tensor = pickTensor(lab, this.tensor);
     this.say(`Placing the codebooks on ${tensor}…`);
     const p = await runCall(lab.client, 'nf4Placement', { tensor, block: Math.max(0, this.block) }, { signal });
+    signal.throwIfAborted();
     this.blockInput.max = String(p.nBlocks - 1);
     this.blockInput.value = String(p.block);
     renderNf4(this.chart, p, this.width());
@@ -60,7 +61,9 @@ export class QlOutliers extends QlElement {
     const lab = await this.ready();
     const tensor = pickTensor(lab, this.tensor);
     this.say(`Measuring the channels of ${tensor}…`);
-    this.stats = await runCall(lab.client, 'channelStats', { tensor, outlierK: this.k > 0 ? this.k : 6 }, { signal });
+    const stats = await runCall(lab.client, 'channelStats', { tensor, outlierK: this.k > 0 ? this.k : 6 }, { signal });
+    signal.throwIfAborted();
+    this.stats = stats;
     this.draw();
     return `${tensor}: ${this.stats.outlierCols.length} input and ${this.stats.outlierRows.length} output outlier channels`;
   }
