@@ -8,7 +8,8 @@ const CSS = `
 [part~=columns] { display: grid; grid-template-columns: 1fr 1fr; gap: var(--ql-gap, 0.5em 1em); }
 [part~=output] { white-space: pre-wrap; border: 1px solid var(--ql-border-color, #d5dae3); padding: 0.5em; min-height: 3em; }
 [part~=output] .diverge { background: var(--ql-diverge-color, #ffe08a); }
-textarea { width: 100%; box-sizing: border-box; }
+label:has(textarea) { flex: 1 1 24em; }
+textarea { display: block; width: 100%; box-sizing: border-box; }
 `;
 
 const SIDES = ['base', 'quantized'] as const;
