@@ -139,6 +139,14 @@ export abstract class QlElement extends HTMLElement {
   }
 
   connectedCallback(): void {
+    // A property set before the element was defined is an own property hiding the accessor: re-set it through the accessor.
+    const observed = (this.constructor as { observedAttributes?: string[] }).observedAttributes ?? [];
+    for (const name of [...observed.map(camel), 'lab', 'results']) {
+      if (!Object.prototype.hasOwnProperty.call(this, name)) continue;
+      const value: unknown = (this as Record<string, unknown>)[name];
+      delete (this as Record<string, unknown>)[name];
+      (this as Record<string, unknown>)[name] = value;
+    }
     if (!this.hasAttribute('role')) this.setAttribute('role', 'group');
     if (!this.hasAttribute('aria-label') && !this.hasAttribute('aria-labelledby')) this.setAttribute('aria-label', this.label);
     this.schedule();
