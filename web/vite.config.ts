@@ -22,6 +22,9 @@ const evalText = [1, 2, 3]
   .filter((path) => existsSync(`${repo}/${path}`))
   .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
 
+/** The query parameters the lessons keep their state in (web/lessons/*.ts). */
+const LESSON_STATE = ['tensor', 'group'];
+
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: './',
@@ -29,6 +32,8 @@ export default defineConfig({
     outDir: 'dist',
     emptyOutDir: true,
     target: 'es2022',
+    // The lessons are pages of their own (web/lessons/), precached with the lab.
+    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)) } },
   },
   server: { headers: { ...securityHeaders } },
   preview: { headers: { ...securityHeaders } },
@@ -72,6 +77,9 @@ export default defineConfig({
         // The wasm core is ~0.5 MB; leave room for it to grow.
         maximumFileSizeToCacheInBytes: 32 * 1024 * 1024,
         navigateFallback: 'index.html',
+        // A lesson's state (`lessons/number-line.html?tensor=…&group=…`) finds the precached page
+        // (the lab's own state URLs reach index.html through navigateFallback).
+        ignoreURLParametersMatching: LESSON_STATE.map((name) => new RegExp(`^${name}$`)),
         navigateFallbackDenylist: [/^\/(models|data)\//],
         cleanupOutdatedCaches: true,
         clientsClaim: true,

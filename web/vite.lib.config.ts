@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { coreSwitch } from './vite-core-switch.ts';
 
 // The npm package's build (`npm run build:lib`, into lib/): ESM entries `index.js` (the client
-// API, web/src/api) and `worker.js` (the lab worker), and the two wasm cores copied as
+// API, web/src/api), `components.js` (the custom elements, web/src/components) and `worker.js` (the lab worker), and the two wasm cores copied as
 // wasm-bindgen wrote them into lib/core/ and lib/core-threads/; then tsc writes the declarations
 // into lib/types/ (web/tsconfig.lib.json).
 //
@@ -46,8 +46,12 @@ function packageLayout(): Plugin {
       if (!code.includes(WORKER_SOURCE)) this.error(`${id} no longer starts the worker as ${WORKER_SOURCE}`);
       return code.replace(WORKER_SOURCE, WORKER_MARK);
     },
-    renderChunk(code) {
-      return code.includes(WORKER_MARK) ? code.replace(WORKER_MARK, "new Worker(new URL('./worker.js', import.meta.url), { type: 'module' })") : null;
+    renderChunk(code, chunk) {
+      if (!code.includes(WORKER_MARK)) return null;
+      // The API may sit in a chunk shared by the entries (lib/chunks/): the URL is relative to it.
+      const up = chunk.fileName.split('/').length - 1;
+      const path = up === 0 ? './worker.js' : `${'../'.repeat(up)}worker.js`;
+      return code.replace(WORKER_MARK, `new Worker(new URL('${path}', import.meta.url), { type: 'module' })`);
     },
     generateBundle() {
       // The core's generated declarations, which the API's declarations (tsc, web/tsconfig.lib.json) import.
@@ -77,7 +81,7 @@ export default defineConfig({
     target: 'es2022',
     // Consumers minify; readable output keeps the patterns above visible to their bundlers.
     minify: false,
-    lib: { entry: { index: `${src}api/index.ts`, worker: `${src}worker.ts` }, formats: ['es'] },
+    lib: { entry: { index: `${src}api/index.ts`, components: `${src}components/index.ts`, worker: `${src}worker.ts` }, formats: ['es'] },
     rollupOptions: { output: { chunkFileNames: 'chunks/[name]-[hash].js' } },
   },
   plugins: [packageLayout(), coreSwitch(src)],

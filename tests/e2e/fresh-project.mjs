@@ -5,7 +5,7 @@
 // `npm ci --offline` takes the tarballs from the cache; then the packed quantlab tarball is
 // installed as a user would, `npm install --offline <tgz>`.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './harness.mjs';
 
@@ -58,6 +58,35 @@ export function lockFor(name, devDependencies) {
     }
   }
   return { name, lockfileVersion: 3, requires: true, packages: picked };
+}
+
+/**
+ * Builds the library and packs it into `dir` as a user's registry would hand it over; returns the
+ * tarball's path. The build empties lib/, so test files that `node --test` runs side by side
+ * (package.test.mjs, components.test.mjs) take turns: a lock directory, polled for up to 5 minutes.
+ */
+export function packLibrary(dir) {
+  const lock = join(repoRoot, 'lib.pack-lock');
+  const start = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      // A lock left by a killed run is older than any build takes.
+      if (Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() - start > 300_000) throw new Error(`${lock} held for 5 minutes: is another test packing the library?`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try {
+    npm(repoRoot, ['run', 'build:lib']);
+    const packed = JSON.parse(npm(repoRoot, ['pack', '--ignore-scripts', '--json', '--pack-destination', dir]))[0];
+    return join(dir, packed.filename);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }
 
 /** Writes package.json and its lockfile into `dir`, installs them offline, then the `tarball`. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { q4_1Tensor } from './gguf-read.mjs';
-import { installFresh, npm } from './fresh-project.mjs';
+import { installFresh, npm, packLibrary } from './fresh-project.mjs';
 import { launchBrowser, openPage, repoRoot, startServer } from './harness.mjs';
 
 /** Gzipped bytes of the package's single-thread page: API, worker, core glue and wasm (BENCHMARKS.md; measured + ~10 %). */
@@ -38,10 +38,9 @@ const reference = (() => {
 let browser;
 
 before(async () => {
-  npm(repoRoot, ['run', 'build:lib']);
-  const packed = JSON.parse(npm(repoRoot, ['pack', '--ignore-scripts', '--json', '--pack-destination', fresh]))[0];
+  const tarball = packLibrary(fresh);
   cpSync(join(repoRoot, 'examples/vite-ts'), app, { recursive: true });
-  installFresh(app, JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')), join(fresh, packed.filename));
+  installFresh(app, JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')), tarball);
   browser = await launchBrowser();
 });
 
