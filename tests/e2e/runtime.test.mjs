@@ -154,6 +154,31 @@ test('compare q8_0 and q4_0 to completion; manifest; generate side by side; expo
   const headerLen = Number(st.bytes.readBigUInt64LE(0));
   const stHeader = JSON.parse(st.bytes.toString('utf8', 8, 8 + headerLen));
   assert.ok(Object.keys(stHeader).some((k) => k.startsWith('blk.0.attn_q.weight')), Object.keys(stHeader).slice(0, 5).join(', '));
+
+  // A Hugging Face checkpoint in AutoGPTQ's layout: model.safetensors + config.json from one click,
+  // HF tensor names, qweight packed 8 codes per int32 along the input (576 / 8 = 72 rows).
+  await page.fill('#format', 'int4-sym-g64');
+  await page.press('#format', 'Enter');
+  await page.waitForFunction(() => document.querySelector('#export-run')?.dataset.state === 'valid', null, { timeout: 60_000 });
+  await page.selectOption('#export-layout', 'gptq');
+  const files = new Map();
+  const both = new Promise((resolve) => {
+    page.on('download', async (d) => {
+      files.set(d.suggestedFilename(), readFileSync(await d.path()));
+      if (files.size === 2) resolve();
+    });
+  });
+  await page.click('#export-run');
+  let timer;
+  await Promise.race([both, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`downloads: ${[...files.keys()]}`)), 300_000)))]);
+  clearTimeout(timer);
+  const config = JSON.parse(files.get('config.json').toString('utf8'));
+  assert.deepEqual([config.quantization_config.quant_method, config.quantization_config.bits, config.quantization_config.group_size], ['gptq', 4, 64]);
+  const hf = files.get('model.safetensors');
+  const hfHeader = JSON.parse(hf.toString('utf8', 8, 8 + Number(hf.readBigUInt64LE(0))));
+  assert.deepEqual([hfHeader['model.layers.0.self_attn.q_proj.qweight'].dtype, hfHeader['model.layers.0.self_attn.q_proj.qweight'].shape], ['I32', [72, 576]]);
+  assert.match(await page.locator('#export-summary').innerText(), /210 linear layers quantized/);
+  await page.selectOption('#export-layout', 'file');
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -314,6 +314,8 @@ export interface Methods {
   /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
   quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };
   exportModel: { args: { format: string }; result: ExportFile; progress: never };
+  /** The model's linears rounded to nearest in an INT group format, as the Hugging Face checkpoint `quantlab quantize --layout gptq|awq` writes (model.safetensors + config.json). */
+  exportHfLayout: { args: { format: string; layout: HfLayout }; result: HfExport; progress: never };
   /** The model quantized with a calibrated method (imatrix, GPTQ) as a file, as `quantlab quantize --imatrix / --method gptq` writes it. */
   exportMethod: { args: MethodRequest & { dataUrl: string }; result: ExportFile; progress: StepEvent };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
@@ -326,6 +328,19 @@ export interface Methods {
 export type QuantizeResult = QuantReport & { label: string; mix: TypeMix };
 
 /** What an exported file is: the source it was made from and how (kept beside the file). */
+/** The Hugging Face checkpoint layouts transformers' GPTQ and AWQ loaders read. */
+export type HfLayout = 'gptq' | 'awq';
+
+/** A Hugging Face checkpoint directory's two files and what they hold. */
+export interface HfExport {
+  safetensors: Blob;
+  config: string;
+  /** Linear layers quantized, tensors kept in float. */
+  quantized: number;
+  kept: number;
+  manifest: ExportManifest;
+}
+
 /** An exported model file and what it is. */
 export interface ExportFile {
   blob: Blob;
@@ -348,6 +363,8 @@ export interface ExportManifest {
   summary: string;
   /** How the codes were chosen, when not round to nearest: the method and its calibration. */
   method?: MethodRun;
+  /** A Hugging Face checkpoint layout (the file is the directory's model.safetensors). */
+  layout?: HfLayout;
 }
 
 /** What the worker holds: the wasm core's linear memory (it grows, never shrinks). */

@@ -10,7 +10,7 @@ import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
-import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
+import { activationStats, compareFormats, exportHfLayout, exportModel, generate, quantize } from './worker/runtime';
 import { exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
 import { loadCore } from './worker/wasm';
 
@@ -115,6 +115,7 @@ const handlers: { [M in Method]: Handler<M> } = {
   generate,
   quantize,
   exportModel,
+  exportHfLayout,
   memory: async () => {
     const { memory } = await ready;
     // Only a test browser exposes gc (--js-flags=--expose-gc); wasm memory itself is never collected.

@@ -14,6 +14,8 @@ export type {
   ErrorMetrics,
   EvalProtocol,
   ExportManifest,
+  HfExport,
+  HfLayout,
   FormatInfo,
   FormatResult,
   GenerationSide,

@@ -4,7 +4,7 @@
 // core's ErrorKind carried across the worker boundary.
 import { LabClient, type ProgressFn } from '../client';
 import { FormatChoiceError, LabError } from '../errors';
-import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, ExportManifest, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
+import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
 import { type CallOptions, runCall } from './calls';
 import { TokenStream } from './tokens';
 import { defaultWorker } from './worker-url';
@@ -237,6 +237,15 @@ export class Lab {
             call,
           );
     return { blob, fileName, manifest };
+  }
+
+  /**
+   * The model's linear layers rounded to nearest in `format` (an INT group format) as the Hugging Face
+   * checkpoint transformers' GPTQ (AutoGPTQ v1) or AWQ (GEMM) loaders read: `model.safetensors` and
+   * `config.json`, as `quantlab quantize --layout` writes them.
+   */
+  async exportHfLayout(format: string, layout: HfLayout, options: CallOptions = {}): Promise<HfExport> {
+    return runCall(this.client, 'exportHfLayout', { format, layout }, options);
   }
 
   /** Stops the worker; the lab cannot be used afterwards. */

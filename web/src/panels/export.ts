@@ -3,6 +3,7 @@
 // offered to the browser as soon as it is made (the link stays for another copy). The button
 // names a format only once the core has accepted the name; otherwise it says why it cannot.
 import { abortable } from '../api/calls';
+import type { HfLayout } from '../messages';
 import { offerDownload } from '../results';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -14,6 +15,8 @@ export class ExportPanel {
   private button = el('button', 'Export', { type: 'button', id: 'export-run', disabled: '' });
   private reason = el('p', '', { id: 'export-reason', class: 'caption', 'aria-live': 'polite' });
   private result = el('div', undefined, { id: 'export-result', 'aria-live': 'polite' });
+  /** What to write: quantlab's own file, or a Hugging Face checkpoint in a GPTQ/AWQ loader's layout. */
+  private layout = el('select', undefined, { id: 'export-layout' });
   private progress: ProgressView;
   private running = false;
   private asked = 0;
@@ -21,7 +24,14 @@ export class ExportPanel {
   constructor(private app: App) {
     const host = el('div');
     const row = el('div', undefined, { class: 'controls' });
-    row.append(this.button, this.reason);
+    for (const [value, text] of [
+      ['file', 'GGUF (ggml types) or safetensors (quantlab layout)'],
+      ['gptq', "Hugging Face checkpoint, AutoGPTQ's layout (INT2/4/8 groups)"],
+      ['awq', "Hugging Face checkpoint, AutoAWQ's layout (INT4 groups)"],
+    ] as const) this.layout.append(el('option', text, { value }));
+    const layoutLabel = el('label', 'File ');
+    layoutLabel.append(this.layout);
+    row.append(layoutLabel, this.button, this.reason);
     this.button.setAttribute('aria-describedby', 'export-reason');
     this.root.append(row, host, this.result);
     this.progress = new ProgressView(host, 'export-progress');
@@ -63,6 +73,11 @@ export class ExportPanel {
     this.running = true;
     this.button.disabled = true;
     try {
+      const layout = this.layout.value;
+      if (layout === 'gptq' || layout === 'awq') {
+        await this.runHf(format, layout, title);
+        return;
+      }
       const out = await this.progress.track(title, abortable((signal) => this.app.lab.export(format, { signal, onProgress: this.progress.listener(title) })));
       const link = offerDownload(out.blob, out.fileName);
       link.id = 'export-link';
@@ -79,5 +94,22 @@ export class ExportPanel {
       this.running = false;
       this.button.disabled = this.button.dataset.state !== 'valid';
     }
+  }
+
+  /** The Hugging Face checkpoint: model.safetensors and config.json, both handed to the browser. */
+  private async runHf(format: string, layout: HfLayout, title: string): Promise<void> {
+    const out = await this.progress.track(title, abortable((signal) => this.app.lab.exportHfLayout(format, layout, { signal, onProgress: this.progress.listener(title) })));
+    const model = offerDownload(out.safetensors, 'model.safetensors');
+    model.id = 'export-link';
+    model.dataset.extension = 'safetensors';
+    model.textContent = 'Download model.safetensors again';
+    const config = offerDownload(new Blob([out.config], { type: 'application/json' }), 'config.json');
+    config.id = 'export-config-link';
+    config.textContent = 'Download config.json again';
+    const summary = el('pre', out.manifest.summary, { id: 'export-summary' });
+    this.result.replaceChildren(el('p', 'model.safetensors and config.json were handed to your browser\'s downloads: put them in one directory with the tokenizer files.', { class: 'caption' }), summary, model, el('span', ' · '), config);
+    model.click();
+    config.click();
+    model.focus();
   }
 }
