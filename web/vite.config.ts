@@ -33,7 +33,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     // The lessons are pages of their own (web/lessons/), precached with the lab.
-    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)), granularity: fileURLToPath(new URL('./lessons/granularity.html', import.meta.url)) } },
+    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)), granularity: fileURLToPath(new URL('./lessons/granularity.html', import.meta.url)), 'nf4-levels': fileURLToPath(new URL('./lessons/nf4-levels.html', import.meta.url)) } },
   },
   server: { headers: { ...securityHeaders } },
   preview: { headers: { ...securityHeaders } },

@@ -209,3 +209,66 @@ test('lesson 2, granularity: reached from the lab, six granularities against rou
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+// Lesson 3 (web/lessons/nf4-levels.html): the page's create_normal_map port against bitsandbytes'
+// published NF4 table (bitsandbytes/functional.py, the same constants as csrc's dNF4 table), and the
+// placement element's NF4 SQNR against blockwise NF4 written here (blocks of 64, each divided by its
+// absmax and rounded to the nearest table level) on the file as gguf-read.mjs decodes it.
+const BNB_NF4 = [
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
+  -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+];
+
+function nf4SqnrDb(name) {
+  const x = q4_1Tensor(readFileSync(MODEL_FILE), name).values;
+  let err = 0;
+  let power = 0;
+  for (let start = 0; start < x.length; start += 64) {
+    let absmax = 0;
+    for (let i = start; i < start + 64; i++) absmax = Math.max(absmax, Math.abs(x[i]));
+    for (let i = start; i < start + 64; i++) {
+      const v = absmax === 0 ? 0 : x[i] / absmax;
+      const level = BNB_NF4.reduce((best, l) => (Math.abs(l - v) < Math.abs(best - v) ? l : best));
+      err += (x[i] - level * absmax) ** 2;
+      power += x[i] ** 2;
+    }
+  }
+  return 10 * Math.log10(power / err);
+}
+
+async function nf4Lesson(page, tensor) {
+  const rows = await page.$$eval('#nf4-table tbody tr', (trs) => trs.map((r) => ({ computed: Number(r.dataset.computed), published: Number(r.dataset.published) })));
+  assert.equal(rows.length, 16);
+  rows.forEach((r, i) => {
+    assert.ok(close(r.computed, BNB_NF4[i], 1e-6), `computed level ${i}: ${r.computed} vs ${BNB_NF4[i]}`);
+    assert.equal(r.published, BNB_NF4[i]);
+  });
+  await page.waitForFunction((t) => document.querySelector('#placement')?.shadowRoot.querySelector('[part=status]')?.dataset.error || document.querySelector('#placement')?.shadowRoot.querySelector('[part=status]')?.textContent.startsWith(`${t}, block`), tensor, { timeout: 60_000 });
+  const status = page.locator('#placement [part=status]');
+  assert.equal(await status.getAttribute('data-error'), null, await status.textContent());
+  const caption = await page.textContent('#placement [part=caption]');
+  const db = Number(caption.match(/NF4 \(bitsandbytes\) (-?[\d.]+) dB/)[1]);
+  const want = nf4SqnrDb(tensor);
+  assert.ok(close(db, want, 0.011), `NF4 SQNR of ${tensor}: ${db} dB vs ${want} dB`);
+  return caption;
+}
+
+test('lesson 3, NF4\'s levels: reached from the lab, the quantile construction equals bitsandbytes\' table, the placement on a tensor, offline', { timeout: 300_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  await page.click('header a#lesson-nf4-levels');
+  await page.waitForURL(/lessons\/nf4-levels\.html/);
+  assert.match(await nf4Lesson(page, 'blk.0.attn_q.weight'), /^Block 0 of /);
+
+  // Things to try: another block; the URL keeps it.
+  await page.fill('#block', '5');
+  await page.press('#block', 'Enter');
+  await page.waitForFunction(() => document.querySelector('#placement').shadowRoot.querySelector('[part=caption]').textContent.startsWith('Block 5 of'), null, { timeout: 60_000 });
+  assert.match(page.url(), /block=5/);
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/nf4-levels.html?tensor=blk.1.ffn_down.weight&block=2`);
+  assert.match(await nf4Lesson(page, 'blk.1.ffn_down.weight'), /^Block 2 of /);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
