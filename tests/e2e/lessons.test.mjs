@@ -1,3 +1,6 @@
+// The lessons (web/lessons/), each walked as a student would: opened from the lab's header, its
+// elements drawn, its numbers checked against independent references, and opened again offline.
+//
 // Lesson 1 (web/lessons/number-line.html), walked as a student would: from the lab's header link,
 // four formats' levels on one group of the default model, a group chosen from "things to try" (kept
 // in the URL), and the page again with the network off once the PWA has cached the lab and model.
@@ -6,8 +9,11 @@
 // (QLoRA), bitsandbytes FP4 is its get_4bit_type('fp4') table ±{0, 0.0625, 2, 3, 4, 6, 8, 12} / 12
 // times the block's absmax.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
-import { useLab } from './harness.mjs';
+import { q4_1Tensor } from './gguf-read.mjs';
+import { repoRoot, useLab } from './harness.mjs';
 
 const lab = useLab();
 const FORMATS = ['int4-sym', 'int4-asym', 'nf4', 'fp4'];
@@ -48,17 +54,21 @@ function assertDefinitions(got) {
   fp4.forEach((v, i) => assert.ok(close(v, expected[i], 1e-6 * top), `fp4 level ${i}: ${v} vs ${expected[i]}`));
 }
 
-test('lesson 1, the number line: reached from the lab, four formats on one group, a group from the URL, offline', { timeout: 300_000 }, async () => {
+/** A fresh browser context on the lab, once the PWA is installed and keeps the model for offline use. */
+async function openLab() {
   const context = await lab.browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const problems = [];
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
   await page.goto(lab.server.url);
-  // The lab's visit installs the PWA and keeps the model for offline use.
   await page.waitForFunction(() => document.querySelector('#offline-status')?.dataset.state === 'ready', null, { timeout: 120_000 });
   await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
+  return { context, page, problems };
+}
 
+test('lesson 1, the number line: reached from the lab, four formats on one group, a group from the URL, offline', { timeout: 300_000 }, async () => {
+  const { context, page, problems } = await openLab();
   await page.click('header a#lesson-number-line');
   await page.waitForURL(/lessons\/number-line\.html/);
   const first = await levelsOf(page);
@@ -77,6 +87,188 @@ test('lesson 1, the number line: reached from the lab, four formats on one group
   const offline = await levelsOf(page);
   assertDefinitions(offline);
   assert.match(offline.nf4.caption, /for group 1 of /);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+// Lesson 2 (web/lessons/granularity.html): a tensor with outlier channels under symmetric INT8/INT4
+// per tensor, INT4 per output channel and in groups of 128, 64 and 32. The table's errors are checked
+// against round-to-nearest written here on the file as gguf-read.mjs decodes it (scale = the set's
+// absmax ÷ (2^(b−1) − 1), stored as f32 per tensor or row and as f16 per group (the registry's
+// definitions), codes clamped to ±(2^(b−1) − 1)), its bits per weight against b + (scale bits) / (set
+// size), and the outlier element's count against channels over 6 × the median channel absmax.
+const MODEL_FILE = join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf');
+const GRANULARITY = [
+  { format: 'int8-sym-tensor', bits: 8, per: 'tensor', scale: 'f32' },
+  { format: 'int4-sym-tensor', bits: 4, per: 'tensor', scale: 'f32' },
+  { format: 'int4-sym-channel', bits: 4, per: 'row', scale: 'f32' },
+  { format: 'int4-sym-g128', bits: 4, per: 128, scale: 'f16' },
+  { format: 'int4-sym-g64', bits: 4, per: 64, scale: 'f16' },
+  { format: 'int4-sym-g32', bits: 4, per: 32, scale: 'f16' },
+];
+const SCALE_BITS = { f32: 32, f16: 16 };
+
+/** `x` rounded to the nearest IEEE half (normal or subnormal; the scales here are far from its overflow). */
+function toF16(x) {
+  if (x === 0) return 0;
+  const e = Math.max(-14, Math.floor(Math.log2(Math.abs(x))));
+  const step = 2 ** (e - 10);
+  return Math.round(x / step) * step;
+}
+
+/** RMSE of symmetric round-to-nearest with one scale (stored as `scale`) per `size` consecutive values of `x`. */
+function symRtnRmse(x, bits, size, scale) {
+  const qmax = 2 ** (bits - 1) - 1;
+  let sum = 0;
+  for (let start = 0; start < x.length; start += size) {
+    let absmax = 0;
+    for (let i = start; i < start + size; i++) absmax = Math.max(absmax, Math.abs(x[i]));
+    const s = scale === 'f16' ? toF16(absmax / qmax) : Math.fround(absmax / qmax);
+    if (s === 0) continue;
+    for (let i = start; i < start + size; i++) {
+      const q = Math.max(-qmax, Math.min(qmax, Math.round(x[i] / s)));
+      sum += (x[i] - q * s) ** 2;
+    }
+  }
+  return Math.sqrt(sum / x.length);
+}
+
+function granularityReference(name) {
+  const t = q4_1Tensor(readFileSync(MODEL_FILE), name);
+  const size = (per) => (per === 'tensor' ? t.values.length : per === 'row' ? t.cols : per);
+  const rows = GRANULARITY.map((g) => ({ ...g, rmse: symRtnRmse(t.values, g.bits, size(g.per), g.scale), bpw: g.bits + SCALE_BITS[g.scale] / size(g.per) }));
+  const colAbsmax = Array.from({ length: t.cols }, (_, c) => {
+    let m = 0;
+    for (let r = 0; r < t.rows; r++) m = Math.max(m, Math.abs(t.values[r * t.cols + c]));
+    return m;
+  });
+  const sorted = [...colAbsmax].sort((a, b) => a - b);
+  const median = (sorted[(sorted.length - 1) >> 1] + sorted[sorted.length >> 1]) / 2;
+  return { rows, outlierCols: colAbsmax.filter((m) => m > 6 * median).length };
+}
+
+/** Waits for the table of lesson 2 to fill for `tensor`, then returns its rows. */
+async function errorTable(page, tensor) {
+  await page.waitForFunction((t) => document.querySelector('#errors-status')?.dataset.done === t || document.querySelector('#errors-status')?.dataset.error, tensor, { timeout: 60_000 });
+  assert.equal(await page.getAttribute('#errors-status', 'data-error'), null, await page.textContent('#errors-status'));
+  return page.$$eval('#errors tbody tr', (rows) => rows.map((r) => ({ ...r.dataset })));
+}
+
+function assertGranularity(got, ref) {
+  assert.deepEqual(got.map((r) => r.format), ref.rows.map((r) => r.format));
+  got.forEach((r, i) => {
+    const want = ref.rows[i];
+    assert.equal(r.error, undefined, `${r.format}: ${r.error}`);
+    assert.ok(close(Number(r.bpw), want.bpw, 1e-9), `${r.format} bits/weight ${r.bpw} vs ${want.bpw}`);
+    assert.ok(close(Number(r.rmse), want.rmse, 1e-3 * want.rmse), `${r.format} RMSE ${r.rmse} vs ${want.rmse}`);
+  });
+  // The lesson's point: with INT4, each finer granularity lowers the error.
+  const int4 = got.slice(1).map((r) => Number(r.rmse));
+  int4.slice(1).forEach((e, i) => assert.ok(e < int4[i], `${got[i + 2].format} (${e}) is not below ${got[i + 1].format} (${int4[i]})`));
+}
+
+async function levelsDrawn(page, id) {
+  await page.waitForSelector(`#${id} [part=chart][data-level-count], #${id} [part=status][data-error]`, { timeout: 60_000 });
+  const status = page.locator(`#${id} [part=status]`);
+  assert.equal(await status.getAttribute('data-error'), null, `${id}: ${await status.textContent()}`);
+  return page.textContent(`#${id} [part=caption]`);
+}
+
+async function outliersDrawn(page, tensor) {
+  await page.waitForFunction((t) => document.querySelector('#outliers')?.shadowRoot.querySelector('[part=caption]')?.textContent.startsWith(`${t}:`) || document.querySelector('#outliers')?.shadowRoot.querySelector('[part=status][data-error]'), tensor, { timeout: 60_000 });
+  const status = page.locator('#outliers [part=status]');
+  assert.equal(await status.getAttribute('data-error'), null, await status.textContent());
+  return Number((await page.textContent('#outliers [part=caption]')).match(/outlier input channels (\d+)/)[1]);
+}
+
+test('lesson 2, granularity: reached from the lab, six granularities against round-to-nearest, a format from the URL, offline', { timeout: 300_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  await page.click('header a#lesson-granularity');
+  await page.waitForURL(/lessons\/granularity\.html/);
+  const ref = granularityReference('blk.1.ffn_down.weight');
+  assertGranularity(await errorTable(page, 'blk.1.ffn_down.weight'), ref);
+  assert.ok(ref.outlierCols > 0, 'the lesson\'s tensor has outlier input channels');
+  assert.equal(await outliersDrawn(page, 'blk.1.ffn_down.weight'), ref.outlierCols);
+  assert.match(await levelsDrawn(page, 'view'), /15 int4-sym-tensor levels .* for group 0 of 1 \(884736 values/);
+
+  // Things to try: groups of 32; the URL keeps the format for a class link.
+  await page.selectOption('#format', 'int4-sym-g32');
+  await page.waitForFunction(() => document.querySelector('#view').shadowRoot.querySelector('[part=caption]').textContent.includes('int4-sym-g32'), null, { timeout: 60_000 });
+  assert.match(await levelsDrawn(page, 'view'), /\(32 values/);
+  assert.match(page.url(), /format=int4-sym-g32/);
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/granularity.html?tensor=blk.18.ffn_down.weight&format=int4-sym-channel`);
+  const quiet = granularityReference('blk.18.ffn_down.weight');
+  assertGranularity(await errorTable(page, 'blk.18.ffn_down.weight'), quiet);
+  assert.equal(await outliersDrawn(page, 'blk.18.ffn_down.weight'), quiet.outlierCols);
+  assert.match(await levelsDrawn(page, 'view'), /int4-sym-channel levels .* \(1536 values/);
+  // Without outlier channels per-tensor INT4 loses less to groups of 32 than with them.
+  const gap = (r) => r.rows[1].rmse / r.rows[5].rmse;
+  assert.ok(gap(quiet) < gap(ref), `per-tensor/g32 error ratio ${gap(quiet)} (no outliers) vs ${gap(ref)}`);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+// Lesson 3 (web/lessons/nf4-levels.html): the page's create_normal_map port against bitsandbytes'
+// published NF4 table (bitsandbytes/functional.py, the same constants as csrc's dNF4 table), and the
+// placement element's NF4 SQNR against blockwise NF4 written here (blocks of 64, each divided by its
+// absmax and rounded to the nearest table level) on the file as gguf-read.mjs decodes it.
+const BNB_NF4 = [
+  -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635, -0.18477343022823334,
+  -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+  0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+];
+
+function nf4SqnrDb(name) {
+  const x = q4_1Tensor(readFileSync(MODEL_FILE), name).values;
+  let err = 0;
+  let power = 0;
+  for (let start = 0; start < x.length; start += 64) {
+    let absmax = 0;
+    for (let i = start; i < start + 64; i++) absmax = Math.max(absmax, Math.abs(x[i]));
+    for (let i = start; i < start + 64; i++) {
+      const v = absmax === 0 ? 0 : x[i] / absmax;
+      const level = BNB_NF4.reduce((best, l) => (Math.abs(l - v) < Math.abs(best - v) ? l : best));
+      err += (x[i] - level * absmax) ** 2;
+      power += x[i] ** 2;
+    }
+  }
+  return 10 * Math.log10(power / err);
+}
+
+async function nf4Lesson(page, tensor) {
+  const rows = await page.$$eval('#nf4-table tbody tr', (trs) => trs.map((r) => ({ computed: Number(r.dataset.computed), published: Number(r.dataset.published) })));
+  assert.equal(rows.length, 16);
+  rows.forEach((r, i) => {
+    assert.ok(close(r.computed, BNB_NF4[i], 1e-6), `computed level ${i}: ${r.computed} vs ${BNB_NF4[i]}`);
+    assert.equal(r.published, BNB_NF4[i]);
+  });
+  await page.waitForFunction((t) => document.querySelector('#placement')?.shadowRoot.querySelector('[part=status]')?.dataset.error || document.querySelector('#placement')?.shadowRoot.querySelector('[part=status]')?.textContent.startsWith(`${t}, block`), tensor, { timeout: 60_000 });
+  const status = page.locator('#placement [part=status]');
+  assert.equal(await status.getAttribute('data-error'), null, await status.textContent());
+  const caption = await page.textContent('#placement [part=caption]');
+  const db = Number(caption.match(/NF4 \(bitsandbytes\) (-?[\d.]+) dB/)[1]);
+  const want = nf4SqnrDb(tensor);
+  assert.ok(close(db, want, 0.011), `NF4 SQNR of ${tensor}: ${db} dB vs ${want} dB`);
+  return caption;
+}
+
+test('lesson 3, NF4\'s levels: reached from the lab, the quantile construction equals bitsandbytes\' table, the placement on a tensor, offline', { timeout: 300_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  await page.click('header a#lesson-nf4-levels');
+  await page.waitForURL(/lessons\/nf4-levels\.html/);
+  assert.match(await nf4Lesson(page, 'blk.0.attn_q.weight'), /^Block 0 of /);
+
+  // Things to try: another block; the URL keeps it.
+  await page.fill('#block', '5');
+  await page.press('#block', 'Enter');
+  await page.waitForFunction(() => document.querySelector('#placement').shadowRoot.querySelector('[part=caption]').textContent.startsWith('Block 5 of'), null, { timeout: 60_000 });
+  assert.match(page.url(), /block=5/);
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/nf4-levels.html?tensor=blk.1.ffn_down.weight&block=2`);
+  assert.match(await nf4Lesson(page, 'blk.1.ffn_down.weight'), /^Block 2 of /);
   assert.deepEqual(problems, []);
   await context.close();
 });
