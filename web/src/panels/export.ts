@@ -25,10 +25,11 @@ export class ExportPanel {
     const host = el('div');
     const row = el('div', undefined, { class: 'controls' });
     for (const [value, text] of [
-      ['file', 'GGUF (ggml types) or safetensors (quantlab layout)'],
-      ['gptq', "Hugging Face checkpoint, AutoGPTQ's layout (INT2/4/8 groups)"],
-      ['awq', "Hugging Face checkpoint, AutoAWQ's layout (INT4 groups)"],
+      ['file', 'GGUF or safetensors (quantlab)'],
+      ['gptq', 'HF checkpoint, GPTQ layout'],
+      ['awq', 'HF checkpoint, AWQ layout'],
     ] as const) this.layout.append(el('option', text, { value }));
+    this.layout.title = "GGUF for ggml types, else quantlab's safetensors; or a Hugging Face checkpoint (model.safetensors + config.json) in AutoGPTQ's v1 layout (INT2/4/8 groups) or AutoAWQ's GEMM layout (INT4 groups)";
     const layoutLabel = el('label', 'File ');
     layoutLabel.append(this.layout);
     row.append(layoutLabel, this.button, this.reason);
