@@ -27,14 +27,11 @@
 use half::f16;
 
 use super::kernels::f16_at;
-use super::weights::{row_bytes, Matrix};
+use super::weights::{row_bytes, split_rows, Matrix};
 use crate::formats::{GgmlType, QuantizedTensor, TensorShape};
 
 /// Values per activation block (ggml's QK8_0 = QK8_1).
 pub const BLOCK: usize = 32;
-
-/// Below this many weights a product runs on the calling thread.
-const PARALLEL_MIN_WEIGHTS: usize = 1 << 18;
 
 /// An activation vector quantized per 32-value block: scales `d` (f16-rounded, as stored),
 /// Q8_1's `s` (f16-rounded), and the codes.
@@ -196,22 +193,12 @@ impl Matrix {
             out.len()
         );
         let rb = row_bytes(t);
-        let run = |r0: usize, part: &mut [f32]| {
+        split_rows(out, cols, threads, |r0, part| {
             let data = &t.data[r0 * rb..(r0 + part.len()) * rb];
             for (o, row) in part.iter_mut().zip(data.chunks_exact(rb)) {
                 *o = ty.dot(row, x);
             }
-        };
-        if threads > 1 && rows * cols >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
-            let chunk = rows.div_ceil(threads);
-            let parts: Vec<std::sync::Mutex<&mut [f32]>> = out.chunks_mut(chunk).map(std::sync::Mutex::new).collect();
-            super::pool::run(parts.len(), &|i| {
-                let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
-                run(i * chunk, &mut part);
-            });
-        } else {
-            run(0, out);
-        }
+        });
         Some(())
     }
 }

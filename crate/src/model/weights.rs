@@ -151,18 +151,7 @@ impl Matrix {
             }
             _ => Vec::new(),
         };
-        if threads > 1 && rows * cols >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
-            // Task i computes rows i·chunk.. on whichever thread takes it: the same rows with
-            // the same kernel whatever the thread count.
-            let chunk = rows.div_ceil(threads);
-            let parts: Vec<std::sync::Mutex<&mut [f32]>> = out.chunks_mut(chunk).map(std::sync::Mutex::new).collect();
-            super::pool::run(parts.len(), &|i| {
-                let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
-                self.rows_into(i * chunk, &mut part, x, &xsum);
-            });
-            return;
-        }
-        self.rows_into(0, out, x, &xsum);
+        split_rows(out, cols, threads, |r0, part| self.rows_into(r0, part, x, &xsum));
     }
 
     /// `out[i] = row(r0 + i) · x` for every `i`: the one kernel all thread counts share.
@@ -223,6 +212,24 @@ fn rows_into_body<H: ReadHalf>(m: &Matrix, r0: usize, out: &mut [f32], x: &[f32]
                 *o = dot(&scratch, x);
             }
         }
+    }
+}
+
+/// Runs `run(r0, part)` over `out` (one value per matrix row, `cols` weights each) split into
+/// row ranges on at most `threads` threads, or on the calling thread for small products. Task i
+/// computes rows i·chunk.. on whichever thread takes it: the same rows with the same kernel
+/// whatever the thread count.
+pub(super) fn split_rows(out: &mut [f32], cols: usize, threads: usize, run: impl Fn(usize, &mut [f32]) + Sync) {
+    let rows = out.len();
+    if threads > 1 && rows * cols >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
+        let chunk = rows.div_ceil(threads);
+        let parts: Vec<std::sync::Mutex<&mut [f32]>> = out.chunks_mut(chunk).map(std::sync::Mutex::new).collect();
+        super::pool::run(parts.len(), &|i| {
+            let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
+            run(i * chunk, &mut part);
+        });
+    } else {
+        run(0, out);
     }
 }
 
