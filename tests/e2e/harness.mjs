@@ -2,7 +2,7 @@
 // software WebGPU (SwiftShader), and a folder for screenshots.
 import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
@@ -34,6 +34,12 @@ export function startServer(root) {
 }
 
 /** Headless Debian Chromium with WebGPU on SwiftShader (no GPU on this machine or in CI), plus `extraArgs`. */
+/** The file a click makes the page download: its suggested name and bytes. */
+export async function downloadOf(page, click) {
+  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), click()]);
+  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
+}
+
 export async function launchBrowser(extraArgs = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',

@@ -7,16 +7,10 @@
 // minutes in the browser, so it is covered by the wasm tests (tests/wasm/methods.test.ts) on a
 // tiny model instead.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readGgufHeader } from './gguf-read.mjs';
-import { artifacts, openPage, useLab } from './harness.mjs';
-
-async function downloadOf(page, click) {
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), click()]);
-  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
-}
+import { artifacts, downloadOf, openPage, useLab } from './harness.mjs';
 
 const lab = useLab();
 

@@ -8,15 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { readGgufHeader } from './gguf-read.mjs';
-import { artifacts, openPage, repoRoot, useLab } from './harness.mjs';
+import { artifacts, downloadOf, openPage, repoRoot, useLab } from './harness.mjs';
 
 const lab = useLab();
 const MODEL_SHA256 = createHash('sha256').update(readFileSync(join(repoRoot, 'models/SmolLM2-135M-Instruct.Q4_1.gguf'))).digest('hex');
-
-async function downloadOf(page, click) {
-  const [download] = await Promise.all([page.waitForEvent('download', { timeout: 300_000 }), click()]);
-  return { name: download.suggestedFilename(), bytes: readFileSync(await download.path()) };
-}
 
 const rowNumber = (page, format, attr) => page.locator(`#compare-table tr[data-format="${format}"]`).getAttribute(attr).then(Number);
 

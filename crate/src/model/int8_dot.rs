@@ -207,6 +207,7 @@ impl Matrix {
 mod avx2 {
     use std::arch::x86_64::*;
 
+    use super::super::kernels::{F16c, ReadHalf};
     use super::{Int8DotType, Q8Activations, BLOCK};
 
     /// ggml's AVX2 `vec_dot_*`: per block, 32 i8×i8 (or u4×i8) products into eight i32 lanes,
@@ -227,22 +228,14 @@ mod avx2 {
                 Int8DotType::Q8_0 => signed_pairs(_mm256_loadu_si256(b[2..34].as_ptr().cast()), a),
                 Int8DotType::Q4_0 => signed_pairs(_mm256_sub_epi8(nibbles(&b[2..18], low), _mm256_set1_epi8(8)), a),
                 Int8DotType::Q4_1 => {
-                    offsets += half_at(b, 2) * x.s[k];
+                    offsets += F16c::at(b, 2) * x.s[k];
                     _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(&b[4..20], low), a), _mm256_set1_epi16(1))
                 }
             };
-            let scale = _mm256_set1_ps(half_at(b, 0) * x.d[k]);
+            let scale = _mm256_set1_ps(F16c::at(b, 0) * x.d[k]);
             acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
         }
         hsum(acc) + offsets
-    }
-
-    /// The f16 at `b[i..i + 2]` (little-endian) by the F16C instruction: the same value as
-    /// `half`'s conversion, without its software path or feature check per call.
-    #[target_feature(enable = "f16c")]
-    unsafe fn half_at(b: &[u8], i: usize) -> f32 {
-        let bits = u16::from_le_bytes([b[i], b[i + 1]]);
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(i32::from(bits))))
     }
 
     /// The 32 nibbles of 16 bytes as bytes: low nibbles (weights 0..16) then high (16..32).
