@@ -82,6 +82,15 @@ function imatrixFor(rt: Runtime, text: CalibText, tokens: number, ctx: Ctx<'runM
   return imatrix;
 }
 
+/** GPTQ's progress callback: the core counts positions over every pass; the panel shows the layer reached. */
+function gptqProgress(rt: Runtime, ctx: Ctx<'runMethod' | 'exportMethod'>, step: { step: number; steps: number; label: string }) {
+  const layers = rt.base.info().config.nLayers;
+  return (done: number, total: number) => {
+    ctx.progress('calibrate', Math.floor((done / total) * layers), layers, step);
+    return !ctx.cancelled();
+  };
+}
+
 export async function plannedTypes({ target, mix }: Args<'plannedTypes'>, ctx: Ctx<'plannedTypes'>) {
   const rt = await getRuntime(ctx);
   return wasmCall(`types of ${target}`, () => rt.base.plannedTypes(target, mix));
@@ -129,13 +138,7 @@ export async function runMethod(args: Args<'runMethod'>, ctx: Ctx<'runMethod'>):
     ctx.progress('quantize', 0, 0, quantizeStep);
     model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeImatrix(target, mix, imatrix, reporter(ctx, 'quantize', quantizeStep)));
   } else if (method === 'gptq' && text) {
-    // The core counts positions over every pass; the panel shows the layer reached.
-    const layers = rt.base.info().config.nLayers;
-    const perLayer = (done: number, total: number) => {
-      ctx.progress('calibrate', Math.floor((done / total) * layers), layers, calibStep);
-      return !ctx.cancelled();
-    };
-    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeGptq(target, mix, text.text, { tokens }, perLayer));
+    model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeGptq(target, mix, text.text, { tokens }, gptqProgress(rt, ctx, calibStep)));
   } else {
     ctx.progress('quantize', 0, 0, quantizeStep);
     model = wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
@@ -171,12 +174,7 @@ export async function exportMethod(args: Args<'exportMethod'>, ctx: Ctx<'exportM
     const imatrix = imatrixFor(rt, text, tokens, ctx, step);
     out = wasmCall(`exporting ${label}`, () => rt.base.exportImatrix(rt.bytes, target, mix, imatrix));
   } else {
-    const layers = rt.base.info().config.nLayers;
-    const perLayer = (done: number, total: number) => {
-      ctx.progress('calibrate', Math.floor((done / total) * layers), layers, step);
-      return !ctx.cancelled();
-    };
-    out = wasmCall(`exporting ${label}`, () => rt.base.exportGptq(rt.bytes, target, mix, text.text, { tokens }, perLayer));
+    out = wasmCall(`exporting ${label}`, () => rt.base.exportGptq(rt.bytes, target, mix, text.text, { tokens }, gptqProgress(rt, ctx, step)));
   }
   const run: MethodRun = { name: method, seconds: (performance.now() - started) / 1000, calibration: { text: text.label, textSha256: text.sha256, tokens } };
   return exportFile(rt, parsed.name, out, run);
