@@ -9,9 +9,9 @@
 #     ls $LCPP_DIR/llama_cpp_python-0.3.36/vendor/llama.cpp/build/bin/
 #
 # LCPP_DIR defaults to /work/shared/lcpp (shared between worktrees so it is built once).
-# Needs cmake, ninja (pip install cmake ninja works) and a C++ compiler. GGML_NATIVE=OFF on
-# purpose: with GGML_NATIVE=ON this llama.cpp picks its AMX path on this kind of machine and
-# segfaults. Takes a long while on one core (-j 1 by default: the machine is shared; JOBS=2 for two).
+# Needs curl, cmake, ninja (pip install cmake ninja works) and a C++ compiler. GGML_NATIVE=ON (this
+# CPU's AVX2/FMA/F16C, as llama.cpp's own builds run) with AMX switched off: on this kind of machine
+# its AMX path segfaults. Takes a long while on one core (-j 1 by default: the machine is shared; JOBS=2 for two).
 set -euo pipefail
 
 VERSION=0.3.36
@@ -26,17 +26,19 @@ fi
 mkdir -p "$LCPP_DIR"
 if [ ! -f "$SRC/CMakeLists.txt" ]; then
     if [ ! -f "$SDIST" ]; then
-        # The tarball is all we need; pip then tries to build the backend to read metadata (slow):
-        # if interrupted, the .tar.gz is left in /tmp/pip-unpack-*/.
-        pip download --no-deps --no-binary :all: "llama-cpp-python==$VERSION" -d "$LCPP_DIR" ||
-            cp "$(ls -S /tmp/pip-unpack-*/"llama_cpp_python-$VERSION.tar.gz" | head -n 1)" "$SDIST"
+        # The sdist straight from PyPI's simple index: `pip download --no-binary` would first build
+        # the package's build backend (cmake from source) just to read its metadata.
+        url=$(curl -fsSL https://pypi.org/simple/llama-cpp-python/ |
+            grep -o "href=\"[^\"]*llama_cpp_python-$VERSION.tar.gz[^\"]*\"" | head -n 1 | sed 's/^href="//; s/[#"].*//')
+        curl -fsSL -o "$SDIST" "$url"
     fi
     tar xzf "$SDIST" -C "$LCPP_DIR" "llama_cpp_python-$VERSION/vendor/llama.cpp"
 fi
 cd "$SRC"
 if [ ! -f build/build.ninja ]; then
     cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_TESTS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=OFF -DLLAMA_CURL=OFF -DGGML_OPENMP=OFF \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF \
+        "-DCMAKE_C_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" "-DCMAKE_CXX_FLAGS=-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" -DGGML_OPENMP=OFF \
         -DBUILD_SHARED_LIBS=OFF
 fi
 nice -n 10 cmake --build build --target "${TARGETS[@]}" -j "${JOBS:-1}"
