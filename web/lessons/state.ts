@@ -18,3 +18,18 @@ export function keepInUrl(state: Record<string, string>): void {
   for (const [k, v] of Object.entries(state)) url.searchParams.set(k, v);
   history.replaceState(null, '', url);
 }
+
+/** A table cell with `text`; a `th` is a row header. */
+export function cell(text: string, tag: 'td' | 'th' = 'td'): HTMLElement {
+  const c = document.createElement(tag);
+  if (tag === 'th') c.setAttribute('scope', 'row');
+  c.textContent = text;
+  return c;
+}
+
+/** Shows a failed step in its status line as `ErrorName: message`, marked `data-error` for tests. */
+export function showError(status: HTMLElement, error: unknown): void {
+  const e = error instanceof Error ? error : new Error(String(error));
+  status.dataset.error = 'true';
+  status.textContent = `${e.name}: ${e.message}`;
+}
