@@ -367,3 +367,83 @@ test('lesson 4, bits vs quality: reached from the lab, six formats against the b
   assert.deepEqual(problems, []);
   await context.close();
 });
+
+// Lesson 6 (web/lessons/kv-cache.html): the cache's memory from the model's hyper-parameters and
+// the measured cost of a quantized cache. Checked here: the hyper-parameters and every memory row
+// against bytes computed from the GGUF header as gguf-read.mjs parses it (2 × layers × KV heads ×
+// positions × the bytes of head_dim values in each type's layout, crate/src/model/kv_cache.rs's
+// table: f32 4·d, f16 2·d, int8 and fp8 d + a 4-byte scale, int4 d/2 + a 4-byte scale per 32), the
+// weights' bytes from ggml's block sizes, ppl = exp(mean NLL), KL ≥ 0 and int4 costing more KL than int8.
+const KV_HEAD_BYTES = { f32: (d) => 4 * d, f16: (d) => 2 * d, int8: (d) => d + 4, fp8: (d) => d + 4, int4: (d) => Math.ceil(d / 2) + 4 * Math.ceil(d / 32) };
+const GGML_BYTES_PER_VALUE = { F32: 4, F16: 2, Q8_0: 34 / 32, Q4_1: 20 / 32, Q4_0: 18 / 32 };
+
+function kvReference() {
+  const { metadata: m, tensors } = readGgufHeader(readFileSync(MODEL_FILE));
+  const arch = m['general.architecture'];
+  const heads = m[`${arch}.attention.head_count`];
+  const shape = {
+    layers: m[`${arch}.block_count`],
+    heads,
+    kvHeads: m[`${arch}.attention.head_count_kv`],
+    headDim: m[`${arch}.attention.key_length`] ?? m[`${arch}.embedding_length`] / heads,
+    contextLength: m[`${arch}.context_length`],
+    weightBytes: tensors.reduce((sum, t) => sum + t.dims.reduce((a, b) => a * b, 1) * GGML_BYTES_PER_VALUE[t.typeName], 0),
+  };
+  const perPosition = (kv) => 2 * shape.layers * shape.kvHeads * KV_HEAD_BYTES[kv](shape.headDim);
+  return { shape, perPosition };
+}
+
+async function assertMemory(page, ref, context) {
+  await page.waitForFunction(() => document.querySelector('#memory-status')?.dataset.done || document.querySelector('#memory-status')?.dataset.error, null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('#memory-status', 'data-error'), null, await page.textContent('#memory-status'));
+  const hparams = Object.fromEntries(await page.$$eval('#hparams tbody tr', (trs) => trs.map((r) => [r.dataset.key, Number(r.dataset.value)])));
+  assert.deepEqual(hparams, ref.shape);
+  const rows = await page.$$eval('#memory tbody tr', (trs) => trs.map((r) => ({ ...r.dataset })));
+  assert.deepEqual(rows.map((r) => r.kv), Object.keys(KV_HEAD_BYTES));
+  for (const r of rows) {
+    assert.equal(Number(r.context), context);
+    assert.equal(Number(r.perPosition), ref.perPosition(r.kv), `${r.kv} bytes per position`);
+    assert.equal(Number(r.bytes), ref.perPosition(r.kv) * context, `${r.kv} bytes at ${context}`);
+  }
+  assert.equal(await page.locator('#memory-chart svg line[stroke-width="2"]').count(), rows.length);
+}
+
+async function kvTable(page, types) {
+  await page.waitForFunction((t) => document.querySelector('#kv-status')?.dataset.done === t || document.querySelector('#kv-status')?.dataset.error, types.join(','), { timeout: 240_000 });
+  assert.equal(await page.getAttribute('#kv-status', 'data-error'), null, await page.textContent('#kv-status'));
+  const rows = await page.$$eval('#kv-quality tbody tr', (trs) => trs.map((r) => Object.fromEntries(Object.entries(r.dataset).map(([k, v]) => [k, /kv/i.test(k) ? v : Number(v)]))));
+  assert.deepEqual(rows.map((r) => r.kv), types);
+  for (const r of rows) {
+    assert.equal(r.protocolKv, r.kv, 'the manifest records the cache type it ran with');
+    assert.ok(close(r.ppl, Math.exp(r.meanNll), 1e-9 * r.ppl), `${r.kv}: ppl ${r.ppl} vs exp(mean NLL)`);
+    assert.equal(r.basePpl, rows[0].basePpl);
+    assert.ok(r.kl >= 0 && r.top1 >= 0 && r.top1 <= 1, `${r.kv}: KL ${r.kl}, top-1 ${r.top1}`);
+  }
+  const by = Object.fromEntries(rows.map((r) => [r.kv, r]));
+  assert.ok(by.int4.kl > by.int8.kl, `int4 cache KL ${by.int4.kl} vs int8 ${by.int8.kl}`);
+  return by;
+}
+
+test('lesson 6, the KV cache: reached from the lab, memory from the GGUF header against context, measured cache types, offline', { timeout: 600_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  await page.click('header a#lesson-kv-cache');
+  await page.waitForURL(/lessons\/kv-cache\.html/);
+  const ref = kvReference();
+  await assertMemory(page, ref, 2048);
+  const online = await kvTable(page, ['int8', 'fp8', 'int4']);
+  assert.match(await page.textContent('#kv-protocol-text'), /63 scored predictions/);
+
+  // Things to try: the slider to the model's full context; the URL keeps it.
+  await page.focus('#context');
+  await page.keyboard.press('End');
+  await assertMemory(page, ref, ref.shape.contextLength);
+  assert.match(page.url(), new RegExp(`context=${ref.shape.contextLength}`));
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/kv-cache.html?context=4096&kv=int8,int4&protocol=64x1`);
+  await assertMemory(page, ref, 4096);
+  const offline = await kvTable(page, ['int8', 'int4']);
+  for (const kv of ['int8', 'int4']) assert.deepEqual(offline[kv], online[kv]);
+  assert.deepEqual(problems, []);
+  await context.close();
+});

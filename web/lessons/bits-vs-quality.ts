@@ -5,15 +5,11 @@
 import { ensureModel } from '../src/components/base';
 import { defineElements, sharedLab, type QlTradeoff } from '../src/components/index';
 import type { QuantManifest } from '../src/messages';
-import { MODEL, cell, keepInUrl, showError } from './state';
+import { DATA_URL, MODEL, PROTOCOLS, cell, choiceBoxes, inOrder, keepInUrl, protocolChoice, showError } from './state';
 
 // The repository's package.json marks only lib/components.js as having side effects (see number-line.ts).
 defineElements();
 
-/** The protocols offered (`ctx`×`windows`); the first, 63 scored tokens, keeps the page to seconds. */
-const PROTOCOLS: Record<string, { ctx: number; windows: number }> = { '64x1': { ctx: 64, windows: 1 }, '128x1': { ctx: 128, windows: 1 }, '512x4': { ctx: 512, windows: 4 } };
-/** The eval text, relative to the lesson page. */
-const DATA_URL = '../data/moby-dick/';
 /** Offered formats, and the ones charted by default (one per family, 8 down to 3 bits). */
 const OFFERED = ['q8_0', 'q5_0', 'q4_0', 'q4_1', 'int4-sym-g64', 'nf4-b64', 'fp4-b64', 'int3-asym-g64', 'int2-asym-g32'];
 const DEFAULT = ['q8_0', 'q5_0', 'q4_0', 'int4-sym-g64', 'nf4-b64', 'int3-asym-g64'];
@@ -27,28 +23,18 @@ const protocol = document.getElementById('protocol') as HTMLSelectElement;
 const protocolText = document.getElementById('protocol-text') as HTMLElement;
 
 const params = new URLSearchParams(location.search);
-if (params.get('protocol') && params.get('protocol')! in PROTOCOLS) protocol.value = params.get('protocol')!;
+protocolChoice(protocol, params.get('protocol'));
 protocol.addEventListener('change', () => void measure());
 const asked = params.get('formats');
 const chosen = new Set(asked ? asked.split(',').filter(Boolean) : DEFAULT);
-for (const f of [...OFFERED, ...[...chosen].filter((f) => !OFFERED.includes(f))]) {
-  const box = Object.assign(document.createElement('input'), { type: 'checkbox', value: f, checked: chosen.has(f) });
-  const label = document.createElement('label');
-  label.append(box, ` ${f}`);
-  boxes.append(label);
-  box.addEventListener('change', () => {
-    if (box.checked) chosen.add(f);
-    else chosen.delete(f);
-    void measure();
-  });
-}
+choiceBoxes(boxes, OFFERED, chosen, () => void measure());
 
 /** Manifests measured while the page is open: `evaluate` reuses them instead of measuring again. */
 const saved: QuantManifest[] = [];
 let current: AbortController | null = null;
 
 async function measure(): Promise<void> {
-  const formats = OFFERED.filter((f) => chosen.has(f)).concat([...chosen].filter((f) => !OFFERED.includes(f)));
+  const formats = inOrder(OFFERED, chosen);
   keepInUrl({ formats: formats.join(','), protocol: protocol.value });
   current?.abort();
   const control = (current = new AbortController());
