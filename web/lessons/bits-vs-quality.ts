@@ -60,7 +60,7 @@ async function measure(): Promise<void> {
     const p = rows[0]!.protocol;
     protocolText.textContent = `${p.windows === 1 ? 'one window' : `${p.windows} windows`} of ${p.ctx} tokens of Moby-Dick (chapters 1–3), so each format is scored on ${p.tokensScored} next-token predictions`;
     protocolText.dataset.tokens = String(p.tokensScored);
-    status.textContent = `${rows.length} formats measured on ${rows[0]!.protocol.tokensScored} tokens`;
+    status.textContent = `${rows.length} format${rows.length === 1 ? '' : 's'} measured on ${rows[0]!.protocol.tokensScored} tokens`;
     status.dataset.done = formats.join(',');
   } catch (error) {
     if (control.signal.aborted) return;

@@ -147,7 +147,9 @@ function drawChart(m: Shape, context: number): void {
   for (const kv of TYPES) {
     const end = perPosition(m, kv) * maxX;
     add('line', { x1: x(0), y1: y(0), x2: x(maxX), y2: y(end), stroke: COLORS[kv], 'stroke-width': 2 });
-    add('text', { x: x(maxX) - 4, y: y(end) - 4, 'text-anchor': 'end', 'font-size': 11, fill: COLORS[kv] }, kv);
+    // Types of the same size (int8 and fp8) share one line and one label.
+    const same = TYPES.filter((t) => perPosition(m, t) === perPosition(m, kv));
+    if (same[0] === kv) add('text', { x: x(maxX) - 4, y: y(end) - 4, 'text-anchor': 'end', 'font-size': 11, fill: COLORS[kv] }, same.join(' = '));
   }
   add('line', { x1: x(context), y1: y(0), x2: x(context), y2: 8, stroke: '#1d2330', 'stroke-dasharray': '2 2' });
   chartHost.replaceChildren(svg);
@@ -178,7 +180,7 @@ async function measureCaches(): Promise<void> {
     }
     const first = saved.find((m) => m.protocol.ctx === p.ctx);
     if (first) (document.getElementById('kv-protocol-text') as HTMLElement).textContent = `${first.protocol.windows === 1 ? 'one window' : `${first.protocol.windows} windows`} of ${first.protocol.ctx} tokens of Moby-Dick (chapters 1–3), ${first.protocol.tokensScored} scored predictions`;
-    kvStatus.textContent = types.length ? `${types.length} cache types measured` : 'Choose a cache type below to measure it.';
+    kvStatus.textContent = types.length ? `${types.length} cache type${types.length === 1 ? '' : 's'} measured` : 'Choose a cache type below to measure it.';
     kvNote(types.map((kv) => saved.find((m) => m.protocol.kvCache === kv && m.protocol.ctx === p.ctx && m.protocol.windows === p.windows)!));
     kvStatus.dataset.done = types.join(',');
   } catch (error) {
