@@ -22,8 +22,10 @@ const evalText = [1, 2, 3]
   .filter((path) => existsSync(`${repo}/${path}`))
   .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
 
+/** The lesson pages (web/lessons/NAME.html), each an input of the build. */
+const LESSONS = ['number-line', 'granularity', 'nf4-levels', 'bits-vs-quality', 'kv-cache'];
 /** The query parameters the lessons keep their state in (web/lessons/*.ts). */
-const LESSON_STATE = ['tensor', 'group', 'format', 'block'];
+const LESSON_STATE = ['tensor', 'group', 'format', 'block', 'formats', 'protocol', 'context', 'kv'];
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -33,7 +35,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     // The lessons are pages of their own (web/lessons/), precached with the lab.
-    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)), granularity: fileURLToPath(new URL('./lessons/granularity.html', import.meta.url)), 'nf4-levels': fileURLToPath(new URL('./lessons/nf4-levels.html', import.meta.url)) } },
+    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), ...Object.fromEntries(LESSONS.map((name) => [name, fileURLToPath(new URL(`./lessons/${name}.html`, import.meta.url))])) } },
   },
   server: { headers: { ...securityHeaders } },
   preview: { headers: { ...securityHeaders } },

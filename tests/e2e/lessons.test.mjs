@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { q4_1Tensor } from './gguf-read.mjs';
+import { q4_1Tensor, readGgufHeader } from './gguf-read.mjs';
 import { repoRoot, useLab } from './harness.mjs';
 
 const lab = useLab();
@@ -269,6 +269,180 @@ test('lesson 3, NF4\'s levels: reached from the lab, the quantile construction e
   await context.setOffline(true);
   await page.goto(`${lab.server.url}lessons/nf4-levels.html?tensor=blk.1.ffn_down.weight&block=2`);
   assert.match(await nf4Lesson(page, 'blk.1.ffn_down.weight'), /^Block 2 of /);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+// Lesson 4 (web/lessons/bits-vs-quality.html): formats evaluated against the base on a short
+// protocol. Checked here: perplexity = exp(mean NLL) and Δppl = ppl − base ppl per row, KL ≥ 0,
+// q8_0 closer to the base than q4_0, bits per weight and bytes from the formats' published block
+// layouts (ggml's block structs; bitsandbytes' f32 absmax per block; the registry's integer groups:
+// b-bit codes, an f16 scale and for asym a b-bit zero point per group) over the weight matrices of
+// the GGUF header as gguf-read.mjs parses it, and the page's worked example recomputed here.
+const GGML_BLOCK_BYTES = { q8_0: 34, q5_0: 22, q4_0: 18, q4_1: 20 };
+
+/** Stored bytes of an n-value matrix in `format`, from its published layout. */
+function matrixBytes(format, n) {
+  if (format in GGML_BLOCK_BYTES) return (n / 32) * GGML_BLOCK_BYTES[format];
+  const bnb = /^(nf4|fp4)-b(\d+)$/.exec(format);
+  if (bnb) return Math.ceil(n / 2) + 4 * Math.ceil(n / Number(bnb[2]));
+  const int = /^int(\d)-(sym|asym)-g(\d+)$/.exec(format);
+  if (!int) throw new Error(`no reference layout for ${format}`);
+  const [bits, groups] = [Number(int[1]), Math.ceil(n / Number(int[3]))];
+  return Math.ceil((n * bits) / 8) + 2 * groups + (int[2] === 'asym' ? Math.ceil((groups * bits) / 8) : 0);
+}
+
+function referenceSize(format) {
+  const matrices = readGgufHeader(readFileSync(MODEL_FILE)).tensors.filter((t) => t.dims.length === 2);
+  const values = matrices.map((t) => t.dims[0] * t.dims[1]);
+  const bytes = values.reduce((sum, n) => sum + matrixBytes(format, n), 0);
+  return { bytes, bpw: (8 * bytes) / values.reduce((a, b) => a + b, 0) };
+}
+
+async function qualityTable(page, formats) {
+  await page.waitForFunction((f) => document.querySelector('#quality-status')?.dataset.done === f || document.querySelector('#quality-status')?.dataset.error, formats.join(','), { timeout: 240_000 });
+  assert.equal(await page.getAttribute('#quality-status', 'data-error'), null, await page.textContent('#quality-status'));
+  const rows = await page.$$eval('#quality tbody tr[data-bpw]', (trs) => trs.map((r) => Object.fromEntries(Object.entries(r.dataset).map(([k, v]) => [k, k === 'format' ? v : Number(v)]))));
+  assert.deepEqual(rows.map((r) => r.format), formats);
+  const base = rows[0].basePpl;
+  for (const r of rows) {
+    assert.ok(close(r.ppl, Math.exp(r.meanNll), 1e-9 * r.ppl), `${r.format}: ppl ${r.ppl} vs exp(mean NLL) ${Math.exp(r.meanNll)}`);
+    assert.equal(r.basePpl, base);
+    assert.ok(close(r.deltaPpl, r.ppl - base, 1e-6 * base), `${r.format}: Δppl ${r.deltaPpl} vs ${r.ppl - base}`);
+    assert.ok(r.kl >= 0 && r.top1 >= 0 && r.top1 <= 1, `${r.format}: KL ${r.kl}, top-1 ${r.top1}`);
+    assert.equal(r.fallbacks, 0, `${r.format} fell back on some matrices`);
+    const ref = referenceSize(r.format);
+    assert.ok(close(r.bpw, ref.bpw, 1e-9), `${r.format}: ${r.bpw} bits/weight vs ${ref.bpw}`);
+    assert.equal(r.bytes, ref.bytes, `${r.format}: bytes`);
+  }
+  const by = Object.fromEntries(rows.map((r) => [r.format, r]));
+  if (by.q8_0 && by.q4_0) assert.ok(by.q8_0.kl < by.q4_0.kl && by.q8_0.top1 > by.q4_0.top1, `q8_0 KL ${by.q8_0.kl} / top-1 ${by.q8_0.top1} vs q4_0 ${by.q4_0.kl} / ${by.q4_0.top1}`);
+  return by;
+}
+
+function assertWorkedExample(rows) {
+  const [base, ...others] = rows.map((r) => ({ ...r, p: JSON.parse(r.p), nll: Number(r.nll), kl: Number(r.kl) }));
+  const kl = (p, q) => p.reduce((s, pi, i) => s + pi * Math.log(pi / q[i]), 0);
+  for (const r of [base, ...others]) {
+    assert.ok(close(r.p.reduce((a, b) => a + b, 0), 1, 1e-12), `${r.model} sums to 1`);
+    assert.equal(r.nll, -Math.log(r.p[0]));
+    assert.equal(r.nll, base.nll, 'the observed token keeps its likelihood');
+    assert.ok(close(r.kl, kl(base.p, r.p), 1e-12), `${r.model}: KL ${r.kl}`);
+  }
+  assert.ok(others[1].kl > 10 * others[0].kl && others[1].top !== base.top && others[0].top === base.top, JSON.stringify(others));
+}
+
+test('lesson 4, bits vs quality: reached from the lab, six formats against the base, the worked example, formats from the URL, offline', { timeout: 600_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  await page.click('header a#lesson-bits-vs-quality');
+  await page.waitForURL(/lessons\/bits-vs-quality\.html/);
+  const six = ['q8_0', 'q5_0', 'q4_0', 'int4-sym-g64', 'nf4-b64', 'int3-asym-g64'];
+  const first = await qualityTable(page, six);
+  assert.equal(await page.getAttribute('#protocol-text', 'data-tokens'), '63');
+  assert.match(await page.textContent('#protocol-note'), /63 next-token predictions.*2,048 tokens/s);
+  assertWorkedExample(await page.$$eval('#example tbody tr', (trs) => trs.map((r) => ({ ...r.dataset }))));
+  // The chart: one point per format and the base, and a frontier among them.
+  await page.waitForSelector('#chart [part=chart][data-frontier]');
+  const frontier = JSON.parse(await page.getAttribute('#chart [part=chart]', 'data-frontier'));
+  assert.ok(frontier.length > 0 && frontier.every((f) => six.includes(f) || f.startsWith('base')), JSON.stringify(frontier));
+  // The page's case against perplexity alone, when it names two formats, holds in the table.
+  const closer = await page.getAttribute('#measured-gap', 'data-closer');
+  if (closer) {
+    const [a, b] = [first[closer], first[await page.getAttribute('#measured-gap', 'data-further')]];
+    assert.ok(Math.abs(a.deltaPpl) < Math.abs(b.deltaPpl) && a.kl > b.kl && a.top1 < b.top1, JSON.stringify([a, b]));
+  }
+
+  // Things to try: drop a format; the others are not measured again (the same numbers at once), and
+  // the URL keeps the set.
+  await page.uncheck('#formats input[value="int3-asym-g64"]');
+  const five = await qualityTable(page, six.slice(0, 5));
+  for (const f of six.slice(0, 5)) assert.deepEqual(five[f], first[f]);
+  assert.match(page.url(), /formats=q8_0%2Cq5_0%2Cq4_0%2Cint4-sym-g64%2Cnf4-b64&/);
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/bits-vs-quality.html?formats=q4_0&protocol=64x1`);
+  // The same model, text and protocol: the same numbers as online.
+  assert.deepEqual((await qualityTable(page, ['q4_0'])).q4_0, first.q4_0);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
+
+// Lesson 6 (web/lessons/kv-cache.html): the cache's memory from the model's hyper-parameters and
+// the measured cost of a quantized cache. Checked here: the hyper-parameters and every memory row
+// against bytes computed from the GGUF header as gguf-read.mjs parses it (2 × layers × KV heads ×
+// positions × the bytes of head_dim values in each type's layout, crate/src/model/kv_cache.rs's
+// table: f32 4·d, f16 2·d, int8 and fp8 d + a 4-byte scale, int4 d/2 + a 4-byte scale per 32), the
+// weights' bytes from ggml's block sizes, ppl = exp(mean NLL), KL ≥ 0 and int4 costing more KL than int8.
+const KV_HEAD_BYTES = { f32: (d) => 4 * d, f16: (d) => 2 * d, int8: (d) => d + 4, fp8: (d) => d + 4, int4: (d) => Math.ceil(d / 2) + 4 * Math.ceil(d / 32) };
+const GGML_BYTES_PER_VALUE = { F32: 4, F16: 2, Q8_0: 34 / 32, Q4_1: 20 / 32, Q4_0: 18 / 32 };
+
+function kvReference() {
+  const { metadata: m, tensors } = readGgufHeader(readFileSync(MODEL_FILE));
+  const arch = m['general.architecture'];
+  const heads = m[`${arch}.attention.head_count`];
+  const shape = {
+    layers: m[`${arch}.block_count`],
+    heads,
+    kvHeads: m[`${arch}.attention.head_count_kv`],
+    headDim: m[`${arch}.attention.key_length`] ?? m[`${arch}.embedding_length`] / heads,
+    contextLength: m[`${arch}.context_length`],
+    weightBytes: tensors.reduce((sum, t) => sum + t.dims.reduce((a, b) => a * b, 1) * GGML_BYTES_PER_VALUE[t.typeName], 0),
+  };
+  const perPosition = (kv) => 2 * shape.layers * shape.kvHeads * KV_HEAD_BYTES[kv](shape.headDim);
+  return { shape, perPosition };
+}
+
+async function assertMemory(page, ref, context) {
+  await page.waitForFunction(() => document.querySelector('#memory-status')?.dataset.done || document.querySelector('#memory-status')?.dataset.error, null, { timeout: 120_000 });
+  assert.equal(await page.getAttribute('#memory-status', 'data-error'), null, await page.textContent('#memory-status'));
+  const hparams = Object.fromEntries(await page.$$eval('#hparams tbody tr', (trs) => trs.map((r) => [r.dataset.key, Number(r.dataset.value)])));
+  assert.deepEqual(hparams, ref.shape);
+  const rows = await page.$$eval('#memory tbody tr', (trs) => trs.map((r) => ({ ...r.dataset })));
+  assert.deepEqual(rows.map((r) => r.kv), Object.keys(KV_HEAD_BYTES));
+  for (const r of rows) {
+    assert.equal(Number(r.context), context);
+    assert.equal(Number(r.perPosition), ref.perPosition(r.kv), `${r.kv} bytes per position`);
+    assert.equal(Number(r.bytes), ref.perPosition(r.kv) * context, `${r.kv} bytes at ${context}`);
+  }
+  assert.equal(await page.locator('#memory-chart svg line[stroke-width="2"]').count(), rows.length);
+}
+
+async function kvTable(page, types) {
+  await page.waitForFunction((t) => document.querySelector('#kv-status')?.dataset.done === t || document.querySelector('#kv-status')?.dataset.error, types.join(','), { timeout: 240_000 });
+  assert.equal(await page.getAttribute('#kv-status', 'data-error'), null, await page.textContent('#kv-status'));
+  const rows = await page.$$eval('#kv-quality tbody tr', (trs) => trs.map((r) => Object.fromEntries(Object.entries(r.dataset).map(([k, v]) => [k, /kv/i.test(k) ? v : Number(v)]))));
+  assert.deepEqual(rows.map((r) => r.kv), types);
+  for (const r of rows) {
+    assert.equal(r.protocolKv, r.kv, 'the manifest records the cache type it ran with');
+    assert.ok(close(r.ppl, Math.exp(r.meanNll), 1e-9 * r.ppl), `${r.kv}: ppl ${r.ppl} vs exp(mean NLL)`);
+    assert.equal(r.basePpl, rows[0].basePpl);
+    assert.ok(r.kl >= 0 && r.top1 >= 0 && r.top1 <= 1, `${r.kv}: KL ${r.kl}, top-1 ${r.top1}`);
+  }
+  const by = Object.fromEntries(rows.map((r) => [r.kv, r]));
+  if (by.int4 && by.int8) assert.ok(by.int4.kl > by.int8.kl, `int4 cache KL ${by.int4.kl} vs int8 ${by.int8.kl}`);
+  return by;
+}
+
+test('lesson 6, the KV cache: reached from the lab, memory from the GGUF header against context, measured cache types, offline', { timeout: 600_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  await page.click('header a#lesson-kv-cache');
+  await page.waitForURL(/lessons\/kv-cache\.html/);
+  const ref = kvReference();
+  await assertMemory(page, ref, 2048);
+  const online = await kvTable(page, ['int8', 'fp8', 'int4']);
+  assert.ok(online.int4 && online.int8, 'the default view measures int8 and int4');
+  assert.match(await page.textContent('#kv-protocol-text'), /63 scored predictions/);
+
+  // Things to try: the slider to the model's full context; the URL keeps it.
+  await page.focus('#context');
+  await page.keyboard.press('End');
+  await assertMemory(page, ref, ref.shape.contextLength);
+  assert.match(page.url(), new RegExp(`context=${ref.shape.contextLength}`));
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/kv-cache.html?context=4096&kv=int4&protocol=64x1`);
+  await assertMemory(page, ref, 4096);
+  assert.deepEqual((await kvTable(page, ['int4'])).int4, online.int4);
   assert.deepEqual(problems, []);
   await context.close();
 });

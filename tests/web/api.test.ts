@@ -163,6 +163,18 @@ describe('Lab', () => {
     expect(method).toMatchObject({ method: 'runMethod', args: { target: 'int4-sym-g64', mix: 'pure', method: 'gptq', calib: { kind: 'default' }, ctx: 128 } });
   });
 
+  test('evaluate passes a KV cache type to the comparison (absent by default) and refuses it with a calibrating method', async () => {
+    const { lab, worker } = await labWith((r, w) => (r.method === 'compareFormats' ? w.reply({ kind: 'result', id: r.id, value: [{ result: { format: 'f32' } }] }) : echo(r, w)));
+    const protocol = { dataUrl: 'https://example.test/data/' };
+    await lab.evaluate({ formats: ['f32'], protocol, kvCache: 'int4' });
+    expect(worker.requests().at(-1)).toMatchObject({ method: 'compareFormats', args: { formats: ['f32'], kvCache: 'int4' } });
+    await lab.evaluate({ formats: ['f32'], protocol });
+    expect(worker.requests().at(-1)!.args).not.toHaveProperty('kvCache');
+    const sent = worker.requests().length;
+    await expect(lab.evaluate({ formats: ['q8_0', { target: 'int4-sym-g64', method: 'gptq' }], protocol, kvCache: 'int8' })).rejects.toBeInstanceOf(FormatChoiceError);
+    expect(worker.requests().length).toBe(sent);
+  });
+
   test('generate streams tokens to for-await, then the result; leaving early cancels', async () => {
     const tokens = [
       { side: 'base', piece: 'Call', tokenId: 1 },

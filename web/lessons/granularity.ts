@@ -4,7 +4,7 @@
 // (`?tensor=…&format=…`) so a teacher can link a class to one view.
 import { ensureModel } from '../src/components/base';
 import { defineElements, sharedLab, type QlLevels, type QlOutliers } from '../src/components/index';
-import { MODEL, keepInUrl, pickOption } from './state';
+import { MODEL, cell, keepInUrl, showError, pickOption } from './state';
 
 // The repository's package.json marks only lib/components.js as having side effects (see number-line.ts).
 defineElements();
@@ -65,16 +65,8 @@ async function fillTable(name: string): Promise<void> {
     status.dataset.done = name;
   } catch (error) {
     if (control.signal.aborted) return;
-    status.dataset.error = 'true';
-    status.textContent = `${(error as Error).name}: ${(error as Error).message}`;
+    showError(status, error);
   }
-}
-
-function cell(text: string, tag: 'td' | 'th' = 'td'): HTMLElement {
-  const c = document.createElement(tag);
-  if (tag === 'th') c.setAttribute('scope', 'row');
-  c.textContent = text;
-  return c;
 }
 
 let tableFor = '';

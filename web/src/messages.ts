@@ -4,7 +4,7 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
 export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, TensorRow, TypeCount } from './pkg/quantlab.js';
@@ -115,6 +115,8 @@ export interface EvalProtocol {
   tokensScored: number;
   textTokens: number;
   text: string;
+  /** The KV cache every evaluated model ran with, when not f32 (the base reference always has f32). */
+  kvCache?: EvalKvCache;
 }
 
 /** One format's measured result (the base is a row too, with format "base"). */
@@ -233,6 +235,13 @@ export type Device = 'auto' | 'cpu' | 'webgpu';
 export const KV_CACHE_FORMATS = ['f32', 'f16', 'int8'] as const;
 export type KvCache = (typeof KV_CACHE_FORMATS)[number];
 
+/**
+ * KV cache types of the CPU evaluation (`LabEval.run`'s kvCache, the core's generated type; rules in
+ * crate/src/model/kv_cache.rs): every model runs with that cache, measured against the base with an
+ * f32 cache. Wider than the WebGPU forward's `KvCache`.
+ */
+export type EvalKvCache = NonNullable<EvalOpts['kvCache']>;
+
 /** Activation precisions of the WebGPU forward's matmuls (`GpuLabModel.upload`'s activations). */
 export const ACTIVATION_PRECISIONS = ['f32', 'f16'] as const;
 export type Activations = (typeof ACTIVATION_PRECISIONS)[number];
@@ -303,7 +312,7 @@ export interface Methods {
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
-  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest[]; progress: StepEvent };
+  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache }; result: QuantManifest[]; progress: StepEvent };
   /** The type each weight matrix gets under a target, before quantizing. */
   plannedTypes: { args: { target: string; mix: TypeMix }; result: PlannedType[]; progress: never };
   /** Whether each method can choose the codes of `target` (from the core's method list). */

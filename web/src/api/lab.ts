@@ -4,7 +4,7 @@
 // core's ErrorKind carried across the worker boundary.
 import { LabClient, type ProgressFn } from '../client';
 import { FormatChoiceError, LabError } from '../errors';
-import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
+import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
 import { type CallOptions, runCall } from './calls';
 import { TokenStream } from './tokens';
 import { defaultWorker } from './worker-url';
@@ -181,17 +181,22 @@ export class Lab {
 
   /**
    * Quantizes to each format or recipe and measures it against the base model (perplexity, KL,
-   * top-1 agreement, paired standard errors): one manifest per entry, in the order given.
+   * top-1 agreement, paired standard errors): one manifest per entry, in the order given. With a
+   * `kvCache` other than f32 (round-to-nearest rows), every model runs with that KV cache and is
+   * measured against the base with an f32 cache (`protocol.kvCache` in the manifest).
    */
-  async evaluate({ formats, protocol = {} }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
+  async evaluate({ formats, protocol = {}, kvCache }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
     const recipes = formats.map((f) => (typeof f === 'string' ? { target: f } : f));
     const common = { ctx: protocol.ctx ?? DEFAULT_CTX, maxWindows: protocol.windows ?? null, dataUrl: absolute(protocol.dataUrl ?? 'data/moby-dick/'), saved: protocol.saved ?? [] };
     const plain = recipes.filter((r) => !r.method || r.method === 'rtn');
+    if (kvCache && kvCache !== 'f32' && plain.length < recipes.length) {
+      throw new FormatChoiceError(`kvCache ${kvCache} applies to round-to-nearest formats only; evaluate the ${recipes.find((r) => !plain.includes(r))!.method} recipes without it`);
+    }
     const pure = plain.filter((r) => (r.mix ?? 'pure') === 'pure');
     const presets = plain.filter((r) => r.mix === 'llama.cpp');
     const results = new Map<Recipe, QuantManifest>();
     if (plain.length > 0) {
-      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common }, options);
+      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, ...(kvCache ? { kvCache } : {}) }, options);
       [...pure, ...presets].forEach((r, i) => results.set(r, rows[i]!));
     }
     for (const r of recipes.filter((r) => !plain.includes(r))) {

@@ -2,7 +2,7 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import { type ActivationChannels, type Activations, type DeviceChoice, type EvalProtocol, type ExportFile, type HfExport, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalKvCache, type EvalProtocol, type ExportFile, type HfExport, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
 import { type ActivationStats, coreVersion, type EvalResult, evalText, exportHfLayout as exportHfLayoutCore, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
@@ -103,10 +103,11 @@ function quantizeFor<M extends Method>(rt: Runtime, format: string, ctx: Ctx<M>,
  * scoring, `ctx`, the windows `maxWindows` selects), eval text and core version, with the
  * paired statistics (results saved before those existed are measured again).
  */
-export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null, same: (m: QuantManifest) => boolean = () => true): QuantManifest | undefined {
+export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null, same: (m: QuantManifest) => boolean = () => true, kvCache: EvalKvCache = 'f32'): QuantManifest | undefined {
   return saved.find((m) => {
     if (!same(m)) return false;
     const p = m.protocol;
+    if ((p.kvCache ?? 'f32') !== kvCache) return false;
     const windows = maxWindows ? Math.min(maxWindows, p.windowsAvailable) : p.windowsAvailable;
     return m.source.sha256 === sha256 && m.result.format === format && p.protocol === 'default' && p.ctx === ctx && p.windows === windows && p.text === EVAL_TEXT_LABEL && m.coreVersion === coreVersion() && m.result.paired !== undefined;
   });
@@ -122,7 +123,7 @@ interface CompareItem {
  * Quantize + evaluate each format and preset against the base, one at a time (bounded memory); a
  * row with a saved result for the same model and protocol (`cachedResult`) is not run again.
  */
-export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32' }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   const rt = await getRuntime(ctx);
   const text = await loadEvalText(dataUrl, ctx);
   const items: CompareItem[] = [...formats.map((target) => ({ target, mix: 'pure' as const })), ...presets.map((target) => ({ target, mix: 'llama.cpp' as const }))];
@@ -131,7 +132,7 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
   for (const [i, { target, mix }] of items.entries()) {
     const scheme = wasmCall(`format ${target}`, () => parseTarget(target));
     const label = mix === 'pure' ? scheme.name : presetLabel(scheme.name);
-    const hit = cachedResult(saved, rt.sha256, label, windowCtx, maxWindows);
+    const hit = cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, undefined, kvCache);
     if (hit) {
       manifests.push(hit);
       ctx.progress('evaluate', 1, 1, { step: 2 * i + 1, steps, label: `${label}: saved result`, manifest: hit, cached: true });
@@ -142,7 +143,7 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
     const model = mix === 'pure' ? quantizeFor(rt, target, ctx, quantizeStep) : wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
     try {
       const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${label} against the base` };
-      const manifest = measure(rt, model, { label, scheme: scheme.scheme, mix }, text, { ctx: windowCtx, maxWindows }, ctx, evalStep);
+      const manifest = measure(rt, model, { label, scheme: scheme.scheme, mix }, text, { ctx: windowCtx, maxWindows, kvCache }, ctx, evalStep);
       manifests.push(manifest);
       ctx.progress('evaluate', 1, 1, { ...evalStep, manifest });
     } finally {
@@ -161,7 +162,7 @@ export interface RowIdentity {
 }
 
 /** Evaluates `model` against the base on the eval text: the manifest of one Compare row. */
-export function measure<M extends Method>(rt: Runtime, model: LabModel, row: RowIdentity, text: string, protocolOpts: { ctx: number; maxWindows: number | null }, ctx: Ctx<M>, evalStep: Progress<M>): QuantManifest {
+export function measure<M extends Method>(rt: Runtime, model: LabModel, row: RowIdentity, text: string, protocolOpts: { ctx: number; maxWindows: number | null; kvCache?: EvalKvCache }, ctx: Ctx<M>, evalStep: Progress<M>): QuantManifest {
   const open = requireModel();
   const info = rt.base.info();
   const report = model.quantReport();
@@ -171,14 +172,18 @@ export function measure<M extends Method>(rt: Runtime, model: LabModel, row: Row
   let run: EvalResult;
   try {
     evaluation.add(model);
-    const { ctx: windowCtx, maxWindows } = protocolOpts;
-    const opts = maxWindows ? { ctx: windowCtx, maxWindows } : { ctx: windowCtx };
+    const { ctx: windowCtx, maxWindows, kvCache = 'f32' } = protocolOpts;
+    const opts = { ctx: windowCtx, ...(maxWindows ? { maxWindows } : {}), ...(kvCache !== 'f32' ? { kvCache } : {}) };
     run = wasmCall(`evaluating ${row.label}`, () => evaluation.run(text, opts, reporter(ctx, 'evaluate', evalStep)));
   } finally {
     evaluation.free();
   }
-  const [base, quantized] = run.results;
-  if (!base || !quantized) throw new LabError(`evaluating ${row.label} gave ${run.results.length} results, not 2`);
+  // A quantized KV cache puts the base with that cache between the f32-cache base (the reference
+  // of KL, top-1 and the paired statistics) and the model (LabEval.run's docs).
+  const expected = run.kvCache === 'f32' ? 2 : 3;
+  const base = run.results[0];
+  const quantized = run.results[expected - 1];
+  if (!base || !quantized || run.results.length !== expected) throw new LabError(`evaluating ${row.label} gave ${run.results.length} results, not ${expected}`);
   const protocol: EvalProtocol = {
     protocol: run.protocol,
     ctx: run.ctx,
@@ -187,6 +192,7 @@ export function measure<M extends Method>(rt: Runtime, model: LabModel, row: Row
     tokensScored: run.tokensScored,
     textTokens: run.textTokens,
     text: EVAL_TEXT_LABEL,
+    ...(run.kvCache !== 'f32' ? { kvCache: run.kvCache } : {}),
   };
   return {
     tool: 'quantlab web lab',
