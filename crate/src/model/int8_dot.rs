@@ -245,15 +245,25 @@ mod avx2 {
             // SAFETY: `q` is 32 bytes (chunks_exact), the loads below read within `b` (its
             // type's block size: 16 nibble bytes at 2 or 4, 32 codes at 2).
             let a = _mm256_loadu_si256(q.as_ptr().cast());
-            let lanes = match ty {
-                Int8DotType::Q8_0 => signed_pairs(_mm256_loadu_si256(b[2..34].as_ptr().cast()), a),
-                Int8DotType::Q4_0 => signed_pairs(_mm256_sub_epi8(nibbles(&b[2..18], low), _mm256_set1_epi8(8)), a),
+            let (lanes, dw) = match ty {
+                Int8DotType::Q8_0 => (signed_pairs(_mm256_loadu_si256(b[2..34].as_ptr().cast()), a), F16c::at(b, 0)),
+                Int8DotType::Q4_0 => {
+                    let w = _mm256_sub_epi8(nibbles(&b[2..18], low), _mm256_set1_epi8(8));
+                    (signed_pairs(w, a), F16c::at(b, 0))
+                }
                 Int8DotType::Q4_1 => {
-                    offsets += F16c::at(b, 2) * x.s[k];
-                    _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(&b[4..20], low), a), _mm256_set1_epi16(1))
+                    // `d` and `m` by one 32-bit load (`vmovd`, which writes the whole register) and
+                    // one conversion. Read one f16 at a time (`F16c::at`), each compiled to a
+                    // `vpinsrw` merging into the register that held `offsets`: a false dependency
+                    // that put the loop-carried offset sum on every block's path and made this
+                    // kernel half as fast as Q4_0's (BENCHMARKS.md).
+                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                    offsets += _mm_cvtss_f32(_mm_movehdup_ps(dm)) * x.s[k];
+                    let sums = _mm256_maddubs_epi16(nibbles(&b[4..20], low), a);
+                    (_mm256_madd_epi16(sums, _mm256_set1_epi16(1)), _mm_cvtss_f32(dm))
                 }
             };
-            let scale = _mm256_set1_ps(F16c::at(b, 0) * x.d[k]);
+            let scale = _mm256_set1_ps(dw * x.d[k]);
             acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
         }
         hsum(acc) + offsets
