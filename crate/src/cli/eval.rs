@@ -385,10 +385,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         EvalHooks { clock: Some(&clock), progress: Some(&mut progress), positions: None },
     );
     drop(dyn_sources);
-    for (run, src) in runs.iter().zip(&sources) {
-        eprintln!("{}: {}", run.name, super::matmul::path_line(run.matmul, &src.state.stats));
-        super::matmul::outlier_lines(&src.state.stats, src.model.config.n_layers).iter().for_each(|l| eprintln!("{l}"));
-    }
+    runs.iter().zip(&sources).for_each(|(r, s)| super::matmul::report(&r.name, r.matmul, &s.state, &s.model.config));
     drop(sources);
     #[cfg(feature = "gpu")]
     if metrics.is_err() {
@@ -407,11 +404,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             let (_, fallbacks, m) = &models[run.model];
             let (d, rel) = met.delta_ppl(&base);
             EvalRow {
-                format: match (kv, run.matmul) {
-                    (KvType::F32, MatmulPath::Exact) => run.name.clone(),
-                    (KvType::F32, p) => format!("{}, matmul {}", run.name, p.name()),
-                    (_, p) => format!("{}, KV {}, matmul {}", run.name, run.kv, p.name()),
-                },
+                format: super::matmul::row_name(&run.name, (kv != KvType::F32).then_some(run.kv), run.matmul),
                 matmul: run.matmul.name(),
                 kv_cache: run.kv.name(),
                 activations: run.act.as_ref().map_or("f32", |a| a.quant.name()),

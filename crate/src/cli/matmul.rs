@@ -9,7 +9,7 @@ use super::device::GpuArgs;
 use super::CliError;
 use crate::model::act_quant::layer_inputs;
 use crate::model::llm_int8::{llm_int8_model, DEFAULT_THRESHOLD};
-use crate::model::{ActQuant, ActQuantizer, LinearInput, MatmulPath, Model, PathStats};
+use crate::model::{ActQuant, ActQuantizer, Config, KvType, LinearInput, MatmulPath, Model, PathStats, State};
 
 /// `--matmul`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -103,4 +103,26 @@ pub fn outlier_lines(stats: &PathStats, n_layers: usize) -> Vec<String> {
         lines.push(format!("  LM head: {:.2}/{}/{}", c.mean(), c.max, c.distinct()));
     }
     lines
+}
+
+/// An eval row's name with what sets it apart: its KV cache (`kv`, when the run quantizes it)
+/// and the integer path.
+pub fn row_name(name: &str, kv: Option<KvType>, path: MatmulPath) -> String {
+    let mut s = name.to_string();
+    if let Some(kv) = kv {
+        s.push_str(&format!(", KV {kv}"));
+    }
+    if path != MatmulPath::Exact {
+        s.push_str(&format!(", matmul {}", path.name()));
+    }
+    s
+}
+
+/// Prints on stderr, for the run `name` with `state` on a model of `config`: [`path_line`] and
+/// [`outlier_lines`].
+pub fn report(name: &str, path: MatmulPath, state: &State, config: &Config) {
+    eprintln!("{name}: {}", path_line(path, &state.stats));
+    for line in outlier_lines(&state.stats, config.n_layers) {
+        eprintln!("{line}");
+    }
 }
