@@ -152,9 +152,11 @@ impl HasKind for KvTypeError {
 impl HasKind for ActQuantError {
     fn kind(&self) -> ErrorKind {
         match self {
-            ActQuantError::Unknown { .. } | ActQuantError::NoRanges { .. } | ActQuantError::MissingRange { .. } => {
-                ErrorKind::bad(Input::Options)
-            }
+            ActQuantError::Unknown { .. }
+            | ActQuantError::NoRanges { .. }
+            | ActQuantError::MissingRange { .. }
+            | ActQuantError::OutliersNeedInt8 { .. }
+            | ActQuantError::BadThreshold { .. } => ErrorKind::bad(Input::Options),
             ActQuantError::BadRange { .. } => ErrorKind::bad(Input::Data),
         }
     }

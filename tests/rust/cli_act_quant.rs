@@ -18,6 +18,24 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `eval` with `extra` options fails before opening the model (the path does not exist), saying `want`.
+fn refused(extra: &[&str], want: &str) {
+    let mut args = vec!["eval", "/nonexistent/m.gguf"];
+    args.extend_from_slice(extra);
+    let o = quantlab(&args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.contains(want), "{args:?}: {err}");
+}
+
+/// A short eval of the default model (one window of 32, 2 threads, int8-sym-channel weights) with `extra`.
+fn short_eval(path: &str, extra: &[&str]) -> Output {
+    let mut args =
+        vec!["eval", path, "--ctx", "32", "--max-windows", "1", "--threads", "2", "-f", "int8-sym-channel", "--json"];
+    args.extend_from_slice(extra);
+    quantlab(&args)
+}
+
 #[test]
 fn activations_parse_every_format() {
     for q in ActQuant::ALL {
@@ -51,12 +69,7 @@ fn option_mistakes_are_clear_errors() {
         ),
     ];
     for (extra, want) in cases {
-        let mut args = vec!["eval", "/nonexistent/m.gguf"];
-        args.extend_from_slice(extra);
-        let o = quantlab(&args);
-        let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
+        refused(extra, want);
     }
     let o = quantlab(&["eval", "m.gguf", "--act-range", "p120"]);
     assert_eq!(o.status.code(), Some(2));
@@ -70,27 +83,8 @@ fn option_mistakes_are_clear_errors() {
 fn eval_runs_w8a8_with_smoothquant_and_static_ranges() {
     let Some(path) = model_path() else { return };
     let path = path.to_str().unwrap();
-    let args = [
-        "eval",
-        path,
-        "--ctx",
-        "32",
-        "--max-windows",
-        "1",
-        "--threads",
-        "2",
-        "-f",
-        "int8-sym-channel",
-        "--activations",
-        "int8-static",
-        "--act-range",
-        "kl",
-        "--smoothquant",
-        "--calib-tokens",
-        "64",
-        "--json",
-    ];
-    let o = quantlab(&args);
+    let args = ["--activations", "int8-static", "--act-range", "kl", "--smoothquant", "--calib-tokens", "64"];
+    let o = short_eval(path, &args);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     assert!(err.contains("device: cpu (--activations int8-static runs on the CPU forward only)"), "{err}");
@@ -119,4 +113,54 @@ fn eval_runs_w8a8_with_smoothquant_and_static_ranges() {
     let o = quantlab(&["generate", path, "-p", "The sea", "-n", "2", "--activations", "int8-static"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("calibrate its ranges first"), "{}", stderr(&o));
+}
+
+/// `--activations llm-int8` and `--matmul int8`: the errors, then eval (W8 vs LLM.int8(), the
+/// integer path's rows beside the exact base) and generate saying which path ran.
+#[test]
+fn llm_int8_and_the_integer_path_from_the_cli() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["--llm-int8-threshold", "4"], "--llm-int8-threshold applies to --activations llm-int8"),
+        (&["--activations", "llm-int8", "--llm-int8-threshold", "0"], "the threshold must be a positive number"),
+        (&["--matmul", "int8", "--device", "gpu"], "--device gpu: --matmul int8 runs on the CPU forward only"),
+    ];
+    for (extra, want) in cases {
+        refused(extra, want);
+    }
+    let Some(path) = model_path() else { return };
+    let path = path.to_str().unwrap();
+    let o = short_eval(path, &["--activations", "llm-int8", "--matmul", "int8"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("device: cpu (--activations llm-int8 and --matmul int8 runs on the CPU forward only)"),
+        "{err}"
+    );
+    assert!(err.contains("LLM.int8() weights: every layer matrix re-quantized int8 vector-wise"), "{err}");
+    assert!(err.contains("base (Q4_1 checkpoint): matmul exact: "), "{err}");
+    assert!(err.contains("LLM.int8() outlier columns per product"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    let field = |k: &str| rows.iter().map(|r| r[k].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        field("format"),
+        [
+            "base (Q4_1 checkpoint)",
+            "base (Q4_1 checkpoint), matmul int8",
+            "int8-sym-channel, matmul int8",
+            "int8-sym-channel, act llm-int8, matmul int8"
+        ]
+    );
+    assert_eq!(field("matmul"), ["exact", "int8", "int8", "int8"]);
+    assert_eq!(field("activations"), ["f32", "f32", "f32", "llm-int8"]);
+    // The base's Q4_1 layers by integer dots (8-bit activations) cost a little; nothing is free.
+    let kl = |i: usize| rows[i]["kl_mean"].as_f64().unwrap();
+    assert!(kl(1) > 0.0 && kl(1) < 0.05 && kl(3) > 0.0 && kl(3) < 0.1, "{rows:?}");
+
+    let gen = ["generate", path, "-p", "The sea", "-n", "2", "--device", "cpu", "--matmul", "int8"];
+    let o = quantlab(&gen);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    // The Q4_1 layers and the Q8_0 tied classifier all have integer kernels.
+    assert!(err.contains("products by integer dots, 0 in f32"), "{err}");
 }

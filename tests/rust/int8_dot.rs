@@ -20,7 +20,9 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn floats(name: &str) -> Vec<f32> {
-    bytemuck::pod_collect_to_vec(&fixture(name))
+    // Little-endian f32s (not bytemuck's pod_collect_to_vec, which needs its alloc feature: only
+    // the gpu feature's dependencies turn it on, so the build without default features failed).
+    fixture(name).chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect()
 }
 
 const CASES: [(Int8DotType, GgmlType, &str, &str); 3] = [

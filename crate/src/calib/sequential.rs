@@ -147,9 +147,7 @@ pub fn run_sequential_with<Q: SequentialQuantizer>(
                 batch.residual_mut()[..rows.len()].copy_from_slice(rows);
                 match half {
                     Half::Attention => attention_half(c, lw, layer, &mut state, &mut batch, n, b * block, &mut observe),
-                    Half::Ffn => {
-                        ffn_half(c, lw, layer, (state.threads, state.act.as_ref()), &mut batch, n, &mut observe)
-                    }
+                    Half::Ffn => ffn_half(c, lw, layer, &mut state, &mut batch, n, &mut observe),
                 }
                 if keep_output {
                     rows.copy_from_slice(&batch.residual_mut()[..rows.len()]);

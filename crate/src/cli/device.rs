@@ -23,11 +23,14 @@
 //! a CPU-only KV cache), the GPU required under `auto`, and an adapter without shader-f16 an
 //! error naming it. `int8-token`, `fp8-tensor`, ... ([`crate::model::ActQuant`]) quantize every
 //! linear layer's input on the CPU forward (simulated): like an int4 KV cache, the CPU under
-//! `auto`, an error with `--device gpu`. [`GpuArgs`] bundles both flags.
+//! `auto`, an error with `--device gpu`; `llm-int8` takes `--llm-int8-threshold`. `--matmul
+//! exact|int8` ([`super::matmul`]) picks the CPU forward's product arithmetic (int8: the CPU under
+//! `auto`, an error with `--device gpu`). [`GpuArgs`] bundles these flags.
 
 use std::io::Write;
 use std::sync::Arc;
 
+use super::matmul::{MatmulArg, MATMUL_HELP};
 use super::CliError;
 use crate::model::{ActQuant, KvType, Model};
 
@@ -117,10 +120,10 @@ impl ActivationsArg {
 }
 
 /// The `--activations` help text (shared by `generate` and `eval`).
-pub const ACTIVATIONS_HELP: &str = "What the weight matmuls' activations are. f32: as the CPU reference. f16 (GPU forward): each weight and activation rounded to f16, each product an f16 multiply, products summed in f32 (values past 65504 become inf); needs an adapter with the shader-f16 feature: an error with --device cpu or without shader-f16, and --device auto then requires an adapter and skips the probe. TYPE-GRANULARITY (CPU forward): every linear layer's input (attn_q/k/v, attn_output, ffn_gate/up, ffn_down; the LM head only with --act-head quantized) quantized and dequantized before the product, symmetric absmax: TYPE int8 (code = round(x / scale) clamped to ±127), int4 (±7) or fp8 (E4M3, ±448); GRANULARITY token (scale = max|x| / 127 over each position's row: per-token dynamic), tensor (one scale over every row the product reads at once: per-tensor dynamic) or static (one scale per layer input from a range calibrated on --calib text by --act-range; eval only). Rounding is to nearest, ties to even";
+pub const ACTIVATIONS_HELP: &str = "What the weight matmuls' activations are. f32: as the CPU reference. f16 (GPU forward): each weight and activation rounded to f16, each product an f16 multiply, products summed in f32 (values past 65504 become inf); needs an adapter with the shader-f16 feature: an error with --device cpu or without shader-f16, and --device auto then requires an adapter and skips the probe. TYPE-GRANULARITY (CPU forward): every linear layer's input (attn_q/k/v, attn_output, ffn_gate/up, ffn_down; the LM head only with --act-head quantized) quantized and dequantized before the product, symmetric absmax: TYPE int8 (code = round(x / scale) clamped to ±127), int4 (±7) or fp8 (E4M3, ±448); GRANULARITY token (scale = max|x| / 127 over each position's row: per-token dynamic), tensor (one scale over every row the product reads at once: per-tensor dynamic) or static (one scale per layer input from a range calibrated on --calib text by --act-range; eval only). Rounding is to nearest, ties to even. llm-int8 (CPU forward): LLM.int8() as bitsandbytes runs it: every layer matrix re-quantized int8 per output row (absmax / 127), each input row int8 per token with its absmax taken over the values below --llm-int8-threshold (default 6.0), and the columns holding a value at or above it anywhere in the rows a product reads at once (one position, or a batched block of 64) multiplied in f32; the LM head stays as it is";
 
-/// The GPU forward's options, shared by `generate` and `eval`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::Args)]
+/// The forward's options, shared by `generate` and `eval`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, clap::Args)]
 pub struct GpuArgs {
     /// KV cache type: f32, f16, int8, int4 or fp8 (int4/fp8 run on the CPU; --help for the rules).
     #[arg(long = "kv-cache", value_enum, default_value = "f32", value_name = "KV", long_help = KV_CACHE_HELP)]
@@ -128,6 +131,12 @@ pub struct GpuArgs {
     /// Activations of the matmuls: f32, f16 (GPU, shader-f16) or quantized on the CPU: int8|int4|fp8 with -token|-tensor|-static (--help for the rules).
     #[arg(long, value_enum, default_value = "f32", value_name = "ACT", long_help = ACTIVATIONS_HELP)]
     pub activations: ActivationsArg,
+    /// LLM.int8()'s outlier threshold with --activations llm-int8 (default 6.0; inf: no outlier columns).
+    #[arg(long, value_name = "T")]
+    pub llm_int8_threshold: Option<f32>,
+    /// How the CPU forward's weight products run: exact (f32, the reference) or int8 (integer dot products where a kernel exists; --help).
+    #[arg(long, value_enum, default_value = "exact", value_name = "PATH", long_help = MATMUL_HELP)]
+    pub matmul: MatmulArg,
 }
 
 impl GpuArgs {
@@ -139,7 +148,7 @@ impl GpuArgs {
     /// Whether only the CPU forward can honour these options (an int4 or fp8 KV cache,
     /// quantized activations).
     pub fn needs_cpu(self) -> bool {
-        self.kv_cache.on_gpu().is_err() || self.activations.quant().is_some()
+        self.kv_cache.on_gpu().is_err() || self.activations.quant().is_some() || self.matmul == MatmulArg::Int8
     }
 
     /// The flags that need the CPU, as typed, e.g. `"--kv-cache int4"`.
@@ -150,6 +159,9 @@ impl GpuArgs {
         }
         if let Some(q) = self.activations.quant() {
             flags.push(format!("--activations {q}"));
+        }
+        if self.matmul == MatmulArg::Int8 {
+            flags.push("--matmul int8".into());
         }
         flags.join(" and ")
     }
@@ -173,6 +185,14 @@ is an error)";
 /// Rejects options (KV type, activations) the chosen device cannot honour, before anything is
 /// loaded.
 pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
+    if let Some(t) = opts.llm_int8_threshold {
+        if opts.activations.quant() != Some(ActQuant::LLM_INT8) {
+            return Err(msg("--llm-int8-threshold applies to --activations llm-int8"));
+        }
+        if t.is_nan() || t <= 0.0 {
+            return Err(msg(format!("--llm-int8-threshold {t}: the threshold must be a positive number (or inf)")));
+        }
+    }
     if opts.needs_gpu() && opts.needs_cpu() {
         return Err(msg(format!(
             "{} needs the GPU forward, but --kv-cache {} runs on the CPU forward only (the GPU stores f32, f16 or \
@@ -194,6 +214,9 @@ pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
             return Err(msg(format!(
                 "--device gpu: --activations {q} quantizes activations on the CPU forward only (--device cpu or auto)"
             )));
+        }
+        if opts.matmul == MatmulArg::Int8 {
+            return Err(msg("--device gpu: --matmul int8 runs on the CPU forward only (--device cpu or auto)"));
         }
     }
     #[cfg(not(feature = "gpu"))]
@@ -336,5 +359,6 @@ pub fn kv_note(opts: GpuArgs, on_gpu: bool) -> String {
         ActivationsArg::F32 => String::new(),
         a => format!(", activations {}", a.name()),
     };
-    format!("KV cache {} ({}){activations}", opts.kv_cache.name(), if on_gpu { "GPU" } else { "CPU" })
+    let matmul = if opts.matmul == MatmulArg::Int8 { ", matmul int8" } else { "" };
+    format!("KV cache {} ({}){activations}{matmul}", opts.kv_cache.name(), if on_gpu { "GPU" } else { "CPU" })
 }

@@ -37,7 +37,9 @@ use crate::model::eval::{
     evaluate, join_chapters, plan, EvalHooks, ForwardMode, LogitSource, Metrics, ModelSource, Protocol, DEFAULT_CTX,
     EVAL_CHAPTERS,
 };
-use crate::model::{quantize_model, quantize_model_with, ActQuantizer, KvType, Model, QuantReport, TensorPolicy};
+use crate::model::{
+    quantize_model, quantize_model_with, ActQuantizer, KvType, MatmulPath, Model, QuantReport, TensorPolicy,
+};
 use crate::policy::Target;
 use crate::tokenizer::Tokenizer;
 use serde::Serialize;
@@ -138,6 +140,8 @@ pub struct EvalRow {
     pub kv_cache: &'static str,
     /// This row's activations: "f32", or the quantization (e.g. "int8-token").
     pub activations: &'static str,
+    /// This row's product arithmetic: "exact" or "int8" (`--matmul`).
+    pub matmul: &'static str,
     /// Tensors that got another format than asked (policy fallbacks), with the reason.
     pub fallbacks: Vec<String>,
 }
@@ -283,10 +287,15 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let kv = args.gpu.kv_cache;
     // Every row: (model, KV type, activations, name). A quantized cache or quantized activations
     // get the base with an f32 cache and f32 activations as the reference row.
+    // With --matmul int8 every row runs the integer path but the first, the base on the exact one.
+    let matmul = args.gpu.matmul.path();
     let mut runs: Vec<Run> =
-        (0..models.len()).map(|i| Run { model: i, kv, act: None, name: models[i].0.clone() }).collect();
-    if kv != KvType::F32 {
-        runs.insert(0, Run { model: 0, kv: KvType::F32, act: None, name: base_name.clone() });
+        (0..models.len()).map(|i| Run { model: i, kv, act: None, matmul, name: models[i].0.clone() }).collect();
+    if kv != KvType::F32 || matmul != MatmulPath::Exact {
+        runs.insert(
+            0,
+            Run { model: 0, kv: KvType::F32, act: None, matmul: MatmulPath::Exact, name: base_name.clone() },
+        );
     }
     if let Some(setup) = act {
         // SmoothQuant rewrites the base, so the formats are quantized again from the smoothed one.
@@ -300,10 +309,16 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         // without them the base's.
         let (start, end) = if setup.smooth.is_some() { (first, models.len()) } else { (0, first) };
         let act_models = if end - start > 1 { start + 1..end } else { start..end };
-        for mi in act_models {
+        for mut mi in act_models {
             let name = format!("{}, {}", models[mi].0, setup.label());
             let quantizer = setup.quantizer(&models[mi].2, &tok, &args.method, &models[mi].0)?;
-            runs.push(Run { model: mi, kv, act: Some(quantizer), name });
+            let quantizer = super::matmul::with_threshold(args.gpu, quantizer)?;
+            let mut err = std::io::stderr();
+            if let Some(m) = super::matmul::llm_int8_weights(Some(setup.quant), &models[mi].2, &name, &mut err)? {
+                models.push((models[mi].0.clone(), models[mi].1.clone(), m));
+                mi = models.len() - 1;
+            }
+            runs.push(Run { model: mi, kv, act: Some(quantizer), matmul, name });
         }
     }
     drop(model);
@@ -343,6 +358,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
                 ModelSource::with_kv(&models[r.model].2, args.ctx, threads, r.kv)
                     .with_forward(forward)
                     .with_act(r.act.clone())
+                    .with_matmul(r.matmul)
             })
             .collect()
     } else {
@@ -369,6 +385,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         EvalHooks { clock: Some(&clock), progress: Some(&mut progress), positions: None },
     );
     drop(dyn_sources);
+    runs.iter().zip(&sources).for_each(|(r, s)| super::matmul::report(&r.name, r.matmul, &s.state, &s.model.config));
     drop(sources);
     #[cfg(feature = "gpu")]
     if metrics.is_err() {
@@ -387,7 +404,8 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
             let (_, fallbacks, m) = &models[run.model];
             let (d, rel) = met.delta_ppl(&base);
             EvalRow {
-                format: if kv == KvType::F32 { run.name.clone() } else { format!("{}, KV {}", run.name, run.kv) },
+                format: super::matmul::row_name(&run.name, (kv != KvType::F32).then_some(run.kv), run.matmul),
+                matmul: run.matmul.name(),
                 kv_cache: run.kv.name(),
                 activations: run.act.as_ref().map_or("f32", |a| a.quant.name()),
                 bits_per_weight: m.weights.bits_per_weight(),
@@ -430,6 +448,7 @@ struct Run {
     model: usize,
     kv: KvType,
     act: Option<ActQuantizer>,
+    matmul: MatmulPath,
     name: String,
 }
 

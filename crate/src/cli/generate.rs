@@ -1,6 +1,6 @@
 //! `quantlab generate MODEL -p PROMPT [-n N] [--format F] [--seed S] [--temperature T]
 //! [--top-k K] [--top-p P] [--chat] [--threads N] [--device cpu|gpu|auto] [--kv-cache f32|f16|int8]
-//! [--activations f32|f16|TYPE-token|TYPE-tensor]`:
+//! [--activations f32|f16|TYPE-token|TYPE-tensor|llm-int8 [--llm-int8-threshold T]] [--matmul exact|int8]`:
 //! text generation with the CPU or the GPU forward (`--device` and `--kv-cache`, see
 //! [`super::device`]; GPU sampling reads back one token id per step).
 //!
@@ -136,6 +136,11 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     };
 
+    let model = match super::matmul::llm_int8_weights(args.gpu.activations.quant(), &model, "model", err)? {
+        Some(m) => m,
+        None => model,
+    };
+
     let text = if args.chat {
         tokenizer
             .apply_chat_template(&[ChatMessage::new("user", args.prompt.clone())], true)
@@ -179,11 +184,11 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
     }
     if let Some(q) = args.gpu.activations.quant() {
         // Static scales need calibrated ranges, which `eval` computes; generate has no calibration text.
-        state.act = Some(
-            ActQuantizer::new(q, ActHead::Float, None, model.config.n_layers)
-                .map_err(|e| CliError::Message(format!("--activations {q}: {e} (quantlab eval calibrates them)")))?,
-        );
+        let a = ActQuantizer::new(q, ActHead::Float, None, model.config.n_layers)
+            .map_err(|e| CliError::Message(format!("--activations {q}: {e} (quantlab eval calibrates them)")))?;
+        state.act = Some(super::matmul::with_threshold(args.gpu, a)?);
     }
+    state.matmul = args.gpu.matmul.path();
     let gpu = device::acquire(args.device, args.gpu, err)?;
     #[cfg_attr(not(feature = "gpu"), allow(unused_mut))]
     let mut gpu_model =
@@ -237,6 +242,12 @@ pub fn run_with(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         stats.decode_secs,
         stats.decode_tokens_per_sec(),
     );
+    if gpu_model.is_none() {
+        let _ = writeln!(err, "{}", super::matmul::path_line(state.matmul, &state.stats));
+        for line in super::matmul::outlier_lines(&state.stats, model.config.n_layers) {
+            let _ = writeln!(err, "{line}");
+        }
+    }
     Ok(())
 }
 

@@ -27,6 +27,7 @@ pub mod imatrix;
 pub mod info;
 pub mod info_hf;
 pub mod load;
+pub mod matmul;
 pub mod output;
 pub mod parallel;
 pub mod progress;

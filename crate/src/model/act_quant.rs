@@ -17,7 +17,11 @@
 //! | per-tensor dynamic (`-tensor`) | `max|x| / L` over every row the product reads at once |
 //! | per-tensor static (`-static`) | `T / L`, `T` a threshold calibrated per linear input ([`ActRanges`]) |
 //!
-//! with `L = 448` for FP8. "Every row the product reads at once" is one position in the
+//! with `L = 448` for FP8. **LLM.int8()** (`llm-int8`, [`ActGranularity::PerTokenOutliers`]) is
+//! per-token INT8 whose scale leaves out the values at or above a threshold (default 6.0), and
+//! whose columns holding such a value anywhere in the rows read at once stay in float; its rules
+//! and its int8 vector-wise weights are in [`super::llm_int8`].
+//! "Every row the product reads at once" is one position in the
 //! per-position forward and the block's positions in the batched forward (an eval window runs
 //! in blocks of [`super::forward_batch::DEFAULT_BLOCK`]): per-tensor dynamic scales therefore
 //! depend on the block, as they do in a serving engine's batched prefill, and the two forwards
@@ -30,6 +34,7 @@
 use std::collections::BTreeMap;
 
 use super::forward::LinearInput;
+use super::llm_int8::{TokenCodes, DEFAULT_THRESHOLD};
 use crate::formats::fp8::{encode_scaled, Fp8Format};
 
 /// The number format activations are rounded to.
@@ -95,6 +100,8 @@ pub enum ActGranularity {
     PerTensorDynamic,
     /// One scale per linear input, from a calibrated threshold.
     PerTensorStatic,
+    /// LLM.int8(): per token, with outlier columns kept in float (INT8 only).
+    PerTokenOutliers,
 }
 
 impl ActGranularity {
@@ -106,6 +113,7 @@ impl ActGranularity {
             ActGranularity::PerToken => "token",
             ActGranularity::PerTensorDynamic => "tensor",
             ActGranularity::PerTensorStatic => "static",
+            ActGranularity::PerTokenOutliers => "outliers",
         }
     }
 }
@@ -118,9 +126,12 @@ pub struct ActQuant {
 }
 
 impl ActQuant {
+    /// LLM.int8() ([`super::llm_int8`]).
+    pub const LLM_INT8: ActQuant = ActQuant { ty: ActType::Int8, granularity: ActGranularity::PerTokenOutliers };
+
     /// Every format, in the order the CLI lists them.
-    pub const ALL: [ActQuant; 9] = {
-        let mut all = [ActQuant { ty: ActType::Int8, granularity: ActGranularity::PerToken }; 9];
+    pub const ALL: [ActQuant; 10] = {
+        let mut all = [ActQuant::LLM_INT8; 10];
         let mut i = 0;
         while i < 9 {
             all[i] = ActQuant { ty: ActType::ALL[i / 3], granularity: ActGranularity::ALL[i % 3] };
@@ -142,10 +153,14 @@ impl ActQuant {
             (ActType::Fp8E4M3, PerToken) => "fp8-token",
             (ActType::Fp8E4M3, PerTensorDynamic) => "fp8-tensor",
             (ActType::Fp8E4M3, PerTensorStatic) => "fp8-static",
+            (ActType::Int8, PerTokenOutliers) => "llm-int8",
+            // Not in `ALL`: `ActQuantizer::new` refuses them.
+            (ActType::Int4, PerTokenOutliers) => "int4-outliers",
+            (ActType::Fp8E4M3, PerTokenOutliers) => "fp8-outliers",
         }
     }
 
-    /// Parses `TYPE-GRANULARITY` (case-insensitive).
+    /// Parses `TYPE-GRANULARITY` or `llm-int8` (case-insensitive).
     pub fn parse(s: &str) -> Result<ActQuant, ActQuantError> {
         let lower = s.to_ascii_lowercase();
         ActQuant::ALL
@@ -186,9 +201,13 @@ pub struct ActRanges {
 pub enum ActQuantError {
     #[error(
         "unknown activation format '{name}' (expected TYPE-GRANULARITY: int8, int4 or fp8 with token, tensor or \
-         static, e.g. int8-token)"
+         static, e.g. int8-token; or llm-int8)"
     )]
     Unknown { name: String },
+    #[error("activation format {format}: outlier columns (LLM.int8()) are defined for int8 only")]
+    OutliersNeedInt8 { format: String },
+    #[error("LLM.int8() threshold {threshold} is not a positive number (the default is 6.0; inf turns outliers off)")]
+    BadThreshold { threshold: f32 },
     #[error("activation format {format} uses static scales: calibrate its ranges first (--act-range)")]
     NoRanges { format: String },
     #[error("no calibrated range for the input of {input:?}: the ranges belong to another model")]
@@ -205,6 +224,8 @@ pub struct ActQuantizer {
     pub head: ActHead,
     /// Static scales `T / L` per input (empty for dynamic formats).
     scales: BTreeMap<LinearInput, f32>,
+    /// LLM.int8()'s outlier threshold (unused by the other formats).
+    threshold: f32,
 }
 
 impl ActQuantizer {
@@ -217,6 +238,9 @@ impl ActQuantizer {
         n_layers: usize,
     ) -> Result<ActQuantizer, ActQuantError> {
         let mut scales = BTreeMap::new();
+        if quant.granularity == ActGranularity::PerTokenOutliers && quant.ty != ActType::Int8 {
+            return Err(ActQuantError::OutliersNeedInt8 { format: quant.name().to_string() });
+        }
         if quant.is_static() {
             let ranges = ranges.ok_or_else(|| ActQuantError::NoRanges { format: quant.name().to_string() })?;
             let head_input = (head == ActHead::Quantized).then_some(LinearInput::Classifier);
@@ -228,7 +252,35 @@ impl ActQuantizer {
                 scales.insert(input, threshold / quant.ty.levels());
             }
         }
-        Ok(ActQuantizer { quant, head, scales })
+        Ok(ActQuantizer { quant, head, scales, threshold: DEFAULT_THRESHOLD })
+    }
+
+    /// The same quantizer with LLM.int8()'s outlier threshold set to `threshold` (> 0; `∞`: no
+    /// outlier columns).
+    pub fn with_threshold(mut self, threshold: f32) -> Result<ActQuantizer, ActQuantError> {
+        if threshold.is_nan() || threshold <= 0.0 {
+            return Err(ActQuantError::BadThreshold { threshold });
+        }
+        self.threshold = threshold;
+        Ok(self)
+    }
+
+    /// LLM.int8()'s outlier threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// The per-token INT8 codes of `rows` for the integer path: `Some` for `int8-token` and
+    /// `llm-int8` at an input they quantize, `None` otherwise.
+    pub fn token_codes(&self, input: LinearInput, rows: &[f32], width: usize) -> Option<TokenCodes> {
+        if input == LinearInput::Classifier && self.head == ActHead::Float {
+            return None;
+        }
+        match (self.quant.ty, self.quant.granularity) {
+            (ActType::Int8, ActGranularity::PerToken) => Some(TokenCodes::per_token(rows, width)),
+            (_, ActGranularity::PerTokenOutliers) => Some(TokenCodes::llm_int8(rows, width, self.threshold)),
+            _ => None,
+        }
     }
 
     /// Quantizes and dequantizes `rows` (rows of `width` values, the input of the layers named
@@ -255,6 +307,9 @@ impl ActQuantizer {
                 let s = self.scales.get(&input).copied().unwrap_or(0.0);
                 ty.fake_quant(rows, s);
             }
+            ActGranularity::PerTokenOutliers => {
+                TokenCodes::llm_int8(rows, width, self.threshold).dequantize_into(rows);
+            }
         }
     }
 }
@@ -279,6 +334,7 @@ mod tests {
             assert_eq!(ActQuant::parse(&a.name().to_uppercase()), Ok(a));
         }
         assert_eq!(ActQuant::ALL.iter().filter(|a| a.is_static()).count(), 3);
+        assert_eq!(ActQuant::parse("LLM-int8"), Ok(ActQuant::LLM_INT8));
         assert!(matches!(ActQuant::parse("int8"), Err(ActQuantError::Unknown { .. })));
     }
 

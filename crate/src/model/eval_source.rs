@@ -59,6 +59,12 @@ impl<'m> ModelSource<'m> {
         self
     }
 
+    /// The same source with its weight products on `path` ([`super::int_path`]).
+    pub fn with_matmul(mut self, path: super::MatmulPath) -> ModelSource<'m> {
+        self.state.matmul = path;
+        self
+    }
+
     /// The same source running the model as `forward` says.
     pub fn with_forward(mut self, forward: ForwardMode) -> ModelSource<'m> {
         self.forward = forward;

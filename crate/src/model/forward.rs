@@ -22,6 +22,7 @@
 //! `w.reshape(n_head, 2, head_dim/2, dim).swapaxes(1, 2).reshape(n_head*head_dim, dim)`).
 
 use super::act_quant::ActQuantizer;
+use super::int_path::{prepare, product, MatmulPath, PathStats};
 use super::kv_cache::{KvCache, KvType};
 use super::weights::{default_threads, dot, Weights};
 use super::{Config, ModelError};
@@ -65,6 +66,10 @@ pub struct State {
     pub threads: usize,
     /// Quantization of every linear layer's input ([`super::act_quant`]); `None`: f32.
     pub act: Option<ActQuantizer>,
+    /// Which arithmetic the weight products use ([`super::int_path`]; default exact f32).
+    pub matmul: MatmulPath,
+    /// What the products did: how many ran integer dots, LLM.int8()'s outlier columns.
+    pub stats: PathStats,
 }
 
 impl State {
@@ -96,6 +101,8 @@ impl State {
             capacity,
             threads: default_threads(),
             act: None,
+            matmul: MatmulPath::Exact,
+            stats: PathStats::default(),
         }
     }
 }
@@ -200,11 +207,11 @@ pub fn forward_observed<'s>(
         // ---- attention ----
         rmsnorm(&mut s.xb[..dim], &s.x, &lw.attn_norm, c.rms_eps);
         observe(LinearInput::Attention { layer: l }, &s.xb[..dim]);
-        quantize_input(&s.act, LinearInput::Attention { layer: l }, &mut s.xb[..dim]);
-
-        lw.wq.matvec_threads(&s.xb[..dim], &mut s.q, threads);
-        lw.wk.matvec_threads(&s.xb[..dim], &mut s.k, threads);
-        lw.wv.matvec_threads(&s.xb[..dim], &mut s.v, threads);
+        let p =
+            prepare(s.act.as_ref(), s.matmul, LinearInput::Attention { layer: l }, &mut s.xb[..dim], dim, &mut s.stats);
+        product(&lw.wq, &s.xb[..dim], &p, &mut s.q, threads, &mut s.stats);
+        product(&lw.wk, &s.xb[..dim], &p, &mut s.k, threads, &mut s.stats);
+        product(&lw.wv, &s.xb[..dim], &p, &mut s.v, threads, &mut s.stats);
 
         // Rotary position embedding of every query and key head (adjacent pairs).
         rope(&mut s.q, hd, c.rope_dim, pos, c.rope_theta);
@@ -237,8 +244,9 @@ pub fn forward_observed<'s>(
 
         // Output projection, then the residual connection.
         observe(LinearInput::AttentionOutput { layer: l }, &s.xb[..q_dim]);
-        quantize_input(&s.act, LinearInput::AttentionOutput { layer: l }, &mut s.xb[..q_dim]);
-        lw.wo.matvec_threads(&s.xb[..q_dim], &mut s.xb2, threads);
+        let input = LinearInput::AttentionOutput { layer: l };
+        let p = prepare(s.act.as_ref(), s.matmul, input, &mut s.xb[..q_dim], q_dim, &mut s.stats);
+        product(&lw.wo, &s.xb[..q_dim], &p, &mut s.xb2, threads, &mut s.stats);
         for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
             *x += d;
         }
@@ -246,15 +254,16 @@ pub fn forward_observed<'s>(
         // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
         rmsnorm(&mut s.xb[..dim], &s.x, &lw.ffn_norm, c.rms_eps);
         observe(LinearInput::Ffn { layer: l }, &s.xb[..dim]);
-        quantize_input(&s.act, LinearInput::Ffn { layer: l }, &mut s.xb[..dim]);
-        lw.w_gate.matvec_threads(&s.xb[..dim], &mut s.hb, threads);
-        lw.w_up.matvec_threads(&s.xb[..dim], &mut s.hb2, threads);
+        let p = prepare(s.act.as_ref(), s.matmul, LinearInput::Ffn { layer: l }, &mut s.xb[..dim], dim, &mut s.stats);
+        product(&lw.w_gate, &s.xb[..dim], &p, &mut s.hb, threads, &mut s.stats);
+        product(&lw.w_up, &s.xb[..dim], &p, &mut s.hb2, threads, &mut s.stats);
         for (g, &u) in s.hb.iter_mut().zip(&s.hb2) {
             *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g)
         }
         observe(LinearInput::FfnDown { layer: l }, &s.hb);
-        quantize_input(&s.act, LinearInput::FfnDown { layer: l }, &mut s.hb);
-        lw.w_down.matvec_threads(&s.hb, &mut s.xb2, threads);
+        let hidden = s.hb.len();
+        let p = prepare(s.act.as_ref(), s.matmul, LinearInput::FfnDown { layer: l }, &mut s.hb, hidden, &mut s.stats);
+        product(&lw.w_down, &s.hb, &p, &mut s.xb2, threads, &mut s.stats);
         for (x, &d) in s.x.iter_mut().zip(&s.xb2) {
             *x += d;
         }
@@ -263,18 +272,9 @@ pub fn forward_observed<'s>(
     // Final norm and the classifier.
     rmsnorm(&mut s.xb[..dim], &s.x, &w.output_norm, c.rms_eps);
     observe(LinearInput::Classifier, &s.xb[..dim]);
-    quantize_input(&s.act, LinearInput::Classifier, &mut s.xb[..dim]);
-    w.classifier().matvec_threads(&s.xb[..dim], &mut s.logits, threads);
+    let p = prepare(s.act.as_ref(), s.matmul, LinearInput::Classifier, &mut s.xb[..dim], dim, &mut s.stats);
+    product(w.classifier(), &s.xb[..dim], &p, &mut s.logits, threads, &mut s.stats);
     &s.logits
-}
-
-/// Quantizes and dequantizes one position's input of the layers `input` names in place, when
-/// the state asks for activation quantization (one branch per input when it does not).
-#[inline]
-fn quantize_input(act: &Option<ActQuantizer>, input: LinearInput, x: &mut [f32]) {
-    if let Some(a) = act {
-        a.apply(input, x, x.len());
-    }
 }
 
 /// `out = x / sqrt(mean(x²) + eps) · weight` (the sum of squares in f64).

@@ -14,8 +14,8 @@
 //! attention, SwiGLU, the residual adds) runs per position with the very functions and loop
 //! order of `forward`. tests/rust/forward_batch.rs checks this for every weight format family.
 
-use super::act_quant::ActQuantizer;
 use super::forward::{rmsnorm, rope, softmax, LinearInput, State};
+use super::int_path::{prepare, product};
 use super::kv_cache::KvCache;
 use super::weights::{dot, Layer, Weights};
 use super::{Config, ModelError};
@@ -178,7 +178,7 @@ pub fn forward_batch_observed<'b>(
     }
     for (l, lw) in w.layers.iter().enumerate() {
         attention_half(c, lw, l, s, b, n, pos0, &mut observe);
-        ffn_half(c, lw, l, (s.threads, s.act.as_ref()), b, n, &mut observe);
+        ffn_half(c, lw, l, s, b, n, &mut observe);
     }
 
     let (dim, threads) = (c.dim, s.threads);
@@ -191,10 +191,10 @@ pub fn forward_batch_observed<'b>(
         BatchLogits::Last => (&mut xn[(n - 1) * dim..], vocab),
         BatchLogits::Nothing => (&mut xn[..0], 0),
     };
-    quantize_rows(s.act.as_ref(), LinearInput::Classifier, rows, dim);
     b.logits_len = len;
     if len > 0 {
-        w.classifier().matmul_threads(rows, &mut b.logits[..len], threads);
+        let p = prepare(s.act.as_ref(), s.matmul, LinearInput::Classifier, rows, dim, &mut s.stats);
+        product(w.classifier(), rows, &p, &mut b.logits[..len], threads, &mut s.stats);
     }
     &b.logits[..len]
 }
@@ -219,10 +219,10 @@ pub(crate) fn attention_half(
     let (q, k, v) = (&mut b.q[..n * q_dim], &mut b.k[..n * kv_dim], &mut b.v[..n * kv_dim]);
     norm_rows(xn, x, &lw.attn_norm, c.rms_eps, dim);
     observe(LinearInput::Attention { layer: l }, xn, dim);
-    quantize_rows(s.act.as_ref(), LinearInput::Attention { layer: l }, xn, dim);
-    lw.wq.matmul_threads(xn, q, threads);
-    lw.wk.matmul_threads(xn, k, threads);
-    lw.wv.matmul_threads(xn, v, threads);
+    let p = prepare(s.act.as_ref(), s.matmul, LinearInput::Attention { layer: l }, xn, dim, &mut s.stats);
+    product(&lw.wq, xn, &p, q, threads, &mut s.stats);
+    product(&lw.wk, xn, &p, k, threads, &mut s.stats);
+    product(&lw.wv, xn, &p, v, threads, &mut s.stats);
     for (i, (qr, (kr, vr))) in
         q.chunks_exact_mut(q_dim).zip(k.chunks_exact_mut(kv_dim).zip(v.chunks_exact(kv_dim))).enumerate()
     {
@@ -233,37 +233,37 @@ pub(crate) fn attention_half(
     let cache = &s.kv;
     per_row(ao, q_dim, threads, &|i, out| attend(c, cache, l, &q[i * q_dim..(i + 1) * q_dim], pos0 + i, out));
     observe(LinearInput::AttentionOutput { layer: l }, ao, q_dim);
-    quantize_rows(s.act.as_ref(), LinearInput::AttentionOutput { layer: l }, ao, q_dim);
-    lw.wo.matmul_threads(ao, proj, threads);
+    let p = prepare(s.act.as_ref(), s.matmul, LinearInput::AttentionOutput { layer: l }, ao, q_dim, &mut s.stats);
+    product(&lw.wo, ao, &p, proj, threads, &mut s.stats);
     add(x, proj);
 }
 
 /// The feed-forward (SwiGLU) half of layer `l` on the block's residual rows `b.x[..n·dim]`,
-/// with the products' threads and the state's activation quantization.
+/// with the state's threads, activation quantization and matmul path (its cache is not read).
 /// `observe` sees the inputs of `ffn_gate/up` and of `ffn_down`.
 pub(crate) fn ffn_half(
     c: &Config,
     lw: &Layer,
     l: usize,
-    (threads, act): (usize, Option<&ActQuantizer>),
+    s: &mut State,
     b: &mut BatchState,
     n: usize,
     observe: &mut dyn FnMut(LinearInput, &[f32], usize),
 ) {
-    let (dim, hidden) = (c.dim, c.hidden_dim);
+    let (dim, hidden, threads) = (c.dim, c.hidden_dim, s.threads);
     let (x, xn, proj) = (&mut b.x[..n * dim], &mut b.xn[..n * dim], &mut b.proj[..n * dim]);
     let (hb, hb2) = (&mut b.hb[..n * hidden], &mut b.hb2[..n * hidden]);
     norm_rows(xn, x, &lw.ffn_norm, c.rms_eps, dim);
     observe(LinearInput::Ffn { layer: l }, xn, dim);
-    quantize_rows(act, LinearInput::Ffn { layer: l }, xn, dim);
-    lw.w_gate.matmul_threads(xn, hb, threads);
-    lw.w_up.matmul_threads(xn, hb2, threads);
+    let p = prepare(s.act.as_ref(), s.matmul, LinearInput::Ffn { layer: l }, xn, dim, &mut s.stats);
+    product(&lw.w_gate, xn, &p, hb, threads, &mut s.stats);
+    product(&lw.w_up, xn, &p, hb2, threads, &mut s.stats);
     for (g, &u) in hb.iter_mut().zip(hb2.iter()) {
         *g = *g / (1.0 + (-*g).exp()) * u; // silu(g) = g · σ(g), as in `forward`
     }
     observe(LinearInput::FfnDown { layer: l }, hb, hidden);
-    quantize_rows(act, LinearInput::FfnDown { layer: l }, hb, hidden);
-    lw.w_down.matmul_threads(hb, proj, threads);
+    let p = prepare(s.act.as_ref(), s.matmul, LinearInput::FfnDown { layer: l }, hb, hidden, &mut s.stats);
+    product(&lw.w_down, hb, &p, proj, threads, &mut s.stats);
     add(x, proj);
 }
 
@@ -310,15 +310,6 @@ fn per_row(out: &mut [f32], width: usize, threads: usize, f: &(dyn Fn(usize, &mu
     }
     for (i, row) in out.chunks_exact_mut(width).enumerate() {
         f(i, row);
-    }
-}
-
-/// Quantizes and dequantizes the block's input rows of the layers `input` names in place, when
-/// the state asks for activation quantization.
-#[inline]
-fn quantize_rows(act: Option<&ActQuantizer>, input: LinearInput, rows: &mut [f32], width: usize) {
-    if let Some(a) = act {
-        a.apply(input, rows, width);
     }
 }
 

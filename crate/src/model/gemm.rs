@@ -46,29 +46,45 @@ impl Matrix {
             x.len(),
             out.len()
         );
-        if threads > 1 && rows * cols * n >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
-            // Task i computes weight rows i·chunk.. for every activation row into its own tile,
-            // copied into place afterwards (the tile's outputs are strided in `out`).
-            let chunk = rows.div_ceil(threads);
-            let tasks = rows.div_ceil(chunk);
-            let tiles: Vec<std::sync::Mutex<Vec<f32>>> =
-                (0..tasks).map(|i| std::sync::Mutex::new(vec![0f32; n * (chunk.min(rows - i * chunk))])).collect();
-            super::pool::run(tasks, &|i| {
-                let mut tile = tiles[i].lock().unwrap_or_else(|e| e.into_inner());
-                self.tile(i * chunk, &mut tile, x);
-            });
-            for (i, tile) in tiles.into_iter().enumerate() {
-                let tile = tile.into_inner().unwrap_or_else(|e| e.into_inner());
-                let width = tile.len() / n;
-                for (b, t) in tile.chunks_exact(width).enumerate() {
-                    out[b * rows + i * chunk..][..width].copy_from_slice(t);
-                }
-            }
-            return;
-        }
-        self.tile(0, out, x);
+        split_tiles(out, TensorShape { rows, cols }, n, threads, |r0, tile| self.tile(r0, tile, x));
     }
+}
 
+/// Runs `tile(r0, t)` over `out` (`n` rows of one output per weight row of a `shape` matrix):
+/// `t[b·w + i]` is weight row `r0 + i`'s output for activation row `b`, for `w = t.len() / n`
+/// weight rows. Large products are split by weight rows over at most `threads` threads, each
+/// task into its own tile copied into place afterwards (a tile's outputs are strided in `out`);
+/// the same rows go through the same `tile` whatever the thread count.
+pub(super) fn split_tiles(
+    out: &mut [f32],
+    shape: TensorShape,
+    n: usize,
+    threads: usize,
+    tile: impl Fn(usize, &mut [f32]) + Sync,
+) {
+    let TensorShape { rows, cols } = shape;
+    if threads > 1 && rows * cols * n >= PARALLEL_MIN_WEIGHTS && rows >= 2 * threads {
+        let chunk = rows.div_ceil(threads);
+        let tasks = rows.div_ceil(chunk);
+        let tiles: Vec<std::sync::Mutex<Vec<f32>>> =
+            (0..tasks).map(|i| std::sync::Mutex::new(vec![0f32; n * (chunk.min(rows - i * chunk))])).collect();
+        super::pool::run(tasks, &|i| {
+            let mut t = tiles[i].lock().unwrap_or_else(|e| e.into_inner());
+            tile(i * chunk, &mut t);
+        });
+        for (i, t) in tiles.into_iter().enumerate() {
+            let t = t.into_inner().unwrap_or_else(|e| e.into_inner());
+            let width = t.len() / n;
+            for (b, part) in t.chunks_exact(width).enumerate() {
+                out[b * rows + i * chunk..][..width].copy_from_slice(part);
+            }
+        }
+        return;
+    }
+    tile(0, out);
+}
+
+impl Matrix {
     /// The plain reference of [`Matrix::matmul_threads`]: one matrix-vector product per row.
     pub fn matmul_reference(&self, x: &[f32], out: &mut [f32]) {
         let TensorShape { rows, cols } = self.shape();

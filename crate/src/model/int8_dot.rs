@@ -168,6 +168,27 @@ fn nibble_dot(qs: &[u8], q: &[i8], offset: i32) -> i32 {
     s0 + s1
 }
 
+/// `Σ a_j · (w_j − 128)` in i32: per-token INT8 activation codes times one row of an 8-bit
+/// symmetric [`crate::formats::int::IntTensor`] (codes stored offset binary, `q + 128`). Exact
+/// (|a|, |q| ≤ 127, so the sum fits an i32 for rows below 2^17 values); AVX2 natively where the
+/// CPU has it, the same integers either way.
+///
+/// Panics if the lengths differ.
+pub fn dot_i8_offset(a: &[i8], w: &[u8]) -> i32 {
+    assert_eq!(a.len(), w.len(), "{} activation codes against {} weight codes", a.len(), w.len());
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { avx2::dot_i8_offset(a, w) };
+    }
+    dot_i8_offset_ref(a, w)
+}
+
+/// The portable [`dot_i8_offset`].
+pub fn dot_i8_offset_ref(a: &[i8], w: &[u8]) -> i32 {
+    a.iter().zip(w).map(|(&x, &c)| i32::from(x) * (i32::from(c) - 128)).sum()
+}
+
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
     std::arch::is_x86_feature_detected!("avx2")
@@ -224,15 +245,25 @@ mod avx2 {
             // SAFETY: `q` is 32 bytes (chunks_exact), the loads below read within `b` (its
             // type's block size: 16 nibble bytes at 2 or 4, 32 codes at 2).
             let a = _mm256_loadu_si256(q.as_ptr().cast());
-            let lanes = match ty {
-                Int8DotType::Q8_0 => signed_pairs(_mm256_loadu_si256(b[2..34].as_ptr().cast()), a),
-                Int8DotType::Q4_0 => signed_pairs(_mm256_sub_epi8(nibbles(&b[2..18], low), _mm256_set1_epi8(8)), a),
+            let (lanes, dw) = match ty {
+                Int8DotType::Q8_0 => (signed_pairs(_mm256_loadu_si256(b[2..34].as_ptr().cast()), a), F16c::at(b, 0)),
+                Int8DotType::Q4_0 => {
+                    let w = _mm256_sub_epi8(nibbles(&b[2..18], low), _mm256_set1_epi8(8));
+                    (signed_pairs(w, a), F16c::at(b, 0))
+                }
                 Int8DotType::Q4_1 => {
-                    offsets += F16c::at(b, 2) * x.s[k];
-                    _mm256_madd_epi16(_mm256_maddubs_epi16(nibbles(&b[4..20], low), a), _mm256_set1_epi16(1))
+                    // `d` and `m` by one 32-bit load (`vmovd`, which writes the whole register) and
+                    // one conversion. Read one f16 at a time (`F16c::at`), each compiled to a
+                    // `vpinsrw` merging into the register that held `offsets`: a false dependency
+                    // that put the loop-carried offset sum on every block's path and made this
+                    // kernel half as fast as Q4_0's (BENCHMARKS.md).
+                    let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+                    offsets += _mm_cvtss_f32(_mm_movehdup_ps(dm)) * x.s[k];
+                    let sums = _mm256_maddubs_epi16(nibbles(&b[4..20], low), a);
+                    (_mm256_madd_epi16(sums, _mm256_set1_epi16(1)), _mm_cvtss_f32(dm))
                 }
             };
-            let scale = _mm256_set1_ps(F16c::at(b, 0) * x.d[k]);
+            let scale = _mm256_set1_ps(dw * x.d[k]);
             acc = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(lanes), acc);
         }
         hsum(acc) + offsets
@@ -252,6 +283,29 @@ mod avx2 {
     unsafe fn signed_pairs(w: __m256i, a: __m256i) -> __m256i {
         let pairs = _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w));
         _mm256_madd_epi16(pairs, _mm256_set1_epi16(1))
+    }
+
+    /// [`super::dot_i8_offset`]: 32 codes at a time into eight i32 lanes (`w − 128` is the code
+    /// with its top bit flipped, read as i8), the tail in scalar code.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2; `a.len() == w.len()`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot_i8_offset(a: &[i8], w: &[u8]) -> i32 {
+        let flip = _mm256_set1_epi8(-128);
+        let mut acc = _mm256_setzero_si256();
+        let (ac, wc) = (a.chunks_exact(32), w.chunks_exact(32));
+        let tail = super::dot_i8_offset_ref(ac.remainder(), wc.remainder());
+        for (x, c) in ac.zip(wc) {
+            // SAFETY: both chunks are 32 bytes.
+            let xv = _mm256_loadu_si256(x.as_ptr().cast());
+            let wv = _mm256_xor_si256(_mm256_loadu_si256(c.as_ptr().cast()), flip);
+            acc = _mm256_add_epi32(acc, signed_pairs(wv, xv));
+        }
+        let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+        _mm_cvtsi128_si32(s) + tail
     }
 
     #[target_feature(enable = "avx2")]

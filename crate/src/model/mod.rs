@@ -17,6 +17,8 @@
 //!   per block ([`Matrix::matmul_threads`]). Evaluation and prompt prefill use it.
 //! - [`act_quant`]: activation quantization of every linear layer's input (INT8, INT4, FP8;
 //!   per-token, per-tensor dynamic or static scales; `State::act`), simulated in f32.
+//! - [`llm_int8`]: LLM.int8() (`llm-int8` activations, int8 vector-wise weights).
+//! - [`int_path`]: integer dot products in the forward (`State::matmul`, [`MatmulPath`]).
 //! - [`activations`]: per-input-channel activation absmax/RMS over a calibration text.
 //!
 //! ```no_run
@@ -52,10 +54,12 @@ pub mod hf_gguf;
 pub mod hf_layout;
 pub mod hf_vocab;
 pub mod int8_dot;
+pub mod int_path;
 mod kernels;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod kernels_simd128;
 pub mod kv_cache;
+pub mod llm_int8;
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod pool;
 #[cfg(target_arch = "wasm32")]
@@ -74,6 +78,7 @@ pub use forward::{forward, forward_observed, rmsnorm, rope, softmax, try_forward
 pub use forward_batch::{
     forward_batch, forward_batch_observed, try_forward_batch, ActivationObserver, BatchLogits, BatchState, Block,
 };
+pub use int_path::{MatmulPath, OutlierCount, PathStats};
 pub use kv_cache::{KvCache, KvType, KvTypeError};
 pub use quantize::{planned_schemes, quantize_model, quantize_model_with, QuantReport, TensorQuantReport};
 pub use sampler::{Rng, Sampler, SamplerConfig};
