@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! parseTarget(name) -> {name, scheme, isFileType}
-//! listMethods() -> [{name: "rtn"|"imatrix"|"gptq", formats, calibration: "none"|"activations"|"layerSequential"}]
+//! listMethods() -> [{name: "rtn"|"imatrix"|"gptq"|"awq"|"hqq", formats, calibration: "none"|"activations"|"layerSequential"}]
 //! methodSupports(method, target) -> bool        // target: a format or a llama.cpp file type name
 //! calibrationChapters(tokens) -> {first, last, charsWanted}   // Moby-Dick chapters 4+ to read
 //! model.calibrate(text, {tokens?, chunk?}, onProgress?(done, total) -> bool|void) -> LabImatrix
@@ -80,7 +80,8 @@ fn calibration_of(m: Method) -> Calibration {
     match m {
         Method::Rtn => Calibration::None,
         Method::Imatrix => Calibration::Activations,
-        Method::Gptq => Calibration::LayerSequential,
+        Method::Gptq | Method::Awq => Calibration::LayerSequential,
+        Method::Hqq => Calibration::None,
     }
 }
 

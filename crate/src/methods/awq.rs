@@ -56,6 +56,9 @@ pub enum AwqError {
     NoFiniteLoss,
 }
 
+/// The formats [`supports`] takes, for users.
+pub const SUPPORTED: &str = "int per channel or group and the GGUF block types (k-quants included)";
+
 /// True if AWQ takes `scheme`: an INT scheme per channel or per group, or a quantized ggml
 /// block type (not a float type).
 pub fn supports(scheme: &QuantScheme) -> bool {

@@ -62,6 +62,7 @@ use crate::formats::int;
 use crate::formats::{
     GgmlType, Granularity, Mapping, QuantError, QuantScheme, QuantizedTensor, RangeRule, TensorShape, ValueType,
 };
+use crate::io::export::{ExportError, RoundToNearest, TensorMethod};
 
 /// The solver's settings (the reference's `opt_params`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -408,5 +409,42 @@ mod tests {
             assert_eq!(err, HqqError::UnsupportedScheme { scheme: scheme.name() });
             assert!(err.to_string().contains(SUPPORTED));
         }
+    }
+}
+
+/// HQQ for the tensors in formats it writes, round to nearest for the rest (a preset's wider
+/// tensors): the tensor method `quantlab quantize --method hqq`, `quantlab eval --method hqq`,
+/// recipe entries and the lab share.
+#[derive(Debug, Default)]
+pub struct HqqMethod {
+    pub options: HqqOptions,
+    /// Tensors HQQ quantized, and those it left to round to nearest.
+    pub hqq_tensors: usize,
+    pub rtn_tensors: usize,
+}
+
+impl HqqMethod {
+    /// The line saying what was done.
+    pub fn note(&self) -> String {
+        format!("HQQ quantized {} tensors; {} rounded to nearest", self.hqq_tensors, self.rtn_tensors)
+    }
+}
+
+impl TensorMethod for HqqMethod {
+    fn quantize(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        values: &[f32],
+        shape: TensorShape,
+    ) -> Result<QuantizedTensor, ExportError> {
+        if !supports(scheme) {
+            self.rtn_tensors += 1;
+            return RoundToNearest.quantize(name, scheme, values, shape);
+        }
+        let out = quantize(scheme, values, shape, &self.options)
+            .map_err(|e| ExportError::Tensor(format!("tensor '{name}': HQQ: {e}")))?;
+        self.hqq_tensors += 1;
+        Ok(out.tensor)
     }
 }
