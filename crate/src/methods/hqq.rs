@@ -196,7 +196,7 @@ pub fn quantize(
                 .scale
                 .iter()
                 .zip(&solution.zero)
-                .map(|(&s, &z)| BlockParams::with_min(f16::from_f64(1.0 / s), f16::from_f64(-z / s)))
+                .map(|(&s, &z)| BlockParams::with_min(half_of(1.0 / s), half_of(-z / s)))
                 .collect();
             finish(&grid, shape, weights, params, solution)
         }
@@ -343,11 +343,18 @@ impl Step {
     }
 }
 
+/// `v` stored as f16 through f32, the same bits on every target: `f16::from_f64` takes the F16C
+/// instructions natively (through f32) and rounds once in software in wasm32, and the two differ
+/// now and then in the last bit, which the lab's exports must not (they equal the CLI's).
+fn half_of(v: f64) -> f16 {
+    f16::from_f32(v as f32)
+}
+
 /// The generalised soft-thresholding of the `l_p` proximal step:
 /// `sign(x)·max(|x| − |x|^(p−1)/β, 0)` (0 at `x = 0`, where `|x|^(p−1)` is infinite).
 fn shrink(x: f64, beta: f64, p: f64) -> f64 {
     let a = x.abs();
-    let out = (a - (1.0 / beta) * a.powf(p - 1.0)).max(0.0);
+    let out = (a - (1.0 / beta) * libm::pow(a, p - 1.0)).max(0.0);
     if x == 0.0 {
         0.0
     } else {
@@ -360,7 +367,7 @@ fn shrink(x: f64, beta: f64, p: f64) -> f64 {
 pub fn reconstruction_error(weights: &[f32], values: &[f32], p: f64) -> (f64, f64) {
     weights.iter().zip(values).fold((0.0, 0.0), |(lp, sq), (&w, &v)| {
         let d = f64::from(w) - f64::from(v);
-        (lp + d.abs().powf(p), sq + d * d)
+        (lp + libm::pow(d.abs(), p), sq + d * d)
     })
 }
 
