@@ -315,14 +315,18 @@ impl Step {
             return self.groups(weights, scale, zero, err);
         }
         let band = groups.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts = weights
-                .chunks(band * self.group_len)
-                .zip(scale.chunks(band))
-                .zip(zero.chunks_mut(band).zip(err.chunks_mut(band)));
-            for ((w, s), (z, e)) in parts {
-                scope.spawn(move || self.groups(w, s, z, e));
-            }
+        // The model's pool, not std::thread: wasm32 cannot spawn threads (its pool's are web
+        // workers, when the threaded core runs).
+        let parts: Vec<std::sync::Mutex<_>> = weights
+            .chunks(band * self.group_len)
+            .zip(scale.chunks(band))
+            .zip(zero.chunks_mut(band).zip(err.chunks_mut(band)))
+            .map(std::sync::Mutex::new)
+            .collect();
+        crate::model::pool::run(parts.len(), &|i| {
+            let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
+            let ((w, s), (z, e)) = &mut *part;
+            self.groups(w, s, z, e);
         });
     }
 
