@@ -272,7 +272,7 @@ impl HasKind for crate::recipe::RecipeError {
             R::Syntax(_) | R::Entry { .. } | R::Duplicate { .. } => ErrorKind::bad(Input::File),
             R::Format { source, .. } => source.kind(),
             // A method that cannot produce the format: a valid pairing this build cannot run.
-            R::Version { .. } | R::Method { .. } => ErrorKind::Unsupported,
+            R::Version { .. } | R::Method { .. } | R::NotPerTensor { .. } => ErrorKind::Unsupported,
             R::UnknownTensor { .. } => ErrorKind::bad(Input::Model),
         }
     }

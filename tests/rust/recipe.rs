@@ -71,7 +71,7 @@ fn errors_name_the_entry_and_field() {
     );
     assert!(e.to_string().starts_with("tensors[1] (\"b.weight\"): unknown field `fromat`"), "{e}");
     let e = parse_err(
-        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0", "method": "awq"}]}"#,
+        r#"{"version": 1, "default": {"format": "q4_0"}, "tensors": [{"name": "a.weight", "format": "q8_0", "method": "awesome"}]}"#,
     );
     assert!(matches!(&e, RecipeError::Entry { entry, .. } if *entry == tensor(0, "a.weight")), "{e}");
 
@@ -373,4 +373,54 @@ fn sensitivity_scan_and_recipe_on_a_tiny_model() {
     let rows = json["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[2]["format"].as_str(), recipe.name.as_deref());
+}
+
+#[test]
+fn awq_is_refused_per_tensor_and_hqq_entries_match_the_whole_model_method() {
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q8_0"}, "tensors": [{"name": "blk.0.attn_q.weight", "format": "q4_0", "method": "awq"}]}"#,
+    );
+    assert_eq!(e, RecipeError::NotPerTensor { entry: tensor(0, "blk.0.attn_q.weight"), method: Method::Awq });
+    assert!(e.to_string().starts_with("tensors[0] (\"blk.0.attn_q.weight\"): field \"method\": awq cannot"), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Unsupported);
+    let e = parse_err(r#"{"version": 1, "default": {"format": "int4-sym-g32", "method": "awq"}}"#);
+    assert_eq!(e, RecipeError::NotPerTensor { entry: EntryRef::Default, method: Method::Awq });
+    // HQQ writes asymmetric min/max grids only.
+    let e = parse_err(
+        r#"{"version": 1, "default": {"format": "q8_0"}, "tensors": [{"name": "a.weight", "format": "q4_0", "method": "hqq"}]}"#,
+    );
+    assert_eq!(e, RecipeError::Method { entry: tensor(0, "a.weight"), method: Method::Hqq, format: "q4_0".into() });
+
+    // An hqq entry gets the same bytes as `--method hqq` gives that tensor; the others stay RTN.
+    let dir = tempfile::tempdir().unwrap();
+    let input = tiny_gguf(dir.path(), None);
+    let recipe = write(
+        dir.path(),
+        "hqq.json",
+        r#"{"version": 1, "default": {"format": "q5_1"}, "tensors": [{"name": "blk.0.ffn_up.weight", "format": "q5_1", "method": "hqq"}]}"#,
+    );
+    let (mixed, hqq, rtn) = (dir.path().join("m.gguf"), dir.path().join("h.gguf"), dir.path().join("r.gguf"));
+    quantize::run(&quantize::QuantizeArgs { pure: true, ..recipe_args(&input, &recipe, &mixed) }).unwrap();
+    let mut whole = quantize::QuantizeArgs { pure: true, ..quantize::QuantizeArgs::new(&input, "q5_1", &hqq) };
+    whole.method.method = Method::Hqq;
+    quantize::run(&whole).unwrap();
+    quantize::run(&quantize::QuantizeArgs { pure: true, ..quantize::QuantizeArgs::new(&input, "q5_1", &rtn) }).unwrap();
+    let read = |p: &Path| std::fs::read(p).unwrap();
+    let (m, h, r) = (read(&mixed), read(&hqq), read(&rtn));
+    let data = |bytes: &[u8], name: &str| {
+        let f = GgufFile::parse(bytes, bytes.len() as u64).unwrap();
+        f.tensor_data(bytes, f.tensor(name).unwrap()).unwrap().to_vec()
+    };
+    let up = "blk.0.ffn_up.weight";
+    assert_eq!(data(&m, up), data(&h, up), "the hqq entry");
+    assert_ne!(data(&m, up), data(&r, up), "HQQ is not round to nearest here");
+    assert_eq!(data(&m, "blk.0.attn_q.weight"), data(&r, "blk.0.attn_q.weight"), "unlisted: rtn");
+
+    // --method takes the recipe's names, except imatrix (chosen by --imatrix FILE).
+    let parse =
+        |m: &str| Cli::try_parse_from(["quantlab", "quantize", "x.gguf", "-f", "q4_0", "--method", m, "-o", "y.gguf"]);
+    for m in ["rtn", "gptq", "awq", "hqq"] {
+        assert!(parse(m).is_ok(), "{m}");
+    }
+    assert!(parse("imatrix").is_err());
 }

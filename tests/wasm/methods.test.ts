@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import init, { exportHfLayout, exportQuantized, LabEval, LabModel, listMethods, listPresets, methodSupports, parseGgufHeader, parseTarget } from '../../web/src/pkg/quantlab.js';
+import init, { exportQuantized, LabEval, LabImatrix, LabModel, listMethods, listPresets, methodSupports, parseGgufHeader, parseTarget } from '../../web/src/pkg/quantlab.js';
 import { tinyLlama } from '../e2e/tiny-gguf.mjs';
 import { thrown } from './thrown';
 
@@ -35,7 +35,12 @@ const TEXT = 'Call me Ishmael. Some years ago, never mind how long precisely, ha
 
 describe('methods and presets from the core', () => {
   test('the method list and its support rules come from recipe::Method', () => {
-    expect(listMethods().map((m) => m.name)).toEqual(['rtn', 'imatrix', 'gptq']);
+    expect(listMethods().map((m) => m.name)).toEqual(['rtn', 'imatrix', 'gptq', 'awq', 'hqq']);
+    expect(listMethods().map((m) => m.calibration)).toEqual(['none', 'activations', 'layerSequential', 'layerSequential', 'none']);
+    expect(methodSupports('awq', 'q4_k_m')).toBe(true);
+    expect(methodSupports('awq', 'nf4')).toBe(false);
+    expect(methodSupports('hqq', 'int4-asym-g64')).toBe(true);
+    expect(methodSupports('hqq', 'int4-sym-g64')).toBe(false);
     expect(methodSupports('gptq', 'q4_0')).toBe(true);
     expect(methodSupports('gptq', 'q4_k_m')).toBe(false);
     expect(methodSupports('imatrix', 'q4_k_m')).toBe(true);
@@ -146,6 +151,24 @@ describe('calibration and the data-driven methods', () => {
     }
   });
 
+  test('a saved importance matrix (toGguf → fromGguf) gives the same importances and codes; a corrupt or foreign one is refused', () => {
+    const imatrix = tiny.calibrate(TEXT, { tokens: 256, chunk: 64 });
+    const saved = imatrix.toGguf('calib');
+    const restored = LabImatrix.fromGguf(saved, imatrix.info().textTokens, tiny);
+    const [a, b] = [tiny.quantizeImatrix('q4_0', 'pure', imatrix), tiny.quantizeImatrix('q4_0', 'pure', restored)];
+    try {
+      expect(restored.info()).toEqual(imatrix.info());
+      expect([...restored.importance('blk.1.ffn_down.weight')!]).toEqual([...imatrix.importance('blk.1.ffn_down.weight')!]);
+      expect(b.quantReport()!.tensors.map((t) => t.error.mse)).toEqual(a.quantReport()!.tensors.map((t) => t.error.mse));
+      expect(thrown(() => LabImatrix.fromGguf(saved.subarray(0, 64), 256, tiny))).toMatchObject({ kind: 'badInput', what: 'file' });
+      expect(thrown(() => LabImatrix.fromGguf(new Uint8Array([71, 71, 85, 70, 3, 0, 0, 0, 1, 2, 3]), 256, tiny))).toMatchObject({ kind: 'badInput', what: 'file' });
+      // The default model's matrices are wider than the tiny model's: a foreign matrix is refused.
+      expect(thrown(() => LabImatrix.fromGguf(saved, 256, base))).toMatchObject({ kind: 'badInput', what: 'file' });
+    } finally {
+      for (const x of [a, b, imatrix, restored]) x.free();
+    }
+  });
+
   test('GPTQ: layer-by-layer progress, lower output KL than RTN on the calibration text, cancel and errors', () => {
     const seen: number[] = [];
     const rtn = tiny.quantizeTarget('int3-asym-g32', 'pure');
@@ -164,6 +187,45 @@ describe('calibration and the data-driven methods', () => {
     expect(thrown(() => tiny.quantizeGptq('q4_0', 'pure', TEXT, { tokens: 256 }, () => false))).toMatchObject({ kind: 'cancelled' });
     expect(thrown(() => tiny.quantizeGptq('q4_0', 'pure', TEXT, { tokens: 256, chunk: 64 } as never))).toMatchObject({ kind: 'badInput', what: 'options' });
     expect(thrown(() => tiny.quantizeGptq('q4_0', 'pure', 'x', { tokens: 256 }))).toMatchObject({ kind: 'badInput', what: 'text' });
+  });
+
+  test('AWQ: layer-by-layer progress, lower output KL than RTN on the calibration text, scaled norms, cancel and errors', () => {
+    const seen: number[] = [];
+    const rtn = tiny.quantizeTarget('int3-asym-g32', 'pure');
+    const awq = tiny.quantizeAwq('int3-asym-g32', 'pure', TEXT, { tokens: 256 }, (done: number, total: number) => void seen.push(done / total));
+    try {
+      expect(seen.at(-1)).toBe(1);
+      expect(seen.every((f, i) => i === 0 || f >= seen[i - 1]!)).toBe(true);
+      expect(awq.quantReport()!.tensors.filter((t) => t.to === 'int3-asym-g32')).toHaveLength(15);
+      const [klRtn, klAwq] = evalKl(tiny, [rtn, awq]);
+      expect(Number.isFinite(klAwq)).toBe(true);
+      expect(klAwq).toBeLessThan(klRtn!);
+    } finally {
+      rtn.free();
+      awq.free();
+    }
+    expect(thrown(() => tiny.quantizeAwq('q4_0', 'pure', TEXT, { tokens: 256 }, () => false))).toMatchObject({ kind: 'cancelled' });
+    expect(thrown(() => tiny.quantizeAwq('q4_0', 'pure', TEXT, { tokens: 256, actOrder: true }))).toMatchObject({ kind: 'badInput', what: 'options' });
+    expect(thrown(() => tiny.quantizeAwq('q4_0', 'pure', 'x', { tokens: 256 }))).toMatchObject({ kind: 'badInput', what: 'text' });
+  });
+
+  test('HQQ: every matrix (the embedding too), progress per tensor, lower weight error than RTN, cancel and errors', () => {
+    const seen: string[] = [];
+    const rtn = tiny.quantizeTarget('int4-asym-g32', 'pure');
+    const hqq = tiny.quantizeHqq('int4-asym-g32', 'pure', (_d: number, _t: number, tensor: string) => void seen.push(tensor));
+    try {
+      const [r, h] = [rtn.quantReport()!, hqq.quantReport()!];
+      expect(h.tensors.map((t) => t.to)).toEqual(r.tensors.map((t) => t.to));
+      expect(seen).toContain('token_embd.weight');
+      // Summed squared error below RTN's, as tests/rust/hqq.rs finds on the default model's layers.
+      const sum = (rep: typeof r) => rep.tensors.reduce((a, t) => a + t.error.mse, 0);
+      expect(sum(h)).toBeLessThan(sum(r));
+    } finally {
+      rtn.free();
+      hqq.free();
+    }
+    expect(thrown(() => tiny.quantizeHqq('int4-asym-g32', 'pure', () => false))).toMatchObject({ kind: 'cancelled' });
+    expect(thrown(() => tiny.quantizeHqq('q4_0', 'pure'))).toMatchObject({ kind: 'badInput', what: 'format' });
   });
 });
 
@@ -197,20 +259,83 @@ describe('method exports: the browser core and the native CLI write the same fil
     }
   });
 
-  test.each(['gptq', 'awq'] as const)('the %s layout (Hugging Face checkpoint): exportHfLayout equals `quantlab quantize --layout`', (layout) => {
+  test.each([
+    ['awq', 'q4_0', 'gguf'],
+    ['awq', 'int4-asym-g32', 'safetensors'],
+    ['hqq', 'q4_1', 'gguf'],
+    ['hqq', 'int4-asym-g32', 'safetensors'],
+  ] as const)('%s onto %s, pure: exportAwq / exportHqq write the file of `quantlab quantize --method`', (method, target, extension) => {
+    if (!existsSync(native)) throw new Error(`${native} is missing: build it with \`cargo build\` (npm test's cargo suite does)`);
+    const dir = mkdtempSync(join(tmpdir(), `ql-${method}-`));
+    try {
+      writeFileSync(join(dir, 'tiny.gguf'), TINY_BYTES);
+      writeFileSync(join(dir, 'calib.txt'), TEXT);
+      const outPath = join(dir, `out.${extension}`);
+      const calib = method === 'awq' ? ['--calib', join(dir, 'calib.txt'), '--calib-tokens', '256'] : [];
+      execFileSync(native, ['quantize', join(dir, 'tiny.gguf'), '-f', target, '--pure', '--method', method, ...calib, '-o', outPath], { stdio: 'pipe' });
+      const seen: number[] = [];
+      const progress = (done: number, total: number) => void seen.push(done / total);
+      const web = method === 'awq' ? tiny.exportAwq(TINY_BYTES, target, 'pure', TEXT, { tokens: 256 }, progress) : tiny.exportHqq(TINY_BYTES, target, 'pure', progress);
+      expect(seen.at(-1)).toBe(1);
+      expect(web.extension).toBe(extension);
+      const file = new Uint8Array(readFileSync(outPath));
+      expect(web.bytes.length).toBe(file.length);
+      if (method === 'hqq') expect(Buffer.from(web.bytes).equals(Buffer.from(file))).toBe(true);
+      else {
+        // AWQ folds scales computed from the model's activations into the f32 norms, and the
+        // forward's SIMD sums run in another order on x86 than in wasm32: those vectors may differ
+        // in the last bit. Everything else, every quantized tensor included, is byte-identical.
+        const [a, b] = [tensorsOf(web.bytes, extension), tensorsOf(file, extension)];
+        expect([...a.keys()]).toEqual([...b.keys()]);
+        for (const [name, bytes] of a) {
+          if (!/_norm\.weight$/.test(name)) expect([name, Buffer.from(bytes).equals(Buffer.from(b.get(name)!))]).toEqual([name, true]);
+          else {
+            const [x, y] = [new Float32Array(bytes.slice().buffer), new Float32Array(b.get(name)!.slice().buffer)];
+            x.forEach((v, i) => expect(Math.abs(v - y[i]!)).toBeLessThanOrEqual(1e-6 * Math.abs(y[i]!)));
+          }
+        }
+      }
+      expect(Buffer.from(exportQuantized(TINY_BYTES, target).bytes).equals(Buffer.from(file))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test.each([
+    ['gptq', 'rtn'],
+    ['awq', 'rtn'],
+    ['gptq', 'gptq'],
+    ['awq', 'awq'],
+    ['awq', 'hqq'],
+  ] as const)('the %s layout (Hugging Face checkpoint) with %s codes: exportHfLayout equals `quantlab quantize --layout --method`', (layout, method) => {
     if (!existsSync(native)) throw new Error(`${native} is missing: build it with \`cargo build\` (npm test's cargo suite does)`);
     const dir = mkdtempSync(join(tmpdir(), 'ql-layout-'));
     try {
       writeFileSync(join(dir, 'tiny.gguf'), TINY_BYTES);
-      execFileSync(native, ['quantize', join(dir, 'tiny.gguf'), '-f', 'int4-asym-g32', '--layout', layout, '-o', join(dir, 'out')], { stdio: 'pipe' });
-      const web = exportHfLayout(TINY_BYTES, 'int4-asym-g32', layout);
+      writeFileSync(join(dir, 'calib.txt'), TEXT);
+      const calib = method === 'gptq' || method === 'awq' ? ['--calib', join(dir, 'calib.txt'), '--calib-tokens', '256'] : [];
+      const cli = (m: string, out: string) => execFileSync(native, ['quantize', join(dir, 'tiny.gguf'), '-f', 'int4-asym-g32', '--layout', layout, '--method', m, ...(m === method ? calib : []), '-o', join(dir, out)], { stdio: 'pipe' });
+      cli(method, 'out');
+      const web = tiny.exportHfLayout(TINY_BYTES, 'int4-asym-g32', layout, method, TEXT, { tokens: 256 });
       expect(Buffer.from(web.safetensors).equals(readFileSync(join(dir, 'out', 'model.safetensors')))).toBe(true);
       expect(web.config).toBe(readFileSync(join(dir, 'out', 'config.json'), 'utf8'));
       expect(JSON.parse(web.config).quantization_config.quant_method).toBe(layout);
       expect(web.quantized).toBe(14);
+      if (method !== 'rtn') {
+        // The method's codes, not round to nearest's.
+        cli('rtn', 'rtn');
+        expect(Buffer.from(web.safetensors).equals(readFileSync(join(dir, 'rtn', 'model.safetensors')))).toBe(false);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('exportHfLayout refuses what the layout or method cannot do, with typed errors', () => {
+    expect(thrown(() => tiny.exportHfLayout(TINY_BYTES, 'int4-asym-g32', 'awq', 'imatrix', TEXT, {}))).toMatchObject({ kind: 'badInput', what: 'options' });
+    expect(thrown(() => tiny.exportHfLayout(TINY_BYTES, 'int4-sym-g32', 'awq', 'hqq', TEXT, {}))).toMatchObject({ kind: 'badInput', what: 'format' });
+    expect(thrown(() => tiny.exportHfLayout(TINY_BYTES, 'int4-asym-g32', 'awq', 'awq', TEXT, { actOrder: true }))).toMatchObject({ kind: 'badInput', what: 'options' });
+    expect(thrown(() => tiny.exportHfLayout(TINY_BYTES, 'int4-asym-g32', 'awq', 'awq', TEXT, { tokens: 256 }, () => false))).toMatchObject({ kind: 'cancelled' });
   });
 
   test('imatrix onto q4_0, pure: exportImatrix bytes equal `quantlab quantize --imatrix` with the same matrix file', () => {
@@ -244,6 +369,23 @@ function evalKl(ref: LabModel, models: LabModel[]): number[] {
   } finally {
     ev.free();
   }
+}
+
+/** Each tensor's bytes by name, and the metadata (the header before the data) as `''`. */
+function tensorsOf(file: Uint8Array, extension: string): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  if (extension === 'gguf') {
+    const header = parseGgufHeader(file, file.length);
+    if (header.status !== 'ok') throw new Error('the export did not parse as GGUF');
+    out.set('', file.subarray(0, Math.min(...header.tensors.map((t) => t.offset))));
+    for (const t of header.tensors) out.set(t.name, file.subarray(t.offset, t.offset + t.nBytes));
+    return out;
+  }
+  const n = Number(Buffer.from(file).readBigUInt64LE(0));
+  const json = JSON.parse(Buffer.from(file.subarray(8, 8 + n)).toString('utf8')) as Record<string, { data_offsets?: [number, number] }>;
+  out.set('', file.subarray(0, 8 + n));
+  for (const [name, t] of Object.entries(json)) if (t.data_offsets) out.set(name, file.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]));
+  return out;
 }
 
 /** An F32 tensor of a GGUF file, read through the header parser. */

@@ -175,6 +175,16 @@ describe('Lab', () => {
     expect(worker.requests().length).toBe(sent);
   });
 
+  test("exportHfLayout: a format alone is round to nearest's; a recipe sends its method and calibration", async () => {
+    const { lab, worker } = await labWith();
+    await lab.exportHfLayout('int4-sym-g64', 'gptq');
+    await lab.exportHfLayout({ target: 'int4-sym-g64', method: 'awq', calibrationTokens: 512 }, 'awq', { dataUrl: 'https://example.test/data/' });
+    const [plain, awq] = worker.requests().slice(-2);
+    expect(plain).toMatchObject({ method: 'exportHfLayout', args: { format: 'int4-sym-g64', layout: 'gptq' } });
+    expect(plain!.args).not.toHaveProperty('method');
+    expect(awq).toMatchObject({ method: 'exportHfLayout', args: { format: 'int4-sym-g64', layout: 'awq', method: 'awq', calib: { kind: 'default' }, tokens: 512, dataUrl: 'https://example.test/data/' } });
+  });
+
   test('generate streams tokens to for-await, then the result; leaving early cancels', async () => {
     const tokens = [
       { side: 'base', piece: 'Call', tokenId: 1 },

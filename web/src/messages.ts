@@ -165,7 +165,7 @@ export type CalibSource = { kind: 'default' } | { kind: 'text'; text: string; la
 export interface MethodRun {
   name: MethodName;
   /** The calibration text (absent for rtn). */
-  calibration?: { text: string; textSha256: string; tokens: number; /** Tokens the importance matrix ran (whole chunks). */ tokensRun?: number };
+  calibration?: { text: string; textSha256: string; tokens: number; /** Tokens the importance matrix ran (whole chunks). */ tokensRun?: number; /** The importance matrix was reused (this page's, or one saved by an earlier page load), not computed for this run. */ reused?: boolean };
   seconds: number;
 }
 
@@ -290,6 +290,10 @@ export interface StepEvent {
   manifest?: QuantManifest;
   /** The manifest was reused from the page's saved results (same model, format, protocol, core), not measured again. */
   cached?: boolean;
+  /** A calibration step: its statistics were computed now, or a saved importance matrix (same model, text, tokens, core) was reused. */
+  calibration?: 'computed' | 'saved';
+  /** Something the step reports beside its label (a saved matrix that was dropped, and why). */
+  note?: string;
 }
 
 /** A status line while `generate` prepares WebGPU (progress detail of `generate`). */
@@ -323,9 +327,9 @@ export interface Methods {
   /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
   quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };
   exportModel: { args: { format: string }; result: ExportFile; progress: never };
-  /** The model's linears rounded to nearest in an INT group format, as the Hugging Face checkpoint `quantlab quantize --layout gptq|awq` writes (model.safetensors + config.json). */
-  exportHfLayout: { args: { format: string; layout: HfLayout }; result: HfExport; progress: never };
-  /** The model quantized with a calibrated method (imatrix, GPTQ) as a file, as `quantlab quantize --imatrix / --method gptq` writes it. */
+  /** The model's linears in an INT group format, their codes chosen by `method` (default rtn; gptq and awq calibrate on `calib`), as the Hugging Face checkpoint `quantlab quantize --layout gptq|awq --method M` writes (model.safetensors + config.json). */
+  exportHfLayout: { args: { format: string; layout: HfLayout; method?: MethodName; calib?: CalibSource; tokens?: number; dataUrl?: string }; result: HfExport; progress: StepEvent };
+  /** The model quantized with a method (imatrix, GPTQ, AWQ, HQQ) as a file, as `quantlab quantize --imatrix / --method M` writes it. */
   exportMethod: { args: MethodRequest & { dataUrl: string }; result: ExportFile; progress: StepEvent };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
   memory: { args: Record<string, never>; result: WorkerMemory; progress: never };

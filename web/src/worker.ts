@@ -10,8 +10,8 @@ import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
-import { activationStats, compareFormats, exportHfLayout, exportModel, generate, quantize } from './worker/runtime';
-import { exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
+import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
+import { exportHfLayout, exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
 import { loadCore } from './worker/wasm';
 
 declare const self: DedicatedWorkerGlobalScope;

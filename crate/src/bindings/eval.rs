@@ -15,8 +15,7 @@
 //! evalText(chapters: string[]) -> string      // chapters 1..=3 joined as the CLI does
 //! exportQuantized(sourceGguf, format, onProgress?(done, total, tensor) -> bool|void)
 //!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
-//! exportHfLayout(sourceGguf, format, layout: "gptq"|"awq", onProgress?(done, total, tensor))
-//!   -> {safetensors: Uint8Array, config: string, quantized, kept}   // `quantize --layout`, RTN
+//! (`LabModel.exportHfLayout`, the Hugging Face layouts with a method's codes: `awq_hqq.rs`)
 //! ```
 //! With a `kvCache` other than "f32" (rules in [`crate::model::kv_cache`]) every model runs with
 //! that cache and `results` gains a first entry, the base with an f32 cache, the reference of
@@ -35,12 +34,11 @@ use super::model::{js_count, now_secs, options, JsCallback, LabModel, Loaded};
 use super::{js_err, to_js, Bytes, Js, LabJsError};
 use crate::error::Input;
 use crate::formats::{QuantScheme, Saturation};
-use crate::io::export::{quantize_gguf, ExportError, ExportKind, RoundToNearest};
-use crate::io::gptq_layout::{DescAct, Layout};
+use crate::io::export::{quantize_gguf, ExportError, ExportKind};
 use crate::model::eval::{
     evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Paired, Protocol, DEFAULT_CTX,
 };
-use crate::model::hf_layout::{export_hf_layout, LayoutOptions};
+use crate::model::hf_layout::HfLayoutCheckpoint;
 use crate::model::weights::default_threads;
 use crate::model::{KvType, TensorPolicy};
 
@@ -255,30 +253,13 @@ pub struct HfLayoutResult {
     kept: usize,
 }
 
-/// The GGUF model's linears rounded to nearest in `format` (an INT group format) and written
-/// in AutoGPTQ's or AutoAWQ's layout, the same bytes as `quantlab quantize --layout` with
-/// `--method rtn` ([`crate::model::hf_layout`]). `onProgress(done, total, tensor)`; `false`
-/// cancels.
-#[wasm_bindgen(js_name = exportHfLayout)]
-pub fn export_hf_layout_js(
-    source_gguf: &[u8],
-    format: &str,
-    #[wasm_bindgen(unchecked_param_type = "\"gptq\" | \"awq\"")] layout: &str,
-    on_progress: Option<js_sys::Function>,
-) -> Result<Js<HfLayoutResult>, JsValue> {
-    let scheme = QuantScheme::parse(format).map_err(js_err)?;
-    let layout = match layout {
-        "gptq" => Layout::Gptq,
-        "awq" => Layout::Awq,
-        other => return Err(LabJsError::bad(Input::Options, format!("layout '{other}': expected gptq or awq")).into()),
-    };
-    let opts = LayoutOptions { layout, scheme, desc_act: DescAct::No };
-    let mut callback = JsCallback::new(on_progress);
-    let mut progress = |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
-    let result = export_hf_layout(source_gguf, &opts, &mut RoundToNearest, &mut progress);
-    callback.finish()?;
-    let c = result.map_err(js_err)?;
-    let out =
-        HfLayoutResult { safetensors: Bytes(c.safetensors), config: c.config, quantized: c.quantized, kept: c.kept };
-    Ok(to_js(&out)?)
+impl HfLayoutResult {
+    pub(super) fn from_checkpoint(c: HfLayoutCheckpoint) -> Result<Js<HfLayoutResult>, LabJsError> {
+        to_js(&HfLayoutResult {
+            safetensors: Bytes(c.safetensors),
+            config: c.config,
+            quantized: c.quantized,
+            kept: c.kept,
+        })
+    }
 }

@@ -4,13 +4,14 @@
 //!
 //! ```text
 //! parseTarget(name) -> {name, scheme, isFileType}
-//! listMethods() -> [{name: "rtn"|"imatrix"|"gptq", formats, calibration: "none"|"activations"|"layerSequential"}]
+//! listMethods() -> [{name: "rtn"|"imatrix"|"gptq"|"awq"|"hqq", formats, calibration: "none"|"activations"|"layerSequential"}]
 //! methodSupports(method, target) -> bool        // target: a format or a llama.cpp file type name
 //! calibrationChapters(tokens) -> {first, last, charsWanted}   // Moby-Dick chapters 4+ to read
 //! model.calibrate(text, {tokens?, chunk?}, onProgress?(done, total) -> bool|void) -> LabImatrix
 //! imatrix.info() -> {chunks, chunk, tokens, textTokens, entries}
 //! imatrix.importance(tensor) -> Float32Array | undefined   // in_sum2 / counts, as llama-quantize uses
 //! imatrix.toGguf(dataset) -> Uint8Array                    // the file llama-imatrix writes
+//! LabImatrix.fromGguf(bytes, textTokens, model) -> LabImatrix // a saved one, checked against model
 //! model.plannedTypes(target, mix) -> [{name, type, note}]     // before quantizing
 //! model.quantizeTarget(target, mix: "llama.cpp"|"pure", onProgress?(done, total, tensor)) -> LabModel
 //! model.quantizeImatrix(target, mix, imatrix, onProgress?) -> LabModel
@@ -18,6 +19,7 @@
 //! model.exportGptq(sourceGguf, target, mix, text, {tokens?, actOrder?}, onProgress?) -> {bytes, extension, summary}
 //! model.exportImatrix(sourceGguf, target, mix, imatrix) -> {bytes, extension, summary}
 //! ```
+//! AWQ, HQQ and the Hugging Face layouts with a method's codes are in `awq_hqq.rs`.
 //! `quantizeGptq`'s progress counts calibration positions over every layer (layer by layer, in
 //! order: `done / total × nLayers` is the layer reached). Returning `false` from a callback
 //! throws an Error of kind `cancelled`.
@@ -38,8 +40,8 @@ use crate::calib::{
 };
 use crate::error::Input;
 use crate::formats::{GgmlType, QuantScheme, Saturation};
-use crate::io::export::{quantize_gguf_with, ExportKind, ImportanceWeighted, TensorMethod};
-use crate::io::imatrix::Imatrix;
+use crate::io::export::{quantize_gguf_with, ExportError, ExportKind, ImportanceWeighted, TensorMethod};
+use crate::io::imatrix::{Imatrix, ImatrixLayout};
 use crate::methods::gptq::ColumnOrder;
 use crate::methods::gptq::GptqOptions;
 use crate::methods::gptq_model::{gptq_sequential, GptqMethod};
@@ -80,7 +82,8 @@ fn calibration_of(m: Method) -> Calibration {
     match m {
         Method::Rtn => Calibration::None,
         Method::Imatrix => Calibration::Activations,
-        Method::Gptq => Calibration::LayerSequential,
+        Method::Gptq | Method::Awq => Calibration::LayerSequential,
+        Method::Hqq => Calibration::None,
     }
 }
 
@@ -94,7 +97,7 @@ pub fn list_methods() -> Result<Js<MethodList>, LabJsError> {
     to_js(&MethodList(list))
 }
 
-fn method(name: &str) -> Result<Method, LabJsError> {
+pub(super) fn method(name: &str) -> Result<Method, LabJsError> {
     Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
         let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
         LabJsError::bad(Input::Options, format!("unknown method '{name}' (known: {})", known.join(", ")))
@@ -177,13 +180,13 @@ pub fn calibration_chapters(tokens: f64) -> Result<Js<CalibrationChapters>, LabJ
 pub struct CalibOpts {
     /// Use at most this many tokens, whole chunks only (default 4096).
     #[tsify(optional)]
-    tokens: Option<f64>,
+    pub(super) tokens: Option<f64>,
     /// Tokens per chunk (`calibrate` only; default 512, llama-imatrix's, or `tokens` when fewer).
     #[tsify(optional)]
     chunk: Option<f64>,
-    /// GPTQ's desc_act column order with static groups (`quantizeGptq` only).
+    /// GPTQ's desc_act column order with static groups (`quantizeGptq`, `exportHfLayout` only).
     #[tsify(optional)]
-    act_order: Option<bool>,
+    pub(super) act_order: Option<bool>,
 }
 
 /// llama.cpp's importance matrix of one model over one text (see the module docs).
@@ -227,6 +230,38 @@ impl LabImatrix {
         self.imatrix.importance(tensor, e.sums.len() / e.counts.len().max(1)).map_err(js_err)
     }
 
+    /// An importance matrix saved with [`Self::to_gguf`] (the lab keeps them across page loads),
+    /// for `model`: refused unless it is a GGUF imatrix with its chunk size and every entry
+    /// names a matrix of `model` with its input width (a stale or foreign file is never used).
+    /// `textTokens` is what [`Self::info`] reports (the file does not record it).
+    #[wasm_bindgen(js_name = fromGguf)]
+    pub fn from_gguf(bytes: &[u8], text_tokens: f64, model: &LabModel) -> Result<LabImatrix, LabJsError> {
+        let imatrix = Imatrix::from_bytes(bytes).map_err(js_err)?;
+        let bad = |why: String| LabJsError::bad(Input::File, format!("saved importance matrix: {why}"));
+        if imatrix.layout != ImatrixLayout::Gguf || imatrix.chunk_size == 0 {
+            return Err(bad("not the GGUF form the lab saves (no chunk size)".into()));
+        }
+        let cols: BTreeMap<String, usize> =
+            model.inner.model.weights.matrices().into_iter().map(|(n, m)| (n, m.shape().cols)).collect();
+        for e in &imatrix.entries {
+            match cols.get(&e.name) {
+                Some(&c) if e.sums.len() == c * e.counts.len().max(1) => {}
+                Some(&c) => {
+                    return Err(bad(format!(
+                        "'{}' has {} values, the model's matrix {c} columns",
+                        e.name,
+                        e.sums.len()
+                    )))
+                }
+                None => return Err(bad(format!("'{}' is not a matrix of this model", e.name))),
+            }
+        }
+        let (chunks, chunk) = (imatrix.chunk_count as usize, imatrix.chunk_size as usize);
+        let run = CalibRun { chunks, chunk, tokens: chunks * chunk };
+        let text_tokens = js_count(text_tokens, "textTokens")? as usize;
+        Ok(LabImatrix { imatrix, run, text_tokens })
+    }
+
     /// The imatrix GGUF file `llama-imatrix` writes (`dataset` names the text in its metadata).
     #[wasm_bindgen(js_name = toGguf)]
     pub fn to_gguf(&self, dataset: &str) -> Result<Vec<u8>, LabJsError> {
@@ -236,30 +271,29 @@ impl LabImatrix {
 }
 
 /// The export stream of `quantlab quantize` (GGUF for the ggml types, safetensors for the others)
-/// of `source_gguf` to `t`, each tensor from `method`.
-fn export_with(
+/// of `source_gguf` to `t`, each tensor from `method`; `onProgress(done, total, tensor)`.
+pub(super) fn export_with(
     source_gguf: &[u8],
     t: &Target,
     policy: &TensorPolicy,
     method: &mut dyn TensorMethod,
+    on_progress: Option<js_sys::Function>,
 ) -> Result<Js<ExportResult>, JsValue> {
     let kind = ExportKind::for_scheme(&t.scheme);
     let mut bytes = std::io::Cursor::new(Vec::new());
-    let summary = quantize_gguf_with(
-        source_gguf,
-        &t.scheme,
-        kind,
-        policy,
-        Saturation::Refuse,
-        &mut bytes,
-        &mut |_, _, _| true,
-        method,
-    )
-    .map_err(js_err)?;
+    let mut callback = JsCallback::new(on_progress);
+    let mut progress = |done: usize, total: usize, name: &str| callback.call(&[done.into(), total.into(), name.into()]);
+    let result =
+        quantize_gguf_with(source_gguf, &t.scheme, kind, policy, Saturation::Refuse, &mut bytes, &mut progress, method);
+    callback.finish()?;
+    let summary = result.map_err(|e| match e {
+        ExportError::Cancelled { .. } => js_err(e).context(format!("cancelled export to {}", t.name())),
+        e => js_err(e),
+    })?;
     Ok(to_js(&ExportResult::new(bytes.into_inner(), kind.extension(), summary.describe(&t.name())))?)
 }
 
-fn calib_error(e: CalibError, what: &str) -> LabJsError {
+pub(super) fn calib_error(e: CalibError, what: &str) -> LabJsError {
     match e {
         CalibError::Cancelled { .. } => js_err(e).context(format!("cancelled {what}")),
         e => js_err(e).context(what),
@@ -268,7 +302,7 @@ fn calib_error(e: CalibError, what: &str) -> LabJsError {
 
 /// `target` with `mix` ("llama.cpp": a file type's per-tensor rules, "pure": one type) as a
 /// scheme and the tensor policy that applies it.
-fn target_policy(target: &str, mix: &str) -> Result<(Target, TensorPolicy<'static>), LabJsError> {
+pub(super) fn target_policy(target: &str, mix: &str) -> Result<(Target, TensorPolicy<'static>), LabJsError> {
     let t = Target::parse(target).map_err(js_err)?;
     let t = match (mix, t.mix) {
         ("pure", _) => t.pure(),
@@ -284,7 +318,7 @@ fn target_policy(target: &str, mix: &str) -> Result<(Target, TensorPolicy<'stati
     Ok((t, TensorPolicy { mix: t.mix, ..TensorPolicy::default() }))
 }
 
-fn quantize_error(e: QuantizeModelError, target: &Target) -> LabJsError {
+pub(super) fn quantize_error(e: QuantizeModelError, target: &Target) -> LabJsError {
     match e {
         QuantizeModelError::Cancelled { .. } => js_err(e).context(format!("cancelled quantizing to {}", target.name())),
         QuantizeModelError::Model(e) => js_err(e).context(format!("cannot quantize to {}", target.name())),
@@ -292,7 +326,7 @@ fn quantize_error(e: QuantizeModelError, target: &Target) -> LabJsError {
 }
 
 impl LabModel {
-    fn derived(&self, model: Model, report: QuantReport) -> LabModel {
+    pub(super) fn derived(&self, model: Model, report: QuantReport) -> LabModel {
         LabModel {
             inner: Rc::new(Loaded {
                 model,
@@ -304,7 +338,7 @@ impl LabModel {
     }
 
     /// Every matrix through the tensor policy of `target`, the codes chosen by `method`.
-    fn quantize_by(
+    pub(super) fn quantize_by(
         &self,
         target: &Target,
         policy: &TensorPolicy,
@@ -440,7 +474,7 @@ impl LabModel {
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<ExportResult>, JsValue> {
         let (t, policy, mut method) = self.gptq_calibrated(target, mix, text, opts, on_progress)?;
-        export_with(source_gguf, &t, &policy, &mut method)
+        export_with(source_gguf, &t, &policy, &mut method, None)
     }
 
     /// `sourceGguf` (this model's own file) quantized to `target` with llama.cpp's
@@ -456,7 +490,7 @@ impl LabModel {
     ) -> Result<Js<ExportResult>, JsValue> {
         let (t, policy) = target_policy(target, mix)?;
         let mut method = ImportanceWeighted { imatrix: &imatrix.imatrix, notes: Vec::new() };
-        export_with(source_gguf, &t, &policy, &mut method)
+        export_with(source_gguf, &t, &policy, &mut method, None)
     }
 
     /// GPTQ calibrated over `text` for `target` (see [`Self::quantize_gptq`]): the target, its

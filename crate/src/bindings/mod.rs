@@ -27,6 +27,7 @@ use crate::stats::{
 };
 
 mod activations;
+mod awq_hqq;
 mod bench;
 mod eval;
 mod formats;

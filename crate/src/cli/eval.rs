@@ -30,7 +30,7 @@
 use super::device::{self, DeviceArg, GpuArgs};
 use super::display::{bytes, Table};
 use super::eval_act::ActSetup;
-use super::gptq::{Method, MethodArgs};
+use super::gptq::{Method, MethodArgs, IMATRIX_BY_FILE};
 use super::load::load_model;
 use super::CliError;
 use crate::model::eval::{
@@ -476,6 +476,7 @@ fn quantized_models(
                 eprintln!("{}: {line}", t.name());
                 (q, rep)
             }
+            Method::Imatrix => return Err(msg(IMATRIX_BY_FILE)),
             Method::Hqq => {
                 let mut hqq = super::hqq::HqqMethod::default();
                 let (q, rep) = quantize_model_with(model, &t.scheme, &policy, &mut |_, _, _| true, &mut hqq)

@@ -7,14 +7,15 @@
 use super::calib_text::calibration_text;
 use super::CliError;
 use crate::calib::{collect, gptq_tokens, CalibHooks, ChunkPlan, InputSelection, LinearInput, SecondMoment};
-use crate::formats::{QuantScheme, QuantizedTensor, TensorShape};
+use crate::formats::QuantScheme;
 use crate::gguf::GgufFile;
-use crate::io::export::{model_shape, tensor_facts, ExportError, RoundToNearest, TensorMethod};
+use crate::io::export::{model_shape, tensor_facts};
 use crate::methods::gptq::{ColumnOrder, GptqOptions};
 use crate::methods::gptq_model::gptq_sequential;
 pub use crate::methods::gptq_model::GptqMethod;
 use crate::model::{quantize_model_with, Model, QuantReport};
 use crate::policy::{Action, TensorPolicy};
+pub use crate::recipe::Method;
 use crate::tokenizer::Tokenizer;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,28 +28,6 @@ pub enum GptqInputs {
     Quantized,
     /// From the float model, in one calibration pass (faster; blind to the earlier layers' error).
     Float,
-}
-
-/// The tensor `name` as a calibration run (`method`) already quantized it, taken out of `done`;
-/// a tensor it did not quantize is rounded to nearest (counted in `rtn_tensors`).
-pub(super) fn take_calibrated(
-    done: &mut BTreeMap<String, QuantizedTensor>,
-    method: &str,
-    (name, scheme, values, shape): (&str, &QuantScheme, &[f32], TensorShape),
-    rtn_tensors: &mut usize,
-) -> Result<QuantizedTensor, ExportError> {
-    match done.remove(name) {
-        Some(t) if t.scheme() == *scheme => Ok(t),
-        Some(t) => Err(ExportError::Tensor(format!(
-            "tensor '{name}': {method} calibration quantized it as {}, the export asks for {}",
-            t.scheme().name(),
-            scheme.name()
-        ))),
-        None => {
-            *rtn_tensors += 1;
-            RoundToNearest.quantize(name, scheme, values, shape)
-        }
-    }
 }
 
 /// The scheme the tensor policy gives each tensor of the GGUF `file` that it quantizes.
@@ -68,19 +47,9 @@ pub fn planned_schemes(
     Ok(out)
 }
 
-/// How codes are chosen (`--method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Method {
-    /// Round to nearest: the format's own quantizer.
-    #[default]
-    Rtn,
-    /// GPTQ, calibrated layer by layer.
-    Gptq,
-    /// AWQ (activation-aware scales folded into the norms, then clipping), layer by layer.
-    Awq,
-    /// HQQ: each group's zero point optimised on the weights alone (no calibration).
-    Hqq,
-}
+/// Why `--method` takes no `imatrix` (the value is not offered; a `MethodArgs` built in code
+/// could still hold it).
+pub const IMATRIX_BY_FILE: &str = "the importance matrix is given with --imatrix FILE, not with --method";
 
 /// The method and its calibration options, shared by `quantize` and `eval`.
 #[derive(Debug, Clone, clap::Args)]

@@ -34,7 +34,6 @@ use crate::io::export::{self, ExportError, ExportKind, ImportanceWeighted, Tenso
 use crate::io::imatrix::Imatrix;
 use crate::io::safetensors as st;
 use crate::policy::{Action, Target, TensorFacts, TensorPolicy, TypeMix};
-use crate::recipe::Method as RecipeMethod;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -298,11 +297,14 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
         if args.method.method != Method::Rtn {
             return Err(msg("--method and --recipe both choose the methods: the recipe names each tensor's"));
         }
-        if r.uses(RecipeMethod::Imatrix) && args.imatrix.is_none() {
+        if r.uses(Method::Imatrix) && args.imatrix.is_none() {
             return Err(msg("the recipe uses the imatrix method: give the importance matrix with --imatrix FILE"));
         }
     }
-    let gptq = args.method.method == Method::Gptq || recipe.as_ref().is_some_and(|r| r.uses(RecipeMethod::Gptq));
+    if args.method.method == Method::Imatrix {
+        return Err(msg(super::gptq::IMATRIX_BY_FILE));
+    }
+    let gptq = args.method.method == Method::Gptq || recipe.as_ref().is_some_and(|r| r.uses(Method::Gptq));
     if !args.input.exists() {
         return Err(msg(format!("cannot open '{}': no such file or directory", args.input.display())));
     }
@@ -315,6 +317,11 @@ pub fn run(args: &QuantizeArgs) -> Result<String, CliError> {
     }
     if gptq && !is_gguf_input(&args.input) {
         return Err(msg("--method gptq needs a GGUF model as input (it runs the model for calibration)"));
+    }
+    if recipe.as_ref().is_some_and(|r| r.uses(Method::Hqq)) && !is_gguf_input(&args.input) {
+        return Err(msg(
+            "the recipe uses the hqq method, which takes a GGUF model as input (convert the checkpoint first)",
+        ));
     }
     if args.method.method == Method::Awq && args.imatrix.is_some() {
         return Err(msg("--imatrix and --method awq are two ways of choosing the codes: pick one"));
@@ -375,7 +382,7 @@ fn from_gguf(
     let output = OutputFile::create(&args.output, std::slice::from_ref(&args.input))?;
     let mut w = std::io::BufWriter::new(output.file());
     let mut method_notes = Vec::new();
-    let use_gptq = args.method.method == Method::Gptq || recipe.is_some_and(|r| r.uses(RecipeMethod::Gptq));
+    let use_gptq = args.method.method == Method::Gptq || recipe.is_some_and(|r| r.uses(Method::Gptq));
     let mut gptq = match use_gptq {
         false => None,
         true => {
@@ -383,7 +390,7 @@ fn from_gguf(
             if let Some(r) = recipe {
                 // Only the recipe's GPTQ entries are quantized while GPTQ calibrates; the tensors it
                 // gives another method stay as they are in the calibration model.
-                schemes.retain(|name, _| r.recipe.method_for(name) == RecipeMethod::Gptq);
+                schemes.retain(|name, _| r.recipe.method_for(name) == Method::Gptq);
             }
             let (model, tokenizer, _) = super::load::load_model(&args.input)?;
             let (m, line) = super::gptq::calibrate(&model, &tokenizer, &args.method, &schemes)?;
@@ -402,12 +409,16 @@ fn from_gguf(
         _ => None,
     };
     // AWQ's scaled norms replace the input's (see cli/awq.rs).
-    let scaled_input = awq.as_ref().map(|m| super::awq::with_norms(&map, &m.norms)).transpose()?;
+    let scaled_input = awq.as_ref().map(|m| super::awq::with_norms(&map, m)).transpose()?;
     let source: &[u8] = scaled_input.as_deref().unwrap_or(&map);
     let imatrix = read_imatrix(args, out)?;
     let mut weighted = imatrix.as_ref().map(|imatrix| ImportanceWeighted { imatrix, notes: Vec::new() });
-    let mut per_recipe =
-        recipe.map(|r| RecipeMethods { recipe: &r.recipe, imatrix: weighted.take(), gptq: gptq.take() });
+    let mut per_recipe = recipe.map(|r| RecipeMethods {
+        recipe: &r.recipe,
+        imatrix: weighted.take(),
+        gptq: gptq.take(),
+        hqq: Default::default(),
+    });
     let mut hqq = (args.method.method == Method::Hqq).then(super::hqq::HqqMethod::default);
     let mut rtn = args.rtn()?;
     let method: &mut dyn TensorMethod =

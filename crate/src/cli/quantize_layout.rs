@@ -118,9 +118,10 @@ pub fn run(args: &QuantizeArgs, layout: Layout) -> Result<String, CliError> {
             let (m, line) = super::awq::calibrate(&model, &tokenizer, &args.method, &schemes)?;
             notes.push(line);
             // AWQ's scales are folded into the norms, which the checkpoint must carry.
-            scaled = Some(super::awq::with_norms(&map, &m.norms)?);
+            scaled = Some(super::awq::with_norms(&map, &m)?);
             awq = Some(m);
         }
+        Method::Imatrix => return Err(msg(super::gptq::IMATRIX_BY_FILE)),
         Method::Hqq => {
             super::hqq::check(&args.method, &[scheme])?;
             hqq = Some(super::hqq::HqqMethod::default());

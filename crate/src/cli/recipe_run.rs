@@ -3,6 +3,7 @@
 //! tensor with its entry's method.
 
 use super::gptq::GptqMethod;
+use super::hqq::HqqMethod;
 use super::CliError;
 use crate::formats::{QuantScheme, QuantizedTensor, TensorShape};
 use crate::io::export::{self, ExportError, ExportKind, ImportanceWeighted, RoundToNearest, TensorMethod};
@@ -117,6 +118,8 @@ pub struct RecipeMethods<'a> {
     pub imatrix: Option<ImportanceWeighted<'a>>,
     /// Present when the recipe uses `gptq`.
     pub gptq: Option<GptqMethod>,
+    /// For the recipe's `hqq` entries (no calibration, so always ready).
+    pub hqq: HqqMethod,
 }
 
 impl TensorMethod for RecipeMethods<'_> {
@@ -131,6 +134,15 @@ impl TensorMethod for RecipeMethods<'_> {
             Method::Rtn => &mut RoundToNearest,
             Method::Imatrix => self.imatrix.as_mut().expect("an imatrix is read when the recipe uses it"),
             Method::Gptq => self.gptq.as_mut().expect("GPTQ is calibrated when the recipe uses it"),
+            Method::Hqq => &mut self.hqq,
+            // Recipe::check refuses it; a recipe built in code past the check gets this error.
+            m @ Method::Awq => {
+                return Err(ExportError::Tensor(format!(
+                    "tensor '{name}': a recipe cannot apply {} to one tensor (use --method {} on the whole model)",
+                    m.name(),
+                    m.name()
+                )))
+            }
         };
         method.quantize(name, scheme, values, shape)
     }

@@ -56,6 +56,9 @@ pub enum AwqError {
     NoFiniteLoss,
 }
 
+/// The formats [`supports`] takes, for users.
+pub const SUPPORTED: &str = "int per channel or group and the GGUF block types (k-quants included)";
+
 /// True if AWQ takes `scheme`: an INT scheme per channel or per group, or a quantized ggml
 /// block type (not a float type).
 pub fn supports(scheme: &QuantScheme) -> bool {
@@ -112,7 +115,7 @@ pub struct ScaleChoice {
 /// The scales of ratio `i / GRID` (see the module docs).
 pub fn scales_for_ratio(abs_mean: &[f32], ratio_index: usize) -> Vec<f32> {
     let r = ratio_index as f64 / GRID as f64;
-    let s: Vec<f64> = abs_mean.iter().map(|&x| f64::from(x).powf(r).max(MIN_SCALE)).collect();
+    let s: Vec<f64> = abs_mean.iter().map(|&x| libm::pow(f64::from(x), r).max(MIN_SCALE)).collect();
     let (lo, hi) = s.iter().fold((f64::INFINITY, 0f64), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let norm = (hi * lo).sqrt();
     s.iter().map(|&v| (v / norm) as f32).collect()

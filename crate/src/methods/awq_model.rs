@@ -32,11 +32,114 @@
 use std::collections::BTreeMap;
 
 use super::awq::{self, Activations, Clip, Linear, SAMPLE_ROWS};
-use crate::calib::sequential::SequentialQuantizer;
-use crate::calib::ActivationObserver;
-use crate::formats::{self, QuantScheme, QuantizedTensor, TensorShape};
+use crate::calib::sequential::{run_sequential_with, SequentialQuantizer};
+use crate::calib::{ActivationObserver, CalibError, CalibHooks, CalibRun, ChunkPlan};
+use crate::formats::{self, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
+use crate::gguf::GgufFile;
+use crate::io::export::{ExportError, TensorMethod};
 use crate::model::weights::{Layer, Matrix};
-use crate::model::LinearInput;
+use crate::model::{LinearInput, Model};
+
+/// The matrices AWQ quantized during calibration (round to nearest for the rest), and the norms
+/// its scales were folded into: the tensor method `quantlab quantize --method awq`,
+/// `quantlab eval --method awq` and the lab share. The matrices are only right with the scaled
+/// norms: use it on [`Self::scaled_model`] or on [`Self::scaled_gguf`] of the source file.
+pub struct AwqMethod {
+    tensors: BTreeMap<String, QuantizedTensor>,
+    /// The norm vectors with the scales folded in, by tensor name.
+    pub norms: BTreeMap<String, Vec<f32>>,
+    /// Groups whose scales were searched and folded, and those only clipped.
+    pub scaled_groups: usize,
+    pub clipped_groups: usize,
+    /// Tensors AWQ quantized, and those rounded to nearest.
+    pub awq_tensors: usize,
+    pub rtn_tensors: usize,
+}
+
+impl TensorMethod for AwqMethod {
+    fn quantize(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        values: &[f32],
+        shape: TensorShape,
+    ) -> Result<QuantizedTensor, ExportError> {
+        super::take_calibrated(&mut self.tensors, "AWQ", (name, scheme, values, shape), &mut self.rtn_tensors)
+    }
+}
+
+impl AwqMethod {
+    /// `model` with the scaled norms in place of its own (what the quantized matrices expect).
+    pub fn scaled_model(&self, model: &Model) -> Model {
+        let mut scaled = model.clone();
+        for (l, layer) in scaled.weights.layers.iter_mut().enumerate() {
+            for (norm, v) in [("attn_norm", &mut layer.attn_norm), ("ffn_norm", &mut layer.ffn_norm)] {
+                if let Some(s) = self.norms.get(&format!("blk.{l}.{norm}.weight")) {
+                    v.clone_from(s);
+                }
+            }
+        }
+        scaled
+    }
+
+    /// A copy of the GGUF `file` with the scaled norms in place of its own: each is an f32
+    /// vector in GGUF, so it keeps its size and place.
+    pub fn scaled_gguf(&self, file: &[u8]) -> Result<Vec<u8>, ExportError> {
+        let f = GgufFile::parse(file, file.len() as u64)?;
+        let mut out = file.to_vec();
+        for (name, values) in &self.norms {
+            let t = f
+                .tensor(name)
+                .ok_or_else(|| ExportError::Tensor(format!("AWQ scaled '{name}', which the file does not have")))?;
+            if t.ty != GgmlType::F32 || t.n_elements() != values.len() as u64 {
+                return Err(ExportError::Tensor(format!(
+                    "AWQ folds its scales into f32 norm vectors; '{name}' is {} with {} values",
+                    t.ty,
+                    t.n_elements()
+                )));
+            }
+            let data = f.tensor_data(file, t)?;
+            let at = data.as_ptr() as usize - file.as_ptr() as usize;
+            for (dst, v) in out[at..at + data.len()].chunks_exact_mut(4).zip(values) {
+                dst.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        Ok(out)
+    }
+
+    /// The line saying what calibration did.
+    pub fn note(&self) -> String {
+        format!(
+            "{} groups scaled, {} clipped only; AWQ quantized {} tensors, {} rounded to nearest",
+            self.scaled_groups, self.clipped_groups, self.awq_tensors, self.rtn_tensors
+        )
+    }
+}
+
+/// Layer-sequential AWQ of `model` over the chunks of `tokens` that `plan` selects: every tensor
+/// of `schemes` (each quantized tensor's scheme, as [`crate::model::planned_schemes`] gives them)
+/// is quantized during the run. `hooks` report the calibration's progress and cancel it.
+pub fn awq_sequential(
+    model: &Model,
+    tokens: &[u32],
+    plan: &ChunkPlan,
+    schemes: &BTreeMap<String, QuantScheme>,
+    hooks: CalibHooks<'_>,
+) -> Result<(CalibRun, AwqMethod), CalibError> {
+    let positions = plan.chunks(tokens.len()) * plan.chunk;
+    let mut awq = AwqLayers::new(schemes, positions);
+    let (run, _) = run_sequential_with(model, tokens, plan, &mut awq, hooks)?;
+    let scaled_groups = awq.choices.iter().filter(|c| c.ratio_index.is_some()).count();
+    let method = AwqMethod {
+        tensors: awq.tensors,
+        norms: awq.norms,
+        scaled_groups,
+        clipped_groups: awq.choices.len() - scaled_groups,
+        awq_tensors: awq.awq_tensors,
+        rtn_tensors: awq.rtn_tensors,
+    };
+    Ok((run, method))
+}
 
 /// What AWQ keeps of one input: `Σ|x|` per column over every position, and every
 /// `stride`-th position's row (at most [`SAMPLE_ROWS`]).

@@ -99,6 +99,9 @@ pub struct GptqOutput {
     pub values: Vec<f32>,
 }
 
+/// The formats [`supports`] takes, for users.
+pub const SUPPORTED: &str = "int per channel or group, q4_0 q4_1 q5_0 q5_1 q8_0";
+
 /// True if [`quantize`] takes `scheme`: an INT scheme per channel or per group, or one of the
 /// GGUF legacy types (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0).
 pub fn supports(scheme: &QuantScheme) -> bool {

@@ -58,18 +58,9 @@ impl TensorMethod for GptqMethod {
         shape: TensorShape,
     ) -> Result<QuantizedTensor, ExportError> {
         match &mut self.prepared {
-            Prepared::Tensors(done) => match done.remove(name) {
-                Some(t) if t.scheme() == *scheme => Ok(t),
-                Some(t) => Err(ExportError::Tensor(format!(
-                    "tensor '{name}': GPTQ calibration quantized it as {}, the export asks for {}",
-                    t.scheme().name(),
-                    scheme.name()
-                ))),
-                None => {
-                    self.rtn_tensors += 1;
-                    RoundToNearest.quantize(name, scheme, values, shape)
-                }
-            },
+            Prepared::Tensors(done) => {
+                super::take_calibrated(done, "GPTQ", (name, scheme, values, shape), &mut self.rtn_tensors)
+            }
             Prepared::Stats { stats, factor } => {
                 let input = stats.inputs.keys().copied().find(|i| i.tensor_names(false).iter().any(|t| t == name));
                 let Some(input) = input.filter(|_| gptq::supports(scheme)) else {

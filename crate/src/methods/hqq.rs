@@ -62,6 +62,7 @@ use crate::formats::int;
 use crate::formats::{
     GgmlType, Granularity, Mapping, QuantError, QuantScheme, QuantizedTensor, RangeRule, TensorShape, ValueType,
 };
+use crate::io::export::{ExportError, RoundToNearest, TensorMethod};
 
 /// The solver's settings (the reference's `opt_params`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,7 +196,7 @@ pub fn quantize(
                 .scale
                 .iter()
                 .zip(&solution.zero)
-                .map(|(&s, &z)| BlockParams::with_min(f16::from_f64(1.0 / s), f16::from_f64(-z / s)))
+                .map(|(&s, &z)| BlockParams::with_min(half_of(1.0 / s), half_of(-z / s)))
                 .collect();
             finish(&grid, shape, weights, params, solution)
         }
@@ -314,14 +315,18 @@ impl Step {
             return self.groups(weights, scale, zero, err);
         }
         let band = groups.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts = weights
-                .chunks(band * self.group_len)
-                .zip(scale.chunks(band))
-                .zip(zero.chunks_mut(band).zip(err.chunks_mut(band)));
-            for ((w, s), (z, e)) in parts {
-                scope.spawn(move || self.groups(w, s, z, e));
-            }
+        // The model's pool, not std::thread: wasm32 cannot spawn threads (its pool's are web
+        // workers, when the threaded core runs).
+        let parts: Vec<std::sync::Mutex<_>> = weights
+            .chunks(band * self.group_len)
+            .zip(scale.chunks(band))
+            .zip(zero.chunks_mut(band).zip(err.chunks_mut(band)))
+            .map(std::sync::Mutex::new)
+            .collect();
+        crate::model::pool::run(parts.len(), &|i| {
+            let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
+            let ((w, s), (z, e)) = &mut *part;
+            self.groups(w, s, z, e);
         });
     }
 
@@ -342,11 +347,18 @@ impl Step {
     }
 }
 
+/// `v` stored as f16 through f32, the same bits on every target: `f16::from_f64` takes the F16C
+/// instructions natively (through f32) and rounds once in software in wasm32, and the two differ
+/// now and then in the last bit, which the lab's exports must not (they equal the CLI's).
+fn half_of(v: f64) -> f16 {
+    f16::from_f32(v as f32)
+}
+
 /// The generalised soft-thresholding of the `l_p` proximal step:
 /// `sign(x)·max(|x| − |x|^(p−1)/β, 0)` (0 at `x = 0`, where `|x|^(p−1)` is infinite).
 fn shrink(x: f64, beta: f64, p: f64) -> f64 {
     let a = x.abs();
-    let out = (a - (1.0 / beta) * a.powf(p - 1.0)).max(0.0);
+    let out = (a - (1.0 / beta) * libm::pow(a, p - 1.0)).max(0.0);
     if x == 0.0 {
         0.0
     } else {
@@ -359,7 +371,7 @@ fn shrink(x: f64, beta: f64, p: f64) -> f64 {
 pub fn reconstruction_error(weights: &[f32], values: &[f32], p: f64) -> (f64, f64) {
     weights.iter().zip(values).fold((0.0, 0.0), |(lp, sq), (&w, &v)| {
         let d = f64::from(w) - f64::from(v);
-        (lp + d.abs().powf(p), sq + d * d)
+        (lp + libm::pow(d.abs(), p), sq + d * d)
     })
 }
 
@@ -408,5 +420,42 @@ mod tests {
             assert_eq!(err, HqqError::UnsupportedScheme { scheme: scheme.name() });
             assert!(err.to_string().contains(SUPPORTED));
         }
+    }
+}
+
+/// HQQ for the tensors in formats it writes, round to nearest for the rest (a preset's wider
+/// tensors): the tensor method `quantlab quantize --method hqq`, `quantlab eval --method hqq`,
+/// recipe entries and the lab share.
+#[derive(Debug, Default)]
+pub struct HqqMethod {
+    pub options: HqqOptions,
+    /// Tensors HQQ quantized, and those it left to round to nearest.
+    pub hqq_tensors: usize,
+    pub rtn_tensors: usize,
+}
+
+impl HqqMethod {
+    /// The line saying what was done.
+    pub fn note(&self) -> String {
+        format!("HQQ quantized {} tensors; {} rounded to nearest", self.hqq_tensors, self.rtn_tensors)
+    }
+}
+
+impl TensorMethod for HqqMethod {
+    fn quantize(
+        &mut self,
+        name: &str,
+        scheme: &QuantScheme,
+        values: &[f32],
+        shape: TensorShape,
+    ) -> Result<QuantizedTensor, ExportError> {
+        if !supports(scheme) {
+            self.rtn_tensors += 1;
+            return RoundToNearest.quantize(name, scheme, values, shape);
+        }
+        let out = quantize(scheme, values, shape, &self.options)
+            .map_err(|e| ExportError::Tensor(format!("tensor '{name}': HQQ: {e}")))?;
+        self.hqq_tensors += 1;
+        Ok(out.tensor)
     }
 }

@@ -26,3 +26,31 @@ pub mod grids;
 pub mod hqq;
 mod linalg;
 pub mod smoothquant;
+
+use std::collections::BTreeMap;
+
+use crate::formats::{QuantScheme, QuantizedTensor, TensorShape};
+use crate::io::export::{ExportError, RoundToNearest, TensorMethod};
+
+/// The tensor `name` as a layer-sequential calibration run (`method`: GPTQ, AWQ) already
+/// quantized it, taken out of `done`; a tensor the run did not quantize (the token embedding, a
+/// type the method does not round onto) is rounded to nearest and counted in `rtn_tensors`.
+pub fn take_calibrated(
+    done: &mut BTreeMap<String, QuantizedTensor>,
+    method: &str,
+    (name, scheme, values, shape): (&str, &QuantScheme, &[f32], TensorShape),
+    rtn_tensors: &mut usize,
+) -> Result<QuantizedTensor, ExportError> {
+    match done.remove(name) {
+        Some(t) if t.scheme() == *scheme => Ok(t),
+        Some(t) => Err(ExportError::Tensor(format!(
+            "tensor '{name}': {method} calibration quantized it as {}, the export asks for {}",
+            t.scheme().name(),
+            scheme.name()
+        ))),
+        None => {
+            *rtn_tensors += 1;
+            RoundToNearest.quantize(name, scheme, values, shape)
+        }
+    }
+}

@@ -29,8 +29,11 @@
 //!   `quantlab formats` lists them; not a file type) and a `method`. A name may appear once.
 //! - `method` (optional, default `rtn`): `rtn` (round to nearest, every format), `imatrix`
 //!   (llama.cpp's importance-weighted search; the types with one: q4_0 q4_1 q5_0 q5_1 q2_k …
-//!   q6_k; needs `--imatrix FILE`) or `gptq` (INT per channel or group, q4_0 q4_1 q5_0 q5_1
-//!   q8_0; calibrated as `quantlab quantize --method gptq`).
+//!   q6_k; needs `--imatrix FILE`), `gptq` (INT per channel or group, q4_0 q4_1 q5_0 q5_1
+//!   q8_0; calibrated as `quantlab quantize --method gptq`) or `hqq` (calibration-free; q4_1
+//!   q5_1 and INT asymmetric min/max per channel or group). `awq` is refused: its scales are
+//!   folded into norms a layer's matrices share, so it cannot be given to single tensors (run
+//!   `quantlab quantize --method awq` on the whole model).
 //!
 //! Unknown fields are refused everywhere. Every error names the entry (`default`,
 //! `tensors[3] ("blk.0.attn_q.weight")`) and the field.
@@ -42,36 +45,46 @@
 pub mod greedy;
 
 use crate::formats::{QuantScheme, SchemeError, ValueType};
-use crate::methods::gptq;
+use crate::methods::{awq, gptq, hqq};
 use crate::policy::{Target, TensorSchemes};
 use serde::{Deserialize, Serialize};
 
 /// The schema version this module reads and writes.
 pub const VERSION: u32 = 1;
 
-/// How a tensor's codes are chosen.
+/// How a tensor's codes are chosen: recipe files, the lab's Methods panel and the CLI's
+/// `--method` name them (the CLI chooses the importance matrix with `--imatrix FILE`, not with
+/// `--method`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Round to nearest: the format's own quantizer.
     #[default]
     Rtn,
     /// llama.cpp's importance-matrix search.
+    #[cfg_attr(not(target_arch = "wasm32"), value(skip))]
     Imatrix,
-    /// GPTQ with Hessians from calibration text.
+    /// GPTQ, calibrated layer by layer.
     Gptq,
+    /// AWQ (activation-aware scales folded into the norms, then clipping), layer by layer.
+    Awq,
+    /// HQQ: each group's zero point optimised on the weights alone (no calibration).
+    Hqq,
 }
 
 impl Method {
     /// Every method, in the order the lab lists them.
-    pub const ALL: [Method; 3] = [Method::Rtn, Method::Imatrix, Method::Gptq];
+    pub const ALL: [Method; 5] = [Method::Rtn, Method::Imatrix, Method::Gptq, Method::Awq, Method::Hqq];
 
     pub fn name(self) -> &'static str {
         match self {
             Method::Rtn => "rtn",
             Method::Imatrix => "imatrix",
             Method::Gptq => "gptq",
+            Method::Awq => "awq",
+            Method::Hqq => "hqq",
         }
     }
 
@@ -81,6 +94,8 @@ impl Method {
             Method::Rtn => true,
             Method::Imatrix => matches!(scheme.value, ValueType::Ggml { ty } if crate::formats::uses_importance(ty)),
             Method::Gptq => gptq::supports(scheme),
+            Method::Awq => awq::supports(scheme),
+            Method::Hqq => hqq::supports(scheme),
         }
     }
 
@@ -89,8 +104,17 @@ impl Method {
         match self {
             Method::Rtn => "every format",
             Method::Imatrix => "q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k",
-            Method::Gptq => "int per channel or group, q4_0 q4_1 q5_0 q5_1 q8_0",
+            Method::Gptq => gptq::SUPPORTED,
+            Method::Awq => awq::SUPPORTED,
+            Method::Hqq => hqq::SUPPORTED,
         }
+    }
+
+    /// Whether a recipe can give this method to one tensor while others get another. AWQ
+    /// cannot: it folds its scales into the norm (or previous linear) that every matrix reading
+    /// the same input shares, so it chooses the codes of a layer's groups together.
+    pub fn per_tensor(self) -> bool {
+        !matches!(self, Method::Awq)
     }
 }
 
@@ -157,6 +181,12 @@ pub enum RecipeError {
     Format { entry: EntryRef, source: SchemeError },
     #[error("{entry}: field \"method\": {} does not support {format} (it supports {})", method.name(), method.formats_supported())]
     Method { entry: EntryRef, method: Method, format: String },
+    #[error(
+        "{entry}: field \"method\": {} cannot be applied per tensor by a recipe (it folds scales into the norms \
+         a layer's matrices share); quantize the whole model with --method {}",
+        method.name(), method.name()
+    )]
+    NotPerTensor { entry: EntryRef, method: Method },
     #[error("{entry}: field \"name\": also listed as tensors[{first}]")]
     Duplicate { entry: EntryRef, first: usize },
     #[error("{entry}: field \"name\": the model has no tensor of that name that a run quantizes")]
@@ -211,6 +241,9 @@ impl Recipe {
             return Err(RecipeError::Version { found: self.version.to_string() });
         }
         let target = self.target()?;
+        if !self.default.method.per_tensor() {
+            return Err(RecipeError::NotPerTensor { entry: EntryRef::Default, method: self.default.method });
+        }
         if !self.default.method.supports(&target.scheme) {
             return Err(RecipeError::Method {
                 entry: EntryRef::Default,
@@ -227,6 +260,9 @@ impl Recipe {
             seen.insert(t.name.as_str(), index);
             let scheme =
                 QuantScheme::parse(&t.format).map_err(|source| RecipeError::Format { entry: entry.clone(), source })?;
+            if !t.method.per_tensor() {
+                return Err(RecipeError::NotPerTensor { entry, method: t.method });
+            }
             if !t.method.supports(&scheme) {
                 return Err(RecipeError::Method { entry, method: t.method, format: t.format.clone() });
             }

@@ -37,13 +37,14 @@ export type ModelSource = string | URL | Blob | ArrayBuffer | ArrayBufferView;
 /**
  * How to quantize: a format or llama.cpp preset name with how types are chosen (`pure`: that type
  * for every weight matrix; `llama.cpp`: a preset's per-tensor types), and for `evaluate` the
- * method that chooses the codes (round-to-nearest by default; imatrix and GPTQ calibrate first).
+ * method that chooses the codes (round-to-nearest by default; imatrix, GPTQ and AWQ calibrate
+ * first, HQQ reads the weights only; `lab.core.methodList` lists them).
  */
 export interface Recipe {
   target: string;
   mix?: TypeMix;
   method?: MethodName;
-  /** The calibration text of imatrix/GPTQ (default: Moby-Dick chapters after the eval text, under `dataUrl`). */
+  /** The calibration text of imatrix/GPTQ/AWQ (default: Moby-Dick chapters after the eval text, under `dataUrl`). */
   calibration?: CalibSource;
   /** Calibration tokens (default 4096). */
   calibrationTokens?: number;
@@ -226,8 +227,9 @@ export class Lab {
 
   /**
    * The model quantized to `format` as a file (GGUF for ggml types, else safetensors) and what it
-   * is. A recipe with an imatrix or GPTQ method calibrates first (its text from `dataUrl`, as
-   * `evaluate` does) and gives the file `quantlab quantize --imatrix` / `--method gptq` writes.
+   * is. A recipe with an imatrix, GPTQ or AWQ method calibrates first (its text from `dataUrl`, as
+   * `evaluate` does); with HQQ it reads the weights only. The file is the one `quantlab quantize
+   * --imatrix` / `--method gptq|awq|hqq` writes.
    */
   async export(format: string | Recipe, options: CallOptions<StepEvent> & { dataUrl?: string | URL } = {}): Promise<ExportResult> {
     const r = typeof format === 'string' ? { target: format } : format;
@@ -245,12 +247,16 @@ export class Lab {
   }
 
   /**
-   * The model's linear layers rounded to nearest in `format` (an INT group format) as the Hugging Face
-   * checkpoint transformers' GPTQ (AutoGPTQ v1) or AWQ (GEMM) loaders read: `model.safetensors` and
-   * `config.json`, as `quantlab quantize --layout` writes them.
+   * The model's linear layers in `format` (an INT group format) as the Hugging Face checkpoint
+   * transformers' GPTQ (AutoGPTQ v1) or AWQ (GEMM) loaders read: `model.safetensors` and
+   * `config.json`, as `quantlab quantize --layout` writes them. A recipe's method (rtn, gptq, awq,
+   * hqq; round to nearest by default) chooses the codes, calibrating as `export` does.
    */
-  async exportHfLayout(format: string, layout: HfLayout, options: CallOptions = {}): Promise<HfExport> {
-    return runCall(this.client, 'exportHfLayout', { format, layout }, options);
+  async exportHfLayout(format: string | Recipe, layout: HfLayout, options: CallOptions<StepEvent> & { dataUrl?: string | URL } = {}): Promise<HfExport> {
+    const r = typeof format === 'string' ? { target: format } : format;
+    const { dataUrl, ...call } = options;
+    const method = r.method ? { method: r.method, calib: r.calibration ?? { kind: 'default' as const }, tokens: r.calibrationTokens ?? DEFAULT_CALIBRATION_TOKENS, dataUrl: absolute(dataUrl ?? 'data/moby-dick/') } : {};
+    return runCall(this.client, 'exportHfLayout', { format: r.target, layout, ...method }, call);
   }
 
   /** Stops the worker; the lab cannot be used afterwards. */

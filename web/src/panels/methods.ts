@@ -1,8 +1,10 @@
-// Panel 6b: pick a format or llama.cpp preset, a method (RTN, imatrix, GPTQ: the core's list and
-// its support rules, no names kept here) and calibration text; run → calibrate, quantize and
-// evaluate against the base with Compare's protocol, saved and shown as a Compare row.
+// Panel 6b: pick a format or llama.cpp preset, a method (the core's list and its support rules,
+// no names kept here) and calibration text; run → calibrate, quantize and evaluate against the
+// base with Compare's protocol, saved and shown as a Compare row; then export the run as a file
+// or as a Hugging Face checkpoint (GPTQ/AWQ layouts) with the method's codes.
 import { abortable } from '../api/calls';
-import type { CalibSource, FormatInfo, MethodInfo, MethodName, PlannedType, PresetInfo, QuantManifest, TypeMix } from '../messages';
+import type { Recipe } from '../api/lab';
+import type { CalibSource, FormatInfo, HfLayout, MethodInfo, MethodName, PlannedType, PresetInfo, QuantManifest, TypeMix } from '../messages';
 import { offerDownload, saveManifest } from '../results';
 import { $, el } from '../ui/dom';
 import { isCancel, ProgressView } from '../ui/progress';
@@ -39,6 +41,8 @@ export class MethodsPanel {
   private steps = el('ol', undefined, { id: 'methods-steps', class: 'steps' });
   private result = el('p', '', { id: 'methods-result', class: 'caption', 'aria-live': 'polite' });
   private exportButton = el('button', 'Export this model', { type: 'button', id: 'methods-export', hidden: '' });
+  /** The exported file: quantlab's GGUF/safetensors, or a Hugging Face checkpoint in a GPTQ/AWQ loader's layout (INT group formats). */
+  private exportLayout = el('select', undefined, { id: 'methods-export-layout', hidden: '', 'aria-label': 'Exported file' });
   private exportResult = el('div', undefined, { id: 'methods-export-result', 'aria-live': 'polite' });
   /** The last calibrated run, which "Export this model" writes as a file. */
   private lastRun: { target: string; mix: TypeMix; method: MethodName; calib: CalibSource; tokens: number } | null = null;
@@ -60,6 +64,11 @@ export class MethodsPanel {
     this.targetSelect.addEventListener('change', () => void this.onTarget('withTypes'));
     this.runButton.addEventListener('click', () => void this.run());
     this.exportButton.addEventListener('click', () => void this.exportRun());
+    for (const [value, text] of [
+      ['file', 'GGUF or safetensors (quantlab)'],
+      ['gptq', 'HF checkpoint, GPTQ layout'],
+      ['awq', 'HF checkpoint, AWQ layout'],
+    ] as const) this.exportLayout.append(el('option', text, { value }));
     const label = (text: string, control: HTMLElement) => {
       const l = el('label', text);
       l.append(control);
@@ -70,7 +79,7 @@ export class MethodsPanel {
     const runRow = el('div', undefined, { class: 'controls' });
     runRow.append(this.runButton);
     const host = el('div', undefined, { id: 'methods-progress-host' });
-    this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result, this.exportButton, this.exportResult);
+    this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result, this.exportLayout, this.exportButton, this.exportResult);
     this.progress = new ProgressView(host, 'methods-progress');
   }
 
@@ -175,6 +184,7 @@ export class MethodsPanel {
     this.runButton.disabled = true;
     this.result.textContent = '';
     this.exportButton.hidden = true;
+    this.exportLayout.hidden = true;
     this.exportResult.replaceChildren();
     this.lastRun = null;
     const stepItems = new Map<number, HTMLLIElement>();
@@ -191,6 +201,8 @@ export class MethodsPanel {
       }
       for (const other of stepItems.values()) other.removeAttribute('aria-current');
       li.setAttribute('aria-current', 'step');
+      li.textContent = step.label;
+      if (step.calibration) li.dataset.calibration = step.calibration;
       if (step.cached) {
         li.dataset.cached = '';
         cached = true;
@@ -206,6 +218,7 @@ export class MethodsPanel {
         // The same calibration (and for imatrix the same cached matrix) writes the file.
         this.lastRun = { target: choice.target, mix: choice.mix, method, calib, tokens: args.tokens };
         this.exportButton.hidden = false;
+        this.exportLayout.hidden = false;
       }
       this.root.dataset.done = String(Date.now());
     } catch (error) {
@@ -215,7 +228,7 @@ export class MethodsPanel {
     }
   }
 
-  /** Writes the last calibrated run as the file `quantlab quantize --imatrix` / `--method gptq` writes. */
+  /** Writes the last run as the file `quantlab quantize --imatrix` / `--method M [--layout L]` writes. */
   private async exportRun(): Promise<void> {
     const r = this.lastRun;
     if (!r) return;
@@ -225,7 +238,12 @@ export class MethodsPanel {
     const title = `Exporting ${r.target} with ${r.method}`;
     const recipe = { target: r.target, mix: r.mix, method: r.method, calibration: r.calib, calibrationTokens: r.tokens };
     const dataUrl = new URL('data/moby-dick/', location.href).href;
+    const layout = this.exportLayout.value;
     try {
+      if (layout === 'gptq' || layout === 'awq') {
+        await this.exportHf(recipe, layout, title, dataUrl);
+        return;
+      }
       const out = await this.progress.track(title, abortable((signal) => this.app.lab.export(recipe, { signal, onProgress: this.progress.listener(title), dataUrl })));
       const link = offerDownload(out.blob, out.fileName);
       link.id = 'methods-export-link';
@@ -238,13 +256,28 @@ export class MethodsPanel {
       this.exportButton.disabled = false;
     }
   }
+
+  /** The run as a Hugging Face checkpoint: model.safetensors and config.json, both handed to the browser. */
+  private async exportHf(recipe: Recipe, layout: HfLayout, title: string, dataUrl: string): Promise<void> {
+    const out = await this.progress.track(title, abortable((signal) => this.app.lab.exportHfLayout(recipe, layout, { signal, onProgress: this.progress.listener(title), dataUrl })));
+    const model = offerDownload(out.safetensors, 'model.safetensors');
+    model.id = 'methods-export-link';
+    model.textContent = 'Download model.safetensors again';
+    const config = offerDownload(new Blob([out.config], { type: 'application/json' }), 'config.json');
+    config.id = 'methods-export-config-link';
+    config.textContent = 'Download config.json again';
+    this.exportResult.replaceChildren(el('p', "model.safetensors and config.json were handed to your browser's downloads.", { class: 'caption' }), el('pre', out.manifest.summary, { id: 'methods-export-summary' }), model, el('span', ' · '), config);
+    model.click();
+    config.click();
+  }
 }
 
 function describe(m: QuantManifest): string {
   const r = m.result;
   const p = r.paired;
   const took = r.method ? `; method took ${r.method.seconds.toFixed(1)} s` : '';
-  const calib = r.method?.calibration ? ` (calibrated on ${r.method.calibration.text}, ${r.method.calibration.tokens} tokens)` : '';
+  const c = r.method?.calibration;
+  const calib = c ? ` (calibrated on ${c.text}, ${c.tokens} tokens${c.reused ? ', cached importance matrix' : ''})` : '';
   const delta = p ? `Δppl ${p.deltaPpl >= 0 ? '+' : ''}${p.deltaPpl.toFixed(3)} ± ${p.deltaPplStderr.toFixed(3)}, KL ${p.klMean.toExponential(3)}` : '';
   return `${r.format}${calib}: ${r.bitsPerWeight.toFixed(3)} bits/weight, perplexity ${r.ppl.toFixed(3)} (base ${r.basePpl.toFixed(3)}), ${delta}${took}. Added to the Compare table.`;
 }

@@ -2,8 +2,8 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import { type ActivationChannels, type Activations, type DeviceChoice, type EvalKvCache, type EvalProtocol, type ExportFile, type HfExport, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
-import { type ActivationStats, coreVersion, type EvalResult, evalText, exportHfLayout as exportHfLayoutCore, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalKvCache, type EvalProtocol, type ExportFile, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { storeForOffline } from './offline';
@@ -407,16 +407,6 @@ export async function exportModel({ format }: Args<'exportModel'>, ctx: Ctx): Pr
   const rt = await getRuntime(ctx);
   const out = wasmCall(`exporting ${format}`, () => exportQuantized(rt.bytes, format, reporter(ctx, 'export')));
   return exportFile(rt, format, out);
-}
-
-/** The model's linears in AutoGPTQ's or AutoAWQ's checkpoint layout (round to nearest), with its manifest. */
-export async function exportHfLayout({ format, layout }: Args<'exportHfLayout'>, ctx: Ctx): Promise<HfExport> {
-  const rt = await getRuntime(ctx);
-  const out = wasmCall(`exporting ${format} in the ${layout} layout`, () => exportHfLayoutCore(rt.bytes, format, layout, reporter(ctx, 'export')));
-  const summary = `${out.quantized} linear layers quantized to ${format} in ${layout === 'gptq' ? "AutoGPTQ's v1" : "AutoAWQ's GEMM"} layout, ${out.kept} tensors kept in float; put model.safetensors and config.json in one directory`;
-  const file = exportFile(rt, format, { bytes: out.safetensors, extension: 'safetensors', summary });
-  const manifest = { ...file.manifest, fileName: 'model.safetensors', layout };
-  return { safetensors: file.blob, config: out.config, quantized: out.quantized, kept: out.kept, manifest };
 }
 
 /** The file of an export (`out`, the core's bytes) with its name and manifest. */
