@@ -34,6 +34,7 @@ mod formats;
 mod gpu_bench;
 #[cfg(feature = "gpu")]
 mod gpu_model;
+mod layer_error;
 mod methods;
 mod model;
 mod safetensors;
