@@ -23,7 +23,7 @@ const evalText = [1, 2, 3]
   .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
 
 /** The query parameters the lessons keep their state in (web/lessons/*.ts). */
-const LESSON_STATE = ['tensor', 'group', 'format', 'block'];
+const LESSON_STATE = ['tensor', 'group', 'format', 'block', 'tokens'];
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
@@ -33,7 +33,7 @@ export default defineConfig({
     emptyOutDir: true,
     target: 'es2022',
     // The lessons are pages of their own (web/lessons/), precached with the lab.
-    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)), granularity: fileURLToPath(new URL('./lessons/granularity.html', import.meta.url)), 'nf4-levels': fileURLToPath(new URL('./lessons/nf4-levels.html', import.meta.url)) } },
+    rollupOptions: { input: { main: fileURLToPath(new URL('./index.html', import.meta.url)), 'number-line': fileURLToPath(new URL('./lessons/number-line.html', import.meta.url)), granularity: fileURLToPath(new URL('./lessons/granularity.html', import.meta.url)), 'nf4-levels': fileURLToPath(new URL('./lessons/nf4-levels.html', import.meta.url)), gptq: fileURLToPath(new URL('./lessons/gptq.html', import.meta.url)) } },
   },
   server: { headers: { ...securityHeaders } },
   preview: { headers: { ...securityHeaders } },
