@@ -352,9 +352,15 @@ pub fn relative_output_error(gram: &Gram, w: &[f32], w_hat: &[f32]) -> f64 {
     }
 }
 
-/// `Σ_r v_r·G·v_rᵀ` over the rows `v_r` of `v`. Rows are dealt to the pool in bands; each row's
-/// value is computed whole on one thread and the rows are summed in order, so the result does
-/// not depend on the number of threads (the wasm build and the CLI agree).
+/// Rows of `v` that share one pass over `G` in [`quadratic_sum`].
+const ROW_BLOCK: usize = 16;
+
+/// `Σ_r v_r·G·v_rᵀ` over the rows `v_r` of `v`, from the upper triangle of the symmetric `G`
+/// (`Σ_i v_i·(G_ii·v_i + 2·Σ_{j>i} G_ij·v_j)`). Each pass over `G`'s rows serves [`ROW_BLOCK`]
+/// rows of `v` (one pass per row would make the sum a memory-bound re-read of `G`). Rows are
+/// dealt to the pool in bands; each row's value is summed in the same order on any thread and the
+/// rows are added in order, so the result does not depend on the number of threads (the wasm
+/// build and the CLI agree).
 fn quadratic_sum(gram: &Gram, v: &[f64]) -> f64 {
     let n = gram.dim;
     let rows = v.len() / n.max(1);
@@ -362,16 +368,22 @@ fn quadratic_sum(gram: &Gram, v: &[f64]) -> f64 {
     let band = rows.div_ceil(tasks).max(1);
     let parts: Vec<Mutex<Vec<f64>>> = (0..tasks).map(|_| Mutex::new(Vec::new())).collect();
     crate::model::pool::run(tasks, &|t| {
-        let values: Vec<f64> = (t * band..((t + 1) * band).min(rows))
-            .map(|r| {
-                let row = &v[r * n..(r + 1) * n];
-                row.iter()
-                    .enumerate()
-                    .filter(|(_, &x)| x != 0.0)
-                    .map(|(i, &x)| x * gram.xtx[i * n..(i + 1) * n].iter().zip(row).map(|(&g, &y)| g * y).sum::<f64>())
-                    .sum::<f64>()
-            })
-            .collect();
+        let (lo, hi) = ((t * band).min(rows), ((t + 1) * band).min(rows));
+        let mut values = vec![0f64; hi - lo];
+        for b0 in (lo..hi).step_by(ROW_BLOCK) {
+            let b1 = (b0 + ROW_BLOCK).min(hi);
+            for i in 0..n {
+                let g = &gram.xtx[i * n + i..(i + 1) * n];
+                for r in b0..b1 {
+                    let row = &v[r * n..(r + 1) * n];
+                    let x = row[i];
+                    if x != 0.0 {
+                        let off: f64 = g[1..].iter().zip(&row[i + 1..]).map(|(&g, &y)| g * y).sum();
+                        values[r - lo] += x * (g[0] * x + 2.0 * off);
+                    }
+                }
+            }
+        }
         *parts[t].lock().unwrap_or_else(|e| e.into_inner()) = values;
     });
     parts.into_iter().flat_map(|p| p.into_inner().unwrap_or_else(|e| e.into_inner())).sum()
