@@ -23,9 +23,9 @@ const evalText = [1, 2, 3]
   .map((url) => ({ url, revision: createHash('sha256').update(readFileSync(`${repo}/${url}`)).digest('hex').slice(0, 16) }));
 
 /** The lesson pages (web/lessons/NAME.html), each an input of the build. */
-const LESSONS = ['number-line', 'granularity', 'nf4-levels', 'bits-vs-quality', 'kv-cache'];
+const LESSONS = ['number-line', 'granularity', 'nf4-levels', 'bits-vs-quality', 'gptq', 'kv-cache'];
 /** The query parameters the lessons keep their state in (web/lessons/*.ts). */
-const LESSON_STATE = ['tensor', 'group', 'format', 'block', 'formats', 'protocol', 'context', 'kv'];
+const LESSON_STATE = ['tensor', 'group', 'format', 'block', 'formats', 'protocol', 'context', 'kv', 'tokens'];
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),

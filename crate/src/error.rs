@@ -16,6 +16,7 @@ use crate::io::export::ExportError;
 use crate::io::gptq_layout::LayoutError;
 use crate::io::imatrix::ImatrixError;
 use crate::io::{GgufWriteError, SafetensorsError};
+use crate::methods::layer_error::LayerErrorError;
 use crate::methods::smoothquant::SmoothQuantError;
 use crate::model::activations::ActivationError;
 use crate::model::eval::EvalError;
@@ -228,6 +229,19 @@ impl HasKind for CalibError {
             CalibError::Quantizer { .. } => ErrorKind::bad(Input::Data),
             CalibError::Model(e) => e.kind(),
             CalibError::Range(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for LayerErrorError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            LayerErrorError::UnknownTensor { .. }
+            | LayerErrorError::NoTensors
+            | LayerErrorError::NotQuantized { .. } => ErrorKind::bad(Input::Options),
+            LayerErrorError::Unsupported { .. } => ErrorKind::Unsupported,
+            LayerErrorError::Quantize { .. } => ErrorKind::bad(Input::Data),
+            LayerErrorError::Calib(e) => e.kind(),
         }
     }
 }

@@ -443,6 +443,40 @@ test('lesson 6, the KV cache: reached from the lab, memory from the GGUF header 
   await page.goto(`${lab.server.url}lessons/kv-cache.html?context=4096&kv=int4&protocol=64x1`);
   await assertMemory(page, ref, 4096);
   assert.deepEqual((await kvTable(page, ['int4'])).int4, online.int4);
+
+// Lesson 5 (web/lessons/gptq.html): one matrix of layer 0, round to nearest vs GPTQ by the relative
+// output error on 128 calibration tokens (the worker's layerErrors; its numbers are held to
+// `quantlab layer-error` by tests/wasm/layer-error.test.ts and its formula to numpy by
+// tests/rust/layer_error.rs): GPTQ's error below RTN's, both finite, at 4 and 3 bits, a state from
+// the URL, offline.
+async function gptqLesson(page, want) {
+  await page.waitForFunction((w) => document.querySelector('#compare-status')?.dataset.done === w || document.querySelector('#compare-status')?.dataset.error, want, { timeout: 120_000 });
+  const status = page.locator('#compare-status');
+  assert.equal(await status.getAttribute('data-error'), null, await status.textContent());
+  const rows = await page.$$eval('#compare tbody tr', (trs) => trs.map((r) => ({ tensor: r.dataset.tensor, rtn: Number(r.dataset.rtn), gptq: Number(r.dataset.gptq) })));
+  assert.equal(rows.length, 1);
+  const [r] = rows;
+  assert.equal(r.tensor, want.split('|')[0]);
+  assert.ok(Number.isFinite(r.rtn) && r.rtn > 0 && Number.isFinite(r.gptq) && r.gptq > 0, JSON.stringify(r));
+  assert.ok(r.gptq < r.rtn, `GPTQ ${r.gptq} ≥ RTN ${r.rtn}`);
+  return r;
+}
+
+test('lesson 5, GPTQ vs round-to-nearest: reached from the lab, GPTQ below RTN at 4 and 3 bits, a state from the URL, offline', { timeout: 300_000 }, async () => {
+  const { context, page, problems } = await openLab();
+  const started = Date.now();
+  await page.click('header a#lesson-gptq');
+  await page.waitForURL(/lessons\/gptq\.html/);
+  const four = await gptqLesson(page, 'blk.0.attn_q.weight|int4-sym-g64|128');
+  await page.selectOption('#format', 'int3-asym-g64');
+  const three = await gptqLesson(page, 'blk.0.attn_q.weight|int3-asym-g64|128');
+  assert.ok(three.rtn > four.rtn, `3-bit RTN ${three.rtn} vs 4-bit ${four.rtn}`);
+  assert.match(page.url(), /format=int3-asym-g64/);
+  console.log(`lesson 5 online: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+  await context.setOffline(true);
+  await page.goto(`${lab.server.url}lessons/gptq.html?tensor=blk.0.attn_v.weight&format=int4-sym-g64&tokens=128`);
+  await gptqLesson(page, 'blk.0.attn_v.weight|int4-sym-g64|128');
   assert.deepEqual(problems, []);
   await context.close();
 });

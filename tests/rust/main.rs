@@ -50,6 +50,7 @@ mod int_fp8;
 mod io;
 mod kquants;
 mod kv_cache;
+mod layer_error;
 mod llm_int8;
 mod model_quant;
 mod module_deps;

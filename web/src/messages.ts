@@ -4,7 +4,7 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, LayerErrorMethod, LayerErrorResult, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
 export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, TensorRow, TypeCount } from './pkg/quantlab.js';
@@ -323,6 +323,8 @@ export interface Methods {
   methodSupport: { args: { target: string }; result: Record<MethodName, boolean>; progress: never };
   /** Calibrate (cached), quantize with a method and evaluate against the base: a Compare row. */
   runMethod: { args: MethodRequest & { ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest; progress: StepEvent };
+  /** Each block matrix's relative output error RTN vs GPTQ vs AWQ on the calibration text (`quantlab layer-error`). */
+  layerErrors: { args: { target: string; calib: CalibSource; tokens: number; tensors: string[] | null; methods: LayerErrorMethod[] | null; dataUrl: string }; result: LayerErrorResult & { text: string; seconds: number }; progress: never };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
   quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };

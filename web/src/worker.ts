@@ -11,6 +11,7 @@ import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
 import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
+import { layerErrors } from './worker/layer-error';
 import { exportHfLayout, exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
 import { loadCore } from './worker/wasm';
 
@@ -112,6 +113,7 @@ const handlers: { [M in Method]: Handler<M> } = {
   methodSupport,
   runMethod,
   exportMethod,
+  layerErrors,
   generate,
   quantize,
   exportModel,

@@ -35,6 +35,7 @@ mod formats;
 mod gpu_bench;
 #[cfg(feature = "gpu")]
 mod gpu_model;
+mod layer_error;
 mod methods;
 mod model;
 mod safetensors;

@@ -26,6 +26,7 @@ pub mod hqq;
 pub mod imatrix;
 pub mod info;
 pub mod info_hf;
+pub mod layer_error;
 pub mod load;
 pub mod matmul;
 pub mod output;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Quantize one unit (a tensor, or a layer's matrices) at a time and rank the units by KL to
     /// the base on calibration text; with a size target, recommend a mixed recipe (--recipe-out).
     Sensitivity(sensitivity::SensitivityArgs),
+    /// Each block matrix's relative output error ‖WX − ŴX‖² / ‖WX‖² on calibration inputs, for
+    /// round to nearest, GPTQ and AWQ at one format.
+    LayerError(layer_error::LayerErrorArgs),
     /// List the formats `--format` accepts: name patterns, bits per weight, GPU kernel, GGUF type.
     Formats(formats::FormatsArgs),
 }
@@ -94,6 +98,7 @@ pub fn run(cli: &Cli) -> Result<String, CliError> {
         Command::Formats(args) => formats::run(args),
         Command::Imatrix(args) => imatrix::run(args),
         Command::Sensitivity(args) => sensitivity::run(args),
+        Command::LayerError(args) => layer_error::run(args),
     }
 }
 

@@ -219,6 +219,10 @@ pub struct AwqLayers<'a> {
     /// The norm vectors with `1/s` folded in, by name (`blk.N.attn_norm.weight`).
     pub norms: BTreeMap<String, Vec<f32>>,
     pub choices: Vec<GroupChoice>,
+    /// The scales `s` of every scaled input: the stored matrices reading it hold `W·diag(s)`,
+    /// and the operation before it carries `1/s` (so the layer's own weights are recovered as
+    /// `Q·diag(1/s)`, see [`crate::methods::layer_error`]).
+    pub scales: BTreeMap<LinearInput, Vec<f32>>,
     /// Matrices AWQ quantized, and those rounded to nearest (a format AWQ does not take).
     pub awq_tensors: usize,
     pub rtn_tensors: usize,
@@ -235,6 +239,7 @@ impl<'a> AwqLayers<'a> {
             tensors: BTreeMap::new(),
             norms: BTreeMap::new(),
             choices: Vec::new(),
+            scales: BTreeMap::new(),
             awq_tensors: 0,
             rtn_tensors: 0,
         }
@@ -334,6 +339,7 @@ impl SequentialQuantizer for AwqLayers<'_> {
             }
             x = awq::scale_inputs(&x, s);
             self.choices.push(GroupChoice { input, ratio_index: Some(choice.ratio_index) });
+            self.scales.insert(input, choice.scales);
         } else if all_awq {
             self.choices.push(GroupChoice { input, ratio_index: None });
         }

@@ -13,6 +13,8 @@
 //!   layer over a model, folding the scales into the norms and previous linears.
 //! - [`hqq`]: HQQ (Badri & Shaji 2023), calibration-free: each group's zero point from a
 //!   proximal `l_p` solver on the weights alone, onto the same [`grids`].
+//! - [`layer_error`]: the relative output error of each block matrix under RTN, GPTQ and AWQ on
+//!   the float model's calibration inputs (the lab's per-layer view, `quantlab layer-error`).
 //! - [`smoothquant`]: SmoothQuant (Xiao et al. 2022), per-channel factors that move activation
 //!   outliers into the weights (folded into the norms), before W8A8.
 //!
@@ -24,6 +26,7 @@ pub mod gptq;
 pub mod gptq_model;
 pub mod grids;
 pub mod hqq;
+pub mod layer_error;
 mod linalg;
 pub mod smoothquant;
 

@@ -11,6 +11,7 @@ import { isCancel, ProgressView } from '../ui/progress';
 import { type App, panelError } from './app';
 import type { ComparePanel } from './compare';
 import { fallbackText, formatStatus } from './formats';
+import { LayerErrorView } from './layer-error';
 
 /** Token counts offered for calibration: the CLI's default (4096) and smaller, quicker runs. */
 const TOKEN_CHOICES = [4096, 2048, 1024, 512, 256, 128];
@@ -81,6 +82,7 @@ export class MethodsPanel {
     const host = el('div', undefined, { id: 'methods-progress-host' });
     this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result, this.exportLayout, this.exportButton, this.exportResult);
     this.progress = new ProgressView(host, 'methods-progress');
+    this.root.append(new LayerErrorView(app, () => this.choice()?.target).root);
   }
 
   /** The core's lists: presets first (llama.cpp's per-tensor types), then the formats Compare offers, then the methods. */

@@ -61,7 +61,7 @@ async function defaultCalibText(tokens: number, dataUrl: string, ctx: Ctx): Prom
   return { text, sha256: await sha256(text), label: last === plan.first ? `Moby-Dick chapter ${last}` : `Moby-Dick chapters ${plan.first}–${last}` };
 }
 
-async function calibText(source: CalibSource, tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
+export async function calibText(source: CalibSource, tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
   if (source.kind === 'default') return defaultCalibText(tokens, dataUrl, ctx);
   if (!source.text.trim()) throw new LabError('The calibration text is empty: paste some text or pick a file.');
   return { text: source.text, sha256: await sha256(source.text), label: source.label };
