@@ -292,7 +292,7 @@ fn quantize_error(e: QuantizeModelError, target: &Target) -> LabJsError {
 }
 
 impl LabModel {
-    fn derived(&self, model: Model, report: QuantReport) -> LabModel {
+    pub(super) fn derived(&self, model: Model, report: QuantReport) -> LabModel {
         LabModel {
             inner: Rc::new(Loaded {
                 model,

@@ -40,6 +40,8 @@
 //! and tensors the policy never quantizes (norms, 1-D tensors) cannot be listed.
 
 pub mod greedy;
+pub mod memory;
+pub mod recommend;
 
 use crate::formats::{QuantScheme, SchemeError, ValueType};
 use crate::methods::gptq;
@@ -96,6 +98,7 @@ impl Method {
 
 /// The run's target for the tensors a recipe does not list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct DefaultEntry {
     pub format: String,
@@ -105,6 +108,7 @@ pub struct DefaultEntry {
 
 /// One tensor's own format and method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct TensorEntry {
     pub name: String,
@@ -116,6 +120,7 @@ pub struct TensorEntry {
 /// A recipe file (see the module docs). Build one with [`Recipe::parse`], which checks every
 /// entry; a recipe built in code is checked by [`Recipe::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub version: u32,
