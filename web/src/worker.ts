@@ -12,6 +12,7 @@ import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker
 import { storeForOffline } from './worker/offline';
 import { activationStats, compareFormats, exportHfLayout, exportModel, generate, quantize } from './worker/runtime';
 import { exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
+import { evaluateRecipe, recommendRecipe, sensitivity } from './worker/sensitivity';
 import { loadCore } from './worker/wasm';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -112,6 +113,9 @@ const handlers: { [M in Method]: Handler<M> } = {
   methodSupport,
   runMethod,
   exportMethod,
+  sensitivity,
+  recommendRecipe,
+  evaluateRecipe,
   generate,
   quantize,
   exportModel,

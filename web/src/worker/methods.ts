@@ -25,7 +25,7 @@ const imatrices = new Map<string, { owner: Runtime; imatrix: LabImatrix }>();
 /** Calibration chapters read so far, by number. */
 const chapterTexts = new Map<number, string>();
 
-async function sha256(text: string): Promise<string> {
+export async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -59,7 +59,7 @@ async function defaultCalibText(tokens: number, dataUrl: string, ctx: Ctx): Prom
   return { text, sha256: await sha256(text), label: last === plan.first ? `Moby-Dick chapter ${last}` : `Moby-Dick chapters ${plan.first}–${last}` };
 }
 
-async function calibText(source: CalibSource, tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
+export async function calibText(source: CalibSource, tokens: number, dataUrl: string, ctx: Ctx): Promise<CalibText> {
   if (source.kind === 'default') return defaultCalibText(tokens, dataUrl, ctx);
   if (!source.text.trim()) throw new LabError('The calibration text is empty: paste some text or pick a file.');
   return { text: source.text, sha256: await sha256(source.text), label: source.label };
