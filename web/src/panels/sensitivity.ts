@@ -108,6 +108,7 @@ export class SensitivityPanel {
     tableWrap.append(this.table);
     this.root.append(scan, runRow, host, this.summary, this.chart, tableWrap, builder, recipeRow, this.recipe);
     this.progress = new ProgressView(host, 'sens-progress');
+    this.chart.append(el('p', 'Run a scan to see each unit\'s KL per layer.', { class: 'caption' }));
     document.addEventListener('lab:model', () => {
       $('#sensitivity-panel').hidden = false;
       this.report = null;
