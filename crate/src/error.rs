@@ -307,6 +307,39 @@ impl HasKind for EvalError {
     }
 }
 
+impl HasKind for crate::model::sensitivity::ScanError {
+    fn kind(&self) -> ErrorKind {
+        use crate::model::sensitivity::ScanError;
+        match self {
+            ScanError::Quantize { source, .. } => source.kind(),
+            ScanError::UnknownUnit { .. } => ErrorKind::bad(Input::Options),
+            ScanError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+            ScanError::Eval(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for crate::recipe::recommend::RecommendError {
+    fn kind(&self) -> ErrorKind {
+        use crate::recipe::recommend::RecommendError;
+        match self {
+            RecommendError::BitsPerWeight(_) | RecommendError::BelowUniform { .. } => ErrorKind::bad(Input::Options),
+            RecommendError::Recipe(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for crate::recipe::memory::InMemoryError {
+    fn kind(&self) -> ErrorKind {
+        use crate::recipe::memory::InMemoryError;
+        match self {
+            InMemoryError::Recipe(e) => e.kind(),
+            InMemoryError::Method(_) => ErrorKind::Unsupported,
+            InMemoryError::Quantize(e) => e.kind(),
+        }
+    }
+}
+
 impl HasKind for QuantizeModelError {
     fn kind(&self) -> ErrorKind {
         match self {

@@ -88,7 +88,7 @@ test('app frame at 1280 px: the bar and the section list stay at hand, the prose
   assert.equal(await nav.isVisible(), true);
   assert.equal(await page.locator('#nav-toggle').isVisible(), false);
   const links = await nav.locator('a[data-panel]').evaluateAll((as) => as.map((a) => a.getAttribute('href')));
-  assert.deepEqual(links, ['#model-panel', '#layers-panel', '#histogram-panel', '#outliers-panel', '#nf4-panel', '#compare-panel', '#methods-panel', '#generate-panel', '#export-panel']);
+  assert.deepEqual(links, ['#model-panel', '#layers-panel', '#histogram-panel', '#outliers-panel', '#nf4-panel', '#compare-panel', '#methods-panel', '#sensitivity-panel', '#generate-panel', '#export-panel']);
   assert.ok((await page.locator('section .explain').count()) >= 9, 'every section keeps its explanation');
   for (const target of ['export', 'compare', 'histogram']) {
     await page.click(`#section-nav a[data-panel=${target}]`);

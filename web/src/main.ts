@@ -10,6 +10,7 @@ import { ComparePanel } from './panels/compare';
 import { ExportPanel } from './panels/export';
 import { formatCatalog, watchFormatNote } from './panels/formats';
 import { MethodsPanel } from './panels/methods';
+import { SensitivityPanel } from './panels/sensitivity';
 import { GeneratePanel } from './panels/generate';
 import { WeightPanels } from './panels/weights';
 import { registerOffline, showModelOfflineState } from './pwa';
@@ -46,6 +47,7 @@ const app: App = {
 const weights = new WeightPanels(app);
 const compare = new ComparePanel(app);
 const methods = new MethodsPanel(app, compare);
+new SensitivityPanel(app, compare);
 new GeneratePanel(app);
 new ExportPanel(app);
 const layers = new LayerBrowser($('#tensor-table') as HTMLTableElement, (name) => void selectTensor(name));

@@ -4,10 +4,10 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, LayerErrorMethod, LayerErrorResult, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, SafetensorsHeader, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, LayerErrorMethod, LayerErrorResult, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, RecipeAdvice, SafetensorsHeader, ScanReport, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
-export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, TensorRow, TypeCount } from './pkg/quantlab.js';
+export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, RecipeAdvice, ScanReport, TensorRow, TypeCount, UnitRow } from './pkg/quantlab.js';
 
 /** The header of an opened model file: a GGUF, or a safetensors file in the same shape. */
 export type ModelHeader = GgufHeader | SafetensorsHeader;
@@ -147,7 +147,25 @@ export interface FormatResult {
   mix?: TypeMix;
   /** The method that chose the codes, when not round-to-nearest of a Compare run. */
   method?: MethodRun;
+  /** Set for a mixed-precision recipe (recipe.json) rather than one format or preset. */
+  recipe?: RecipeRun;
 }
+
+/** A recipe's row: its name, its formats and how many tensors it lists. */
+export interface RecipeRun {
+  name: string;
+  /** SHA-256 of the recipe file's text (a saved row is reused only for the same file). */
+  sha256: string;
+  /** The recipe's default format, and the other formats it lists. */
+  formats: string[];
+  tensors: number;
+}
+
+/** What a sensitivity scan quantizes at a time (`quantlab sensitivity --unit`). */
+export type ScanUnit = 'tensor' | 'layer';
+
+/** The budget of a recommended recipe: bits per weight, bytes, or the size of a format everywhere. */
+export type RecipeBudget = { bitsPerWeight: number } | { budgetBytes: number } | { targetFormat: string };
 
 /** llama.cpp's per-tensor types of a file type (`q4_k_m`), or one type everywhere (`--pure`). */
 export type TypeMix = 'llama.cpp' | 'pure';
@@ -333,6 +351,12 @@ export interface Methods {
   exportHfLayout: { args: { format: string; layout: HfLayout; method?: MethodName; calib?: CalibSource; tokens?: number; dataUrl?: string }; result: HfExport; progress: StepEvent };
   /** The model quantized with a method (imatrix, GPTQ, AWQ, HQQ) as a file, as `quantlab quantize --imatrix / --method M` writes it. */
   exportMethod: { args: MethodRequest & { dataUrl: string }; result: ExportFile; progress: StepEvent };
+  /** The sensitivity scan (`quantlab sensitivity`): each unit alone at `format`, KL to the base on calibration text; the worker keeps the scan for `recommendRecipe`. */
+  sensitivity: { args: { format: string; unit: ScanUnit; tokens: number; units: string[] | null; calib: CalibSource; dataUrl: string }; result: ScanReport; progress: never };
+  /** The recipe `quantlab sensitivity --high --target-…` recommends for the last scan. */
+  recommendRecipe: { args: { highFormat: string; budget: RecipeBudget }; result: RecipeAdvice; progress: never };
+  /** Quantize by a recipe file (`quantlab eval --recipe`) and evaluate it against the base: a Compare row. */
+  evaluateRecipe: { args: { recipeJson: string; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest; progress: StepEvent };
   /** Diagnostic (tests/e2e/soak.test.mjs): the worker's memory after a garbage collection where the browser allows one. */
   memory: { args: Record<string, never>; result: WorkerMemory; progress: never };
   /** Diagnostic (tests/e2e/threads.test.mjs): the core's threads and the tasks each has run. */

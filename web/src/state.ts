@@ -2,7 +2,7 @@
 // this panel" lives in the URL's query string (replaceState, so Back still leaves the lab).
 import { ACTIVATION_PRECISIONS, type Activations, KV_CACHE_FORMATS, type KvCache } from './messages';
 
-export type StateKey = 'model' | 'tensor' | 'format' | 'panel' | 'scope' | 'group' | 'block' | 'compare' | 'presets' | 'layers' | 'prompt' | 'kv' | 'act' | 'threads' | 'range';
+export type StateKey = 'model' | 'tensor' | 'format' | 'panel' | 'scope' | 'group' | 'block' | 'compare' | 'presets' | 'layers' | 'prompt' | 'kv' | 'act' | 'threads' | 'range' | 'sens' | 'recipe';
 
 /**
  * One page's query-string state: parsed once from `search`, each change written back through

@@ -13,6 +13,7 @@ import { storeForOffline } from './worker/offline';
 import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
 import { layerErrors } from './worker/layer-error';
 import { exportHfLayout, exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
+import { evaluateRecipe, recommendRecipe, sensitivity } from './worker/sensitivity';
 import { loadCore } from './worker/wasm';
 
 declare const self: DedicatedWorkerGlobalScope;
@@ -114,6 +115,9 @@ const handlers: { [M in Method]: Handler<M> } = {
   runMethod,
   exportMethod,
   layerErrors,
+  sensitivity,
+  recommendRecipe,
+  evaluateRecipe,
   generate,
   quantize,
   exportModel,

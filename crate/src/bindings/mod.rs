@@ -11,6 +11,7 @@
 //! - [`model`]: `LabModel` (load, info, quantize, generate);
 //! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`;
 //! - [`methods`]: llama.cpp's presets, calibration (importance matrix) and GPTQ on a `LabModel`.
+//! - [`sensitivity`]: the sensitivity scan, the recommended recipe, quantizing by a recipe.
 //! - [`threads`]: `threadStats`, and `initThreadPool` in the threaded build.
 
 use serde::Serialize;
@@ -39,6 +40,7 @@ mod layer_error;
 mod methods;
 mod model;
 mod safetensors;
+mod sensitivity;
 mod threads;
 
 #[wasm_bindgen(start)]

@@ -7,8 +7,9 @@ use super::hqq::HqqMethod;
 use super::CliError;
 use crate::formats::{QuantScheme, QuantizedTensor, TensorShape};
 use crate::io::export::{self, ExportError, ExportKind, ImportanceWeighted, RoundToNearest, TensorMethod};
-use crate::model::{quantize_model, Model, QuantReport};
+use crate::model::{Model, QuantReport};
 use crate::policy::{Target, TensorPolicy, TensorSchemes, TypeMix};
+use crate::recipe::memory::{self, Unlisted};
 use crate::recipe::{Method, Recipe};
 use std::path::{Path, PathBuf};
 
@@ -89,25 +90,12 @@ impl LoadedRecipe {
 }
 
 /// `model` quantized in memory as the recipe at `path` says (`quantlab eval --recipe`), with
-/// the recipe's name. Only round-to-nearest entries: in memory there is no imatrix or GPTQ
-/// calibration (quantize such a recipe to a file with `quantlab quantize --recipe` and
-/// evaluate that file).
+/// the recipe's name ([`crate::recipe::memory`]: round-to-nearest entries only).
 pub fn quantize_in_memory(model: &Model, path: &Path, pure: bool) -> Result<(String, Model, QuantReport), CliError> {
     let r = load(path, pure)?;
-    if let Some(m) = r.recipe.methods().find(|&m| m != Method::Rtn) {
-        return Err(err(
-            path,
-            format!(
-                "uses the {} method, which eval does not run in memory: write it with `quantlab quantize --recipe` \
-                 and evaluate that file",
-                m.name()
-            ),
-        ));
-    }
-    let names: Vec<String> = model.weights.matrices().into_iter().map(|(n, _)| n).collect();
-    r.check_tensors(|name| names.iter().any(|n| n == name))?;
-    let (q, report) = quantize_model(model, &r.target.scheme, &r.policy(false))
-        .map_err(|e| err(path, format!("cannot quantize: {e}")))?;
+    let unlisted = if pure { Unlisted::Pure } else { Unlisted::FileTypeRules };
+    let (q, report) =
+        memory::quantize_in_memory(model, &r.recipe, unlisted, &mut |_, _, _| true).map_err(|e| err(path, e))?;
     Ok((r.name(), q, report))
 }
 

@@ -22,11 +22,9 @@ use super::display::{bytes, Table};
 use super::load::load_model;
 use super::CliError;
 use crate::formats::QuantScheme;
-use crate::model::eval::{plan, Protocol, DEFAULT_CTX};
-use crate::model::sensitivity::{self, Damage, Unit, UnitKind};
-use crate::model::{quantize_model, Model, QuantReport, TensorPolicy};
-use crate::recipe::greedy::{self, Candidate};
-use crate::recipe::{DefaultEntry, Method, Recipe, TensorEntry, VERSION};
+use crate::model::eval::DEFAULT_CTX;
+use crate::model::sensitivity::{self, quantize_all, Damage, UnitKind, UnitRow};
+use crate::recipe::recommend::{recommend, Budget, Recommendation};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -83,32 +81,6 @@ pub struct SensitivityArgs {
     pub recipe_out: Option<PathBuf>,
 }
 
-/// One unit of the report.
-#[derive(Debug, Clone, Serialize)]
-pub struct UnitRow {
-    pub unit: String,
-    pub tensors: Vec<String>,
-    /// Bytes of the unit's matrices at FORMAT, and at the high format.
-    pub bytes: u64,
-    pub bytes_high: u64,
-    #[serde(flatten)]
-    pub damage: Damage,
-}
-
-/// The recommended mix.
-#[derive(Debug, Clone, Serialize)]
-pub struct Recommendation {
-    /// The weight matrices' byte budget, and what the recipe takes.
-    pub budget_bytes: u64,
-    pub bytes: u64,
-    pub bits_per_weight: f64,
-    /// Units promoted to the high format.
-    pub promoted: Vec<String>,
-    /// Sum of the KLs of the units left at FORMAT (the additive estimate).
-    pub predicted_kl: f64,
-    pub recipe: Recipe,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct SensitivityReport {
     pub model: String,
@@ -137,17 +109,6 @@ fn parse(name: &str) -> Result<QuantScheme, CliError> {
     QuantScheme::parse(name).map_err(|e| msg(e.to_string()))
 }
 
-/// `model` with every weight matrix in `scheme` (one type everywhere, row fallbacks aside).
-fn quantize_all(model: &Model, scheme: &QuantScheme) -> Result<(Model, QuantReport), CliError> {
-    quantize_model(model, scheme, &TensorPolicy::default())
-        .map_err(|e| msg(format!("cannot quantize to {}: {e}", scheme.name())))
-}
-
-/// Bytes of `unit`'s tensors in `report`.
-fn unit_bytes(report: &QuantReport, unit: &Unit) -> u64 {
-    report.tensors.iter().filter(|t| unit.tensors.contains(&t.name)).map(|t| t.bytes).sum()
-}
-
 pub fn run(args: &SensitivityArgs) -> Result<String, CliError> {
     let r = report(args)?;
     if args.json {
@@ -167,146 +128,63 @@ pub fn report(args: &SensitivityArgs) -> Result<SensitivityReport, CliError> {
     }
     let (model, tok, _) = load_model(&args.model)?;
     let (text, text_source) = calibration_text(args.calib.as_deref(), args.calib_tokens)?;
-    let mut tokens = tok.encode(&text, false, false);
-    tokens.truncate(args.calib_tokens);
-    let ctx = args.ctx.min(tokens.len()).min(model.config.seq_len);
-    let plan = plan(&tokens, ctx, Protocol::Default, false, None, None).map_err(|e| msg(e.to_string()))?;
+    let plan = sensitivity::scan_plan(&tok, &text, args.calib_tokens, args.ctx, model.config.seq_len)
+        .map_err(|e| msg(e.to_string()))?;
     let threads = args.threads.unwrap_or_else(crate::model::weights::default_threads).max(1);
-
-    let (quantized, low) = quantize_all(&model, &scheme)?;
-    let high_report = if args.target_bpw.is_some() || args.target_size.is_some() || target_format.is_some() {
-        Some(quantize_all(&model, &high)?.1)
-    } else {
-        None
-    };
     let kind = match args.unit {
         UnitArg::Tensor => UnitKind::Tensor,
         UnitArg::Layer => UnitKind::Layer,
     };
-    let units = sensitivity::units(&model, kind);
+    // The budget and the high format's sizes before the scan, so a bad one fails at once.
+    let quantized_bytes = |f: &QuantScheme| quantize_all(&model, f).map(|(_, r)| r).map_err(|e| msg(e.to_string()));
+    let budget = match (args.target_size, args.target_bpw, &target_format) {
+        (Some(b), _, _) => Some(Budget::Bytes(b)),
+        (_, Some(x), _) => Some(Budget::BitsPerWeight(x)),
+        (_, _, Some(f)) => Some(Budget::Bytes(quantized_bytes(f)?.total_bytes())),
+        _ => None,
+    };
+    let high_report = budget.map(|_| quantized_bytes(&high)).transpose()?;
     let show = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let total = units.len() + 1;
-    let mut progress = |done: usize, total: usize| {
-        if show {
-            eprint!("\rquantlab sensitivity: {done}/{total} models");
-            if done == total {
+    let total = sensitivity::units(&model, kind).len() + 1;
+    let mut shown = usize::MAX;
+    // Counted in model-positions: shown as whole models done.
+    let mut progress = |done: usize, all: usize| {
+        let models = done * total / all.max(1);
+        if show && models != shown {
+            shown = models;
+            eprint!("\rquantlab sensitivity: {models}/{total} models");
+            if models == total {
                 eprintln!();
             }
         }
+        true
     };
-    // Every unit alone, then the whole model at FORMAT (for the additivity check).
-    let mut models = units
-        .iter()
-        .map(|u| sensitivity::with_tensors_from(&model, &quantized, &u.tensors))
-        .chain(std::iter::once_with(|| quantized.clone()));
-    let mut damage = sensitivity::damages(&model, &mut models, total, &plan, threads, &mut progress)
-        .map_err(|e| msg(e.to_string()))?;
-    let uniform = damage.pop().expect("the uniform model was evaluated");
-
-    let mut rows: Vec<UnitRow> = units
-        .iter()
-        .zip(&damage)
-        .map(|(u, d)| UnitRow {
-            unit: u.name.clone(),
-            tensors: u.tensors.clone(),
-            bytes: unit_bytes(&low, u),
-            bytes_high: high_report.as_ref().map_or(0, |h| unit_bytes(h, u)),
-            damage: *d,
-        })
-        .collect();
-
-    let recommendation = match &high_report {
-        None => None,
-        Some(_) => {
-            let budget = match (args.target_size, args.target_bpw, &target_format) {
-                (Some(b), _, _) => b,
-                (_, Some(x), _) => (x * low.n_elements() as f64 / 8.0).floor() as u64,
-                (_, _, Some(f)) => quantize_all(&model, f)?.1.total_bytes(),
-                _ => unreachable!("a budget was given"),
-            };
-            Some(recommend(args, &rows, &low, budget)?)
+    let mut scan =
+        sensitivity::run(&model, &scheme, kind, None, &plan, threads, &mut progress).map_err(|e| msg(e.to_string()))?;
+    let recommendation = match (budget, high_report) {
+        (Some(budget), Some(high_report)) => {
+            scan.set_high(&high_report);
+            Some(recommend(&scan, &args.format, &args.high, budget).map_err(|e| msg(e.to_string()))?)
         }
+        _ => None,
     };
     if let (Some(path), Some(rec)) = (&args.recipe_out, &recommendation) {
         std::fs::write(path, rec.recipe.to_json()).map_err(|e| CliError::Output(format!("{}: {e}", path.display())))?;
     }
-    rows.sort_by(|a, b| b.damage.kl.total_cmp(&a.damage.kl));
     Ok(SensitivityReport {
         model: args.model.display().to_string(),
         format: scheme.name(),
         high: high.name(),
-        unit: match kind {
-            UnitKind::Tensor => "tensor",
-            UnitKind::Layer => "layer",
-        },
+        unit: kind.name(),
         text_source,
         ctx: plan.ctx,
         windows: plan.windows.len(),
         tokens_scored: plan.tokens_scored(),
-        uniform_bytes: low.total_bytes(),
-        elements: low.n_elements(),
-        uniform,
-        units: rows,
+        uniform_bytes: scan.low.total_bytes(),
+        elements: scan.low.n_elements(),
+        uniform: scan.uniform,
+        units: scan.ranked(),
         recommendation,
-    })
-}
-
-/// The greedy promotion for `budget` bytes of weight matrices, as a recipe.
-fn recommend(
-    args: &SensitivityArgs,
-    rows: &[UnitRow],
-    low: &QuantReport,
-    budget: u64,
-) -> Result<Recommendation, CliError> {
-    let base = low.total_bytes();
-    let Some(extra) = budget.checked_sub(base) else {
-        return Err(msg(format!(
-            "the budget ({budget} bytes) is below the model at {} everywhere ({base} bytes): choose a smaller -f",
-            args.format
-        )));
-    };
-    let candidates: Vec<Candidate> = rows
-        .iter()
-        .map(|r| Candidate { extra_bytes: r.bytes_high.saturating_sub(r.bytes), gain: r.damage.kl })
-        .collect();
-    let chosen = greedy::promote(&candidates, extra);
-    let (used, gain) = greedy::totals(&candidates, &chosen);
-    let total_kl: f64 = rows.iter().map(|r| r.damage.kl).sum();
-    let promoted: Vec<&UnitRow> = chosen.iter().map(|&i| &rows[i]).collect();
-    let bytes = base + used;
-    let bpw = 8.0 * bytes as f64 / low.n_elements() as f64;
-    let tensors = rows
-        .iter()
-        .flat_map(|r| {
-            let up = promoted.iter().any(|p| p.unit == r.unit);
-            let format = if up { &args.high } else { &args.format };
-            r.tensors.iter().map(move |t| TensorEntry { name: t.clone(), format: format.clone(), method: Method::Rtn })
-        })
-        .collect();
-    let recipe = Recipe {
-        version: VERSION,
-        name: Some(format!(
-            "{} with {} of {} {} units at {} ({bpw:.3} bpw)",
-            args.format,
-            promoted.len(),
-            rows.len(),
-            match args.unit {
-                UnitArg::Tensor => "tensor",
-                UnitArg::Layer => "layer",
-            },
-            args.high
-        )),
-        default: DefaultEntry { format: args.format.clone(), method: Method::Rtn },
-        tensors,
-    };
-    recipe.check().map_err(|e| msg(format!("the recommended recipe: {e}")))?;
-    Ok(Recommendation {
-        budget_bytes: budget,
-        bytes,
-        bits_per_weight: bpw,
-        promoted: promoted.iter().map(|r| r.unit.clone()).collect(),
-        predicted_kl: total_kl - gain,
-        recipe,
     })
 }
 

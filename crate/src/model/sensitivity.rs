@@ -1,7 +1,7 @@
 //! Sensitivity scan: how much each unit of a model (one weight matrix, or all matrices of one
 //! layer) hurts when it alone is quantized, everything else left at the base.
 //!
-//! [`scan`] takes the base model and a copy quantized to the format under study (by
+//! [`run`] takes the base model and a copy quantized to the format under study (by
 //! [`super::quantize_model`], so the tensor policy and its fallbacks apply), builds for each
 //! unit a model that is the base with that unit's matrices taken from the quantized copy, and
 //! runs these with the base through [`super::eval::evaluate`] (the batched forward, in lockstep
@@ -11,10 +11,18 @@
 //!
 //! The text is the caller's: calibration text, never the eval chapters (`quantlab
 //! sensitivity` takes Moby-Dick chapters 4+ or the user's file).
+//!
+//! [`run`] is the whole scan as `quantlab sensitivity` and the lab's `LabModel.sensitivity` both
+//! run it (the text's tokens and windows by [`scan_plan`], the model at the format, every unit,
+//! then the uniform model): one code path, so the lab's rows equal the CLI's `--json` rows.
 
-use super::eval::{evaluate, EvalError, EvalHooks, EvalPlan, LogitSource, ModelSource};
+use super::eval::{evaluate, plan, EvalError, EvalHooks, EvalPlan, LogitSource, ModelSource, Protocol};
+use super::quantize::{quantize_model, QuantReport};
 use super::weights::{Matrix, Weights};
-use super::Model;
+use super::ModelError;
+use super::{Model, TensorPolicy};
+use crate::formats::QuantScheme;
+use crate::tokenizer::Tokenizer;
 
 /// Unit models evaluated beside the base in one pass.
 pub const SCAN_GROUP: usize = 6;
@@ -96,6 +104,7 @@ pub fn with_tensors_from(base: &Model, from: &Model, tensors: &[String]) -> Mode
 
 /// One unit's damage: KL to the base and the paired Δ log-ppl, with standard errors.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 pub struct Damage {
     pub kl: f64,
     pub kl_stderr: f64,
@@ -105,16 +114,18 @@ pub struct Damage {
     pub top1: f64,
 }
 
-/// Evaluates each model of `models` against `base` on `plan`, [`SCAN_GROUP`] at a time;
-/// `progress(done, total)` after each group.
+/// Evaluates each model of `models` against `base` on `plan`, [`SCAN_GROUP`] at a time.
+/// `progress(done, total)` after every position, counted in model-positions (`total` = `total`
+/// models × the plan's positions), so a UI can show a fraction and stop within a group:
+/// returning `false` stops with [`ScanError::Cancelled`].
 pub fn damages(
     base: &Model,
     models: &mut dyn Iterator<Item = Model>,
     total: usize,
     plan: &EvalPlan,
     threads: usize,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<Damage>, EvalError> {
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<Damage>, ScanError> {
     let mut out = Vec::with_capacity(total);
     loop {
         let group: Vec<Model> = (&mut *models).take(SCAN_GROUP).collect();
@@ -125,7 +136,13 @@ pub fn damages(
             std::iter::once(base).chain(group.iter()).map(|m| ModelSource::new(m, plan.ctx, threads)).collect();
         let mut dyn_sources: Vec<&mut dyn LogitSource> =
             sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
-        let metrics = evaluate(plan, &mut dyn_sources, EvalHooks { clock: None, progress: None, positions: None })?;
+        let before = out.len();
+        let mut at = |p: usize, per: usize| progress(before * per + group.len() * p, total * per);
+        let hooks = EvalHooks { clock: None, progress: None, positions: Some(&mut at) };
+        let metrics = evaluate(plan, &mut dyn_sources, hooks).map_err(|e| match e {
+            EvalError::Cancelled { .. } => ScanError::Cancelled { done: before, total },
+            e => ScanError::Eval(e),
+        })?;
         for m in &metrics[1..] {
             let p = m.paired.as_ref().expect("every source but the base is paired");
             out.push(Damage {
@@ -136,20 +153,138 @@ pub fn damages(
                 top1: p.top1,
             });
         }
-        progress(out.len(), total);
     }
 }
 
-/// The scan: for each unit, `base` with that unit from `quantized`, against `base` on `plan`.
-/// Returns one [`Damage`] per unit, in order.
-pub fn scan(
-    base: &Model,
-    quantized: &Model,
-    units: &[Unit],
+/// Why a scan failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot quantize to {format}: {source}")]
+    Quantize { format: String, source: ModelError },
+    #[error("no unit named {name:?} (units: {known})")]
+    UnknownUnit { name: String, known: String },
+    #[error("cancelled after {done} of {total} units")]
+    Cancelled { done: usize, total: usize },
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+}
+
+impl UnitKind {
+    /// The name `--unit` and the lab use.
+    pub fn name(self) -> &'static str {
+        match self {
+            UnitKind::Tensor => "tensor",
+            UnitKind::Layer => "layer",
+        }
+    }
+}
+
+/// One unit of a scan's report.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+pub struct UnitRow {
+    pub unit: String,
+    pub tensors: Vec<String>,
+    /// Bytes of the unit's matrices at the format, and at the high format (0 until
+    /// [`Scan::set_high`] names one).
+    pub bytes: u64,
+    pub bytes_high: u64,
+    #[serde(flatten)]
+    pub damage: Damage,
+}
+
+/// A finished scan: every unit's row in the model's order, and the uniform model's damage.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub kind: UnitKind,
+    pub rows: Vec<UnitRow>,
+    /// The whole model at the format (every matrix, not only the scanned units').
+    pub uniform: Damage,
+    /// What quantizing the whole model to the format did (bytes per tensor, elements).
+    pub low: QuantReport,
+}
+
+/// The calibration tokens and windows of a scan: `text` encoded without BOS, cut to `tokens`,
+/// in windows of `ctx` (capped by the tokens and the model's context), the default protocol.
+pub fn scan_plan(
+    tokenizer: &Tokenizer,
+    text: &str,
+    tokens: usize,
+    ctx: usize,
+    seq_len: usize,
+) -> Result<EvalPlan, EvalError> {
+    let mut ids = tokenizer.encode(text, false, false);
+    ids.truncate(tokens);
+    let ctx = ctx.min(ids.len()).min(seq_len);
+    plan(&ids, ctx, Protocol::Default, false, None, None)
+}
+
+/// `model` with every weight matrix in `scheme` (one type everywhere, row fallbacks aside).
+pub fn quantize_all(model: &Model, scheme: &QuantScheme) -> Result<(Model, QuantReport), ScanError> {
+    quantize_model(model, scheme, &TensorPolicy::default())
+        .map_err(|source| ScanError::Quantize { format: scheme.name(), source })
+}
+
+/// Bytes of the named tensors in `report`.
+fn tensor_bytes(report: &QuantReport, tensors: &[String]) -> u64 {
+    report.tensors.iter().filter(|t| tensors.contains(&t.name)).map(|t| t.bytes).sum()
+}
+
+/// The whole scan (see the module docs): the units of `kind` (only those named in `only`, when
+/// given) each alone at `scheme`, then the whole model at `scheme`. `progress` as [`damages`].
+pub fn run(
+    model: &Model,
+    scheme: &QuantScheme,
+    kind: UnitKind,
+    only: Option<&[String]>,
     plan: &EvalPlan,
     threads: usize,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Vec<Damage>, EvalError> {
-    let mut models = units.iter().map(|u| with_tensors_from(base, quantized, &u.tensors));
-    damages(base, &mut models, units.len(), plan, threads, progress)
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Scan, ScanError> {
+    let mut all = units(model, kind);
+    if let Some(names) = only {
+        for name in names {
+            if !all.iter().any(|u| &u.name == name) {
+                let known = all.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ");
+                return Err(ScanError::UnknownUnit { name: name.clone(), known });
+            }
+        }
+        all.retain(|u| names.contains(&u.name));
+    }
+    let (quantized, low) = quantize_all(model, scheme)?;
+    // Every unit alone, then the whole model at the format (the additivity check).
+    let mut models = all
+        .iter()
+        .map(|u| with_tensors_from(model, &quantized, &u.tensors))
+        .chain(std::iter::once_with(|| quantized.clone()));
+    let mut damage = damages(model, &mut models, all.len() + 1, plan, threads, progress)?;
+    let uniform = damage.pop().expect("the uniform model was evaluated");
+    let rows = all
+        .iter()
+        .zip(damage)
+        .map(|(u, damage)| UnitRow {
+            unit: u.name.clone(),
+            tensors: u.tensors.clone(),
+            bytes: tensor_bytes(&low, &u.tensors),
+            bytes_high: 0,
+            damage,
+        })
+        .collect();
+    Ok(Scan { kind, rows, uniform, low })
+}
+
+impl Scan {
+    /// Fills every row's `bytes_high` from `high` (the model quantized to the high format).
+    pub fn set_high(&mut self, high: &QuantReport) {
+        for r in &mut self.rows {
+            r.bytes_high = tensor_bytes(high, &r.tensors);
+        }
+    }
+
+    /// The rows, most damaging (highest KL) first; ties keep the model's order.
+    pub fn ranked(&self) -> Vec<UnitRow> {
+        let mut rows = self.rows.clone();
+        rows.sort_by(|a, b| b.damage.kl.total_cmp(&a.damage.kl));
+        rows
+    }
 }

@@ -43,6 +43,8 @@
 //! and tensors the policy never quantizes (norms, 1-D tensors) cannot be listed.
 
 pub mod greedy;
+pub mod memory;
+pub mod recommend;
 
 use crate::formats::{QuantScheme, SchemeError, ValueType};
 use crate::methods::{awq, gptq, hqq};
@@ -120,6 +122,7 @@ impl Method {
 
 /// The run's target for the tensors a recipe does not list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct DefaultEntry {
     pub format: String,
@@ -129,6 +132,7 @@ pub struct DefaultEntry {
 
 /// One tensor's own format and method.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct TensorEntry {
     pub name: String,
@@ -140,6 +144,7 @@ pub struct TensorEntry {
 /// A recipe file (see the module docs). Build one with [`Recipe::parse`], which checks every
 /// entry; a recipe built in code is checked by [`Recipe::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub version: u32,

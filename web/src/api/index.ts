@@ -1,6 +1,6 @@
 // The package's main entry (`quantlab`): the worker-backed client API, its types and its errors.
 export { createLab, Lab } from './lab';
-export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, TensorViewOptions } from './lab';
+export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, ScanOptions, TensorViewOptions } from './lab';
 export type { CallOptions } from './calls';
 export { TokenStream, type GenerateOutcome } from './tokens';
 export type { ProgressFn } from '../client';
@@ -31,10 +31,16 @@ export type {
   QuantizeResult,
   QuantManifest,
   QuantReport,
+  RecipeAdvice,
+  RecipeBudget,
+  RecipeRun,
+  ScanReport,
+  ScanUnit,
   Scope,
   StepEvent,
   TensorRow,
   TensorView,
   TokenEvent,
   TypeMix,
+  UnitRow,
 } from '../messages';

@@ -4,7 +4,7 @@
 // core's ErrorKind carried across the worker boundary.
 import { LabClient, type ProgressFn } from '../client';
 import { FormatChoiceError, LabError } from '../errors';
-import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
+import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
 import { type CallOptions, runCall } from './calls';
 import { TokenStream } from './tokens';
 import { defaultWorker } from './worker-url';
@@ -102,6 +102,21 @@ export interface ExportResult {
 const DEFAULT_BINS = 128;
 const DEFAULT_CTX = 512;
 const DEFAULT_CALIBRATION_TOKENS = 4096;
+/** `quantlab sensitivity`'s default `--calib-tokens`. */
+const DEFAULT_SCAN_TOKENS = 1024;
+
+/** What a sensitivity scan quantizes and on which text. */
+export interface ScanOptions {
+  /** One weight matrix at a time, or a layer's matrices (default). */
+  unit?: ScanUnit;
+  /** Calibration tokens scored per unit (default 1024). */
+  tokens?: number;
+  /** Only these units (names as the rows give them). */
+  units?: string[] | null;
+  /** The calibration text (default: Moby-Dick chapters 4+, never the eval chapters, under `dataUrl`). */
+  calibration?: CalibSource;
+  dataUrl?: string | URL;
+}
 
 /** A relative URL resolved against the page (the worker would resolve it against its own script). */
 function absolute(url: string | URL): string {
@@ -257,6 +272,27 @@ export class Lab {
     const { dataUrl, ...call } = options;
     const method = r.method ? { method: r.method, calib: r.calibration ?? { kind: 'default' as const }, tokens: r.calibrationTokens ?? DEFAULT_CALIBRATION_TOKENS, dataUrl: absolute(dataUrl ?? 'data/moby-dick/') } : {};
     return runCall(this.client, 'exportHfLayout', { format: r.target, layout, ...method }, call);
+  }
+
+  /**
+   * The sensitivity scan (`quantlab sensitivity MODEL -f FORMAT --json`): each unit (a weight
+   * matrix, or a layer's) alone at `format`, its KL to the base on calibration text; rows ranked.
+   * `units` scans only those units. The lab keeps the scan for `recommendRecipe`.
+   */
+  sensitivity(format: string, options: CallOptions & ScanOptions = {}): Promise<ScanReport> {
+    const { unit = 'layer', tokens = DEFAULT_SCAN_TOKENS, units = null, calibration = { kind: 'default' }, dataUrl, ...call } = options;
+    return runCall(this.client, 'sensitivity', { format, unit, tokens, units, calib: calibration, dataUrl: absolute(dataUrl ?? 'data/moby-dick/') }, call);
+  }
+
+  /** The recipe `quantlab sensitivity --high HIGH --target-…` recommends from the last scan (`recipe_json` is recipe.json). */
+  recommendRecipe(budget: RecipeBudget, options: CallOptions & { highFormat?: string } = {}): Promise<RecipeAdvice> {
+    const { highFormat = 'q8_0', ...call } = options;
+    return runCall(this.client, 'recommendRecipe', { highFormat, budget }, call);
+  }
+
+  /** Quantizes by a recipe file (`quantlab eval --recipe`) and measures it against the base: a manifest marked as a recipe. */
+  evaluateRecipe(recipeJson: string, protocol: EvalProtocolOptions = {}, options: CallOptions<StepEvent> = {}): Promise<QuantManifest> {
+    return runCall(this.client, 'evaluateRecipe', { recipeJson, ctx: protocol.ctx ?? DEFAULT_CTX, maxWindows: protocol.windows ?? null, dataUrl: absolute(protocol.dataUrl ?? 'data/moby-dick/'), saved: protocol.saved ?? [] }, options);
   }
 
   /** Stops the worker; the lab cannot be used afterwards. */

@@ -316,7 +316,7 @@ export class ComparePanel {
       return;
     }
     const metric = this.metric.value as Metric;
-    const points = rows.map((m) => ({ label: m.result.format, bitsPerWeight: m.result.bitsPerWeight, loss: metric === 'ppl' ? m.result.ppl : m.result.klMean ?? NaN }));
+    const points = rows.map((m) => ({ label: m.result.format, bitsPerWeight: m.result.bitsPerWeight, loss: metric === 'ppl' ? m.result.ppl : m.result.klMean ?? NaN, ...(m.result.recipe ? { kind: 'recipe' as const } : {}) }));
     if (metric === 'ppl') points.push({ label: `base (${rows[0]!.source.format} dequantized)`, bitsPerWeight: rows[0]!.source.bitsPerWeight, loss: rows[0]!.result.basePpl });
     const yLabel = metric === 'ppl' ? 'perplexity (lower is better)' : 'KL from base (lower is better)';
     const frontier = renderTradeoff(this.chart, points, { yLabel, log: metric !== 'ppl', width: this.chart.clientWidth });
@@ -347,6 +347,10 @@ function formatCell(m: QuantManifest): HTMLTableCellElement {
   if (types.length > 1) {
     td.append(el('small', types.map((t) => `${t.tensors} × ${t.type}`).join(', '), { class: 'types' }));
     td.dataset.types = JSON.stringify(Object.fromEntries(types.map((t) => [t.type, t.tensors])));
+  }
+  if (r.recipe) {
+    td.append(el('small', `recipe: ${r.recipe.formats.join(' + ')}, ${r.recipe.tensors} tensors listed`, { class: 'types' }));
+    td.dataset.recipe = r.recipe.sha256;
   }
   if (r.method?.calibration) td.title += `\n${r.method.name} calibrated on ${r.method.calibration.text} (${r.method.calibration.tokens} tokens) in ${r.method.seconds.toFixed(1)} s`;
   return td;

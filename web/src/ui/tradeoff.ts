@@ -9,6 +9,8 @@ export interface TradeoffPoint {
   label: string;
   bitsPerWeight: number;
   loss: number;
+  /** A mixed-precision recipe (drawn as a diamond) rather than one format or preset. */
+  kind?: 'recipe';
 }
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -48,7 +50,7 @@ export function renderTradeoff(host: HTMLElement, points: TradeoffPoint[], optio
     marks: [
       Plot.frame({ stroke: '#d5dae3' }),
       Plot.line(frontier, { x: 'bitsPerWeight', y: 'loss', stroke: 'darkorange', strokeWidth: 2 }),
-      Plot.dot(finite, { x: 'bitsPerWeight', y: 'loss', r: DOT_RADIUS, fill: (d) => (frontier.includes(d) ? 'darkorange' : 'steelblue'), title: (d) => `${d.label}: ${d.bitsPerWeight.toFixed(3)} bits/weight, ${d.loss.toPrecision(5)}` }),
+      Plot.dot(finite, { x: 'bitsPerWeight', y: 'loss', r: DOT_RADIUS, symbol: (d: TradeoffPoint) => (d.kind === 'recipe' ? 'diamond' : 'circle'), fill: (d) => (frontier.includes(d) ? 'darkorange' : 'steelblue'), title: (d) => `${d.kind === 'recipe' ? 'recipe ' : ''}${d.label}: ${d.bitsPerWeight.toFixed(3)} bits/weight, ${d.loss.toPrecision(5)}` }),
     ],
   });
   chart.setAttribute('role', 'img');

@@ -27,7 +27,7 @@ const imatrices = new Map<string, { owner: Runtime; imatrix: LabImatrix }>();
 /** Calibration chapters read so far, by number. */
 const chapterTexts = new Map<number, string>();
 
-async function sha256(text: string): Promise<string> {
+export async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
 }
