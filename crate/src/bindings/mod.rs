@@ -12,6 +12,7 @@
 //! - [`eval`]: `LabEval` (perplexity / KL of models in lockstep), `evalText`, `exportQuantized`;
 //! - [`methods`]: llama.cpp's presets, calibration (importance matrix) and GPTQ on a `LabModel`.
 //! - [`threads`]: `threadStats`, and `initThreadPool` in the threaded build.
+//! - [`tasks`]: the instruct task suite (`LabModel.runTasks`, `defaultTaskSuite`).
 
 use serde::Serialize;
 use tsify_next::Tsify;
@@ -37,6 +38,7 @@ mod gpu_model;
 mod methods;
 mod model;
 mod safetensors;
+mod tasks;
 mod threads;
 
 #[wasm_bindgen(start)]
