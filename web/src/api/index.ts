@@ -1,6 +1,6 @@
 // The package's main entry (`quantlab`): the worker-backed client API, its types and its errors.
 export { createLab, Lab } from './lab';
-export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, TensorViewOptions } from './lab';
+export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, TaskSuiteOption, TensorViewOptions } from './lab';
 export type { CallOptions } from './calls';
 export { TokenStream, type GenerateOutcome } from './tokens';
 export type { ProgressFn } from '../client';
@@ -32,6 +32,9 @@ export type {
   QuantReport,
   Scope,
   StepEvent,
+  SuiteResult,
+  TaskChecks,
+  TaskResult,
   TensorRow,
   TensorView,
   TokenEvent,
