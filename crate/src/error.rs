@@ -23,6 +23,7 @@ use crate::model::eval::EvalError;
 use crate::model::hf_gguf::HfConvertError;
 use crate::model::hf_layout::HfLayoutError;
 use crate::model::quantize::QuantizeModelError;
+use crate::model::tasks::TaskError;
 use crate::model::{ActQuantError, KvTypeError, ModelError};
 use crate::stats::HistogramError;
 use crate::tokenizer::TokenizerError;
@@ -336,6 +337,20 @@ impl HasKind for crate::recipe::memory::InMemoryError {
             InMemoryError::Recipe(e) => e.kind(),
             InMemoryError::Method(_) => ErrorKind::Unsupported,
             InMemoryError::Quantize(e) => e.kind(),
+        }
+    }
+}
+
+impl HasKind for TaskError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            // The suite file (the lab's or a user's) is the input at fault.
+            TaskError::Json(_) | TaskError::Empty | TaskError::DuplicateId(_) | TaskError::ZeroBudget(_) => {
+                ErrorKind::bad(Input::File)
+            }
+            TaskError::Cancelled { done, total } => ErrorKind::cancelled(*done, *total),
+            TaskError::Tokenizer(e) => e.kind(),
+            TaskError::Model(e) => e.kind(),
         }
     }
 }

@@ -185,6 +185,23 @@ describe('Lab', () => {
     expect(awq).toMatchObject({ method: 'exportHfLayout', args: { format: 'int4-sym-g64', layout: 'awq', method: 'awq', calib: { kind: 'default' }, tokens: 512, dataUrl: 'https://example.test/data/' } });
   });
 
+  test('evaluate with tasks asks the comparison for the built-in suite or a suite file; calibrated methods are refused', async () => {
+    const { lab, worker } = await labWith((r, w) => {
+      if (r.method === 'compareFormats') w.reply({ kind: 'result', id: r.id, value: (r.args.formats as string[]).map((f) => ({ result: { format: f } })) });
+      else echo(r, w);
+    });
+    const P = { dataUrl: 'https://example.test/data/' };
+    await lab.evaluate({ formats: ['q8_0'], protocol: P });
+    expect(worker.requests().at(-1)).toMatchObject({ method: 'compareFormats', args: { tasks: null } });
+    await lab.evaluate({ formats: ['q8_0'], protocol: P, tasks: true });
+    expect(worker.requests().at(-1)).toMatchObject({ method: 'compareFormats', args: { tasks: { kind: 'default' } } });
+    await lab.evaluate({ formats: ['q8_0'], protocol: P, tasks: { json: '{"tasks": []}', label: 'mine.json' } });
+    expect(worker.requests().at(-1)).toMatchObject({ method: 'compareFormats', args: { tasks: { kind: 'file', json: '{"tasks": []}', label: 'mine.json' } } });
+    const sent = worker.requests().length;
+    await expect(lab.evaluate({ formats: [{ target: 'q4_0', method: 'gptq' }], protocol: P, tasks: true })).rejects.toBeInstanceOf(FormatChoiceError);
+    expect(worker.requests()).toHaveLength(sent);
+  });
+
   test('generate streams tokens to for-await, then the result; leaving early cancels', async () => {
     const tokens = [
       { side: 'base', piece: 'Call', tokenId: 1 },

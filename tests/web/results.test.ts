@@ -21,6 +21,11 @@ describe('quant manifest CSV', () => {
     expect(row.startsWith(`m.gguf,${'ab'.repeat(32)},Q4_1,q8_0,8.5,100,93.2,30.9,93.6,0.0016,,0.984,,0,default,128,1,127,`)).toBe(true);
     expect(row.endsWith(',"{""value"":{""kind"":""ggml"",""ty"":""Q8_0""},""mapping"":""symmetric"",""granularity"":{""kind"":""group"",""size"":32},""range"":{""kind"":""min_max""},""doubleQuant"":null}"')).toBe(true);
     expect(lines[2]!.startsWith('"a, ""b"".gguf",')).toBe(true);
+    // A row with task checks: their valid and agreement shares and the suite's name.
+    const suite = { label: 'five.json', sha256: 'cd'.repeat(32), tasks: 5, maxNewTokens: 16 };
+    const checks = { suite, base: { tasks: [], valid: 0.4, agreement: null }, result: { tasks: [], valid: 0.2, agreement: 0.6 } };
+    const withTasks = manifestsToCsv([{ ...manifest, result: { ...manifest.result, tasks: checks } }]).split('\n')[1]!;
+    expect(withTasks).toContain(',127,0.2,0.6,five.json,');
   });
 });
 

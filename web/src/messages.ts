@@ -4,10 +4,10 @@
 
 // The wasm core's results are typed by declarations generated from its Rust structs (in the
 // module's .d.ts); the types below that describe core results are those, not copies.
-import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, LayerErrorMethod, LayerErrorResult, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, RecipeAdvice, SafetensorsHeader, ScanReport, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
+import type { ErrorMetrics, EvalOpts, FormatInfo, GenerateResult, GgufHeader, Histogram, LayerErrorMethod, LayerErrorResult, MethodInfo, Paired, PlannedType, PresetInfo, QuantReport, QuantScheme, RecipeAdvice, SafetensorsHeader, ScanReport, SuiteResult, ThreadStats, TypeCount, WeightStats } from './pkg/quantlab.js';
 import type { WireError } from './errors';
 
-export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, RecipeAdvice, ScanReport, TensorRow, TypeCount, UnitRow } from './pkg/quantlab.js';
+export type { ErrorMetrics, FormatInfo, MethodInfo, PlannedType, PresetInfo, QuantReport, RecipeAdvice, ScanReport, SuiteResult, TaskResult, TensorRow, TypeCount, UnitRow } from './pkg/quantlab.js';
 
 /** The header of an opened model file: a GGUF, or a safetensors file in the same shape. */
 export type ModelHeader = GgufHeader | SafetensorsHeader;
@@ -149,6 +149,20 @@ export interface FormatResult {
   method?: MethodRun;
   /** Set for a mixed-precision recipe (recipe.json) rather than one format or preset. */
   recipe?: RecipeRun;
+  /** The instruct task suite on the base and on this model (Compare's "Task checks"). */
+  tasks?: TaskChecks;
+}
+
+/** Which task suite to run: the committed one (built into the core) or a user's file of the same schema. */
+export type TaskSuiteChoice = { kind: 'default' } | { kind: 'file'; json: string; label: string };
+
+/** A row's task checks (`LabModel.runTasks`, as `quantlab eval --tasks`): the base's answers and this model's, scored. */
+export interface TaskChecks {
+  suite: { label: string; sha256: string; tasks: number; maxNewTokens: number };
+  /** The base model's answers (valid share; no agreement). */
+  base: SuiteResult;
+  /** This model's answers: valid share and agreement with the base's. */
+  result: SuiteResult;
 }
 
 /** A recipe's row: its name, its formats and how many tensors it lists. */
@@ -334,7 +348,7 @@ export interface Methods {
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
-  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache }; result: QuantManifest[]; progress: StepEvent };
+  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache; /** Also run this task suite on the base and each row. */ tasks?: TaskSuiteChoice | null }; result: QuantManifest[]; progress: StepEvent };
   /** The type each weight matrix gets under a target, before quantizing. */
   plannedTypes: { args: { target: string; mix: TypeMix }; result: PlannedType[]; progress: never };
   /** Whether each method can choose the codes of `target` (from the core's method list). */

@@ -41,7 +41,7 @@ export async function clearManifests(): Promise<void> {
 
 export const CSV_COLUMNS = [
   'source', 'source_sha256', 'source_format', 'format', 'bits_per_weight', 'bytes', 'ppl', 'ppl_stderr', 'base_ppl',
-  'kl_mean', 'kl_max', 'top1_agreement', 'tokens_per_sec', 'fallbacks', 'protocol', 'ctx', 'windows', 'tokens_scored',
+  'kl_mean', 'kl_max', 'top1_agreement', 'tokens_per_sec', 'fallbacks', 'protocol', 'ctx', 'windows', 'tokens_scored', 'tasks_valid', 'tasks_agreement', 'tasks_suite',
   'eval_text', 'core_version', 'created_at', 'scheme',
 ] as const;
 
@@ -59,7 +59,7 @@ export function manifestsToCsv(ms: QuantManifest[]): string {
       bits_per_weight: r.bitsPerWeight, bytes: r.bytes, ppl: r.ppl, ppl_stderr: r.pplStderr, base_ppl: r.basePpl,
       kl_mean: r.klMean, kl_max: r.klMax, top1_agreement: r.top1Agreement, tokens_per_sec: r.tokensPerSec,
       fallbacks: r.fallbacks, protocol: m.protocol.protocol, ctx: m.protocol.ctx, windows: m.protocol.windows,
-      tokens_scored: m.protocol.tokensScored, eval_text: m.protocol.text, core_version: m.coreVersion,
+      tokens_scored: m.protocol.tokensScored, tasks_valid: r.tasks?.result.valid, tasks_agreement: r.tasks?.result.agreement, tasks_suite: r.tasks?.suite.label, eval_text: m.protocol.text, core_version: m.coreVersion,
       created_at: m.createdAt, scheme: r.scheme,
     };
     return CSV_COLUMNS.map((c) => csvCell(values[c])).join(',');

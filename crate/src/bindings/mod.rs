@@ -13,6 +13,7 @@
 //! - [`methods`]: llama.cpp's presets, calibration (importance matrix) and GPTQ on a `LabModel`.
 //! - [`sensitivity`]: the sensitivity scan, the recommended recipe, quantizing by a recipe.
 //! - [`threads`]: `threadStats`, and `initThreadPool` in the threaded build.
+//! - [`tasks`]: the instruct task suite (`LabModel.runTasks`, `defaultTaskSuite`).
 
 use serde::Serialize;
 use tsify_next::Tsify;
@@ -41,6 +42,7 @@ mod methods;
 mod model;
 mod safetensors;
 mod sensitivity;
+mod tasks;
 mod threads;
 
 #[wasm_bindgen(start)]

@@ -72,6 +72,7 @@ pub fn report(args: &EvalArgs, file: Option<&Path>) -> Result<TaskReport, CliErr
                 eprintln!();
             }
         }
+        true
     };
 
     let (main_type, _census) = model.weights.source_format();

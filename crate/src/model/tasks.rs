@@ -42,6 +42,10 @@ use serde::{Deserialize, Serialize};
 /// Answer budget when the suite does not set one.
 pub const DEFAULT_MAX_NEW_TOKENS: usize = 48;
 
+/// The committed suite (`tasks/instruct-checks.json`), compiled in so the web lab runs the very
+/// file the CLI reads by default, with no second copy to keep in step.
+pub const DEFAULT_SUITE: &str = include_str!("../../../tasks/instruct-checks.json");
+
 /// A suite of tasks (the data file).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -103,6 +107,8 @@ pub enum TaskError {
     DuplicateId(String),
     #[error("task '{0}': max_new_tokens must be at least 1")]
     ZeroBudget(String),
+    #[error("cancelled after {done} of {total} tasks")]
+    Cancelled { done: usize, total: usize },
     #[error("the chat template: {0}")]
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
@@ -134,8 +140,9 @@ impl TaskSuite {
 }
 
 /// How an answer ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 pub enum Ending {
     /// The model emitted an end-of-generation token.
     EndOfTurn,
@@ -144,7 +151,8 @@ pub enum Ending {
 }
 
 /// A generated answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub struct Answer {
     pub text: String,
     pub tokens: usize,
@@ -258,6 +266,8 @@ pub fn answer(
 
 /// One model's result on one task.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
+#[cfg_attr(target_arch = "wasm32", serde(rename_all = "camelCase"))]
 pub struct TaskResult {
     pub id: String,
     #[serde(flatten)]
@@ -273,6 +283,7 @@ pub struct TaskResult {
 
 /// One model's results over the suite.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify), tsify(missing_as_null, hashmap_as_object))]
 pub struct SuiteResult {
     pub tasks: Vec<TaskResult>,
     /// Share of valid answers.
@@ -308,18 +319,23 @@ pub fn score(suite: &TaskSuite, answers: Vec<Answer>, base: Option<&[Answer]>) -
     SuiteResult { tasks, valid, agreement }
 }
 
-/// Answers every task of `suite` with `model` ([`answer`]), calling `progress(done, total)`.
+/// Answers every task of `suite` with `model` ([`answer`]), calling `progress(done, total)`
+/// after each; its `false` stops with [`TaskError::Cancelled`] (a UI's cancel button: one task
+/// is at most its answer budget of decode steps).
 pub fn run_suite(
     model: &Model,
     tokenizer: &Tokenizer,
     suite: &TaskSuite,
     threads: usize,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> bool,
 ) -> Result<Vec<Answer>, TaskError> {
-    let mut out = Vec::with_capacity(suite.tasks.len());
+    let total = suite.tasks.len();
+    let mut out = Vec::with_capacity(total);
     for (i, t) in suite.tasks.iter().enumerate() {
         out.push(answer(model, tokenizer, &t.prompt, suite.budget(t), threads)?);
-        progress(i + 1, suite.tasks.len());
+        if !progress(i + 1, total) && i + 1 < total {
+            return Err(TaskError::Cancelled { done: i + 1, total });
+        }
     }
     Ok(out)
 }

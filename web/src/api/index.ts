@@ -1,6 +1,6 @@
 // The package's main entry (`quantlab`): the worker-backed client API, its types and its errors.
 export { createLab, Lab } from './lab';
-export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, ScanOptions, TensorViewOptions } from './lab';
+export type { CoreInfo, EvalProtocolOptions, ExportResult, GenerateOptions, HistogramOptions, LabOptions, ModelSource, Recipe, ScanOptions, TaskSuiteOption, TensorViewOptions } from './lab';
 export type { CallOptions } from './calls';
 export { TokenStream, type GenerateOutcome } from './tokens';
 export type { ProgressFn } from '../client';
@@ -38,6 +38,9 @@ export type {
   ScanUnit,
   Scope,
   StepEvent,
+  SuiteResult,
+  TaskChecks,
+  TaskResult,
   TensorRow,
   TensorView,
   TokenEvent,

@@ -4,7 +4,7 @@
 // core's ErrorKind carried across the worker boundary.
 import { LabClient, type ProgressFn } from '../client';
 import { FormatChoiceError, LabError } from '../errors';
-import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TensorRow, TensorView, TypeMix } from '../messages';
+import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TaskSuiteChoice, TensorRow, TensorView, TypeMix } from '../messages';
 import { type CallOptions, runCall } from './calls';
 import { TokenStream } from './tokens';
 import { defaultWorker } from './worker-url';
@@ -61,6 +61,9 @@ export interface EvalProtocolOptions {
   /** Earlier manifests: a row measured before with the same model, protocol and core is reused. */
   saved?: QuantManifest[];
 }
+
+/** `evaluate`'s task suite: none (`false`), the built-in one (`true`) or a suite file's text (same schema as tasks/instruct-checks.json). */
+export type TaskSuiteOption = boolean | { json: string; label?: string };
 
 export interface HistogramOptions extends CallOptions {
   bins?: number;
@@ -200,10 +203,17 @@ export class Lab {
    * top-1 agreement, paired standard errors): one manifest per entry, in the order given. With a
    * `kvCache` other than f32 (round-to-nearest rows), every model runs with that KV cache and is
    * measured against the base with an f32 cache (`protocol.kvCache` in the manifest).
+   * With `tasks` (`true`: the built-in suite; or a suite file's text), each round-to-nearest format and
+   * preset also runs the instruct task suite (`result.tasks`: valid share and agreement with the
+   * base's answers, as `quantlab eval --tasks`).
    */
-  async evaluate({ formats, protocol = {}, kvCache }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
+  async evaluate({ formats, protocol = {}, kvCache, tasks = false }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache; tasks?: TaskSuiteOption }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
     const recipes = formats.map((f) => (typeof f === 'string' ? { target: f } : f));
     const common = { ctx: protocol.ctx ?? DEFAULT_CTX, maxWindows: protocol.windows ?? null, dataUrl: absolute(protocol.dataUrl ?? 'data/moby-dick/'), saved: protocol.saved ?? [] };
+    const suite: TaskSuiteChoice | null = tasks === false ? null : tasks === true ? { kind: 'default' } : { kind: 'file', json: tasks.json, label: tasks.label ?? 'a task suite file' };
+    if (suite && recipes.some((r) => r.method && r.method !== 'rtn')) {
+      throw new FormatChoiceError('task checks run on round-to-nearest formats and presets; evaluate calibrated methods (imatrix, GPTQ) without tasks');
+    }
     const plain = recipes.filter((r) => !r.method || r.method === 'rtn');
     if (kvCache && kvCache !== 'f32' && plain.length < recipes.length) {
       throw new FormatChoiceError(`kvCache ${kvCache} applies to round-to-nearest formats only; evaluate the ${recipes.find((r) => !plain.includes(r))!.method} recipes without it`);
@@ -212,7 +222,7 @@ export class Lab {
     const presets = plain.filter((r) => r.mix === 'llama.cpp');
     const results = new Map<Recipe, QuantManifest>();
     if (plain.length > 0) {
-      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, ...(kvCache ? { kvCache } : {}) }, options);
+      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, tasks: suite, ...(kvCache ? { kvCache } : {}) }, options);
       [...pure, ...presets].forEach((r, i) => results.set(r, rows[i]!));
     }
     for (const r of recipes.filter((r) => !plain.includes(r))) {

@@ -2,12 +2,14 @@
 // IndexedDB, a table and a quality-vs-bits-per-weight scatter with the Pareto frontier.
 import { formatBytes, formatCount } from '../format';
 import { abortable } from '../api/calls';
+import type { TaskSuiteOption } from '../api/lab';
 import { type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
 import { renderLayerErrors } from '../ui/layerErrors';
 import { isCancel, ProgressView } from '../ui/progress';
+import { taskCell } from '../ui/taskChecks';
 import { renderTradeoff } from '../ui/tradeoff';
 import { type App, panelError } from './app';
 import { fallbackText, formatCatalog, formatStatus, mostlyFallsBack } from './formats';
@@ -42,6 +44,8 @@ export class ComparePanel {
   private runButton = el('button', 'Quantize and evaluate', { type: 'button', id: 'compare-run' });
   private formats = el('fieldset', undefined, { class: 'formats' });
   private presets = el('fieldset', undefined, { class: 'formats', id: 'compare-presets' });
+  private tasksBox = el('input', undefined, { type: 'checkbox', id: 'compare-tasks' });
+  private tasksFile = el('input', undefined, { type: 'file', id: 'compare-tasks-file', accept: '.json,application/json' });
   private saved: QuantManifest[] = [];
   private sha: string | null = null;
 
@@ -60,6 +64,17 @@ export class ComparePanel {
       winLabel,
       el('p', `The default protocol scores ${DEFAULT_CTX - 1} tokens in each of ${DEFAULT_WINDOWS} windows of ${DEFAULT_CTX} (${DEFAULT_WINDOWS * (DEFAULT_CTX - 1)} tokens), enough to rank formats; each format takes minutes (the table shows the measured rate), and a result is saved per model, format and protocol, so running it again is instant. Shorter protocols are quicker and noisier.`, { class: 'hint', id: 'protocol-note' }),
       el('p', 'How to read ±: each is one standard error. Two formats\' perplexity intervals often overlap because both inherit how hard the text is; that says little about which is better. Δppl ± is paired — computed from the per-token differences with the base on the same tokens (as llama-perplexity --kl-divergence does) — so a Δppl several times its ± is a real loss even when the perplexity intervals overlap.', { class: 'explain', id: 'compare-stats-note' }),
+    );
+    const tasks = el('fieldset', undefined, { class: 'protocol', id: 'compare-tasks-set' });
+    const tasksLabel = el('label', undefined, { for: 'compare-tasks' });
+    tasksLabel.append(this.tasksBox, ' Task checks: after the perplexity run, answer the instruct task suite with the base and each format');
+    const fileLabel = el('label', 'Suite file (optional, the schema of tasks/instruct-checks.json) ');
+    fileLabel.append(this.tasksFile);
+    tasks.append(
+      el('legend', 'Task checks'),
+      tasksLabel,
+      fileLabel,
+      el('p', 'Perplexity can stay close while a format breaks instruction following. Each task is one chat prompt answered greedily; "valid" is the share of answers that follow the task\'s rule (valid JSON with given keys, one word, a number, stopping, an exact copy), "agree" the share equal to the base\'s answer — as quantlab eval --tasks. About 16 short generations per model: a minute or more each.', { class: 'hint' }),
     );
     for (const [v, t] of [['ppl', 'perplexity'], ['klMean', 'KL divergence from the base']]) this.metric.append(el('option', t, { value: v! }));
     const metricLabel = el('label', 'Quality axis ');
@@ -91,7 +106,7 @@ export class ComparePanel {
       'Where does a format lose its quality? One bar per weight matrix the format quantized (file order, coloured by kind): its SQNR — signal power over quantization-noise power, in dB — measured while quantizing. Each 6 dB is about one bit of precision; the shortest bars are the layers to keep in a wider format. Matrices copied unchanged have no error and no bar.',
       { class: 'explain' },
     );
-    this.root.append(this.formats, this.presets, protocol, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
+    this.root.append(this.formats, this.presets, protocol, tasks, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
     this.progress = new ProgressView(host, 'compare-progress');
     document.addEventListener('lab:model', () => void this.showFallbacks());
     let timer = 0;
@@ -201,13 +216,17 @@ export class ComparePanel {
     const labels = [...formats, ...presets.map(presetLabel)];
     if (labels.length === 0) return panelError($('#compare-panel'), 'Pick at least one format or preset.');
     panelError($('#compare-panel'), null);
+    let tasks: TaskSuiteOption = this.tasksBox.checked;
+    const file = this.tasksFile.files?.[0];
+    if (tasks && file) tasks = { json: await file.text(), label: file.name };
+    const per = tasks ? 3 : 2;
     const bars = new Map<number, HTMLProgressElement>();
     this.steps.replaceChildren(
       ...labels.flatMap((f, i) =>
-        [`Quantize ${f}`, `Evaluate ${f} against the base`].map((label, j) => {
-          const li = el('li', undefined, { 'data-step': String(2 * i + j) });
+        [`Quantize ${f}`, `Evaluate ${f} against the base`, `Task checks: base and ${f}`].slice(0, per).map((label, j) => {
+          const li = el('li', undefined, { 'data-step': String(per * i + j) });
           const bar = el('progress', undefined, { max: '1', value: '0', 'aria-label': label });
-          bars.set(2 * i + j, bar);
+          bars.set(per * i + j, bar);
           li.append(el('span', label), bar);
           return li;
         }),
@@ -236,7 +255,7 @@ export class ComparePanel {
     };
     const protocol = { ctx, windows: maxWindows, saved: this.saved };
     try {
-      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol }, { signal, onProgress })));
+      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol, tasks }, { signal, onProgress })));
       for (const bar of bars.values()) bar.value = 1;
       this.root.dataset.done = String(Date.now());
     } catch (error) {
@@ -249,8 +268,10 @@ export class ComparePanel {
 
   renderResults(): void {
     const rows = this.rows().sort((a, b) => a.result.bitsPerWeight - b.result.bitsPerWeight);
+    // The optional column: shown once a row has task checks; the base's come with any of them.
+    const withTasks = rows.find((m) => m.result.tasks);
     const head = el('tr');
-    for (const h of ['Format', 'Bits/ weight', 'Size', 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol']) head.append(el('th', h, { scope: 'col' }));
+    for (const h of ['Format', 'Bits/ weight', 'Size', 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol', ...(withTasks ? ['Task checks'] : [])]) head.append(el('th', h, { scope: 'col' }));
     const thead = el('thead');
     thead.append(head);
     const tbody = el('tbody');
@@ -258,6 +279,7 @@ export class ComparePanel {
     if (base) {
       const tr = el('tr', undefined, { 'data-format': 'base', 'data-ppl': String(base.result.basePpl) });
       tr.append(el('td', `base (${base.source.format} checkpoint dequantized)`), el('td', base.source.bitsPerWeight.toFixed(3)), el('td', formatBytes(base.source.bytes)), el('td', base.result.basePpl.toFixed(3)), el('td', '—'), el('td', '0'), el('td', '100%'), el('td', '—'), el('td', `ctx ${base.protocol.ctx} × ${base.protocol.windows}`, { class: 'protocol' }));
+      if (withTasks) tr.append(taskCell(withTasks.result.tasks, 'base'));
       tbody.append(tr);
     }
     for (const m of rows) {
@@ -276,6 +298,7 @@ export class ComparePanel {
         el('td', r.tokensPerSec?.toFixed(1) ?? '—'),
         el('td', `ctx ${m.protocol.ctx} × ${m.protocol.windows}, ${formatCount(m.protocol.tokensScored)} tokens`, { class: 'protocol', title: `${m.protocol.windows} window(s) of ${m.protocol.ctx} tokens, ${m.protocol.tokensScored} tokens scored` }),
       );
+      if (withTasks) tr.append(taskCell(r.tasks, 'quantized'));
       tbody.append(tr);
     }
     this.table.replaceChildren(el('caption', 'Measured formats (latest run per format and protocol)', { class: 'sr-only' }), thead, tbody);

@@ -7,6 +7,7 @@ import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQua
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { storeForOffline } from './offline';
+import { hasTasks, runTaskChecks, suiteText } from './tasks';
 
 type Args<M extends keyof Methods> = Methods[M]['args'];
 
@@ -122,35 +123,52 @@ interface CompareItem {
 /**
  * Quantize + evaluate each format and preset against the base, one at a time (bounded memory); a
  * row with a saved result for the same model and protocol (`cachedResult`) is not run again.
+ * With `tasks`, each row then runs the task suite (worker/tasks.ts) unless its saved result holds
+ * that suite's checks; the row is reported after its perplexity and again with its task checks.
  */
-export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32' }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32', tasks = null }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+  // A bad suite file fails before the model is read.
+  const suite = tasks ? await suiteText(tasks) : null;
   const rt = await getRuntime(ctx);
   const text = await loadEvalText(dataUrl, ctx);
   const items: CompareItem[] = [...formats.map((target) => ({ target, mix: 'pure' as const })), ...presets.map((target) => ({ target, mix: 'llama.cpp' as const }))];
-  const steps = items.length * 2;
+  const per = suite ? 3 : 2;
+  const steps = items.length * per;
   const manifests: QuantManifest[] = [];
   for (const [i, { target, mix }] of items.entries()) {
     const scheme = wasmCall(`format ${target}`, () => parseTarget(target));
     const label = mix === 'pure' ? scheme.name : presetLabel(scheme.name);
-    const hit = cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, undefined, kvCache);
-    if (hit) {
+    // A saved row with this suite's task checks, else one with the perplexity alone.
+    const hit = (suite && cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, (m) => hasTasks(m, suite), kvCache)) || cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, undefined, kvCache);
+    if (hit && (!suite || hasTasks(hit, suite))) {
       manifests.push(hit);
-      ctx.progress('evaluate', 1, 1, { step: 2 * i + 1, steps, label: `${label}: saved result`, manifest: hit, cached: true });
+      ctx.progress('evaluate', 1, 1, { step: per * i + per - 1, steps, label: `${label}: saved result`, manifest: hit, cached: true });
       continue;
     }
-    const quantizeStep = { step: 2 * i, steps, label: `Quantize ${label}` };
+    const quantizeStep = { step: per * i, steps, label: `Quantize ${label}` };
     ctx.progress('quantize', 0, 0, quantizeStep);
     const model = mix === 'pure' ? quantizeFor(rt, target, ctx, quantizeStep) : wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
     try {
-      const evalStep = { step: 2 * i + 1, steps, label: `Evaluate ${label} against the base` };
-      const manifest = measure(rt, model, { label, scheme: scheme.scheme, mix }, text, { ctx: windowCtx, maxWindows, kvCache }, ctx, evalStep);
+      const evalStep = { step: per * i + 1, steps, label: `Evaluate ${label} against the base` };
+      let manifest = hit ? withoutStoreKey(hit) : measure(rt, model, { label, scheme: scheme.scheme, mix }, text, { ctx: windowCtx, maxWindows, kvCache }, ctx, evalStep);
+      ctx.progress('evaluate', 1, 1, { ...evalStep, manifest, cached: hit !== undefined });
+      if (suite) {
+        const taskStep = { step: per * i + 2, steps, label: `Task checks: ${label}` };
+        manifest = { ...manifest, result: { ...manifest.result, tasks: runTaskChecks(rt, model, label, suite, ctx, taskStep) } };
+        ctx.progress('evaluate', 1, 1, { ...taskStep, manifest });
+      }
       manifests.push(manifest);
-      ctx.progress('evaluate', 1, 1, { ...evalStep, manifest });
     } finally {
       if (mix !== 'pure') model.free();
     }
   }
   return manifests;
+}
+
+/** A saved manifest without the key IndexedDB gave it, so the page saves its extension as a new record. */
+function withoutStoreKey(m: QuantManifest): QuantManifest {
+  const { id: _, ...rest } = m as QuantManifest & { id?: unknown };
+  return rest;
 }
 
 /** What a measured row is called and how it was made. */
