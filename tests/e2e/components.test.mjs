@@ -19,7 +19,7 @@ import { q4_1Tensor } from './gguf-read.mjs';
 import { launchBrowser, openPage, repoRoot, startServer } from './harness.mjs';
 
 /** Gzipped bytes of a components page: elements (with Observable Plot), API chunks, worker, single-thread core (BENCHMARKS.md; measured + ~10 %). */
-const SIZE_BUDGET_GZIP = 820_000;
+const SIZE_BUDGET_GZIP = 1_040_000;
 const TENSOR = 'blk.0.attn_q.weight';
 const SHOWN_BINS = 64;
 

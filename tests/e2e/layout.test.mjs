@@ -151,7 +151,7 @@ test('Compare: canonical names everywhere, fallbacks said where offered and besi
 async function assertChartLegible(where) {
   const chart = page.locator('#compare-chart svg');
   const [frame] = await box(chart.locator('[aria-label=frame]'));
-  const dots = await box(chart.locator('[aria-label=dot] circle'));
+  const dots = await box(chart.locator('[aria-label=dot] circle, [aria-label=dot] path'));
   const labels = await box(chart.locator('.point-label'));
   const axes = await box(chart.locator('[aria-label="x-axis label"] text, [aria-label="y-axis label"] text, [aria-label="x-axis tick label"] text, [aria-label="y-axis tick label"] text'));
   assert.ok(dots.length >= 4 && labels.length === dots.length && axes.length > 4, `${where}: ${dots.length} dots, ${labels.length} labels, ${axes.length} axis texts`);

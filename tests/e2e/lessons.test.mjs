@@ -443,6 +443,9 @@ test('lesson 6, the KV cache: reached from the lab, memory from the GGUF header 
   await page.goto(`${lab.server.url}lessons/kv-cache.html?context=4096&kv=int4&protocol=64x1`);
   await assertMemory(page, ref, 4096);
   assert.deepEqual((await kvTable(page, ['int4'])).int4, online.int4);
+  assert.deepEqual(problems, []);
+  await context.close();
+});
 
 // Lesson 5 (web/lessons/gptq.html): one matrix of layer 0, round to nearest vs GPTQ by the relative
 // output error on 128 calibration tokens (the worker's layerErrors; its numbers are held to

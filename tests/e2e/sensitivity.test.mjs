@@ -82,6 +82,10 @@ test('sensitivity panel: scan, recipe within budget, evaluated into Compare, can
   const bpw = Number(await row.getAttribute('data-bpw'));
   assert.ok(bpw > 4.5 && bpw < 5, `bpw ${bpw}`);
   assert.ok((await page.locator('#compare-chart svg').getAttribute('aria-label')).length > 0);
+  // The recipe is each chart's one diamond (perplexity and KL; formats are circles).
+  const diamonds = await page.locator('#compare-chart svg [aria-label=dot] path title').allTextContents();
+  assert.equal(diamonds.length, await page.locator('#compare-chart svg[aria-label]').count());
+  for (const t of diamonds) assert.match(t, /^recipe /);
 
   // A scan of every layer, cancelled once it reports progress.
   await page.fill('#sens-units', '');

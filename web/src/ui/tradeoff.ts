@@ -50,7 +50,13 @@ export function renderTradeoff(host: HTMLElement, points: TradeoffPoint[], optio
     marks: [
       Plot.frame({ stroke: '#d5dae3' }),
       Plot.line(frontier, { x: 'bitsPerWeight', y: 'loss', stroke: 'darkorange', strokeWidth: 2 }),
-      Plot.dot(finite, { x: 'bitsPerWeight', y: 'loss', r: DOT_RADIUS, symbol: (d: TradeoffPoint) => (d.kind === 'recipe' ? 'diamond' : 'circle'), fill: (d) => (frontier.includes(d) ? 'darkorange' : 'steelblue'), title: (d) => `${d.kind === 'recipe' ? 'recipe ' : ''}${d.label}: ${d.bitsPerWeight.toFixed(3)} bits/weight, ${d.loss.toPrecision(5)}` }),
+      // Formats and presets as circles, recipes as diamonds (a symbol channel would draw every dot as a path).
+      ...(['circle', 'diamond'] as const).map((symbol) =>
+        Plot.dot(
+          finite.filter((d) => (d.kind === 'recipe') === (symbol === 'diamond')),
+          { x: 'bitsPerWeight', y: 'loss', r: DOT_RADIUS, symbol, fill: (d: TradeoffPoint) => (frontier.includes(d) ? 'darkorange' : 'steelblue'), title: (d: TradeoffPoint) => `${d.kind === 'recipe' ? 'recipe ' : ''}${d.label}: ${d.bitsPerWeight.toFixed(3)} bits/weight, ${d.loss.toPrecision(5)}` },
+        ),
+      ),
     ],
   });
   chart.setAttribute('role', 'img');
