@@ -18,7 +18,9 @@ use super::model::{js_count, options, JsCallback, LabModel};
 use super::{js_err, to_js, Js};
 use crate::calib::{gptq_tokens, CalibError, CalibHooks, DEFAULT_TOKENS};
 use crate::methods::gptq::GptqOptions;
-use crate::methods::layer_error::{layer_errors, Compared, LayerErrorError, LayerErrorOptions, TensorSelection};
+use crate::methods::layer_error::{
+    layer_errors, Compared, LayerErrorError, LayerErrorOptions, LayerErrorRow, TensorSelection,
+};
 use crate::model::TensorPolicy;
 use crate::policy::Target;
 
@@ -43,22 +45,6 @@ pub struct LayerErrorOpts {
     /// Besides round to nearest (default: both).
     #[tsify(optional)]
     methods: Option<Vec<LayerErrorMethod>>,
-}
-
-/// One matrix's relative output errors `‖WX − ŴX‖² / ‖WX‖²` on the float model's inputs.
-#[derive(Serialize, Tsify)]
-#[tsify(missing_as_null, hashmap_as_object)]
-pub struct LayerErrorRow {
-    tensor: String,
-    layer: usize,
-    /// `attn_q`, …, `ffn_down`.
-    kind: String,
-    /// The scheme the tensor policy gives it.
-    format: String,
-    rtn: f64,
-    /// `null` when not asked for or when the method does not round onto `format`.
-    gptq: Option<f64>,
-    awq: Option<f64>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -112,19 +98,11 @@ impl LabModel {
             }
             e => js_err(e).context("per-layer output error"),
         })?;
-        let rows = out
-            .rows
-            .into_iter()
-            .map(|r| LayerErrorRow {
-                tensor: r.tensor,
-                layer: r.layer,
-                kind: r.kind.to_string(),
-                format: r.format,
-                rtn: r.rtn,
-                gptq: r.gptq,
-                awq: r.awq,
-            })
-            .collect();
-        Ok(to_js(&LayerErrorResult { tokens: out.run.tokens, chunks: out.run.chunks, chunk: out.run.chunk, rows })?)
+        Ok(to_js(&LayerErrorResult {
+            tokens: out.run.tokens,
+            chunks: out.run.chunks,
+            chunk: out.run.chunk,
+            rows: out.rows,
+        })?)
     }
 }

@@ -10,7 +10,7 @@ use super::load::load_model;
 use super::CliError;
 use crate::calib::CalibHooks;
 use crate::methods::gptq::{ColumnOrder, GptqOptions};
-use crate::methods::layer_error::{layer_errors, Compared, LayerErrorOptions, TensorSelection};
+use crate::methods::layer_error::{layer_errors, Compared, LayerErrorOptions, LayerErrorRow, TensorSelection};
 use crate::model::TensorPolicy;
 use crate::policy::Target;
 use serde::Serialize;
@@ -55,18 +55,6 @@ pub struct LayerErrorArgs {
     pub json: bool,
 }
 
-/// One matrix's errors (what `--json` prints per row).
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    pub tensor: String,
-    pub layer: usize,
-    pub kind: String,
-    pub format: String,
-    pub rtn: f64,
-    pub gptq: Option<f64>,
-    pub awq: Option<f64>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerErrorReport {
     pub model: String,
@@ -75,7 +63,7 @@ pub struct LayerErrorReport {
     pub tokens: usize,
     pub chunks: usize,
     pub chunk: usize,
-    pub rows: Vec<Row>,
+    pub rows: Vec<LayerErrorRow>,
 }
 
 pub fn run(args: &LayerErrorArgs) -> Result<String, CliError> {
@@ -122,19 +110,6 @@ pub fn report(args: &LayerErrorArgs) -> Result<LayerErrorReport, CliError> {
     let policy = TensorPolicy { mix: t.mix, ..TensorPolicy::default() };
     let out =
         layer_errors(&model, &ids, &plan, &t.scheme, &policy, &options, CalibHooks::default()).map_err(|e| msg(&e))?;
-    let rows = out
-        .rows
-        .into_iter()
-        .map(|r| Row {
-            tensor: r.tensor,
-            layer: r.layer,
-            kind: r.kind.to_string(),
-            format: r.format,
-            rtn: r.rtn,
-            gptq: r.gptq,
-            awq: r.awq,
-        })
-        .collect();
     Ok(LayerErrorReport {
         model: args.model.display().to_string(),
         target: t.name(),
@@ -142,7 +117,7 @@ pub fn report(args: &LayerErrorArgs) -> Result<LayerErrorReport, CliError> {
         tokens: out.run.tokens,
         chunks: out.run.chunks,
         chunk: out.run.chunk,
-        rows,
+        rows: out.rows,
     })
 }
 

@@ -83,8 +83,11 @@ pub struct LayerErrorOptions {
     pub gptq: GptqOptions,
 }
 
-/// One matrix's relative output errors.
-#[derive(Debug, Clone, PartialEq)]
+/// One matrix's relative output errors `‖WX − ŴX‖² / ‖WX‖²` on the float model's inputs: a row of
+/// `quantlab layer-error --json` and of the wasm `layerErrors` (one type for both).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+#[cfg_attr(target_arch = "wasm32", tsify(missing_as_null, hashmap_as_object))]
 pub struct LayerErrorRow {
     /// llama.cpp name.
     pub tensor: String,
@@ -94,6 +97,7 @@ pub struct LayerErrorRow {
     /// The scheme the tensor policy gives it.
     pub format: String,
     pub rtn: f64,
+    /// `None` (`null`) when not asked for or when the method does not round onto `format`.
     pub gptq: Option<f64>,
     pub awq: Option<f64>,
 }
