@@ -6,6 +6,7 @@ import { LabError } from '../errors';
 import type { Method, Progress, QuantManifest, TaskChecks, TaskSuiteChoice } from '../messages';
 import { checkTaskSuite, defaultTaskSuite, type LabModel, type SuiteResult } from '../pkg/quantlab.js';
 import type { Ctx } from './context';
+import { sha256 } from './methods';
 import { reporter, type Runtime, wasmCall } from './runtime';
 
 /** What the manifests call the committed suite. */
@@ -22,11 +23,6 @@ export interface SuiteText {
 
 /** The base's answers by (model, suite hash): every compared row is scored against them. */
 let baseRun: { owner: Runtime; sha256: string; result: SuiteResult } | null = null;
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 /** The chosen suite, checked by the core before anything runs (a user's file: errors name what is wrong). */
 export async function suiteText(choice: TaskSuiteChoice): Promise<SuiteText> {
