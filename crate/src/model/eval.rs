@@ -89,9 +89,14 @@
 //!   paired NLL differences, and KL and top-1 with their standard errors, as
 //!   `llama-perplexity --kl-divergence` reports them.
 //!
+//! The per-position scoring is [`Scorer`] (`eval_score.rs`): `evaluate` drives it from
+//! [`LogitSource`]s; `gpu::forward::evaluate_on_gpu` drives it from awaited GPU readbacks (the
+//! lab's WebGPU Compare), so both give the same numbers from the same logits.
+//!
 //! For a GGUF that ships quantized (the default SmolLM2 file is Q4_1), the "base" is that
 //! checkpoint as stored: every report must name its source format.
 
+pub use super::eval_score::Scorer;
 pub use super::eval_source::{ForwardMode, ModelSource};
 pub use super::eval_stats::{Paired, PairedAcc};
 use super::ModelError;
@@ -356,41 +361,6 @@ impl Metrics {
     }
 }
 
-#[derive(Default, Clone)]
-struct Acc {
-    nll: f64,
-    nll2: f64,
-    count: usize,
-    kl: f64,
-    kl_max: f64,
-    agree: usize,
-    run: usize,
-    secs: f64,
-    paired: PairedAcc,
-}
-
-impl Acc {
-    fn finish(&self, is_base: bool, timed: bool) -> Metrics {
-        let n = self.count as f64;
-        let mean = self.nll / n;
-        let ppl = mean.exp();
-        let var = self.nll2 / n - mean * mean;
-        let stderr = if self.count > 1 && var > 0.0 { (var / (n - 1.0)).sqrt() * ppl } else { 0.0 };
-        Metrics {
-            tokens_scored: self.count,
-            mean_nll: mean,
-            ppl,
-            ppl_stderr: stderr,
-            kl_mean: (!is_base).then(|| self.kl / n),
-            kl_max: (!is_base).then_some(self.kl_max),
-            top1_agreement: (!is_base).then(|| self.agree as f64 / n),
-            paired: if is_base { None } else { self.paired.finish() },
-            tokens_run: self.run,
-            forward_secs: timed.then_some(self.secs),
-        }
-    }
-}
-
 /// Options of [`evaluate`] that do not change the numbers.
 #[derive(Default)]
 pub struct EvalHooks<'a> {
@@ -410,86 +380,30 @@ pub struct EvalHooks<'a> {
 pub fn evaluate(
     plan: &EvalPlan,
     sources: &mut [&mut dyn LogitSource],
-    mut hooks: EvalHooks<'_>,
+    hooks: EvalHooks<'_>,
 ) -> Result<Vec<Metrics>, EvalError> {
-    let n_src = sources.len();
-    if n_src == 0 {
-        return Err(EvalError::NoSource);
-    }
-    let mut acc = vec![Acc::default(); n_src];
-    let mut base_lp: Vec<f64> = Vec::new();
-    let mut lp: Vec<f64> = Vec::new();
-    let now = |h: &EvalHooks| h.clock.map_or(0.0, |c| c());
-    // Last position whose logits are used: ctx-2 (position ctx-1 predicts nothing).
-    let last = plan.ctx - 2;
-    let first_logit = plan.first_logit;
-    let positions_total = plan.windows.len() * (last + 1);
+    let mut scorer = Scorer::new(plan, sources.len(), hooks)?;
+    let per_window = scorer.positions_per_window();
     for (wi, window) in plan.windows.iter().enumerate() {
         for s in sources.iter_mut() {
             s.begin_window();
-            s.lookahead(&window[..=last]);
+            s.lookahead(&window[..per_window]);
         }
-        for pos in 0..=last {
-            let token = window[pos];
-            let scored = pos >= first_logit;
-            let target = window[pos + 1] as usize;
-            let (base, rest) = sources.split_first_mut().expect("non-empty");
-            let t0 = now(&hooks);
+        for (pos, &token) in window[..per_window].iter().enumerate() {
+            let (base, rest) = sources.split_first_mut().expect("Scorer::new refuses no source");
+            let t0 = scorer.now();
             let base_logits = base.logits(token, pos)?;
-            acc[0].secs += now(&hooks) - t0;
-            acc[0].run += 1;
-            let vocab = base_logits.len();
-            // The forward checks the token it is fed; the target is only indexed here.
-            if target >= vocab {
-                return Err(ModelError::TokenOutOfRange { token: target as u32, vocab_size: vocab }.into());
-            }
-            let mut base_top = 0;
-            let mut base_nll = 0.0;
-            if scored {
-                log_softmax(base_logits, &mut base_lp);
-                base_top = argmax(base_logits);
-                let v = -base_lp[target];
-                base_nll = v;
-                let a = &mut acc[0];
-                a.nll += v;
-                a.nll2 += v * v;
-                a.count += 1;
-            }
+            scorer.add_secs_since(0, t0);
+            scorer.base(wi, pos, base_logits)?;
             for (i, src) in rest.iter_mut().enumerate() {
-                let t0 = now(&hooks);
+                let t0 = scorer.now();
                 let logits = src.logits(token, pos)?;
-                let a = &mut acc[i + 1];
-                a.secs += now(&hooks) - t0;
-                a.run += 1;
-                if logits.len() != vocab {
-                    return Err(EvalError::VocabMismatch { index: i + 1, expected: vocab, got: logits.len() });
-                }
-                if !scored {
-                    continue;
-                }
-                log_softmax(logits, &mut lp);
-                let v = -lp[target];
-                a.nll += v;
-                a.nll2 += v * v;
-                a.count += 1;
-                let kl = kl_divergence(&base_lp, &lp);
-                a.kl += kl;
-                a.kl_max = a.kl_max.max(kl);
-                let same_top = argmax(logits) == base_top;
-                a.agree += usize::from(same_top);
-                a.paired.push(base_nll, v, kl, same_top);
+                scorer.add_secs_since(i + 1, t0);
+                scorer.source(i + 1, logits)?;
             }
-            if let Some(cb) = hooks.positions.as_mut() {
-                let positions_done = wi * (last + 1) + pos + 1;
-                if !cb(positions_done, positions_total) {
-                    return Err(EvalError::Cancelled { positions_done, positions_total });
-                }
-            }
+            scorer.position_done(wi, pos)?;
         }
-        if let Some(p) = hooks.progress.as_mut() {
-            p(wi + 1, plan.windows.len());
-        }
+        scorer.window_done(wi);
     }
-    let timed = hooks.clock.is_some();
-    Ok(acc.iter().enumerate().map(|(i, a)| a.finish(i == 0, timed)).collect())
+    Ok(scorer.finish())
 }

@@ -43,6 +43,7 @@ pub mod act_quant;
 pub mod activations;
 pub mod config;
 pub mod eval;
+mod eval_score;
 mod eval_source;
 mod eval_stats;
 pub mod forward;
