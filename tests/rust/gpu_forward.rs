@@ -27,7 +27,7 @@ use quantlab::tokenizer::Tokenizer;
 use std::sync::OnceLock;
 
 /// A small random model with awkward shapes (as in `shapes`), f32 weights.
-fn synthetic_model() -> Model {
+pub(crate) fn synthetic_model() -> Model {
     let s = shapes(KvFormat::F32);
     let config = Config {
         dim: s.dim,

@@ -28,6 +28,8 @@ mod gpu;
 #[cfg(feature = "gpu")]
 mod gpu_activations_f16;
 #[cfg(feature = "gpu")]
+mod gpu_eval;
+#[cfg(feature = "gpu")]
 mod gpu_formats;
 #[cfg(feature = "gpu")]
 mod gpu_forward;

@@ -7,12 +7,20 @@
 //! the classifier on every row into a `(rows, vocab)` buffer, read back once per block. Calls
 //! that do not follow the announced window (another token, a jump) run one position at a time,
 //! as decoding does. Either way the KV cache holds exactly the positions run so far.
+//!
+//! Two drivers score the logits: natively, the [`LogitSource`] implementation below lets
+//! `model::eval::evaluate` run a `GpuModel` beside CPU sources (each readback blocks on
+//! `pollster`); [`evaluate_on_gpu`] runs only GPU models and awaits each readback, so it also
+//! runs in wasm, where a buffer map completes only once the browser's event loop turns. Both feed
+//! the same [`Scorer`], so the numbers are `evaluate`'s.
 
 use super::{dispatch, groups, GpuModel, GpuModelError, Step};
 use crate::gpu::matmul::BoundMatmul;
 use crate::gpu::{GpuContext, GpuError};
 #[cfg(not(target_arch = "wasm32"))]
-use crate::model::{eval::LogitSource, ModelError};
+use crate::model::eval::LogitSource;
+use crate::model::eval::{EvalError, EvalHooks, EvalPlan, Metrics, Scorer};
+use crate::model::ModelError;
 
 /// The buffers of block evaluation, created at the first announced window.
 pub(super) struct EvalBlock {
@@ -132,6 +140,48 @@ impl GpuModel {
     }
 }
 
+/// A GPU failure as a `ModelError`, keeping the GPU's own error (and its kind: `deviceLost`,
+/// `limitExceeded`, ...) inside.
+fn model_error(e: GpuModelError) -> ModelError {
+    match e {
+        GpuModelError::Model(m) => m,
+        other => ModelError::Gpu(Box::new(other)),
+    }
+}
+
+/// `model::eval::evaluate` over GPU models only, awaiting each block's readback: `models[0]` is
+/// the base; every model runs each window in lockstep (one block of positions per model, then
+/// their rows are scored position by position). Same hooks, same metrics, same errors
+/// (`Cancelled` from the `positions` hook, a GPU failure as [`ModelError::Gpu`]).
+pub async fn evaluate_on_gpu(
+    plan: &EvalPlan,
+    models: &mut [&mut GpuModel],
+    hooks: EvalHooks<'_>,
+) -> Result<Vec<Metrics>, EvalError> {
+    let mut scorer = Scorer::new(plan, models.len(), hooks)?;
+    let per_window = scorer.positions_per_window();
+    for (wi, window) in plan.windows.iter().enumerate() {
+        for m in models.iter_mut() {
+            m.reset().await.map_err(model_error)?;
+            m.announce_window(&window[..per_window]);
+        }
+        for (pos, &token) in window[..per_window].iter().enumerate() {
+            for (i, m) in models.iter_mut().enumerate() {
+                let t0 = scorer.now();
+                let logits = m.window_logits(token, pos).await.map_err(model_error)?;
+                scorer.add_secs_since(i, t0);
+                match i {
+                    0 => scorer.base(wi, pos, logits)?,
+                    _ => scorer.source(i, logits)?,
+                }
+            }
+            scorer.position_done(wi, pos)?;
+        }
+        scorer.window_done(wi);
+    }
+    Ok(scorer.finish())
+}
+
 /// A GPU failure becomes a `ModelError` (its text names the GPU error); [`GpuModel::take_error`]
 /// returns the original.
 #[cfg(not(target_arch = "wasm32"))]
@@ -149,12 +199,8 @@ impl LogitSource for GpuModel {
 
     fn logits(&mut self, token: u32, pos: usize) -> Result<&[f32], ModelError> {
         if let Err(e) = pollster::block_on(self.window_logits(token, pos)) {
-            let as_model = match &e {
-                GpuModelError::Model(m) => m.clone(),
-                other => ModelError::Gpu(Box::new(other.clone())),
-            };
-            self.last_error = Some(e);
-            return Err(as_model);
+            self.last_error = Some(e.clone());
+            return Err(model_error(e));
         }
         Ok(&self.host_logits)
     }

@@ -36,6 +36,7 @@ mod state;
 
 use std::sync::Arc;
 
+pub use self::eval::evaluate_on_gpu;
 use self::kernels::{bind, dispatch, groups, Pipelines, Shapes, Step};
 pub use self::kernels::{KvFormat, MAX_TOP_K};
 use self::state::{bytes_f32, norm_buffer, zeroed, Activations};
