@@ -7,7 +7,7 @@
 //! ev.run(text, {ctx?: 512, maxWindows?, protocol?: "default"|"llama.cpp",
 //!               kvCache?: "f32"|"f16"|"int8"|"int4"|"fp8"},
 //!        onProgress?(positionsDone, positionsTotal) -> bool|void)
-//!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens, kvCache,
+//!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens, kvCache, device: "cpu",
 //!       results: [{ppl, pplStderr, meanNll, klMean?, klMax?, top1Agreement?, tokensPerSec?,
 //!                  tokensScored, paired?: {lnPplRatio, lnPplRatioStderr, pplRatio,
 //!                  pplRatioStderr, deltaPpl, deltaPplStderr, nllCorrelation, klMean, klStderr,
@@ -15,7 +15,8 @@
 //! evalText(chapters: string[]) -> string      // chapters 1..=3 joined as the CLI does
 //! exportQuantized(sourceGguf, format, onProgress?(done, total, tensor) -> bool|void)
 //!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
-//! (`LabModel.exportHfLayout`, the Hugging Face layouts with a method's codes: `awq_hqq.rs`)
+//! (`LabModel.exportHfLayout`, the Hugging Face layouts with a method's codes: `awq_hqq.rs`;
+//!  `GpuLabEval`, the same evaluation on WebGPU with `device: "webgpu"`: `gpu_eval.rs`)
 //! ```
 //! With a `kvCache` other than "f32" (rules in [`crate::model::kv_cache`]) every model runs with
 //! that cache and `results` gains a first entry, the base with an f32 cache, the reference of
@@ -36,11 +37,13 @@ use crate::error::Input;
 use crate::formats::{QuantScheme, Saturation};
 use crate::io::export::{quantize_gguf, ExportError, ExportKind};
 use crate::model::eval::{
-    evaluate, join_chapters, plan, EvalError, EvalHooks, LogitSource, ModelSource, Paired, Protocol, DEFAULT_CTX,
+    evaluate, join_chapters, plan, EvalError, EvalHooks, EvalPlan, LogitSource, Metrics, ModelSource, Paired, Protocol,
+    DEFAULT_CTX,
 };
 use crate::model::hf_layout::HfLayoutCheckpoint;
 use crate::model::weights::default_threads;
 use crate::model::{KvType, TensorPolicy};
+use crate::tokenizer::Tokenizer;
 
 /// Models to evaluate together; the first is the base.
 #[wasm_bindgen]
@@ -96,6 +99,9 @@ pub struct EvalResult {
     text_tokens: usize,
     #[tsify(type = "\"f32\" | \"f16\" | \"int8\" | \"int4\" | \"fp8\"")]
     kv_cache: &'static str,
+    /// Where the models ran: the CPU (`LabEval.run`) or WebGPU (`GpuLabEval.run`).
+    #[tsify(type = "\"cpu\" | \"webgpu\"")]
+    device: &'static str,
     results: Vec<SourceResult>,
 }
 
@@ -119,24 +125,8 @@ impl LabEval {
         #[wasm_bindgen(unchecked_param_type = "EvalOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<EvalResult>, JsValue> {
-        let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol", "kvCache"])?;
-        let kv = o.kv_cache.as_deref().map_or(Ok(KvType::F32), KvType::parse);
-        let kv = kv.map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))?;
-        let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
-        let max_windows = o.max_windows.map(|k| js_count(k, "maxWindows")).transpose()?.map(|k| k as usize);
-        let protocol = match o.protocol.as_deref().unwrap_or("default") {
-            "default" => Protocol::Default,
-            "llama.cpp" => Protocol::LlamaCpp,
-            other => {
-                let message = format!("unknown protocol '{other}': use \"default\" or \"llama.cpp\"");
-                return Err(LabJsError::bad(Input::Options, message).into());
-            }
-        };
-        let tok = &self.models[0].tokenizer;
-        let add_bos = protocol.tokenize_with_bos(tok.add_bos_default());
-        let tokens = tok.encode(text, add_bos, false);
-        let plan = plan(&tokens, ctx, protocol, add_bos, tok.bos_id(), max_windows).map_err(js_err)?;
-
+        let (plan, kv) = run_plan(&self.models[0].tokenizer, text, opts)?;
+        let ctx = plan.ctx;
         // A quantized cache gets the f32-cache base as the reference, as `quantlab eval`.
         let reference = (kv != KvType::F32).then(|| (&self.models[0], KvType::F32));
         let mut sources: Vec<ModelSource> = reference
@@ -152,34 +142,77 @@ impl LabEval {
         let hooks = EvalHooks { clock: Some(&clock), progress: None, positions: Some(&mut positions) };
         let result = evaluate(&plan, &mut dyn_sources, hooks);
         callback.finish()?;
-        let metrics = result.map_err(|e| match e {
-            EvalError::Cancelled { .. } => js_err(e).context("cancelled evaluation"),
-            e => js_err(e),
-        })?;
-        Ok(to_js(&EvalResult {
-            protocol: protocol.name(),
-            ctx: plan.ctx,
-            windows: plan.windows.len(),
-            windows_available: plan.windows_available,
-            tokens_scored: plan.tokens_scored(),
-            text_tokens: plan.text_tokens,
-            kv_cache: kv.name(),
-            results: metrics
-                .iter()
-                .map(|m| SourceResult {
-                    ppl: m.ppl,
-                    ppl_stderr: m.ppl_stderr,
-                    mean_nll: m.mean_nll,
-                    tokens_scored: m.tokens_scored,
-                    kl_mean: m.kl_mean,
-                    kl_max: m.kl_max,
-                    top1_agreement: m.top1_agreement,
-                    tokens_per_sec: m.tokens_per_sec(),
-                    paired: m.paired.clone(),
-                })
-                .collect(),
-        })?)
+        Ok(eval_result(&plan, kv, result, Device::Cpu)?)
     }
+}
+
+/// Where an evaluation ran (`EvalResult.device`).
+#[derive(Clone, Copy)]
+pub(super) enum Device {
+    Cpu,
+    WebGpu,
+}
+
+/// The plan and KV cache of a `run` call: its options parsed (an unknown key, protocol or cache
+/// is an `options` error) and `text` tokenized per the protocol.
+pub(super) fn run_plan(tok: &Tokenizer, text: &str, opts: JsValue) -> Result<(EvalPlan, KvType), JsValue> {
+    let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol", "kvCache"])?;
+    let kv = o.kv_cache.as_deref().map_or(Ok(KvType::F32), KvType::parse);
+    let kv = kv.map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))?;
+    let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
+    let max_windows = o.max_windows.map(|k| js_count(k, "maxWindows")).transpose()?.map(|k| k as usize);
+    let protocol = match o.protocol.as_deref().unwrap_or("default") {
+        "default" => Protocol::Default,
+        "llama.cpp" => Protocol::LlamaCpp,
+        other => {
+            let message = format!("unknown protocol '{other}': use \"default\" or \"llama.cpp\"");
+            return Err(LabJsError::bad(Input::Options, message).into());
+        }
+    };
+    let add_bos = protocol.tokenize_with_bos(tok.add_bos_default());
+    let tokens = tok.encode(text, add_bos, false);
+    let plan = plan(&tokens, ctx, protocol, add_bos, tok.bos_id(), max_windows).map_err(js_err)?;
+    Ok((plan, kv))
+}
+
+/// `run`'s result from the evaluation's metrics (a cancelled one is an error of kind `cancelled`).
+pub(super) fn eval_result(
+    plan: &EvalPlan,
+    kv: KvType,
+    metrics: Result<Vec<Metrics>, EvalError>,
+    device: Device,
+) -> Result<Js<EvalResult>, LabJsError> {
+    let metrics = metrics.map_err(|e| match e {
+        EvalError::Cancelled { .. } => js_err(e).context("cancelled evaluation"),
+        e => js_err(e),
+    })?;
+    to_js(&EvalResult {
+        protocol: plan.protocol.name(),
+        ctx: plan.ctx,
+        windows: plan.windows.len(),
+        windows_available: plan.windows_available,
+        tokens_scored: plan.tokens_scored(),
+        text_tokens: plan.text_tokens,
+        kv_cache: kv.name(),
+        device: match device {
+            Device::Cpu => "cpu",
+            Device::WebGpu => "webgpu",
+        },
+        results: metrics
+            .iter()
+            .map(|m| SourceResult {
+                ppl: m.ppl,
+                ppl_stderr: m.ppl_stderr,
+                mean_nll: m.mean_nll,
+                tokens_scored: m.tokens_scored,
+                kl_mean: m.kl_mean,
+                kl_max: m.kl_max,
+                top1_agreement: m.top1_agreement,
+                tokens_per_sec: m.tokens_per_sec(),
+                paired: m.paired.clone(),
+            })
+            .collect(),
+    })
 }
 
 /// `exportQuantized`'s result: the file's bytes, its extension and a one-line summary.

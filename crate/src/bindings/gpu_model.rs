@@ -44,16 +44,16 @@ const DEFAULT_CAPACITY: usize = 512;
 /// Decode steps the probe times on each backend (after one warm-up step).
 const PROBE_STEPS: usize = 4;
 
-struct Inner {
-    loaded: Rc<Loaded>,
+pub(super) struct Inner {
+    pub(super) loaded: Rc<Loaded>,
     /// `None` while a call holds it (the next call is refused, not interleaved).
-    gpu_model: RefCell<Option<GpuModel>>,
+    pub(super) gpu_model: RefCell<Option<GpuModel>>,
 }
 
 /// A model resident on the page's GPU (see the module docs).
 #[wasm_bindgen]
 pub struct GpuLabModel {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -98,7 +98,7 @@ fn parse_activations(activations: Option<&str>) -> Result<ActivationPrecision, L
 }
 
 impl Inner {
-    fn take(&self) -> Result<GpuModel, LabJsError> {
+    pub(super) fn take(&self) -> Result<GpuModel, LabJsError> {
         self.gpu_model.borrow_mut().take().ok_or_else(|| {
             LabJsError::internal(
                 "this GPU model is busy with another call (or was lost in a failed one); wait for it to finish",
@@ -106,7 +106,7 @@ impl Inner {
         })
     }
 
-    fn put_back(&self, model: GpuModel) {
+    pub(super) fn put_back(&self, model: GpuModel) {
         *self.gpu_model.borrow_mut() = Some(model);
     }
 }

@@ -36,6 +36,8 @@ mod formats;
 #[cfg(feature = "gpu")]
 mod gpu_bench;
 #[cfg(feature = "gpu")]
+mod gpu_eval;
+#[cfg(feature = "gpu")]
 mod gpu_model;
 mod layer_error;
 mod methods;
