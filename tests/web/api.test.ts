@@ -175,6 +175,16 @@ describe('Lab', () => {
     expect(worker.requests().length).toBe(sent);
   });
 
+  test('evaluate passes the device (and the device-loss hook) to the comparison, absent by default', async () => {
+    const { lab, worker } = await labWith((r, w) => (r.method === 'compareFormats' ? w.reply({ kind: 'result', id: r.id, value: [{ result: { format: 'q8_0' } }] }) : echo(r, w)));
+    const protocol = { dataUrl: 'https://example.test/data/' };
+    await lab.evaluate({ formats: ['q8_0'], protocol, device: 'webgpu', loseDeviceAfter: 0 });
+    expect(worker.requests().at(-1)).toMatchObject({ method: 'compareFormats', args: { formats: ['q8_0'], device: 'webgpu', loseDeviceAfter: 0 } });
+    await lab.evaluate({ formats: ['q8_0'], protocol });
+    expect(worker.requests().at(-1)!.args).not.toHaveProperty('device');
+    expect(worker.requests().at(-1)!.args).not.toHaveProperty('loseDeviceAfter');
+  });
+
   test("exportHfLayout: a format alone is round to nearest's; a recipe sends its method and calibration", async () => {
     const { lab, worker } = await labWith();
     await lab.exportHfLayout('int4-sym-g64', 'gptq');

@@ -164,9 +164,11 @@ async function probeGpu(): Promise<void> {
     const report = await app.client.call('probeGpu', {});
     status.textContent = describeGpu(report);
     status.dataset.state = report.available ? 'available' : 'unavailable';
+    document.dispatchEvent(new CustomEvent('lab:gpu', { detail: report }));
   } catch (error) {
     status.textContent = `WebGPU unavailable: ${(error as Error).message}`;
     status.dataset.state = 'unavailable';
+    document.dispatchEvent(new CustomEvent('lab:gpu', { detail: { available: false, reason: (error as Error).message } }));
   }
 }
 

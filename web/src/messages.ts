@@ -117,7 +117,14 @@ export interface EvalProtocol {
   text: string;
   /** The KV cache every evaluated model ran with, when not f32 (the base reference always has f32). */
   kvCache?: EvalKvCache;
+  /** Set when the base and the model ran on WebGPU (absent: the CPU). */
+  device?: 'webgpu';
+  /** The WebGPU adapter that ran them, as the browser names it. */
+  adapter?: string;
 }
+
+/** Where Compare evaluates: the CPU (wasm threads) or WebGPU (the GPU's batched forward). */
+export type EvalDevice = 'cpu' | 'webgpu';
 
 /** One format's measured result (the base is a row too, with format "base"). */
 export interface FormatResult {
@@ -326,6 +333,8 @@ export interface StepEvent {
   calibration?: 'computed' | 'saved';
   /** Something the step reports beside its label (a saved matrix that was dropped, and why). */
   note?: string;
+  /** WebGPU was asked for but this row (and the rest of the run) evaluated on the CPU: why. */
+  deviceNote?: string;
 }
 
 /** A status line while `generate` prepares WebGPU (progress detail of `generate`). */
@@ -348,7 +357,7 @@ export interface Methods {
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
-  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache; /** Also run this task suite on the base and each row. */ tasks?: TaskSuiteChoice | null }; result: QuantManifest[]; progress: StepEvent };
+  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache; /** Also run this task suite on the base and each row. */ tasks?: TaskSuiteChoice | null; /** Where to evaluate (default cpu); WebGPU failing falls back to the CPU with a step `note`. */ device?: EvalDevice; /** Diagnostic (tests/e2e/compare-gpu.test.mjs): lose the WebGPU device after this many evaluated positions of a row (0: before its first). */ loseDeviceAfter?: number }; result: QuantManifest[]; progress: StepEvent };
   /** The type each weight matrix gets under a target, before quantizing. */
   plannedTypes: { args: { target: string; mix: TypeMix }; result: PlannedType[]; progress: never };
   /** Whether each method can choose the codes of `target` (from the core's method list). */

@@ -12,6 +12,7 @@ export type {
   DeviceChoice,
   DeviceStatus,
   ErrorMetrics,
+  EvalDevice,
   EvalKvCache,
   EvalProtocol,
   ExportManifest,

@@ -4,7 +4,7 @@
 // core's ErrorKind carried across the worker boundary.
 import { LabClient, type ProgressFn } from '../client';
 import { FormatChoiceError, LabError } from '../errors';
-import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TaskSuiteChoice, TensorRow, TensorView, TypeMix } from '../messages';
+import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalDevice, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TaskSuiteChoice, TensorRow, TensorView, TypeMix } from '../messages';
 import { type CallOptions, runCall } from './calls';
 import { TokenStream } from './tokens';
 import { defaultWorker } from './worker-url';
@@ -206,8 +206,11 @@ export class Lab {
    * With `tasks` (`true`: the built-in suite; or a suite file's text), each round-to-nearest format and
    * preset also runs the instruct task suite (`result.tasks`: valid share and agreement with the
    * base's answers, as `quantlab eval --tasks`).
+   * `device: 'webgpu'` evaluates round-to-nearest rows on WebGPU (`protocol.device` and `.adapter`
+   * in their manifests; f32 KV cache only); where WebGPU is missing or fails, the rows run on the
+   * CPU and a progress step's `note` says why. Method recipes evaluate on the CPU.
    */
-  async evaluate({ formats, protocol = {}, kvCache, tasks = false }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache; tasks?: TaskSuiteOption }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
+  async evaluate({ formats, protocol = {}, kvCache, tasks = false, device, loseDeviceAfter }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache; tasks?: TaskSuiteOption; device?: EvalDevice; loseDeviceAfter?: number }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
     const recipes = formats.map((f) => (typeof f === 'string' ? { target: f } : f));
     const common = { ctx: protocol.ctx ?? DEFAULT_CTX, maxWindows: protocol.windows ?? null, dataUrl: absolute(protocol.dataUrl ?? 'data/moby-dick/'), saved: protocol.saved ?? [] };
     const suite: TaskSuiteChoice | null = tasks === false ? null : tasks === true ? { kind: 'default' } : { kind: 'file', json: tasks.json, label: tasks.label ?? 'a task suite file' };
@@ -222,7 +225,7 @@ export class Lab {
     const presets = plain.filter((r) => r.mix === 'llama.cpp');
     const results = new Map<Recipe, QuantManifest>();
     if (plain.length > 0) {
-      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, tasks: suite, ...(kvCache ? { kvCache } : {}) }, options);
+      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, tasks: suite, ...(kvCache ? { kvCache } : {}), ...(device ? { device } : {}), ...(loseDeviceAfter !== undefined ? { loseDeviceAfter } : {}) }, options);
       [...pure, ...presets].forEach((r, i) => results.set(r, rows[i]!));
     }
     for (const r of recipes.filter((r) => !plain.includes(r))) {

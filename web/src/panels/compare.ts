@@ -3,7 +3,7 @@
 import { formatBytes, formatCount } from '../format';
 import { abortable } from '../api/calls';
 import type { TaskSuiteOption } from '../api/lab';
-import { type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
+import { type AdapterReport, type EvalDevice, type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -38,6 +38,10 @@ export class ComparePanel {
   private metric = el('select', undefined, { id: 'compare-metric' });
   private ctxSelect = el('select', undefined, { id: 'compare-ctx' });
   private windowsSelect = el('select', undefined, { id: 'compare-windows' });
+  private deviceSelect = el('select', undefined, { id: 'compare-device' });
+  private deviceNote = el('p', '', { id: 'compare-device-note', class: 'caption', 'aria-live': 'polite' });
+  /** The user picked the device: the adapter report no longer changes it. */
+  private devicePicked = false;
   private layerFormat = el('select', undefined, { id: 'compare-layer-format' });
   private layerChart = el('div', undefined, { id: 'compare-layer-errors', class: 'chart' });
   private layerCaption = el('p', '', { id: 'compare-layer-caption', class: 'caption' });
@@ -58,10 +62,18 @@ export class ComparePanel {
     ctxLabel.append(this.ctxSelect);
     const winLabel = el('label', 'Windows ');
     winLabel.append(this.windowsSelect);
+    for (const [v, t] of [['cpu', 'CPU'], ['webgpu', 'WebGPU']]) this.deviceSelect.append(el('option', t, { value: v! }));
+    this.deviceSelect.value = 'cpu';
+    this.deviceSelect.addEventListener('change', () => (this.devicePicked = true));
+    const deviceLabel = el('label', 'Device ');
+    deviceLabel.append(this.deviceSelect);
+    document.addEventListener('lab:gpu', (e) => this.defaultDevice((e as CustomEvent<AdapterReport>).detail));
     protocol.append(
       el('legend', 'Evaluation protocol'),
       ctxLabel,
       winLabel,
+      deviceLabel,
+      this.deviceNote,
       el('p', `The default protocol scores ${DEFAULT_CTX - 1} tokens in each of ${DEFAULT_WINDOWS} windows of ${DEFAULT_CTX} (${DEFAULT_WINDOWS * (DEFAULT_CTX - 1)} tokens), enough to rank formats; each format takes minutes (the table shows the measured rate), and a result is saved per model, format and protocol, so running it again is instant. Shorter protocols are quicker and noisier.`, { class: 'hint', id: 'protocol-note' }),
       el('p', 'How to read ±: each is one standard error. Two formats\' perplexity intervals often overlap because both inherit how hard the text is; that says little about which is better. Δppl ± is paired — computed from the per-token differences with the base on the same tokens (as llama-perplexity --kl-divergence does) — so a Δppl several times its ± is a real loss even when the perplexity intervals overlap.', { class: 'explain', id: 'compare-stats-note' }),
     );
@@ -190,6 +202,18 @@ export class ComparePanel {
     return { ctx: Number(this.ctxSelect.value), maxWindows: windows ? Number(windows) : null };
   }
 
+  /**
+   * The device select's default from the page's adapter report: WebGPU on a hardware adapter, the
+   * CPU on a software fallback (SwiftShader, lavapipe: slower than the CPU, as Generate's auto
+   * probe finds) or without WebGPU. A choice the user made stays.
+   */
+  private defaultDevice(report: AdapterReport): void {
+    const hardware = report.available && report.isFallbackAdapter === false && report.computeCheck?.passed !== false;
+    if (!this.devicePicked) this.deviceSelect.value = hardware ? 'webgpu' : 'cpu';
+    this.deviceSelect.dataset.default = hardware ? 'webgpu' : 'cpu';
+    this.deviceSelect.title = !report.available ? `WebGPU is unavailable (${report.reason}): WebGPU runs fall back to the CPU` : hardware ? 'A hardware WebGPU adapter: evaluation defaults to WebGPU' : 'The WebGPU adapter is a software fallback, slower than the CPU: evaluation defaults to the CPU';
+  }
+
   /** The saved results, for the worker's cache check. */
   savedManifests(): QuantManifest[] {
     return this.saved;
@@ -241,6 +265,10 @@ export class ComparePanel {
       listener(phase, loaded, total);
       const step = detail;
       if (!step) return;
+      if (step.deviceNote) {
+        this.deviceNote.textContent = step.deviceNote;
+        this.deviceNote.classList.add('notice');
+      }
       for (const [i, bar] of bars) if (i < step.step) bar.value = 1;
       const bar = bars.get(step.step);
       if (bar && total > 0) bar.value = loaded / total;
@@ -254,8 +282,14 @@ export class ComparePanel {
       }
     };
     const protocol = { ctx, windows: maxWindows, saved: this.saved };
+    const device = this.deviceSelect.value as EvalDevice;
+    // Test/diagnostic hook: `data-lose-device-after="N"` on #compare-body loses the WebGPU device after N positions of a row (0: before it).
+    const lose = this.root.dataset.loseDeviceAfter;
+    const loseDeviceAfter = device === 'webgpu' && lose !== undefined ? Number(lose) : undefined;
+    this.deviceNote.textContent = device === 'webgpu' ? 'Evaluating on WebGPU.' : '';
+    this.deviceNote.classList.remove('notice');
     try {
-      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol, tasks }, { signal, onProgress })));
+      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol, tasks, device, loseDeviceAfter }, { signal, onProgress })));
       for (const bar of bars.values()) bar.value = 1;
       this.root.dataset.done = String(Date.now());
     } catch (error) {
@@ -285,7 +319,7 @@ export class ComparePanel {
     for (const m of rows) {
       const r = m.result;
       const p = r.paired;
-      const tr = el('tr', undefined, { 'data-format': r.format, 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
+      const tr = el('tr', undefined, { 'data-format': r.format, 'data-device': m.protocol.device ?? 'cpu', 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
       if (p) Object.assign(tr.dataset, { deltaPpl: String(p.deltaPpl), deltaPplStderr: String(p.deltaPplStderr), klStderr: String(p.klStderr), top1Stderr: String(p.top1Stderr) });
       tr.append(
         formatCell(m),
@@ -296,7 +330,7 @@ export class ComparePanel {
         measure(p ? p.klMean.toExponential(3) : r.klMean?.toExponential(3) ?? '—', p?.klStderr.toExponential(1)),
         measure(p ? `${(100 * p.top1).toFixed(1)}%` : r.top1Agreement === undefined ? '—' : `${(100 * r.top1Agreement).toFixed(1)}%`, p ? `${(100 * p.top1Stderr).toFixed(1)}%` : undefined),
         el('td', r.tokensPerSec?.toFixed(1) ?? '—'),
-        el('td', `ctx ${m.protocol.ctx} × ${m.protocol.windows}, ${formatCount(m.protocol.tokensScored)} tokens`, { class: 'protocol', title: `${m.protocol.windows} window(s) of ${m.protocol.ctx} tokens, ${m.protocol.tokensScored} tokens scored` }),
+        el('td', `ctx ${m.protocol.ctx} × ${m.protocol.windows}, ${formatCount(m.protocol.tokensScored)} tokens, ${m.protocol.device === 'webgpu' ? 'WebGPU' : 'CPU'}`, { class: 'protocol', title: `${m.protocol.windows} window(s) of ${m.protocol.ctx} tokens, ${m.protocol.tokensScored} tokens scored, on ${m.protocol.device === 'webgpu' ? `WebGPU${m.protocol.adapter ? ` (${m.protocol.adapter})` : ''}` : 'the CPU'}` }),
       );
       if (withTasks) tr.append(taskCell(r.tasks, 'quantized'));
       tbody.append(tr);

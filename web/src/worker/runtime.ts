@@ -2,10 +2,11 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import { type ActivationChannels, type Activations, type DeviceChoice, type EvalKvCache, type EvalProtocol, type ExportFile, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationChannels, type Activations, type DeviceChoice, type EvalDevice, type EvalKvCache, type EvalProtocol, type ExportFile, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
 import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
+import { evalDevice, measureOnGpu } from './gpu-eval';
 import { storeForOffline } from './offline';
 import { hasTasks, runTaskChecks, suiteText } from './tasks';
 
@@ -26,8 +27,11 @@ export interface Runtime {
   /** The last activation statistics (all matrices), keyed by their settings. */
   activations?: { key: string } & ActivationStats;
   /** Copies on the WebGPU device (uploaded on first GPU use) with their KV cache format, and the auto probe's verdict. */
-  gpu?: { kvCache: KvCache; activations: Activations; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: ProbeResult };
+  gpu?: { kvCache: KvCache; activations: Activations; capacity: number; base?: GpuLabModel; last?: { format: string; model: GpuLabModel }; probe?: ProbeResult };
 }
+
+/** KV positions of a GPU copy: the core's default (`GpuLabModel.upload`), enough for the lab's prompts and Compare's windows. */
+const GPU_CAPACITY = 512;
 
 let runtime: Runtime | null = null;
 let evalTextCache: string | null = null;
@@ -104,11 +108,11 @@ function quantizeFor<M extends Method>(rt: Runtime, format: string, ctx: Ctx<M>,
  * scoring, `ctx`, the windows `maxWindows` selects), eval text and core version, with the
  * paired statistics (results saved before those existed are measured again).
  */
-export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null, same: (m: QuantManifest) => boolean = () => true, kvCache: EvalKvCache = 'f32'): QuantManifest | undefined {
+export function cachedResult(saved: QuantManifest[], sha256: string, format: string, ctx: number, maxWindows: number | null, same: (m: QuantManifest) => boolean = () => true, kvCache: EvalKvCache = 'f32', device: EvalDevice = 'cpu'): QuantManifest | undefined {
   return saved.find((m) => {
     if (!same(m)) return false;
     const p = m.protocol;
-    if ((p.kvCache ?? 'f32') !== kvCache) return false;
+    if ((p.kvCache ?? 'f32') !== kvCache || (p.device ?? 'cpu') !== device) return false;
     const windows = maxWindows ? Math.min(maxWindows, p.windowsAvailable) : p.windowsAvailable;
     return m.source.sha256 === sha256 && m.result.format === format && p.protocol === 'default' && p.ctx === ctx && p.windows === windows && p.text === EVAL_TEXT_LABEL && m.coreVersion === coreVersion() && m.result.paired !== undefined;
   });
@@ -125,8 +129,10 @@ interface CompareItem {
  * row with a saved result for the same model and protocol (`cachedResult`) is not run again.
  * With `tasks`, each row then runs the task suite (worker/tasks.ts) unless its saved result holds
  * that suite's checks; the row is reported after its perplexity and again with its task checks.
+ * `device` `webgpu` evaluates on the GPU (worker/gpu-eval.ts) until WebGPU fails; the rows after
+ * that run on the CPU and a step's `note` says why.
  */
-export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32', tasks = null }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32', tasks = null, device: requested = 'cpu', loseDeviceAfter }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   // A bad suite file fails before the model is read.
   const suite = tasks ? await suiteText(tasks) : null;
   const rt = await getRuntime(ctx);
@@ -135,11 +141,13 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
   const per = suite ? 3 : 2;
   const steps = items.length * per;
   const manifests: QuantManifest[] = [];
+  const device = evalDevice(requested, kvCache, loseDeviceAfter);
+  if (device.note) ctx.progress('evaluate', 0, 0, { step: 0, steps, label: 'Device', deviceNote: device.note });
   for (const [i, { target, mix }] of items.entries()) {
     const scheme = wasmCall(`format ${target}`, () => parseTarget(target));
     const label = mix === 'pure' ? scheme.name : presetLabel(scheme.name);
     // A saved row with this suite's task checks, else one with the perplexity alone.
-    const hit = (suite && cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, (m) => hasTasks(m, suite), kvCache)) || cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, undefined, kvCache);
+    const hit = (suite && cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, (m) => hasTasks(m, suite), kvCache, device.used)) || cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, undefined, kvCache, device.used);
     if (hit && (!suite || hasTasks(hit, suite))) {
       manifests.push(hit);
       ctx.progress('evaluate', 1, 1, { step: per * i + per - 1, steps, label: `${label}: saved result`, manifest: hit, cached: true });
@@ -150,7 +158,9 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
     const model = mix === 'pure' ? quantizeFor(rt, target, ctx, quantizeStep) : wasmCall(`quantizing to ${label}`, () => rt.base.quantizeTarget(target, mix, reporter(ctx, 'quantize', quantizeStep)));
     try {
       const evalStep = { step: per * i + 1, steps, label: `Evaluate ${label} against the base` };
-      let manifest = hit ? withoutStoreKey(hit) : measure(rt, model, { label, scheme: scheme.scheme, mix }, text, { ctx: windowCtx, maxWindows, kvCache }, ctx, evalStep);
+      const row = { label, scheme: scheme.scheme, mix };
+      const protocolOpts = { ctx: windowCtx, maxWindows, kvCache };
+      let manifest = hit ? withoutStoreKey(hit) : device.used === 'webgpu' ? await measureOnGpu(device, rt, model, row, text, protocolOpts, ctx, evalStep) : measure(rt, model, row, text, protocolOpts, ctx, evalStep);
       ctx.progress('evaluate', 1, 1, { ...evalStep, manifest, cached: hit !== undefined });
       if (suite) {
         const taskStep = { step: per * i + 2, steps, label: `Task checks: ${label}` };
@@ -179,23 +189,38 @@ export interface RowIdentity {
   method?: MethodRun;
 }
 
-/** Evaluates `model` against the base on the eval text: the manifest of one Compare row. */
-export function measure<M extends Method>(rt: Runtime, model: LabModel, row: RowIdentity, text: string, protocolOpts: { ctx: number; maxWindows: number | null; kvCache?: EvalKvCache }, ctx: Ctx<M>, evalStep: Progress<M>): QuantManifest {
-  const open = requireModel();
-  const info = rt.base.info();
-  const report = model.quantReport();
-  if (!report) throw new LabError(`the ${row.label} model has no quantization report`);
+/** The protocol options of one evaluation (the Compare panel's). */
+export interface ProtocolOpts {
+  ctx: number;
+  maxWindows: number | null;
+  kvCache?: EvalKvCache;
+}
+
+/** `LabEval.run`'s / `GpuLabEval.run`'s options for `protocolOpts`. */
+export function runOpts({ ctx, maxWindows, kvCache = 'f32' }: ProtocolOpts) {
+  return { ctx, ...(maxWindows ? { maxWindows } : {}), ...(kvCache !== 'f32' ? { kvCache } : {}) };
+}
+
+/** Evaluates `model` against the base on the eval text on the CPU: the manifest of one Compare row. */
+export function measure<M extends Method>(rt: Runtime, model: LabModel, row: RowIdentity, text: string, protocolOpts: ProtocolOpts, ctx: Ctx<M>, evalStep: Progress<M>): QuantManifest {
   ctx.progress('evaluate', 0, 0, evalStep);
   const evaluation = new LabEval(rt.base);
   let run: EvalResult;
   try {
     evaluation.add(model);
-    const { ctx: windowCtx, maxWindows, kvCache = 'f32' } = protocolOpts;
-    const opts = { ctx: windowCtx, ...(maxWindows ? { maxWindows } : {}), ...(kvCache !== 'f32' ? { kvCache } : {}) };
-    run = wasmCall(`evaluating ${row.label}`, () => evaluation.run(text, opts, reporter(ctx, 'evaluate', evalStep)));
+    run = wasmCall(`evaluating ${row.label}`, () => evaluation.run(text, runOpts(protocolOpts), reporter(ctx, 'evaluate', evalStep)));
   } finally {
     evaluation.free();
   }
+  return manifestFrom(rt, model, row, run);
+}
+
+/** The manifest of one Compare row from its evaluation (`adapter`: the WebGPU adapter that ran it). */
+export function manifestFrom(rt: Runtime, model: LabModel, row: RowIdentity, run: EvalResult, adapter?: string): QuantManifest {
+  const open = requireModel();
+  const info = rt.base.info();
+  const report = model.quantReport();
+  if (!report) throw new LabError(`the ${row.label} model has no quantization report`);
   // A quantized KV cache puts the base with that cache between the f32-cache base (the reference
   // of KL, top-1 and the paired statistics) and the model (LabEval.run's docs).
   const expected = run.kvCache === 'f32' ? 2 : 3;
@@ -211,6 +236,7 @@ export function measure<M extends Method>(rt: Runtime, model: LabModel, row: Row
     textTokens: run.textTokens,
     text: EVAL_TEXT_LABEL,
     ...(run.kvCache !== 'f32' ? { kvCache: run.kvCache } : {}),
+    ...(run.device === 'webgpu' ? { device: run.device, ...(adapter ? { adapter } : {}) } : {}),
   };
   return {
     tool: 'quantlab web lab',
@@ -246,23 +272,24 @@ function side(label: string, r: GenerateResult & { gpuKernels?: string }, pieces
   return { label, pieces, ...r };
 }
 
-function freeGpu(rt: Runtime | null): void {
+export function freeGpu(rt: Runtime | null): void {
   rt?.gpu?.base?.free();
   rt?.gpu?.last?.model.free();
   if (rt) rt.gpu = undefined;
 }
 
-const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+export const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /**
  * `model` on the GPU, uploaded once per model (the base, or the last quantized format), KV cache
  * format and activation precision: another choice drops every copy and the probe's verdict (it
- * timed the old ones).
+ * timed the old ones). Copies hold `capacity` KV positions (the core's default, 512, or an
+ * evaluation's longer window: copies with fewer are uploaded again).
  */
-async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCache: KvCache, activations: Activations): Promise<GpuLabModel> {
-  if (rt.gpu && (rt.gpu.kvCache !== kvCache || rt.gpu.activations !== activations)) freeGpu(rt);
-  const gpu = (rt.gpu ??= { kvCache, activations });
-  const upload = () => GpuLabModel.upload(model, undefined, kvCache, activations);
+export async function gpuCopy(rt: Runtime, model: LabModel, format: string | null, kvCache: KvCache, activations: Activations, capacity = GPU_CAPACITY): Promise<GpuLabModel> {
+  if (rt.gpu && (rt.gpu.kvCache !== kvCache || rt.gpu.activations !== activations || rt.gpu.capacity < capacity)) freeGpu(rt);
+  const gpu = (rt.gpu ??= { kvCache, activations, capacity: Math.max(capacity, GPU_CAPACITY) });
+  const upload = () => GpuLabModel.upload(model, gpu.capacity, kvCache, activations);
   if (format === null) return (gpu.base ??= await upload());
   if (gpu.last?.format !== format) {
     gpu.last?.model.free();
@@ -320,7 +347,7 @@ async function uploadBase(rt: Runtime, kvCache: KvCache, wanted: Activations): P
  * The adapter as the browser names it (wgpu's name is often empty in browsers): "vendor / architecture".
  * Throws a readable error when the browser offers no WebGPU or no adapter.
  */
-async function browserAdapterName(): Promise<string | undefined> {
+export async function browserAdapterName(): Promise<string | undefined> {
   const gpu = (self.navigator as Navigator & { gpu?: GPU }).gpu;
   if (!gpu) throw new LabError('this browser exposes no WebGPU (navigator.gpu is missing)');
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
