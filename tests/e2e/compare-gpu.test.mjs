@@ -1,7 +1,8 @@
 // The Compare panel evaluating on WebGPU in headless Chromium (SwiftShader: a software fallback
 // adapter, so the Device select defaults to the CPU). The same row measured on the CPU and on
 // WebGPU in one page must agree within the GPU forward's tolerance; a device lost before a row
-// hands it to the CPU with a notice. SwiftShader is slow: one window of 64 tokens.
+// hands it to the CPU with a notice, and so does a browser without WebGPU. SwiftShader is slow:
+// one window of 64 tokens, and the small random llama for the fallbacks.
 //
 // Tolerance: the GPU forward's logits are within ε = 2e-3 of the CPU's (tests/rust/gpu_forward.rs,
 // 30 layers of f32 products in another order), so each token's NLL moves by at most 2ε and each
@@ -10,6 +11,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { chromium } from 'playwright-core';
 import { artifacts, openPage, useLab } from './harness.mjs';
 import { tinyLlama } from './tiny-gguf.mjs';
 
@@ -72,14 +74,42 @@ test('Compare on WebGPU: q8_0 against the base equals the CPU run within the for
   await page.close();
 });
 
-test('Compare on WebGPU with the device lost: the row runs on the CPU, with a notice, and gives the CPU numbers', { timeout: 600_000 }, async () => {
-  // A small random llama keeps the upload quick on SwiftShader.
-  const { page, problems } = await openPage(lab.browser, `${lab.server.url}?model=none&compare=q8_0&format=q8_0&panel=compare`);
+/** Opens the lab on the tiny random llama (quick everywhere) with Compare at ctx 64 × 1. */
+async function openTiny(browser) {
+  const { page, problems } = await openPage(browser, `${lab.server.url}?model=none&compare=q8_0&format=q8_0&panel=compare`);
   await page.waitForFunction(() => document.querySelector('#core-status')?.textContent?.includes('core'));
   await page.setInputFiles('#file-input', { name: 'tiny-llama.gguf', mimeType: 'application/octet-stream', buffer: tinyLlama() });
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
   await page.selectOption('#compare-ctx', '64');
   await page.selectOption('#compare-windows', '1');
+  return { page, problems };
+}
+
+test('Compare on WebGPU in a browser without WebGPU: the CPU evaluates, and the note says why', { timeout: 600_000 }, async () => {
+  // The same headless Chromium without --enable-unsafe-webgpu: on Linux it offers no WebGPU adapter.
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    const { page, problems } = await openTiny(browser);
+    await page.waitForFunction(() => document.querySelector('#gpu-status')?.dataset.state, null, { timeout: 120_000 });
+    assert.equal(await page.locator('#compare-device').getAttribute('data-default'), 'cpu');
+    const run = await compareOn(page, 'webgpu');
+    console.log(`# no WebGPU: ${run.note}`);
+    assert.equal(run.device, 'cpu');
+    assert.equal(run.noteClass, 'caption notice');
+    assert.match(run.note, /^WebGPU failed while evaluating q8_0 \((this browser exposes no WebGPU|WebGPU is present but the browser offered no adapter).*\); q8_0 and the rows after it were evaluated on the CPU\.$/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('Compare on WebGPU with the device lost: the row runs on the CPU, with a notice, and gives the CPU numbers', { timeout: 600_000 }, async () => {
+  // A small random llama keeps the upload quick on SwiftShader.
+  const { page, problems } = await openTiny(lab.browser);
   const cpu = await compareOn(page, 'cpu');
 
   // The panel's diagnostic hook destroys the WebGPU device once the row's models are uploaded.
