@@ -5,17 +5,26 @@
 //
 //     npx vite build --config web/vite.config.ts && node scripts/bench-compare-default.mjs
 //     FORMATS=q8_0 node scripts/bench-compare-default.mjs     # the base + one format
+//     FORMATS=q8_0 CTX=64 WINDOWS=1 DEVICE=webgpu node scripts/bench-compare-default.mjs
+//                                    # another protocol (#compare-ctx/-windows), on WebGPU
 //
 // Needs what the e2e tests need: the built lab (web/dist), /usr/bin/chromium (or $CHROMIUM),
 // the model in models/ and the Moby-Dick text in data/.
 import { launchBrowser, openPage, startServer } from '../tests/e2e/harness.mjs';
 
 const FORMATS = process.env.FORMATS ?? 'q8_0,q4_k,q4_0,nf4,int4-asym-g128';
+const { CTX, WINDOWS, DEVICE } = process.env;
 const server = await startServer();
 const browser = await launchBrowser();
 try {
   const { page, problems } = await openPage(browser, `${server.url}?compare=${FORMATS}&panel=compare`);
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 300_000 });
+  // The adapter report sets the Device default; wait for it before choosing.
+  await page.waitForFunction(() => document.querySelector('#gpu-status')?.dataset.state, null, { timeout: 300_000 });
+  if (CTX) await page.selectOption('#compare-ctx', CTX);
+  if (WINDOWS) await page.selectOption('#compare-windows', WINDOWS);
+  if (DEVICE) await page.selectOption('#compare-device', DEVICE);
+  const device = await page.locator('#compare-device').inputValue();
   const ctx = await page.locator('#compare-ctx').inputValue();
   const windows = await page.locator('#compare-windows').inputValue();
   const t0 = Date.now();
@@ -33,7 +42,9 @@ try {
   const secs = (Date.now() - t0) / 1000;
   const error = page.locator('#compare-panel > .error:not([hidden])');
   if (await error.count()) throw new Error(await error.innerText());
-  console.log(`default protocol: ctx ${ctx}, ${windows} window(s); base + ${FORMATS}: ${secs.toFixed(1)} s wall`);
+  console.log(`${CTX || WINDOWS ? 'protocol' : 'default protocol'}: ctx ${ctx}, ${windows} window(s), device ${device}; base + ${FORMATS}: ${secs.toFixed(1)} s wall`);
+  const note = await page.locator('#compare-device-note').innerText();
+  if (note) console.log(`device note: ${note}`);
   console.log(await page.locator('#compare-table').innerText());
   if (problems.length) console.log('page problems:', problems);
 } finally {
