@@ -2,7 +2,9 @@
 // adapter, so the Device select defaults to the CPU). The same row measured on the CPU and on
 // WebGPU in one page must agree within the GPU forward's tolerance; a device lost before a row
 // hands it to the CPU with a notice, and so does a browser without WebGPU. SwiftShader is slow:
-// one window of 64 tokens, and the small random llama for the fallbacks.
+// one window of 64 tokens, and the small random llama for the fallbacks. The first test still
+// takes about 3 minutes on this 2-core machine (uploading the base and q8_0 to SwiftShader and
+// 2 × 63 positions there): the brief's minimum for a real model on WebGPU.
 //
 // Tolerance: the GPU forward's logits are within ε = 2e-3 of the CPU's (tests/rust/gpu_forward.rs,
 // 30 layers of f32 products in another order), so each token's NLL moves by at most 2ε and each

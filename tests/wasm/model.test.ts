@@ -88,7 +88,7 @@ describe('LabModel', () => {
     const r = ev.run(text(), { ctx: NATIVE.ctx, maxWindows: NATIVE.windows, protocol: 'default' },
       (done: number, total: number) => { progress.push(done); expect(total).toBe(126); });
     expect(progress).toEqual(Array.from({ length: 126 }, (_, i) => i + 1)); // every position
-    expect(r).toMatchObject({ protocol: 'default', ctx: 64, windows: 2, tokensScored: 126, textTokens: NUMPY.text_tokens });
+    expect(r).toMatchObject({ protocol: 'default', ctx: 64, windows: 2, tokensScored: 126, textTokens: NUMPY.text_tokens, device: 'cpu' });
     const [b, q] = r.results;
     // Independent reference (f64 numpy forward of the same Q4_1 weights; ours is f32).
     expect(NUMPY.ctx).toBe(64);
