@@ -161,7 +161,9 @@ fn synthetic_gpu_evaluation_equals_the_cpu_evaluation() {
 }
 
 /// The default model (the Q4_1 checkpoint as the base) and q8_0 re-quantized from it: one window
-/// of 32 (the lab's Compare on WebGPU in small; lavapipe runs a 30-layer block in seconds).
+/// of 32, the lab's Compare on WebGPU in small. Its cost is four lavapipe passes of one 31-row
+/// block through 30 layers and the classifier (the evaluation, then each model's logits for `ε`):
+/// the smallest run of the real model that exercises every layer kernel the evaluation uses.
 #[test]
 fn default_model_gpu_evaluation_equals_the_cpu_evaluation() {
     let Some(_) = gpu() else { return };
