@@ -130,7 +130,7 @@ interface CompareItem {
  * With `tasks`, each row then runs the task suite (worker/tasks.ts) unless its saved result holds
  * that suite's checks; the row is reported after its perplexity and again with its task checks.
  * `device` `webgpu` evaluates on the GPU (worker/gpu-eval.ts) until WebGPU fails; the rows after
- * that run on the CPU and a step's `note` says why.
+ * that run on the CPU and a step's `deviceNote` says why.
  */
 export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32', tasks = null, device: requested = 'cpu', loseDeviceAfter }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   // A bad suite file fails before the model is read.
