@@ -272,11 +272,10 @@ fn int4_groups_match_cpu() {
 #[test]
 fn int2_int3_and_int5_to_7_match_cpu() {
     check_format("int3-asym-g64", &[(37, 576)], "int3-asym-g64 (dedicated)");
-    check_format("int3-sym-g32", &[(1, 96)], "(dedicated)");
-    check_format("int3-sym-g8", &[(33, 40)], "(dedicated)");
+    check_format("int3-sym-g8", &[(1, 96), (33, 40)], "(dedicated)");
     check_format("int3-asym-g8", &[(9, 88)], "(dedicated)");
     check_format("int3-sym-channel", &[(37, 88)], "(dedicated)");
-    check_format("int2-asym-g32", BLOCK32_SHAPES, "(dedicated)");
+    check_format("int2-asym-g32", &[(70, 96)], "(dedicated)");
     check_format("int2-sym-channel", &[(9, 40)], "(dedicated)");
     check_format("int5-asym-g16", &[(37, 80)], "(dedicated)");
     check_format("int6-sym-g32", &[(9, 96)], "(dedicated)");
