@@ -73,13 +73,13 @@
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: IQ4_XS, TQ*, MXFP4, BF16, per-tensor INT, FP8, groups
+//! generic (every other format: TQ*, BF16, per-tensor INT, FP8, groups
 //!       the kernels can't index ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
 //! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
-//! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
+//! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL/IQ4_XS/MXFP4 none (scales are still f16; half a word per row when
 //! a row has an odd number of blocks), Q4_1/Q5_1/Q2_K none, Q4_K 4.625 vs 4.5 bits per weight,
 //! Q5_K 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, Q3_K 3.5
 //! vs 3.4375 (d and the scales take 4 words, not 3.5), INT4/INT8 group scales f32 instead of f16
@@ -170,7 +170,7 @@ pub struct Repacked {
     pub rows: usize,
     pub cols: usize,
     pub arrays: Vec<PackedArray>,
-    /// What runs, for users: `"Q4_1 (dedicated)"`, `"IQ4_XS → f16 (generic dequantize path)"`.
+    /// What runs, for users: `"Q4_1 (dedicated)"`, `"TQ2_0 → f16 (generic dequantize path)"`.
     pub label: String,
 }
 
