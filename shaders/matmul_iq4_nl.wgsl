@@ -1,13 +1,16 @@
 // matmul_iq4_nl.wgsl — ggml IQ4_NL (blocks of 32: f16 scale d, 4-bit indices i into the fixed
 // 16-level table kvalues_iq4nl; x = d·kvalues[i]), repacked. Concatenated with
 // matmul_common.wgsl (entry points gemv, gemm, gather_rows; bindings 0 and 4..7 and the override
-// WG_SIZE are documented there).
+// WG_SIZE are documented there). The other formats of a 32-value block scale times a 16-entry
+// table take this file's decoding and dots too, appended after their own file, which declares
+// w_s and `block_scale` instead of matmul_f16_scales.wgsl: IQ4_XS (matmul_iq4_xs.wgsl) and
+// MXFP4 (matmul_mxfp4.wgsl).
 //
 // Bindings (group 0):
 //   @binding(1) w_q : storage, read array<u32> — the 4-bit indices in row order, 8 per word (ggml's
 //                     j / j+16 split undone), as Q4_0. stride_q = cols / 8.
 //   @binding(2) w_s : the f16 block scales (matmul_f16_scales.wgsl, appended by the host,
-//                     declares and documents it). stride_s = ceil(cols / 64).
+//                     declares and documents it, with `block_scale`). stride_s = ceil(cols / 64).
 //   @binding(3) table : kvalues_iq4nl as f32 (matmul_table16.wgsl, appended by the host, declares
 //                     and documents it).
 // Override constants: none of its own.

@@ -22,15 +22,16 @@
 
 use std::time::Instant;
 
+use quantlab::formats::GgmlType;
 use quantlab::gpu::bench::{bench_matrix, bench_values};
 use quantlab::gpu::matmul::{ActivationPrecision, GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::GpuContext;
 use wgpu::util::DeviceExt;
 
-/// The dedicated kernels (Q5_0, Q5_1 and IQ4_NL through `--formats`), and int3-asym-g64 for a row
-/// of the generic dequantize-to-f16 path (what Q2_K/Q3_K/Q5_K took before their kernels).
+/// The dedicated kernels (Q5_0, Q5_1 and IQ4_NL through `--formats`), INT3 and INT2 (codes across
+/// word boundaries), the decode-only IQ4_XS and MXFP4 (random valid blocks, `bench_matrix`).
 const DEFAULT_FORMATS: &str =
-    "f32,f16,q8_0,q4_0,q4_1,q2_k,q3_k,q4_k,q5_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,int3-asym-g64";
+    "f32,f16,q8_0,q4_0,q4_1,q2_k,q3_k,q4_k,q5_k,q6_k,int8-sym-channel,int4-sym-g128,int4-asym-g128,nf4,int3-asym-g64,int2-asym-g64,iq4_xs,mxfp4";
 
 const MIN_RUN_SECONDS: f64 = 0.15;
 
@@ -134,9 +135,12 @@ fn main() {
     let mut products: Vec<Product> = Vec::new();
     for format in formats.split(',') {
         for &(cols, rows) in &[(576usize, 1536usize), (4096, 4096)] {
-            let k_quant = format.ends_with("_k") || format.ends_with("_K");
-            if k_quant && !cols.is_multiple_of(256) {
-                println!("| {format} | K-quants need K a multiple of 256 | 1×{cols}×{rows} | - | - | - | - | - |");
+            // K-quants and IQ4_XS: 256-value super-blocks.
+            let block = GgmlType::from_name(format).map_or(1, |t| t.block_size());
+            if !cols.is_multiple_of(block) {
+                println!(
+                    "| {format} | rows must be whole {block}-value blocks | 1×{cols}×{rows} | - | - | - | - | - |"
+                );
                 continue;
             }
             let m = bench_matrix(format, rows, cols).unwrap_or_else(|e| panic!("{e}"));

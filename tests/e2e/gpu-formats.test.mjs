@@ -31,6 +31,8 @@ const FORMATS = [
   ['q6_k', 'Q6_K (dedicated)'],
   ['int8-sym-channel', 'int8-sym-channel (dedicated)'],
   ['int4-asym-g64', 'int4-asym-g64 (dedicated)'],
+  // INT3: codes across u32 word boundaries (matmul_int_packed.wgsl).
+  ['int3-asym-g64', 'int3-asym-g64 (dedicated)'],
   ['nf4', 'nf4-b64 (dedicated)'],
 ];
 

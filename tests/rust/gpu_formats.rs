@@ -5,12 +5,13 @@
 //! re-quantized in memory, GPU vs CPU on the same quantized weights: logits after a 3-token
 //! prompt (from those tokens) and 8 greedy tokens, with the whole-model tolerance (`gpu_forward::check_against_cpu`).
 //! Every layer runs the same kernels on the same shapes, and the 49152-row head would cost
-//! lavapipe most of the time (`npm test`'s budget).
+//! lavapipe most of the time (`npm test`'s budget). The decode-only IQ4_XS and MXFP4 run whole
+//! small models of random blocks instead (`random_block_model`).
 
-use quantlab::formats::QuantScheme;
-use quantlab::formats::TensorShape;
-use quantlab::model::weights::Weights;
-use quantlab::model::{quantize_model, Matrix, Model, TensorPolicy};
+use quantlab::formats::{GgmlType, QuantScheme, QuantizedTensor, TensorShape};
+use quantlab::gpu::bench::random_blocks;
+use quantlab::model::weights::{Layer, Weights};
+use quantlab::model::{quantize_model, Config, Matrix, Model, TensorPolicy};
 
 use crate::gpu::gpu;
 use crate::gpu_forward::{check_against_cpu, default_model};
@@ -62,4 +63,59 @@ fn one_layer_as_q3_k_matches_cpu() {
 #[test]
 fn one_layer_as_q2_k_matches_cpu() {
     check_one_layer("q2_k", &["Q2_K (dedicated)", "Q4_0 (dedicated)"]);
+}
+
+/// IQ4_XS and MXFP4 are decode-only (the lab can't quantize to them), and `gguf::test_builder`
+/// can't write a GGUF holding them (it fills tensor data with a fixed byte pattern, not valid
+/// blocks), so the model is built in memory: 2 layers whose every matrix (embedding and tied
+/// head too) is random valid blocks (`gpu::bench::random_blocks`), rows of 256 values (whole
+/// IQ4_XS super-blocks); small norm weights keep the random weights' activations in range.
+fn random_block_model(ty: GgmlType) -> Model {
+    let (dim, hidden, heads, head_dim, vocab) = (256, 512, 4, 64, 301);
+    let config = Config {
+        dim,
+        hidden_dim: hidden,
+        n_layers: 2,
+        n_heads: heads,
+        n_kv_heads: 2,
+        head_dim,
+        rope_dim: head_dim,
+        vocab_size: vocab,
+        seq_len: 64,
+        rope_theta: 10000.0,
+        rms_eps: 1e-5,
+        tied_embeddings: true,
+    };
+    let mut seed = 0;
+    let mut m = |rows: usize, cols: usize| {
+        seed += 1;
+        let t = random_blocks(ty, TensorShape::new(rows, cols), seed).unwrap();
+        Matrix::from_quantized(QuantizedTensor::Ggml(t)).unwrap()
+    };
+    let norm = |n: usize| vec![0.05f32; n];
+    let kv = 2 * head_dim;
+    let layers = (0..2)
+        .map(|_| Layer {
+            attn_norm: norm(dim),
+            wq: m(heads * head_dim, dim),
+            wk: m(kv, dim),
+            wv: m(kv, dim),
+            wo: m(dim, heads * head_dim),
+            ffn_norm: norm(dim),
+            w_gate: m(hidden, dim),
+            w_down: m(dim, hidden),
+            w_up: m(hidden, dim),
+        })
+        .collect();
+    let token_embd = m(vocab, dim);
+    Model { config, weights: Weights { token_embd, layers, output_norm: norm(dim), output: None } }
+}
+
+#[test]
+fn random_iq4_xs_and_mxfp4_models_match_cpu() {
+    let Some(_) = gpu() else { return };
+    for (ty, kernel) in [(GgmlType::IQ4_XS, "IQ4_XS (dedicated)"), (GgmlType::MXFP4, "MXFP4 (dedicated)")] {
+        let model = random_block_model(ty);
+        check_against_cpu(&model, &[3, 200, 41], 8, &format!("{ty}: random blocks, 2 layers"), &[kernel]);
+    }
 }

@@ -334,6 +334,9 @@ format_tests! {
     default_model_as_q6_k_matches_cpu => "q6_k", "Q6_K (dedicated)";
     default_model_as_int8_channel_matches_cpu => "int8-sym-channel", "int8-sym-channel (dedicated)";
     default_model_as_int4_asym_g64_matches_cpu => "int4-asym-g64", "int4-asym-g64 (dedicated)";
+    // Codes across word boundaries (matmul_int_packed.wgsl).
+    default_model_as_int3_asym_g64_matches_cpu => "int3-asym-g64", "int3-asym-g64 (dedicated)";
+    default_model_as_int2_asym_g32_matches_cpu => "int2-asym-g32", "int2-asym-g32 (dedicated)";
     default_model_as_nf4_matches_cpu => "nf4", "nf4-b64 (dedicated)";
 }
 

@@ -23,7 +23,8 @@
 //!
 //! Sizes are small on purpose: lavapipe runs about 0.7 GFLOP/s.
 
-use quantlab::formats::{quantize, QuantScheme, TensorShape};
+use quantlab::formats::{can_quantize, quantize, GgmlType, QuantScheme, QuantizedTensor, TensorShape};
+use quantlab::gpu::bench::random_blocks;
 use quantlab::gpu::matmul::{GemvStrategy, GpuMatrix, MatmulSetup};
 use quantlab::gpu::{GpuContext, GpuError};
 use quantlab::model::Matrix;
@@ -31,12 +32,16 @@ use wgpu::util::DeviceExt;
 
 use crate::gpu::{gpu, values};
 
-/// A weight matrix in `format` ("f32", a ggml type name, or a quantlab scheme name).
+/// A weight matrix in `format` ("f32", a ggml type name, or a quantlab scheme name); the
+/// decode-only types the lab can't quantize to (IQ4_XS, MXFP4) as random valid blocks.
 pub(crate) fn matrix(format: &str, rows: usize, cols: usize, seed: u32) -> Matrix {
     let shape = TensorShape::new(rows, cols);
     let w: Vec<f32> = values(rows * cols, seed).iter().map(|v| v * 0.05).collect();
     if format == "f32" {
         return Matrix::from_f32(w, shape).unwrap();
+    }
+    if let Some(ty) = GgmlType::from_name(format).filter(|&ty| !can_quantize(ty)) {
+        return Matrix::from_quantized(QuantizedTensor::Ggml(random_blocks(ty, shape, seed).unwrap())).unwrap();
     }
     let scheme = QuantScheme::parse(format).unwrap();
     Matrix::from_quantized(quantize(&scheme, &w, shape).unwrap()).unwrap()
@@ -203,6 +208,19 @@ fn iq4_nl_matches_cpu() {
     check_format("iq4_nl", BLOCK32_SHAPES, "IQ4_NL (dedicated)");
 }
 
+/// IQ4_XS and MXFP4 (decode-only: random valid blocks, see `matrix`). IQ4_XS at K = 768 ends
+/// rows on an odd super-block; MXFP4 at K = 96 (3 blocks: the scale word half used) and 32.
+#[test]
+fn iq4_xs_matches_cpu() {
+    check_format("iq4_xs", K_SHAPES, "IQ4_XS (dedicated)");
+}
+
+#[test]
+fn mxfp4_matches_cpu() {
+    check_format("mxfp4", BLOCK32_SHAPES, "MXFP4 (dedicated)");
+    check_format("mxfp4", &[(33, 32)], "MXFP4 (dedicated)");
+}
+
 #[test]
 fn f16_matches_cpu() {
     check_format("f16", &[(1, 5), (37, 576)], "F16 (dedicated)");
@@ -248,6 +266,22 @@ fn int4_groups_match_cpu() {
     check_format("int4-sym-g128", &[(1, 384)], "(dedicated)");
 }
 
+/// Codes across word boundaries (matmul_int_packed.wgsl). Rows of K = 40 or 88 INT3 codes are 15
+/// or 33 bytes (the stored stream's rows start mid-word); INT7 chunks span 3 words; groups of 8
+/// (one scale per chunk) and 16, per channel (f32 scales), sym and asym.
+#[test]
+fn int2_int3_and_int5_to_7_match_cpu() {
+    check_format("int3-asym-g64", &[(37, 576)], "int3-asym-g64 (dedicated)");
+    check_format("int3-sym-g8", &[(1, 96), (33, 40)], "(dedicated)");
+    check_format("int3-asym-g8", &[(9, 88)], "(dedicated)");
+    check_format("int3-sym-channel", &[(37, 88)], "(dedicated)");
+    check_format("int2-asym-g32", &[(70, 96)], "(dedicated)");
+    check_format("int2-sym-channel", &[(9, 40)], "(dedicated)");
+    check_format("int5-asym-g16", &[(37, 80)], "(dedicated)");
+    check_format("int6-sym-g32", &[(9, 96)], "(dedicated)");
+    check_format("int7-asym-channel", &[(37, 88)], "(dedicated)");
+}
+
 #[test]
 fn nf4_matches_cpu_with_and_without_double_quant() {
     check_format("nf4", &[(1, 576), (37, 576), (70, 128)], "(dedicated)");
@@ -257,7 +291,8 @@ fn nf4_matches_cpu_with_and_without_double_quant() {
 
 #[test]
 fn other_formats_take_the_generic_f16_path() {
-    check_format("int3-asym-g32", &[(37, 96)], "→ f16 (generic dequantize path)");
+    // Rows of 100 INT3 codes are not whole 8-code chunks.
+    check_format("int3-sym-channel", &[(37, 100)], "→ f16 (generic dequantize path)");
     check_format("int4-sym-tensor", &[(37, 96)], "generic");
     check_format("fp8-e4m3-channel", &[(37, 96)], "generic");
     // Blocks of 64 straddle rows of 96: the per-row kernel can't index them.
@@ -284,6 +319,8 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
         ("int4-asym-g8", 9, 88),
         ("int4-sym-g16", 9, 80),
         ("int4-asym-g8", 1031, 88),
+        ("int3-asym-g8", 65, 88),
+        ("int7-sym-g16", 9, 80),
         ("f32", 259, 40),
     ] {
         let m = matrix(format, rows, cols, 5);

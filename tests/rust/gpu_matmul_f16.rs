@@ -87,6 +87,8 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
         ("q5_0", &[(1, 576), (37, 96)], "Q5_0 (dedicated)"),
         ("q5_1", &[(1, 576), (37, 96)], "Q5_1 (dedicated)"),
         ("iq4_nl", &[(1, 576), (37, 96)], "IQ4_NL (dedicated)"),
+        ("iq4_xs", k_quants, "IQ4_XS (dedicated)"),
+        ("mxfp4", &[(1, 576), (37, 96)], "MXFP4 (dedicated)"),
         ("q4_k", k_quants, "Q4_K (dedicated)"),
         ("q5_k", k_quants, "Q5_K (dedicated)"),
         ("q6_k", k_quants, "Q6_K (dedicated)"),
@@ -95,7 +97,9 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
         ("int8-sym-channel", block32, "(dedicated)"),
         ("int4-asym-g64", &[(1, 576), (37, 128)], "(dedicated)"),
         ("nf4", &[(1, 576), (37, 128)], "(dedicated)"),
-        ("int3-asym-g32", &[(1, 576), (37, 96)], "generic"),
+        ("int3-asym-g32", &[(1, 576), (37, 96)], "(dedicated)"),
+        ("int2-sym-g64", &[(37, 128)], "(dedicated)"),
+        ("int3-sym-channel", &[(37, 100)], "generic"),
     ];
     for &(format, shapes, expect_label) in cases {
         for (i, &(rows, cols)) in shapes.iter().enumerate() {

@@ -163,7 +163,9 @@ mod gpu {
     use quantlab::formats::registry::{
         self, AbsmaxStorage, DedicatedKernel, FixedLayout, GpuKernel, GpuRule, GranularityKind, FORMATS,
     };
+    use quantlab::formats::scheme::ValueType;
     use quantlab::formats::GgmlType;
+    use quantlab::gpu::bench::random_blocks;
     use quantlab::gpu::repack::{repack, Layout};
     use quantlab::model::Matrix;
 
@@ -179,6 +181,35 @@ mod gpu {
             Layout::Fixed(fixed) => DedicatedKernel::Fixed(fixed),
             Layout::Int { .. } => DedicatedKernel::Int,
             Layout::Codebook { .. } => DedicatedKernel::Codebook,
+        }
+    }
+
+    /// The decode-only ggml types the registry gives a dedicated kernel, each as a tensor of random
+    /// valid blocks (the lab can't quantize to them).
+    fn decode_only_dedicated() -> Vec<(&'static FormatEntry, QuantizedTensor)> {
+        FORMATS
+            .iter()
+            .filter(|e| e.support == Support::DecodeOnly && matches!(e.gpu, GpuRule::Dedicated { .. }))
+            .map(|e| {
+                let Family::Ggml { ty } = e.family else { panic!("{}: decode-only entries are ggml types", e.pattern) };
+                let t = random_blocks(ty, SHAPE, 3).unwrap_or_else(|err| panic!("{}: {err}", e.pattern));
+                (e, QuantizedTensor::Ggml(t))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn decode_only_dedicated_entries_repack_to_their_kernel_at_their_size() {
+        let entries = decode_only_dedicated();
+        let names: Vec<&str> = entries.iter().map(|(e, _)| e.example).collect();
+        assert_eq!(names, ["iq4_xs", "mxfp4"]);
+        for (e, t) in entries {
+            let GpuRule::Dedicated { kernel, .. } = e.gpu else { unreachable!() };
+            let packed = t.storage_bytes() as f64;
+            let r = repack(e.example, &Matrix::from_quantized(t).unwrap()).unwrap();
+            assert_eq!(kernel_of(r.layout), kernel, "{}", e.example);
+            let ratio = r.bytes() as f64 / packed;
+            assert!((1.0..=1.01).contains(&ratio), "{}: {} bytes on the device, {packed} packed", e.example, r.bytes());
         }
     }
 
@@ -203,12 +234,16 @@ mod gpu {
     /// points), for every name of every entry whose tensors take a dedicated kernel: it must keep
     /// the format at its size (the generic path stores f16, 3× a 5-bit format). The layouts'
     /// known overheads (gpu/repack.rs): Q4_K's and Q5_K's unpacked 6-bit scales (+2.8 %, +2.3 %),
-    /// Q3_K's scales in whole words (+1.8 %), INT group scales
+    /// Q3_K's scales in whole words (+1.8 %), INT4/INT8 group scales
     /// stored as f32 instead of f16 (+5.9 % for int4-g64), a double-quantized absmax decoded to
-    /// f32 at upload (+9.1 % for nf4-b64-dq); everything else within 1 %.
+    /// f32 at upload (+9.1 % for nf4-b64-dq); INT2/3/5/6/7 (f16 scales, zero points at 2/4/8 bits)
+    /// and everything else within 1 %. The decode-only types: the test above.
     #[test]
     fn dedicated_kernels_keep_the_packed_size_on_the_device() {
-        for (e, name) in names() {
+        // Besides the registry's names, the INT widths whose codes cross word boundaries.
+        let widths = ["int2-asym-g32", "int3-sym-channel", "int5-asym-g64", "int6-sym-g32", "int7-sym-g128"]
+            .map(|n| (registry::entry(Family::of(&parse(n))).unwrap(), n));
+        for (e, name) in names().into_iter().chain(widths) {
             let scheme = parse(name);
             if !matches!(registry::gpu_kernel(&scheme, SHAPE), GpuKernel::Dedicated(_)) {
                 continue;
@@ -217,7 +252,11 @@ mod gpu {
             let packed = t.storage_bytes() as f64;
             let device = repack(name, &Matrix::from_quantized(t).unwrap()).unwrap().bytes() as f64;
             let bound = match e.family {
-                Family::Int { granularity: GranularityKind::Group, .. } => 1.06,
+                Family::Int { granularity: GranularityKind::Group, .. }
+                    if matches!(scheme.value, ValueType::Int { bits: 4 | 8 }) =>
+                {
+                    1.06
+                }
                 Family::Bnb4 { absmax: AbsmaxStorage::DoubleQuant, .. } => 1.10,
                 Family::Ggml { ty: GgmlType::Q4_K | GgmlType::Q5_K } => 1.03,
                 Family::Ggml { ty: GgmlType::Q3_K } => 1.02,
@@ -234,7 +273,7 @@ mod gpu {
     #[test]
     fn dedicated_kernels_fall_back_to_generic_where_the_registry_says() {
         for (name, shape) in [
-            ("int3-asym-g64", SHAPE),
+            ("int3-sym-channel", TensorShape::new(16, 36)),
             ("int8-sym-tensor", SHAPE),
             ("int8-sym-channel", TensorShape::new(16, 36)),
             ("nf4-b64", TensorShape::new(16, 96)),
@@ -243,6 +282,8 @@ mod gpu {
             assert_eq!(layout_of(name, shape), Layout::Fixed(FixedLayout::F16), "{name}");
         }
         assert_eq!(layout_of("int4-sym-g64", SHAPE), Layout::Int { bits: 4, group: 64, asym: false });
+        assert_eq!(layout_of("int3-asym-g64", SHAPE), Layout::Int { bits: 3, group: 64, asym: true });
+        assert_eq!(layout_of("int2-sym-channel", SHAPE), Layout::Int { bits: 2, group: 512, asym: false });
         assert_eq!(layout_of("int8-asym-channel", SHAPE), Layout::Int { bits: 8, group: 512, asym: true });
     }
 }

@@ -94,6 +94,8 @@ pub enum FixedLayout {
     Q5_0,
     Q5_1,
     Iq4Nl,
+    Iq4Xs,
+    Mxfp4,
     Q4K,
     Q5K,
     Q6K,
@@ -121,10 +123,11 @@ pub enum DedicatedKernel {
 pub enum GpuCondition {
     /// Always (ggml layouts: rows are whole blocks by construction).
     Always,
-    /// INT4 and INT8 only, with rows a multiple of 8 and the group (the row, per channel) a
-    /// multiple of 8 that divides the row: the kernel reads 8 codes per word and indexes
-    /// groups within a row.
-    Int4Or8WholeGroupsOf8,
+    /// Rows a multiple of 8 and the group (the row, per channel) a multiple of 8 that divides the
+    /// row: the kernels decode whole 8-code chunks (a row then starts on a byte of the bit
+    /// stream; INT4/INT8 read 8 codes per word or two, INT2/3/5/6/7 across word boundaries) and
+    /// index groups within a row.
+    IntWholeGroupsOf8,
     /// The block divides the row (bitsandbytes blocks run over the flattened tensor; the kernel
     /// indexes them per row).
     WholeBlocksPerRow,
@@ -212,7 +215,7 @@ const fn dedicated(layout: FixedLayout) -> GpuRule {
     GpuRule::Dedicated { kernel: DedicatedKernel::Fixed(layout), when: GpuCondition::Always }
 }
 
-const INT_GPU: GpuRule = GpuRule::Dedicated { kernel: DedicatedKernel::Int, when: GpuCondition::Int4Or8WholeGroupsOf8 };
+const INT_GPU: GpuRule = GpuRule::Dedicated { kernel: DedicatedKernel::Int, when: GpuCondition::IntWholeGroupsOf8 };
 const CODEBOOK_GPU: GpuRule =
     GpuRule::Dedicated { kernel: DedicatedKernel::Codebook, when: GpuCondition::WholeBlocksPerRow };
 const GROUP_FALLBACKS: &[RowFallback] = &[RowFallback::SmallerGroup, RowFallback::KeepOrF16];
@@ -336,8 +339,8 @@ pub const FORMATS: &[FormatEntry] = {
     ggml(G::F64, "f64", "IEEE double precision").decode_only(),
     ggml(G::Q8_K, "q8_k", "ggml 8-bit K-quant (for activations)").decode_only(),
     ggml(G::IQ4_NL, "iq4_nl", "ggml 4-bit non-linear grid, blocks of 32").runs_on(dedicated(K::Iq4Nl)).suggest(&[s("iq4_nl", NotOffered)]),
-    ggml(G::IQ4_XS, "iq4_xs", "ggml 4-bit non-linear grid, 256-value super-blocks").decode_only(),
-    ggml(G::MXFP4, "mxfp4", "OCP MX FP4 (E2M1), blocks of 32 with an E8M0 scale").decode_only(),
+    ggml(G::IQ4_XS, "iq4_xs", "ggml 4-bit non-linear grid, 256-value super-blocks").runs_on(dedicated(K::Iq4Xs)).decode_only(),
+    ggml(G::MXFP4, "mxfp4", "OCP MX FP4 (E2M1), blocks of 32 with an E8M0 scale").runs_on(dedicated(K::Mxfp4)).decode_only(),
     ggml(G::TQ1_0, "tq1_0", "ggml ternary, 256-value blocks packed base 3").decode_only(),
     ggml(G::TQ2_0, "tq2_0", "ggml ternary, 256-value blocks of 2-bit codes").decode_only(),
     ]
@@ -361,14 +364,13 @@ pub fn gpu_kernel(scheme: &QuantScheme, shape: TensorShape) -> GpuKernel {
     let cols = shape.cols;
     let fits = match when {
         GpuCondition::Always => true,
-        GpuCondition::Int4Or8WholeGroupsOf8 => {
+        GpuCondition::IntWholeGroupsOf8 => {
             let group = match scheme.granularity {
                 Granularity::Channel => cols,
                 Granularity::Group(g) => g as usize,
                 Granularity::Tensor => 0,
             };
-            let bits_fit = matches!(scheme.value, ValueType::Int { bits: 4 | 8 });
-            bits_fit && group > 0 && cols.is_multiple_of(8) && group.is_multiple_of(8) && cols.is_multiple_of(group)
+            group > 0 && cols.is_multiple_of(8) && group.is_multiple_of(8) && cols.is_multiple_of(group)
         }
         GpuCondition::WholeBlocksPerRow => scheme.group_size().is_some_and(|b| cols.is_multiple_of(b as usize)),
     };

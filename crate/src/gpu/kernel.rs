@@ -57,6 +57,10 @@ pub enum Kernel {
     MatmulQ5_1,
     /// `matmul_iq4_nl.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl`.
     MatmulIq4Nl,
+    /// `matmul_iq4_xs.wgsl` + `matmul_iq4_nl.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl`.
+    MatmulIq4Xs,
+    /// `matmul_mxfp4.wgsl` + `matmul_iq4_nl.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl`.
+    MatmulMxfp4,
     /// `matmul_q4_k.wgsl` + `matmul_k_scales.wgsl` + `matmul_common.wgsl`.
     MatmulQ4K,
     /// `matmul_q5_k.wgsl` + `matmul_k_scales.wgsl` + `matmul_q5_codes.wgsl` + `matmul_common.wgsl`.
@@ -69,6 +73,9 @@ pub enum Kernel {
     MatmulQ2K,
     /// `matmul_int.wgsl` + `matmul_common.wgsl` (INT4/INT8, overrides BITS, GROUP_SIZE, ASYM).
     MatmulInt,
+    /// `matmul_int_packed.wgsl` + `matmul_common.wgsl` (INT2/3/5/6/7, codes across word boundaries;
+    /// overrides BITS, GROUP_SIZE, ASYM).
+    MatmulIntPacked,
     /// `matmul_codebook.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl` (NF4/FP4, override BLOCK).
     MatmulCodebook,
 }
@@ -126,7 +133,7 @@ pub mod overrides {
     pub const SG_ROWS: &str = "SG_ROWS";
     pub const GROUP_ROWS: &str = "GROUP_ROWS";
     pub const SG_CHUNKS: &str = "SG_CHUNKS";
-    /// Format files: matmul_int.wgsl, matmul_codebook.wgsl
+    /// Format files: matmul_int.wgsl, matmul_int_packed.wgsl, matmul_codebook.wgsl
     pub const BITS: &str = "BITS";
     pub const GROUP_SIZE: &str = "GROUP_SIZE";
     pub const ASYM: &str = "ASYM";
@@ -183,7 +190,8 @@ macro_rules! matmul_module {
 /// One list of the matmul kernels, their format files and the shared pieces each takes
 /// (`matmul_dot_decoded.wgsl`: `dot8_row`/`dot16_row` through `decode8`; `matmul_dot32.wgsl`:
 /// `dot32_row` as two `dot16_row`; `matmul_q5_codes.wgsl`: the 5-bit codes of Q5_0/Q5_1/Q5_K;
-/// `matmul_table16.wgsl`: the 16-value table of NF4/FP4 and IQ4_NL; `matmul_f16_scales.wgsl`:
+/// `matmul_table16.wgsl`: the 16-value table of NF4/FP4, IQ4_NL, IQ4_XS, MXFP4; `matmul_iq4_nl.wgsl`:
+/// a block scale times a table value, also for IQ4_XS and MXFP4; `matmul_f16_scales.wgsl`:
 /// the f16 block scales of Q8_0, Q4_0, Q5_0, IQ4_NL; `matmul_k_scales.wgsl`: the super-block
 /// scales and minimums of Q4_K/Q5_K); every module is built from it. The module's activation file
 /// names the GEMM tiles' type and the GEMV's chunk dot: `matmul_activations_f32.wgsl` in the base
@@ -218,12 +226,15 @@ matmul_kernels! {
     MatmulQ5_0 => "matmul_q5_0.wgsl" + "matmul_f16_scales.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulQ5_1 => "matmul_q5_1.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulIq4Nl => "matmul_iq4_nl.wgsl" + "matmul_f16_scales.wgsl" + "matmul_table16.wgsl" + "matmul_dot32.wgsl",
+    MatmulIq4Xs => "matmul_iq4_xs.wgsl" + "matmul_iq4_nl.wgsl" + "matmul_table16.wgsl" + "matmul_dot32.wgsl",
+    MatmulMxfp4 => "matmul_mxfp4.wgsl" + "matmul_iq4_nl.wgsl" + "matmul_table16.wgsl" + "matmul_dot32.wgsl",
     MatmulQ4K => "matmul_q4_k.wgsl" + "matmul_k_scales.wgsl" + "matmul_dot32.wgsl",
     MatmulQ5K => "matmul_q5_k.wgsl" + "matmul_k_scales.wgsl" + "matmul_q5_codes.wgsl" + "matmul_dot32.wgsl",
     MatmulQ6K => "matmul_q6_k.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
     MatmulQ3K => "matmul_q3_k.wgsl" + "matmul_dot32.wgsl",
     MatmulQ2K => "matmul_q2_k.wgsl" + "matmul_dot32.wgsl",
     MatmulInt => "matmul_int.wgsl",
+    MatmulIntPacked => "matmul_int_packed.wgsl" + "matmul_dot32.wgsl",
     MatmulCodebook => "matmul_codebook.wgsl" + "matmul_table16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
 }
 

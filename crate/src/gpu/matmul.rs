@@ -347,7 +347,7 @@ impl GpuMatrix {
         self.bytes
     }
 
-    /// What runs, e.g. `"Q4_1 (dedicated)"`, `"IQ4_XS → f16 (generic dequantize path)"`.
+    /// What runs, e.g. `"Q4_1 (dedicated)"`, `"TQ2_0 → f16 (generic dequantize path)"`.
     pub fn kernel_label(&self) -> String {
         self.label.clone()
     }

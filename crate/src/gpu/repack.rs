@@ -28,6 +28,13 @@
 //! Q5_1  w_q: as Q5_0     w_s: as Q4_1                                (6 bits per weight)
 //! IQ4_NL w_q, w_s: as Q4_0 (the same block: f16 d, 4-bit indices split j / j+16)
 //!       binding 3 (uniform): the 16 levels kvalues_iq4nl as f32, shared by all rows
+//! IQ4_XS (repack/decode_only.rs) w_q: as IQ4_NL (each 32-value sub-block's indices in row order)
+//!       w_s: per 256-value super-block 2 words, its first 8 bytes as stored:
+//!            | scales_h : d | scales_l[3] .. scales_l[0] |          (d f16; 6-bit sub-block scales)
+//!       binding 3: kvalues_iq4nl, as IQ4_NL                          (4.25 bits per weight)
+//! MXFP4 w_q: as IQ4_NL (E2M1 codes in row order)
+//!       w_s: | e3 e2 e1 e0 | e7 .. e4 | ...                          (E8M0 bytes, ceil(blocks/4))
+//!       binding 3: kvalues_mxfp4 (doubled E2M1 values) as f32       (4.25 bits per weight)
 //! Q4_K  w_q: nibbles in row order (ggml's 64-value lo/hi interleave undone)
 //!       w_s: per 256-value super-block 5 words:
 //!            | dmin:d | S3 S2 S1 S0 | S7..S4 | M3..M0 | M7..M4 |    (6-bit scales unpacked to bytes)
@@ -56,20 +63,27 @@
 //!       w_s: per row | s0 | s1 | ... | s(groups-1) | z3 z2 z1 z0 | ... |
 //!              f32 scale bits per group (f16-rounded values for group schemes), then (asym
 //!              only) the zero-point bytes, 4 per word
+//! INT2/3/5/6/7 (repack/int_packed.rs, shaders/matmul_int_packed.wgsl; rows of whole 8-code chunks)
+//!       w_q: each row's cols·b/8 bytes of the stored bit stream as words (last one zero-padded):
+//!            codes cross word boundaries; INT3 is 3 words per 32 codes:
+//!            | c10 low 2 | c9 .. c0 | c21 low 1 | c20 .. c11 | c10 high 1 | c31 .. c22 | c21 high 2 |
+//!       w_s: per row | s1:s0 | s3:s2 | ... | zero points, 2/4/8 bits each (INT2/INT3/above) |
+//!              f16 group scales (one f32 word when the row is one group, per channel)
 //! NF4/FP4 (bitsandbytes) w_q: nibbles in row order (bnb's high-nibble-first bytes swapped)
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: IQ4_XS, TQ*, MXFP4, BF16, INT2/3, per-tensor INT, FP8, groups
+//! generic (every other format: TQ*, BF16, per-tensor INT, FP8, groups
 //!       the kernels can't index ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
 //! Size overhead against the source format (`tests/rust/registry.rs` checks it for every
-//! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL none (scales are still f16; half a word per row when
+//! dedicated format): Q8_0/Q4_0/Q5_0/IQ4_NL/IQ4_XS/MXFP4 none (scales are still f16; half a word per row when
 //! a row has an odd number of blocks), Q4_1/Q5_1/Q2_K none, Q4_K 4.625 vs 4.5 bits per weight,
 //! Q5_K 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, Q3_K 3.5
-//! vs 3.4375 (d and the scales take 4 words, not 3.5), INT group scales f32 instead of f16, a
+//! vs 3.4375 (d and the scales take 4 words, not 3.5), INT4/INT8 group scales f32 instead of f16
+//! (INT2/3/5/6/7 keep f16; their zero points take 4 bits for INT3, 8 for INT5..7), a
 //! double-quantized NF4/FP4 absmax f32.
 
 use half::f16;
@@ -85,6 +99,8 @@ use crate::formats::registry::{self, DedicatedKernel, FixedLayout, GpuKernel};
 use crate::formats::{GgmlType, Granularity, Mapping, QuantScheme, QuantizedTensor, TensorShape};
 use crate::model::Matrix;
 
+mod decode_only;
+mod int_packed;
 mod k_quants;
 
 /// Which kernel reads a [`Repacked`] matrix, with its override constants.
@@ -113,12 +129,15 @@ impl Layout {
             Layout::Fixed(FixedLayout::Q5_0) => Kernel::MatmulQ5_0,
             Layout::Fixed(FixedLayout::Q5_1) => Kernel::MatmulQ5_1,
             Layout::Fixed(FixedLayout::Iq4Nl) => Kernel::MatmulIq4Nl,
+            Layout::Fixed(FixedLayout::Iq4Xs) => Kernel::MatmulIq4Xs,
+            Layout::Fixed(FixedLayout::Mxfp4) => Kernel::MatmulMxfp4,
             Layout::Fixed(FixedLayout::Q4K) => Kernel::MatmulQ4K,
             Layout::Fixed(FixedLayout::Q5K) => Kernel::MatmulQ5K,
             Layout::Fixed(FixedLayout::Q6K) => Kernel::MatmulQ6K,
             Layout::Fixed(FixedLayout::Q3K) => Kernel::MatmulQ3K,
             Layout::Fixed(FixedLayout::Q2K) => Kernel::MatmulQ2K,
-            Layout::Int { .. } => Kernel::MatmulInt,
+            Layout::Int { bits: 4 | 8, .. } => Kernel::MatmulInt,
+            Layout::Int { .. } => Kernel::MatmulIntPacked,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
         }
     }
@@ -151,7 +170,7 @@ pub struct Repacked {
     pub rows: usize,
     pub cols: usize,
     pub arrays: Vec<PackedArray>,
-    /// What runs, for users: `"Q4_1 (dedicated)"`, `"IQ4_XS → f16 (generic dequantize path)"`.
+    /// What runs, for users: `"Q4_1 (dedicated)"`, `"TQ2_0 → f16 (generic dequantize path)"`.
     pub label: String,
 }
 
@@ -237,9 +256,11 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
                 // IQ4_NL blocks are Q4_0's (f16 d, then the nibbles), only decoded through a table.
                 FixedLayout::Iq4Nl => {
                     let mut arrays = q4_0(ggml_rows(t), cols);
-                    arrays.push(shared(KVALUES_IQ4NL.iter().map(|&v| f32::from(v).to_bits()).collect()));
+                    arrays.push(decode_only::table(&KVALUES_IQ4NL));
                     arrays
                 }
+                FixedLayout::Iq4Xs => decode_only::iq4_xs(ggml_rows(t), cols),
+                FixedLayout::Mxfp4 => decode_only::mxfp4(ggml_rows(t), cols),
                 FixedLayout::Q4K => k_quants::q4_k(ggml_rows(t), cols),
                 FixedLayout::Q5K => k_quants::q5_k(ggml_rows(t), cols),
                 FixedLayout::Q6K => k_quants::q6_k(ggml_rows(t), cols),
@@ -252,7 +273,9 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
         }
         (GpuKernel::Dedicated(DedicatedKernel::Int), Matrix::Quantized(QuantizedTensor::Int(t))) => {
             let layout = int_layout(t);
-            dedicated(layout, int(t, layout))
+            // INT4/INT8 codes never straddle a word; the other widths have their own layout.
+            let arrays = if matches!(t.bits, 4 | 8) { int(t, layout) } else { int_packed::arrays(t, layout) };
+            dedicated(layout, arrays)
         }
         (GpuKernel::Dedicated(DedicatedKernel::Codebook), Matrix::Quantized(QuantizedTensor::Bnb4(t))) => {
             dedicated(Layout::Codebook { block: t.block() as u32 }, codebook(t))
