@@ -365,7 +365,7 @@ export interface Methods {
   exportHfLayout: { args: { format: string; layout: HfLayout; method?: MethodName; calib?: CalibSource; tokens?: number; dataUrl?: string }; result: HfExport; progress: StepEvent };
   /** The model quantized with a method (imatrix, GPTQ, AWQ, HQQ) as a file, as `quantlab quantize --imatrix / --method M` writes it. */
   exportMethod: { args: MethodRequest & { dataUrl: string }; result: ExportFile; progress: StepEvent };
-  /** The sensitivity scan (`quantlab sensitivity`): each unit alone at `format`, KL to the base on calibration text; the worker keeps the scan for `recommendRecipe`. */
+  /** The sensitivity scan (`quantlab sensitivity`): each unit alone at `format` (or each of several, comma-separated, as `-f`), KL to the base on calibration text; the worker keeps the scan for `recommendRecipe`. */
   sensitivity: { args: { format: string; unit: ScanUnit; tokens: number; units: string[] | null; calib: CalibSource; dataUrl: string }; result: ScanReport; progress: never };
   /** The recipe `quantlab sensitivity --high --target-…` recommends for the last scan. */
   recommendRecipe: { args: { highFormat: string; budget: RecipeBudget }; result: RecipeAdvice; progress: never };
