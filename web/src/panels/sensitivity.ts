@@ -28,7 +28,8 @@ function readState(): { format: string; unit: ScanUnit; tokens: number; high: st
   const [format, unit, tokens] = (getParam('sens') ?? '').split(':');
   const [high, kind, value] = (getParam('recipe') ?? '').split(':');
   return {
-    format: format || 'q4_0',
+    // Two formats by default: the recipe then chooses per unit among q4_0, q5_0 and q8_0, which is what beat uniform q5_0 (BENCHMARKS.md).
+    format: format || 'q4_0,q5_0',
     unit: unit === 'tensor' ? 'tensor' : 'layer',
     tokens: TOKEN_CHOICES.includes(Number(tokens)) ? Number(tokens) : DEFAULT_TOKENS,
     high: high || 'q8_0',
