@@ -1,6 +1,8 @@
 // The Methods panel's "Per-layer output error" view: for the format chosen in the panel, each
 // block matrix's relative output error ‖WX − ŴX‖² / ‖WX‖² on calibration inputs, RTN vs GPTQ vs
-// AWQ (the core's layerErrors, `quantlab layer-error`), for the first N layers.
+// AWQ (the core's layerErrors, `quantlab layer-error`), for the first N layers, on the Methods
+// panel's calibration text.
+import type { CalibSource } from '../messages';
 import type { LayerErrorRow } from '../pkg/quantlab.js';
 import { $, el } from '../ui/dom';
 import { renderLayerErrors } from '../ui/layer-error';
@@ -25,6 +27,7 @@ export class LayerErrorView {
   constructor(
     private app: App,
     private target: () => string | undefined,
+    private calib: () => CalibSource,
   ) {
     for (const n of TOKEN_CHOICES) this.tokens.append(el('option', `${n} tokens`, n === 512 ? { value: String(n), selected: '' } : { value: String(n) }));
     for (const k of ['all', ...KINDS]) this.kind.append(el('option', k === 'all' ? 'every matrix' : k, { value: k }));
@@ -40,7 +43,7 @@ export class LayerErrorView {
     const host = el('div');
     this.root.append(
       el('h3', 'Per-layer output error'),
-      el('p', 'For the format chosen above: each matrix W of the first layers is quantized by round to nearest, GPTQ and AWQ (each calibrated layer by layer as when quantizing the model), and judged by its relative output error ‖WX − ŴX‖² / ‖WX‖² on the same inputs X — what the float model hands that matrix on Moby-Dick chapters 4+.', { class: 'hint' }),
+      el('p', 'For the format chosen above: each matrix W of the first layers is quantized by round to nearest, GPTQ and AWQ (each calibrated layer by layer as when quantizing the model), and judged by its relative output error ‖WX − ŴX‖² / ‖WX‖² on the same inputs X — what the float model hands that matrix on the calibration text chosen above (Moby-Dick chapters 4+ by default).', { class: 'hint' }),
       controls,
       host,
       this.caption,
@@ -60,7 +63,7 @@ export class LayerErrorView {
     const n = Math.max(1, Math.floor(Number(this.layers.value) || 1));
     const tensors = Array.from({ length: n }, (_, l) => KINDS.map((k) => `blk.${l}.${k}.weight`)).flat();
     const gptq = await this.app.client.call('methodSupport', { target });
-    const args = { target, calib: { kind: 'default' as const }, tokens: Number(this.tokens.value), tensors, methods: gptq.gptq ? null : (['awq'] as const).slice(), dataUrl: new URL('data/moby-dick/', location.href).href };
+    const args = { target, calib: this.calib(), tokens: Number(this.tokens.value), tensors, methods: gptq.gptq ? null : (['awq'] as const).slice(), dataUrl: new URL('data/moby-dick/', location.href).href };
     const title = `Per-layer output error at ${target}`;
     const listener = this.progress.listener(title);
     this.runButton.disabled = true;
