@@ -356,7 +356,7 @@ export interface Methods {
   /** Calibrate (cached), quantize with a method and evaluate against the base: a Compare row. */
   runMethod: { args: MethodRequest & { ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest; progress: StepEvent };
   /** Each block matrix's relative output error RTN vs GPTQ vs AWQ on the calibration text (`quantlab layer-error`). */
-  layerErrors: { args: { target: string; calib: CalibSource; tokens: number; tensors: string[] | null; methods: LayerErrorMethod[] | null; dataUrl: string }; result: LayerErrorResult & { text: string; seconds: number }; progress: never };
+  layerErrors: { args: { target: string; calib: CalibSource; tokens: number; tensors: string[] | null; methods: LayerErrorMethod[] | null; actOrder: boolean; dataUrl: string }; result: LayerErrorResult & { text: string; seconds: number }; progress: never };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
   quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };
