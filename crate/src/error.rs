@@ -324,7 +324,12 @@ impl HasKind for crate::recipe::recommend::RecommendError {
     fn kind(&self) -> ErrorKind {
         use crate::recipe::recommend::RecommendError;
         match self {
-            RecommendError::BitsPerWeight(_) | RecommendError::BelowUniform { .. } => ErrorKind::bad(Input::Options),
+            RecommendError::BitsPerWeight(_)
+            | RecommendError::NoScan
+            | RecommendError::UnitsDiffer { .. }
+            | RecommendError::BelowSmallest { .. }
+            | RecommendError::TooManyFormats(_) => ErrorKind::bad(Input::Options),
+            RecommendError::NotFinite { .. } => ErrorKind::bad(Input::Model),
             RecommendError::Recipe(e) => e.kind(),
         }
     }

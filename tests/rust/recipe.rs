@@ -1,5 +1,5 @@
 //! Recipes (`recipe.json`): parsing and its errors, the per-tensor policy, `quantize --recipe`
-//! against `-f`, the greedy promotion against brute force, and `quantlab sensitivity` end to end
+//! against `-f`, the multiple-choice selection against brute force, and `quantlab sensitivity` end to end
 //! on the tiny Hugging Face fixture.
 
 use crate::cli_quantize::tiny_gguf;
@@ -9,7 +9,7 @@ use quantlab::error::{ErrorKind, HasKind, Input};
 use quantlab::formats::{GgmlType, QuantScheme};
 use quantlab::gguf::GgufFile;
 use quantlab::policy::{Action, TensorFacts, TensorPolicy, TensorSchemes};
-use quantlab::recipe::greedy::{promote, totals, Candidate};
+use quantlab::recipe::choice::{choose, Choice, ChoiceError, Selection, MAX_STEPS};
 use quantlab::recipe::{EntryRef, Method, Recipe, RecipeError};
 use std::path::Path;
 
@@ -225,29 +225,59 @@ fn quantize_recipe_matches_format_and_mixes() {
     assert!(Cli::try_parse_from(["quantlab", "quantize", "x.gguf", "-o", "y.gguf"]).is_err(), "-f or --recipe");
 }
 
-/// The best total gain within the budget, by trying every subset.
-fn brute_force(c: &[Candidate], budget: u64) -> f64 {
-    (0u32..1 << c.len())
-        .filter_map(|mask| {
-            let chosen: Vec<usize> = (0..c.len()).filter(|i| mask >> i & 1 == 1).collect();
-            let (bytes, gain) = totals(c, &chosen);
-            (bytes <= budget).then_some(gain)
-        })
-        .fold(0.0, f64::max)
+/// The least total KL within the budget, one choice per unit, by trying every combination.
+fn brute_force(units: &[Vec<Choice>], budget: u64) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    let mut picks = vec![0usize; units.len()];
+    loop {
+        let bytes: u64 = picks.iter().zip(units).map(|(&i, c)| c[i].bytes).sum();
+        let kl: f64 = picks.iter().zip(units).map(|(&i, c)| c[i].kl).sum();
+        if bytes <= budget && best.is_none_or(|b| kl < b) {
+            best = Some(kl);
+        }
+        // The next combination, as an odometer.
+        let Some(u) = (0..units.len()).find(|&u| picks[u] + 1 < units[u].len()) else { return best };
+        picks[u] += 1;
+        picks[..u].fill(0);
+    }
+}
+
+fn check_selection(units: &[Vec<Choice>], budget: u64, sel: &Selection) {
+    let bytes: u64 = sel.picks.iter().zip(units).map(|(&i, c)| c[i].bytes).sum();
+    let kl: f64 = sel.picks.iter().zip(units).map(|(&i, c)| c[i].kl).sum();
+    assert_eq!(sel.bytes, bytes);
+    assert!((sel.kl - kl).abs() < 1e-12);
+    assert!(bytes <= budget, "over budget: {bytes} > {budget}");
 }
 
 #[test]
-fn greedy_promotion_against_brute_force() {
-    // A hand case: ratio order takes the small units, but one big unit alone is worth more.
-    let c = [
-        Candidate { extra_bytes: 10, gain: 2.0 },
-        Candidate { extra_bytes: 10, gain: 1.5 },
-        Candidate { extra_bytes: 100, gain: 12.0 },
+fn multiple_choice_selection_is_optimal() {
+    let c = |bytes: u64, kl: f64| Choice { bytes, kl };
+    // A hand table: three units, formats of 4, 5 and 6 bytes a unit (a q4/q5/q6 ladder); unit 0
+    // is sensitive, unit 2 barely. Within 15 bytes, the size of the middle format everywhere
+    // (KL 4 + 1 + 0.1 = 5.1), the optimum puts unit 2 below it to pay for unit 0 above it:
+    // (6, 5, 4), KL 1 + 1 + 0.2 = 2.2; every other mix of at most 15 bytes is worse (by hand:
+    // (6, 4, 5) 4.1, (5, 6, 4) 4.7, (6, 4, 4) 4.2, (5, 5, 4) 5.2 …).
+    let units = vec![
+        vec![c(4, 9.0), c(5, 4.0), c(6, 1.0)],
+        vec![c(4, 3.0), c(5, 1.0), c(6, 0.5)],
+        vec![c(4, 0.2), c(5, 0.1), c(6, 0.05)],
     ];
-    assert_eq!(promote(&c, 100), vec![2]);
-    assert_eq!(promote(&c, 120), vec![0, 1, 2]);
-    assert_eq!(promote(&c, 25), vec![0, 1]);
-    assert_eq!(promote(&c, 5), Vec::<usize>::new());
+    let sel = choose(&units, 15).unwrap();
+    assert_eq!((sel.picks.clone(), sel.bytes), (vec![2, 1, 0], 15));
+    assert!((sel.kl - 2.2).abs() < 1e-12);
+    // One byte more: (6, 6, 4), KL 1.7, beats (6, 5, 5), KL 2.1.
+    let sel = choose(&units, 16).unwrap();
+    assert_eq!((sel.picks.clone(), sel.bytes), (vec![2, 2, 0], 16));
+    assert!((sel.kl - 1.7).abs() < 1e-12);
+    // Enough for everything at the top; and the bottom everywhere, the only mix within 12.
+    assert_eq!(choose(&units, 100).unwrap().picks, vec![2, 2, 2]);
+    assert_eq!(choose(&units, 12).unwrap().picks, vec![0, 0, 0]);
+    // Below the smallest mix, a unit without choices, a KL that is not a number: named errors.
+    assert_eq!(choose(&units, 11), Err(ChoiceError::OverBudget { budget: 11, least: 12 }));
+    assert_eq!(choose(&[vec![c(4, 1.0)], vec![]], 10), Err(ChoiceError::NoChoice { unit: 1 }));
+    let nan = choose(&[vec![c(4, 1.0)], vec![c(4, 1.0), c(5, f64::NAN)]], 10);
+    assert!(matches!(nan, Err(ChoiceError::NotFinite { unit: 1, choice: 1, .. })), "{nan:?}");
 
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut next = |n: u64| {
@@ -257,26 +287,36 @@ fn greedy_promotion_against_brute_force() {
         state % n
     };
     for case in 0..400 {
-        let n = 1 + next(10) as usize;
-        let same_size = case % 4 == 0;
-        let c: Vec<Candidate> = (0..n)
-            .map(|_| Candidate {
-                extra_bytes: if same_size { 50 } else { 1 + next(100) },
-                gain: next(1000) as f64 / 100.0,
-            })
-            .collect();
-        let budget = next(300);
-        let chosen = promote(&c, budget);
-        let (bytes, gain) = totals(&c, &chosen);
-        let best = brute_force(&c, budget);
-        let max_gain = c.iter().filter(|x| x.extra_bytes <= budget).map(|x| x.gain).fold(0.0, f64::max);
-        assert!(bytes <= budget, "case {case}: over budget");
-        assert!(gain <= best + 1e-9);
-        assert!(gain >= best / 2.0 - 1e-9, "case {case}: {gain} < half of {best}");
-        assert!(gain >= best - max_gain - 1e-9, "case {case}: {gain} < {best} - {max_gain}");
-        if same_size {
-            assert!((gain - best).abs() < 1e-9, "case {case}: equal sizes must be optimal: {gain} vs {best}");
+        let n = 1 + next(6) as usize;
+        let units: Vec<Vec<Choice>> =
+            (0..n).map(|_| (0..1 + next(4)).map(|_| c(1 + next(100), next(1000) as f64 / 100.0)).collect()).collect();
+        let budget = next(400);
+        match (choose(&units, budget), brute_force(&units, budget)) {
+            (Ok(sel), Some(best)) => {
+                check_selection(&units, budget, &sel);
+                assert!((sel.kl - best).abs() < 1e-9, "case {case}: {} vs the optimum {best}", sel.kl);
+            }
+            (Err(ChoiceError::OverBudget { .. }), None) => {}
+            (got, best) => panic!("case {case}: {got:?} vs {best:?}"),
         }
+    }
+    // A slack of more than MAX_STEPS bytes is counted in coarser steps: still within the budget,
+    // and at least as good as the exact optimum for a budget smaller by a step per unit.
+    for case in 0..100 {
+        let n = 1 + next(5) as usize;
+        let scale = 1000 + next(200_000);
+        let units: Vec<Vec<Choice>> = (0..n)
+            .map(|_| (0..1 + next(4)).map(|_| c(scale * (1 + next(100)), next(1000) as f64 / 100.0)).collect())
+            .collect();
+        let budget = scale * next(400);
+        let Ok(sel) = choose(&units, budget) else { continue };
+        check_selection(&units, budget, &sel);
+        let least: u64 = units.iter().map(|u| u.iter().map(|c| c.bytes).min().unwrap()).sum();
+        let step = (budget - least).div_ceil(MAX_STEPS).max(1);
+        if let Some(worse) = budget.checked_sub(step * n as u64).and_then(|b| brute_force(&units, b)) {
+            assert!(sel.kl <= worse + 1e-9, "case {case}: {} vs {worse}", sel.kl);
+        }
+        assert!(sel.kl >= brute_force(&units, budget).unwrap() - 1e-9);
     }
 }
 
@@ -311,33 +351,80 @@ fn sensitivity_scan_and_recipe_on_a_tiny_model() {
     assert!(kls.windows(2).all(|w| w[0] >= w[1]), "ranked by KL: {kls:?}");
     assert!(json["uniform"]["kl"].as_f64().unwrap() > kls[0], "all units hurt more than the worst alone");
 
-    // The recommendation is the brute-force optimum of the reported table (4 units) or within
-    // the greedy's bound, and within the budget; the recipe file reads back.
+    // The recommendation is the brute-force optimum of the reported table (4 units, each at
+    // int4-sym-g32 with its KL or at q8_0 taken as lossless), within the budget; the recipe file
+    // reads back.
     let rec = &json["recommendation"];
     let budget = rec["budget_bytes"].as_u64().unwrap();
-    let base = json["uniform_bytes"].as_u64().unwrap();
-    let c: Vec<Candidate> = units
-        .iter()
-        .map(|u| Candidate {
-            extra_bytes: u["bytes_high"].as_u64().unwrap() - u["bytes"].as_u64().unwrap(),
-            gain: u["kl"].as_f64().unwrap(),
-        })
-        .collect();
-    let promoted: Vec<usize> = rec["promoted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| units.iter().position(|u| u["unit"] == *p).unwrap())
-        .collect();
-    let (extra, gain) = totals(&c, &promoted);
-    assert!(base + extra <= budget && rec["bytes"].as_u64() == Some(base + extra));
-    assert!(!promoted.is_empty() && gain >= brute_force(&c, budget - base) / 2.0);
+    let table = |u: &serde_json::Value| {
+        let at = |key: &str| u[key].as_u64().unwrap();
+        vec![Choice { bytes: at("bytes"), kl: u["kl"].as_f64().unwrap() }, Choice { bytes: at("bytes_high"), kl: 0.0 }]
+    };
+    let tables: Vec<Vec<Choice>> = units.iter().map(table).collect();
+    let best = brute_force(&tables, budget).unwrap();
+    assert!((rec["predicted_kl"].as_f64().unwrap() - best).abs() < 1e-12, "{rec} vs {best}");
+    assert!(rec["bytes"].as_u64().unwrap() <= budget);
     let recipe = Recipe::parse(&std::fs::read_to_string(&recipe_out).unwrap()).unwrap();
     assert_eq!(serde_json::to_value(&recipe).unwrap(), rec["recipe"]);
     let high: Vec<&str> = recipe.tensors.iter().filter(|t| t.format == "q8_0").map(|t| t.name.as_str()).collect();
-    let promoted_tensors: usize = promoted.iter().map(|&i| units[i]["tensors"].as_array().unwrap().len()).sum();
-    assert_eq!(high.len(), promoted_tensors);
+    let choices = rec["choices"].as_array().unwrap();
+    let promoted: usize = choices
+        .iter()
+        .filter(|c| c["format"] == "q8_0")
+        .map(|c| units.iter().find(|u| u["unit"] == c["unit"]).unwrap()["tensors"].as_array().unwrap().len())
+        .sum();
+    assert!(promoted > 0);
+    assert_eq!(high.len(), promoted);
     assert_eq!(recipe.tensors.len(), 2 * 7 + 2, "every matrix listed");
+
+    // Three formats scanned: each unit at int4-sym-g32, q5_0 or q8_0 with its measured KL (q8_0
+    // is scanned, so not assumed lossless). The recipe is the optimum of the three tables, and by
+    // those tables no worse than q5_0 everywhere, the budget's own mix.
+    let mut args = vec!["sensitivity", model, "-f", "int4-sym-g32,q5_0,q8_0", "--target-format", "q5_0"];
+    args.extend(common);
+    let json: serde_json::Value = serde_json::from_str(&run_cli(&args).unwrap()).unwrap();
+    let others = json["other_scans"].as_array().unwrap();
+    assert_eq!(others.iter().map(|o| o["format"].as_str().unwrap()).collect::<Vec<_>>(), ["q5_0", "q8_0"]);
+    let kl_at = |scan: &serde_json::Value, unit: &serde_json::Value| {
+        let row = scan["units"].as_array().unwrap().iter().find(|u| u["unit"] == *unit).unwrap();
+        Choice { bytes: row["bytes"].as_u64().unwrap(), kl: row["kl"].as_f64().unwrap() }
+    };
+    let units = json["units"].as_array().unwrap();
+    let tables: Vec<Vec<Choice>> = units
+        .iter()
+        .map(|u| vec![kl_at(&json, &u["unit"]), kl_at(&others[0], &u["unit"]), kl_at(&others[1], &u["unit"])])
+        .collect();
+    let rec = &json["recommendation"];
+    let budget = rec["budget_bytes"].as_u64().unwrap();
+    assert_eq!(budget, others[0]["uniform_bytes"].as_u64().unwrap(), "--target-format q5_0: q5_0's size");
+    let predicted = rec["predicted_kl"].as_f64().unwrap();
+    assert!((predicted - brute_force(&tables, budget).unwrap()).abs() < 1e-12);
+    let uniform_q5: f64 = tables.iter().map(|t| t[1].kl).sum();
+    assert!(predicted <= uniform_q5 + 1e-12, "{predicted} > q5_0 everywhere {uniform_q5}");
+    let shares = rec["formats"].as_array().unwrap();
+    assert_eq!(shares.len(), 3, "no assumed q8_0 beside the scanned one: {shares:?}");
+    let counted: u64 = shares.iter().map(|f| f["units"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 4);
+
+    // --scans: the same recommendation from one-format `--json` reports, without scanning again;
+    // files in the wrong order are refused, naming the file.
+    let mut files = Vec::new();
+    for f in ["int4-sym-g32", "q5_0", "q8_0"] {
+        let mut args = vec!["sensitivity", model, "-f", f];
+        args.extend(common);
+        let path = write(dir.path(), &format!("scan-{f}.json"), &run_cli(&args).unwrap());
+        files.push(path.to_str().unwrap().to_string());
+    }
+    let mut args = vec!["sensitivity", model, "-f", "int4-sym-g32,q5_0,q8_0", "--target-format", "q5_0", "--json"];
+    let joined = files.join(",");
+    args.extend(["--scans", &joined]);
+    let saved: serde_json::Value = serde_json::from_str(&run_cli(&args).unwrap()).unwrap();
+    assert_eq!(saved["recommendation"], json["recommendation"]);
+    assert_eq!((saved["windows"].as_u64(), saved["tokens_scored"].as_u64()), (Some(3), Some(3 * 63)));
+    let swapped = format!("{},{},{}", files[1], files[0], files[2]);
+    let args = ["sensitivity", model, "-f", "int4-sym-g32,q5_0,q8_0", "--target-format", "q5_0", "--scans", &swapped];
+    let e = run_cli(&args).unwrap_err();
+    assert!(e.contains("scan-q5_0.json") && e.contains("a scan of q5_0, not of int4-sym-g32"), "{e}");
 
     // A format equal to the stored one changes nothing: every KL is 0.
     let mut args = vec!["sensitivity", model, "-f", "f32", "--unit", "tensor"];

@@ -82,6 +82,15 @@ describe('per-layer output error', () => {
     expectSameRows(web.rows, native.rows);
   });
 
+  test('actOrder: the same rows as the CLI with --act-order, GPTQ changed', () => {
+    const tensors = ['blk.0.ffn_down.weight', 'blk.1.attn_v.weight'];
+    const web = tiny.layerErrors('int4-sym-g32', TEXT, { tokens: 256, tensors, methods: ['gptq'], actOrder: true });
+    const native = cli(['-f', 'int4-sym-g32', '--method', 'gptq', '--act-order', ...tensors.flatMap((t) => ['--tensor', t])]);
+    expectSameRows(web.rows, native.rows);
+    const natural = tiny.layerErrors('int4-sym-g32', TEXT, { tokens: 256, tensors, methods: ['gptq'] });
+    expect(web.rows.some((r, i) => r.gptq !== natural.rows[i]!.gptq)).toBe(true);
+  });
+
   test('cancel, unknown tensors, unsupported formats and options are typed errors', () => {
     let calls = 0;
     expect(thrown(() => tiny.layerErrors('int4-sym-g32', TEXT, { tokens: 256 }, () => ++calls < 3))).toMatchObject({ kind: 'cancelled' });

@@ -27,13 +27,17 @@ interface CliRow { unit: string; tensors: string[]; bytes: number; bytes_high: n
 interface CliReport {
   unit: string; ctx: number; windows: number; tokens_scored: number; uniform_bytes: number; elements: number;
   uniform: { kl: number }; units: CliRow[];
-  recommendation: { budget_bytes: number; bytes: number; bits_per_weight: number; promoted: string[]; predicted_kl: number; recipe: unknown };
+  recommendation: { budget_bytes: number; bytes: number; bits_per_weight: number; formats: { format: string; units: number; bytes: number }[]; choices: { unit: string; format: string; bytes: number; kl: number }[]; predicted_kl: number; recipe: unknown };
+  other_scans: { format: string; uniform_bytes: number; units: CliRow[] }[];
 }
 
 let tiny: LabModel;
 let dir: string;
 let cli: CliReport;
 let cliRecipe: string;
+/** `-f q4_0,q5_0 --target-format q5_0`: the multiple-choice recipe. */
+let cliMix: CliReport;
+let cliMixRecipe: string;
 beforeAll(async () => {
   if (!existsSync(WASM)) throw new Error('web/src/pkg is missing: run `npm test` (it builds the wasm core)');
   if (!existsSync(NATIVE)) throw new Error(`${NATIVE} is missing: build it with \`cargo build\` (npm test's cargo suite does)`);
@@ -45,6 +49,9 @@ beforeAll(async () => {
   const args = ['sensitivity', join(dir, 'tiny.gguf'), ...SCAN, '--calib', join(dir, 'calib.txt'), '--json', '--target-bpw', '6.5', '--recipe-out', join(dir, 'recipe.json')];
   cli = JSON.parse(execFileSync(NATIVE, args, { encoding: 'utf8' })) as CliReport;
   cliRecipe = readFileSync(join(dir, 'recipe.json'), 'utf8');
+  const mix = ['sensitivity', join(dir, 'tiny.gguf'), ...SCAN.slice(2), '-f', 'q4_0,q5_0', '--calib', join(dir, 'calib.txt'), '--json', '--target-format', 'q5_0', '--recipe-out', join(dir, 'mix.json')];
+  cliMix = JSON.parse(execFileSync(NATIVE, mix, { encoding: 'utf8' })) as CliReport;
+  cliMixRecipe = readFileSync(join(dir, 'mix.json'), 'utf8');
 }, SLOW);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -81,8 +88,9 @@ describe('sensitivity scan: the CLI code path in the browser core', () => {
     expect(kls).toEqual([...kls].sort((a, b) => b - a));
 
     const rec = cli.recommendation;
-    expect([advice.budget_bytes, advice.bytes, advice.promoted]).toEqual([rec.budget_bytes, rec.bytes, rec.promoted]);
-    expect(advice.promoted.length).toBeGreaterThan(0);
+    const picks = (choices: { unit: string; format: string }[]) => choices.map((c) => [c.unit, c.format]);
+    expect([advice.budget_bytes, advice.bytes, picks(advice.choices), advice.formats]).toEqual([rec.budget_bytes, rec.bytes, picks(rec.choices), rec.formats]);
+    expect(advice.choices.some((c) => c.format === 'q8_0')).toBe(true);
     expect(advice.bytes).toBeLessThanOrEqual(advice.budget_bytes);
     expect(close(advice.predicted_kl, rec.predicted_kl)).toBe(true);
     expect(advice.recipe).toEqual(rec.recipe);
@@ -116,6 +124,27 @@ describe('sensitivity scan: the CLI code path in the browser core', () => {
     expect(thrown(() => scan.recommend({ budgetBytes: 1e6, bitsPerWeight: 5 }))).toMatchObject({ kind: 'badInput', what: 'options' });
     expect(thrown(() => scan.recommend({ bitsPerWeight: -1 }))).toMatchObject({ kind: 'badInput', what: 'options' });
     expect(thrown(() => scan.recommend({ bitsPerWeight: 5, highFormat: 'q9_9' }))).toMatchObject({ kind: 'badInput', what: 'format' });
+  });
+});
+
+describe('several formats: the multiple-choice recipe of `quantlab sensitivity -f q4_0,q5_0`', () => {
+  test('both scans and the recipe equal the CLI\'s; the recipe is no worse than q5_0 everywhere by the scans', () => {
+    const scan = tiny.sensitivity('q4_0,q5_0', TEXT, { tokens: 128, ctx: 64, unit: 'layer' });
+    try {
+      // After the recommendation, as the CLI reports it: bytes_high filled.
+      const advice = scan.recommend({ targetFormat: 'q5_0' });
+      const report = scan.report();
+      expectRows(report.units as CliRow[], cliMix.units);
+      expect(report.other_scans.map((o) => o.format)).toEqual(['q5_0']);
+      expectRows(report.other_scans[0].units as CliRow[], cliMix.other_scans[0].units);
+      expect(advice.recipe_json).toBe(cliMixRecipe);
+      expect(advice.formats.map((f) => f.format)).toEqual(['q4_0', 'q5_0', 'q8_0']);
+      const q5 = report.other_scans[0].units.reduce((a, u) => a + u.kl, 0);
+      expect(advice.predicted_kl).toBeLessThanOrEqual(q5 + 1e-12);
+      expect(advice.bytes).toBeLessThanOrEqual(report.other_scans[0].uniform_bytes);
+    } finally {
+      scan.free();
+    }
   });
 });
 

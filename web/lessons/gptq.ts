@@ -30,7 +30,7 @@ async function compare(): Promise<void> {
   try {
     const lab = await sharedLab();
     await ensureModel(lab, MODEL);
-    const args = { target: format.value, calib: { kind: 'default' as const }, tokens: Number(tokens.value), tensors: [tensor.value], methods: ['gptq' as const], dataUrl: new URL('../data/moby-dick/', location.href).href };
+    const args = { target: format.value, calib: { kind: 'default' as const }, tokens: Number(tokens.value), tensors: [tensor.value], methods: ['gptq' as const], actOrder: false, dataUrl: new URL('../data/moby-dick/', location.href).href };
     const out = await runCall(lab.client, 'layerErrors', args, {
       signal: control.signal,
       onProgress: (_phase, done, total) => {

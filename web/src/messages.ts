@@ -365,7 +365,7 @@ export interface Methods {
   /** Calibrate (cached), quantize with a method and evaluate against the base: a Compare row. */
   runMethod: { args: MethodRequest & { ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[] }; result: QuantManifest; progress: StepEvent };
   /** Each block matrix's relative output error RTN vs GPTQ vs AWQ on the calibration text (`quantlab layer-error`). */
-  layerErrors: { args: { target: string; calib: CalibSource; tokens: number; tensors: string[] | null; methods: LayerErrorMethod[] | null; dataUrl: string }; result: LayerErrorResult & { text: string; seconds: number }; progress: never };
+  layerErrors: { args: { target: string; calib: CalibSource; tokens: number; tensors: string[] | null; methods: LayerErrorMethod[] | null; actOrder: boolean; dataUrl: string }; result: LayerErrorResult & { text: string; seconds: number }; progress: never };
   generate: { args: GenerateOptions & { format: string }; result: { base: GenerationSide; quantized: GenerationSide; device: DeviceChoice }; progress: TokenEvent | DeviceStatus };
   /** Quantize (round-to-nearest) without evaluating: what each matrix became. A format's model is kept for `generate` with it. */
   quantize: { args: { target: string; mix: TypeMix }; result: QuantizeResult; progress: never };
@@ -374,7 +374,7 @@ export interface Methods {
   exportHfLayout: { args: { format: string; layout: HfLayout; method?: MethodName; calib?: CalibSource; tokens?: number; dataUrl?: string }; result: HfExport; progress: StepEvent };
   /** The model quantized with a method (imatrix, GPTQ, AWQ, HQQ) as a file, as `quantlab quantize --imatrix / --method M` writes it. */
   exportMethod: { args: MethodRequest & { dataUrl: string }; result: ExportFile; progress: StepEvent };
-  /** The sensitivity scan (`quantlab sensitivity`): each unit alone at `format`, KL to the base on calibration text; the worker keeps the scan for `recommendRecipe`. */
+  /** The sensitivity scan (`quantlab sensitivity`): each unit alone at `format` (or each of several, comma-separated, as `-f`), KL to the base on calibration text; the worker keeps the scan for `recommendRecipe`. */
   sensitivity: { args: { format: string; unit: ScanUnit; tokens: number; units: string[] | null; calib: CalibSource; dataUrl: string }; result: ScanReport; progress: never };
   /** The recipe `quantlab sensitivity --high --target-…` recommends for the last scan. */
   recommendRecipe: { args: { highFormat: string; budget: RecipeBudget }; result: RecipeAdvice; progress: never };

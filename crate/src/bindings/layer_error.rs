@@ -2,13 +2,14 @@
 //! block matrix, the very computation of `quantlab layer-error` ([`crate::methods::layer_error`]).
 //!
 //! ```text
-//! model.layerErrors(target, text, {tokens?, tensors?, methods?}, onProgress?(done, total) -> bool|void)
+//! model.layerErrors(target, text, {tokens?, tensors?, methods?, actOrder?}, onProgress?(done, total) -> bool|void)
 //!   -> {tokens, chunks, chunk, rows: [{tensor, layer, kind, format, rtn, gptq: number|null, awq: number|null}]}
 //! ```
 //! `target` is a format (`int4-sym-g64`) or a llama.cpp file type (`q4_0`, with llama-quantize's
 //! per-tensor types, as `quantlab layer-error -f` without `--pure`). `tokens` defaults to 4096,
 //! `tensors` to every block matrix (a list runs the model only up to its last layer), `methods`
-//! to `["gptq", "awq"]`. Returning `false` from `onProgress` throws an Error of kind `cancelled`.
+//! to `["gptq", "awq"]`; `actOrder` (default false) is `--act-order`: GPTQ takes the columns in
+//! decreasing Hessian diagonal. Returning `false` from `onProgress` throws an Error of kind `cancelled`.
 
 use serde::{Deserialize, Serialize};
 use tsify_next::Tsify;
@@ -17,7 +18,7 @@ use wasm_bindgen::prelude::*;
 use super::model::{js_count, options, JsCallback, LabModel};
 use super::{js_err, to_js, Js};
 use crate::calib::{gptq_tokens, CalibError, CalibHooks, DEFAULT_TOKENS};
-use crate::methods::gptq::GptqOptions;
+use crate::methods::gptq::{ColumnOrder, GptqOptions};
 use crate::methods::layer_error::{
     layer_errors, Compared, LayerErrorError, LayerErrorOptions, LayerErrorRow, TensorSelection,
 };
@@ -45,6 +46,9 @@ pub struct LayerErrorOpts {
     /// Besides round to nearest (default: both).
     #[tsify(optional)]
     methods: Option<Vec<LayerErrorMethod>>,
+    /// GPTQ's columns in decreasing Hessian diagonal (`--act-order`; default false).
+    #[tsify(optional)]
+    act_order: Option<bool>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -68,7 +72,7 @@ impl LabModel {
         #[wasm_bindgen(unchecked_param_type = "LayerErrorOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<LayerErrorResult>, JsValue> {
-        let o: LayerErrorOpts = options(opts, "layer error", &["tokens", "tensors", "methods"])?;
+        let o: LayerErrorOpts = options(opts, "layer error", &["tokens", "tensors", "methods", "actOrder"])?;
         let t = Target::parse(target).map_err(js_err)?;
         let max_tokens = js_count(o.tokens.unwrap_or(DEFAULT_TOKENS as f64), "tokens")? as usize;
         let mut methods: Vec<Compared> = o
@@ -83,7 +87,8 @@ impl LabModel {
         methods.sort();
         methods.dedup();
         let tensors = o.tensors.map_or(TensorSelection::All, TensorSelection::Only);
-        let options = LayerErrorOptions { tensors, methods, gptq: GptqOptions::default() };
+        let order = if o.act_order.unwrap_or(false) { ColumnOrder::ActOrder } else { ColumnOrder::Natural };
+        let options = LayerErrorOptions { tensors, methods, gptq: GptqOptions { order, ..GptqOptions::default() } };
         let model = &self.inner.model;
         let (tokens, plan) = gptq_tokens(&self.inner.tokenizer, text, max_tokens, model.config.seq_len);
         let policy = TensorPolicy { mix: t.mix, ..TensorPolicy::default() };

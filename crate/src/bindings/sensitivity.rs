@@ -3,17 +3,19 @@
 //! and of `quantlab eval --recipe` ([`crate::recipe::memory`]).
 //!
 //! ```text
-//! model.sensitivity(format, text, {tokens?, ctx?, unit?: "tensor"|"layer", units?: string[]},
+//! model.sensitivity(formats, text, {tokens?, ctx?, unit?: "tensor"|"layer", units?: string[]},
 //!                   onProgress?(done, total) -> bool|void) -> LabSensitivity
 //! scan.report() -> {format, unit, ctx, windows, tokens_scored, uniform_bytes, elements, uniform,
 //!                   units: [{unit, tensors, bytes, bytes_high, kl, kl_stderr, delta_ln_ppl,
-//!                            delta_ln_ppl_stderr, top1}]}     // ranked, as `--json` writes them
+//!                            delta_ln_ppl_stderr, top1}],     // ranked, as `--json` writes them
+//!                   other_scans: [{format, uniform_bytes, uniform, units}]}
 //! scan.recommend({highFormat?, budgetBytes? | bitsPerWeight? | targetFormat?})
-//!   -> {budget_bytes, bytes, bits_per_weight, promoted, predicted_kl, recipe, recipe_json}
+//!   -> {budget_bytes, bytes, bits_per_weight, formats, choices, predicted_kl, recipe, recipe_json}
 //! model.quantizeRecipe(recipeJson, mix: "llama.cpp"|"pure", onProgress?(done, total, tensor))
 //!   -> LabModel
 //! ```
-//! `format`, `tokens` (default 1024), `ctx` (default 512) and `unit` (default "layer") are
+//! `formats` is `-f`'s comma-separated list (`"q4_0,q5_0,q8_0"`: each scanned in turn, the
+//! recipe choosing among them per unit); `tokens` (default 1024), `ctx` (default 512) and `unit` (default "layer") are
 //! `quantlab sensitivity`'s `-f`, `--calib-tokens`, `--ctx` and `--unit`; `units` scans only the
 //! units of those names (a quick look; the CLI scans them all). The scan's progress counts
 //! model-positions (every unit and the uniform model over every scored position); `false`
@@ -32,11 +34,11 @@ use super::{js_err, to_js, Js, LabJsError};
 use crate::error::Input;
 use crate::formats::QuantScheme;
 use crate::model::eval::DEFAULT_CTX;
-use crate::model::sensitivity::{self, quantize_all, Damage, Scan, UnitKind, UnitRow};
+use crate::model::sensitivity::{self, quantize_all, FormatScan, Scan, UnitKind};
 use crate::model::weights::default_threads;
 use crate::model::QuantReport;
 use crate::recipe::memory::{quantize_in_memory, Unlisted};
-use crate::recipe::recommend::{recommend, Budget, Recommendation};
+use crate::recipe::recommend::{options as format_options, recommend, Budget, RecommendError, Recommendation};
 use crate::recipe::Recipe;
 
 /// `quantlab sensitivity`'s default `--calib-tokens`.
@@ -81,8 +83,8 @@ pub struct RecommendOpts {
 #[wasm_bindgen]
 pub struct LabSensitivity {
     model: Rc<Loaded>,
-    format: String,
-    scan: Scan,
+    /// Each format as the caller named it, with its scan (at least one).
+    scans: Vec<(String, Scan)>,
     /// The plan's window length, windows and scored tokens.
     ctx: usize,
     windows: usize,
@@ -95,16 +97,16 @@ pub struct LabSensitivity {
 #[derive(Serialize, Tsify)]
 #[tsify(missing_as_null, hashmap_as_object)]
 pub struct ScanReport {
-    format: String,
+    /// The first format's scan.
+    #[serde(flatten)]
+    scan: FormatScan,
     unit: &'static str,
     ctx: usize,
     windows: usize,
     tokens_scored: usize,
-    uniform_bytes: u64,
     elements: u64,
-    uniform: Damage,
-    /// Most damaging first.
-    units: Vec<UnitRow>,
+    /// The other formats' scans, in the order given.
+    other_scans: Vec<FormatScan>,
 }
 
 /// A recommendation and its recipe file.
@@ -123,16 +125,17 @@ fn scheme(name: &str) -> Result<QuantScheme, LabJsError> {
 
 #[wasm_bindgen]
 impl LabModel {
-    /// The sensitivity scan of this model to `format` over `text` (see the module docs).
+    /// The sensitivity scan of this model to `formats` over `text` (see the module docs).
     pub fn sensitivity(
         &self,
-        format: &str,
+        formats: &str,
         text: &str,
         #[wasm_bindgen(unchecked_param_type = "ScanOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<LabSensitivity, JsValue> {
         let o: ScanOpts = options(opts, "sensitivity", &["tokens", "ctx", "unit", "units"])?;
-        let s = scheme(format)?;
+        let names: Vec<String> = formats.split(',').map(|f| f.trim().to_string()).collect();
+        let schemes = names.iter().map(|f| scheme(f)).collect::<Result<Vec<_>, _>>()?;
         let tokens = js_count(o.tokens.unwrap_or(DEFAULT_TOKENS as f64), "tokens")? as usize;
         let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
         let kind = match o.unit.as_deref() {
@@ -148,13 +151,13 @@ impl LabModel {
             .map_err(|e| js_err(e).context("sensitivity"))?;
         let mut callback = JsCallback::new(on_progress);
         let mut progress = |done: usize, total: usize| callback.call(&[done.into(), total.into()]);
-        let result = sensitivity::run(model, &s, kind, o.units.as_deref(), &plan, default_threads(), &mut progress);
+        let threads = default_threads();
+        let result = sensitivity::run_formats(model, &schemes, kind, o.units.as_deref(), &plan, threads, &mut progress);
         callback.finish()?;
-        let scan = result.map_err(|e| js_err(e).context(format!("sensitivity to {}", s.name())))?;
+        let scans = result.map_err(|e| js_err(e).context(format!("sensitivity to {formats}")))?;
         Ok(LabSensitivity {
             model: Rc::clone(&self.inner),
-            format: format.to_string(),
-            scan,
+            scans: names.into_iter().zip(scans).collect(),
             ctx: plan.ctx,
             windows: plan.windows.len(),
             tokens_scored: plan.tokens_scored(),
@@ -194,17 +197,17 @@ impl LabModel {
 impl LabSensitivity {
     /// The scan's rows, ranked, and its totals (see the module docs).
     pub fn report(&self) -> Result<Js<ScanReport>, LabJsError> {
-        let scan = &self.scan;
+        let ((first, scan), others) = self.scans.split_first().ok_or_else(|| js_err(RecommendError::NoScan))?;
+        let other_scans =
+            others.iter().map(|(f, s)| Ok(s.report(scheme(f)?.name()))).collect::<Result<_, LabJsError>>()?;
         to_js(&ScanReport {
-            format: scheme(&self.format)?.name(),
+            scan: scan.report(scheme(first)?.name()),
             unit: scan.kind.name(),
             ctx: self.ctx,
             windows: self.windows,
             tokens_scored: self.tokens_scored,
-            uniform_bytes: scan.low.total_bytes(),
             elements: scan.low.n_elements(),
-            uniform: scan.uniform,
-            units: scan.ranked(),
+            other_scans,
         })
     }
 
@@ -227,14 +230,17 @@ impl LabSensitivity {
             }
         };
         // The model at the high format once per high format (a whole quantization).
-        if self.high.as_ref().is_none_or(|(name, _)| *name != high) {
-            let (_, report) = quantize_all(model, &scheme(&high)?).map_err(js_err)?;
-            self.high = Some((high.clone(), report));
+        let high_sizes = match self.high.take() {
+            Some((name, sizes)) if name == high => sizes,
+            _ => quantize_all(model, &scheme(&high)?).map_err(js_err)?.1,
+        };
+        for (_, scan) in &mut self.scans {
+            scan.set_high(&high_sizes);
         }
-        if let Some((_, report)) = &self.high {
-            self.scan.set_high(report);
-        }
-        let recommendation = recommend(&self.scan, &self.format, &high, budget).map_err(js_err)?;
+        let named: Vec<(&str, &Scan)> = self.scans.iter().map(|(f, s)| (f.as_str(), s)).collect();
+        let recommendation = recommend(&format_options(&named, &high, &high_sizes), budget).map_err(js_err);
+        self.high = Some((high, high_sizes));
+        let recommendation = recommendation?;
         let recipe_json = recommendation.recipe.to_json();
         to_js(&RecipeAdvice { recommendation, recipe_json })
     }

@@ -37,6 +37,7 @@ pub mod quantize_layout;
 mod quantize_safetensors;
 pub mod recipe_run;
 pub mod sensitivity;
+pub mod sensitivity_saved;
 pub mod shards;
 pub mod stats;
 

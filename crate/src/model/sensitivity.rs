@@ -12,8 +12,8 @@
 //! The text is the caller's: calibration text, never the eval chapters (`quantlab
 //! sensitivity` takes Moby-Dick chapters 4+ or the user's file).
 //!
-//! [`run`] is the whole scan as `quantlab sensitivity` and the lab's `LabModel.sensitivity` both
-//! run it (the text's tokens and windows by [`scan_plan`], the model at the format, every unit,
+//! [`run`] (for several formats, [`run_formats`]) is the whole scan as `quantlab sensitivity` and
+//! the lab's `LabModel.sensitivity` both run it (the text's tokens and windows by [`scan_plan`], the model at the format, every unit,
 //! then the uniform model): one code path, so the lab's rows equal the CLI's `--json` rows.
 
 use super::eval::{evaluate, plan, EvalError, EvalHooks, EvalPlan, LogitSource, ModelSource, Protocol};
@@ -103,7 +103,7 @@ pub fn with_tensors_from(base: &Model, from: &Model, tensors: &[String]) -> Mode
 }
 
 /// One unit's damage: KL to the base and the paired Δ log-ppl, with standard errors.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 pub struct Damage {
     pub kl: f64,
@@ -180,7 +180,7 @@ impl UnitKind {
 }
 
 /// One unit of a scan's report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
 pub struct UnitRow {
     pub unit: String,
@@ -191,6 +191,18 @@ pub struct UnitRow {
     pub bytes_high: u64,
     #[serde(flatten)]
     pub damage: Damage,
+}
+
+/// One scanned format as the reports give it (`quantlab sensitivity --json`, the lab's
+/// `scan.report()`): the bytes of the weight matrices at the format everywhere and the KL of that
+/// uniform model; the units, most damaging (highest KL) first.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(target_arch = "wasm32", derive(tsify_next::Tsify))]
+pub struct FormatScan {
+    pub format: String,
+    pub uniform_bytes: u64,
+    pub uniform: Damage,
+    pub units: Vec<UnitRow>,
 }
 
 /// A finished scan: every unit's row in the model's order, and the uniform model's damage.
@@ -226,7 +238,7 @@ pub fn quantize_all(model: &Model, scheme: &QuantScheme) -> Result<(Model, Quant
 }
 
 /// Bytes of the named tensors in `report`.
-fn tensor_bytes(report: &QuantReport, tensors: &[String]) -> u64 {
+pub fn tensor_bytes(report: &QuantReport, tensors: &[String]) -> u64 {
     report.tensors.iter().filter(|t| tensors.contains(&t.name)).map(|t| t.bytes).sum()
 }
 
@@ -273,12 +285,37 @@ pub fn run(
     Ok(Scan { kind, rows, uniform, low })
 }
 
+/// [`run`] for each of `schemes` in turn on the same plan, as `quantlab sensitivity -f a,b,…`
+/// and the lab scan several formats. `progress(done, total)` counts over all the scans.
+pub fn run_formats(
+    model: &Model,
+    schemes: &[QuantScheme],
+    kind: UnitKind,
+    only: Option<&[String]>,
+    plan: &EvalPlan,
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize) -> bool,
+) -> Result<Vec<Scan>, ScanError> {
+    let mut scans = Vec::with_capacity(schemes.len());
+    let n = schemes.len();
+    for (i, scheme) in schemes.iter().enumerate() {
+        let mut each = |done: usize, total: usize| progress(i * total + done, n * total);
+        scans.push(run(model, scheme, kind, only, plan, threads, &mut each)?);
+    }
+    Ok(scans)
+}
+
 impl Scan {
     /// Fills every row's `bytes_high` from `high` (the model quantized to the high format).
     pub fn set_high(&mut self, high: &QuantReport) {
         for r in &mut self.rows {
             r.bytes_high = tensor_bytes(high, &r.tensors);
         }
+    }
+
+    /// The report of this scan of `format` (its canonical name).
+    pub fn report(&self, format: String) -> FormatScan {
+        FormatScan { format, uniform_bytes: self.low.total_bytes(), uniform: self.uniform, units: self.ranked() }
     }
 
     /// The rows, most damaging (highest KL) first; ties keep the model's order.

@@ -42,7 +42,7 @@
 //! ([`crate::policy::TensorPolicy::per_tensor`]): row fallbacks still apply and are reported,
 //! and tensors the policy never quantizes (norms, 1-D tensors) cannot be listed.
 
-pub mod greedy;
+pub mod choice;
 pub mod memory;
 pub mod recommend;
 

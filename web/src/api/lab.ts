@@ -290,7 +290,9 @@ export class Lab {
   /**
    * The sensitivity scan (`quantlab sensitivity MODEL -f FORMAT --json`): each unit (a weight
    * matrix, or a layer's) alone at `format`, its KL to the base on calibration text; rows ranked.
-   * `units` scans only those units. The lab keeps the scan for `recommendRecipe`.
+   * Several formats, comma-separated (`q4_0,q5_0`), are each scanned (`other_scans`), and the
+   * recipe chooses among them per unit. `units` scans only those units. The lab keeps the scan
+   * for `recommendRecipe`.
    */
   sensitivity(format: string, options: CallOptions & ScanOptions = {}): Promise<ScanReport> {
     const { unit = 'layer', tokens = DEFAULT_SCAN_TOKENS, units = null, calibration = { kind: 'default' }, dataUrl, ...call } = options;

@@ -82,7 +82,7 @@ export class MethodsPanel {
     const host = el('div', undefined, { id: 'methods-progress-host' });
     this.root.append(label('Format or preset ', this.targetSelect), this.planned, this.methodBox, calib, el('p', 'Evaluated with the protocol chosen in Compare (context and windows).', { class: 'hint' }), runRow, host, this.steps, this.result, this.exportLayout, this.exportButton, this.exportResult);
     this.progress = new ProgressView(host, 'methods-progress');
-    this.root.append(new LayerErrorView(app, () => this.choice()?.target).root);
+    this.root.append(new LayerErrorView(app, () => this.choice()?.target, () => this.calibSource()).root);
   }
 
   /** The core's lists: presets first (llama.cpp's per-tensor types), then the formats Compare offers, then the methods. */
@@ -171,14 +171,20 @@ export class MethodsPanel {
     this.fileText = file ? { name: file.name, text: await file.text() } : null;
   }
 
+  /** The calibration text chosen in the panel (the method runs and the per-layer output error view use it). */
+  private calibSource(): CalibSource {
+    const source = this.sourceSelect.value;
+    if (source === 'text') return { kind: 'text', text: this.textArea.value, label: 'pasted text' };
+    if (source === 'file') return { kind: 'text', text: this.fileText?.text ?? '', label: this.fileText?.name ?? 'no file' };
+    return { kind: 'default' };
+  }
+
   async run(): Promise<void> {
     const choice = this.choice();
     if (!choice) return;
     panelError($('#methods-panel'), null);
     const method = this.method();
-    const source = this.sourceSelect.value;
-    const calib =
-      source === 'text' ? { kind: 'text' as const, text: this.textArea.value, label: 'pasted text' } : source === 'file' ? { kind: 'text' as const, text: this.fileText?.text ?? '', label: this.fileText?.name ?? 'no file' } : { kind: 'default' as const };
+    const calib = this.calibSource();
     const { ctx, maxWindows } = this.compare.protocol();
     const args = { ...choice, method, calib, tokens: Number(this.tokensSelect.value), ctx, maxWindows, dataUrl: new URL('data/moby-dick/', location.href).href, saved: this.compare.savedManifests() };
     const title = `${choice.target} with ${method}`;

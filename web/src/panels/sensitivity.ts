@@ -1,8 +1,10 @@
 // Panel 6c: the sensitivity scan and the recipe builder. Quantize one unit (a weight matrix, or a
-// layer's matrices) at a time to a format and measure its KL to the base on calibration text
-// (the core's `quantlab sensitivity` code path) → a per-layer chart and a ranked table; then a
-// recipe for a size budget (greedy by KL removed per byte, as `--target-… --recipe-out`),
-// downloadable as recipe.json and evaluated into Compare, where it is marked as a recipe.
+// layer's matrices) at a time to a format — or to each of several, comma-separated — and measure
+// its KL to the base on calibration text (the core's `quantlab sensitivity` code path) → a
+// per-layer chart and a ranked table of the first format; then a recipe for a size budget (one
+// format per unit among the scanned ones and the high one, the least sum of KLs within the
+// budget, as `--target-… --recipe-out`), downloadable as recipe.json and evaluated into Compare,
+// where it is marked as a recipe.
 import * as Plot from '@observablehq/plot';
 import { abortable } from '../api/calls';
 import { formatBytes } from '../format';
@@ -26,7 +28,8 @@ function readState(): { format: string; unit: ScanUnit; tokens: number; high: st
   const [format, unit, tokens] = (getParam('sens') ?? '').split(':');
   const [high, kind, value] = (getParam('recipe') ?? '').split(':');
   return {
-    format: format || 'q4_0',
+    // Two formats by default: the recipe then chooses per unit among q4_0, q5_0 and q8_0, which is what beat uniform q5_0 (BENCHMARKS.md).
+    format: format || 'q4_0,q5_0',
     unit: unit === 'tensor' ? 'tensor' : 'layer',
     tokens: TOKEN_CHOICES.includes(Number(tokens)) ? Number(tokens) : DEFAULT_TOKENS,
     high: high || 'q8_0',
@@ -85,21 +88,21 @@ export class SensitivityPanel {
     const scan = el('fieldset', undefined, { class: 'protocol', id: 'sens-scan' });
     scan.append(
       el('legend', 'Scan'),
-      label('Format ', this.format),
+      label('Formats ', this.format),
       label('Unit ', this.unit),
       label('Calibration ', this.tokens),
       label('Only units ', this.units),
-      el('p', 'Each unit is quantized alone, everything else kept at the base, and its KL divergence to the base is measured on Moby-Dick chapters 4+ (never the eval chapters). The whole model at the format is measured too, to compare with the sum of the units. Only units: names from the table, comma-separated, for a quick look.', { class: 'hint' }),
+      el('p', 'Each unit is quantized alone, everything else kept at the base, and its KL divergence to the base is measured on Moby-Dick chapters 4+ (never the eval chapters). The whole model at the format is measured too, to compare with the sum of the units. Formats: one, or several comma-separated (q4_0,q5_0), each scanned in turn so the recipe can put each unit in any of them; the table shows the first. Only units: names from the table, comma-separated, for a quick look.', { class: 'hint' }),
     );
     const runRow = el('div', undefined, { class: 'controls' });
     runRow.append(this.runButton);
     const builder = el('fieldset', undefined, { class: 'protocol', id: 'sens-builder' });
     builder.append(
       el('legend', 'Recipe builder'),
-      label('Promote to ', this.high),
+      label('Also allow ', this.high),
       label('Budget ', this.budgetKind),
       label('Target ', this.budget),
-      el('p', 'The scan\'s format everywhere, then units promoted to the higher format by KL removed per extra byte until the budget is used. The KL is assumed additive over units and a promoted unit\'s KL taken as 0: evaluate the recipe rather than trust the prediction. Evaluate gives the tensors a partial scan left out of the recipe its default format (as `quantlab eval --pure --recipe`).', { class: 'hint' }),
+      el('p', 'Each unit gets one of the scanned formats or the one allowed besides (taken as lossless unless scanned), the mix with the least sum of unit KLs within the budget (an exact multiple-choice knapsack): insensitive units can go below the budget\'s format to pay for sensitive ones above it. The KL is assumed additive over units: evaluate the recipe rather than trust the prediction. Evaluate gives the tensors a partial scan left out of the recipe its default format, the first scanned (as `quantlab eval --pure --recipe`).', { class: 'hint' }),
     );
     const recipeRow = el('div', undefined, { class: 'controls' });
     recipeRow.append(this.recommendButton, this.evaluateButton);
@@ -201,11 +204,14 @@ export class SensitivityPanel {
       this.advice = advice;
       const r = this.report!;
       const list = el('ul', undefined, { id: 'sens-promoted' });
-      for (const u of advice.promoted) list.append(el('li', u));
+      const base = advice.recipe.default.format;
+      for (const c of advice.choices.filter((c) => c.format !== base)) list.append(el('li', `${c.unit}: ${c.format}`, { 'data-format': c.format }));
       const link = offerDownload(new Blob([advice.recipe_json], { type: 'application/json' }), 'recipe.json');
       link.id = 'sens-download';
       link.textContent = 'Download recipe.json';
-      const text = `${advice.promoted.length} of ${r.units.length} units to ${this.high.value.trim()}: ${formatBytes(advice.bytes)} of weight matrices (${advice.bits_per_weight.toFixed(3)} bits/weight) within ${formatBytes(advice.budget_bytes)}; predicted KL ${advice.predicted_kl.toExponential(3)} (the sum of the scanned units left at ${r.format}; the whole model at ${r.format}: ${r.uniform.kl.toExponential(3)}).`;
+      const mix = advice.formats.filter((f) => f.units > 0).map((f) => `${f.units} at ${f.format}`).join(', ');
+      const uniform = [r, ...r.other_scans].map((s) => `${s.format} ${s.uniform.kl.toExponential(3)}`).join(', ');
+      const text = `${mix} (of ${r.units.length} units; listed below: those not at ${base}): ${formatBytes(advice.bytes)} of weight matrices (${advice.bits_per_weight.toFixed(3)} bits/weight) within ${formatBytes(advice.budget_bytes)}; predicted KL ${advice.predicted_kl.toExponential(3)} (the sum of the units' KLs at their formats; the whole model measured at ${uniform}).`;
       const p = el('p', text, { id: 'sens-recipe-summary', 'data-bytes': String(advice.bytes), 'data-budget': String(advice.budget_bytes) });
       this.recipe.replaceChildren(p, list, link);
       this.evaluateButton.hidden = false;

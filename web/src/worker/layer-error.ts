@@ -7,10 +7,10 @@ import { calibText } from './methods';
 import { getRuntime, reporter, wasmCall } from './runtime';
 
 export async function layerErrors(args: Methods['layerErrors']['args'], ctx: Ctx<'layerErrors'>): Promise<Methods['layerErrors']['result']> {
-  const { target, calib, tokens, tensors, methods, dataUrl } = args;
+  const { target, calib, tokens, tensors, methods, actOrder, dataUrl } = args;
   const rt = await getRuntime(ctx);
   const text = await calibText(calib, tokens, dataUrl, ctx);
   const started = performance.now();
-  const out = wasmCall(`per-layer output error at ${target}`, () => rt.base.layerErrors(target, text.text, { tokens, ...(tensors ? { tensors } : {}), ...(methods ? { methods } : {}) }, reporter(ctx, 'calibrate')));
+  const out = wasmCall(`per-layer output error at ${target}`, () => rt.base.layerErrors(target, text.text, { tokens, actOrder, ...(tensors ? { tensors } : {}), ...(methods ? { methods } : {}) }, reporter(ctx, 'calibrate')));
   return { ...out, text: text.label, seconds: (performance.now() - started) / 1000 };
 }
