@@ -99,7 +99,7 @@ test('Outliers: channel maxima after SmoothQuant are max|X_j|/s_j; LLM.int8() fl
   await page.waitForSelector('#tensor-table tbody tr', { timeout: 120_000 });
   await page.locator('tr[data-tensor="blk.0.attn_q.weight"]').click();
   await page.fill('#smooth-alpha', '0.5');
-  await page.fill('#smooth-threshold', '3');
+  await page.fill('#smooth-threshold', '0.5');
   await page.selectOption('#smooth-tokens', String(CALIB_TOKENS));
   await page.click('#smooth-run');
   await page.waitForFunction(() => document.querySelector('#smooth-caption')?.dataset.outliers || document.querySelector('#outliers-panel > .error:not([hidden])'), null, { timeout: 300_000 });
@@ -110,19 +110,19 @@ test('Outliers: channel maxima after SmoothQuant are max|X_j|/s_j; LLM.int8() fl
   // Layer 0's attention input: the smoothed model differs by f32 rounding only (norm_j / s_j).
   after.forEach((m, j) => assert.ok(Math.abs(m - before[j] / factors[j]) <= 1e-6 * m + 1e-7, `channel ${j}: ${m} vs ${before[j]} / ${factors[j]}`));
   const outliers = JSON.parse(await page.locator('#smooth-caption').getAttribute('data-outliers'));
-  assert.deepEqual(outliers, before.flatMap((m, j) => (m >= 3 ? [j] : [])));
+  assert.deepEqual(outliers, before.flatMap((m, j) => (m >= 0.5 ? [j] : [])));
 
   // The CLI over the same 128 tokens (chapter 4, the first calibration chapter, holds enough text).
   const dir = mkdtempSync(join(tmpdir(), 'act-quant-'));
   const text = JSON.parse(readFileSync(join(repoRoot, 'data/moby-dick/chapter_4.json'), 'utf8')).text;
   writeFileSync(join(dir, 'chapter_4.txt'), text);
-  const run = spawnSync(native(), ['eval', MODEL, '--text', join(dir, 'chapter_4.txt'), '--ctx', String(CALIB_TOKENS), '--max-windows', '1', '--threads', '1', '--device', 'cpu', '--activations', 'llm-int8', '--llm-int8-threshold', '3'], { encoding: 'utf8' });
+  const run = spawnSync(native(), ['eval', MODEL, '--text', join(dir, 'chapter_4.txt'), '--ctx', String(CALIB_TOKENS), '--max-windows', '1', '--threads', '1', '--device', 'cpu', '--activations', 'llm-int8', '--llm-int8-threshold', '0.5'], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   const layer0 = run.stderr.split('\n').find((l) => /^\s*layer\s+0:/.test(l));
   assert.ok(layer0, run.stderr);
   // Cells are mean/max/distinct per input; the first is attn_q/k/v's.
   const distinct = Number(layer0.split(':')[1].trim().split(/\s+/)[0].split('/')[2]);
-  assert.ok(distinct > 0, 'threshold 3 leaves some float columns in layer 0');
+  assert.ok(distinct > 0, 'threshold 0.5 leaves some float columns in layer 0');
   assert.equal(outliers.length, distinct);
   assert.deepEqual(problems, []);
   await page.close();
