@@ -19,11 +19,11 @@ type Metric = 'ppl' | 'klMean';
 /** The "Activations" choices: each a setup of `lab.evaluate`'s `activations` (none: weights only). */
 type ActChoice = 'none' | 'tensor' | 'token' | 'static' | 'smoothquant' | 'llmInt8';
 const ACT_CHOICES: Record<ActChoice, { text: string; setup: (alpha: number, threshold: number, calibTokens: number) => ActivationSetup | undefined }> = {
-  none: { text: 'weights only (f32 activations)', setup: () => undefined },
+  none: { text: 'weights only (f32)', setup: () => undefined },
   tensor: { text: 'W8A8 per-tensor (dynamic)', setup: () => ({ quant: 'int8-tensor' }) },
   token: { text: 'W8A8 per-token (dynamic)', setup: () => ({ quant: 'int8-token' }) },
-  static: { text: 'W8A8 static (min-max ranges from calibration text)', setup: (_a, _t, calibTokens) => ({ quant: 'int8-static', calibTokens }) },
-  smoothquant: { text: 'W8A8 SmoothQuant α (per-token, after smoothing)', setup: (alpha, _t, calibTokens) => ({ quant: 'int8-token', smoothquant: alpha, calibTokens }) },
+  static: { text: 'W8A8 static (min-max ranges)', setup: (_a, _t, calibTokens) => ({ quant: 'int8-static', calibTokens }) },
+  smoothquant: { text: 'W8A8 SmoothQuant α (per-token)', setup: (alpha, _t, calibTokens) => ({ quant: 'int8-token', smoothquant: alpha, calibTokens }) },
   llmInt8: { text: 'LLM.int8() threshold', setup: (_a, threshold) => ({ quant: 'llm-int8', threshold }) },
 };
 /** The context of the "size at context" column without a choice: where a KV cache starts to matter next to 100 MB of weights. */
