@@ -3,8 +3,9 @@
 // --activations … --json` prints for the same inputs (the CLI is the reference: the page must not
 // disagree with it): W8A8 per-token beside W8 weights-only, W8A8 static (min-max ranges) after
 // SmoothQuant α=0.5 from the smoothed base, and LLM.int8() at threshold 4 on the base. The eval
-// text is the CLI's default (chapters 1–3, one window of 64) and the calibration text its default
-// too (Moby-Dick chapters 4+ for 128 tokens, read the way the lab reads them).
+// text is the CLI's default (chapters 1–3, one window of 32) and the calibration text its default
+// too (Moby-Dick chapters 4+ for 64 tokens, read the way the lab reads them). The protocol is
+// short (one window of 32, 64 calibration tokens) because the reference is the debug CLI build.
 //
 // Tolerances. The rows with f32 activations (the base, the weights-only rows) agree to 1e-6
 // relative in ppl and mean NLL and 1e-4 in KL, top-1 exactly, as tests/wasm/model.test.ts
@@ -12,7 +13,7 @@
 // differ in the last ulp now and then. Rounding activations to INT8 is discontinuous: those
 // last-ulp differences move a few values across a rounding boundary, each by a whole step of
 // max|x|/127, so the rows with quantized activations are two draws of the same quantization
-// noise, not the same numbers (measured on this protocol: ppl 0.4 % and KL 10 % apart, top-1
+// noise, not the same numbers (measured on one window of 64: ppl 0.4 % and KL 10 % apart, top-1
 // one token). They are held to the CLI's paired standard errors instead: Δppl within 2 s.e. of
 // the CLI's Δppl, KL within 2 s.e. of its KL, top-1 within 2 s.e.; and they must differ from the
 // weights-only row by more than that (the activations were quantized at all).
@@ -27,8 +28,8 @@ const MODEL = resolve(__dirname, '../../models/SmolLM2-135M-Instruct.Q4_1.gguf')
 const WASM = new URL('../../web/src/pkg/quantlab_bg.wasm', import.meta.url);
 const DATA = resolve(__dirname, '../../data/moby-dick');
 const SLOW = 600_000;
-const CALIB_TOKENS = 128;
-const PROTOCOL = ['--ctx', '64', '--max-windows', '1', '--threads', '1', '--device', 'cpu', '--json'];
+const CALIB_TOKENS = 64;
+const PROTOCOL = ['--ctx', '32', '--max-windows', '1', '--threads', '1', '--device', 'cpu', '--json'];
 
 const chapter = (n: number) => (JSON.parse(readFileSync(resolve(DATA, `chapter_${n}.json`), 'utf8')) as { text: string }).text;
 
@@ -110,12 +111,12 @@ describe('LabEval.run with quantized activations: the rows of `quantlab eval --a
   test('W8A8 per-token beside W8, and SmoothQuant W8A8 static from the smoothed base', () => {
     const w8 = base.quantize('int8-sym-channel');
     try {
-      const token = run([w8], { ctx: 64, maxWindows: 1, activations: { quant: 'int8-token' } });
+      const token = run([w8], { ctx: 32, maxWindows: 1, activations: { quant: 'int8-token' } });
       const tokenRows = cli(['-f', 'int8-sym-channel', '--pure', '--activations', 'int8-token']);
       expect(tokenRows.map((r) => r.format)).toEqual(['base (Q4_1 checkpoint)', 'int8-sym-channel', `int8-sym-channel, ${token.actLabel}`]);
       expectRows(token, tokenRows);
 
-      const smooth = run([w8], { ctx: 64, maxWindows: 1, activations: { quant: 'int8-static', smoothquant: 0.5, calibText, calibTokens: CALIB_TOKENS } });
+      const smooth = run([w8], { ctx: 32, maxWindows: 1, activations: { quant: 'int8-static', smoothquant: 0.5, calibText, calibTokens: CALIB_TOKENS } });
       const smoothRows = cli(['-f', 'int8-sym-channel', '--pure', '--activations', 'int8-static', '--smoothquant', '0.5']);
       expect(smooth.actLabel).toBe('act int8-static (minmax), SmoothQuant α=0.5');
       expect(smoothRows[2]!.format).toBe(`int8-sym-channel, ${smooth.actLabel}`);
@@ -126,14 +127,14 @@ describe('LabEval.run with quantized activations: the rows of `quantlab eval --a
   }, SLOW);
 
   test('LLM.int8() at a threshold on the base', () => {
-    const r = run([], { ctx: 64, maxWindows: 1, activations: { quant: 'llm-int8', threshold: 4 } });
+    const r = run([], { ctx: 32, maxWindows: 1, activations: { quant: 'llm-int8', threshold: 4 } });
     const rows = cli(['--activations', 'llm-int8', '--llm-int8-threshold', '4']);
     expect(rows[1]!.format).toBe(`base (Q4_1 checkpoint), ${r.actLabel}`);
     expectRows(r, rows);
   }, SLOW);
 
   test('bad activation setups are refused with their kind before any work', () => {
-    const opts = (activations: object) => ({ ctx: 64, maxWindows: 1, activations }) as Parameters<LabEval['run']>[1];
+    const opts = (activations: object) => ({ ctx: 32, maxWindows: 1, activations }) as Parameters<LabEval['run']>[1];
     const ev = new LabEval(base);
     try {
       expect(thrown(() => ev.run(text, opts({ quant: 'int8-token', smoothquant: 1.5, calibText })))).toMatchObject({ kind: 'badInput', what: 'options' });
