@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use crate::calib::act_setup::ActSetupError;
 use crate::calib::ranges::RangeRuleError;
 use crate::calib::CalibError;
 use crate::formats::bnb::export::BnbParseError;
@@ -160,6 +161,22 @@ impl HasKind for ActQuantError {
             | ActQuantError::OutliersNeedInt8 { .. }
             | ActQuantError::BadThreshold { .. } => ErrorKind::bad(Input::Options),
             ActQuantError::BadRange { .. } => ErrorKind::bad(Input::Data),
+        }
+    }
+}
+
+impl HasKind for ActSetupError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ActSetupError::BadAlpha { .. }
+            | ActSetupError::RangeNotStatic { .. }
+            | ActSetupError::ThresholdNotLlmInt8 { .. }
+            | ActSetupError::NoCalibration { .. } => ErrorKind::bad(Input::Options),
+            ActSetupError::Rule { source, .. } => source.kind(),
+            ActSetupError::Quant(e) => e.kind(),
+            ActSetupError::Ranges(e) | ActSetupError::SmoothCalib(e) => e.kind(),
+            ActSetupError::Smooth(e) => e.kind(),
+            ActSetupError::LlmInt8(e) => e.kind(),
         }
     }
 }

@@ -185,6 +185,26 @@ describe('Lab', () => {
     expect(worker.requests().at(-1)!.args).not.toHaveProperty('loseDeviceAfter');
   });
 
+  test('evaluate with activations: each format answered by its weights-only row then its activation row; method recipes refused', async () => {
+    // The worker's compareFormats answers two rows per format when asked for activations (worker/runtime.ts).
+    const { lab, worker } = await labWith((r, w) => {
+      if (r.method !== 'compareFormats') return echo(r, w);
+      const args = r.args as { formats: string[]; presets: string[]; activations?: { quant: string } };
+      const rows = [...args.formats, ...args.presets].flatMap((f) => [f, ...(args.activations ? [`${f}, act ${args.activations.quant}`] : [])]);
+      w.reply({ kind: 'result', id: r.id, value: rows.map((f) => ({ result: { format: f } })) });
+    });
+    const protocol = { dataUrl: 'https://example.test/data/' };
+    const activations = { quant: 'int8-token', smoothquant: 0.5, calibTokens: 128 };
+    const rows = await lab.evaluate({ formats: ['int8-sym-channel', { target: 'q4_k_m', mix: 'llama.cpp' }, 'q8_0'], protocol, activations });
+    expect(rows.map((m) => m.result.format)).toEqual(['int8-sym-channel', 'int8-sym-channel, act int8-token', 'q4_k_m', 'q4_k_m, act int8-token', 'q8_0', 'q8_0, act int8-token']);
+    expect(worker.requests().at(-1)).toMatchObject({ method: 'compareFormats', args: { formats: ['int8-sym-channel', 'q8_0'], presets: ['q4_k_m'], activations } });
+    await lab.evaluate({ formats: ['q8_0'], protocol });
+    expect(worker.requests().at(-1)!.args).not.toHaveProperty('activations');
+    const sent = worker.requests().length;
+    await expect(lab.evaluate({ formats: ['q8_0', { target: 'int4-sym-g64', method: 'gptq' }], protocol, activations })).rejects.toBeInstanceOf(FormatChoiceError);
+    expect(worker.requests().length).toBe(sent);
+  });
+
   test("exportHfLayout: a format alone is round to nearest's; a recipe sends its method and calibration", async () => {
     const { lab, worker } = await labWith();
     await lab.exportHfLayout('int4-sym-g64', 'gptq');

@@ -158,6 +158,34 @@ export interface FormatResult {
   recipe?: RecipeRun;
   /** The instruct task suite on the base and on this model (Compare's "Task checks"). */
   tasks?: TaskChecks;
+  /** Set for a row with quantized activations (Compare's "Activations"): the setup it ran. */
+  activations?: ActivationRun;
+  /** KV cache bytes per position of context for this row's cache type (`LabModel.kvCacheBytes`; linear in positions). */
+  kvBytesPerToken?: number;
+}
+
+/**
+ * Activation quantization of a Compare row (`LabEval.run`'s `activations`, as `quantlab eval
+ * --activations QUANT [--smoothquant A] [--llm-int8-threshold T] [--calib-tokens N]`): the format
+ * (`int8-token`, `int8-tensor`, `int8-static`, `llm-int8`, …), SmoothQuant's alpha, LLM.int8()'s
+ * threshold, and the calibration tokens of static ranges and SmoothQuant (default text: Moby-Dick
+ * chapters 4+).
+ */
+export interface ActivationSetup {
+  quant: string;
+  smoothquant?: number;
+  threshold?: number;
+  calibTokens?: number;
+}
+
+/** What a row with quantized activations ran: its setup and the core's label for it. */
+export interface ActivationRun extends ActivationSetup {
+  /** As the CLI's row names end, e.g. `act int8-token, SmoothQuant α=0.5`. */
+  label: string;
+  /** The label of the same format's weights-only row. */
+  weights: string;
+  /** The calibration text, when the setup calibrates. */
+  calibration?: string;
 }
 
 /** Which task suite to run: the committed one (built into the core) or a user's file of the same schema. */
@@ -236,6 +264,25 @@ export interface ActivationChannels {
   outlierK: number;
   colAbsmax: number[];
   colRms: number[];
+  outliers: number[];
+}
+
+/** One layer input under SmoothQuant and LLM.int8() (`LabModel.smoothingStats` on the calibration text). */
+export interface SmoothingChannels {
+  tensor: string;
+  /** The matrices that read this input. */
+  tensors: string[];
+  tokens: number;
+  text: string;
+  alpha: number;
+  threshold: number;
+  /** max|X_j| per channel before smoothing. */
+  absmax: number[];
+  /** SmoothQuant's factors s_j. */
+  factors: number[];
+  /** max|X_j| measured on the smoothed model (max|X_j| / s_j). */
+  smoothedAbsmax: number[];
+  /** Channels LLM.int8() keeps in float at `threshold` (max|X_j| ≥ threshold). */
   outliers: number[];
 }
 
@@ -357,7 +404,9 @@ export interface Methods {
   channelStats: { args: { tensor: string; outlierK: number }; result: ChannelStats; progress: never };
   nf4Placement: { args: { tensor: string; block: number }; result: Nf4Placement; progress: never };
   activationStats: { args: { tensor: string; maxTokens: number; outlierK: number; dataUrl: string }; result: ActivationChannels; progress: never };
-  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache; /** Also run this task suite on the base and each row. */ tasks?: TaskSuiteChoice | null; /** Where to evaluate (default cpu); WebGPU failing falls back to the CPU with a step `note`. */ device?: EvalDevice; /** Diagnostic (tests/e2e/compare-gpu.test.mjs): lose the WebGPU device after this many evaluated positions of a row (0: before its first). */ loseDeviceAfter?: number }; result: QuantManifest[]; progress: StepEvent };
+  /** A layer input's channel maxima before and after SmoothQuant, and LLM.int8()'s outlier columns (`LabModel.smoothingStats`). */
+  smoothingStats: { args: { tensor: string; alpha: number; threshold: number; tokens: number; dataUrl: string }; result: SmoothingChannels; progress: never };
+  compareFormats: { args: { formats: string[]; presets?: string[]; ctx: number; maxWindows: number | null; dataUrl: string; saved: QuantManifest[]; kvCache?: EvalKvCache; /** Also run this task suite on the base and each row. */ tasks?: TaskSuiteChoice | null; /** Where to evaluate (default cpu); WebGPU failing falls back to the CPU with a step `note`. */ device?: EvalDevice; /** Diagnostic (tests/e2e/compare-gpu.test.mjs): lose the WebGPU device after this many evaluated positions of a row (0: before its first). */ loseDeviceAfter?: number; /** Also a row per format with its activations quantized so (on the CPU). */ activations?: ActivationSetup | null }; result: QuantManifest[]; progress: StepEvent };
   /** The type each weight matrix gets under a target, before quantizing. */
   plannedTypes: { args: { target: string; mix: TypeMix }; result: PlannedType[]; progress: never };
   /** Whether each method can choose the codes of `target` (from the core's method list). */

@@ -10,6 +10,7 @@ import { type ByteSource, download, FileSource } from './source';
 import { type Ctx, findTensor, requireModel, state, tensorBytes } from './worker/context';
 import { analyzeTensors, channelStats, nf4Placement, tensorView } from './worker/tensors';
 import { storeForOffline } from './worker/offline';
+import { smoothingStats } from './worker/act-eval';
 import { activationStats, compareFormats, exportModel, generate, quantize } from './worker/runtime';
 import { layerErrors } from './worker/layer-error';
 import { exportHfLayout, exportMethod, methodSupport, plannedTypes, runMethod } from './worker/methods';
@@ -109,6 +110,7 @@ const handlers: { [M in Method]: Handler<M> } = {
   channelStats,
   nf4Placement,
   activationStats,
+  smoothingStats,
   compareFormats,
   plannedTypes,
   methodSupport,

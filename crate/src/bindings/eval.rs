@@ -5,13 +5,15 @@
 //! ```text
 //! const ev = new LabEval(base); ev.add(q8); ev.add(q4k);   // models stay usable in JS
 //! ev.run(text, {ctx?: 512, maxWindows?, protocol?: "default"|"llama.cpp",
-//!               kvCache?: "f32"|"f16"|"int8"|"int4"|"fp8"},
+//!               kvCache?: "f32"|"f16"|"int8"|"int4"|"fp8", activations?: {quant, …}},
 //!        onProgress?(positionsDone, positionsTotal) -> bool|void)
 //!   -> {protocol, ctx, windows, windowsAvailable, tokensScored, textTokens, kvCache, device: "cpu",
 //!       results: [{ppl, pplStderr, meanNll, klMean?, klMax?, top1Agreement?, tokensPerSec?,
 //!                  tokensScored, paired?: {lnPplRatio, lnPplRatioStderr, pplRatio,
 //!                  pplRatioStderr, deltaPpl, deltaPplStderr, nllCorrelation, klMean, klStderr,
-//!                  top1, top1Stderr}}]}   // results[0] is the base (no KL / top-1 / paired)
+//!                  top1, top1Stderr}, activations?}], actLabel?}
+//!   // results[0] is the base (no KL / top-1 / paired)
+//! model.kvCacheBytes(kvCache, positions) -> number   // the cache's bytes at that context
 //! evalText(chapters: string[]) -> string      // chapters 1..=3 joined as the CLI does
 //! exportQuantized(sourceGguf, format, onProgress?(done, total, tensor) -> bool|void)
 //!   -> {bytes: Uint8Array, extension: "gguf"|"safetensors", summary: string}
@@ -22,6 +24,8 @@
 //! that cache and `results` gains a first entry, the base with an f32 cache, the reference of
 //! every KL / top-1 / paired statistic (as `quantlab eval --kv-cache`): `results[1]` is then the
 //! base with the quantized cache.
+//! With `activations` (rules in [`super::act_eval`]) the results end with one row per added
+//! model (or the base) with its activations quantized, as `quantlab eval --activations`.
 //! `onProgress` of `run` is called after every window position (all models run on it);
 //! returning `false` throws an Error of kind `cancelled`.
 
@@ -31,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use tsify_next::Tsify;
 use wasm_bindgen::prelude::*;
 
+use super::act_eval::{act_rows, check_keys, EvalActivations};
 use super::model::{js_count, now_secs, options, JsCallback, LabModel, Loaded};
 use super::{js_err, to_js, Bytes, Js, LabJsError};
 use crate::error::Input;
@@ -63,6 +68,9 @@ pub struct EvalOpts {
     protocol: Option<String>,
     #[tsify(optional, type = "\"f32\" | \"f16\" | \"int8\" | \"int4\" | \"fp8\"")]
     kv_cache: Option<String>,
+    /// Rows with quantized activations ([`super::act_eval`]).
+    #[tsify(optional)]
+    activations: Option<EvalActivations>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -84,6 +92,9 @@ pub struct SourceResult {
     /// Paired statistics against the base (absent for the base itself).
     #[serde(skip_serializing_if = "Option::is_none")]
     paired: Option<Paired>,
+    /// The activation format of a row with quantized activations (`activations` option).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activations: Option<&'static str>,
 }
 
 #[derive(Serialize, Tsify)]
@@ -103,6 +114,10 @@ pub struct EvalResult {
     #[tsify(type = "\"cpu\" | \"webgpu\"")]
     device: &'static str,
     results: Vec<SourceResult>,
+    /// What the rows with quantized activations are, as the CLI's row names end
+    /// (`act int8-token, SmoothQuant α=0.5`); absent without the `activations` option.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act_label: Option<String>,
 }
 
 #[wasm_bindgen]
@@ -125,15 +140,26 @@ impl LabEval {
         #[wasm_bindgen(unchecked_param_type = "EvalOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<EvalResult>, JsValue> {
-        let (plan, kv) = run_plan(&self.models[0].tokenizer, text, opts)?;
+        check_keys(&opts)?;
+        let (plan, kv, activations) = run_plan(&self.models[0].tokenizer, text, opts)?;
         let ctx = plan.ctx;
         // A quantized cache gets the f32-cache base as the reference, as `quantlab eval`.
         let reference = (kv != KvType::F32).then(|| (&self.models[0], KvType::F32));
+        let act = activations.as_ref().map(|a| act_rows(&self.models[0], &self.models[1..], a)).transpose()?;
         let mut sources: Vec<ModelSource> = reference
             .into_iter()
             .chain(self.models.iter().map(|m| (m, kv)))
             .map(|(m, kv)| ModelSource::with_kv(&m.model, ctx, default_threads(), kv))
             .collect();
+        let float_rows = sources.len();
+        if let Some(a) = &act {
+            sources.extend(
+                a.models
+                    .iter()
+                    .zip(&a.quantizers)
+                    .map(|(m, q)| ModelSource::with_kv(m, ctx, default_threads(), kv).with_act(Some(q.clone()))),
+            );
+        }
         let mut dyn_sources: Vec<&mut dyn LogitSource> =
             sources.iter_mut().map(|s| s as &mut dyn LogitSource).collect();
         let mut callback = JsCallback::new(on_progress);
@@ -142,7 +168,8 @@ impl LabEval {
         let hooks = EvalHooks { clock: Some(&clock), progress: None, positions: Some(&mut positions) };
         let result = evaluate(&plan, &mut dyn_sources, hooks);
         callback.finish()?;
-        Ok(eval_result(&plan, kv, result, Device::Cpu)?)
+        let act = act.as_ref().map(|a| ActColumns { label: &a.label, quant: a.quant, from_row: float_rows });
+        Ok(eval_result(&plan, kv, result, Device::Cpu, act)?)
     }
 }
 
@@ -153,10 +180,21 @@ pub(super) enum Device {
     WebGpu,
 }
 
-/// The plan and KV cache of a `run` call: its options parsed (an unknown key, protocol or cache
-/// is an `options` error) and `text` tokenized per the protocol.
-pub(super) fn run_plan(tok: &Tokenizer, text: &str, opts: JsValue) -> Result<(EvalPlan, KvType), JsValue> {
-    let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol", "kvCache"])?;
+/// The rows of a result with quantized activations: their label and format, from row `from_row` on.
+pub(super) struct ActColumns<'a> {
+    pub label: &'a str,
+    pub quant: &'static str,
+    pub from_row: usize,
+}
+
+/// The plan, KV cache and activation rows of a `run` call: its options parsed (an unknown key,
+/// protocol or cache is an `options` error) and `text` tokenized per the protocol.
+pub(super) fn run_plan(
+    tok: &Tokenizer,
+    text: &str,
+    opts: JsValue,
+) -> Result<(EvalPlan, KvType, Option<EvalActivations>), JsValue> {
+    let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol", "kvCache", "activations"])?;
     let kv = o.kv_cache.as_deref().map_or(Ok(KvType::F32), KvType::parse);
     let kv = kv.map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))?;
     let ctx = js_count(o.ctx.unwrap_or(DEFAULT_CTX as f64), "ctx")? as usize;
@@ -172,7 +210,7 @@ pub(super) fn run_plan(tok: &Tokenizer, text: &str, opts: JsValue) -> Result<(Ev
     let add_bos = protocol.tokenize_with_bos(tok.add_bos_default());
     let tokens = tok.encode(text, add_bos, false);
     let plan = plan(&tokens, ctx, protocol, add_bos, tok.bos_id(), max_windows).map_err(js_err)?;
-    Ok((plan, kv))
+    Ok((plan, kv, o.activations))
 }
 
 /// `run`'s result from the evaluation's metrics (a cancelled one is an error of kind `cancelled`).
@@ -181,6 +219,7 @@ pub(super) fn eval_result(
     kv: KvType,
     metrics: Result<Vec<Metrics>, EvalError>,
     device: Device,
+    act: Option<ActColumns>,
 ) -> Result<Js<EvalResult>, LabJsError> {
     let metrics = metrics.map_err(|e| match e {
         EvalError::Cancelled { .. } => js_err(e).context("cancelled evaluation"),
@@ -198,9 +237,11 @@ pub(super) fn eval_result(
             Device::Cpu => "cpu",
             Device::WebGpu => "webgpu",
         },
+        act_label: act.as_ref().map(|a| a.label.to_string()),
         results: metrics
             .iter()
-            .map(|m| SourceResult {
+            .enumerate()
+            .map(|(i, m)| SourceResult {
                 ppl: m.ppl,
                 ppl_stderr: m.ppl_stderr,
                 mean_nll: m.mean_nll,
@@ -210,9 +251,26 @@ pub(super) fn eval_result(
                 top1_agreement: m.top1_agreement,
                 tokens_per_sec: m.tokens_per_sec(),
                 paired: m.paired.clone(),
+                activations: act.as_ref().filter(|a| i >= a.from_row).map(|a| a.quant),
             })
             .collect(),
     })
+}
+
+#[wasm_bindgen]
+impl LabModel {
+    /// Bytes a KV cache of type `kvCache` takes for `positions` positions of this model (keys
+    /// and values of every layer, scales included; `KvType::cache_bytes`).
+    #[wasm_bindgen(js_name = kvCacheBytes)]
+    pub fn kv_cache_bytes(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "\"f32\" | \"f16\" | \"int8\" | \"int4\" | \"fp8\"")] kv_cache: &str,
+        positions: f64,
+    ) -> Result<f64, LabJsError> {
+        let kv = KvType::parse(kv_cache).map_err(js_err)?;
+        let positions = js_count(positions, "positions")? as usize;
+        Ok(kv.cache_bytes(&self.inner.model.config, positions) as f64)
+    }
 }
 
 /// `exportQuantized`'s result: the file's bytes, its extension and a one-line summary.

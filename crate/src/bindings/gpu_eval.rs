@@ -63,7 +63,11 @@ impl GpuLabEval {
         #[wasm_bindgen(unchecked_param_type = "EvalOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<EvalResultPromise, JsValue> {
-        let (plan, kv) = run_plan(&self.models[0].loaded.tokenizer, text, opts)?;
+        let (plan, kv, activations) = run_plan(&self.models[0].loaded.tokenizer, text, opts)?;
+        if activations.is_some() {
+            let message = "activations: the WebGPU evaluation runs f32 activations only (evaluate quantized activations on the CPU)";
+            return Err(LabJsError::bad(Input::Options, message.to_string()).into());
+        }
         if kv != KvType::F32 {
             let message = format!(
                 "kvCache: the WebGPU evaluation runs the f32 KV cache only ({} needs the f32-cache base beside it; evaluate it on the CPU)",
@@ -96,7 +100,7 @@ impl GpuLabEval {
             let result = evaluate_on_gpu(&plan, &mut refs, hooks).await;
             models.iter().zip(taken).for_each(|(m, g)| m.put_back(g));
             callback.finish()?;
-            Ok(eval_result(&plan, kv, result, Device::WebGpu)?.into())
+            Ok(eval_result(&plan, kv, result, Device::WebGpu, None)?.into())
         });
         Ok(promise.unchecked_into())
     }

@@ -327,12 +327,18 @@ pub(super) fn quantize_error(e: QuantizeModelError, target: &Target) -> LabJsErr
 
 impl LabModel {
     pub(super) fn derived(&self, model: Model, report: QuantReport) -> LabModel {
+        self.derived_rtn(model, report, None)
+    }
+
+    /// A derived model that `rtn` makes again from another base (see `Loaded::rtn`).
+    fn derived_rtn(&self, model: Model, report: QuantReport, rtn: Option<Target>) -> LabModel {
         LabModel {
             inner: Rc::new(Loaded {
                 model,
                 tokenizer: Rc::clone(&self.inner.tokenizer),
                 architecture: self.inner.architecture.clone(),
                 report: Some(report),
+                rtn,
             }),
         }
     }
@@ -374,7 +380,7 @@ impl LabModel {
         let result = quantize_model_with_progress(&self.inner.model, &t.scheme, &policy, &mut progress);
         callback.finish()?;
         let (model, report) = result.map_err(|e| quantize_error(e, &t))?;
-        Ok(self.derived(model, report))
+        Ok(self.derived_rtn(model, report, Some(t)))
     }
 
     /// The type each weight matrix will get from `quantizeTarget(target, mix)` (the same tensor

@@ -28,6 +28,7 @@ use crate::stats::{
     WeightStats,
 };
 
+mod act_eval;
 mod activations;
 mod awq_hqq;
 mod bench;
@@ -44,6 +45,7 @@ mod methods;
 mod model;
 mod safetensors;
 mod sensitivity;
+mod smoothing;
 mod tasks;
 mod threads;
 

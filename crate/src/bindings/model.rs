@@ -54,6 +54,9 @@ pub(super) struct Loaded {
     pub architecture: String,
     /// What `quantize` did, for a derived model.
     pub report: Option<crate::model::QuantReport>,
+    /// How to make this model again from another base, for a model `quantize` or
+    /// `quantizeTarget` rounded to nearest (SmoothQuant rows re-quantize the smoothed base).
+    pub rtn: Option<crate::policy::Target>,
 }
 
 /// A model held by the wasm core (see the module docs).
@@ -397,7 +400,8 @@ impl LabModel {
         let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| js_err(e).context("tokenizer"))?;
         model.check_tokenizer_vocab(tokenizer.vocab_size()).map_err(js_err)?;
         let architecture = gguf.get_str("general.architecture").unwrap_or("llama").to_string();
-        Ok(LabModel { inner: Rc::new(Loaded { model, tokenizer: Rc::new(tokenizer), architecture, report: None }) })
+        let tokenizer = Rc::new(tokenizer);
+        Ok(LabModel { inner: Rc::new(Loaded { model, tokenizer, architecture, report: None, rtn: None }) })
     }
 
     /// Architecture, source format, sizes, hyper-parameters and the tensor table.
@@ -444,6 +448,7 @@ impl LabModel {
                 tokenizer: Rc::clone(&self.inner.tokenizer),
                 architecture: self.inner.architecture.clone(),
                 report: Some(report),
+                rtn: Some(crate::policy::Target { scheme, mix: crate::policy::TypeMix::Pure }),
             }),
         })
     }

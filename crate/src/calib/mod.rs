@@ -15,12 +15,14 @@
 //!   llama-imatrix refuses texts under two chunks; here one chunk is enough (tests use tiny runs).
 //!
 //! - [`ranges`]: static activation ranges (min-max, percentile, MSE, KL) for
-//!   [`crate::model::act_quant`].
+//!   [`crate::model::act_quant`]; [`act_setup`]: a whole activation-quantization setup (ranges,
+//!   SmoothQuant, LLM.int8()) as the CLI's eval and the lab's Compare run it.
 //!
 //! Calibration text must never be the evaluation text: the default is Moby-Dick chapters
 //! [`CALIBRATION_CHAPTERS`] (4+), disjoint from the eval chapters 1–3.
 
 pub mod accumulate;
+pub mod act_setup;
 pub mod ranges;
 pub mod sequential;
 

@@ -29,7 +29,6 @@
 
 use super::device::{self, DeviceArg, GpuArgs};
 use super::display::{bytes, Table};
-use super::eval_act::ActSetup;
 use super::gptq::{Method, MethodArgs, IMATRIX_BY_FILE};
 use super::load::load_model;
 use super::CliError;
@@ -261,7 +260,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         super::hqq::check(&args.method, &targets.iter().map(|t| t.scheme).collect::<Vec<_>>())?;
     }
     device::check_kv(args.device, args.gpu)?;
-    let act = ActSetup::from_args(args)?;
+    let act = super::eval_act::from_args(args)?;
     let (model, tok, _source) = load_model(&args.model)?;
 
     let (text, text_source) = match &args.text {
@@ -311,8 +310,7 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
         let act_models = if end - start > 1 { start + 1..end } else { start..end };
         for mut mi in act_models {
             let name = format!("{}, {}", models[mi].0, setup.label());
-            let quantizer = setup.quantizer(&models[mi].2, &tok, &args.method, &models[mi].0)?;
-            let quantizer = super::matmul::with_threshold(args.gpu, quantizer)?;
+            let quantizer = super::eval_act::quantizer(&setup, &models[mi].2, &tok, &args.method, &models[mi].0)?;
             let mut err = std::io::stderr();
             if let Some(m) = super::matmul::llm_int8_weights(Some(setup.quant), &models[mi].2, &name, &mut err)? {
                 models.push((models[mi].0.clone(), models[mi].1.clone(), m));

@@ -1,6 +1,7 @@
 //! `quantlab eval --activations TYPE-GRANULARITY [--act-range RULE] [--act-head float|quantized]
 //! [--smoothquant [ALPHA]]`: the options of activation quantization on the CPU forward
-//! ([`crate::model::act_quant`]) and what eval needs to run them: static ranges calibrated on
+//! ([`crate::model::act_quant`]), made into the core's [`ActSetup`] (shared with the lab's
+//! Compare panel), and what eval needs to run them: static ranges calibrated on
 //! the calibration text ([`crate::calib::ranges`]; `--calib`, `--calib-tokens`, never the eval
 //! chapters) for each row's own model, and the SmoothQuant factors
 //! ([`crate::methods::smoothquant`]) from the base model's activation maxima on the same text.
@@ -14,10 +15,10 @@
 use super::eval::EvalArgs;
 use super::gptq::{calibration_plan, MethodArgs};
 use super::CliError;
-use crate::calib::ranges::{calibrate_ranges, ChannelAbsMax, RangeRule};
-use crate::calib::{collect, CalibHooks};
-use crate::methods::smoothquant::smooth_model;
-use crate::model::{ActHead, ActQuant, ActQuantizer, Model};
+use crate::calib::act_setup::{self, ActSetup, ActSetupError};
+use crate::calib::ranges::RangeRule;
+use crate::calib::CalibHooks;
+use crate::model::{ActHead, ActQuantError, ActQuantizer, Model};
 use crate::tokenizer::Tokenizer;
 
 /// `--act-head`: whether the LM head's input is quantized too.
@@ -52,106 +53,65 @@ pub struct ActArgs {
     pub smoothquant: Option<f32>,
 }
 
-/// Activation quantization as asked: the format, its range rule (static only), the LM head
-/// policy and SmoothQuant's alpha.
-#[derive(Debug, Clone, Copy)]
-pub struct ActSetup {
-    pub quant: ActQuant,
-    pub rule: Option<RangeRule>,
-    pub head: ActHead,
-    pub smooth: Option<f32>,
+/// The activation setup of `args` (the core's [`ActSetup`], checked there; the messages name the
+/// CLI's options); `None` without quantized activations.
+pub fn from_args(args: &EvalArgs) -> Result<Option<ActSetup>, CliError> {
+    let a = &args.act;
+    let Some(quant) = args.gpu.activations.quant() else {
+        if a.act_range.is_some() || a.smoothquant.is_some() || a.act_head != ActHeadArg::Float {
+            return Err(msg("--act-range, --act-head and --smoothquant need --activations TYPE-GRANULARITY \
+                 (e.g. --activations int8-token)"));
+        }
+        return Ok(None);
+    };
+    let head = match a.act_head {
+        ActHeadArg::Float => ActHead::Float,
+        ActHeadArg::Quantized => ActHead::Quantized,
+    };
+    let setup = ActSetup::new(quant, a.act_range, head, a.smoothquant, args.gpu.llm_int8_threshold);
+    setup.map(Some).map_err(|e| match e {
+        ActSetupError::BadAlpha { alpha } => msg(format!("--smoothquant {alpha}: alpha must be in [0, 1]")),
+        ActSetupError::RangeNotStatic { rule, ty, quant } => msg(format!(
+            "--act-range {rule} applies to static scales (--activations {ty}-static); {quant} computes its scales \
+             from each input"
+        )),
+        ActSetupError::Rule { rule, source } => msg(format!("--act-range {rule}: {source}")),
+        ActSetupError::Quant(e @ ActQuantError::BadThreshold { .. }) => msg(format!("--llm-int8-threshold: {e}")),
+        e => msg(e.to_string()),
+    })
 }
 
-impl ActSetup {
-    /// The options of `args`, checked against each other; `None` without quantized activations.
-    pub fn from_args(args: &EvalArgs) -> Result<Option<ActSetup>, CliError> {
-        let a = &args.act;
-        let Some(quant) = args.gpu.activations.quant() else {
-            if a.act_range.is_some() || a.smoothquant.is_some() || a.act_head != ActHeadArg::Float {
-                return Err(msg("--act-range, --act-head and --smoothquant need --activations TYPE-GRANULARITY \
-                     (e.g. --activations int8-token)"));
-            }
-            return Ok(None);
-        };
-        if let Some(alpha) = a.smoothquant.filter(|a| !(0.0..=1.0).contains(a)) {
-            return Err(msg(format!("--smoothquant {alpha}: alpha must be in [0, 1]")));
-        }
-        let rule = match (quant.is_static(), a.act_range) {
-            (true, rule) => Some(rule.unwrap_or(RangeRule::MinMax)),
-            (false, None) => None,
-            (false, Some(r)) => {
-                return Err(msg(format!(
-                    "--act-range {} applies to static scales (--activations {}-static); {quant} computes its scales \
-                     from each input",
-                    r.name(),
-                    quant.ty.name()
-                )))
-            }
-        };
-        if let Some(r) = rule {
-            r.check(quant.ty).map_err(|e| msg(format!("--act-range {}: {e}", r.name())))?;
-        }
-        let head = match a.act_head {
-            ActHeadArg::Float => ActHead::Float,
-            ActHeadArg::Quantized => ActHead::Quantized,
-        };
-        Ok(Some(ActSetup { quant, rule, head, smooth: a.smoothquant }))
+/// The quantizer for `model` (the row `name`): static ranges calibrated on that model (a line on
+/// stderr says how), dynamic ones as they are.
+pub fn quantizer(
+    setup: &ActSetup,
+    model: &Model,
+    tok: &Tokenizer,
+    method: &MethodArgs,
+    name: &str,
+) -> Result<ActQuantizer, CliError> {
+    let calib = setup.rule.map(|_| calibration_plan(model, tok, method)).transpose()?;
+    let (q, run) = setup
+        .quantizer(model, calib.as_ref().map(|(ids, plan, _)| (ids.as_slice(), plan)), CalibHooks::default())
+        .map_err(|e| msg(format!("{name}: {e}")))?;
+    if let (Some(rule), Some(run), Some((_, _, source))) = (setup.rule, run, &calib) {
+        eprintln!(
+            "{name}: static activation ranges ({}) from {} tokens ({} chunks of {}) of {source}",
+            rule.name(),
+            run.tokens,
+            run.chunks,
+            run.chunk
+        );
     }
-
-    /// What a row's name says about its activations, e.g. `act int8-static (kl), SmoothQuant α=0.5`.
-    pub fn label(&self) -> String {
-        let mut s = format!("act {}", self.quant);
-        if let Some(r) = self.rule {
-            s.push_str(&format!(" ({})", r.name()));
-        }
-        if self.head == ActHead::Quantized {
-            s.push_str(" + LM head");
-        }
-        if let Some(a) = self.smooth {
-            s.push_str(&format!(", SmoothQuant α={a}"));
-        }
-        s
-    }
-
-    /// The quantizer for `model`: static ranges calibrated on that model (a line on stderr says
-    /// how), dynamic ones as they are.
-    pub fn quantizer(
-        &self,
-        model: &Model,
-        tok: &Tokenizer,
-        method: &MethodArgs,
-        name: &str,
-    ) -> Result<ActQuantizer, CliError> {
-        let ranges = match self.rule {
-            Some(rule) => {
-                let (ids, plan, source) = calibration_plan(model, tok, method)?;
-                let (ranges, run) = calibrate_ranges(model, &ids, &plan, rule, self.quant.ty, CalibHooks::default())
-                    .map_err(|e| msg(format!("{name}: calibrating activation ranges: {e}")))?;
-                eprintln!(
-                    "{name}: static activation ranges ({}) from {} tokens ({} chunks of {}) of {source}",
-                    rule.name(),
-                    run.tokens,
-                    run.chunks,
-                    run.chunk
-                );
-                Some(ranges)
-            }
-            None => None,
-        };
-        ActQuantizer::new(self.quant, self.head, ranges.as_ref(), model.config.n_layers)
-            .map_err(|e| msg(format!("{name}: {e}")))
-    }
+    Ok(q)
 }
 
 /// `model` smoothed with strength `alpha` from its activation maxima on the calibration text.
 pub fn smoothed(model: &Model, tok: &Tokenizer, method: &MethodArgs, alpha: f32) -> Result<Model, CliError> {
     let (ids, plan, source) = calibration_plan(model, tok, method)?;
-    let mut absmax = ChannelAbsMax::default();
-    let run = collect(model, &ids, &plan, &mut absmax, CalibHooks::default())
-        .map_err(|e| msg(format!("SmoothQuant calibration: {e}")))?;
-    let (out, _) = smooth_model(model, &absmax, alpha).map_err(|e| msg(e.to_string()))?;
-    eprintln!("SmoothQuant α={alpha}: activation maxima from {} tokens of {source}", run.tokens);
-    Ok(out)
+    let s = act_setup::smoothed(model, &ids, &plan, alpha, CalibHooks::default()).map_err(|e| msg(e.to_string()))?;
+    eprintln!("SmoothQuant α={alpha}: activation maxima from {} tokens of {source}", s.run.tokens);
+    Ok(s.model)
 }
 
 fn msg(s: impl Into<String>) -> CliError {

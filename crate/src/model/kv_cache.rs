@@ -118,6 +118,13 @@ impl KvType {
         }
     }
 
+    /// Bytes a cache of this type takes for `positions` positions of a model of `config`: keys and
+    /// values, every layer and KV head, scales included (what [`KvCache::bytes`] allocates). The
+    /// lab's "size at context N" column reads it.
+    pub fn cache_bytes(self, config: &super::Config, positions: usize) -> u64 {
+        2 * (config.n_layers * config.n_kv_heads) as u64 * positions as u64 * self.head_bytes(config.head_dim) as u64
+    }
+
     /// Scales per (position, KV head).
     fn scales_per_head(self, head_dim: usize) -> usize {
         match self {
@@ -380,5 +387,30 @@ mod tests {
         assert_eq!(c.key(0, 1, 0, &mut buf), &[1.0, -1.0, 3.5, 0.0]);
         assert_eq!(c.value(0, 1, 0, &mut buf), &[0.0; 4]);
         assert_eq!(c.bytes(), 2 * (2 * 2 + 2 * 4));
+    }
+
+    #[test]
+    fn cache_bytes_is_what_a_cache_allocates() {
+        let mut c = crate::model::Config {
+            dim: 24,
+            hidden_dim: 64,
+            n_layers: 3,
+            n_heads: 4,
+            n_kv_heads: 2,
+            head_dim: 40,
+            rope_dim: 40,
+            vocab_size: 10,
+            seq_len: 64,
+            rope_theta: 1e4,
+            rms_eps: 1e-5,
+            tied_embeddings: true,
+        };
+        for kv in KvType::ALL {
+            let cache = KvCache::new(kv, c.n_layers, 17, c.n_kv_heads, c.head_dim);
+            assert_eq!(kv.cache_bytes(&c, 17), cache.bytes() as u64, "{kv}");
+        }
+        // SmolLM2-135M (30 layers, 3 KV heads of 64): llama.cpp's f16 cache at n_ctx 2048 is 45.00 MiB.
+        (c.n_layers, c.n_kv_heads, c.head_dim) = (30, 3, 64);
+        assert_eq!(KvType::F16.cache_bytes(&c, 2048), 45 << 20);
     }
 }

@@ -6,6 +6,8 @@ export { TokenStream, type GenerateOutcome } from './tokens';
 export type { ProgressFn } from '../client';
 export { CancelledError, DownloadError, FormatChoiceError, GpuUnavailableError, LabError, ModelFormatError, RuntimeError, StorageQuotaError, WorkerCrashError, type ErrorKind } from '../errors';
 export type {
+  ActivationRun,
+  ActivationSetup,
   Activations,
   CalibSource,
   Device,

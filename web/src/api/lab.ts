@@ -4,7 +4,7 @@
 // core's ErrorKind carried across the worker boundary.
 import { LabClient, type ProgressFn } from '../client';
 import { FormatChoiceError, LabError } from '../errors';
-import type { Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalDevice, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TaskSuiteChoice, TensorRow, TensorView, TypeMix } from '../messages';
+import type { ActivationSetup, Activations, CalibSource, CoreStart, Device, DeviceStatus, EvalDevice, EvalKvCache, ExportManifest, HfExport, HfLayout, HistogramResult, KvCache, LoadedModel, MethodName, Methods, QuantizeResult, QuantManifest, RecipeAdvice, RecipeBudget, ScanReport, ScanUnit, Scope, StartMessage, StepEvent, TaskSuiteChoice, TensorRow, TensorView, TypeMix } from '../messages';
 import { type CallOptions, runCall } from './calls';
 import { TokenStream } from './tokens';
 import { defaultWorker } from './worker-url';
@@ -209,8 +209,12 @@ export class Lab {
    * `device: 'webgpu'` evaluates round-to-nearest rows on WebGPU (`protocol.device` and `.adapter`
    * in their manifests; f32 KV cache only); where WebGPU is missing or fails, the rows run on the
    * CPU and a progress step's `note` says why. Method recipes evaluate on the CPU.
+   * With `activations` (round-to-nearest rows), each format's manifest is followed by a second one,
+   * the same format with its activations quantized as `activations` says (`result.activations`; as
+   * `quantlab eval --activations … [--smoothquant A] [--llm-int8-threshold T]`: W8A8 beside W8),
+   * evaluated on the CPU.
    */
-  async evaluate({ formats, protocol = {}, kvCache, tasks = false, device, loseDeviceAfter }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache; tasks?: TaskSuiteOption; device?: EvalDevice; loseDeviceAfter?: number }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
+  async evaluate({ formats, protocol = {}, kvCache, tasks = false, device, loseDeviceAfter, activations }: { formats: (string | Recipe)[]; protocol?: EvalProtocolOptions; kvCache?: EvalKvCache; tasks?: TaskSuiteOption; device?: EvalDevice; loseDeviceAfter?: number; activations?: ActivationSetup }, options: CallOptions<StepEvent> = {}): Promise<QuantManifest[]> {
     const recipes = formats.map((f) => (typeof f === 'string' ? { target: f } : f));
     const common = { ctx: protocol.ctx ?? DEFAULT_CTX, maxWindows: protocol.windows ?? null, dataUrl: absolute(protocol.dataUrl ?? 'data/moby-dick/'), saved: protocol.saved ?? [] };
     const suite: TaskSuiteChoice | null = tasks === false ? null : tasks === true ? { kind: 'default' } : { kind: 'file', json: tasks.json, label: tasks.label ?? 'a task suite file' };
@@ -221,18 +225,22 @@ export class Lab {
     if (kvCache && kvCache !== 'f32' && plain.length < recipes.length) {
       throw new FormatChoiceError(`kvCache ${kvCache} applies to round-to-nearest formats only; evaluate the ${recipes.find((r) => !plain.includes(r))!.method} recipes without it`);
     }
+    if (activations && plain.length < recipes.length) {
+      throw new FormatChoiceError(`activations apply to round-to-nearest formats only; evaluate the ${recipes.find((r) => !plain.includes(r))!.method} recipes without them`);
+    }
     const pure = plain.filter((r) => (r.mix ?? 'pure') === 'pure');
     const presets = plain.filter((r) => r.mix === 'llama.cpp');
-    const results = new Map<Recipe, QuantManifest>();
+    const results = new Map<Recipe, QuantManifest[]>();
     if (plain.length > 0) {
-      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, tasks: suite, ...(kvCache ? { kvCache } : {}), ...(device ? { device } : {}), ...(loseDeviceAfter !== undefined ? { loseDeviceAfter } : {}) }, options);
-      [...pure, ...presets].forEach((r, i) => results.set(r, rows[i]!));
+      const rows = await runCall(this.client, 'compareFormats', { formats: pure.map((r) => r.target), presets: presets.map((r) => r.target), ...common, tasks: suite, ...(kvCache ? { kvCache } : {}), ...(device ? { device } : {}), ...(loseDeviceAfter !== undefined ? { loseDeviceAfter } : {}), ...(activations ? { activations } : {}) }, options);
+      const per = activations ? 2 : 1;
+      [...pure, ...presets].forEach((r, i) => results.set(r, rows.slice(per * i, per * i + per)));
     }
     for (const r of recipes.filter((r) => !plain.includes(r))) {
       const args = { target: r.target, mix: r.mix ?? 'pure', method: r.method!, calib: r.calibration ?? { kind: 'default' as const }, tokens: r.calibrationTokens ?? DEFAULT_CALIBRATION_TOKENS, ...common };
-      results.set(r, await runCall(this.client, 'runMethod', args, options));
+      results.set(r, [await runCall(this.client, 'runMethod', args, options)]);
     }
-    return recipes.map((r) => results.get(r)!);
+    return recipes.flatMap((r) => results.get(r)!);
   }
 
   /** Generates from `prompt` with the base model, then with it quantized to `format`: iterate the tokens, await `result` for both sides. */

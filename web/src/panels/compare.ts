@@ -3,7 +3,7 @@
 import { formatBytes, formatCount } from '../format';
 import { abortable } from '../api/calls';
 import type { TaskSuiteOption } from '../api/lab';
-import { type AdapterReport, type EvalDevice, type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
+import { type ActivationSetup, type AdapterReport, type EvalDevice, type Phase, type PresetInfo, presetLabel, type QuantManifest, type StepEvent } from '../messages';
 import { clearManifests, loadManifests, manifestsToCsv, offerDownload, saveManifest } from '../results';
 import { getParam, setParam } from '../state';
 import { $, el } from '../ui/dom';
@@ -15,6 +15,19 @@ import { type App, panelError } from './app';
 import { fallbackText, formatCatalog, formatStatus, mostlyFallsBack } from './formats';
 
 type Metric = 'ppl' | 'klMean';
+
+/** The "Activations" choices: each a setup of `lab.evaluate`'s `activations` (none: weights only). */
+type ActChoice = 'none' | 'tensor' | 'token' | 'static' | 'smoothquant' | 'llmInt8';
+const ACT_CHOICES: Record<ActChoice, { text: string; setup: (alpha: number, threshold: number, calibTokens: number) => ActivationSetup | undefined }> = {
+  none: { text: 'weights only (f32)', setup: () => undefined },
+  tensor: { text: 'W8A8 per-tensor (dynamic)', setup: () => ({ quant: 'int8-tensor' }) },
+  token: { text: 'W8A8 per-token (dynamic)', setup: () => ({ quant: 'int8-token' }) },
+  static: { text: 'W8A8 static (min-max ranges)', setup: (_a, _t, calibTokens) => ({ quant: 'int8-static', calibTokens }) },
+  smoothquant: { text: 'W8A8 SmoothQuant α (per-token)', setup: (alpha, _t, calibTokens) => ({ quant: 'int8-token', smoothquant: alpha, calibTokens }) },
+  llmInt8: { text: 'LLM.int8() threshold', setup: (_a, threshold) => ({ quant: 'llm-int8', threshold }) },
+};
+/** The context of the "size at context" column without a choice: where a KV cache starts to matter next to 100 MB of weights. */
+const DEFAULT_SIZE_CTX = 2048;
 
 /** The default protocol: windows of 512 with every position but the first scored, 5 × 511 = 2,555 tokens (≥ 2,048). */
 const DEFAULT_CTX = 512;
@@ -50,6 +63,11 @@ export class ComparePanel {
   private presets = el('fieldset', undefined, { class: 'formats', id: 'compare-presets' });
   private tasksBox = el('input', undefined, { type: 'checkbox', id: 'compare-tasks' });
   private tasksFile = el('input', undefined, { type: 'file', id: 'compare-tasks-file', accept: '.json,application/json' });
+  private actChoice = el('select', undefined, { id: 'compare-activations' });
+  private alpha = el('input', undefined, { id: 'compare-alpha', type: 'number', min: '0', max: '1', step: '0.05', value: '0.5' });
+  private threshold = el('input', undefined, { id: 'compare-threshold', type: 'number', min: '0.1', step: '0.5', value: '6' });
+  private calibTokens = el('input', undefined, { id: 'compare-calib-tokens', type: 'number', min: '16', step: '16', value: '512' });
+  private sizeCtx = el('input', undefined, { id: 'compare-size-ctx', type: 'number', min: '1', step: '1', value: String(DEFAULT_SIZE_CTX) });
   private saved: QuantManifest[] = [];
   private sha: string | null = null;
 
@@ -88,6 +106,7 @@ export class ComparePanel {
       fileLabel,
       el('p', 'Perplexity can stay close while a format breaks instruction following. Each task is one chat prompt answered greedily; "valid" is the share of answers that follow the task\'s rule (valid JSON with given keys, one word, a number, stopping, an exact copy), "agree" the share equal to the base\'s answer — as quantlab eval --tasks. About 16 short generations per model: a minute or more each.', { class: 'hint' }),
     );
+    const acts = this.activationsSet();
     for (const [v, t] of [['ppl', 'perplexity'], ['klMean', 'KL divergence from the base']]) this.metric.append(el('option', t, { value: v! }));
     const metricLabel = el('label', 'Quality axis ');
     metricLabel.append(this.metric);
@@ -118,7 +137,7 @@ export class ComparePanel {
       'Where does a format lose its quality? One bar per weight matrix the format quantized (file order, coloured by kind): its SQNR — signal power over quantization-noise power, in dB — measured while quantizing. Each 6 dB is about one bit of precision; the shortest bars are the layers to keep in a wider format. Matrices copied unchanged have no error and no bar.',
       { class: 'explain' },
     );
-    this.root.append(this.formats, this.presets, protocol, tasks, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
+    this.root.append(this.formats, this.presets, protocol, acts, tasks, runRow, host, this.steps, metricLabel, this.chart, tableWrap, exports, el('h3', 'Per-layer error'), layerExplain, layerLabel, this.layerChart, this.layerCaption);
     this.progress = new ProgressView(host, 'compare-progress');
     document.addEventListener('lab:model', () => void this.showFallbacks());
     let timer = 0;
@@ -196,6 +215,34 @@ export class ComparePanel {
     return [...this.root.querySelectorAll<HTMLInputElement>(`input[name=${name}]:checked`)].map((b) => b.value);
   }
 
+  /** The "Activations" choice and its parameters, and the context of the size column. */
+  private activationsSet(): HTMLFieldSetElement {
+    for (const [v, c] of Object.entries(ACT_CHOICES)) this.actChoice.append(el('option', c.text, { value: v }));
+    const set = el('fieldset', undefined, { class: 'protocol', id: 'compare-act-set' });
+    const label = (text: string, input: HTMLElement) => {
+      const l = el('label', text);
+      l.append(input);
+      return l;
+    };
+    this.sizeCtx.addEventListener('input', () => this.renderResults());
+    set.append(
+      el('legend', 'Activations and memory'),
+      label('Activations ', this.actChoice),
+      label(' SmoothQuant α ', this.alpha),
+      label(' LLM.int8() threshold ', this.threshold),
+      label(' Calibration tokens ', this.calibTokens),
+      label(' Size at context ', this.sizeCtx),
+      el('p', 'Weights only quantizes the weights and computes in f32. W8A8 also rounds every linear layer\'s input to INT8 (simulated, as quantlab eval --activations does): per-tensor takes one scale from the largest value a product reads, per-token one per position, static one per layer from ranges calibrated on Moby-Dick chapters 4+ (never the eval chapters). SmoothQuant first moves activation outliers into the weights by per-channel factors (strength α) folded into the norms, then quantizes the formats again from the smoothed model. LLM.int8() keeps the columns holding a value at or above the threshold in float and multiplies the rest in INT8 with int8 vector-wise weights. Each format gets a second row, labelled with its activations, beside its weights-only row. "Size at context" adds the KV cache of that many positions (the row\'s cache type) to the weights.', { class: 'hint' }),
+    );
+    return set;
+  }
+
+  /** The activation setup chosen here (undefined: weights only). */
+  private activationSetup(): ActivationSetup | undefined {
+    const choice = ACT_CHOICES[this.actChoice.value as ActChoice] ?? ACT_CHOICES.none;
+    return choice.setup(Number(this.alpha.value), Number(this.threshold.value), Number(this.calibTokens.value));
+  }
+
   /** The evaluation protocol chosen here (the Methods panel evaluates with it too). */
   protocol(): { ctx: number; maxWindows: number | null } {
     const windows = this.windowsSelect.value;
@@ -243,11 +290,13 @@ export class ComparePanel {
     let tasks: TaskSuiteOption = this.tasksBox.checked;
     const file = this.tasksFile.files?.[0];
     if (tasks && file) tasks = { json: await file.text(), label: file.name };
-    const per = tasks ? 3 : 2;
+    const activations = this.activationSetup();
+    const stepNames = (f: string) => [`Quantize ${f}`, `Evaluate ${f} against the base`, ...(activations ? [`Evaluate ${f} with quantized activations`] : []), ...(tasks ? [`Task checks: base and ${f}`] : [])];
+    const per = stepNames('').length;
     const bars = new Map<number, HTMLProgressElement>();
     this.steps.replaceChildren(
       ...labels.flatMap((f, i) =>
-        [`Quantize ${f}`, `Evaluate ${f} against the base`, `Task checks: base and ${f}`].slice(0, per).map((label, j) => {
+        stepNames(f).map((label, j) => {
           const li = el('li', undefined, { 'data-step': String(per * i + j) });
           const bar = el('progress', undefined, { max: '1', value: '0', 'aria-label': label });
           bars.set(per * i + j, bar);
@@ -289,7 +338,7 @@ export class ComparePanel {
     this.deviceNote.textContent = device === 'webgpu' ? 'Evaluating on WebGPU.' : '';
     this.deviceNote.classList.remove('notice');
     try {
-      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol, tasks, device, loseDeviceAfter }, { signal, onProgress })));
+      await this.progress.track(title, abortable((signal) => this.app.lab.evaluate({ formats: recipes, protocol, tasks, device, loseDeviceAfter, ...(activations ? { activations } : {}) }, { signal, onProgress })));
       for (const bar of bars.values()) bar.value = 1;
       this.root.dataset.done = String(Date.now());
     } catch (error) {
@@ -305,26 +354,31 @@ export class ComparePanel {
     // The optional column: shown once a row has task checks; the base's come with any of them.
     const withTasks = rows.find((m) => m.result.tasks);
     const head = el('tr');
-    for (const h of ['Format', 'Bits/ weight', 'Size', 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol', ...(withTasks ? ['Task checks'] : [])]) head.append(el('th', h, { scope: 'col' }));
+    const sizeCtx = Math.max(1, Math.round(Number(this.sizeCtx.value) || DEFAULT_SIZE_CTX));
+    // Weights plus the KV cache of `sizeCtx` positions (the base's reference runs with an f32 cache).
+    const atCtx = (bytes: number, perToken: number | undefined) => (perToken === undefined ? el('td', '—') : el('td', formatBytes(bytes + sizeCtx * perToken), { 'data-bytes': String(bytes + sizeCtx * perToken) }));
+    const f32PerToken = rows.find((m) => (m.protocol.kvCache ?? 'f32') === 'f32' && m.result.kvBytesPerToken !== undefined)?.result.kvBytesPerToken;
+    for (const h of ['Format', 'Bits/ weight', 'Size', `Size at ctx ${sizeCtx} (weights + KV)`, 'Perplexity ± s.e.', 'Δppl vs base ± s.e. (paired)', 'KL (mean) ± s.e.', 'Top-1 agreement ± s.e.', 'Tokens/s', 'Protocol', ...(withTasks ? ['Task checks'] : [])]) head.append(el('th', h, { scope: 'col' }));
     const thead = el('thead');
     thead.append(head);
     const tbody = el('tbody');
     const base = rows[0];
     if (base) {
       const tr = el('tr', undefined, { 'data-format': 'base', 'data-ppl': String(base.result.basePpl) });
-      tr.append(el('td', `base (${base.source.format} checkpoint dequantized)`), el('td', base.source.bitsPerWeight.toFixed(3)), el('td', formatBytes(base.source.bytes)), el('td', base.result.basePpl.toFixed(3)), el('td', '—'), el('td', '0'), el('td', '100%'), el('td', '—'), el('td', `ctx ${base.protocol.ctx} × ${base.protocol.windows}`, { class: 'protocol' }));
+      tr.append(el('td', `base (${base.source.format} checkpoint dequantized)`), el('td', base.source.bitsPerWeight.toFixed(3)), el('td', formatBytes(base.source.bytes)), atCtx(base.source.bytes, f32PerToken), el('td', base.result.basePpl.toFixed(3)), el('td', '—'), el('td', '0'), el('td', '100%'), el('td', '—'), el('td', `ctx ${base.protocol.ctx} × ${base.protocol.windows}`, { class: 'protocol' }));
       if (withTasks) tr.append(taskCell(withTasks.result.tasks, 'base'));
       tbody.append(tr);
     }
     for (const m of rows) {
       const r = m.result;
       const p = r.paired;
-      const tr = el('tr', undefined, { 'data-format': r.format, 'data-device': m.protocol.device ?? 'cpu', 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
+      const tr = el('tr', undefined, { 'data-format': r.format, 'data-device': m.protocol.device ?? 'cpu', 'data-weight-bytes': String(r.bytes), 'data-ppl': String(r.ppl), 'data-base-ppl': String(r.basePpl), 'data-kl': String(r.klMean ?? ''), 'data-bpw': String(r.bitsPerWeight) });
       if (p) Object.assign(tr.dataset, { deltaPpl: String(p.deltaPpl), deltaPplStderr: String(p.deltaPplStderr), klStderr: String(p.klStderr), top1Stderr: String(p.top1Stderr) });
       tr.append(
         formatCell(m),
         el('td', r.bitsPerWeight.toFixed(3)),
         el('td', formatBytes(r.bytes)),
+        atCtx(r.bytes, r.kvBytesPerToken),
         measure(r.ppl.toFixed(3), r.pplStderr.toFixed(2)),
         measure(p ? signed(p.deltaPpl, 3) : signed(r.ppl - r.basePpl, 3), p?.deltaPplStderr.toFixed(3), p ? { title: `PPL(Q)/PPL(base) = ${p.pplRatio.toFixed(4)} ± ${p.pplRatioStderr.toFixed(4)}; ln ratio ${signed(p.lnPplRatio, 5)} ± ${p.lnPplRatioStderr.toFixed(5)}` } : {}),
         measure(p ? p.klMean.toExponential(3) : r.klMean?.toExponential(3) ?? '—', p?.klStderr.toExponential(1)),
@@ -408,6 +462,10 @@ function formatCell(m: QuantManifest): HTMLTableCellElement {
   if (r.recipe) {
     td.append(el('small', `recipe: ${r.recipe.formats.join(' + ')}, ${r.recipe.tensors} tensors listed`, { class: 'types' }));
     td.dataset.recipe = r.recipe.sha256;
+  }
+  if (r.activations) {
+    td.dataset.activations = r.activations.quant;
+    if (r.activations.calibration) td.title += `\nactivations: ${r.activations.label}; calibration text ${r.activations.calibration}`;
   }
   if (r.method?.calibration) td.title += `\n${r.method.name} calibrated on ${r.method.calibration.text} (${r.method.calibration.tokens} tokens) in ${r.method.seconds.toFixed(1)} s`;
   return td;

@@ -1,7 +1,7 @@
 // Panels 3–5 (histogram with levels, outlier channels, NF4 placement) for the selected tensor.
 import { codebookNames, renderNf4 } from '../ui/nf4';
 import { formatCount } from '../format';
-import type { ActivationChannels, ChannelStats, Nf4Placement, Scope, TensorView } from '../messages';
+import type { ActivationChannels, ChannelStats, Nf4Placement, Scope, SmoothingChannels, TensorView } from '../messages';
 import { getInt, getParam, setParam } from '../state';
 import { renderChannels } from '../ui/channels';
 import { $, el } from '../ui/dom';
@@ -23,6 +23,8 @@ export class WeightPanels {
   /** Settings of the last completed activation run (the worker keeps its results for every matrix). */
   private measured: string | null = null;
   private actProgress = new ProgressView($('#act-progress-host'), 'act-progress');
+  private smoothing: SmoothingChannels | null = null;
+  private smoothProgress = new ProgressView($('#smooth-progress-host'), 'smooth-progress');
   private histProgress = new ProgressView($('#histogram-progress-host'), 'histogram-progress');
   private outProgress = new ProgressView($('#outliers-progress-host'), 'outliers-progress');
   private nf4Progress = new ProgressView($('#nf4-progress-host'), 'nf4-progress');
@@ -49,6 +51,7 @@ export class WeightPanels {
     $('#outlier-k').addEventListener('change', () => void this.drawChannels());
     $('#nf4-block').addEventListener('change', () => void this.drawNf4());
     $('#act-run').addEventListener('click', () => void this.drawActivations());
+    $('#smooth-run').addEventListener('click', () => void this.drawSmoothing());
     let timer = 0;
     window.addEventListener('resize', () => {
       clearTimeout(timer);
@@ -56,6 +59,7 @@ export class WeightPanels {
         this.redrawHistogram();
         this.redrawChannels();
         this.redrawActivations();
+        this.redrawSmoothing();
         this.redrawNf4();
       }, 150);
     });
@@ -67,6 +71,14 @@ export class WeightPanels {
     this.measured = null;
     $('#act-chart').replaceChildren();
     $('#act-caption').textContent = '';
+    this.clearSmoothing();
+  }
+
+  private clearSmoothing(): void {
+    this.smoothing = null;
+    $('#smooth-before').replaceChildren();
+    $('#smooth-after').replaceChildren();
+    $('#smooth-caption').textContent = '';
   }
 
   async showTensor(): Promise<void> {
@@ -236,6 +248,46 @@ export class WeightPanels {
       `also outliers in the weights: ${listChannels(both)} · rule: absmax > ${a.outlierK} × median channel absmax`;
     caption.dataset.tokens = String(a.tokens);
     caption.dataset.channels = String(a.colAbsmax.length);
+  }
+
+  /** The selected matrix's input before and after SmoothQuant, with LLM.int8()'s float columns. */
+  async drawSmoothing(): Promise<void> {
+    const tensor = this.app.tensor;
+    if (!tensor) return;
+    this.clearSmoothing();
+    const args = { tensor, alpha: num('#smooth-alpha'), threshold: num('#smooth-threshold'), tokens: Number(($('#smooth-tokens') as HTMLSelectElement).value), dataUrl: new URL('data/moby-dick/', location.href).href };
+    const title = `SmoothQuant on ${tensor}'s input`;
+    const button = $('#smooth-run') as HTMLButtonElement;
+    button.disabled = true;
+    try {
+      const s = await this.run(this.smoothProgress, $('#outliers-panel'), title, () => this.app.client.startCall('smoothingStats', args, this.smoothProgress.listener(title)));
+      if (!s || s.tensor !== this.app.tensor) return;
+      this.smoothing = s;
+      this.redrawSmoothing();
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  redrawSmoothing(): void {
+    const s = this.smoothing;
+    if (!s) return;
+    const before = $('#smooth-before');
+    const after = $('#smooth-after');
+    // The dashed rule of renderChannels sits at k × median: k chosen so that it is the threshold.
+    const sorted = [...s.absmax].sort((a, b) => a - b);
+    const median = sorted[sorted.length >> 1] || 1;
+    renderChannels(before, { absmax: s.absmax, rms: s.absmax, outliers: s.outliers, k: s.threshold / median, metric: 'absmax', what: 'input before smoothing' }, before.clientWidth);
+    renderChannels(after, { absmax: s.smoothedAbsmax, rms: s.smoothedAbsmax, outliers: [], k: 1, metric: 'absmax', what: `input after SmoothQuant α=${s.alpha}` }, after.clientWidth);
+    const peak = (v: number[]) => Math.max(...v);
+    const caption = $('#smooth-caption');
+    caption.textContent =
+      `${s.tensors.join(', ')} read this input. Over ${s.tokens} tokens of ${s.text}: largest channel max ${peak(s.absmax).toPrecision(4)} before, ` +
+      `${peak(s.smoothedAbsmax).toPrecision(4)} after SmoothQuant α=${s.alpha} · LLM.int8() at threshold ${s.threshold} keeps ${s.outliers.length} of ${s.absmax.length} columns in float: ${listChannels(s.outliers)}`;
+    Object.assign(caption.dataset, { outliers: JSON.stringify(s.outliers), threshold: String(s.threshold), alpha: String(s.alpha), tokens: String(s.tokens) });
+    before.dataset.values = JSON.stringify(s.absmax);
+    after.dataset.values = JSON.stringify(s.smoothedAbsmax);
+    after.dataset.factors = JSON.stringify(s.factors);
   }
 
   async drawNf4(): Promise<void> {

@@ -2,12 +2,13 @@
 // exportQuantized): format comparison, side-by-side generation and export. The base is the
 // open checkpoint as loaded — for the default model, the Q4_1 checkpoint dequantized.
 import { CancelledError, kindOf, LabError, RuntimeError } from '../errors';
-import { type ActivationChannels, type Activations, type DeviceChoice, type EvalDevice, type EvalKvCache, type EvalProtocol, type ExportFile, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
+import { type ActivationChannels, type ActivationSetup, type Activations, type DeviceChoice, type EvalDevice, type EvalKvCache, type EvalProtocol, type ExportFile, type GenerationSide, type KvCache, type Method, type MethodRun, type Methods, presetLabel, type Progress, type QuantizeResult, type QuantManifest, type TensorError, type TypeMix } from '../messages';
 import { type ActivationStats, coreVersion, type EvalResult, evalText, exportQuantized, type GenerateResult, GpuLabModel, LabEval, LabModel, parseTarget, type ProbeResult, type QuantScheme } from '../pkg/quantlab.js';
 import { download } from '../source';
 import { type Ctx, requireModel } from './context';
 import { evalDevice, measureOnGpu } from './gpu-eval';
 import { storeForOffline } from './offline';
+import { actRequest, type ActRequest, cachedActRow } from './act-eval';
 import { hasTasks, runTaskChecks, suiteText } from './tasks';
 
 type Args<M extends keyof Methods> = Methods[M]['args'];
@@ -132,13 +133,15 @@ interface CompareItem {
  * `device` `webgpu` evaluates on the GPU (worker/gpu-eval.ts) until WebGPU fails; the rows after
  * that run on the CPU and a step's `deviceNote` says why.
  */
-export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32', tasks = null, device: requested = 'cpu', loseDeviceAfter }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
+export async function compareFormats({ formats, presets = [], ctx: windowCtx, maxWindows, dataUrl, saved, kvCache = 'f32', tasks = null, device: requested = 'cpu', loseDeviceAfter, activations = null }: Args<'compareFormats'>, ctx: Ctx<'compareFormats'>): Promise<QuantManifest[]> {
   // A bad suite file fails before the model is read.
   const suite = tasks ? await suiteText(tasks) : null;
   const rt = await getRuntime(ctx);
   const text = await loadEvalText(dataUrl, ctx);
+  const act = activations ? await actRequest(activations, dataUrl, ctx) : null;
   const items: CompareItem[] = [...formats.map((target) => ({ target, mix: 'pure' as const })), ...presets.map((target) => ({ target, mix: 'llama.cpp' as const }))];
-  const per = suite ? 3 : 2;
+  // Steps per item: quantize, evaluate, [activations], [task checks].
+  const per = 2 + (act ? 1 : 0) + (suite ? 1 : 0);
   const steps = items.length * per;
   const manifests: QuantManifest[] = [];
   const device = evalDevice(requested, kvCache, loseDeviceAfter);
@@ -148,8 +151,11 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
     const label = mix === 'pure' ? scheme.name : presetLabel(scheme.name);
     // A saved row with this suite's task checks, else one with the perplexity alone.
     const hit = (suite && cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, (m) => hasTasks(m, suite), kvCache, device.used)) || cachedResult(saved, rt.sha256, label, windowCtx, maxWindows, undefined, kvCache, device.used);
-    if (hit && (!suite || hasTasks(hit, suite))) {
-      manifests.push(hit);
+    const actHit = activations ? cachedActRow(saved, rt.sha256, label, activations, windowCtx, maxWindows, kvCache) : undefined;
+    const actStep = { step: per * i + 2, steps, label: `Evaluate ${label} with quantized activations` };
+    if (hit && (!suite || hasTasks(hit, suite)) && (!act || actHit)) {
+      manifests.push(hit, ...(actHit ? [actHit] : []));
+      if (actHit) ctx.progress('evaluate', 1, 1, { ...actStep, label: `${actHit.result.format}: saved result`, manifest: actHit, cached: true });
       ctx.progress('evaluate', 1, 1, { step: per * i + per - 1, steps, label: `${label}: saved result`, manifest: hit, cached: true });
       continue;
     }
@@ -162,12 +168,19 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
       const protocolOpts = { ctx: windowCtx, maxWindows, kvCache };
       let manifest = hit ? withoutStoreKey(hit) : device.used === 'webgpu' ? await measureOnGpu(device, rt, model, row, text, protocolOpts, ctx, evalStep) : measure(rt, model, row, text, protocolOpts, ctx, evalStep);
       ctx.progress('evaluate', 1, 1, { ...evalStep, manifest, cached: hit !== undefined });
+      let actManifest: QuantManifest | undefined;
+      if (act && activations) {
+        const row = { label, scheme: scheme.scheme, mix, activations: { setup: activations, ...act } };
+        actManifest = actHit ?? measure(rt, model, row, text, { ctx: windowCtx, maxWindows, kvCache }, ctx, actStep);
+        ctx.progress('evaluate', 1, 1, { ...actStep, manifest: actManifest, cached: actHit !== undefined });
+      }
       if (suite) {
-        const taskStep = { step: per * i + 2, steps, label: `Task checks: ${label}` };
+        const taskStep = { step: per * i + per - 1, steps, label: `Task checks: ${label}` };
         manifest = { ...manifest, result: { ...manifest.result, tasks: runTaskChecks(rt, model, label, suite, ctx, taskStep) } };
         ctx.progress('evaluate', 1, 1, { ...taskStep, manifest });
       }
-      manifests.push(manifest);
+      // Each format's weights-only row, then its row with quantized activations.
+      manifests.push(manifest, ...(actManifest ? [actManifest] : []));
     } finally {
       if (mix !== 'pure') model.free();
     }
@@ -187,6 +200,8 @@ export interface RowIdentity {
   scheme: QuantScheme;
   mix: TypeMix;
   method?: MethodRun;
+  /** Measure the row with its activations quantized (the last of `LabEval.run`'s rows). */
+  activations?: { setup: ActivationSetup } & ActRequest;
 }
 
 /** The protocol options of one evaluation (the Compare panel's). */
@@ -208,7 +223,8 @@ export function measure<M extends Method>(rt: Runtime, model: LabModel, row: Row
   let run: EvalResult;
   try {
     evaluation.add(model);
-    run = wasmCall(`evaluating ${row.label}`, () => evaluation.run(text, runOpts(protocolOpts), reporter(ctx, 'evaluate', evalStep)));
+    const opts = { ...runOpts(protocolOpts), ...(row.activations ? { activations: row.activations.opts } : {}) };
+    run = wasmCall(`evaluating ${row.label}`, () => evaluation.run(text, opts, reporter(ctx, 'evaluate', evalStep)));
   } finally {
     evaluation.free();
   }
@@ -223,10 +239,13 @@ export function manifestFrom(rt: Runtime, model: LabModel, row: RowIdentity, run
   if (!report) throw new LabError(`the ${row.label} model has no quantization report`);
   // A quantized KV cache puts the base with that cache between the f32-cache base (the reference
   // of KL, top-1 and the paired statistics) and the model (LabEval.run's docs).
-  const expected = run.kvCache === 'f32' ? 2 : 3;
+  // Quantized activations add the model with them after it (LabEval.run's docs, act_eval.rs).
+  const expected = (run.kvCache === 'f32' ? 2 : 3) + (row.activations ? 1 : 0);
   const base = run.results[0];
   const quantized = run.results[expected - 1];
   if (!base || !quantized || run.results.length !== expected) throw new LabError(`evaluating ${row.label} gave ${run.results.length} results, not ${expected}`);
+  // The row's activation format is recorded with its whole setup (result.activations) below.
+  const { activations: _, ...measured } = quantized;
   const protocol: EvalProtocol = {
     protocol: run.protocol,
     ctx: run.ctx,
@@ -252,8 +271,8 @@ export function manifestFrom(rt: Runtime, model: LabModel, row: RowIdentity, run
     },
     protocol,
     result: {
-      ...quantized,
-      format: row.label,
+      ...measured,
+      format: run.actLabel ? `${row.label}, ${run.actLabel}${row.activations?.setup.threshold !== undefined ? ` (threshold ${row.activations.setup.threshold})` : ''}` : row.label,
       scheme: row.scheme,
       bitsPerWeight: report.bitsPerWeight,
       bytes: report.bytesAfter,
@@ -264,6 +283,8 @@ export function manifestFrom(rt: Runtime, model: LabModel, row: RowIdentity, run
       byType: report.byType,
       mix: row.mix,
       ...(row.method ? { method: row.method } : {}),
+      ...(row.activations && run.actLabel ? { activations: { ...row.activations.setup, label: run.actLabel, weights: row.label, calibration: row.activations.calibration } } : {}),
+      kvBytesPerToken: rt.base.kvCacheBytes(run.kvCache, 1),
     },
   };
 }
