@@ -335,6 +335,8 @@ format_tests! {
     default_model_as_int8_channel_matches_cpu => "int8-sym-channel", "int8-sym-channel (dedicated)";
     default_model_as_int4_asym_g64_matches_cpu => "int4-asym-g64", "int4-asym-g64 (dedicated)";
     default_model_as_nf4_matches_cpu => "nf4", "nf4-b64 (dedicated)";
+    default_model_as_fp8_e4m3_matches_cpu => "fp8-e4m3-channel", "fp8-e4m3-channel (dedicated)";
+    default_model_as_fp8_e5m2_matches_cpu => "fp8-e5m2-tensor", "fp8-e5m2-tensor (dedicated)";
 }
 
 fn quantlab(args: &[&str]) -> std::process::Output {

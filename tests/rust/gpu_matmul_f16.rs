@@ -95,6 +95,10 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
         ("int8-sym-channel", block32, "(dedicated)"),
         ("int4-asym-g64", &[(1, 576), (37, 128)], "(dedicated)"),
         ("nf4", &[(1, 576), (37, 128)], "(dedicated)"),
+        ("int4-sym-tensor", &[(1, 576), (37, 96)], "int4-sym-tensor (dedicated)"),
+        ("int8-asym-tensor", &[(37, 96)], "int8-asym-tensor (dedicated)"),
+        ("fp8-e4m3-channel", &[(1, 576), (37, 77)], "fp8-e4m3-channel (dedicated)"),
+        ("fp8-e5m2-tensor", &[(1, 576), (37, 96)], "fp8-e5m2-tensor (dedicated)"),
         ("int3-asym-g32", &[(1, 576), (37, 96)], "generic"),
     ];
     for &(format, shapes, expect_label) in cases {

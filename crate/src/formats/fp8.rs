@@ -42,7 +42,8 @@ pub enum Fp8Format {
 }
 
 impl Fp8Format {
-    const fn mant_bits(self) -> u32 {
+    /// Mantissa bits (3 or 2): the GPU kernel's `MANT_BITS` override.
+    pub const fn mant_bits(self) -> u32 {
         match self {
             Fp8Format::E4M3 => 3,
             Fp8Format::E5M2 => 2,

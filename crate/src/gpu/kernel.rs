@@ -71,6 +71,8 @@ pub enum Kernel {
     MatmulInt,
     /// `matmul_codebook.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl` (NF4/FP4, override BLOCK).
     MatmulCodebook,
+    /// `matmul_fp8.wgsl` + `matmul_common.wgsl` (FP8 E4M3/E5M2, override MANT_BITS).
+    MatmulFp8,
 }
 
 /// The three modules of a matmul kernel (see the module docs).
@@ -131,6 +133,8 @@ pub mod overrides {
     pub const GROUP_SIZE: &str = "GROUP_SIZE";
     pub const ASYM: &str = "ASYM";
     pub const BLOCK: &str = "BLOCK";
+    /// matmul_fp8.wgsl
+    pub const MANT_BITS: &str = "MANT_BITS";
 }
 
 /// What a pipeline is compiled from: the key of [`GpuContext`]'s pipeline cache (override values
@@ -225,6 +229,7 @@ matmul_kernels! {
     MatmulQ2K => "matmul_q2_k.wgsl" + "matmul_dot32.wgsl",
     MatmulInt => "matmul_int.wgsl",
     MatmulCodebook => "matmul_codebook.wgsl" + "matmul_table16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
+    MatmulFp8 => "matmul_fp8.wgsl",
 }
 
 impl Kernel {
