@@ -462,6 +462,15 @@ fn a_matrix_over_the_binding_limit_is_split_into_row_ranges() {
         check_products(&small, "split q8_0", &m, &g, n, 0.0);
     }
     check_gather(&small, "split q8_0", &m, &g, false, false);
+    // A per-tensor scale (and zero point) is one shared array every range binds whole.
+    for format in ["fp8-e4m3-tensor", "int8-asym-tensor"] {
+        let m = matrix(format, 70, 576, 9);
+        let g = pollster::block_on(GpuMatrix::upload(&small, "split", &m)).expect("split upload");
+        assert!(g.kernel_label().contains("(dedicated), split into 10 row ranges"), "{}", g.kernel_label());
+        check_products(&small, &format!("split {format}"), &m, &g, 1, 0.0);
+        check_products(&small, &format!("split {format}"), &m, &g, 7, 0.0);
+        check_gather(&small, &format!("split {format}"), &m, &g, false, false);
+    }
 }
 
 #[test]
