@@ -1,5 +1,6 @@
 // matmul_int.wgsl — quantlab INT4/INT8 (formats/int.rs), symmetric or asymmetric, one f32 scale
-// (and zero point) per group of GROUP_SIZE values along a row (per channel: GROUP_SIZE = cols).
+// (and zero point) per group of GROUP_SIZE values along a row (per channel and per tensor:
+// GROUP_SIZE = cols).
 // Concatenated with matmul_common.wgsl (entry points gemv, gemm, gather_rows; bindings 0 and 4..7
 // and the override WG_SIZE are documented there).
 //
@@ -12,7 +13,9 @@
 //   @binding(2) w_s : storage, read array<u32> — per row: one f32 scale per group (bits; already
 //                     f16-rounded for group schemes), then, asymmetric only, the zero points,
 //                     4 bytes per word (group g in byte g % 4 of word groups + g / 4).
-//                     stride_s = groups (+ ceil(groups / 4) asym), groups = cols / GROUP_SIZE.
+//                     stride_s = groups (+ ceil(groups / 4) asym), groups = cols / GROUP_SIZE;
+//                     per tensor (GROUP_SIZE = cols) the one scale (and zero) is stored once and
+//                     stride_s = 0: every row reads words 0 (and 1).
 //                     Symmetric codes are offset binary: zero = 2^(BITS−1).
 // Override constants:
 //   BITS (u32, 4 or 8), GROUP_SIZE (u32, a multiple of 8 dividing cols), ASYM (bool).

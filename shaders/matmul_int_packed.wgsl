@@ -17,7 +17,8 @@
 //                     g in half g % 2 of word g / 2; one f32 word instead when the row is one group:
 //                     per-channel scales are f32), then, asymmetric only, the zero points, ZB bits
 //                     each (ZB = 2 for INT2, 4 for INT3, 8 above), 32 / ZB per word.
-//                     stride_s = scale words + ceil(groups · ZB / 32) (asym), groups = cols / GROUP_SIZE.
+//                     stride_s = scale words + ceil(groups · ZB / 32) (asym), groups = cols / GROUP_SIZE;
+//                     per tensor: one row's words, stride_s = 0 (every row reads them).
 //                     Symmetric codes are offset binary: zero = 2^(BITS−1).
 // Override constants:
 //   BITS (u32, 2, 3, 5, 6 or 7), GROUP_SIZE (u32, a multiple of 8 dividing cols), ASYM (bool).

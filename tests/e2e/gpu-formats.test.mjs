@@ -34,6 +34,10 @@ const FORMATS = [
   // INT3: codes across u32 word boundaries (matmul_int_packed.wgsl).
   ['int3-asym-g64', 'int3-asym-g64 (dedicated)'],
   ['nf4', 'nf4-b64 (dedicated)'],
+  // FP8 (both variants, both scale granularities between them) and per-tensor INT: ~6 s each.
+  ['fp8-e4m3-channel', 'fp8-e4m3-channel (dedicated)'],
+  ['fp8-e5m2-tensor', 'fp8-e5m2-tensor (dedicated)'],
+  ['int4-sym-tensor', 'int4-sym-tensor (dedicated)'],
 ];
 
 test('every dedicated-kernel format: WebGPU greedy tokens equal the CPU tokens in Chromium', { timeout: 1_800_000 }, async () => {

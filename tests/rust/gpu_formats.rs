@@ -43,6 +43,13 @@ fn check_one_layer(format: &str, kernels: &[&str]) {
     check_against_cpu(&q, &prompt, 8, &label, kernels);
 }
 
+/// Per-tensor INT: the INT kernel with one scale (and zero point) for the matrix.
+#[test]
+fn one_layer_as_int_per_tensor_matches_cpu() {
+    check_one_layer("int8-asym-tensor", &["int8-asym-tensor (dedicated)"]);
+    check_one_layer("int4-sym-tensor", &["int4-sym-tensor (dedicated)"]);
+}
+
 #[test]
 fn one_layer_as_iq4_nl_matches_cpu() {
     check_one_layer("iq4_nl", &["IQ4_NL (dedicated)"]);

@@ -338,6 +338,8 @@ format_tests! {
     default_model_as_int3_asym_g64_matches_cpu => "int3-asym-g64", "int3-asym-g64 (dedicated)";
     default_model_as_int2_asym_g32_matches_cpu => "int2-asym-g32", "int2-asym-g32 (dedicated)";
     default_model_as_nf4_matches_cpu => "nf4", "nf4-b64 (dedicated)";
+    default_model_as_fp8_e4m3_matches_cpu => "fp8-e4m3-channel", "fp8-e4m3-channel (dedicated)";
+    default_model_as_fp8_e5m2_matches_cpu => "fp8-e5m2-tensor", "fp8-e5m2-tensor (dedicated)";
 }
 
 fn quantlab(args: &[&str]) -> std::process::Output {

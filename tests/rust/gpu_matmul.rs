@@ -282,6 +282,73 @@ fn int2_int3_and_int5_to_7_match_cpu() {
     check_format("int7-asym-channel", &[(37, 88)], "(dedicated)");
 }
 
+/// Per-tensor INT runs the INT kernels with its one scale (and zero point) read at stride 0.
+#[test]
+fn int_per_tensor_matches_cpu() {
+    check_format("int4-sym-tensor", &[(37, 576)], "int4-sym-tensor (dedicated)");
+    check_format("int8-asym-tensor", &[(9, 88)], "int8-asym-tensor (dedicated)");
+    check_format("int3-asym-tensor", &[(9, 88)], "int3-asym-tensor (dedicated)");
+    check_format("int2-sym-tensor", &[(37, 96)], "int2-sym-tensor (dedicated)");
+}
+
+/// FP8 rows of any length (K = 5, 77: rows end mid-chunk; 96: mid-vec4), per tensor (one scale
+/// read at stride 0) and per channel.
+#[test]
+fn fp8_matches_cpu() {
+    check_format("fp8-e4m3-channel", &[(1, 576), (37, 96)], "fp8-e4m3-channel (dedicated)");
+    check_format("fp8-e4m3-tensor", &[(33, 5)], "fp8-e4m3-tensor (dedicated)");
+    check_format("fp8-e5m2-channel", &[(9, 77)], "fp8-e5m2-channel (dedicated)");
+    check_format("fp8-e5m2-tensor", &[(70, 96)], "fp8-e5m2-tensor (dedicated)");
+}
+
+/// Every finite FP8 code of both variants (subnormals, ±0, the largest), one row each at scale 1:
+/// the kernel's decoding (built from the codes' bits) must give ml_dtypes' values bit for bit
+/// (`tests/fixtures/fp8/decode_*.f32.bin`, scripts/dev/make_fp8_goldens.py), and the products of
+/// every GEMV strategy must match the CPU. A code that is not finite sends the tensor to the
+/// generic path (the kernel's decoding assumes finite codes; the quantizer never writes others).
+#[test]
+fn fp8_kernel_decodes_every_finite_code_like_ml_dtypes() {
+    use quantlab::formats::fp8::{Fp8Format, Fp8Tensor};
+    use quantlab::formats::QuantizedTensor;
+    let Some(gpu) = gpu() else { return };
+    for (format, name, finite) in [
+        (Fp8Format::E4M3, "e4m3", (|c: u8| c & 0x7F != 0x7F) as fn(u8) -> bool),
+        (Fp8Format::E5M2, "e5m2", |c: u8| c & 0x7C != 0x7C),
+    ] {
+        let golden = crate::int_fp8::read_f32("fp8", &format!("decode_{name}.f32.bin"));
+        let codes: Vec<u8> = (0..=255u8).filter(|&c| finite(c)).collect();
+        let tensor = |data: Vec<u8>| {
+            let cols = data.len();
+            let scheme = QuantScheme::parse(&format!("fp8-{name}-tensor")).unwrap();
+            let t = Fp8Tensor {
+                scheme,
+                shape: TensorShape::new(1, cols),
+                format,
+                group_len: cols,
+                data,
+                scales: vec![1.0],
+            };
+            Matrix::from_quantized(QuantizedTensor::Fp8(t)).unwrap()
+        };
+        let m = tensor(codes.clone());
+        let g = pollster::block_on(GpuMatrix::upload(gpu, name, &m)).expect("upload");
+        assert!(g.kernel_label().contains("(dedicated)"), "{name}: {}", g.kernel_label());
+        let got = gpu_gather(gpu, &g, &[0]);
+        for (&c, v) in codes.iter().zip(&got) {
+            let want = golden[c as usize];
+            assert_eq!(v.to_bits(), want.to_bits(), "{name} code {c:#04x}: gpu {v} vs ml_dtypes {want}");
+        }
+        for strategy in GemvStrategy::supported(gpu) {
+            let g = pollster::block_on(GpuMatrix::upload_with(gpu, name, &m, MatmulSetup::f32(strategy))).unwrap();
+            check_products(gpu, &format!("{name} every code, gemv {}", strategy.label()), &m, &g, 1, 0.0);
+        }
+        let not_finite = (0..=255u8).find(|&c| !finite(c)).unwrap();
+        let g = pollster::block_on(GpuMatrix::upload(gpu, name, &tensor(vec![0x38, not_finite, 0x01, 0x80])))
+            .expect("upload");
+        assert!(g.kernel_label().contains("generic"), "{name}: {}", g.kernel_label());
+    }
+}
+
 #[test]
 fn nf4_matches_cpu_with_and_without_double_quant() {
     check_format("nf4", &[(1, 576), (37, 576), (70, 128)], "(dedicated)");
@@ -293,8 +360,8 @@ fn nf4_matches_cpu_with_and_without_double_quant() {
 fn other_formats_take_the_generic_f16_path() {
     // Rows of 100 INT3 codes are not whole 8-code chunks.
     check_format("int3-sym-channel", &[(37, 100)], "→ f16 (generic dequantize path)");
-    check_format("int4-sym-tensor", &[(37, 96)], "generic");
-    check_format("fp8-e4m3-channel", &[(37, 96)], "generic");
+    // The INT kernels decode whole 8-code chunks: rows must be whole chunks.
+    check_format("int4-sym-tensor", &[(37, 36)], "generic");
     // Blocks of 64 straddle rows of 96: the per-row kernel can't index them.
     check_format("nf4-b64", &[(37, 96)], "generic");
 }
@@ -305,9 +372,9 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
     // Row counts around each strategy's rows per workgroup (64 / threads, 8·SG_ROWS,
     // 64·ROWS_PER_THREAD), a single row, and K shorter than one subgroup's stride (8 lanes × 8
     // values) or not a multiple of 8.
-    // The subgroup GEMV takes 4 chunks per lane and step for INT (2 for the others): K = 88 and
-    // 80 end on 3 and 2 chunks, through the per-chunk and per-pair scale paths of int4-asym-g8
-    // (11 code words per row, padded to 12) and int4-sym-g16; f32 at K = 577 ends on 1. gemv_rows
+    // The subgroup GEMV takes 4 chunks per lane and step for INT and FP8 (2 for the others): K = 88
+    // and 80 end on 3 and 2 chunks, through the per-chunk and per-pair scale paths of int4-asym-g8
+    // (11 code words per row, padded to 12), int4-sym-g16 and FP8's half-vec4 dot8_row; f32 at K = 577 ends on 1. gemv_rows
     // walks K the same way (runs of 4 for INT at 16 rows/thread): 1031 rows (past 1024, not a
     // multiple of 4) and 259 rows end mid-thread and mid-workgroup on odd chunk counts.
     for (format, rows, cols) in [
@@ -318,6 +385,7 @@ fn every_gemv_strategy_covers_rows_past_its_workgroup() {
         ("f32", 3, 80),
         ("int4-asym-g8", 9, 88),
         ("int4-sym-g16", 9, 80),
+        ("fp8-e5m2-tensor", 9, 88),
         ("int4-asym-g8", 1031, 88),
         ("int3-asym-g8", 65, 88),
         ("int7-sym-g16", 9, 80),
@@ -433,6 +501,15 @@ fn a_matrix_over_the_binding_limit_is_split_into_row_ranges() {
         check_products(&small, "split q8_0", &m, &g, n, 0.0);
     }
     check_gather(&small, "split q8_0", &m, &g, false, false);
+    // A per-tensor scale (and zero point) is one shared array every range binds whole.
+    for format in ["fp8-e4m3-tensor", "int8-asym-tensor"] {
+        let m = matrix(format, 70, 576, 9);
+        let g = pollster::block_on(GpuMatrix::upload(&small, "split", &m)).expect("split upload");
+        assert!(g.kernel_label().contains("(dedicated), split into 10 row ranges"), "{}", g.kernel_label());
+        check_products(&small, &format!("split {format}"), &m, &g, 1, 0.0);
+        check_products(&small, &format!("split {format}"), &m, &g, 7, 0.0);
+        check_gather(&small, &format!("split {format}"), &m, &g, false, false);
+    }
 }
 
 #[test]

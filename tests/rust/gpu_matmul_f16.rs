@@ -100,6 +100,10 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
         ("int3-asym-g32", &[(1, 576), (37, 96)], "(dedicated)"),
         ("int2-sym-g64", &[(37, 128)], "(dedicated)"),
         ("int3-sym-channel", &[(37, 100)], "generic"),
+        ("int4-sym-tensor", &[(1, 576), (37, 96)], "int4-sym-tensor (dedicated)"),
+        ("int8-asym-tensor", &[(37, 96)], "int8-asym-tensor (dedicated)"),
+        ("fp8-e4m3-channel", &[(1, 576), (37, 77)], "fp8-e4m3-channel (dedicated)"),
+        ("fp8-e5m2-tensor", &[(1, 576), (37, 96)], "fp8-e5m2-tensor (dedicated)"),
     ];
     for &(format, shapes, expect_label) in cases {
         for (i, &(rows, cols)) in shapes.iter().enumerate() {

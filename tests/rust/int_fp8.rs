@@ -16,7 +16,7 @@ fn read(family: &str, name: &str) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn read_f32(family: &str, name: &str) -> Vec<f32> {
+pub(crate) fn read_f32(family: &str, name: &str) -> Vec<f32> {
     read(family, name).chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
 }
 

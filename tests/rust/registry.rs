@@ -160,6 +160,7 @@ fn quantlab_formats_lists_the_registry() {
 
 #[cfg(feature = "gpu")]
 mod gpu {
+    use quantlab::formats::fp8::Fp8Format;
     use quantlab::formats::registry::{
         self, AbsmaxStorage, DedicatedKernel, FixedLayout, GpuKernel, GpuRule, GranularityKind, FORMATS,
     };
@@ -181,6 +182,7 @@ mod gpu {
             Layout::Fixed(fixed) => DedicatedKernel::Fixed(fixed),
             Layout::Int { .. } => DedicatedKernel::Int,
             Layout::Codebook { .. } => DedicatedKernel::Codebook,
+            Layout::Fp8 { .. } => DedicatedKernel::Fp8,
         }
     }
 
@@ -237,12 +239,14 @@ mod gpu {
     /// Q3_K's scales in whole words (+1.8 %), INT4/INT8 group scales
     /// stored as f32 instead of f16 (+5.9 % for int4-g64), a double-quantized absmax decoded to
     /// f32 at upload (+9.1 % for nf4-b64-dq); INT2/3/5/6/7 (f16 scales, zero points at 2/4/8 bits)
-    /// and everything else within 1 %. The decode-only types: the test above.
+    /// and everything else within 1 % (FP8 and per-tensor INT: none, their one scale stored once,
+    /// not per row). The decode-only types: the test above.
     #[test]
     fn dedicated_kernels_keep_the_packed_size_on_the_device() {
         // Besides the registry's names, the INT widths whose codes cross word boundaries.
-        let widths = ["int2-asym-g32", "int3-sym-channel", "int5-asym-g64", "int6-sym-g32", "int7-sym-g128"]
-            .map(|n| (registry::entry(Family::of(&parse(n))).unwrap(), n));
+        let widths =
+            ["int2-asym-g32", "int3-sym-channel", "int3-asym-tensor", "int5-asym-g64", "int6-sym-g32", "int7-sym-g128"]
+                .map(|n| (registry::entry(Family::of(&parse(n))).unwrap(), n));
         for (e, name) in names().into_iter().chain(widths) {
             let scheme = parse(name);
             if !matches!(registry::gpu_kernel(&scheme, SHAPE), GpuKernel::Dedicated(_)) {
@@ -274,7 +278,7 @@ mod gpu {
     fn dedicated_kernels_fall_back_to_generic_where_the_registry_says() {
         for (name, shape) in [
             ("int3-sym-channel", TensorShape::new(16, 36)),
-            ("int8-sym-tensor", SHAPE),
+            ("int8-sym-tensor", TensorShape::new(16, 36)),
             ("int8-sym-channel", TensorShape::new(16, 36)),
             ("nf4-b64", TensorShape::new(16, 96)),
         ] {
@@ -285,5 +289,10 @@ mod gpu {
         assert_eq!(layout_of("int3-asym-g64", SHAPE), Layout::Int { bits: 3, group: 64, asym: true });
         assert_eq!(layout_of("int2-sym-channel", SHAPE), Layout::Int { bits: 2, group: 512, asym: false });
         assert_eq!(layout_of("int8-asym-channel", SHAPE), Layout::Int { bits: 8, group: 512, asym: true });
+        assert_eq!(layout_of("int4-sym-tensor", SHAPE), Layout::Int { bits: 4, group: 512, asym: false });
+        // FP8 runs any row length.
+        for (name, format) in [("fp8-e4m3-tensor", Fp8Format::E4M3), ("fp8-e5m2-channel", Fp8Format::E5M2)] {
+            assert_eq!(layout_of(name, TensorShape::new(3, 5)), Layout::Fp8 { format }, "{name}");
+        }
     }
 }

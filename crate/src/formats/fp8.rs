@@ -30,6 +30,8 @@
 //! `code = encode_saturating(x / s)`, `x̂ = decode(code) · s`. An all-zero group gets `s = 0`,
 //! codes for ±0 and reconstructs exactly. Storage: one byte per weight + 4 bytes (f32) per scale.
 
+use std::sync::OnceLock;
+
 use super::int::sort_unique;
 use super::scheme::{Granularity, QuantScheme, ValueType};
 use super::tensor::{check_input, group_index, QuantError, TensorShape};
@@ -42,7 +44,8 @@ pub enum Fp8Format {
 }
 
 impl Fp8Format {
-    const fn mant_bits(self) -> u32 {
+    /// Mantissa bits (3 or 2): the GPU kernel's `MANT_BITS` override.
+    pub const fn mant_bits(self) -> u32 {
         match self {
             Fp8Format::E4M3 => 3,
             Fp8Format::E5M2 => 2,
@@ -94,6 +97,18 @@ impl Fp8Format {
             Fp8Format::E4M3 => decode_e4m3(code),
             Fp8Format::E5M2 => decode_e5m2(code),
         }
+    }
+
+    /// [`Self::decode`] of every code, computed once per process: the tensor decoders index it
+    /// instead of calling `powi` per weight (same values, bit for bit).
+    fn table(self) -> &'static [f32; 256] {
+        static E4M3: OnceLock<[f32; 256]> = OnceLock::new();
+        static E5M2: OnceLock<[f32; 256]> = OnceLock::new();
+        let cell = match self {
+            Fp8Format::E4M3 => &E4M3,
+            Fp8Format::E5M2 => &E5M2,
+        };
+        cell.get_or_init(|| std::array::from_fn(|c| self.decode(c as u8)))
     }
 
     /// Encodes with saturation of finite out-of-range values to ±max.
@@ -261,7 +276,8 @@ impl Fp8Tensor {
 
     /// `decode(code) · s`, row-major.
     pub fn dequantize(&self) -> Vec<f32> {
-        self.data.iter().enumerate().map(|(i, &c)| self.format.decode(c) * self.scales[self.group_of(i)]).collect()
+        let table = self.format.table();
+        self.data.iter().enumerate().map(|(i, &c)| table[usize::from(c)] * self.scales[self.group_of(i)]).collect()
     }
 
     /// Decodes row `row` into `out` (`out.len() == cols`), bit-identical to the same slice of
@@ -272,8 +288,9 @@ impl Fp8Tensor {
         let cols = self.shape.cols;
         assert!(row < self.shape.rows && out.len() == cols, "row {row} of {:?} into {} values", self.shape, out.len());
         let start = row * cols;
+        let table = self.format.table();
         for (j, (o, &c)) in out.iter_mut().zip(&self.data[start..start + cols]).enumerate() {
-            *o = self.format.decode(c) * self.scales[self.group_of(start + j)];
+            *o = table[usize::from(c)] * self.scales[self.group_of(start + j)];
         }
     }
 

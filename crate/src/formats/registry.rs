@@ -114,6 +114,8 @@ pub enum DedicatedKernel {
     Int,
     /// NF4/FP4 codebook with an absmax per block (the layout takes the block).
     Codebook,
+    /// FP8 E4M3/E5M2 codes with an f32 scale per tensor or row (the layout takes the variant).
+    Fp8,
 }
 
 /// When a family's dedicated kernel applies.
@@ -123,10 +125,10 @@ pub enum DedicatedKernel {
 pub enum GpuCondition {
     /// Always (ggml layouts: rows are whole blocks by construction).
     Always,
-    /// Rows a multiple of 8 and the group (the row, per channel) a multiple of 8 that divides the
-    /// row: the kernels decode whole 8-code chunks (a row then starts on a byte of the bit
-    /// stream; INT4/INT8 read 8 codes per word or two, INT2/3/5/6/7 across word boundaries) and
-    /// index groups within a row.
+    /// Rows a multiple of 8 and the group (the row, per channel or per tensor) a multiple of 8
+    /// that divides the row: the kernels decode whole 8-code chunks (a row then starts on a byte
+    /// of the bit stream; INT4/INT8 read 8 codes per word or two, INT2/3/5/6/7 across word
+    /// boundaries) and index groups within a row.
     IntWholeGroupsOf8,
     /// The block divides the row (bitsandbytes blocks run over the flattened tensor; the kernel
     /// indexes them per row).
@@ -216,6 +218,7 @@ const fn dedicated(layout: FixedLayout) -> GpuRule {
 }
 
 const INT_GPU: GpuRule = GpuRule::Dedicated { kernel: DedicatedKernel::Int, when: GpuCondition::IntWholeGroupsOf8 };
+const FP8_GPU: GpuRule = GpuRule::Dedicated { kernel: DedicatedKernel::Fp8, when: GpuCondition::Always };
 const CODEBOOK_GPU: GpuRule =
     GpuRule::Dedicated { kernel: DedicatedKernel::Codebook, when: GpuCondition::WholeBlocksPerRow };
 const GROUP_FALLBACKS: &[RowFallback] = &[RowFallback::SmallerGroup, RowFallback::KeepOrF16];
@@ -325,14 +328,14 @@ pub const FORMATS: &[FormatEntry] = {
     family(bnb(Nf4, DoubleQuant), "nf4[-b<N>]-dq", "nf4-b64-dq", "bitsandbytes NF4, absmax double-quantized to 8 bits").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("nf4-b64-dq", NotOffered)]),
     family(bnb(Fp4, Plain), "fp4[-b<N>]", "fp4-b64", "bitsandbytes FP4, f32 absmax per block of N (64 by default)").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("fp4", Offered)]),
     family(bnb(Fp4, DoubleQuant), "fp4[-b<N>]-dq", "fp4-b64-dq", "bitsandbytes FP4, absmax double-quantized to 8 bits").runs_on(CODEBOOK_GPU).falls_back(GROUP_FALLBACKS),
-    family(fp8(Fp8E4M3), "fp8-e4m3[-tensor|-channel]", "fp8-e4m3-tensor", "OCP FP8 E4M3 codes, f32 scale per tensor or channel").suggest(&[s("fp8-e4m3", Offered)]),
-    family(fp8(Fp8E5M2), "fp8-e5m2[-tensor|-channel]", "fp8-e5m2-tensor", "FP8 E5M2 codes, f32 scale per tensor or channel").suggest(&[s("fp8-e5m2", NotOffered)]),
+    family(fp8(Fp8E4M3), "fp8-e4m3[-tensor|-channel]", "fp8-e4m3-tensor", "OCP FP8 E4M3 codes, f32 scale per tensor or channel").runs_on(FP8_GPU).suggest(&[s("fp8-e4m3", Offered)]),
+    family(fp8(Fp8E5M2), "fp8-e5m2[-tensor|-channel]", "fp8-e5m2-tensor", "FP8 E5M2 codes, f32 scale per tensor or channel").runs_on(FP8_GPU).suggest(&[s("fp8-e5m2", NotOffered)]),
     family(int(Sym, Gk::Channel), "int{2..8}-sym-channel[-p<pct>|-mse]", "int8-sym-channel", "symmetric integer, f32 scale per output channel").runs_on(INT_GPU).suggest(&[s("int8-sym-channel", Offered), s("int4-sym-channel", NotOffered)]),
     family(int(Sym, Gk::Group), "int{2..8}-sym-g<N>[-p<pct>|-mse]", "int4-sym-g64", "symmetric integer, f16 scale per group of N inputs").runs_on(INT_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("int4-sym-g64", NotOffered)]),
     family(int(Asym, Gk::Group), "int{2..8}-asym-g<N>[-p<pct>|-mse]", "int4-asym-g128", "asymmetric integer, f16 scale and zero point per group of N inputs").runs_on(INT_GPU).falls_back(GROUP_FALLBACKS).suggest(&[s("int4-asym-g128", Offered), s("int3-asym-g64", NotOffered)]),
     family(int(Asym, Gk::Channel), "int{2..8}-asym-channel[-p<pct>|-mse]", "int8-asym-channel", "asymmetric integer, f32 scale and zero point per output channel").runs_on(INT_GPU),
-    family(int(Sym, Gk::Tensor), "int{2..8}-sym-tensor[-p<pct>|-mse]", "int8-sym-tensor", "symmetric integer, one f32 scale for the tensor"),
-    family(int(Asym, Gk::Tensor), "int{2..8}-asym-tensor[-p<pct>|-mse]", "int8-asym-tensor", "asymmetric integer, one f32 scale and zero point for the tensor"),
+    family(int(Sym, Gk::Tensor), "int{2..8}-sym-tensor[-p<pct>|-mse]", "int8-sym-tensor", "symmetric integer, one f32 scale for the tensor").runs_on(INT_GPU),
+    family(int(Asym, Gk::Tensor), "int{2..8}-asym-tensor[-p<pct>|-mse]", "int8-asym-tensor", "asymmetric integer, one f32 scale and zero point for the tensor").runs_on(INT_GPU),
     ggml(G::F16, "f16", "IEEE half precision").runs_on(dedicated(K::F16)),
     ggml(G::BF16, "bf16", "bfloat16"),
     ggml(G::F32, "f32", "IEEE single precision").runs_on(dedicated(K::F32)),
@@ -366,9 +369,8 @@ pub fn gpu_kernel(scheme: &QuantScheme, shape: TensorShape) -> GpuKernel {
         GpuCondition::Always => true,
         GpuCondition::IntWholeGroupsOf8 => {
             let group = match scheme.granularity {
-                Granularity::Channel => cols,
+                Granularity::Channel | Granularity::Tensor => cols,
                 Granularity::Group(g) => g as usize,
-                Granularity::Tensor => 0,
             };
             group > 0 && cols.is_multiple_of(8) && group.is_multiple_of(8) && cols.is_multiple_of(group)
         }

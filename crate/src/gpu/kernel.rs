@@ -78,6 +78,8 @@ pub enum Kernel {
     MatmulIntPacked,
     /// `matmul_codebook.wgsl` + `matmul_table16.wgsl` + `matmul_common.wgsl` (NF4/FP4, override BLOCK).
     MatmulCodebook,
+    /// `matmul_fp8.wgsl` + `matmul_common.wgsl` (FP8 E4M3/E5M2, override MANT_BITS).
+    MatmulFp8,
 }
 
 /// The three modules of a matmul kernel (see the module docs).
@@ -138,6 +140,8 @@ pub mod overrides {
     pub const GROUP_SIZE: &str = "GROUP_SIZE";
     pub const ASYM: &str = "ASYM";
     pub const BLOCK: &str = "BLOCK";
+    /// matmul_fp8.wgsl
+    pub const MANT_BITS: &str = "MANT_BITS";
 }
 
 /// What a pipeline is compiled from: the key of [`GpuContext`]'s pipeline cache (override values
@@ -236,6 +240,7 @@ matmul_kernels! {
     MatmulInt => "matmul_int.wgsl",
     MatmulIntPacked => "matmul_int_packed.wgsl" + "matmul_dot32.wgsl",
     MatmulCodebook => "matmul_codebook.wgsl" + "matmul_table16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
+    MatmulFp8 => "matmul_fp8.wgsl",
 }
 
 impl Kernel {

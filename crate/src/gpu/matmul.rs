@@ -286,12 +286,8 @@ impl GpuMatrix {
                             gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
                                 label: Some(&format!("{name} w{}", i + 1)),
                                 contents: bytemuck::cast_slice(&a.words),
-                                // Shared tables (row_words 0) are uniforms, see repack.rs.
-                                usage: if a.row_words == 0 {
-                                    wgpu::BufferUsages::UNIFORM
-                                } else {
-                                    wgpu::BufferUsages::STORAGE
-                                },
+                                // Binding 3 (the shared tables) is a uniform, see repack.rs.
+                                usage: if i == 2 { wgpu::BufferUsages::UNIFORM } else { wgpu::BufferUsages::STORAGE },
                             })
                         })
                         .collect::<Vec<_>>()

@@ -57,24 +57,33 @@
 //!                                                                     ggml's interleave undone)
 //!       w_s: per super-block 5 words:
 //!            | dmin:d | M3 S3 .. M0 S0 | .. | M15 S15 .. M12 S12 |  (ggml's scale bytes as stored)
-//! INT4/INT8 (formats/int.rs, sym or asym, per channel or per group of 8k values)
+//! INT4/INT8 (formats/int.rs, sym or asym, per tensor, per channel or per group of 8k values)
 //!       w_q: the stored bit stream (already row order, LSB first), each row padded with zero
 //!            words to a multiple of 4 (the subgroup GEMV reads it as vec4<u32>)
 //!       w_s: per row | s0 | s1 | ... | s(groups-1) | z3 z2 z1 z0 | ... |
 //!              f32 scale bits per group (f16-rounded values for group schemes), then (asym
 //!              only) the zero-point bytes, 4 per word
+//!            per tensor: | s | z | once for the matrix (shared, stride_s = 0: every row reads
+//!              words 0 and 1; the kernel's group of cols values makes g = 0)
 //! INT2/3/5/6/7 (repack/int_packed.rs, shaders/matmul_int_packed.wgsl; rows of whole 8-code chunks)
 //!       w_q: each row's cols·b/8 bytes of the stored bit stream as words (last one zero-padded):
 //!            codes cross word boundaries; INT3 is 3 words per 32 codes:
 //!            | c10 low 2 | c9 .. c0 | c21 low 1 | c20 .. c11 | c10 high 1 | c31 .. c22 | c21 high 2 |
 //!       w_s: per row | s1:s0 | s3:s2 | ... | zero points, 2/4/8 bits each (INT2/INT3/above) |
 //!              f16 group scales (one f32 word when the row is one group, per channel)
+//!            per tensor: | s | z | once for the matrix (shared, stride_s = 0)
+//! FP8 E4M3/E5M2 (formats/fp8.rs, repack/fp8.rs)
+//!       w_q: | q3 q2 q1 q0 | q7 q6 q5 q4 | ...                       (the codes as stored, 4 per
+//!                                                                     word, rows padded with zero
+//!                                                                     codes to whole vec4s)
+//!       w_s: per channel | s | per row; per tensor | s | once (shared, stride_s = 0)
+//!                                                                    (f32 scale bits)
 //! NF4/FP4 (bitsandbytes) w_q: nibbles in row order (bnb's high-nibble-first bytes swapped)
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: TQ*, BF16, per-tensor INT, FP8, groups
-//!       the kernels can't index ...): each row is dequantized on the CPU with the
+//! generic (every other format: TQ*, BF16, groups the kernels can't index, FP8 holding a
+//!       non-finite code ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
 //!
@@ -84,14 +93,19 @@
 //! Q5_K 5.625 vs 5.5 (both: the 6-bit scales unpacked to bytes), Q6_K 6.625 vs 6.5625, Q3_K 3.5
 //! vs 3.4375 (d and the scales take 4 words, not 3.5), INT4/INT8 group scales f32 instead of f16
 //! (INT2/3/5/6/7 keep f16; their zero points take 4 bits for INT3, 8 for INT5..7), a
-//! double-quantized NF4/FP4 absmax f32.
+//! double-quantized NF4/FP4 absmax f32; FP8 and per-tensor INT none (rows already whole vec4s;
+//! a per-tensor scale is stored once, not per row).
+//!
+//! Binding 3 is bound as a uniform, 1 and 2 as storage; an array with `row_words` 0 is the same
+//! for every row: the shared table at binding 3, a per-tensor scale at binding 2.
 
 use half::f16;
 
-use super::kernel::overrides::{ASYM, BITS, BLOCK, GROUP_SIZE};
+use super::kernel::overrides::{ASYM, BITS, BLOCK, GROUP_SIZE, MANT_BITS};
 use super::kernel::Kernel;
 use super::GpuError;
 use crate::formats::bnb::Bnb4Tensor;
+use crate::formats::fp8::Fp8Format;
 use crate::formats::ggml::iq4_nl::KVALUES_IQ4NL;
 use crate::formats::int::IntTensor;
 use crate::formats::quantized::GgmlTensor;
@@ -100,6 +114,7 @@ use crate::formats::{GgmlType, Granularity, Mapping, QuantScheme, QuantizedTenso
 use crate::model::Matrix;
 
 mod decode_only;
+mod fp8;
 mod int_packed;
 mod k_quants;
 
@@ -115,6 +130,9 @@ pub enum Layout {
     },
     Codebook {
         block: u32,
+    },
+    Fp8 {
+        format: Fp8Format,
     },
 }
 
@@ -139,6 +157,7 @@ impl Layout {
             Layout::Int { bits: 4 | 8, .. } => Kernel::MatmulInt,
             Layout::Int { .. } => Kernel::MatmulIntPacked,
             Layout::Codebook { .. } => Kernel::MatmulCodebook,
+            Layout::Fp8 { .. } => Kernel::MatmulFp8,
         }
     }
 
@@ -149,6 +168,7 @@ impl Layout {
                 vec![(BITS, f64::from(bits)), (GROUP_SIZE, f64::from(group)), (ASYM, f64::from(u8::from(asym)))]
             }
             Layout::Codebook { block } => vec![(BLOCK, f64::from(block))],
+            Layout::Fp8 { format } => vec![(MANT_BITS, f64::from(format.mant_bits()))],
             _ => Vec::new(),
         }
     }
@@ -157,8 +177,9 @@ impl Layout {
 /// One weight array bound to the kernel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PackedArray {
-    /// Words per row; 0 for a small table every row shares (the codebook), which is bound as a
-    /// uniform buffer (WebGPU's downlevel limit is 4 storage buffers per stage, x and y included).
+    /// Words per row; 0 for words every row shares: the table at binding 3 (the codebook), bound
+    /// as a uniform buffer (WebGPU's downlevel limit is 4 storage buffers per stage, x and y
+    /// included), or a per-tensor scale at binding 2 (storage, read at stride 0).
     pub row_words: usize,
     pub words: Vec<u32>,
 }
@@ -279,6 +300,11 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
         }
         (GpuKernel::Dedicated(DedicatedKernel::Codebook), Matrix::Quantized(QuantizedTensor::Bnb4(t))) => {
             dedicated(Layout::Codebook { block: t.block() as u32 }, codebook(t))
+        }
+        (GpuKernel::Dedicated(DedicatedKernel::Fp8), Matrix::Quantized(QuantizedTensor::Fp8(t)))
+            if fp8::all_finite(t) =>
+        {
+            dedicated(Layout::Fp8 { format: t.format }, fp8::fp8(t))
         }
         _ => generic(name, m)?,
     };
@@ -424,8 +450,8 @@ fn ggml_rows(t: &GgmlTensor) -> std::slice::ChunksExact<'_, u8> {
     t.data.chunks_exact(t.data.len() / t.shape.rows)
 }
 
-/// The INT layout of a tensor the registry sends to the INT kernel (per channel or per group:
-/// the registry's condition rules out per-tensor scales).
+/// The INT layout of a tensor the registry sends to the INT kernel (a per-tensor or per-channel
+/// group is the row; a per-tensor scale is read at stride 0, see [`int`]).
 fn int_layout(t: &IntTensor) -> Layout {
     let group = match t.scheme.granularity {
         Granularity::Group(g) => g,
@@ -448,6 +474,8 @@ fn int(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
     let codes = per_row(stride, code_words);
     let zero_words = if asym { groups.div_ceil(4) } else { 0 };
     let mut words = Vec::with_capacity(t.scales.len() / groups * (groups + zero_words));
+    // One scale (and zero point) for the tensor: stored once, every row reads it at stride 0.
+    let shared_scale = t.scheme.granularity == Granularity::Tensor;
     for (r, scales) in t.scales.chunks_exact(groups).enumerate() {
         words.extend(scales.iter().map(|s| s.to_bits()));
         if asym {
@@ -456,7 +484,8 @@ fn int(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
             words.extend(words_le(&zeros));
         }
     }
-    vec![codes, per_row(groups + zero_words, words)]
+    let scales = if shared_scale { shared(words) } else { per_row(groups + zero_words, words) };
+    vec![codes, scales]
 }
 
 fn codebook(t: &Bnb4Tensor) -> Vec<PackedArray> {

@@ -117,11 +117,11 @@ impl GemvStrategy {
 }
 
 /// 8-weight chunks a row-sharing GEMV (`gemv_subgroup`, `gemv_rows`) takes per step when `rows`
-/// rows share each activation load: runs of 4 only where the format loads them as one (INT4/INT8) and
+/// rows share each activation load: runs of 4 only where the format loads them as one (INT4/INT8, FP8) and
 /// enough rows share each activation load; otherwise they measured slower on lavapipe (f32 at
 /// 16 rows, INT at 4 rows; BENCHMARKS.md, "GPU kernels").
 pub(super) fn chunk_run(layout: Layout, rows: u32) -> f64 {
-    if matches!(layout, Layout::Int { bits: 4 | 8, .. }) && rows >= 16 {
+    if matches!(layout, Layout::Int { bits: 4 | 8, .. } | Layout::Fp8 { .. }) && rows >= 16 {
         4.0
     } else {
         2.0

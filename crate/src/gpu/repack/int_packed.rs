@@ -6,8 +6,9 @@
 
 use half::f16;
 
-use super::{per_row, words_le, Layout, PackedArray};
+use super::{per_row, shared, words_le, Layout, PackedArray};
 use crate::formats::int::IntTensor;
+use crate::formats::Granularity;
 
 /// Bits of one stored zero point for `bits`-bit codes: the smallest of 2, 4, 8 that holds it
 /// (`zero_bits()` in the shader).
@@ -37,7 +38,9 @@ pub(super) fn arrays(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
     let zb = zero_bits(t.bits);
     let zero_words = if asym { (groups * zb).div_ceil(32) } else { 0 };
     let mut w_s = Vec::with_capacity(rows * (scale_words + zero_words));
-    for r in 0..rows {
+    // One scale (and zero point) for the tensor: stored once, every row reads it at stride 0.
+    let per_tensor = t.scheme.granularity == Granularity::Tensor;
+    for r in 0..if per_tensor { 1 } else { rows } {
         let scales = &t.scales[r * groups..(r + 1) * groups];
         if groups == 1 {
             w_s.push(scales[0].to_bits());
@@ -53,5 +56,6 @@ pub(super) fn arrays(t: &IntTensor, layout: Layout) -> Vec<PackedArray> {
             w_s.extend(zeros);
         }
     }
-    vec![per_row(row_words, codes), per_row(scale_words + zero_words, w_s)]
+    let w_s = if per_tensor { shared(w_s) } else { per_row(scale_words + zero_words, w_s) };
+    vec![per_row(row_words, codes), w_s]
 }
