@@ -1,0 +1,133 @@
+//! W8A8 integer products on the GPU (`quantlab::gpu::int8_dot4`, shaders/matmul_int8_dot4.wgsl)
+//! against their CPU twin, the CPU integer path (`--matmul int8 --activations int8-token`:
+//! `TokenCodes::per_token` and `Σq_x·q_w` in i32 times `s_x·s_w`), for both variants
+//! (dot4I8Packed and the unpacked fallback) on awkward shapes: K not a multiple of 4 or 16, rows
+//! not a multiple of the 64-thread workgroup, 1, 3, 7 and 33 tokens (33: a GEMM with a partial
+//! last group of 4 tokens), an all-zero token row and a token of tiny values.
+//!
+//! Everything is compared bit for bit: the codes, the token scales and the outputs. The module
+//! docs of `gpu::int8_dot4` derive why that holds (exact integer sums, correctly rounded division
+//! by integer steps, the epilogue's operations in the CPU's order); a wrong sign extension, byte
+//! order, padding or scale shows up as a difference of whole codes.
+
+use quantlab::formats::{quantize, QuantScheme, TensorShape};
+use quantlab::gpu::int8_dot4::{div_rn, idot4, pack_codes, GpuInt8Matrix, IntDotVariant, MAX_COLS};
+use quantlab::gpu::GpuError;
+use quantlab::model::int_path::product_as_forward;
+use quantlab::model::llm_int8::TokenCodes;
+use quantlab::model::{
+    ActGranularity, ActHead, ActQuant, ActQuantizer, ActType, LinearInput, MatmulPath, Matrix, PathStats,
+};
+
+use crate::gpu::{gpu, values};
+use crate::gpu_matmul::matrix;
+
+fn int8_token() -> ActQuantizer {
+    let quant = ActQuant { ty: ActType::Int8, granularity: ActGranularity::PerToken };
+    ActQuantizer::new(quant, ActHead::Float, None, 1).unwrap()
+}
+
+/// `n` token rows of `cols` values: row 0 all zero when `zero_row`, row 1 (if any) scaled to
+/// ~1e-30 (a normal but tiny scale), the rest of varied magnitudes.
+fn tokens(n: usize, cols: usize, seed: u32, zero_row: bool) -> Vec<f32> {
+    let mut x = values(n * cols, seed);
+    if zero_row {
+        x[..cols].fill(0.0);
+    }
+    if n > 1 {
+        x[cols..2 * cols].iter_mut().for_each(|v| *v *= 1e-30);
+    }
+    x
+}
+
+#[test]
+fn w8a8_products_equal_the_cpu_integer_path_bit_for_bit() {
+    let Some(gpu) = gpu() else { return };
+    let variants = IntDotVariant::supported(gpu);
+    // naga implements the extension natively (OpSDot or its polyfill): both variants run here.
+    assert_eq!(variants, IntDotVariant::ALL, "adapter {}", gpu.adapter.label());
+    assert_eq!(IntDotVariant::default_for(gpu), IntDotVariant::Dot4I8Packed);
+    let act = int8_token();
+    let input = LinearInput::Attention { layer: 0 };
+    for (i, &(rows, cols, n)) in
+        [(1, 5, 1), (67, 77, 1), (130, 1001, 1), (33, 77, 3), (70, 204, 7), (5, 300, 33)].iter().enumerate()
+    {
+        let m = matrix("int8-sym-channel", rows, cols, 10 + i as u32);
+        let x = tokens(n, cols, 20 + i as u32, i % 2 == 1);
+        let mut stats = PathStats::default();
+        let want = product_as_forward(&m, Some(&act), MatmulPath::Int8, input, &x, 1, &mut stats);
+        assert_eq!((stats.integer, stats.float), (1, 0), "the CPU twin ran its integer path");
+        let codes = TokenCodes::per_token(&x, cols);
+        for variant in &variants {
+            let g = pollster::block_on(GpuInt8Matrix::upload(gpu, "w", &m, *variant)).unwrap();
+            let got = pollster::block_on(g.product(gpu, &x, n)).unwrap();
+            let what = format!("{} {rows}×{cols}, n = {n}", variant.name());
+            assert_eq!(got.codes, codes.codes, "codes, {what}");
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got.scales), bits(&codes.scales), "token scales, {what}");
+            assert_eq!(bits(&got.y), bits(&want), "outputs, {what}");
+        }
+    }
+}
+
+#[test]
+fn w8a8_refuses_what_it_cannot_multiply() {
+    let Some(gpu) = gpu() else { return };
+    let v = IntDotVariant::Unpacked;
+    for format in ["int4-sym-channel", "int8-sym-g32", "int8-asym-channel", "q8_0", "f32"] {
+        let m = matrix(format, 2, 64, 1);
+        match pollster::block_on(GpuInt8Matrix::upload(gpu, "w", &m, v)) {
+            Err(GpuError::Validation { message, .. }) => assert!(message.contains("int8-sym-channel"), "{message}"),
+            other => panic!("{format}: {:?}", other.map(|g| g.kernel_label())),
+        }
+    }
+    // A row long enough to overflow the i32 sums.
+    let cols = MAX_COLS + 1;
+    let shape = TensorShape::new(1, cols);
+    let q = quantize(&QuantScheme::parse("int8-sym-channel").unwrap(), &vec![1.0; cols], shape).unwrap();
+    let long = Matrix::from_quantized(q).unwrap();
+    let Err(GpuError::Validation { message, .. }) = pollster::block_on(GpuInt8Matrix::upload(gpu, "w", &long, v))
+    else {
+        panic!("a row of {cols} values was accepted")
+    };
+    assert!(message.contains("overflow"), "{message}");
+    // Activations of the wrong length, and no tokens.
+    let g = pollster::block_on(GpuInt8Matrix::upload(gpu, "w", &matrix("int8-sym-channel", 3, 8, 2), v)).unwrap();
+    assert!(matches!(pollster::block_on(g.product(gpu, &[0.0; 7], 1)), Err(GpuError::Validation { .. })));
+    assert!(matches!(pollster::block_on(g.product(gpu, &[], 0)), Err(GpuError::Validation { .. })));
+}
+
+/// The integer division equals IEEE division over a spread of mantissas and exponents,
+/// including the quotients the kernel takes (max|x| / 127 and 1 / s).
+#[test]
+fn div_rn_is_ieee_division() {
+    let mut s = 0x1234_5678u32;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        s
+    };
+    for _ in 0..200_000 {
+        // Exponents within ±40 of 1 keep every quotient normal.
+        let a = f32::from_bits((next() & 0x7F_FFFF) | ((87 + next() % 80) << 23));
+        let b = f32::from_bits((next() & 0x7F_FFFF) | ((87 + next() % 80) << 23));
+        assert_eq!(div_rn(a, b).to_bits(), (a / b).to_bits(), "{a:e} / {b:e}");
+        assert_eq!(div_rn(a, 127.0).to_bits(), (a / 127.0).to_bits(), "{a:e} / 127");
+        assert_eq!(div_rn(1.0, a).to_bits(), (1.0 / a).to_bits(), "1 / {a:e}");
+    }
+    // Exact quotients and the smallest normal scale.
+    assert_eq!(div_rn(127.0, 127.0), 1.0);
+    assert_eq!(div_rn(3.0, 2.0), 1.5);
+    let tiny = f32::from_bits(0x03FE_0000);
+    assert_eq!(div_rn(tiny, 127.0), f32::MIN_POSITIVE);
+}
+
+#[test]
+fn idot4_and_packing() {
+    let a = pack_codes([1i8, -2, 127, -127, 5].into_iter());
+    let b = pack_codes([3i8, 4, -127, -127, 7].into_iter());
+    assert_eq!(a.len(), 2);
+    assert_eq!(idot4(a[0], b[0]), 3 - 8 - 127 * 127 + 127 * 127);
+    assert_eq!(idot4(a[1], b[1]), 35);
+}
