@@ -131,3 +131,84 @@ fn idot4_and_packing() {
     assert_eq!(idot4(a[0], b[0]), 3 - 8 - 127 * 127 + 127 * 127);
     assert_eq!(idot4(a[1], b[1]), 35);
 }
+
+// ---- the GPU forward with int8-token inputs ---------------------------------------------------
+
+/// The GPU forward with int8-token layer inputs (`LayerInputs::Int8Token`, what `quantlab
+/// generate --device gpu --activations int8-token` runs) on a model whose block matrices are
+/// int8-sym-channel (LLM.int8()'s vector-wise weights of act_quant's two-layer model, with
+/// outlier channels) against the CPU forward's integer path (int8-token, `MatmulPath::Int8`):
+/// every block product ran as an integer product (the counter), the greedy continuation is the
+/// CPU's, and the logits agree to float-reordering distance. They are not bit-equal: the rest of
+/// the GPU forward (RMSNorm, attention, the f32 classifier) sums in other orders, and a 1-ulp
+/// difference in an input may move one activation code by 1. Measured on lavapipe (2026-12-07):
+/// max |Δ| 1.9e-6 over the logits, both variants; the bound is 50× that, far below what a wrong
+/// code or scale does (whole units of a logit).
+#[test]
+fn gpu_forward_with_int8_token_inputs_follows_the_cpu_integer_path() {
+    use quantlab::gpu::forward::{GpuModel, KvFormat, LayerInputs};
+    use quantlab::gpu::matmul::ActivationPrecision;
+    use quantlab::model::llm_int8::llm_int8_model;
+    use quantlab::model::sampler::argmax;
+    use quantlab::model::{forward, State};
+
+    let Some(gpu) = gpu() else { return };
+    let m = llm_int8_model(&crate::act_quant::model(8.0)).unwrap();
+    let prompt = crate::act_quant::tokens(5, 3);
+    let steps = 12;
+    let positions = prompt.len() + steps - 1;
+    // The CPU's greedy continuation, one position at a time.
+    let mut state = State::new(&m.config, positions);
+    state.act = Some(int8_token());
+    state.matmul = MatmulPath::Int8;
+    let mut seq = prompt.clone();
+    let mut cpu_logits = Vec::new();
+    for pos in 0..positions {
+        let l = forward(&m.config, &m.weights, &mut state, seq[pos], pos).to_vec();
+        if pos + 1 >= prompt.len() {
+            seq.push(argmax(&l));
+        }
+        cpu_logits.push(l);
+    }
+    assert!(state.stats.integer > 0 && state.stats.float > 0, "{:?}", state.stats);
+    let per_position = 7 * m.config.n_layers as u64;
+    for variant in IntDotVariant::supported(gpu) {
+        let g = |m| {
+            let inputs = LayerInputs::Int8Token(variant);
+            GpuModel::new_with_blocking(gpu, m, positions, KvFormat::F32, ActivationPrecision::F32, inputs)
+        };
+        let mut g = g(&m).unwrap();
+        assert!(
+            g.kernel_summary().contains(&format!("INT8 W8A8 ({}, i32 sums) x14", variant.name())),
+            "{}",
+            g.kernel_summary()
+        );
+        // Prefill of the prompt in one batch (the integer GEMM), then decode (the GEMV).
+        pollster::block_on(g.forward(&prompt, 0)).unwrap();
+        let last = pollster::block_on(g.read_logits()).unwrap().to_vec();
+        let mut worst = max_diff(&last, &cpu_logits[prompt.len() - 1]);
+        let mut gpu_seq = prompt.clone();
+        gpu_seq.push(argmax(&last));
+        for pos in prompt.len()..positions {
+            let l = pollster::block_on(g.logits(gpu_seq[pos], pos)).unwrap().to_vec();
+            worst = worst.max(max_diff(&l, &cpu_logits[pos]));
+            gpu_seq.push(argmax(&l));
+        }
+        eprintln!("{}: max |Δ logit| {worst:e}", variant.name());
+        assert_eq!(gpu_seq, seq, "{}: greedy tokens", variant.name());
+        assert!(worst < 1e-4, "{}: max |Δ logit| {worst}", variant.name());
+        assert_eq!(g.integer_products(), per_position * (1 + steps as u64 - 1), "one batch, then a product per step");
+    }
+    // Weights the integer products cannot take are refused, naming the matrix.
+    let f32_model = crate::act_quant::model(8.0);
+    let inputs = LayerInputs::Int8Token(IntDotVariant::Unpacked);
+    let err = GpuModel::new_with_blocking(gpu, &f32_model, 8, KvFormat::F32, ActivationPrecision::F32, inputs)
+        .err()
+        .expect("f32 block matrices with int8-token inputs");
+    assert!(err.to_string().contains("blk.0.attn_q is F32") && err.to_string().contains("int8-sym-channel"), "{err}");
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
+}

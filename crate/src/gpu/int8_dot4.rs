@@ -29,6 +29,8 @@
 //! multiplies in i32: the same sums. The variant is a separate module (a shader naming the builtin
 //! does not compile without the extension), chosen from [`GpuContext::wgsl_features`].
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use wgpu::util::DeviceExt;
 
 use super::kernel::{entry, overrides, Kernel};
@@ -158,6 +160,11 @@ struct Params {
     _pad: [u32; 2],
 }
 
+/// The uniform of a product of `n` tokens.
+fn params(rows: u32, cols: u32, words: u32, n: u32) -> Params {
+    Params { rows, cols, n, words, w_scales: rows * words, a_scales: n * words, _pad: [0; 2] }
+}
+
 struct Pipelines {
     quantize: wgpu::ComputePipeline,
     gemv: wgpu::ComputePipeline,
@@ -172,6 +179,7 @@ pub struct GpuInt8Matrix {
     words: u32,
     /// Codes then scales (binding 1).
     weights: wgpu::Buffer,
+    bytes: u64,
     variant: IntDotVariant,
     row_threads: u32,
     pipelines: Pipelines,
@@ -245,7 +253,7 @@ impl GpuInt8Matrix {
                 })
             })
             .await?;
-        Ok(GpuInt8Matrix { name: name.to_string(), rows, cols, words, weights, variant, row_threads, pipelines })
+        Ok(GpuInt8Matrix { name: name.to_string(), rows, cols, words, weights, bytes, variant, row_threads, pipelines })
     }
 
     pub fn rows(&self) -> usize {
@@ -254,6 +262,11 @@ impl GpuInt8Matrix {
 
     pub fn cols(&self) -> usize {
         self.cols as usize
+    }
+
+    /// Bytes of the weight buffer (codes and scales).
+    pub fn gpu_bytes(&self) -> u64 {
+        self.bytes
     }
 
     pub fn variant(&self) -> IntDotVariant {
@@ -270,41 +283,17 @@ impl GpuInt8Matrix {
         4 * (n as u64 * u64::from(self.words) + n as u64)
     }
 
-    fn params(&self, what: &str, n: usize) -> Result<Params, GpuError> {
-        let n = u32::try_from(n)
-            .ok()
-            .filter(|&n| (1..=MAX_GROUPS).contains(&n))
-            .ok_or_else(|| refuse(what, format!("{n} tokens: one product takes 1..={MAX_GROUPS}")))?;
-        Ok(Params {
-            rows: self.rows,
-            cols: self.cols,
-            n,
-            words: self.words,
-            w_scales: self.rows * self.words,
-            a_scales: n * self.words,
-            _pad: [0; 2],
-        })
-    }
-
-    /// Records `y[t, :] = W · x[t, :]` for `n` tokens: the activations `x` (f32, `n × cols`)
-    /// quantized per token into `acts` ([`Self::acts_bytes`]), then the integer GEMV (`n = 1`) or
-    /// GEMM into `y` (`n × rows` f32).
-    pub fn encode(
-        &self,
-        gpu: &GpuContext,
-        enc: &mut wgpu::CommandEncoder,
-        x: &wgpu::Buffer,
-        n: usize,
-        acts: &wgpu::Buffer,
-        y: &wgpu::Buffer,
-    ) -> Result<(), GpuError> {
-        let params = self.params(&self.name, n)?;
+    /// Binds the product to fixed buffers for recording with [`BoundInt8::encode`]: `x` (f32,
+    /// `n × cols`) quantized per token into `acts` ([`Self::acts_bytes`]), then the integer GEMV
+    /// (`n = 1`) or GEMM into `y` (`n × rows` f32). `n` is the token count the uniform starts with.
+    pub fn bind(&self, gpu: &GpuContext, x: &wgpu::Buffer, acts: &wgpu::Buffer, y: &wgpu::Buffer, n: u32) -> BoundInt8 {
+        let params = params(self.rows, self.cols, self.words, n);
         let uniform = gpu.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("int8 params"),
             contents: bytemuck::bytes_of(&params),
-            usage: wgpu::BufferUsages::UNIFORM,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         });
-        let bind = |pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| {
+        let group = |pipeline: &wgpu::ComputePipeline, entries: &[(u32, &wgpu::Buffer)]| {
             let entries: Vec<_> = entries
                 .iter()
                 .map(|&(binding, b)| wgpu::BindGroupEntry { binding, resource: b.as_entire_binding() })
@@ -315,22 +304,44 @@ impl GpuInt8Matrix {
                 entries: &entries,
             })
         };
-        let quantize = bind(&self.pipelines.quantize, &[(0, &uniform), (2, x), (3, acts)]);
-        let (product, groups) = if n == 1 {
-            (&self.pipelines.gemv, (self.rows.div_ceil(WG / self.row_threads), 1))
-        } else {
-            (&self.pipelines.gemm, (self.rows.div_ceil(WG), params.n.div_ceil(TOKENS)))
-        };
-        let product_group = bind(product, &[(0, &uniform), (1, &self.weights), (3, acts), (4, y)]);
-        let mut pass =
-            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.name), timestamp_writes: None });
-        pass.set_pipeline(&self.pipelines.quantize);
-        pass.set_bind_group(0, &quantize, &[]);
-        pass.dispatch_workgroups(params.n, 1, 1);
-        pass.set_pipeline(product);
-        pass.set_bind_group(0, &product_group, &[]);
-        pass.dispatch_workgroups(groups.0, groups.1, 1);
-        Ok(())
+        let product = [(0, &uniform), (1, &self.weights), (3, acts), (4, y)];
+        BoundInt8 {
+            name: self.name.clone(),
+            rows: self.rows,
+            cols: self.cols,
+            words: self.words,
+            gemv_rows_per_group: WG / self.row_threads,
+            groups: [
+                group(&self.pipelines.quantize, &[(0, &uniform), (2, x), (3, acts)]),
+                group(&self.pipelines.gemv, &product),
+                group(&self.pipelines.gemm, &product),
+            ],
+            pipelines: [self.pipelines.quantize.clone(), self.pipelines.gemv.clone(), self.pipelines.gemm.clone()],
+            sizes: [x.size(), acts.size(), y.size()],
+            uniform,
+            n: AtomicU32::new(n),
+        }
+    }
+
+    /// Records the product once ([`Self::bind`] for this call alone).
+    pub fn encode(
+        &self,
+        gpu: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        x: &wgpu::Buffer,
+        n: usize,
+        acts: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<(), GpuError> {
+        let n = self.check_n(n)?;
+        self.bind(gpu, x, acts, y, n).encode(gpu, enc, n)
+    }
+
+    fn check_n(&self, n: usize) -> Result<u32, GpuError> {
+        u32::try_from(n)
+            .ok()
+            .filter(|&n| (1..=MAX_GROUPS).contains(&n))
+            .ok_or_else(|| refuse(&self.name, format!("{n} tokens: one product takes 1..={MAX_GROUPS}")))
     }
 
     /// One-shot [`Self::encode`] (tests, benchmarks): `x` is `n × cols`; returns `n × rows`
@@ -339,7 +350,7 @@ impl GpuInt8Matrix {
         if x.len() != n * self.cols() {
             return Err(refuse(&self.name, format!("{} activations for {n} tokens of {} values", x.len(), self.cols)));
         }
-        self.params(&self.name, n)?;
+        self.check_n(n)?;
         let (acts_bytes, y_bytes) = (self.acts_bytes(n), 4 * (n * self.rows()) as u64);
         gpu.check_binding_size("int8 activations", acts_bytes.max(4 * x.len() as u64))?;
         let storage = |label: &str, size: u64| {
@@ -396,4 +407,59 @@ pub struct Int8Product {
     pub codes: Vec<i8>,
     /// One scale per token.
     pub scales: Vec<f32>,
+}
+
+/// A [`GpuInt8Matrix`]'s product bound to fixed buffers ([`GpuInt8Matrix::bind`]). As with
+/// `BoundMatmul`, a new `n` rewrites the uniform with `queue.write_buffer`, which takes effect at
+/// the next submit: within one submission a bound product runs with one `n`.
+pub struct BoundInt8 {
+    name: String,
+    rows: u32,
+    cols: u32,
+    words: u32,
+    gemv_rows_per_group: u32,
+    /// quantize_tokens, gemv, gemm.
+    pipelines: [wgpu::ComputePipeline; 3],
+    groups: [wgpu::BindGroup; 3],
+    /// Bytes of x, acts and y.
+    sizes: [u64; 3],
+    uniform: wgpu::Buffer,
+    n: AtomicU32,
+}
+
+impl BoundInt8 {
+    /// Records the quantization of `n` token rows and their product; a buffer too small for `n`
+    /// is an error, not a GPU fault.
+    pub fn encode(&self, gpu: &GpuContext, enc: &mut wgpu::CommandEncoder, n: u32) -> Result<(), GpuError> {
+        let (nn, words) = (u64::from(n), u64::from(self.words));
+        let needed = [4 * nn * u64::from(self.cols), 4 * (nn * words + nn), 4 * nn * u64::from(self.rows)];
+        for ((what, have), need) in ["activations", "activation codes", "outputs"].iter().zip(self.sizes).zip(needed) {
+            if n == 0 || n > MAX_GROUPS || have < need {
+                return Err(refuse(
+                    &self.name,
+                    format!(
+                        "{n} tokens: the {what} buffer holds {have} bytes, {need} needed (1..={MAX_GROUPS} tokens)"
+                    ),
+                ));
+            }
+        }
+        if self.n.swap(n, Ordering::Relaxed) != n {
+            let params = params(self.rows, self.cols, self.words, n);
+            gpu.queue.write_buffer(&self.uniform, 0, bytemuck::bytes_of(&params));
+        }
+        let (product, groups) = if n == 1 {
+            (1, (self.rows.div_ceil(self.gemv_rows_per_group), 1))
+        } else {
+            (2, (self.rows.div_ceil(WG), n.div_ceil(TOKENS)))
+        };
+        let mut pass =
+            enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(&self.name), timestamp_writes: None });
+        pass.set_pipeline(&self.pipelines[0]);
+        pass.set_bind_group(0, &self.groups[0], &[]);
+        pass.dispatch_workgroups(n, 1, 1);
+        pass.set_pipeline(&self.pipelines[product]);
+        pass.set_bind_group(0, &self.groups[product], &[]);
+        pass.dispatch_workgroups(groups.0, groups.1, 1);
+        Ok(())
+    }
 }
