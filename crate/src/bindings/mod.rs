@@ -37,6 +37,7 @@ mod formats;
 mod gpu_bench;
 #[cfg(feature = "gpu")]
 mod gpu_model;
+mod int_dot;
 mod layer_error;
 mod methods;
 mod model;
