@@ -212,3 +212,33 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()))
 }
+
+/// `quantlab generate --device gpu --activations int8-token` on the default model quantized to
+/// int8-sym-channel: the kernel line names the integer kernel for all 210 block matrices, and the
+/// greedy text equals the CPU integer path's (`--device cpu --matmul int8`). Two loads and
+/// quantizations of the default model (a few seconds of CPU each; on a loaded machine lavapipe's
+/// decode makes the GPU run the longer one).
+#[test]
+fn cli_generate_runs_w8a8_on_the_gpu() {
+    if gpu().is_none() {
+        return;
+    }
+    let Some(path) = crate::gguf::model_path() else { return };
+    let run = |device: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quantlab"))
+            .arg("generate")
+            .arg(&path)
+            .args(["-p", "The whale", "-n", "6", "-f", "int8-sym-channel", "--activations", "int8-token"])
+            .args(device)
+            .output()
+            .expect("run quantlab")
+    };
+    let (g, c) = (run(&["--device", "gpu"]), run(&["--device", "cpu", "--matmul", "int8"]));
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(g.status.success() && c.status.success(), "{}\n{}", err(&g), err(&c));
+    assert!(err(&g).contains("INT8 W8A8 (dot4I8Packed, i32 sums) x210"), "{}", err(&g));
+    assert!(err(&g).contains("device: gpu (--device gpu); KV cache f32 (GPU), activations int8-token"), "{}", err(&g));
+    assert!(err(&c).contains("matmul int8: 1260 products by integer dots"), "{}", err(&c));
+    assert!(!g.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&g.stdout), String::from_utf8_lossy(&c.stdout));
+}
