@@ -20,12 +20,15 @@
 // Override constants:
 //   ROW_THREADS (u32, power of two ≤ 64, default 1) — gemv threads sharing one row (their i32
 //     partial sums added in workgroup memory; 1 on CPU adapters: no barrier).
+//   GEMV_ROWS (u32, 1..=4, default 1; > 1 only with ROW_THREADS = 1) — consecutive rows one gemv
+//     invocation computes, each activation word loaded once for all of them (CPU adapters).
 // Entry points (dispatch):
 //   quantize_tokens — one workgroup of 64 per token, (n, 1, 1): the CPU's per-token rule
 //                     (TokenCodes::per_token): s = max|x| / 127, q = clamp(round_half_even(x ·
 //                     (1/s)), ±127); both divisions correctly rounded by `div_rn` (WGSL's `/` may
 //                     be 2.5 ulp off); s = 0 gives zero codes.
-//   gemv            — n = 1: 64 / ROW_THREADS rows per workgroup, (ceil(rows·ROW_THREADS/64), 1, 1).
+//   gemv            — n = 1: 64 · GEMV_ROWS / ROW_THREADS rows per workgroup,
+//                     (ceil(rows · ROW_THREADS / (64 · GEMV_ROWS)), 1, 1).
 //   gemm            — n ≥ 1: one row × TOKENS tokens per invocation (each weight word loaded once
 //                     for them), (ceil(rows/64), ceil(n/TOKENS), 1).
 
@@ -44,6 +47,7 @@ const WG: u32 = 64u;
 const TOKENS: u32 = 4u;
 
 override ROW_THREADS: u32 = 1u;
+override GEMV_ROWS: u32 = 1u;
 
 @group(0) @binding(0) var<uniform> params: Int8Params;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
@@ -143,6 +147,10 @@ fn store(t: u32, r: u32, sum: i32) {
 
 @compute @workgroup_size(WG)
 fn gemv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if (GEMV_ROWS > 1u) {
+        gemv_row_run((wid.x * WG + lid) * GEMV_ROWS);
+        return;
+    }
     let r = wid.x * (WG / ROW_THREADS) + lid / ROW_THREADS;
     let lane = lid % ROW_THREADS;
     let words = params.words;
@@ -187,5 +195,23 @@ fn gemm(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     for (var j = 0u; j < count; j = j + 1u) {
         store(t0 + j, r, acc[j]);
+    }
+}
+
+// GEMV_ROWS consecutive rows from r0 (rows past the end read clamped, never written).
+fn gemv_row_run(r0: u32) {
+    let words = params.words;
+    let last = params.rows - 1u;
+    var acc = vec4<i32>(0);
+    for (var i = 0u; i < words; i = i + 1u) {
+        let a = acts_in[i];
+        for (var j = 0u; j < GEMV_ROWS; j = j + 1u) {
+            acc[j] = acc[j] + idot4(w[min(r0 + j, last) * words + i], a);
+        }
+    }
+    for (var j = 0u; j < GEMV_ROWS; j = j + 1u) {
+        if (r0 + j < params.rows) {
+            store(0u, r0 + j, acc[j]);
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! W8A8 integer products on the GPU (`quantlab::gpu::int8_dot4`, shaders/matmul_int8_dot4.wgsl)
 //! against their CPU twin, the CPU integer path (`--matmul int8 --activations int8-token`:
 //! `TokenCodes::per_token` and `Σq_x·q_w` in i32 times `s_x·s_w`), for both variants
-//! (dot4I8Packed and the unpacked fallback) on awkward shapes: K not a multiple of 4 or 16, rows
+//! (dot4I8Packed and the unpacked fallback) and GEMV splits (4 and 1 rows per invocation, 32 threads
+//! per row) on awkward shapes: K not a multiple of 4 or 16, rows
 //! not a multiple of the 64-thread workgroup, 1, 3, 7 and 33 tokens (33: a GEMM with a partial
 //! last group of 4 tokens), an all-zero token row and a token of tiny values.
 //!
@@ -11,7 +12,7 @@
 //! order, padding or scale shows up as a difference of whole codes.
 
 use quantlab::formats::{quantize, QuantScheme, TensorShape};
-use quantlab::gpu::int8_dot4::{div_rn, idot4, pack_codes, GpuInt8Matrix, IntDotVariant, MAX_COLS};
+use quantlab::gpu::int8_dot4::{div_rn, idot4, pack_codes, GpuInt8Matrix, Int8Gemv, IntDotVariant, MAX_COLS};
 use quantlab::gpu::GpuError;
 use quantlab::model::int_path::product_as_forward;
 use quantlab::model::llm_int8::TokenCodes;
@@ -58,10 +59,11 @@ fn w8a8_products_equal_the_cpu_integer_path_bit_for_bit() {
         let want = product_as_forward(&m, Some(&act), MatmulPath::Int8, input, &x, 1, &mut stats);
         assert_eq!((stats.integer, stats.float), (1, 0), "the CPU twin ran its integer path");
         let codes = TokenCodes::per_token(&x, cols);
-        for variant in &variants {
-            let g = pollster::block_on(GpuInt8Matrix::upload(gpu, "w", &m, *variant)).unwrap();
+        let gemvs = [Int8Gemv::RowRun { rows: 4 }, Int8Gemv::RowRun { rows: 1 }, Int8Gemv::Threads { threads: 32 }];
+        for (variant, gemv) in variants.iter().flat_map(|v| gemvs.map(|g| (*v, g))) {
+            let g = pollster::block_on(GpuInt8Matrix::upload_with(gpu, "w", &m, variant, gemv)).unwrap();
             let got = pollster::block_on(g.product(gpu, &x, n)).unwrap();
-            let what = format!("{} {rows}×{cols}, n = {n}", variant.name());
+            let what = format!("{} {gemv:?} {rows}×{cols}, n = {n}", variant.name());
             assert_eq!(got.codes, codes.codes, "codes, {what}");
             let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&got.scales), bits(&codes.scales), "token scales, {what}");
@@ -91,6 +93,14 @@ fn w8a8_refuses_what_it_cannot_multiply() {
         panic!("a row of {cols} values was accepted")
     };
     assert!(message.contains("overflow"), "{message}");
+    // GEMV splits the shader cannot run.
+    for gemv in [Int8Gemv::RowRun { rows: 5 }, Int8Gemv::RowRun { rows: 0 }, Int8Gemv::Threads { threads: 48 }] {
+        let m = matrix("int8-sym-channel", 2, 64, 1);
+        assert!(matches!(
+            pollster::block_on(GpuInt8Matrix::upload_with(gpu, "w", &m, v, gemv)),
+            Err(GpuError::Validation { .. })
+        ));
+    }
     // Activations of the wrong length, and no tokens.
     let g = pollster::block_on(GpuInt8Matrix::upload(gpu, "w", &matrix("int8-sym-channel", 3, 8, 2), v)).unwrap();
     assert!(matches!(pollster::block_on(g.product(gpu, &[0.0; 7], 1)), Err(GpuError::Validation { .. })));

@@ -93,6 +93,36 @@ impl IntDotVariant {
     }
 }
 
+/// How one-token products (the gemv entry point) split the work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Int8Gemv {
+    /// Each invocation streams `rows` (1..=4) consecutive rows, sharing each activation load; no
+    /// barrier. For CPU adapters (lavapipe, SwiftShader).
+    RowRun { rows: u32 },
+    /// `threads` (a power of two ≤ 64) per row, their i32 sums added in workgroup memory. For GPUs.
+    Threads { threads: u32 },
+}
+
+impl Int8Gemv {
+    /// `RowRun { rows: 4 }` on CPU adapters, `Threads { threads: 32 }` elsewhere.
+    pub fn default_for(gpu: &GpuContext) -> Int8Gemv {
+        if gpu.adapter.is_fallback {
+            Int8Gemv::RowRun { rows: 4 }
+        } else {
+            Int8Gemv::Threads { threads: 32 }
+        }
+    }
+
+    /// (ROW_THREADS, GEMV_ROWS), or the error for an invalid setting.
+    fn overrides(self, name: &str) -> Result<(u32, u32), GpuError> {
+        match self {
+            Int8Gemv::RowRun { rows } if (1..=4).contains(&rows) => Ok((1, rows)),
+            Int8Gemv::Threads { threads } if threads.is_power_of_two() && threads <= WG => Ok((threads, 1)),
+            _ => Err(refuse(name, format!("{self:?}: 1..=4 rows per invocation, or a power of two ≤ {WG} threads"))),
+        }
+    }
+}
+
 /// The longest row whose i32 sum cannot overflow: 127²·K ≤ 2³¹ − 1.
 pub const MAX_COLS: usize = (i32::MAX / (127 * 127)) as usize;
 
@@ -181,7 +211,8 @@ pub struct GpuInt8Matrix {
     weights: wgpu::Buffer,
     bytes: u64,
     variant: IntDotVariant,
-    row_threads: u32,
+    /// Rows one gemv workgroup computes.
+    gemv_rows_per_group: u32,
     pipelines: Pipelines,
 }
 
@@ -205,14 +236,26 @@ fn refuse(what: &str, message: String) -> GpuError {
 
 impl GpuInt8Matrix {
     /// Uploads `m`, which must be `int8-sym-channel` with at most [`MAX_COLS`] columns, and
-    /// compiles (or reuses) the pipelines of `variant`.
+    /// compiles (or reuses) the pipelines of `variant`, with the adapter's default GEMV.
     pub async fn upload(
         gpu: &GpuContext,
         name: &str,
         m: &Matrix,
         variant: IntDotVariant,
     ) -> Result<GpuInt8Matrix, GpuError> {
+        Self::upload_with(gpu, name, m, variant, Int8Gemv::default_for(gpu)).await
+    }
+
+    /// [`Self::upload`] with an explicit GEMV split (to test and benchmark each on one adapter).
+    pub async fn upload_with(
+        gpu: &GpuContext,
+        name: &str,
+        m: &Matrix,
+        variant: IntDotVariant,
+        gemv: Int8Gemv,
+    ) -> Result<GpuInt8Matrix, GpuError> {
         variant.check(gpu)?;
+        let (row_threads, gemv_rows) = gemv.overrides(name)?;
         let t = int8_channel(m).ok_or_else(|| {
             refuse(name, "integer W8A8 products need int8-sym-channel weights (8-bit, symmetric, per row)".into())
         })?;
@@ -234,14 +277,19 @@ impl GpuInt8Matrix {
         gpu.check_binding_size(name, bytes)?;
         let to_u32 = |v: usize| u32::try_from(v).map_err(|_| refuse(name, format!("{v} does not fit 32-bit indices")));
         let (rows, cols, words) = (to_u32(rows)?, to_u32(cols)?, to_u32(words)?);
-        let row_threads = if gpu.adapter.is_fallback { 1 } else { 32 };
-        if rows.div_ceil(WG / row_threads) > MAX_GROUPS || rows.div_ceil(WG) > MAX_GROUPS {
+        if rows.div_ceil(WG * gemv_rows / row_threads) > MAX_GROUPS || rows.div_ceil(WG) > MAX_GROUPS {
             return Err(refuse(name, format!("{rows} rows exceed one dispatch dimension")));
         }
         let kernel = variant.kernel();
         let pipelines = Pipelines {
             quantize: kernel.pipeline_at(gpu, entry::QUANTIZE_TOKENS, &[]).await?,
-            gemv: kernel.pipeline_at(gpu, entry::GEMV, &[(overrides::ROW_THREADS, f64::from(row_threads))]).await?,
+            gemv: kernel
+                .pipeline_at(
+                    gpu,
+                    entry::GEMV,
+                    &[(overrides::ROW_THREADS, f64::from(row_threads)), (overrides::GEMV_ROWS, f64::from(gemv_rows))],
+                )
+                .await?,
             gemm: kernel.pipeline_at(gpu, entry::GEMM, &[]).await?,
         };
         let weights = gpu
@@ -253,7 +301,18 @@ impl GpuInt8Matrix {
                 })
             })
             .await?;
-        Ok(GpuInt8Matrix { name: name.to_string(), rows, cols, words, weights, bytes, variant, row_threads, pipelines })
+        let gemv_rows_per_group = WG * gemv_rows / row_threads;
+        Ok(GpuInt8Matrix {
+            name: name.to_string(),
+            rows,
+            cols,
+            words,
+            weights,
+            bytes,
+            variant,
+            gemv_rows_per_group,
+            pipelines,
+        })
     }
 
     pub fn rows(&self) -> usize {
@@ -310,7 +369,7 @@ impl GpuInt8Matrix {
             rows: self.rows,
             cols: self.cols,
             words: self.words,
-            gemv_rows_per_group: WG / self.row_threads,
+            gemv_rows_per_group: self.gemv_rows_per_group,
             groups: [
                 group(&self.pipelines.quantize, &[(0, &uniform), (2, x), (3, acts)]),
                 group(&self.pipelines.gemv, &product),

@@ -128,6 +128,8 @@ pub mod overrides {
     pub const WG_SIZE: &str = "WG_SIZE";
     pub const ROW_THREADS: &str = "ROW_THREADS";
     pub const ROWS_PER_THREAD: &str = "ROWS_PER_THREAD";
+    /// matmul_int8_dot4.wgsl's gemv
+    pub const GEMV_ROWS: &str = "GEMV_ROWS";
     pub const ROWS_RUN: &str = "ROWS_RUN";
     pub const SG_ROWS: &str = "SG_ROWS";
     pub const GROUP_ROWS: &str = "GROUP_ROWS";
