@@ -7,8 +7,9 @@
 //!     scripts/bench-gpu.sh --w8a8
 //!     cargo run --release --example bench_gpu_int8
 //!
-//! Shapes n×K×rows: GEMV 1×576×1536 and 1×4096×4096, GEMM 16×576×1536 and 64×1024×1024 (small:
-//! lavapipe runs well under 1 GFLOP/s). Times are the fastest of several wall-clock runs, each a
+//! Integer GEMVs run with the adapter's default split (`Int8Gemv::default_for`) and with one row
+//! per invocation. Shapes n×K×rows: GEMV 1×576×1536 and 1×4096×4096, GEMM 16×576×1536 and
+//! 64×1024×1024 (small: lavapipe runs well under 1 GFLOP/s). Times are the fastest of several wall-clock runs, each a
 //! submit of `reps` products and a wait, every product timed once per round, rounds interleaved
 //! (the machine is shared; as in bench_gpu.rs). Ratios are against f32 and against int8 weights
 //! with f32 activations, on this one adapter.
@@ -16,7 +17,7 @@
 use std::time::Instant;
 
 use quantlab::gpu::bench::{bench_matrix, bench_values};
-use quantlab::gpu::int8_dot4::{GpuInt8Matrix, IntDotVariant};
+use quantlab::gpu::int8_dot4::{GpuInt8Matrix, Int8Gemv, IntDotVariant};
 use quantlab::gpu::matmul::GpuMatrix;
 use quantlab::gpu::GpuContext;
 use wgpu::util::DeviceExt;
@@ -108,10 +109,20 @@ fn main() {
             let g = pollster::block_on(GpuMatrix::upload(&gpu, format, &m)).unwrap_or_else(|e| panic!("{e}"));
             products.push(Product::new(&gpu, format!("{format}, f32 act."), Kernel::Float(g), shape));
             if format == "int8-sym-channel" {
+                // GEMVs also with one row per invocation (no shared activation loads), for comparison.
+                let default = Int8Gemv::default_for(&gpu);
+                let one_row = Int8Gemv::RowRun { rows: 1 };
+                let gemvs = if shape.0 == 1 && default != one_row { vec![default, one_row] } else { vec![default] };
                 for &v in &variants {
-                    let g = pollster::block_on(GpuInt8Matrix::upload(&gpu, format, &m, v))
-                        .unwrap_or_else(|e| panic!("{e}"));
-                    products.push(Product::new(&gpu, format!("{format}, int8-token act."), Kernel::Int8(g), shape));
+                    for &gemv in &gemvs {
+                        let g = pollster::block_on(GpuInt8Matrix::upload_with(&gpu, format, &m, v, gemv))
+                            .unwrap_or_else(|e| panic!("{e}"));
+                        let what = match shape.0 {
+                            1 => format!("{format}, int8-token act., GEMV {gemv:?}"),
+                            _ => format!("{format}, int8-token act."),
+                        };
+                        products.push(Product::new(&gpu, what, Kernel::Int8(g), shape));
+                    }
                 }
             }
         }
