@@ -64,8 +64,8 @@ fn option_mistakes_are_clear_errors() {
         ),
         (&["--activations", "int8-token", "--smoothquant", "1.5"], "--smoothquant 1.5: alpha must be in [0, 1]"),
         (
-            &["--activations", "int8-token", "--device", "gpu"],
-            "--device gpu: --activations int8-token quantizes activations on the CPU forward only",
+            &["--activations", "int8-tensor", "--device", "gpu"],
+            "--device gpu: --activations int8-tensor quantizes activations on the CPU forward only",
         ),
     ];
     for (extra, want) in cases {

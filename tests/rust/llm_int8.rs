@@ -10,7 +10,7 @@
 //!   simulated path up to float summation order.
 
 use crate::act_quant::{batched_with, model, per_position_with, same_bits, tokens};
-use quantlab::formats::{QuantScheme, QuantizedTensor, TensorShape};
+use quantlab::formats::{quantize, QuantScheme, QuantizedTensor, TensorShape};
 use quantlab::model::int_path::product_as_forward;
 use quantlab::model::llm_int8::{llm_int8_model, vectorwise_weights, TokenCodes};
 use quantlab::model::{
@@ -188,6 +188,20 @@ fn integer_and_simulated_paths_agree_up_to_summation_order() {
         assert_eq!((s1.float, s2.integer), (1, 1));
         within(&int, &sim, &mags, 2.0 * cols as f32 * f32::EPSILON, q.quant.name());
         assert!(!same_bits(&int, &sim), "{}: the two paths sum in different orders", q.quant.name());
+    }
+    // Q8_0 weights with int8-token codes: i32 block sums, the same bound; LLM.int8()'s outlier
+    // columns have no integer kernel there (the f32 product of the simulated values runs).
+    let shape = TensorShape::new(rows, cols);
+    let q8 = Matrix::from_quantized(quantize(&QuantScheme::parse("q8_0").unwrap(), &w, shape).unwrap()).unwrap();
+    let mags = magnitudes(&x, &q8.to_f32(), cols);
+    for (q, integer) in [(int8_token(), 1), (llm_int8(6.0), 0)] {
+        let run = |path| {
+            let mut stats = PathStats::default();
+            (product_as_forward(&q8, Some(&q), path, LinearInput::Ffn { layer: 1 }, &x, 2, &mut stats), stats)
+        };
+        let ((sim, _), (int, s2)) = (run(MatmulPath::Exact), run(MatmulPath::Int8));
+        assert_eq!((s2.integer, s2.float), (integer, 1 - integer), "q8_0, {}", q.quant.name());
+        within(&int, &sim, &mags, 2.0 * cols as f32 * f32::EPSILON, &format!("q8_0, {}", q.quant.name()));
     }
     // Through the forward: logits within the same kind of bound, same greedy tokens.
     let base = llm_int8_model(&model(8.0)).unwrap();

@@ -36,6 +36,8 @@ mod gpu_forward;
 #[cfg(feature = "gpu")]
 mod gpu_forward_kernels;
 #[cfg(feature = "gpu")]
+mod gpu_int8_dot4;
+#[cfg(feature = "gpu")]
 mod gpu_kv_cache;
 #[cfg(feature = "gpu")]
 mod gpu_matmul;

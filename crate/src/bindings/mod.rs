@@ -40,6 +40,7 @@ mod gpu_bench;
 mod gpu_eval;
 #[cfg(feature = "gpu")]
 mod gpu_model;
+mod int_dot;
 mod layer_error;
 mod methods;
 mod model;

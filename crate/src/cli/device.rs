@@ -23,7 +23,10 @@
 //! a CPU-only KV cache), the GPU required under `auto`, and an adapter without shader-f16 an
 //! error naming it. `int8-token`, `fp8-tensor`, ... ([`crate::model::ActQuant`]) quantize every
 //! linear layer's input on the CPU forward (simulated): like an int4 KV cache, the CPU under
-//! `auto`, an error with `--device gpu`; `llm-int8` takes `--llm-int8-threshold`. `--matmul
+//! `auto`, an error with `--device gpu` — except `int8-token`, which `--device gpu` runs as
+//! integer W8A8 products (`gpu::int8_dot4`: the block matrices must be int8-sym-channel; the same
+//! arithmetic as the CPU's `--activations int8-token --matmul int8`); `llm-int8` takes
+//! `--llm-int8-threshold`. `--matmul
 //! exact|int8` ([`super::matmul`]) picks the CPU forward's product arithmetic (int8: the CPU under
 //! `auto`, an error with `--device gpu`). [`GpuArgs`] bundles these flags.
 
@@ -108,7 +111,8 @@ impl ActivationsArg {
         }
     }
 
-    /// The GPU matmul precision (quantized activations never reach the GPU: they need the CPU).
+    /// The GPU matmul precision (f32 too for int8-token, whose integer products
+    /// `gpu::forward::LayerInputs` picks).
     #[cfg(feature = "gpu")]
     pub fn precision(self) -> crate::gpu::matmul::ActivationPrecision {
         use crate::gpu::matmul::ActivationPrecision;
@@ -149,6 +153,19 @@ impl GpuArgs {
     /// quantized activations).
     pub fn needs_cpu(self) -> bool {
         self.kv_cache.on_gpu().is_err() || self.activations.quant().is_some() || self.matmul == MatmulArg::Int8
+    }
+
+    /// Whether `--device gpu` runs these options' quantized activations on the GPU: int8-token
+    /// (W8A8 integer products, `gpu::int8_dot4`) with a KV cache the GPU stores.
+    pub fn gpu_w8a8(self) -> bool {
+        self.activations.quant() == Some(ActQuant::INT8_TOKEN)
+            && self.matmul == MatmulArg::Exact
+            && self.kv_cache.on_gpu().is_ok()
+    }
+
+    /// Whether `device` runs these options on the CPU forward only.
+    fn cpu_only(self, device: DeviceArg) -> bool {
+        self.needs_cpu() && !(device == DeviceArg::Gpu && self.gpu_w8a8())
     }
 
     /// The flags that need the CPU, as typed, e.g. `"--kv-cache int4"`.
@@ -210,10 +227,14 @@ pub fn check_kv(device: DeviceArg, opts: GpuArgs) -> Result<(), CliError> {
     }
     if device == DeviceArg::Gpu {
         opts.kv_cache.on_gpu().map_err(|e| msg(format!("--device gpu: {e} (--device cpu or auto)")))?;
-        if let Some(q) = opts.activations.quant() {
-            return Err(msg(format!(
-                "--device gpu: --activations {q} quantizes activations on the CPU forward only (--device cpu or auto)"
-            )));
+        match opts.activations.quant() {
+            Some(q) if q != ActQuant::INT8_TOKEN => {
+                return Err(msg(format!(
+                    "--device gpu: --activations {q} quantizes activations on the CPU forward only (--device cpu or \
+                     auto); the GPU forward takes int8-token (integer products on int8-sym-channel weights)"
+                )))
+            }
+            _ => {}
         }
         if opts.matmul == MatmulArg::Int8 {
             return Err(msg("--device gpu: --matmul int8 runs on the CPU forward only (--device cpu or auto)"));
@@ -255,7 +276,7 @@ pub fn acquire(device: DeviceArg, opts: GpuArgs, err: &mut dyn Write) -> Result<
         let _ = writeln!(err, "device: cpu (--device cpu); {}", kv_note(opts, false));
         return Ok(None);
     }
-    if opts.needs_cpu() {
+    if opts.cpu_only(device) {
         let why = format!("{} runs on the CPU forward only", opts.cpu_flags());
         let _ = writeln!(err, "device: cpu ({why}); {}", kv_note(opts, false));
         return Ok(None);
@@ -312,13 +333,20 @@ pub fn load(
     probe: bool,
     err: &mut dyn Write,
 ) -> Result<Option<GpuModel>, CliError> {
-    let Some(gpu) = gpu.filter(|_| !opts.needs_cpu()) else { return Ok(None) };
+    let Some(gpu) = gpu.filter(|_| !opts.cpu_only(device)) else { return Ok(None) };
     #[cfg(feature = "gpu")]
     {
         use crate::gpu::forward::probe::probe_decode;
         let kv =
             crate::gpu::forward::KvFormat::try_from(opts.kv_cache).map_err(|e| msg(format!("--device gpu: {e}")))?;
-        let mut g = match GpuModel::new_blocking(gpu, model, capacity, kv, opts.activations.precision()) {
+        use crate::gpu::forward::LayerInputs;
+        use crate::gpu::int8_dot4::IntDotVariant;
+        // `cpu_only` let int8-token activations through only where they run as integer products.
+        let inputs = match opts.activations.quant() {
+            Some(_) => LayerInputs::Int8Token(IntDotVariant::default_for(gpu)),
+            None => LayerInputs::Float,
+        };
+        let mut g = match GpuModel::new_with_blocking(gpu, model, capacity, kv, opts.activations.precision(), inputs) {
             Ok(g) => g,
             Err(e) if opts.needs_gpu() => return Err(msg(format!("{}: {e}", opts.gpu_flags()))),
             Err(e) if device == DeviceArg::Auto => {

@@ -327,8 +327,14 @@ pub fn report(args: &EvalArgs) -> Result<EvalReport, CliError> {
     let mut gpu_sources = Vec::new();
     for (i, run) in runs.iter().enumerate() {
         let (mi, run_kv) = (run.model, run.kv);
-        // The probe (auto) runs on the first row; the others follow its choice.
-        let opts = GpuArgs { kv_cache: run_kv, ..args.gpu };
+        // The probe (auto) runs on the first row; the others follow its choice. Rows without
+        // quantized activations (the reference rows) take f32 inputs on the GPU too; the others
+        // (int8-token, the one format `device::check_kv` lets through) its integer products.
+        let activations = match (&run.act, args.gpu.activations.quant()) {
+            (None, Some(_)) => device::ActivationsArg::F32,
+            _ => args.gpu.activations,
+        };
+        let opts = GpuArgs { kv_cache: run_kv, activations, ..args.gpu };
         match device::load(args.device, opts, gpu.as_ref(), &models[mi].2, args.ctx, threads, i == 0, &mut err)? {
             Some(g) => gpu_sources.push(g),
             None if i == 0 => break,

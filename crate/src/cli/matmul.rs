@@ -36,7 +36,8 @@ reference every number the lab quotes comes from. int8: integer dot products whe
 that changes the arithmetic: with f32 activations, Q4_0/Q4_1/Q8_0 weights times the activations quantized per 32 \
 values to ggml's Q8_0/Q8_1 blocks (llama.cpp's CPU path; the activation rounding changes the numbers); with \
 --activations int8-token or llm-int8, int8 per-channel weights (int8-sym-channel) times the per-token int8 codes in \
-i32 (the same numbers as the simulated path up to float summation order). Other products stay exact f32. eval's first \
+i32, and with int8-token Q8_0 weights too, block by block (the same numbers as the simulated path up to float \
+summation order). Other products stay exact f32. eval's first \
 row is then the base on the exact path, the reference; generate and eval print how many products ran each path";
 
 /// The activation quantizer `q` with `--llm-int8-threshold` applied (LLM.int8() only).

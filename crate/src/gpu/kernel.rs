@@ -80,6 +80,10 @@ pub enum Kernel {
     MatmulCodebook,
     /// `matmul_fp8.wgsl` + `matmul_common.wgsl` (FP8 E4M3/E5M2, override MANT_BITS).
     MatmulFp8,
+    /// `int8_dot4_packed.wgsl` + `matmul_int8_dot4.wgsl`: W8A8 by dot4I8Packed (gpu/int8_dot4.rs).
+    MatmulInt8Dot4Packed,
+    /// `int8_dot4_unpacked.wgsl` + `matmul_int8_dot4.wgsl`: the same i32 sums without the extension.
+    MatmulInt8Dot4Unpacked,
 }
 
 /// The three modules of a matmul kernel (see the module docs).
@@ -106,6 +110,8 @@ pub mod entry {
     /// shaders/matmul_gemm.wgsl: f32 tiles in the base module, f16 in the f16-activation one.
     pub const GEMM: &str = "gemm";
     pub const GATHER_ROWS: &str = "gather_rows";
+    /// shaders/matmul_int8_dot4.wgsl.
+    pub const QUANTIZE_TOKENS: &str = "quantize_tokens";
 }
 
 /// The WGSL `override` constants the host sets (each shader's opening comment documents its own).
@@ -131,6 +137,8 @@ pub mod overrides {
     pub const WG_SIZE: &str = "WG_SIZE";
     pub const ROW_THREADS: &str = "ROW_THREADS";
     pub const ROWS_PER_THREAD: &str = "ROWS_PER_THREAD";
+    /// matmul_int8_dot4.wgsl's gemv
+    pub const GEMV_ROWS: &str = "GEMV_ROWS";
     pub const ROWS_RUN: &str = "ROWS_RUN";
     pub const SG_ROWS: &str = "SG_ROWS";
     pub const GROUP_ROWS: &str = "GROUP_ROWS";
@@ -257,6 +265,10 @@ impl Kernel {
             Kernel::Attention => forward_source!("kv_cache.wgsl", "attention.wgsl"),
             Kernel::Elementwise => forward_source!("elementwise.wgsl"),
             Kernel::Sample => forward_source!("sample.wgsl"),
+            Kernel::MatmulInt8Dot4Packed => concat!(shader!("int8_dot4_packed.wgsl"), shader!("matmul_int8_dot4.wgsl")),
+            Kernel::MatmulInt8Dot4Unpacked => {
+                concat!(shader!("int8_dot4_unpacked.wgsl"), shader!("matmul_int8_dot4.wgsl"))
+            }
             _ => panic!("matmul kernels returned above"),
         }
     }
@@ -285,6 +297,7 @@ impl Kernel {
             Kernel::Attention => "shaders/attention.wgsl",
             Kernel::Elementwise => "shaders/elementwise.wgsl",
             Kernel::Sample => "shaders/sample.wgsl",
+            Kernel::MatmulInt8Dot4Packed | Kernel::MatmulInt8Dot4Unpacked => "shaders/matmul_int8_dot4.wgsl",
             _ => panic!("matmul kernels returned above"),
         }
     }
@@ -298,6 +311,17 @@ impl Kernel {
         constants: &[(&'static str, f64)],
     ) -> Result<wgpu::ComputePipeline, GpuError> {
         self.cached_pipeline(gpu, MatmulModule::Base, entry::MAIN, constants).await
+    }
+
+    /// [`Self::pipeline`] at another entry point (kernels with several, outside the matmul
+    /// modules: shaders/matmul_int8_dot4.wgsl).
+    pub async fn pipeline_at(
+        self,
+        gpu: &GpuContext,
+        entry_point: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        self.cached_pipeline(gpu, MatmulModule::Base, entry_point, constants).await
     }
 
     /// A pipeline from one module of a matmul kernel, compiled once per device; a clear error,

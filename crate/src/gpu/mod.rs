@@ -9,6 +9,7 @@
 pub mod axpy;
 pub mod bench;
 pub mod forward;
+pub mod int8_dot4;
 pub mod kernel;
 pub mod matmul;
 pub mod repack;
@@ -77,6 +78,9 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub adapter: AdapterSummary,
+    /// The WGSL language extensions the instance's shader compiler accepts (naga natively, the
+    /// browser's `navigator.gpu.wgslLanguageFeatures`): picks [`int8_dot4::IntDotVariant`].
+    pub wgsl_features: wgpu::WgslLanguageFeatures,
     /// Set by the device-lost callback; checked before each operation so a lost device turns
     /// into [`GpuError::DeviceLost`] instead of a hang.
     lost: Arc<Mutex<Option<String>>>,
@@ -158,7 +162,8 @@ impl GpuContext {
             max_storage_buffer_binding_size: required_limits.max_storage_buffer_binding_size,
             max_buffer_size: required_limits.max_buffer_size,
         };
-        Ok(Self { device, queue, adapter, lost, pipelines: Mutex::new(HashMap::new()) })
+        let wgsl_features = instance.wgsl_language_features();
+        Ok(Self { device, queue, adapter, wgsl_features, lost, pipelines: Mutex::new(HashMap::new()) })
     }
 
     /// Native convenience: [`Self::acquire`] on the current thread.

@@ -129,6 +129,10 @@ impl ActQuant {
     /// LLM.int8() ([`super::llm_int8`]).
     pub const LLM_INT8: ActQuant = ActQuant { ty: ActType::Int8, granularity: ActGranularity::PerTokenOutliers };
 
+    /// Per-token dynamic INT8, the one activation format the GPU forward multiplies in integers
+    /// (`gpu::int8_dot4`).
+    pub const INT8_TOKEN: ActQuant = ActQuant { ty: ActType::Int8, granularity: ActGranularity::PerToken };
+
     /// Every format, in the order the CLI lists them.
     pub const ALL: [ActQuant; 10] = {
         let mut all = [ActQuant::LLM_INT8; 10];

@@ -15,7 +15,8 @@
 //! block's 32 products summed by `maddubs`/`madd` into eight i32 lanes, each lane scaled and
 //! accumulated in f32 with a fused multiply-add, the lanes summed at the end. The integer part is
 //! exact, so it differs from the reference only by float summation order (the test bounds it).
-//! Everywhere else (wasm included) the reference runs.
+//! Everywhere else (wasm included) the reference runs; the per-token integer dot
+//! ([`dot_i8_offset`]) has a SIMD128 form in wasm too.
 //!
 //! Block layouts (ggml's `block_q8_0` / `block_q8_1`, in [`Q8Activations::to_ggml_bytes`]):
 //!
@@ -171,17 +172,25 @@ fn nibble_dot(qs: &[u8], q: &[i8], offset: i32) -> i32 {
 /// `Σ a_j · (w_j − 128)` in i32: per-token INT8 activation codes times one row of an 8-bit
 /// symmetric [`crate::formats::int::IntTensor`] (codes stored offset binary, `q + 128`). Exact
 /// (|a|, |q| ≤ 127, so the sum fits an i32 for rows below 2^17 values); AVX2 natively where the
-/// CPU has it, the same integers either way.
+/// CPU has it, SIMD128 (`i32x4.dot_i16x8`, `kernels_simd128.rs`) in wasm, the same integers
+/// either way.
 ///
 /// Panics if the lengths differ.
 pub fn dot_i8_offset(a: &[i8], w: &[u8]) -> i32 {
-    assert_eq!(a.len(), w.len(), "{} activation codes against {} weight codes", a.len(), w.len());
-    #[cfg(target_arch = "x86_64")]
-    if has_avx2_fma() {
-        // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { avx2::dot_i8_offset(a, w) };
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        super::kernels_simd128::dot_i8_offset(a, w)
     }
-    dot_i8_offset_ref(a, w)
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        assert_eq!(a.len(), w.len(), "{} activation codes against {} weight codes", a.len(), w.len());
+        #[cfg(target_arch = "x86_64")]
+        if has_avx2_fma() {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            return unsafe { avx2::dot_i8_offset(a, w) };
+        }
+        dot_i8_offset_ref(a, w)
+    }
 }
 
 /// The portable [`dot_i8_offset`].

@@ -8,8 +8,9 @@
 //! - **With `int8-token` or `llm-int8` activations**: 8-bit symmetric per-channel integer weights
 //!   (`int8-sym-channel`, what LLM.int8() makes) multiply the per-token INT8 codes
 //!   ([`TokenCodes`]) in i32, scaled once per output (`Σq_x·q_w · s_x·s_w`), plus LLM.int8()'s
-//!   outlier columns in f32. The same arithmetic as the simulated path (which multiplies `q_x·s_x`
-//!   by `q_w·s_w` in f32) up to float summation order.
+//!   outlier columns in f32; Q8_0 weights multiply the per-token codes (without outlier columns)
+//!   block by block, `s_x · Σ_blocks d_w·Σq_x·q_w`. The same arithmetic as the simulated path
+//!   (which multiplies `q_x·s_x` by the dequantized weights in f32) up to float summation order.
 //!
 //! Every other product runs the exact f32 kernels, on the simulated activations when there are
 //! any. [`PathStats`] counts which path each product took (the test that the integer path ran,
@@ -26,6 +27,7 @@ use super::act_quant::{ActGranularity, ActQuantizer};
 use super::forward::LinearInput;
 use super::gemm::split_tiles;
 use super::int8_dot::{dot_i8_offset, Int8DotType, Q8Activations};
+use super::kernels::f16_at;
 use super::llm_int8::TokenCodes;
 use super::weights::{row_bytes, Matrix};
 use crate::formats::int::IntTensor;
@@ -191,6 +193,13 @@ pub(crate) fn product(m: &Matrix, x: &[f32], prep: &Prepared, out: &mut [f32], t
             split_tiles(out, shape, n, threads, |r0, tile| token_tile(t, codes, r0, tile));
             stats.integer += 1;
         }
+        (Prepared::Token(codes), Matrix::Quantized(QuantizedTensor::Ggml(t)))
+            if Int8DotType::of(m) == Some(Int8DotType::Q8_0) && codes.outliers.is_empty() =>
+        {
+            let rb = row_bytes(t);
+            split_tiles(out, shape, n, threads, |r0, tile| q8_0_token_tile(&t.data[r0 * rb..], rb, codes, tile));
+            stats.integer += 1;
+        }
         _ => {
             if n == 1 {
                 m.matvec_threads(x, out, threads);
@@ -225,6 +234,26 @@ fn token_tile(t: &IntTensor, codes: &TokenCodes, r0: usize, tile: &mut [f32]) {
                 y += x * (sw * (i32::from(wrow[j]) - 128) as f32);
             }
             tile[b * w + i] = y;
+        }
+    }
+}
+
+/// `tile[b·w + i]` = Q8_0 weight row `i` of `rows` (rows of `rb` bytes: 34-byte blocks, an f16
+/// scale `d` then 32 int8 codes) times token row `b`: per block `Σq_x·q_w` in i32 times `d`,
+/// summed in f32, times the token's scale.
+fn q8_0_token_tile(rows: &[u8], rb: usize, codes: &TokenCodes, tile: &mut [f32]) {
+    let n = codes.rows();
+    let w = tile.len() / n;
+    let cols = codes.width;
+    for (i, row) in rows.chunks_exact(rb).take(w).enumerate() {
+        for b in 0..n {
+            let a = &codes.codes[b * cols..(b + 1) * cols];
+            let mut sumf = 0f32;
+            for (blk, qa) in row.chunks_exact(34).zip(a.chunks_exact(32)) {
+                let sumi: i32 = blk[2..34].iter().zip(qa).map(|(&c, &x)| i32::from(c as i8) * i32::from(x)).sum();
+                sumf += sumi as f32 * f16_at(blk, 0);
+            }
+            tile[b * w + i] = sumf * codes.scales[b];
         }
     }
 }

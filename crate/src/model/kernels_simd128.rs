@@ -168,3 +168,32 @@ pub fn int4_step(acc: &mut [f32; 8], bytes: &[u8; 4], s: f32, z: i32, xb: &[f32;
         }
     }
 }
+
+/// `Σ a_j · (w_j − 128)` in i32 (see the portable `int8_dot::dot_i8_offset_ref`): 16 codes at a
+/// time, `w − 128` as the byte with its top bit flipped, both widened to i16 and multiplied in
+/// pairs by `i32x4.dot_i16x8` into four i32 lanes, then the scalar tail. Integer sums are exact
+/// (|a|·|w − 128| ≤ 128², a lane gains at most 2·128² per step), so any order gives the portable
+/// sum bit for bit; tests/wasm/int_dot.test.ts checks that through the `IntDotBench` binding.
+///
+/// Panics if the lengths differ.
+pub fn dot_i8_offset(a: &[i8], w: &[u8]) -> i32 {
+    assert_eq!(a.len(), w.len(), "{} activation codes against {} weight codes", a.len(), w.len());
+    let body = a.len() - a.len() % 16;
+    let flip = i8x16_splat(-128);
+    let mut acc = i32x4_splat(0);
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 16 <= body <= the length of both slices.
+        let (av, wv) = unsafe {
+            (v128_load(a.as_ptr().add(i) as *const v128), v128_xor(v128_load(w.as_ptr().add(i) as *const v128), flip))
+        };
+        acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_low_i8x16(av), i16x8_extend_low_i8x16(wv)));
+        acc = i32x4_add(acc, i32x4_dot_i16x8(i16x8_extend_high_i8x16(av), i16x8_extend_high_i8x16(wv)));
+        i += 16;
+    }
+    let lanes = i32x4_extract_lane::<0>(acc)
+        .wrapping_add(i32x4_extract_lane::<1>(acc))
+        .wrapping_add(i32x4_extract_lane::<2>(acc))
+        .wrapping_add(i32x4_extract_lane::<3>(acc));
+    lanes + super::int8_dot::dot_i8_offset_ref(&a[body..], &w[body..])
+}

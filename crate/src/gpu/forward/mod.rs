@@ -32,13 +32,17 @@ mod eval;
 pub mod generate;
 pub mod kernels;
 pub mod probe;
+mod projection;
 mod state;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use self::eval::evaluate_on_gpu;
 use self::kernels::{bind, dispatch, groups, Pipelines, Shapes, Step};
 pub use self::kernels::{KvFormat, MAX_TOP_K};
+pub use self::projection::LayerInputs;
+use self::projection::{acts_bytes, LayerMatrix, Projection};
 use self::state::{bytes_f32, norm_buffer, zeroed, Activations};
 use crate::gpu::matmul::{ActivationPrecision, BoundMatmul, GpuMatrix, MatmulSetup};
 use crate::gpu::{GpuContext, GpuError};
@@ -57,19 +61,6 @@ pub enum GpuModelError {
     Model(#[from] ModelError),
     #[error("the GPU forward cannot run this model: {0}")]
     Unsupported(String),
-}
-
-/// A weight matrix of the forward and its product, bound to the activations it reads and writes.
-struct Projection {
-    matrix: GpuMatrix,
-    product: BoundMatmul,
-}
-
-impl Projection {
-    fn new(gpu: &GpuContext, matrix: GpuMatrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Projection {
-        let product = matrix.bind_product(gpu, x, y);
-        Projection { matrix, product }
-    }
 }
 
 /// One transformer block on the GPU.
@@ -119,6 +110,13 @@ pub struct GpuModel {
     pub kv_format: KvFormat,
     /// What the weight matmuls compute their activations and products in.
     pub activations: ActivationPrecision,
+    /// Whether the block matrices' inputs are quantized (integer products).
+    pub layer_inputs: LayerInputs,
+    /// Integer (W8A8) products recorded since the model was made.
+    integer_products: AtomicU64,
+    /// The integer products' activation codes (one product at a time).
+    #[allow(dead_code)]
+    acts_scratch: wgpu::Buffer,
     /// Positions the KV cache holds.
     pub capacity: usize,
     /// Rows per prefill submission.
@@ -160,6 +158,19 @@ impl GpuModel {
         kv_format: KvFormat,
         activations: ActivationPrecision,
     ) -> Result<GpuModel, GpuModelError> {
+        Self::new_with(gpu, model, capacity, kv_format, activations, LayerInputs::Float).await
+    }
+
+    /// [`Self::new`] with the block matrices' inputs quantized as `layer_inputs` says
+    /// (int8-token: every block matrix must be int8-sym-channel, a clear error otherwise).
+    pub async fn new_with(
+        gpu: &Arc<GpuContext>,
+        model: &Model,
+        capacity: usize,
+        kv_format: KvFormat,
+        activations: ActivationPrecision,
+        layer_inputs: LayerInputs,
+    ) -> Result<GpuModel, GpuModelError> {
         let shared = Arc::clone(gpu);
         let gpu: &GpuContext = gpu;
         activations.check(gpu)?;
@@ -196,6 +207,7 @@ impl GpuModel {
             ("the attention scratch (batch x heads x capacity)", bytes_f32(b * c.n_heads * capacity)),
             ("the logits", bytes_f32(c.vocab_size)),
             ("one layer's KV cache", cache_bytes),
+            ("the activation codes", acts_bytes(layer_inputs, c.dim.max(c.hidden_dim).max(c.q_dim()), b)),
         ] {
             gpu.check_binding_size(what, bytes)?;
         }
@@ -213,17 +225,19 @@ impl GpuModel {
 
         let act =
             gpu.scoped("allocating the GPU forward state", || Activations::new(gpu, &c, capacity, max_batch)).await?;
+        let acts_scratch =
+            zeroed(gpu, "activation codes", acts_bytes(layer_inputs, c.dim.max(c.hidden_dim).max(c.q_dim()), b));
         let output_norm = norm_buffer(gpu, "output_norm", &w.output_norm);
         let mut layers = Vec::with_capacity(w.layers.len());
         for (l, lw) in w.layers.iter().enumerate() {
             let m = |s: &str| format!("blk.{l}.{s}");
             let mut uploaded = Vec::with_capacity(7);
             for (name, matrix) in lw.matrices() {
-                let x = GpuMatrix::upload_with(gpu, &m(name), matrix, setup).await?;
+                let x = LayerMatrix::upload(gpu, &m(name), matrix, setup, layer_inputs).await?;
                 gpu_bytes += x.gpu_bytes();
                 uploaded.push(x);
             }
-            let Ok([wq, wk, wv, wo, w_gate, w_down, w_up]) = <[GpuMatrix; 7]>::try_from(uploaded) else {
+            let Ok([wq, wk, wv, wo, w_gate, w_down, w_up]) = <[LayerMatrix; 7]>::try_from(uploaded) else {
                 unreachable!("Layer::matrices lists seven matrices in this order")
             };
             let layer = gpu
@@ -232,16 +246,17 @@ impl GpuModel {
                     let ffn_norm = norm_buffer(gpu, &m("ffn_norm"), &lw.ffn_norm);
                     let kv_cache = zeroed(gpu, &m("kv_cache"), cache_bytes);
                     let a = &act;
+                    let s = &acts_scratch;
                     let (wq, wk, wv, wo) = (
-                        Projection::new(gpu, wq, &a.xb, &a.q),
-                        Projection::new(gpu, wk, &a.xb, &a.k),
-                        Projection::new(gpu, wv, &a.xb, &a.v),
-                        Projection::new(gpu, wo, &a.att, &a.xb2),
+                        Projection::new(gpu, wq, &a.xb, &a.q, s),
+                        Projection::new(gpu, wk, &a.xb, &a.k, s),
+                        Projection::new(gpu, wv, &a.xb, &a.v, s),
+                        Projection::new(gpu, wo, &a.att, &a.xb2, s),
                     );
                     let (w_gate, w_up, w_down) = (
-                        Projection::new(gpu, w_gate, &a.xb, &a.hb),
-                        Projection::new(gpu, w_up, &a.xb, &a.hb2),
-                        Projection::new(gpu, w_down, &a.hb, &a.xb2),
+                        Projection::new(gpu, w_gate, &a.xb, &a.hb, s),
+                        Projection::new(gpu, w_up, &a.xb, &a.hb2, s),
+                        Projection::new(gpu, w_down, &a.hb, &a.xb2, s),
                     );
                     let bind = LayerBindGroups {
                         attn_norm: bind(gpu, &pipes.rmsnorm, "attn_norm", &[&a.step, &a.x, &attn_norm, &a.xb]),
@@ -280,6 +295,9 @@ impl GpuModel {
             config: c,
             kv_format,
             activations,
+            layer_inputs,
+            integer_products: AtomicU64::new(0),
+            acts_scratch,
             capacity,
             max_batch,
             shapes,
@@ -311,6 +329,24 @@ impl GpuModel {
         pollster::block_on(Self::new(gpu, model, capacity, kv_format, activations))
     }
 
+    /// Native convenience for [`Self::new_with`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn new_with_blocking(
+        gpu: &Arc<GpuContext>,
+        model: &Model,
+        capacity: usize,
+        kv_format: KvFormat,
+        activations: ActivationPrecision,
+        layer_inputs: LayerInputs,
+    ) -> Result<GpuModel, GpuModelError> {
+        pollster::block_on(Self::new_with(gpu, model, capacity, kv_format, activations, layer_inputs))
+    }
+
+    /// Integer (W8A8) matrix products recorded so far: the proof that the integer kernels ran.
+    pub fn integer_products(&self) -> u64 {
+        self.integer_products.load(Ordering::Relaxed)
+    }
+
     pub fn gpu(&self) -> &GpuContext {
         &self.gpu
     }
@@ -323,13 +359,12 @@ impl GpuModel {
     /// Which kernel multiplies each distinct matrix format, e.g. "Q4_1 (dedicated) x210".
     pub fn kernel_summary(&self) -> String {
         let mut labels: Vec<(String, usize)> = Vec::new();
-        let all = std::iter::once(&self.embed).chain(self.output.iter()).chain(
-            self.layers
-                .iter()
-                .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].map(|p| &p.matrix)),
+        let all = std::iter::once(&self.embed).chain(self.output.iter()).map(GpuMatrix::kernel_label).chain(
+            self.layers.iter().flat_map(|l| {
+                [&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down].map(|p| p.matrix.kernel_label())
+            }),
         );
-        for m in all {
-            let label = m.kernel_label();
+        for label in all {
             match labels.iter_mut().find(|(l, _)| *l == label) {
                 Some((_, n)) => *n += 1,
                 None => labels.push((label, 1)),
@@ -410,24 +445,24 @@ impl GpuModel {
         for layer in &self.layers {
             // ---- attention ----
             dispatch(enc, &p.rmsnorm, &layer.bind.attn_norm, groups::rmsnorm(n));
-            layer.wq.product.encode(gpu, enc, nu)?;
-            layer.wk.product.encode(gpu, enc, nu)?;
-            layer.wv.product.encode(gpu, enc, nu)?;
+            layer.wq.encode(gpu, enc, nu, &self.integer_products)?;
+            layer.wk.encode(gpu, enc, nu, &self.integer_products)?;
+            layer.wv.encode(gpu, enc, nu, &self.integer_products)?;
             // Rotary position embedding of every query and key head (adjacent pairs).
             dispatch(enc, &p.rope, &self.binds.rope, groups::rope(s, n));
             // Cache this batch's keys and values, then attend over positions 0..=pos.
             dispatch(enc, &p.kv_write, &layer.bind.kv_write, groups::kv_write(s, n));
             dispatch(enc, &p.attention, &layer.bind.attention, groups::attention(s, n));
             // Output projection, then the residual connection.
-            layer.wo.product.encode(gpu, enc, nu)?;
+            layer.wo.encode(gpu, enc, nu, &self.integer_products)?;
             dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
 
             // ---- feed-forward (SwiGLU): w_down · (silu(w_gate · x) ⊙ (w_up · x)) ----
             dispatch(enc, &p.rmsnorm, &layer.bind.ffn_norm, groups::rmsnorm(n));
-            layer.w_gate.product.encode(gpu, enc, nu)?;
-            layer.w_up.product.encode(gpu, enc, nu)?;
+            layer.w_gate.encode(gpu, enc, nu, &self.integer_products)?;
+            layer.w_up.encode(gpu, enc, nu, &self.integer_products)?;
             dispatch(enc, &p.swiglu, &self.binds.swiglu, groups::elementwise(s.hidden_dim, n));
-            layer.w_down.product.encode(gpu, enc, nu)?;
+            layer.w_down.encode(gpu, enc, nu, &self.integer_products)?;
             dispatch(enc, &p.residual_add, &self.binds.add_att, groups::elementwise(s.dim, n));
         }
         Ok(())
