@@ -113,6 +113,8 @@ export class WeightPanels {
     const tensor = this.app.tensor;
     if (!tensor) return;
     const scope = ($('#scope') as HTMLSelectElement).value as Scope;
+    const groupInput = $('#group') as HTMLInputElement;
+    const asked = groupInput.value;
     const group = Math.max(0, Math.floor(num('#group')) || 0);
     setParam('scope', scope === 'tensor' ? null : scope);
     setParam('group', group || null);
@@ -125,8 +127,10 @@ export class WeightPanels {
     );
     if (!v) return;
     this.view = v;
-    ($('#group') as HTMLInputElement).max = String(v.nGroups - 1);
-    ($('#group') as HTMLInputElement).value = String(v.group);
+    groupInput.max = String(v.nGroups - 1);
+    // The group actually shown (clamped), unless the user typed another while this one ran: their
+    // value stands and its own change event draws it.
+    if (groupInput.value === asked) groupInput.value = String(v.group);
     this.redrawHistogram();
   }
 
