@@ -50,6 +50,12 @@ fn one_layer_as_int_per_tensor_matches_cpu() {
     check_one_layer("int4-sym-tensor", &["int4-sym-tensor (dedicated)"]);
 }
 
+/// BF16 (a format the registry can store, read by its own kernel rather than converted to f16).
+#[test]
+fn one_layer_as_bf16_matches_cpu() {
+    check_one_layer("bf16", &["BF16 (dedicated)"]);
+}
+
 #[test]
 fn one_layer_as_iq4_nl_matches_cpu() {
     check_one_layer("iq4_nl", &["IQ4_NL (dedicated)"]);

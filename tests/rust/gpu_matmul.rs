@@ -282,6 +282,13 @@ fn int2_int3_and_int5_to_7_match_cpu() {
     check_format("int7-asym-channel", &[(37, 88)], "(dedicated)");
 }
 
+/// BF16 rows of any length (K = 77: mid-chunk; 96: mid-vec4): the kernel's decoding (the high half of
+/// an f32) is exact, so the products match the CPU's f32 reference like F16's.
+#[test]
+fn bf16_matches_cpu() {
+    check_format("bf16", &[(1, 576), (37, 77), (70, 96)], "BF16 (dedicated)");
+}
+
 /// Per-tensor INT runs the INT kernels with its one scale (and zero point) read at stride 0.
 #[test]
 fn int_per_tensor_matches_cpu() {

@@ -104,6 +104,7 @@ fn f16_activations_match_their_cpu_twin_for_every_kernel() {
         ("int8-asym-tensor", &[(37, 96)], "int8-asym-tensor (dedicated)"),
         ("fp8-e4m3-channel", &[(1, 576), (37, 77)], "fp8-e4m3-channel (dedicated)"),
         ("fp8-e5m2-tensor", &[(1, 576), (37, 96)], "fp8-e5m2-tensor (dedicated)"),
+        ("bf16", &[(1, 576), (37, 77)], "BF16 (dedicated)"),
     ];
     for &(format, shapes, expect_label) in cases {
         for (i, &(rows, cols)) in shapes.iter().enumerate() {

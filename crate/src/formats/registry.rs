@@ -88,6 +88,7 @@ pub enum Support {
 pub enum FixedLayout {
     F32,
     F16,
+    Bf16,
     Q8_0,
     Q4_0,
     Q4_1,
@@ -337,7 +338,7 @@ pub const FORMATS: &[FormatEntry] = {
     family(int(Sym, Gk::Tensor), "int{2..8}-sym-tensor[-p<pct>|-mse]", "int8-sym-tensor", "symmetric integer, one f32 scale for the tensor").runs_on(INT_GPU),
     family(int(Asym, Gk::Tensor), "int{2..8}-asym-tensor[-p<pct>|-mse]", "int8-asym-tensor", "asymmetric integer, one f32 scale and zero point for the tensor").runs_on(INT_GPU),
     ggml(G::F16, "f16", "IEEE half precision").runs_on(dedicated(K::F16)),
-    ggml(G::BF16, "bf16", "bfloat16"),
+    ggml(G::BF16, "bf16", "bfloat16").runs_on(dedicated(K::Bf16)),
     ggml(G::F32, "f32", "IEEE single precision").runs_on(dedicated(K::F32)),
     ggml(G::F64, "f64", "IEEE double precision").decode_only(),
     ggml(G::Q8_K, "q8_k", "ggml 8-bit K-quant (for activations)").decode_only(),

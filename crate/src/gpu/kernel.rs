@@ -45,6 +45,8 @@ pub enum Kernel {
     MatmulF32,
     /// `matmul_f16.wgsl` + `matmul_common.wgsl` (also the generic dequantize path).
     MatmulF16,
+    /// `matmul_bf16.wgsl` + `matmul_common.wgsl`.
+    MatmulBf16,
     /// `matmul_q8_0.wgsl` + `matmul_common.wgsl`.
     MatmulQ8_0,
     /// `matmul_q4_0.wgsl` + `matmul_common.wgsl`.
@@ -232,6 +234,7 @@ macro_rules! matmul_kernels {
 matmul_kernels! {
     MatmulF32 => "matmul_f32.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
     MatmulF16 => "matmul_f16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
+    MatmulBf16 => "matmul_bf16.wgsl" + "matmul_dot_decoded.wgsl" + "matmul_dot32.wgsl",
     MatmulQ8_0 => "matmul_q8_0.wgsl" + "matmul_f16_scales.wgsl" + "matmul_dot32.wgsl",
     MatmulQ4_0 => "matmul_q4_0.wgsl" + "matmul_f16_scales.wgsl" + "matmul_dot32.wgsl",
     MatmulQ4_1 => "matmul_q4_1.wgsl" + "matmul_dot32.wgsl",

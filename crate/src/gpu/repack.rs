@@ -15,6 +15,7 @@
 //! F32   w_q: | v0 | v1 | ... | v(cols-1) | 0 .. pad to 8 |          (f32 bits, 1 word each)
 //! F16   w_q: | v1:v0 | v3:v2 | ... |                                 (f16 pairs, low half first,
 //!                                                                     rows padded to 8 values)
+//! BF16  w_q: | v1:v0 | v3:v2 | ... |                                 (bf16 pairs, as F16)
 //! Q8_0  w_q: | q3 q2 q1 q0 | q7 q6 q5 q4 | ...                       (i8 bytes, cols/4 words)
 //!       w_s: | d1:d0 | d3:d2 | ...                                   (f16 block scales, ceil(blocks/2))
 //! Q4_0  w_q: | q7 q6 .. q1 q0 | q15 .. q8 | ...                      (nibbles in row order,
@@ -82,7 +83,7 @@
 //!       w_s: | absmax0 | absmax1 | ...  f32 per block; a double-quantized absmax is decoded here,
 //!            at upload, with the CPU reference's own arithmetic (Bnb4Tensor::absmax_f32)
 //!       binding 3 (uniform): the 16 codebook values, shared by all rows
-//! generic (every other format: TQ*, BF16, groups the kernels can't index, FP8 holding a
+//! generic (every other format: TQ*, groups the kernels can't index, FP8 holding a
 //!       non-finite code ...): each row is dequantized on the CPU with the
 //!       reference decoder (Matrix::row) and stored as F16; if any value overflows f16, as F32.
 //! ```
@@ -141,6 +142,7 @@ impl Layout {
         match self {
             Layout::Fixed(FixedLayout::F32) => Kernel::MatmulF32,
             Layout::Fixed(FixedLayout::F16) => Kernel::MatmulF16,
+            Layout::Fixed(FixedLayout::Bf16) => Kernel::MatmulBf16,
             Layout::Fixed(FixedLayout::Q8_0) => Kernel::MatmulQ8_0,
             Layout::Fixed(FixedLayout::Q4_0) => Kernel::MatmulQ4_0,
             Layout::Fixed(FixedLayout::Q4_1) => Kernel::MatmulQ4_1,
@@ -265,7 +267,8 @@ pub fn repack(name: &str, m: &Matrix) -> Result<Repacked, GpuError> {
         }
         (GpuKernel::Dedicated(DedicatedKernel::Fixed(fixed)), Matrix::Quantized(QuantizedTensor::Ggml(t))) => {
             let arrays = match fixed {
-                FixedLayout::F16 => {
+                // BF16 pairs pack like F16 pairs; only the kernel's decoding differs.
+                FixedLayout::F16 | FixedLayout::Bf16 => {
                     let halves: Vec<u16> = t.data.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect();
                     vec![f16_rows(&halves, rows, cols)]
                 }
