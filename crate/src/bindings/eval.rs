@@ -140,7 +140,6 @@ impl LabEval {
         #[wasm_bindgen(unchecked_param_type = "EvalOpts | undefined | null")] opts: JsValue,
         on_progress: Option<js_sys::Function>,
     ) -> Result<Js<EvalResult>, JsValue> {
-        check_keys(&opts)?;
         let (plan, kv, activations) = run_plan(&self.models[0].tokenizer, text, opts)?;
         let ctx = plan.ctx;
         // A quantized cache gets the f32-cache base as the reference, as `quantlab eval`.
@@ -194,6 +193,7 @@ pub(super) fn run_plan(
     text: &str,
     opts: JsValue,
 ) -> Result<(EvalPlan, KvType, Option<EvalActivations>), JsValue> {
+    check_keys(&opts)?;
     let o: EvalOpts = options(opts, "evaluation", &["ctx", "maxWindows", "protocol", "kvCache", "activations"])?;
     let kv = o.kv_cache.as_deref().map_or(Ok(KvType::F32), KvType::parse);
     let kv = kv.map_err(|e| LabJsError::bad(Input::Options, format!("kvCache: {e}")))?;

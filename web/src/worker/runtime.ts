@@ -171,7 +171,7 @@ export async function compareFormats({ formats, presets = [], ctx: windowCtx, ma
       let actManifest: QuantManifest | undefined;
       if (act && activations) {
         const row = { label, scheme: scheme.scheme, mix, activations: { setup: activations, ...act } };
-        actManifest = actHit ?? measure(rt, model, row, text, { ctx: windowCtx, maxWindows, kvCache }, ctx, actStep);
+        actManifest = actHit ?? measure(rt, model, row, text, protocolOpts, ctx, actStep);
         ctx.progress('evaluate', 1, 1, { ...actStep, manifest: actManifest, cached: actHit !== undefined });
       }
       if (suite) {
